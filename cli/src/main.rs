@@ -1,0 +1,44 @@
+//! `reel`: record real API traffic and turn it into regression tests.
+//!
+//! The binary is thin: [`args`] parses flags, each command module turns them
+//! into a plain config and calls the library crates, and errors become one clear
+//! message with exit code 2.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod dep_spec;
+mod record;
+mod sessions;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        args::Command::Record(a) => record::run(a),
+        args::Command::Sessions(a) => sessions::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("reel: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr; `REEL_LOG` (or `RUST_LOG`) takes tracing filter directives.
+fn init_logging() {
+    let filter = std::env::var("REEL_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn,reel=info,reel_proxy=info,reel_core=info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

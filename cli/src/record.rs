@@ -1,0 +1,264 @@
+//! `reel record`: start the recorders (and the app), record until the app exits
+//! or reel is told to stop, then flush the store and print a summary.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use reel_core::{Store, StoreWriter, WriterStats};
+use reel_proxy::server::{BoundAddrs, DependencySpec};
+use reel_proxy::{Recorder, RecorderConfig, Upstream};
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::args::RecordArgs;
+use crate::dep_spec;
+
+/// How long requests in progress get to finish once recording stops.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// How long the app gets to exit after SIGTERM before it is killed.
+const APP_STOP_GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let upstream = Upstream::parse("--upstream", &args.upstream)?;
+    let mut dependencies = Vec::new();
+    for spec in &args.deps {
+        let d = dep_spec::parse(spec)?;
+        if d.protocol != "http" {
+            bail!(
+                "--dep '{spec}': protocol '{}' is not supported yet (supported: http)",
+                d.protocol
+            );
+        }
+        if dependencies.iter().any(|x: &DependencySpec| x.name == d.name) {
+            bail!("--dep '{spec}': the name '{}' is used twice", d.name);
+        }
+        dependencies.push(DependencySpec {
+            upstream: Upstream::parse("--dep target", &d.target)?,
+            name: d.name,
+            listen: d.listen,
+        });
+    }
+    let body_cap = parse_size(&args.max_body)
+        .with_context(|| format!("--max-body '{}': expected bytes like 8M", args.max_body))?;
+    let config = RecorderConfig {
+        inbound: Some((args.listen.clone(), upstream)),
+        dependencies,
+        forward: args.http_proxy.clone(),
+        body_cap,
+    };
+    let name = args
+        .session
+        .clone()
+        .unwrap_or_else(|| chrono::Local::now().format("session-%Y%m%d-%H%M%S").to_string());
+
+    let store = Store::open(&args.store.store)?;
+    let store_path = store.path().to_owned();
+    let (writer, session_id) = StoreWriter::start(store, &name, &args.upstream)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("reel-worker")
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(record(config, &writer, &args.app));
+    // The writer stores what the recorders handed over even if recording failed.
+    let stats = writer.finish()?;
+    let outcome = outcome?;
+    drop(runtime);
+
+    print_summary(session_id, &name, &store_path, &stats, &outcome);
+    let failed_app = matches!(outcome.app_exit, Some(Some(code)) if code != 0);
+    Ok(if stats.dropped > 0 || failed_app {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+struct Outcome {
+    addrs: BoundAddrs,
+    /// `Some(exit code)` when the app exited by itself (`None` code: killed by a signal).
+    app_exit: Option<Option<i32>>,
+    unfinished: usize,
+}
+
+async fn record(
+    config: RecorderConfig,
+    writer: &StoreWriter,
+    app: &[String],
+) -> anyhow::Result<Outcome> {
+    let recorder = Recorder::start(config, writer.sender()).await?;
+    let addrs = recorder.addrs().clone();
+    announce(&addrs);
+
+    let mut child = match app.split_first() {
+        Some((program, rest)) => Some(start_app(program, rest, &addrs)?),
+        None => None,
+    };
+    let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut app_exit = None;
+    tokio::select! {
+        _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
+        _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
+        status = wait_child(&mut child) => {
+            let code = status.ok().and_then(|s| s.code());
+            tracing::info!(?code, "the app exited: stopping");
+            app_exit = Some(code);
+            child = None;
+        }
+    }
+    if let Some(c) = child.as_mut() {
+        stop_app(c).await;
+    }
+    let unfinished = recorder.stop(DRAIN_GRACE).await;
+    if unfinished > 0 {
+        tracing::warn!(unfinished, "requests still in progress when recording stopped");
+    }
+    Ok(Outcome {
+        addrs,
+        app_exit,
+        unfinished,
+    })
+}
+
+async fn wait_child(child: &mut Option<Child>) -> std::io::Result<std::process::ExitStatus> {
+    match child {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Tells the app where the recorders are, as `REEL_*` variables.
+fn start_app(program: &str, args: &[String], addrs: &BoundAddrs) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(program);
+    cmd.args(args).kill_on_drop(true);
+    if let Some(a) = addrs.inbound {
+        cmd.env("REEL_LISTEN", a.to_string());
+    }
+    for (name, addr) in &addrs.dependencies {
+        let var = format!("REEL_DEP_{}", env_name(name));
+        cmd.env(&var, addr.to_string());
+        cmd.env(format!("{var}_URL"), format!("http://{addr}"));
+    }
+    if let Some(a) = addrs.forward {
+        cmd.env("REEL_HTTP_PROXY", a.to_string());
+        cmd.env("HTTP_PROXY", format!("http://{a}"));
+        cmd.env("http_proxy", format!("http://{a}"));
+    }
+    cmd.spawn()
+        .with_context(|| format!("starting the app '{program}'"))
+}
+
+fn env_name(dep: &str) -> String {
+    dep.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+async fn stop_app(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        if tokio::time::timeout(APP_STOP_GRACE, child.wait()).await.is_ok() {
+            return;
+        }
+        tracing::warn!("the app did not exit {APP_STOP_GRACE:?} after SIGTERM: killing it");
+    }
+    let _ = child.kill().await;
+}
+
+fn announce(addrs: &BoundAddrs) {
+    if let Some(a) = addrs.inbound {
+        tracing::info!("recording: send requests to http://{a}");
+    }
+    for (name, a) in &addrs.dependencies {
+        tracing::info!("recording dependency '{name}' at http://{a}");
+    }
+    if let Some(a) = addrs.forward {
+        tracing::info!("recording HTTP_PROXY traffic at http://{a}");
+    }
+    // One machine-readable line so scripts and tests can find the ports.
+    let mut line = format!(
+        "reel: listening inbound={}",
+        addrs.inbound.map(|a| a.to_string()).unwrap_or_default()
+    );
+    for (name, a) in &addrs.dependencies {
+        line.push_str(&format!(" dep:{name}={a}"));
+    }
+    if let Some(a) = addrs.forward {
+        line.push_str(&format!(" http-proxy={a}"));
+    }
+    eprintln!("{line}");
+}
+
+fn print_summary(
+    id: i64,
+    name: &str,
+    store: &std::path::Path,
+    stats: &WriterStats,
+    outcome: &Outcome,
+) {
+    println!("Recorded session {id} \"{name}\" into {}", store.display());
+    println!("  inbound   {:>6} exchanges", stats.inbound);
+    let per_dep = stats
+        .per_dependency
+        .iter()
+        .map(|(n, c)| format!("{n} {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if per_dep.is_empty() {
+        println!("  outbound  {:>6} exchanges", stats.outbound);
+    } else {
+        println!("  outbound  {:>6} exchanges ({per_dep})", stats.outbound);
+    }
+    println!("  dropped   {:>6} captures", stats.dropped);
+    if outcome.unfinished > 0 {
+        println!(
+            "  {} requests were still in progress at the stop and are stored as incomplete",
+            outcome.unfinished
+        );
+    }
+    if let Some(code) = outcome.app_exit {
+        match code {
+            Some(c) => println!("  the app exited with status {c}"),
+            None => println!("  the app was killed by a signal"),
+        }
+    }
+    let _ = &outcome.addrs;
+}
+
+/// `8M`, `512K`, `1G` or plain bytes.
+fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    digits.parse::<usize>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reel_proxy::server::DEFAULT_BODY_CAP;
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(parse_size("8M"), Some(8 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+        assert_eq!(DEFAULT_BODY_CAP, 8 << 20);
+    }
+}

@@ -1,0 +1,18 @@
+//! reel-core: the data model, the SQLite store and its writer thread.
+//!
+//! Everything that both the recorders (`reel-proxy`) and the replayer need to agree
+//! on lives here, so that the two never import each other.
+
+pub mod body;
+pub mod errors;
+pub mod model;
+pub mod store;
+pub mod time;
+pub mod writer;
+
+pub use errors::StoreError;
+pub use model::{
+    Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol, Session,
+};
+pub use store::{SessionSummary, Store};
+pub use writer::{Capture, CaptureSender, StoreWriter, WriterStats};

@@ -1,0 +1,235 @@
+//! The data model: sessions, exchanges and their payloads.
+//!
+//! An [`Exchange`] is one request and its response on one connection, in either
+//! direction and for any protocol. HTTP payloads keep everything needed to replay
+//! byte-exact: method, target, version, headers in order with duplicates, and body
+//! bytes as received (a `Content-Encoding` body stays encoded). Wire protocols keep
+//! their decoded messages next to the raw bytes.
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::Serialize;
+
+use crate::body::{encode_bytes, serialize_header_value};
+use crate::time::Micros;
+
+/// One recording run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Session {
+    pub id: i64,
+    pub name: String,
+    pub started_at: Micros,
+    pub ended_at: Option<Micros>,
+    /// The app target (`--upstream`).
+    pub target: String,
+    pub notes: Option<String>,
+    /// Captures that could not be stored (must be 0 on a healthy run).
+    pub dropped: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// A call to the app.
+    Inbound,
+    /// The app calling a dependency.
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Postgres,
+    Redis,
+    Mysql,
+    Tcp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Postgres => "postgres",
+            Protocol::Redis => "redis",
+            Protocol::Mysql => "mysql",
+            Protocol::Tcp => "tcp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "http" => Some(Protocol::Http),
+            "postgres" => Some(Protocol::Postgres),
+            "redis" => Some(Protocol::Redis),
+            "mysql" => Some(Protocol::Mysql),
+            "tcp" => Some(Protocol::Tcp),
+            _ => None,
+        }
+    }
+}
+
+/// One request/response on one connection.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Exchange {
+    #[serde(skip)]
+    pub session_id: i64,
+    /// Order of the request's arrival within the session, from 1.
+    pub seq: i64,
+    pub direction: Direction,
+    pub protocol: Protocol,
+    /// The dependency's name for outbound exchanges.
+    pub dependency: Option<String>,
+    /// Which connection carried it; unique within a recording run.
+    pub connection: u64,
+    pub started_at: Micros,
+    /// When the first byte of the response arrived.
+    pub first_byte_at: Option<Micros>,
+    pub ended_at: Option<Micros>,
+    pub request: Payload,
+    pub response: Option<Payload>,
+    pub error: Option<String>,
+}
+
+/// What one side of an exchange carried.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Payload {
+    HttpRequest(HttpRequest),
+    HttpResponse(HttpResponse),
+    /// A wire protocol message group: its decoded form and the raw bytes.
+    Wire {
+        decoded: serde_json::Value,
+        raw: Body,
+    },
+}
+
+impl Payload {
+    pub fn body(&self) -> &Body {
+        match self {
+            Payload::HttpRequest(r) => &r.body,
+            Payload::HttpResponse(r) => &r.body,
+            Payload::Wire { raw, .. } => raw,
+        }
+    }
+
+    pub fn as_http_request(&self) -> Option<&HttpRequest> {
+        match self {
+            Payload::HttpRequest(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn as_http_response(&self) -> Option<&HttpResponse> {
+        match self {
+            Payload::HttpResponse(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpRequest {
+    pub method: String,
+    /// The request target as sent: origin-form (`/a?b`) or absolute-form.
+    pub target: String,
+    pub version: String,
+    #[serde(serialize_with = "serialize_headers")]
+    pub headers: Vec<Header>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub version: String,
+    #[serde(serialize_with = "serialize_headers")]
+    pub headers: Vec<Header>,
+    pub body: Body,
+}
+
+/// One header line; names keep the case they were received with where known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+impl Header {
+    pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Returns the first value of header `name` (case-insensitive).
+pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_slice())
+}
+
+/// Headers are a list of `[name, value]` pairs: order and duplicates matter.
+fn serialize_headers<S: serde::Serializer>(headers: &[Header], s: S) -> Result<S::Ok, S::Error> {
+    struct Value<'a>(&'a [u8]);
+    impl Serialize for Value<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            serialize_header_value(self.0, s)
+        }
+    }
+    let mut seq = s.serialize_seq(Some(headers.len()))?;
+    for h in headers {
+        seq.serialize_element(&(&h.name, Value(&h.value)))?;
+    }
+    seq.end()
+}
+
+/// Captured body bytes. `size` counts every byte that passed; `bytes` holds at most
+/// the capture cap, and `truncated` says the two differ.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub size: u64,
+    pub truncated: bool,
+}
+
+impl Body {
+    pub fn complete(bytes: Vec<u8>) -> Self {
+        Body {
+            size: bytes.len() as u64,
+            bytes,
+            truncated: false,
+        }
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (encoding, data) = encode_bytes(&self.bytes);
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("encoding", encoding)?;
+        m.serialize_entry("data", &data)?;
+        m.serialize_entry("size", &self.size)?;
+        m.serialize_entry("truncated", &self.truncated)?;
+        m.end()
+    }
+}

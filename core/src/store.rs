@@ -1,0 +1,455 @@
+//! The SQLite store: schema, migrations and reads.
+//!
+//! One file (`.reel/reel.db` by default), WAL mode, created with mode 0600. The
+//! schema is protocol-generic: every exchange keeps its head (HTTP start line and
+//! headers, or a wire protocol's decoded messages) as JSON and its body or raw
+//! bytes as a blob. Migrations are keyed on `PRAGMA user_version`; a store from a
+//! newer reel is refused rather than touched. All writes during recording go
+//! through [`crate::writer::StoreWriter`].
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use crate::body::deserialize_header_value;
+use crate::errors::StoreError;
+use crate::model::{
+    Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol, Session,
+};
+use crate::time::Micros;
+
+/// `PRAGMA application_id`: "reel" in ASCII, so other SQLite files are recognised.
+const APPLICATION_ID: i64 = 0x7265_656c;
+
+/// Each entry upgrades the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE sessions (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    target      TEXT    NOT NULL,
+    notes       TEXT,
+    dropped     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_name ON sessions(name);
+CREATE TABLE exchanges (
+    id                 INTEGER PRIMARY KEY,
+    session_id         INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    seq                INTEGER NOT NULL,
+    direction          TEXT    NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    protocol           TEXT    NOT NULL,
+    dependency         TEXT,
+    connection         INTEGER NOT NULL,
+    started_at         INTEGER NOT NULL,
+    first_byte_at      INTEGER,
+    ended_at           INTEGER,
+    request_head       TEXT    NOT NULL,
+    request_body       BLOB    NOT NULL,
+    request_size       INTEGER NOT NULL,
+    request_truncated  INTEGER NOT NULL,
+    response_head      TEXT,
+    response_body      BLOB,
+    response_size      INTEGER,
+    response_truncated INTEGER,
+    error              TEXT,
+    UNIQUE (session_id, seq)
+);
+"#];
+
+/// The newest schema version this reel knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// A session with its exchange count, for listings.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionSummary {
+    #[serde(flatten)]
+    pub session: Session,
+    pub exchanges: u64,
+    pub inbound: u64,
+    pub outbound: u64,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        create_private(path)?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql_err(&self, what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sql {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        // WAL keeps readers (`reel sessions`) off the writer's back; NORMAL sync is
+        // safe against a killed process, which is the crash we must survive.
+        self.conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .map_err(open_err)?;
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(open_err)?;
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let app_id: i64 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(self.sql_err("reading application_id"))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.sql_err("reading user_version"))?;
+        if app_id != APPLICATION_ID {
+            let tables: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(self.sql_err("reading the schema"))?;
+            if app_id != 0 || tables > 0 {
+                return Err(StoreError::Foreign {
+                    path: self.path.clone(),
+                });
+            }
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let to = i as i64 + 1;
+            let batch = format!(
+                "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+            );
+            if let Err(source) = self.conn.execute_batch(&batch) {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(StoreError::Sql {
+                    path: self.path.clone(),
+                    what: "migrating the schema",
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts a session and returns its id.
+    pub fn create_session(
+        &self,
+        name: &str,
+        target: &str,
+        started_at: Micros,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO sessions (name, started_at, target) VALUES (?1, ?2, ?3)",
+                params![name, started_at.0, target],
+            )
+            .map_err(self.sql_err("creating a session"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn list_sessions(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.id, s.name, s.started_at, s.ended_at, s.target, s.notes, s.dropped,
+                        count(e.id),
+                        coalesce(sum(e.direction = 'inbound'), 0),
+                        coalesce(sum(e.direction = 'outbound'), 0)
+                 FROM sessions s LEFT JOIN exchanges e ON e.session_id = s.id
+                 GROUP BY s.id ORDER BY s.id",
+            )
+            .map_err(self.sql_err("listing sessions"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SessionSummary {
+                    session: session_from_row(r)?,
+                    exchanges: r.get::<_, i64>(7)? as u64,
+                    inbound: r.get::<_, i64>(8)? as u64,
+                    outbound: r.get::<_, i64>(9)? as u64,
+                })
+            })
+            .map_err(self.sql_err("listing sessions"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.sql_err("listing sessions"))
+    }
+
+    /// Finds a session by numeric id, or else by name (the newest of that name).
+    pub fn find_session(&self, id_or_name: &str) -> Result<SessionSummary, StoreError> {
+        let all = self.list_sessions()?;
+        let by_id = id_or_name
+            .parse::<i64>()
+            .ok()
+            .and_then(|id| all.iter().find(|s| s.session.id == id));
+        by_id
+            .or_else(|| all.iter().rev().find(|s| s.session.name == id_or_name))
+            .cloned()
+            .ok_or_else(|| StoreError::NoSuchSession(id_or_name.to_owned()))
+    }
+
+    /// Deletes a session and all its exchanges.
+    pub fn delete_session(&self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE id = ?1", params![id])
+            .map_err(self.sql_err("deleting a session"))?;
+        Ok(())
+    }
+
+    /// The exchanges of a session in sequence order.
+    pub fn exchanges(&self, session_id: i64) -> Result<Vec<Exchange>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, direction, protocol, dependency, connection, started_at,
+                        first_byte_at, ended_at, request_head, request_body, request_size,
+                        request_truncated, response_head, response_body, response_size,
+                        response_truncated, error
+                 FROM exchanges WHERE session_id = ?1 ORDER BY seq",
+            )
+            .map_err(self.sql_err("reading exchanges"))?;
+        let mut rows = stmt
+            .query(params![session_id])
+            .map_err(self.sql_err("reading exchanges"))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.sql_err("reading exchanges"))? {
+            out.push(
+                exchange_from_row(session_id, r)
+                    .map_err(self.sql_err("reading exchanges"))?
+                    .map_err(|(seq, what)| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        session: session_id,
+                        seq,
+                        what,
+                    })?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, name, started_at, ended_at, target, notes, dropped FROM sessions WHERE id = ?1",
+                params![id],
+                session_from_row,
+            )
+            .optional()
+            .map_err(self.sql_err("reading a session"))
+    }
+}
+
+/// Creates the store file with mode 0600 before SQLite opens it; SQLite gives its
+/// WAL and shared-memory files the same mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::CreateFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        started_at: Micros(r.get(2)?),
+        ended_at: r.get::<_, Option<i64>>(3)?.map(Micros),
+        target: r.get(4)?,
+        notes: r.get(5)?,
+        dropped: r.get::<_, i64>(6)? as u64,
+    })
+}
+
+type RowResult = Result<Exchange, (i64, String)>;
+
+fn exchange_from_row(session_id: i64, r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
+    let seq: i64 = r.get(0)?;
+    let direction: String = r.get(1)?;
+    let protocol: String = r.get(2)?;
+    let Some(direction) = Direction::parse(&direction) else {
+        return Ok(Err((seq, format!("unknown direction '{direction}'"))));
+    };
+    let Some(protocol) = Protocol::parse(&protocol) else {
+        return Ok(Err((seq, format!("unknown protocol '{protocol}'"))));
+    };
+    let request_body = Body {
+        bytes: r.get(9)?,
+        size: r.get::<_, i64>(10)? as u64,
+        truncated: r.get(11)?,
+    };
+    let request = match decode_head(&r.get::<_, String>(8)?, request_body) {
+        Ok(p) => p,
+        Err(what) => return Ok(Err((seq, format!("request: {what}")))),
+    };
+    let response = match r.get::<_, Option<String>>(12)? {
+        None => None,
+        Some(head) => {
+            let body = Body {
+                bytes: r.get::<_, Option<Vec<u8>>>(13)?.unwrap_or_default(),
+                size: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
+                truncated: r.get::<_, Option<bool>>(15)?.unwrap_or(false),
+            };
+            match decode_head(&head, body) {
+                Ok(p) => Some(p),
+                Err(what) => return Ok(Err((seq, format!("response: {what}")))),
+            }
+        }
+    };
+    Ok(Ok(Exchange {
+        session_id,
+        seq,
+        direction,
+        protocol,
+        dependency: r.get(3)?,
+        connection: r.get::<_, i64>(4)? as u64,
+        started_at: Micros(r.get(5)?),
+        first_byte_at: r.get::<_, Option<i64>>(6)?.map(Micros),
+        ended_at: r.get::<_, Option<i64>>(7)?.map(Micros),
+        request,
+        response,
+        error: r.get(16)?,
+    }))
+}
+
+/// The JSON head stored for a payload (everything but its body bytes).
+pub(crate) fn encode_head(p: &Payload) -> String {
+    let headers = |hs: &[Header]| {
+        let mut out = Vec::with_capacity(hs.len());
+        for h in hs {
+            let mut buf = Vec::new();
+            crate::body::serialize_header_value(
+                &h.value,
+                &mut serde_json::Serializer::new(&mut buf),
+            )
+            .expect("serializing to a Vec cannot fail");
+            let v: Value = serde_json::from_slice(&buf).expect("we just wrote valid JSON");
+            out.push(json!([h.name, v]));
+        }
+        Value::Array(out)
+    };
+    let v = match p {
+        Payload::HttpRequest(r) => json!({
+            "kind": "http_request",
+            "method": r.method,
+            "target": r.target,
+            "version": r.version,
+            "headers": headers(&r.headers),
+        }),
+        Payload::HttpResponse(r) => json!({
+            "kind": "http_response",
+            "status": r.status,
+            "version": r.version,
+            "headers": headers(&r.headers),
+        }),
+        Payload::Wire { decoded, .. } => json!({ "kind": "wire", "decoded": decoded }),
+    };
+    v.to_string()
+}
+
+fn decode_head(head: &str, body: Body) -> Result<Payload, String> {
+    let v: Value = serde_json::from_str(head).map_err(|e| format!("head is not JSON: {e}"))?;
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("head lacks '{k}'"))
+    };
+    let headers = || -> Result<Vec<Header>, String> {
+        let arr = v
+            .get("headers")
+            .and_then(Value::as_array)
+            .ok_or("head lacks 'headers'")?;
+        arr.iter()
+            .map(|pair| {
+                let name = pair.get(0).and_then(Value::as_str);
+                let value = pair.get(1).and_then(deserialize_header_value);
+                match (name, value) {
+                    (Some(n), Some(v)) => Ok(Header::new(n, v)),
+                    _ => Err(format!("bad header entry {pair}")),
+                }
+            })
+            .collect()
+    };
+    match v.get("kind").and_then(Value::as_str) {
+        Some("http_request") => Ok(Payload::HttpRequest(HttpRequest {
+            method: s("method")?,
+            target: s("target")?,
+            version: s("version")?,
+            headers: headers()?,
+            body,
+        })),
+        Some("http_response") => Ok(Payload::HttpResponse(HttpResponse {
+            status: v
+                .get("status")
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or("head lacks 'status'")?,
+            version: s("version")?,
+            headers: headers()?,
+            body,
+        })),
+        Some("wire") => Ok(Payload::Wire {
+            decoded: v.get("decoded").cloned().unwrap_or(Value::Null),
+            raw: body,
+        }),
+        other => Err(format!("unknown head kind {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Store round trips: what the writer stores is what readers get back.
+
+use super::*;
+use crate::model::{Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol};
+use crate::writer::StoreWriter;
+
+fn http_exchange(seq_body: &[u8], status: u16) -> Exchange {
+    Exchange {
+        session_id: 0,
+        seq: 0,
+        direction: Direction::Inbound,
+        protocol: Protocol::Http,
+        dependency: None,
+        connection: 7,
+        started_at: Micros(1_000),
+        first_byte_at: Some(Micros(1_500)),
+        ended_at: Some(Micros(2_000)),
+        request: Payload::HttpRequest(HttpRequest {
+            method: "POST".into(),
+            target: "/books?q=a%20b".into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![
+                Header::new("Host", "x"),
+                Header::new("X-Dup", "1"),
+                Header::new("x-dup", vec![0xff, b'2']),
+            ],
+            body: Body::complete(seq_body.to_vec()),
+        }),
+        response: Some(Payload::HttpResponse(HttpResponse {
+            status,
+            version: "HTTP/1.1".into(),
+            headers: vec![Header::new("Content-Encoding", "gzip")],
+            body: Body {
+                bytes: vec![0x1f, 0x8b, 0],
+                size: 10,
+                truncated: true,
+            },
+        })),
+        error: None,
+    }
+}
+
+#[test]
+fn writer_stores_exchanges_that_read_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/reel.db");
+    let store = Store::open(&path).unwrap();
+    let (writer, sid) = StoreWriter::start(store, "s1", "http://127.0.0.1:1").unwrap();
+    let tx = writer.sender();
+    let mut sent = Vec::new();
+    for i in 0..300 {
+        let mut e = http_exchange(format!("body {i}").as_bytes(), 200 + (i % 3) as u16);
+        e.seq = tx.next_seq();
+        tx.send(e.clone());
+        e.session_id = sid;
+        sent.push(e);
+    }
+    let stats = writer.finish().unwrap();
+    assert_eq!(stats.stored, 300);
+    assert_eq!(stats.dropped, 0);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.exchanges(sid).unwrap(), sent);
+    let s = store.find_session("s1").unwrap();
+    assert_eq!(s.exchanges, 300);
+    assert!(s.session.ended_at.is_some());
+    let mode = std::fs::metadata(&path).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+}
+
+#[test]
+fn a_store_from_a_newer_reel_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    drop(Store::open(&path).unwrap());
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    }
+    let err = Store::open(&path).err().expect("must refuse");
+    assert!(
+        err.to_string().contains("newer reel"),
+        "unexpected message: {err}"
+    );
+    let c = Connection::open(&path).unwrap();
+    let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v, SCHEMA_VERSION + 1);
+}
+
+#[test]
+fn a_foreign_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x)")
+        .unwrap();
+    let err = Store::open(&path).err().expect("must refuse");
+    assert!(err.to_string().contains("not a reel store"), "{err}");
+}
+
+#[test]
+fn sessions_are_found_by_id_or_newest_name_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("reel.db")).unwrap();
+    let a = store.create_session("flow", "t", Micros(1)).unwrap();
+    let b = store.create_session("flow", "t", Micros(2)).unwrap();
+    assert_eq!(store.find_session("flow").unwrap().session.id, b);
+    assert_eq!(store.find_session(&a.to_string()).unwrap().session.id, a);
+    store.delete_session(b).unwrap();
+    assert_eq!(store.find_session("flow").unwrap().session.id, a);
+    assert!(matches!(
+        store.find_session("nope"),
+        Err(StoreError::NoSuchSession(_))
+    ));
+}

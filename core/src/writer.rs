@@ -1,0 +1,266 @@
+//! The store writer: one thread that owns the write connection and stores
+//! captures in batched transactions.
+//!
+//! Recorders run on async tasks (and inside pingora's synchronous body filters),
+//! so they never touch SQLite: they hand finished exchanges to a bounded channel
+//! through a [`CaptureSender`]. The writer drains whatever is queued into one
+//! transaction at a time. A capture that cannot be queued or stored is counted,
+//! never silently lost: the count is written to the session and reported.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use rusqlite::params;
+
+use crate::errors::StoreError;
+use crate::model::{Direction, Exchange};
+use crate::store::{encode_head, Store};
+use crate::time::Micros;
+
+/// Most captures stored in one transaction.
+const MAX_BATCH: usize = 2048;
+/// Captures waiting for the writer before new ones are counted as dropped.
+const QUEUE_CAPACITY: usize = 65_536;
+
+pub enum Capture {
+    Exchange(Box<Exchange>),
+    /// Store everything queued before this, end the session and stop.
+    Finish { ended_at: Micros },
+}
+
+/// What the writer did, for the summary printed at the end of a recording.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    pub stored: u64,
+    pub inbound: u64,
+    pub outbound: u64,
+    /// Outbound exchanges per dependency name, sorted by name.
+    pub per_dependency: Vec<(String, u64)>,
+    pub dropped: u64,
+    pub batches: u64,
+}
+
+/// A cheap, cloneable handle the recorders use to hand over captures.
+#[derive(Clone)]
+pub struct CaptureSender {
+    tx: Sender<Capture>,
+    session_id: i64,
+    next_seq: Arc<AtomicI64>,
+    next_connection: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl CaptureSender {
+    pub fn session_id(&self) -> i64 {
+        self.session_id
+    }
+
+    /// The next sequence number, taken when a request starts so that exchanges are
+    /// ordered by arrival, not by completion.
+    pub fn next_seq(&self) -> i64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A connection id unique within this recording run.
+    pub fn next_connection(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues an exchange for storing. Never blocks; a full queue counts a drop.
+    pub fn send(&self, mut exchange: Exchange) {
+        exchange.session_id = self.session_id;
+        match self.tx.try_send(Capture::Exchange(Box::new(exchange))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Capture::Exchange(e))) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(seq = e.seq, "capture queue full: exchange dropped");
+            }
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("store writer has stopped: exchange dropped");
+            }
+        }
+    }
+
+    /// Captures dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+pub struct StoreWriter {
+    sender: CaptureSender,
+    handle: JoinHandle<Result<WriterStats, StoreError>>,
+}
+
+impl StoreWriter {
+    /// Creates a session in `store` and starts the writer thread that owns `store`.
+    pub fn start(
+        store: Store,
+        session_name: &str,
+        target: &str,
+    ) -> Result<(Self, i64), StoreError> {
+        let session_id = store.create_session(session_name, target, Micros::now())?;
+        let (tx, rx) = bounded(QUEUE_CAPACITY);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let thread_dropped = dropped.clone();
+        let handle = std::thread::Builder::new()
+            .name("reel-store-writer".into())
+            .spawn(move || run(store, session_id, rx, thread_dropped))
+            .map_err(|_| StoreError::WriterGone)?;
+        let sender = CaptureSender {
+            tx,
+            session_id,
+            next_seq: Arc::new(AtomicI64::new(1)),
+            next_connection: Arc::new(AtomicU64::new(1)),
+            dropped,
+        };
+        Ok((StoreWriter { sender, handle }, session_id))
+    }
+
+    pub fn sender(&self) -> CaptureSender {
+        self.sender.clone()
+    }
+
+    /// Stores everything queued, ends the session and returns what was done.
+    /// Call after the recorders have stopped.
+    pub fn finish(self) -> Result<WriterStats, StoreError> {
+        self.sender
+            .tx
+            .send(Capture::Finish {
+                ended_at: Micros::now(),
+            })
+            .map_err(|_| StoreError::WriterGone)?;
+        self.handle.join().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn run(
+    store: Store,
+    session_id: i64,
+    rx: Receiver<Capture>,
+    dropped: Arc<AtomicU64>,
+) -> Result<WriterStats, StoreError> {
+    let mut stats = WriterStats::default();
+    let mut per_dep = std::collections::BTreeMap::<String, u64>::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut finish = None;
+    while finish.is_none() {
+        let Ok(first) = rx.recv() else {
+            // Every sender is gone without a Finish: store what we have and end.
+            break;
+        };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut exchanges = Vec::with_capacity(batch.len());
+        for c in batch.drain(..) {
+            match c {
+                Capture::Exchange(e) => exchanges.push(e),
+                Capture::Finish { ended_at } => finish = Some(ended_at),
+            }
+        }
+        if exchanges.is_empty() {
+            continue;
+        }
+        match write_batch(&store, &exchanges) {
+            Ok(failed) => {
+                for e in exchanges.iter().filter(|e| !failed.contains(&e.seq)) {
+                    stats.stored += 1;
+                    match e.direction {
+                        Direction::Inbound => stats.inbound += 1,
+                        Direction::Outbound => stats.outbound += 1,
+                    }
+                    if let (Direction::Outbound, Some(dep)) = (e.direction, &e.dependency) {
+                        *per_dep.entry(dep.clone()).or_default() += 1;
+                    }
+                }
+                dropped.fetch_add(failed.len() as u64, Ordering::Relaxed);
+                stats.batches += 1;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, count = exchanges.len(), "a batch could not be stored");
+                dropped.fetch_add(exchanges.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+    stats.dropped = dropped.load(Ordering::Relaxed);
+    stats.per_dependency = per_dep.into_iter().collect();
+    let ended_at = finish.unwrap_or_else(Micros::now);
+    store
+        .conn()
+        .execute(
+            "UPDATE sessions SET ended_at = ?1, dropped = ?2 WHERE id = ?3",
+            params![ended_at.0, stats.dropped as i64, session_id],
+        )
+        .map_err(|source| StoreError::Sql {
+            path: store.path().to_owned(),
+            what: "ending the session",
+            source,
+        })?;
+    Ok(stats)
+}
+
+/// Stores a batch in one transaction. Returns the seqs of exchanges that failed
+/// alone (the rest of the batch is kept).
+fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, StoreError> {
+    let sql_err = |what| {
+        move |source| StoreError::Sql {
+            path: store.path().to_owned(),
+            what,
+            source,
+        }
+    };
+    let conn = store.conn();
+    conn.execute_batch("BEGIN")
+        .map_err(sql_err("starting a batch"))?;
+    let mut failed = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO exchanges (session_id, seq, direction, protocol, dependency,
+                    connection, started_at, first_byte_at, ended_at, request_head, request_body,
+                    request_size, request_truncated, response_head, response_body, response_size,
+                    response_truncated, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )
+            .map_err(sql_err("preparing the insert"))?;
+        for e in exchanges {
+            let req_body = e.request.body();
+            let resp = e.response.as_ref();
+            let result = stmt.execute(params![
+                e.session_id,
+                e.seq,
+                e.direction.as_str(),
+                e.protocol.as_str(),
+                e.dependency,
+                e.connection as i64,
+                e.started_at.0,
+                e.first_byte_at.map(|t| t.0),
+                e.ended_at.map(|t| t.0),
+                encode_head(&e.request),
+                req_body.bytes,
+                req_body.size as i64,
+                req_body.truncated,
+                resp.map(encode_head),
+                resp.map(|r| &r.body().bytes),
+                resp.map(|r| r.body().size as i64),
+                resp.map(|r| r.body().truncated),
+                e.error,
+            ]);
+            if let Err(err) = result {
+                tracing::error!(seq = e.seq, error = %err, "exchange could not be stored");
+                failed.push(e.seq);
+            }
+        }
+    }
+    conn.execute_batch("COMMIT")
+        .map_err(sql_err("committing a batch"))?;
+    Ok(failed)
+}

@@ -1,0 +1,17 @@
+//! reel-proxy: the recorders.
+//!
+//! [`server::Recorder`] runs pingora proxies inside the caller's tokio runtime:
+//! the inbound recorder in front of the app, one named recorder per HTTP
+//! dependency, and an optional forward proxy for clients that honour
+//! `HTTP_PROXY`. Every finished exchange goes to the store writer through a
+//! [`reel_core::CaptureSender`].
+
+pub mod capture;
+pub mod errors;
+pub mod http;
+pub mod server;
+pub mod upstream;
+
+pub use errors::ProxyError;
+pub use server::{Recorder, RecorderConfig};
+pub use upstream::Upstream;

@@ -1,0 +1,145 @@
+//! Runs the recorders as pingora services inside the caller's tokio runtime.
+//!
+//! pingora's `Server::run_forever` would own the process, so each proxy is a
+//! listening service started with `start_service` and stopped through its
+//! shutdown watch. Sockets are bound here first (so `127.0.0.1:0` works and the
+//! real port is known before anything connects) and handed to pingora as
+//! inherited file descriptors.
+
+use std::net::SocketAddr;
+use std::os::fd::IntoRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Fds, ListenFds};
+use reel_core::CaptureSender;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::errors::ProxyError;
+use crate::http::{HttpRecorder, InFlight, Role};
+use crate::upstream::Upstream;
+
+/// Captured copy of one body is cut at this size unless configured otherwise.
+pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct DependencySpec {
+    pub name: String,
+    pub listen: String,
+    pub upstream: Upstream,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// Where the inbound recorder listens and the app it forwards to.
+    pub inbound: Option<(String, Upstream)>,
+    pub dependencies: Vec<DependencySpec>,
+    /// Listen address of the forward proxy for `HTTP_PROXY` clients.
+    pub forward: Option<String>,
+    pub body_cap: usize,
+}
+
+/// The addresses the recorders actually listen on.
+#[derive(Debug, Clone, Default)]
+pub struct BoundAddrs {
+    pub inbound: Option<SocketAddr>,
+    /// `(dependency name, address)` in the order given.
+    pub dependencies: Vec<(String, SocketAddr)>,
+    pub forward: Option<SocketAddr>,
+}
+
+pub struct Recorder {
+    addrs: BoundAddrs,
+    shutdown: watch::Sender<bool>,
+    services: Vec<JoinHandle<()>>,
+    in_flight: Arc<InFlight>,
+}
+
+impl Recorder {
+    /// Binds every listener, then starts the services. Nothing is started if any
+    /// address cannot be bound.
+    pub async fn start(cfg: RecorderConfig, sink: CaptureSender) -> Result<Self, ProxyError> {
+        let fds: ListenFds = Arc::new(parking_lot::Mutex::new(Fds::new()));
+        let mut plan = Vec::new();
+        let mut addrs = BoundAddrs::default();
+        if let Some((listen, upstream)) = &cfg.inbound {
+            let addr = bind_into(&fds, "inbound recorder", listen)?;
+            addrs.inbound = Some(addr);
+            plan.push((addr, "reel inbound".to_owned(), Role::Inbound(upstream.clone())));
+        }
+        for dep in &cfg.dependencies {
+            let addr = bind_into(&fds, &format!("dependency '{}'", dep.name), &dep.listen)?;
+            addrs.dependencies.push((dep.name.clone(), addr));
+            plan.push((
+                addr,
+                format!("reel dep {}", dep.name),
+                Role::Dependency {
+                    name: dep.name.clone(),
+                    upstream: dep.upstream.clone(),
+                },
+            ));
+        }
+        if let Some(listen) = &cfg.forward {
+            let addr = bind_into(&fds, "forward proxy", listen)?;
+            addrs.forward = Some(addr);
+            let own = plan.iter().map(|(a, _, _)| *a).collect();
+            plan.push((addr, "reel forward".to_owned(), Role::Forward { own }));
+        }
+
+        let conf = Arc::new(ServerConf::default());
+        let in_flight = Arc::new(InFlight::default());
+        let (shutdown, watch_rx) = watch::channel(false);
+        let mut services = Vec::new();
+        for (addr, name, role) in plan {
+            let recorder = HttpRecorder::new(role, sink.clone(), cfg.body_cap, in_flight.clone());
+            let mut service =
+                pingora::proxy::http_proxy_service_with_name(&conf, recorder, &name);
+            service.add_tcp(&addr.to_string());
+            let fds = fds.clone();
+            let rx = watch_rx.clone();
+            services.push(tokio::spawn(async move {
+                pingora::services::Service::start_service(&mut service, Some(fds), rx, 1).await;
+            }));
+        }
+        Ok(Recorder {
+            addrs,
+            shutdown,
+            services,
+            in_flight,
+        })
+    }
+
+    pub fn addrs(&self) -> &BoundAddrs {
+        &self.addrs
+    }
+
+    /// Requests being proxied right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.count()
+    }
+
+    /// Stops accepting, waits up to `grace` for requests in progress to finish
+    /// (so their exchanges reach the writer), and returns how many did not.
+    pub async fn stop(self, grace: Duration) -> usize {
+        let _ = self.shutdown.send(true);
+        for s in self.services {
+            let _ = tokio::time::timeout(grace, s).await;
+        }
+        self.in_flight.wait_idle(grace).await
+    }
+}
+
+fn bind_into(fds: &ListenFds, what: &str, listen: &str) -> Result<SocketAddr, ProxyError> {
+    let bind_err = |source| ProxyError::Bind {
+        what: what.to_owned(),
+        addr: listen.to_owned(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(listen).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    fds.lock().add(addr.to_string(), listener.into_raw_fd());
+    Ok(addr)
+}
