@@ -5,8 +5,11 @@
 
 pub mod body;
 pub mod errors;
+pub mod generate;
+pub mod matcher;
 pub mod model;
 pub mod store;
+pub mod suite;
 pub mod time;
 pub mod writer;
 

@@ -24,6 +24,9 @@ pub struct Session {
     pub notes: Option<String>,
     /// Captures that could not be stored (must be 0 on a healthy run).
     pub dropped: u64,
+    /// How the recording was set up: `listen`, `upstream`, `dependencies`
+    /// (name, protocol, listen, target), `http_proxy` and the `app` command.
+    pub setup: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

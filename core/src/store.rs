@@ -31,7 +31,9 @@ CREATE TABLE sessions (
     ended_at    INTEGER,
     target      TEXT    NOT NULL,
     notes       TEXT,
-    dropped     INTEGER NOT NULL DEFAULT 0
+    dropped     INTEGER NOT NULL DEFAULT 0,
+    -- How the recording was set up (addresses, dependencies, app command), JSON.
+    setup       TEXT    NOT NULL DEFAULT '{}'
 );
 CREATE INDEX sessions_name ON sessions(name);
 CREATE TABLE exchanges (
@@ -198,7 +200,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT s.id, s.name, s.started_at, s.ended_at, s.target, s.notes, s.dropped,
+                "SELECT s.id, s.name, s.started_at, s.ended_at, s.target, s.notes, s.dropped, s.setup,
                         count(e.id),
                         coalesce(sum(e.direction = 'inbound'), 0),
                         coalesce(sum(e.direction = 'outbound'), 0)
@@ -210,9 +212,9 @@ impl Store {
             .query_map([], |r| {
                 Ok(SessionSummary {
                     session: session_from_row(r)?,
-                    exchanges: r.get::<_, i64>(7)? as u64,
-                    inbound: r.get::<_, i64>(8)? as u64,
-                    outbound: r.get::<_, i64>(9)? as u64,
+                    exchanges: r.get::<_, i64>(8)? as u64,
+                    inbound: r.get::<_, i64>(9)? as u64,
+                    outbound: r.get::<_, i64>(10)? as u64,
                 })
             })
             .map_err(self.sql_err("listing sessions"))?;
@@ -231,6 +233,17 @@ impl Store {
             .or_else(|| all.iter().rev().find(|s| s.session.name == id_or_name))
             .cloned()
             .ok_or_else(|| StoreError::NoSuchSession(id_or_name.to_owned()))
+    }
+
+    /// Records how a session was set up (see [`Session::setup`]).
+    pub fn set_session_setup(&self, id: i64, setup: &Value) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE sessions SET setup = ?1 WHERE id = ?2",
+                params![setup.to_string(), id],
+            )
+            .map_err(self.sql_err("recording the session setup"))?;
+        Ok(())
     }
 
     /// Deletes a session and all its exchanges.
@@ -275,7 +288,7 @@ impl Store {
     pub fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, name, started_at, ended_at, target, notes, dropped FROM sessions WHERE id = ?1",
+                "SELECT id, name, started_at, ended_at, target, notes, dropped, setup FROM sessions WHERE id = ?1",
                 params![id],
                 session_from_row,
             )
@@ -312,6 +325,7 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         target: r.get(4)?,
         notes: r.get(5)?,
         dropped: r.get::<_, i64>(6)? as u64,
+        setup: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or(Value::Null),
     })
 }
 

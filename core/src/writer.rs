@@ -26,6 +26,8 @@ const QUEUE_CAPACITY: usize = 65_536;
 
 pub enum Capture {
     Exchange(Box<Exchange>),
+    /// Record how the session was set up, once the recorders are bound.
+    Setup(serde_json::Value),
     /// Store everything queued before this, end the session and stop.
     Finish { ended_at: Micros },
 }
@@ -81,6 +83,13 @@ impl CaptureSender {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("store writer has stopped: exchange dropped");
             }
+        }
+    }
+
+    /// Records the session's setup (see [`crate::model::Session::setup`]).
+    pub fn set_setup(&self, setup: serde_json::Value) {
+        if self.tx.send(Capture::Setup(setup)).is_err() {
+            tracing::error!("store writer has stopped: session setup not stored");
         }
     }
 
@@ -164,6 +173,11 @@ fn run(
             match c {
                 Capture::Exchange(e) => exchanges.push(e),
                 Capture::Finish { ended_at } => finish = Some(ended_at),
+                Capture::Setup(v) => {
+                    if let Err(e) = store.set_session_setup(session_id, &v) {
+                        tracing::error!(error = %e, "session setup not stored");
+                    }
+                }
             }
         }
         if exchanges.is_empty() {

@@ -1,0 +1,377 @@
+//! The generator: a recorded session becomes a suite folder.
+//!
+//! Each inbound exchange becomes a case. Each outbound exchange is attributed
+//! to the inbound exchange whose time window contains it; when several were in
+//! flight the call is ambiguous and goes to the shared pool (and is reported),
+//! and calls before the first case form the startup set. Values that differ on
+//! every run by their very format (UUIDs, timestamps) become typed matchers
+//! such as `{"$reel": "uuid"}`, so the field must still be there and well formed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::matcher::{self, Inferred};
+use crate::model::{header, Direction, Exchange, Header, Payload, Protocol, Session};
+use crate::suite::load::SuiteError;
+use crate::suite::{
+    to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, MockSpec, Noise, RequestSpec,
+    ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
+};
+
+/// A suite in memory, ready to write.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub suite: SuiteFile,
+    /// `(file stem, case, its mocks)` in recorded order.
+    pub cases: Vec<(String, CaseFile, Vec<MockSpec>)>,
+    pub startup: Vec<MockSpec>,
+    pub shared: Vec<MockSpec>,
+    pub report: GenerateReport,
+}
+
+/// What the generator decided, for the summary it prints.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateReport {
+    /// Outbound calls made while several cases were in flight: `(seq, call, cases)`.
+    pub ambiguous: Vec<(i64, String, Vec<String>)>,
+    /// Outbound calls after the first case that lie in no case's window.
+    pub outside: Vec<(i64, String)>,
+    /// Inbound exchanges left out because the app never answered: `(seq, error)`.
+    pub skipped: Vec<(i64, String)>,
+    /// Typed matchers put in place of recorded values: `(case, path, kind)`.
+    pub matchers: Vec<(String, String, &'static str)>,
+    /// Exchanges of protocols this reel cannot replay yet: `(seq, protocol)`.
+    pub unsupported: Vec<(i64, String)>,
+}
+
+pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
+    let mut report = GenerateReport::default();
+    let inbound: Vec<&Exchange> = exchanges
+        .iter()
+        .filter(|e| e.direction == Direction::Inbound)
+        .filter(|e| {
+            let answered = e.error.is_none() && e.response.is_some();
+            if !answered {
+                let why = e.error.as_deref().unwrap_or("no response was recorded");
+                report.skipped.push((e.seq, why.to_owned()));
+            }
+            answered
+        })
+        .collect();
+
+    let mut cases: Vec<(String, CaseFile, Vec<MockSpec>)> = Vec::new();
+    let mut used_names = BTreeMap::<String, usize>::new();
+    for (i, e) in inbound.iter().enumerate() {
+        let Some(req) = e.request.as_http_request() else {
+            report.unsupported.push((e.seq, e.protocol.as_str().into()));
+            continue;
+        };
+        let mut stem = format!(
+            "{:04}-{}-{}",
+            i + 1,
+            req.method.to_ascii_lowercase(),
+            slug(&req.target)
+        );
+        let n = used_names.entry(stem.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            stem.push_str(&format!("-{n}"));
+        }
+        let mut response = response_spec(e);
+        if let Some(BodySpec::Json(v)) = response.body.as_mut() {
+            let mut found = Vec::new();
+            matcher::infer(v, "$", &mut found);
+            for Inferred { path, kind } in found {
+                report.matchers.push((stem.clone(), path, kind));
+            }
+        }
+        let case = CaseFile {
+            name: stem.clone(),
+            seq: e.seq,
+            recorded_at: e.started_at.rfc3339(),
+            request: request_spec(&e.request),
+            response,
+            noise: Noise::default(),
+            mocks: None,
+        };
+        cases.push((stem, case, Vec::new()));
+    }
+
+    let first_start = inbound.first().map(|e| e.started_at);
+    let mut startup = Vec::new();
+    let mut shared = Vec::new();
+    for o in exchanges.iter().filter(|e| e.direction == Direction::Outbound) {
+        if o.protocol != Protocol::Http {
+            report.unsupported.push((o.seq, o.protocol.as_str().into()));
+            continue;
+        }
+        let end = o.ended_at.unwrap_or(o.started_at);
+        let holders: Vec<usize> = inbound
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| {
+                i.started_at <= o.started_at && end <= i.ended_at.unwrap_or(i.started_at)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        let call = describe(o);
+        match holders.as_slice() {
+            [one] => cases[*one].2.push(mock_spec(o, String::new())),
+            [] if first_start.is_none_or(|f| o.started_at < f) => {
+                startup.push(mock_spec(o, String::new()))
+            }
+            [] => {
+                report.outside.push((o.seq, call));
+                shared.push(mock_spec(o, String::new()));
+            }
+            many => {
+                let names = many.iter().map(|n| cases[*n].0.clone()).collect();
+                report.ambiguous.push((o.seq, call, names));
+                shared.push(mock_spec(o, String::new()));
+            }
+        }
+    }
+    for (stem, case, mocks) in &mut cases {
+        for (n, m) in mocks.iter_mut().enumerate() {
+            m.id = format!("{stem}#{}", n + 1);
+        }
+        if !mocks.is_empty() {
+            case.mocks = Some(format!("mocks/{stem}.jsonl"));
+        }
+    }
+    for (n, m) in startup.iter_mut().enumerate() {
+        m.id = format!("startup#{}", n + 1);
+    }
+    for (n, m) in shared.iter_mut().enumerate() {
+        m.id = format!("shared#{}", n + 1);
+    }
+
+    let setup = &session.setup;
+    let dependencies = setup["dependencies"]
+        .as_array()
+        .map(|deps| {
+            deps.iter()
+                .filter_map(|d| {
+                    Some(DependencySpec {
+                        name: d["name"].as_str()?.to_owned(),
+                        protocol: d["protocol"].as_str().unwrap_or("http").to_owned(),
+                        listen: d["listen"].as_str()?.to_owned(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let command = setup["app"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(shell_quote)
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+    let suite = SuiteFile {
+        reel_suite: FORMAT_VERSION,
+        name: session.name.clone(),
+        session: SessionRef {
+            id: session.id,
+            name: session.name.clone(),
+            recorded_at: session.started_at.rfc3339(),
+        },
+        app: AppSpec {
+            command,
+            target: session.target.clone(),
+            ready: None,
+        },
+        dependencies,
+        noise: Noise {
+            headers: DEFAULT_IGNORED_HEADERS.iter().map(|h| h.to_string()).collect(),
+            body_paths: Vec::new(),
+        },
+    };
+    Generated {
+        suite,
+        cases,
+        startup,
+        shared,
+        report,
+    }
+}
+
+/// Writes the suite into `dir`. A folder holding an earlier suite has its
+/// generated parts (`cases/`, `mocks/`, `suite.json`) replaced; any other
+/// non-empty folder is refused, so nothing of the user's is overwritten.
+pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<PathBuf>, SuiteError> {
+    let werr = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SuiteError::Write { path, source }
+    };
+    if dir.exists() {
+        let has_suite = dir.join("suite.json").exists();
+        let empty = std::fs::read_dir(dir)
+            .map_err(werr(dir))?
+            .next()
+            .is_none();
+        if !has_suite && !empty {
+            return Err(SuiteError::Invalid {
+                path: dir.to_owned(),
+                what: "the folder is not empty and holds no suite.json; give an empty or new folder"
+                    .into(),
+            });
+        }
+        for sub in ["cases", "mocks"] {
+            let p = dir.join(sub);
+            if p.exists() {
+                std::fs::remove_dir_all(&p).map_err(werr(&p))?;
+            }
+        }
+    }
+    let mut written = Vec::new();
+    let mut put = |rel: String, text: String| -> Result<(), SuiteError> {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(werr(parent))?;
+        }
+        std::fs::write(&path, text).map_err(werr(&path))?;
+        written.push(path);
+        Ok(())
+    };
+    put("suite.json".into(), to_pretty(&g.suite))?;
+    std::fs::create_dir_all(dir.join("cases")).map_err(werr(&dir.join("cases")))?;
+    for (stem, case, mocks) in &g.cases {
+        put(format!("cases/{stem}.json"), to_pretty(case))?;
+        if !mocks.is_empty() {
+            put(format!("mocks/{stem}.jsonl"), jsonl(mocks))?;
+        }
+    }
+    if !g.startup.is_empty() {
+        put("mocks/startup.jsonl".into(), jsonl(&g.startup))?;
+    }
+    if !g.shared.is_empty() {
+        put("mocks/shared.jsonl".into(), jsonl(&g.shared))?;
+    }
+    Ok(written)
+}
+
+fn jsonl(mocks: &[MockSpec]) -> String {
+    let mut s = String::new();
+    for m in mocks {
+        s.push_str(&serde_json::to_string(m).expect("mocks serialize"));
+        s.push('\n');
+    }
+    s
+}
+
+fn headers_spec(headers: &[Header]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| (h.name.clone(), String::from_utf8_lossy(&h.value).into_owned()))
+        .collect()
+}
+
+fn request_spec(p: &Payload) -> RequestSpec {
+    match p {
+        Payload::HttpRequest(r) => RequestSpec {
+            method: r.method.clone(),
+            target: r.target.clone(),
+            headers: headers_spec(&r.headers),
+            body: BodySpec::from_bytes(
+                &r.body.bytes,
+                header(&r.headers, "content-type")
+                    .and_then(|v| std::str::from_utf8(v).ok()),
+                r.body.truncated,
+            ),
+        },
+        _ => RequestSpec {
+            method: String::new(),
+            target: String::new(),
+            headers: Vec::new(),
+            body: None,
+        },
+    }
+}
+
+fn response_spec(e: &Exchange) -> ResponseSpec {
+    match e.response.as_ref().and_then(Payload::as_http_response) {
+        Some(r) => ResponseSpec {
+            status: r.status,
+            headers: headers_spec(&r.headers),
+            body: BodySpec::from_bytes(
+                &r.body.bytes,
+                header(&r.headers, "content-type")
+                    .and_then(|v| std::str::from_utf8(v).ok()),
+                r.body.truncated,
+            ),
+        },
+        None => ResponseSpec {
+            status: 502,
+            headers: Vec::new(),
+            body: e.error.clone().map(BodySpec::Text),
+        },
+    }
+}
+
+fn mock_spec(o: &Exchange, id: String) -> MockSpec {
+    MockSpec {
+        id,
+        seq: o.seq,
+        dependency: o.dependency.clone().unwrap_or_default(),
+        protocol: o.protocol.as_str().to_owned(),
+        request: request_spec(&o.request),
+        response: response_spec(o),
+    }
+}
+
+fn describe(o: &Exchange) -> String {
+    let dep = o.dependency.as_deref().unwrap_or("?");
+    match o.request.as_http_request() {
+        Some(r) => format!("{dep}: {} {}", r.method, r.target),
+        None => dep.to_owned(),
+    }
+}
+
+/// `/books/42/quote?currency=EUR` → `books-42-quote`; `/` → `root`.
+pub fn slug(target: &str) -> String {
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    let path = path
+        .split_once("://")
+        .map(|(_, rest)| rest.find('/').map_or("", |i| &rest[i..]))
+        .unwrap_or(path);
+    let mut out = String::new();
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let mut out = out.trim_end_matches('-').to_owned();
+    if out.len() > 48 {
+        out.truncate(48);
+        out = out.trim_end_matches('-').to_owned();
+    }
+    if out.is_empty() {
+        "root".into()
+    } else {
+        out
+    }
+}
+
+/// Quotes a word for `sh -c` when it needs it.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+-,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

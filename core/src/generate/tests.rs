@@ -1,0 +1,168 @@
+//! Generator tests: attribution, naming, matchers and byte-stable output.
+
+use super::*;
+use crate::model::{Body, HttpRequest, HttpResponse};
+use crate::time::Micros;
+
+fn http(
+    seq: i64,
+    dir: Direction,
+    dep: Option<&str>,
+    (start, end): (i64, i64),
+    method: &str,
+    target: &str,
+    body: &str,
+) -> Exchange {
+    Exchange {
+        session_id: 1,
+        seq,
+        direction: dir,
+        protocol: Protocol::Http,
+        dependency: dep.map(str::to_owned),
+        connection: 1,
+        started_at: Micros(start),
+        first_byte_at: Some(Micros(end)),
+        ended_at: Some(Micros(end)),
+        request: Payload::HttpRequest(HttpRequest {
+            method: method.into(),
+            target: target.into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![Header::new("Host", "app")],
+            body: Body::default(),
+        }),
+        response: Some(Payload::HttpResponse(HttpResponse {
+            status: 200,
+            version: "HTTP/1.1".into(),
+            headers: vec![Header::new("Content-Type", "application/json")],
+            body: Body::complete(body.as_bytes().to_vec()),
+        })),
+        error: None,
+    }
+}
+
+fn session() -> Session {
+    Session {
+        id: 3,
+        name: "flow".into(),
+        started_at: Micros(0),
+        ended_at: Some(Micros(1000)),
+        target: "http://127.0.0.1:8080".into(),
+        notes: None,
+        dropped: 0,
+        setup: serde_json::json!({
+            "dependencies": [{"name": "pricing", "protocol": "http", "listen": "127.0.0.1:18081"}],
+            "app": ["./my app", "--port", "8080"],
+        }),
+    }
+}
+
+fn recorded() -> Vec<Exchange> {
+    use Direction::*;
+    vec![
+        http(1, Outbound, Some("pricing"), (5, 8), "GET", "/warmup", "{}"),
+        http(2, Inbound, None, (10, 40), "GET", "/books?page=1", r#"{"items":[]}"#),
+        http(3, Outbound, Some("pricing"), (12, 20), "GET", "/price?isbn=1", r#"{"a":1}"#),
+        // Two cases in flight at once: the call in both windows is ambiguous.
+        http(4, Inbound, None, (50, 90), "POST", "/books", r#"{"id":1,"request_id":"1b4e28ba-2fa1-11d2-883f-0016d3cca427"}"#),
+        http(5, Inbound, None, (55, 95), "GET", "/books/1/quote", r#"{"q":1}"#),
+        http(6, Outbound, Some("pricing"), (60, 70), "GET", "/price?isbn=2", "{}"),
+        http(7, Outbound, Some("pricing"), (91, 94), "GET", "/price?isbn=3", "{}"),
+        http(8, Outbound, Some("pricing"), (200, 210), "GET", "/cron", "{}"),
+        http(9, Inbound, None, (300, 310), "GET", "/books?page=1", r#"{"items":[]}"#),
+    ]
+}
+
+#[test]
+fn attributes_calls_to_the_case_in_flight_or_the_pools() {
+    let g = generate(&session(), &recorded());
+    let names: Vec<_> = g.cases.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "0001-get-books",
+            "0002-post-books",
+            "0003-get-books-1-quote",
+            "0004-get-books"
+        ]
+    );
+    let mock_seqs = |i: usize| g.cases[i].2.iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(mock_seqs(0), [3]);
+    assert_eq!(mock_seqs(1), Vec::<i64>::new());
+    assert_eq!(mock_seqs(2), [7], "only case 3 was in flight at 91..94");
+    assert_eq!(g.startup.iter().map(|m| m.seq).collect::<Vec<_>>(), [1]);
+    assert_eq!(g.shared.iter().map(|m| m.seq).collect::<Vec<_>>(), [6, 8]);
+    assert_eq!(g.report.ambiguous.len(), 1);
+    assert_eq!(
+        g.report.ambiguous[0].2,
+        ["0002-post-books", "0003-get-books-1-quote"]
+    );
+    assert_eq!(g.report.outside, [(8, "pricing: GET /cron".to_owned())]);
+    assert_eq!(g.cases[0].1.mocks.as_deref(), Some("mocks/0001-get-books.jsonl"));
+    assert_eq!(g.cases[0].2[0].id, "0001-get-books#1");
+    assert_eq!(g.suite.app.command.as_deref(), Some("'./my app' --port 8080"));
+    assert_eq!(g.suite.dependencies[0].listen, "127.0.0.1:18081");
+}
+
+#[test]
+fn volatile_values_become_matchers_and_are_reported() {
+    let g = generate(&session(), &recorded());
+    let post = &g.cases[1].1;
+    assert_eq!(
+        post.response.body,
+        Some(BodySpec::Json(
+            serde_json::json!({"id": 1, "request_id": {"$reel": "uuid"}})
+        ))
+    );
+    assert_eq!(
+        g.report.matchers,
+        [("0002-post-books".to_owned(), "$.request_id".to_owned(), "uuid")]
+    );
+}
+
+#[test]
+fn failed_inbound_exchanges_are_skipped_and_reported() {
+    let mut ex = recorded();
+    ex[1].error = Some("ConnectRefused".into());
+    let g = generate(&session(), &ex);
+    assert_eq!(g.cases.len(), 3);
+    assert_eq!(g.report.skipped, [(2, "ConnectRefused".to_owned())]);
+}
+
+#[test]
+fn generating_twice_gives_identical_bytes() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let files_a = write_suite(a.path(), &generate(&session(), &recorded())).unwrap();
+    let files_b = write_suite(b.path(), &generate(&session(), &recorded())).unwrap();
+    assert_eq!(files_a.len(), files_b.len());
+    for (fa, fb) in files_a.iter().zip(&files_b) {
+        assert_eq!(
+            fa.strip_prefix(a.path()).unwrap(),
+            fb.strip_prefix(b.path()).unwrap()
+        );
+        assert_eq!(std::fs::read(fa).unwrap(), std::fs::read(fb).unwrap());
+    }
+    // Written again over itself, the folder holds the same files.
+    write_suite(a.path(), &generate(&session(), &recorded())).unwrap();
+    let loaded = crate::suite::load_suite(a.path()).unwrap();
+    assert_eq!(loaded.cases.len(), 4);
+    assert_eq!(loaded.shared.len(), 2);
+    assert_eq!(loaded.startup.len(), 1);
+}
+
+#[test]
+fn refuses_to_write_into_a_folder_that_is_not_a_suite() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("notes.txt"), "mine").unwrap();
+    let err = write_suite(d.path(), &generate(&session(), &recorded())).unwrap_err();
+    assert!(err.to_string().contains("holds no suite.json"), "{err}");
+    assert_eq!(std::fs::read_to_string(d.path().join("notes.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn slugs_are_short_and_safe() {
+    assert_eq!(slug("/books/42/quote?currency=EUR"), "books-42-quote");
+    assert_eq!(slug("/"), "root");
+    assert_eq!(slug("http://api.example.com/v1/x"), "v1-x");
+    assert!(slug(&format!("/{}", "a".repeat(100))).len() <= 48);
+}

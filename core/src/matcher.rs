@@ -1,0 +1,127 @@
+//! Typed matchers: `{"$reel": "uuid"}` in an expected body accepts any value of
+//! that type or format, but still requires the field to be there.
+
+use serde_json::{json, Value};
+
+/// The key that marks a matcher object.
+pub const MARKER: &str = "$reel";
+
+/// A matcher the generator put in place of a recorded value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inferred {
+    pub path: String,
+    pub kind: &'static str,
+}
+
+/// Replaces volatile-format strings in `v` with matchers, listing each one.
+pub fn infer(v: &mut Value, path: &str, found: &mut Vec<Inferred>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                infer(child, &format!("{path}.{k}"), found);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter_mut().enumerate() {
+                infer(child, &format!("{path}[{i}]"), found);
+            }
+        }
+        Value::String(s) => {
+            if let Some(kind) = volatile_kind(s) {
+                found.push(Inferred {
+                    path: path.to_owned(),
+                    kind,
+                });
+                *v = json!({ MARKER: kind });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The matcher kind of `v` if it is a matcher object.
+pub fn as_matcher(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(m) if m.len() == 1 => m.get(MARKER).and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Whether `actual` satisfies matcher `kind`.
+pub fn accepts(kind: &str, actual: &Value) -> bool {
+    match kind {
+        "any" => true,
+        "uuid" => actual.as_str().is_some_and(is_uuid),
+        "timestamp" => actual.as_str().is_some_and(is_timestamp),
+        "string" => actual.is_string(),
+        "number" => actual.is_number(),
+        _ => false,
+    }
+}
+
+fn volatile_kind(s: &str) -> Option<&'static str> {
+    if is_uuid(s) {
+        Some("uuid")
+    } else if is_timestamp(s) {
+        Some("timestamp")
+    } else {
+        None
+    }
+}
+
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// RFC 3339 / ISO 8601 date-times with a zone, e.g. `2026-11-26T12:00:00.123Z`.
+pub fn is_timestamp(s: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(s).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatile_formats_become_matchers_with_their_paths() {
+        let mut v = json!({
+            "id": 7,
+            "request_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+            "items": [{"created_at": "2026-11-26T12:00:00.5+01:00", "title": "T"}]
+        });
+        let mut found = Vec::new();
+        infer(&mut v, "$", &mut found);
+        assert_eq!(
+            v,
+            json!({
+                "id": 7,
+                "request_id": {"$reel": "uuid"},
+                "items": [{"created_at": {"$reel": "timestamp"}, "title": "T"}]
+            })
+        );
+        let paths: Vec<_> = found.iter().map(|f| (f.path.as_str(), f.kind)).collect();
+        assert_eq!(
+            paths,
+            [
+                ("$.request_id", "uuid"),
+                ("$.items[0].created_at", "timestamp")
+            ]
+        );
+    }
+
+    #[test]
+    fn matchers_check_type_and_format() {
+        assert!(accepts("uuid", &json!("00000000-0000-0000-0000-000000000000")));
+        assert!(!accepts("uuid", &json!("not-a-uuid")));
+        assert!(!accepts("uuid", &json!(5)));
+        assert!(accepts("timestamp", &json!("2026-01-01T00:00:00Z")));
+        assert!(!accepts("timestamp", &json!("yesterday")));
+        assert_eq!(as_matcher(&json!({"$reel": "uuid"})), Some("uuid"));
+        assert_eq!(as_matcher(&json!({"$reel": "uuid", "x": 1})), None);
+    }
+}

@@ -1,0 +1,158 @@
+//! The suite folder format: what `generate` writes, reviewers read and the
+//! replayer runs.
+//!
+//! ```text
+//! reel/<suite>/suite.json                  app, dependencies, global noise rules
+//! reel/<suite>/cases/0001-get-books.json   request, expected response, per-case noise
+//! reel/<suite>/mocks/0001-get-books.jsonl  outbound interactions of that case, in order
+//! reel/<suite>/mocks/startup.jsonl         calls before the first case
+//! reel/<suite>/mocks/shared.jsonl          calls that belong to no single case
+//! ```
+//!
+//! Files are pretty JSON with a stable key order (JSON Lines for mocks), so
+//! generating twice gives identical bytes and diffs in review stay small.
+
+pub mod body;
+pub mod load;
+
+use serde::{Deserialize, Serialize};
+
+pub use body::BodySpec;
+pub use load::{load_suite, LoadedSuite, SuiteError};
+
+/// The suite format version this reel writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteFile {
+    pub reel_suite: u32,
+    pub name: String,
+    pub session: SessionRef,
+    pub app: AppSpec,
+    #[serde(default)]
+    pub dependencies: Vec<DependencySpec>,
+    #[serde(default)]
+    pub noise: Noise,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRef {
+    pub id: i64,
+    pub name: String,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppSpec {
+    /// How to start the app (run by `sh -c`); none when it is started elsewhere.
+    pub command: Option<String>,
+    /// Where the app listens, e.g. `http://127.0.0.1:8080`.
+    pub target: String,
+    /// A URL that answers once the app is ready; else the target's port is polled.
+    #[serde(default)]
+    pub ready: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencySpec {
+    pub name: String,
+    pub protocol: String,
+    /// Where the app reaches it; the mock listens here at replay.
+    pub listen: String,
+}
+
+/// What to leave out of comparison.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Noise {
+    /// Header names (case-insensitive) not compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+    /// JSON paths (`$.items[*].created_at`) not compared in bodies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub body_paths: Vec<String>,
+}
+
+impl Noise {
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.body_paths.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseFile {
+    pub name: String,
+    /// The inbound exchange's sequence number in the session.
+    pub seq: i64,
+    pub recorded_at: String,
+    pub request: RequestSpec,
+    pub response: ResponseSpec,
+    #[serde(default, skip_serializing_if = "Noise::is_empty")]
+    pub noise: Noise,
+    /// The case's mock file, relative to the suite folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mocks: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestSpec {
+    pub method: String,
+    pub target: String,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<BodySpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseSpec {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<BodySpec>,
+}
+
+/// One recorded outbound interaction, a line of a `mocks/*.jsonl` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MockSpec {
+    /// `<file stem>#<n>`, unique in the suite.
+    pub id: String,
+    pub seq: i64,
+    pub dependency: String,
+    pub protocol: String,
+    pub request: RequestSpec,
+    pub response: ResponseSpec,
+}
+
+/// Headers whose values differ on every run of any app: not compared by default.
+pub const DEFAULT_IGNORED_HEADERS: &[&str] = &[
+    "date",
+    "server",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "x-request-id",
+    "x-correlation-id",
+    "traceparent",
+    "tracestate",
+    "age",
+    "etag",
+    "last-modified",
+    "expires",
+];
+
+/// Case-insensitive header lookup in a spec's header list.
+pub fn spec_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Pretty JSON with a trailing newline, as every suite file is written.
+pub fn to_pretty<T: Serialize>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).expect("suite types serialize");
+    s.push('\n');
+    s
+}
