@@ -88,8 +88,9 @@ async fn record(
     writer: &StoreWriter,
     app: &[String],
 ) -> anyhow::Result<Outcome> {
-    let recorder = Recorder::start(config, writer.sender()).await?;
+    let recorder = Recorder::start(config.clone(), writer.sender()).await?;
     let addrs = recorder.addrs().clone();
+    writer.sender().set_setup(setup_json(&config, &addrs, app));
     announce(&addrs);
 
     let mut child = match app.split_first() {
@@ -120,6 +121,31 @@ async fn record(
         addrs,
         app_exit,
         unfinished,
+    })
+}
+
+/// What a replay needs to stand in for this recording: where the app and each
+/// dependency were reached, and how the app was started.
+fn setup_json(config: &RecorderConfig, addrs: &BoundAddrs, app: &[String]) -> serde_json::Value {
+    let deps: Vec<_> = config
+        .dependencies
+        .iter()
+        .zip(&addrs.dependencies)
+        .map(|(d, (_, bound))| {
+            serde_json::json!({
+                "name": d.name,
+                "protocol": "http",
+                "listen": bound.to_string(),
+                "target": d.upstream.url,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "listen": addrs.inbound.map(|a| a.to_string()),
+        "upstream": config.inbound.as_ref().map(|(_, u)| u.url.clone()),
+        "dependencies": deps,
+        "http_proxy": addrs.forward.map(|a| a.to_string()),
+        "app": app,
     })
 }
 

@@ -224,7 +224,11 @@ impl ProxyHttp for HttpRecorder {
         let Role::Forward { own } = &self.role else {
             return Ok(false);
         };
-        let uri = &session.req_header().uri;
+        // pingora normalises the URI; the raw request target keeps the absolute form.
+        let raw_target = ctx.request.as_ref().map(|r| r.target.clone());
+        let uri = raw_target
+            .and_then(|t| t.parse::<http::Uri>().ok())
+            .unwrap_or_else(|| session.req_header().uri.clone());
         let target = match (uri.scheme_str(), uri.authority()) {
             (Some("http"), Some(authority)) => Ok(authority.to_string()),
             (Some(scheme), _) => Err(format!(
@@ -376,6 +380,7 @@ async fn resolve_forward(authority: &str) -> std::result::Result<Upstream, Strin
         addr,
         tls: false,
         host,
+        url: format!("http://{authority}"),
         authority: authority.to_owned(),
     })
 }

@@ -12,6 +12,8 @@ pub struct Upstream {
     pub host: String,
     /// `host[:port]` as the target expects it in the Host header.
     pub authority: String,
+    /// The URL as given.
+    pub url: String,
 }
 
 impl Upstream {
@@ -63,6 +65,7 @@ impl Upstream {
             tls,
             host,
             authority,
+            url: url.to_owned(),
         })
     }
 }

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `reel` binary against the demo app and real servers.
+//! All tests live in this one binary (one link, shared support code).
+
+mod bad_input;
+mod crash;
+mod record;
+mod support;

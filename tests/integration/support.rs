@@ -1,0 +1,235 @@
+//! Shared test support: finding and running the real `reel` binary, polling
+//! with deadlines, and the in-process demo services.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The `reel` binary cargo built next to this test binary (or `REEL_BIN`).
+pub fn reel_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("REEL_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("reel");
+    assert!(
+        bin.exists(),
+        "{} not found: build the workspace first (cargo nextest run --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `reel ARGS` to completion.
+pub fn reel(args: &[&str]) -> std::process::Output {
+    Command::new(reel_bin())
+        .args(args)
+        .env("REEL_LOG", "warn")
+        .output()
+        .expect("running reel")
+}
+
+/// Polls `check` until it returns `Some` or the deadline passes.
+pub async fn poll<T>(
+    what: &str,
+    deadline: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A `reel record` process and the addresses it announced.
+pub struct Recording {
+    pub child: tokio::process::Child,
+    pub inbound: SocketAddr,
+    pub deps: Vec<(String, SocketAddr)>,
+    pub http_proxy: Option<SocketAddr>,
+    stderr_tail: tokio::task::JoinHandle<String>,
+}
+
+impl Recording {
+    /// Starts `reel record ARGS` and waits (with a deadline) for its listening line.
+    pub async fn start(args: &[String]) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(reel_bin())
+            .arg("record")
+            .args(args)
+            .env("REEL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning reel record")?;
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        let line = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(l) = lines.next_line().await? {
+                if l.starts_with("reel: listening") {
+                    return Ok(l);
+                }
+                seen.push_str(&l);
+                seen.push('\n');
+            }
+            bail!("reel exited before listening:\n{seen}")
+        })
+        .await
+        .context("reel did not announce its addresses in 30 s")??;
+        let stderr_tail = tokio::spawn(async move {
+            let mut rest = String::new();
+            while let Ok(Some(l)) = lines.next_line().await {
+                rest.push_str(&l);
+                rest.push('\n');
+            }
+            rest
+        });
+        let mut inbound = None;
+        let mut deps = Vec::new();
+        let mut http_proxy = None;
+        for field in line.split_whitespace().skip(2) {
+            let (k, v) = field.split_once('=').context("bad listening line")?;
+            let addr: SocketAddr = v.parse()?;
+            match k {
+                "inbound" => inbound = Some(addr),
+                "http-proxy" => http_proxy = Some(addr),
+                k => deps.push((k.trim_start_matches("dep:").to_owned(), addr)),
+            }
+        }
+        Ok(Recording {
+            child,
+            inbound: inbound.context("no inbound address")?,
+            deps,
+            http_proxy,
+            stderr_tail,
+        })
+    }
+
+    pub fn dep(&self, name: &str) -> SocketAddr {
+        self.deps.iter().find(|(n, _)| n == name).expect("dep").1
+    }
+
+    /// Sends SIGINT and waits for the summary. Returns (exit code, stdout, stderr).
+    pub async fn interrupt(self) -> (i32, String, String) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
+            .await
+            .expect("reel stopped within 30 s of SIGINT")
+            .unwrap();
+        let stderr = self.stderr_tail.await.unwrap_or_default();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
+    }
+}
+
+/// A demo service served in-process until dropped or stopped.
+pub struct Served {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = (&mut self.task).await;
+    }
+}
+
+pub async fn serve_pricing() -> Served {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_pricing_on(listener)
+}
+
+pub fn serve_pricing_on(listener: TcpListener) -> Served {
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(reel_fixtures::pricing::serve(listener, async {
+        let _ = rx.await;
+    }));
+    Served {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+pub fn serve_app_on(listener: TcpListener, pricing_url: String) -> Served {
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let cfg = reel_fixtures::demo_app::AppConfig {
+        pricing_url,
+        variant: reel_fixtures::demo_app::Variant::Normal,
+    };
+    let task = tokio::spawn(reel_fixtures::demo_app::serve(listener, cfg, async {
+        let _ = rx.await;
+    }));
+    Served {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+/// Binds `addr` again once the previous listener on it is gone.
+pub async fn rebind(addr: SocketAddr) -> TcpListener {
+    poll("the port to be free again", Duration::from_secs(10), async || {
+        TcpListener::bind(addr).await.ok()
+    })
+    .await
+}
+
+/// A client that never goes through a system proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// `reel sessions show NAME --json` as JSON.
+pub fn session_json(store: &Path, name: &str) -> serde_json::Value {
+    let out = reel(&[
+        "sessions",
+        "show",
+        name,
+        "--json",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "sessions show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("sessions show --json prints JSON")
+}
+
+/// Decodes a body object of `sessions show --json`.
+pub fn body_bytes(body: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    let data = body["data"].as_str().expect("body data");
+    match body["encoding"].as_str() {
+        Some("text") => data.as_bytes().to_vec(),
+        Some("base64") => base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("valid base64"),
+        other => panic!("unknown body encoding {other:?}"),
+    }
+}
