@@ -17,6 +17,92 @@ pub enum Command {
     Record(RecordArgs),
     /// List, show or remove recorded sessions.
     Sessions(SessionsArgs),
+    /// Turn a recorded session into a suite of test cases and mocks.
+    Generate(GenerateArgs),
+    /// Replay a suite against the app with mocks for its dependencies.
+    Test(TestArgs),
+    /// Walk the pending snapshots of a suite: accept, reject or skip each.
+    Review(ReviewArgs),
+    /// Accept pending snapshots by case name, or all of them.
+    Accept(AcceptArgs),
+    /// The whole loop on the bundled demo app: record, generate, replay, diff.
+    Demo(DemoArgs),
+    /// Run the bundled demo app (used by `reel demo` suites).
+    #[command(hide = true)]
+    DemoApp(DemoAppArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Session id or name.
+    pub session: String,
+    /// The suite folder (default: reel/<session name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The suite folder.
+    pub dir: PathBuf,
+    /// Start the app with this command (run by sh) instead of the suite's.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Poll this URL until it answers before replaying (default: the port).
+    #[arg(long)]
+    pub ready: Option<String>,
+    /// How long the app may take to get ready, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
+    /// Send cases here; without --app, an app already running there is used.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Reports to write: junit=FILE,html=FILE,json=FILE (any subset).
+    #[arg(long, value_name = "KIND=FILE,...")]
+    pub report: Option<String>,
+    /// Run only shard K of N (1-based), e.g. 2/4.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Write pending snapshots even when CI is set.
+    #[arg(long)]
+    pub write_pending: bool,
+    /// Fail a case whose recorded dependency calls were not all made.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    pub dir: PathBuf,
+    /// Accept every pending snapshot.
+    #[arg(long, conflicts_with = "cases")]
+    pub all: bool,
+    /// Case names (file stems such as 0003-get-books) to accept.
+    pub cases: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the suite (default: a new temporary folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoAppArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[arg(long, default_value = "http://127.0.0.1:18081")]
+    pub pricing_url: String,
+    #[arg(long, value_enum, default_value = "normal")]
+    pub variant: reel_fixtures::Variant,
 }
 
 #[derive(Debug, Args)]

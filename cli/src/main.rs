@@ -7,9 +7,14 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod demo;
 mod dep_spec;
+mod generate;
+mod output;
 mod record;
+mod review;
 mod sessions;
+mod test_cmd;
 
 use std::process::ExitCode;
 
@@ -21,6 +26,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Record(a) => record::run(a),
         args::Command::Sessions(a) => sessions::run(a),
+        args::Command::Generate(a) => generate::run(a),
+        args::Command::Test(a) => test_cmd::run(a),
+        args::Command::Review(a) => review::review(a),
+        args::Command::Accept(a) => review::accept(a),
+        args::Command::Demo(a) => demo::run(a),
+        args::Command::DemoApp(a) => demo::run_app(a),
     };
     match result {
         Ok(code) => code,
@@ -35,7 +46,7 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = std::env::var("REEL_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn,reel=info,reel_proxy=info,reel_core=info".into());
+        .unwrap_or_else(|_| "warn,reel=info,reel_fixtures=warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -1,0 +1,248 @@
+//! `reel demo`: the whole loop on the bundled bookshop app, no services needed.
+//!
+//! It records a scripted session of the demo app and its pricing service,
+//! generates a suite, stops the real pricing service, replays with mocks in its
+//! place (all pass), then replays against a changed build of the app and shows
+//! the diffs, leaving pending snapshots and an HTML report to look at.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reel_core::generate::{generate, shell_quote, write_suite};
+use reel_core::suite::load_suite;
+use reel_core::{Store, StoreWriter};
+use reel_proxy::server::{DependencySpec, DEFAULT_BODY_CAP};
+use reel_proxy::{Recorder, RecorderConfig, Upstream};
+use reel_replay::runner::RunConfig;
+use reel_replay::{pending, Outcome};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::args::{DemoAppArgs, DemoArgs};
+use crate::{generate as gen_cmd, output, test_cmd};
+
+pub fn run_app(args: DemoAppArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("demo app: cannot listen on {}", args.listen))?;
+        reel_fixtures::bin_support::announce(&listener)?;
+        let cfg = reel_fixtures::AppConfig {
+            pricing_url: args.pricing_url,
+            variant: args.variant,
+        };
+        let stop = reel_fixtures::bin_support::shutdown_signal()?;
+        reel_fixtures::demo_app::serve(listener, cfg, stop).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = match args.dir {
+        Some(d) => d,
+        None => tempfile::Builder::new()
+            .prefix("reel-demo-")
+            .tempdir()?
+            .keep()
+            .join("suite"),
+    };
+    let store_dir = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(demo(&dir, &store_dir.path().join("reel.db")))
+}
+
+fn step(n: u32, text: &str) {
+    let (b, r) = if output::colour() { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    println!("\n{b}{n}. {text}{r}");
+}
+
+async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding the reel binary")?;
+
+    step(1, "Recording the demo bookshop and its pricing service through reel");
+    let pricing_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let pricing_addr = pricing_listener.local_addr()?;
+    let (stop_pricing, pricing_stopped) = oneshot::channel::<()>();
+    let pricing = tokio::spawn(reel_fixtures::pricing::serve(pricing_listener, async {
+        let _ = pricing_stopped.await;
+    }));
+    let app_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let app_addr = app_listener.local_addr()?;
+
+    let store = Store::open(store_path)?;
+    let (writer, session_id) = StoreWriter::start(store, "demo", &format!("http://{app_addr}"))?;
+    let config = RecorderConfig {
+        inbound: Some((
+            "127.0.0.1:0".into(),
+            Upstream::parse("app", &format!("http://{app_addr}"))?,
+        )),
+        dependencies: vec![DependencySpec {
+            name: "pricing".into(),
+            listen: "127.0.0.1:0".into(),
+            upstream: Upstream::parse("pricing", &format!("http://{pricing_addr}"))?,
+        }],
+        forward: None,
+        body_cap: DEFAULT_BODY_CAP,
+    };
+    let recorder = Recorder::start(config, writer.sender()).await?;
+    let inbound = recorder.addrs().inbound.context("inbound address")?;
+    let dep_addr = recorder.addrs().dependencies[0].1;
+    let pricing_url = format!("http://{dep_addr}");
+    let app_cmd: Vec<String> = vec![
+        exe.display().to_string(),
+        "demo-app".into(),
+        "--listen".into(),
+        app_addr.to_string(),
+        "--pricing-url".into(),
+        pricing_url.clone(),
+    ];
+    writer.sender().set_setup(json!({
+        "listen": inbound.to_string(),
+        "upstream": format!("http://{app_addr}"),
+        "dependencies": [{"name": "pricing", "protocol": "http", "listen": dep_addr.to_string()}],
+        "app": app_cmd,
+    }));
+    let (stop_app, app_stopped) = oneshot::channel::<()>();
+    let app = tokio::spawn(reel_fixtures::demo_app::serve(
+        app_listener,
+        reel_fixtures::AppConfig {
+            pricing_url,
+            variant: reel_fixtures::Variant::Normal,
+        },
+        async {
+            let _ = app_stopped.await;
+        },
+    ));
+
+    let sent = drive(&format!("http://{inbound}")).await?;
+    let unfinished = recorder.stop(Duration::from_secs(5)).await;
+    let stats = writer.finish()?;
+    let _ = stop_app.send(());
+    let _ = app.await;
+    println!(
+        "   {sent} requests sent; stored {} inbound and {} outbound exchanges ({} dropped{})",
+        stats.inbound,
+        stats.outbound,
+        stats.dropped,
+        if unfinished > 0 { ", some unfinished" } else { "" }
+    );
+
+    step(2, "Generating a suite from the recording");
+    let store = Store::open(store_path)?;
+    let session = store
+        .session(session_id)?
+        .context("the demo session is in the store")?;
+    let g = generate(&session, &store.exchanges(session_id)?);
+    write_suite(dir, &g)?;
+    for line in gen_cmd::describe(dir, &g).lines() {
+        println!("   {line}");
+    }
+
+    step(3, "Stopping the real pricing service");
+    let _ = stop_pricing.send(());
+    let _ = pricing.await;
+    println!("   nothing listens on {pricing_addr} any more: replays use reel's mock");
+
+    step(4, "Replaying the suite against the app, with the pricing mock");
+    let suite = load_suite(dir)?;
+    let first = test_cmd::replay(&suite, &RunConfig::default())
+        .await?
+        .context("interrupted")?;
+    let fails = output::failures(&first, output::colour());
+    if !fails.is_empty() {
+        println!("{fails}");
+    }
+    println!("   {}", output::closing_line(&first));
+
+    step(5, "Replaying against a changed app: `author` renamed, quotes 10% up");
+    let changed_cmd = format!(
+        "{} --variant changed",
+        suite.suite.app.command.clone().context("the demo suite has an app command")?
+    );
+    let cfg = RunConfig {
+        app: Some(changed_cmd.clone()),
+        ..RunConfig::default()
+    };
+    let second = test_cmd::replay(&suite, &cfg)
+        .await?
+        .context("interrupted")?;
+    println!("{}", output::failures(&second, output::colour()));
+    for case in &suite.cases {
+        if let Some(r) = second
+            .cases
+            .iter()
+            .find(|r| r.file == case.path && r.outcome == Outcome::Failed)
+        {
+            pending::write(case, r)?;
+        }
+    }
+    let report = dir.join("report.html");
+    reel_replay::report::write_html(&second, &report)?;
+    println!("   {}", output::closing_line(&second));
+
+    let quoted_dir = shell_quote(&dir.display().to_string());
+    println!();
+    println!("Suite:        {}", dir.display());
+    println!("HTML report:  {}", report.display());
+    println!("Review the changes one by one:  reel review {quoted_dir}");
+    println!("Or accept them all:             reel accept {quoted_dir} --all");
+    println!(
+        "Then replay the changed app:    reel test {quoted_dir} --app {}",
+        shell_quote(&changed_cmd)
+    );
+    let as_planned = first.failed == 0 && first.passed > 0 && second.failed > 0;
+    Ok(if as_planned {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("reel demo: the replays did not go as planned (see above)");
+        ExitCode::from(1)
+    })
+}
+
+/// A scripted session of realistic traffic. Returns the number of requests.
+async fn drive(base: &str) -> anyhow::Result<usize> {
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut n = 0;
+    let mut go = async |req: reqwest::RequestBuilder| -> anyhow::Result<serde_json::Value> {
+        n += 1;
+        let r = req.send().await?;
+        let bytes = r.bytes().await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    };
+    go(c.get(format!("{base}/health"))).await?;
+    go(c.get(format!("{base}/books"))).await?;
+    go(c.get(format!("{base}/books?page=2&per_page=2"))).await?;
+    go(c.get(format!("{base}/books?q=tolkien"))).await?;
+    go(c.get(format!("{base}/export"))).await?;
+    let created = go(c.post(format!("{base}/books")).json(&json!({
+        "title": "The Pragmatic Programmer",
+        "author": "Andrew Hunt",
+        "isbn": "978-0201616224"
+    })))
+    .await?;
+    let id = created["id"].as_u64().context("the demo app returned an id")?;
+    go(c.post(format!("{base}/books")).json(&json!({
+        "title": "Refactoring",
+        "author": "Martin Fowler",
+        "isbn": "978-0134757599",
+        "price_cents": 4499
+    })))
+    .await?;
+    go(c.get(format!("{base}/books/{id}"))).await?;
+    go(c.put(format!("{base}/books/{id}")).json(&json!({"price_cents": 3999}))).await?;
+    go(c.get(format!("{base}/books/{id}/quote?currency=EUR"))).await?;
+    go(c.get(format!("{base}/books/1/quote?currency=USD"))).await?;
+    go(c.get(format!("{base}/books/999"))).await?;
+    go(c.post(format!("{base}/books")).json(&json!({"title": "No author"}))).await?;
+    go(c.delete(format!("{base}/books/{id}"))).await?;
+    go(c.get(format!("{base}/books/{id}"))).await?;
+    Ok(n)
+}
+

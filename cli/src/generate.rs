@@ -1,0 +1,87 @@
+//! `reel generate`: a recorded session becomes a suite folder.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use reel_core::generate::{generate, slug, write_suite, Generated};
+use reel_core::Store;
+
+use crate::args::GenerateArgs;
+
+pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&args.store.store)?;
+    let summary = store.find_session(&args.session)?;
+    let exchanges = store.exchanges(summary.session.id)?;
+    let g = generate(&summary.session, &exchanges);
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));
+    write_suite(&out, &g)?;
+    print!("{}", describe(&out, &g));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary `generate` prints: counts, then every decision worth a look.
+pub fn describe(out: &std::path::Path, g: &Generated) -> String {
+    let mocks: usize = g.cases.iter().map(|c| c.2.len()).sum();
+    let mut s = format!(
+        "Generated suite {} from session {} \"{}\": {} cases, {} mocks ({} in cases, {} startup, {} shared)\n",
+        out.display(),
+        g.suite.session.id,
+        g.suite.session.name,
+        g.cases.len(),
+        mocks + g.startup.len() + g.shared.len(),
+        mocks,
+        g.startup.len(),
+        g.shared.len()
+    );
+    let r = &g.report;
+    if !r.ambiguous.is_empty() {
+        s.push_str(&format!(
+            "  {} dependency calls were made while several cases were in flight; they went to mocks/shared.jsonl:\n",
+            r.ambiguous.len()
+        ));
+        for (seq, call, cases) in &r.ambiguous {
+            s.push_str(&format!("    #{seq} {call} (during {})\n", cases.join(", ")));
+        }
+    }
+    if !r.outside.is_empty() {
+        s.push_str(&format!(
+            "  {} dependency calls happened between cases; they went to mocks/shared.jsonl:\n",
+            r.outside.len()
+        ));
+        for (seq, call) in &r.outside {
+            s.push_str(&format!("    #{seq} {call}\n"));
+        }
+    }
+    if !r.skipped.is_empty() {
+        s.push_str(&format!(
+            "  {} inbound exchanges were left out because the app never answered them:\n",
+            r.skipped.len()
+        ));
+        for (seq, why) in &r.skipped {
+            s.push_str(&format!("    #{seq} {why}\n"));
+        }
+    }
+    if !r.unsupported.is_empty() {
+        s.push_str(&format!(
+            "  {} exchanges use protocols this reel cannot replay yet and were left out\n",
+            r.unsupported.len()
+        ));
+    }
+    if !r.matchers.is_empty() {
+        s.push_str(&format!(
+            "  {} values are volatile by format and are matched by kind, not value:\n",
+            r.matchers.len()
+        ));
+        s.push_str(&format!("    {:<36} {:<32} {}\n", "CASE", "PATH", "MATCHER"));
+        const SHOWN: usize = 25;
+        for (case, path, kind) in r.matchers.iter().take(SHOWN) {
+            s.push_str(&format!("    {case:<36} {path:<32} {kind}\n"));
+        }
+        if r.matchers.len() > SHOWN {
+            s.push_str(&format!("    … and {} more\n", r.matchers.len() - SHOWN));
+        }
+    }
+    s
+}

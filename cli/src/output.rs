@@ -1,0 +1,112 @@
+//! What `reel test` and `reel demo` print: failing cases with their diffs, and
+//! the closing `N passed, N failed` line.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use reel_replay::diff::colourize;
+use reel_replay::{CaseResult, Outcome, RunReport};
+
+pub fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// A failed case: its file, what differs, the diff and any dependency misses.
+pub fn failed_case(c: &CaseResult, colour: bool) -> String {
+    let (red, bold, dim, reset) = if colour {
+        ("\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "", "", "")
+    };
+    let mut s = format!(
+        "{red}{bold}FAIL{reset} {bold}{}{reset}  {} {}\n",
+        c.name, c.request.method, c.request.target
+    );
+    s.push_str(&format!("  {dim}case file:{reset} {}\n", c.file.display()));
+    if let Some(e) = &c.error {
+        s.push_str(&format!("  {red}{e}{reset}\n"));
+    }
+    if !c.differences.is_empty() {
+        s.push_str("  differs at:\n");
+        for d in &c.differences {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+            s.push_str(&format!(
+                "    {bold}{}{reset}: expected {}, got {}\n",
+                d.path,
+                show(&d.expected),
+                show(&d.actual)
+            ));
+        }
+    }
+    if !c.diff.is_empty() {
+        let diff = if colour { colourize(&c.diff) } else { c.diff.clone() };
+        for line in diff.lines() {
+            s.push_str("    ");
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    for m in &c.mock_misses {
+        s.push_str(&format!(
+            "  dependency '{}' got a call no recording matches: {}\n",
+            m.dependency, m.call
+        ));
+        match &m.nearest {
+            Some(n) => {
+                s.push_str(&format!("    nearest recorded call: {n}\n"));
+                let diff = if colour { colourize(&m.diff) } else { m.diff.clone() };
+                for line in diff.lines() {
+                    s.push_str("      ");
+                    s.push_str(line);
+                    s.push('\n');
+                }
+            }
+            None => s.push_str("    (no call to this dependency was recorded)\n"),
+        }
+    }
+    if !c.mocks_unused.is_empty() {
+        s.push_str(&format!(
+            "  {dim}recorded calls not made: {}{reset}\n",
+            c.mocks_unused.join(", ")
+        ));
+    }
+    s
+}
+
+/// `N passed, N failed` (`, N skipped` when any were).
+pub fn closing_line(r: &RunReport) -> String {
+    let mut s = format!("{} passed, {} failed", r.passed, r.failed);
+    if r.skipped > 0 {
+        s.push_str(&format!(", {} skipped", r.skipped));
+    }
+    s
+}
+
+/// Every failing case, in order.
+pub fn failures(r: &RunReport, colour: bool) -> String {
+    r.cases
+        .iter()
+        .filter(|c| c.outcome == Outcome::Failed)
+        .map(|c| failed_case(c, colour))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Writes the reports asked for with `--report junit=F,html=F,json=F`.
+pub fn write_reports(spec: &str, r: &RunReport) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
+    let mut written = Vec::new();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (kind, file) = part.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--report '{part}': expected KIND=FILE with KIND junit, html or json")
+        })?;
+        let path = Path::new(file.trim()).to_owned();
+        match kind.trim() {
+            "junit" => reel_replay::report::write_junit(r, &path)?,
+            "html" => reel_replay::report::write_html(r, &path)?,
+            "json" => reel_replay::report::write_json(r, &path)?,
+            other => anyhow::bail!("--report: unknown kind '{other}' (use junit, html or json)"),
+        }
+        written.push((kind.trim().to_owned(), path));
+    }
+    Ok(written)
+}

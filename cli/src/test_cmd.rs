@@ -1,0 +1,142 @@
+//! `reel test`: replay a suite and show what changed.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reel_core::suite::load_suite;
+use reel_replay::runner::{self, RunConfig};
+use reel_replay::shard::Shard;
+use reel_replay::{pending, Outcome, RunReport};
+
+use crate::args::TestArgs;
+use crate::output;
+
+pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
+    // Check every report spec before spending time on a run.
+    if let Some(spec) = &args.report {
+        for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+            match part.split_once('=') {
+                Some(("junit" | "html" | "json", f)) if !f.trim().is_empty() => {}
+                _ => anyhow::bail!(
+                    "--report '{part}': expected KIND=FILE with KIND junit, html or json"
+                ),
+            }
+        }
+    }
+    let suite = load_suite(&args.dir)?;
+    let cfg = RunConfig {
+        target: args.target.clone(),
+        app: args.app.clone(),
+        ready: args.ready.clone(),
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        shard: args.shard.as_deref().map(Shard::parse).transpose()?,
+        strict: args.strict,
+        ..RunConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = runtime.block_on(replay(&suite, &cfg))?;
+    let Some(report) = report else {
+        eprintln!("reel: interrupted");
+        return Ok(ExitCode::from(130));
+    };
+    finish(&args, &suite, &report)
+}
+
+/// Runs with a progress bar on a terminal; None when interrupted by Ctrl-C
+/// (the app and mocks are stopped as the run is dropped).
+pub async fn replay(
+    suite: &reel_core::suite::LoadedSuite,
+    cfg: &RunConfig,
+) -> anyhow::Result<Option<RunReport>> {
+    let total = suite
+        .cases
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i)))
+        .count();
+    let bar = if std::io::stdout().is_terminal() {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} cases {wide_bar} {elapsed} {msg}",
+            )
+            .expect("a valid template"),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut failed = 0;
+    let run = runner::run(suite, cfg, |c| {
+        if c.outcome == Outcome::Failed {
+            failed += 1;
+        }
+        if let Some(b) = &bar {
+            b.set_message(format!("{failed} failed"));
+            b.inc(1);
+        }
+    });
+    let result = tokio::select! {
+        r = run => Some(r?),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(result)
+}
+
+fn finish(
+    args: &TestArgs,
+    suite: &reel_core::suite::LoadedSuite,
+    report: &RunReport,
+) -> anyhow::Result<ExitCode> {
+    let colour = output::colour();
+    let failures = output::failures(report, colour);
+    if !failures.is_empty() {
+        println!("{failures}");
+    }
+    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let write_pending = args.write_pending || !in_ci;
+    let mut pending_written = 0;
+    if write_pending {
+        for (case, result) in suite.cases.iter().filter_map(|c| {
+            report
+                .cases
+                .iter()
+                .find(|r| r.file == c.path)
+                .map(|r| (c, r))
+        }) {
+            match result.outcome {
+                Outcome::Failed => {
+                    if pending::write(case, result)?.is_some() {
+                        pending_written += 1;
+                    }
+                }
+                Outcome::Passed => pending::clear(&case.path)?,
+                Outcome::Skipped => {}
+            }
+        }
+    }
+    if let Some(spec) = &args.report {
+        for (kind, path) in output::write_reports(spec, report)? {
+            println!("{kind} report: {}", path.display());
+        }
+    }
+    if pending_written > 0 {
+        println!(
+            "{pending_written} pending snapshots written; review them with: reel review {}",
+            args.dir.display()
+        );
+    } else if report.failed > 0 && in_ci && !args.write_pending {
+        println!("CI is set: no pending snapshots written (use --write-pending to write them)");
+    }
+    println!("{}", output::closing_line(report));
+    Ok(if report.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,414 @@
+//! Comparing an actual response with the expected one under noise rules.
+//!
+//! Status, headers (minus ignored ones) and body are compared. JSON bodies are
+//! compared by structure and value, each difference named by its JSON path;
+//! typed matchers (`{"$reel": "uuid"}`) accept any value of their kind; ignored
+//! paths are skipped. Other bodies are compared as text or bytes.
+
+use reel_core::matcher::{accepts, as_matcher};
+use reel_core::suite::{BodySpec, Noise, ResponseSpec};
+use serde_json::Value;
+
+use crate::diff::unified;
+use crate::model::{ActualResponse, Difference};
+
+/// Noise rules in force for one case: the suite's plus the case's own.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    headers: Vec<String>,
+    paths: Vec<Vec<Seg>>,
+}
+
+impl Rules {
+    pub fn new(layers: &[&Noise]) -> Self {
+        let mut r = Rules::default();
+        for n in layers {
+            r.headers
+                .extend(n.headers.iter().map(|h| h.to_ascii_lowercase()));
+            r.paths.extend(n.body_paths.iter().map(|p| parse_path(p)));
+        }
+        r
+    }
+
+    pub fn ignores_header(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        self.headers.contains(&name)
+    }
+
+    fn ignores_path(&self, path: &[Seg]) -> bool {
+        self.paths.iter().any(|p| path_matches(p, path))
+    }
+}
+
+/// The outcome of one comparison.
+#[derive(Debug, Clone, Default)]
+pub struct Comparison {
+    pub differences: Vec<Difference>,
+    /// Unified diff of the pretty-printed responses; empty when equal.
+    pub diff: String,
+}
+
+pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) -> Comparison {
+    let mut differences = Vec::new();
+    if expected.status != actual.status {
+        differences.push(Difference {
+            path: "status".into(),
+            expected: Some(expected.status.to_string()),
+            actual: Some(actual.status.to_string()),
+        });
+    }
+    let exp_headers = compared_headers(&expected.headers, rules);
+    let act_headers = compared_headers(&actual.headers, rules);
+    let mut names: Vec<&String> = exp_headers.iter().map(|(n, _)| n).collect();
+    for (n, _) in &act_headers {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    for name in names {
+        let values = |hs: &[(String, String)]| {
+            let v: Vec<&str> = hs
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            (!v.is_empty()).then(|| v.join(", "))
+        };
+        let (e, a) = (values(&exp_headers), values(&act_headers));
+        if e != a {
+            differences.push(Difference {
+                path: format!("header {name}"),
+                expected: e,
+                actual: a,
+            });
+        }
+    }
+
+    let shown_expected = match (&expected.body, &actual.body) {
+        (Some(BodySpec::Json(e)), Some(BodySpec::Json(a))) => {
+            json_diff(e, a, &mut Vec::new(), rules, &mut differences);
+            Some(BodySpec::Json(resolve(e, a, &mut Vec::new(), rules)))
+        }
+        (Some(BodySpec::TruncatedBase64(_)), a) => {
+            let prefix = expected.body.as_ref().map(BodySpec::to_bytes).unwrap_or_default();
+            let got = a.as_ref().map(BodySpec::to_bytes).unwrap_or_default();
+            if !got.starts_with(&prefix) {
+                differences.push(body_difference(&expected.body, &actual.body));
+            }
+            // Only the recorded prefix is known; show the actual body as expected
+            // when it agrees, so the diff stays quiet.
+            if got.starts_with(&prefix) {
+                actual.body.clone()
+            } else {
+                expected.body.clone()
+            }
+        }
+        (e, a) => {
+            let same = e.as_ref().map(BodySpec::to_bytes) == a.as_ref().map(BodySpec::to_bytes);
+            if !same {
+                differences.push(body_difference(e, a));
+            }
+            e.clone()
+        }
+    };
+
+    let diff = if differences.is_empty() {
+        String::new()
+    } else {
+        unified(
+            &render(expected.status, &exp_headers, shown_expected.as_ref()),
+            &render(actual.status, &act_headers, actual.body.as_ref()),
+        )
+    };
+    Comparison { differences, diff }
+}
+
+fn body_difference(e: &Option<BodySpec>, a: &Option<BodySpec>) -> Difference {
+    Difference {
+        path: "body".into(),
+        expected: e.as_ref().map(short_body),
+        actual: a.as_ref().map(short_body),
+    }
+}
+
+/// One line, at most 120 characters: the diff below shows the whole body.
+fn short_body(b: &BodySpec) -> String {
+    let s = match b {
+        BodySpec::Json(v) => v.to_string(),
+        BodySpec::Text(t) => serde_json::to_string(t).expect("strings serialize"),
+        BodySpec::Base64(_) | BodySpec::TruncatedBase64(_) => {
+            format!("{} bytes of binary", b.to_bytes().len())
+        }
+    };
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Lower-cased names, ignored ones dropped, in order.
+pub fn compared_headers(headers: &[(String, String)], rules: &Rules) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(n, _)| !rules.ignores_header(n))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect()
+}
+
+/// How a response reads in a diff: status line, compared headers, body.
+pub fn render(status: u16, headers: &[(String, String)], body: Option<&BodySpec>) -> String {
+    let mut s = format!("HTTP {status}\n");
+    for (n, v) in headers {
+        s.push_str(&format!("{n}: {v}\n"));
+    }
+    s.push('\n');
+    match body {
+        None => {}
+        Some(BodySpec::Json(v)) => {
+            s.push_str(&serde_json::to_string_pretty(v).expect("JSON values serialize"));
+            s.push('\n');
+        }
+        Some(BodySpec::Text(t)) => {
+            s.push_str(t);
+            if !t.ends_with('\n') {
+                s.push('\n');
+            }
+        }
+        Some(b @ (BodySpec::Base64(x) | BodySpec::TruncatedBase64(x))) => {
+            s.push_str(&format!("<{} bytes of binary, base64:>\n", b.to_bytes().len()));
+            for chunk in x.as_bytes().chunks(76) {
+                s.push_str(&String::from_utf8_lossy(chunk));
+                s.push('\n');
+            }
+        }
+    }
+    s
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+    AnyKey,
+    AnyIndex,
+}
+
+/// Shows a path as `$.items[0].title`.
+fn show(path: &[Seg]) -> String {
+    let mut s = String::from("$");
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+            Seg::AnyKey => s.push_str(".*"),
+            Seg::AnyIndex => s.push_str("[*]"),
+        }
+    }
+    s
+}
+
+/// Parses `$.items[*].created_at`; a leading `$` is optional.
+fn parse_path(p: &str) -> Vec<Seg> {
+    let p = p.trim().trim_start_matches('$');
+    let mut out = Vec::new();
+    let mut rest = p;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            out.push(if key == "*" {
+                Seg::AnyKey
+            } else {
+                Seg::Key(key.to_owned())
+            });
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').unwrap_or(r.len());
+            let idx = &r[..end];
+            out.push(match idx.parse() {
+                Ok(i) => Seg::Index(i),
+                Err(_) if idx == "*" => Seg::AnyIndex,
+                Err(_) => Seg::Key(idx.trim_matches(['"', '\'']).to_owned()),
+            });
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            // A bare first key, as in `items[0]`.
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            out.push(Seg::Key(rest[..end].to_owned()));
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+fn path_matches(pattern: &[Seg], path: &[Seg]) -> bool {
+    // A pattern also covers everything below the node it names.
+    pattern.len() <= path.len()
+        && pattern.iter().zip(path).all(|(p, s)| match (p, s) {
+            (Seg::AnyKey, Seg::Key(_)) | (Seg::AnyIndex, Seg::Index(_)) => true,
+            (a, b) => a == b,
+        })
+}
+
+fn compact(v: &Value) -> String {
+    v.to_string()
+}
+
+fn json_diff(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules, out: &mut Vec<Difference>) {
+    if rules.ignores_path(path) {
+        return;
+    }
+    if let Some(kind) = as_matcher(e) {
+        if !accepts(kind, a) {
+            out.push(Difference {
+                path: show(path),
+                expected: Some(format!("any {kind}")),
+                actual: Some(compact(a)),
+            });
+        }
+        return;
+    }
+    match (e, a) {
+        (Value::Object(em), Value::Object(am)) => {
+            for (k, ev) in em {
+                path.push(Seg::Key(k.clone()));
+                match am.get(k) {
+                    Some(av) => json_diff(ev, av, path, rules, out),
+                    None if !rules.ignores_path(path) => out.push(Difference {
+                        path: show(path),
+                        expected: Some(compact(ev)),
+                        actual: None,
+                    }),
+                    None => {}
+                }
+                path.pop();
+            }
+            for (k, av) in am {
+                if !em.contains_key(k) {
+                    path.push(Seg::Key(k.clone()));
+                    if !rules.ignores_path(path) {
+                        out.push(Difference {
+                            path: show(path),
+                            expected: None,
+                            actual: Some(compact(av)),
+                        });
+                    }
+                    path.pop();
+                }
+            }
+        }
+        (Value::Array(ea), Value::Array(aa)) => {
+            for i in 0..ea.len().max(aa.len()) {
+                path.push(Seg::Index(i));
+                match (ea.get(i), aa.get(i)) {
+                    (Some(ev), Some(av)) => json_diff(ev, av, path, rules, out),
+                    (ev, av) if !rules.ignores_path(path) => out.push(Difference {
+                        path: show(path),
+                        expected: ev.map(compact),
+                        actual: av.map(compact),
+                    }),
+                    _ => {}
+                }
+                path.pop();
+            }
+        }
+        (e, a) if e == a => {}
+        (e, a) => out.push(Difference {
+            path: show(path),
+            expected: Some(compact(e)),
+            actual: Some(compact(a)),
+        }),
+    }
+}
+
+/// The expected value as the diff shows it: where a matcher accepts or a rule
+/// ignores, the actual value stands in, so the diff shows only real changes.
+fn resolve(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules) -> Value {
+    if rules.ignores_path(path) {
+        return a.clone();
+    }
+    if let Some(kind) = as_matcher(e) {
+        return if accepts(kind, a) { a.clone() } else { e.clone() };
+    }
+    match (e, a) {
+        (Value::Object(em), Value::Object(am)) => {
+            let mut out = serde_json::Map::new();
+            for (k, ev) in em {
+                path.push(Seg::Key(k.clone()));
+                let v = match am.get(k) {
+                    Some(av) => resolve(ev, av, path, rules),
+                    None => ev.clone(),
+                };
+                path.pop();
+                out.insert(k.clone(), v);
+            }
+            // Ignored keys only the actual has also appear on the expected side.
+            for (k, av) in am {
+                if !em.contains_key(k) {
+                    path.push(Seg::Key(k.clone()));
+                    if rules.ignores_path(path) {
+                        out.insert(k.clone(), av.clone());
+                    }
+                    path.pop();
+                }
+            }
+            Value::Object(out)
+        }
+        (Value::Array(ea), Value::Array(aa)) => Value::Array(
+            ea.iter()
+                .enumerate()
+                .map(|(i, ev)| {
+                    path.push(Seg::Index(i));
+                    let v = match aa.get(i) {
+                        Some(av) => resolve(ev, av, path, rules),
+                        None => ev.clone(),
+                    };
+                    path.pop();
+                    v
+                })
+                .collect(),
+        ),
+        _ => e.clone(),
+    }
+}
+
+/// The expected response to keep when accepting `actual`: the actual values,
+/// but matchers that still accept them stay matchers.
+pub fn accepted_body(expected: Option<&BodySpec>, actual: Option<&BodySpec>) -> Option<BodySpec> {
+    match (expected, actual) {
+        (Some(BodySpec::Json(e)), Some(BodySpec::Json(a))) => {
+            Some(BodySpec::Json(keep_matchers(e, a)))
+        }
+        (_, a) => a.cloned(),
+    }
+}
+
+fn keep_matchers(e: &Value, a: &Value) -> Value {
+    if let Some(kind) = as_matcher(e) {
+        return if accepts(kind, a) { e.clone() } else { a.clone() };
+    }
+    match (e, a) {
+        (Value::Object(em), Value::Object(am)) => Value::Object(
+            am.iter()
+                .map(|(k, av)| {
+                    let v = em.get(k).map_or_else(|| av.clone(), |ev| keep_matchers(ev, av));
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        (Value::Array(ea), Value::Array(aa)) => Value::Array(
+            aa.iter()
+                .enumerate()
+                .map(|(i, av)| ea.get(i).map_or_else(|| av.clone(), |ev| keep_matchers(ev, av)))
+                .collect(),
+        ),
+        _ => a.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,16 @@
+//! reel-replay: runs a suite against the app with mocks standing in for its
+//! dependencies, compares every response and reports what changed.
+
+pub mod app;
+pub mod compare;
+pub mod diff;
+pub mod errors;
+pub mod mock;
+pub mod model;
+pub mod pending;
+pub mod report;
+pub mod runner;
+pub mod shard;
+
+pub use errors::ReplayError;
+pub use model::{ActualResponse, CaseResult, Difference, MockMiss, Outcome, RunReport};

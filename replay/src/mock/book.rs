@@ -1,0 +1,281 @@
+//! Which recorded interaction answers a call.
+//!
+//! A call is matched on dependency, method, path, query (order-insensitive) and
+//! body (JSON-aware: equal values; a recorded UUID or timestamp accepts any value
+//! of that format), first against the current case's mocks in recorded order
+//! (each answers once), then the shared pool and the startup set (which may
+//! answer again). No fuzzy fallback: a call that matches nothing is a miss,
+//! answered with an error and reported with the nearest recorded call.
+
+use std::sync::Mutex;
+
+use reel_core::matcher::{is_timestamp, is_uuid};
+use reel_core::suite::{spec_header, BodySpec, MockSpec, ResponseSpec};
+use serde_json::Value;
+
+use crate::diff::unified;
+use crate::model::MockMiss;
+
+/// A call the app made to a mocked dependency.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub dependency: String,
+    pub method: String,
+    pub target: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Call {
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.method, self.target)
+    }
+}
+
+/// What happened to one case's mocks while it ran.
+#[derive(Debug, Clone, Default)]
+pub struct CaseMockLog {
+    pub used: Vec<String>,
+    pub unused: Vec<String>,
+    pub misses: Vec<MockMiss>,
+}
+
+struct CaseMocks {
+    mocks: Vec<MockSpec>,
+    used: Vec<bool>,
+}
+
+struct State {
+    cases: Vec<CaseMocks>,
+    current: Option<usize>,
+    log: CaseMockLog,
+    /// Misses while no case ran (app start-up), reported with the first case.
+    outside: Vec<MockMiss>,
+}
+
+pub struct MockBook {
+    state: Mutex<State>,
+    shared: Vec<MockSpec>,
+    startup: Vec<MockSpec>,
+}
+
+impl MockBook {
+    /// `cases[i]` are the mocks of case `i`, in recorded order.
+    pub fn new(cases: Vec<Vec<MockSpec>>, shared: Vec<MockSpec>, startup: Vec<MockSpec>) -> Self {
+        let cases = cases
+            .into_iter()
+            .map(|mocks| CaseMocks {
+                used: vec![false; mocks.len()],
+                mocks,
+            })
+            .collect();
+        MockBook {
+            state: Mutex::new(State {
+                cases,
+                current: None,
+                log: CaseMockLog::default(),
+                outside: Vec::new(),
+            }),
+            shared,
+            startup,
+        }
+    }
+
+    /// Case `i` starts: its mocks answer first from now on.
+    pub fn begin_case(&self, i: usize) {
+        let mut s = self.state.lock().expect("mock book lock");
+        s.current = Some(i);
+        s.log = CaseMockLog::default();
+        let outside = std::mem::take(&mut s.outside);
+        s.log.misses.extend(outside);
+    }
+
+    /// The current case ends; returns what its calls used and missed.
+    pub fn end_case(&self) -> CaseMockLog {
+        let mut s = self.state.lock().expect("mock book lock");
+        let mut log = std::mem::take(&mut s.log);
+        if let Some(i) = s.current.take() {
+            let c = &s.cases[i];
+            log.unused = c
+                .mocks
+                .iter()
+                .zip(&c.used)
+                .filter(|(_, used)| !**used)
+                .map(|(m, _)| m.id.clone())
+                .collect();
+        }
+        log
+    }
+
+    /// Answers a call, or explains the miss.
+    pub fn answer(&self, call: &Call) -> Result<(String, ResponseSpec), MockMiss> {
+        let mut s = self.state.lock().expect("mock book lock");
+        let current = s.current;
+        if let Some(i) = current {
+            let c = &mut s.cases[i];
+            let hit = c
+                .mocks
+                .iter()
+                .zip(&c.used)
+                .position(|(m, used)| !*used && matches(m, call));
+            if let Some(n) = hit {
+                c.used[n] = true;
+                let m = &c.mocks[n];
+                let answer = (m.id.clone(), m.response.clone());
+                s.log.used.push(answer.0.clone());
+                return Ok(answer);
+            }
+        }
+        if let Some(m) = self
+            .shared
+            .iter()
+            .chain(&self.startup)
+            .find(|m| matches(m, call))
+        {
+            s.log.used.push(m.id.clone());
+            return Ok((m.id.clone(), m.response.clone()));
+        }
+        let candidates: Vec<&MockSpec> = current
+            .map(|i| s.cases[i].mocks.iter().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(&self.shared)
+            .chain(&self.startup)
+            .filter(|m| m.dependency == call.dependency)
+            .collect();
+        let miss = nearest_miss(call, &candidates, current.and_then(|i| {
+            let c = &s.cases[i];
+            c.mocks
+                .iter()
+                .zip(&c.used)
+                .any(|(m, used)| *used && matches(m, call))
+                .then_some(())
+        }));
+        if current.is_some() {
+            s.log.misses.push(miss.clone());
+        } else {
+            s.outside.push(miss.clone());
+        }
+        Err(miss)
+    }
+}
+
+fn matches(m: &MockSpec, call: &Call) -> bool {
+    m.dependency == call.dependency
+        && m.request.method.eq_ignore_ascii_case(&call.method)
+        && same_target(&m.request.target, &call.target)
+        && same_body(m, call)
+}
+
+fn split_target(t: &str) -> (&str, Vec<(String, String)>) {
+    let (path, query) = t.split_once('?').unwrap_or((t, ""));
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    pairs.sort();
+    (path, pairs)
+}
+
+fn same_target(recorded: &str, actual: &str) -> bool {
+    let strip = |t: &str| -> String {
+        // Absolute-form (through HTTP_PROXY) compares by path and query.
+        match t.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/".into(), |i| rest[i..].to_owned()),
+            None => t.to_owned(),
+        }
+    };
+    let (r, a) = (strip(recorded), strip(actual));
+    split_target(&r) == split_target(&a)
+}
+
+fn same_body(m: &MockSpec, call: &Call) -> bool {
+    match &m.request.body {
+        None => call.body.is_empty(),
+        Some(BodySpec::Json(recorded)) => serde_json::from_slice::<Value>(&call.body)
+            .is_ok_and(|actual| json_matches(recorded, &actual)),
+        Some(b) => b.to_bytes() == call.body,
+    }
+}
+
+/// Equal JSON, except that a recorded UUID or timestamp accepts any value of
+/// the same format: those are minted afresh on every run.
+fn json_matches(recorded: &Value, actual: &Value) -> bool {
+    match (recorded, actual) {
+        (Value::String(r), Value::String(a)) if r != a => {
+            (is_uuid(r) && is_uuid(a)) || (is_timestamp(r) && is_timestamp(a))
+        }
+        (Value::Object(r), Value::Object(a)) => {
+            r.len() == a.len()
+                && r.iter()
+                    .all(|(k, rv)| a.get(k).is_some_and(|av| json_matches(rv, av)))
+        }
+        (Value::Array(r), Value::Array(a)) => {
+            r.len() == a.len() && r.iter().zip(a).all(|(x, y)| json_matches(x, y))
+        }
+        (r, a) => r == a,
+    }
+}
+
+fn request_text(method: &str, target: &str, body: Option<String>) -> String {
+    let mut s = format!("{method} {target}\n");
+    if let Some(b) = body {
+        s.push('\n');
+        s.push_str(&b);
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn body_text(body: &[u8], content_type: Option<&str>) -> Option<String> {
+    BodySpec::from_bytes(body, content_type, false).map(|b| match b {
+        BodySpec::Json(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+        BodySpec::Text(t) => t,
+        other => format!("<{} bytes of binary>", other.to_bytes().len()),
+    })
+}
+
+fn nearest_miss(call: &Call, candidates: &[&MockSpec], exhausted: Option<()>) -> MockMiss {
+    let actual = request_text(
+        &call.method,
+        &call.target,
+        body_text(&call.body, call.content_type.as_deref()),
+    );
+    let scored = candidates.iter().map(|m| {
+        let text = request_text(
+            &m.request.method,
+            &m.request.target,
+            m.request.body.as_ref().and_then(|b| {
+                body_text(&b.to_bytes(), spec_header(&m.request.headers, "content-type"))
+            }),
+        );
+        let ratio = similar::TextDiff::from_chars(text.as_str(), actual.as_str()).ratio();
+        (ratio, *m, text)
+    });
+    let best = scored.max_by(|a, b| a.0.total_cmp(&b.0));
+    let mut miss = MockMiss {
+        dependency: call.dependency.clone(),
+        call: call.describe(),
+        nearest: None,
+        diff: String::new(),
+    };
+    if let Some((_, m, text)) = best {
+        miss.nearest = Some(format!("{} ({} {})", m.id, m.request.method, m.request.target));
+        miss.diff = unified(&text, &actual);
+    }
+    if exhausted.is_some() {
+        miss.diff.push_str(
+            "(this case's recorded answers to this call were all used: the app called it more often than when recorded)\n",
+        );
+    }
+    miss
+}
+
+#[cfg(test)]
+mod tests;

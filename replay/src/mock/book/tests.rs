@@ -1,0 +1,116 @@
+//! Mock matching: order, pools, JSON-aware bodies and misses.
+
+use super::*;
+use reel_core::suite::RequestSpec;
+use serde_json::json;
+
+fn mock(id: &str, method: &str, target: &str, body: Option<Value>, status: u16) -> MockSpec {
+    MockSpec {
+        id: id.into(),
+        seq: 0,
+        dependency: "pricing".into(),
+        protocol: "http".into(),
+        request: RequestSpec {
+            method: method.into(),
+            target: target.into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.map(BodySpec::Json),
+        },
+        response: ResponseSpec {
+            status,
+            headers: vec![],
+            body: None,
+        },
+    }
+}
+
+fn call(method: &str, target: &str, body: &str) -> Call {
+    Call {
+        dependency: "pricing".into(),
+        method: method.into(),
+        target: target.into(),
+        content_type: Some("application/json".into()),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn case_mocks_answer_once_in_order_then_the_pools() {
+    let book = MockBook::new(
+        vec![vec![
+            mock("c#1", "GET", "/price?a=1&b=2", None, 200),
+            mock("c#2", "GET", "/price?a=1&b=2", None, 201),
+        ]],
+        vec![mock("shared#1", "GET", "/price?a=1&b=2", None, 299)],
+        vec![mock("startup#1", "GET", "/config", None, 200)],
+    );
+    book.begin_case(0);
+    // Query order does not matter.
+    assert_eq!(book.answer(&call("GET", "/price?b=2&a=1", "")).unwrap().1.status, 200);
+    assert_eq!(book.answer(&call("GET", "/price?a=1&b=2", "")).unwrap().1.status, 201);
+    assert_eq!(book.answer(&call("GET", "/price?a=1&b=2", "")).unwrap().0, "shared#1");
+    assert_eq!(book.answer(&call("GET", "/config", "")).unwrap().0, "startup#1");
+    let log = book.end_case();
+    assert_eq!(log.used, ["c#1", "c#2", "shared#1", "startup#1"]);
+    assert!(log.unused.is_empty() && log.misses.is_empty());
+}
+
+#[test]
+fn json_bodies_match_by_value_and_fresh_ids_match_by_format() {
+    let book = MockBook::new(
+        vec![vec![mock(
+            "c#1",
+            "POST",
+            "/quote",
+            Some(json!({"isbn": "1", "trace": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"})),
+            200,
+        )]],
+        vec![],
+        vec![],
+    );
+    book.begin_case(0);
+    let fresh = r#"{ "trace": "00000000-0000-4000-8000-000000000000", "isbn": "1" }"#;
+    assert!(book.answer(&call("POST", "/quote", fresh)).is_ok());
+    let log = book.end_case();
+    assert!(log.unused.is_empty());
+}
+
+#[test]
+fn a_miss_names_the_nearest_recorded_call_and_unused_mocks_are_reported() {
+    let book = MockBook::new(
+        vec![vec![
+            mock("c#1", "GET", "/price?isbn=1&currency=EUR", None, 200),
+            mock("c#2", "GET", "/stock", None, 200),
+        ]],
+        vec![],
+        vec![],
+    );
+    book.begin_case(0);
+    let miss = book
+        .answer(&call("GET", "/price?isbn=1&currency=USD", ""))
+        .unwrap_err();
+    assert_eq!(miss.call, "GET /price?isbn=1&currency=USD");
+    assert_eq!(
+        miss.nearest.as_deref(),
+        Some("c#1 (GET /price?isbn=1&currency=EUR)")
+    );
+    assert!(miss.diff.contains("-GET /price?isbn=1&currency=EUR"), "{}", miss.diff);
+    assert!(miss.diff.contains("+GET /price?isbn=1&currency=USD"), "{}", miss.diff);
+    let log = book.end_case();
+    assert_eq!(log.misses.len(), 1);
+    assert_eq!(log.unused, ["c#1", "c#2"]);
+}
+
+#[test]
+fn another_cases_mocks_do_not_answer() {
+    let book = MockBook::new(
+        vec![vec![], vec![mock("b#1", "GET", "/x", None, 200)]],
+        vec![],
+        vec![],
+    );
+    book.begin_case(0);
+    assert!(book.answer(&call("GET", "/x", "")).is_err());
+    book.end_case();
+    book.begin_case(1);
+    assert!(book.answer(&call("GET", "/x", "")).is_ok());
+}

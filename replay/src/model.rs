@@ -1,0 +1,87 @@
+//! What a replay found: the data every report (terminal, JUnit, HTML, JSON) is
+//! written from.
+
+use std::path::PathBuf;
+
+use reel_core::suite::{BodySpec, RequestSpec, ResponseSpec};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub suite_name: String,
+    pub suite_dir: PathBuf,
+    /// RFC 3339.
+    pub started_at: String,
+    pub duration_ms: f64,
+    /// Where the cases were sent, e.g. `http://127.0.0.1:8080`.
+    pub target: String,
+    /// `(k, n)` when only shard k of n was run.
+    pub shard: Option<(u32, u32)>,
+    pub cases: Vec<CaseResult>,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The case file's stem, e.g. `0003-get-books-1`.
+    pub name: String,
+    /// The case file, as given on the command line's suite path.
+    pub file: PathBuf,
+    pub outcome: Outcome,
+    pub duration_ms: f64,
+    pub request: RequestSpec,
+    pub expected: ResponseSpec,
+    /// None when no response came back (see `error`).
+    pub actual: Option<ActualResponse>,
+    /// Every way the actual response differs, one entry per path.
+    pub differences: Vec<Difference>,
+    /// Unified diff (plain text, no colour) of expected vs actual, pretty-printed.
+    pub diff: String,
+    /// Ids of the mocks this case's calls were answered with, in call order.
+    pub mocks_used: Vec<String>,
+    /// Ids of this case's recorded mocks that no call used.
+    pub mocks_unused: Vec<String>,
+    /// Calls to dependencies that matched no recorded interaction.
+    pub mock_misses: Vec<MockMiss>,
+    /// Why the case failed or was skipped beyond differences (a refused
+    /// connection, a timeout, `--strict` unused mocks).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActualResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<BodySpec>,
+}
+
+/// One difference: where, and the two values (absent when missing on a side).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    /// `status`, `header content-type`, or a JSON path like `$.items[0].price`;
+    /// `body` for a non-JSON body.
+    pub path: String,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MockMiss {
+    pub dependency: String,
+    /// e.g. `GET /price?isbn=1&currency=EUR`.
+    pub call: String,
+    /// The closest recorded interaction's id and call, if any was recorded.
+    pub nearest: Option<String>,
+    /// Unified diff of the nearest recorded request vs the actual one.
+    pub diff: String,
+}

@@ -1,0 +1,294 @@
+//! The runner: mocks up, app up, every case sent in recorded order and
+//! compared, everything down again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reel_core::suite::load::LoadedCase;
+use reel_core::suite::{BodySpec, LoadedSuite, RequestSpec};
+
+use crate::app::{authority_of, App};
+use crate::compare::{compare, Rules};
+use crate::errors::ReplayError;
+use crate::mock::http::{serve, MockServer};
+use crate::mock::MockBook;
+use crate::model::{ActualResponse, CaseResult, Outcome, RunReport};
+use crate::shard::Shard;
+
+/// Request headers not replayed: the client sets its own.
+const NOT_REPLAYED: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "proxy-connection",
+    "upgrade",
+];
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Where to send cases; defaults to the suite's recorded target.
+    pub target: Option<String>,
+    /// The app command; defaults to the suite's, unless `target` names an
+    /// app that is already running.
+    pub app: Option<String>,
+    pub ready: Option<String>,
+    pub ready_timeout: Duration,
+    pub shard: Option<Shard>,
+    /// Unused recorded mocks fail their case.
+    pub strict: bool,
+    pub request_timeout: Duration,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            target: None,
+            app: None,
+            ready: None,
+            ready_timeout: Duration::from_secs(30),
+            shard: None,
+            strict: false,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs the suite. `on_case` sees each result as it is known (for progress).
+pub async fn run(
+    suite: &LoadedSuite,
+    cfg: &RunConfig,
+    mut on_case: impl FnMut(&CaseResult),
+) -> Result<RunReport, ReplayError> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let target = cfg
+        .target
+        .clone()
+        .unwrap_or_else(|| suite.suite.app.target.clone());
+    let target = target.trim_end_matches('/').to_owned();
+    authority_of(&target)?;
+    let command = match (&cfg.app, &cfg.target) {
+        (Some(app), _) => Some(app.clone()),
+        (None, Some(_)) => None,
+        (None, None) => suite.suite.app.command.clone(),
+    };
+    let ready = cfg.ready.clone().or_else(|| suite.suite.app.ready.clone());
+
+    let selected: Vec<&LoadedCase> = suite
+        .cases
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i)))
+        .map(|(_, c)| c)
+        .collect();
+
+    let book = Arc::new(MockBook::new(
+        selected.iter().map(|c| c.mocks.clone()).collect(),
+        suite.shared.clone(),
+        suite.startup.clone(),
+    ));
+    let mut mocks: Vec<MockServer> = Vec::new();
+    let mut env = Vec::new();
+    for dep in &suite.suite.dependencies {
+        if dep.protocol != "http" {
+            stop_all(mocks).await;
+            return Err(ReplayError::UnsupportedProtocol {
+                name: dep.name.clone(),
+                protocol: dep.protocol.clone(),
+            });
+        }
+        match serve(&dep.name, &dep.listen, book.clone()).await {
+            Ok(m) => {
+                let var = format!("REEL_DEP_{}", env_name(&dep.name));
+                env.push((var.clone(), m.addr.to_string()));
+                env.push((format!("{var}_URL"), format!("http://{}", m.addr)));
+                mocks.push(m);
+            }
+            Err(e) => {
+                stop_all(mocks).await;
+                return Err(e);
+            }
+        }
+    }
+    env.push(("REEL_TARGET".to_owned(), target.clone()));
+
+    let mut app = None;
+    if let Some(cmd) = &command {
+        let mut a = match App::start(cmd, &env) {
+            Ok(a) => a,
+            Err(e) => {
+                stop_all(mocks).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = a.wait_ready(&target, ready.as_deref(), cfg.ready_timeout).await {
+            a.stop(Duration::from_secs(2)).await;
+            stop_all(mocks).await;
+            return Err(e);
+        }
+        app = Some(a);
+    }
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(cfg.request_timeout)
+        .build()
+        .map_err(|e| ReplayError::Other(format!("building the HTTP client: {e}")))?;
+    let mut cases = Vec::with_capacity(selected.len());
+    for (i, case) in selected.iter().enumerate() {
+        book.begin_case(i);
+        let t0 = Instant::now();
+        let sent = send(&client, &target, &case.case.request).await;
+        let log = book.end_case();
+        let rules = Rules::new(&[&suite.suite.noise, &case.case.noise]);
+        let mut result = CaseResult {
+            name: case.case.name.clone(),
+            file: case.path.clone(),
+            outcome: Outcome::Passed,
+            duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
+            request: case.case.request.clone(),
+            expected: case.case.response.clone(),
+            actual: None,
+            differences: Vec::new(),
+            diff: String::new(),
+            mocks_used: log.used,
+            mocks_unused: log.unused,
+            mock_misses: log.misses,
+            error: None,
+        };
+        let mut problems = Vec::new();
+        match sent {
+            Ok(actual) => {
+                let c = compare(&case.case.response, &actual, &rules);
+                result.differences = c.differences;
+                result.diff = c.diff;
+                result.actual = Some(actual);
+            }
+            Err(e) => problems.push(e),
+        }
+        if !result.mock_misses.is_empty() {
+            problems.push(format!(
+                "{} call(s) to dependencies matched no recorded interaction",
+                result.mock_misses.len()
+            ));
+        }
+        if cfg.strict && !result.mocks_unused.is_empty() {
+            problems.push(format!(
+                "recorded calls not made (--strict): {}",
+                result.mocks_unused.join(", ")
+            ));
+        }
+        if !problems.is_empty() {
+            result.error = Some(problems.join("; "));
+        }
+        if result.error.is_some() || !result.differences.is_empty() {
+            result.outcome = Outcome::Failed;
+        }
+        on_case(&result);
+        cases.push(result);
+    }
+
+    if let Some(a) = app {
+        a.stop(Duration::from_secs(5)).await;
+    }
+    stop_all(mocks).await;
+
+    let count = |o| cases.iter().filter(|c: &&CaseResult| c.outcome == o).count();
+    Ok(RunReport {
+        suite_name: suite.suite.name.clone(),
+        suite_dir: suite.dir.clone(),
+        started_at,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        target,
+        shard: cfg.shard.map(|s| (s.k, s.n)),
+        passed: count(Outcome::Passed),
+        failed: count(Outcome::Failed),
+        skipped: count(Outcome::Skipped),
+        cases,
+    })
+}
+
+async fn stop_all(mocks: Vec<MockServer>) {
+    for m in mocks {
+        m.stop().await;
+    }
+}
+
+fn env_name(dep: &str) -> String {
+    dep.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect()
+}
+
+/// The path and query of a target, also when it was recorded in absolute form.
+fn origin_form(target: &str) -> &str {
+    match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    target: &str,
+    req: &RequestSpec,
+) -> Result<ActualResponse, String> {
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| format!("the recorded method '{}' is not valid", req.method))?;
+    let url = format!("{target}{}", origin_form(&req.target));
+    let mut builder = client.request(method, &url);
+    for (n, v) in &req.headers {
+        if !NOT_REPLAYED.contains(&n.to_ascii_lowercase().as_str()) {
+            builder = builder.header(n, v);
+        }
+    }
+    if let Some(b) = &req.body {
+        builder = builder.body(b.to_bytes());
+    }
+    let resp = builder
+        .send()
+        .await
+        .map_err(|e| format!("sending {} {url}: {}", req.method, error_chain(&e)))?;
+    let status = resp.status().as_u16();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the response to {} {url}: {}", req.method, error_chain(&e)))?;
+    Ok(ActualResponse {
+        status,
+        headers,
+        body: BodySpec::from_bytes(&bytes, content_type.as_deref(), false),
+    })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Where a case file's pending snapshot goes: `<case>.json.new`.
+pub fn pending_path(case: &Path) -> std::path::PathBuf {
+    let mut s = case.as_os_str().to_owned();
+    s.push(".new");
+    s.into()
+}
