@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "reel", version, about = "Record real API traffic and replay it as regression tests")]
+#[command(
+    name = "reel",
+    version,
+    about = "Record real API traffic and replay it as regression tests"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -108,7 +112,12 @@ pub struct DemoAppArgs {
 #[derive(Debug, Args)]
 pub struct StoreArg {
     /// The SQLite store.
-    #[arg(long, env = "REEL_STORE", default_value = ".reel/reel.db", global = true)]
+    #[arg(
+        long,
+        env = "REEL_STORE",
+        default_value = ".reel/reel.db",
+        global = true
+    )]
     pub store: PathBuf,
 }
 

@@ -56,14 +56,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn step(n: u32, text: &str) {
-    let (b, r) = if output::colour() { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let (b, r) = if output::colour() {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     println!("\n{b}{n}. {text}{r}");
 }
 
 async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("finding the reel binary")?;
 
-    step(1, "Recording the demo bookshop and its pricing service through reel");
+    step(
+        1,
+        "Recording the demo bookshop and its pricing service through reel",
+    );
     let pricing_listener = TcpListener::bind("127.0.0.1:0").await?;
     let pricing_addr = pricing_listener.local_addr()?;
     let (stop_pricing, pricing_stopped) = oneshot::channel::<()>();
@@ -128,7 +135,11 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         stats.inbound,
         stats.outbound,
         stats.dropped,
-        if unfinished > 0 { ", some unfinished" } else { "" }
+        if unfinished > 0 {
+            ", some unfinished"
+        } else {
+            ""
+        }
     );
 
     step(2, "Generating a suite from the recording");
@@ -147,7 +158,10 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     let _ = pricing.await;
     println!("   nothing listens on {pricing_addr} any more: replays use reel's mock");
 
-    step(4, "Replaying the suite against the app, with the pricing mock");
+    step(
+        4,
+        "Replaying the suite against the app, with the pricing mock",
+    );
     let suite = load_suite(dir)?;
     let first = test_cmd::replay(&suite, &RunConfig::default())
         .await?
@@ -158,10 +172,18 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     }
     println!("   {}", output::closing_line(&first));
 
-    step(5, "Replaying against a changed app: `author` renamed, quotes 10% up");
+    step(
+        5,
+        "Replaying against a changed app: `author` renamed, quotes 10% up",
+    );
     let changed_cmd = format!(
         "{} --variant changed",
-        suite.suite.app.command.clone().context("the demo suite has an app command")?
+        suite
+            .suite
+            .app
+            .command
+            .clone()
+            .context("the demo suite has an app command")?
     );
     let cfg = RunConfig {
         app: Some(changed_cmd.clone()),
@@ -227,7 +249,9 @@ async fn drive(base: &str) -> anyhow::Result<usize> {
         "isbn": "978-0201616224"
     })))
     .await?;
-    let id = created["id"].as_u64().context("the demo app returned an id")?;
+    let id = created["id"]
+        .as_u64()
+        .context("the demo app returned an id")?;
     go(c.post(format!("{base}/books")).json(&json!({
         "title": "Refactoring",
         "author": "Martin Fowler",
@@ -236,13 +260,16 @@ async fn drive(base: &str) -> anyhow::Result<usize> {
     })))
     .await?;
     go(c.get(format!("{base}/books/{id}"))).await?;
-    go(c.put(format!("{base}/books/{id}")).json(&json!({"price_cents": 3999}))).await?;
+    go(c.put(format!("{base}/books/{id}"))
+        .json(&json!({"price_cents": 3999})))
+    .await?;
     go(c.get(format!("{base}/books/{id}/quote?currency=EUR"))).await?;
     go(c.get(format!("{base}/books/1/quote?currency=USD"))).await?;
     go(c.get(format!("{base}/books/999"))).await?;
-    go(c.post(format!("{base}/books")).json(&json!({"title": "No author"}))).await?;
+    go(c.post(format!("{base}/books"))
+        .json(&json!({"title": "No author"})))
+    .await?;
     go(c.delete(format!("{base}/books/{id}"))).await?;
     go(c.get(format!("{base}/books/{id}"))).await?;
     Ok(n)
 }
-

@@ -42,7 +42,10 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             r.ambiguous.len()
         ));
         for (seq, call, cases) in &r.ambiguous {
-            s.push_str(&format!("    #{seq} {call} (during {})\n", cases.join(", ")));
+            s.push_str(&format!(
+                "    #{seq} {call} (during {})\n",
+                cases.join(", ")
+            ));
         }
     }
     if !r.outside.is_empty() {
@@ -74,7 +77,10 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             "  {} values are volatile by format and are matched by kind, not value:\n",
             r.matchers.len()
         ));
-        s.push_str(&format!("    {:<36} {:<32} {}\n", "CASE", "PATH", "MATCHER"));
+        s.push_str(&format!(
+            "    {:<36} {:<32} {}\n",
+            "CASE", "PATH", "MATCHER"
+        ));
         const SHOWN: usize = 25;
         for (case, path, kind) in r.matchers.iter().take(SHOWN) {
             s.push_str(&format!("    {case:<36} {path:<32} {kind}\n"));

@@ -39,7 +39,11 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
         }
     }
     if !c.diff.is_empty() {
-        let diff = if colour { colourize(&c.diff) } else { c.diff.clone() };
+        let diff = if colour {
+            colourize(&c.diff)
+        } else {
+            c.diff.clone()
+        };
         for line in diff.lines() {
             s.push_str("    ");
             s.push_str(line);
@@ -54,7 +58,11 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
         match &m.nearest {
             Some(n) => {
                 s.push_str(&format!("    nearest recorded call: {n}\n"));
-                let diff = if colour { colourize(&m.diff) } else { m.diff.clone() };
+                let diff = if colour {
+                    colourize(&m.diff)
+                } else {
+                    m.diff.clone()
+                };
                 for line in diff.lines() {
                     s.push_str("      ");
                     s.push_str(line);
@@ -93,7 +101,10 @@ pub fn failures(r: &RunReport, colour: bool) -> String {
 }
 
 /// Writes the reports asked for with `--report junit=F,html=F,json=F`.
-pub fn write_reports(spec: &str, r: &RunReport) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
+pub fn write_reports(
+    spec: &str,
+    r: &RunReport,
+) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
     let mut written = Vec::new();
     for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
         let (kind, file) = part.split_once('=').ok_or_else(|| {

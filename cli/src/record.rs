@@ -30,7 +30,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
                 d.protocol
             );
         }
-        if dependencies.iter().any(|x: &DependencySpec| x.name == d.name) {
+        if dependencies
+            .iter()
+            .any(|x: &DependencySpec| x.name == d.name)
+        {
             bail!("--dep '{spec}': the name '{}' is used twice", d.name);
         }
         dependencies.push(DependencySpec {
@@ -47,10 +50,11 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         forward: args.http_proxy.clone(),
         body_cap,
     };
-    let name = args
-        .session
-        .clone()
-        .unwrap_or_else(|| chrono::Local::now().format("session-%Y%m%d-%H%M%S").to_string());
+    let name = args.session.clone().unwrap_or_else(|| {
+        chrono::Local::now()
+            .format("session-%Y%m%d-%H%M%S")
+            .to_string()
+    });
 
     let store = Store::open(&args.store.store)?;
     let store_path = store.path().to_owned();
@@ -115,7 +119,10 @@ async fn record(
     }
     let unfinished = recorder.stop(DRAIN_GRACE).await;
     if unfinished > 0 {
-        tracing::warn!(unfinished, "requests still in progress when recording stopped");
+        tracing::warn!(
+            unfinished,
+            "requests still in progress when recording stopped"
+        );
     }
     Ok(Outcome {
         addrs,
@@ -193,7 +200,10 @@ async fn stop_app(child: &mut Child) {
     if let Some(pid) = child.id() {
         let pid = nix::unistd::Pid::from_raw(pid as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        if tokio::time::timeout(APP_STOP_GRACE, child.wait()).await.is_ok() {
+        if tokio::time::timeout(APP_STOP_GRACE, child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
         tracing::warn!("the app did not exit {APP_STOP_GRACE:?} after SIGTERM: killing it");

@@ -27,7 +27,11 @@ fn change(case: &Path, suite_noise: &Noise) -> anyhow::Result<String> {
     let new = load_case(&pending_path(case))?;
     let rules = Rules::new(&[suite_noise, &old.noise]);
     let show = |r: &reel_core::suite::ResponseSpec| {
-        render(r.status, &compared_headers(&r.headers, &rules), r.body.as_ref())
+        render(
+            r.status,
+            &compared_headers(&r.headers, &rules),
+            r.body.as_ref(),
+        )
     };
     Ok(unified(&show(&old.response), &show(&new.response)))
 }
@@ -39,10 +43,8 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let suite_path = args.dir.join("suite.json");
-    let suite: SuiteFile = reel_core::suite::load::parse(
-        &suite_path,
-        &reel_core::suite::load::read(&suite_path)?,
-    )?;
+    let suite: SuiteFile =
+        reel_core::suite::load::parse(&suite_path, &reel_core::suite::load::read(&suite_path)?)?;
     let colour = colour();
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();

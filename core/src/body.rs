@@ -15,10 +15,7 @@ pub fn encode_bytes(bytes: &[u8]) -> (&'static str, String) {
 }
 
 /// A header value: text when it is valid UTF-8 (nearly always), else `{"base64": ...}`.
-pub fn serialize_header_value<S: serde::Serializer>(
-    value: &[u8],
-    s: S,
-) -> Result<S::Ok, S::Error> {
+pub fn serialize_header_value<S: serde::Serializer>(value: &[u8], s: S) -> Result<S::Ok, S::Error> {
     match std::str::from_utf8(value) {
         Ok(text) => s.serialize_str(text),
         Err(_) => {

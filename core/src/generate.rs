@@ -102,7 +102,10 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
     let first_start = inbound.first().map(|e| e.started_at);
     let mut startup = Vec::new();
     let mut shared = Vec::new();
-    for o in exchanges.iter().filter(|e| e.direction == Direction::Outbound) {
+    for o in exchanges
+        .iter()
+        .filter(|e| e.direction == Direction::Outbound)
+    {
         if o.protocol != Protocol::Http {
             report.unsupported.push((o.seq, o.protocol.as_str().into()));
             continue;
@@ -163,16 +166,13 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
                 .collect()
         })
         .unwrap_or_default();
-    let command = setup["app"]
-        .as_array()
-        .filter(|a| !a.is_empty())
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(shell_quote)
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
+    let command = setup["app"].as_array().filter(|a| !a.is_empty()).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
     let suite = SuiteFile {
         reel_suite: FORMAT_VERSION,
         name: session.name.clone(),
@@ -188,7 +188,10 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
         },
         dependencies,
         noise: Noise {
-            headers: DEFAULT_IGNORED_HEADERS.iter().map(|h| h.to_string()).collect(),
+            headers: DEFAULT_IGNORED_HEADERS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
             body_paths: Vec::new(),
         },
     };
@@ -211,15 +214,13 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<PathBuf>, SuiteError
     };
     if dir.exists() {
         let has_suite = dir.join("suite.json").exists();
-        let empty = std::fs::read_dir(dir)
-            .map_err(werr(dir))?
-            .next()
-            .is_none();
+        let empty = std::fs::read_dir(dir).map_err(werr(dir))?.next().is_none();
         if !has_suite && !empty {
             return Err(SuiteError::Invalid {
                 path: dir.to_owned(),
-                what: "the folder is not empty and holds no suite.json; give an empty or new folder"
-                    .into(),
+                what:
+                    "the folder is not empty and holds no suite.json; give an empty or new folder"
+                        .into(),
             });
         }
         for sub in ["cases", "mocks"] {
@@ -268,7 +269,12 @@ fn jsonl(mocks: &[MockSpec]) -> String {
 fn headers_spec(headers: &[Header]) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|h| (h.name.clone(), String::from_utf8_lossy(&h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.clone(),
+                String::from_utf8_lossy(&h.value).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -280,8 +286,7 @@ fn request_spec(p: &Payload) -> RequestSpec {
             headers: headers_spec(&r.headers),
             body: BodySpec::from_bytes(
                 &r.body.bytes,
-                header(&r.headers, "content-type")
-                    .and_then(|v| std::str::from_utf8(v).ok()),
+                header(&r.headers, "content-type").and_then(|v| std::str::from_utf8(v).ok()),
                 r.body.truncated,
             ),
         },
@@ -301,8 +306,7 @@ fn response_spec(e: &Exchange) -> ResponseSpec {
             headers: headers_spec(&r.headers),
             body: BodySpec::from_bytes(
                 &r.body.bytes,
-                header(&r.headers, "content-type")
-                    .and_then(|v| std::str::from_utf8(v).ok()),
+                header(&r.headers, "content-type").and_then(|v| std::str::from_utf8(v).ok()),
                 r.body.truncated,
             ),
         },

@@ -116,7 +116,10 @@ mod tests {
 
     #[test]
     fn matchers_check_type_and_format() {
-        assert!(accepts("uuid", &json!("00000000-0000-0000-0000-000000000000")));
+        assert!(accepts(
+            "uuid",
+            &json!("00000000-0000-0000-0000-000000000000")
+        ));
         assert!(!accepts("uuid", &json!("not-a-uuid")));
         assert!(!accepts("uuid", &json!(5)));
         assert!(accepts("timestamp", &json!("2026-01-01T00:00:00Z")));

@@ -29,7 +29,9 @@ pub enum Capture {
     /// Record how the session was set up, once the recorders are bound.
     Setup(serde_json::Value),
     /// Store everything queued before this, end the session and stop.
-    Finish { ended_at: Micros },
+    Finish {
+        ended_at: Micros,
+    },
 }
 
 /// What the writer did, for the summary printed at the end of a recording.

@@ -23,7 +23,8 @@ impl BodyCapture {
     pub fn push(&mut self, chunk: &Bytes) {
         self.size += chunk.len() as u64;
         let room = self.cap.saturating_sub(self.bytes.len());
-        self.bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
 
     pub fn take(&mut self) -> Body {

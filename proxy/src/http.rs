@@ -32,10 +32,15 @@ use crate::upstream::Upstream;
 #[derive(Debug, Clone)]
 pub enum Role {
     Inbound(Upstream),
-    Dependency { name: String, upstream: Upstream },
+    Dependency {
+        name: String,
+        upstream: Upstream,
+    },
     /// `own` lists reel's other recorders: a call through the forward proxy to
     /// one of them is passed on unrecorded, since that recorder stores it.
-    Forward { own: Vec<std::net::SocketAddr> },
+    Forward {
+        own: Vec<std::net::SocketAddr>,
+    },
 }
 
 /// Counts requests in progress so a stop can wait for them to be stored.
@@ -359,7 +364,10 @@ impl ProxyHttp for HttpRecorder {
 }
 
 async fn resolve_forward(authority: &str) -> std::result::Result<Upstream, String> {
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         authority.to_owned()
     } else {
         format!("{authority}:80")

@@ -67,7 +67,11 @@ impl Recorder {
         if let Some((listen, upstream)) = &cfg.inbound {
             let addr = bind_into(&fds, "inbound recorder", listen)?;
             addrs.inbound = Some(addr);
-            plan.push((addr, "reel inbound".to_owned(), Role::Inbound(upstream.clone())));
+            plan.push((
+                addr,
+                "reel inbound".to_owned(),
+                Role::Inbound(upstream.clone()),
+            ));
         }
         for dep in &cfg.dependencies {
             let addr = bind_into(&fds, &format!("dependency '{}'", dep.name), &dep.listen)?;
@@ -94,8 +98,7 @@ impl Recorder {
         let mut services = Vec::new();
         for (addr, name, role) in plan {
             let recorder = HttpRecorder::new(role, sink.clone(), cfg.body_cap, in_flight.clone());
-            let mut service =
-                pingora::proxy::http_proxy_service_with_name(&conf, recorder, &name);
+            let mut service = pingora::proxy::http_proxy_service_with_name(&conf, recorder, &name);
             service.add_tcp(&addr.to_string());
             let fds = fds.clone();
             let rx = watch_rx.clone();

@@ -37,7 +37,9 @@ impl Upstream {
             other => return Err(bad(&format!("scheme '{other}' is not http or https"))),
         };
         if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
-            return Err(bad("give only scheme, host and port; paths are not rewritten"));
+            return Err(bad(
+                "give only scheme, host and port; paths are not rewritten",
+            ));
         }
         let host = parsed
             .host_str()
@@ -83,7 +85,10 @@ mod tests {
         let u = Upstream::parse("dep", "https://localhost").unwrap();
         assert!(u.tls);
         assert_eq!(u.addr.port(), 443);
-        assert_eq!((u.host.as_str(), u.authority.as_str()), ("localhost", "localhost"));
+        assert_eq!(
+            (u.host.as_str(), u.authority.as_str()),
+            ("localhost", "localhost")
+        );
         let u = Upstream::parse("dep", "127.0.0.1:9").unwrap();
         assert_eq!(u.addr.port(), 9);
     }

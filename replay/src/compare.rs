@@ -90,7 +90,11 @@ pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) 
             Some(BodySpec::Json(resolve(e, a, &mut Vec::new(), rules)))
         }
         (Some(BodySpec::TruncatedBase64(_)), a) => {
-            let prefix = expected.body.as_ref().map(BodySpec::to_bytes).unwrap_or_default();
+            let prefix = expected
+                .body
+                .as_ref()
+                .map(BodySpec::to_bytes)
+                .unwrap_or_default();
             let got = a.as_ref().map(BodySpec::to_bytes).unwrap_or_default();
             if !got.starts_with(&prefix) {
                 differences.push(body_difference(&expected.body, &actual.body));
@@ -176,7 +180,10 @@ pub fn render(status: u16, headers: &[(String, String)], body: Option<&BodySpec>
             }
         }
         Some(b @ (BodySpec::Base64(x) | BodySpec::TruncatedBase64(x))) => {
-            s.push_str(&format!("<{} bytes of binary, base64:>\n", b.to_bytes().len()));
+            s.push_str(&format!(
+                "<{} bytes of binary, base64:>\n",
+                b.to_bytes().len()
+            ));
             for chunk in x.as_bytes().chunks(76) {
                 s.push_str(&String::from_utf8_lossy(chunk));
                 s.push('\n');
@@ -332,7 +339,11 @@ fn resolve(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules) -> Value {
         return a.clone();
     }
     if let Some(kind) = as_matcher(e) {
-        return if accepts(kind, a) { a.clone() } else { e.clone() };
+        return if accepts(kind, a) {
+            a.clone()
+        } else {
+            e.clone()
+        };
     }
     match (e, a) {
         (Value::Object(em), Value::Object(am)) => {
@@ -389,13 +400,19 @@ pub fn accepted_body(expected: Option<&BodySpec>, actual: Option<&BodySpec>) -> 
 
 fn keep_matchers(e: &Value, a: &Value) -> Value {
     if let Some(kind) = as_matcher(e) {
-        return if accepts(kind, a) { e.clone() } else { a.clone() };
+        return if accepts(kind, a) {
+            e.clone()
+        } else {
+            a.clone()
+        };
     }
     match (e, a) {
         (Value::Object(em), Value::Object(am)) => Value::Object(
             am.iter()
                 .map(|(k, av)| {
-                    let v = em.get(k).map_or_else(|| av.clone(), |ev| keep_matchers(ev, av));
+                    let v = em
+                        .get(k)
+                        .map_or_else(|| av.clone(), |ev| keep_matchers(ev, av));
                     (k.clone(), v)
                 })
                 .collect(),
@@ -403,7 +420,10 @@ fn keep_matchers(e: &Value, a: &Value) -> Value {
         (Value::Array(ea), Value::Array(aa)) => Value::Array(
             aa.iter()
                 .enumerate()
-                .map(|(i, av)| ea.get(i).map_or_else(|| av.clone(), |ev| keep_matchers(ev, av)))
+                .map(|(i, av)| {
+                    ea.get(i)
+                        .map_or_else(|| av.clone(), |ev| keep_matchers(ev, av))
+                })
                 .collect(),
         ),
         _ => a.clone(),

@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn shows_only_what_changed_with_context() {
         let d = unified("a\nb\nc\n", "a\nB\nc\n");
-        assert_eq!(d, "--- expected\n+++ actual\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
+        assert_eq!(
+            d,
+            "--- expected\n+++ actual\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
+        );
         assert_eq!(unified("same\n", "same\n"), "");
         assert!(colourize(&d).contains("\x1b[31m-b\x1b[0m"));
     }

@@ -124,7 +124,10 @@ pub async fn run(
                 return Err(e);
             }
         };
-        if let Err(e) = a.wait_ready(&target, ready.as_deref(), cfg.ready_timeout).await {
+        if let Err(e) = a
+            .wait_ready(&target, ready.as_deref(), cfg.ready_timeout)
+            .await
+        {
             a.stop(Duration::from_secs(2)).await;
             stop_all(mocks).await;
             return Err(e);
@@ -197,7 +200,12 @@ pub async fn run(
     }
     stop_all(mocks).await;
 
-    let count = |o| cases.iter().filter(|c: &&CaseResult| c.outcome == o).count();
+    let count = |o| {
+        cases
+            .iter()
+            .filter(|c: &&CaseResult| c.outcome == o)
+            .count()
+    };
     Ok(RunReport {
         suite_name: suite.suite.name.clone(),
         suite_dir: suite.dir.clone(),
@@ -220,7 +228,13 @@ async fn stop_all(mocks: Vec<MockServer>) {
 
 fn env_name(dep: &str) -> String {
     dep.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -257,17 +271,25 @@ async fn send(
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let content_type = resp
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("reading the response to {} {url}: {}", req.method, error_chain(&e)))?;
+    let bytes = resp.bytes().await.map_err(|e| {
+        format!(
+            "reading the response to {} {url}: {}",
+            req.method,
+            error_chain(&e)
+        )
+    })?;
     Ok(ActualResponse {
         status,
         headers,

@@ -36,7 +36,9 @@ mod tests {
 
     #[test]
     fn shards_partition_the_cases() {
-        let shards: Vec<Shard> = (1..=3).map(|k| Shard::parse(&format!("{k}/3")).unwrap()).collect();
+        let shards: Vec<Shard> = (1..=3)
+            .map(|k| Shard::parse(&format!("{k}/3")).unwrap())
+            .collect();
         for i in 0..100 {
             assert_eq!(shards.iter().filter(|s| s.includes(i)).count(), 1);
         }

@@ -47,21 +47,32 @@ async fn garbage_and_stalls_are_refused_while_others_are_served() {
 
     // A client that stalls mid-headers holds only its own connection.
     let mut stalled = TcpStream::connect(rec.inbound).await.unwrap();
-    stalled.write_all(b"GET /books HTTP/1.1\r\nHost: x\r\nX-Half").await.unwrap();
+    stalled
+        .write_all(b"GET /books HTTP/1.1\r\nHost: x\r\nX-Half")
+        .await
+        .unwrap();
     let stalled_at = Instant::now();
 
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 256) as u8).collect();
     let answer = answer_to(rec.inbound, &garbage).await;
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer:?}"
+    );
     healthy(&base).await;
 
     let answer = answer_to(rec.inbound, b"GET\x00 /\x01 NOTHTTP\r\n\r\n").await;
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer:?}"
+    );
     healthy(&base).await;
 
     let mut huge = b"GET /books HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_vec();
     while huge.len() < 100 * 1024 {
-        huge.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        huge.extend_from_slice(
+            b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+        );
     }
     huge.extend_from_slice(b"\r\n");
     let answer = answer_to(rec.inbound, &huge).await;
@@ -75,7 +86,10 @@ async fn garbage_and_stalls_are_refused_while_others_are_served() {
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(90), stalled.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "a stalled client must be disconnected");
-    assert!(stalled_at.elapsed() >= Duration::from_secs(5), "cut off by a timeout, not at once");
+    assert!(
+        stalled_at.elapsed() >= Duration::from_secs(5),
+        "cut off by a timeout, not at once"
+    );
     healthy(&base).await;
 
     let (code, out, err) = rec.interrupt().await;
@@ -83,7 +97,9 @@ async fn garbage_and_stalls_are_refused_while_others_are_served() {
     app.stop().await;
     pricing.stop().await;
     let db = rusqlite::Connection::open(&store).unwrap();
-    let integrity: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
     let shown = session_json(&store, "bad-input");
     let health_calls = shown["exchanges"]
@@ -92,5 +108,8 @@ async fn garbage_and_stalls_are_refused_while_others_are_served() {
         .iter()
         .filter(|e| e["request"]["target"] == "/health" && e["response"]["status"] == 200)
         .count();
-    assert_eq!(health_calls, 4, "the good requests between the bad ones are all stored");
+    assert_eq!(
+        health_calls, 4,
+        "the good requests between the bad ones are all stored"
+    );
 }

@@ -48,9 +48,11 @@ async fn sigkill_under_load_leaves_a_sound_store_with_all_committed_exchanges() 
         r.bytes().await.unwrap();
         done += 1;
     }
-    let committed = poll("the burst to be committed", Duration::from_secs(20), async || {
-        stored_count(&store).filter(|n| *n >= done)
-    })
+    let committed = poll(
+        "the burst to be committed",
+        Duration::from_secs(20),
+        async || stored_count(&store).filter(|n| *n >= done),
+    )
     .await;
 
     // Phase 2: keep 8 clients busy and kill reel in the middle of it.
@@ -68,9 +70,11 @@ async fn sigkill_under_load_leaves_a_sound_store_with_all_committed_exchanges() 
             }
         }));
     }
-    poll("load to be under way", Duration::from_secs(20), async || {
-        (sent.load(Ordering::Relaxed) > 500).then_some(())
-    })
+    poll(
+        "load to be under way",
+        Duration::from_secs(20),
+        async || (sent.load(Ordering::Relaxed) > 500).then_some(()),
+    )
     .await;
     rec.child.start_kill().unwrap();
     rec.child.wait().await.unwrap();
@@ -82,12 +86,16 @@ async fn sigkill_under_load_leaves_a_sound_store_with_all_committed_exchanges() 
     pricing.stop().await;
 
     let db = rusqlite::Connection::open(&store).unwrap();
-    let integrity: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
     drop(db);
     let s = reel_core::Store::open(&store).expect("the store opens after a crash");
     let session = s.find_session("crash").unwrap();
-    let exchanges = s.exchanges(session.session.id).expect("every stored exchange decodes");
+    let exchanges = s
+        .exchanges(session.session.id)
+        .expect("every stored exchange decodes");
     assert!(
         exchanges.len() as u64 >= committed,
         "{} stored after the kill, {committed} were committed before it",

@@ -4,4 +4,5 @@
 mod bad_input;
 mod crash;
 mod record;
+mod replay;
 mod support;

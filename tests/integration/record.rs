@@ -161,15 +161,37 @@ async fn records_every_exchange_byte_exact_with_named_dependency_calls() {
     assert_eq!(status, 201);
     let (status, export) = send(&client, &base, &mut log, Method::GET, "/export", None, None).await;
     assert_eq!(status, 200);
-    assert!(export.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() >= 60);
+    assert!(
+        export
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+            >= 60
+    );
     let export_index = log.len() - 1;
     send(&client, &base, &mut log, Method::HEAD, "/books", None, None).await;
-    let (status, _) = send(&client, &base, &mut log, Method::GET, "/books/999999", None, None).await;
+    let (status, _) = send(
+        &client,
+        &base,
+        &mut log,
+        Method::GET,
+        "/books/999999",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
     for id in ids.iter().skip(50) {
-        let (status, _) =
-            send(&client, &base, &mut log, Method::DELETE, &format!("/books/{id}"), None, None)
-                .await;
+        let (status, _) = send(
+            &client,
+            &base,
+            &mut log,
+            Method::DELETE,
+            &format!("/books/{id}"),
+            None,
+            None,
+        )
+        .await;
         assert_eq!(status, 204);
     }
 
@@ -194,18 +216,36 @@ async fn records_every_exchange_byte_exact_with_named_dependency_calls() {
     pricing.stop().await;
     assert_eq!(code, 0, "reel record failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("Recorded session"), "{stdout}");
-    assert!(stdout.contains(&format!("inbound   {:>6}", log.len())), "{stdout}");
-    assert!(stdout.contains(&format!("(pricing {expected_pricing_calls})")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("inbound   {:>6}", log.len())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("(pricing {expected_pricing_calls})")),
+        "{stdout}"
+    );
     assert!(stdout.contains("dropped        0"), "{stdout}");
 
     let shown = session_json(&store, "e2e-flow");
     assert_eq!(shown["session"]["name"], "e2e-flow");
     assert_eq!(shown["session"]["dropped"], 0);
     let exchanges = shown["exchanges"].as_array().unwrap();
-    let seqs: Vec<i64> = exchanges.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "exchanges are in seq order");
-    let inbound: Vec<&Value> = exchanges.iter().filter(|e| e["direction"] == "inbound").collect();
-    let outbound: Vec<&Value> = exchanges.iter().filter(|e| e["direction"] == "outbound").collect();
+    let seqs: Vec<i64> = exchanges
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "exchanges are in seq order"
+    );
+    let inbound: Vec<&Value> = exchanges
+        .iter()
+        .filter(|e| e["direction"] == "inbound")
+        .collect();
+    let outbound: Vec<&Value> = exchanges
+        .iter()
+        .filter(|e| e["direction"] == "outbound")
+        .collect();
     assert_eq!(inbound.len(), log.len(), "every inbound exchange is stored");
     assert_eq!(outbound.len(), expected_pricing_calls);
 
@@ -214,14 +254,23 @@ async fn records_every_exchange_byte_exact_with_named_dependency_calls() {
         assert_eq!(req["method"], sent.method.as_str(), "exchange {i}");
         assert_eq!(req["target"], sent.path.as_str(), "exchange {i}");
         assert_eq!(stored["protocol"], "http");
-        assert_eq!(body_bytes(&req["body"]), sent.request_body, "request body {i}");
+        assert_eq!(
+            body_bytes(&req["body"]),
+            sent.request_body,
+            "request body {i}"
+        );
         // Our headers are stored in the order sent, duplicates kept.
         let names_values: Vec<(String, String)> = req["headers"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|h| h[0].as_str().unwrap().starts_with("x-"))
-            .map(|h| (h[0].as_str().unwrap().to_owned(), h[1].as_str().unwrap().to_owned()))
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_owned(),
+                    h[1].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         let expected: Vec<(String, String)> = sent
             .extra_headers
@@ -233,13 +282,23 @@ async fn records_every_exchange_byte_exact_with_named_dependency_calls() {
         let resp = &stored["response"];
         assert_eq!(resp["status"], sent.status, "status {i}");
         if (down_from..down_to).contains(&i) {
-            let err = stored["error"].as_str().expect("502 exchanges carry the error");
+            let err = stored["error"]
+                .as_str()
+                .expect("502 exchanges carry the error");
             assert!(err.contains("Connect"), "error of exchange {i}: {err}");
             continue;
         }
-        assert!(stored["error"].is_null(), "exchange {i}: {}", stored["error"]);
+        assert!(
+            stored["error"].is_null(),
+            "exchange {i}: {}",
+            stored["error"]
+        );
         if sent.method != Method::HEAD {
-            assert_eq!(body_bytes(&resp["body"]), sent.response_body, "response body {i}");
+            assert_eq!(
+                body_bytes(&resp["body"]),
+                sent.response_body,
+                "response body {i}"
+            );
         }
         assert_eq!(resp["body"]["truncated"], false);
         // Every header the client saw (bar hop-by-hop ones) is stored byte-exact.
@@ -251,7 +310,10 @@ async fn records_every_exchange_byte_exact_with_named_dependency_calls() {
                 h[0].as_str().unwrap().eq_ignore_ascii_case(name)
                     && h[1].as_str().unwrap().as_bytes() == value.as_slice()
             });
-            assert!(found, "exchange {i}: response header {name} not stored exactly");
+            assert!(
+                found,
+                "exchange {i}: response header {name} not stored exactly"
+            );
         }
         for t in ["started_at", "first_byte_at", "ended_at"] {
             assert!(stored[t].is_string(), "exchange {i} lacks {t}");
@@ -259,30 +321,39 @@ async fn records_every_exchange_byte_exact_with_named_dependency_calls() {
     }
     // The chunked export was stored as streamed, and flagged as chunked.
     let export = &inbound[export_index]["response"];
-    assert!(export["headers"]
-        .as_array()
+    assert!(export["headers"].as_array().unwrap().iter().any(|h| h[0]
+        .as_str()
         .unwrap()
-        .iter()
-        .any(|h| h[0].as_str().unwrap().eq_ignore_ascii_case("transfer-encoding")
-            && h[1] == "chunked"));
+        .eq_ignore_ascii_case("transfer-encoding")
+        && h[1] == "chunked"));
 
     // Outbound pricing calls are named and each sits inside an inbound call.
     for o in &outbound {
         assert_eq!(o["dependency"], "pricing");
         assert_eq!(o["protocol"], "http");
-        assert!(o["request"]["target"].as_str().unwrap().starts_with("/price?isbn="));
+        assert!(o["request"]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("/price?isbn="));
         assert_eq!(o["response"]["status"], 200);
-        let (start, end) = (o["started_at"].as_str().unwrap(), o["ended_at"].as_str().unwrap());
+        let (start, end) = (
+            o["started_at"].as_str().unwrap(),
+            o["ended_at"].as_str().unwrap(),
+        );
         assert!(
-            inbound.iter().any(|i| i["started_at"].as_str().unwrap() <= start
-                && i["ended_at"].as_str().unwrap() >= end),
+            inbound
+                .iter()
+                .any(|i| i["started_at"].as_str().unwrap() <= start
+                    && i["ended_at"].as_str().unwrap() >= end),
             "outbound call at {start} lies in no inbound call"
         );
     }
 
     // The SQLite file itself agrees, byte for byte, and is sound.
     let db = rusqlite::Connection::open(&store).unwrap();
-    let integrity: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
     let count: i64 = db
         .query_row("SELECT count(*) FROM exchanges", [], |r| r.get(0))
@@ -295,9 +366,15 @@ async fn records_every_exchange_byte_exact_with_named_dependency_calls() {
             |r| r.get(0),
         )
         .unwrap();
-    assert!(stored_upload == upload, "the 1 MiB upload is stored byte-exact");
+    assert!(
+        stored_upload == upload,
+        "the 1 MiB upload is stored byte-exact"
+    );
     let mode = std::fs::metadata(&store).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
     let _ = Duration::ZERO;
 }
 
@@ -365,7 +442,9 @@ async fn the_forward_proxy_records_http_proxy_calls_named_by_host_once() {
     ])
     .await
     .unwrap();
-    let proxy = rec.http_proxy.expect("the forward proxy address is announced");
+    let proxy = rec
+        .http_proxy
+        .expect("the forward proxy address is announced");
     let via_proxy = reqwest::Client::builder()
         .proxy(reqwest::Proxy::http(format!("http://{proxy}")).unwrap())
         .build()
@@ -392,11 +471,18 @@ async fn the_forward_proxy_records_http_proxy_calls_named_by_host_once() {
     pricing.stop().await;
     let shown = session_json(&store, "proxied");
     let ex = shown["exchanges"].as_array().unwrap();
-    let ok: Vec<&Value> = ex.iter().filter(|e| e["response"]["status"] == 200).collect();
+    let ok: Vec<&Value> = ex
+        .iter()
+        .filter(|e| e["response"]["status"] == 200)
+        .collect();
     assert_eq!(ok.len(), 2, "each call stored exactly once: {ex:#?}");
     assert_eq!(ok[0]["dependency"], "127.0.0.1");
     assert_eq!(ok[0]["direction"], "outbound");
-    assert_eq!(ok[0]["request"]["target"], direct.as_str(), "absolute-form target kept");
+    assert_eq!(
+        ok[0]["request"]["target"],
+        direct.as_str(),
+        "absolute-form target kept"
+    );
     assert_eq!(body_bytes(&ok[0]["response"]["body"]), direct_body.to_vec());
     assert_eq!(ok[1]["dependency"], "pricing");
     let refused = ex.iter().find(|e| e["response"]["status"] == 400).unwrap();

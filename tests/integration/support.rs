@@ -47,7 +47,10 @@ pub async fn poll<T>(
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -188,9 +191,11 @@ pub fn serve_app_on(listener: TcpListener, pricing_url: String) -> Served {
 
 /// Binds `addr` again once the previous listener on it is gone.
 pub async fn rebind(addr: SocketAddr) -> TcpListener {
-    poll("the port to be free again", Duration::from_secs(10), async || {
-        TcpListener::bind(addr).await.ok()
-    })
+    poll(
+        "the port to be free again",
+        Duration::from_secs(10),
+        async || TcpListener::bind(addr).await.ok(),
+    )
     .await
 }
 

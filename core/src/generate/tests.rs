@@ -60,15 +60,79 @@ fn recorded() -> Vec<Exchange> {
     use Direction::*;
     vec![
         http(1, Outbound, Some("pricing"), (5, 8), "GET", "/warmup", "{}"),
-        http(2, Inbound, None, (10, 40), "GET", "/books?page=1", r#"{"items":[]}"#),
-        http(3, Outbound, Some("pricing"), (12, 20), "GET", "/price?isbn=1", r#"{"a":1}"#),
+        http(
+            2,
+            Inbound,
+            None,
+            (10, 40),
+            "GET",
+            "/books?page=1",
+            r#"{"items":[]}"#,
+        ),
+        http(
+            3,
+            Outbound,
+            Some("pricing"),
+            (12, 20),
+            "GET",
+            "/price?isbn=1",
+            r#"{"a":1}"#,
+        ),
         // Two cases in flight at once: the call in both windows is ambiguous.
-        http(4, Inbound, None, (50, 90), "POST", "/books", r#"{"id":1,"request_id":"1b4e28ba-2fa1-11d2-883f-0016d3cca427"}"#),
-        http(5, Inbound, None, (55, 95), "GET", "/books/1/quote", r#"{"q":1}"#),
-        http(6, Outbound, Some("pricing"), (60, 70), "GET", "/price?isbn=2", "{}"),
-        http(7, Outbound, Some("pricing"), (91, 94), "GET", "/price?isbn=3", "{}"),
-        http(8, Outbound, Some("pricing"), (200, 210), "GET", "/cron", "{}"),
-        http(9, Inbound, None, (300, 310), "GET", "/books?page=1", r#"{"items":[]}"#),
+        http(
+            4,
+            Inbound,
+            None,
+            (50, 90),
+            "POST",
+            "/books",
+            r#"{"id":1,"request_id":"1b4e28ba-2fa1-11d2-883f-0016d3cca427"}"#,
+        ),
+        http(
+            5,
+            Inbound,
+            None,
+            (55, 95),
+            "GET",
+            "/books/1/quote",
+            r#"{"q":1}"#,
+        ),
+        http(
+            6,
+            Outbound,
+            Some("pricing"),
+            (60, 70),
+            "GET",
+            "/price?isbn=2",
+            "{}",
+        ),
+        http(
+            7,
+            Outbound,
+            Some("pricing"),
+            (91, 94),
+            "GET",
+            "/price?isbn=3",
+            "{}",
+        ),
+        http(
+            8,
+            Outbound,
+            Some("pricing"),
+            (200, 210),
+            "GET",
+            "/cron",
+            "{}",
+        ),
+        http(
+            9,
+            Inbound,
+            None,
+            (300, 310),
+            "GET",
+            "/books?page=1",
+            r#"{"items":[]}"#,
+        ),
     ]
 }
 
@@ -97,9 +161,15 @@ fn attributes_calls_to_the_case_in_flight_or_the_pools() {
         ["0002-post-books", "0003-get-books-1-quote"]
     );
     assert_eq!(g.report.outside, [(8, "pricing: GET /cron".to_owned())]);
-    assert_eq!(g.cases[0].1.mocks.as_deref(), Some("mocks/0001-get-books.jsonl"));
+    assert_eq!(
+        g.cases[0].1.mocks.as_deref(),
+        Some("mocks/0001-get-books.jsonl")
+    );
     assert_eq!(g.cases[0].2[0].id, "0001-get-books#1");
-    assert_eq!(g.suite.app.command.as_deref(), Some("'./my app' --port 8080"));
+    assert_eq!(
+        g.suite.app.command.as_deref(),
+        Some("'./my app' --port 8080")
+    );
     assert_eq!(g.suite.dependencies[0].listen, "127.0.0.1:18081");
 }
 
@@ -115,7 +185,11 @@ fn volatile_values_become_matchers_and_are_reported() {
     );
     assert_eq!(
         g.report.matchers,
-        [("0002-post-books".to_owned(), "$.request_id".to_owned(), "uuid")]
+        [(
+            "0002-post-books".to_owned(),
+            "$.request_id".to_owned(),
+            "uuid"
+        )]
     );
 }
 
@@ -156,7 +230,10 @@ fn refuses_to_write_into_a_folder_that_is_not_a_suite() {
     std::fs::write(d.path().join("notes.txt"), "mine").unwrap();
     let err = write_suite(d.path(), &generate(&session(), &recorded())).unwrap_err();
     assert!(err.to_string().contains("holds no suite.json"), "{err}");
-    assert_eq!(std::fs::read_to_string(d.path().join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]

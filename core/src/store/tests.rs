@@ -1,7 +1,9 @@
 //! Store round trips: what the writer stores is what readers get back.
 
 use super::*;
-use crate::model::{Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol};
+use crate::model::{
+    Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
+};
 use crate::writer::StoreWriter;
 
 fn http_exchange(seq_body: &[u8], status: u16) -> Exchange {
@@ -65,7 +67,10 @@ fn writer_stores_exchanges_that_read_back_identically() {
     assert_eq!(s.exchanges, 300);
     assert!(s.session.ended_at.is_some());
     let mode = std::fs::metadata(&path).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
 }
 
 #[test]
@@ -75,7 +80,8 @@ fn a_store_from_a_newer_reel_is_refused_untouched() {
     drop(Store::open(&path).unwrap());
     {
         let c = Connection::open(&path).unwrap();
-        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
     }
     let err = Store::open(&path).err().expect("must refuse");
     assert!(
@@ -83,7 +89,9 @@ fn a_store_from_a_newer_reel_is_refused_untouched() {
         "unexpected message: {err}"
     );
     let c = Connection::open(&path).unwrap();
-    let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let v: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
     assert_eq!(v, SCHEMA_VERSION + 1);
 }
 

@@ -37,8 +37,16 @@ fn defaults() -> Rules {
 
 #[test]
 fn equal_responses_have_no_differences_and_no_diff() {
-    let e = resp(200, &[("Content-Type", "application/json")], json!({"a": [1, 2]}));
-    let a = actual(200, &[("content-type", "application/json")], json!({"a": [1, 2]}));
+    let e = resp(
+        200,
+        &[("Content-Type", "application/json")],
+        json!({"a": [1, 2]}),
+    );
+    let a = actual(
+        200,
+        &[("content-type", "application/json")],
+        json!({"a": [1, 2]}),
+    );
     let c = compare(&e, &a, &defaults());
     assert!(c.differences.is_empty());
     assert!(c.diff.is_empty());
@@ -75,13 +83,20 @@ fn every_kind_of_change_is_named_by_its_path() {
     assert_eq!(price.actual.as_deref(), Some("\"5\""));
     assert!(c.diff.contains("-  \"author\": \"A\","), "{}", c.diff);
     assert!(c.diff.contains("+  \"author_name\": \"A\","), "{}", c.diff);
-    assert!(!c.diff.contains("date:"), "ignored headers stay out of the diff");
+    assert!(
+        !c.diff.contains("date:"),
+        "ignored headers stay out of the diff"
+    );
 }
 
 #[test]
 fn matchers_accept_their_kind_and_keep_the_diff_quiet() {
     let e = resp(200, &[], json!({"rid": {"$reel": "uuid"}, "n": 1}));
-    let ok = actual(200, &[], json!({"rid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "n": 1}));
+    let ok = actual(
+        200,
+        &[],
+        json!({"rid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "n": 1}),
+    );
     assert!(compare(&e, &ok, &defaults()).differences.is_empty());
     let bad = actual(200, &[], json!({"rid": "x", "n": 2}));
     let c = compare(&e, &bad, &defaults());
@@ -89,9 +104,17 @@ fn matchers_accept_their_kind_and_keep_the_diff_quiet() {
     let missing = actual(200, &[], json!({"n": 1}));
     assert_eq!(paths(&compare(&e, &missing, &defaults())), ["$.rid"]);
 
-    let half = actual(200, &[], json!({"rid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "n": 2}));
+    let half = actual(
+        200,
+        &[],
+        json!({"rid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "n": 2}),
+    );
     let c = compare(&e, &half, &defaults());
-    assert!(!c.diff.contains("$reel"), "a satisfied matcher shows the actual value: {}", c.diff);
+    assert!(
+        !c.diff.contains("$reel"),
+        "a satisfied matcher shows the actual value: {}",
+        c.diff
+    );
     assert!(c.diff.contains("-  \"n\": 1"));
 }
 
@@ -101,8 +124,16 @@ fn ignored_paths_cover_wildcards_and_subtrees() {
         headers: vec![],
         body_paths: vec!["$.items[*].at".into(), "$.meta".into()],
     }]);
-    let e = resp(200, &[], json!({"items": [{"at": 1, "t": "x"}], "meta": {"a": 1}}));
-    let a = actual(200, &[], json!({"items": [{"at": 2, "t": "x"}], "meta": {"b": 2}}));
+    let e = resp(
+        200,
+        &[],
+        json!({"items": [{"at": 1, "t": "x"}], "meta": {"a": 1}}),
+    );
+    let a = actual(
+        200,
+        &[],
+        json!({"items": [{"at": 2, "t": "x"}], "meta": {"b": 2}}),
+    );
     assert!(compare(&e, &a, &rules).differences.is_empty());
     let a = actual(200, &[], json!({"items": [{"at": 2, "t": "y"}]}));
     assert_eq!(paths(&compare(&e, &a, &rules)), ["$.items[0].t"]);
@@ -128,10 +159,13 @@ fn text_and_binary_bodies_compare_as_bytes() {
 #[test]
 fn accepting_keeps_matchers_that_still_hold() {
     let e = BodySpec::Json(json!({"rid": {"$reel": "uuid"}, "n": 1}));
-    let a = BodySpec::Json(json!({"rid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "n": 2, "new": 3}));
+    let a =
+        BodySpec::Json(json!({"rid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "n": 2, "new": 3}));
     assert_eq!(
         accepted_body(Some(&e), Some(&a)),
-        Some(BodySpec::Json(json!({"rid": {"$reel": "uuid"}, "n": 2, "new": 3})))
+        Some(BodySpec::Json(
+            json!({"rid": {"$reel": "uuid"}, "n": 2, "new": 3})
+        ))
     );
 }
 
@@ -139,8 +173,15 @@ fn accepting_keeps_matchers_that_still_hold() {
 fn paths_parse_in_both_notations() {
     assert_eq!(
         parse_path("$.items[*].at"),
-        vec![Seg::Key("items".into()), Seg::AnyIndex, Seg::Key("at".into())]
+        vec![
+            Seg::Key("items".into()),
+            Seg::AnyIndex,
+            Seg::Key("at".into())
+        ]
     );
-    assert_eq!(parse_path("items[0]"), vec![Seg::Key("items".into()), Seg::Index(0)]);
+    assert_eq!(
+        parse_path("items[0]"),
+        vec![Seg::Key("items".into()), Seg::Index(0)]
+    );
     assert_eq!(show(&parse_path("$.a[2].b")), "$.a[2].b");
 }

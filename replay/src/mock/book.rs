@@ -143,14 +143,18 @@ impl MockBook {
             .chain(&self.startup)
             .filter(|m| m.dependency == call.dependency)
             .collect();
-        let miss = nearest_miss(call, &candidates, current.and_then(|i| {
-            let c = &s.cases[i];
-            c.mocks
-                .iter()
-                .zip(&c.used)
-                .any(|(m, used)| *used && matches(m, call))
-                .then_some(())
-        }));
+        let miss = nearest_miss(
+            call,
+            &candidates,
+            current.and_then(|i| {
+                let c = &s.cases[i];
+                c.mocks
+                    .iter()
+                    .zip(&c.used)
+                    .any(|(m, used)| *used && matches(m, call))
+                    .then_some(())
+            }),
+        );
         if current.is_some() {
             s.log.misses.push(miss.clone());
         } else {
@@ -252,7 +256,10 @@ fn nearest_miss(call: &Call, candidates: &[&MockSpec], exhausted: Option<()>) ->
             &m.request.method,
             &m.request.target,
             m.request.body.as_ref().and_then(|b| {
-                body_text(&b.to_bytes(), spec_header(&m.request.headers, "content-type"))
+                body_text(
+                    &b.to_bytes(),
+                    spec_header(&m.request.headers, "content-type"),
+                )
             }),
         );
         let ratio = similar::TextDiff::from_chars(text.as_str(), actual.as_str()).ratio();
@@ -266,7 +273,10 @@ fn nearest_miss(call: &Call, candidates: &[&MockSpec], exhausted: Option<()>) ->
         diff: String::new(),
     };
     if let Some((_, m, text)) = best {
-        miss.nearest = Some(format!("{} ({} {})", m.id, m.request.method, m.request.target));
+        miss.nearest = Some(format!(
+            "{} ({} {})",
+            m.id, m.request.method, m.request.target
+        ));
         miss.diff = unified(&text, &actual);
     }
     if exhausted.is_some() {

@@ -54,11 +54,13 @@ pub async fn serve(
             listen: listen.to_owned(),
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| ReplayError::MockBind {
-        name: name.to_owned(),
-        listen: listen.to_owned(),
-        source,
-    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ReplayError::MockBind {
+            name: name.to_owned(),
+            listen: listen.to_owned(),
+            source,
+        })?;
     let (stop, mut stopped) = oneshot::channel::<()>();
     let dep = name.to_owned();
     let task = tokio::spawn(async move {
@@ -126,9 +128,12 @@ async fn answer(
                 }
             }
             let body = spec.body.map(|b| b.to_bytes()).unwrap_or_default();
-            Ok(resp
-                .body(Full::new(Bytes::from(body)))
-                .unwrap_or_else(|e| text(500, &format!("reel mock '{dependency}': recorded answer is not valid HTTP: {e}\n"))))
+            Ok(resp.body(Full::new(Bytes::from(body))).unwrap_or_else(|e| {
+                text(
+                    500,
+                    &format!("reel mock '{dependency}': recorded answer is not valid HTTP: {e}\n"),
+                )
+            }))
         }
         Err(miss) => {
             let mut msg = format!(

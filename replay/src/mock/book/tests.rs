@@ -46,10 +46,28 @@ fn case_mocks_answer_once_in_order_then_the_pools() {
     );
     book.begin_case(0);
     // Query order does not matter.
-    assert_eq!(book.answer(&call("GET", "/price?b=2&a=1", "")).unwrap().1.status, 200);
-    assert_eq!(book.answer(&call("GET", "/price?a=1&b=2", "")).unwrap().1.status, 201);
-    assert_eq!(book.answer(&call("GET", "/price?a=1&b=2", "")).unwrap().0, "shared#1");
-    assert_eq!(book.answer(&call("GET", "/config", "")).unwrap().0, "startup#1");
+    assert_eq!(
+        book.answer(&call("GET", "/price?b=2&a=1", ""))
+            .unwrap()
+            .1
+            .status,
+        200
+    );
+    assert_eq!(
+        book.answer(&call("GET", "/price?a=1&b=2", ""))
+            .unwrap()
+            .1
+            .status,
+        201
+    );
+    assert_eq!(
+        book.answer(&call("GET", "/price?a=1&b=2", "")).unwrap().0,
+        "shared#1"
+    );
+    assert_eq!(
+        book.answer(&call("GET", "/config", "")).unwrap().0,
+        "startup#1"
+    );
     let log = book.end_case();
     assert_eq!(log.used, ["c#1", "c#2", "shared#1", "startup#1"]);
     assert!(log.unused.is_empty() && log.misses.is_empty());
@@ -94,8 +112,16 @@ fn a_miss_names_the_nearest_recorded_call_and_unused_mocks_are_reported() {
         miss.nearest.as_deref(),
         Some("c#1 (GET /price?isbn=1&currency=EUR)")
     );
-    assert!(miss.diff.contains("-GET /price?isbn=1&currency=EUR"), "{}", miss.diff);
-    assert!(miss.diff.contains("+GET /price?isbn=1&currency=USD"), "{}", miss.diff);
+    assert!(
+        miss.diff.contains("-GET /price?isbn=1&currency=EUR"),
+        "{}",
+        miss.diff
+    );
+    assert!(
+        miss.diff.contains("+GET /price?isbn=1&currency=USD"),
+        "{}",
+        miss.diff
+    );
     let log = book.end_case();
     assert_eq!(log.misses.len(), 1);
     assert_eq!(log.unused, ["c#1", "c#2"]);

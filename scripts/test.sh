@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs reel's whole test suite (unit, integration and end-to-end tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace "$@"
+else
+    cargo test --workspace "$@"
+fi

@@ -1,0 +1,374 @@
+//! Generate and replay end to end with the real binary: a recorded demo session
+//! replays green with the pricing service gone; a changed app fails exactly the
+//! affected cases with their JSON paths; accepting makes it pass again.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+struct Recorded {
+    _dir: tempfile::TempDir,
+    suite: PathBuf,
+    app: SocketAddr,
+    dep: SocketAddr,
+}
+
+impl Recorded {
+    fn app_cmd(&self, variant: &str) -> String {
+        format!(
+            "{} demo-app --listen {} --pricing-url http://{} --variant {variant}",
+            reel_bin().display(),
+            self.app,
+            self.dep
+        )
+    }
+}
+
+/// Records a scripted session of the demo app through `reel record`, stops
+/// everything, and generates a suite with `reel generate`.
+async fn record_and_generate(name: &str) -> Recorded {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let pricing = serve_pricing().await;
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = app_listener.local_addr().unwrap();
+    let rec = Recording::start(&[
+        "--upstream".into(),
+        format!("http://{app_addr}"),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--dep".into(),
+        format!("pricing=http:127.0.0.1:0=http://{}", pricing.addr),
+        "--session".into(),
+        name.into(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+    ])
+    .await
+    .unwrap();
+    let dep = rec.dep("pricing");
+    let app = serve_app_on(app_listener, format!("http://{dep}"));
+    let c = client();
+    let base = format!("http://{}", rec.inbound);
+    let ok = |r: reqwest::Response| async move {
+        assert!(r.status().as_u16() < 500, "{}", r.status());
+        r.bytes().await.unwrap()
+    };
+    ok(c.get(format!("{base}/health")).send().await.unwrap()).await;
+    ok(c.get(format!("{base}/books?per_page=3"))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    ok(c.get(format!("{base}/books?q=rust")).send().await.unwrap()).await;
+    let created = ok(c
+        .post(format!("{base}/books"))
+        .json(&json!({"title": "Dune", "author": "Frank Herbert", "isbn": "978-0441013593"}))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let id = serde_json::from_slice::<Value>(&created).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    ok(c.get(format!("{base}/books/{id}/quote?currency=GBP"))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    ok(c.get(format!("{base}/books/2")).send().await.unwrap()).await;
+    ok(c.get(format!("{base}/books/404404")).send().await.unwrap()).await;
+    ok(c.delete(format!("{base}/books/{id}")).send().await.unwrap()).await;
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+    app.stop().await;
+    pricing.stop().await;
+
+    let suite = dir.path().join("suite");
+    let out = reel(&[
+        "generate",
+        name,
+        "--out",
+        suite.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("8 cases"), "{stdout}");
+    assert!(stdout.contains("2 mocks (2 in cases"), "{stdout}");
+    Recorded {
+        _dir: dir,
+        suite,
+        app: app_addr,
+        dep,
+    }
+}
+
+fn reel_test(suite: &Path, extra: &[&str], ci: bool) -> (i32, String, String) {
+    let mut cmd = Command::new(reel_bin());
+    cmd.arg("test")
+        .arg(suite)
+        .args(extra)
+        .env("REEL_LOG", "warn");
+    if ci {
+        cmd.env("CI", "true");
+    } else {
+        cmd.env_remove("CI");
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn pending(suite: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(suite.join("cases"))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".json.new").map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Cases the changed app must fail: those whose recorded body names an author
+/// or is a quote (the two behaviours the changed variant alters).
+fn affected(suite: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir(suite.join("cases")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let body = case["response"]["body"].to_string();
+        if body.contains("\"author\"")
+            || case["request"]["target"]
+                .as_str()
+                .unwrap()
+                .contains("/quote")
+        {
+            out.insert(case["name"].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+fn failed_cases(stdout: &str) -> BTreeSet<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("FAIL "))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_green_then_fails_exactly_the_changed_cases_until_accepted() {
+    let r = record_and_generate("loop").await;
+    // The pricing service is gone: only reel's mock can answer.
+    let (code, out, err) = reel_test(&r.suite, &["--app", &r.app_cmd("normal")], false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.trim_end().ends_with("8 passed, 0 failed"), "{out}");
+    assert!(pending(&r.suite).is_empty());
+
+    let reports = r.suite.parent().unwrap().join("out");
+    let report_arg = format!(
+        "junit={0}/junit.xml,html={0}/report.html,json={0}/report.json",
+        reports.display()
+    );
+    let (code, out, err) = reel_test(
+        &r.suite,
+        &["--app", &r.app_cmd("changed"), "--report", &report_arg],
+        false,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let expected = affected(&r.suite);
+    assert!(expected.len() >= 4, "{expected:?}");
+    assert_eq!(failed_cases(&out), expected, "{out}");
+    assert!(
+        out.contains("$.author: expected \"Frank Herbert\", got (absent)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("$.author_name: expected (absent), got \"Frank Herbert\""),
+        "{out}"
+    );
+    assert!(out.contains("$.amount_cents: expected"), "{out}");
+    assert!(out.contains("-  \"author\": \"Frank Herbert\","), "{out}");
+    assert!(out.trim_end().ends_with(&format!(
+        "{} passed, {} failed",
+        8 - expected.len(),
+        expected.len()
+    )));
+    assert_eq!(
+        pending(&r.suite),
+        expected,
+        "a pending snapshot per failed case"
+    );
+
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(&format!("failures=\"{}\"", expected.len())),
+        "{junit}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["failed"], expected.len());
+    let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    assert!(html.contains("author_name"));
+
+    // In CI nothing is written unless asked.
+    for f in expected.iter() {
+        std::fs::remove_file(r.suite.join(format!("cases/{f}.json.new"))).unwrap();
+    }
+    let (code, _, _) = reel_test(&r.suite, &["--app", &r.app_cmd("changed")], true);
+    assert_eq!(code, 1);
+    assert!(
+        pending(&r.suite).is_empty(),
+        "CI without --write-pending writes nothing"
+    );
+    let (code, _, _) = reel_test(
+        &r.suite,
+        &["--app", &r.app_cmd("changed"), "--write-pending"],
+        true,
+    );
+    assert_eq!(code, 1);
+    assert_eq!(pending(&r.suite), expected);
+
+    let out = reel(&["accept", r.suite.to_str().unwrap(), "--all"]);
+    assert!(out.status.success());
+    assert!(pending(&r.suite).is_empty());
+    let (code, out, err) = reel_test(&r.suite, &["--app", &r.app_cmd("changed")], false);
+    assert_eq!(
+        code, 0,
+        "after accepting, the changed app passes:\n{out}{err}"
+    );
+    // And the original app now fails where the accepted behaviour differs.
+    let (code, out, _) = reel_test(&r.suite, &["--app", &r.app_cmd("normal")], false);
+    assert_eq!(code, 1);
+    assert_eq!(failed_cases(&out), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_recording_never_saw_fails_its_case_with_the_nearest_call() {
+    let r = record_and_generate("unseen").await;
+    // Edit the recorded quote call so the app's real call no longer matches it.
+    let mocks_dir = r.suite.join("mocks");
+    let quote_mocks = std::fs::read_dir(&mocks_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("quote"))
+        .expect("the quote case has mocks");
+    let text = std::fs::read_to_string(&quote_mocks).unwrap();
+    std::fs::write(&quote_mocks, text.replace("currency=GBP", "currency=EUR")).unwrap();
+    let (code, out, err) = reel_test(&r.suite, &["--app", &r.app_cmd("normal")], false);
+    assert_eq!(code, 1, "{out}{err}");
+    let failed = failed_cases(&out);
+    assert_eq!(failed.len(), 1, "{out}");
+    assert!(failed.iter().next().unwrap().contains("quote"));
+    assert!(out.contains("dependency 'pricing' got a call no recording matches: GET /price?isbn=978-0441013593&currency=GBP"), "{out}");
+    assert!(out.contains("nearest recorded call:"), "{out}");
+    assert!(
+        out.contains("-GET /price?isbn=978-0441013593&currency=EUR"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+GET /price?isbn=978-0441013593&currency=GBP"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_the_suite_and_broken_files_are_named() {
+    let r = record_and_generate("sharded").await;
+    let mut total = 0;
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let (code, out, err) = reel_test(
+            &r.suite,
+            &["--app", &r.app_cmd("normal"), "--shard", &shard],
+            false,
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        let last = out.lines().last().unwrap();
+        total += last
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+    }
+    assert_eq!(total, 8, "the shards together run every case once");
+
+    let (code, _, err) = reel_test(&r.suite, &["--shard", "4/3"], false);
+    assert_eq!(code, 2);
+    assert!(err.contains("--shard '4/3'"), "{err}");
+
+    let case = r.suite.join("cases/0002-get-books.json");
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::write(&case, text.replacen("\"status\"", "\"stat\"", 1)).unwrap();
+    let (code, _, err) = reel_test(&r.suite, &[], false);
+    assert_eq!(code, 2);
+    assert!(err.contains("0002-get-books.json"), "{err}");
+    assert!(err.contains("missing field `status`"), "{err}");
+    assert!(err.contains("line"), "{err}");
+}
+
+/// Replaces run-specific values (ports, times, ids) so snapshots are stable.
+fn mask(text: &str, r: &Recorded) -> String {
+    let mut s = text
+        .replace(&r.app.to_string(), "[app]")
+        .replace(&r.dep.to_string(), "[dep]")
+        .replace(&r.suite.display().to_string(), "[suite]");
+    for key in [
+        "\"recorded_at\": \"",
+        "\"date\",\n        \"",
+        "\"x-request-id\",\n        \"",
+        "\"host\",\n        \"",
+        "\"quoted_at\": \"",
+    ] {
+        let mut out = String::new();
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find(key) {
+            out.push_str(&rest[..i + key.len()]);
+            rest = &rest[i + key.len()..];
+            let end = rest.find('"').unwrap();
+            out.push_str("[masked]");
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        s = out;
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_files_and_terminal_diffs_read_as_expected() {
+    let r = record_and_generate("snap").await;
+    let case = std::fs::read_to_string(r.suite.join("cases/0004-post-books.json")).unwrap();
+    insta::assert_snapshot!("generated_post_case", mask(&case, &r));
+    let suite = std::fs::read_to_string(r.suite.join("suite.json")).unwrap();
+    let suite: Value = serde_json::from_str(&suite).unwrap();
+    assert_eq!(suite["dependencies"][0]["listen"], r.dep.to_string());
+    assert_eq!(suite["dependencies"][0]["name"], "pricing");
+
+    let (_, out, _) = reel_test(&r.suite, &["--app", &r.app_cmd("changed")], false);
+    let quote = out
+        .split("\n\n")
+        .find(|block| block.starts_with("FAIL") && block.contains("quote"))
+        .unwrap();
+    insta::assert_snapshot!("terminal_diff_of_a_changed_quote", mask(quote, &r));
+}
