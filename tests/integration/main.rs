@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod protocols;
 mod record;
 mod replay;
 mod support;

@@ -67,9 +67,14 @@ pub struct Recording {
 impl Recording {
     /// Starts `reel record ARGS` and waits (with a deadline) for its listening line.
     pub async fn start(args: &[String]) -> anyhow::Result<Self> {
+        Self::start_with_env(args, &[]).await
+    }
+
+    pub async fn start_with_env(args: &[String], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut child = tokio::process::Command::new(reel_bin())
             .arg("record")
             .args(args)
+            .envs(env.iter().copied())
             .env("REEL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,236 @@
+//! Recording beyond plain request/response: TLS to a dependency (pingora's
+//! rustls) and a websocket upgrade.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::*;
+
+/// A TLS server for `localhost` with a certificate from a fresh private CA;
+/// returns (process, port, CA certificate path).
+async fn tls_server(dir: &std::path::Path) -> (tokio::process::Child, u16, std::path::PathBuf) {
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [Vec<String>; 3] = [
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=reel-test-ca",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["-keyout".into(), p("ca.key"), "-out".into(), p("ca.pem")])
+        .collect(),
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["-keyout".into(), p("key.pem"), "-out".into(), p("leaf.csr")])
+        .collect(),
+        vec![
+            "x509".into(),
+            "-req".into(),
+            "-days".into(),
+            "1".into(),
+            "-in".into(),
+            p("leaf.csr"),
+            "-CA".into(),
+            p("ca.pem"),
+            "-CAkey".into(),
+            p("ca.key"),
+            "-CAcreateserial".into(),
+            "-extfile".into(),
+            p("leaf.ext"),
+            "-out".into(),
+            p("cert.pem"),
+        ],
+    ];
+    for args in steps {
+        let ok = std::process::Command::new("openssl")
+            .args(&args)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(ok.success(), "openssl {args:?}");
+    }
+    let (cert, key, ca) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("ca.pem"),
+    );
+    let script = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"secure": true, "path": "%s"}' % self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&cert)
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    tokio::time::timeout(Duration::from_secs(20), out.read_line(&mut line))
+        .await
+        .expect("the TLS server announced its port")
+        .unwrap();
+    (child, line.trim().parse().unwrap(), ca)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependency_behind_tls_is_forwarded_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let (_server, port, ca) = tls_server(dir.path()).await;
+    let rec = Recording::start_with_env(
+        &[
+            "--upstream".into(),
+            "http://127.0.0.1:9".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--dep".into(),
+            format!("secure=http:127.0.0.1:0=https://localhost:{port}"),
+            "--session".into(),
+            "tls".into(),
+            "--store".into(),
+            store.to_str().unwrap().into(),
+        ],
+        // The self-signed certificate is trusted the way operators trust a
+        // private CA: through SSL_CERT_FILE.
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}/v1/rates?x=1", rec.dep("secure"));
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"{"secure": true, "path": "/v1/rates?x=1"}"#
+    );
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+    let shown = session_json(&store, "tls");
+    let e = &shown["exchanges"][0];
+    assert_eq!(e["dependency"], "secure");
+    assert_eq!(e["direction"], "outbound");
+    assert_eq!(e["response"]["status"], 200);
+    assert_eq!(
+        body_bytes(&e["response"]["body"]),
+        br#"{"secure": true, "path": "/v1/rates?x=1"}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_upgrade_is_forwarded_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    // An upstream that accepts the upgrade and then echoes bytes back.
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = s.read(&mut buf[..1]).await.unwrap();
+            assert!(n > 0);
+            head.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+            .await
+            .unwrap();
+        loop {
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).await.unwrap();
+        }
+    });
+    let rec = Recording::start(&[
+        "--upstream".into(),
+        format!("http://{up_addr}"),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--session".into(),
+        "ws".into(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+    ])
+    .await
+    .unwrap();
+    let mut c = TcpStream::connect(rec.inbound).await.unwrap();
+    c.write_all(b"GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reader = BufReader::new(c);
+    let mut status = String::new();
+    reader.read_line(&mut status).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    loop {
+        let mut l = String::new();
+        reader.read_line(&mut l).await.unwrap();
+        if l == "\r\n" {
+            break;
+        }
+    }
+    // A masked text frame "hi"; the echo comes back through reel unchanged.
+    let frame = [0x81u8, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+    reader.get_mut().write_all(&frame).await.unwrap();
+    let mut echo = [0u8; 8];
+    tokio::time::timeout(Duration::from_secs(10), reader.read_exact(&mut echo))
+        .await
+        .expect("the echo arrives")
+        .unwrap();
+    assert_eq!(echo, frame);
+    drop(reader);
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+    let shown = session_json(&store, "ws");
+    let e = &shown["exchanges"][0];
+    assert_eq!(e["request"]["target"], "/socket");
+    assert_eq!(e["response"]["status"], 101);
+    let upgrade = e["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h[0] == "Upgrade" && h[1] == "websocket");
+    assert!(upgrade, "{e:#}");
+}
