@@ -171,9 +171,7 @@ fn start_app(program: &str, args: &[String], addrs: &BoundAddrs) -> anyhow::Resu
         cmd.env("REEL_LISTEN", a.to_string());
     }
     for (name, addr) in &addrs.dependencies {
-        let var = format!("REEL_DEP_{}", env_name(name));
-        cmd.env(&var, addr.to_string());
-        cmd.env(format!("{var}_URL"), format!("http://{addr}"));
+        cmd.envs(reel_core::env::dep_vars(name, &addr.to_string()));
     }
     if let Some(a) = addrs.forward {
         cmd.env("REEL_HTTP_PROXY", a.to_string());
@@ -182,18 +180,6 @@ fn start_app(program: &str, args: &[String], addrs: &BoundAddrs) -> anyhow::Resu
     }
     cmd.spawn()
         .with_context(|| format!("starting the app '{program}'"))
-}
-
-fn env_name(dep: &str) -> String {
-    dep.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 async fn stop_app(child: &mut Child) {

@@ -121,6 +121,8 @@ pub struct Ctx {
     seq: i64,
     started_at: Micros,
     first_byte_at: Option<Micros>,
+    /// When the upstream's last response byte arrived (before it is passed on).
+    upstream_done_at: Option<Micros>,
     request: Option<HttpRequest>,
     request_body: BodyCapture,
     response: Option<HttpResponse>,
@@ -142,6 +144,13 @@ impl Ctx {
             }
             None => fallback_response.map(|h| response_head(h, Body::default())),
         };
+        // An outbound call ends when its answer has arrived, before reel hands the
+        // last bytes on: the app cannot have answered its own caller earlier, so
+        // the call always lies inside the inbound exchange that caused it.
+        let ended_at = match self.direction {
+            Direction::Outbound => self.upstream_done_at.unwrap_or_else(Micros::now),
+            Direction::Inbound => Micros::now(),
+        };
         sink.send(Exchange {
             session_id: sink.session_id(),
             seq: self.seq,
@@ -151,7 +160,7 @@ impl Ctx {
             connection: self.connection,
             started_at: self.started_at,
             first_byte_at: self.first_byte_at,
-            ended_at: Some(Micros::now()),
+            ended_at: Some(ended_at),
             request: Payload::HttpRequest(request),
             response: response.map(Payload::HttpResponse),
             error,
@@ -186,6 +195,7 @@ impl ProxyHttp for HttpRecorder {
             seq: 0,
             started_at: Micros(0),
             first_byte_at: None,
+            upstream_done_at: None,
             request: None,
             request_body: BodyCapture::new(self.body_cap),
             response: None,
@@ -338,7 +348,9 @@ impl ProxyHttp for HttpRecorder {
         if upstream_response.status.is_informational() && upstream_response.status != 101 {
             return Ok(());
         }
-        ctx.first_byte_at.get_or_insert_with(Micros::now);
+        let now = Micros::now();
+        ctx.first_byte_at.get_or_insert(now);
+        ctx.upstream_done_at = Some(now);
         ctx.response = Some(response_head(upstream_response, Body::default()));
         Ok(())
     }
@@ -353,6 +365,7 @@ impl ProxyHttp for HttpRecorder {
         if let Some(chunk) = body {
             ctx.response_body.push(chunk);
         }
+        ctx.upstream_done_at = Some(Micros::now());
         Ok(None)
     }
 

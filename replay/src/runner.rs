@@ -102,9 +102,7 @@ pub async fn run(
         }
         match serve(&dep.name, &dep.listen, book.clone()).await {
             Ok(m) => {
-                let var = format!("REEL_DEP_{}", env_name(&dep.name));
-                env.push((var.clone(), m.addr.to_string()));
-                env.push((format!("{var}_URL"), format!("http://{}", m.addr)));
+                env.extend(reel_core::env::dep_vars(&dep.name, &m.addr.to_string()));
                 mocks.push(m);
             }
             Err(e) => {
@@ -224,18 +222,6 @@ async fn stop_all(mocks: Vec<MockServer>) {
     for m in mocks {
         m.stop().await;
     }
-}
-
-fn env_name(dep: &str) -> String {
-    dep.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// The path and query of a target, also when it was recorded in absolute form.

@@ -26,24 +26,8 @@ async fn healthy(base: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_stalls_are_refused_while_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reel.db");
-    let pricing = serve_pricing().await;
-    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_addr = app_listener.local_addr().unwrap();
-    let rec = Recording::start(&[
-        "--upstream".into(),
-        format!("http://{app_addr}"),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--session".into(),
-        "bad-input".into(),
-        "--store".into(),
-        store.to_str().unwrap().into(),
-    ])
-    .await
-    .unwrap();
-    let app = serve_app_on(app_listener, format!("http://{}", pricing.addr));
-    let base = format!("http://{}", rec.inbound);
+    let demo = record_demo(dir.path(), "bad-input", &[]).await;
+    let (rec, base) = (&demo.rec, demo.base());
 
     // A client that stalls mid-headers holds only its own connection.
     let mut stalled = TcpStream::connect(rec.inbound).await.unwrap();
@@ -92,10 +76,8 @@ async fn garbage_and_stalls_are_refused_while_others_are_served() {
     );
     healthy(&base).await;
 
-    let (code, out, err) = rec.interrupt().await;
-    assert_eq!(code, 0, "{out}{err}");
-    app.stop().await;
-    pricing.stop().await;
+    let store = demo.store.clone();
+    demo.stop().await;
     let db = rusqlite::Connection::open(&store).unwrap();
     let integrity: String = db
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

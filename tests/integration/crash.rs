@@ -16,23 +16,13 @@ fn stored_count(store: &std::path::Path) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_leaves_a_sound_store_with_all_committed_exchanges() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reel.db");
-    let pricing = serve_pricing().await;
-    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_addr = app_listener.local_addr().unwrap();
-    let mut rec = Recording::start(&[
-        "--upstream".into(),
-        format!("http://{app_addr}"),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--session".into(),
-        "crash".into(),
-        "--store".into(),
-        store.to_str().unwrap().into(),
-    ])
-    .await
-    .unwrap();
-    let app = serve_app_on(app_listener, format!("http://{}", pricing.addr));
+    let DemoRecording {
+        mut rec,
+        app,
+        pricing,
+        store,
+        ..
+    } = record_demo(dir.path(), "crash", &[]).await;
     let base = format!("http://{}", rec.inbound);
 
     // Phase 1: a burst, then wait until another process sees all of it stored.

@@ -33,28 +33,10 @@ impl Recorded {
 /// everything, and generates a suite with `reel generate`.
 async fn record_and_generate(name: &str) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("reel.db");
-    let pricing = serve_pricing().await;
-    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_addr = app_listener.local_addr().unwrap();
-    let rec = Recording::start(&[
-        "--upstream".into(),
-        format!("http://{app_addr}"),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--dep".into(),
-        format!("pricing=http:127.0.0.1:0=http://{}", pricing.addr),
-        "--session".into(),
-        name.into(),
-        "--store".into(),
-        store.to_str().unwrap().into(),
-    ])
-    .await
-    .unwrap();
-    let dep = rec.dep("pricing");
-    let app = serve_app_on(app_listener, format!("http://{dep}"));
+    let demo = record_demo(dir.path(), name, &[]).await;
+    let (store, app_addr, dep) = (demo.store.clone(), demo.app_addr, demo.rec.dep("pricing"));
     let c = client();
-    let base = format!("http://{}", rec.inbound);
+    let base = demo.base();
     let ok = |r: reqwest::Response| async move {
         assert!(r.status().as_u16() < 500, "{}", r.status());
         r.bytes().await.unwrap()
@@ -84,10 +66,7 @@ async fn record_and_generate(name: &str) -> Recorded {
     ok(c.get(format!("{base}/books/2")).send().await.unwrap()).await;
     ok(c.get(format!("{base}/books/404404")).send().await.unwrap()).await;
     ok(c.delete(format!("{base}/books/{id}")).send().await.unwrap()).await;
-    let (code, out, err) = rec.interrupt().await;
-    assert_eq!(code, 0, "{out}{err}");
-    app.stop().await;
-    pricing.stop().await;
+    demo.stop().await;
 
     let suite = dir.path().join("suite");
     let out = reel(&[

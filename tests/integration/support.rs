@@ -243,3 +243,61 @@ pub fn body_bytes(body: &serde_json::Value) -> Vec<u8> {
         other => panic!("unknown body encoding {other:?}"),
     }
 }
+
+/// The demo app and its pricing service behind a real `reel record`, the app
+/// reaching pricing through reel's `pricing` dependency recorder.
+pub struct DemoRecording {
+    pub rec: Recording,
+    pub app: Served,
+    pub pricing: Served,
+    pub app_addr: SocketAddr,
+    pub store: PathBuf,
+    /// The pricing URL the app uses (reel's dependency recorder).
+    pub pricing_via_reel: String,
+}
+
+pub async fn record_demo(dir: &Path, session: &str, extra: &[&str]) -> DemoRecording {
+    let store = dir.join("reel.db");
+    let pricing = serve_pricing().await;
+    let app_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = app_listener.local_addr().unwrap();
+    let mut args: Vec<String> = vec![
+        "--upstream".into(),
+        format!("http://{app_addr}"),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--dep".into(),
+        format!("pricing=http:127.0.0.1:0=http://{}", pricing.addr),
+        "--session".into(),
+        session.into(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let rec = Recording::start(&args).await.unwrap();
+    let pricing_via_reel = format!("http://{}", rec.dep("pricing"));
+    let app = serve_app_on(app_listener, pricing_via_reel.clone());
+    DemoRecording {
+        rec,
+        app,
+        pricing,
+        app_addr,
+        store,
+        pricing_via_reel,
+    }
+}
+
+impl DemoRecording {
+    pub fn base(&self) -> String {
+        format!("http://{}", self.rec.inbound)
+    }
+
+    /// Stops reel with SIGINT (asserting a clean exit), then the services.
+    pub async fn stop(self) -> String {
+        let (code, out, err) = self.rec.interrupt().await;
+        self.app.stop().await;
+        self.pricing.stop().await;
+        assert_eq!(code, 0, "reel record failed:\n{out}\n{err}");
+        out
+    }
+}

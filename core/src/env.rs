@@ -1,0 +1,44 @@
+//! The environment reel gives the app, the same when recording and replaying,
+//! so an app configured from it needs no change between the two.
+
+/// `REEL_DEP_<NAME>`: the address the app reaches dependency `name` at
+/// (`<NAME>` upper-cased, other characters as `_`); `…_URL` is its `http://` URL.
+pub fn dep_var(name: &str) -> String {
+    let upper: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("REEL_DEP_{upper}")
+}
+
+/// The variables for dependency `name` reached at `addr`.
+pub fn dep_vars(name: &str, addr: &str) -> [(String, String); 2] {
+    let var = dep_var(name);
+    [
+        (format!("{var}_URL"), format!("http://{addr}")),
+        (var, addr.to_owned()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_upper_case_and_safe() {
+        assert_eq!(super::dep_var("pricing-v2.eu"), "REEL_DEP_PRICING_V2_EU");
+        let [(url_var, url), (var, addr)] = super::dep_vars("db", "127.0.0.1:5");
+        assert_eq!(
+            (url_var.as_str(), url.as_str()),
+            ("REEL_DEP_DB_URL", "http://127.0.0.1:5")
+        );
+        assert_eq!(
+            (var.as_str(), addr.as_str()),
+            ("REEL_DEP_DB", "127.0.0.1:5")
+        );
+    }
+}
