@@ -54,7 +54,7 @@ pub async fn replay(
         .cases
         .iter()
         .enumerate()
-        .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i)))
+        .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i, suite.cases.len())))
         .count();
     let bar = if std::io::stdout().is_terminal() {
         let b = indicatif::ProgressBar::new(total as u64);

@@ -81,7 +81,7 @@ pub async fn run(
         .cases
         .iter()
         .enumerate()
-        .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i)))
+        .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i, suite.cases.len())))
         .map(|(_, c)| c)
         .collect();
 

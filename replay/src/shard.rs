@@ -23,10 +23,15 @@ impl Shard {
         Ok(Shard { k, n })
     }
 
-    /// Whether the case at `index` (in file-name order) belongs to this shard.
-    /// Round-robin keeps shards balanced and stable as cases are added at the end.
-    pub fn includes(&self, index: usize) -> bool {
-        index % self.n as usize == (self.k - 1) as usize
+    /// Whether the case at `index` (of `total`, in file-name order) belongs to
+    /// this shard. Shards are contiguous blocks of near-equal size: a case often
+    /// needs the state its predecessors left in the app (create, then read), and
+    /// a block keeps such runs together except at its edges.
+    pub fn includes(&self, index: usize, total: usize) -> bool {
+        let (k, n) = ((self.k - 1) as usize, self.n as usize);
+        let start = total * k / n;
+        let end = total * (k + 1) / n;
+        (start..end).contains(&index)
     }
 }
 
@@ -39,10 +44,14 @@ mod tests {
         let shards: Vec<Shard> = (1..=3)
             .map(|k| Shard::parse(&format!("{k}/3")).unwrap())
             .collect();
-        for i in 0..100 {
-            assert_eq!(shards.iter().filter(|s| s.includes(i)).count(), 1);
+        for total in [0, 1, 2, 7, 100] {
+            for i in 0..total {
+                assert_eq!(shards.iter().filter(|s| s.includes(i, total)).count(), 1);
+            }
         }
-        assert!(Shard::parse("2/4").unwrap().includes(1));
+        let second = Shard::parse("2/4").unwrap();
+        let picked: Vec<usize> = (0..10).filter(|i| second.includes(*i, 10)).collect();
+        assert_eq!(picked, [2, 3, 4]);
         for bad in ["0/3", "4/3", "x/3", "3", "1/0"] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }

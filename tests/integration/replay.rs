@@ -273,24 +273,47 @@ async fn a_call_the_recording_never_saw_fails_its_case_with_the_nearest_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_split_the_suite_and_broken_files_are_named() {
     let r = record_and_generate("sharded").await;
-    let mut total = 0;
+    // Each shard runs its own block of cases against a fresh app; together the
+    // shards run every case exactly once. (Cases that need state made by a case
+    // in another shard fail there: see the README on sharding.)
+    let mut seen = Vec::new();
     for k in 1..=3 {
         let shard = format!("{k}/3");
-        let (code, out, err) = reel_test(
+        let json = r.suite.parent().unwrap().join(format!("shard{k}.json"));
+        let report = format!("json={}", json.display());
+        reel_test(
             &r.suite,
-            &["--app", &r.app_cmd("normal"), "--shard", &shard],
+            &[
+                "--app",
+                &r.app_cmd("normal"),
+                "--shard",
+                &shard,
+                "--report",
+                &report,
+            ],
             false,
         );
-        assert_eq!(code, 0, "{out}{err}");
-        let last = out.lines().last().unwrap();
-        total += last
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse::<usize>()
-            .unwrap();
+        let rep: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(rep["shard"], json!([k, 3]));
+        for c in rep["cases"].as_array().unwrap() {
+            seen.push(c["name"].as_str().unwrap().to_owned());
+        }
     }
-    assert_eq!(total, 8, "the shards together run every case once");
+    let all: Vec<String> = (1..=8)
+        .map(|i| {
+            std::fs::read_dir(r.suite.join("cases"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with(&format!("{i:04}-")) && n.ends_with(".json"))
+                .unwrap()
+                .trim_end_matches(".json")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        seen, all,
+        "the shards together run every case once, in order"
+    );
 
     let (code, _, err) = reel_test(&r.suite, &["--shard", "4/3"], false);
     assert_eq!(code, 2);
