@@ -227,9 +227,62 @@ async fn replays_green_then_fails_exactly_the_changed_cases_until_accepted() {
     assert_eq!(code, 1);
     assert_eq!(pending(&r.suite), expected);
 
+    // Review from piped input: accept the first, reject the second, then the
+    // input ends and the rest stay pending.
+    let mut names = expected.iter();
+    let (first, second) = (names.next().unwrap(), names.next().unwrap());
+    let before_second = std::fs::read(r.suite.join(format!("cases/{second}.json"))).unwrap();
+    let pending_first = std::fs::read(r.suite.join(format!("cases/{first}.json.new"))).unwrap();
+    let mut review = Command::new(reel_bin())
+        .args(["review", r.suite.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    review.stdin.take().unwrap().write_all(b"a\nr\n").unwrap();
+    let out = review.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("[1/{}] {first}", expected.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "accepted 1, rejected 1, skipped {}",
+            expected.len() - 2
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(r.suite.join(format!("cases/{first}.json"))).unwrap(),
+        pending_first
+    );
+    assert_eq!(
+        std::fs::read(r.suite.join(format!("cases/{second}.json"))).unwrap(),
+        before_second
+    );
+    let left: BTreeSet<String> = expected.iter().skip(2).cloned().collect();
+    assert_eq!(pending(&r.suite), left);
+
+    // The rejected change comes back on the next run; then accept everything.
+    let (code, _, _) = reel_test(&r.suite, &["--app", &r.app_cmd("changed")], false);
+    assert_eq!(code, 1);
+    let out = reel(&["accept", r.suite.to_str().unwrap(), second]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = reel(&["accept", r.suite.to_str().unwrap(), "--all"]);
     assert!(out.status.success());
     assert!(pending(&r.suite).is_empty());
+    let out = reel(&["accept", r.suite.to_str().unwrap(), "0001-nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no pending snapshot for case '0001-nope'")
+    );
     let (code, out, err) = reel_test(&r.suite, &["--app", &r.app_cmd("changed")], false);
     assert_eq!(
         code, 0,
