@@ -75,6 +75,9 @@ pub struct TestArgs {
     /// Fail a case whose recorded dependency calls were not all made.
     #[arg(long)]
     pub strict: bool,
+    /// Values for ${secret:NAME} placeholders (REEL_SECRET_<NAME> wins).
+    #[arg(long, default_value = ".reel/secrets.toml")]
+    pub secrets: PathBuf,
 }
 
 #[derive(Debug, Args)]

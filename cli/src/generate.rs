@@ -18,7 +18,25 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));
     write_suite(&out, &g)?;
     print!("{}", describe(&out, &g));
+    if !g.secrets.is_empty() {
+        let path = secrets_path(&args.store.store);
+        g.secrets.save(&path)?;
+        println!(
+            "  {} secret values were replaced by ${{secret:NAME}} placeholders; the recorded values are in {} (git-ignored)",
+            g.secrets.values().len(),
+            path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `secrets.toml` beside the store (`.reel/secrets.toml` by default).
+pub fn secrets_path(store: &std::path::Path) -> PathBuf {
+    store
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .join("secrets.toml")
 }
 
 /// The summary `generate` prints: counts, then every decision worth a look.

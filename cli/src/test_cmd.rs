@@ -33,6 +33,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         ready_timeout: Duration::from_secs(args.ready_timeout),
         shard: args.shard.as_deref().map(Shard::parse).transpose()?,
         strict: args.strict,
+        secrets: reel_core::generate::secrets::load_file(&args.secrets)?,
         ..RunConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

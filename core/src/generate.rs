@@ -29,6 +29,8 @@ pub struct Generated {
     pub startup: Vec<MockSpec>,
     pub shared: Vec<MockSpec>,
     pub report: GenerateReport,
+    /// Recorded secret values behind the suite's `${secret:NAME}` placeholders.
+    pub secrets: secrets::Secrets,
 }
 
 /// What the generator decided, for the summary it prints.
@@ -151,6 +153,20 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
         m.id = format!("shared#{}", n + 1);
     }
 
+    let mut secrets = secrets::Secrets::default();
+    for (_, case, mocks) in &mut cases {
+        secrets.scrub_request(&mut case.request);
+        secrets.scrub_response(&mut case.response, true);
+        for m in mocks.iter_mut() {
+            secrets.scrub_request(&mut m.request);
+            secrets.scrub_response(&mut m.response, false);
+        }
+    }
+    for m in startup.iter_mut().chain(shared.iter_mut()) {
+        secrets.scrub_request(&mut m.request);
+        secrets.scrub_response(&mut m.response, false);
+    }
+
     let setup = &session.setup;
     let dependencies = setup["dependencies"]
         .as_array()
@@ -201,6 +217,7 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
         startup,
         shared,
         report,
+        secrets,
     }
 }
 
@@ -236,7 +253,8 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<PathBuf>, SuiteError
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(werr(parent))?;
         }
-        std::fs::write(&path, text).map_err(werr(&path))?;
+        // The safety net: no recorded secret value reaches a file.
+        std::fs::write(&path, g.secrets.scrub_text(&text)).map_err(werr(&path))?;
         written.push(path);
         Ok(())
     };
@@ -376,6 +394,8 @@ pub fn shell_quote(word: &str) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
+
+pub mod secrets;
 
 #[cfg(test)]
 mod tests;

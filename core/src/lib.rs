@@ -11,6 +11,7 @@ pub mod matcher;
 pub mod model;
 pub mod store;
 pub mod suite;
+pub mod template;
 pub mod time;
 pub mod writer;
 

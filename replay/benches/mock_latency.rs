@@ -47,7 +47,12 @@ async fn main() {
     let mut latencies = Vec::with_capacity(CALLS * ROUNDS);
     let mut busy = Duration::ZERO;
     for _ in 0..ROUNDS {
-        let book = Arc::new(MockBook::new(vec![mocks()], vec![], vec![]));
+        let book = Arc::new(MockBook::new(
+            vec![mocks()],
+            vec![],
+            vec![],
+            Arc::new(reel_replay::context::ReplayContext::default()),
+        ));
         let server = serve("pricing", "127.0.0.1:0", book.clone()).await.unwrap();
         let base = format!("http://{}", server.addr);
         book.begin_case(0);

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod compare;
+pub mod context;
 pub mod diff;
 pub mod errors;
 pub mod mock;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reel_core::suite::load::LoadedCase;
-use reel_core::suite::{BodySpec, LoadedSuite, RequestSpec};
+use reel_core::suite::{BodySpec, LoadedSuite, RequestSpec, ResponseSpec};
+use reel_core::template::{resolve_json, resolve_str, Resolver};
 
 use crate::app::{authority_of, App};
 use crate::compare::{compare, Rules};
+use crate::context::ReplayContext;
 use crate::errors::ReplayError;
 use crate::mock::http::{serve, MockServer};
 use crate::mock::MockBook;
@@ -40,6 +42,8 @@ pub struct RunConfig {
     /// Unused recorded mocks fail their case.
     pub strict: bool,
     pub request_timeout: Duration,
+    /// Values for `${secret:NAME}` placeholders (the environment wins).
+    pub secrets: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for RunConfig {
@@ -52,6 +56,7 @@ impl Default for RunConfig {
             shard: None,
             strict: false,
             request_timeout: Duration::from_secs(30),
+            secrets: Default::default(),
         }
     }
 }
@@ -85,10 +90,12 @@ pub async fn run(
         .map(|(_, c)| c)
         .collect();
 
+    let context = Arc::new(ReplayContext::new(cfg.secrets.clone()));
     let book = Arc::new(MockBook::new(
         selected.iter().map(|c| c.mocks.clone()).collect(),
         suite.shared.clone(),
         suite.startup.clone(),
+        context.clone(),
     ));
     let mut mocks: Vec<MockServer> = Vec::new();
     let mut env = Vec::new();
@@ -143,7 +150,10 @@ pub async fn run(
     for (i, case) in selected.iter().enumerate() {
         book.begin_case(i);
         let t0 = Instant::now();
-        let sent = send(&client, &target, &case.case.request).await;
+        let sent = match resolve_request(&case.case.request, context.as_ref()) {
+            Ok(req) => send(&client, &target, &req).await,
+            Err(e) => Err(format!("cannot fill the request: {e}")),
+        };
         let log = book.end_case();
         let rules = Rules::new(&[&suite.suite.noise, &case.case.noise]);
         let mut result = CaseResult {
@@ -164,7 +174,15 @@ pub async fn run(
         let mut problems = Vec::new();
         match sent {
             Ok(actual) => {
-                let c = compare(&case.case.response, &actual, &rules);
+                // The expected response may refer to this case's own answer
+                // (a Location naming the id just created) and earlier ones.
+                context.record(&case.case.name, &actual);
+                let expected = resolve_response(&case.case.response, context.as_ref())
+                    .unwrap_or_else(|e| {
+                        problems.push(format!("cannot fill the expected response: {e}"));
+                        case.case.response.clone()
+                    });
+                let c = compare(&expected, &actual, &rules);
                 result.differences = c.differences;
                 result.diff = c.diff;
                 result.actual = Some(actual);
@@ -222,6 +240,42 @@ async fn stop_all(mocks: Vec<MockServer>) {
     for m in mocks {
         m.stop().await;
     }
+}
+
+fn resolve_body(b: &Option<BodySpec>, r: &dyn Resolver) -> Result<Option<BodySpec>, String> {
+    Ok(match b {
+        Some(BodySpec::Json(v)) => Some(BodySpec::Json(resolve_json(v, r)?)),
+        Some(BodySpec::Text(t)) => Some(BodySpec::Text(resolve_str(t, r)?)),
+        other => other.clone(),
+    })
+}
+
+fn resolve_headers(
+    h: &[(String, String)],
+    r: &dyn Resolver,
+) -> Result<Vec<(String, String)>, String> {
+    h.iter()
+        .map(|(n, v)| Ok((n.clone(), resolve_str(v, r)?)))
+        .collect()
+}
+
+/// A request with its placeholders filled.
+pub fn resolve_request(req: &RequestSpec, r: &dyn Resolver) -> Result<RequestSpec, String> {
+    Ok(RequestSpec {
+        method: req.method.clone(),
+        target: resolve_str(&req.target, r)?,
+        headers: resolve_headers(&req.headers, r)?,
+        body: resolve_body(&req.body, r)?,
+    })
+}
+
+/// A response with its placeholders filled.
+pub fn resolve_response(resp: &ResponseSpec, r: &dyn Resolver) -> Result<ResponseSpec, String> {
+    Ok(ResponseSpec {
+        status: resp.status,
+        headers: resolve_headers(&resp.headers, r)?,
+        body: resolve_body(&resp.body, r)?,
+    })
 }
 
 /// The path and query of a target, also when it was recorded in absolute form.

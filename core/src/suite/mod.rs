@@ -140,6 +140,7 @@ pub const DEFAULT_IGNORED_HEADERS: &[&str] = &[
     "etag",
     "last-modified",
     "expires",
+    "set-cookie",
 ];
 
 /// Case-insensitive header lookup in a spec's header list.

@@ -7,7 +7,7 @@
 //! answer again). No fuzzy fallback: a call that matches nothing is a miss,
 //! answered with an error and reported with the nearest recorded call.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use reel_core::matcher::{is_timestamp, is_uuid};
 use reel_core::suite::{spec_header, BodySpec, MockSpec, ResponseSpec};
@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use crate::diff::unified;
 use crate::model::MockMiss;
+use crate::runner::{resolve_request, resolve_response};
+use reel_core::template::Resolver;
 
 /// A call the app made to a mocked dependency.
 #[derive(Debug, Clone)]
@@ -57,11 +59,19 @@ pub struct MockBook {
     state: Mutex<State>,
     shared: Vec<MockSpec>,
     startup: Vec<MockSpec>,
+    /// Fills placeholders in recorded calls and answers (secrets, values
+    /// from earlier responses of this run).
+    context: Arc<dyn Resolver + Send + Sync>,
 }
 
 impl MockBook {
     /// `cases[i]` are the mocks of case `i`, in recorded order.
-    pub fn new(cases: Vec<Vec<MockSpec>>, shared: Vec<MockSpec>, startup: Vec<MockSpec>) -> Self {
+    pub fn new(
+        cases: Vec<Vec<MockSpec>>,
+        shared: Vec<MockSpec>,
+        startup: Vec<MockSpec>,
+        context: Arc<dyn Resolver + Send + Sync>,
+    ) -> Self {
         let cases = cases
             .into_iter()
             .map(|mocks| CaseMocks {
@@ -78,7 +88,21 @@ impl MockBook {
             }),
             shared,
             startup,
+            context,
         }
+    }
+
+    /// A recorded mock with its placeholders filled; one that cannot be filled
+    /// is left as recorded (and so matches nothing that differs).
+    fn filled(&self, m: &MockSpec) -> MockSpec {
+        let mut m = m.clone();
+        if let Ok(r) = resolve_request(&m.request, self.context.as_ref()) {
+            m.request = r;
+        }
+        if let Ok(r) = resolve_response(&m.response, self.context.as_ref()) {
+            m.response = r;
+        }
+        m
     }
 
     /// Case `i` starts: its mocks answer first from now on.
@@ -112,15 +136,15 @@ impl MockBook {
         let mut s = self.state.lock().expect("mock book lock");
         let current = s.current;
         if let Some(i) = current {
+            let filled: Vec<MockSpec> = s.cases[i].mocks.iter().map(|m| self.filled(m)).collect();
             let c = &mut s.cases[i];
-            let hit = c
-                .mocks
+            let hit = filled
                 .iter()
                 .zip(&c.used)
                 .position(|(m, used)| !*used && matches(m, call));
             if let Some(n) = hit {
                 c.used[n] = true;
-                let m = &c.mocks[n];
+                let m = &filled[n];
                 let answer = (m.id.clone(), m.response.clone());
                 s.log.used.push(answer.0.clone());
                 return Ok(answer);
@@ -130,6 +154,7 @@ impl MockBook {
             .shared
             .iter()
             .chain(&self.startup)
+            .map(|m| self.filled(m))
             .find(|m| matches(m, call))
         {
             s.log.used.push(m.id.clone());

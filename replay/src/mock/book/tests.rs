@@ -4,6 +4,10 @@ use super::*;
 use reel_core::suite::RequestSpec;
 use serde_json::json;
 
+fn ctx() -> Arc<crate::context::ReplayContext> {
+    Arc::new(crate::context::ReplayContext::default())
+}
+
 fn mock(id: &str, method: &str, target: &str, body: Option<Value>, status: u16) -> MockSpec {
     MockSpec {
         id: id.into(),
@@ -43,6 +47,7 @@ fn case_mocks_answer_once_in_order_then_the_pools() {
         ]],
         vec![mock("shared#1", "GET", "/price?a=1&b=2", None, 299)],
         vec![mock("startup#1", "GET", "/config", None, 200)],
+        ctx(),
     );
     book.begin_case(0);
     // Query order does not matter.
@@ -85,6 +90,7 @@ fn json_bodies_match_by_value_and_fresh_ids_match_by_format() {
         )]],
         vec![],
         vec![],
+        ctx(),
     );
     book.begin_case(0);
     let fresh = r#"{ "trace": "00000000-0000-4000-8000-000000000000", "isbn": "1" }"#;
@@ -102,6 +108,7 @@ fn a_miss_names_the_nearest_recorded_call_and_unused_mocks_are_reported() {
         ]],
         vec![],
         vec![],
+        ctx(),
     );
     book.begin_case(0);
     let miss = book
@@ -133,6 +140,7 @@ fn another_cases_mocks_do_not_answer() {
         vec![vec![], vec![mock("b#1", "GET", "/x", None, 200)]],
         vec![],
         vec![],
+        ctx(),
     );
     book.begin_case(0);
     assert!(book.answer(&call("GET", "/x", "")).is_err());

@@ -1,0 +1,403 @@
+//! Keeping secrets out of generated files.
+//!
+//! Credentials in headers (Authorization, Proxy-Authorization, Cookie,
+//! X-Api-Key, ...) and in body, form and query fields named like password,
+//! secret, token or api_key become `${secret:NAME}` placeholders; the recorded
+//! values go to `.reel/secrets.toml` (mode 0600, git-ignored) for the replayer.
+//! In expected responses such fields become `{"$reel": "string"}` matchers, so
+//! a fresh app's fresh token passes. A last pass replaces any recorded secret
+//! value still left anywhere in a file's text.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::matcher::MARKER;
+use crate::suite::load::SuiteError;
+use crate::suite::{BodySpec, RequestSpec, ResponseSpec};
+
+/// Headers whose whole value (after an auth scheme) is a credential.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "api-key",
+    "x-auth-token",
+    "x-access-token",
+];
+
+/// A field is secret when its normalised name contains one of these.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "access_key",
+    "private_key",
+    "credential",
+];
+
+pub fn is_secret_field(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('-', "_");
+    SECRET_WORDS.iter().any(|w| n.contains(w))
+}
+
+pub fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_HEADERS.contains(&n.as_str()) || is_secret_field(&n)
+}
+
+/// The secrets found so far: placeholder names and their recorded values.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets {
+    by_name: BTreeMap<String, String>,
+}
+
+impl Secrets {
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.by_name
+    }
+
+    /// The placeholder for `value`, named after `base`; the same value always
+    /// gets the same name, another value under the same base gets `_2`, `_3`.
+    pub fn placeholder(&mut self, base: &str, value: &str) -> String {
+        if let Some((name, _)) = self.by_name.iter().find(|(_, v)| *v == value) {
+            return format!("${{secret:{name}}}");
+        }
+        let base: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut name = base.clone();
+        let mut n = 1;
+        while self.by_name.contains_key(&name) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        self.by_name.insert(name.clone(), value.to_owned());
+        format!("${{secret:{name}}}")
+    }
+
+    /// Replaces credentials in a request the app receives or sends.
+    pub fn scrub_request(&mut self, req: &mut RequestSpec) {
+        for (name, value) in &mut req.headers {
+            if is_secret_header(name) && !value.is_empty() {
+                *value = self.scrub_header_value(name, value);
+            }
+        }
+        req.target = self.scrub_target(&req.target);
+        let form = req.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("content-type")
+                && v.starts_with("application/x-www-form-urlencoded")
+        });
+        match &mut req.body {
+            Some(BodySpec::Json(v)) => self.scrub_json(v, None),
+            Some(BodySpec::Text(t)) if form => *t = self.scrub_pairs(t, '&'),
+            _ => {}
+        }
+    }
+
+    /// Replaces credentials in a response. An expected response (what a case
+    /// checks) gets matchers; a mock response (what the app is served) gets
+    /// placeholders, so the app receives a working value.
+    pub fn scrub_response(&mut self, resp: &mut ResponseSpec, expected: bool) {
+        for (name, value) in &mut resp.headers {
+            let n = name.to_ascii_lowercase();
+            if n == "set-cookie" {
+                *value = self.scrub_set_cookie(value);
+            } else if is_secret_header(&n) && !value.is_empty() {
+                *value = self.scrub_header_value(name, value);
+            }
+        }
+        if let Some(BodySpec::Json(v)) = &mut resp.body {
+            let as_matcher = expected.then(|| json!({ MARKER: "string" }));
+            self.scrub_json(v, as_matcher.as_ref());
+        }
+    }
+
+    fn scrub_header_value(&mut self, name: &str, value: &str) -> String {
+        let n = name.to_ascii_lowercase();
+        // Keep the scheme of `Bearer xyz` / `Basic xyz` readable.
+        if n.ends_with("authorization") {
+            if let Some((scheme, cred)) = value.split_once(' ') {
+                return format!("{scheme} {}", self.placeholder(name, cred.trim()));
+            }
+        }
+        if n == "cookie" {
+            return self.scrub_pairs_named(value, "; ", "COOKIE");
+        }
+        self.placeholder(name, value)
+    }
+
+    fn scrub_set_cookie(&mut self, value: &str) -> String {
+        let (pair, attrs) = value.split_once(';').unwrap_or((value, ""));
+        let Some((k, v)) = pair.split_once('=') else {
+            return value.to_owned();
+        };
+        let ph = self.placeholder(&format!("COOKIE_{}", k.trim()), v.trim());
+        if attrs.is_empty() {
+            format!("{k}={ph}")
+        } else {
+            format!("{k}={ph};{attrs}")
+        }
+    }
+
+    fn scrub_target(&mut self, target: &str) -> String {
+        let Some((path, query)) = target.split_once('?') else {
+            return target.to_owned();
+        };
+        format!("{path}?{}", self.scrub_pairs(query, '&'))
+    }
+
+    /// `a=1&password=x` with secret-named values replaced.
+    fn scrub_pairs(&mut self, s: &str, sep: char) -> String {
+        s.split(sep)
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if is_secret_field(k) && !v.is_empty() => {
+                    format!("{k}={}", self.placeholder(k, v))
+                }
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(&sep.to_string())
+    }
+
+    /// Every cookie value is a credential: `a=1; b=2` → placeholders.
+    fn scrub_pairs_named(&mut self, s: &str, sep: &str, base: &str) -> String {
+        s.split(sep)
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if !v.is_empty() => {
+                    format!("{k}={}", self.placeholder(&format!("{base}_{k}"), v))
+                }
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+
+    fn scrub_json(&mut self, v: &mut Value, as_matcher: Option<&Value>) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m.iter_mut() {
+                    match child {
+                        Value::String(s) if is_secret_field(k) && !s.is_empty() => {
+                            *child = match as_matcher {
+                                Some(m) => m.clone(),
+                                None => Value::String(self.placeholder(k, &s.clone())),
+                            };
+                        }
+                        _ => self.scrub_json(child, as_matcher),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|c| self.scrub_json(c, as_matcher)),
+            _ => {}
+        }
+    }
+
+    /// The safety net: any recorded secret value (of 4 characters or more)
+    /// still in `text` is replaced by its placeholder.
+    pub fn scrub_text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        let mut by_len: Vec<(&String, &String)> = self.by_name.iter().collect();
+        by_len.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        for (name, value) in by_len {
+            if value.len() < 4 {
+                continue;
+            }
+            let escaped = serde_json::to_string(value).expect("strings serialize");
+            let escaped = &escaped[1..escaped.len() - 1];
+            out = out.replace(escaped, &format!("${{secret:{name}}}"));
+        }
+        out
+    }
+
+    /// Merges these secrets into the TOML file at `path` (mode 0600), keeping
+    /// values already there, and git-ignores its folder's contents.
+    pub fn save(&self, path: &Path) -> Result<(), SuiteError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let werr = |p: &Path| {
+            let p = p.to_owned();
+            move |source| SuiteError::Write { path: p, source }
+        };
+        let mut all = load_file(path)?;
+        for (k, v) in &self.by_name {
+            all.insert(k.clone(), v.clone());
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(werr(dir))?;
+            let ignore = dir.join(".gitignore");
+            if !ignore.exists() {
+                std::fs::write(&ignore, "# reel's store and secrets stay out of git\n*\n")
+                    .map_err(werr(&ignore))?;
+            }
+        }
+        let mut text = String::from(
+            "# Secret values recorded by reel, used by `reel test` to fill ${secret:NAME}.\n# Keep this file out of git. REEL_SECRET_<NAME> in the environment wins.\n[secrets]\n",
+        );
+        for (k, v) in &all {
+            text.push_str(&format!("{k} = {}\n", toml_string(v)));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(werr(path))?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(werr(path))?;
+        // A file that existed keeps its old mode through open(); tighten it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(werr(path))?;
+        Ok(())
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Reads `[secrets]` from a secrets file; a missing file is empty.
+pub fn load_file(path: &Path) -> Result<BTreeMap<String, String>, SuiteError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => {
+            return Err(SuiteError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| SuiteError::Invalid {
+            path: path.to_owned(),
+            what: e.to_string(),
+        })?;
+    let mut out = BTreeMap::new();
+    if let Some(toml::Value::Table(t)) = doc.get("secrets") {
+        for (k, v) in t {
+            if let toml::Value::String(s) = v {
+                out.insert(k.clone(), s.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)], target: &str, body: Option<BodySpec>) -> RequestSpec {
+        RequestSpec {
+            method: "POST".into(),
+            target: target.into(),
+            headers: headers
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            body,
+        }
+    }
+
+    #[test]
+    fn credentials_become_placeholders_with_the_scheme_kept() {
+        let mut s = Secrets::default();
+        let mut r = req(
+            &[
+                ("Authorization", "Bearer abc.def"),
+                ("X-Api-Key", "k-123"),
+                ("Accept", "*/*"),
+            ],
+            "/login?api_key=zzz999&page=2",
+            Some(BodySpec::Json(
+                json!({"user": "ann", "password": "hunter22", "nested": {"refresh_token": "rt-1"}}),
+            )),
+        );
+        s.scrub_request(&mut r);
+        assert_eq!(r.headers[0].1, "Bearer ${secret:AUTHORIZATION}");
+        assert_eq!(r.headers[1].1, "${secret:X_API_KEY}");
+        assert_eq!(r.headers[2].1, "*/*");
+        assert_eq!(r.target, "/login?api_key=${secret:API_KEY}&page=2");
+        assert_eq!(
+            r.body,
+            Some(BodySpec::Json(
+                json!({"user": "ann", "password": "${secret:PASSWORD}", "nested": {"refresh_token": "${secret:REFRESH_TOKEN}"}})
+            ))
+        );
+        assert_eq!(s.values()["PASSWORD"], "hunter22");
+        assert_eq!(s.values()["AUTHORIZATION"], "abc.def");
+    }
+
+    #[test]
+    fn expected_tokens_become_matchers_and_text_is_scrubbed() {
+        let mut s = Secrets::default();
+        let mut r = req(
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "/f",
+            Some(BodySpec::Text("user=a&passwd=pw1234".into())),
+        );
+        s.scrub_request(&mut r);
+        assert_eq!(
+            r.body,
+            Some(BodySpec::Text("user=a&passwd=${secret:PASSWD}".into()))
+        );
+        let mut resp = ResponseSpec {
+            status: 200,
+            headers: vec![("Set-Cookie".into(), "sid=xyz987; Path=/; HttpOnly".into())],
+            body: Some(BodySpec::Json(json!({"access_token": "tok-1"}))),
+        };
+        s.scrub_response(&mut resp, true);
+        assert_eq!(
+            resp.headers[0].1,
+            "sid=${secret:COOKIE_SID}; Path=/; HttpOnly"
+        );
+        assert_eq!(
+            resp.body,
+            Some(BodySpec::Json(json!({"access_token": {"$reel": "string"}})))
+        );
+        assert_eq!(
+            s.scrub_text("echo: pw1234 and xyz987"),
+            "echo: ${secret:PASSWD} and ${secret:COOKIE_SID}"
+        );
+    }
+
+    #[test]
+    fn the_same_value_keeps_one_name_and_files_merge() {
+        let mut s = Secrets::default();
+        assert_eq!(s.placeholder("token", "a"), "${secret:TOKEN}");
+        assert_eq!(s.placeholder("other", "a"), "${secret:TOKEN}");
+        assert_eq!(s.placeholder("token", "b"), "${secret:TOKEN_2}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".reel/secrets.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "[secrets]\nOLD = \"kept\"\n").unwrap();
+        s.save(&path).unwrap();
+        let back = load_file(&path).unwrap();
+        assert_eq!(back["OLD"], "kept");
+        assert_eq!(back["TOKEN_2"], "b");
+        let mode = std::fs::metadata(&path).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        assert!(dir.path().join(".reel/.gitignore").exists());
+    }
+}

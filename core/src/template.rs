@@ -1,0 +1,209 @@
+//! Placeholders in suite files, filled in at replay:
+//!
+//! - `${secret:NAME}`: a secret kept out of the suite, taken from the
+//!   environment (`REEL_SECRET_NAME`) or `.reel/secrets.toml`;
+//! - `${0003.response.body.id}`, `${0003.response.header.location}`: a value an
+//!   earlier case's response produced this run (an id the app handed out, a
+//!   token from a login), so a fresh app that hands out other ids still passes.
+//!
+//! A JSON string that is exactly one placeholder becomes the referenced JSON
+//! value with its type (a number stays a number); elsewhere placeholders are
+//! replaced as text.
+
+use serde_json::Value;
+
+/// Where placeholder values come from.
+pub trait Resolver {
+    fn secret(&self, name: &str) -> Result<String, String>;
+    /// `case` is the four-digit case number, `path` what follows `response.`.
+    fn response(&self, case: &str, path: &str) -> Result<Value, String>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placeholder<'a> {
+    Secret(&'a str),
+    Response { case: &'a str, path: &'a str },
+}
+
+/// Parses the inside of `${...}`.
+pub fn parse(inner: &str) -> Option<Placeholder<'_>> {
+    if let Some(name) = inner.strip_prefix("secret:") {
+        return (!name.is_empty()).then_some(Placeholder::Secret(name));
+    }
+    let (case, rest) = inner.split_once('.')?;
+    let path = rest.strip_prefix("response.")?;
+    (case.len() == 4 && case.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(Placeholder::Response { case, path })
+}
+
+pub fn has_placeholder(s: &str) -> bool {
+    find(s).is_some()
+}
+
+/// The first placeholder in `s`: (start, end, inner).
+fn find(s: &str) -> Option<(usize, usize, &str)> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("${") {
+        let start = from + i;
+        let Some(len) = s[start + 2..].find('}') else {
+            return None;
+        };
+        let inner = &s[start + 2..start + 2 + len];
+        if parse(inner).is_some() {
+            return Some((start, start + 3 + len, inner));
+        }
+        from = start + 2;
+    }
+    None
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn lookup(inner: &str, r: &dyn Resolver) -> Result<Value, String> {
+    match parse(inner) {
+        Some(Placeholder::Secret(name)) => r.secret(name).map(Value::String),
+        Some(Placeholder::Response { case, path }) => r.response(case, path),
+        None => Err(format!("'${{{inner}}}' is not a placeholder")),
+    }
+}
+
+/// Fills every placeholder in `s` as text.
+pub fn resolve_str(s: &str, r: &dyn Resolver) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((start, end, inner)) = find(rest) {
+        out.push_str(&rest[..start]);
+        out.push_str(&value_text(&lookup(inner, r)?));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Fills placeholders in a JSON value; a string that is one whole placeholder
+/// takes the referenced value's type.
+pub fn resolve_json(v: &Value, r: &dyn Resolver) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => match find(s) {
+            Some((0, end, inner)) if end == s.len() => lookup(inner, r)?,
+            Some(_) => Value::String(resolve_str(s, r)?),
+            None => v.clone(),
+        },
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| resolve_json(x, r))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), resolve_json(x, r)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Follows `body.items[0].id` (or `header.location`) into a response's parts.
+pub fn select<'a>(
+    body: Option<&'a Value>,
+    headers: &'a [(String, String)],
+    path: &str,
+) -> Result<Value, String> {
+    if let Some(name) = path.strip_prefix("header.") {
+        return headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| Value::String(v.clone()))
+            .ok_or_else(|| format!("the response has no header '{name}'"));
+    }
+    let rest = path
+        .strip_prefix("body")
+        .ok_or_else(|| format!("'{path}' names neither body nor header"))?;
+    let mut cur = body.ok_or("the response has no JSON body")?;
+    let mut rest = rest;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            cur = cur
+                .get(&r[..end])
+                .ok_or_else(|| format!("the response body has no '{}'", &r[..end]))?;
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or("unclosed '['")?;
+            let i: usize = r[..end]
+                .parse()
+                .map_err(|_| format!("bad index '{}'", &r[..end]))?;
+            cur = cur
+                .get(i)
+                .ok_or_else(|| format!("the response body has no element {i}"))?;
+            rest = &r[end + 1..];
+        } else {
+            return Err(format!("cannot follow '{rest}'"));
+        }
+    }
+    Ok(cur.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Fixed;
+    impl Resolver for Fixed {
+        fn secret(&self, name: &str) -> Result<String, String> {
+            match name {
+                "TOKEN" => Ok("s3cr3t".into()),
+                _ => Err(format!("secret {name} is not set")),
+            }
+        }
+        fn response(&self, case: &str, path: &str) -> Result<Value, String> {
+            let body = json!({"id": 43, "items": [{"id": "abc"}]});
+            let headers = vec![("Location".to_owned(), "/books/43".to_owned())];
+            match case {
+                "0003" => select(Some(&body), &headers, path),
+                _ => Err(format!("case {case} has not run")),
+            }
+        }
+    }
+
+    #[test]
+    fn fills_text_and_typed_json() {
+        assert_eq!(
+            resolve_str("/books/${0003.response.body.id}?t=${secret:TOKEN}", &Fixed).unwrap(),
+            "/books/43?t=s3cr3t"
+        );
+        assert_eq!(
+            resolve_json(&json!({"book": "${0003.response.body.id}", "x": "id-${0003.response.body.items[0].id}"}), &Fixed)
+                .unwrap(),
+            json!({"book": 43, "x": "id-abc"})
+        );
+        assert_eq!(
+            resolve_str("${0003.response.header.location}", &Fixed).unwrap(),
+            "/books/43"
+        );
+        assert_eq!(
+            resolve_str("price ${5} and ${x}", &Fixed).unwrap(),
+            "price ${5} and ${x}"
+        );
+    }
+
+    #[test]
+    fn missing_values_are_errors_that_say_why() {
+        assert_eq!(
+            resolve_str("${secret:NOPE}", &Fixed).unwrap_err(),
+            "secret NOPE is not set"
+        );
+        assert!(resolve_str("${0009.response.body.id}", &Fixed)
+            .unwrap_err()
+            .contains("0009"));
+        assert!(resolve_str("${0003.response.body.nope}", &Fixed)
+            .unwrap_err()
+            .contains("nope"));
+    }
+}
