@@ -152,6 +152,14 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     for line in gen_cmd::describe(dir, &g).lines() {
         println!("   {line}");
     }
+    // Where `reel generate` keeps them with the default store, so the commands
+    // printed at the end work from here as they are.
+    let secrets_file = Path::new(".reel/secrets.toml");
+    g.secrets.save(secrets_file)?;
+    println!(
+        "   the login password became ${{secret:PASSWORD}}; its value is in {} (git-ignored)",
+        secrets_file.display()
+    );
 
     step(3, "Stopping the real pricing service");
     let _ = stop_pricing.send(());
@@ -163,7 +171,11 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         "Replaying the suite against the app, with the pricing mock",
     );
     let suite = load_suite(dir)?;
-    let first = test_cmd::replay(&suite, &RunConfig::default())
+    let base = RunConfig {
+        secrets: g.secrets.values().clone(),
+        ..RunConfig::default()
+    };
+    let first = test_cmd::replay(&suite, &base)
         .await?
         .context("interrupted")?;
     let fails = output::failures(&first, output::colour());
@@ -187,7 +199,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     );
     let cfg = RunConfig {
         app: Some(changed_cmd.clone()),
-        ..RunConfig::default()
+        ..base.clone()
     };
     let second = test_cmd::replay(&suite, &cfg)
         .await?
@@ -239,6 +251,15 @@ async fn drive(base: &str) -> anyhow::Result<usize> {
         Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     };
     go(c.get(format!("{base}/health"))).await?;
+    let login = go(c.post(format!("{base}/login")).json(&json!({
+        "username": "qa",
+        "password": reel_fixtures::demo_app::DEMO_PASSWORD
+    })))
+    .await?;
+    let token = login["token"]
+        .as_str()
+        .context("the demo app returned a token")?;
+    go(c.get(format!("{base}/me")).bearer_auth(token)).await?;
     go(c.get(format!("{base}/books"))).await?;
     go(c.get(format!("{base}/books?page=2&per_page=2"))).await?;
     go(c.get(format!("{base}/books?q=tolkien"))).await?;

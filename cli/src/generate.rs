@@ -90,6 +90,23 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             r.unsupported.len()
         ));
     }
+    if !r.chained.is_empty() {
+        s.push_str(&format!(
+            "  {} recorded values came from earlier answers and now refer to them:\n",
+            r.chained.len()
+        ));
+        s.push_str(&format!(
+            "    {:<36} {:<28} {}\n",
+            "CASE", "WHERE", "REFERS TO"
+        ));
+        const SHOWN: usize = 25;
+        for (case, place, reference) in r.chained.iter().take(SHOWN) {
+            s.push_str(&format!("    {case:<36} {place:<28} {reference}\n"));
+        }
+        if r.chained.len() > SHOWN {
+            s.push_str(&format!("    … and {} more\n", r.chained.len() - SHOWN));
+        }
+    }
     if !r.matchers.is_empty() {
         s.push_str(&format!(
             "  {} values are volatile by format and are matched by kind, not value:\n",

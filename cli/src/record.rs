@@ -92,6 +92,10 @@ async fn record(
     writer: &StoreWriter,
     app: &[String],
 ) -> anyhow::Result<Outcome> {
+    // Handlers first: a signal that comes right after the listening line must
+    // stop reel cleanly, not kill it.
+    let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let recorder = Recorder::start(config.clone(), writer.sender()).await?;
     let addrs = recorder.addrs().clone();
     writer.sender().set_setup(setup_json(&config, &addrs, app));
@@ -101,8 +105,6 @@ async fn record(
         Some((program, rest)) => Some(start_app(program, rest, &addrs)?),
         None => None,
     };
-    let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut app_exit = None;
     tokio::select! {
         _ = sigint.recv() => tracing::info!("SIGINT: stopping"),

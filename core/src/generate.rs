@@ -46,6 +46,9 @@ pub struct GenerateReport {
     pub matchers: Vec<(String, String, &'static str)>,
     /// Exchanges of protocols this reel cannot replay yet: `(seq, protocol)`.
     pub unsupported: Vec<(i64, String)>,
+    /// Recorded values replaced by references to earlier answers:
+    /// `(case, where, reference)`.
+    pub chained: Vec<chain::Chained>,
 }
 
 pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
@@ -81,14 +84,7 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
         if *n > 1 {
             stem.push_str(&format!("-{n}"));
         }
-        let mut response = response_spec(e);
-        if let Some(BodySpec::Json(v)) = response.body.as_mut() {
-            let mut found = Vec::new();
-            matcher::infer(v, "$", &mut found);
-            for Inferred { path, kind } in found {
-                report.matchers.push((stem.clone(), path, kind));
-            }
-        }
+        let response = response_spec(e);
         let case = CaseFile {
             name: stem.clone(),
             seq: e.seq,
@@ -151,6 +147,33 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
     }
     for (n, m) in shared.iter_mut().enumerate() {
         m.id = format!("shared#{}", n + 1);
+    }
+
+    // Values that flow from one answer into later calls become references.
+    let mut chains = chain::Chains::default();
+    for (stem, case, mocks) in &mut cases {
+        let number = stem[..4].to_owned();
+        chains.begin_case();
+        chains.rewrite_request(stem, &mut case.request);
+        for m in mocks.iter_mut() {
+            chains.rewrite_request(stem, &mut m.request);
+        }
+        if let Some(BodySpec::Json(v)) = &case.response.body {
+            chains.learn(&number, v);
+        }
+        chains.rewrite_expected(&number, stem, &mut case.response);
+    }
+    chains.mark_origins(&mut cases);
+    report.chained = std::mem::take(&mut chains.report);
+
+    for (stem, case, _) in &mut cases {
+        if let Some(BodySpec::Json(v)) = case.response.body.as_mut() {
+            let mut found = Vec::new();
+            matcher::infer(v, "$", &mut found);
+            for Inferred { path, kind } in found {
+                report.matchers.push((stem.clone(), path, kind));
+            }
+        }
     }
 
     let mut secrets = secrets::Secrets::default();
@@ -395,6 +418,7 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
+pub mod chain;
 pub mod secrets;
 
 #[cfg(test)]

@@ -45,9 +45,7 @@ fn find(s: &str) -> Option<(usize, usize, &str)> {
     let mut from = 0;
     while let Some(i) = s[from..].find("${") {
         let start = from + i;
-        let Some(len) = s[start + 2..].find('}') else {
-            return None;
-        };
+        let len = s[start + 2..].find('}')?;
         let inner = &s[start + 2..start + 2 + len];
         if parse(inner).is_some() {
             return Some((start, start + 3 + len, inner));

@@ -58,3 +58,17 @@ impl Resolver for ReplayContext {
         select(body, &r.headers, path).map_err(|e| format!("${{{case}.response.{path}}}: {e}"))
     }
 }
+
+/// Fills references to earlier answers but leaves `${secret:NAME}` as it is:
+/// for what reports show, which must not carry secret values.
+pub struct RefsOnly<'a>(pub &'a ReplayContext);
+
+impl Resolver for RefsOnly<'_> {
+    fn secret(&self, name: &str) -> Result<String, String> {
+        Ok(format!("${{secret:{name}}}"))
+    }
+
+    fn response(&self, case: &str, path: &str) -> Result<Value, String> {
+        self.0.response(case, path)
+    }
+}

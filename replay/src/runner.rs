@@ -11,7 +11,7 @@ use reel_core::template::{resolve_json, resolve_str, Resolver};
 
 use crate::app::{authority_of, App};
 use crate::compare::{compare, Rules};
-use crate::context::ReplayContext;
+use crate::context::{RefsOnly, ReplayContext};
 use crate::errors::ReplayError;
 use crate::mock::http::{serve, MockServer};
 use crate::mock::MockBook;
@@ -150,6 +150,9 @@ pub async fn run(
     for (i, case) in selected.iter().enumerate() {
         book.begin_case(i);
         let t0 = Instant::now();
+        // Reports show the request as sent, but with secrets still hidden.
+        let request = resolve_request(&case.case.request, &RefsOnly(&context))
+            .unwrap_or_else(|_| case.case.request.clone());
         let sent = match resolve_request(&case.case.request, context.as_ref()) {
             Ok(req) => send(&client, &target, &req).await,
             Err(e) => Err(format!("cannot fill the request: {e}")),
@@ -161,7 +164,7 @@ pub async fn run(
             file: case.path.clone(),
             outcome: Outcome::Passed,
             duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
-            request: case.case.request.clone(),
+            request,
             expected: case.case.response.clone(),
             actual: None,
             differences: Vec::new(),

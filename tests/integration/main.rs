@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod flows;
 mod protocols;
 mod record;
 mod replay;

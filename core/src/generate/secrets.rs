@@ -130,6 +130,10 @@ impl Secrets {
     }
 
     fn scrub_header_value(&mut self, name: &str, value: &str) -> String {
+        // A reference to an earlier answer (a login's token) is no recorded secret.
+        if crate::template::has_placeholder(value) {
+            return value.to_owned();
+        }
         let n = name.to_ascii_lowercase();
         // Keep the scheme of `Bearer xyz` / `Basic xyz` readable.
         if n.ends_with("authorization") {
@@ -194,7 +198,11 @@ impl Secrets {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
                     match child {
-                        Value::String(s) if is_secret_field(k) && !s.is_empty() => {
+                        Value::String(s)
+                            if is_secret_field(k)
+                                && !s.is_empty()
+                                && !crate::template::has_placeholder(s) =>
+                        {
                             *child = match as_matcher {
                                 Some(m) => m.clone(),
                                 None => Value::String(self.placeholder(k, &s.clone())),

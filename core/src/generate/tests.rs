@@ -177,11 +177,16 @@ fn attributes_calls_to_the_case_in_flight_or_the_pools() {
 fn volatile_values_become_matchers_and_are_reported() {
     let g = generate(&session(), &recorded());
     let post = &g.cases[1].1;
+    // The id flows into the next case's path, so it is checked by type here.
     assert_eq!(
         post.response.body,
         Some(BodySpec::Json(
-            serde_json::json!({"id": 1, "request_id": {"$reel": "uuid"}})
+            serde_json::json!({"id": {"$reel": "number"}, "request_id": {"$reel": "uuid"}})
         ))
+    );
+    assert_eq!(
+        g.cases[2].1.request.target,
+        "/books/${0002.response.body.id}/quote"
     );
     assert_eq!(
         g.report.matchers,
@@ -242,4 +247,147 @@ fn slugs_are_short_and_safe() {
     assert_eq!(slug("/"), "root");
     assert_eq!(slug("http://api.example.com/v1/x"), "v1-x");
     assert!(slug(&format!("/{}", "a".repeat(100))).len() <= 48);
+}
+
+fn with(
+    mut e: Exchange,
+    req_headers: &[(&str, &str)],
+    req_body: &str,
+    resp_headers: &[(&str, &str)],
+) -> Exchange {
+    if let Payload::HttpRequest(r) = &mut e.request {
+        r.headers
+            .extend(req_headers.iter().map(|(n, v)| Header::new(*n, *v)));
+        r.body = Body::complete(req_body.as_bytes().to_vec());
+    }
+    if let Some(Payload::HttpResponse(r)) = &mut e.response {
+        r.headers
+            .extend(resp_headers.iter().map(|(n, v)| Header::new(*n, *v)));
+    }
+    e
+}
+
+#[test]
+fn values_from_earlier_answers_become_references_and_secrets_placeholders() {
+    use Direction::*;
+    let token = "9f86d081884c7d659a2feaa0c55ad015";
+    let ex = vec![
+        with(
+            http(
+                1,
+                Inbound,
+                None,
+                (0, 10),
+                "POST",
+                "/login",
+                &format!(r#"{{"token":"{token}","username":"ann"}}"#),
+            ),
+            &[("Content-Type", "application/json")],
+            r#"{"username":"ann","password":"hunter2-long"}"#,
+            &[],
+        ),
+        with(
+            http(
+                2,
+                Inbound,
+                None,
+                (20, 30),
+                "POST",
+                "/books",
+                r#"{"id":42,"title":"T"}"#,
+            ),
+            &[("Authorization", &format!("Bearer {token}"))],
+            "",
+            &[("Location", "/books/42")],
+        ),
+        with(
+            http(
+                3,
+                Inbound,
+                None,
+                (40, 50),
+                "GET",
+                "/books/42?page=2",
+                r#"{"id":42,"title":"T"}"#,
+            ),
+            &[("Authorization", &format!("Bearer {token}"))],
+            "",
+            &[],
+        ),
+        http(
+            4,
+            Outbound,
+            Some("pricing"),
+            (42, 48),
+            "GET",
+            "/price?book_id=42",
+            "{}",
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    let (login, post, get) = (&g.cases[0].1, &g.cases[1].1, &g.cases[2].1);
+    assert_eq!(
+        login.request.body,
+        Some(BodySpec::Json(
+            serde_json::json!({"username": "ann", "password": "${secret:PASSWORD}"})
+        ))
+    );
+    assert_eq!(
+        login.response.body,
+        Some(BodySpec::Json(
+            serde_json::json!({"token": {"$reel": "string"}, "username": "ann"})
+        ))
+    );
+    let auth = |r: &RequestSpec| {
+        crate::suite::spec_header(&r.headers, "authorization")
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(auth(&post.request), "Bearer ${0001.response.body.token}");
+    assert_eq!(
+        crate::suite::spec_header(&post.response.headers, "location"),
+        Some("/books/${0002.response.body.id}")
+    );
+    assert_eq!(
+        post.response.body,
+        Some(BodySpec::Json(
+            serde_json::json!({"id": {"$reel": "number"}, "title": "T"})
+        ))
+    );
+    assert_eq!(get.request.target, "/books/${0002.response.body.id}?page=2");
+    assert_eq!(
+        get.response.body,
+        Some(BodySpec::Json(
+            serde_json::json!({"id": "${0002.response.body.id}", "title": "T"})
+        ))
+    );
+    assert_eq!(
+        g.cases[2].2[0].request.target,
+        "/price?book_id=${0002.response.body.id}"
+    );
+    assert_eq!(g.secrets.values()["PASSWORD"], "hunter2-long");
+    assert!(g
+        .report
+        .chained
+        .iter()
+        .any(|(case, place, _)| case == "0002-post-books" && place == "header authorization"));
+
+    let dir = tempfile::tempdir().unwrap();
+    for f in write_suite(dir.path(), &g).unwrap() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            !text.contains("hunter2-long"),
+            "{} holds the password",
+            f.display()
+        );
+        assert!(!text.contains(token), "{} holds the token", f.display());
+    }
+}
+
+#[test]
+fn words_replace_only_where_they_stand_alone() {
+    assert_eq!(
+        super::chain::replace_word("book 6 not found; 16, 6x, 6", "6", "#"),
+        "book # not found; 16, 6x, #"
+    );
 }

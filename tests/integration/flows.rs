@@ -1,0 +1,258 @@
+//! Values that flow between calls and secrets: a login token used as a bearer,
+//! an id the app hands out used in later paths. The suite replays green again
+//! and again against fresh apps, also one that hands out other ids, and no
+//! recorded secret reaches a generated file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const PASSWORD: &str = reel_fixtures::demo_app::DEMO_PASSWORD;
+
+struct Flow {
+    _dir: tempfile::TempDir,
+    suite: PathBuf,
+    secrets: PathBuf,
+    app: std::net::SocketAddr,
+    dep: std::net::SocketAddr,
+    token: String,
+}
+
+async fn record_flow() -> Flow {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = record_demo(dir.path(), "flow", &[]).await;
+    let (store, app, dep) = (demo.store.clone(), demo.app_addr, demo.rec.dep("pricing"));
+    let c = client();
+    let base = demo.base();
+    let login: Value = c
+        .post(format!("{base}/login"))
+        .json(&json!({"username": "qa", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let me = c
+        .get(format!("{base}/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let created: Value = c
+        .post(format!("{base}/books"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "Dune", "author": "Frank Herbert", "isbn": "978-0441013593"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_u64().unwrap();
+    for path in [
+        format!("/books/{id}"),
+        format!("/books/{id}/quote?currency=EUR"),
+    ] {
+        assert_eq!(
+            c.get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let put = c
+        .put(format!("{base}/books/{id}"))
+        .json(&json!({"price_cents": 1999}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(
+        c.delete(format!("{base}/books/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        c.get(format!("{base}/books/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    demo.stop().await;
+
+    let suite = dir.path().join("suite");
+    let out = reel(&[
+        "generate",
+        "flow",
+        "--out",
+        suite.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("secret values were replaced"), "{stdout}");
+    assert!(stdout.contains("${0001.response.body.token}"), "{stdout}");
+    Flow {
+        secrets: dir.path().join("secrets.toml"),
+        _dir: dir,
+        suite,
+        app,
+        dep,
+        token,
+    }
+}
+
+fn every_file(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(every_file(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn test_cmd(f: &Flow, extra: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let app = format!(
+        "{} demo-app --listen {} --pricing-url http://{}",
+        reel_bin().display(),
+        f.app,
+        f.dep
+    );
+    let out = Command::new(reel_bin())
+        .arg("test")
+        .arg(&f.suite)
+        .args(["--app", &app])
+        .args(extra)
+        .envs(env.iter().copied())
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flow_replays_green_twenty_times_without_secrets_in_the_suite() {
+    let f = record_flow().await;
+    for file in every_file(&f.suite) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(PASSWORD),
+            "{} holds the password",
+            file.display()
+        );
+        assert!(
+            !text.contains(&f.token),
+            "{} holds the token",
+            file.display()
+        );
+    }
+    let secrets = std::fs::read_to_string(&f.secrets).unwrap();
+    assert!(
+        secrets.contains(PASSWORD),
+        "the recorded value is kept for replay"
+    );
+    let mode = std::fs::metadata(&f.secrets).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+
+    let secrets_arg = f.secrets.to_str().unwrap().to_owned();
+    for run in 1..=20 {
+        let (code, out) = test_cmd(&f, &["--secrets", &secrets_arg], &[]);
+        assert_eq!(code, 0, "run {run}:\n{out}");
+        assert!(
+            out.trim_end().ends_with("8 passed, 0 failed"),
+            "run {run}:\n{out}"
+        );
+    }
+    // The environment can supply the secret instead of the file.
+    let (code, out) = test_cmd(
+        &f,
+        &["--secrets", "/nonexistent"],
+        &[("REEL_SECRET_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(code, 0, "{out}");
+    // Without it the login case says what is missing, and the flow after it fails.
+    let (code, out) = test_cmd(&f, &["--secrets", "/nonexistent"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("secret PASSWORD is not set: set REEL_SECRET_PASSWORD"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_app_that_hands_out_other_ids_still_passes() {
+    let f = record_flow().await;
+    // Start the app ourselves and create books first, so it hands out other ids.
+    let mut app = tokio::process::Command::new(reel_bin())
+        .args([
+            "demo-app",
+            "--listen",
+            &f.app.to_string(),
+            "--pricing-url",
+            &format!("http://{}", f.dep),
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://{}", f.app);
+    let c = client();
+    poll("the app to listen", Duration::from_secs(20), async || {
+        c.get(format!("{base}/health"))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    for i in 0..3 {
+        let r = c
+            .post(format!("{base}/books"))
+            .json(&json!({"title": format!("Filler {i}"), "author": "X", "isbn": format!("1-{i}"), "price_cents": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let report = f.suite.parent().unwrap().join("ids.json");
+    let out = Command::new(reel_bin())
+        .arg("test")
+        .arg(&f.suite)
+        .args(["--target", &base, "--secrets", f.secrets.to_str().unwrap()])
+        .args(["--report", &format!("json={}", report.display())])
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("GET /books/9") || text.trim_end().ends_with("8 passed, 0 failed"),
+        "{text}"
+    );
+    app.kill().await.unwrap();
+}
