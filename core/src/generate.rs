@@ -57,7 +57,9 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
         .iter()
         .filter(|e| e.direction == Direction::Inbound)
         .filter(|e| {
-            let answered = e.error.is_none() && e.response.is_some();
+            // The app answered when its response head arrived; an error after
+            // that (the client hung up early) does not make the case unusable.
+            let answered = e.response.is_some() && e.first_byte_at.is_some();
             if !answered {
                 let why = e.error.as_deref().unwrap_or("no response was recorded");
                 report.skipped.push((e.seq, why.to_owned()));

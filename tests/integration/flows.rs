@@ -57,6 +57,7 @@ async fn record_flow() -> Flow {
         .unwrap();
     let id = created["id"].as_u64().unwrap();
     for path in [
+        "/books?q=dune".to_owned(),
         format!("/books/{id}"),
         format!("/books/{id}/quote?currency=EUR"),
     ] {
@@ -184,7 +185,7 @@ async fn a_login_flow_replays_green_twenty_times_without_secrets_in_the_suite() 
         let (code, out) = test_cmd(&f, &["--secrets", &secrets_arg], &[]);
         assert_eq!(code, 0, "run {run}:\n{out}");
         assert!(
-            out.trim_end().ends_with("8 passed, 0 failed"),
+            out.trim_end().ends_with("9 passed, 0 failed"),
             "run {run}:\n{out}"
         );
     }
@@ -251,8 +252,72 @@ async fn a_fresh_app_that_hands_out_other_ids_still_passes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("GET /books/9") || text.trim_end().ends_with("8 passed, 0 failed"),
+        text.contains("GET /books/9") || text.trim_end().ends_with("9 passed, 0 failed"),
         "{text}"
     );
     app.kill().await.unwrap();
+}
+
+/// The cases of the flow suite, by number: what each change must break.
+fn failed(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("FAIL "))
+        .map(|l| l[..4].to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_change_fails_exactly_the_cases_it_touches() {
+    let f = record_flow().await;
+    let secrets = f.secrets.to_str().unwrap().to_owned();
+    // 0001 login, 0002 me, 0003 create, 0004 search, 0005 get, 0006 quote,
+    // 0007 update, 0008 delete, 0009 get the deleted book.
+    let books = ["0003", "0004", "0005", "0007"];
+    let cases: [(&str, Vec<&str>, &str); 6] = [
+        (
+            "changed",
+            vec!["0003", "0004", "0005", "0006", "0007"],
+            "$.author_name: expected (absent)",
+        ),
+        (
+            "title-upper",
+            books.to_vec(),
+            "$.title: expected \"Dune\", got \"DUNE\"",
+        ),
+        (
+            "no-isbn",
+            books.to_vec(),
+            "$.isbn: expected \"978-0441013593\", got (absent)",
+        ),
+        (
+            "price-as-string",
+            books.to_vec(),
+            "$.price_cents: expected 1999, got \"1999\"",
+        ),
+        ("gone", vec!["0009"], "status: expected 404, got 410"),
+        (
+            "extra-item",
+            vec!["0004"],
+            "$.items[1]: expected (absent), got {\"id\":0,\"title\":\"Phantom\"}",
+        ),
+    ];
+    for (variant, expected, path) in cases {
+        let app = format!(
+            "{} demo-app --listen {} --pricing-url http://{} --variant {variant}",
+            reel_bin().display(),
+            f.app,
+            f.dep
+        );
+        let out = Command::new(reel_bin())
+            .arg("test")
+            .arg(&f.suite)
+            .args(["--app", &app, "--secrets", &secrets])
+            .env("CI", "true")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{variant}:\n{text}");
+        assert_eq!(failed(&text), expected, "{variant}:\n{text}");
+        assert!(text.contains(path), "{variant} should name {path}:\n{text}");
+    }
 }

@@ -201,7 +201,11 @@ fn volatile_values_become_matchers_and_are_reported() {
 #[test]
 fn failed_inbound_exchanges_are_skipped_and_reported() {
     let mut ex = recorded();
+    // The app was down: no response head ever came (reel answered 502 itself).
     ex[1].error = Some("ConnectRefused".into());
+    ex[1].first_byte_at = None;
+    // A client that hung up after the answer arrived still leaves a usable case.
+    ex[3].error = Some("connection closed before the exchange completed".into());
     let g = generate(&session(), &ex);
     assert_eq!(g.cases.len(), 3);
     assert_eq!(g.report.skipped, [(2, "ConnectRefused".to_owned())]);
