@@ -107,6 +107,18 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             s.push_str(&format!("    … and {} more\n", r.chained.len() - SHOWN));
         }
     }
+    if !r.repeats.is_empty() {
+        s.push_str(&format!(
+            "  {} fields differed across repeats of the same call and are matched by type:\n",
+            r.repeats.len()
+        ));
+        for (case, path, kind) in r.repeats.iter().take(25) {
+            s.push_str(&format!("    {case:<36} {path:<32} {kind}\n"));
+        }
+        if r.repeats.len() > 25 {
+            s.push_str(&format!("    … and {} more\n", r.repeats.len() - 25));
+        }
+    }
     if !r.matchers.is_empty() {
         s.push_str(&format!(
             "  {} values are volatile by format and are matched by kind, not value:\n",

@@ -49,6 +49,8 @@ pub struct GenerateReport {
     /// Recorded values replaced by references to earlier answers:
     /// `(case, where, reference)`.
     pub chained: Vec<chain::Chained>,
+    /// Fields that differed across repeats of one call: `(case, path, kind)`.
+    pub repeats: Vec<(String, String, &'static str)>,
 }
 
 pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
@@ -168,10 +170,12 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
     chains.mark_origins(&mut cases);
     report.chained = std::mem::take(&mut chains.report);
 
+    report.repeats = repeats::loosen(&mut cases);
+    let recorded_at = session.started_at.0 / 1_000_000;
     for (stem, case, _) in &mut cases {
         if let Some(BodySpec::Json(v)) = case.response.body.as_mut() {
             let mut found = Vec::new();
-            matcher::infer(v, "$", &mut found);
+            matcher::infer_at(v, "$", recorded_at, &mut found);
             for Inferred { path, kind } in found {
                 report.matchers.push((stem.clone(), path, kind));
             }
@@ -421,6 +425,7 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 pub mod chain;
+pub mod repeats;
 pub mod secrets;
 
 #[cfg(test)]

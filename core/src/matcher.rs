@@ -13,6 +13,32 @@ pub struct Inferred {
     pub kind: &'static str,
 }
 
+/// Replaces volatile-format values in `v` with matchers, listing each one.
+/// `recorded_at` (Unix seconds) lets epoch times near the recording be seen.
+pub fn infer_at(v: &mut Value, path: &str, recorded_at: i64, found: &mut Vec<Inferred>) {
+    if let Some(kind) = v.as_i64().and_then(|n| epoch_kind(n, recorded_at)) {
+        found.push(Inferred {
+            path: path.to_owned(),
+            kind,
+        });
+        *v = json!({ MARKER: kind });
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                infer_at(child, &format!("{path}.{k}"), recorded_at, found);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter_mut().enumerate() {
+                infer_at(child, &format!("{path}[{i}]"), recorded_at, found);
+            }
+        }
+        _ => infer(v, path, found),
+    }
+}
+
 /// Replaces volatile-format strings in `v` with matchers, listing each one.
 pub fn infer(v: &mut Value, path: &str, found: &mut Vec<Inferred>) {
     match v {
@@ -53,6 +79,8 @@ pub fn accepts(kind: &str, actual: &Value) -> bool {
         "any" => true,
         "uuid" => actual.as_str().is_some_and(is_uuid),
         "timestamp" => actual.as_str().is_some_and(is_timestamp),
+        "token" => actual.as_str().is_some_and(is_token),
+        "epoch_seconds" | "epoch_millis" => actual.as_i64().is_some_and(|n| n > 0),
         "string" => actual.is_string(),
         "number" => actual.is_number(),
         _ => false,
@@ -64,9 +92,45 @@ fn volatile_kind(s: &str) -> Option<&'static str> {
         Some("uuid")
     } else if is_timestamp(s) {
         Some("timestamp")
+    } else if is_token(s) {
+        Some("token")
     } else {
         None
     }
+}
+
+/// Seconds or milliseconds since the epoch within a week of the recording.
+fn epoch_kind(n: i64, recorded_at: i64) -> Option<&'static str> {
+    const WEEK: i64 = 7 * 24 * 3600;
+    // Before 2000 nothing is a plausible "now"; small numbers are counts.
+    const Y2K: i64 = 946_684_800;
+    if recorded_at < Y2K || n < Y2K {
+        return None;
+    }
+    if (n - recorded_at).abs() <= WEEK {
+        Some("epoch_seconds")
+    } else if (n / 1000 - recorded_at).abs() <= WEEK {
+        Some("epoch_millis")
+    } else {
+        None
+    }
+}
+
+/// An opaque random token: 24+ characters of one word, letters and digits
+/// mixed, many distinct characters (session ids, API tokens, nonces).
+pub fn is_token(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 24
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.+/=".contains(c))
+    {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let distinct = b.iter().collect::<std::collections::BTreeSet<_>>().len();
+    digits >= 3 && letters >= 3 && distinct >= 10
 }
 
 pub fn is_uuid(s: &str) -> bool {
@@ -112,6 +176,28 @@ mod tests {
                 ("$.items[0].created_at", "timestamp")
             ]
         );
+    }
+
+    #[test]
+    fn epoch_times_near_the_recording_and_tokens_are_volatile() {
+        let at = 1_764_160_000;
+        let mut v = json!({"ts": at + 60, "ms": (at - 5) * 1000, "count": 42, "year": 2026,
+            "sid": "9f86d081884c7d659a2feaa0c55ad015", "isbn": "978-0441013593",
+            "word": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"});
+        let mut found = Vec::new();
+        infer_at(&mut v, "$", at, &mut found);
+        let kinds: Vec<_> = found.iter().map(|f| (f.path.as_str(), f.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("$.ts", "epoch_seconds"),
+                ("$.ms", "epoch_millis"),
+                ("$.sid", "token")
+            ]
+        );
+        assert_eq!(v["count"], 42);
+        assert!(accepts("token", &json!("0123456789abcdefABCDEF-_")));
+        assert!(!accepts("token", &json!("short1a")));
     }
 
     #[test]

@@ -395,3 +395,88 @@ fn words_replace_only_where_they_stand_alone() {
         "book # not found; 16, 6x, #"
     );
 }
+
+#[test]
+fn fields_that_differ_across_repeats_are_loosened_unless_state_changed_between() {
+    use Direction::*;
+    let ex = vec![
+        http(
+            1,
+            Inbound,
+            None,
+            (0, 5),
+            "GET",
+            "/stats",
+            r#"{"visits":10,"name":"shop"}"#,
+        ),
+        http(
+            2,
+            Inbound,
+            None,
+            (10, 15),
+            "GET",
+            "/stats",
+            r#"{"visits":11,"name":"shop"}"#,
+        ),
+        http(
+            3,
+            Inbound,
+            None,
+            (20, 25),
+            "GET",
+            "/books/1",
+            r#"{"title":"A"}"#,
+        ),
+        http(
+            4,
+            Inbound,
+            None,
+            (30, 35),
+            "PUT",
+            "/books/1",
+            r#"{"title":"B"}"#,
+        ),
+        http(
+            5,
+            Inbound,
+            None,
+            (40, 45),
+            "GET",
+            "/books/1",
+            r#"{"title":"B"}"#,
+        ),
+        http(
+            6,
+            Inbound,
+            None,
+            (50, 55),
+            "GET",
+            "/stats",
+            r#"{"visits":12,"name":"shop"}"#,
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    let body = |i: usize| match &g.cases[i].1.response.body {
+        Some(BodySpec::Json(v)) => v.clone(),
+        _ => panic!("JSON body"),
+    };
+    assert_eq!(
+        body(0),
+        serde_json::json!({"visits": {"$reel": "number"}, "name": "shop"})
+    );
+    assert_eq!(
+        body(1),
+        serde_json::json!({"visits": {"$reel": "number"}, "name": "shop"})
+    );
+    // A PUT came between: the title change is behaviour, not noise.
+    assert_eq!(body(2), serde_json::json!({"title": "A"}));
+    assert_eq!(body(4), serde_json::json!({"title": "B"}));
+    assert_eq!(body(5), serde_json::json!({"visits": 12, "name": "shop"}));
+    assert_eq!(
+        g.report.repeats,
+        [
+            ("0001-get-stats".to_owned(), "$.visits".to_owned(), "number"),
+            ("0002-get-stats".to_owned(), "$.visits".to_owned(), "number")
+        ]
+    );
+}

@@ -1,0 +1,118 @@
+//! Values that differ across repeats of the same request: when the same call
+//! (method, target, body) was made more than once with no state-changing call
+//! in between, and a response field came back different each time, it is
+//! volatile (a counter, a random pick, a clock) and becomes a typed matcher in
+//! every one of those cases. Calls separated by a POST/PUT/PATCH/DELETE are not
+//! repeats: their answers may differ for a reason the suite must check.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::matcher::{as_matcher, MARKER};
+use crate::suite::{BodySpec, CaseFile, MockSpec};
+use crate::template::has_placeholder;
+
+fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
+    if as_matcher(v).is_some() {
+        return;
+    }
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, c)| leaves(c, format!("{path}.{k}"), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, c)| leaves(c, format!("{path}[{i}]"), out)),
+        Value::String(s) if has_placeholder(s) => {}
+        leaf => {
+            out.insert(path, leaf.clone());
+        }
+    }
+}
+
+fn set(v: &mut Value, path: &str, to: Value) {
+    let mut cur = v;
+    let mut rest = path.strip_prefix('$').unwrap_or(path);
+    while !rest.is_empty() {
+        let next = if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            rest = &r[end..];
+            cur.get_mut(&r[..end])
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').unwrap_or(r.len());
+            let i = r[..end].parse::<usize>().ok();
+            rest = r.get(end + 1..).unwrap_or("");
+            i.and_then(|i| cur.get_mut(i))
+        } else {
+            None
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    *cur = to;
+}
+
+/// Loosens fields that differ across repeats; returns `(case, path, kind)`.
+pub fn loosen(
+    cases: &mut [(String, CaseFile, Vec<MockSpec>)],
+) -> Vec<(String, String, &'static str)> {
+    let mut groups: BTreeMap<(u32, String, String, String), Vec<usize>> = BTreeMap::new();
+    let mut epoch = 0;
+    for (i, (_, case, _)) in cases.iter().enumerate() {
+        let m = case.request.method.to_ascii_uppercase();
+        if !matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS") {
+            epoch += 1;
+            continue;
+        }
+        let body = serde_json::to_string(&case.request.body).unwrap_or_default();
+        groups
+            .entry((epoch, m, case.request.target.clone(), body))
+            .or_default()
+            .push(i);
+    }
+    let mut report = Vec::new();
+    for members in groups.values().filter(|m| m.len() > 1) {
+        let bodies: Vec<BTreeMap<String, Value>> = members
+            .iter()
+            .map(|i| {
+                let mut out = BTreeMap::new();
+                if let Some(BodySpec::Json(v)) = &cases[*i].1.response.body {
+                    leaves(v, "$".into(), &mut out);
+                }
+                out
+            })
+            .collect();
+        let statuses: Vec<u16> = members
+            .iter()
+            .map(|i| cases[*i].1.response.status)
+            .collect();
+        if statuses.windows(2).any(|w| w[0] != w[1]) {
+            continue;
+        }
+        for (path, first) in &bodies[0] {
+            let values: Vec<&Value> = bodies.iter().filter_map(|b| b.get(path)).collect();
+            if values.len() != bodies.len() || values.iter().all(|v| *v == first) {
+                continue;
+            }
+            let kind = if values.iter().all(|v| v.is_number()) {
+                "number"
+            } else if values.iter().all(|v| v.is_string()) {
+                "string"
+            } else {
+                "any"
+            };
+            for i in members {
+                let (stem, case, _) = &mut cases[*i];
+                if let Some(BodySpec::Json(v)) = case.response.body.as_mut() {
+                    set(v, path, json!({ MARKER: kind }));
+                    report.push((stem.clone(), path.clone(), kind));
+                }
+            }
+        }
+    }
+    report
+}
