@@ -43,6 +43,9 @@ pub struct GenerateArgs {
     /// The suite folder (default: reel/<session name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Keep one read case per request and response shape.
+    #[arg(long)]
+    pub dedup: bool,
     #[command(flatten)]
     pub store: StoreArg,
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use reel_core::generate::{generate, slug, write_suite, Generated};
+use reel_core::generate::{generate_with, slug, write_suite, Generated, Options};
 use reel_core::Store;
 
 use crate::args::GenerateArgs;
@@ -12,7 +12,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&args.store.store)?;
     let summary = store.find_session(&args.session)?;
     let exchanges = store.exchanges(summary.session.id)?;
-    let g = generate(&summary.session, &exchanges);
+    let g = generate_with(&summary.session, &exchanges, &Options { dedup: args.dedup });
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));
@@ -105,6 +105,18 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
         }
         if r.chained.len() > SHOWN {
             s.push_str(&format!("    … and {} more\n", r.chained.len() - SHOWN));
+        }
+    }
+    if !r.deduplicated.is_empty() {
+        let dropped: usize = r.deduplicated.iter().map(|(_, d)| d.len()).sum();
+        s.push_str(&format!(
+            "  --dedup dropped {dropped} read cases of a shape already covered (writes are always kept):\n"
+        ));
+        for (kept, stands_for) in &r.deduplicated {
+            s.push_str(&format!(
+                "    {kept} stands for {}\n",
+                stands_for.join(", ")
+            ));
         }
     }
     if !r.repeats.is_empty() {

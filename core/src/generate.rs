@@ -51,9 +51,22 @@ pub struct GenerateReport {
     pub chained: Vec<chain::Chained>,
     /// Fields that differed across repeats of one call: `(case, path, kind)`.
     pub repeats: Vec<(String, String, &'static str)>,
+    /// With `--dedup`: each kept case and the cases it stands for.
+    pub deduplicated: Vec<(String, Vec<String>)>,
+}
+
+/// Choices `reel generate` offers.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep one read case per request and response shape.
+    pub dedup: bool,
 }
 
 pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
+    generate_with(session, exchanges, &Options::default())
+}
+
+pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Options) -> Generated {
     let mut report = GenerateReport::default();
     let inbound: Vec<&Exchange> = exchanges
         .iter()
@@ -171,6 +184,9 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
     report.chained = std::mem::take(&mut chains.report);
 
     report.repeats = repeats::loosen(&mut cases);
+    if options.dedup {
+        report.deduplicated = dedup::dedup(&mut cases);
+    }
     let recorded_at = session.started_at.0 / 1_000_000;
     for (stem, case, _) in &mut cases {
         if let Some(BodySpec::Json(v)) = case.response.body.as_mut() {
@@ -425,6 +441,7 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 pub mod chain;
+pub mod dedup;
 pub mod repeats;
 pub mod secrets;
 

@@ -480,3 +480,68 @@ fn fields_that_differ_across_repeats_are_loosened_unless_state_changed_between()
         ]
     );
 }
+
+#[test]
+fn dedup_keeps_one_read_per_shape_and_every_write_and_origin() {
+    use Direction::*;
+    let ex = vec![
+        http(
+            1,
+            Inbound,
+            None,
+            (0, 5),
+            "GET",
+            "/books?page=1",
+            r#"{"items":[{"id":1}]}"#,
+        ),
+        http(
+            2,
+            Inbound,
+            None,
+            (10, 15),
+            "GET",
+            "/books?page=2",
+            r#"{"items":[{"id":2}]}"#,
+        ),
+        http(3, Inbound, None, (20, 25), "POST", "/books", r#"{"id":7}"#),
+        http(4, Inbound, None, (30, 35), "POST", "/books", r#"{"id":8}"#),
+        http(5, Inbound, None, (40, 45), "GET", "/books/7", r#"{"id":7}"#),
+        http(6, Inbound, None, (50, 55), "GET", "/books/8", r#"{"id":8}"#),
+        http(
+            7,
+            Inbound,
+            None,
+            (60, 65),
+            "GET",
+            "/health",
+            r#"{"ok":true}"#,
+        ),
+    ];
+    let g = generate_with(&session(), &ex, &Options { dedup: true });
+    let names: Vec<&str> = g.cases.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "0001-get-books",
+            "0003-post-books",
+            "0004-post-books",
+            "0005-get-books-7",
+            "0007-get-health"
+        ]
+    );
+    assert_eq!(
+        g.report.deduplicated,
+        [
+            (
+                "0001-get-books".to_owned(),
+                vec!["0002-get-books".to_owned()]
+            ),
+            (
+                "0005-get-books-7".to_owned(),
+                vec!["0006-get-books-8".to_owned()]
+            )
+        ]
+    );
+    // Without --dedup nothing is dropped.
+    assert_eq!(generate(&session(), &ex).cases.len(), 7);
+}
