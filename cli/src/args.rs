@@ -149,6 +149,10 @@ pub struct RecordArgs {
     /// forwarded whole but stored cut and flagged. Accepts K, M and G suffixes.
     #[arg(long, default_value = "8M", value_name = "BYTES")]
     pub max_body: String,
+    /// Keep secrets (credential headers, password/token/api_key fields) out of
+    /// the store too: they are stored as ${secret:NAME} placeholders.
+    #[arg(long)]
+    pub redact: bool,
     #[command(flatten)]
     pub store: StoreArg,
     /// The app to start; it is stopped when recording ends.

@@ -94,6 +94,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         }],
         forward: None,
         body_cap: DEFAULT_BODY_CAP,
+        redact: false,
     };
     let recorder = Recorder::start(config, writer.sender()).await?;
     let inbound = recorder.addrs().inbound.context("inbound address")?;

@@ -49,6 +49,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         dependencies,
         forward: args.http_proxy.clone(),
         body_cap,
+        redact: args.redact,
     };
     let name = args.session.clone().unwrap_or_else(|| {
         chrono::Local::now()

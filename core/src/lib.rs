@@ -9,6 +9,7 @@ pub mod errors;
 pub mod generate;
 pub mod matcher;
 pub mod model;
+pub mod redact;
 pub mod store;
 pub mod suite;
 pub mod template;

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
+use reel_core::redact::Redactor;
 use reel_core::time::Micros;
 use reel_core::{
     Body, CaptureSender, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
@@ -91,15 +92,24 @@ pub struct HttpRecorder {
     sink: CaptureSender,
     body_cap: usize,
     in_flight: Arc<InFlight>,
+    /// With `--redact`: secrets are replaced before the store sees them.
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl HttpRecorder {
-    pub fn new(role: Role, sink: CaptureSender, body_cap: usize, in_flight: Arc<InFlight>) -> Self {
+    pub fn new(
+        role: Role,
+        sink: CaptureSender,
+        body_cap: usize,
+        in_flight: Arc<InFlight>,
+        redactor: Option<Arc<Redactor>>,
+    ) -> Self {
         HttpRecorder {
             role,
             sink,
             body_cap,
             in_flight,
+            redactor,
         }
     }
 
@@ -115,6 +125,7 @@ impl HttpRecorder {
 pub struct Ctx {
     connection: u64,
     sink: Option<CaptureSender>,
+    redactor: Option<Arc<Redactor>>,
     direction: Direction,
     dependency: Option<String>,
     forward_to: Option<Upstream>,
@@ -137,13 +148,20 @@ impl Ctx {
             return;
         };
         request.body = self.request_body.take();
-        let response = match self.response.take() {
+        let mut response = match self.response.take() {
             Some(mut r) => {
                 r.body = self.response_body.take();
                 Some(r)
             }
             None => fallback_response.map(|h| response_head(h, Body::default())),
         };
+        if let Some(red) = &self.redactor {
+            // Responses first: a token handed out is named before it is sent back.
+            if let Some(r) = response.as_mut() {
+                red.response(r);
+            }
+            red.request(&mut request);
+        }
         // An outbound call ends when its answer has arrived, before reel hands the
         // last bytes on: the app cannot have answered its own caller earlier, so
         // the call always lies inside the inbound exchange that caused it.
@@ -186,6 +204,7 @@ impl ProxyHttp for HttpRecorder {
         Ctx {
             connection: 0,
             sink: None,
+            redactor: self.redactor.clone(),
             direction: self.direction(),
             dependency: match &self.role {
                 Role::Dependency { name, .. } => Some(name.clone()),

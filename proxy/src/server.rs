@@ -39,6 +39,8 @@ pub struct RecorderConfig {
     /// Listen address of the forward proxy for `HTTP_PROXY` clients.
     pub forward: Option<String>,
     pub body_cap: usize,
+    /// Replace secrets before they are stored (`--redact`).
+    pub redact: bool,
 }
 
 /// The addresses the recorders actually listen on.
@@ -94,10 +96,19 @@ impl Recorder {
 
         let conf = Arc::new(ServerConf::default());
         let in_flight = Arc::new(InFlight::default());
+        let redactor = cfg
+            .redact
+            .then(|| Arc::new(reel_core::redact::Redactor::default()));
         let (shutdown, watch_rx) = watch::channel(false);
         let mut services = Vec::new();
         for (addr, name, role) in plan {
-            let recorder = HttpRecorder::new(role, sink.clone(), cfg.body_cap, in_flight.clone());
+            let recorder = HttpRecorder::new(
+                role,
+                sink.clone(),
+                cfg.body_cap,
+                in_flight.clone(),
+                redactor.clone(),
+            );
             let mut service = pingora::proxy::http_proxy_service_with_name(&conf, recorder, &name);
             service.add_tcp(&addr.to_string());
             let fds = fds.clone();

@@ -23,8 +23,12 @@ struct Flow {
 }
 
 async fn record_flow() -> Flow {
+    record_flow_with(&[]).await
+}
+
+async fn record_flow_with(extra: &[&str]) -> Flow {
     let dir = tempfile::tempdir().unwrap();
-    let demo = record_demo(dir.path(), "flow", &[]).await;
+    let demo = record_demo(dir.path(), "flow", extra).await;
     let (store, app, dep) = (demo.store.clone(), demo.app_addr, demo.rec.dep("pricing"));
     let c = client();
     let base = demo.base();
@@ -106,8 +110,27 @@ async fn record_flow() -> Flow {
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("secret values were replaced"), "{stdout}");
+    if !extra.contains(&"--redact") {
+        assert!(stdout.contains("secret values were replaced"), "{stdout}");
+    }
     assert!(stdout.contains("${0001.response.body.token}"), "{stdout}");
+    let db = std::fs::read(&store).unwrap();
+    let wal = std::fs::read(store.with_extension("db-wal")).unwrap_or_default();
+    let in_store = |needle: &str| {
+        [&db, &wal]
+            .iter()
+            .any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    assert_eq!(
+        in_store(PASSWORD),
+        !extra.contains(&"--redact"),
+        "password in the store"
+    );
+    assert_eq!(
+        in_store(&token),
+        !extra.contains(&"--redact"),
+        "token in the store"
+    );
     Flow {
         secrets: dir.path().join("secrets.toml"),
         _dir: dir,
@@ -317,7 +340,81 @@ async fn each_kind_of_change_fails_exactly_the_cases_it_touches() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{variant}:\n{text}");
-        assert_eq!(failed(&text), expected, "{variant}:\n{text}");
+        if failed(&text) != expected {
+            let put = std::fs::read_to_string(f.suite.join("cases/0007-put-books-6.json"))
+                .unwrap_or_default();
+            panic!(
+                "{variant}: {:?} != {expected:?}\n{text}\nPUT CASE:\n{put}",
+                failed(&text)
+            );
+        }
         assert!(text.contains(path), "{variant} should name {path}:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redact_no_secret_reaches_the_store_and_the_suite_still_replays() {
+    let f = record_flow_with(&["--redact"]).await;
+    assert!(
+        !f.secrets.exists(),
+        "nothing to keep: the store never saw the values"
+    );
+    for file in every_file(&f.suite) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(PASSWORD) && !text.contains(&f.token),
+            "{}",
+            file.display()
+        );
+    }
+    let (code, out) = test_cmd(
+        &f,
+        &["--secrets", "/nonexistent"],
+        &[("REEL_SECRET_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.trim_end().ends_with("9 passed, 0 failed"), "{out}");
+}
+
+/// Every case file of a suite, as JSON, less what differs per recording by
+/// nature and is not compared: the recording time, the port reel listened on,
+/// and response headers the suite ignores (Date, X-Request-Id, ...).
+fn stable_cases(suite: &Path) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = every_file(&suite.join("cases"));
+    files.sort();
+    for f in files {
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        v["recorded_at"] = Value::Null;
+        if let Some(h) = v["request"]["headers"].as_array_mut() {
+            h.retain(|pair| pair[0] != "host");
+        }
+        if let Some(h) = v["response"]["headers"].as_array_mut() {
+            h.retain(|pair| {
+                !reel_core::suite::DEFAULT_IGNORED_HEADERS.contains(&pair[0].as_str().unwrap())
+            });
+        }
+        out.push((f.file_name().unwrap().to_string_lossy().into_owned(), v));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_recordings_of_one_flow_generate_the_same_cases() {
+    // Ids, timestamps, tokens and request ids differ in every recording; the
+    // generated expectations must not.
+    let first = record_flow().await;
+    let reference = stable_cases(&first.suite);
+    assert_eq!(reference.len(), 9);
+    for _ in 0..6 {
+        let again = record_flow().await;
+        let cases = stable_cases(&again.suite);
+        for ((name_a, a), (name_b, b)) in reference.iter().zip(&cases) {
+            assert_eq!(name_a, name_b);
+            assert_eq!(
+                a, b,
+                "{name_a} differs between two recordings of the same flow"
+            );
+        }
     }
 }

@@ -275,17 +275,23 @@ fn rewrite_words(v: &mut Value, named: &[Learned]) {
 /// Replaces `word` where it stands alone (not inside a longer word or number).
 pub(crate) fn replace_word(s: &str, word: &str, with: &str) -> String {
     let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find(word) {
-        let before = rest[..i].chars().next_back();
-        let after = rest[i + word.len()..].chars().next();
-        let alone = !before.is_some_and(|c| c.is_alphanumeric() || c == '{')
-            && !after.is_some_and(char::is_alphanumeric);
-        out.push_str(&rest[..i]);
-        out.push_str(if alone { with } else { word });
-        rest = &rest[i + word.len()..];
+    let mut copied = 0;
+    for (i, _) in s.match_indices(word) {
+        if i < copied {
+            continue;
+        }
+        // Look at the neighbours in the whole string, not in what is left.
+        let before = s[..i].chars().next_back();
+        let after = s[i + word.len()..].chars().next();
+        let alone = !before.is_some_and(|c| c.is_alphanumeric() || c == '{' || c == '.')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '}');
+        if alone {
+            out.push_str(&s[copied..i]);
+            out.push_str(with);
+            copied = i + word.len();
+        }
     }
-    out.push_str(rest);
+    out.push_str(&s[copied..]);
     out
 }
 

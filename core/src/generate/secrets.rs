@@ -41,6 +41,15 @@ const SECRET_WORDS: &[&str] = &[
     "credential",
 ];
 
+/// Marks a forgotten value: only its hash is kept, to recognise it again.
+const HASHED: &str = "\u{0}fnv:";
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
 pub fn is_secret_field(name: &str) -> bool {
     let n = name.to_ascii_lowercase().replace('-', "_");
     SECRET_WORDS.iter().any(|w| n.contains(w))
@@ -66,10 +75,25 @@ impl Secrets {
         &self.by_name
     }
 
+    /// Keeps the names but drops the values (redaction at record time must not
+    /// hold secrets): a value seen again is then matched by its hash.
+    pub fn forget_values(&mut self) {
+        for v in self.by_name.values_mut() {
+            if !v.starts_with(HASHED) {
+                *v = format!("{}{:016x}", HASHED, fnv(v));
+            }
+        }
+    }
+
     /// The placeholder for `value`, named after `base`; the same value always
     /// gets the same name, another value under the same base gets `_2`, `_3`.
     pub fn placeholder(&mut self, base: &str, value: &str) -> String {
-        if let Some((name, _)) = self.by_name.iter().find(|(_, v)| *v == value) {
+        let hashed = format!("{}{:016x}", HASHED, fnv(value));
+        if let Some((name, _)) = self
+            .by_name
+            .iter()
+            .find(|(_, v)| *v == value || **v == hashed)
+        {
             return format!("${{secret:{name}}}");
         }
         let base: String = base
@@ -198,13 +222,13 @@ impl Secrets {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
                     match child {
-                        Value::String(s)
-                            if is_secret_field(k)
-                                && !s.is_empty()
-                                && !crate::template::has_placeholder(s) =>
-                        {
+                        // An expected secret is checked by type, even one that
+                        // was redacted at record time; elsewhere a placeholder
+                        // (or one already there) stands in.
+                        Value::String(s) if is_secret_field(k) && !s.is_empty() => {
                             *child = match as_matcher {
                                 Some(m) => m.clone(),
+                                None if crate::template::has_placeholder(s) => child.clone(),
                                 None => Value::String(self.placeholder(k, &s.clone())),
                             };
                         }

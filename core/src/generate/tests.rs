@@ -390,6 +390,12 @@ fn values_from_earlier_answers_become_references_and_secrets_placeholders() {
 
 #[test]
 fn words_replace_only_where_they_stand_alone() {
+    // Neighbours count even after an earlier occurrence was skipped.
+    assert_eq!(
+        super::chain::replace_word("84764e40-c614-8b5918846b6", "6", "#"),
+        "84764e40-c614-8b5918846b6"
+    );
+    assert_eq!(super::chain::replace_word("66 6", "6", "#"), "66 #");
     assert_eq!(
         super::chain::replace_word("book 6 not found; 16, 6x, 6", "6", "#"),
         "book # not found; 16, 6x, #"

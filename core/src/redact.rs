@@ -1,0 +1,129 @@
+//! `reel record --redact`: secrets are replaced before anything is stored.
+//!
+//! The same rules as for generated files apply (credential headers; query,
+//! form and JSON fields named like password, secret, token, api_key), and the
+//! same `${secret:NAME}` placeholders are written, so a suite generated from a
+//! redacted session asks for `REEL_SECRET_<NAME>` at replay. One value gets one
+//! name for the whole session (kept in memory only), so a token handed out in
+//! one response and sent back in a later request still links the two.
+
+use std::sync::Mutex;
+
+use crate::generate::secrets::Secrets;
+use crate::model::{header, Body, Header, HttpRequest, HttpResponse};
+use crate::suite::{BodySpec, RequestSpec, ResponseSpec};
+
+/// Redacts exchanges of one recording session.
+#[derive(Default)]
+pub struct Redactor {
+    names: Mutex<Secrets>,
+}
+
+fn to_spec_headers(h: &[Header]) -> Vec<(String, String)> {
+    h.iter()
+        .map(|h| {
+            (
+                h.name.clone(),
+                String::from_utf8_lossy(&h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn from_spec_headers(h: Vec<(String, String)>) -> Vec<Header> {
+    h.into_iter().map(|(n, v)| Header::new(n, v)).collect()
+}
+
+fn spec_body(body: &Body, content_type: Option<&[u8]>) -> Option<BodySpec> {
+    let ct = content_type.and_then(|v| std::str::from_utf8(v).ok());
+    BodySpec::from_bytes(&body.bytes, ct, body.truncated)
+}
+
+/// Writes a redacted body back as bytes; untouched bodies keep their bytes.
+fn put_body(body: &mut Body, before: Option<BodySpec>, after: Option<BodySpec>) {
+    if before != after {
+        if let Some(b) = after {
+            let bytes = b.to_bytes();
+            body.size = bytes.len() as u64;
+            body.bytes = bytes;
+        }
+    }
+}
+
+impl Redactor {
+    pub fn request(&self, r: &mut HttpRequest) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let before = spec_body(&r.body, header(&r.headers, "content-type"));
+        let mut spec = RequestSpec {
+            method: r.method.clone(),
+            target: r.target.clone(),
+            headers: to_spec_headers(&r.headers),
+            body: before.clone(),
+        };
+        names.scrub_request(&mut spec);
+        r.target = spec.target;
+        r.headers = from_spec_headers(spec.headers);
+        put_body(&mut r.body, before, spec.body);
+        names.forget_values();
+    }
+
+    pub fn response(&self, r: &mut HttpResponse) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let before = spec_body(&r.body, header(&r.headers, "content-type"));
+        let mut spec = ResponseSpec {
+            status: r.status,
+            headers: to_spec_headers(&r.headers),
+            body: before.clone(),
+        };
+        names.scrub_response(&mut spec, false);
+        r.headers = from_spec_headers(spec.headers);
+        put_body(&mut r.body, before, spec.body);
+        names.forget_values();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_keeps_one_name_from_response_to_request_and_no_value_is_kept() {
+        let red = Redactor::default();
+        let mut login = HttpResponse {
+            status: 200,
+            version: "HTTP/1.1".into(),
+            headers: vec![Header::new("Content-Type", "application/json")],
+            body: Body::complete(br#"{"token":"abc123secret","user":"ann"}"#.to_vec()),
+        };
+        red.response(&mut login);
+        assert_eq!(
+            login.body.bytes,
+            br#"{"token":"${secret:TOKEN}","user":"ann"}"#
+        );
+        let mut me = HttpRequest {
+            method: "GET".into(),
+            target: "/me?api_key=k9k9k9".into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![Header::new("Authorization", "Bearer abc123secret")],
+            body: Body::default(),
+        };
+        // Another exchange in between must not make the token unrecognisable.
+        let mut other = HttpResponse {
+            status: 204,
+            version: "HTTP/1.1".into(),
+            headers: vec![],
+            body: Body::default(),
+        };
+        red.response(&mut other);
+        red.request(&mut me);
+        assert_eq!(me.headers[0].value, b"Bearer ${secret:TOKEN}");
+        assert_eq!(me.target, "/me?api_key=${secret:API_KEY}");
+        let kept = red.names.lock().unwrap();
+        for v in kept.values().values() {
+            assert!(
+                !v.contains("abc123secret") && !v.contains("k9k9k9"),
+                "no value stays in memory"
+            );
+        }
+    }
+}
