@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# The end-to-end tests run the real `reel` binary; cargo builds a package's
+# binaries only for that package's own tests, so build them first.
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace "$@"
 else

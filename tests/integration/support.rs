@@ -21,7 +21,7 @@ pub fn reel_bin() -> PathBuf {
     let bin = dir.join("reel");
     assert!(
         bin.exists(),
-        "{} not found: build the workspace first (cargo nextest run --workspace does)",
+        "{} not found: build it first (cargo build --workspace --bins; scripts/test.sh does)",
         bin.display()
     );
     bin
