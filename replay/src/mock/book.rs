@@ -92,6 +92,17 @@ impl MockBook {
         }
     }
 
+    /// The mock, placeholders filled, if it matches the call. Only mocks that
+    /// hold a placeholder are copied and filled: most hold none.
+    fn fill_if_matches(&self, m: &MockSpec, call: &Call) -> Option<MockSpec> {
+        if mentions_placeholder(m) {
+            let filled = self.filled(m);
+            matches(&filled, call).then_some(filled)
+        } else {
+            matches(m, call).then(|| m.clone())
+        }
+    }
+
     /// A recorded mock with its placeholders filled; one that cannot be filled
     /// is left as recorded (and so matches nothing that differs).
     fn filled(&self, m: &MockSpec) -> MockSpec {
@@ -136,16 +147,17 @@ impl MockBook {
         let mut s = self.state.lock().expect("mock book lock");
         let current = s.current;
         if let Some(i) = current {
-            let filled: Vec<MockSpec> = s.cases[i].mocks.iter().map(|m| self.filled(m)).collect();
-            let c = &mut s.cases[i];
-            let hit = filled
+            let c = &s.cases[i];
+            let hit = c
+                .mocks
                 .iter()
                 .zip(&c.used)
-                .position(|(m, used)| !*used && matches(m, call));
-            if let Some(n) = hit {
-                c.used[n] = true;
-                let m = &filled[n];
-                let answer = (m.id.clone(), m.response.clone());
+                .enumerate()
+                .filter(|(_, (m, used))| !**used && could_match(m, call))
+                .find_map(|(n, (m, _))| self.fill_if_matches(m, call).map(|m| (n, m)));
+            if let Some((n, m)) = hit {
+                s.cases[i].used[n] = true;
+                let answer = (m.id, m.response);
                 s.log.used.push(answer.0.clone());
                 return Ok(answer);
             }
@@ -154,11 +166,11 @@ impl MockBook {
             .shared
             .iter()
             .chain(&self.startup)
-            .map(|m| self.filled(m))
-            .find(|m| matches(m, call))
+            .filter(|m| could_match(m, call))
+            .find_map(|m| self.fill_if_matches(m, call))
         {
             s.log.used.push(m.id.clone());
-            return Ok((m.id.clone(), m.response.clone()));
+            return Ok((m.id, m.response));
         }
         let candidates: Vec<&MockSpec> = current
             .map(|i| s.cases[i].mocks.iter().collect::<Vec<_>>())
@@ -187,6 +199,23 @@ impl MockBook {
         }
         Err(miss)
     }
+}
+
+/// Cheap checks first: a mock of another dependency or method never matches.
+fn could_match(m: &MockSpec, call: &Call) -> bool {
+    m.dependency == call.dependency && m.request.method.eq_ignore_ascii_case(&call.method)
+}
+
+fn mentions_placeholder(m: &MockSpec) -> bool {
+    let has = |s: &str| reel_core::template::has_placeholder(s);
+    has(&m.request.target)
+        || m.request.headers.iter().any(|(_, v)| has(v))
+        || m.response.headers.iter().any(|(_, v)| has(v))
+        || [&m.request.body, &m.response.body].iter().any(|b| match b {
+            Some(BodySpec::Json(v)) => has(&v.to_string()),
+            Some(BodySpec::Text(t)) => has(t),
+            _ => false,
+        })
 }
 
 fn matches(m: &MockSpec, call: &Call) -> bool {
