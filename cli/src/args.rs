@@ -78,6 +78,10 @@ pub struct TestArgs {
     /// Fail a case whose recorded dependency calls were not all made.
     #[arg(long)]
     pub strict: bool,
+    /// Replay N times against fresh app instances first and turn values that
+    /// differ between those runs into matchers (listed), then replay once more.
+    #[arg(long, value_name = "N")]
+    pub stability: Option<u32>,
     /// Values for ${secret:NAME} placeholders (REEL_SECRET_<NAME> wins).
     #[arg(long, default_value = ".reel/secrets.toml")]
     pub secrets: PathBuf,

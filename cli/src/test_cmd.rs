@@ -25,7 +25,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let suite = load_suite(&args.dir)?;
+    let mut suite = load_suite(&args.dir)?;
     let cfg = RunConfig {
         target: args.target.clone(),
         app: args.app.clone(),
@@ -37,6 +37,36 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         ..RunConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if let Some(n) = args.stability {
+        anyhow::ensure!(n >= 2, "--stability {n}: give 2 or more runs to compare");
+        let mut runs = Vec::new();
+        for _ in 0..n {
+            match runtime.block_on(replay(&suite, &cfg))? {
+                Some(r) => runs.push(r),
+                None => return Ok(ExitCode::from(130)),
+            }
+        }
+        let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+        let write = args.write_pending || !in_ci;
+        let loosened = reel_replay::stability::loosen(&suite, &runs, write)?;
+        if loosened.is_empty() {
+            println!("--stability {n}: every expected value came back the same in all {n} runs");
+        } else {
+            println!(
+                "--stability {n}: {} values differed between runs and {} matched by type:",
+                loosened.len(),
+                if write {
+                    "are now"
+                } else {
+                    "would be (CI is set; --write-pending writes them)"
+                }
+            );
+            for l in &loosened {
+                println!("  {:<36} {:<32} {}", l.case, l.path, l.kind);
+            }
+            suite = load_suite(&args.dir)?;
+        }
+    }
     let report = runtime.block_on(replay(&suite, &cfg))?;
     let Some(report) = report else {
         eprintln!("reel: interrupted");

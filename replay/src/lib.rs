@@ -12,6 +12,7 @@ pub mod pending;
 pub mod report;
 pub mod runner;
 pub mod shard;
+pub mod stability;
 
 pub use errors::ReplayError;
 pub use model::{ActualResponse, CaseResult, Difference, MockMiss, Outcome, RunReport};

@@ -418,3 +418,79 @@ async fn independent_recordings_of_one_flow_generate_the_same_cases() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stability_runs_turn_values_that_differ_between_runs_into_listed_matchers() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = record_demo(dir.path(), "stats", &[]).await;
+    let (store, app, dep) = (demo.store.clone(), demo.app_addr, demo.rec.dep("pricing"));
+    let c = client();
+    for path in ["/stats", "/books/1"] {
+        assert_eq!(
+            c.get(format!("{}{path}", demo.base()))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    demo.stop().await;
+    let suite = dir.path().join("suite");
+    let out = reel(&[
+        "generate",
+        "stats",
+        "--out",
+        suite.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let app_cmd = format!(
+        "{} demo-app --listen {app} --pricing-url http://{dep}",
+        reel_bin().display()
+    );
+    let run = |extra: &[&str]| {
+        let out = Command::new(reel_bin())
+            .arg("test")
+            .arg(&suite)
+            .args(["--app", &app_cmd])
+            .args(extra)
+            .env_remove("CI")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Uptime differs on every run and no format gives it away.
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("$.uptime_us: expected"), "{out}");
+
+    let (code, out) = run(&["--stability", "3"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("--stability 3: 1 values differed between runs and are now matched by type:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0001-get-stats") && out.contains("$.uptime_us") && out.contains("number"),
+        "{out}"
+    );
+    let case: Value = serde_json::from_str(
+        &std::fs::read_to_string(suite.join("cases/0001-get-stats.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        case["response"]["body"]["json"]["uptime_us"],
+        json!({"$reel": "number"})
+    );
+    assert_eq!(
+        case["response"]["body"]["json"]["books"], 5,
+        "stable values stay literal"
+    );
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+}

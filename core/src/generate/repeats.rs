@@ -13,7 +13,8 @@ use crate::matcher::{as_matcher, MARKER};
 use crate::suite::{BodySpec, CaseFile, MockSpec};
 use crate::template::has_placeholder;
 
-fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
+/// The scalar leaves of `v` by JSON path, leaving out matchers and references.
+pub fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
     if as_matcher(v).is_some() {
         return;
     }
@@ -32,7 +33,8 @@ fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-fn set(v: &mut Value, path: &str, to: Value) {
+/// Replaces the value at a JSON path like `$.items[0].id`, if it is there.
+pub fn set(v: &mut Value, path: &str, to: Value) {
     let mut cur = v;
     let mut rest = path.strip_prefix('$').unwrap_or(path);
     while !rest.is_empty() {
@@ -54,6 +56,30 @@ fn set(v: &mut Value, path: &str, to: Value) {
         }
     }
     *cur = to;
+}
+
+/// The paths whose values differ between `bodies` (present in all of them),
+/// with the matcher kind that accepts every value seen.
+pub fn differing(bodies: &[BTreeMap<String, Value>]) -> Vec<(String, &'static str)> {
+    let Some(first_body) = bodies.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (path, first) in first_body {
+        let values: Vec<&Value> = bodies.iter().filter_map(|b| b.get(path)).collect();
+        if values.len() != bodies.len() || values.iter().all(|v| *v == first) {
+            continue;
+        }
+        let kind = if values.iter().all(|v| v.is_number()) {
+            "number"
+        } else if values.iter().all(|v| v.is_string()) {
+            "string"
+        } else {
+            "any"
+        };
+        out.push((path.clone(), kind));
+    }
+    out
 }
 
 /// Loosens fields that differ across repeats; returns `(case, path, kind)`.
@@ -93,22 +119,11 @@ pub fn loosen(
         if statuses.windows(2).any(|w| w[0] != w[1]) {
             continue;
         }
-        for (path, first) in &bodies[0] {
-            let values: Vec<&Value> = bodies.iter().filter_map(|b| b.get(path)).collect();
-            if values.len() != bodies.len() || values.iter().all(|v| *v == first) {
-                continue;
-            }
-            let kind = if values.iter().all(|v| v.is_number()) {
-                "number"
-            } else if values.iter().all(|v| v.is_string()) {
-                "string"
-            } else {
-                "any"
-            };
+        for (path, kind) in differing(&bodies) {
             for i in members {
                 let (stem, case, _) = &mut cases[*i];
                 if let Some(BodySpec::Json(v)) = case.response.body.as_mut() {
-                    set(v, path, json!({ MARKER: kind }));
+                    set(v, &path, json!({ MARKER: kind }));
                     report.push((stem.clone(), path.clone(), kind));
                 }
             }
