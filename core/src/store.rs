@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::body::deserialize_header_value;
 use crate::errors::StoreError;
@@ -380,39 +380,47 @@ fn exchange_from_row(session_id: i64, r: &rusqlite::Row<'_>) -> rusqlite::Result
     }))
 }
 
+/// The head of a payload as stored: written straight from the model, without
+/// building a JSON tree first (this runs for every captured exchange).
+#[derive(serde::Serialize)]
+#[serde(tag = "kind")]
+enum Head<'a> {
+    #[serde(rename = "http_request")]
+    Request {
+        method: &'a str,
+        target: &'a str,
+        version: &'a str,
+        #[serde(serialize_with = "crate::model::serialize_headers")]
+        headers: &'a [Header],
+    },
+    #[serde(rename = "http_response")]
+    Response {
+        status: u16,
+        version: &'a str,
+        #[serde(serialize_with = "crate::model::serialize_headers")]
+        headers: &'a [Header],
+    },
+    #[serde(rename = "wire")]
+    Wire { decoded: &'a Value },
+}
+
 /// The JSON head stored for a payload (everything but its body bytes).
 pub(crate) fn encode_head(p: &Payload) -> String {
-    let headers = |hs: &[Header]| {
-        let mut out = Vec::with_capacity(hs.len());
-        for h in hs {
-            let mut buf = Vec::new();
-            crate::body::serialize_header_value(
-                &h.value,
-                &mut serde_json::Serializer::new(&mut buf),
-            )
-            .expect("serializing to a Vec cannot fail");
-            let v: Value = serde_json::from_slice(&buf).expect("we just wrote valid JSON");
-            out.push(json!([h.name, v]));
-        }
-        Value::Array(out)
+    let head = match p {
+        Payload::HttpRequest(r) => Head::Request {
+            method: &r.method,
+            target: &r.target,
+            version: &r.version,
+            headers: &r.headers,
+        },
+        Payload::HttpResponse(r) => Head::Response {
+            status: r.status,
+            version: &r.version,
+            headers: &r.headers,
+        },
+        Payload::Wire { decoded, .. } => Head::Wire { decoded },
     };
-    let v = match p {
-        Payload::HttpRequest(r) => json!({
-            "kind": "http_request",
-            "method": r.method,
-            "target": r.target,
-            "version": r.version,
-            "headers": headers(&r.headers),
-        }),
-        Payload::HttpResponse(r) => json!({
-            "kind": "http_response",
-            "status": r.status,
-            "version": r.version,
-            "headers": headers(&r.headers),
-        }),
-        Payload::Wire { decoded, .. } => json!({ "kind": "wire", "decoded": decoded }),
-    };
-    v.to_string()
+    serde_json::to_string(&head).expect("heads serialize")
 }
 
 fn decode_head(head: &str, body: Body) -> Result<Payload, String> {
