@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# Measures what recording costs: wrk against a 1 KiB JSON file served by nginx,
+# three ways in one run -- directly, through nginx as a plain reverse proxy
+# (the reference: a proxy that records nothing), and through `reel record`.
+# Then checks that reel stored every exchange wrk saw completed.
+#
+# Usage: bench/record-throughput.sh
+#   DURATION=10s     how long each wrk run lasts
+#   CONNECTIONS=32   concurrent connections wrk keeps open
+#
+# Exit status: 0 when the measurement ran (throughput and latency targets are
+# reported, not enforced); 1 when reel stored fewer exchanges than wrk completed
+# or dropped captures (a correctness failure); 2 when the bench itself broke.
+set -euo pipefail
+export LC_ALL=C
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+# How long nginx and reel get to come up or go down.
+READY_DEADLINE_S=15
+STOP_DEADLINE_S=30
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+die() {
+    echo "record-throughput: $*" >&2
+    exit 2
+}
+
+# --- tools ------------------------------------------------------------------
+
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-light)
+command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+if ((${#need_pkgs[@]})); then
+    sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    echo "record-throughput: installing ${need_pkgs[*]}" >&2
+    { "${sudo[@]}" apt-get update -qq &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"; } >&2 ||
+        die "could not install ${need_pkgs[*]}"
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+# cmake and a C compiler, which building pingora needs.
+"$root/scripts/deps.sh" --build-only || die "could not install the build dependencies"
+echo "building reel (cargo build --release -p reel)" >&2
+(cd "$root" && cargo build --release -p reel) >&2 || die "cargo build failed"
+target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+reel_bin=$target_dir/release/reel
+[[ -x $reel_bin ]] || die "no reel binary at $reel_bin"
+
+# --- scratch space and cleanup -----------------------------------------------
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/reel-bench.XXXXXX")
+# nginx workers run as an unprivileged user when the bench runs as root.
+chmod 755 "$tmp"
+nginx_pid=
+reel_pid=
+
+# Stops PID with SIGNAL and waits up to STOP_DEADLINE_S for it to go, then kills it.
+stop_process() {
+    local pid=$1 signal=$2
+    local deadline=$((SECONDS + STOP_DEADLINE_S))
+    kill -"$signal" "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            echo "record-throughput: pid $pid ignored SIG$signal for ${STOP_DEADLINE_S}s: killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.05
+    done
+}
+
+cleanup() {
+    local pid
+    for pid in $reel_pid $nginx_pid; do
+        stop_process "$pid" TERM
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Loopback ports the kernel considers free right now, all distinct.
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# Polls `curl URL` until it answers 200, for at most READY_DEADLINE_S; on
+# failure shows the end of LOG.
+wait_http() {
+    local url=$1 what=$2 pid=$3 log=$4
+    local deadline=$((SECONDS + READY_DEADLINE_S))
+    until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || die "$what exited while starting: $(tail -5 "$log")"
+        ((SECONDS < deadline)) ||
+            die "$what did not answer $url within ${READY_DEADLINE_S}s: $(tail -5 "$log")"
+        sleep 0.05
+    done
+}
+
+# --- upstream and reference proxy: one nginx -----------------------------------
+
+read -r upstream_port nginx_proxy_port < <(free_ports 2)
+mkdir -p "$tmp/www" "$tmp/nginx"
+# Exactly 1 KiB of JSON.
+python3 - "$tmp/www/data.json" <<'PY'
+import json, sys
+doc = {"id": 1, "name": "reel bench", "items": [], "pad": ""}
+doc["pad"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
+body = json.dumps(doc, separators=(",", ":"))
+assert len(body) == 1024, len(body)
+open(sys.argv[1], "w").write(body)
+PY
+
+cat >"$tmp/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    # Keep client connections open for the whole run, as wrk expects.
+    keepalive_requests 10000000;
+
+    upstream origin {
+        server 127.0.0.1:$upstream_port;
+        keepalive 32;
+        keepalive_requests 10000000;
+    }
+
+    # The upstream: a static 1 KiB JSON file.
+    server {
+        listen 127.0.0.1:$upstream_port;
+        root $tmp/www;
+        default_type application/json;
+    }
+
+    # The reference: a plain reverse proxy that records nothing.
+    server {
+        listen 127.0.0.1:$nginx_proxy_port;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CONF
+
+"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" \
+    >"$tmp/nginx/stdout.log" 2>&1 &
+nginx_pid=$!
+wait_http "http://127.0.0.1:$upstream_port/data.json" "nginx (upstream)" "$nginx_pid" \
+    "$tmp/nginx/error.log"
+wait_http "http://127.0.0.1:$nginx_proxy_port/data.json" "nginx (proxy)" "$nginx_pid" \
+    "$tmp/nginx/error.log"
+
+# --- reel ----------------------------------------------------------------------
+
+store=$tmp/reel.db
+# Created first so the poll below never reads a file reel has yet to open.
+: >"$tmp/reel.err"
+"$reel_bin" record --upstream "http://127.0.0.1:$upstream_port" --listen 127.0.0.1:0 \
+    --session bench --store "$store" >"$tmp/reel.out" 2>"$tmp/reel.err" &
+reel_pid=$!
+reel_addr=
+deadline=$((SECONDS + READY_DEADLINE_S))
+while [[ -z $reel_addr ]]; do
+    reel_addr=$(sed -n 's/^reel: listening inbound=\([^ ]*\).*/\1/p' "$tmp/reel.err")
+    [[ -n $reel_addr ]] && break
+    kill -0 "$reel_pid" 2>/dev/null || die "reel exited while starting: $(cat "$tmp/reel.err")"
+    ((SECONDS < deadline)) || die "reel did not report its address within ${READY_DEADLINE_S}s"
+    sleep 0.05
+done
+# One request proves the path works end to end; it is recorded too.
+wait_http "http://$reel_addr/data.json" "reel" "$reel_pid" "$tmp/reel.err"
+probes=1
+
+# --- measurement ---------------------------------------------------------------------
+
+clk_tck=$(getconf CLK_TCK)
+
+# CPU seconds (user + system) of a process, all threads together.
+proc_cpu() {
+    # Field 2 is "(comm)"; drop it so field numbers do not depend on the name.
+    sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$clk_tck" '{ printf "%.2f", ($12 + $13) / hz }'
+}
+
+# Sets `snap` to "wall machine wrk nginx reel": seconds of wall clock, of busy CPU
+# on the whole machine, and of CPU used by wrk, nginx (all processes) and reel.
+cpu_snapshot() {
+    local wall machine wrk nginx=0 reel pid
+    wall=$(date +%s.%N)
+    machine=$(awk -v hz="$clk_tck" \
+        '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat)
+    # wrk has exited by now; its CPU shows in this shell's children times.
+    times >"$tmp/times"
+    wrk=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, k, /[ms]/)
+        printf "%.2f", u[1] * 60 + u[2] + k[1] * 60 + k[2] }' "$tmp/times")
+    for pid in "$nginx_pid" $(ps -o pid= --ppid "$nginx_pid"); do
+        nginx=$(awk -v a="$nginx" -v b="$(proc_cpu "$pid")" 'BEGIN { printf "%.2f", a + b }')
+    done
+    reel=$(proc_cpu "$reel_pid")
+    snap="$wall $machine $wrk $nginx $reel"
+}
+
+# CPU per thread name of a process, "name<TAB>seconds" lines.
+thread_cpu() {
+    local stat
+    for stat in /proc/"$1"/task/*/stat; do
+        sed 's/^[0-9]* (\(.*\)) /\1\t/' "$stat" 2>/dev/null |
+            awk -F'\t' -v hz="$clk_tck" '{ split($2, f, " "); print $1 "\t" (f[12] + f[13]) / hz }'
+    done | awk -F'\t' '{ t[$1] += $2 } END { for (n in t) print n "\t" t[n] }' | sort
+}
+
+# Milliseconds from a wrk latency such as 812.00us, 1.23ms, 2.00s or 1.50m.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        else if (u != "ms") { print "bad unit in " v > "/dev/stderr"; exit 1 }
+        printf "%.3f", n
+    }'
+}
+
+declare -A rps p50 p99 completed errors cpu
+ways=(direct nginx-proxy reel)
+declare -A url=(
+    [direct]="http://127.0.0.1:$upstream_port/data.json"
+    [nginx-proxy]="http://127.0.0.1:$nginx_proxy_port/data.json"
+    [reel]="http://$reel_addr/data.json"
+)
+
+for way in "${ways[@]}"; do
+    echo "wrk -t1 -c$CONNECTIONS -d$DURATION --latency: $way" >&2
+    out=$tmp/wrk-$way.txt
+    [[ $way == reel ]] && thread_cpu "$reel_pid" >"$tmp/threads-before"
+    cpu_snapshot
+    before=$snap
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${url[$way]}" >"$out" ||
+        die "wrk failed against $way: $(cat "$out")"
+    cpu_snapshot
+    [[ $way == reel ]] && thread_cpu "$reel_pid" >"$tmp/threads-after"
+    # "wall machine wrk nginx reel" -> percent of one core for the last four.
+    cpu[$way]=$(awk -v a="$before" -v b="$snap" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); wall = y[1] - x[1]
+        for (i = 2; i <= 5; i++) printf "%s%.0f", (i > 2 ? " " : ""), (y[i] - x[i]) / wall * 100
+        printf " %.3f", wall }')
+    rps[$way]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    completed[$way]=$(awk '/ requests in / { print $1 }' "$out")
+    p50[$way]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99[$way]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    errors[$way]=$(awk '/Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+        /Non-2xx or 3xx responses:/ { e += $NF } END { print e + 0 }' "$out")
+    [[ -n ${rps[$way]} && -n ${completed[$way]} ]] || die "could not parse wrk output: $(cat "$out")"
+done
+
+# --- stop reel and read what it stored -----------------------------------------------
+
+# SIGINT is how a user stops a recording: reel drains, flushes and summarises.
+stop_process "$reel_pid" INT
+reel_rc=0
+wait "$reel_pid" || reel_rc=$?
+reel_pid=
+summary_inbound=$(awk '$1 == "inbound" { print $2 }' "$tmp/reel.out")
+dropped=$(awk '$1 == "dropped" { print $2 }' "$tmp/reel.out")
+[[ -n $summary_inbound && -n $dropped ]] ||
+    die "no summary from reel (exit $reel_rc): $(cat "$tmp/reel.out" "$tmp/reel.err")"
+stored=$(sqlite3 "$store" 'select count(*) from exchanges')
+expected=$((completed[reel] + probes))
+
+# --- report -----------------------------------------------------------------------
+
+echo
+echo "reel record throughput, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
+    "wrk -t1 -c$CONNECTIONS -d$DURATION, 1 KiB JSON from nginx"
+printf '%-12s %10s %9s %9s %10s %7s\n' way req/s "p50 ms" "p99 ms" completed errors
+for way in "${ways[@]}"; do
+    printf '%-12s %10.0f %9.3f %9.3f %10d %7d\n' "$way" "${rps[$way]}" "${p50[$way]}" \
+        "${p99[$way]}" "${completed[$way]}" "${errors[$way]}"
+done
+echo
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+verdict() { awk -v c="$1" 'BEGIN { print (c ? "PASS" : "FAIL") }'; }
+tput_ratio=$(ratio "${rps[reel]}" "${rps[nginx-proxy]}")
+p99_ratio=$(ratio "${p99[reel]}" "${p99[nginx-proxy]}")
+echo "nginx-proxy / direct throughput  $(ratio "${rps[nginx-proxy]}" "${rps[direct]}")"
+echo "reel / direct throughput         $(ratio "${rps[reel]}" "${rps[direct]}")"
+printf '%-32s %-6s %s\n' \
+    "reel / nginx-proxy throughput" "$tput_ratio" \
+    "$(verdict "$(awk -v r="${rps[reel]}" -v n="${rps[nginx-proxy]}" 'BEGIN { print r >= 0.8 * n }')") (target >= 0.80)" \
+    "reel / nginx-proxy p99" "$p99_ratio" \
+    "$(verdict "$(awk -v r="${p99[reel]}" -v n="${p99[nginx-proxy]}" 'BEGIN { print r <= 2 * n }')") (target <= 2.00)"
+printf '%-32s %-6s %s\n' \
+    "stored exchanges" "$stored" \
+    "$(verdict $((stored >= expected))) (wrk completed ${completed[reel]} + $probes probe = $expected; summary inbound $summary_inbound)" \
+    "dropped captures" "$dropped" "$(verdict $((dropped == 0))) (target 0; reel exit $reel_rc)"
+
+# Where the CPU went: the machine is shared by wrk, nginx and the proxy under
+# test, and by anything else running on it ("other": the noise in the figures).
+echo
+echo "CPU during each run, % of one core ($(nproc) cores = $(($(nproc) * 100))%):"
+printf '%-12s %8s %6s %6s %6s %6s %14s\n' way machine wrk nginx reel other "server us/req"
+for way in "${ways[@]}"; do
+    read -r machine wrk nginx reel wall <<<"${cpu[$way]}"
+    # CPU the serving side (nginx and reel, not wrk) spent per completed request.
+    per_req=$(awk -v n="$nginx" -v r="$reel" -v w="$wall" -v c="${completed[$way]}" \
+        'BEGIN { printf "%.0f", (n + r) / 100 * w / c * 1e6 }')
+    printf '%-12s %7s%% %5s%% %5s%% %5s%% %5s%% %14s\n' "$way" "$machine" "$wrk" "$nginx" "$reel" \
+        "$((machine - wrk - nginx - reel))" "$per_req"
+done
+
+echo
+echo "reel CPU by thread during its run, % of one core:"
+read -r _ _ _ _ wall <<<"${cpu[reel]}"
+join -t $'\t' -a 2 -e 0 -o 0,1.2,2.2 "$tmp/threads-before" "$tmp/threads-after" |
+    awk -F'\t' -v wall="$wall" '{ printf "  %-20s %5.0f%%\n", $1, ($3 - $2) / wall * 100 }'
+echo
+
+if ((stored < expected || dropped > 0)); then
+    echo "FAIL: reel lost exchanges" >&2
+    exit 1
+fi
