@@ -4,8 +4,12 @@
 /// `REEL_DEP_<NAME>`: the address the app reaches dependency `name` at
 /// (`<NAME>` upper-cased, other characters as `_`); `…_URL` is its `http://` URL.
 pub fn dep_var(name: &str) -> String {
-    let upper: String = name
-        .chars()
+    format!("REEL_DEP_{}", upper_snake(name))
+}
+
+/// `pricing-v2.eu` → `PRICING_V2_EU`: a name usable in an environment variable.
+pub fn upper_snake(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()
@@ -13,8 +17,7 @@ pub fn dep_var(name: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("REEL_DEP_{upper}")
+        .collect()
 }
 
 /// The variables for dependency `name` reached at `addr`.

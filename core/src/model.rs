@@ -192,7 +192,10 @@ pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
 }
 
 /// Headers are a list of `[name, value]` pairs: order and duplicates matter.
-pub(crate) fn serialize_headers<S: serde::Serializer>(headers: &[Header], s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_headers<S: serde::Serializer>(
+    headers: &[Header],
+    s: S,
+) -> Result<S::Ok, S::Error> {
     struct Value<'a>(&'a [u8]);
     impl Serialize for Value<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

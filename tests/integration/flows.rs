@@ -99,17 +99,7 @@ async fn record_flow_with(extra: &[&str]) -> Flow {
     );
     demo.stop().await;
 
-    let suite = dir.path().join("suite");
-    let out = reel(&[
-        "generate",
-        "flow",
-        "--out",
-        suite.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let (suite, stdout) = generate_suite(dir.path(), "flow", &store);
     if !extra.contains(&"--redact") {
         assert!(stdout.contains("secret values were replaced"), "{stdout}");
     }
@@ -436,16 +426,7 @@ async fn stability_runs_turn_values_that_differ_between_runs_into_listed_matcher
         );
     }
     demo.stop().await;
-    let suite = dir.path().join("suite");
-    let out = reel(&[
-        "generate",
-        "stats",
-        "--out",
-        suite.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    let (suite, _) = generate_suite(dir.path(), "stats", &store);
     let app_cmd = format!(
         "{} demo-app --listen {app} --pricing-url http://{dep}",
         reel_bin().display()

@@ -68,21 +68,7 @@ async fn record_and_generate(name: &str) -> Recorded {
     ok(c.delete(format!("{base}/books/{id}")).send().await.unwrap()).await;
     demo.stop().await;
 
-    let suite = dir.path().join("suite");
-    let out = reel(&[
-        "generate",
-        name,
-        "--out",
-        suite.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (suite, stdout) = generate_suite(dir.path(), name, &store);
     assert!(stdout.contains("8 cases"), "{stdout}");
     assert!(stdout.contains("2 mocks (2 in cases"), "{stdout}");
     Recorded {

@@ -301,3 +301,24 @@ impl DemoRecording {
         out
     }
 }
+
+/// `reel generate SESSION --out DIR/suite --store STORE`, asserting success.
+/// Returns the suite folder and what generate printed.
+pub fn generate_suite(dir: &Path, session: &str, store: &Path) -> (PathBuf, String) {
+    let suite = dir.join("suite");
+    let out = reel(&[
+        "generate",
+        session,
+        "--out",
+        suite.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (suite, stdout)
+}

@@ -96,16 +96,8 @@ impl Secrets {
         {
             return format!("${{secret:{name}}}");
         }
-        let base: String = base
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        // Names become REEL_SECRET_<NAME> variables at replay.
+        let base = crate::env::upper_snake(base);
         let mut name = base.clone();
         let mut n = 1;
         while self.by_name.contains_key(&name) {
