@@ -35,6 +35,15 @@ impl Rules {
         self.headers.contains(&name)
     }
 
+    /// Whether a JSON path like `$.items[0].at` is ignored.
+    pub fn ignores_json_path(&self, path: &str) -> bool {
+        !self.paths.is_empty() && self.ignores_path(&parse_path(path))
+    }
+
+    pub fn has_paths(&self) -> bool {
+        !self.paths.is_empty()
+    }
+
     fn ignores_path(&self, path: &[Seg]) -> bool {
         self.paths.iter().any(|p| path_matches(p, path))
     }

@@ -91,12 +91,15 @@ pub async fn run(
         .collect();
 
     let context = Arc::new(ReplayContext::new(cfg.secrets.clone()));
-    let book = Arc::new(MockBook::new(
-        selected.iter().map(|c| c.mocks.clone()).collect(),
-        suite.shared.clone(),
-        suite.startup.clone(),
-        context.clone(),
-    ));
+    let book = Arc::new(
+        MockBook::new(
+            selected.iter().map(|c| c.mocks.clone()).collect(),
+            suite.shared.clone(),
+            suite.startup.clone(),
+            context.clone(),
+        )
+        .with_noise(Rules::new(&[&suite.suite.noise])),
+    );
     let mut mocks: Vec<MockServer> = Vec::new();
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {

@@ -13,6 +13,7 @@ use reel_core::matcher::{is_timestamp, is_uuid};
 use reel_core::suite::{spec_header, BodySpec, MockSpec, ResponseSpec};
 use serde_json::Value;
 
+use crate::compare::Rules;
 use crate::diff::unified;
 use crate::model::MockMiss;
 use crate::runner::{resolve_request, resolve_response};
@@ -62,6 +63,8 @@ pub struct MockBook {
     /// Fills placeholders in recorded calls and answers (secrets, values
     /// from earlier responses of this run).
     context: Arc<dyn Resolver + Send + Sync>,
+    /// The suite's body noise rules, applied to recorded request bodies too.
+    noise: Rules,
 }
 
 impl MockBook {
@@ -89,7 +92,14 @@ impl MockBook {
             shared,
             startup,
             context,
+            noise: Rules::default(),
         }
+    }
+
+    /// Body paths the suite ignores are ignored when matching calls as well.
+    pub fn with_noise(mut self, noise: Rules) -> Self {
+        self.noise = noise;
+        self
     }
 
     /// The mock, placeholders filled, if it matches the call. Only mocks that
@@ -97,9 +107,9 @@ impl MockBook {
     fn fill_if_matches(&self, m: &MockSpec, call: &Call) -> Option<MockSpec> {
         if mentions_placeholder(m) {
             let filled = self.filled(m);
-            matches(&filled, call).then_some(filled)
+            matches(&filled, call, &self.noise).then_some(filled)
         } else {
-            matches(m, call).then(|| m.clone())
+            matches(m, call, &self.noise).then(|| m.clone())
         }
     }
 
@@ -188,7 +198,7 @@ impl MockBook {
                 c.mocks
                     .iter()
                     .zip(&c.used)
-                    .any(|(m, used)| *used && matches(m, call))
+                    .any(|(m, used)| *used && matches(m, call, &self.noise))
                     .then_some(())
             }),
         );
@@ -218,11 +228,11 @@ fn mentions_placeholder(m: &MockSpec) -> bool {
         })
 }
 
-fn matches(m: &MockSpec, call: &Call) -> bool {
+fn matches(m: &MockSpec, call: &Call, noise: &Rules) -> bool {
     m.dependency == call.dependency
         && m.request.method.eq_ignore_ascii_case(&call.method)
         && same_target(&m.request.target, &call.target)
-        && same_body(m, call)
+        && same_body(m, call, noise)
 }
 
 fn split_target(t: &str) -> (&str, Vec<(String, String)>) {
@@ -251,11 +261,18 @@ fn same_target(recorded: &str, actual: &str) -> bool {
     split_target(&r) == split_target(&a)
 }
 
-fn same_body(m: &MockSpec, call: &Call) -> bool {
+fn same_body(m: &MockSpec, call: &Call, noise: &Rules) -> bool {
     match &m.request.body {
         None => call.body.is_empty(),
-        Some(BodySpec::Json(recorded)) => serde_json::from_slice::<Value>(&call.body)
-            .is_ok_and(|actual| json_matches(recorded, &actual)),
+        Some(BodySpec::Json(recorded)) => {
+            serde_json::from_slice::<Value>(&call.body).is_ok_and(|actual| {
+                if noise.has_paths() {
+                    json_matches_under(recorded, &actual, "$", noise)
+                } else {
+                    json_matches(recorded, &actual)
+                }
+            })
+        }
         Some(b) => b.to_bytes() == call.body,
     }
 }
@@ -276,6 +293,33 @@ fn json_matches(recorded: &Value, actual: &Value) -> bool {
             r.len() == a.len() && r.iter().zip(a).all(|(x, y)| json_matches(x, y))
         }
         (r, a) => r == a,
+    }
+}
+
+/// [`json_matches`], skipping the paths the suite's noise rules ignore.
+fn json_matches_under(recorded: &Value, actual: &Value, path: &str, noise: &Rules) -> bool {
+    if noise.ignores_json_path(path) {
+        return true;
+    }
+    match (recorded, actual) {
+        (Value::Object(r), Value::Object(a)) => {
+            let keys: std::collections::BTreeSet<&String> = r.keys().chain(a.keys()).collect();
+            keys.into_iter().all(|k| {
+                let p = format!("{path}.{k}");
+                match (r.get(k), a.get(k)) {
+                    (Some(x), Some(y)) => json_matches_under(x, y, &p, noise),
+                    _ => noise.ignores_json_path(&p),
+                }
+            })
+        }
+        (Value::Array(r), Value::Array(a)) => (0..r.len().max(a.len())).all(|i| {
+            let p = format!("{path}[{i}]");
+            match (r.get(i), a.get(i)) {
+                (Some(x), Some(y)) => json_matches_under(x, y, &p, noise),
+                _ => noise.ignores_json_path(&p),
+            }
+        }),
+        (r, a) => json_matches(r, a),
     }
 }
 

@@ -148,3 +148,32 @@ fn another_cases_mocks_do_not_answer() {
     book.begin_case(1);
     assert!(book.answer(&call("GET", "/x", "")).is_ok());
 }
+
+#[test]
+fn body_paths_the_suite_ignores_are_ignored_in_calls_too() {
+    let noise = crate::compare::Rules::new(&[&reel_core::suite::Noise {
+        headers: vec![],
+        body_paths: vec!["$.sent_at".into(), "$.items[*].nonce".into()],
+    }]);
+    let book = MockBook::new(
+        vec![vec![mock(
+            "c#1",
+            "POST",
+            "/quote",
+            Some(json!({"isbn": "1", "sent_at": 100, "items": [{"nonce": 1, "q": 2}]})),
+            200,
+        )]],
+        vec![],
+        vec![],
+        ctx(),
+    )
+    .with_noise(noise);
+    book.begin_case(0);
+    let other = r#"{"isbn": "2", "sent_at": 999, "items": [{"nonce": 7, "q": 2}]}"#;
+    assert!(
+        book.answer(&call("POST", "/quote", other)).is_err(),
+        "isbn still counts"
+    );
+    let same = r#"{"isbn": "1", "sent_at": 999, "items": [{"nonce": 7, "q": 2}]}"#;
+    assert!(book.answer(&call("POST", "/quote", same)).is_ok());
+}
