@@ -59,7 +59,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
 
     let store = Store::open(&args.store.store)?;
     let store_path = store.path().to_owned();
-    let (writer, session_id) = StoreWriter::start(store, &name, &args.upstream)?;
+    let target = config
+        .inbound
+        .as_ref()
+        .map(|(_, u)| format!("{}://{}", if u.tls { "https" } else { "http" }, u.authority))
+        .unwrap_or_else(|| args.upstream.clone());
+    let (writer, session_id) = StoreWriter::start(store, &name, &target)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -67,10 +72,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(record(config, &writer, &args.app));
-    // The writer stores what the recorders handed over even if recording failed.
+    // Requests still open after the grace period end with the runtime; their
+    // contexts hand over what they captured, so the runtime goes first and the
+    // writer, which stores everything handed over, finishes after it.
+    drop(runtime);
     let stats = writer.finish()?;
     let outcome = outcome?;
-    drop(runtime);
 
     print_summary(session_id, &name, &store_path, &stats, &outcome);
     let failed_app = matches!(outcome.app_exit, Some(Some(code)) if code != 0);
@@ -82,7 +89,6 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
 }
 
 struct Outcome {
-    addrs: BoundAddrs,
     /// `Some(exit code)` when the app exited by itself (`None` code: killed by a signal).
     app_exit: Option<Option<i32>>,
     unfinished: usize,
@@ -128,7 +134,6 @@ async fn record(
         );
     }
     Ok(Outcome {
-        addrs,
         app_exit,
         unfinished,
     })
@@ -257,7 +262,6 @@ fn print_summary(
             None => println!("  the app was killed by a signal"),
         }
     }
-    let _ = &outcome.addrs;
 }
 
 /// `8M`, `512K`, `1G` or plain bytes.

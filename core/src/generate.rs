@@ -169,7 +169,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     // Values that flow from one answer into later calls become references.
     let mut chains = chain::Chains::default();
     for (stem, case, mocks) in &mut cases {
-        let number = stem[..4].to_owned();
+        let number = crate::suite::case_number(stem).to_owned();
         chains.begin_case();
         chains.rewrite_request(stem, &mut case.request);
         for m in mocks.iter_mut() {

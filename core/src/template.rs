@@ -15,7 +15,7 @@ use serde_json::Value;
 /// Where placeholder values come from.
 pub trait Resolver {
     fn secret(&self, name: &str) -> Result<String, String>;
-    /// `case` is the four-digit case number, `path` what follows `response.`.
+    /// `case` is the case number (four digits or more), `path` what follows `response.`.
     fn response(&self, case: &str, path: &str) -> Result<Value, String>;
 }
 
@@ -32,7 +32,7 @@ pub fn parse(inner: &str) -> Option<Placeholder<'_>> {
     }
     let (case, rest) = inner.split_once('.')?;
     let path = rest.strip_prefix("response.")?;
-    (case.len() == 4 && case.bytes().all(|b| b.is_ascii_digit()))
+    (case.len() >= 4 && case.bytes().all(|b| b.is_ascii_digit()))
         .then_some(Placeholder::Response { case, path })
 }
 

@@ -236,6 +236,12 @@ fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, S
     let conn = store.conn();
     conn.execute_batch("BEGIN")
         .map_err(sql_err("starting a batch"))?;
+    // A batch that fails as a whole must not leave its transaction open, or
+    // every later BEGIN fails too.
+    let rollback = |e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e
+    };
     let mut failed = Vec::new();
     {
         let mut stmt = conn
@@ -246,7 +252,8 @@ fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, S
                     response_truncated, error)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )
-            .map_err(sql_err("preparing the insert"))?;
+            .map_err(sql_err("preparing the insert"))
+            .map_err(rollback)?;
         for e in exchanges {
             let req_body = e.request.body();
             let resp = e.response.as_ref();
@@ -277,6 +284,7 @@ fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, S
         }
     }
     conn.execute_batch("COMMIT")
-        .map_err(sql_err("committing a batch"))?;
+        .map_err(sql_err("committing a batch"))
+        .map_err(rollback)?;
     Ok(failed)
 }

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::AsyncBufReadExt as _;
+use tokio::io::BufReader;
 use tokio::process::{Child, Command};
 
 use crate::errors::ReplayError;
@@ -137,9 +138,19 @@ impl Drop for App {
     }
 }
 
-async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(r: R, log: Arc<Mutex<VecDeque<String>>>) {
-    let mut lines = r.lines();
-    while let Ok(Some(l)) = lines.next_line().await {
+async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(
+    mut r: R,
+    log: Arc<Mutex<VecDeque<String>>>,
+) {
+    // Read bytes, not text: an app that prints invalid UTF-8 must keep its pipe.
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match r.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let l = String::from_utf8_lossy(&buf).trim_end().to_owned();
         tracing::debug!(target: "reel::app", "{l}");
         let mut q = log.lock().expect("log lock");
         if q.len() == LOG_TAIL {

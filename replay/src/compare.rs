@@ -396,6 +396,83 @@ fn resolve(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules) -> Value {
     }
 }
 
+/// The expectation to write when accepting `actual`: its values, except where
+/// the recorded `template` holds a matcher that accepts them or a placeholder
+/// that resolved (in `resolved`) to exactly them; those stay as written, so an
+/// accepted case still refers to earlier answers and secrets.
+pub fn accepted_response(
+    template: &ResponseSpec,
+    resolved: &ResponseSpec,
+    actual: &ActualResponse,
+) -> ResponseSpec {
+    let headers = actual
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            let keep = template
+                .headers
+                .iter()
+                .zip(&resolved.headers)
+                .find(|((tn, _), (rn, rv))| {
+                    tn.eq_ignore_ascii_case(n) && rn.eq_ignore_ascii_case(n) && rv == v
+                })
+                .map(|((_, tv), _)| tv.clone());
+            (n.clone(), keep.unwrap_or_else(|| v.clone()))
+        })
+        .collect();
+    let body = match (&template.body, &resolved.body, &actual.body) {
+        (Some(BodySpec::Json(t)), Some(BodySpec::Json(r)), Some(BodySpec::Json(a))) => {
+            Some(BodySpec::Json(keep_expected(t, r, a)))
+        }
+        _ => accepted_body(template.body.as_ref(), actual.body.as_ref()),
+    };
+    ResponseSpec {
+        status: actual.status,
+        headers,
+        body,
+    }
+}
+
+fn keep_expected(t: &Value, r: &Value, a: &Value) -> Value {
+    if let Some(kind) = as_matcher(t) {
+        return if accepts(kind, a) {
+            t.clone()
+        } else {
+            a.clone()
+        };
+    }
+    match (t, r, a) {
+        (Value::String(ts), _, _) if reel_core::template::has_placeholder(ts) => {
+            if r == a {
+                t.clone()
+            } else {
+                a.clone()
+            }
+        }
+        (Value::Object(tm), Value::Object(rm), Value::Object(am)) => Value::Object(
+            am.iter()
+                .map(|(k, av)| {
+                    let v = match (tm.get(k), rm.get(k)) {
+                        (Some(tv), Some(rv)) => keep_expected(tv, rv, av),
+                        _ => av.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        (Value::Array(ta), Value::Array(ra), Value::Array(aa)) => Value::Array(
+            aa.iter()
+                .enumerate()
+                .map(|(i, av)| match (ta.get(i), ra.get(i)) {
+                    (Some(tv), Some(rv)) => keep_expected(tv, rv, av),
+                    _ => av.clone(),
+                })
+                .collect(),
+        ),
+        _ => a.clone(),
+    }
+}
+
 /// The expected response to keep when accepting `actual`: the actual values,
 /// but matchers that still accept them stay matchers.
 pub fn accepted_body(expected: Option<&BodySpec>, actual: Option<&BodySpec>) -> Option<BodySpec> {

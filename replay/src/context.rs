@@ -14,8 +14,10 @@ use crate::model::ActualResponse;
 pub struct ReplayContext {
     /// From `.reel/secrets.toml`; `REEL_SECRET_<NAME>` in the environment wins.
     secrets: BTreeMap<String, String>,
-    /// By four-digit case number.
+    /// By case number (`0003`).
     responses: Mutex<HashMap<String, ActualResponse>>,
+    /// Secret values handed out this run, to mask them again in what reports show.
+    handed_out: Mutex<BTreeMap<String, String>>,
 }
 
 impl ReplayContext {
@@ -23,12 +25,28 @@ impl ReplayContext {
         ReplayContext {
             secrets,
             responses: Mutex::new(HashMap::new()),
+            handed_out: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// `text` with every secret value handed out this run replaced by its
+    /// placeholder again: reports must not carry secrets.
+    pub fn mask(&self, text: &str) -> String {
+        let handed = self.handed_out.lock().expect("context lock");
+        let mut out = text.to_owned();
+        for (name, value) in handed.iter().filter(|(_, v)| v.len() >= 4) {
+            out = out.replace(value.as_str(), &format!("${{secret:{name}}}"));
+        }
+        out
+    }
+
+    pub fn handed_out_any(&self) -> bool {
+        !self.handed_out.lock().expect("context lock").is_empty()
     }
 
     /// Remembers what case `name` (`0003-get-books`) got, for later cases.
     pub fn record(&self, name: &str, actual: &ActualResponse) {
-        let number = name.get(..4).unwrap_or(name).to_owned();
+        let number = reel_core::suite::case_number(name).to_owned();
         self.responses
             .lock()
             .expect("context lock")
@@ -38,10 +56,16 @@ impl ReplayContext {
 
 impl Resolver for ReplayContext {
     fn secret(&self, name: &str) -> Result<String, String> {
-        if let Ok(v) = std::env::var(format!("REEL_SECRET_{name}")) {
-            return Ok(v);
+        let value = std::env::var(format!("REEL_SECRET_{name}"))
+            .ok()
+            .or_else(|| self.secrets.get(name).cloned());
+        if let Some(v) = &value {
+            self.handed_out
+                .lock()
+                .expect("context lock")
+                .insert(name.to_owned(), v.clone());
         }
-        self.secrets.get(name).cloned().ok_or_else(|| {
+        value.ok_or_else(|| {
             format!("secret {name} is not set: set REEL_SECRET_{name} or add it to .reel/secrets.toml (--secrets)")
         })
     }
@@ -70,5 +94,22 @@ impl Resolver for RefsOnly<'_> {
 
     fn response(&self, case: &str, path: &str) -> Result<Value, String> {
         self.0.response(case, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_handed_out_are_masked_again() {
+        let ctx = ReplayContext::new(BTreeMap::from([(
+            "PASSWORD".to_owned(),
+            "hunter2-long".to_owned(),
+        )]));
+        assert!(!ctx.handed_out_any());
+        assert_eq!(ctx.secret("PASSWORD").unwrap(), "hunter2-long");
+        assert!(ctx.handed_out_any());
+        assert_eq!(ctx.mask("echo: hunter2-long!"), "echo: ${secret:PASSWORD}!");
     }
 }

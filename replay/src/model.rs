@@ -43,6 +43,11 @@ pub struct CaseResult {
     pub expected: ResponseSpec,
     /// None when no response came back (see `error`).
     pub actual: Option<ActualResponse>,
+    /// What accepting this result writes as the new expectation: the actual
+    /// response, keeping matchers that hold and references that resolved to
+    /// the actual value.
+    #[serde(skip)]
+    pub accepted: Option<ResponseSpec>,
     /// Every way the actual response differs, one entry per path.
     pub differences: Vec<Difference>,
     /// Unified diff (plain text, no colour) of expected vs actual, pretty-printed.
@@ -58,7 +63,7 @@ pub struct CaseResult {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ActualResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,

@@ -18,11 +18,11 @@ pub fn write(case: &LoadedCase, result: &CaseResult) -> Result<Option<PathBuf>, 
         return Ok(None);
     };
     let mut updated = case.case.clone();
-    updated.response = ResponseSpec {
+    updated.response = result.accepted.clone().unwrap_or_else(|| ResponseSpec {
         status: actual.status,
         headers: actual.headers.clone(),
         body: accepted_body(case.case.response.body.as_ref(), actual.body.as_ref()),
-    };
+    });
     let path = pending_path(&case.path);
     std::fs::write(&path, to_pretty(&updated)).map_err(|source| ReplayError::Write {
         path: path.clone(),

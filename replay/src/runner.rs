@@ -10,7 +10,7 @@ use reel_core::suite::{BodySpec, LoadedSuite, RequestSpec, ResponseSpec};
 use reel_core::template::{resolve_json, resolve_str, Resolver};
 
 use crate::app::{authority_of, App};
-use crate::compare::{compare, Rules};
+use crate::compare::{accepted_response, compare, Rules};
 use crate::context::{RefsOnly, ReplayContext};
 use crate::errors::ReplayError;
 use crate::mock::http::{serve, MockServer};
@@ -170,6 +170,7 @@ pub async fn run(
             request,
             expected: case.case.response.clone(),
             actual: None,
+            accepted: None,
             differences: Vec::new(),
             diff: String::new(),
             mocks_used: log.used,
@@ -189,6 +190,7 @@ pub async fn run(
                         case.case.response.clone()
                     });
                 let c = compare(&expected, &actual, &rules);
+                result.accepted = Some(accepted_response(&case.case.response, &expected, &actual));
                 result.differences = c.differences;
                 result.diff = c.diff;
                 result.actual = Some(actual);
@@ -209,6 +211,9 @@ pub async fn run(
         }
         if !problems.is_empty() {
             result.error = Some(problems.join("; "));
+        }
+        if context.handed_out_any() {
+            mask_secrets(&mut result, &context);
         }
         if result.error.is_some() || !result.differences.is_empty() {
             result.outcome = Outcome::Failed;
@@ -240,6 +245,36 @@ pub async fn run(
         skipped: count(Outcome::Skipped),
         cases,
     })
+}
+
+/// What a report shows of a case must not carry the secret values the run
+/// filled in (an app may echo them): they become placeholders again.
+fn mask_secrets(result: &mut CaseResult, context: &ReplayContext) {
+    result.diff = context.mask(&result.diff);
+    result.error = result.error.as_deref().map(|e| context.mask(e));
+    for d in &mut result.differences {
+        d.expected = d.expected.as_deref().map(|v| context.mask(v));
+        d.actual = d.actual.as_deref().map(|v| context.mask(v));
+    }
+    for m in &mut result.mock_misses {
+        m.call = context.mask(&m.call);
+        m.diff = context.mask(&m.diff);
+    }
+    if let Some(accepted) = &result.accepted {
+        let text = serde_json::to_string(accepted).expect("responses serialize");
+        if let Ok(a) = serde_json::from_str(&context.mask(&text)) {
+            result.accepted = Some(a);
+        }
+    }
+    if let Some(actual) = &result.actual {
+        let text = serde_json::to_string(actual).expect("responses serialize");
+        let masked = context.mask(&text);
+        if masked != text {
+            if let Ok(a) = serde_json::from_str(&masked) {
+                result.actual = Some(a);
+            }
+        }
+    }
 }
 
 async fn stop_all(mocks: Vec<MockServer>) {

@@ -475,3 +475,49 @@ async fn stability_runs_turn_values_that_differ_between_runs_into_listed_matcher
     let (code, out) = run(&[]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_a_change_keeps_references_and_matchers() {
+    let f = record_flow().await;
+    let secrets = f.secrets.to_str().unwrap().to_owned();
+    let upper = format!(
+        "{} demo-app --listen {} --pricing-url http://{} --variant title-upper",
+        reel_bin().display(),
+        f.app,
+        f.dep
+    );
+    let replay = || {
+        Command::new(reel_bin())
+            .arg("test")
+            .arg(&f.suite)
+            .args(["--app", &upper, "--secrets", &secrets])
+            .env_remove("CI")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(replay().status.code(), Some(1));
+    let out = reel(&["accept", f.suite.to_str().unwrap(), "--all"]);
+    assert!(out.status.success());
+    let get: Value = serde_json::from_str(
+        &std::fs::read_to_string(f.suite.join("cases/0005-get-books-6.json")).unwrap(),
+    )
+    .unwrap();
+    let body = &get["response"]["body"]["json"];
+    assert_eq!(body["title"], "DUNE", "the change was taken");
+    assert_eq!(
+        body["id"], "${0003.response.body.id}",
+        "the reference was kept"
+    );
+    assert_eq!(
+        body["created_at"],
+        json!({"$reel": "timestamp"}),
+        "the matcher was kept"
+    );
+    let out = replay();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

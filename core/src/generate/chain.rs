@@ -242,7 +242,7 @@ impl Chains {
         for (case, path) in &self.used {
             let Some((_, c, _)) = cases
                 .iter_mut()
-                .find(|(stem, _, _)| stem.starts_with(case.as_str()))
+                .find(|(stem, _, _)| crate::suite::case_number(stem) == case.as_str())
             else {
                 continue;
             };

@@ -119,7 +119,7 @@ pub fn dedup(cases: &mut Vec<(String, CaseFile, Vec<MockSpec>)>) -> Vec<(String,
             references(case, mocks, &mut needed);
         }
     }
-    drop.retain(|stem, _| !needed.contains(&stem[..4]));
+    drop.retain(|stem, _| !needed.contains(crate::suite::case_number(stem)));
     cases.retain(|(stem, _, _)| !drop.contains_key(stem));
     let mut stands_for: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (dropped, kept) in drop {

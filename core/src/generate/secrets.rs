@@ -164,6 +164,9 @@ impl Secrets {
     }
 
     fn scrub_set_cookie(&mut self, value: &str) -> String {
+        if crate::template::has_placeholder(value) {
+            return value.to_owned();
+        }
         let (pair, attrs) = value.split_once(';').unwrap_or((value, ""));
         let Some((k, v)) = pair.split_once('=') else {
             return value.to_owned();
@@ -187,7 +190,11 @@ impl Secrets {
     fn scrub_pairs(&mut self, s: &str, sep: char) -> String {
         s.split(sep)
             .map(|pair| match pair.split_once('=') {
-                Some((k, v)) if is_secret_field(k) && !v.is_empty() => {
+                Some((k, v))
+                    if is_secret_field(k)
+                        && !v.is_empty()
+                        && !crate::template::has_placeholder(v) =>
+                {
                     format!("{k}={}", self.placeholder(k, v))
                 }
                 _ => pair.to_owned(),
@@ -200,7 +207,7 @@ impl Secrets {
     fn scrub_pairs_named(&mut self, s: &str, sep: &str, base: &str) -> String {
         s.split(sep)
             .map(|pair| match pair.split_once('=') {
-                Some((k, v)) if !v.is_empty() => {
+                Some((k, v)) if !v.is_empty() && !crate::template::has_placeholder(v) => {
                     format!("{k}={}", self.placeholder(&format!("{base}_{k}"), v))
                 }
                 _ => pair.to_owned(),
@@ -401,6 +408,20 @@ mod tests {
             s.scrub_text("echo: pw1234 and xyz987"),
             "echo: ${secret:PASSWD} and ${secret:COOKIE_SID}"
         );
+    }
+
+    #[test]
+    fn references_to_earlier_answers_are_not_taken_for_secrets() {
+        let mut s = Secrets::default();
+        let mut r = req(
+            &[("Cookie", "sid=${0001.response.body.sid}")],
+            "/x?token=${0001.response.body.token}",
+            None,
+        );
+        s.scrub_request(&mut r);
+        assert_eq!(r.target, "/x?token=${0001.response.body.token}");
+        assert_eq!(r.headers[0].1, "sid=${0001.response.body.sid}");
+        assert!(s.is_empty());
     }
 
     #[test]

@@ -551,3 +551,12 @@ fn dedup_keeps_one_read_per_shape_and_every_write_and_origin() {
     // Without --dedup nothing is dropped.
     assert_eq!(generate(&session(), &ex).cases.len(), 7);
 }
+
+#[test]
+fn case_numbers_grow_past_four_digits() {
+    assert_eq!(crate::suite::case_number("0003-get-books"), "0003");
+    assert_eq!(crate::suite::case_number("10000-get-books"), "10000");
+    assert_eq!(crate::suite::case_number("odd"), "");
+    assert!(crate::template::parse("10000.response.body.id").is_some());
+    assert!(crate::template::parse("100.response.body.id").is_none());
+}

@@ -143,6 +143,16 @@ pub const DEFAULT_IGNORED_HEADERS: &[&str] = &[
     "set-cookie",
 ];
 
+/// The number a case file's name starts with (`0003` of `0003-get-books`): how
+/// placeholders refer to the case. Four digits or more.
+pub fn case_number(stem: &str) -> &str {
+    let end = stem
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(stem.len());
+    &stem[..end]
+}
+
 /// Case-insensitive header lookup in a spec's header list.
 pub fn spec_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers

@@ -38,6 +38,7 @@ fn case(name: &str, outcome: Outcome, method: &str, target: &str) -> CaseResult 
             body: None,
         },
         actual: None,
+        accepted: None,
         differences: vec![],
         diff: String::new(),
         mocks_used: vec![],
