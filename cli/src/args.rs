@@ -83,8 +83,10 @@ pub struct TestArgs {
     #[arg(long, value_name = "N")]
     pub stability: Option<u32>,
     /// Values for ${secret:NAME} placeholders (REEL_SECRET_<NAME> wins).
-    #[arg(long, default_value = ".reel/secrets.toml")]
-    pub secrets: PathBuf,
+    /// Default: secrets.toml beside the store (REEL_STORE, else .reel/reel.db),
+    /// where `reel generate` keeps them.
+    #[arg(long)]
+    pub secrets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -33,7 +33,13 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         ready_timeout: Duration::from_secs(args.ready_timeout),
         shard: args.shard.as_deref().map(Shard::parse).transpose()?,
         strict: args.strict,
-        secrets: reel_core::generate::secrets::load_file(&args.secrets)?,
+        secrets: reel_core::generate::secrets::load_file(&args.secrets.clone().unwrap_or_else(
+            || {
+                let store =
+                    std::env::var_os("REEL_STORE").unwrap_or_else(|| ".reel/reel.db".into());
+                crate::generate::secrets_path(std::path::Path::new(&store))
+            },
+        ))?,
         ..RunConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

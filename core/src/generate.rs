@@ -7,7 +7,6 @@
 //! every run by their very format (UUIDs, timestamps) become typed matchers
 //! such as `{"$reel": "uuid"}`, so the field must still be there and well formed.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -72,6 +71,10 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         .iter()
         .filter(|e| e.direction == Direction::Inbound)
         .filter(|e| {
+            if e.protocol != Protocol::Http || e.request.as_http_request().is_none() {
+                report.unsupported.push((e.seq, e.protocol.as_str().into()));
+                return false;
+            }
             // The app answered when its response head arrived; an error after
             // that (the client hung up early) does not make the case unusable.
             let answered = e.response.is_some() && e.first_byte_at.is_some();
@@ -84,23 +87,18 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         .collect();
 
     let mut cases: Vec<(String, CaseFile, Vec<MockSpec>)> = Vec::new();
-    let mut used_names = BTreeMap::<String, usize>::new();
+    // `cases[i]` is `inbound[i]`: attribution below relies on it.
     for (i, e) in inbound.iter().enumerate() {
         let Some(req) = e.request.as_http_request() else {
-            report.unsupported.push((e.seq, e.protocol.as_str().into()));
-            continue;
+            unreachable!("only HTTP exchanges are kept above")
         };
-        let mut stem = format!(
+        // The number makes every name unique.
+        let stem = format!(
             "{:04}-{}-{}",
             i + 1,
             req.method.to_ascii_lowercase(),
             slug(&req.target)
         );
-        let n = used_names.entry(stem.clone()).or_default();
-        *n += 1;
-        if *n > 1 {
-            stem.push_str(&format!("-{n}"));
-        }
         let response = response_spec(e);
         let case = CaseFile {
             name: stem.clone(),
@@ -136,18 +134,16 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             .collect();
         let call = describe(o);
         match holders.as_slice() {
-            [one] => cases[*one].2.push(mock_spec(o, String::new())),
-            [] if first_start.is_none_or(|f| o.started_at < f) => {
-                startup.push(mock_spec(o, String::new()))
-            }
+            [one] => cases[*one].2.push(mock_spec(o)),
+            [] if first_start.is_none_or(|f| o.started_at < f) => startup.push(mock_spec(o)),
             [] => {
                 report.outside.push((o.seq, call));
-                shared.push(mock_spec(o, String::new()));
+                shared.push(mock_spec(o));
             }
             many => {
                 let names = many.iter().map(|n| cases[*n].0.clone()).collect();
                 report.ambiguous.push((o.seq, call, names));
-                shared.push(mock_spec(o, String::new()));
+                shared.push(mock_spec(o));
             }
         }
     }
@@ -381,9 +377,10 @@ fn response_spec(e: &Exchange) -> ResponseSpec {
     }
 }
 
-fn mock_spec(o: &Exchange, id: String) -> MockSpec {
+/// A recorded outbound call; its id is given once its place is known.
+fn mock_spec(o: &Exchange) -> MockSpec {
     MockSpec {
-        id,
+        id: String::new(),
         seq: o.seq,
         dependency: o.dependency.clone().unwrap_or_default(),
         protocol: o.protocol.as_str().to_owned(),
@@ -402,11 +399,10 @@ fn describe(o: &Exchange) -> String {
 
 /// `/books/42/quote?currency=EUR` → `books-42-quote`; `/` → `root`.
 pub fn slug(target: &str) -> String {
-    let path = target.split(['?', '#']).next().unwrap_or("");
-    let path = path
-        .split_once("://")
-        .map(|(_, rest)| rest.find('/').map_or("", |i| &rest[i..]))
-        .unwrap_or(path);
+    let path = crate::suite::origin_form(target)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
     let mut out = String::new();
     for c in path.chars() {
         if c.is_ascii_alphanumeric() {

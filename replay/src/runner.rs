@@ -319,14 +319,6 @@ pub fn resolve_response(resp: &ResponseSpec, r: &dyn Resolver) -> Result<Respons
     })
 }
 
-/// The path and query of a target, also when it was recorded in absolute form.
-fn origin_form(target: &str) -> &str {
-    match target.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => target,
-    }
-}
-
 async fn send(
     client: &reqwest::Client,
     target: &str,
@@ -334,7 +326,7 @@ async fn send(
 ) -> Result<ActualResponse, String> {
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("the recorded method '{}' is not valid", req.method))?;
-    let url = format!("{target}{}", origin_form(&req.target));
+    let url = format!("{target}{}", reel_core::suite::origin_form(&req.target));
     let mut builder = client.request(method, &url);
     for (n, v) in &req.headers {
         if !NOT_REPLAYED.contains(&n.to_ascii_lowercase().as_str()) {

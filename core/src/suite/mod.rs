@@ -153,6 +153,15 @@ pub fn case_number(stem: &str) -> &str {
     &stem[..end]
 }
 
+/// The path and query of a request target, also of one in absolute form
+/// (`http://host/a?b` → `/a?b`), as clients that use a forward proxy send.
+pub fn origin_form(target: &str) -> &str {
+    match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    }
+}
+
 /// Case-insensitive header lookup in a spec's header list.
 pub fn spec_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers

@@ -249,16 +249,10 @@ fn split_target(t: &str) -> (&str, Vec<(String, String)>) {
     (path, pairs)
 }
 
+/// Absolute-form targets (through HTTP_PROXY) compare by path and query.
 fn same_target(recorded: &str, actual: &str) -> bool {
-    let strip = |t: &str| -> String {
-        // Absolute-form (through HTTP_PROXY) compares by path and query.
-        match t.split_once("://") {
-            Some((_, rest)) => rest.find('/').map_or("/".into(), |i| rest[i..].to_owned()),
-            None => t.to_owned(),
-        }
-    };
-    let (r, a) = (strip(recorded), strip(actual));
-    split_target(&r) == split_target(&a)
+    use reel_core::suite::origin_form;
+    split_target(origin_form(recorded)) == split_target(origin_form(actual))
 }
 
 fn same_body(m: &MockSpec, call: &Call, noise: &Rules) -> bool {
