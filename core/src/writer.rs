@@ -23,6 +23,9 @@ use crate::time::Micros;
 const MAX_BATCH: usize = 2048;
 /// Captures waiting for the writer before new ones are counted as dropped.
 const QUEUE_CAPACITY: usize = 65_536;
+/// Body bytes waiting for the writer before new captures are counted as
+/// dropped: a stalled disk must cost captures (counted), not all the memory.
+const QUEUE_BYTES: u64 = 1 << 30;
 
 pub enum Capture {
     Exchange(Box<Exchange>),
@@ -54,6 +57,9 @@ pub struct CaptureSender {
     next_seq: Arc<AtomicI64>,
     next_connection: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
+    /// Body bytes queued and not yet stored, and the most allowed.
+    queued_bytes: Arc<AtomicU64>,
+    budget: u64,
 }
 
 impl CaptureSender {
@@ -75,15 +81,29 @@ impl CaptureSender {
     /// Queues an exchange for storing. Never blocks; a full queue counts a drop.
     pub fn send(&self, mut exchange: Exchange) {
         exchange.session_id = self.session_id;
+        let bytes = exchange_bytes(&exchange);
+        if self.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes > self.budget {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                seq = exchange.seq,
+                "capture queue over its byte budget: exchange dropped"
+            );
+            return;
+        }
         match self.tx.try_send(Capture::Exchange(Box::new(exchange))) {
             Ok(()) => {}
-            Err(TrySendError::Full(Capture::Exchange(e))) => {
+            Err(e) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(seq = e.seq, "capture queue full: exchange dropped");
-            }
-            Err(_) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("store writer has stopped: exchange dropped");
+                match e {
+                    TrySendError::Full(_) => {
+                        tracing::error!("capture queue full: exchange dropped")
+                    }
+                    TrySendError::Disconnected(_) => {
+                        tracing::error!("store writer has stopped: exchange dropped")
+                    }
+                }
             }
         }
     }
@@ -101,6 +121,10 @@ impl CaptureSender {
     }
 }
 
+fn exchange_bytes(e: &Exchange) -> u64 {
+    (e.request.body().bytes.len() + e.response.as_ref().map_or(0, |r| r.body().bytes.len())) as u64
+}
+
 pub struct StoreWriter {
     sender: CaptureSender,
     handle: JoinHandle<Result<WriterStats, StoreError>>,
@@ -113,13 +137,24 @@ impl StoreWriter {
         session_name: &str,
         target: &str,
     ) -> Result<(Self, i64), StoreError> {
+        Self::start_with_budget(store, session_name, target, QUEUE_BYTES)
+    }
+
+    /// [`StoreWriter::start`] with another budget for queued body bytes.
+    pub fn start_with_budget(
+        store: Store,
+        session_name: &str,
+        target: &str,
+        queue_bytes: u64,
+    ) -> Result<(Self, i64), StoreError> {
         let session_id = store.create_session(session_name, target, Micros::now())?;
         let (tx, rx) = bounded(QUEUE_CAPACITY);
         let dropped = Arc::new(AtomicU64::new(0));
-        let thread_dropped = dropped.clone();
+        let queued_bytes = Arc::new(AtomicU64::new(0));
+        let (thread_dropped, thread_queued) = (dropped.clone(), queued_bytes.clone());
         let handle = std::thread::Builder::new()
             .name("reel-store-writer".into())
-            .spawn(move || run(store, session_id, rx, thread_dropped))
+            .spawn(move || run(store, session_id, rx, thread_dropped, thread_queued))
             .map_err(|_| StoreError::WriterGone)?;
         let sender = CaptureSender {
             tx,
@@ -127,6 +162,8 @@ impl StoreWriter {
             next_seq: Arc::new(AtomicI64::new(1)),
             next_connection: Arc::new(AtomicU64::new(1)),
             dropped,
+            queued_bytes,
+            budget: queue_bytes,
         };
         Ok((StoreWriter { sender, handle }, session_id))
     }
@@ -153,6 +190,7 @@ fn run(
     session_id: i64,
     rx: Receiver<Capture>,
     dropped: Arc<AtomicU64>,
+    queued_bytes: Arc<AtomicU64>,
 ) -> Result<WriterStats, StoreError> {
     let mut stats = WriterStats::default();
     let mut per_dep = std::collections::BTreeMap::<String, u64>::new();
@@ -185,6 +223,7 @@ fn run(
         if exchanges.is_empty() {
             continue;
         }
+        let batch_bytes: u64 = exchanges.iter().map(|e| exchange_bytes(e)).sum();
         match write_batch(&store, &exchanges) {
             Ok(failed) => {
                 for e in exchanges.iter().filter(|e| !failed.contains(&e.seq)) {
@@ -205,6 +244,7 @@ fn run(
                 dropped.fetch_add(exchanges.len() as u64, Ordering::Relaxed);
             }
         }
+        queued_bytes.fetch_sub(batch_bytes, Ordering::AcqRel);
     }
     stats.dropped = dropped.load(Ordering::Relaxed);
     stats.per_dependency = per_dep.into_iter().collect();

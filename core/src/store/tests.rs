@@ -122,3 +122,32 @@ fn sessions_are_found_by_id_or_newest_name_and_removed() {
         Err(StoreError::NoSuchSession(_))
     ));
 }
+
+#[test]
+fn a_stalled_store_costs_counted_captures_not_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let store = Store::open(&path).unwrap();
+    let (writer, sid) = StoreWriter::start_with_budget(store, "stall", "t", 10_000).unwrap();
+    let tx = writer.sender();
+    // Another process holds the write lock: the writer waits on it.
+    let blocker = Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let sent = 50;
+    for _ in 0..sent {
+        let mut e = http_exchange(&[b'x'; 1000], 200);
+        e.seq = tx.next_seq();
+        tx.send(e);
+    }
+    // Each exchange carries 1,000 + 3 body bytes: about ten fit the budget.
+    assert!(tx.dropped() >= 35, "dropped {}", tx.dropped());
+    blocker.execute_batch("COMMIT").unwrap();
+    let stats = writer.finish().unwrap();
+    assert_eq!(
+        stats.stored + stats.dropped,
+        sent,
+        "every capture is stored or counted"
+    );
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.session(sid).unwrap().unwrap().dropped, stats.dropped);
+}
