@@ -95,17 +95,8 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             "  {} recorded values came from earlier answers and now refer to them:\n",
             r.chained.len()
         ));
-        s.push_str(&format!(
-            "    {:<36} {:<28} {}\n",
-            "CASE", "WHERE", "REFERS TO"
-        ));
-        const SHOWN: usize = 25;
-        for (case, place, reference) in r.chained.iter().take(SHOWN) {
-            s.push_str(&format!("    {case:<36} {place:<28} {reference}\n"));
-        }
-        if r.chained.len() > SHOWN {
-            s.push_str(&format!("    … and {} more\n", r.chained.len() - SHOWN));
-        }
+        let rows = r.chained.iter().map(|(c, w, to)| [c.as_str(), w, to]);
+        table(&mut s, ["CASE", "WHERE", "REFERS TO"], rows);
     }
     if !r.deduplicated.is_empty() {
         let dropped: usize = r.deduplicated.iter().map(|(_, d)| d.len()).sum();
@@ -124,29 +115,32 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             "  {} fields differed across repeats of the same call and are matched by type:\n",
             r.repeats.len()
         ));
-        for (case, path, kind) in r.repeats.iter().take(25) {
-            s.push_str(&format!("    {case:<36} {path:<32} {kind}\n"));
-        }
-        if r.repeats.len() > 25 {
-            s.push_str(&format!("    … and {} more\n", r.repeats.len() - 25));
-        }
+        let rows = r.repeats.iter().map(|(c, p, k)| [c.as_str(), p, k]);
+        table(&mut s, ["CASE", "PATH", "MATCHER"], rows);
     }
     if !r.matchers.is_empty() {
         s.push_str(&format!(
             "  {} values are volatile by format and are matched by kind, not value:\n",
             r.matchers.len()
         ));
-        s.push_str(&format!(
-            "    {:<36} {:<32} {}\n",
-            "CASE", "PATH", "MATCHER"
-        ));
-        const SHOWN: usize = 25;
-        for (case, path, kind) in r.matchers.iter().take(SHOWN) {
-            s.push_str(&format!("    {case:<36} {path:<32} {kind}\n"));
-        }
-        if r.matchers.len() > SHOWN {
-            s.push_str(&format!("    … and {} more\n", r.matchers.len() - SHOWN));
-        }
+        let rows = r.matchers.iter().map(|(c, p, k)| [c.as_str(), p, k]);
+        table(&mut s, ["CASE", "PATH", "MATCHER"], rows);
     }
     s
+}
+
+/// A three-column table of the first 25 rows, then how many more there are.
+fn table<'a>(
+    s: &mut String,
+    header: [&'a str; 3],
+    rows: impl ExactSizeIterator<Item = [&'a str; 3]>,
+) {
+    const SHOWN: usize = 25;
+    let total = rows.len();
+    for [a, b, c] in std::iter::once(header).chain(rows.take(SHOWN)) {
+        s.push_str(&format!("    {a:<36} {b:<32} {c}\n"));
+    }
+    if total > SHOWN {
+        s.push_str(&format!("    … and {} more\n", total - SHOWN));
+    }
 }

@@ -38,18 +38,7 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
             ));
         }
     }
-    if !c.diff.is_empty() {
-        let diff = if colour {
-            colourize(&c.diff)
-        } else {
-            c.diff.clone()
-        };
-        for line in diff.lines() {
-            s.push_str("    ");
-            s.push_str(line);
-            s.push('\n');
-        }
-    }
+    indented(&mut s, &c.diff, colour, "    ");
     for m in &c.mock_misses {
         s.push_str(&format!(
             "  dependency '{}' got a call no recording matches: {}\n",
@@ -58,16 +47,7 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
         match &m.nearest {
             Some(n) => {
                 s.push_str(&format!("    nearest recorded call: {n}\n"));
-                let diff = if colour {
-                    colourize(&m.diff)
-                } else {
-                    m.diff.clone()
-                };
-                for line in diff.lines() {
-                    s.push_str("      ");
-                    s.push_str(line);
-                    s.push('\n');
-                }
+                indented(&mut s, &m.diff, colour, "      ");
             }
             None => s.push_str("    (no call to this dependency was recorded)\n"),
         }
@@ -79,6 +59,20 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
         ));
     }
     s
+}
+
+/// A diff, coloured on a terminal, each line indented.
+fn indented(s: &mut String, diff: &str, colour: bool, indent: &str) {
+    let diff = if colour {
+        colourize(diff)
+    } else {
+        diff.to_owned()
+    };
+    for line in diff.lines() {
+        s.push_str(indent);
+        s.push_str(line);
+        s.push('\n');
+    }
 }
 
 /// `N passed, N failed` (`, N skipped` when any were).

@@ -106,6 +106,26 @@ pub fn resolve_json(v: &Value, r: &dyn Resolver) -> Result<Value, String> {
     })
 }
 
+/// The value at `.items[0].id` (a leading `$` is allowed), to change it.
+pub fn at_path_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    let mut cur = v;
+    let mut rest = path.strip_prefix('$').unwrap_or(path);
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            cur = cur.get_mut(&r[..end])?;
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            cur = cur.get_mut(r[..end].parse::<usize>().ok()?)?;
+            rest = &r[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(cur)
+}
+
 /// Follows `body.items[0].id` (or `header.location`) into a response's parts.
 pub fn select<'a>(
     body: Option<&'a Value>,

@@ -249,7 +249,9 @@ impl Chains {
             let Some(BodySpec::Json(body)) = c.response.body.as_mut() else {
                 continue;
             };
-            if let Some(leaf) = at_path(body, path.strip_prefix("body").unwrap_or(path)) {
+            if let Some(leaf) =
+                crate::template::at_path_mut(body, path.strip_prefix("body").unwrap_or(path))
+            {
                 let kind = if leaf.is_number() { "number" } else { "string" };
                 if crate::matcher::as_matcher(leaf).is_none() {
                     *leaf = json!({ MARKER: kind });
@@ -293,23 +295,4 @@ pub(crate) fn replace_word(s: &str, word: &str, with: &str) -> String {
     }
     out.push_str(&s[copied..]);
     out
-}
-
-fn at_path<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    let mut cur = v;
-    let mut rest = path;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            cur = cur.get_mut(&r[..end])?;
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']')?;
-            cur = cur.get_mut(r[..end].parse::<usize>().ok()?)?;
-            rest = &r[end + 1..];
-        } else {
-            return None;
-        }
-    }
-    Some(cur)
 }

@@ -35,27 +35,9 @@ pub fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
 
 /// Replaces the value at a JSON path like `$.items[0].id`, if it is there.
 pub fn set(v: &mut Value, path: &str, to: Value) {
-    let mut cur = v;
-    let mut rest = path.strip_prefix('$').unwrap_or(path);
-    while !rest.is_empty() {
-        let next = if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            rest = &r[end..];
-            cur.get_mut(&r[..end])
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').unwrap_or(r.len());
-            let i = r[..end].parse::<usize>().ok();
-            rest = r.get(end + 1..).unwrap_or("");
-            i.and_then(|i| cur.get_mut(i))
-        } else {
-            None
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return,
-        }
+    if let Some(slot) = crate::template::at_path_mut(v, path) {
+        *slot = to;
     }
-    *cur = to;
 }
 
 /// The paths whose values differ between `bodies` (present in all of them),
