@@ -14,6 +14,7 @@ pub mod store;
 pub mod suite;
 pub mod template;
 pub mod time;
+pub mod wire;
 pub mod writer;
 
 pub use errors::StoreError;

@@ -1,0 +1,3 @@
+//! Wire protocol codecs for dependencies reel records below HTTP.
+
+pub mod postgres;

@@ -1,0 +1,1247 @@
+//! The byte level of the Postgres protocol: a streaming decoder for each
+//! direction of a connection, the encoder of every message, and the names of
+//! messages as the Postgres documentation spells them.
+//!
+//! Decoding is strict: anything a real server or libpq would reject as a
+//! protocol violation is an error naming the message, the side and the stream
+//! offset, because a recording that silently misreads a frame would replay
+//! nonsense. Decoding never panics and never trusts a count or a length before
+//! the bytes it claims are there.
+
+use std::fmt;
+
+use super::{
+    BackendMessage, Bytes, Field, FrontendMessage, Notice, Target, TxStatus, CANCEL_REQUEST_CODE,
+    GSSENC_REQUEST_CODE, SSL_REQUEST_CODE,
+};
+
+/// The largest frame Postgres accepts, length field included
+/// (`PQ_LARGE_MESSAGE_LIMIT`, 1 GiB - 1).
+const MAX_FRAME_LEN: u32 = 0x3fff_ffff;
+/// The largest startup packet body Postgres accepts (`MAX_STARTUP_PACKET_LENGTH`).
+const MAX_STARTUP_BODY: u32 = 10_000;
+/// Major version 1234 marks a request code (SSL, GSSENC, cancel) rather than a protocol.
+const REQUEST_MAJOR: i32 = 1234;
+/// Past this much spare capacity an emptied buffer is shrunk, so that one huge
+/// row does not pin its memory for the rest of the connection.
+const SHRINK_ABOVE: usize = 1 << 20;
+
+/// Which end of the connection sent the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The client (the app).
+    Frontend,
+    /// The server (Postgres, or reel's mock of it).
+    Backend,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Frontend => "client",
+            Side::Backend => "server",
+        })
+    }
+}
+
+/// A frame that breaks the protocol, or a stream that ended inside a frame.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("malformed {message} from the {side} at byte {offset}: {reason}")]
+pub struct DecodeError {
+    pub side: Side,
+    /// The message's name (`Bind`), or `message of unknown type 'x' (0x78)`.
+    pub message: String,
+    /// Where the message starts, counted from the first byte of the
+    /// connection in this direction.
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// Decodes what the client sends: the untagged startup packets first, then
+/// tagged messages once a StartupMessage has gone by.
+#[derive(Debug)]
+pub struct FrontendDecoder {
+    stream: Stream,
+    /// Still before the StartupMessage: packets are untagged.
+    startup: bool,
+}
+
+impl Default for FrontendDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrontendDecoder {
+    pub fn new() -> Self {
+        FrontendDecoder {
+            stream: Stream::new(Side::Frontend),
+            startup: true,
+        }
+    }
+
+    /// Appends bytes read from the connection.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.stream.push(bytes);
+    }
+
+    /// The next complete message and its exact bytes, or `Ok(None)` when more
+    /// bytes are needed. After an error the stream cannot be resynchronised, so
+    /// every later call returns the same error.
+    // Not an Iterator: `None` means "not yet", not "the end".
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<(FrontendMessage, Vec<u8>)>, DecodeError> {
+        let startup = self.startup;
+        let decoded = self.stream.next(|data| decode_frontend(data, startup))?;
+        if let Some((FrontendMessage::StartupMessage { .. }, _)) = &decoded {
+            self.startup = false;
+        }
+        Ok(decoded)
+    }
+
+    /// The stream offset of the first byte not yet decoded.
+    pub fn offset(&self) -> u64 {
+        self.stream.offset
+    }
+
+    /// How many bytes are waiting to be decoded.
+    pub fn buffered(&self) -> usize {
+        self.stream.unread().len()
+    }
+
+    /// Checks, at the end of the stream, that no partial message is left.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        let mut startup = self.startup;
+        self.stream.finish(|data| {
+            let step = decode_frontend(data, startup);
+            if let Step::Message(FrontendMessage::StartupMessage { .. }, _) = &step {
+                startup = false;
+            }
+            step
+        })
+    }
+}
+
+/// Decodes what the server sends: tagged messages, and the single unframed
+/// byte that answers an SSLRequest or GSSENCRequest when told to expect it.
+#[derive(Debug)]
+pub struct BackendDecoder {
+    stream: Stream,
+    /// The next byte answers an encryption request.
+    expect_encryption: bool,
+}
+
+impl Default for BackendDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BackendDecoder {
+    pub fn new() -> Self {
+        BackendDecoder {
+            stream: Stream::new(Side::Backend),
+            expect_encryption: false,
+        }
+    }
+
+    /// The client has sent an SSLRequest or GSSENCRequest: the next byte from
+    /// the server is its single-byte answer, `S` or `N`.
+    pub fn expect_encryption_response(&mut self) {
+        self.expect_encryption = true;
+    }
+
+    /// Appends bytes read from the connection.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.stream.push(bytes);
+    }
+
+    /// The next complete message and its exact bytes, or `Ok(None)` when more
+    /// bytes are needed. After an error the stream cannot be resynchronised, so
+    /// every later call returns the same error.
+    // Not an Iterator: `None` means "not yet", not "the end".
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<(BackendMessage, Vec<u8>)>, DecodeError> {
+        let expect_encryption = self.expect_encryption;
+        let decoded = self
+            .stream
+            .next(|data| decode_backend(data, expect_encryption))?;
+        if decoded.is_some() {
+            self.expect_encryption = false;
+        }
+        Ok(decoded)
+    }
+
+    /// The stream offset of the first byte not yet decoded.
+    pub fn offset(&self) -> u64 {
+        self.stream.offset
+    }
+
+    /// How many bytes are waiting to be decoded.
+    pub fn buffered(&self) -> usize {
+        self.stream.unread().len()
+    }
+
+    /// Checks, at the end of the stream, that no partial message is left.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        let mut expect_encryption = self.expect_encryption;
+        self.stream.finish(|data| {
+            let step = decode_backend(data, expect_encryption);
+            expect_encryption = false;
+            step
+        })
+    }
+}
+
+/// The bytes of one direction not yet decoded, behind a read cursor so that
+/// taking a small message off the front costs nothing; the consumed prefix is
+/// dropped only once it outweighs what is left, which keeps the copying linear.
+#[derive(Debug)]
+struct Stream {
+    side: Side,
+    buf: Vec<u8>,
+    /// Index in `buf` of the first undecoded byte.
+    start: usize,
+    /// Stream offset of `buf[start]`.
+    offset: u64,
+    /// The first error; the stream is lost after it.
+    failed: Option<DecodeError>,
+}
+
+/// What the undecoded bytes start with.
+enum Step<M> {
+    /// A whole message and the length of its frame.
+    Message(M, usize),
+    /// The start of a frame: `have` of `need` bytes (`exact` false when the
+    /// length is not known yet and `need` is the header's size).
+    Partial {
+        message: &'static str,
+        have: usize,
+        need: usize,
+        exact: bool,
+    },
+    Invalid {
+        message: String,
+        reason: String,
+    },
+}
+
+impl Stream {
+    fn new(side: Side) -> Self {
+        Stream {
+            side,
+            buf: Vec::new(),
+            start: 0,
+            offset: 0,
+            failed: None,
+        }
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn next<M>(
+        &mut self,
+        decode: impl FnOnce(&[u8]) -> Step<M>,
+    ) -> Result<Option<(M, Vec<u8>)>, DecodeError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        if self.unread().is_empty() {
+            return Ok(None);
+        }
+        match decode(self.unread()) {
+            Step::Message(message, len) => {
+                let raw = self.unread()[..len].to_vec();
+                self.start += len;
+                self.offset += len as u64;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                    if self.buf.capacity() > SHRINK_ABOVE {
+                        self.buf.shrink_to(SHRINK_ABOVE / 16);
+                    }
+                }
+                Ok(Some((message, raw)))
+            }
+            Step::Partial { .. } => Ok(None),
+            Step::Invalid { message, reason } => {
+                let error = DecodeError {
+                    side: self.side,
+                    message,
+                    offset: self.offset,
+                    reason,
+                };
+                self.failed = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Walks whatever is left without consuming it, so that `finish` reports
+    /// the first problem even if the caller stopped calling `next` early.
+    fn finish<M>(&self, mut decode: impl FnMut(&[u8]) -> Step<M>) -> Result<(), DecodeError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let mut data = self.unread();
+        let mut offset = self.offset;
+        while !data.is_empty() {
+            let (message, reason) = match decode(data) {
+                Step::Message(_, len) => {
+                    data = &data[len..];
+                    offset += len as u64;
+                    continue;
+                }
+                Step::Partial {
+                    message,
+                    have,
+                    need,
+                    exact,
+                } => {
+                    let at_least = if exact { "" } else { "at least " };
+                    let reason = format!(
+                        "truncated: the stream ended after {have} of {at_least}{need} bytes"
+                    );
+                    (message.to_owned(), reason)
+                }
+                Step::Invalid { message, reason } => (message, reason),
+            };
+            return Err(DecodeError {
+                side: self.side,
+                message,
+                offset,
+                reason,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn be_u32(bytes: &[u8]) -> u32 {
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// A byte as a reader wants to see it in an error: `'x' (0x78)`, or `0x01`
+/// when it is not printable.
+fn show_byte(byte: u8) -> String {
+    if byte.is_ascii_graphic() {
+        format!("'{}' (0x{byte:02x})", byte as char)
+    } else {
+        format!("0x{byte:02x}")
+    }
+}
+
+fn unknown_type(tag: u8) -> String {
+    format!("message of unknown type {}", show_byte(tag))
+}
+
+/// Splits off a tagged frame: Byte1 tag, Int32 length counting itself, body.
+fn tagged_frame<M>(
+    data: &[u8],
+    side: Side,
+    name_of: fn(u8) -> Option<&'static str>,
+) -> Result<(u8, &[u8], usize), Step<M>> {
+    let tag = data[0];
+    let Some(name) = name_of(tag) else {
+        return Err(Step::Invalid {
+            message: unknown_type(tag),
+            reason: format!("not a message type the {side} sends"),
+        });
+    };
+    if data.len() < 5 {
+        return Err(Step::Partial {
+            message: name,
+            have: data.len(),
+            need: 5,
+            exact: false,
+        });
+    }
+    let len = be_u32(&data[1..5]);
+    let reason = if (len as i32) < 4 {
+        Some(format!("length {} is less than 4", len as i32))
+    } else if len > MAX_FRAME_LEN {
+        Some(format!("length {len} is over Postgres's 1 GiB limit"))
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        return Err(Step::Invalid {
+            message: name.to_owned(),
+            reason,
+        });
+    }
+    let total = 1 + len as usize;
+    if data.len() < total {
+        return Err(Step::Partial {
+            message: name,
+            have: data.len(),
+            need: total,
+            exact: true,
+        });
+    }
+    Ok((tag, &data[5..total], total))
+}
+
+/// Decodes one body, requiring it to hold nothing after the last field.
+fn decode_body<M>(
+    name: &'static str,
+    body: &[u8],
+    len: usize,
+    decode: impl FnOnce(&mut Reader<'_>) -> Result<M, String>,
+) -> Step<M> {
+    let mut reader = Reader { body, pos: 0 };
+    match decode(&mut reader).and_then(|message| reader.end().map(|()| message)) {
+        Ok(message) => Step::Message(message, len),
+        Err(reason) => Step::Invalid {
+            message: name.to_owned(),
+            reason,
+        },
+    }
+}
+
+fn decode_frontend(data: &[u8], startup: bool) -> Step<FrontendMessage> {
+    if startup {
+        return decode_startup(data);
+    }
+    match tagged_frame(data, Side::Frontend, frontend_tag_name) {
+        Ok((tag, body, len)) => {
+            let name = frontend_tag_name(tag).unwrap_or("message");
+            decode_body(name, body, len, |r| frontend_body(tag, r))
+        }
+        Err(step) => step,
+    }
+}
+
+/// The untagged packets a client sends before (and instead of) a StartupMessage:
+/// Int32 length counting itself, Int32 protocol version or request code, body.
+fn decode_startup(data: &[u8]) -> Step<FrontendMessage> {
+    const PACKET: &str = "startup packet";
+    if data.len() < 4 {
+        return Step::Partial {
+            message: PACKET,
+            have: data.len(),
+            need: 8,
+            exact: false,
+        };
+    }
+    let len = be_u32(&data[..4]) as i32;
+    if len < 8 {
+        return Step::Invalid {
+            message: PACKET.to_owned(),
+            reason: format!("length {len} is less than 8"),
+        };
+    }
+    if len as u32 - 4 > MAX_STARTUP_BODY {
+        return Step::Invalid {
+            message: PACKET.to_owned(),
+            reason: format!(
+                "length {len} is over Postgres's limit of {MAX_STARTUP_BODY} bytes after the length"
+            ),
+        };
+    }
+    let len = len as usize;
+    if data.len() < 8 {
+        return Step::Partial {
+            message: PACKET,
+            have: data.len(),
+            need: len,
+            exact: true,
+        };
+    }
+    let code = be_u32(&data[4..8]) as i32;
+    let (major, minor) = (code >> 16, code & 0xffff);
+    let name = match code {
+        SSL_REQUEST_CODE => "SSLRequest",
+        GSSENC_REQUEST_CODE => "GSSENCRequest",
+        CANCEL_REQUEST_CODE => "CancelRequest",
+        _ if major == 3 => "StartupMessage",
+        _ if major == REQUEST_MAJOR => {
+            return Step::Invalid {
+                message: PACKET.to_owned(),
+                reason: format!("unknown request code {major}.{minor}"),
+            }
+        }
+        _ => {
+            return Step::Invalid {
+                message: "StartupMessage".to_owned(),
+                reason: format!("unsupported protocol version {major}.{minor}"),
+            }
+        }
+    };
+    if data.len() < len {
+        return Step::Partial {
+            message: name,
+            have: data.len(),
+            need: len,
+            exact: true,
+        };
+    }
+    decode_body(name, &data[8..len], len, |r| {
+        Ok(match code {
+            SSL_REQUEST_CODE => FrontendMessage::SSLRequest,
+            GSSENC_REQUEST_CODE => FrontendMessage::GSSENCRequest,
+            CANCEL_REQUEST_CODE => FrontendMessage::CancelRequest {
+                process_id: r.i32(What::Field("process ID"))?,
+                secret_key: r.rest(),
+            },
+            _ => FrontendMessage::StartupMessage {
+                protocol: code,
+                params: startup_params(r)?,
+            },
+        })
+    })
+}
+
+/// Name/value pairs up to the empty name that ends them.
+fn startup_params(r: &mut Reader<'_>) -> Result<Vec<(String, String)>, String> {
+    let mut params = Vec::new();
+    loop {
+        if r.remaining() == 0 {
+            return Err("the parameter list has no terminating zero byte".to_owned());
+        }
+        let i = params.len();
+        let name = r.cstr(What::Item("name of parameter", i))?;
+        if name.is_empty() {
+            return Ok(params);
+        }
+        let value = r.cstr(What::Item("value of parameter", i))?;
+        params.push((name, value));
+    }
+}
+
+fn frontend_tag_name(tag: u8) -> Option<&'static str> {
+    Some(match tag {
+        b'p' => "PasswordMessage",
+        b'Q' => "Query",
+        b'P' => "Parse",
+        b'B' => "Bind",
+        b'D' => "Describe",
+        b'E' => "Execute",
+        b'C' => "Close",
+        b'S' => "Sync",
+        b'H' => "Flush",
+        b'd' => "CopyData",
+        b'c' => "CopyDone",
+        b'f' => "CopyFail",
+        b'F' => "FunctionCall",
+        b'X' => "Terminate",
+        _ => return None,
+    })
+}
+
+fn frontend_body(tag: u8, r: &mut Reader<'_>) -> Result<FrontendMessage, String> {
+    use FrontendMessage as F;
+    Ok(match tag {
+        b'p' => F::PasswordMessage { data: r.rest() },
+        b'Q' => F::Query {
+            sql: r.cstr(What::Field("query string"))?,
+        },
+        b'P' => F::Parse {
+            statement: r.cstr(What::Field("statement name"))?,
+            sql: r.cstr(What::Field("query string"))?,
+            param_types: r.list("parameter type", 4, |r, i| {
+                r.u32(What::Item("type of parameter", i))
+            })?,
+        },
+        b'B' => F::Bind {
+            portal: r.cstr(What::Field("portal name"))?,
+            statement: r.cstr(What::Field("statement name"))?,
+            param_formats: r.list("parameter format", 2, |r, i| {
+                r.i16(What::Item("format of parameter", i))
+            })?,
+            params: r.list("parameter", 4, |r, i| r.value(What::Item("parameter", i)))?,
+            result_formats: r.list("result format", 2, |r, i| {
+                r.i16(What::Item("result format", i))
+            })?,
+        },
+        b'D' => F::Describe {
+            kind: r.target()?,
+            name: r.cstr(What::Field("name"))?,
+        },
+        b'E' => F::Execute {
+            portal: r.cstr(What::Field("portal name"))?,
+            max_rows: r.i32(What::Field("row limit"))?,
+        },
+        b'C' => F::Close {
+            kind: r.target()?,
+            name: r.cstr(What::Field("name"))?,
+        },
+        b'S' => F::Sync,
+        b'H' => F::Flush,
+        b'd' => F::CopyData { data: r.rest() },
+        b'c' => F::CopyDone,
+        b'f' => F::CopyFail {
+            message: r.cstr(What::Field("error message"))?,
+        },
+        b'F' => F::FunctionCall { body: r.rest() },
+        b'X' => F::Terminate,
+        _ => return Err(format!("{} is not a client message type", show_byte(tag))),
+    })
+}
+
+fn decode_backend(data: &[u8], expect_encryption: bool) -> Step<BackendMessage> {
+    if expect_encryption {
+        return match data[0] {
+            b'S' => Step::Message(BackendMessage::EncryptionResponse { accepted: true }, 1),
+            b'N' => Step::Message(BackendMessage::EncryptionResponse { accepted: false }, 1),
+            other => Step::Invalid {
+                message: "EncryptionResponse".to_owned(),
+                reason: format!("expected 'S' or 'N', got {}", show_byte(other)),
+            },
+        };
+    }
+    match tagged_frame(data, Side::Backend, backend_tag_name) {
+        Ok((tag, body, len)) => {
+            let name = backend_tag_name(tag).unwrap_or("message");
+            decode_body(name, body, len, |r| backend_body(tag, r))
+        }
+        Err(step) => step,
+    }
+}
+
+fn backend_tag_name(tag: u8) -> Option<&'static str> {
+    Some(match tag {
+        b'R' => "Authentication",
+        b'S' => "ParameterStatus",
+        b'K' => "BackendKeyData",
+        b'v' => "NegotiateProtocolVersion",
+        b'Z' => "ReadyForQuery",
+        b'T' => "RowDescription",
+        b'D' => "DataRow",
+        b'C' => "CommandComplete",
+        b'I' => "EmptyQueryResponse",
+        b'E' => "ErrorResponse",
+        b'N' => "NoticeResponse",
+        b'A' => "NotificationResponse",
+        b'1' => "ParseComplete",
+        b'2' => "BindComplete",
+        b'3' => "CloseComplete",
+        b'n' => "NoData",
+        b's' => "PortalSuspended",
+        b't' => "ParameterDescription",
+        b'G' => "CopyInResponse",
+        b'H' => "CopyOutResponse",
+        b'W' => "CopyBothResponse",
+        b'd' => "CopyData",
+        b'c' => "CopyDone",
+        b'V' => "FunctionCallResponse",
+        _ => return None,
+    })
+}
+
+fn backend_body(tag: u8, r: &mut Reader<'_>) -> Result<BackendMessage, String> {
+    use BackendMessage as B;
+    Ok(match tag {
+        b'R' => B::Authentication {
+            code: r.i32(What::Field("authentication code"))?,
+            data: r.rest(),
+        },
+        b'S' => B::ParameterStatus {
+            name: r.cstr(What::Field("parameter name"))?,
+            value: r.cstr(What::Field("parameter value"))?,
+        },
+        b'K' => B::BackendKeyData {
+            process_id: r.i32(What::Field("process ID"))?,
+            secret_key: r.rest(),
+        },
+        b'v' => {
+            let minor = r.i32(What::Field("newest minor version"))?;
+            let count = r.i32(What::Field("option count"))?;
+            let count =
+                usize::try_from(count).map_err(|_| format!("option count {count} is negative"))?;
+            let unrecognized =
+                r.items(count, "option", 1, |r, i| r.cstr(What::Item("option", i)))?;
+            B::NegotiateProtocolVersion {
+                minor,
+                unrecognized,
+            }
+        }
+        b'Z' => B::ReadyForQuery {
+            status: match r.u8(What::Field("transaction status"))? {
+                b'I' => TxStatus::Idle,
+                b'T' => TxStatus::InTransaction,
+                b'E' => TxStatus::Failed,
+                other => {
+                    return Err(format!(
+                        "transaction status {} is not 'I', 'T' or 'E'",
+                        show_byte(other)
+                    ))
+                }
+            },
+        },
+        // A field is at least its name's terminator and 18 bytes of numbers.
+        b'T' => B::RowDescription {
+            fields: r.list("field", 19, |r, i| {
+                Ok(Field {
+                    name: r.cstr(What::Item("name of field", i))?,
+                    table_oid: r.u32(What::Item("table OID of field", i))?,
+                    column: r.i16(What::Item("column number of field", i))?,
+                    type_oid: r.u32(What::Item("type OID of field", i))?,
+                    type_size: r.i16(What::Item("type size of field", i))?,
+                    type_modifier: r.i32(What::Item("type modifier of field", i))?,
+                    format: r.i16(What::Item("format of field", i))?,
+                })
+            })?,
+        },
+        b'D' => B::DataRow {
+            values: r.list("column", 4, |r, i| r.value(What::Item("column", i)))?,
+        },
+        b'C' => B::CommandComplete {
+            tag: r.cstr(What::Field("command tag"))?,
+        },
+        b'I' => B::EmptyQueryResponse,
+        b'E' => B::ErrorResponse {
+            fields: notice_fields(r)?,
+        },
+        b'N' => B::NoticeResponse {
+            fields: notice_fields(r)?,
+        },
+        b'A' => B::NotificationResponse {
+            process_id: r.i32(What::Field("process ID"))?,
+            channel: r.cstr(What::Field("channel name"))?,
+            payload: r.cstr(What::Field("payload"))?,
+        },
+        b'1' => B::ParseComplete,
+        b'2' => B::BindComplete,
+        b'3' => B::CloseComplete,
+        b'n' => B::NoData,
+        b's' => B::PortalSuspended,
+        b't' => B::ParameterDescription {
+            types: r.list("parameter type", 4, |r, i| {
+                r.u32(What::Item("type of parameter", i))
+            })?,
+        },
+        b'G' | b'H' | b'W' => {
+            let format = r.u8(What::Field("overall format"))? as i8;
+            let column_formats = r.list("column format", 2, |r, i| {
+                r.i16(What::Item("format of column", i))
+            })?;
+            match tag {
+                b'G' => B::CopyInResponse {
+                    format,
+                    column_formats,
+                },
+                b'H' => B::CopyOutResponse {
+                    format,
+                    column_formats,
+                },
+                _ => B::CopyBothResponse {
+                    format,
+                    column_formats,
+                },
+            }
+        }
+        b'd' => B::CopyData { data: r.rest() },
+        b'c' => B::CopyDone,
+        b'V' => B::FunctionCallResponse { body: r.rest() },
+        _ => return Err(format!("{} is not a server message type", show_byte(tag))),
+    })
+}
+
+/// ErrorResponse/NoticeResponse fields: a code byte and a string each, up to
+/// a zero code byte.
+fn notice_fields(r: &mut Reader<'_>) -> Result<Vec<Notice>, String> {
+    let mut fields = Vec::new();
+    loop {
+        if r.remaining() == 0 {
+            return Err("the field list has no terminating zero byte".to_owned());
+        }
+        let code = r.u8(What::Field("field code"))?;
+        if code == 0 {
+            return Ok(fields);
+        }
+        fields.push(Notice {
+            // Codes are ASCII letters in practice; any other byte maps to the
+            // Latin-1 char of the same value so that it encodes back exactly.
+            code: char::from(code),
+            value: r.cstr(What::NoticeValue(code))?,
+        });
+    }
+}
+
+/// What a field is called in an error.
+#[derive(Clone, Copy)]
+enum What {
+    Field(&'static str),
+    /// The n-th (from 0) of a list, shown counted from 1 as Postgres's `$1` is.
+    Item(&'static str, usize),
+    /// The string of an ErrorResponse/NoticeResponse field, by its code.
+    NoticeValue(u8),
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            What::Field(name) => f.write_str(name),
+            What::Item(name, i) => write!(f, "{name} {}", i + 1),
+            What::NoticeValue(code) => write!(f, "value of field {}", show_byte(code)),
+        }
+    }
+}
+
+/// Reads the fields of one message body; every read checks the bytes are
+/// there and errors are reasons for a `DecodeError`.
+struct Reader<'a> {
+    body: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.body.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize, what: What) -> Result<&'a [u8], String> {
+        if self.remaining() < n {
+            return Err(format!("{what} runs past the end of the body"));
+        }
+        let bytes = &self.body[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    fn u8(&mut self, what: What) -> Result<u8, String> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn i16(&mut self, what: What) -> Result<i16, String> {
+        let b = self.take(2, what)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u16(&mut self, what: What) -> Result<u16, String> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn i32(&mut self, what: What) -> Result<i32, String> {
+        Ok(self.u32(what)? as i32)
+    }
+
+    fn u32(&mut self, what: What) -> Result<u32, String> {
+        Ok(be_u32(self.take(4, what)?))
+    }
+
+    fn rest(&mut self) -> Bytes {
+        let bytes = &self.body[self.pos..];
+        self.pos = self.body.len();
+        Bytes::from(bytes)
+    }
+
+    fn cstr(&mut self, what: What) -> Result<String, String> {
+        let rest = &self.body[self.pos..];
+        let Some(len) = rest.iter().position(|&b| b == 0) else {
+            return Err(format!("{what} has no terminating zero byte"));
+        };
+        let text =
+            std::str::from_utf8(&rest[..len]).map_err(|_| format!("{what} is not valid UTF-8"))?;
+        self.pos += len + 1;
+        Ok(text.to_owned())
+    }
+
+    /// An Int32 length (-1 for NULL) and that many bytes.
+    fn value(&mut self, what: What) -> Result<Option<Bytes>, String> {
+        if self.remaining() < 4 {
+            return Err(format!("length of {what} runs past the end of the body"));
+        }
+        let len = self.i32(what)?;
+        if len == -1 {
+            return Ok(None);
+        }
+        let Ok(n) = usize::try_from(len) else {
+            return Err(format!("{what} has length {len}"));
+        };
+        if n > self.remaining() {
+            return Err(format!(
+                "{what} has length {len} but only {} bytes remain",
+                self.remaining()
+            ));
+        }
+        Ok(Some(Bytes::from(self.take(n, what)?)))
+    }
+
+    fn target(&mut self) -> Result<Target, String> {
+        match self.u8(What::Field("kind"))? {
+            b'S' => Ok(Target::Statement),
+            b'P' => Ok(Target::Portal),
+            other => Err(format!("kind {} is not 'S' or 'P'", show_byte(other))),
+        }
+    }
+
+    /// An Int16 count (read unsigned, as Postgres does) and that many items.
+    fn list<T>(
+        &mut self,
+        noun: &'static str,
+        min_size: usize,
+        read: impl FnMut(&mut Self, usize) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        let count = self
+            .u16(What::Field(noun))
+            .map_err(|_| format!("{noun} count runs past the end of the body"))?;
+        self.items(usize::from(count), noun, min_size, read)
+    }
+
+    /// `count` items of at least `min_size` bytes each. The count is only
+    /// trusted as far as the body can hold that many items.
+    fn items<T>(
+        &mut self,
+        count: usize,
+        noun: &'static str,
+        min_size: usize,
+        mut read: impl FnMut(&mut Self, usize) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        let mut items = Vec::with_capacity(count.min(self.remaining() / min_size));
+        for i in 0..count {
+            if self.remaining() < min_size {
+                return Err(format!(
+                    "{noun} count {count} runs past the end of the body"
+                ));
+            }
+            items.push(read(self, i)?);
+        }
+        Ok(items)
+    }
+
+    fn end(&self) -> Result<(), String> {
+        match self.remaining() {
+            0 => Ok(()),
+            1 => Err("1 unexpected byte after the last field".to_owned()),
+            n => Err(format!("{n} unexpected bytes after the last field")),
+        }
+    }
+}
+
+impl FrontendMessage {
+    /// Appends the message's bytes as the client sends them.
+    ///
+    /// # Panics
+    ///
+    /// If the message cannot be put on the wire: a string containing a zero
+    /// byte, an empty StartupMessage parameter name, a list of more than 65535
+    /// items, or a frame over 2 GiB. Decoded messages never have these.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        use FrontendMessage as F;
+        match self {
+            F::SSLRequest => untagged(out, SSL_REQUEST_CODE, |_| {}),
+            F::GSSENCRequest => untagged(out, GSSENC_REQUEST_CODE, |_| {}),
+            F::CancelRequest {
+                process_id,
+                secret_key,
+            } => untagged(out, CANCEL_REQUEST_CODE, |out| {
+                out.extend_from_slice(&process_id.to_be_bytes());
+                out.extend_from_slice(secret_key);
+            }),
+            F::StartupMessage { protocol, params } => untagged(out, *protocol, |out| {
+                for (name, value) in params {
+                    assert!(!name.is_empty(), "a StartupMessage parameter needs a name");
+                    put_cstr(out, name);
+                    put_cstr(out, value);
+                }
+                out.push(0);
+            }),
+            F::PasswordMessage { data } => tagged(out, b'p', |out| out.extend_from_slice(data)),
+            F::Query { sql } => tagged(out, b'Q', |out| put_cstr(out, sql)),
+            F::Parse {
+                statement,
+                sql,
+                param_types,
+            } => tagged(out, b'P', |out| {
+                put_cstr(out, statement);
+                put_cstr(out, sql);
+                put_count(out, param_types.len());
+                for oid in param_types {
+                    out.extend_from_slice(&oid.to_be_bytes());
+                }
+            }),
+            F::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => tagged(out, b'B', |out| {
+                put_cstr(out, portal);
+                put_cstr(out, statement);
+                put_i16s(out, param_formats);
+                put_count(out, params.len());
+                for value in params {
+                    put_value(out, value.as_ref());
+                }
+                put_i16s(out, result_formats);
+            }),
+            F::Describe { kind, name } => tagged(out, b'D', |out| {
+                out.push(target_byte(*kind));
+                put_cstr(out, name);
+            }),
+            F::Execute { portal, max_rows } => tagged(out, b'E', |out| {
+                put_cstr(out, portal);
+                out.extend_from_slice(&max_rows.to_be_bytes());
+            }),
+            F::Close { kind, name } => tagged(out, b'C', |out| {
+                out.push(target_byte(*kind));
+                put_cstr(out, name);
+            }),
+            F::Sync => tagged(out, b'S', |_| {}),
+            F::Flush => tagged(out, b'H', |_| {}),
+            F::CopyData { data } => tagged(out, b'd', |out| out.extend_from_slice(data)),
+            F::CopyDone => tagged(out, b'c', |_| {}),
+            F::CopyFail { message } => tagged(out, b'f', |out| put_cstr(out, message)),
+            F::FunctionCall { body } => tagged(out, b'F', |out| out.extend_from_slice(body)),
+            F::Terminate => tagged(out, b'X', |_| {}),
+        }
+    }
+}
+
+impl BackendMessage {
+    /// Appends the message's bytes as the server sends them.
+    ///
+    /// # Panics
+    ///
+    /// If the message cannot be put on the wire: a string containing a zero
+    /// byte, a notice field code that is `'\0'` or not a single byte, a list of
+    /// more than 65535 items, or a frame over 2 GiB. Decoded messages never
+    /// have these.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        use BackendMessage as B;
+        match self {
+            B::EncryptionResponse { accepted } => out.push(if *accepted { b'S' } else { b'N' }),
+            B::Authentication { code, data } => tagged(out, b'R', |out| {
+                out.extend_from_slice(&code.to_be_bytes());
+                out.extend_from_slice(data);
+            }),
+            B::ParameterStatus { name, value } => tagged(out, b'S', |out| {
+                put_cstr(out, name);
+                put_cstr(out, value);
+            }),
+            B::BackendKeyData {
+                process_id,
+                secret_key,
+            } => tagged(out, b'K', |out| {
+                out.extend_from_slice(&process_id.to_be_bytes());
+                out.extend_from_slice(secret_key);
+            }),
+            B::NegotiateProtocolVersion {
+                minor,
+                unrecognized,
+            } => tagged(out, b'v', |out| {
+                out.extend_from_slice(&minor.to_be_bytes());
+                let count = i32::try_from(unrecognized.len()).expect("too many options");
+                out.extend_from_slice(&count.to_be_bytes());
+                for option in unrecognized {
+                    put_cstr(out, option);
+                }
+            }),
+            B::ReadyForQuery { status } => tagged(out, b'Z', |out| {
+                out.push(match status {
+                    TxStatus::Idle => b'I',
+                    TxStatus::InTransaction => b'T',
+                    TxStatus::Failed => b'E',
+                })
+            }),
+            B::RowDescription { fields } => tagged(out, b'T', |out| {
+                put_count(out, fields.len());
+                for field in fields {
+                    put_cstr(out, &field.name);
+                    out.extend_from_slice(&field.table_oid.to_be_bytes());
+                    out.extend_from_slice(&field.column.to_be_bytes());
+                    out.extend_from_slice(&field.type_oid.to_be_bytes());
+                    out.extend_from_slice(&field.type_size.to_be_bytes());
+                    out.extend_from_slice(&field.type_modifier.to_be_bytes());
+                    out.extend_from_slice(&field.format.to_be_bytes());
+                }
+            }),
+            B::DataRow { values } => tagged(out, b'D', |out| {
+                put_count(out, values.len());
+                for value in values {
+                    put_value(out, value.as_ref());
+                }
+            }),
+            B::CommandComplete { tag } => tagged(out, b'C', |out| put_cstr(out, tag)),
+            B::EmptyQueryResponse => tagged(out, b'I', |_| {}),
+            B::ErrorResponse { fields } => tagged(out, b'E', |out| put_notice(out, fields)),
+            B::NoticeResponse { fields } => tagged(out, b'N', |out| put_notice(out, fields)),
+            B::NotificationResponse {
+                process_id,
+                channel,
+                payload,
+            } => tagged(out, b'A', |out| {
+                out.extend_from_slice(&process_id.to_be_bytes());
+                put_cstr(out, channel);
+                put_cstr(out, payload);
+            }),
+            B::ParseComplete => tagged(out, b'1', |_| {}),
+            B::BindComplete => tagged(out, b'2', |_| {}),
+            B::CloseComplete => tagged(out, b'3', |_| {}),
+            B::NoData => tagged(out, b'n', |_| {}),
+            B::PortalSuspended => tagged(out, b's', |_| {}),
+            B::ParameterDescription { types } => tagged(out, b't', |out| {
+                put_count(out, types.len());
+                for oid in types {
+                    out.extend_from_slice(&oid.to_be_bytes());
+                }
+            }),
+            B::CopyInResponse {
+                format,
+                column_formats,
+            } => put_copy_response(out, b'G', *format, column_formats),
+            B::CopyOutResponse {
+                format,
+                column_formats,
+            } => put_copy_response(out, b'H', *format, column_formats),
+            B::CopyBothResponse {
+                format,
+                column_formats,
+            } => put_copy_response(out, b'W', *format, column_formats),
+            B::CopyData { data } => tagged(out, b'd', |out| out.extend_from_slice(data)),
+            B::CopyDone => tagged(out, b'c', |_| {}),
+            B::FunctionCallResponse { body } => {
+                tagged(out, b'V', |out| out.extend_from_slice(body))
+            }
+        }
+    }
+}
+
+/// A frame with a tag byte, then the length (counting itself) and the body.
+fn tagged(out: &mut Vec<u8>, tag: u8, body: impl FnOnce(&mut Vec<u8>)) {
+    out.push(tag);
+    length_prefixed(out, body);
+}
+
+/// A startup-phase packet: length, then the protocol version or request code.
+fn untagged(out: &mut Vec<u8>, code: i32, body: impl FnOnce(&mut Vec<u8>)) {
+    length_prefixed(out, |out| {
+        out.extend_from_slice(&code.to_be_bytes());
+        body(out);
+    });
+}
+
+fn length_prefixed(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    body(out);
+    let len = i32::try_from(out.len() - at).expect("a Postgres message must be under 2 GiB");
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+fn put_cstr(out: &mut Vec<u8>, text: &str) {
+    assert!(
+        !text.as_bytes().contains(&0),
+        "a Postgres string cannot contain a zero byte: {text:?}"
+    );
+    out.extend_from_slice(text.as_bytes());
+    out.push(0);
+}
+
+fn put_count(out: &mut Vec<u8>, count: usize) {
+    let count = u16::try_from(count).expect("a Postgres message list holds at most 65535 items");
+    out.extend_from_slice(&count.to_be_bytes());
+}
+
+fn put_i16s(out: &mut Vec<u8>, values: &[i16]) {
+    put_count(out, values.len());
+    for value in values {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+}
+
+fn put_value(out: &mut Vec<u8>, value: Option<&Bytes>) {
+    match value {
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(bytes) => {
+            let len = i32::try_from(bytes.len()).expect("a Postgres value must be under 2 GiB");
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+    }
+}
+
+fn put_notice(out: &mut Vec<u8>, fields: &[Notice]) {
+    for field in fields {
+        let code = u8::try_from(field.code)
+            .ok()
+            .filter(|&code| code != 0)
+            .unwrap_or_else(|| panic!("notice field code {:?} is not one byte", field.code));
+        out.push(code);
+        put_cstr(out, &field.value);
+    }
+    out.push(0);
+}
+
+fn put_copy_response(out: &mut Vec<u8>, tag: u8, format: i8, column_formats: &[i16]) {
+    tagged(out, tag, |out| {
+        out.push(format as u8);
+        put_i16s(out, column_formats);
+    });
+}
+
+fn target_byte(target: Target) -> u8 {
+    match target {
+        Target::Statement => b'S',
+        Target::Portal => b'P',
+    }
+}
+
+pub(crate) fn frontend_name(message: &FrontendMessage) -> &'static str {
+    use FrontendMessage as F;
+    match message {
+        F::SSLRequest => "SSLRequest",
+        F::GSSENCRequest => "GSSENCRequest",
+        F::CancelRequest { .. } => "CancelRequest",
+        F::StartupMessage { .. } => "StartupMessage",
+        F::PasswordMessage { .. } => "PasswordMessage",
+        F::Query { .. } => "Query",
+        F::Parse { .. } => "Parse",
+        F::Bind { .. } => "Bind",
+        F::Describe { .. } => "Describe",
+        F::Execute { .. } => "Execute",
+        F::Close { .. } => "Close",
+        F::Sync => "Sync",
+        F::Flush => "Flush",
+        F::CopyData { .. } => "CopyData",
+        F::CopyDone => "CopyDone",
+        F::CopyFail { .. } => "CopyFail",
+        F::FunctionCall { .. } => "FunctionCall",
+        F::Terminate => "Terminate",
+    }
+}
+
+pub(crate) fn backend_name(message: &BackendMessage) -> &'static str {
+    use BackendMessage as B;
+    match message {
+        B::EncryptionResponse { .. } => "EncryptionResponse",
+        B::Authentication { .. } => "Authentication",
+        B::ParameterStatus { .. } => "ParameterStatus",
+        B::BackendKeyData { .. } => "BackendKeyData",
+        B::NegotiateProtocolVersion { .. } => "NegotiateProtocolVersion",
+        B::ReadyForQuery { .. } => "ReadyForQuery",
+        B::RowDescription { .. } => "RowDescription",
+        B::DataRow { .. } => "DataRow",
+        B::CommandComplete { .. } => "CommandComplete",
+        B::EmptyQueryResponse => "EmptyQueryResponse",
+        B::ErrorResponse { .. } => "ErrorResponse",
+        B::NoticeResponse { .. } => "NoticeResponse",
+        B::NotificationResponse { .. } => "NotificationResponse",
+        B::ParseComplete => "ParseComplete",
+        B::BindComplete => "BindComplete",
+        B::CloseComplete => "CloseComplete",
+        B::NoData => "NoData",
+        B::PortalSuspended => "PortalSuspended",
+        B::ParameterDescription { .. } => "ParameterDescription",
+        B::CopyInResponse { .. } => "CopyInResponse",
+        B::CopyOutResponse { .. } => "CopyOutResponse",
+        B::CopyBothResponse { .. } => "CopyBothResponse",
+        B::CopyData { .. } => "CopyData",
+        B::CopyDone => "CopyDone",
+        B::FunctionCallResponse { .. } => "FunctionCallResponse",
+    }
+}

@@ -1,0 +1,321 @@
+//! Turns the two message streams of one Postgres connection into exchanges.
+//!
+//! A request group is what the client sends up to a point where the server
+//! answers with ReadyForQuery: a StartupMessage (with the password messages that
+//! follow it), one simple Query, one FunctionCall, or extended-protocol messages
+//! up to and including Sync. Its response group is everything the server sends
+//! until that ReadyForQuery. Clients pipeline (send several groups before the
+//! first answer), so complete groups wait in order for their answers.
+//!
+//! COPY ... FROM STDIN data and password messages belong to the group that asked
+//! for them, which is the one still open or else the newest waiting one; so
+//! does a Flush sent after a Sync (psycopg's pipeline mode does that).
+
+use std::collections::VecDeque;
+
+use crate::time::Micros;
+
+use super::{BackendMessage, FrontendMessage};
+
+/// One request group with its response group: one stored exchange.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestGroup {
+    pub requests: Vec<FrontendMessage>,
+    pub request_raw: Vec<u8>,
+    pub responses: Vec<BackendMessage>,
+    pub response_raw: Vec<u8>,
+    pub started_at: Option<Micros>,
+    pub first_byte_at: Option<Micros>,
+    pub ended_at: Option<Micros>,
+}
+
+impl RequestGroup {
+    fn push_request(&mut self, msg: FrontendMessage, raw: &[u8], now: Micros) {
+        self.started_at.get_or_insert(now);
+        self.requests.push(msg);
+        self.request_raw.extend_from_slice(raw);
+    }
+
+    fn push_response(&mut self, msg: BackendMessage, raw: &[u8], now: Micros) {
+        self.first_byte_at.get_or_insert(now);
+        self.responses.push(msg);
+        self.response_raw.extend_from_slice(raw);
+    }
+
+    /// The SQL this group runs, for listings and error messages.
+    pub fn sql(&self) -> Option<&str> {
+        self.requests.iter().find_map(|m| match m {
+            FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. } => {
+                Some(sql.as_str())
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Assembles one connection's exchanges; feed it every decoded message.
+#[derive(Debug, Default)]
+pub struct Grouper {
+    /// Extended-protocol messages not yet closed by a Sync.
+    open: Option<RequestGroup>,
+    /// Complete request groups waiting for their ReadyForQuery, oldest first.
+    waiting: VecDeque<RequestGroup>,
+}
+
+impl Grouper {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes a message from the client; returns groups that are now finished
+    /// (only those that get no answer: CancelRequest).
+    pub fn client(&mut self, msg: FrontendMessage, raw: &[u8], now: Micros) -> Vec<RequestGroup> {
+        use FrontendMessage as F;
+        match msg {
+            F::SSLRequest | F::GSSENCRequest | F::Terminate => Vec::new(),
+            F::CancelRequest { .. } => {
+                let mut group = RequestGroup::default();
+                group.push_request(msg, raw, now);
+                group.ended_at = Some(now);
+                vec![group]
+            }
+            F::StartupMessage { .. } | F::Query { .. } | F::FunctionCall { .. } => {
+                self.close_open();
+                let mut group = RequestGroup::default();
+                group.push_request(msg, raw, now);
+                self.waiting.push_back(group);
+                Vec::new()
+            }
+            // A Flush right after a Sync asks for nothing new: it stays with
+            // the group it follows rather than waiting for an answer of its own.
+            F::PasswordMessage { .. }
+            | F::CopyData { .. }
+            | F::CopyDone
+            | F::CopyFail { .. }
+            | F::Flush
+                if self.open.is_none() && !self.waiting.is_empty() =>
+            {
+                if let Some(group) = self.waiting.back_mut() {
+                    group.push_request(msg, raw, now);
+                }
+                Vec::new()
+            }
+            F::Sync => {
+                self.open
+                    .get_or_insert_with(RequestGroup::default)
+                    .push_request(msg, raw, now);
+                self.close_open();
+                Vec::new()
+            }
+            _ => {
+                self.open
+                    .get_or_insert_with(RequestGroup::default)
+                    .push_request(msg, raw, now);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Takes a message from the server; returns the group it finished, if any.
+    pub fn server(&mut self, msg: BackendMessage, raw: &[u8], now: Micros) -> Option<RequestGroup> {
+        let done = matches!(msg, BackendMessage::ReadyForQuery { .. });
+        // Answers go to the oldest waiting group; after a Flush the server answers
+        // messages that are still open.
+        let target = match (self.waiting.front_mut(), self.open.as_mut()) {
+            (Some(group), _) => group,
+            (None, Some(group)) => group,
+            (None, None) => self.waiting.push_back_default(),
+        };
+        target.push_response(msg, raw, now);
+        if done {
+            let mut group = self.waiting.pop_front()?;
+            group.ended_at = Some(now);
+            group.started_at.get_or_insert(now);
+            return Some(group);
+        }
+        None
+    }
+
+    /// At the end of the connection: groups that never got their answer, and
+    /// messages sent after the last one, as they are.
+    pub fn finish(mut self, now: Micros) -> Vec<RequestGroup> {
+        self.close_open();
+        self.waiting
+            .into_iter()
+            .filter(|g| !g.requests.is_empty() || !g.responses.is_empty())
+            .map(|mut g| {
+                g.started_at.get_or_insert(now);
+                g
+            })
+            .collect()
+    }
+
+    fn close_open(&mut self) {
+        if let Some(group) = self.open.take() {
+            self.waiting.push_back(group);
+        }
+    }
+}
+
+/// `VecDeque::push_back` that hands back the new element.
+trait PushDefault<T> {
+    fn push_back_default(&mut self) -> &mut T;
+}
+
+impl<T: Default> PushDefault<T> for VecDeque<T> {
+    fn push_back_default(&mut self) -> &mut T {
+        self.push_back(T::default());
+        self.back_mut().expect("just pushed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Notice, TxStatus};
+    use super::*;
+
+    fn q(sql: &str) -> FrontendMessage {
+        FrontendMessage::Query { sql: sql.into() }
+    }
+
+    fn ready() -> BackendMessage {
+        BackendMessage::ReadyForQuery {
+            status: TxStatus::Idle,
+        }
+    }
+
+    fn tag(t: &str) -> BackendMessage {
+        BackendMessage::CommandComplete { tag: t.into() }
+    }
+
+    #[test]
+    fn pipelined_groups_get_their_own_answers_in_order() {
+        let mut g = Grouper::new();
+        let t = Micros(1);
+        for m in [
+            FrontendMessage::Parse {
+                statement: "s0".into(),
+                sql: "select 1".into(),
+                param_types: vec![],
+            },
+            FrontendMessage::Sync,
+            q("select 2"),
+        ] {
+            assert!(g.client(m, b"", t).is_empty());
+        }
+        assert!(g.server(BackendMessage::ParseComplete, b"1", t).is_none());
+        let first = g.server(ready(), b"Z", Micros(2)).unwrap();
+        assert_eq!(first.sql(), Some("select 1"));
+        assert_eq!(first.responses.len(), 2);
+        assert_eq!(first.ended_at, Some(Micros(2)));
+        assert!(g.server(tag("SELECT 1"), b"C", t).is_none());
+        let second = g.server(ready(), b"Z", Micros(3)).unwrap();
+        assert_eq!(second.sql(), Some("select 2"));
+        assert_eq!(second.responses, vec![tag("SELECT 1"), ready()]);
+        assert_eq!(second.request_raw, b"");
+        assert!(g.finish(Micros(4)).is_empty());
+    }
+
+    #[test]
+    fn copy_data_and_passwords_join_the_group_that_asked() {
+        let mut g = Grouper::new();
+        let t = Micros(1);
+        g.client(
+            FrontendMessage::StartupMessage {
+                protocol: super::super::PROTOCOL_V3,
+                params: vec![("user".into(), "me".into())],
+            },
+            b"s",
+            t,
+        );
+        g.server(
+            BackendMessage::Authentication {
+                code: 5,
+                data: vec![1, 2, 3, 4].into(),
+            },
+            b"R",
+            t,
+        );
+        g.client(
+            FrontendMessage::PasswordMessage {
+                data: b"md5abc".to_vec().into(),
+            },
+            b"p",
+            t,
+        );
+        let startup = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(startup.requests.len(), 2);
+        assert_eq!(startup.request_raw, b"sp");
+
+        g.client(q("copy t from stdin"), b"Q", t);
+        g.server(
+            BackendMessage::CopyInResponse {
+                format: 0,
+                column_formats: vec![0],
+            },
+            b"G",
+            t,
+        );
+        g.client(
+            FrontendMessage::CopyData {
+                data: b"1\n".to_vec().into(),
+            },
+            b"d",
+            t,
+        );
+        g.client(FrontendMessage::CopyDone, b"c", t);
+        g.server(tag("COPY 1"), b"C", t);
+        let copy = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(copy.requests.len(), 3);
+        assert_eq!(copy.responses.len(), 3);
+    }
+
+    #[test]
+    fn a_flush_after_a_sync_does_not_take_the_next_groups_answer() {
+        let mut g = Grouper::new();
+        let t = Micros(1);
+        g.client(FrontendMessage::Sync, b"S", t);
+        g.client(FrontendMessage::Flush, b"H", t);
+        g.client(q("commit"), b"Q", t);
+        let first = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(
+            first.requests,
+            vec![FrontendMessage::Sync, FrontendMessage::Flush]
+        );
+        g.server(tag("COMMIT"), b"C", t);
+        let commit = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(commit.sql(), Some("commit"));
+        assert_eq!(commit.responses, vec![tag("COMMIT"), ready()]);
+    }
+
+    #[test]
+    fn flush_answers_go_to_the_open_group_and_unanswered_groups_survive_the_end() {
+        let mut g = Grouper::new();
+        let t = Micros(1);
+        g.client(
+            FrontendMessage::Describe {
+                kind: super::super::Target::Statement,
+                name: "s1".into(),
+            },
+            b"D",
+            t,
+        );
+        g.client(FrontendMessage::Flush, b"H", t);
+        g.server(BackendMessage::NoData, b"n", t);
+        g.server(
+            BackendMessage::NoticeResponse {
+                fields: vec![Notice {
+                    code: 'M',
+                    value: "hi".into(),
+                }],
+            },
+            b"N",
+            t,
+        );
+        let left = g.finish(Micros(9));
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].requests.len(), 2);
+        assert_eq!(left[0].responses.len(), 2);
+        assert_eq!(left[0].ended_at, None);
+    }
+}

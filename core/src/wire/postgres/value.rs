@@ -1,0 +1,128 @@
+//! `Bytes`: a protocol value kept as raw bytes (parameters, row values, copy
+//! data, keys), and its JSON form.
+//!
+//! In JSON a value is a plain string when it is printable UTF-8, so recorded
+//! rows stay readable and editable, and `{"base64": "..."}` otherwise, so that
+//! any bytes survive the trip through JSON exactly.
+
+use std::fmt;
+use std::ops::Deref;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::de::{self, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Raw bytes of a protocol value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Bytes {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes as text, if they can be shown as a JSON string without
+    /// hiding anything: UTF-8 with no control characters except tab and line
+    /// breaks.
+    fn as_printable(&self) -> Option<&str> {
+        let text = std::str::from_utf8(&self.0).ok()?;
+        let printable = text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
+        printable.then_some(text)
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Bytes(bytes)
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(bytes: &[u8]) -> Self {
+        Bytes(bytes.to_vec())
+    }
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return serializer.serialize_bytes(&self.0);
+        }
+        match self.as_printable() {
+            Some(text) => serializer.serialize_str(text),
+            None => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("base64", &STANDARD.encode(&self.0))?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BytesVisitor)
+    }
+}
+
+struct BytesVisitor;
+
+impl<'de> Visitor<'de> for BytesVisitor {
+    type Value = Bytes;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(r#"a string or {"base64": "..."}"#)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Bytes, E> {
+        Ok(Bytes(text.as_bytes().to_vec()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Bytes, E> {
+        Ok(Bytes(text.into_bytes()))
+    }
+
+    fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Bytes, E> {
+        Ok(Bytes(bytes.to_vec()))
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Bytes, E> {
+        Ok(Bytes(bytes))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Bytes, A::Error> {
+        let mut decoded = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "base64" {
+                return Err(de::Error::unknown_field(&key, &["base64"]));
+            }
+            if decoded.is_some() {
+                return Err(de::Error::duplicate_field("base64"));
+            }
+            let text: String = map.next_value()?;
+            let bytes = STANDARD
+                .decode(text.as_bytes())
+                .map_err(|e| de::Error::custom(format_args!("invalid base64: {e}")))?;
+            decoded = Some(Bytes(bytes));
+        }
+        decoded.ok_or_else(|| de::Error::missing_field("base64"))
+    }
+}
