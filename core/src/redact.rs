@@ -5,11 +5,12 @@
 //! same `${secret:NAME}` placeholders are written, so a suite generated from a
 //! redacted session asks for `REEL_SECRET_<NAME>` at replay. One value gets one
 //! name for the whole session (kept in memory only), so a token handed out in
-//! one response and sent back in a later request still links the two.
+//! one response and sent back in a later request still links the two. A
+//! project's own names and patterns (reel.toml's `[redact]`) apply as well.
 
 use std::sync::Mutex;
 
-use crate::generate::secrets::Secrets;
+use crate::generate::secrets::{SecretRules, Secrets};
 use crate::model::{header, Body, Header, HttpRequest, HttpResponse};
 use crate::suite::{BodySpec, RequestSpec, ResponseSpec};
 
@@ -51,6 +52,13 @@ fn put_body(body: &mut Body, before: Option<BodySpec>, after: Option<BodySpec>) 
 }
 
 impl Redactor {
+    /// Redacts the built-in secrets and those `rules` describe.
+    pub fn new(rules: SecretRules) -> Self {
+        Redactor {
+            names: Mutex::new(Secrets::with_rules(rules)),
+        }
+    }
+
     pub fn request(&self, r: &mut HttpRequest) {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let before = spec_body(&r.body, header(&r.headers, "content-type"));

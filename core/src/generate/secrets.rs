@@ -7,10 +7,15 @@
 //! In expected responses such fields become `{"$reel": "string"}` matchers, so
 //! a fresh app's fresh token passes. A last pass replaces any recorded secret
 //! value still left anywhere in a file's text.
+//!
+//! [`SecretRules`] adds a project's own names and value patterns (reel.toml's
+//! `[redact]`) to the built-in ones, for generated files and `record --redact`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 
+use regex::Regex;
 use serde_json::{json, Value};
 
 use crate::matcher::MARKER;
@@ -60,13 +65,107 @@ pub fn is_secret_header(name: &str) -> bool {
     SECRET_HEADERS.contains(&n.as_str()) || is_secret_field(&n)
 }
 
+/// A project's own secret names and value patterns, on top of the built-in ones.
+#[derive(Debug, Clone, Default)]
+pub struct SecretRules {
+    /// Header and field names, normalised as [`normalise`] does; matched whole.
+    names: Vec<String>,
+    /// A value (or the part of it) matching one of these is a secret wherever it is.
+    patterns: Vec<Regex>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("secret pattern '{pattern}' is not a valid regular expression: {reason}")]
+pub struct PatternError {
+    pub pattern: String,
+    /// regex's own one-line reason (its message also draws the pattern).
+    pub reason: String,
+}
+
+/// `X-Session` and `x_session` name the same thing.
+fn normalise(name: &str) -> String {
+    name.to_ascii_lowercase().replace('-', "_")
+}
+
+impl SecretRules {
+    pub fn new(
+        names: impl IntoIterator<Item = impl AsRef<str>>,
+        patterns: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<Self, PatternError> {
+        let patterns = patterns
+            .into_iter()
+            .map(|p| {
+                Regex::new(p.as_ref()).map_err(|e| PatternError {
+                    pattern: p.as_ref().to_owned(),
+                    reason: e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ")
+                        .to_owned(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(SecretRules {
+            names: names.into_iter().map(|n| normalise(n.as_ref())).collect(),
+            patterns,
+        })
+    }
+
+    /// Checks a pattern the way [`SecretRules::new`] will use it.
+    pub fn check_pattern(pattern: &str) -> Result<(), PatternError> {
+        Self::new([] as [&str; 0], [pattern]).map(|_| ())
+    }
+
+    fn is_extra_name(&self, name: &str) -> bool {
+        !self.names.is_empty() && self.names.contains(&normalise(name))
+    }
+
+    pub fn is_secret_field(&self, name: &str) -> bool {
+        is_secret_field(name) || self.is_extra_name(name)
+    }
+
+    pub fn is_secret_header(&self, name: &str) -> bool {
+        is_secret_header(name) || self.is_extra_name(name)
+    }
+
+    /// The parts of `value` matching a pattern: non-empty, in order, not overlapping.
+    fn matches(&self, value: &str) -> Vec<Range<usize>> {
+        let mut found: Vec<Range<usize>> = self
+            .patterns
+            .iter()
+            .flat_map(|p| p.find_iter(value).map(|m| m.range()))
+            .filter(|r| !r.is_empty())
+            .collect();
+        // Earliest first, the longer of two that start together.
+        found.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+        let mut out: Vec<Range<usize>> = Vec::new();
+        for r in found {
+            if out.last().is_none_or(|last| r.start >= last.end) {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
 /// The secrets found so far: placeholder names and their recorded values.
 #[derive(Debug, Default, Clone)]
 pub struct Secrets {
     by_name: BTreeMap<String, String>,
+    rules: SecretRules,
 }
 
 impl Secrets {
+    /// Finds the built-in secrets and those `rules` describe.
+    pub fn with_rules(rules: SecretRules) -> Self {
+        Secrets {
+            by_name: BTreeMap::new(),
+            rules,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
@@ -111,9 +210,14 @@ impl Secrets {
     /// Replaces credentials in a request the app receives or sends.
     pub fn scrub_request(&mut self, req: &mut RequestSpec) {
         for (name, value) in &mut req.headers {
-            if is_secret_header(name) && !value.is_empty() {
-                *value = self.scrub_header_value(name, value);
+            if value.is_empty() {
+                continue;
             }
+            *value = if self.rules.is_secret_header(name) {
+                self.scrub_header_value(name, value)
+            } else {
+                self.scrub_matches(name, value)
+            };
         }
         req.target = self.scrub_target(&req.target);
         let form = req.headers.iter().any(|(n, v)| {
@@ -121,8 +225,9 @@ impl Secrets {
                 && v.starts_with("application/x-www-form-urlencoded")
         });
         match &mut req.body {
-            Some(BodySpec::Json(v)) => self.scrub_json(v, None),
+            Some(BodySpec::Json(v)) => self.scrub_json(v, "secret", None),
             Some(BodySpec::Text(t)) if form => *t = self.scrub_pairs(t, '&'),
+            Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
             _ => {}
         }
     }
@@ -133,16 +238,51 @@ impl Secrets {
     pub fn scrub_response(&mut self, resp: &mut ResponseSpec, expected: bool) {
         for (name, value) in &mut resp.headers {
             let n = name.to_ascii_lowercase();
-            if n == "set-cookie" {
-                *value = self.scrub_set_cookie(value);
-            } else if is_secret_header(&n) && !value.is_empty() {
-                *value = self.scrub_header_value(name, value);
+            if value.is_empty() {
+                continue;
             }
+            *value = if n == "set-cookie" {
+                self.scrub_set_cookie(value)
+            } else if self.rules.is_secret_header(&n) {
+                self.scrub_header_value(name, value)
+            } else {
+                self.scrub_matches(name, value)
+            };
         }
-        if let Some(BodySpec::Json(v)) = &mut resp.body {
-            let as_matcher = expected.then(|| json!({ MARKER: "string" }));
-            self.scrub_json(v, as_matcher.as_ref());
+        match &mut resp.body {
+            Some(BodySpec::Json(v)) => {
+                let as_matcher = expected.then(|| json!({ MARKER: "string" }));
+                self.scrub_json(v, "secret", as_matcher.as_ref());
+            }
+            Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
+            _ => {}
         }
+    }
+
+    /// `value` with every part matching a secret pattern replaced by a
+    /// placeholder named after `base`.
+    fn scrub_matches(&mut self, base: &str, value: &str) -> String {
+        if crate::template::has_placeholder(value) {
+            return value.to_owned();
+        }
+        let found = self.rules.matches(value);
+        if found.is_empty() {
+            return value.to_owned();
+        }
+        let mut out = String::with_capacity(value.len());
+        let mut last = 0;
+        for r in found {
+            out.push_str(&value[last..r.start]);
+            out.push_str(&self.placeholder(base, &value[r.clone()]));
+            last = r.end;
+        }
+        out.push_str(&value[last..]);
+        out
+    }
+
+    /// Whether the whole of `value` matches a secret pattern.
+    fn wholly_secret(&self, value: &str) -> bool {
+        matches!(self.rules.matches(value).as_slice(), [r] if *r == (0..value.len()))
     }
 
     fn scrub_header_value(&mut self, name: &str, value: &str) -> String {
@@ -180,10 +320,19 @@ impl Secrets {
     }
 
     fn scrub_target(&mut self, target: &str) -> String {
-        let Some((path, query)) = target.split_once('?') else {
-            return target.to_owned();
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
         };
-        format!("{path}?{}", self.scrub_pairs(query, '&'))
+        let path = path
+            .split('/')
+            .map(|seg| self.scrub_matches("secret", seg))
+            .collect::<Vec<_>>()
+            .join("/");
+        match query {
+            Some(q) => format!("{path}?{}", self.scrub_pairs(q, '&')),
+            None => path,
+        }
     }
 
     /// `a=1&password=x` with secret-named values replaced.
@@ -191,13 +340,14 @@ impl Secrets {
         s.split(sep)
             .map(|pair| match pair.split_once('=') {
                 Some((k, v))
-                    if is_secret_field(k)
+                    if self.rules.is_secret_field(k)
                         && !v.is_empty()
                         && !crate::template::has_placeholder(v) =>
                 {
                     format!("{k}={}", self.placeholder(k, v))
                 }
-                _ => pair.to_owned(),
+                Some((k, v)) => format!("{k}={}", self.scrub_matches(k, v)),
+                None => self.scrub_matches("secret", pair),
             })
             .collect::<Vec<_>>()
             .join(&sep.to_string())
@@ -216,7 +366,8 @@ impl Secrets {
             .join(sep)
     }
 
-    fn scrub_json(&mut self, v: &mut Value, as_matcher: Option<&Value>) {
+    /// `key` is the field `v` is the value of (for names of placeholders).
+    fn scrub_json(&mut self, v: &mut Value, key: &str, as_matcher: Option<&Value>) {
         match v {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
@@ -224,18 +375,27 @@ impl Secrets {
                         // An expected secret is checked by type, even one that
                         // was redacted at record time; elsewhere a placeholder
                         // (or one already there) stands in.
-                        Value::String(s) if is_secret_field(k) && !s.is_empty() => {
+                        Value::String(s) if self.rules.is_secret_field(k) && !s.is_empty() => {
                             *child = match as_matcher {
                                 Some(m) => m.clone(),
                                 None if crate::template::has_placeholder(s) => child.clone(),
                                 None => Value::String(self.placeholder(k, &s.clone())),
                             };
                         }
-                        _ => self.scrub_json(child, as_matcher),
+                        _ => self.scrub_json(child, k, as_matcher),
                     }
                 }
             }
-            Value::Array(a) => a.iter_mut().for_each(|c| self.scrub_json(c, as_matcher)),
+            Value::Array(a) => a
+                .iter_mut()
+                .for_each(|c| self.scrub_json(c, key, as_matcher)),
+            // A value that is a secret by its look alone: checked by type when
+            // expected, like a secret-named field; a secret inside a longer
+            // text becomes a placeholder in place.
+            Value::String(s) => match as_matcher {
+                Some(m) if self.wholly_secret(s) => *v = m.clone(),
+                _ => *s = self.scrub_matches(key, s),
+            },
             _ => {}
         }
     }
@@ -422,6 +582,90 @@ mod tests {
         assert_eq!(r.target, "/x?token=${0001.response.body.token}");
         assert_eq!(r.headers[0].1, "sid=${0001.response.body.sid}");
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn extra_names_and_patterns_are_secrets_wherever_they_appear() {
+        let rules = SecretRules::new(
+            ["X-Session", "pin"],
+            ["^sk_live_[A-Za-z0-9]+$", "acct-[0-9]{6}"],
+        )
+        .unwrap();
+        let mut s = Secrets::with_rules(rules);
+        let mut r = req(
+            &[
+                ("x-session", "s-77"),
+                ("X-Note", "sk_live_AAA111"),
+                ("Accept", "*/*"),
+            ],
+            "/keys/sk_live_PATH9?pin=1234&ref=acct-123456&page=2",
+            Some(BodySpec::Json(json!({
+                "pin": "9876",
+                "spin": "not a secret",
+                "key": "sk_live_BBB222",
+                "memo": "pay acct-654321 today",
+                "tags": ["sk_live_CCC333", "plain"],
+            }))),
+        );
+        s.scrub_request(&mut r);
+        assert_eq!(r.headers[0].1, "${secret:X_SESSION}");
+        assert_eq!(r.headers[1].1, "${secret:X_NOTE}");
+        assert_eq!(r.headers[2].1, "*/*");
+        assert_eq!(
+            r.target,
+            "/keys/${secret:SECRET}?pin=${secret:PIN}&ref=${secret:REF}&page=2"
+        );
+        assert_eq!(
+            r.body,
+            Some(BodySpec::Json(json!({
+                "pin": "${secret:PIN_2}",
+                "spin": "not a secret",
+                "key": "${secret:KEY}",
+                "memo": "pay ${secret:MEMO} today",
+                "tags": ["${secret:TAGS}", "plain"],
+            })))
+        );
+        assert_eq!(s.values()["MEMO"], "acct-654321");
+        assert_eq!(s.values()["PIN_2"], "9876");
+
+        // Expected: a wholly secret value is checked by type; a secret inside
+        // a text is a placeholder the replayer fills.
+        let mut resp = ResponseSpec {
+            status: 200,
+            headers: vec![("X-Session".into(), "s-88".into())],
+            body: Some(BodySpec::Json(
+                json!({"key": "sk_live_DDD444", "pin": "1111", "memo": "acct-000001 ok"}),
+            )),
+        };
+        s.scrub_response(&mut resp, true);
+        assert_eq!(resp.headers[0].1, "${secret:X_SESSION_2}");
+        assert_eq!(
+            resp.body,
+            Some(BodySpec::Json(json!({
+                "key": {"$reel": "string"},
+                "pin": {"$reel": "string"},
+                "memo": "${secret:MEMO_2} ok",
+            })))
+        );
+        let mut text = ResponseSpec {
+            status: 200,
+            headers: vec![],
+            body: Some(BodySpec::Text("account acct-123456".into())),
+        };
+        s.scrub_response(&mut text, false);
+        assert_eq!(
+            text.body,
+            Some(BodySpec::Text("account ${secret:REF}".into()))
+        );
+    }
+
+    #[test]
+    fn a_bad_pattern_is_named() {
+        let err = SecretRules::check_pattern("sk_(live").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret pattern 'sk_(live' is not a valid regular expression: unclosed group"
+        );
     }
 
     #[test]

@@ -1,0 +1,358 @@
+//! reel.toml: finding, parsing, errors that point at the key, and merging
+//! under the flags.
+
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory as _, FromArgMatches as _};
+
+use super::merge::{self, Source};
+use super::*;
+use crate::args::{Cli, Command};
+
+const EXAMPLE: &str = r#"
+store = ".reel/reel.db"
+
+[record]
+upstream = "http://127.0.0.1:8080"
+listen = "127.0.0.1:16789"
+session = "checkout"
+max_body = "4M"
+redact = true
+app = ["./my-app", "--port", "8080"]
+dep = [
+    "audit=http:127.0.0.1:18082=http://audit.internal",
+    { name = "pricing", listen = "127.0.0.1:18081", target = "https://pricing.example.com" },
+]
+
+[redact]
+names = ["x-session", "pin"]
+patterns = ["^sk_live_[A-Za-z0-9]+$"]
+
+[generate]
+out = "reel/checkout"
+dedup = true
+
+[test]
+app = "./my-app --port 8080"
+ready = "http://127.0.0.1:8080/health"
+ready_timeout = 60
+strict = true
+stability = 3
+report = { junit = "out/junit.xml", html = "out/report.html" }
+"#;
+
+/// Writes `text` as `dir/reel.toml` and loads it by path.
+fn load_in(dir: &Path, text: &str) -> anyhow::Result<Config> {
+    let path = dir.join(FILE_NAME);
+    std::fs::write(&path, text).unwrap();
+    Config::load(Some(&path))
+}
+
+fn load_err(text: &str) -> (PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_in(dir.path(), text).unwrap_err();
+    (dir.path().join(FILE_NAME), format!("{err:#}"))
+}
+
+/// `reel ARGS` parsed and merged over `cfg`.
+fn merged(args: &[&str], cfg: &Config) -> (Command, Vec<merge::Setting>) {
+    let matches = Cli::command()
+        .try_get_matches_from(std::iter::once("reel").chain(args.iter().copied()))
+        .unwrap();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap();
+    let (_, sub) = matches.subcommand().unwrap();
+    let settings = merge::apply(&mut cli.command, sub, cfg);
+    (cli.command, settings)
+}
+
+fn source(settings: &[merge::Setting], key: &str) -> Source {
+    settings
+        .iter()
+        .find(|s| s.key == key)
+        .unwrap_or_else(|| panic!("no setting {key}"))
+        .source
+}
+
+#[test]
+fn the_example_parses_with_paths_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(dir.path(), EXAMPLE).unwrap();
+    let f = &cfg.file;
+    assert_eq!(f.store, Some(dir.path().join(".reel/reel.db")));
+    assert_eq!(f.record.upstream.as_deref(), Some("http://127.0.0.1:8080"));
+    assert_eq!(
+        f.record.dep,
+        [
+            Dep("audit=http:127.0.0.1:18082=http://audit.internal".into()),
+            Dep("pricing=http:127.0.0.1:18081=https://pricing.example.com".into()),
+        ]
+    );
+    assert_eq!(
+        f.record.app.as_ref().unwrap().argv(),
+        ["./my-app", "--port", "8080"]
+    );
+    assert_eq!(f.generate.out, Some(dir.path().join("reel/checkout")));
+    assert_eq!(
+        f.test.report.as_ref().unwrap().spec(),
+        format!(
+            "junit={},html={}",
+            dir.path().join("out/junit.xml").display(),
+            dir.path().join("out/report.html").display()
+        )
+    );
+    let rules = cfg.secret_rules().unwrap();
+    assert!(rules.is_secret_header("X-Session"));
+    assert!(rules.is_secret_field("PIN"));
+    assert!(!rules.is_secret_field("spin"));
+}
+
+#[test]
+fn an_unknown_key_names_file_line_column_and_key() {
+    let (path, err) = load_err("[record]\nlisten = \"127.0.0.1:1\"\nuptream = \"http://x\"\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:3:1: record.uptream: unknown field `uptream`",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("expected one of"), "{err}");
+
+    let (path, err) = load_err("[generat]\nout = \"x\"\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:1:2: generat: unknown field `generat`",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_type_names_the_key_at_its_value() {
+    let (path, err) = load_err("[record]\nlisten = 16789\n");
+    assert_eq!(
+        err,
+        format!(
+            "{}:2:10: record.listen: invalid type: integer `16789`, expected a string",
+            path.display()
+        )
+    );
+    let (path, err) = load_err("[test]\nstrict = \"yes\"\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:10: test.strict: invalid type: string",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn values_are_checked_where_they_are_written() {
+    // toml points at the list, not at the item in it.
+    let (path, err) = load_err("[record]\ndep = [\"pricing\"]\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:7: record.dep: --dep 'pricing'",
+            path.display()
+        )),
+        "{err}"
+    );
+    let (path, err) =
+        load_err("[record]\nupstream = \"http://a\"\n\n[[record.dep]]\nname = \"p\"\nlisten = \"127.0.0.1:1\"\ntarget = \"http://b\"\nport = 1\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:8:1: record.dep[0].port: unknown field `port`",
+            path.display()
+        )),
+        "{err}"
+    );
+    let (path, err) = load_err("[redact]\npatterns = [\"ok\", \"sk_(live\"]\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:12: redact.patterns: secret pattern 'sk_(live'",
+            path.display()
+        )),
+        "{err}"
+    );
+    let (path, err) = load_err("[record]\nmax_body = \"lots\"\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:12: record.max_body: 'lots' is not a size",
+            path.display()
+        )),
+        "{err}"
+    );
+    let (_, err) = load_err("[record\n");
+    assert!(err.contains(":1:"), "{err}");
+}
+
+#[test]
+fn the_nearest_file_is_found_but_not_above_the_repository() {
+    let root = tempfile::tempdir().unwrap();
+    let project = root.path().join("project");
+    let deep = project.join("src/deeper");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(root.path().join(FILE_NAME), "").unwrap();
+    assert_eq!(discover(&deep), Some(root.path().join(FILE_NAME)));
+    std::fs::create_dir(project.join(".git")).unwrap();
+    assert_eq!(
+        discover(&deep),
+        None,
+        "the search stops at the repository root"
+    );
+    std::fs::write(project.join(FILE_NAME), "").unwrap();
+    assert_eq!(discover(&deep), Some(project.join(FILE_NAME)));
+    std::fs::write(deep.join(FILE_NAME), "").unwrap();
+    assert_eq!(discover(&deep), Some(deep.join(FILE_NAME)));
+}
+
+#[test]
+fn a_missing_explicit_file_is_an_error() {
+    let err = Config::load(Some(Path::new("/nonexistent/reel.toml"))).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("/nonexistent/reel.toml"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn flags_win_the_file_fills_the_rest_and_defaults_come_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(dir.path(), EXAMPLE).unwrap();
+
+    let (cmd, settings) = merged(&["record", "--listen", "127.0.0.1:0", "--no-redact"], &cfg);
+    let Command::Record(a) = cmd else { panic!() };
+    assert_eq!(a.listen, "127.0.0.1:0");
+    assert_eq!(source(&settings, "record.listen"), Source::Flag);
+    assert!(!a.redact, "--no-redact beats redact = true");
+    assert_eq!(source(&settings, "record.redact"), Source::Flag);
+    assert_eq!(a.upstream.as_deref(), Some("http://127.0.0.1:8080"));
+    assert_eq!(a.max_body, "4M");
+    assert_eq!(a.session.as_deref(), Some("checkout"));
+    assert_eq!(a.deps.len(), 2);
+    assert_eq!(a.app, ["./my-app", "--port", "8080"]);
+    assert_eq!(a.http_proxy, None);
+    assert_eq!(source(&settings, "record.http_proxy"), Source::Default);
+    assert_eq!(source(&settings, "redact.names"), Source::File);
+
+    // A flag given for a list replaces the file's whole list.
+    let (cmd, _) = merged(
+        &[
+            "record",
+            "--dep",
+            "x=http:127.0.0.1:0=http://x",
+            "--",
+            "other-app",
+        ],
+        &cfg,
+    );
+    let Command::Record(a) = cmd else { panic!() };
+    assert_eq!(a.deps, ["x=http:127.0.0.1:0=http://x"]);
+    assert_eq!(a.app, ["other-app"]);
+
+    let (cmd, _) = merged(&["generate", "other", "--no-dedup"], &cfg);
+    let Command::Generate(a) = cmd else { panic!() };
+    assert_eq!(a.session.as_deref(), Some("other"));
+    assert!(!a.dedup);
+    assert_eq!(a.out, Some(dir.path().join("reel/checkout")));
+
+    let (cmd, settings) = merged(&["test", "--ready-timeout", "5"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!(
+        a.dir,
+        Some(dir.path().join("reel/checkout")),
+        "[generate] out"
+    );
+    assert_eq!(a.ready_timeout, 5);
+    assert_eq!(a.app.as_deref(), Some("./my-app --port 8080"));
+    assert!(a.strict);
+    assert_eq!(a.stability, Some(3));
+    assert_eq!(source(&settings, "test.stability"), Source::File);
+    assert!(a.report.unwrap().starts_with("junit="));
+}
+
+#[test]
+fn without_a_file_the_built_in_defaults_stand() {
+    let cfg = Config::default();
+    let (cmd, settings) = merged(&["record"], &cfg);
+    let Command::Record(a) = cmd else { panic!() };
+    assert_eq!(a.listen, "127.0.0.1:16789");
+    assert_eq!(a.max_body, "8M");
+    assert_eq!(a.upstream, None);
+    assert!(!a.redact);
+    assert!(settings
+        .iter()
+        .filter(|s| s.key != "store")
+        .all(|s| s.source == Source::Default));
+    let (cmd, _) = merged(&["test", "suite"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!(a.dir, Some(PathBuf::from("suite")));
+    assert_eq!(a.ready_timeout, 30);
+    assert_eq!(a.secrets, None);
+}
+
+#[test]
+fn an_app_may_be_a_string_or_a_list() {
+    let f = parse("[record]\napp = \"./run.sh --fast\"\n[test]\napp = [\"./my app\", \"-v\"]\n")
+        .unwrap();
+    assert_eq!(
+        f.record.app.unwrap().argv(),
+        ["sh", "-c", "./run.sh --fast"]
+    );
+    assert_eq!(f.test.app.unwrap().line(), "'./my app' -v");
+    let err = parse("[test]\napp = 3\n").unwrap_err();
+    assert!(err.message().contains("a command"), "{}", err.message());
+}
+
+#[test]
+fn reel_config_shows_each_value_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(
+        dir.path(),
+        "[record]\nupstream = \"http://127.0.0.1:9\"\n[generate]\ndedup = true\n",
+    )
+    .unwrap();
+    let shown = merge::show(&cfg);
+    assert!(
+        shown.starts_with(&format!(
+            "# settings from {}",
+            dir.path().join(FILE_NAME).display()
+        )),
+        "{shown}"
+    );
+    let line = |key: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in\n{shown}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("upstream ="),
+        "upstream = \"http://127.0.0.1:9\" # reel.toml"
+    );
+    assert_eq!(line("listen ="), "listen = \"127.0.0.1:16789\" # default");
+    assert_eq!(line("dedup ="), "dedup = true # reel.toml");
+    assert!(
+        shown.contains("\n[record]\n") && shown.contains("\n[test]\n"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_readme_example_parses() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```toml\n")
+        .expect("a toml example in README.md")
+        + 8;
+    let len = readme[start..].find("```").unwrap();
+    let f = parse(&readme[start..start + len]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.record.dep.len(), 1);
+    assert_eq!(f.redact.patterns.len(), 1);
+    assert!(f.test.report.is_some());
+}
