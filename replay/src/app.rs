@@ -18,12 +18,23 @@ pub struct App {
     child: Child,
     command: String,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Files the app's processes leave behind when they are killed, removed
+    /// once it is stopped.
+    leftovers: Vec<std::path::PathBuf>,
 }
 
 impl App {
-    /// Starts `command` with `env` added to reel's environment.
-    pub fn start(command: &str, env: &[(String, String)]) -> Result<Self, ReplayError> {
+    /// Starts `command` with `env` added to reel's environment and the
+    /// variables named in `unset` taken out of it.
+    pub fn start(
+        command: &str,
+        env: &[(String, String)],
+        unset: &[&str],
+    ) -> Result<Self, ReplayError> {
         let mut cmd = Command::new("sh");
+        for name in unset {
+            cmd.env_remove(name);
+        }
         cmd.arg("-c")
             .arg(command)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -47,7 +58,24 @@ impl App {
             child,
             command: command.to_owned(),
             log,
+            leftovers: Vec::new(),
         })
+    }
+
+    /// The process id of the `sh` reel started (the app's process group).
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Removes `files` once the app is stopped.
+    pub fn remove_when_stopped(&mut self, files: Vec<std::path::PathBuf>) {
+        self.leftovers.extend(files);
+    }
+
+    fn remove_leftovers(&mut self) {
+        for f in self.leftovers.drain(..) {
+            let _ = std::fs::remove_file(f);
+        }
     }
 
     fn log_tail(&self) -> String {
@@ -112,18 +140,54 @@ impl App {
         }
     }
 
-    /// SIGTERM to the app's process group, then SIGKILL after `grace`.
+    /// SIGTERM to the app's process group, then SIGKILL after `grace`. Returns
+    /// once every process of the group is gone, not only the `sh` reel
+    /// started: the next app started on the same port must not find this one
+    /// still listening there.
     pub async fn stop(mut self, grace: Duration) {
-        if let Some(pid) = self.child.id() {
-            let pgid = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM);
-            if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
-                return;
-            }
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let Some(pid) = self.child.id() else {
+            let _ = self.child.kill().await;
+            self.remove_leftovers();
+            return;
+        };
+        let pgid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM);
+        let end = tokio::time::Instant::now() + grace;
+        let _ = tokio::time::timeout_at(end, self.child.wait()).await;
+        while group_alive(pid) && tokio::time::Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let _ = self.child.kill().await;
+        if group_alive(pid) || self.child.try_wait().ok().flatten().is_none() {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.kill().await;
+            let end = tokio::time::Instant::now() + Duration::from_secs(2);
+            while group_alive(pid) && tokio::time::Instant::now() < end {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.remove_leftovers();
     }
+}
+
+/// Whether a process of group `pgid` is still running (zombies waiting to be
+/// reaped by someone else do not count: they hold no port).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.filter_map(Result::ok).any(|p| {
+        let Ok(stat) = std::fs::read_to_string(p.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next();
+        let pgrp = f.nth(1).and_then(|g| g.parse::<u32>().ok());
+        pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+    })
 }
 
 impl Drop for App {
@@ -135,6 +199,7 @@ impl Drop for App {
                 let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM);
             }
         }
+        self.remove_leftovers();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Comparing an actual response with the expected one under noise rules.
 //!
-//! Status, headers (minus ignored ones) and body are compared. JSON bodies are
+//! Status, headers (minus ignored ones; volatile ones by form, see [`loose`])
+//! and body are compared. JSON bodies are
 //! compared by structure and value, each difference named by its JSON path;
 //! typed matchers (`{"$reel": "uuid"}`) accept any value of their kind; ignored
 //! paths are skipped. Other bodies are compared as text or bytes.
@@ -74,24 +75,38 @@ pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) 
             names.push(n);
         }
     }
+    // Loose headers whose form held (or that the recording did not have).
+    let mut held: Vec<&str> = Vec::new();
     for name in names {
-        let values = |hs: &[(String, String)]| {
-            let v: Vec<&str> = hs
-                .iter()
+        let values = |hs: &[(String, String)]| -> Vec<String> {
+            hs.iter()
                 .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .collect();
-            (!v.is_empty()).then(|| v.join(", "))
+                .map(|(_, v)| v.clone())
+                .collect()
         };
         let (e, a) = (values(&exp_headers), values(&act_headers));
-        if e != a {
+        let joined = |v: &[String]| (!v.is_empty()).then(|| v.join(", "));
+        if loose::is_loose(name) {
+            let e_strs: Vec<&str> = e.iter().map(String::as_str).collect();
+            let a_strs: Vec<&str> = a.iter().map(String::as_str).collect();
+            match loose::check(name, &e_strs, &a_strs) {
+                // Not recorded (nothing to hold it to), or in the recorded form.
+                None => held.push(name),
+                Some(want) => differences.push(Difference {
+                    path: format!("header {name}"),
+                    expected: Some(want),
+                    actual: joined(&a),
+                }),
+            }
+        } else if e != a {
             differences.push(Difference {
                 path: format!("header {name}"),
-                expected: e,
-                actual: a,
+                expected: joined(&e),
+                actual: joined(&a),
             });
         }
     }
+    let (shown_exp_headers, shown_act_headers) = shown_headers(&exp_headers, &act_headers, &held);
 
     let shown_expected = match (&expected.body, &actual.body) {
         (Some(BodySpec::Json(e)), Some(BodySpec::Json(a))) => {
@@ -129,8 +144,8 @@ pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) 
         String::new()
     } else {
         unified(
-            &render(expected.status, &exp_headers, shown_expected.as_ref()),
-            &render(actual.status, &act_headers, actual.body.as_ref()),
+            &render(expected.status, &shown_exp_headers, shown_expected.as_ref()),
+            &render(actual.status, &shown_act_headers, actual.body.as_ref()),
         )
     };
     Comparison { differences, diff }
@@ -158,6 +173,24 @@ fn short_body(b: &BodySpec) -> String {
     } else {
         s
     }
+}
+
+type Headers = Vec<(String, String)>;
+
+/// The headers a diff shows: those compared by value, and loose ones only
+/// where they failed their form (a volatile value that held is noise).
+fn shown_headers(
+    exp: &[(String, String)],
+    act: &[(String, String)],
+    held: &[&str],
+) -> (Headers, Headers) {
+    let shown = |hs: &[(String, String)]| {
+        hs.iter()
+            .filter(|(n, _)| !held.contains(&n.as_str()))
+            .cloned()
+            .collect()
+    };
+    (shown(exp), shown(act))
 }
 
 /// Lower-cased names, ignored ones dropped, in order.
@@ -515,6 +548,8 @@ fn keep_matchers(e: &Value, a: &Value) -> Value {
         _ => a.clone(),
     }
 }
+
+pub mod loose;
 
 #[cfg(test)]
 mod tests;

@@ -185,3 +185,55 @@ fn paths_parse_in_both_notations() {
     );
     assert_eq!(show(&parse_path("$.a[2].b")), "$.a[2].b");
 }
+
+#[test]
+fn volatile_headers_are_held_to_their_form_not_their_value() {
+    let no_rules = Rules::new(&[]);
+    let e = resp(
+        200,
+        &[
+            ("Date", "Thu, 26 Nov 2026 14:53:46 GMT"),
+            ("X-Request-Id", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
+            ("X-Version", "1"),
+        ],
+        json!({"n": 1}),
+    );
+    let fresh = actual(
+        200,
+        &[
+            ("date", "Fri, 27 Nov 2026 08:00:00 GMT"),
+            ("x-request-id", "00000000-0000-4000-8000-000000000000"),
+            ("x-version", "1"),
+            ("etag", "\"not-recorded\""),
+        ],
+        json!({"n": 1}),
+    );
+    let c = compare(&e, &fresh, &no_rules);
+    assert!(c.differences.is_empty(), "{:?}", c.differences);
+
+    // Missing or malformed fails, named in words; the diff shows only those.
+    let broken = actual(
+        200,
+        &[("x-request-id", "42"), ("x-version", "1")],
+        json!({"n": 2}),
+    );
+    let c = compare(&e, &broken, &no_rules);
+    assert_eq!(paths(&c), ["header date", "header x-request-id", "$.n"]);
+    assert_eq!(c.differences[0].expected.as_deref(), Some("an HTTP date"));
+    assert_eq!(c.differences[0].actual, None);
+    assert_eq!(c.differences[1].expected.as_deref(), Some("a UUID"));
+    assert!(
+        c.diff.contains("-date: Thu, 26 Nov 2026 14:53:46 GMT"),
+        "{}",
+        c.diff
+    );
+    assert!(
+        !c.diff.contains("x-version: 1\n-") && c.diff.contains(" x-version: 1"),
+        "{}",
+        c.diff
+    );
+
+    // A suite that lists the header as noise still ignores it entirely.
+    let c = compare(&e, &broken, &defaults());
+    assert_eq!(paths(&c), ["header x-request-id", "$.n"]);
+}

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use reel_core::matcher;
-use reel_core::suite::{BodySpec, RequestSpec, ResponseSpec, DEFAULT_IGNORED_HEADERS};
+use reel_core::suite::{
+    BodySpec, RequestSpec, ResponseSpec, DEFAULT_IGNORED_HEADERS, LOOSE_HEADERS,
+};
 use serde_json::Value;
 use similar::{Algorithm, ChangeTag, DiffTag, TextDiff};
 
@@ -683,14 +685,22 @@ fn status_line(status: u16) -> Line {
 
 fn header_line(name: &str, value: &str) -> Line {
     let name = name.to_ascii_lowercase();
-    if DEFAULT_IGNORED_HEADERS.contains(&name.as_str()) {
-        // Compared as equal whatever the value, since the comparison ignores it.
+    let tag = if DEFAULT_IGNORED_HEADERS.contains(&name.as_str()) {
+        Some("not compared")
+    } else if LOOSE_HEADERS.contains(&name.as_str()) {
+        Some("compared by form")
+    } else {
+        None
+    };
+    if let Some(tag) = tag {
+        // Shown as equal whatever the value: any difference in form is listed
+        // among the case's differences.
         Line {
             html: Some(format!(
                 "<span class=\"dim\">{}</span>",
                 escape(&format!("{name}: {value}"))
             )),
-            tag: Some("not compared".to_owned()),
+            tag: Some(tag.to_owned()),
             quiet: true,
             ..Line::plain(format!("{name}: \u{0}"))
         }

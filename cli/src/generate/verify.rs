@@ -1,0 +1,196 @@
+//! `reel generate --verify [N]`: before the suite is handed over, replay it N
+//! times against the real app with its real dependencies, and turn what
+//! differed between those runs, or from the recording, into typed matchers,
+//! listing each path and why. Each dependency is reached through a forwarding
+//! recorder standing where reel recorded it (its captures go to a throwaway
+//! store), so an app configured for the recording needs no change. Replaying
+//! and loosening are `reel test --stability`'s own ([`reel_replay::stability`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use reel_core::model::Session;
+use reel_core::suite::load_suite;
+use reel_core::{Store, StoreWriter};
+use reel_proxy::server::{DependencyKind, DependencySpec, DEFAULT_BODY_CAP};
+use reel_proxy::{Recorder, RecorderConfig, Upstream};
+use reel_replay::runner::RunConfig;
+use reel_replay::stability::{self, Loosened, Unexplained};
+
+/// What `--verify` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Verify {
+    pub runs: u32,
+    pub app: Option<String>,
+    pub target: Option<String>,
+    pub ready: Option<String>,
+    pub ready_timeout: Duration,
+    /// Values for the suite's `${secret:NAME}` placeholders.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// What the runs found.
+#[derive(Debug)]
+pub struct Verified {
+    pub runs: u32,
+    pub loosened: Vec<Loosened>,
+    pub unexplained: Vec<Unexplained>,
+}
+
+/// Replays the suite in `out` and loosens its case files.
+pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verified> {
+    anyhow::ensure!(v.runs >= 1, "--verify {}: give 1 or more runs", v.runs);
+    let suite = load_suite(out)?;
+    if v.app.is_none() && v.target.is_none() && suite.suite.app.command.is_none() {
+        bail!(
+            "--verify: session \"{}\" has no app command (it was recorded without `-- APP CMD`); give --app CMD, or --target URL for an app that is already running",
+            session.name
+        );
+    }
+    let (dependencies, forward) = real_dependencies(session)?;
+    let cfg = RunConfig {
+        target: v.target.clone(),
+        app: v.app.clone(),
+        ready: v.ready.clone(),
+        ready_timeout: v.ready_timeout,
+        secrets: v.secrets.clone(),
+        real_dependencies: true,
+        ..RunConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runs = runtime.block_on(async {
+        let scratch = tempfile::tempdir()?;
+        let store = Store::open(&scratch.path().join("verify.db"))?;
+        let (writer, _) = StoreWriter::start(store, "verify", &suite.suite.app.target)?;
+        let recorder = if dependencies.is_empty() && forward.is_none() {
+            None
+        } else {
+            let config = RecorderConfig {
+                inbound: None,
+                dependencies,
+                forward,
+                body_cap: DEFAULT_BODY_CAP,
+                redact: false,
+                redact_rules: Default::default(),
+            };
+            Some(Recorder::start(config, writer.sender()).await.context(
+                "--verify: standing in front of the real dependencies where they were recorded (is `reel record` still running?)",
+            )?)
+        };
+        let mut runs = Vec::new();
+        let mut failed = None;
+        for _ in 0..v.runs {
+            match crate::test_cmd::replay(&suite, &cfg).await {
+                Ok(Some(r)) => runs.push(r),
+                Ok(None) => {
+                    failed = Some(anyhow::anyhow!("--verify: interrupted"));
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(e.context("--verify"));
+                    break;
+                }
+            }
+        }
+        if let Some(r) = recorder {
+            r.stop(Duration::from_secs(2)).await;
+        }
+        // Nothing of it is kept: the store goes with the folder.
+        let _ = writer.finish();
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(runs),
+        }
+    })?;
+    let loosened = stability::loosen(&suite, &runs, true, true)?;
+    let unexplained = stability::unexplained(&runs, &loosened);
+    Ok(Verified {
+        runs: v.runs,
+        loosened,
+        unexplained,
+    })
+}
+
+/// The session's dependencies as recorders that forward to the real ones, and
+/// its forward proxy's address, if it had one.
+fn real_dependencies(session: &Session) -> anyhow::Result<(Vec<DependencySpec>, Option<String>)> {
+    let mut out = Vec::new();
+    for d in session.setup["dependencies"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let name = d["name"].as_str().unwrap_or("?");
+        let (Some(listen), Some(target)) = (d["listen"].as_str(), d["target"].as_str()) else {
+            bail!(
+                "--verify: session \"{}\" does not say where dependency '{name}' really is, so it cannot be reached",
+                session.name
+            );
+        };
+        let kind = match d["protocol"].as_str().unwrap_or("http") {
+            "http" => DependencyKind::Http(Upstream::parse("dependency target", target)?),
+            "postgres" => DependencyKind::Postgres(target.to_owned()),
+            other => bail!(
+                "--verify: dependency '{name}' speaks {other}, which --verify cannot reach yet"
+            ),
+        };
+        out.push(DependencySpec {
+            name: name.to_owned(),
+            listen: listen.to_owned(),
+            kind,
+        });
+    }
+    let forward = session.setup["http_proxy"].as_str().map(str::to_owned);
+    Ok((out, forward))
+}
+
+/// What `generate --verify` prints after the summary.
+pub fn describe(v: &Verified) -> String {
+    let n = v.runs;
+    let times = if n == 1 {
+        "once".to_owned()
+    } else {
+        format!("{n} times")
+    };
+    let mut s = format!(
+        "  --verify {n}: replayed every case {times} against the app and its real dependencies"
+    );
+    if v.loosened.is_empty() {
+        s.push_str("; every value came back as recorded, nothing was loosened\n");
+    } else {
+        s.push_str(&format!(
+            "; {} values differed and are now matched by type:\n",
+            v.loosened.len()
+        ));
+        let whys: Vec<String> = v
+            .loosened
+            .iter()
+            .map(|l| format!("{}: {}", l.kind, l.why))
+            .collect();
+        let rows = v
+            .loosened
+            .iter()
+            .zip(&whys)
+            .map(|(l, why)| [l.case.as_str(), l.path.as_str(), why.as_str()]);
+        super::table(&mut s, ["CASE", "PATH", "WHY"], rows);
+    }
+    if !v.unexplained.is_empty() {
+        s.push_str(&format!(
+            "  {} differences in those runs are not a value a matcher can take; these cases will fail on replay until the app or the recording changes:\n",
+            v.unexplained.len()
+        ));
+        for u in &v.unexplained {
+            let runs: Vec<String> = u.runs.iter().map(usize::to_string).collect();
+            let label = if runs.len() == 1 { "run" } else { "runs" };
+            s.push_str(&format!(
+                "    {:<36} {label} {}: {}\n",
+                u.case,
+                runs.join(", "),
+                u.what
+            ));
+        }
+    }
+    s
+}
