@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing reel needs on a fresh Debian machine:
-# cmake and a C compiler (pingora builds zlib-ng), and Chromium for the test
-# that opens the HTML report in a real browser. Does nothing when all are there.
+# cmake and a C compiler (pingora builds zlib-ng), Chromium for the test that
+# opens the HTML report in a real browser, and faketime (libfaketime) for the
+# `--freeze-time` tests, and psycopg for the Postgres tests. Does nothing
+# when all are there.
 set -euo pipefail
 
 missing=()
@@ -9,6 +11,8 @@ command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 if [[ "${1:-}" != "--build-only" ]]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    # `reel test --freeze-time` preloads libfaketime; its tests need it.
+    command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 fi
 if ((${#missing[@]})); then
     echo "reel: installing ${missing[*]}" >&2
@@ -16,4 +20,17 @@ if ((${#missing[@]})); then
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [[ "${1:-}" != "--build-only" ]]; then
+    # The Postgres end-to-end tests drive psycopg 3 (a Python driver) and psql.
+    command -v psql >/dev/null 2>&1 || {
+        echo "reel: installing postgresql-client" >&2
+        sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql-client >/dev/null
+    }
+    if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
+        echo "reel: installing psycopg (fixtures/pg/requirements.txt)" >&2
+        python3 -m pip install -q -r "$(dirname "$0")/../fixtures/pg/requirements.txt"
+    fi
 fi

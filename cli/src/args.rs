@@ -11,6 +11,10 @@ use clap::{Args, Parser, Subcommand};
     about = "Record real API traffic and replay it as regression tests"
 )]
 pub struct Cli {
+    /// Settings file (default: reel.toml in this folder or the nearest parent
+    /// up to the repository root). Flags override it.
+    #[arg(long, env = "REEL_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,26 +38,50 @@ pub enum Command {
     /// Run the bundled demo app (used by `reel demo` suites).
     #[command(hide = true)]
     DemoApp(DemoAppArgs),
+    /// Show the settings each command takes from reel.toml, and from where.
+    Config,
 }
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Session id or name.
-    pub session: String,
+    /// Session id or name (default: reel.toml's [generate] or [record] session).
+    pub session: Option<String>,
     /// The suite folder (default: reel/<session name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Keep one read case per request and response shape.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_dedup")]
     pub dedup: bool,
+    /// Keep every case, whatever reel.toml says.
+    #[arg(long, overrides_with = "dedup")]
+    pub no_dedup: bool,
+    /// Replay every generated case N times (default 2) against the real app
+    /// and its real dependencies, and turn what differs between the runs or
+    /// from the recording into matchers, each one listed.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
+    pub verify: Option<u32>,
+    /// With --verify: start the app with this command (run by sh) instead of
+    /// the session's.
+    #[arg(long, requires = "verify")]
+    pub app: Option<String>,
+    /// With --verify: send cases here; without --app, an app already running
+    /// there is used.
+    #[arg(long, requires = "verify")]
+    pub target: Option<String>,
+    /// With --verify: poll this URL until it answers before replaying.
+    #[arg(long, requires = "verify")]
+    pub ready: Option<String>,
+    /// With --verify: how long the app may take to get ready, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
     #[command(flatten)]
     pub store: StoreArg,
 }
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// The suite folder.
-    pub dir: PathBuf,
+    /// The suite folder (default: reel.toml's [test] dir or [generate] out).
+    pub dir: Option<PathBuf>,
     /// Start the app with this command (run by sh) instead of the suite's.
     #[arg(long)]
     pub app: Option<String>,
@@ -76,12 +104,19 @@ pub struct TestArgs {
     #[arg(long)]
     pub write_pending: bool,
     /// Fail a case whose recorded dependency calls were not all made.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_strict")]
     pub strict: bool,
+    /// Do not, whatever reel.toml says.
+    #[arg(long, overrides_with = "strict")]
+    pub no_strict: bool,
     /// Replay N times against fresh app instances first and turn values that
     /// differ between those runs into matchers (listed), then replay once more.
     #[arg(long, value_name = "N")]
     pub stability: Option<u32>,
+    /// Run the app under libfaketime with its clock set to each case's
+    /// recorded time before the case is sent (refused for a static binary).
+    #[arg(long)]
+    pub freeze_time: bool,
     /// Values for ${secret:NAME} placeholders (REEL_SECRET_<NAME> wins).
     /// Default: secrets.toml beside the store (REEL_STORE, else .reel/reel.db),
     /// where `reel generate` keeps them.
@@ -137,7 +172,7 @@ pub struct StoreArg {
 pub struct RecordArgs {
     /// The app to record, e.g. http://127.0.0.1:8080.
     #[arg(long)]
-    pub upstream: String,
+    pub upstream: Option<String>,
     /// Where clients reach the app through reel.
     #[arg(long, default_value = "127.0.0.1:16789")]
     pub listen: String,
@@ -157,8 +192,11 @@ pub struct RecordArgs {
     pub max_body: String,
     /// Keep secrets (credential headers, password/token/api_key fields) out of
     /// the store too: they are stored as ${secret:NAME} placeholders.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_redact")]
     pub redact: bool,
+    /// Store secrets as recorded, whatever reel.toml says.
+    #[arg(long, overrides_with = "redact")]
+    pub no_redact: bool,
     #[command(flatten)]
     pub store: StoreArg,
     /// The app to start; it is stopped when recording ends.

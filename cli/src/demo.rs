@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use reel_core::generate::{generate, shell_quote, write_suite};
 use reel_core::suite::load_suite;
 use reel_core::{Store, StoreWriter};
-use reel_proxy::server::{DependencySpec, DEFAULT_BODY_CAP};
+use reel_proxy::server::{DependencyKind, DependencySpec, DEFAULT_BODY_CAP};
 use reel_proxy::{Recorder, RecorderConfig, Upstream};
 use reel_replay::runner::RunConfig;
 use reel_replay::{pending, Outcome};
@@ -90,11 +90,15 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         dependencies: vec![DependencySpec {
             name: "pricing".into(),
             listen: "127.0.0.1:0".into(),
-            upstream: Upstream::parse("pricing", &format!("http://{pricing_addr}"))?,
+            kind: DependencyKind::Http(Upstream::parse(
+                "pricing",
+                &format!("http://{pricing_addr}"),
+            )?),
         }],
         forward: None,
         body_cap: DEFAULT_BODY_CAP,
         redact: false,
+        redact_rules: Default::default(),
     };
     let recorder = Recorder::start(config, writer.sender()).await?;
     let inbound = recorder.addrs().inbound.context("inbound address")?;

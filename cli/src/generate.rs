@@ -3,16 +3,27 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use reel_core::generate::secrets::SecretRules;
 use reel_core::generate::{generate_with, slug, write_suite, Generated, Options};
 use reel_core::Store;
 
 use crate::args::GenerateArgs;
 
-pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+mod verify;
+
+pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCode> {
+    let session = args.session.as_deref().context(
+        "give the session: reel generate SESSION, or session in reel.toml's [generate] or [record]",
+    )?;
     let store = Store::open(&args.store.store)?;
-    let summary = store.find_session(&args.session)?;
+    let summary = store.find_session(session)?;
     let exchanges = store.exchanges(summary.session.id)?;
-    let g = generate_with(&summary.session, &exchanges, &Options { dedup: args.dedup });
+    let options = Options {
+        dedup: args.dedup,
+        secret_rules,
+    };
+    let g = generate_with(&summary.session, &exchanges, &options);
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));
@@ -26,6 +37,21 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             g.secrets.values().len(),
             path.display()
         );
+    }
+    if let Some(runs) = args.verify {
+        let v = verify::Verify {
+            runs,
+            app: args.app,
+            target: args.target,
+            ready: args.ready,
+            ready_timeout: std::time::Duration::from_secs(args.ready_timeout),
+            secrets: g.secrets.values().clone(),
+        };
+        let verified = verify::verify(&out, &summary.session, &v)?;
+        print!("{}", verify::describe(&verified));
+        if !verified.unexplained.is_empty() {
+            return Ok(ExitCode::from(1));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

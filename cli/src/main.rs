@@ -1,12 +1,13 @@
 //! `reel`: record real API traffic and turn it into regression tests.
 //!
-//! The binary is thin: [`args`] parses flags, each command module turns them
-//! into a plain config and calls the library crates, and errors become one clear
-//! message with exit code 2.
+//! The binary is thin: [`args`] parses flags, [`config`] fills what they leave
+//! unset from reel.toml, each command module turns them into a plain config and
+//! calls the library crates, and errors become one clear message with exit code 2.
 
 #![forbid(unsafe_code)]
 
 mod args;
+mod config;
 mod demo;
 mod dep_spec;
 mod generate;
@@ -18,7 +19,7 @@ mod test_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 /// The proxy path allocates per request (headers, body copies, captures);
 /// mimalloc's thread-local caches cost less than glibc's malloc under load.
@@ -26,23 +27,43 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let matches = args::Cli::command().get_matches();
+    let cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging();
-    let result = match cli.command {
-        args::Command::Record(a) => record::run(a),
-        args::Command::Sessions(a) => sessions::run(a),
-        args::Command::Generate(a) => generate::run(a),
-        args::Command::Test(a) => test_cmd::run(a),
-        args::Command::Review(a) => review::review(a),
-        args::Command::Accept(a) => review::accept(a),
-        args::Command::Demo(a) => demo::run(a),
-        args::Command::DemoApp(a) => demo::run_app(a),
-    };
-    match result {
+    let (_, command_matches) = matches.subcommand().expect("clap requires a command");
+    match run(cli, command_matches) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("reel: error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Flags, then reel.toml under them, then the command.
+fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    use args::Command;
+    let mut command = cli.command;
+    // The demo and the review of a given folder need no project settings.
+    let cfg = match command {
+        Command::Review(_) | Command::Accept(_) | Command::Demo(_) | Command::DemoApp(_) => {
+            config::Config::default()
+        }
+        _ => config::Config::load(cli.config.as_deref())?,
+    };
+    config::merge::apply(&mut command, matches, &cfg);
+    match command {
+        Command::Record(a) => record::run(a, cfg.secret_rules()?),
+        Command::Sessions(a) => sessions::run(a),
+        Command::Generate(a) => generate::run(a, cfg.secret_rules()?),
+        Command::Test(a) => test_cmd::run(a),
+        Command::Review(a) => review::review(a),
+        Command::Accept(a) => review::accept(a),
+        Command::Demo(a) => demo::run(a),
+        Command::DemoApp(a) => demo::run_app(a),
+        Command::Config => {
+            print!("{}", config::merge::show(&cfg));
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use reel_core::generate::secrets::SecretRules;
 use reel_core::{Store, StoreWriter, WriterStats};
-use reel_proxy::server::{BoundAddrs, DependencySpec};
+use reel_proxy::server::{BoundAddrs, DependencyKind, DependencySpec};
 use reel_proxy::{Recorder, RecorderConfig, Upstream};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
@@ -19,17 +20,22 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How long the app gets to exit after SIGTERM before it is killed.
 const APP_STOP_GRACE: Duration = Duration::from_secs(5);
 
-pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    let upstream = Upstream::parse("--upstream", &args.upstream)?;
+pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCode> {
+    let upstream_url = args
+        .upstream
+        .clone()
+        .context("give the app to record: --upstream URL, or upstream in reel.toml's [record]")?;
+    let upstream = Upstream::parse("--upstream", &upstream_url)?;
     let mut dependencies = Vec::new();
     for spec in &args.deps {
         let d = dep_spec::parse(spec)?;
-        if d.protocol != "http" {
-            bail!(
-                "--dep '{spec}': protocol '{}' is not supported yet (supported: http)",
-                d.protocol
-            );
-        }
+        let kind = match d.protocol.as_str() {
+            "http" => DependencyKind::Http(Upstream::parse("--dep target", &d.target)?),
+            "postgres" => DependencyKind::Postgres(postgres_target(spec, &d.target)?),
+            other => bail!(
+                "--dep '{spec}': protocol '{other}' is not supported yet (supported: http, postgres)"
+            ),
+        };
         if dependencies
             .iter()
             .any(|x: &DependencySpec| x.name == d.name)
@@ -37,7 +43,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             bail!("--dep '{spec}': the name '{}' is used twice", d.name);
         }
         dependencies.push(DependencySpec {
-            upstream: Upstream::parse("--dep target", &d.target)?,
+            kind,
             name: d.name,
             listen: d.listen,
         });
@@ -50,6 +56,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         forward: args.http_proxy.clone(),
         body_cap,
         redact: args.redact,
+        redact_rules: secret_rules,
     };
     let name = args.session.clone().unwrap_or_else(|| {
         chrono::Local::now()
@@ -63,7 +70,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         .inbound
         .as_ref()
         .map(|(_, u)| format!("{}://{}", if u.tls { "https" } else { "http" }, u.authority))
-        .unwrap_or_else(|| args.upstream.clone());
+        .unwrap_or(upstream_url);
     let (writer, session_id) = StoreWriter::start(store, &name, &target)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -139,6 +146,30 @@ async fn record(
     })
 }
 
+/// A Postgres target is `host:port` (a `postgres://` URL's host and port are
+/// taken too); the port defaults to 5432.
+fn postgres_target(spec: &str, target: &str) -> anyhow::Result<String> {
+    let rest = target
+        .strip_prefix("postgres://")
+        .or_else(|| target.strip_prefix("postgresql://"))
+        .unwrap_or(target);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let hostport = rest.split(['/', '?']).next().unwrap_or_default();
+    if hostport.is_empty() {
+        bail!("--dep '{spec}': the Postgres target should be HOST:PORT, e.g. 127.0.0.1:5432");
+    }
+    Ok(
+        if hostport
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            hostport.to_owned()
+        } else {
+            format!("{hostport}:5432")
+        },
+    )
+}
+
 /// What a replay needs to stand in for this recording: where the app and each
 /// dependency were reached, and how the app was started.
 fn setup_json(config: &RecorderConfig, addrs: &BoundAddrs, app: &[String]) -> serde_json::Value {
@@ -149,9 +180,9 @@ fn setup_json(config: &RecorderConfig, addrs: &BoundAddrs, app: &[String]) -> se
         .map(|(d, (_, bound))| {
             serde_json::json!({
                 "name": d.name,
-                "protocol": "http",
+                "protocol": d.kind.protocol(),
                 "listen": bound.to_string(),
-                "target": d.upstream.url,
+                "target": d.kind.target(),
             })
         })
         .collect();
@@ -265,7 +296,7 @@ fn print_summary(
 }
 
 /// `8M`, `512K`, `1G` or plain bytes.
-fn parse_size(s: &str) -> Option<usize> {
+pub(crate) fn parse_size(s: &str) -> Option<usize> {
     let s = s.trim();
     let (digits, mult) = match s.char_indices().last()? {
         (i, 'k' | 'K') => (&s[..i], 1 << 10),

@@ -25,7 +25,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let mut suite = load_suite(&args.dir)?;
+    let dir = args.dir.clone().context(
+        "give the suite folder: reel test DIR, or dir in reel.toml's [test] (or out in [generate])",
+    )?;
+    let mut suite = load_suite(&dir)?;
     let cfg = RunConfig {
         target: args.target.clone(),
         app: args.app.clone(),
@@ -33,6 +36,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         ready_timeout: Duration::from_secs(args.ready_timeout),
         shard: args.shard.as_deref().map(Shard::parse).transpose()?,
         strict: args.strict,
+        freeze_time: args.freeze_time,
         secrets: reel_core::generate::secrets::load_file(&args.secrets.clone().unwrap_or_else(
             || {
                 let store =
@@ -54,7 +58,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
         let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
         let write = args.write_pending || !in_ci;
-        let loosened = reel_replay::stability::loosen(&suite, &runs, write)?;
+        let loosened = reel_replay::stability::loosen(&suite, &runs, false, write)?;
         if loosened.is_empty() {
             println!("--stability {n}: every expected value came back the same in all {n} runs");
         } else {
@@ -68,9 +72,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
                 }
             );
             for l in &loosened {
-                println!("  {:<36} {:<32} {}", l.case, l.path, l.kind);
+                println!("  {:<36} {:<32} {:<8} {}", l.case, l.path, l.kind, l.why);
             }
-            suite = load_suite(&args.dir)?;
+            suite = load_suite(&dir)?;
         }
     }
     let report = runtime.block_on(replay(&suite, &cfg))?;
@@ -78,7 +82,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         eprintln!("reel: interrupted");
         return Ok(ExitCode::from(130));
     };
-    finish(&args, &suite, &report)
+    finish(&args, &dir, &suite, &report)
 }
 
 /// Runs with a progress bar on a terminal; None when interrupted by Ctrl-C
@@ -127,6 +131,7 @@ pub async fn replay(
 
 fn finish(
     args: &TestArgs,
+    dir: &std::path::Path,
     suite: &reel_core::suite::LoadedSuite,
     report: &RunReport,
 ) -> anyhow::Result<ExitCode> {
@@ -165,7 +170,7 @@ fn finish(
     if pending_written > 0 {
         println!(
             "{pending_written} pending snapshots written; review them with: reel review {}",
-            args.dir.display()
+            dir.display()
         );
     } else if report.failed > 0 && in_ci && !args.write_pending {
         println!("CI is set: no pending snapshots written (use --write-pending to write them)");

@@ -7,6 +7,7 @@
 //! every run by their very format (UUIDs, timestamps) become typed matchers
 //! such as `{"$reel": "uuid"}`, so the field must still be there and well formed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -15,7 +16,7 @@ use crate::matcher::{self, Inferred};
 use crate::model::{header, Direction, Exchange, Header, Payload, Protocol, Session};
 use crate::suite::load::SuiteError;
 use crate::suite::{
-    to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, MockSpec, Noise, RequestSpec,
+    to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, MockSpec, Noise, PgMock, RequestSpec,
     ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
 };
 
@@ -27,6 +28,10 @@ pub struct Generated {
     pub cases: Vec<(String, CaseFile, Vec<MockSpec>)>,
     pub startup: Vec<MockSpec>,
     pub shared: Vec<MockSpec>,
+    /// Postgres request groups by case file stem, in recorded order.
+    pub pg: BTreeMap<String, Vec<PgMock>>,
+    pub startup_pg: Vec<PgMock>,
+    pub shared_pg: Vec<PgMock>,
     pub report: GenerateReport,
     /// Recorded secret values behind the suite's `${secret:NAME}` placeholders.
     pub secrets: secrets::Secrets,
@@ -59,6 +64,8 @@ pub struct GenerateReport {
 pub struct Options {
     /// Keep one read case per request and response shape.
     pub dedup: bool,
+    /// The project's own secret names and patterns (reel.toml's `[redact]`).
+    pub secret_rules: secrets::SecretRules,
 }
 
 pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
@@ -115,14 +122,31 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     let first_start = inbound.first().map(|e| e.started_at);
     let mut startup = Vec::new();
     let mut shared = Vec::new();
+    let mut pg_cases: Vec<Vec<PgMock>> = vec![Vec::new(); cases.len()];
+    let mut startup_pg = Vec::new();
+    let mut shared_pg = Vec::new();
+    let mut pg_names = postgres::Names::default();
+    let mut server_parameters: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for o in exchanges
         .iter()
         .filter(|e| e.direction == Direction::Outbound)
     {
-        if o.protocol != Protocol::Http {
-            report.unsupported.push((o.seq, o.protocol.as_str().into()));
-            continue;
-        }
+        let pg = match o.protocol {
+            Protocol::Http => None,
+            Protocol::Postgres => match postgres::group(o, &mut pg_names) {
+                postgres::Group::Mock(m) => Some(m),
+                postgres::Group::Startup(params) => {
+                    let dep = o.dependency.clone().unwrap_or_default();
+                    server_parameters.entry(dep).or_insert(params);
+                    continue;
+                }
+                postgres::Group::Skip => continue,
+            },
+            _ => {
+                report.unsupported.push((o.seq, o.protocol.as_str().into()));
+                continue;
+            }
+        };
         let end = o.ended_at.unwrap_or(o.started_at);
         let holders: Vec<usize> = inbound
             .iter()
@@ -132,34 +156,58 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             })
             .map(|(n, _)| n)
             .collect();
-        let call = describe(o);
-        match holders.as_slice() {
-            [one] => cases[*one].2.push(mock_spec(o)),
-            [] if first_start.is_none_or(|f| o.started_at < f) => startup.push(mock_spec(o)),
+        let call = match &pg {
+            Some(m) => postgres::describe(m),
+            None => describe(o),
+        };
+        let place = match holders.as_slice() {
+            [one] => Place::Case(*one),
+            [] if first_start.is_none_or(|f| o.started_at < f) => Place::Startup,
             [] => {
                 report.outside.push((o.seq, call));
-                shared.push(mock_spec(o));
+                Place::Shared
             }
             many => {
                 let names = many.iter().map(|n| cases[*n].0.clone()).collect();
                 report.ambiguous.push((o.seq, call, names));
-                shared.push(mock_spec(o));
+                Place::Shared
             }
+        };
+        match (pg, place) {
+            (None, Place::Case(n)) => cases[n].2.push(mock_spec(o)),
+            (None, Place::Startup) => startup.push(mock_spec(o)),
+            (None, Place::Shared) => shared.push(mock_spec(o)),
+            (Some(m), Place::Case(n)) => pg_cases[n].push(m),
+            (Some(m), Place::Startup) => startup_pg.push(m),
+            (Some(m), Place::Shared) => shared_pg.push(m),
         }
     }
-    for (stem, case, mocks) in &mut cases {
+    let mut pg = BTreeMap::new();
+    for ((stem, case, mocks), mut pg_mocks) in cases.iter_mut().zip(pg_cases) {
         for (n, m) in mocks.iter_mut().enumerate() {
             m.id = format!("{stem}#{}", n + 1);
         }
-        if !mocks.is_empty() {
+        for (n, m) in pg_mocks.iter_mut().enumerate() {
+            m.id = format!("{stem}#{}", mocks.len() + n + 1);
+        }
+        if !mocks.is_empty() || !pg_mocks.is_empty() {
             case.mocks = Some(format!("mocks/{stem}.jsonl"));
+        }
+        if !pg_mocks.is_empty() {
+            pg.insert(stem.clone(), pg_mocks);
         }
     }
     for (n, m) in startup.iter_mut().enumerate() {
         m.id = format!("startup#{}", n + 1);
     }
+    for (n, m) in startup_pg.iter_mut().enumerate() {
+        m.id = format!("startup#{}", startup.len() + n + 1);
+    }
     for (n, m) in shared.iter_mut().enumerate() {
         m.id = format!("shared#{}", n + 1);
+    }
+    for (n, m) in shared_pg.iter_mut().enumerate() {
+        m.id = format!("shared#{}", shared.len() + n + 1);
     }
 
     // Values that flow from one answer into later calls become references.
@@ -194,7 +242,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         }
     }
 
-    let mut secrets = secrets::Secrets::default();
+    let mut secrets = secrets::Secrets::with_rules(options.secret_rules.clone());
     for (_, case, mocks) in &mut cases {
         secrets.scrub_request(&mut case.request);
         secrets.scrub_response(&mut case.response, true);
@@ -214,10 +262,12 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         .map(|deps| {
             deps.iter()
                 .filter_map(|d| {
+                    let name = d["name"].as_str()?.to_owned();
                     Some(DependencySpec {
-                        name: d["name"].as_str()?.to_owned(),
+                        server_parameters: server_parameters.remove(&name).unwrap_or_default(),
                         protocol: d["protocol"].as_str().unwrap_or("http").to_owned(),
                         listen: d["listen"].as_str()?.to_owned(),
+                        name,
                     })
                 })
                 .collect()
@@ -257,9 +307,19 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         cases,
         startup,
         shared,
+        pg,
+        startup_pg,
+        shared_pg,
         report,
         secrets,
     }
+}
+
+/// Where an outbound call goes in the suite.
+enum Place {
+    Case(usize),
+    Startup,
+    Shared,
 }
 
 /// Writes the suite into `dir`. A folder holding an earlier suite has its
@@ -301,25 +361,40 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<PathBuf>, SuiteError
     };
     put("suite.json".into(), to_pretty(&g.suite))?;
     std::fs::create_dir_all(dir.join("cases")).map_err(werr(&dir.join("cases")))?;
+    let no_pg = Vec::new();
     for (stem, case, mocks) in &g.cases {
         put(format!("cases/{stem}.json"), to_pretty(case))?;
-        if !mocks.is_empty() {
-            put(format!("mocks/{stem}.jsonl"), jsonl(mocks))?;
+        let pg = g.pg.get(stem).unwrap_or(&no_pg);
+        if !mocks.is_empty() || !pg.is_empty() {
+            put(format!("mocks/{stem}.jsonl"), jsonl(mocks, pg))?;
         }
     }
-    if !g.startup.is_empty() {
-        put("mocks/startup.jsonl".into(), jsonl(&g.startup))?;
+    if !g.startup.is_empty() || !g.startup_pg.is_empty() {
+        put(
+            "mocks/startup.jsonl".into(),
+            jsonl(&g.startup, &g.startup_pg),
+        )?;
     }
-    if !g.shared.is_empty() {
-        put("mocks/shared.jsonl".into(), jsonl(&g.shared))?;
+    if !g.shared.is_empty() || !g.shared_pg.is_empty() {
+        put("mocks/shared.jsonl".into(), jsonl(&g.shared, &g.shared_pg))?;
     }
     Ok(written)
 }
 
-fn jsonl(mocks: &[MockSpec]) -> String {
+/// One line per mock, HTTP and Postgres together in recorded order.
+fn jsonl(http: &[MockSpec], pg: &[PgMock]) -> String {
+    let mut lines: Vec<(i64, String)> = http
+        .iter()
+        .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize")))
+        .chain(
+            pg.iter()
+                .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize"))),
+        )
+        .collect();
+    lines.sort_by_key(|(seq, _)| *seq);
     let mut s = String::new();
-    for m in mocks {
-        s.push_str(&serde_json::to_string(m).expect("mocks serialize"));
+    for (_, line) in lines {
+        s.push_str(&line);
         s.push('\n');
     }
     s
@@ -438,6 +513,7 @@ pub fn shell_quote(word: &str) -> String {
 
 pub mod chain;
 pub mod dedup;
+pub mod postgres;
 pub mod repeats;
 pub mod secrets;
 

@@ -3,12 +3,13 @@
 //! [`server::Recorder`] runs pingora proxies inside the caller's tokio runtime:
 //! the inbound recorder in front of the app, one named recorder per HTTP
 //! dependency, and an optional forward proxy for clients that honour
-//! `HTTP_PROXY`. Every finished exchange goes to the store writer through a
+//! `HTTP_PROXY`; [`postgres`] records Postgres dependencies as a TCP proxy. Every finished exchange goes to the store writer through a
 //! [`reel_core::CaptureSender`].
 
 pub mod capture;
 pub mod errors;
 pub mod http;
+mod postgres;
 pub mod server;
 pub mod upstream;
 

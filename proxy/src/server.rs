@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::errors::ProxyError;
 use crate::http::{HttpRecorder, InFlight, Role};
+use crate::postgres::PgRecorder;
 use crate::upstream::Upstream;
 
 /// Captured copy of one body is cut at this size unless configured otherwise.
@@ -28,7 +29,32 @@ pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
 pub struct DependencySpec {
     pub name: String,
     pub listen: String,
-    pub upstream: Upstream,
+    pub kind: DependencyKind,
+}
+
+/// What a dependency speaks and where the real one is.
+#[derive(Debug, Clone)]
+pub enum DependencyKind {
+    Http(Upstream),
+    /// `host:port` of the real Postgres server.
+    Postgres(String),
+}
+
+impl DependencyKind {
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            DependencyKind::Http(_) => "http",
+            DependencyKind::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The real dependency, as given on the command line.
+    pub fn target(&self) -> &str {
+        match self {
+            DependencyKind::Http(u) => &u.url,
+            DependencyKind::Postgres(t) => t,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +67,8 @@ pub struct RecorderConfig {
     pub body_cap: usize,
     /// Replace secrets before they are stored (`--redact`).
     pub redact: bool,
+    /// With `redact`: the project's own secret names and patterns (reel.toml).
+    pub redact_rules: reel_core::generate::secrets::SecretRules,
 }
 
 /// The addresses the recorders actually listen on.
@@ -75,17 +103,33 @@ impl Recorder {
                 Role::Inbound(upstream.clone()),
             ));
         }
+        let mut wire = Vec::new();
         for dep in &cfg.dependencies {
-            let addr = bind_into(&fds, &format!("dependency '{}'", dep.name), &dep.listen)?;
-            addrs.dependencies.push((dep.name.clone(), addr));
-            plan.push((
-                addr,
-                format!("reel dep {}", dep.name),
-                Role::Dependency {
-                    name: dep.name.clone(),
-                    upstream: dep.upstream.clone(),
-                },
-            ));
+            let what = format!("dependency '{}'", dep.name);
+            match &dep.kind {
+                DependencyKind::Http(upstream) => {
+                    let addr = bind_into(&fds, &what, &dep.listen)?;
+                    addrs.dependencies.push((dep.name.clone(), addr));
+                    plan.push((
+                        addr,
+                        format!("reel dep {}", dep.name),
+                        Role::Dependency {
+                            name: dep.name.clone(),
+                            upstream: upstream.clone(),
+                        },
+                    ));
+                }
+                DependencyKind::Postgres(target) => {
+                    let listener = bind(&what, &dep.listen)?;
+                    let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+                        what: what.clone(),
+                        addr: dep.listen.clone(),
+                        source,
+                    })?;
+                    addrs.dependencies.push((dep.name.clone(), addr));
+                    wire.push((listener, dep.name.clone(), target.clone()));
+                }
+            }
         }
         if let Some(listen) = &cfg.forward {
             let addr = bind_into(&fds, "forward proxy", listen)?;
@@ -98,9 +142,26 @@ impl Recorder {
         let in_flight = Arc::new(InFlight::default());
         let redactor = cfg
             .redact
-            .then(|| Arc::new(reel_core::redact::Redactor::default()));
+            .then(|| Arc::new(reel_core::redact::Redactor::new(cfg.redact_rules.clone())));
         let (shutdown, watch_rx) = watch::channel(false);
         let mut services = Vec::new();
+        for (listener, name, target) in wire {
+            let listener =
+                tokio::net::TcpListener::from_std(listener).map_err(|source| ProxyError::Bind {
+                    what: format!("dependency '{name}'"),
+                    addr: target.clone(),
+                    source,
+                })?;
+            let recorder = Arc::new(PgRecorder {
+                name,
+                target,
+                sink: sink.clone(),
+                body_cap: cfg.body_cap,
+                redact: cfg.redact,
+                in_flight: in_flight.clone(),
+            });
+            services.push(tokio::spawn(recorder.serve(listener, watch_rx.clone())));
+        }
         for (addr, name, role) in plan {
             let recorder = HttpRecorder::new(
                 role,
@@ -146,6 +207,18 @@ impl Recorder {
 }
 
 fn bind_into(fds: &ListenFds, what: &str, listen: &str) -> Result<SocketAddr, ProxyError> {
+    let listener = bind(what, listen)?;
+    let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+        what: what.to_owned(),
+        addr: listen.to_owned(),
+        source,
+    })?;
+    fds.lock().add(addr.to_string(), listener.into_raw_fd());
+    Ok(addr)
+}
+
+/// A non-blocking listener on `listen`.
+fn bind(what: &str, listen: &str) -> Result<std::net::TcpListener, ProxyError> {
     let bind_err = |source| ProxyError::Bind {
         what: what.to_owned(),
         addr: listen.to_owned(),
@@ -153,7 +226,5 @@ fn bind_into(fds: &ListenFds, what: &str, listen: &str) -> Result<SocketAddr, Pr
     };
     let listener = std::net::TcpListener::bind(listen).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
-    let addr = listener.local_addr().map_err(bind_err)?;
-    fds.lock().add(addr.to_string(), listener.into_raw_fd());
-    Ok(addr)
+    Ok(listener)
 }

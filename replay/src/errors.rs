@@ -43,6 +43,19 @@ pub enum ReplayError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--freeze-time: libfaketime was not found (looked in {looked}); install it (Debian: apt-get install faketime) or set REEL_LIBFAKETIME to its libfaketime.so.1")]
+    NoFaketime { looked: String },
+    #[error("--freeze-time: {path} is statically linked (its ELF headers name no dynamic loader), so libfaketime cannot be preloaded into it and its clock cannot be set; replay without --freeze-time or run a dynamically linked build")]
+    StaticApp { path: PathBuf },
+    #[error("--freeze-time: the process listening on port {port} (pid {pid}, {exe}) did not load {lib}, so its clock cannot be set: it is statically linked, or something between reel and it cleared LD_PRELOAD")]
+    FaketimeNotLoaded {
+        pid: u32,
+        exe: String,
+        port: u16,
+        lib: String,
+    },
+    #[error("--freeze-time: {0}")]
+    FreezeTime(String),
     #[error("{0}")]
     Other(String),
 }

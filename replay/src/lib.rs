@@ -6,6 +6,7 @@ pub mod compare;
 pub mod context;
 pub mod diff;
 pub mod errors;
+pub mod freeze;
 pub mod mock;
 pub mod model;
 pub mod pending;

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use reel_core::suite::load::LoadedCase;
 use reel_core::suite::{BodySpec, LoadedSuite, RequestSpec, ResponseSpec};
 use reel_core::template::{resolve_json, resolve_str, Resolver};
@@ -13,7 +15,10 @@ use crate::app::{authority_of, App};
 use crate::compare::{accepted_response, compare, Rules};
 use crate::context::{RefsOnly, ReplayContext};
 use crate::errors::ReplayError;
+use crate::freeze::{self, Clock};
 use crate::mock::http::{serve, MockServer};
+use crate::mock::pg_book::PgBook;
+use crate::mock::postgres::PgServerInfo;
 use crate::mock::MockBook;
 use crate::model::{ActualResponse, CaseResult, Outcome, RunReport};
 use crate::shard::Shard;
@@ -44,6 +49,13 @@ pub struct RunConfig {
     pub request_timeout: Duration,
     /// Values for `${secret:NAME}` placeholders (the environment wins).
     pub secrets: std::collections::BTreeMap<String, String>,
+    /// Run the app under libfaketime, its clock set to each case's recorded
+    /// time before the case is sent (see [`crate::freeze`]).
+    pub freeze_time: bool,
+    /// Start no mocks: the real dependencies are reached at their recorded
+    /// addresses, where the caller has put something that forwards to them
+    /// (`reel generate --verify`).
+    pub real_dependencies: bool,
 }
 
 impl Default for RunConfig {
@@ -57,6 +69,8 @@ impl Default for RunConfig {
             strict: false,
             request_timeout: Duration::from_secs(30),
             secrets: Default::default(),
+            freeze_time: false,
+            real_dependencies: false,
         }
     }
 }
@@ -89,6 +103,15 @@ pub async fn run(
         .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i, suite.cases.len())))
         .map(|(_, c)| c)
         .collect();
+    let frozen = match (cfg.freeze_time, &command) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(ReplayError::FreezeTime(
+                "reel must start the app to set its clock: give --app CMD, or use a suite that has an app command (not --target alone)".into(),
+            ))
+        }
+        (true, Some(cmd)) => Some(Frozen::prepare(suite, &selected, cmd)?),
+    };
 
     let context = Arc::new(ReplayContext::new(cfg.secrets.clone()));
     let book = Arc::new(
@@ -100,17 +123,37 @@ pub async fn run(
         )
         .with_noise(Rules::new(&[&suite.suite.noise])),
     );
+    let pg_book = Arc::new(PgBook::new(
+        selected.iter().map(|c| c.pg.clone()).collect(),
+        suite
+            .shared_pg
+            .iter()
+            .chain(&suite.startup_pg)
+            .cloned()
+            .collect(),
+    ));
     let mut mocks: Vec<MockServer> = Vec::new();
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {
-        if dep.protocol != "http" {
-            stop_all(mocks).await;
-            return Err(ReplayError::UnsupportedProtocol {
-                name: dep.name.clone(),
-                protocol: dep.protocol.clone(),
-            });
+        if cfg.real_dependencies {
+            env.extend(reel_core::env::dep_vars(&dep.name, &dep.listen));
+            continue;
         }
-        match serve(&dep.name, &dep.listen, book.clone()).await {
+        let started = match dep.protocol.as_str() {
+            "http" => serve(&dep.name, &dep.listen, book.clone()).await,
+            "postgres" => {
+                let info = PgServerInfo::new(&dep.server_parameters);
+                crate::mock::postgres::serve(&dep.name, &dep.listen, pg_book.clone(), info).await
+            }
+            _ => {
+                stop_all(mocks).await;
+                return Err(ReplayError::UnsupportedProtocol {
+                    name: dep.name.clone(),
+                    protocol: dep.protocol.clone(),
+                });
+            }
+        };
+        match started {
             Ok(m) => {
                 env.extend(reel_core::env::dep_vars(&dep.name, &m.addr.to_string()));
                 mocks.push(m);
@@ -122,16 +165,26 @@ pub async fn run(
         }
     }
     env.push(("REEL_TARGET".to_owned(), target.clone()));
+    let unset: &[&str] = match &frozen {
+        Some(f) => {
+            env.extend(f.clock.env());
+            freeze::UNSET
+        }
+        None => &[],
+    };
 
     let mut app = None;
     if let Some(cmd) = &command {
-        let mut a = match App::start(cmd, &env) {
+        let mut a = match App::start(cmd, &env, unset) {
             Ok(a) => a,
             Err(e) => {
                 stop_all(mocks).await;
                 return Err(e);
             }
         };
+        if let (Some(_), Some(pid)) = (&frozen, a.id()) {
+            a.remove_when_stopped(freeze::shared_memory_of(pid));
+        }
         if let Err(e) = a
             .wait_ready(&target, ready.as_deref(), cfg.ready_timeout)
             .await
@@ -139,6 +192,13 @@ pub async fn run(
             a.stop(Duration::from_secs(2)).await;
             stop_all(mocks).await;
             return Err(e);
+        }
+        if let Some(f) = &frozen {
+            if let Err(e) = f.check_loaded(&target) {
+                a.stop(Duration::from_secs(2)).await;
+                stop_all(mocks).await;
+                return Err(e);
+            }
         }
         app = Some(a);
     }
@@ -152,15 +212,24 @@ pub async fn run(
     let mut cases = Vec::with_capacity(selected.len());
     for (i, case) in selected.iter().enumerate() {
         book.begin_case(i);
+        pg_book.begin_case(i);
         let t0 = Instant::now();
         // Reports show the request as sent, but with secrets still hidden.
         let request = resolve_request(&case.case.request, &RefsOnly(&context))
             .unwrap_or_else(|_| case.case.request.clone());
-        let sent = match resolve_request(&case.case.request, context.as_ref()) {
-            Ok(req) => send(&client, &target, &req).await,
-            Err(e) => Err(format!("cannot fill the request: {e}")),
+        let clock_set = match &frozen {
+            Some(f) => f.clock.set(f.times[i]).map_err(|e| e.to_string()),
+            None => Ok(()),
         };
-        let log = book.end_case();
+        let sent = match (
+            clock_set,
+            resolve_request(&case.case.request, context.as_ref()),
+        ) {
+            (Err(e), _) => Err(format!("cannot set the app's clock: {e}")),
+            (Ok(()), Ok(req)) => send(&client, &target, &req).await,
+            (Ok(()), Err(e)) => Err(format!("cannot fill the request: {e}")),
+        };
+        let log = book.end_case().merge(pg_book.end_case());
         let rules = Rules::new(&[&suite.suite.noise, &case.case.noise]);
         let mut result = CaseResult {
             name: case.case.name.clone(),
@@ -274,6 +343,56 @@ fn mask_secrets(result: &mut CaseResult, context: &ReplayContext) {
                 result.actual = Some(a);
             }
         }
+    }
+}
+
+/// The app's clock under `--freeze-time` and the time of each selected case.
+struct Frozen {
+    lib: std::path::PathBuf,
+    clock: Clock,
+    times: Vec<DateTime<Utc>>,
+}
+
+impl Frozen {
+    /// Finds libfaketime, refuses an app it cannot reach, and reads every
+    /// case's time before anything is started.
+    fn prepare(
+        suite: &LoadedSuite,
+        selected: &[&LoadedCase],
+        command: &str,
+    ) -> Result<Self, ReplayError> {
+        let lib = freeze::library()?;
+        freeze::check_command(command)?;
+        let times = selected
+            .iter()
+            .map(|c| {
+                freeze::parse_time(&c.case.recorded_at).ok_or_else(|| {
+                    ReplayError::FreezeTime(format!(
+                        "{}: recorded_at '{}' is not an RFC 3339 time",
+                        c.path.display(),
+                        c.case.recorded_at
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The app starts at the time the recording did.
+        let start = freeze::parse_time(&suite.suite.session.recorded_at)
+            .or_else(|| times.first().copied())
+            .unwrap_or_else(Utc::now);
+        Ok(Frozen {
+            clock: Clock::new(lib.clone(), start)?,
+            lib,
+            times,
+        })
+    }
+
+    fn check_loaded(&self, target: &str) -> Result<(), ReplayError> {
+        let authority = authority_of(target)?;
+        let port = authority
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .ok_or_else(|| ReplayError::BadTarget(target.to_owned()))?;
+        freeze::check_loaded(port, &self.lib)
     }
 }
 

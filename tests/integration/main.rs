@@ -2,9 +2,12 @@
 //! All tests live in this one binary (one link, shared support code).
 
 mod bad_input;
+mod config;
 mod crash;
 mod flows;
+mod postgres;
 mod protocols;
 mod record;
 mod replay;
 mod support;
+mod volatile;

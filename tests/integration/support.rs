@@ -71,7 +71,17 @@ impl Recording {
     }
 
     pub async fn start_with_env(args: &[String], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_in(Path::new("."), args, env).await
+    }
+
+    /// `reel record ARGS` run in `dir` (where it looks for reel.toml).
+    pub async fn start_in(
+        dir: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut child = tokio::process::Command::new(reel_bin())
+            .current_dir(dir)
             .arg("record")
             .args(args)
             .envs(env.iter().copied())

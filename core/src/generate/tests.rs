@@ -523,7 +523,14 @@ fn dedup_keeps_one_read_per_shape_and_every_write_and_origin() {
             r#"{"ok":true}"#,
         ),
     ];
-    let g = generate_with(&session(), &ex, &Options { dedup: true });
+    let g = generate_with(
+        &session(),
+        &ex,
+        &Options {
+            dedup: true,
+            ..Options::default()
+        },
+    );
     let names: Vec<&str> = g.cases.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(
         names,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CaseFile, MockSpec, SuiteFile, FORMAT_VERSION};
+use super::{CaseFile, MockSpec, PgMock, SuiteFile, FORMAT_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
@@ -39,6 +39,8 @@ pub struct LoadedCase {
     pub path: PathBuf,
     pub case: CaseFile,
     pub mocks: Vec<MockSpec>,
+    /// This case's Postgres request groups, in recorded order.
+    pub pg: Vec<PgMock>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,15 @@ pub struct LoadedSuite {
     pub cases: Vec<LoadedCase>,
     pub startup: Vec<MockSpec>,
     pub shared: Vec<MockSpec>,
+    pub startup_pg: Vec<PgMock>,
+    pub shared_pg: Vec<PgMock>,
+}
+
+/// The lines of one mocks file, by protocol.
+#[derive(Debug, Clone, Default)]
+pub struct MockLines {
+    pub http: Vec<MockSpec>,
+    pub postgres: Vec<PgMock>,
 }
 
 pub fn read(path: &Path) -> Result<String, SuiteError> {
@@ -69,23 +80,28 @@ pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
     parse(path, &read(path)?)
 }
 
-pub fn load_mocks(path: &Path) -> Result<Vec<MockSpec>, SuiteError> {
+pub fn load_mocks(path: &Path) -> Result<MockLines, SuiteError> {
+    let mut out = MockLines::default();
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     let text = read(path)?;
-    let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(
-            serde_json::from_str(line).map_err(|source| SuiteError::ParseLine {
-                path: path.to_owned(),
-                line: i + 1,
-                source,
-            })?,
-        );
+        let at_line = |source| SuiteError::ParseLine {
+            path: path.to_owned(),
+            line: i + 1,
+            source,
+        };
+        // Only Postgres lines need a look before they are parsed whole.
+        if line.contains(r#""protocol":"postgres""#) {
+            out.postgres
+                .push(serde_json::from_str(line).map_err(at_line)?);
+        } else {
+            out.http.push(serde_json::from_str(line).map_err(at_line)?);
+        }
     }
     Ok(out)
 }
@@ -128,13 +144,22 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
                 }
                 load_mocks(&p)?
             }
-            None => Vec::new(),
+            None => MockLines::default(),
         };
-        cases.push(LoadedCase { path, case, mocks });
+        cases.push(LoadedCase {
+            path,
+            case,
+            mocks: mocks.http,
+            pg: mocks.postgres,
+        });
     }
+    let startup = load_mocks(&dir.join("mocks/startup.jsonl"))?;
+    let shared = load_mocks(&dir.join("mocks/shared.jsonl"))?;
     Ok(LoadedSuite {
-        startup: load_mocks(&dir.join("mocks/startup.jsonl"))?,
-        shared: load_mocks(&dir.join("mocks/shared.jsonl"))?,
+        startup: startup.http,
+        shared: shared.http,
+        startup_pg: startup.postgres,
+        shared_pg: shared.postgres,
         dir: dir.to_owned(),
         suite,
         cases,

@@ -14,11 +14,13 @@
 
 pub mod body;
 pub mod load;
+pub mod postgres;
 
 use serde::{Deserialize, Serialize};
 
 pub use body::BodySpec;
 pub use load::{load_suite, LoadedSuite, SuiteError};
+pub use postgres::{PgMock, PgRequest};
 
 /// The suite format version this reel writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -59,6 +61,10 @@ pub struct DependencySpec {
     pub protocol: String,
     /// Where the app reaches it; the mock listens here at replay.
     pub listen: String,
+    /// Postgres: the server's ParameterStatus values, which the mock sends
+    /// when a connection starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_parameters: Vec<(String, String)>,
 }
 
 /// What to leave out of comparison.
@@ -124,23 +130,40 @@ pub struct MockSpec {
     pub response: ResponseSpec,
 }
 
-/// Headers whose values differ on every run of any app: not compared by default.
+/// Headers about the connection or the server rather than the answer: not
+/// compared by default (`generate` writes them into the suite's noise rules).
 pub const DEFAULT_IGNORED_HEADERS: &[&str] = &[
-    "date",
     "server",
     "content-length",
     "connection",
     "keep-alive",
     "transfer-encoding",
-    "x-request-id",
-    "x-correlation-id",
-    "traceparent",
-    "tracestate",
+];
+
+/// Headers whose values differ on every run by nature: compared by form, not
+/// value. When the recording had one, the answer must carry it in the same
+/// form (a Date an HTTP date, Set-Cookie the same cookie names, a request id
+/// the same shape). Suites that list one under `noise.headers` ignore it
+/// entirely instead, as suites generated before this did.
+pub const LOOSE_HEADERS: &[&str] = &[
+    "date",
     "age",
     "etag",
     "last-modified",
     "expires",
     "set-cookie",
+    "x-request-id",
+    "x-correlation-id",
+    "request-id",
+    "x-trace-id",
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-amzn-trace-id",
 ];
 
 /// The number a case file's name starts with (`0003` of `0003-get-books`): how

@@ -43,6 +43,16 @@ pub struct CaseMockLog {
     pub misses: Vec<MockMiss>,
 }
 
+impl CaseMockLog {
+    /// Both logs, this one's entries first.
+    pub fn merge(mut self, other: CaseMockLog) -> CaseMockLog {
+        self.used.extend(other.used);
+        self.unused.extend(other.unused);
+        self.misses.extend(other.misses);
+        self
+    }
+}
+
 struct CaseMocks {
     mocks: Vec<MockSpec>,
     used: Vec<bool>,

@@ -33,6 +33,20 @@ pub struct MockServer {
 }
 
 impl MockServer {
+    pub(crate) fn new(
+        name: String,
+        addr: SocketAddr,
+        stop: oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        MockServer {
+            name,
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

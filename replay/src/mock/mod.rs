@@ -2,8 +2,11 @@
 //!
 //! [`book::MockBook`] holds every recorded interaction and decides which one
 //! answers a call; [`http::serve`] is the hyper server in front of it.
+//! [`pg_book::PgBook`] and [`postgres::serve`] do the same for Postgres.
 
 pub mod book;
 pub mod http;
+pub mod pg_book;
+pub mod postgres;
 
 pub use book::{Call, MockBook};

@@ -1,0 +1,345 @@
+//! Records a Postgres dependency: a TCP proxy that forwards the app's
+//! connections to the real server and stores each request group with its
+//! answer as an outbound exchange (protocol `postgres`).
+//!
+//! Client bytes are decoded before they are forwarded, a whole message at a
+//! time, so a malformed frame never reaches the server and the recorder can
+//! answer SSLRequest/GSSENCRequest itself ('N': reel does not speak TLS to the
+//! app; it does not need to, it sits on loopback next to it). Server bytes are
+//! forwarded as they arrive and decoded from a copy. A frame that does not
+//! decode closes that one connection, with an error naming the message and its
+//! byte offset, and the groups in flight are stored with that error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use reel_core::time::Micros;
+use reel_core::wire::postgres::{
+    BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper,
+    RequestGroup,
+};
+use reel_core::{Body, CaptureSender, Direction, Exchange, Payload, Protocol};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::http::InFlight;
+
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One recorded Postgres dependency.
+pub(crate) struct PgRecorder {
+    pub name: String,
+    /// `host:port` of the real server.
+    pub target: String,
+    pub sink: CaptureSender,
+    pub body_cap: usize,
+    /// With `--redact`: password messages are not stored.
+    pub redact: bool,
+    pub in_flight: Arc<InFlight>,
+}
+
+impl PgRecorder {
+    /// Accepts connections until `shutdown` turns true.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let me = self.clone();
+                        let stop = shutdown.clone();
+                        tokio::spawn(async move { me.connection(stream, peer, stop).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(dependency = %self.name, "accepting a connection: {e}");
+                    }
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        client: TcpStream,
+        peer: SocketAddr,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let _guard = self.in_flight.enter();
+        let conn = Conn {
+            id: self.sink.next_connection(),
+            rec: self.clone(),
+            grouper: Mutex::new(Grouper::new()),
+        };
+        let _ = client.set_nodelay(true);
+        let (mut client_rd, mut client_wr) = client.into_split();
+        let mut decoder = FrontendDecoder::new();
+
+        // Startup: answer encryption requests, then connect for the first real message.
+        let mut asked_tls = false;
+        let first = loop {
+            match read_frame(&mut client_rd, &mut decoder).await {
+                Ok(Some((FrontendMessage::SSLRequest | FrontendMessage::GSSENCRequest, _))) => {
+                    asked_tls = true;
+                    if client_wr.write_all(b"N").await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(first)) => break first,
+                Ok(None) => {
+                    if asked_tls {
+                        tracing::error!(
+                            dependency = %self.name,
+                            client = %peer,
+                            "the client asked for TLS and closed the connection when reel declined: \
+                             TLS to the recorder is not supported; connect with sslmode=disable \
+                             (or prefer) to the recorder's address, which is on loopback"
+                        );
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(dependency = %self.name, client = %peer, "{e}; closing this connection");
+                    return;
+                }
+            }
+        };
+
+        let server = match TcpStream::connect(&self.target).await {
+            Ok(s) => s,
+            Err(e) => {
+                let why = format!("cannot connect to {}: {e}", self.target);
+                tracing::error!(dependency = %self.name, "{why}");
+                let mut answer = Vec::new();
+                BackendMessage::ErrorResponse {
+                    fields: reel_core::wire::postgres::error_fields(
+                        "FATAL",
+                        "08001",
+                        &format!("reel: {why}"),
+                    ),
+                }
+                .encode(&mut answer);
+                let _ = client_wr.write_all(&answer).await;
+                conn.client(first.0, &first.1);
+                conn.finish(Some(&why));
+                return;
+            }
+        };
+        let _ = server.set_nodelay(true);
+        let (server_rd, mut server_wr) = server.into_split();
+        let is_cancel = matches!(first.0, FrontendMessage::CancelRequest { .. });
+        if server_wr.write_all(&first.1).await.is_err() {
+            conn.finish(Some("the server closed the connection"));
+            return;
+        }
+        conn.client(first.0, &first.1);
+        if is_cancel {
+            conn.finish(None);
+            return;
+        }
+
+        let upstream = conn.client_to_server(client_rd, server_wr, decoder);
+        let downstream = conn.server_to_client(server_rd, client_wr);
+        tokio::pin!(upstream, downstream);
+        let error = tokio::select! {
+            r = &mut upstream => match r {
+                // The client is done: let the server answer what it was sent.
+                Ok(()) => tokio::select! {
+                    r = &mut downstream => r.err(),
+                    _ = shutdown.changed() => Some("recording stopped before the server answered".to_owned()),
+                },
+                Err(e) => Some(e),
+            },
+            r = &mut downstream => r.err(),
+            _ = shutdown.changed() => Some("recording stopped before the server answered".to_owned()),
+        };
+        if let Some(e) = &error {
+            tracing::error!(dependency = %self.name, connection = conn.id, client = %peer, "{e}; closing this connection");
+        }
+        conn.finish(error.as_deref());
+    }
+}
+
+/// One proxied connection's recording state.
+struct Conn {
+    id: u64,
+    rec: Arc<PgRecorder>,
+    grouper: Mutex<Grouper>,
+}
+
+impl Conn {
+    fn client(&self, msg: FrontendMessage, raw: &[u8]) {
+        let done = self.grouper.lock().client(msg, raw, Micros::now());
+        for g in done {
+            self.store(g, None);
+        }
+    }
+
+    fn server(&self, msg: BackendMessage, raw: &[u8]) {
+        let done = self.grouper.lock().server(msg, raw, Micros::now());
+        if let Some(g) = done {
+            self.store(g, None);
+        }
+    }
+
+    /// Stores what never got its answer, with the reason the connection ended.
+    fn finish(&self, error: Option<&str>) {
+        let left = std::mem::take(&mut *self.grouper.lock()).finish(Micros::now());
+        for g in left {
+            let why = error.unwrap_or("the connection closed before the server answered");
+            self.store(g, Some(why.to_owned()));
+        }
+    }
+
+    /// Forwards whole decoded messages, so nothing malformed reaches the server.
+    async fn client_to_server(
+        &self,
+        mut rd: OwnedReadHalf,
+        mut wr: OwnedWriteHalf,
+        mut decoder: FrontendDecoder,
+    ) -> Result<(), String> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut out = Vec::with_capacity(READ_CHUNK);
+        loop {
+            let n = rd
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading from the app: {e}"))?;
+            if n == 0 {
+                decoder.finish().map_err(|e| e.to_string())?;
+                let _ = wr.shutdown().await;
+                return Ok(());
+            }
+            decoder.push(&buf[..n]);
+            out.clear();
+            while let Some((msg, raw)) = decoder.next().map_err(|e| e.to_string())? {
+                out.extend_from_slice(&raw);
+                self.client(msg, &raw);
+            }
+            if !out.is_empty() {
+                wr.write_all(&out)
+                    .await
+                    .map_err(|e| format!("writing to the server: {e}"))?;
+            }
+        }
+    }
+
+    /// Forwards the server's bytes as they come and decodes a copy.
+    async fn server_to_client(
+        &self,
+        mut rd: OwnedReadHalf,
+        mut wr: OwnedWriteHalf,
+    ) -> Result<(), String> {
+        let mut decoder = BackendDecoder::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = rd
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading from the server: {e}"))?;
+            if n == 0 {
+                decoder.finish().map_err(|e| e.to_string())?;
+                let _ = wr.shutdown().await;
+                return Ok(());
+            }
+            // Forward first: recording must not delay the app.
+            let forwarded = wr.write_all(&buf[..n]).await;
+            decoder.push(&buf[..n]);
+            while let Some((msg, raw)) = decoder.next().map_err(|e| e.to_string())? {
+                self.server(msg, &raw);
+            }
+            forwarded.map_err(|e| format!("writing to the app: {e}"))?;
+        }
+    }
+
+    fn store(&self, group: RequestGroup, error: Option<String>) {
+        let rec = &self.rec;
+        let answered = !group.responses.is_empty();
+        let RequestGroup {
+            mut requests,
+            mut request_raw,
+            responses,
+            response_raw,
+            started_at,
+            first_byte_at,
+            ended_at,
+        } = group;
+        if rec.redact && redact_passwords(&mut requests) {
+            request_raw.clear();
+            for m in &requests {
+                m.encode(&mut request_raw);
+            }
+        }
+        let exchange = Exchange {
+            session_id: 0,
+            seq: rec.sink.next_seq(),
+            direction: Direction::Outbound,
+            protocol: Protocol::Postgres,
+            dependency: Some(rec.name.clone()),
+            connection: self.id,
+            started_at: started_at.unwrap_or_else(Micros::now),
+            first_byte_at,
+            ended_at,
+            request: Payload::Wire {
+                decoded: json!({ "messages": requests }),
+                raw: capped(request_raw, rec.body_cap),
+            },
+            response: answered.then(|| Payload::Wire {
+                decoded: json!({ "messages": responses }),
+                raw: capped(response_raw, rec.body_cap),
+            }),
+            error,
+        };
+        rec.sink.send(exchange);
+    }
+}
+
+/// Reads until one whole message is decoded; `None` at a clean end of stream.
+async fn read_frame(
+    rd: &mut OwnedReadHalf,
+    decoder: &mut FrontendDecoder,
+) -> Result<Option<(FrontendMessage, Vec<u8>)>, DecodeError> {
+    let mut buf = [0u8; 1024];
+    loop {
+        if let Some(m) = decoder.next()? {
+            return Ok(Some(m));
+        }
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                decoder.finish()?;
+                return Ok(None);
+            }
+            Ok(n) => decoder.push(&buf[..n]),
+        }
+    }
+}
+
+/// Replaces password, SASL and GSS response data; true if anything changed.
+fn redact_passwords(requests: &mut [FrontendMessage]) -> bool {
+    let mut changed = false;
+    for m in requests {
+        if let FrontendMessage::PasswordMessage { data } = m {
+            *data = b"[redacted]".to_vec().into();
+            changed = true;
+        }
+    }
+    changed
+}
+
+fn capped(mut bytes: Vec<u8>, cap: usize) -> Body {
+    let size = bytes.len() as u64;
+    let truncated = bytes.len() > cap;
+    bytes.truncate(cap);
+    Body {
+        bytes,
+        size,
+        truncated,
+    }
+}
