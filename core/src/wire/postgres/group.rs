@@ -152,6 +152,16 @@ impl Grouper {
 
     fn close_open(&mut self) {
         if let Some(group) = self.open.take() {
+            // Flushes alone ask the server for nothing: queued, they would
+            // take the answer meant for the next group.
+            if group
+                .requests
+                .iter()
+                .all(|m| matches!(m, FrontendMessage::Flush))
+                && group.responses.is_empty()
+            {
+                return;
+            }
             self.waiting.push_back(group);
         }
     }
@@ -285,6 +295,21 @@ mod tests {
         g.server(tag("COMMIT"), b"C", t);
         let commit = g.server(ready(), b"Z", t).unwrap();
         assert_eq!(commit.sql(), Some("commit"));
+        assert_eq!(commit.responses, vec![tag("COMMIT"), ready()]);
+    }
+
+    #[test]
+    fn a_flush_after_an_answered_sync_does_not_take_the_next_answer_either() {
+        let mut g = Grouper::new();
+        let t = Micros(1);
+        g.client(FrontendMessage::Sync, b"S", t);
+        assert!(g.server(ready(), b"Z", t).is_some());
+        // The server answered before the Flush arrived: nothing waits now.
+        g.client(FrontendMessage::Flush, b"H", t);
+        g.client(q("commit"), b"Q", t);
+        g.server(tag("COMMIT"), b"C", t);
+        let commit = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(commit.requests, vec![q("commit")]);
         assert_eq!(commit.responses, vec![tag("COMMIT"), ready()]);
     }
 
