@@ -146,21 +146,21 @@ impl Recorder {
         let (shutdown, watch_rx) = watch::channel(false);
         let mut services = Vec::new();
         for (listener, name, target) in wire {
-            let listener =
-                tokio::net::TcpListener::from_std(listener).map_err(|source| ProxyError::Bind {
-                    what: format!("dependency '{name}'"),
-                    addr: target.clone(),
-                    source,
-                })?;
             let recorder = Arc::new(PgRecorder {
-                name,
+                name: name.clone(),
                 target,
                 sink: sink.clone(),
                 body_cap: cfg.body_cap,
                 redact: cfg.redact,
                 in_flight: in_flight.clone(),
             });
-            services.push(tokio::spawn(recorder.serve(listener, watch_rx.clone())));
+            services.push(spawn_wire_thread(
+                format!("reel-pg-{name}"),
+                listener,
+                recorder,
+                watch_rx.clone(),
+                in_flight.clone(),
+            )?);
         }
         for (addr, name, role) in plan {
             let recorder = HttpRecorder::new(
@@ -205,6 +205,55 @@ impl Recorder {
         self.in_flight.wait_idle(grace).await
     }
 }
+
+/// Runs a wire recorder on a thread of its own with a single-threaded runtime:
+/// its connections never wait for another thread to wake them, which on a
+/// small machine costs more than the recording itself. The returned task ends
+/// when the thread has drained its connections after shutdown.
+fn spawn_wire_thread(
+    thread_name: String,
+    listener: std::net::TcpListener,
+    recorder: Arc<PgRecorder>,
+    shutdown: watch::Receiver<bool>,
+    in_flight: Arc<InFlight>,
+) -> Result<JoinHandle<()>, ProxyError> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let what = format!("dependency '{}'", recorder.name);
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let bind_err = |source| ProxyError::Bind {
+        what: what.clone(),
+        addr: addr.clone(),
+        source,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(bind_err)?;
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => recorder.serve(listener, shutdown).await,
+                    Err(e) => tracing::error!(dependency = %recorder.name, "cannot listen: {e}"),
+                }
+                // Connections end on the same shutdown; let them store what
+                // they hold before the runtime goes.
+                in_flight.wait_idle(WIRE_DRAIN).await;
+            });
+            let _ = done_tx.send(());
+        })
+        .map_err(bind_err)?;
+    Ok(tokio::spawn(async move {
+        let _ = done_rx.await;
+    }))
+}
+
+/// How long a wire recorder's connections get to finish after shutdown.
+const WIRE_DRAIN: Duration = Duration::from_secs(5);
 
 fn bind_into(fds: &ListenFds, what: &str, listen: &str) -> Result<SocketAddr, ProxyError> {
     let listener = bind(what, listen)?;
