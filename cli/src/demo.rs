@@ -61,7 +61,7 @@ fn step(n: u32, text: &str) {
     } else {
         ("", "")
     };
-    println!("\n{b}{n}. {text}{r}");
+    out!("\n{b}{n}. {text}{r}");
 }
 
 async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
@@ -135,7 +135,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     let stats = writer.finish()?;
     let _ = stop_app.send(());
     let _ = app.await;
-    println!(
+    out!(
         "   {sent} requests sent; stored {} inbound and {} outbound exchanges ({} dropped{})",
         stats.inbound,
         stats.outbound,
@@ -155,13 +155,13 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     let g = generate(&session, &store.exchanges(session_id)?);
     write_suite(dir, &g)?;
     for line in gen_cmd::describe(dir, &g).lines() {
-        println!("   {line}");
+        out!("   {line}");
     }
     // Where `reel generate` keeps them with the default store, so the commands
     // printed at the end work from here as they are.
     let secrets_file = Path::new(".reel/secrets.toml");
     g.secrets.save(secrets_file)?;
-    println!(
+    out!(
         "   the login password became ${{secret:PASSWORD}}; its value is in {} (git-ignored)",
         secrets_file.display()
     );
@@ -169,7 +169,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     step(3, "Stopping the real pricing service");
     let _ = stop_pricing.send(());
     let _ = pricing.await;
-    println!("   nothing listens on {pricing_addr} any more: replays use reel's mock");
+    out!("   nothing listens on {pricing_addr} any more: replays use reel's mock");
 
     step(
         4,
@@ -185,9 +185,9 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         .context("interrupted")?;
     let fails = output::failures(&first, output::colour());
     if !fails.is_empty() {
-        println!("{fails}");
+        out!("{fails}");
     }
-    println!("   {}", output::closing_line(&first));
+    out!("   {}", output::closing_line(&first));
 
     step(
         5,
@@ -209,7 +209,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     let second = test_cmd::replay(&suite, &cfg)
         .await?
         .context("interrupted")?;
-    println!("{}", output::failures(&second, output::colour()));
+    out!("{}", output::failures(&second, output::colour()));
     for case in &suite.cases {
         if let Some(r) = second
             .cases
@@ -221,15 +221,15 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     }
     let report = dir.join("report.html");
     reel_replay::report::write_html(&second, &report)?;
-    println!("   {}", output::closing_line(&second));
+    out!("   {}", output::closing_line(&second));
 
     let quoted_dir = shell_quote(&dir.display().to_string());
-    println!();
-    println!("Suite:        {}", dir.display());
-    println!("HTML report:  {}", report.display());
-    println!("Review the changes one by one:  reel review {quoted_dir}");
-    println!("Or accept them all:             reel accept {quoted_dir} --all");
-    println!(
+    out!();
+    out!("Suite:        {}", dir.display());
+    out!("HTML report:  {}", report.display());
+    out!("Review the changes one by one:  reel review {quoted_dir}");
+    out!("Or accept them all:             reel accept {quoted_dir} --all");
+    out!(
         "Then replay the changed app:    reel test {quoted_dir} --app {}",
         shell_quote(&changed_cmd)
     );

@@ -28,11 +28,11 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
         .out
         .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));
     write_suite(&out, &g)?;
-    print!("{}", describe(&out, &g));
+    out_part!("{}", describe(&out, &g));
     if !g.secrets.is_empty() {
         let path = secrets_path(&args.store.store);
         g.secrets.save(&path)?;
-        println!(
+        out!(
             "  {} secret values were replaced by ${{secret:NAME}} placeholders; the recorded values are in {} (git-ignored)",
             g.secrets.values().len(),
             path.display()
@@ -48,7 +48,7 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
             secrets: g.secrets.values().clone(),
         };
         let verified = verify::verify(&out, &summary.session, &v)?;
-        print!("{}", verify::describe(&verified));
+        out_part!("{}", verify::describe(&verified));
         if !verified.unexplained.is_empty() {
             return Ok(ExitCode::from(1));
         }

@@ -6,6 +6,24 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` that ends reel quietly when whoever reads its output has gone
+/// (`reel sessions show x | head`) instead of panicking on the broken pipe.
+macro_rules! out {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with the same care as [`out!`].
+macro_rules! out_part {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod config;
 mod demo;
@@ -62,7 +80,7 @@ fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(a),
         Command::DemoApp(a) => demo::run_app(a),
         Command::Config => {
-            print!("{}", config::merge::show(&cfg));
+            out_part!("{}", config::merge::show(&cfg));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -7,6 +7,20 @@ use std::path::Path;
 use reel_replay::diff::colourize;
 use reel_replay::{CaseResult, Outcome, RunReport};
 
+/// Writes to stdout. A reader that went away ends reel with success, as with
+/// `git log | head`; any other write error ends it with a message.
+pub fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("reel: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 pub fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

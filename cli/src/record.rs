@@ -267,8 +267,8 @@ fn print_summary(
     stats: &WriterStats,
     outcome: &Outcome,
 ) {
-    println!("Recorded session {id} \"{name}\" into {}", store.display());
-    println!("  inbound   {:>6} exchanges", stats.inbound);
+    out!("Recorded session {id} \"{name}\" into {}", store.display());
+    out!("  inbound   {:>6} exchanges", stats.inbound);
     let per_dep = stats
         .per_dependency
         .iter()
@@ -276,21 +276,21 @@ fn print_summary(
         .collect::<Vec<_>>()
         .join(", ");
     if per_dep.is_empty() {
-        println!("  outbound  {:>6} exchanges", stats.outbound);
+        out!("  outbound  {:>6} exchanges", stats.outbound);
     } else {
-        println!("  outbound  {:>6} exchanges ({per_dep})", stats.outbound);
+        out!("  outbound  {:>6} exchanges ({per_dep})", stats.outbound);
     }
-    println!("  dropped   {:>6} captures", stats.dropped);
+    out!("  dropped   {:>6} captures", stats.dropped);
     if outcome.unfinished > 0 {
-        println!(
+        out!(
             "  {} requests were still in progress at the stop and are stored as incomplete",
             outcome.unfinished
         );
     }
     if let Some(code) = outcome.app_exit {
         match code {
-            Some(c) => println!("  the app exited with status {c}"),
-            None => println!("  the app was killed by a signal"),
+            Some(c) => out!("  the app exited with status {c}"),
+            None => out!("  the app was killed by a signal"),
         }
     }
 }

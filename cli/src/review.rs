@@ -39,7 +39,7 @@ fn change(case: &Path, suite_noise: &Noise) -> anyhow::Result<String> {
 pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let items = pending::list(&args.dir)?;
     if items.is_empty() {
-        println!("No pending snapshots in {}", args.dir.display());
+        out!("No pending snapshots in {}", args.dir.display());
         return Ok(ExitCode::SUCCESS);
     }
     let suite_path = args.dir.join("suite.json");
@@ -52,15 +52,15 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let total = items.len();
     for (n, (case, _)) in items.iter().enumerate() {
         let diff = change(case, &suite.noise)?;
-        println!("[{}/{total}] {}  ({})", n + 1, stem(case), case.display());
+        out!("[{}/{total}] {}  ({})", n + 1, stem(case), case.display());
         let diff = if colour { colourize(&diff) } else { diff };
-        print!("{diff}");
+        out_part!("{diff}");
         loop {
-            print!("  a accept, r reject, s skip, q quit: ");
+            out_part!("  a accept, r reject, s skip, q quit: ");
             std::io::stdout().flush()?;
             let Some(line) = lines.next().transpose()? else {
                 // End of input: leave the rest pending.
-                println!();
+                out!();
                 skipped += total - n;
                 return summary(accepted, rejected, skipped);
             };
@@ -87,7 +87,7 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn summary(accepted: usize, rejected: usize, skipped: usize) -> anyhow::Result<ExitCode> {
-    println!("accepted {accepted}, rejected {rejected}, skipped {skipped}");
+    out!("accepted {accepted}, rejected {rejected}, skipped {skipped}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,8 +115,8 @@ pub fn accept(args: AcceptArgs) -> anyhow::Result<ExitCode> {
     };
     for c in &chosen {
         pending::accept(c)?;
-        println!("accepted {}", stem(c));
+        out!("accepted {}", stem(c));
     }
-    println!("{} snapshots accepted", chosen.len());
+    out!("{} snapshots accepted", chosen.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -19,9 +19,11 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
         SessionsCommand::Rm { session } => {
             let s = store.find_session(&session)?;
             store.delete_session(s.session.id)?;
-            println!(
+            out!(
                 "Removed session {} \"{}\" ({} exchanges)",
-                s.session.id, s.session.name, s.exchanges
+                s.session.id,
+                s.session.name,
+                s.exchanges
             );
         }
     }
@@ -31,19 +33,25 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
 fn list(store: &Store, as_json: bool) -> anyhow::Result<()> {
     let sessions = store.list_sessions()?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&sessions)?);
+        out!("{}", serde_json::to_string_pretty(&sessions)?);
         return Ok(());
     }
     if sessions.is_empty() {
-        println!("No sessions in {}", store.path().display());
+        out!("No sessions in {}", store.path().display());
         return Ok(());
     }
-    println!(
+    out!(
         "{:>4}  {:<28} {:<20} {:>9} {:>9} {:>9} {:>7}",
-        "ID", "NAME", "STARTED", "DURATION", "INBOUND", "OUTBOUND", "DROPPED"
+        "ID",
+        "NAME",
+        "STARTED",
+        "DURATION",
+        "INBOUND",
+        "OUTBOUND",
+        "DROPPED"
     );
     for s in &sessions {
-        println!(
+        out!(
             "{:>4}  {:<28} {:<20} {:>9} {:>9} {:>9} {:>7}",
             s.session.id,
             s.session.name,
@@ -62,21 +70,24 @@ fn show(store: &Store, which: &str, as_json: bool) -> anyhow::Result<()> {
     let exchanges = store.exchanges(summary.session.id)?;
     if as_json {
         let v = json!({ "session": summary, "exchanges": exchanges });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     let s = &summary.session;
-    println!("Session {} \"{}\"", s.id, s.name);
-    println!("  target    {}", s.target);
-    println!("  started   {}", local_time(s.started_at.0));
-    println!("  duration  {}", duration(&summary));
-    println!(
+    out!("Session {} \"{}\"", s.id, s.name);
+    out!("  target    {}", s.target);
+    out!("  started   {}", local_time(s.started_at.0));
+    out!("  duration  {}", duration(&summary));
+    out!(
         "  exchanges {} ({} inbound, {} outbound), {} dropped",
-        summary.exchanges, summary.inbound, summary.outbound, s.dropped
+        summary.exchanges,
+        summary.inbound,
+        summary.outbound,
+        s.dropped
     );
-    println!();
+    out!();
     for e in &exchanges {
-        println!("{}", exchange_line(e));
+        out!("{}", exchange_line(e));
     }
     Ok(())
 }

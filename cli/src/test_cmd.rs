@@ -60,9 +60,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         let write = args.write_pending || !in_ci;
         let loosened = reel_replay::stability::loosen(&suite, &runs, false, write)?;
         if loosened.is_empty() {
-            println!("--stability {n}: every expected value came back the same in all {n} runs");
+            out!("--stability {n}: every expected value came back the same in all {n} runs");
         } else {
-            println!(
+            out!(
                 "--stability {n}: {} values differed between runs and {} matched by type:",
                 loosened.len(),
                 if write {
@@ -72,7 +72,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
                 }
             );
             for l in &loosened {
-                println!("  {:<36} {:<32} {:<8} {}", l.case, l.path, l.kind, l.why);
+                out!("  {:<36} {:<32} {:<8} {}", l.case, l.path, l.kind, l.why);
             }
             suite = load_suite(&dir)?;
         }
@@ -138,7 +138,7 @@ fn finish(
     let colour = output::colour();
     let failures = output::failures(report, colour);
     if !failures.is_empty() {
-        println!("{failures}");
+        out!("{failures}");
     }
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     let write_pending = args.write_pending || !in_ci;
@@ -164,18 +164,18 @@ fn finish(
     }
     if let Some(spec) = &args.report {
         for (kind, path) in output::write_reports(spec, report)? {
-            println!("{kind} report: {}", path.display());
+            out!("{kind} report: {}", path.display());
         }
     }
     if pending_written > 0 {
-        println!(
+        out!(
             "{pending_written} pending snapshots written; review them with: reel review {}",
             dir.display()
         );
     } else if report.failed > 0 && in_ci && !args.write_pending {
-        println!("CI is set: no pending snapshots written (use --write-pending to write them)");
+        out!("CI is set: no pending snapshots written (use --write-pending to write them)");
     }
-    println!("{}", output::closing_line(report));
+    out!("{}", output::closing_line(report));
     Ok(if report.failed > 0 {
         ExitCode::from(1)
     } else {
