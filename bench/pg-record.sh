@@ -75,12 +75,15 @@ kill -INT "$reel_pid"
 wait "$reel_pid" || true
 reel_pid=""
 
-stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'postgres' and request_head like '%\"Query\"%'")
+# Only queries stored with their answer count: one cut off when reel stopped
+# is stored too, but unanswered or with an error.
+stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'postgres' \
+    and request_head like '%\"Query\"%' and response_head is not null and error is null")
 dropped=$(sqlite3 "$work/reel.db" "select dropped from sessions")
 ratio=$(python3 -c "print(f'{$recorded / $direct:.2f}')")
 echo "  through reel      $recorded tps ($ratio of direct; target 0.60)"
-echo "  transactions      $done_tx completed, $stored queries stored, $dropped dropped"
+echo "  transactions      $done_tx completed, $stored answered queries stored, $dropped dropped"
 if ((stored < done_tx || dropped > 0)); then
-    echo "pg-record: reel stored fewer queries than pgbench completed" >&2
+    echo "pg-record: reel stored fewer answered queries than pgbench completed" >&2
     exit 1
 fi

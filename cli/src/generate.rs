@@ -67,17 +67,25 @@ pub fn secrets_path(store: &std::path::Path) -> PathBuf {
 
 /// The summary `generate` prints: counts, then every decision worth a look.
 pub fn describe(out: &std::path::Path, g: &Generated) -> String {
-    let mocks: usize = g.cases.iter().map(|c| c.2.len()).sum();
+    // Counted as written: the Postgres groups of cases --dedup dropped are not.
+    let (mut http, mut postgres) = (0, 0);
+    for (stem, _, mocks) in &g.cases {
+        http += mocks.len();
+        postgres += g.pg.get(stem).map_or(0, Vec::len);
+    }
+    let in_cases = http + postgres;
+    let startup = g.startup.len() + g.startup_pg.len();
+    let shared = g.shared.len() + g.shared_pg.len();
+    http += g.startup.len() + g.shared.len();
+    postgres += g.startup_pg.len() + g.shared_pg.len();
     let mut s = format!(
-        "Generated suite {} from session {} \"{}\": {} cases, {} mocks ({} in cases, {} startup, {} shared)\n",
+        "Generated suite {} from session {} \"{}\": {} cases, {} mocks \
+         ({http} http, {postgres} postgres; {in_cases} in cases, {startup} startup, {shared} shared)\n",
         out.display(),
         g.suite.session.id,
         g.suite.session.name,
         g.cases.len(),
-        mocks + g.startup.len() + g.shared.len(),
-        mocks,
-        g.startup.len(),
-        g.shared.len()
+        http + postgres,
     );
     let r = &g.report;
     if !r.ambiguous.is_empty() {
@@ -107,6 +115,15 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             r.skipped.len()
         ));
         for (seq, why) in &r.skipped {
+            s.push_str(&format!("    #{seq} {why}\n"));
+        }
+    }
+    if !r.unanswered.is_empty() {
+        s.push_str(&format!(
+            "  {} Postgres requests were left out because they were never answered:\n",
+            r.unanswered.len()
+        ));
+        for (seq, why) in &r.unanswered {
             s.push_str(&format!("    #{seq} {why}\n"));
         }
     }

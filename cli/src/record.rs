@@ -1,6 +1,7 @@
 //! `reel record`: start the recorders (and the app), record until the app exits
 //! or reel is told to stop, then flush the store and print a summary.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -113,10 +114,10 @@ async fn record(
     let recorder = Recorder::start(config.clone(), writer.sender()).await?;
     let addrs = recorder.addrs().clone();
     writer.sender().set_setup(setup_json(&config, &addrs, app));
-    announce(&addrs);
+    announce(&config, &addrs);
 
     let mut child = match app.split_first() {
-        Some((program, rest)) => Some(start_app(program, rest, &addrs)?),
+        Some((program, rest)) => Some(start_app(program, rest, &config, &addrs)?),
         None => None,
     };
     let mut app_exit = None;
@@ -170,14 +171,24 @@ fn postgres_target(spec: &str, target: &str) -> anyhow::Result<String> {
     )
 }
 
-/// What a replay needs to stand in for this recording: where the app and each
-/// dependency were reached, and how the app was started.
-fn setup_json(config: &RecorderConfig, addrs: &BoundAddrs, app: &[String]) -> serde_json::Value {
-    let deps: Vec<_> = config
+/// Each dependency with the address its recorder is bound to (`addrs` lists
+/// them in the config's order).
+fn bound_deps<'a>(
+    config: &'a RecorderConfig,
+    addrs: &'a BoundAddrs,
+) -> impl Iterator<Item = (&'a DependencySpec, SocketAddr)> {
+    config
         .dependencies
         .iter()
         .zip(&addrs.dependencies)
-        .map(|(d, (_, bound))| {
+        .map(|(d, (_, bound))| (d, *bound))
+}
+
+/// What a replay needs to stand in for this recording: where the app and each
+/// dependency were reached, and how the app was started.
+fn setup_json(config: &RecorderConfig, addrs: &BoundAddrs, app: &[String]) -> serde_json::Value {
+    let deps: Vec<_> = bound_deps(config, addrs)
+        .map(|(d, bound)| {
             serde_json::json!({
                 "name": d.name,
                 "protocol": d.kind.protocol(),
@@ -203,14 +214,23 @@ async fn wait_child(child: &mut Option<Child>) -> std::io::Result<std::process::
 }
 
 /// Tells the app where the recorders are, as `REEL_*` variables.
-fn start_app(program: &str, args: &[String], addrs: &BoundAddrs) -> anyhow::Result<Child> {
+fn start_app(
+    program: &str,
+    args: &[String],
+    config: &RecorderConfig,
+    addrs: &BoundAddrs,
+) -> anyhow::Result<Child> {
     let mut cmd = Command::new(program);
     cmd.args(args).kill_on_drop(true);
     if let Some(a) = addrs.inbound {
         cmd.env("REEL_LISTEN", a.to_string());
     }
-    for (name, addr) in &addrs.dependencies {
-        cmd.envs(reel_core::env::dep_vars(name, &addr.to_string()));
+    for (d, addr) in bound_deps(config, addrs) {
+        cmd.envs(reel_core::env::dep_vars(
+            &d.name,
+            d.kind.protocol(),
+            &addr.to_string(),
+        ));
     }
     if let Some(a) = addrs.forward {
         cmd.env("REEL_HTTP_PROXY", a.to_string());
@@ -236,12 +256,16 @@ async fn stop_app(child: &mut Child) {
     let _ = child.kill().await;
 }
 
-fn announce(addrs: &BoundAddrs) {
+fn announce(config: &RecorderConfig, addrs: &BoundAddrs) {
     if let Some(a) = addrs.inbound {
         tracing::info!("recording: send requests to http://{a}");
     }
-    for (name, a) in &addrs.dependencies {
-        tracing::info!("recording dependency '{name}' at http://{a}");
+    for (d, a) in bound_deps(config, addrs) {
+        tracing::info!(
+            "recording dependency '{}' at {}://{a}",
+            d.name,
+            d.kind.protocol()
+        );
     }
     if let Some(a) = addrs.forward {
         tracing::info!("recording HTTP_PROXY traffic at http://{a}");

@@ -55,6 +55,8 @@ pub struct GenerateReport {
     pub chained: Vec<chain::Chained>,
     /// Fields that differed across repeats of one call: `(case, path, kind)`.
     pub repeats: Vec<(String, String, &'static str)>,
+    /// Postgres requests left out because they were never answered: `(seq, why)`.
+    pub unanswered: Vec<(i64, String)>,
     /// With `--dedup`: each kept case and the cases it stands for.
     pub deduplicated: Vec<(String, Vec<String>)>,
 }
@@ -141,13 +143,23 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
                     continue;
                 }
                 postgres::Group::Skip => continue,
+                postgres::Group::Unanswered(why) => {
+                    report.unanswered.push((o.seq, why));
+                    continue;
+                }
             },
             _ => {
                 report.unsupported.push((o.seq, o.protocol.as_str().into()));
                 continue;
             }
         };
-        let end = o.ended_at.unwrap_or(o.started_at);
+        // A Postgres answer's last message (ReadyForQuery) may arrive after
+        // the app has already answered its caller: the query belongs to the
+        // case it was sent in.
+        let end = match o.protocol {
+            Protocol::Postgres => o.started_at,
+            _ => o.ended_at.unwrap_or(o.started_at),
+        };
         let holders: Vec<usize> = inbound
             .iter()
             .enumerate()
@@ -254,6 +266,22 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     for m in startup.iter_mut().chain(shared.iter_mut()) {
         secrets.scrub_request(&mut m.request);
         secrets.scrub_response(&mut m.response, false);
+    }
+    // After HTTP, so secret values found there are known in SQL traffic too.
+    for m in pg
+        .values_mut()
+        .flatten()
+        .chain(startup_pg.iter_mut())
+        .chain(shared_pg.iter_mut())
+    {
+        secrets.scrub_pg(m);
+    }
+    // The summary `generate` prints quotes calls (their SQL) too.
+    for (_, call, _) in &mut report.ambiguous {
+        *call = secrets.scrub_text(call);
+    }
+    for (_, call) in &mut report.outside {
+        *call = secrets.scrub_text(call);
     }
 
     let setup = &session.setup;

@@ -7,17 +7,23 @@
 //! name for the whole session (kept in memory only), so a token handed out in
 //! one response and sent back in a later request still links the two. A
 //! project's own names and patterns (reel.toml's `[redact]`) apply as well.
+//!
+//! Postgres values are positional (no names to go by): there the patterns
+//! apply, to SQL text, parameters, rows, COPY data and error text.
 
 use std::sync::Mutex;
 
 use crate::generate::secrets::{SecretRules, Secrets};
 use crate::model::{header, Body, Header, HttpRequest, HttpResponse};
 use crate::suite::{BodySpec, RequestSpec, ResponseSpec};
+use crate::wire::postgres::{BackendMessage, FrontendMessage};
 
 /// Redacts exchanges of one recording session.
 #[derive(Default)]
 pub struct Redactor {
     names: Mutex<Secrets>,
+    /// Whether the rules have value patterns: only those reach Postgres values.
+    patterns: bool,
 }
 
 fn to_spec_headers(h: &[Header]) -> Vec<(String, String)> {
@@ -55,6 +61,7 @@ impl Redactor {
     /// Redacts the built-in secrets and those `rules` describe.
     pub fn new(rules: SecretRules) -> Self {
         Redactor {
+            patterns: rules.has_patterns(),
             names: Mutex::new(Secrets::with_rules(rules)),
         }
     }
@@ -87,6 +94,23 @@ impl Redactor {
         r.headers = from_spec_headers(spec.headers);
         put_body(&mut r.body, before, spec.body);
         names.forget_values();
+    }
+
+    /// Redacts one Postgres request group and its answer; whether the
+    /// requests and the responses changed (their raw bytes must then be
+    /// encoded again).
+    pub fn postgres(
+        &self,
+        requests: &mut [FrontendMessage],
+        responses: &mut [BackendMessage],
+    ) -> (bool, bool) {
+        if !self.patterns {
+            return (false, false);
+        }
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = names.scrub_pg_messages(requests, responses);
+        names.forget_values();
+        changed
     }
 }
 
@@ -133,5 +157,60 @@ mod tests {
                 "no value stays in memory"
             );
         }
+    }
+
+    #[test]
+    fn postgres_values_matching_a_pattern_are_redacted_and_named_once() {
+        let rules = SecretRules::new(["pin"], ["sk_live_[A-Za-z0-9]+"]).unwrap();
+        let red = Redactor::new(rules);
+        let mut requests = vec![
+            FrontendMessage::Query {
+                sql: "select * from keys where k = 'sk_live_Q1'".into(),
+            },
+            FrontendMessage::Bind {
+                portal: String::new(),
+                statement: "s1".into(),
+                param_formats: vec![],
+                // Names do not reach positional values: "1234" stays.
+                params: vec![
+                    Some(b"sk_live_B1".to_vec().into()),
+                    Some(b"1234".to_vec().into()),
+                ],
+                result_formats: vec![],
+            },
+        ];
+        let mut responses = vec![BackendMessage::DataRow {
+            values: vec![Some(b"sk_live_B1".to_vec().into()), None],
+        }];
+        assert_eq!(red.postgres(&mut requests, &mut responses), (true, true));
+        assert_eq!(
+            requests[0],
+            FrontendMessage::Query {
+                sql: "select * from keys where k = '${secret:SQL}'".into()
+            }
+        );
+        let FrontendMessage::Bind { params, .. } = &requests[1] else {
+            unreachable!()
+        };
+        assert_eq!(
+            params,
+            &[
+                Some(b"${secret:PARAM}".to_vec().into()),
+                Some(b"1234".to_vec().into())
+            ]
+        );
+        // The same value seen again (its hash) keeps its name.
+        assert_eq!(
+            responses[0],
+            BackendMessage::DataRow {
+                values: vec![Some(b"${secret:PARAM}".to_vec().into()), None]
+            }
+        );
+        let mut plain = vec![FrontendMessage::Query {
+            sql: "select 1".into(),
+        }];
+        assert_eq!(red.postgres(&mut plain, &mut []), (false, false));
+        let kept = red.names.lock().unwrap();
+        assert!(kept.values().values().all(|v| !v.contains("sk_live")));
     }
 }

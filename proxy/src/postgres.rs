@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use reel_core::redact::Redactor;
 use reel_core::time::Micros;
 use reel_core::wire::postgres::{
     BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper,
@@ -29,6 +30,12 @@ use tokio::sync::watch;
 use crate::http::InFlight;
 
 const READ_CHUNK: usize = 64 * 1024;
+/// How long a connection with a query in flight may go on after recording
+/// is told to stop: less than the CLI's stop grace (5 s), so that what it
+/// stores still reaches the writer.
+pub(crate) const DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
+/// How often a draining connection checks whether its answers are in.
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// One recorded Postgres dependency.
 pub(crate) struct PgRecorder {
@@ -37,8 +44,9 @@ pub(crate) struct PgRecorder {
     pub target: String,
     pub sink: CaptureSender,
     pub body_cap: usize,
-    /// With `--redact`: password messages are not stored.
-    pub redact: bool,
+    /// With `--redact`: password messages are not stored, and values matching
+    /// the project's secret patterns are stored as placeholders.
+    pub redactor: Option<Arc<Redactor>>,
     pub in_flight: Arc<InFlight>,
 }
 
@@ -148,17 +156,31 @@ impl PgRecorder {
         let upstream = conn.client_to_server(client_rd, server_wr, decoder);
         let downstream = conn.server_to_client(server_rd, client_wr);
         tokio::pin!(upstream, downstream);
-        let error = tokio::select! {
-            r = &mut upstream => match r {
-                // The client is done: let the server answer what it was sent.
-                Ok(()) => tokio::select! {
-                    r = &mut downstream => r.err(),
-                    _ = shutdown.changed() => Some("recording stopped before the server answered".to_owned()),
+        // On shutdown an idle connection closes at once; one with a query in
+        // flight gets up to DRAIN to receive (and store) its answer.
+        let mut client_done = false;
+        let mut stopping: Option<tokio::time::Instant> = None;
+        let error = loop {
+            tokio::select! {
+                r = &mut upstream, if !client_done => match r {
+                    // The client is done: let the server answer what it was sent.
+                    Ok(()) => client_done = true,
+                    Err(e) => break Some(e),
                 },
-                Err(e) => Some(e),
-            },
-            r = &mut downstream => r.err(),
-            _ = shutdown.changed() => Some("recording stopped before the server answered".to_owned()),
+                r = &mut downstream => break r.err(),
+                _ = shutdown.changed(), if stopping.is_none() => {
+                    stopping = Some(tokio::time::Instant::now() + DRAIN);
+                }
+                _ = tokio::time::sleep(DRAIN_POLL), if stopping.is_some() => {}
+            }
+            if let Some(deadline) = stopping {
+                if conn.idle() {
+                    break None;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break Some("recording stopped before the server answered".to_owned());
+                }
+            }
         };
         if let Some(e) = &error {
             tracing::error!(dependency = %self.name, connection = conn.id, client = %peer, "{e}; closing this connection");
@@ -187,6 +209,10 @@ impl Conn {
         if let Some(g) = done {
             self.store(g, None);
         }
+    }
+
+    fn idle(&self) -> bool {
+        self.grouper.lock().idle()
     }
 
     /// Stores what never got its answer, with the reason the connection ended.
@@ -265,16 +291,26 @@ impl Conn {
         let RequestGroup {
             mut requests,
             mut request_raw,
-            responses,
-            response_raw,
+            mut responses,
+            mut response_raw,
             started_at,
             first_byte_at,
             ended_at,
         } = group;
-        if rec.redact && redact_passwords(&mut requests) {
-            request_raw.clear();
-            for m in &requests {
-                m.encode(&mut request_raw);
+        if let Some(redactor) = &rec.redactor {
+            let (values, answer) = redactor.postgres(&mut requests, &mut responses);
+            // The raw bytes must not keep what the messages no longer hold.
+            if redact_passwords(&mut requests) | values {
+                request_raw.clear();
+                for m in &requests {
+                    m.encode(&mut request_raw);
+                }
+            }
+            if answer {
+                response_raw.clear();
+                for m in &responses {
+                    m.encode(&mut response_raw);
+                }
             }
         }
         let exchange = Exchange {

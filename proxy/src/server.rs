@@ -146,21 +146,35 @@ impl Recorder {
         let (shutdown, watch_rx) = watch::channel(false);
         let mut services = Vec::new();
         for (listener, name, target) in wire {
+            let shutdown_rx = watch_rx.clone();
             let recorder = Arc::new(PgRecorder {
                 name: name.clone(),
                 target,
                 sink: sink.clone(),
                 body_cap: cfg.body_cap,
-                redact: cfg.redact,
+                redactor: redactor.clone(),
                 in_flight: in_flight.clone(),
             });
-            services.push(spawn_wire_thread(
+            let what = format!("dependency '{name}'");
+            let addr = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let service = spawn_on_own_thread(
                 format!("reel-pg-{name}"),
-                listener,
-                recorder,
-                watch_rx.clone(),
+                move || async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => recorder.serve(listener, shutdown_rx).await,
+                        Err(e) => {
+                            tracing::error!(dependency = %recorder.name, "cannot listen: {e}")
+                        }
+                    }
+                },
                 in_flight.clone(),
-            )?);
+                crate::postgres::DRAIN + Duration::from_secs(1),
+            )
+            .map_err(|source| ProxyError::Bind { what, addr, source })?;
+            services.push(service);
         }
         for (addr, name, role) in plan {
             let recorder = HttpRecorder::new(
@@ -206,54 +220,39 @@ impl Recorder {
     }
 }
 
-/// Runs a wire recorder on a thread of its own with a single-threaded runtime:
-/// its connections never wait for another thread to wake them, which on a
-/// small machine costs more than the recording itself. The returned task ends
-/// when the thread has drained its connections after shutdown.
-fn spawn_wire_thread(
+/// Runs a recorder on a thread of its own with a single-threaded runtime: its
+/// connections never wait for another thread to wake them, which on a small
+/// machine costs more than the recording itself. `make` builds the service's
+/// future on that thread. The returned task ends once the service has stopped
+/// and the requests in flight have finished (or `drain` has passed), so that
+/// what they captured is handed over before the runtime goes.
+fn spawn_on_own_thread<F, Fut>(
     thread_name: String,
-    listener: std::net::TcpListener,
-    recorder: Arc<PgRecorder>,
-    shutdown: watch::Receiver<bool>,
+    make: F,
     in_flight: Arc<InFlight>,
-) -> Result<JoinHandle<()>, ProxyError> {
+    drain: Duration,
+) -> std::io::Result<JoinHandle<()>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let what = format!("dependency '{}'", recorder.name);
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let bind_err = |source| ProxyError::Bind {
-        what: what.clone(),
-        addr: addr.clone(),
-        source,
-    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(bind_err)?;
+        .build()?;
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
             runtime.block_on(async move {
-                match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => recorder.serve(listener, shutdown).await,
-                    Err(e) => tracing::error!(dependency = %recorder.name, "cannot listen: {e}"),
-                }
-                // Connections end on the same shutdown; let them store what
-                // they hold before the runtime goes.
-                in_flight.wait_idle(WIRE_DRAIN).await;
+                make().await;
+                in_flight.wait_idle(drain).await;
             });
             let _ = done_tx.send(());
-        })
-        .map_err(bind_err)?;
+        })?;
     Ok(tokio::spawn(async move {
         let _ = done_rx.await;
     }))
 }
-
-/// How long a wire recorder's connections get to finish after shutdown.
-const WIRE_DRAIN: Duration = Duration::from_secs(5);
 
 fn bind_into(fds: &ListenFds, what: &str, listen: &str) -> Result<SocketAddr, ProxyError> {
     let listener = bind(what, listen)?;

@@ -97,6 +97,21 @@ impl Resolver for RefsOnly<'_> {
     }
 }
 
+/// Fills `${secret:NAME}` only, leaving text that looks like a reference to
+/// an earlier answer as it is: for Postgres mock lines, which hold recorded
+/// SQL and values, not references.
+pub struct SecretsOnly<'a>(pub &'a ReplayContext);
+
+impl Resolver for SecretsOnly<'_> {
+    fn secret(&self, name: &str) -> Result<String, String> {
+        self.0.secret(name)
+    }
+
+    fn response(&self, case: &str, path: &str) -> Result<Value, String> {
+        Ok(Value::String(format!("${{{case}.response.{path}}}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The runner: mocks up, app up, every case sent in recorded order and
 //! compared, everything down again.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,19 +9,19 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use reel_core::suite::load::LoadedCase;
-use reel_core::suite::{BodySpec, LoadedSuite, RequestSpec, ResponseSpec};
-use reel_core::template::{resolve_json, resolve_str, Resolver};
+use reel_core::suite::{BodySpec, LoadedSuite, PgMock, RequestSpec, ResponseSpec};
+use reel_core::template::{has_placeholder, resolve_json, resolve_str, Resolver};
 
 use crate::app::{authority_of, App};
 use crate::compare::{accepted_response, compare, Rules};
-use crate::context::{RefsOnly, ReplayContext};
+use crate::context::{RefsOnly, ReplayContext, SecretsOnly};
 use crate::errors::ReplayError;
 use crate::freeze::{self, Clock};
 use crate::mock::http::{serve, MockServer};
 use crate::mock::pg_book::PgBook;
 use crate::mock::postgres::PgServerInfo;
 use crate::mock::MockBook;
-use crate::model::{ActualResponse, CaseResult, Outcome, RunReport};
+use crate::model::{ActualResponse, CaseResult, MockMiss, Outcome, RunReport};
 use crate::shard::Shard;
 
 /// Request headers not replayed: the client sets its own.
@@ -123,20 +124,27 @@ pub async fn run(
         )
         .with_noise(Rules::new(&[&suite.suite.noise])),
     );
-    let pg_book = Arc::new(PgBook::new(
-        selected.iter().map(|c| c.pg.clone()).collect(),
-        suite
-            .shared_pg
-            .iter()
-            .chain(&suite.startup_pg)
-            .cloned()
-            .collect(),
-    ));
+    // Secrets do not change during a run: Postgres lines are filled once.
+    let mut unfilled = HashMap::new();
+    let pg_cases = selected
+        .iter()
+        .map(|c| fill_pg(&c.pg, &context, &mut unfilled))
+        .collect();
+    let pg_pool = fill_pg(
+        suite.shared_pg.iter().chain(&suite.startup_pg),
+        &context,
+        &mut unfilled,
+    );
+    let pg_book = Arc::new(PgBook::new(pg_cases, pg_pool));
     let mut mocks: Vec<MockServer> = Vec::new();
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {
         if cfg.real_dependencies {
-            env.extend(reel_core::env::dep_vars(&dep.name, &dep.listen));
+            env.extend(reel_core::env::dep_vars(
+                &dep.name,
+                &dep.protocol,
+                &dep.listen,
+            ));
             continue;
         }
         let started = match dep.protocol.as_str() {
@@ -155,7 +163,11 @@ pub async fn run(
         };
         match started {
             Ok(m) => {
-                env.extend(reel_core::env::dep_vars(&dep.name, &m.addr.to_string()));
+                env.extend(reel_core::env::dep_vars(
+                    &dep.name,
+                    &dep.protocol,
+                    &m.addr.to_string(),
+                ));
                 mocks.push(m);
             }
             Err(e) => {
@@ -229,7 +241,10 @@ pub async fn run(
             (Ok(()), Ok(req)) => send(&client, &target, &req).await,
             (Ok(()), Err(e)) => Err(format!("cannot fill the request: {e}")),
         };
-        let log = book.end_case().merge(pg_book.end_case());
+        let mut log = book.end_case().merge(pg_book.end_case());
+        if !unfilled.is_empty() {
+            explain_unfilled(&mut log.misses, &unfilled);
+        }
         let rules = Rules::new(&[&suite.suite.noise, &case.case.noise]);
         let mut result = CaseResult {
             name: case.case.name.clone(),
@@ -327,6 +342,7 @@ fn mask_secrets(result: &mut CaseResult, context: &ReplayContext) {
     }
     for m in &mut result.mock_misses {
         m.call = context.mask(&m.call);
+        m.nearest = m.nearest.as_deref().map(|n| context.mask(n));
         m.diff = context.mask(&m.diff);
     }
     if let Some(accepted) = &result.accepted {
@@ -342,6 +358,64 @@ fn mask_secrets(result: &mut CaseResult, context: &ReplayContext) {
             if let Ok(a) = serde_json::from_str(&masked) {
                 result.actual = Some(a);
             }
+        }
+    }
+}
+
+/// Postgres mock lines with their secrets filled; a line that cannot be
+/// filled stays as recorded, and why is kept in `unfilled` by its id.
+fn fill_pg<'a>(
+    mocks: impl IntoIterator<Item = &'a PgMock>,
+    context: &ReplayContext,
+    unfilled: &mut HashMap<String, String>,
+) -> Vec<PgMock> {
+    mocks
+        .into_iter()
+        .map(|m| {
+            fill_pg_secrets(m, context).unwrap_or_else(|why| {
+                unfilled.insert(m.id.clone(), why);
+                m.clone()
+            })
+        })
+        .collect()
+}
+
+/// A Postgres mock line with its `${secret:NAME}` placeholders filled, or
+/// why it cannot be (it is then used as recorded, and matches nothing that
+/// differs).
+fn fill_pg_secrets(m: &PgMock, context: &ReplayContext) -> Result<PgMock, String> {
+    let mut filled = m.clone();
+    let mut missing: Vec<String> = Vec::new();
+    filled.rewrite_texts(&mut |_, text| {
+        if !has_placeholder(text) {
+            return None;
+        }
+        resolve_str(text, &SecretsOnly(context))
+            .map_err(|e| {
+                if !missing.contains(&e) {
+                    missing.push(e);
+                }
+            })
+            .ok()
+    });
+    if missing.is_empty() {
+        Ok(filled)
+    } else {
+        Err(missing.join("; "))
+    }
+}
+
+/// A miss whose nearest recording could not be filled says which secret it lacks.
+fn explain_unfilled(misses: &mut [MockMiss], unfilled: &HashMap<String, String>) {
+    for m in misses {
+        let id = m
+            .nearest
+            .as_deref()
+            .map(|n| n.split_once(" (").map_or(n, |(id, _)| id));
+        if let Some((id, why)) = id.and_then(|id| unfilled.get_key_value(id)) {
+            m.diff.push_str(&format!(
+                "({id} holds a secret that could not be filled in: {why})\n"
+            ));
         }
     }
 }
@@ -505,4 +579,66 @@ pub fn pending_path(case: &Path) -> std::path::PathBuf {
     let mut s = case.as_os_str().to_owned();
     s.push(".new");
     s.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reel_core::suite::PgRequest;
+    use reel_core::wire::postgres::{BackendMessage, FrontendMessage};
+
+    fn line(param: &str, row: &str) -> PgMock {
+        let sql = "insert into users (pw) values ($1) returning note";
+        PgMock {
+            id: "0001-post-login#2".into(),
+            seq: 2,
+            dependency: "db".into(),
+            protocol: "postgres".into(),
+            connection: 1,
+            request: vec![PgRequest {
+                message: FrontendMessage::Bind {
+                    portal: String::new(),
+                    statement: "s1".into(),
+                    param_formats: vec![],
+                    params: vec![Some(param.as_bytes().to_vec().into())],
+                    result_formats: vec![],
+                },
+                prepared: Some(sql.into()),
+            }],
+            response: vec![BackendMessage::DataRow {
+                values: vec![Some(row.as_bytes().to_vec().into())],
+            }],
+        }
+    }
+
+    #[test]
+    fn postgres_lines_get_their_secrets_and_nothing_else() {
+        let context =
+            ReplayContext::new([("PASSWORD".to_owned(), "hunter2-long".to_owned())].into());
+        let recorded = line("${secret:PASSWORD}", "by ${0001.response.body.id}");
+        assert_eq!(
+            fill_pg_secrets(&recorded, &context).unwrap(),
+            line("hunter2-long", "by ${0001.response.body.id}")
+        );
+        // Reports hide the value again.
+        assert_eq!(context.mask("'hunter2-long'"), "'${secret:PASSWORD}'");
+
+        let missing = line("${secret:NOPE}", "x");
+        let why = fill_pg_secrets(&missing, &context).unwrap_err();
+        assert!(why.starts_with("secret NOPE is not set"), "{why}");
+        let mut misses = vec![MockMiss {
+            dependency: "db".into(),
+            call: "Bind: insert ...".into(),
+            nearest: Some("0001-post-login#2 (insert ...)".into()),
+            diff: String::new(),
+        }];
+        explain_unfilled(&mut misses, &HashMap::from([(missing.id.clone(), why)]));
+        assert!(
+            misses[0].diff.starts_with(
+                "(0001-post-login#2 holds a secret that could not be filled in: secret NOPE is not set: set REEL_SECRET_NOPE"
+            ),
+            "{}",
+            misses[0].diff
+        );
+    }
 }

@@ -176,6 +176,8 @@ async fn client_round_trip(route: &str) {
         pg.len() > 5,
         "postgres request groups in the mocks:\n{printed}"
     );
+    let counted = format!("{} mocks (0 http, {} postgres; ", pg.len(), pg.len());
+    assert!(printed.contains(&counted), "{printed}");
     // Start-up groups (and with them any password message) are not mocks.
     let all = lines.iter().map(Value::to_string).collect::<String>();
     assert!(!all.contains("PasswordMessage") && !all.contains("StartupMessage"));
@@ -598,4 +600,473 @@ async fn a_malformed_frame_from_the_server_closes_the_connection_and_is_stored()
             .is_some_and(|e| e.contains("malformed RowDescription")),
         "{query}"
     );
+}
+
+/// Ctrl-C while a query runs: the query gets its answer, which is stored,
+/// before reel closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_in_flight_at_ctrl_c_is_answered_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let args: Vec<String> = [
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
+        "--session",
+        "drain",
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rec = Recording::start(&args).await.unwrap();
+    let marker = unique_schema("drain");
+    let sql = format!("select pg_sleep(1.5), '{marker}' as marker");
+    let query = tokio::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
+            rec.dep("db").port()
+        ))
+        .args(["-X", "-A", "-t", "-c", &sql])
+        .output();
+    let query = tokio::spawn(query);
+    // The query is running on the server.
+    poll("the query to reach the server", Duration::from_secs(10), async || {
+        let running = psql_select(
+            REAL_PG.parse().unwrap(),
+            &format!("select count(*) from pg_stat_activity where query like '%{marker}%' and pid <> pg_backend_pid()"),
+        );
+        (running == "1").then_some(())
+    })
+    .await;
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+    let psql = query.await.unwrap().unwrap();
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    assert!(String::from_utf8_lossy(&psql.stdout).contains(&marker));
+    let session = session_json(&store, "drain");
+    let stored = session["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["request"]["decoded"]["messages"][0]["sql"] == sql.as_str())
+        .expect("the query is stored");
+    assert!(stored["error"].is_null(), "{stored}");
+    assert_eq!(
+        stored["response"]["decoded"]["messages"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["type"],
+        "ReadyForQuery"
+    );
+}
+
+/// A Postgres server that asks for a cleartext password (AuthenticationCleartextPassword,
+/// as `password` auth in pg_hba.conf does), accepts any, and answers every
+/// Query with one row holding 1. What each client sent as its password goes to
+/// `passwords`.
+async fn password_server(
+    passwords: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            conns.spawn(answer_with_password(stream, passwords.clone()));
+        }
+    });
+    (addr, task)
+}
+
+async fn answer_with_password(
+    mut stream: tokio::net::TcpStream,
+    passwords: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+) {
+    use reel_core::wire::postgres::{
+        BackendMessage as B, Bytes, Field, FrontendDecoder, FrontendMessage as F, TxStatus,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut decoder = FrontendDecoder::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let message = match decoder.next().expect("the client's frames decode") {
+            Some((m, _)) => m,
+            None => match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    decoder.push(&buf[..n]);
+                    continue;
+                }
+            },
+        };
+        let answer = match message {
+            F::SSLRequest | F::GSSENCRequest => vec![B::EncryptionResponse { accepted: false }],
+            F::StartupMessage { .. } => vec![B::Authentication {
+                code: 3,
+                data: Bytes::default(),
+            }],
+            F::PasswordMessage { data } => {
+                let _ = passwords.send(data.0);
+                let parameter = |name: &str, value: &str| B::ParameterStatus {
+                    name: name.into(),
+                    value: value.into(),
+                };
+                vec![
+                    B::Authentication {
+                        code: 0,
+                        data: Bytes::default(),
+                    },
+                    parameter("server_version", "16.0"),
+                    parameter("server_encoding", "UTF8"),
+                    parameter("client_encoding", "UTF8"),
+                    parameter("standard_conforming_strings", "on"),
+                    B::BackendKeyData {
+                        process_id: 7,
+                        secret_key: Bytes::from(vec![0, 0, 0, 7]),
+                    },
+                    B::ReadyForQuery {
+                        status: TxStatus::Idle,
+                    },
+                ]
+            }
+            F::Query { .. } => vec![
+                B::RowDescription {
+                    fields: vec![Field {
+                        name: "?column?".into(),
+                        table_oid: 0,
+                        column: 0,
+                        type_oid: 23,
+                        type_size: 4,
+                        type_modifier: -1,
+                        format: 0,
+                    }],
+                },
+                B::DataRow {
+                    values: vec![Some(Bytes::from(b"1".to_vec()))],
+                },
+                B::CommandComplete {
+                    tag: "SELECT 1".into(),
+                },
+                B::ReadyForQuery {
+                    status: TxStatus::Idle,
+                },
+            ],
+            F::Terminate => return,
+            other => panic!("the fake server does not expect {}", other.name()),
+        };
+        let mut out = Vec::new();
+        for m in &answer {
+            m.encode(&mut out);
+        }
+        if stream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Records psql logging in with `password` through `reel record` (with the
+/// given extra flags) to a server that asks for it, and runs `select 1`.
+async fn record_password_login(dir: &Path, server: SocketAddr, password: &str, extra: &[&str]) {
+    let store = dir.join("reel.db");
+    let mut args: Vec<String> = [
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        &format!("db=postgres:127.0.0.1:0={server}"),
+        "--session",
+        "login",
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let rec = Recording::start(&args).await.unwrap();
+    let psql = tokio::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} dbname=shop user=app sslmode=disable",
+            rec.dep("db").port()
+        ))
+        .args(["-X", "-A", "-t", "-c", "select 1"])
+        .env("PGPASSWORD", password)
+        .env_remove("PGPASSFILE")
+        .output()
+        .await
+        .unwrap();
+    let (code, out, err) = rec.interrupt().await;
+    assert!(
+        psql.status.success(),
+        "psql through reel: {}\nreel: {err}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&psql.stdout).trim(), "1");
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// The files under `dir` (recursively) whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The local Postgres trusts loopback, so no password crosses the other tests'
+/// recordings. Here a server asks psql for one: the password is seen by reel,
+/// never written into a suite, and with `--redact` never stored at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_never_reaches_a_suite_and_with_redact_not_the_store() {
+    let (tx, mut passwords) = tokio::sync::mpsc::unbounded_channel();
+    let (server, task) = password_server(tx).await;
+    let password = format!("reel-pw-{}", uuid::Uuid::new_v4().simple());
+    let mut sent = password.clone().into_bytes();
+    sent.push(0);
+
+    // Without --redact the store keeps what crossed the wire, password included,
+    // so the byte search below is one that finds it.
+    let plain = tempfile::tempdir().unwrap();
+    record_password_login(plain.path(), server, &password, &[]).await;
+    assert_eq!(
+        passwords.recv().await,
+        Some(sent.clone()),
+        "psql sent it through reel"
+    );
+    let stored = files_containing(plain.path(), password.as_bytes());
+    assert!(
+        stored.iter().any(|p| p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("reel.db")),
+        "the store holds the password: {stored:?}"
+    );
+    let (suite, printed) = generate_suite(plain.path(), "login", &plain.path().join("reel.db"));
+    assert!(
+        mock_lines(&suite)
+            .iter()
+            .any(|l| l["protocol"] == "postgres" && l.to_string().contains("select 1")),
+        "the query is a mock:\n{printed}"
+    );
+    assert_eq!(
+        files_containing(&suite, password.as_bytes()),
+        Vec::<PathBuf>::new(),
+        "suite files holding the password"
+    );
+    assert!(!printed.contains(&password), "{printed}");
+
+    // With --redact the password message is stored without it: no byte of
+    // the store (WAL included) holds the password.
+    let redacted = tempfile::tempdir().unwrap();
+    record_password_login(redacted.path(), server, &password, &["--redact"]).await;
+    assert_eq!(
+        passwords.recv().await,
+        Some(sent),
+        "psql sent it through reel"
+    );
+    let session = session_json(&redacted.path().join("reel.db"), "login");
+    let messages: Vec<&Value> = session["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["request"]["decoded"]["messages"].as_array().unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m["type"] == "PasswordMessage"),
+        "the start-up with its password message is recorded: {session}"
+    );
+    assert_eq!(
+        files_containing(redacted.path(), password.as_bytes()),
+        Vec::<PathBuf>::new(),
+        "store files holding the password"
+    );
+    task.abort();
+}
+
+/// A value matching reel.toml's secret pattern that the app writes to
+/// Postgres (a book title) stays out of the suite (a placeholder in the Bind
+/// parameter and the rows, its value in secrets.toml), the mock fills it back
+/// so the replay is green, and with `--redact` it never reaches the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_written_to_postgres_stays_out_of_the_suite_and_the_store() {
+    const KEY: &str = "sk_live_Pg5ecretT1tle";
+    for redact in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("reel.toml");
+        std::fs::write(
+            &config,
+            "[redact]\npatterns = [\"^sk_live_[A-Za-z0-9]+$\"]\n",
+        )
+        .unwrap();
+        let config = config.to_str().unwrap();
+        let schema = unique_schema("secret");
+        let port = free_port();
+        let cmd = format!(
+            "exec {} --listen 127.0.0.1:{port} --pricing-url http://127.0.0.1:9 \
+             --database-url \"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" --pg-schema {schema}",
+            sibling_bin("reel-demo-app").display()
+        );
+        let store = dir.path().join("reel.db");
+        let mut args: Vec<String> = [
+            "--upstream",
+            &format!("http://127.0.0.1:{port}"),
+            "--listen",
+            "127.0.0.1:0",
+            "--dep",
+            &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
+            "--session",
+            "pg-secret",
+            "--store",
+            store.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if redact {
+            args.push("--redact".into());
+        }
+        args.extend(["--", "sh", "-c", &cmd].map(str::to_owned));
+        let rec = Recording::start_in(dir.path(), &args, &[("REEL_CONFIG", config)])
+            .await
+            .unwrap();
+        let base = format!("http://{}", rec.inbound);
+        let c = client();
+        poll(
+            "the demo app behind reel",
+            Duration::from_secs(30),
+            async || {
+                let r = c.get(format!("{base}/health")).send().await.ok()?;
+                r.status().is_success().then_some(())
+            },
+        )
+        .await;
+        let created = c
+            .post(format!("{base}/books"))
+            .json(&serde_json::json!({"title": KEY, "author": "A. Writer", "isbn": "978-1", "price_cents": 1200}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        let created: Value = created.json().await.unwrap();
+        assert_eq!(created["title"], KEY);
+        let (s, got) = call("GET", &format!("{base}/books/{}", created["id"])).await;
+        assert_eq!((s, &got["title"]), (200, &Value::from(KEY)), "{got}");
+        let (code, out, err) = rec.interrupt().await;
+        assert_eq!(code, 0, "{out}{err}");
+
+        let db = std::fs::read(&store).unwrap();
+        let wal = std::fs::read(store.with_extension("db-wal")).unwrap_or_default();
+        let stored = [db, wal]
+            .iter()
+            .any(|b| b.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
+        assert_eq!(
+            stored, !redact,
+            "the key in the store with redact = {redact}"
+        );
+
+        let suite = dir.path().join("suite");
+        let out = reel(&[
+            "--config",
+            config,
+            "generate",
+            "pg-secret",
+            "--out",
+            suite.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{printed}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut files = vec![suite.join("suite.json")];
+        for sub in ["cases", "mocks"] {
+            for e in std::fs::read_dir(suite.join(sub)).unwrap() {
+                files.push(e.unwrap().path());
+            }
+        }
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(!text.contains(KEY), "{} holds the key", f.display());
+        }
+        // The insert's title parameter and the rows read back hold the
+        // placeholder. Its name is the HTTP field's or (named while
+        // recording, whichever was stored first) the parameter's.
+        let pg: Vec<Value> = mock_lines(&suite)
+            .into_iter()
+            .filter(|l| l["protocol"] == "postgres")
+            .collect();
+        let insert = pg
+            .iter()
+            .flat_map(|l| l["request"].as_array().unwrap())
+            .find(|m| {
+                m["type"] == "Bind"
+                    && m["prepared"]
+                        .as_str()
+                        .is_some_and(|sql| sql.contains("INSERT INTO"))
+            })
+            .expect("the insert is a mock");
+        let placeholder = insert["params"][0].as_str().unwrap_or_default().to_owned();
+        let name = placeholder
+            .strip_prefix("${secret:")
+            .and_then(|n| n.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("a placeholder for the title: {insert}"));
+        let holding = pg
+            .iter()
+            .filter(|l| l.to_string().contains(&placeholder))
+            .count();
+        assert!(holding >= 2, "the insert and the read: {pg:#?}\n{printed}");
+        assert!(!printed.contains(KEY), "{printed}");
+        let secrets_file = dir.path().join("secrets.toml");
+        let secrets = std::fs::read_to_string(&secrets_file).unwrap_or_default();
+        assert_eq!(
+            secrets.contains(&format!("{name} = \"{KEY}\"")),
+            !redact,
+            "secrets.toml with redact = {redact}:\n{secrets}"
+        );
+
+        // The mock fills the placeholder in: the insert and the read match.
+        let mut test = std::process::Command::new(reel_bin());
+        test.args(["test", suite.to_str().unwrap(), "--secrets"])
+            .arg(&secrets_file)
+            .env("REEL_LOG", "warn")
+            .env_remove("CI");
+        if redact {
+            // The store never saw the value: it is given at replay.
+            test.env(format!("REEL_SECRET_{name}"), KEY);
+        }
+        let out = test.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "redact = {redact}:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+    }
 }

@@ -459,3 +459,52 @@ async fn the_forward_proxy_records_http_proxy_calls_named_by_host_once() {
     let refused = ex.iter().find(|e| e["response"]["status"] == 400).unwrap();
     assert!(refused["error"].as_str().unwrap().contains("absolute-form"));
 }
+
+/// The app `reel record` starts learns where each dependency's recorder is,
+/// as an address and as a URL whose scheme is the dependency's protocol; the
+/// log names the same URLs.
+#[test]
+fn the_app_gets_each_dependency_as_a_url_of_its_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let env_file = dir.path().join("env");
+    let out = std::process::Command::new(reel_bin())
+        .args([
+            "record",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--dep", "db=postgres:127.0.0.1:0=127.0.0.1:9"])
+        .args(["--dep", "api=http:127.0.0.1:0=http://127.0.0.1:9"])
+        .args(["--session", "env", "--store", store.to_str().unwrap()])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "env > \"$1\"",
+            "sh",
+            env_file.to_str().unwrap(),
+        ])
+        .env("REEL_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} is not set:\n{env}"))
+            .to_owned()
+    };
+    let (db, api) = (var("REEL_DEP_DB"), var("REEL_DEP_API"));
+    assert_eq!(var("REEL_DEP_DB_URL"), format!("postgres://{db}"));
+    assert_eq!(var("REEL_DEP_API_URL"), format!("http://{api}"));
+    assert!(
+        stderr.contains(&format!("recording dependency 'db' at postgres://{db}"))
+            && stderr.contains(&format!("recording dependency 'api' at http://{api}")),
+        "{stderr}"
+    );
+}

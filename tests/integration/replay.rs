@@ -70,7 +70,10 @@ async fn record_and_generate(name: &str) -> Recorded {
 
     let (suite, stdout) = generate_suite(dir.path(), name, &store);
     assert!(stdout.contains("8 cases"), "{stdout}");
-    assert!(stdout.contains("2 mocks (2 in cases"), "{stdout}");
+    assert!(
+        stdout.contains("2 mocks (2 http, 0 postgres; 2 in cases"),
+        "{stdout}"
+    );
     Recorded {
         _dir: dir,
         suite,

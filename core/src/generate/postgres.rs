@@ -27,15 +27,19 @@ pub enum Group {
     Mock(PgMock),
     /// Connection start-up: the server's ParameterStatus values.
     Startup(Vec<(String, String)>),
-    /// Nothing to replay (CancelRequest, an unreadable record).
+    /// Nothing to replay (CancelRequest, a notification while idle).
     Skip,
+    /// Sent, but never answered (the connection or the recording ended
+    /// first): a mock of it would leave the driver waiting. Why, for the
+    /// summary.
+    Unanswered(String),
 }
 
 pub fn group(o: &Exchange, names: &mut Names) -> Group {
     let dependency = o.dependency.clone().unwrap_or_default();
     let requests: Vec<FrontendMessage> = messages(Some(&o.request));
     let responses: Vec<BackendMessage> = messages(o.response.as_ref());
-    if requests.is_empty() && responses.is_empty() {
+    if requests.is_empty() {
         return Group::Skip;
     }
     match requests.first() {
@@ -82,6 +86,13 @@ pub fn group(o: &Exchange, names: &mut Names) -> Group {
             _ => None,
         };
         request.push(PgRequest { message, prepared });
+    }
+    if !matches!(responses.last(), Some(BackendMessage::ReadyForQuery { .. })) {
+        let why = o
+            .error
+            .clone()
+            .unwrap_or_else(|| "no ReadyForQuery was recorded".to_owned());
+        return Group::Unanswered(why);
     }
     Group::Mock(PgMock {
         id: String::new(),

@@ -10,6 +10,10 @@
 //!
 //! [`SecretRules`] adds a project's own names and value patterns (reel.toml's
 //! `[redact]`) to the built-in ones, for generated files and `record --redact`.
+//!
+//! Postgres values have no field names: in SQL text, parameters, rows, COPY
+//! data and error text, parts matching a pattern and secret values already
+//! found (in HTTP traffic) become placeholders, which the mock fills back.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -20,7 +24,8 @@ use serde_json::{json, Value};
 
 use crate::matcher::MARKER;
 use crate::suite::load::SuiteError;
-use crate::suite::{BodySpec, RequestSpec, ResponseSpec};
+use crate::suite::{BodySpec, PgMock, RequestSpec, ResponseSpec};
+use crate::wire::postgres::{BackendMessage, FrontendMessage};
 
 /// Headers whose whole value (after an auth scheme) is a credential.
 const SECRET_HEADERS: &[&str] = &[
@@ -111,6 +116,12 @@ impl SecretRules {
             names: names.into_iter().map(|n| normalise(n.as_ref())).collect(),
             patterns,
         })
+    }
+
+    /// Whether any value pattern is set (names alone never apply to
+    /// positional values such as SQL parameters).
+    pub fn has_patterns(&self) -> bool {
+        !self.patterns.is_empty()
     }
 
     /// Checks a pattern the way [`SecretRules::new`] will use it.
@@ -278,6 +289,68 @@ impl Secrets {
         }
         out.push_str(&value[last..]);
         out
+    }
+
+    /// `value` with every part that matches a secret pattern or is a secret
+    /// value found so far (4 characters or more) replaced by a placeholder
+    /// named after `base`: for values with no field name to go by, such as
+    /// SQL text, query parameters and rows.
+    pub fn scrub_value(&mut self, base: &str, value: &str) -> String {
+        self.scrubbed_value(base, value)
+            .unwrap_or_else(|| value.to_owned())
+    }
+
+    /// [`Secrets::scrub_value`], `None` when nothing is replaced.
+    fn scrubbed_value(&mut self, base: &str, value: &str) -> Option<String> {
+        if crate::template::has_placeholder(value) {
+            return None;
+        }
+        let mut found = self.rules.matches(value);
+        for known in self.by_name.values() {
+            if known.len() >= 4 && !known.starts_with(HASHED) {
+                found.extend(
+                    value
+                        .match_indices(known.as_str())
+                        .map(|(i, k)| i..i + k.len()),
+                );
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        // Earliest first, the longer of two that start together.
+        found.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+        let mut out = String::with_capacity(value.len());
+        let mut last = 0;
+        for r in found {
+            if r.start < last {
+                continue;
+            }
+            out.push_str(&value[last..r.start]);
+            out.push_str(&self.placeholder(base, &value[r.clone()]));
+            last = r.end;
+        }
+        out.push_str(&value[last..]);
+        Some(out)
+    }
+
+    /// Replaces secrets in a Postgres mock line's SQL, parameters, rows, COPY
+    /// data and error text (see [`Secrets::scrub_value`]); the mock fills the
+    /// placeholders back at replay, so the line still matches.
+    pub fn scrub_pg(&mut self, m: &mut PgMock) {
+        m.rewrite_texts(&mut |base, text| self.scrubbed_value(base, text));
+    }
+
+    /// [`Secrets::scrub_pg`] for recorded messages; whether the requests and
+    /// the responses changed.
+    pub fn scrub_pg_messages(
+        &mut self,
+        requests: &mut [FrontendMessage],
+        responses: &mut [BackendMessage],
+    ) -> (bool, bool) {
+        crate::suite::postgres::rewrite_texts(requests, responses, &mut |base, text| {
+            self.scrubbed_value(base, text)
+        })
     }
 
     /// Whether the whole of `value` matches a secret pattern.

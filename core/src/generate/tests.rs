@@ -567,3 +567,141 @@ fn case_numbers_grow_past_four_digits() {
     assert!(crate::template::parse("10000.response.body.id").is_some());
     assert!(crate::template::parse("100.response.body.id").is_none());
 }
+
+/// A Postgres group recorded inside the inbound exchange at `(start, end)`.
+fn pg(seq: i64, (start, end): (i64, i64), requests: Value, responses: Value) -> Exchange {
+    Exchange {
+        session_id: 1,
+        seq,
+        direction: Direction::Outbound,
+        protocol: Protocol::Postgres,
+        dependency: Some("db".into()),
+        connection: 7,
+        started_at: Micros(start),
+        first_byte_at: Some(Micros(end)),
+        ended_at: Some(Micros(end)),
+        request: Payload::Wire {
+            decoded: serde_json::json!({ "messages": requests }),
+            raw: Body::default(),
+        },
+        response: Some(Payload::Wire {
+            decoded: serde_json::json!({ "messages": responses }),
+            raw: Body::default(),
+        }),
+        error: None,
+    }
+}
+
+#[test]
+fn secrets_in_postgres_traffic_become_placeholders_the_mock_can_fill() {
+    use serde_json::json;
+    let login = with(
+        http(
+            1,
+            Direction::Inbound,
+            None,
+            (0, 100),
+            "POST",
+            "/login",
+            "{}",
+        ),
+        &[("Content-Type", "application/json")],
+        r#"{"username":"ann","password":"hunter2-long"}"#,
+        &[],
+    );
+    let insert = pg(
+        2,
+        (10, 20),
+        json!([
+            {"type": "Parse", "statement": "s1", "sql": "insert into users (pw, key) values ($1, $2) returning key", "param_types": []},
+            {"type": "Bind", "portal": "", "statement": "s1", "param_formats": [], "params": ["hunter2-long", "sk_live_P4r4m", null], "result_formats": []},
+            {"type": "Execute", "portal": "", "max_rows": 0},
+            {"type": "Sync"}
+        ]),
+        json!([
+            {"type": "ParseComplete"},
+            {"type": "BindComplete"},
+            {"type": "RowDescription", "fields": [
+                {"name": "api_key", "table_oid": 0, "column": 0, "type_oid": 25, "type_size": -1, "type_modifier": -1, "format": 0},
+                {"name": "next_key", "table_oid": 0, "column": 0, "type_oid": 25, "type_size": -1, "type_modifier": -1, "format": 0}
+            ]},
+            {"type": "DataRow", "values": ["sk_live_P4r4m", "sk_live_R0w"]},
+            {"type": "CommandComplete", "tag": "INSERT 0 1"},
+            {"type": "ReadyForQuery", "status": "idle"}
+        ]),
+    );
+    let query = pg(
+        3,
+        (30, 40),
+        json!([{"type": "Query", "sql": "select 'key sk_live_Sq1' as k"}]),
+        json!([
+            {"type": "ErrorResponse", "fields": [{"code": "S", "value": "ERROR"}, {"code": "M", "value": "no sk_live_Sq1 here"}]},
+            {"type": "ReadyForQuery", "status": "idle"}
+        ]),
+    );
+    let copy = pg(
+        4,
+        (50, 60),
+        json!([{"type": "Query", "sql": "copy keys to stdout"}]),
+        json!([
+            {"type": "CopyOutResponse", "format": 0, "column_formats": [0]},
+            {"type": "CopyData", "data": "1\tsk_live_C0py\n"},
+            {"type": "CopyDone"},
+            {"type": "CommandComplete", "tag": "COPY 1"},
+            {"type": "ReadyForQuery", "status": "idle"}
+        ]),
+    );
+    let options = Options {
+        secret_rules: secrets::SecretRules::new([] as [&str; 0], ["sk_live_[A-Za-z0-9]+"]).unwrap(),
+        ..Options::default()
+    };
+    // After the case: the summary lists it, with the secret hidden too.
+    let late = pg(
+        5,
+        (150, 160),
+        json!([{"type": "Query", "sql": "select 'sk_live_Sq1'"}]),
+        json!([{"type": "ReadyForQuery", "status": "idle"}]),
+    );
+    let g = generate_with(&session(), &[login, insert, query, copy, late], &options);
+    assert_eq!(
+        g.report.outside,
+        [(5, "db: select '${secret:SQL}'".to_owned())]
+    );
+    assert_eq!(g.shared_pg[0].sql(), Some("select '${secret:SQL}'"));
+    let lines = &g.pg["0001-post-login"];
+    let line = |n: usize| serde_json::to_value(&lines[n]).unwrap();
+    let (insert, query, copy) = (line(0), line(1), line(2));
+    // A value the HTTP side found keeps its name; a value matching a pattern
+    // is named by where it stands (a parameter, or its column in a row).
+    assert_eq!(
+        insert["request"][1]["params"],
+        json!(["${secret:PASSWORD}", "${secret:PARAM}", null])
+    );
+    assert_eq!(
+        insert["response"][3]["values"],
+        json!(["${secret:PARAM}", "${secret:NEXT_KEY}"])
+    );
+    assert_eq!(
+        query["request"][0]["sql"],
+        "select 'key ${secret:SQL}' as k"
+    );
+    assert_eq!(
+        query["response"][0]["fields"][1]["value"],
+        "no ${secret:SQL} here"
+    );
+    assert_eq!(copy["response"][1]["data"], "1\t${secret:COPY}\n");
+    let values = g.secrets.values();
+    assert_eq!(values["PASSWORD"], "hunter2-long");
+    assert_eq!(values["PARAM"], "sk_live_P4r4m");
+    assert_eq!(values["NEXT_KEY"], "sk_live_R0w");
+    assert_eq!(values["SQL"], "sk_live_Sq1");
+    assert_eq!(values["COPY"], "sk_live_C0py");
+
+    let dir = tempfile::tempdir().unwrap();
+    for f in write_suite(dir.path(), &g).unwrap() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for v in values.values() {
+            assert!(!text.contains(v.as_str()), "{} holds {v}", f.display());
+        }
+    }
+}

@@ -2,7 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use super::{CaseFile, MockSpec, PgMock, SuiteFile, FORMAT_VERSION};
+use crate::wire::postgres::BackendMessage;
+
+#[cfg(test)]
+mod tests;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
@@ -26,6 +32,12 @@ pub enum SuiteError {
     TooNew { path: PathBuf, found: u32 },
     #[error("{path}: {what}")]
     Invalid { path: PathBuf, what: String },
+    #[error("{path}:{line}: {what}")]
+    InvalidLine {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -95,15 +107,76 @@ pub fn load_mocks(path: &Path) -> Result<MockLines, SuiteError> {
             line: i + 1,
             source,
         };
-        // Only Postgres lines need a look before they are parsed whole.
-        if line.contains(r#""protocol":"postgres""#) {
-            out.postgres
-                .push(serde_json::from_str(line).map_err(at_line)?);
-        } else {
-            out.http.push(serde_json::from_str(line).map_err(at_line)?);
+        let invalid = |what| SuiteError::InvalidLine {
+            path: path.to_owned(),
+            line: i + 1,
+            what,
+        };
+        let value: Value = serde_json::from_str(line).map_err(at_line)?;
+        match value.get("protocol").and_then(Value::as_str) {
+            Some("http") => out
+                .http
+                .push(serde_json::from_value(value).map_err(at_line)?),
+            Some("postgres") => {
+                let mock: PgMock = serde_json::from_value(value).map_err(at_line)?;
+                check_pg(&mock).map_err(invalid)?;
+                out.postgres.push(mock);
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "unknown protocol '{other}' (mocks are http or postgres)"
+                )))
+            }
+            None => {
+                return Err(invalid(
+                    r#"no "protocol" (mocks are "http" or "postgres")"#.to_owned(),
+                ))
+            }
         }
     }
     Ok(out)
+}
+
+/// The mock encodes a Postgres line's responses, and its requests must be
+/// ones a client could send or they would never match; a hand-edited value
+/// that cannot go on the wire is refused here, where the file and line are
+/// known, rather than panicking the mock.
+fn check_pg(mock: &PgMock) -> Result<(), String> {
+    for (i, r) in mock.request.iter().enumerate() {
+        r.message
+            .check()
+            .map_err(|e| format!("request message {} ({}): {e}", i + 1, r.message.name()))?;
+    }
+    for (i, m) in mock.response.iter().enumerate() {
+        m.check()
+            .map_err(|e| format!("response message {} ({}): {e}", i + 1, m.name()))?;
+    }
+    Ok(())
+}
+
+/// The mock greets each connection with a Postgres dependency's recorded
+/// server parameters, so they too must be able to go on the wire.
+fn check_server_parameters(path: &Path, suite: &SuiteFile) -> Result<(), SuiteError> {
+    for dep in suite
+        .dependencies
+        .iter()
+        .filter(|d| d.protocol == "postgres")
+    {
+        for (i, (name, value)) in dep.server_parameters.iter().enumerate() {
+            let status = BackendMessage::ParameterStatus {
+                name: name.clone(),
+                value: value.clone(),
+            };
+            status.check().map_err(|e| SuiteError::Invalid {
+                path: path.to_owned(),
+                what: format!(
+                    "dependency '{}': server_parameters[{i}] ({name:?}): {e}",
+                    dep.name
+                ),
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The case files of a suite folder, sorted by name.
@@ -130,6 +203,7 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
             found: suite.reel_suite,
         });
     }
+    check_server_parameters(&suite_path, &suite)?;
     let mut cases = Vec::new();
     for path in case_paths(dir)? {
         let case = load_case(&path)?;

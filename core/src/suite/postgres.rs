@@ -5,10 +5,14 @@
 //! (`s0`, `sqlx_s_3`, ...); drivers choose them again at replay, maybe
 //! differently, so each Bind, Describe, Execute and Close also carries the SQL
 //! its statement was prepared with (`"prepared"`). The mock matches on that.
+//!
+//! [`rewrite_texts`] visits the values a secret can hide in (SQL text,
+//! parameters, rows, COPY data, error and notice text), for the generator and
+//! `record --redact` to replace secrets and for the mock to fill them back.
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::postgres::{BackendMessage, FrontendMessage};
+use crate::wire::postgres::{BackendMessage, Bytes, FrontendMessage};
 
 /// One recorded request group with its answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +47,100 @@ impl PgMock {
             }
             _ => r.prepared.as_deref(),
         })
+    }
+
+    /// [`rewrite_texts`] over the request, the `prepared` SQL and the
+    /// response; true if anything changed.
+    pub fn rewrite_texts(&mut self, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {
+        let mut changed = false;
+        for r in &mut self.request {
+            if let Some(sql) = &mut r.prepared {
+                changed |= rewrite(sql, "sql", f);
+            }
+        }
+        let (req, resp) = rewrite_texts(
+            self.request.iter_mut().map(|r| &mut r.message),
+            &mut self.response,
+            f,
+        );
+        changed || req || resp
+    }
+}
+
+/// Calls `f(name, text)` for every text a secret can hide in: Query and Parse
+/// SQL, Bind parameters, COPY data, CopyFail, DataRow values, error and notice
+/// fields and notification payloads. `name` says what the text is (`sql`,
+/// `param`, a DataRow's column name, ...), to name a secret found there.
+/// Where `f` returns a new text it replaces the old one; values that are not
+/// UTF-8 are not visited. Returns whether the requests and the responses changed.
+pub fn rewrite_texts<'a>(
+    requests: impl IntoIterator<Item = &'a mut FrontendMessage>,
+    responses: &mut [BackendMessage],
+    f: &mut dyn FnMut(&str, &str) -> Option<String>,
+) -> (bool, bool) {
+    use BackendMessage as B;
+    use FrontendMessage as F;
+    let mut req = false;
+    for m in requests {
+        req |= match m {
+            F::Query { sql } | F::Parse { sql, .. } => rewrite(sql, "sql", f),
+            F::Bind { params, .. } => params
+                .iter_mut()
+                .flatten()
+                .fold(false, |c, p| rewrite_bytes(p, "param", f) | c),
+            F::CopyData { data } => rewrite_bytes(data, "copy", f),
+            F::CopyFail { message } => rewrite(message, "copy", f),
+            _ => false,
+        };
+    }
+    let mut resp = false;
+    // DataRow values take their names from the RowDescription before them.
+    let mut columns: Vec<String> = Vec::new();
+    for m in responses {
+        resp |= match m {
+            B::RowDescription { fields } => {
+                columns = fields.iter().map(|c| c.name.clone()).collect();
+                false
+            }
+            B::DataRow { values } => values.iter_mut().enumerate().fold(false, |c, (i, v)| {
+                let name = columns.get(i).map_or("value", String::as_str);
+                v.as_mut().is_some_and(|v| rewrite_bytes(v, name, f)) | c
+            }),
+            B::CopyData { data } => rewrite_bytes(data, "copy", f),
+            B::ErrorResponse { fields } | B::NoticeResponse { fields } => fields
+                .iter_mut()
+                .fold(false, |c, n| rewrite(&mut n.value, "error", f) | c),
+            B::NotificationResponse { payload, .. } => rewrite(payload, "payload", f),
+            _ => false,
+        };
+    }
+    (req, resp)
+}
+
+fn rewrite(text: &mut String, name: &str, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {
+    match f(name, text) {
+        Some(new) if new != *text => {
+            *text = new;
+            true
+        }
+        _ => false,
+    }
+}
+
+fn rewrite_bytes(
+    b: &mut Bytes,
+    name: &str,
+    f: &mut dyn FnMut(&str, &str) -> Option<String>,
+) -> bool {
+    let Ok(text) = std::str::from_utf8(b) else {
+        return false;
+    };
+    match f(name, text) {
+        Some(new) if new != text => {
+            *b = Bytes(new.into_bytes());
+            true
+        }
+        _ => false,
     }
 }
 

@@ -124,7 +124,20 @@ fn hex(b: &[u8]) -> String {
 
 /// A recorded group's request in canonical form.
 pub fn canon_of(request: &[PgRequest]) -> Vec<Canon> {
-    request
+    // What the app sends once COPY data has begun (the Sync after CopyDone)
+    // is read with the data, not matched.
+    let copy_starts = request
+        .iter()
+        .position(|r| {
+            matches!(
+                r.message,
+                FrontendMessage::CopyData { .. }
+                    | FrontendMessage::CopyDone
+                    | FrontendMessage::CopyFail { .. }
+            )
+        })
+        .unwrap_or(request.len());
+    request[..copy_starts]
         .iter()
         .filter_map(|r| Canon::of(&r.message, r.prepared.as_deref()))
         .collect()
@@ -242,16 +255,20 @@ impl PgBook {
             state: Mutex::new(State {
                 cases: cases
                     .into_iter()
-                    .map(|g| CaseGroups {
-                        used: vec![false; g.len()],
-                        groups: g.into_iter().map(Loaded::new).collect(),
+                    .map(|g| {
+                        let groups: Vec<Loaded> =
+                            g.into_iter().filter(answered).map(Loaded::new).collect();
+                        CaseGroups {
+                            used: vec![false; groups.len()],
+                            groups,
+                        }
                     })
                     .collect(),
                 current: None,
                 log: CaseMockLog::default(),
                 outside: Vec::new(),
             }),
-            pool: pool.into_iter().map(Loaded::new).collect(),
+            pool: pool.into_iter().filter(answered).map(Loaded::new).collect(),
         }
     }
 
@@ -277,6 +294,16 @@ impl PgBook {
                 .collect();
         }
         log
+    }
+
+    /// A miss found after the answer was chosen (COPY data that differs).
+    pub fn note_miss(&self, miss: MockMiss) {
+        let mut s = self.state.lock().expect("pg book lock");
+        if s.current.is_some() {
+            s.log.misses.push(miss);
+        } else {
+            s.outside.push(miss);
+        }
     }
 
     /// The recorded answer to a group the app sent up to a Flush: looked up
@@ -367,6 +394,15 @@ impl PgBook {
         }
         Err(miss)
     }
+}
+
+/// A recording whose answer never reached ReadyForQuery would leave the
+/// driver waiting: it answers nothing.
+fn answered(m: &PgMock) -> bool {
+    matches!(
+        m.response.last(),
+        Some(BackendMessage::ReadyForQuery { .. })
+    )
 }
 
 fn nearest<'a>(

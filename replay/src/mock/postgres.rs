@@ -159,26 +159,16 @@ impl Connection {
                     let canon: Vec<Canon> = Canon::of(&msg, None).into_iter().collect();
                     match self.book.answer(&self.dep, &canon) {
                         Ok(answer) => {
-                            let copy_in = answer
-                                .response
-                                .iter()
-                                .position(|m| matches!(m, BackendMessage::CopyInResponse { .. }));
-                            let split = copy_in.map_or(answer.response.len(), |i| i + 1);
-                            encode_all(&answer.response[..split], &mut out, &mut status);
-                            if copy_in.is_some() {
-                                stream
-                                    .write_all(&out)
-                                    .await
-                                    .map_err(|e| format!("writing: {e}"))?;
-                                out.clear();
-                                self.read_copy_data(&mut stream, &mut dec, &mut buf).await?;
-                            }
-                            encode_all(&answer.response[split..], &mut out, &mut status);
+                            let mut io = Io {
+                                stream: &mut stream,
+                                dec: &mut dec,
+                                buf: &mut buf,
+                                out: &mut out,
+                                status: &mut status,
+                            };
+                            self.send_answer(&mut io, &answer, 0, false).await?;
                         }
-                        Err(miss) => {
-                            self.error(&miss, &mut out);
-                            BackendMessage::ReadyForQuery { status }.encode(&mut out);
-                        }
+                        Err(miss) => self.fail(&miss, &mut out, &mut status),
                     }
                 }
                 FrontendMessage::Flush => self.flush(&mut pending, &mut out, &mut status),
@@ -191,13 +181,16 @@ impl Connection {
                         match self.book.answer(&self.dep, &p.canon) {
                             Ok(answer) => {
                                 let from = p.flushed.map_or(0, |(_, sent)| sent);
-                                let from = from.min(answer.response.len());
-                                encode_all(&answer.response[from..], &mut out, &mut status);
+                                let mut io = Io {
+                                    stream: &mut stream,
+                                    dec: &mut dec,
+                                    buf: &mut buf,
+                                    out: &mut out,
+                                    status: &mut status,
+                                };
+                                self.send_answer(&mut io, &answer, from, true).await?;
                             }
-                            Err(miss) => {
-                                self.error(&miss, &mut out);
-                                BackendMessage::ReadyForQuery { status }.encode(&mut out);
-                            }
+                            Err(miss) => self.fail(&miss, &mut out, &mut status),
                         }
                     }
                 }
@@ -322,31 +315,149 @@ impl Connection {
         BackendMessage::ErrorResponse { fields }.encode(out);
     }
 
-    /// Reads the app's COPY data up to CopyDone or CopyFail.
+    /// An error for a group with no recording, then ReadyForQuery: a failed
+    /// transaction stays failed until the app rolls it back.
+    fn fail(&self, miss: &crate::model::MockMiss, out: &mut Vec<u8>, status: &mut TxStatus) {
+        self.error(miss, out);
+        if *status != TxStatus::Idle {
+            *status = TxStatus::Failed;
+        }
+        BackendMessage::ReadyForQuery { status: *status }.encode(out);
+    }
+
+    /// Sends the recorded answer from message `from` on. Where the server asked
+    /// for COPY data, the app's data is read and compared with the recording
+    /// first; data that differs is a miss.
+    async fn send_answer(
+        &self,
+        io: &mut Io<'_>,
+        answer: &Answer,
+        from: usize,
+        extended: bool,
+    ) -> Result<(), String> {
+        let response = &answer.response[from.min(answer.response.len())..];
+        let Some(copy) = response
+            .iter()
+            .position(|m| matches!(m, BackendMessage::CopyInResponse { .. }))
+        else {
+            encode_all(response, io.out, io.status);
+            return Ok(());
+        };
+        encode_all(&response[..=copy], io.out, io.status);
+        io.stream
+            .write_all(io.out)
+            .await
+            .map_err(|e| format!("writing: {e}"))?;
+        io.out.clear();
+        let sent = self.read_copy_data(io, extended).await?;
+        let recorded: Vec<&FrontendMessage> = answer
+            .request
+            .iter()
+            .map(|r| &r.message)
+            .filter(|m| is_copy(m))
+            .collect();
+        if recorded.len() == sent.len() && recorded.iter().zip(&sent).all(|(r, s)| *r == s) {
+            encode_all(&response[copy + 1..], io.out, io.status);
+            return Ok(());
+        }
+        let text = |ms: &mut dyn Iterator<Item = &FrontendMessage>| -> String {
+            ms.map(copy_text).collect()
+        };
+        let miss = crate::model::MockMiss {
+            dependency: self.dep.to_string(),
+            call: "COPY data".into(),
+            nearest: Some(format!(
+                "{} ({})",
+                answer.id,
+                answer
+                    .request
+                    .iter()
+                    .find_map(|r| match &r.message {
+                        FrontendMessage::Query { sql } => Some(sql.clone()),
+                        _ => r.prepared.clone(),
+                    })
+                    .unwrap_or_default()
+            )),
+            diff: crate::diff::unified(
+                &text(&mut recorded.iter().copied()),
+                &text(&mut sent.iter()),
+            ),
+        };
+        self.book.note_miss(miss.clone());
+        self.fail(&miss, io.out, io.status);
+        Ok(())
+    }
+
+    /// Reads the app's COPY data up to CopyDone or CopyFail (and, in the
+    /// extended protocol, the Sync after it).
     async fn read_copy_data(
         &self,
-        stream: &mut TcpStream,
-        dec: &mut FrontendDecoder,
-        buf: &mut [u8],
-    ) -> Result<(), String> {
+        io: &mut Io<'_>,
+        extended: bool,
+    ) -> Result<Vec<FrontendMessage>, String> {
+        let mut got = Vec::new();
+        let mut ended = false;
         loop {
-            while let Some((m, _)) = dec.next().map_err(|e| e.to_string())? {
-                if matches!(
-                    m,
-                    FrontendMessage::CopyDone | FrontendMessage::CopyFail { .. }
-                ) {
-                    return Ok(());
+            while let Some((m, _)) = io.dec.next().map_err(|e| e.to_string())? {
+                match m {
+                    FrontendMessage::Sync if ended => return Ok(got),
+                    FrontendMessage::Sync | FrontendMessage::Flush => {}
+                    m @ (FrontendMessage::CopyDone | FrontendMessage::CopyFail { .. }) => {
+                        got.push(m);
+                        if !extended {
+                            return Ok(got);
+                        }
+                        ended = true;
+                    }
+                    m @ FrontendMessage::CopyData { .. } => got.push(m),
+                    other => {
+                        return Err(format!(
+                        "{} during COPY FROM STDIN, where CopyData, CopyDone or CopyFail belong",
+                        other.name()
+                    ))
+                    }
                 }
             }
-            let n = stream
-                .read(buf)
+            let n = io
+                .stream
+                .read(io.buf)
                 .await
                 .map_err(|e| format!("reading: {e}"))?;
             if n == 0 {
                 return Err("the app closed the connection during COPY".into());
             }
-            dec.push(&buf[..n]);
+            io.dec.push(&io.buf[..n]);
         }
+    }
+}
+
+/// The connection's I/O state, lent to the answering helpers.
+struct Io<'a> {
+    stream: &'a mut TcpStream,
+    dec: &'a mut FrontendDecoder,
+    buf: &'a mut [u8],
+    out: &'a mut Vec<u8>,
+    status: &'a mut TxStatus,
+}
+
+fn is_copy(m: &FrontendMessage) -> bool {
+    matches!(
+        m,
+        FrontendMessage::CopyData { .. }
+            | FrontendMessage::CopyDone
+            | FrontendMessage::CopyFail { .. }
+    )
+}
+
+/// One line per COPY message, for the miss diff.
+fn copy_text(m: &FrontendMessage) -> String {
+    match m {
+        FrontendMessage::CopyData { data } => match std::str::from_utf8(data) {
+            Ok(t) => format!("CopyData: {}\n", t.escape_debug()),
+            Err(_) => format!("CopyData: {} bytes\n", data.len()),
+        },
+        FrontendMessage::CopyFail { message } => format!("CopyFail: {message}\n"),
+        other => format!("{}\n", other.name()),
     }
 }
 
@@ -356,5 +467,139 @@ fn encode_all(messages: &[BackendMessage], out: &mut Vec<u8>, status: &mut TxSta
             *status = *s;
         }
         m.encode(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reel_core::suite::{PgMock, PgRequest};
+    use reel_core::wire::postgres::{BackendDecoder, PROTOCOL_V3};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn copy_group(data: &[u8]) -> PgMock {
+        let req = |message| PgRequest {
+            message,
+            prepared: None,
+        };
+        PgMock {
+            id: "0001#1".into(),
+            seq: 1,
+            dependency: "db".into(),
+            protocol: "postgres".into(),
+            connection: 1,
+            request: vec![
+                req(FrontendMessage::Query {
+                    sql: "copy t from stdin".into(),
+                }),
+                req(FrontendMessage::CopyData {
+                    data: data.to_vec().into(),
+                }),
+                req(FrontendMessage::CopyDone),
+            ],
+            response: vec![
+                BackendMessage::CopyInResponse {
+                    format: 0,
+                    column_formats: vec![0],
+                },
+                BackendMessage::CommandComplete {
+                    tag: "COPY 2".into(),
+                },
+                BackendMessage::ReadyForQuery {
+                    status: TxStatus::Idle,
+                },
+            ],
+        }
+    }
+
+    /// Sends `messages` and reads answers until ReadyForQuery.
+    async fn exchange(
+        s: &mut TcpStream,
+        dec: &mut BackendDecoder,
+        messages: &[FrontendMessage],
+    ) -> Vec<BackendMessage> {
+        let mut out = Vec::new();
+        for m in messages {
+            m.encode(&mut out);
+        }
+        s.write_all(&out).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            while let Some((m, _)) = dec.next().unwrap() {
+                let done = matches!(m, BackendMessage::ReadyForQuery { .. });
+                got.push(m);
+                if done {
+                    return got;
+                }
+            }
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the mock closed the connection; got {got:?}");
+            dec.push(&buf[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn copy_data_is_compared_with_the_recording() {
+        let book = Arc::new(PgBook::new(
+            vec![vec![copy_group(b"1\n2\n"), copy_group(b"1\n2\n")]],
+            vec![],
+        ));
+        let server = serve("db", "127.0.0.1:0", book.clone(), PgServerInfo::new(&[]))
+            .await
+            .unwrap();
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let mut dec = BackendDecoder::new();
+        let hello = exchange(
+            &mut s,
+            &mut dec,
+            &[FrontendMessage::StartupMessage {
+                protocol: PROTOCOL_V3,
+                params: vec![("user".into(), "ci".into())],
+            }],
+        )
+        .await;
+        assert!(matches!(
+            hello[0],
+            BackendMessage::Authentication { code: 0, .. }
+        ));
+        book.begin_case(0);
+        let copy = |data: &[u8]| {
+            vec![
+                FrontendMessage::Query {
+                    sql: "copy t from stdin".into(),
+                },
+                FrontendMessage::CopyData {
+                    data: data.to_vec().into(),
+                },
+                FrontendMessage::CopyDone,
+            ]
+        };
+        let same = exchange(&mut s, &mut dec, &copy(b"1\n2\n")).await;
+        assert_eq!(
+            same[1],
+            BackendMessage::CommandComplete {
+                tag: "COPY 2".into()
+            }
+        );
+        let other = exchange(&mut s, &mut dec, &copy(b"999\n")).await;
+        let BackendMessage::ErrorResponse { .. } = &other[1] else {
+            panic!("COPY data that differs gets an error: {other:?}");
+        };
+        assert_eq!(other[1].notice_field('C'), Some("XX000"));
+        let log = book.end_case();
+        assert_eq!(log.misses.len(), 1);
+        assert!(
+            log.misses[0].diff.contains("-CopyData: 1\\n2\\n"),
+            "{}",
+            log.misses[0].diff
+        );
+        assert!(
+            log.misses[0].diff.contains("+CopyData: 999\\n"),
+            "{}",
+            log.misses[0].diff
+        );
+        server.stop().await;
     }
 }

@@ -7,6 +7,10 @@
 //! offset, because a recording that silently misreads a frame would replay
 //! nonsense. Decoding never panics and never trusts a count or a length before
 //! the bytes it claims are there.
+//!
+//! Encoding and `check` share one set of rules (through a `Sink` that keeps
+//! the bytes or only counts them), so a message from an edited suite can be
+//! rejected at load with the reason `encode` would otherwise panic with.
 
 use std::fmt;
 
@@ -926,42 +930,66 @@ impl FrontendMessage {
     ///
     /// # Panics
     ///
-    /// If the message cannot be put on the wire: a string containing a zero
-    /// byte, an empty StartupMessage parameter name, a list of more than 65535
-    /// items, or a frame over 2 GiB. Decoded messages never have these.
+    /// If the message cannot be put on the wire, for any reason [`check`]
+    /// gives. Decoded messages never have one.
+    ///
+    /// [`check`]: FrontendMessage::check
     pub fn encode(&self, out: &mut Vec<u8>) {
+        if let Err(reason) = self.write(out) {
+            panic!("cannot encode {}: {reason}", self.name());
+        }
+    }
+
+    /// Whether the message can be put on the wire, which one read from an
+    /// edited suite may not: a string containing a NUL byte, an empty
+    /// StartupMessage parameter name, a list of more than 65535 items, or a
+    /// packet over Postgres's size limit. The reason names the field as the
+    /// message's JSON form does (`sql`, `params[2]`).
+    pub fn check(&self) -> Result<(), String> {
+        self.write(&mut Count(0))
+    }
+
+    fn write(&self, out: &mut impl Sink) -> Result<(), String> {
         use FrontendMessage as F;
         match self {
-            F::SSLRequest => untagged(out, SSL_REQUEST_CODE, |_| {}),
-            F::GSSENCRequest => untagged(out, GSSENC_REQUEST_CODE, |_| {}),
+            F::SSLRequest => untagged(out, SSL_REQUEST_CODE, |_| Ok(())),
+            F::GSSENCRequest => untagged(out, GSSENC_REQUEST_CODE, |_| Ok(())),
             F::CancelRequest {
                 process_id,
                 secret_key,
             } => untagged(out, CANCEL_REQUEST_CODE, |out| {
-                out.extend_from_slice(&process_id.to_be_bytes());
-                out.extend_from_slice(secret_key);
+                out.put(&process_id.to_be_bytes());
+                out.put(secret_key);
+                Ok(())
             }),
             F::StartupMessage { protocol, params } => untagged(out, *protocol, |out| {
-                for (name, value) in params {
-                    assert!(!name.is_empty(), "a StartupMessage parameter needs a name");
-                    put_cstr(out, name);
-                    put_cstr(out, value);
+                for (i, (name, value)) in params.iter().enumerate() {
+                    if name.is_empty() {
+                        return Err(format!("{} is empty", Key::ItemField("params", i, "name")));
+                    }
+                    put_cstr(out, Key::ItemField("params", i, "name"), name)?;
+                    put_cstr(out, Key::ItemField("params", i, "value"), value)?;
                 }
-                out.push(0);
+                out.put(&[0]);
+                Ok(())
             }),
-            F::PasswordMessage { data } => tagged(out, b'p', |out| out.extend_from_slice(data)),
-            F::Query { sql } => tagged(out, b'Q', |out| put_cstr(out, sql)),
+            F::PasswordMessage { data } => tagged(out, b'p', |out| {
+                out.put(data);
+                Ok(())
+            }),
+            F::Query { sql } => tagged(out, b'Q', |out| put_cstr(out, Key::Field("sql"), sql)),
             F::Parse {
                 statement,
                 sql,
                 param_types,
             } => tagged(out, b'P', |out| {
-                put_cstr(out, statement);
-                put_cstr(out, sql);
-                put_count(out, param_types.len());
+                put_cstr(out, Key::Field("statement"), statement)?;
+                put_cstr(out, Key::Field("sql"), sql)?;
+                put_count(out, Key::Field("param_types"), param_types.len())?;
                 for oid in param_types {
-                    out.extend_from_slice(&oid.to_be_bytes());
+                    out.put(&oid.to_be_bytes());
                 }
+                Ok(())
             }),
             F::Bind {
                 portal,
@@ -970,34 +998,43 @@ impl FrontendMessage {
                 params,
                 result_formats,
             } => tagged(out, b'B', |out| {
-                put_cstr(out, portal);
-                put_cstr(out, statement);
-                put_i16s(out, param_formats);
-                put_count(out, params.len());
-                for value in params {
-                    put_value(out, value.as_ref());
+                put_cstr(out, Key::Field("portal"), portal)?;
+                put_cstr(out, Key::Field("statement"), statement)?;
+                put_i16s(out, Key::Field("param_formats"), param_formats)?;
+                put_count(out, Key::Field("params"), params.len())?;
+                for (i, value) in params.iter().enumerate() {
+                    put_value(out, Key::Item("params", i), value.as_ref())?;
                 }
-                put_i16s(out, result_formats);
+                put_i16s(out, Key::Field("result_formats"), result_formats)
             }),
             F::Describe { kind, name } => tagged(out, b'D', |out| {
-                out.push(target_byte(*kind));
-                put_cstr(out, name);
+                out.put(&[target_byte(*kind)]);
+                put_cstr(out, Key::Field("name"), name)
             }),
             F::Execute { portal, max_rows } => tagged(out, b'E', |out| {
-                put_cstr(out, portal);
-                out.extend_from_slice(&max_rows.to_be_bytes());
+                put_cstr(out, Key::Field("portal"), portal)?;
+                out.put(&max_rows.to_be_bytes());
+                Ok(())
             }),
             F::Close { kind, name } => tagged(out, b'C', |out| {
-                out.push(target_byte(*kind));
-                put_cstr(out, name);
+                out.put(&[target_byte(*kind)]);
+                put_cstr(out, Key::Field("name"), name)
             }),
-            F::Sync => tagged(out, b'S', |_| {}),
-            F::Flush => tagged(out, b'H', |_| {}),
-            F::CopyData { data } => tagged(out, b'd', |out| out.extend_from_slice(data)),
-            F::CopyDone => tagged(out, b'c', |_| {}),
-            F::CopyFail { message } => tagged(out, b'f', |out| put_cstr(out, message)),
-            F::FunctionCall { body } => tagged(out, b'F', |out| out.extend_from_slice(body)),
-            F::Terminate => tagged(out, b'X', |_| {}),
+            F::Sync => tagged(out, b'S', |_| Ok(())),
+            F::Flush => tagged(out, b'H', |_| Ok(())),
+            F::CopyData { data } => tagged(out, b'd', |out| {
+                out.put(data);
+                Ok(())
+            }),
+            F::CopyDone => tagged(out, b'c', |_| Ok(())),
+            F::CopyFail { message } => tagged(out, b'f', |out| {
+                put_cstr(out, Key::Field("message"), message)
+            }),
+            F::FunctionCall { body } => tagged(out, b'F', |out| {
+                out.put(body);
+                Ok(())
+            }),
+            F::Terminate => tagged(out, b'X', |_| Ok(())),
         }
     }
 }
@@ -1007,67 +1044,94 @@ impl BackendMessage {
     ///
     /// # Panics
     ///
-    /// If the message cannot be put on the wire: a string containing a zero
-    /// byte, a notice field code that is `'\0'` or not a single byte, a list of
-    /// more than 65535 items, or a frame over 2 GiB. Decoded messages never
-    /// have these.
+    /// If the message cannot be put on the wire, for any reason [`check`]
+    /// gives. Decoded messages never have one.
+    ///
+    /// [`check`]: BackendMessage::check
     pub fn encode(&self, out: &mut Vec<u8>) {
+        if let Err(reason) = self.write(out) {
+            panic!("cannot encode {}: {reason}", self.name());
+        }
+    }
+
+    /// Whether the message can be put on the wire, which one read from an
+    /// edited suite may not: a string containing a NUL byte, a notice field
+    /// code that is `'\0'` or above U+00FF, a list of more than 65535 items,
+    /// or a message over Postgres's 1 GiB limit. The reason names the field
+    /// as the message's JSON form does (`tag`, `fields[1].value`).
+    pub fn check(&self) -> Result<(), String> {
+        self.write(&mut Count(0))
+    }
+
+    fn write(&self, out: &mut impl Sink) -> Result<(), String> {
         use BackendMessage as B;
         match self {
-            B::EncryptionResponse { accepted } => out.push(if *accepted { b'S' } else { b'N' }),
+            B::EncryptionResponse { accepted } => {
+                out.put(&[if *accepted { b'S' } else { b'N' }]);
+                Ok(())
+            }
             B::Authentication { code, data } => tagged(out, b'R', |out| {
-                out.extend_from_slice(&code.to_be_bytes());
-                out.extend_from_slice(data);
+                out.put(&code.to_be_bytes());
+                out.put(data);
+                Ok(())
             }),
             B::ParameterStatus { name, value } => tagged(out, b'S', |out| {
-                put_cstr(out, name);
-                put_cstr(out, value);
+                put_cstr(out, Key::Field("name"), name)?;
+                put_cstr(out, Key::Field("value"), value)
             }),
             B::BackendKeyData {
                 process_id,
                 secret_key,
             } => tagged(out, b'K', |out| {
-                out.extend_from_slice(&process_id.to_be_bytes());
-                out.extend_from_slice(secret_key);
+                out.put(&process_id.to_be_bytes());
+                out.put(secret_key);
+                Ok(())
             }),
             B::NegotiateProtocolVersion {
                 minor,
                 unrecognized,
             } => tagged(out, b'v', |out| {
-                out.extend_from_slice(&minor.to_be_bytes());
-                let count = i32::try_from(unrecognized.len()).expect("too many options");
-                out.extend_from_slice(&count.to_be_bytes());
-                for option in unrecognized {
-                    put_cstr(out, option);
+                out.put(&minor.to_be_bytes());
+                let count = i32::try_from(unrecognized.len())
+                    .map_err(|_| format!("unrecognized has {} items", unrecognized.len()))?;
+                out.put(&count.to_be_bytes());
+                for (i, option) in unrecognized.iter().enumerate() {
+                    put_cstr(out, Key::Item("unrecognized", i), option)?;
                 }
+                Ok(())
             }),
             B::ReadyForQuery { status } => tagged(out, b'Z', |out| {
-                out.push(match status {
+                out.put(&[match status {
                     TxStatus::Idle => b'I',
                     TxStatus::InTransaction => b'T',
                     TxStatus::Failed => b'E',
-                })
+                }]);
+                Ok(())
             }),
             B::RowDescription { fields } => tagged(out, b'T', |out| {
-                put_count(out, fields.len());
-                for field in fields {
-                    put_cstr(out, &field.name);
-                    out.extend_from_slice(&field.table_oid.to_be_bytes());
-                    out.extend_from_slice(&field.column.to_be_bytes());
-                    out.extend_from_slice(&field.type_oid.to_be_bytes());
-                    out.extend_from_slice(&field.type_size.to_be_bytes());
-                    out.extend_from_slice(&field.type_modifier.to_be_bytes());
-                    out.extend_from_slice(&field.format.to_be_bytes());
+                put_count(out, Key::Field("fields"), fields.len())?;
+                for (i, field) in fields.iter().enumerate() {
+                    put_cstr(out, Key::ItemField("fields", i, "name"), &field.name)?;
+                    out.put(&field.table_oid.to_be_bytes());
+                    out.put(&field.column.to_be_bytes());
+                    out.put(&field.type_oid.to_be_bytes());
+                    out.put(&field.type_size.to_be_bytes());
+                    out.put(&field.type_modifier.to_be_bytes());
+                    out.put(&field.format.to_be_bytes());
                 }
+                Ok(())
             }),
             B::DataRow { values } => tagged(out, b'D', |out| {
-                put_count(out, values.len());
-                for value in values {
-                    put_value(out, value.as_ref());
+                put_count(out, Key::Field("values"), values.len())?;
+                for (i, value) in values.iter().enumerate() {
+                    put_value(out, Key::Item("values", i), value.as_ref())?;
                 }
+                Ok(())
             }),
-            B::CommandComplete { tag } => tagged(out, b'C', |out| put_cstr(out, tag)),
-            B::EmptyQueryResponse => tagged(out, b'I', |_| {}),
+            B::CommandComplete { tag } => {
+                tagged(out, b'C', |out| put_cstr(out, Key::Field("tag"), tag))
+            }
+            B::EmptyQueryResponse => tagged(out, b'I', |_| Ok(())),
             B::ErrorResponse { fields } => tagged(out, b'E', |out| put_notice(out, fields)),
             B::NoticeResponse { fields } => tagged(out, b'N', |out| put_notice(out, fields)),
             B::NotificationResponse {
@@ -1075,20 +1139,21 @@ impl BackendMessage {
                 channel,
                 payload,
             } => tagged(out, b'A', |out| {
-                out.extend_from_slice(&process_id.to_be_bytes());
-                put_cstr(out, channel);
-                put_cstr(out, payload);
+                out.put(&process_id.to_be_bytes());
+                put_cstr(out, Key::Field("channel"), channel)?;
+                put_cstr(out, Key::Field("payload"), payload)
             }),
-            B::ParseComplete => tagged(out, b'1', |_| {}),
-            B::BindComplete => tagged(out, b'2', |_| {}),
-            B::CloseComplete => tagged(out, b'3', |_| {}),
-            B::NoData => tagged(out, b'n', |_| {}),
-            B::PortalSuspended => tagged(out, b's', |_| {}),
+            B::ParseComplete => tagged(out, b'1', |_| Ok(())),
+            B::BindComplete => tagged(out, b'2', |_| Ok(())),
+            B::CloseComplete => tagged(out, b'3', |_| Ok(())),
+            B::NoData => tagged(out, b'n', |_| Ok(())),
+            B::PortalSuspended => tagged(out, b's', |_| Ok(())),
             B::ParameterDescription { types } => tagged(out, b't', |out| {
-                put_count(out, types.len());
+                put_count(out, Key::Field("types"), types.len())?;
                 for oid in types {
-                    out.extend_from_slice(&oid.to_be_bytes());
+                    out.put(&oid.to_be_bytes());
                 }
+                Ok(())
             }),
             B::CopyInResponse {
                 format,
@@ -1102,86 +1167,188 @@ impl BackendMessage {
                 format,
                 column_formats,
             } => put_copy_response(out, b'W', *format, column_formats),
-            B::CopyData { data } => tagged(out, b'd', |out| out.extend_from_slice(data)),
-            B::CopyDone => tagged(out, b'c', |_| {}),
-            B::FunctionCallResponse { body } => {
-                tagged(out, b'V', |out| out.extend_from_slice(body))
-            }
+            B::CopyData { data } => tagged(out, b'd', |out| {
+                out.put(data);
+                Ok(())
+            }),
+            B::CopyDone => tagged(out, b'c', |_| Ok(())),
+            B::FunctionCallResponse { body } => tagged(out, b'V', |out| {
+                out.put(body);
+                Ok(())
+            }),
+        }
+    }
+}
+
+/// Where encoded bytes go: the connection's buffer, or only a count of them
+/// when a message is checked, so that checking and encoding follow the same
+/// rules and a check allocates nothing.
+trait Sink {
+    fn len(&self) -> usize;
+    fn put(&mut self, bytes: &[u8]);
+    /// Fills in the length field reserved at `at`.
+    fn set_len(&mut self, at: usize, len: u32);
+}
+
+impl Sink for Vec<u8> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn set_len(&mut self, at: usize, len: u32) {
+        self[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+/// A sink that keeps no bytes, only how many there would be.
+struct Count(usize);
+
+impl Sink for Count {
+    fn len(&self) -> usize {
+        self.0
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+
+    fn set_len(&mut self, _: usize, _: u32) {}
+}
+
+/// A field as the message's JSON form names it, for the reasons `check`
+/// gives: `tag`, `params[2]`, `fields[0].name` (indices from 0, as in JSON).
+#[derive(Clone, Copy)]
+enum Key {
+    Field(&'static str),
+    Item(&'static str, usize),
+    ItemField(&'static str, usize, &'static str),
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Key::Field(name) => f.write_str(name),
+            Key::Item(list, i) => write!(f, "{list}[{i}]"),
+            Key::ItemField(list, i, name) => write!(f, "{list}[{i}].{name}"),
         }
     }
 }
 
 /// A frame with a tag byte, then the length (counting itself) and the body.
-fn tagged(out: &mut Vec<u8>, tag: u8, body: impl FnOnce(&mut Vec<u8>)) {
-    out.push(tag);
-    length_prefixed(out, body);
+fn tagged<S: Sink>(
+    out: &mut S,
+    tag: u8,
+    body: impl FnOnce(&mut S) -> Result<(), String>,
+) -> Result<(), String> {
+    out.put(&[tag]);
+    length_prefixed(out, MAX_FRAME_LEN, body)
 }
 
 /// A startup-phase packet: length, then the protocol version or request code.
-fn untagged(out: &mut Vec<u8>, code: i32, body: impl FnOnce(&mut Vec<u8>)) {
-    length_prefixed(out, |out| {
-        out.extend_from_slice(&code.to_be_bytes());
-        body(out);
-    });
+fn untagged<S: Sink>(
+    out: &mut S,
+    code: i32,
+    body: impl FnOnce(&mut S) -> Result<(), String>,
+) -> Result<(), String> {
+    length_prefixed(out, MAX_STARTUP_BODY + 4, |out| {
+        out.put(&code.to_be_bytes());
+        body(out)
+    })
 }
 
-fn length_prefixed(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+/// The length field, counting itself, then the body; the same limits the
+/// decoders hold the other side to.
+fn length_prefixed<S: Sink>(
+    out: &mut S,
+    max_len: u32,
+    body: impl FnOnce(&mut S) -> Result<(), String>,
+) -> Result<(), String> {
     let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    body(out);
-    let len = i32::try_from(out.len() - at).expect("a Postgres message must be under 2 GiB");
-    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
-}
-
-fn put_cstr(out: &mut Vec<u8>, text: &str) {
-    assert!(
-        !text.as_bytes().contains(&0),
-        "a Postgres string cannot contain a zero byte: {text:?}"
-    );
-    out.extend_from_slice(text.as_bytes());
-    out.push(0);
-}
-
-fn put_count(out: &mut Vec<u8>, count: usize) {
-    let count = u16::try_from(count).expect("a Postgres message list holds at most 65535 items");
-    out.extend_from_slice(&count.to_be_bytes());
-}
-
-fn put_i16s(out: &mut Vec<u8>, values: &[i16]) {
-    put_count(out, values.len());
-    for value in values {
-        out.extend_from_slice(&value.to_be_bytes());
+    out.put(&[0; 4]);
+    body(out)?;
+    let len = out.len() - at;
+    match u32::try_from(len) {
+        Ok(len) if len <= max_len => {
+            out.set_len(at, len);
+            Ok(())
+        }
+        _ => Err(format!(
+            "the message would be {len} bytes long, over Postgres's limit of {max_len}"
+        )),
     }
 }
 
-fn put_value(out: &mut Vec<u8>, value: Option<&Bytes>) {
+fn put_cstr(out: &mut impl Sink, key: Key, text: &str) -> Result<(), String> {
+    if text.as_bytes().contains(&0) {
+        return Err(format!("{key} contains a NUL byte"));
+    }
+    out.put(text.as_bytes());
+    out.put(&[0]);
+    Ok(())
+}
+
+fn put_count(out: &mut impl Sink, key: Key, count: usize) -> Result<(), String> {
+    let count = u16::try_from(count)
+        .map_err(|_| format!("{key} has {count} items; a message holds at most 65535"))?;
+    out.put(&count.to_be_bytes());
+    Ok(())
+}
+
+fn put_i16s(out: &mut impl Sink, key: Key, values: &[i16]) -> Result<(), String> {
+    put_count(out, key, values.len())?;
+    for value in values {
+        out.put(&value.to_be_bytes());
+    }
+    Ok(())
+}
+
+fn put_value(out: &mut impl Sink, key: Key, value: Option<&Bytes>) -> Result<(), String> {
     match value {
-        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        None => out.put(&(-1i32).to_be_bytes()),
         Some(bytes) => {
-            let len = i32::try_from(bytes.len()).expect("a Postgres value must be under 2 GiB");
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(bytes);
+            let len = i32::try_from(bytes.len())
+                .map_err(|_| format!("{key} is {} bytes long, over 2 GiB", bytes.len()))?;
+            out.put(&len.to_be_bytes());
+            out.put(bytes);
         }
     }
+    Ok(())
 }
 
-fn put_notice(out: &mut Vec<u8>, fields: &[Notice]) {
-    for field in fields {
+fn put_notice(out: &mut impl Sink, fields: &[Notice]) -> Result<(), String> {
+    for (i, field) in fields.iter().enumerate() {
+        // The decoder maps each code byte to the char of the same value.
         let code = u8::try_from(field.code)
             .ok()
             .filter(|&code| code != 0)
-            .unwrap_or_else(|| panic!("notice field code {:?} is not one byte", field.code));
-        out.push(code);
-        put_cstr(out, &field.value);
+            .ok_or_else(|| {
+                format!(
+                    "{} {:?} is not a single byte from U+0001 to U+00FF",
+                    Key::ItemField("fields", i, "code"),
+                    field.code
+                )
+            })?;
+        out.put(&[code]);
+        put_cstr(out, Key::ItemField("fields", i, "value"), &field.value)?;
     }
-    out.push(0);
+    out.put(&[0]);
+    Ok(())
 }
 
-fn put_copy_response(out: &mut Vec<u8>, tag: u8, format: i8, column_formats: &[i16]) {
+fn put_copy_response(
+    out: &mut impl Sink,
+    tag: u8,
+    format: i8,
+    column_formats: &[i16],
+) -> Result<(), String> {
     tagged(out, tag, |out| {
-        out.push(format as u8);
-        put_i16s(out, column_formats);
-    });
+        out.put(&[format as u8]);
+        put_i16s(out, Key::Field("column_formats"), column_formats)
+    })
 }
 
 fn target_byte(target: Target) -> u8 {

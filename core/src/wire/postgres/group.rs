@@ -60,6 +60,13 @@ pub struct Grouper {
     open: Option<RequestGroup>,
     /// Complete request groups waiting for their ReadyForQuery, oldest first.
     waiting: VecDeque<RequestGroup>,
+    /// The oldest waiting group got CopyInResponse: the client's COPY data,
+    /// and any Sync (or Flush) it sends with it, belong to that group; the
+    /// server ignores a Sync during COPY, so it brings no answer of its own.
+    copy_in: bool,
+    /// An extended-protocol COPY ended (CopyDone/CopyFail): the client's next
+    /// Sync is the one that ends that group.
+    copy_sync: bool,
 }
 
 impl Grouper {
@@ -73,6 +80,22 @@ impl Grouper {
         use FrontendMessage as F;
         match msg {
             F::SSLRequest | F::GSSENCRequest | F::Terminate => Vec::new(),
+            F::CopyData { .. } | F::CopyDone | F::CopyFail { .. } | F::Sync | F::Flush
+                if self.copy_in || (self.copy_sync && matches!(msg, F::Sync | F::Flush)) =>
+            {
+                if let Some(group) = self.waiting.front_mut() {
+                    if matches!(msg, F::CopyDone | F::CopyFail { .. }) {
+                        self.copy_in = false;
+                        // A simple Query's COPY ends here; an extended one
+                        // with the Sync that follows.
+                        self.copy_sync = !matches!(group.requests.first(), Some(F::Query { .. }));
+                    } else if self.copy_sync && matches!(msg, F::Sync) {
+                        self.copy_sync = false;
+                    }
+                    group.push_request(msg, raw, now);
+                }
+                Vec::new()
+            }
             F::CancelRequest { .. } => {
                 let mut group = RequestGroup::default();
                 group.push_request(msg, raw, now);
@@ -119,21 +142,44 @@ impl Grouper {
     /// Takes a message from the server; returns the group it finished, if any.
     pub fn server(&mut self, msg: BackendMessage, raw: &[u8], now: Micros) -> Option<RequestGroup> {
         let done = matches!(msg, BackendMessage::ReadyForQuery { .. });
+        if matches!(
+            msg,
+            BackendMessage::CopyInResponse { .. } | BackendMessage::CopyBothResponse { .. }
+        ) && !self.waiting.is_empty()
+        {
+            self.copy_in = true;
+        }
         // Answers go to the oldest waiting group; after a Flush the server answers
         // messages that are still open.
         let target = match (self.waiting.front_mut(), self.open.as_mut()) {
             (Some(group), _) => group,
             (None, Some(group)) => group,
-            (None, None) => self.waiting.push_back_default(),
+            // Nothing asked: a notification, notice or parameter change while
+            // the connection is idle. It is kept as an exchange of its own,
+            // and must not wait in line for the next group's answer.
+            (None, None) => {
+                let mut alone = RequestGroup::default();
+                alone.push_response(msg, raw, now);
+                alone.started_at = Some(now);
+                alone.ended_at = Some(now);
+                return Some(alone);
+            }
         };
         target.push_response(msg, raw, now);
         if done {
             let mut group = self.waiting.pop_front()?;
+            self.copy_in = false;
+            self.copy_sync = false;
             group.ended_at = Some(now);
             group.started_at.get_or_insert(now);
             return Some(group);
         }
         None
+    }
+
+    /// Whether every group sent so far has its answer.
+    pub fn idle(&self) -> bool {
+        self.waiting.is_empty() && self.open.as_ref().is_none_or(|g| g.requests.is_empty())
     }
 
     /// At the end of the connection: groups that never got their answer, and
@@ -164,18 +210,6 @@ impl Grouper {
             }
             self.waiting.push_back(group);
         }
-    }
-}
-
-/// `VecDeque::push_back` that hands back the new element.
-trait PushDefault<T> {
-    fn push_back_default(&mut self) -> &mut T;
-}
-
-impl<T: Default> PushDefault<T> for VecDeque<T> {
-    fn push_back_default(&mut self) -> &mut T {
-        self.push_back(T::default());
-        self.back_mut().expect("just pushed")
     }
 }
 
@@ -311,6 +345,90 @@ mod tests {
         let commit = g.server(ready(), b"Z", t).unwrap();
         assert_eq!(commit.requests, vec![q("commit")]);
         assert_eq!(commit.responses, vec![tag("COMMIT"), ready()]);
+    }
+
+    #[test]
+    fn a_notification_while_idle_is_kept_alone_and_shifts_nothing() {
+        let mut g = Grouper::new();
+        let t = Micros(1);
+        let note = BackendMessage::NotificationResponse {
+            process_id: 7,
+            channel: "books".into(),
+            payload: "42".into(),
+        };
+        let alone = g.server(note.clone(), b"A", t).unwrap();
+        assert!(alone.requests.is_empty());
+        assert_eq!(alone.responses, vec![note]);
+        g.client(q("select 'a'"), b"Q", t);
+        g.server(tag("SELECT 1"), b"C", t);
+        let a = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(a.sql(), Some("select 'a'"));
+        assert_eq!(a.responses, vec![tag("SELECT 1"), ready()]);
+        assert!(g.idle());
+    }
+
+    #[test]
+    fn an_extended_copy_in_keeps_its_data_and_second_sync_in_one_group() {
+        let mut g = Grouper::new();
+        let t = Micros(1);
+        for m in [
+            FrontendMessage::Bind {
+                portal: String::new(),
+                statement: "s0".into(),
+                param_formats: vec![],
+                params: vec![],
+                result_formats: vec![],
+            },
+            FrontendMessage::Execute {
+                portal: String::new(),
+                max_rows: 0,
+            },
+            FrontendMessage::Sync,
+        ] {
+            g.client(m, b"", t);
+        }
+        g.server(BackendMessage::BindComplete, b"2", t);
+        g.server(
+            BackendMessage::CopyInResponse {
+                format: 0,
+                column_formats: vec![],
+            },
+            b"G",
+            t,
+        );
+        g.client(
+            FrontendMessage::CopyData {
+                data: b"1\n".to_vec().into(),
+            },
+            b"d",
+            t,
+        );
+        g.client(FrontendMessage::CopyDone, b"c", t);
+        g.client(FrontendMessage::Sync, b"S", t);
+        assert!(!g.idle());
+        // The driver closes the statement before the COPY's answer is in.
+        g.client(
+            FrontendMessage::Close {
+                kind: super::super::Target::Statement,
+                name: "s0".into(),
+            },
+            b"C",
+            t,
+        );
+        g.client(FrontendMessage::Sync, b"S", t);
+        g.server(tag("COPY 1"), b"C", t);
+        let copy = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(copy.requests.len(), 6);
+        g.server(BackendMessage::CloseComplete, b"3", t);
+        let close = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(close.requests.len(), 2);
+        assert_eq!(close.responses.len(), 2);
+        assert!(g.idle());
+        // The next query gets its own answer.
+        g.client(q("select 'first'"), b"Q", t);
+        g.server(tag("SELECT 1"), b"C", t);
+        let next = g.server(ready(), b"Z", t).unwrap();
+        assert_eq!(next.sql(), Some("select 'first'"));
     }
 
     #[test]

@@ -496,6 +496,16 @@ proptest! {
         check_round_trip(&messages, &frames, &decoded)?;
     }
 
+    /// Whatever reel records passes `check`, so a suite it wrote always loads.
+    #[test]
+    fn messages_that_encode_pass_check(
+        frontend in frontend_message(),
+        backend in backend_message(),
+    ) {
+        prop_assert_eq!(frontend.check(), Ok(()));
+        prop_assert_eq!(backend.check(), Ok(()));
+    }
+
     #[test]
     fn frontend_message_json_round_trips(message in frontend_message()) {
         let json = serde_json::to_string(&message).unwrap();
@@ -1202,4 +1212,173 @@ fn bytes_json_forms() {
             "{bad}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Messages that cannot go on the wire, as a hand-edited suite may hold them
+
+#[test]
+fn check_names_the_field_a_backend_message_cannot_carry() {
+    use BackendMessage as B;
+    let notice = |code: char, value: &str| Notice {
+        code,
+        value: value.into(),
+    };
+    let cases: Vec<(B, &str)> = vec![
+        (
+            B::CommandComplete {
+                tag: "SELECT 1\0".into(),
+            },
+            "tag contains a NUL byte",
+        ),
+        (
+            B::ParameterStatus {
+                name: "TimeZone".into(),
+                value: "U\0TC".into(),
+            },
+            "value contains a NUL byte",
+        ),
+        (
+            B::RowDescription {
+                fields: vec![
+                    Field {
+                        name: "id".into(),
+                        table_oid: 0,
+                        column: 0,
+                        type_oid: 23,
+                        type_size: 4,
+                        type_modifier: -1,
+                        format: 0,
+                    },
+                    Field {
+                        name: "ti\0tle".into(),
+                        table_oid: 0,
+                        column: 0,
+                        type_oid: 25,
+                        type_size: -1,
+                        type_modifier: -1,
+                        format: 0,
+                    },
+                ],
+            },
+            "fields[1].name contains a NUL byte",
+        ),
+        (
+            B::ErrorResponse {
+                fields: vec![notice('\0', "ERROR")],
+            },
+            "fields[0].code '\\0' is not a single byte from U+0001 to U+00FF",
+        ),
+        (
+            B::NoticeResponse {
+                fields: vec![notice('S', "NOTICE"), notice('€', "x")],
+            },
+            "fields[1].code '€' is not a single byte from U+0001 to U+00FF",
+        ),
+        (
+            B::ErrorResponse {
+                fields: vec![notice('M', "bad\0")],
+            },
+            "fields[0].value contains a NUL byte",
+        ),
+        (
+            B::DataRow {
+                values: vec![None; 65_536],
+            },
+            "values has 65536 items; a message holds at most 65535",
+        ),
+        (
+            B::CopyOutResponse {
+                format: 0,
+                column_formats: vec![0; 70_000],
+            },
+            "column_formats has 70000 items; a message holds at most 65535",
+        ),
+        (
+            B::NotificationResponse {
+                process_id: 1,
+                channel: "jobs".into(),
+                payload: "\0".into(),
+            },
+            "payload contains a NUL byte",
+        ),
+    ];
+    for (message, reason) in cases {
+        assert_eq!(message.check(), Err(reason.to_owned()), "{message:?}");
+    }
+    // Any code from U+0001 to U+00FF is one byte on the wire and decodes back.
+    let latin1 = B::NoticeResponse {
+        fields: vec![notice('é', "x")],
+    };
+    assert_eq!(latin1.check(), Ok(()));
+    let mut server = BackendDecoder::new();
+    server.push(&encoded_backend(std::slice::from_ref(&latin1)));
+    assert_eq!(server.next().unwrap().map(|(m, _)| m), Some(latin1));
+    assert_eq!(
+        B::DataRow {
+            values: vec![None; 65_535]
+        }
+        .check(),
+        Ok(())
+    );
+}
+
+#[test]
+fn check_names_the_field_a_frontend_message_cannot_carry() {
+    use FrontendMessage as F;
+    let cases: Vec<(F, &str)> = vec![
+        (
+            F::Query {
+                sql: "select 1\0".into(),
+            },
+            "sql contains a NUL byte",
+        ),
+        (
+            F::Parse {
+                statement: "s0\0".into(),
+                sql: "select 1".into(),
+                param_types: vec![],
+            },
+            "statement contains a NUL byte",
+        ),
+        (
+            F::Bind {
+                portal: String::new(),
+                statement: "s0".into(),
+                param_formats: vec![],
+                params: vec![None; 65_536],
+                result_formats: vec![],
+            },
+            "params has 65536 items; a message holds at most 65535",
+        ),
+        (
+            F::StartupMessage {
+                protocol: PROTOCOL_V3,
+                params: vec![
+                    ("user".into(), "postgres".into()),
+                    (String::new(), "x".into()),
+                ],
+            },
+            "params[1].name is empty",
+        ),
+        (
+            F::StartupMessage {
+                protocol: PROTOCOL_V3,
+                params: vec![("options".into(), "x".repeat(10_000))],
+            },
+            "the message would be 10018 bytes long, over Postgres's limit of 10004",
+        ),
+    ];
+    for (message, reason) in cases {
+        assert_eq!(message.check(), Err(reason.to_owned()), "{message:?}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "cannot encode CommandComplete: tag contains a NUL byte")]
+fn encode_panics_with_the_reason_check_gives() {
+    BackendMessage::CommandComplete {
+        tag: "INSERT\0".into(),
+    }
+    .encode(&mut Vec::new());
 }

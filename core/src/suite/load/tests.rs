@@ -1,0 +1,153 @@
+//! Loading suite folders as a reviewer may have edited them: mock lines
+//! dispatched by their protocol, and Postgres values that cannot go on the
+//! wire refused with the file and line.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::*;
+
+const HTTP_LINE: &str = r#"{"id":"0001-get-books#1","seq":2,"dependency":"pricing","protocol":"http","request":{"method":"GET","target":"/price"},"response":{"status":200}}"#;
+
+/// A recorded `select 1` as generate writes it (one line, no spaces).
+fn pg_line() -> String {
+    let line = json!({
+        "id": "0001-get-books#2",
+        "seq": 3,
+        "dependency": "db",
+        "protocol": "postgres",
+        "connection": 1,
+        "request": [{"type": "Query", "sql": "select 1"}],
+        "response": [
+            {"type": "RowDescription", "fields": [{"name": "?column?", "table_oid": 0, "column": 0, "type_oid": 23, "type_size": 4, "type_modifier": -1, "format": 0}]},
+            {"type": "DataRow", "values": ["1"]},
+            {"type": "CommandComplete", "tag": "SELECT 1"},
+            {"type": "ReadyForQuery", "status": "idle"}
+        ]
+    });
+    serde_json::to_string(&line).unwrap()
+}
+
+/// A suite folder with one case whose mocks file holds `lines`.
+fn suite_with(dir: &Path, server_parameters: Value, lines: &[String]) {
+    let suite = json!({
+        "reel_suite": 1,
+        "name": "s",
+        "session": {"id": 1, "name": "s", "recorded_at": "2024-01-01T00:00:00Z"},
+        "app": {"command": null, "target": "http://127.0.0.1:8080"},
+        "dependencies": [
+            {"name": "db", "protocol": "postgres", "listen": "127.0.0.1:15432", "server_parameters": server_parameters}
+        ]
+    });
+    let case = json!({
+        "name": "0001-get-books",
+        "seq": 1,
+        "recorded_at": "2024-01-01T00:00:00Z",
+        "request": {"method": "GET", "target": "/books"},
+        "response": {"status": 200},
+        "mocks": "mocks/0001-get-books.jsonl"
+    });
+    std::fs::create_dir_all(dir.join("cases")).unwrap();
+    std::fs::create_dir_all(dir.join("mocks")).unwrap();
+    std::fs::write(dir.join("suite.json"), suite.to_string()).unwrap();
+    std::fs::write(dir.join("cases/0001-get-books.json"), case.to_string()).unwrap();
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(dir.join("mocks/0001-get-books.jsonl"), text).unwrap();
+}
+
+fn mocks_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("0001-get-books.jsonl");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn lines_are_dispatched_on_their_protocol_field_however_spaced() {
+    let spaced = pg_line().replace(r#""protocol":"postgres""#, r#""protocol" :  "postgres""#);
+    assert!(spaced.contains(r#""protocol" :  "postgres""#));
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n\n{spaced}\n{}\n", pg_line()));
+    let lines = load_mocks(&path).unwrap();
+    assert_eq!(lines.http.len(), 1);
+    assert_eq!(lines.postgres.len(), 2);
+    assert_eq!(lines.postgres[0], lines.postgres[1]);
+    assert_eq!(lines.postgres[0].sql(), Some("select 1"));
+}
+
+#[test]
+fn an_unknown_or_missing_protocol_names_the_file_and_line() {
+    let redis = HTTP_LINE.replace(r#""protocol":"http""#, r#""protocol":"redis""#);
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{redis}\n"));
+    assert_eq!(
+        load_mocks(&path).unwrap_err().to_string(),
+        format!(
+            "{}:2: unknown protocol 'redis' (mocks are http or postgres)",
+            path.display()
+        )
+    );
+    let none = HTTP_LINE.replace(r#""protocol":"http","#, "");
+    let (_dir, path) = mocks_file(&format!("{none}\n"));
+    assert_eq!(
+        load_mocks(&path).unwrap_err().to_string(),
+        format!(
+            r#"{}:1: no "protocol" (mocks are "http" or "postgres")"#,
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_line_that_does_not_parse_names_the_file_and_line() {
+    let broken = pg_line().replace(r#""sql":"select 1""#, r#""sql":42"#);
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{}\n{broken}\n", pg_line()));
+    let err = load_mocks(&path).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:3: ", path.display())), "{err}");
+    let (_dir, path) = mocks_file("{\"protocol\": \"http\"\n");
+    let err = load_mocks(&path).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:1: ", path.display())), "{err}");
+}
+
+#[test]
+fn an_edited_postgres_value_that_cannot_go_on_the_wire_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reviewer "fixed" a command tag with a JSON escape for NUL.
+    let edited = pg_line().replace(r#""tag":"SELECT 1""#, r#""tag":"SELECT\u00001""#);
+    assert_ne!(edited, pg_line());
+    suite_with(dir.path(), json!([]), &[HTTP_LINE.to_owned(), edited]);
+    let err = load_suite(dir.path()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:2: response message 3 (CommandComplete): tag contains a NUL byte",
+            dir.path().join("mocks/0001-get-books.jsonl").display()
+        )
+    );
+
+    let edited = pg_line().replace(r#""sql":"select 1""#, r#""sql":"select\u0000 1""#);
+    suite_with(dir.path(), json!([]), &[edited]);
+    assert!(load_suite(dir.path())
+        .unwrap_err()
+        .to_string()
+        .ends_with(":1: request message 1 (Query): sql contains a NUL byte"),);
+
+    // Unedited, the same suite loads.
+    suite_with(dir.path(), json!([["TimeZone", "UTC"]]), &[pg_line()]);
+    let suite = load_suite(dir.path()).unwrap();
+    assert_eq!(suite.cases[0].pg.len(), 1);
+}
+
+#[test]
+fn a_server_parameter_that_cannot_go_on_the_wire_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = json!([["server_encoding", "UTF8"], ["TimeZone", "U\u{0}TC"]]);
+    suite_with(dir.path(), params, &[pg_line()]);
+    assert_eq!(
+        load_suite(dir.path()).unwrap_err().to_string(),
+        format!(
+            r#"{}: dependency 'db': server_parameters[1] ("TimeZone"): value contains a NUL byte"#,
+            dir.path().join("suite.json").display()
+        )
+    );
+}
