@@ -238,6 +238,27 @@ async fn a_client_that_requires_tls_gets_a_clear_error() {
     );
 }
 
+/// `reel record` with only a Postgres dependency `db` in front of `target`
+/// (no app; the inbound side points nowhere).
+async fn record_db_only(store: &Path, session: &str, target: &str) -> Recording {
+    let args: Vec<String> = [
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        &format!("db=postgres:127.0.0.1:0={target}"),
+        "--session",
+        session,
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Recording::start(&args).await.unwrap()
+}
+
 /// Reads from `s` until `needle` shows up in what was read, or the peer closes.
 async fn read_until(s: &mut tokio::net::TcpStream, needle: &[u8]) -> Vec<u8> {
     use tokio::io::AsyncReadExt;
@@ -293,22 +314,7 @@ async fn malformed_frames_close_only_their_connection() {
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
-        "--session",
-        "bad",
-        "--store",
-        store.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let rec = Recording::start(&args).await.unwrap();
+    let rec = record_db_only(&store, "bad", REAL_PG).await;
     let db = rec.dep("db");
 
     // Garbage where a start-up packet belongs.
@@ -556,22 +562,7 @@ async fn a_malformed_frame_from_the_server_closes_the_connection_and_is_stored()
     });
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={server_addr}"),
-        "--session",
-        "badserver",
-        "--store",
-        store.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let rec = Recording::start(&args).await.unwrap();
+    let rec = record_db_only(&store, "badserver", &server_addr.to_string()).await;
     let mut app = tokio::net::TcpStream::connect(rec.dep("db")).await.unwrap();
     app.write_all(&startup_message()).await.unwrap();
     let got = read_until(&mut app, b"Z\0\0\0\x05I").await;
@@ -608,22 +599,7 @@ async fn a_malformed_frame_from_the_server_closes_the_connection_and_is_stored()
 async fn a_query_in_flight_at_ctrl_c_is_answered_and_stored() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
-        "--session",
-        "drain",
-        "--store",
-        store.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let rec = Recording::start(&args).await.unwrap();
+    let rec = record_db_only(&store, "drain", REAL_PG).await;
     let marker = unique_schema("drain");
     let sql = format!("select pg_sleep(1.5), '{marker}' as marker");
     let query = tokio::process::Command::new("psql")
