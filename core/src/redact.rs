@@ -9,7 +9,10 @@
 //! project's own names and patterns (reel.toml's `[redact]`) apply as well.
 //!
 //! Postgres values are positional (no names to go by): there the patterns
-//! apply, to SQL text, parameters, rows, COPY data and error text.
+//! apply, to SQL text, parameters, rows, COPY data and error text, and so do
+//! secrets already seen in HTTP requests (kept as hashes), to whole values.
+//! Requests are shown to the redactor as soon as they arrive, so a password
+//! is known before the app binds it into a query.
 
 use std::sync::Mutex;
 
@@ -104,10 +107,12 @@ impl Redactor {
         requests: &mut [FrontendMessage],
         responses: &mut [BackendMessage],
     ) -> (bool, bool) {
-        if !self.patterns {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        // Patterns, or secrets already seen in HTTP (a password bound as a
+        // parameter): without either there is nothing to look for.
+        if !self.patterns && names.is_empty() {
             return (false, false);
         }
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let changed = names.scrub_pg_messages(requests, responses);
         names.forget_values();
         changed

@@ -27,6 +27,15 @@ impl BodyCapture {
             .extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
 
+    /// A copy of what is captured so far.
+    pub fn peek(&self) -> Body {
+        Body {
+            bytes: self.bytes.clone(),
+            size: self.size,
+            truncated: (self.bytes.len() as u64) < self.size,
+        }
+    }
+
     pub fn take(&mut self) -> Body {
         let bytes = std::mem::take(&mut self.bytes);
         Body {

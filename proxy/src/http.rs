@@ -142,6 +142,17 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// With `--redact`: lets the redactor see the request so far, so that a
+    /// secret it carries (a password field) is known when the app sends it on
+    /// to a dependency that has no field names, such as a SQL parameter.
+    fn learn_secrets(&self) {
+        if let (Some(red), Some(request)) = (&self.redactor, &self.request) {
+            let mut seen = request.clone();
+            seen.body = self.request_body.peek();
+            red.request(&mut seen);
+        }
+    }
+
     /// Builds the exchange from what was captured and hands it to the writer, once.
     fn emit(&mut self, error: Option<String>, fallback_response: Option<&ResponseHeader>) {
         let (Some(sink), Some(mut request)) = (self.sink.take(), self.request.take()) else {
@@ -317,6 +328,9 @@ impl ProxyHttp for HttpRecorder {
         upstream_request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // Before the app sees the request: secrets in its head are known
+        // (by hash) by the time the app passes them on to a database.
+        ctx.learn_secrets();
         match &self.role {
             Role::Inbound(_) => {}
             Role::Dependency { upstream, .. } => {
@@ -348,11 +362,14 @@ impl ProxyHttp for HttpRecorder {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(chunk) = body {
             ctx.request_body.push(chunk);
+        }
+        if end_of_stream {
+            ctx.learn_secrets();
         }
         Ok(())
     }

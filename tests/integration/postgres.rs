@@ -1046,3 +1046,96 @@ async fn a_secret_written_to_postgres_stays_out_of_the_suite_and_the_store() {
         assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
     }
 }
+
+/// With `--redact`, a value that is secret by its field name in the HTTP
+/// request (here reel.toml names `isbn`) is known before the app binds it
+/// into SQL, so neither the parameter nor the row that comes back keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redact_keeps_a_named_http_secret_out_of_the_sql_it_flows_into() {
+    let isbn = format!("isbn-{}", uuid::Uuid::new_v4().simple());
+    for redact in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("reel.toml");
+        std::fs::write(&config, "[redact]\nnames = [\"isbn\"]\n").unwrap();
+        let schema = unique_schema("named");
+        let port = free_port();
+        let cmd = format!(
+            "exec {} --listen 127.0.0.1:{port} --pricing-url http://127.0.0.1:9 \
+             --database-url \"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" --pg-schema {schema}",
+            sibling_bin("reel-demo-app").display()
+        );
+        let store = dir.path().join("reel.db");
+        let mut args: Vec<String> = [
+            "--upstream",
+            &format!("http://127.0.0.1:{port}"),
+            "--listen",
+            "127.0.0.1:0",
+            "--dep",
+            &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
+            "--session",
+            "named",
+            "--store",
+            store.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if redact {
+            args.push("--redact".into());
+        }
+        args.extend(["--", "sh", "-c", &cmd].map(str::to_owned));
+        let rec = Recording::start_in(
+            dir.path(),
+            &args,
+            &[("REEL_CONFIG", config.to_str().unwrap())],
+        )
+        .await
+        .unwrap();
+        let base = format!("http://{}", rec.inbound);
+        let c = client();
+        poll(
+            "the demo app behind reel",
+            Duration::from_secs(30),
+            async || {
+                let r = c.get(format!("{base}/health")).send().await.ok()?;
+                r.status().is_success().then_some(())
+            },
+        )
+        .await;
+        let created = c
+            .post(format!("{base}/books"))
+            .json(
+                &serde_json::json!({"title": "T", "author": "A", "isbn": isbn, "price_cents": 100}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        let (code, out, err) = rec.interrupt().await;
+        assert_eq!(code, 0, "{out}{err}");
+        let session = session_json(&store, "named");
+        let sql_traffic: String = session["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["protocol"] == "postgres")
+            .map(Value::to_string)
+            .collect();
+        // The Bind of the INSERT carries the isbn, and so does the row it returns.
+        assert_eq!(sql_traffic.contains(&isbn), !redact, "redact = {redact}");
+        assert_eq!(
+            sql_traffic.contains("${secret:ISBN}"),
+            redact,
+            "redact = {redact}"
+        );
+        let bytes: Vec<u8> = ["reel.db", "reel.db-wal"]
+            .iter()
+            .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap_or_default())
+            .collect();
+        let stored = bytes.windows(isbn.len()).any(|w| w == isbn.as_bytes());
+        assert_eq!(
+            stored, !redact,
+            "the isbn in the store with redact = {redact}"
+        );
+    }
+}

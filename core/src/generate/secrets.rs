@@ -316,6 +316,15 @@ impl Secrets {
             }
         }
         if found.is_empty() {
+            // At record time known values are kept only as hashes: a value
+            // that is a whole known secret (a password bound as a parameter)
+            // is still recognised.
+            if value.len() >= 4 {
+                let hashed = format!("{}{:016x}", HASHED, fnv(value));
+                if let Some(name) = self.by_name.iter().find(|(_, v)| **v == hashed) {
+                    return Some(format!("${{secret:{}}}", name.0));
+                }
+            }
             return None;
         }
         // Earliest first, the longer of two that start together.
