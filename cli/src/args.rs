@@ -111,12 +111,16 @@ pub struct TestArgs {
     pub no_strict: bool,
     /// Replay N times against fresh app instances first and turn values that
     /// differ between those runs into matchers (listed), then replay once more.
+    /// 0: do not, whatever reel.toml says.
     #[arg(long, value_name = "N")]
     pub stability: Option<u32>,
     /// Run the app under libfaketime with its clock set to each case's
     /// recorded time before the case is sent (refused for a static binary).
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_freeze_time")]
     pub freeze_time: bool,
+    /// Do not, whatever reel.toml says.
+    #[arg(long, overrides_with = "freeze_time")]
+    pub no_freeze_time: bool,
     /// Values for ${secret:NAME} placeholders (REEL_SECRET_<NAME> wins).
     /// Default: secrets.toml beside the store (REEL_STORE, else .reel/reel.db),
     /// where `reel generate` keeps them.

@@ -339,10 +339,39 @@ pub fn describe(path: &Path, text: &str, e: &toml::de::Error) -> String {
         return format!("{}: {message}", path.display());
     };
     let (line, col) = line_col(text, span.start);
-    match key_at(text, span.start) {
+    // A file that does not parse has no key to find by position; a
+    // duplicate is named from the text (its span is the repeated key).
+    let key = key_at(text, span.start).or_else(|| {
+        message
+            .starts_with("duplicate")
+            .then(|| duplicate_key(text, span))
+            .flatten()
+    });
+    match key {
         Some(key) => format!("{}:{line}:{col}: {key}: {message}", path.display()),
         None => format!("{}:{line}:{col}: {message}", path.display()),
     }
+}
+
+/// The dotted name of a repeated key or table, whose name `span` covers:
+/// `[record]` then `listen`, or `a.b` in full, or a table header's own name.
+fn duplicate_key(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let start = text.get(..span.start)?.rfind('\n').map_or(0, |i| i + 1);
+    let on_line = text.get(start..span.end)?.trim();
+    if let Some(header) = on_line.strip_prefix('[') {
+        return Some(header.trim_start_matches('[').trim().to_owned());
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .and_then(|l| l.split(']').next())
+        .map(|h| h.trim_start_matches('[').trim());
+    Some(match table {
+        Some(t) => format!("{t}.{on_line}"),
+        None => on_line.to_owned(),
+    })
 }
 
 /// 1-based line and column (in characters) of byte `pos`.

@@ -48,7 +48,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     if let Some(n) = args.stability {
-        anyhow::ensure!(n >= 2, "--stability {n}: give 2 or more runs to compare");
+        anyhow::ensure!(
+            n >= 2,
+            "--stability {n}: give 2 or more runs to compare (0 turns it off)"
+        );
         let mut runs = Vec::new();
         for _ in 0..n {
             match runtime.block_on(replay(&suite, &cfg))? {

@@ -83,7 +83,17 @@ pub fn accepts(kind: &str, actual: &Value) -> bool {
         "epoch_seconds" | "epoch_millis" => actual.as_i64().is_some_and(|n| n > 0),
         "string" => actual.is_string(),
         "number" => actual.is_number(),
+        "boolean" => actual.is_boolean(),
         _ => false,
+    }
+}
+
+/// The volatile format of one value, if it has one: a UUID, timestamp or
+/// token string, or epoch seconds or milliseconds within a week of `near`.
+pub fn format_kind(v: &Value, near: i64) -> Option<&'static str> {
+    match v {
+        Value::String(s) => volatile_kind(s),
+        _ => v.as_i64().and_then(|n| epoch_kind(n, near)),
     }
 }
 

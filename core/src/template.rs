@@ -2,6 +2,10 @@
 //!
 //! - `${secret:NAME}`: a secret kept out of the suite, taken from the
 //!   environment (`REEL_SECRET_NAME`) or `.reel/secrets.toml`;
+//! - `${secret:NAME:number}`, `${secret:NAME:boolean}`: a secret that was a JSON
+//!   number or boolean (a numeric PIN). Secrets are kept as text everywhere
+//!   (secrets file, environment), so the type lives in the placeholder: as a
+//!   whole JSON string it fills back as that number or boolean;
 //! - `${0003.response.body.id}`, `${0003.response.header.location}`: a value an
 //!   earlier case's response produced this run (an id the app handed out, a
 //!   token from a login), so a fresh app that hands out other ids still passes.
@@ -22,13 +26,62 @@ pub trait Resolver {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placeholder<'a> {
     Secret(&'a str),
-    Response { case: &'a str, path: &'a str },
+    /// A secret standing for a JSON number or boolean.
+    TypedSecret(&'a str, SecretType),
+    Response {
+        case: &'a str,
+        path: &'a str,
+    },
+}
+
+/// What JSON type a typed secret's text stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretType {
+    Number,
+    Bool,
+}
+
+impl SecretType {
+    /// The type of a JSON value that can be a typed secret.
+    pub fn of(v: &Value) -> Option<Self> {
+        match v {
+            Value::Number(_) => Some(SecretType::Number),
+            Value::Bool(_) => Some(SecretType::Bool),
+            _ => None,
+        }
+    }
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            SecretType::Number => "number",
+            SecretType::Bool => "boolean",
+        }
+    }
+
+    /// `text` as a JSON value of this type; text that is not one (a secret
+    /// set to something else) is passed on as a string, as given.
+    fn fill(self, text: String) -> Value {
+        match serde_json::from_str::<Value>(text.trim()) {
+            Ok(v) if SecretType::of(&v) == Some(self) => v,
+            _ => Value::String(text),
+        }
+    }
 }
 
 /// Parses the inside of `${...}`.
 pub fn parse(inner: &str) -> Option<Placeholder<'_>> {
     if let Some(name) = inner.strip_prefix("secret:") {
-        return (!name.is_empty()).then_some(Placeholder::Secret(name));
+        // Names are upper snake case, so a `:` only ever starts a type.
+        let typed = match name.rsplit_once(':') {
+            Some((n, "number")) => Some((n, SecretType::Number)),
+            Some((n, "boolean")) => Some((n, SecretType::Bool)),
+            Some(_) => return None,
+            None => None,
+        };
+        return match typed {
+            Some((n, ty)) => (!n.is_empty()).then_some(Placeholder::TypedSecret(n, ty)),
+            None => (!name.is_empty()).then_some(Placeholder::Secret(name)),
+        };
     }
     let (case, rest) = inner.split_once('.')?;
     let path = rest.strip_prefix("response.")?;
@@ -65,6 +118,7 @@ fn value_text(v: &Value) -> String {
 fn lookup(inner: &str, r: &dyn Resolver) -> Result<Value, String> {
     match parse(inner) {
         Some(Placeholder::Secret(name)) => r.secret(name).map(Value::String),
+        Some(Placeholder::TypedSecret(name, ty)) => r.secret(name).map(|t| ty.fill(t)),
         Some(Placeholder::Response { case, path }) => r.response(case, path),
         None => Err(format!("'${{{inner}}}' is not a placeholder")),
     }
@@ -209,6 +263,36 @@ mod tests {
             resolve_str("price ${5} and ${x}", &Fixed).unwrap(),
             "price ${5} and ${x}"
         );
+    }
+
+    #[test]
+    fn a_typed_secret_fills_back_as_its_json_type() {
+        struct Pin;
+        impl Resolver for Pin {
+            fn secret(&self, name: &str) -> Result<String, String> {
+                match name {
+                    "PIN" => Ok("987654".into()),
+                    "OPT_IN" => Ok("true".into()),
+                    _ => Ok("not-a-number".into()),
+                }
+            }
+            fn response(&self, _: &str, _: &str) -> Result<Value, String> {
+                Err("none".into())
+            }
+        }
+        assert_eq!(
+            resolve_json(
+                &json!({"pin": "${secret:PIN:number}", "opt_in": "${secret:OPT_IN:boolean}", "plain": "${secret:PIN}", "in_text": "pin ${secret:PIN:number}", "odd": "${secret:X:number}"}),
+                &Pin
+            )
+            .unwrap(),
+            json!({"pin": 987654, "opt_in": true, "plain": "987654", "in_text": "pin 987654", "odd": "not-a-number"})
+        );
+        assert_eq!(
+            parse("secret:PIN:number"),
+            Some(Placeholder::TypedSecret("PIN", SecretType::Number))
+        );
+        assert_eq!(parse("secret:PIN:float"), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `test` with no flags (found from a subfolder too, its paths relative to
 //! itself), a flag beats the file, a bad file exits 2 naming file, line,
 //! column and key, and the file's extra secret names and patterns keep those
-//! values out of the store (`redact = true`) and out of the generated suite.
+//! values (numbers too) out of the store (`redact = true`) and out of the
+//! generated suite.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -309,6 +310,9 @@ async fn the_files_secret_names_and_patterns_stay_out_of_the_store_and_the_suite
     const SESSION_ID: &str = "sess-4f9a8c2e71";
     const PIN: &str = "4931-7720";
     const KEY: &str = "sk_live_T1tleKey99";
+    // A number under a secret name: the same placeholder, filled back as a number.
+    const DOOR_PIN: u64 = 73915048;
+    let door_pin = DOOR_PIN.to_string();
     // `redact = true` in the file, then overridden by --no-redact: the store
     // keeps the values only then, the generated suite never.
     for redact in [true, false] {
@@ -333,7 +337,7 @@ async fn the_files_secret_names_and_patterns_stay_out_of_the_store_and_the_suite
         let created: Value = c
             .post(format!("{base}/books"))
             .header("X-Session", SESSION_ID)
-            .json(&json!({"title": KEY, "author": "A. Writer", "isbn": "978-1", "price_cents": 1200, "pin": PIN}))
+            .json(&json!({"title": KEY, "author": "A. Writer", "isbn": "978-1", "price_cents": 1200, "pin": PIN, "safe": {"pin": DOOR_PIN}}))
             .send()
             .await
             .unwrap()
@@ -354,7 +358,7 @@ async fn the_files_secret_names_and_patterns_stay_out_of_the_store_and_the_suite
         assert_eq!(code, 0, "{out}{err}");
 
         let store = project.path().join(".reel/reel.db");
-        for v in [SESSION_ID, PIN, KEY] {
+        for v in [SESSION_ID, PIN, KEY, &door_pin] {
             assert_eq!(
                 store_holds(&store, v),
                 !redact,
@@ -367,7 +371,7 @@ async fn the_files_secret_names_and_patterns_stay_out_of_the_store_and_the_suite
         let suite = project.path().join("suite");
         for file in every_file(&suite) {
             let text = std::fs::read_to_string(&file).unwrap();
-            for v in [SESSION_ID, PIN, KEY] {
+            for v in [SESSION_ID, PIN, KEY, &door_pin] {
                 assert!(!text.contains(v), "{v} in {}", file.display());
             }
         }
@@ -385,6 +389,10 @@ async fn the_files_secret_names_and_patterns_stay_out_of_the_store_and_the_suite
         );
         assert_eq!(request["body"]["json"]["pin"], "${secret:PIN}", "{request}");
         assert_eq!(
+            request["body"]["json"]["safe"]["pin"], "${secret:PIN_2:number}",
+            "{request}"
+        );
+        assert_eq!(
             request["body"]["json"]["title"], "${secret:TITLE}",
             "{request}"
         );
@@ -393,7 +401,7 @@ async fn the_files_secret_names_and_patterns_stay_out_of_the_store_and_the_suite
             assert!(!secrets.exists(), "the store never saw the values");
         } else {
             let kept = std::fs::read_to_string(&secrets).unwrap();
-            for v in [SESSION_ID, PIN, KEY] {
+            for v in [SESSION_ID, PIN, KEY, &door_pin] {
                 assert!(kept.contains(v), "{v} kept for replay:\n{kept}");
             }
         }
@@ -408,6 +416,7 @@ async fn the_files_secret_names_and_patterns_stay_out_of_the_store_and_the_suite
         if redact {
             test.env("REEL_SECRET_X_SESSION", SESSION_ID)
                 .env("REEL_SECRET_PIN", PIN)
+                .env("REEL_SECRET_PIN_2", &door_pin)
                 .env("REEL_SECRET_TITLE", KEY);
         }
         let out = test.output().unwrap();

@@ -124,11 +124,15 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
     // The suite reel.toml generates is the one to test.
     let dir = t.dir.clone().or_else(|| f.generate.out.clone());
     m.take("dir", "test.dir", &mut a.dir, dir.map(Some));
+    // The app and the target are one choice: `--target` alone means an app
+    // already running, so the file's app is not started.
+    let target_alone = m.given("target").is_some() && m.given("app").is_none();
+    let file_app = t.app.as_ref().filter(|_| !target_alone);
     m.take(
         "app",
         "test.app",
         &mut a.app,
-        t.app.as_ref().map(|c| Some(c.line())),
+        file_app.map(|c| Some(c.line())),
     );
     m.take(
         "target",
@@ -161,8 +165,13 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
         &mut a.stability,
         t.stability.map(Some),
     );
-    m.take(
+    // `--stability 0` switches off the file's runs for once.
+    if a.stability == Some(0) {
+        a.stability = None;
+    }
+    m.switch(
         "freeze_time",
+        "no_freeze_time",
         "test.freeze_time",
         &mut a.freeze_time,
         t.freeze_time,

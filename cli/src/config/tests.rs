@@ -356,3 +356,68 @@ fn the_readme_example_parses() {
     assert_eq!(f.redact.patterns.len(), 1);
     assert!(f.test.report.is_some());
 }
+
+#[test]
+fn a_duplicate_key_is_named() {
+    let (path, err) = load_err("[record]\nlisten = \"a\"\nlisten = \"b\"\n");
+    assert_eq!(
+        err,
+        format!("{}:3:1: record.listen: duplicate key", path.display())
+    );
+    let (path, err) = load_err("[test]\nstrict = true\n\n[test]\n");
+    assert_eq!(err, format!("{}:4:2: test: duplicate key", path.display()));
+}
+
+#[test]
+fn a_target_flag_alone_means_the_files_app_is_not_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(
+        dir.path(),
+        "[test]\napp = \"./my-app\"\ntarget = \"http://127.0.0.1:8080\"\n",
+    )
+    .unwrap();
+
+    let (cmd, settings) = merged(&["test", "--target", "http://127.0.0.1:9"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!(a.target.as_deref(), Some("http://127.0.0.1:9"));
+    assert_eq!(a.app, None, "an app already running at --target");
+    assert_eq!(source(&settings, "test.app"), Source::Default);
+
+    // --app keeps the file's target (where that app listens).
+    let (cmd, _) = merged(&["test", "--app", "./other"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!(a.app.as_deref(), Some("./other"));
+    assert_eq!(a.target.as_deref(), Some("http://127.0.0.1:8080"));
+
+    let (cmd, _) = merged(&["test", "--app", "./other", "--target", "http://x"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!(a.app.as_deref(), Some("./other"));
+    assert_eq!(a.target.as_deref(), Some("http://x"));
+
+    let (cmd, _) = merged(&["test"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!(a.app.as_deref(), Some("./my-app"));
+}
+
+#[test]
+fn freeze_time_and_stability_from_the_file_can_be_switched_off_for_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(dir.path(), "[test]\nfreeze_time = true\nstability = 3\n").unwrap();
+
+    let (cmd, _) = merged(&["test"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert!(a.freeze_time);
+    assert_eq!(a.stability, Some(3));
+
+    let (cmd, settings) = merged(&["test", "--no-freeze-time", "--stability", "0"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert!(!a.freeze_time);
+    assert_eq!(source(&settings, "test.freeze_time"), Source::Flag);
+    assert_eq!(a.stability, None, "0 is off");
+    assert_eq!(source(&settings, "test.stability"), Source::Flag);
+
+    // The last of the pair given wins, as with --strict / --no-strict.
+    let (cmd, _) = merged(&["test", "--no-freeze-time", "--freeze-time"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert!(a.freeze_time);
+}

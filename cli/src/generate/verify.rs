@@ -1,7 +1,8 @@
 //! `reel generate --verify [N]`: before the suite is handed over, replay it N
 //! times against the real app with its real dependencies, and turn what
-//! differed between those runs, or from the recording, into typed matchers,
-//! listing each path and why. Each dependency is reached through a forwarding
+//! differed between those runs into typed matchers, listing each path and
+//! why; what every run gave the same but not as recorded is listed as a
+//! change, not loosened. Each dependency is reached through a forwarding
 //! recorder standing where reel recorded it (its captures go to a throwaway
 //! store), so an app configured for the recording needs no change. Replaying
 //! and loosening are `reel test --stability`'s own ([`reel_replay::stability`]).
@@ -105,7 +106,7 @@ pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verif
         }
     })?;
     let loosened = stability::loosen(&suite, &runs, true, true)?;
-    let unexplained = stability::unexplained(&runs, &loosened);
+    let unexplained = stability::unexplained(&suite, &runs, &loosened);
     Ok(Verified {
         runs: v.runs,
         loosened,
@@ -158,11 +159,13 @@ pub fn describe(v: &Verified) -> String {
         "  --verify {n}: replayed every case {times} against the app and its real dependencies"
     );
     if v.loosened.is_empty() {
-        s.push_str("; every value came back as recorded, nothing was loosened\n");
+        s.push_str("; no value differed between runs, nothing was loosened\n");
     } else {
+        let n = v.loosened.len();
         s.push_str(&format!(
-            "; {} values differed and are now matched by type:\n",
-            v.loosened.len()
+            "; {n} {} differed and {} now matched by type:\n",
+            if n == 1 { "value" } else { "values" },
+            if n == 1 { "is" } else { "are" }
         ));
         let whys: Vec<String> = v
             .loosened

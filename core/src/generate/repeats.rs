@@ -41,7 +41,9 @@ pub fn set(v: &mut Value, path: &str, to: Value) {
 }
 
 /// The paths whose values differ between `bodies` (present in all of them),
-/// with the matcher kind that accepts every value seen.
+/// with the matcher kind that accepts every value seen. A path whose values
+/// differ in JSON type is left out: a field that changes type is a change the
+/// suite must catch, and no matcher short of "anything" would take it.
 pub fn differing(bodies: &[BTreeMap<String, Value>]) -> Vec<(String, &'static str)> {
     let Some(first_body) = bodies.first() else {
         return Vec::new();
@@ -52,16 +54,24 @@ pub fn differing(bodies: &[BTreeMap<String, Value>]) -> Vec<(String, &'static st
         if values.len() != bodies.len() || values.iter().all(|v| *v == first) {
             continue;
         }
-        let kind = if values.iter().all(|v| v.is_number()) {
-            "number"
-        } else if values.iter().all(|v| v.is_string()) {
-            "string"
-        } else {
-            "any"
-        };
-        out.push((path.clone(), kind));
+        if let Some(kind) = type_kind(&values) {
+            out.push((path.clone(), kind));
+        }
     }
     out
+}
+
+/// The matcher for the one JSON type all `values` share, if they share one.
+fn type_kind(values: &[&Value]) -> Option<&'static str> {
+    if values.iter().all(|v| v.is_number()) {
+        Some("number")
+    } else if values.iter().all(|v| v.is_string()) {
+        Some("string")
+    } else if values.iter().all(|v| v.is_boolean()) {
+        Some("boolean")
+    } else {
+        None
+    }
 }
 
 /// Loosens fields that differ across repeats; returns `(case, path, kind)`.
@@ -112,4 +122,31 @@ pub fn loosen(
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        leaves(&v, "$".into(), &mut out);
+        out
+    }
+
+    #[test]
+    fn values_that_differ_in_type_are_never_loosened() {
+        let bodies = [
+            body(json!({"n": 1, "s": "a", "b": true, "price": 3999, "same": 7})),
+            body(json!({"n": 2, "s": "b", "b": false, "price": "3999", "same": 7})),
+        ];
+        assert_eq!(
+            differing(&bodies),
+            [
+                ("$.b".to_owned(), "boolean"),
+                ("$.n".to_owned(), "number"),
+                ("$.s".to_owned(), "string")
+            ]
+        );
+    }
 }

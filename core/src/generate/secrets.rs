@@ -236,7 +236,7 @@ impl Secrets {
                 && v.starts_with("application/x-www-form-urlencoded")
         });
         match &mut req.body {
-            Some(BodySpec::Json(v)) => self.scrub_json(v, "secret", None),
+            Some(BodySpec::Json(v)) => self.scrub_json(v, "secret", false),
             Some(BodySpec::Text(t)) if form => *t = self.scrub_pairs(t, '&'),
             Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
             _ => {}
@@ -261,10 +261,7 @@ impl Secrets {
             };
         }
         match &mut resp.body {
-            Some(BodySpec::Json(v)) => {
-                let as_matcher = expected.then(|| json!({ MARKER: "string" }));
-                self.scrub_json(v, "secret", as_matcher.as_ref());
-            }
+            Some(BodySpec::Json(v)) => self.scrub_json(v, "secret", expected),
             Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
             _ => {}
         }
@@ -307,7 +304,7 @@ impl Secrets {
         }
         let mut found = self.rules.matches(value);
         for known in self.by_name.values() {
-            if known.len() >= 4 && !known.starts_with(HASHED) {
+            if known.len() >= 4 && !known.starts_with(HASHED) && !is_flag(known) {
                 found.extend(
                     value
                         .match_indices(known.as_str())
@@ -448,36 +445,74 @@ impl Secrets {
             .join(sep)
     }
 
+    /// The placeholder for a number or boolean `v` (see
+    /// [`crate::template::SecretType`]): its JSON text is kept as the secret,
+    /// `${secret:NAME:number}` stands in, and fills back as a number.
+    fn typed_placeholder(&mut self, base: &str, v: &Value) -> Option<String> {
+        let ty = crate::template::SecretType::of(v)?;
+        let ph = self.placeholder(base, &v.to_string());
+        let name = ph.strip_suffix('}')?;
+        Some(format!("{name}:{}}}", ty.suffix()))
+    }
+
     /// `key` is the field `v` is the value of (for names of placeholders).
-    fn scrub_json(&mut self, v: &mut Value, key: &str, as_matcher: Option<&Value>) {
+    /// `expected` (a response a case checks): secrets become matchers of
+    /// their type; elsewhere placeholders.
+    fn scrub_json(&mut self, v: &mut Value, key: &str, expected: bool) {
+        let by_type = |v: &Value| {
+            let kind = match v {
+                Value::Number(_) => "number",
+                Value::Bool(_) => "boolean",
+                _ => "string",
+            };
+            json!({ MARKER: kind })
+        };
         match v {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
+                    if !self.rules.is_secret_field(k) {
+                        self.scrub_json(child, k, expected);
+                        continue;
+                    }
                     match child {
                         // An expected secret is checked by type, even one that
                         // was redacted at record time; elsewhere a placeholder
                         // (or one already there) stands in.
-                        Value::String(s) if self.rules.is_secret_field(k) && !s.is_empty() => {
-                            *child = match as_matcher {
-                                Some(m) => m.clone(),
-                                None if crate::template::has_placeholder(s) => child.clone(),
-                                None => Value::String(self.placeholder(k, &s.clone())),
+                        Value::String(s) if !s.is_empty() => {
+                            *child = match expected {
+                                true => by_type(child),
+                                false if crate::template::has_placeholder(s) => child.clone(),
+                                false => Value::String(self.placeholder(k, &s.clone())),
                             };
                         }
-                        _ => self.scrub_json(child, k, as_matcher),
+                        // A numeric PIN or a flag: the same, typed.
+                        Value::Number(_) | Value::Bool(_) if expected => *child = by_type(child),
+                        Value::Number(_) | Value::Bool(_) => {
+                            if let Some(ph) = self.typed_placeholder(k, child) {
+                                *child = Value::String(ph);
+                            }
+                        }
+                        _ => self.scrub_json(child, k, expected),
                     }
                 }
             }
-            Value::Array(a) => a
-                .iter_mut()
-                .for_each(|c| self.scrub_json(c, key, as_matcher)),
+            Value::Array(a) => a.iter_mut().for_each(|c| self.scrub_json(c, key, expected)),
             // A value that is a secret by its look alone: checked by type when
             // expected, like a secret-named field; a secret inside a longer
             // text becomes a placeholder in place.
-            Value::String(s) => match as_matcher {
-                Some(m) if self.wholly_secret(s) => *v = m.clone(),
+            Value::String(s) => match expected {
+                true if self.wholly_secret(s) => *v = by_type(v),
                 _ => *s = self.scrub_matches(key, s),
             },
+            // A number cannot hold a placeholder in part: any match in its
+            // text makes the whole number the secret.
+            Value::Number(n) if !self.rules.matches(&n.to_string()).is_empty() => {
+                if expected {
+                    *v = by_type(v);
+                } else if let Some(ph) = self.typed_placeholder(key, v) {
+                    *v = Value::String(ph);
+                }
+            }
             _ => {}
         }
     }
@@ -489,7 +524,11 @@ impl Secrets {
         let mut by_len: Vec<(&String, &String)> = self.by_name.iter().collect();
         by_len.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         for (name, value) in by_len {
-            if value.len() < 4 {
+            if value.len() < 4 || is_flag(value) {
+                continue;
+            }
+            if is_number_text(value) {
+                out = replace_number(&out, value, name);
                 continue;
             }
             let escaped = serde_json::to_string(value).expect("strings serialize");
@@ -539,6 +578,60 @@ impl Secrets {
             .map_err(werr(path))?;
         Ok(())
     }
+}
+
+/// A boolean secret's text: far too common to look for anywhere else.
+fn is_flag(value: &str) -> bool {
+    value == "true" || value == "false"
+}
+
+/// Whether `value` is the text of a JSON number (a numeric secret's).
+fn is_number_text(value: &str) -> bool {
+    matches!(serde_json::from_str::<Value>(value), Ok(Value::Number(_)))
+}
+
+/// `text` with the numeric secret `value` replaced where it stands alone
+/// (not part of a longer number): inside a JSON string by its placeholder,
+/// as a bare JSON number by the placeholder as a typed string, so the file
+/// stays valid JSON and the value fills back as a number. A JSON string never
+/// spans lines, so whether a place is inside one is read from its line.
+fn replace_number(text: &str, value: &str, name: &str) -> String {
+    let part_of_number = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '.');
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in text.match_indices(value) {
+        let end = i + value.len();
+        if part_of_number(text[..i].chars().next_back())
+            || part_of_number(text[end..].chars().next())
+        {
+            continue;
+        }
+        out.push_str(&text[last..i]);
+        let line = &text[text[..i].rfind('\n').map_or(0, |n| n + 1)..i];
+        if in_json_string(line) {
+            out.push_str(&format!("${{secret:{name}}}"));
+        } else {
+            out.push_str(&format!("\"${{secret:{name}:number}}\""));
+        }
+        last = end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Whether the end of `line` is inside a JSON string.
+fn in_json_string(line: &str) -> bool {
+    let mut inside = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if inside => escaped = true,
+            '"' => inside = !inside,
+            _ => {}
+        }
+    }
+    inside
 }
 
 fn toml_string(s: &str) -> String {
@@ -738,6 +831,85 @@ mod tests {
         assert_eq!(
             text.body,
             Some(BodySpec::Text("account ${secret:REF}".into()))
+        );
+    }
+
+    #[test]
+    fn numbers_and_booleans_under_secret_names_or_patterns_are_secrets_of_their_type() {
+        let rules = SecretRules::new(["pin", "opt_in"], ["^4[0-9]{15}$"]).unwrap();
+        let mut s = Secrets::with_rules(rules);
+        let mut r = req(
+            &[],
+            "/pay",
+            Some(BodySpec::Json(json!({
+                "pin": 987654,
+                "opt_in": true,
+                "card": {"number": 4111111111111111u64},
+                "amount": 987654,
+                "id": 19876540,
+            }))),
+        );
+        s.scrub_request(&mut r);
+        let Some(BodySpec::Json(body)) = &r.body else {
+            panic!("{r:?}")
+        };
+        // The same value elsewhere is left to the safety net, which keeps
+        // the file valid JSON and leaves longer numbers alone.
+        assert_eq!(
+            body,
+            &json!({
+                "pin": "${secret:PIN:number}",
+                "opt_in": "${secret:OPT_IN:boolean}",
+                "card": {"number": "${secret:NUMBER:number}"},
+                "amount": 987654,
+                "id": 19876540,
+            })
+        );
+        assert_eq!(s.values()["PIN"], "987654");
+        assert_eq!(s.values()["OPT_IN"], "true");
+        assert_eq!(s.values()["NUMBER"], "4111111111111111");
+        let text = s.scrub_text(&serde_json::to_string_pretty(body).unwrap());
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["amount"], "${secret:PIN:number}", "{text}");
+        assert_eq!(back["id"], 19876540, "{text}");
+        assert_eq!(back["opt_in"], "${secret:OPT_IN:boolean}", "{text}");
+        assert_eq!(
+            s.scrub_text("\"note\": \"pin 987654, true\""),
+            "\"note\": \"pin ${secret:PIN}, true\""
+        );
+
+        // Placeholders fill back as the recorded JSON type.
+        struct Kept(BTreeMap<String, String>);
+        impl crate::template::Resolver for Kept {
+            fn secret(&self, name: &str) -> Result<String, String> {
+                self.0.get(name).cloned().ok_or_else(|| name.to_owned())
+            }
+            fn response(&self, _: &str, _: &str) -> Result<Value, String> {
+                Err("none".into())
+            }
+        }
+        let filled = crate::template::resolve_json(body, &Kept(s.values().clone())).unwrap();
+        assert_eq!(filled["pin"], 987654);
+        assert_eq!(filled["opt_in"], true);
+        assert_eq!(filled["card"]["number"], 4111111111111111u64);
+
+        // Expected: checked by type, like a string secret.
+        let mut resp = ResponseSpec {
+            status: 200,
+            headers: vec![],
+            body: Some(BodySpec::Json(
+                json!({"pin": 1111, "opt_in": false, "number": 4000000000000002u64, "count": 3}),
+            )),
+        };
+        s.scrub_response(&mut resp, true);
+        assert_eq!(
+            resp.body,
+            Some(BodySpec::Json(json!({
+                "pin": {"$reel": "number"},
+                "opt_in": {"$reel": "boolean"},
+                "number": {"$reel": "number"},
+                "count": 3,
+            })))
         );
     }
 
