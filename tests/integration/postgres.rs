@@ -53,6 +53,19 @@ fn app_command(bin: &Path, args: &str) -> String {
     )
 }
 
+/// Waits (with a deadline) until the app answers `/health` through reel;
+/// returns reel's base URL.
+async fn app_ready(rec: &Recording) -> String {
+    let base = format!("http://{}", rec.inbound);
+    let c = client();
+    poll("the app behind reel", Duration::from_secs(30), async || {
+        let r = c.get(format!("{base}/health")).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    base
+}
+
 struct PgRecording {
     rec: Recording,
     base: String,
@@ -80,13 +93,7 @@ async fn record_app(dir: &Path, session: &str, app_port: u16, command: &str) -> 
     .map(|s| s.to_string())
     .collect();
     let rec = Recording::start(&args).await.unwrap();
-    let base = format!("http://{}", rec.inbound);
-    let c = client();
-    poll("the app behind reel", Duration::from_secs(30), async || {
-        let r = c.get(format!("{base}/health")).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
+    let base = app_ready(&rec).await;
     PgRecording { rec, base }
 }
 
@@ -441,17 +448,8 @@ async fn demo_app_over_postgres_replays_without_its_database() {
     .map(|s| s.to_string())
     .collect();
     let rec = Recording::start(&args).await.unwrap();
-    let base = format!("http://{}", rec.inbound);
+    let base = app_ready(&rec).await;
     let c = client();
-    poll(
-        "the demo app behind reel",
-        Duration::from_secs(30),
-        async || {
-            let r = c.get(format!("{base}/health")).send().await.ok()?;
-            r.status().is_success().then_some(())
-        },
-    )
-    .await;
     let (s, list) = call("GET", &format!("{base}/books")).await;
     assert_eq!(s, 200, "{list}");
     let created = c
@@ -881,6 +879,55 @@ async fn a_password_never_reaches_a_suite_and_with_redact_not_the_store() {
     task.abort();
 }
 
+/// The demo app over Postgres (no pricing service) recorded in `dir` with
+/// `reel.toml` holding `config`, `--redact` as asked; returns the recording
+/// and its base URL once the app answers.
+async fn record_demo_with_config(
+    dir: &Path,
+    config: &str,
+    session: &str,
+    redact: bool,
+) -> (Recording, String) {
+    let config_path = dir.join("reel.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let schema = unique_schema(session);
+    let port = free_port();
+    let cmd = format!(
+        "exec {} --listen 127.0.0.1:{port} --pricing-url http://127.0.0.1:9 \
+         --database-url \"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" --pg-schema {schema}",
+        sibling_bin("reel-demo-app").display()
+    );
+    let store = dir.join("reel.db");
+    let mut args: Vec<String> = [
+        "--upstream",
+        &format!("http://127.0.0.1:{port}"),
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
+        "--session",
+        session,
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if redact {
+        args.push("--redact".into());
+    }
+    args.extend(["--", "sh", "-c", &cmd].map(str::to_owned));
+    let rec = Recording::start_in(
+        dir,
+        &args,
+        &[("REEL_CONFIG", config_path.to_str().unwrap())],
+    )
+    .await
+    .unwrap();
+    let base = app_ready(&rec).await;
+    (rec, base)
+}
+
 /// A value matching reel.toml's secret pattern that the app writes to
 /// Postgres (a book title) stays out of the suite (a placeholder in the Bind
 /// parameter and the rows, its value in secrets.toml), the mock fills it back
@@ -890,54 +937,17 @@ async fn a_secret_written_to_postgres_stays_out_of_the_suite_and_the_store() {
     const KEY: &str = "sk_live_Pg5ecretT1tle";
     for redact in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("reel.toml");
-        std::fs::write(
-            &config,
+        let (rec, base) = record_demo_with_config(
+            dir.path(),
             "[redact]\npatterns = [\"^sk_live_[A-Za-z0-9]+$\"]\n",
-        )
-        .unwrap();
-        let config = config.to_str().unwrap();
-        let schema = unique_schema("secret");
-        let port = free_port();
-        let cmd = format!(
-            "exec {} --listen 127.0.0.1:{port} --pricing-url http://127.0.0.1:9 \
-             --database-url \"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" --pg-schema {schema}",
-            sibling_bin("reel-demo-app").display()
-        );
-        let store = dir.path().join("reel.db");
-        let mut args: Vec<String> = [
-            "--upstream",
-            &format!("http://127.0.0.1:{port}"),
-            "--listen",
-            "127.0.0.1:0",
-            "--dep",
-            &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
-            "--session",
             "pg-secret",
-            "--store",
-            store.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        if redact {
-            args.push("--redact".into());
-        }
-        args.extend(["--", "sh", "-c", &cmd].map(str::to_owned));
-        let rec = Recording::start_in(dir.path(), &args, &[("REEL_CONFIG", config)])
-            .await
-            .unwrap();
-        let base = format!("http://{}", rec.inbound);
-        let c = client();
-        poll(
-            "the demo app behind reel",
-            Duration::from_secs(30),
-            async || {
-                let r = c.get(format!("{base}/health")).send().await.ok()?;
-                r.status().is_success().then_some(())
-            },
+            redact,
         )
         .await;
+        let config = dir.path().join("reel.toml");
+        let config = config.to_str().unwrap();
+        let store = dir.path().join("reel.db");
+        let c = client();
         let created = c
             .post(format!("{base}/books"))
             .json(&serde_json::json!({"title": KEY, "author": "A. Writer", "isbn": "978-1", "price_cents": 1200}))
@@ -1055,53 +1065,15 @@ async fn redact_keeps_a_named_http_secret_out_of_the_sql_it_flows_into() {
     let isbn = format!("isbn-{}", uuid::Uuid::new_v4().simple());
     for redact in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("reel.toml");
-        std::fs::write(&config, "[redact]\nnames = [\"isbn\"]\n").unwrap();
-        let schema = unique_schema("named");
-        let port = free_port();
-        let cmd = format!(
-            "exec {} --listen 127.0.0.1:{port} --pricing-url http://127.0.0.1:9 \
-             --database-url \"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" --pg-schema {schema}",
-            sibling_bin("reel-demo-app").display()
-        );
-        let store = dir.path().join("reel.db");
-        let mut args: Vec<String> = [
-            "--upstream",
-            &format!("http://127.0.0.1:{port}"),
-            "--listen",
-            "127.0.0.1:0",
-            "--dep",
-            &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
-            "--session",
-            "named",
-            "--store",
-            store.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        if redact {
-            args.push("--redact".into());
-        }
-        args.extend(["--", "sh", "-c", &cmd].map(str::to_owned));
-        let rec = Recording::start_in(
+        let (rec, base) = record_demo_with_config(
             dir.path(),
-            &args,
-            &[("REEL_CONFIG", config.to_str().unwrap())],
-        )
-        .await
-        .unwrap();
-        let base = format!("http://{}", rec.inbound);
-        let c = client();
-        poll(
-            "the demo app behind reel",
-            Duration::from_secs(30),
-            async || {
-                let r = c.get(format!("{base}/health")).send().await.ok()?;
-                r.status().is_success().then_some(())
-            },
+            "[redact]\nnames = [\"isbn\"]\n",
+            "named",
+            redact,
         )
         .await;
+        let store = dir.path().join("reel.db");
+        let c = client();
         let created = c
             .post(format!("{base}/books"))
             .json(
