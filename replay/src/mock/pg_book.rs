@@ -397,8 +397,24 @@ impl PgBook {
 }
 
 /// A recording whose answer never reached ReadyForQuery would leave the
-/// driver waiting: it answers nothing.
+/// driver waiting: it answers nothing. Nor does one whose answer cannot go on
+/// the wire (suite files are checked when loaded, but a secret filled in at
+/// replay could still carry a NUL byte): said once, instead of a panic later.
 fn answered(m: &PgMock) -> bool {
+    if let Some((i, why)) = m
+        .response
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| r.check().err().map(|e| (i, e)))
+    {
+        tracing::warn!(
+            mock = %m.id,
+            "recorded answer message {} ({}) cannot be sent: {why}; this recording answers nothing",
+            i + 1,
+            m.response[i].name()
+        );
+        return false;
+    }
     matches!(
         m.response.last(),
         Some(BackendMessage::ReadyForQuery { .. })
@@ -645,6 +661,31 @@ mod tests {
         assert!(book.answer("db", &canon_of(&migrate())).is_err());
         let log = book.end_case();
         assert!(log.unused.is_empty(), "{:?}", log.unused);
+    }
+
+    #[test]
+    fn an_answer_that_cannot_go_on_the_wire_answers_nothing() {
+        let q = || {
+            vec![req(
+                FrontendMessage::Query {
+                    sql: "select 1".into(),
+                },
+                None,
+            )]
+        };
+        let bad = mock(
+            "0001#1",
+            q(),
+            vec![
+                BackendMessage::CommandComplete {
+                    tag: "SELECT\u{0}1".into(),
+                },
+                ready(),
+            ],
+        );
+        let book = PgBook::new(vec![vec![bad]], vec![]);
+        book.begin_case(0);
+        assert!(book.answer("db", &canon_of(&q())).is_err());
     }
 
     #[test]
