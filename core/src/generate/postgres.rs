@@ -12,14 +12,11 @@ use std::collections::HashMap;
 
 use crate::model::{Exchange, Payload};
 use crate::suite::{PgMock, PgRequest};
-use crate::wire::postgres::{BackendMessage, FrontendMessage, Target};
+use crate::wire::postgres::{BackendMessage, FrontendMessage, Prepared};
 
-/// Statement and portal names per recorded connection.
-#[derive(Debug, Default)]
-pub struct Names {
-    statements: HashMap<(String, u64, String), String>,
-    portals: HashMap<(String, u64, String), String>,
-}
+/// Statement and portal names per recorded connection: `(dependency,
+/// connection)` to what that connection prepared.
+pub type Names = HashMap<(String, u64), Prepared>;
 
 /// What a recorded Postgres exchange is, for the suite.
 pub enum Group {
@@ -59,34 +56,14 @@ pub fn group(o: &Exchange, names: &mut Names) -> Group {
         Some(FrontendMessage::CancelRequest { .. }) => return Group::Skip,
         _ => {}
     }
-    let key = |name: &str| (dependency.clone(), o.connection, name.to_owned());
-    let mut request = Vec::with_capacity(requests.len());
-    for message in requests {
-        let prepared = match &message {
-            FrontendMessage::Parse { statement, sql, .. } => {
-                names.statements.insert(key(statement), sql.clone());
-                None
-            }
-            FrontendMessage::Bind {
-                portal, statement, ..
-            } => {
-                let sql = names.statements.get(&key(statement)).cloned();
-                if let Some(sql) = &sql {
-                    names.portals.insert(key(portal), sql.clone());
-                }
-                sql
-            }
-            FrontendMessage::Describe { kind, name } | FrontendMessage::Close { kind, name } => {
-                match kind {
-                    Target::Statement => names.statements.get(&key(name)).cloned(),
-                    Target::Portal => names.portals.get(&key(name)).cloned(),
-                }
-            }
-            FrontendMessage::Execute { portal, .. } => names.portals.get(&key(portal)).cloned(),
-            _ => None,
-        };
-        request.push(PgRequest { message, prepared });
-    }
+    let prepared = names.entry((dependency.clone(), o.connection)).or_default();
+    let request = requests
+        .into_iter()
+        .map(|message| PgRequest {
+            prepared: prepared.follow(&message),
+            message,
+        })
+        .collect();
     if !matches!(responses.last(), Some(BackendMessage::ReadyForQuery { .. })) {
         let why = o
             .error

@@ -9,6 +9,7 @@
 
 mod codec;
 mod group;
+mod prepared;
 mod value;
 
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod tests;
 
 pub use codec::{BackendDecoder, DecodeError, FrontendDecoder, Side};
 pub use group::{Grouper, RequestGroup};
+pub use prepared::Prepared;
 pub use value::Bytes;
 
 use serde::{Deserialize, Serialize};

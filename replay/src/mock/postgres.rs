@@ -9,13 +9,13 @@
 //! the internal-error class (XX000) naming the nearest recorded statement, and
 //! the case fails with the diff.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use reel_core::wire::postgres::{
-    error_fields, BackendMessage, Bytes, FrontendDecoder, FrontendMessage, Notice, TxStatus,
+    error_fields, BackendMessage, Bytes, FrontendDecoder, FrontendMessage, Notice, Prepared,
+    TxStatus,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -124,8 +124,7 @@ impl Connection {
         let mut dec = FrontendDecoder::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut out = Vec::new();
-        let mut statements: HashMap<String, String> = HashMap::new();
-        let mut portals: HashMap<String, String> = HashMap::new();
+        let mut names = Prepared::default();
         let mut pending = Pending::default();
         let mut status = TxStatus::Idle;
         let mut started = false;
@@ -198,30 +197,7 @@ impl Connection {
                 | FrontendMessage::CopyDone
                 | FrontendMessage::CopyFail { .. } => {}
                 other => {
-                    let prepared = match &other {
-                        FrontendMessage::Parse { statement, sql, .. } => {
-                            statements.insert(statement.clone(), sql.clone());
-                            None
-                        }
-                        FrontendMessage::Bind {
-                            portal, statement, ..
-                        } => {
-                            let sql = statements.get(statement).cloned();
-                            if let Some(sql) = &sql {
-                                portals.insert(portal.clone(), sql.clone());
-                            }
-                            sql
-                        }
-                        FrontendMessage::Describe { kind, name }
-                        | FrontendMessage::Close { kind, name } => match kind {
-                            reel_core::wire::postgres::Target::Statement => {
-                                statements.get(name).cloned()
-                            }
-                            reel_core::wire::postgres::Target::Portal => portals.get(name).cloned(),
-                        },
-                        FrontendMessage::Execute { portal, .. } => portals.get(portal).cloned(),
-                        _ => None,
-                    };
+                    let prepared = names.follow(&other);
                     if !pending.failed {
                         pending.canon.extend(Canon::of(&other, prepared.as_deref()));
                     }
