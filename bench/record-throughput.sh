@@ -7,6 +7,7 @@
 # Usage: bench/record-throughput.sh
 #   DURATION=10s     how long each wrk run lasts
 #   CONNECTIONS=32   concurrent connections wrk keeps open
+#   PERF=FILE        also profile reel during its run (perf record -g) into FILE
 #
 # Exit status: 0 when the measurement ran (throughput and latency targets are
 # reported, not enforced); 1 when reel stored fewer exchanges than wrk completed
@@ -260,8 +261,19 @@ for way in "${ways[@]}"; do
     [[ $way == reel ]] && thread_cpu "$reel_pid" >"$tmp/threads-before"
     cpu_snapshot
     before=$snap
+    perf_pid=
+    if [[ $way == reel && -n ${PERF:-} ]]; then
+        perf record -g -F 999 -p "$reel_pid" -o "$PERF" >"$tmp/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
     wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${url[$way]}" >"$out" ||
         die "wrk failed against $way: $(cat "$out")"
+    if [[ -n $perf_pid ]]; then
+        kill -INT "$perf_pid"
+        # perf exits 130 after SIGINT; the profile is complete once it has gone.
+        wait "$perf_pid" || true
+        [[ -s $PERF ]] || die "perf wrote no profile: $(cat "$tmp/perf.log")"
+    fi
     cpu_snapshot
     [[ $way == reel ]] && thread_cpu "$reel_pid" >"$tmp/threads-after"
     # "wall machine wrk nginx reel" -> percent of one core for the last four.

@@ -22,6 +22,9 @@ use crate::time::Micros;
 /// `PRAGMA application_id`: "reel" in ASCII, so other SQLite files are recognised.
 const APPLICATION_ID: i64 = 0x7265_656c;
 
+/// Page size of a new store (an existing one keeps its own).
+const PAGE_SIZE: i64 = 16 * 1024;
+
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE sessions (
@@ -120,6 +123,14 @@ impl Store {
         };
         self.conn
             .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        // A new store gets 16 KiB pages: an exchange with a 1 KiB body takes about
+        // 1.5 KiB, so 4 KiB pages wasted a fifth of the file and cost the writer
+        // more page writes (`cargo bench -p reel-core --bench store_writer`: 9.2
+        // against 6.6 us of writer CPU per exchange). SQLite ignores this for an
+        // existing store, which keeps its page size; it must come before WAL.
+        self.conn
+            .pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(open_err)?;
         // WAL keeps readers (`reel sessions`) off the writer's back; NORMAL sync is
         // safe against a killed process, which is the crash we must survive.

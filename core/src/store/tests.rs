@@ -151,3 +151,53 @@ fn a_stalled_store_costs_counted_captures_not_memory() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.session(sid).unwrap().unwrap().dropped, stats.dropped);
 }
+
+fn page_size(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap()
+}
+
+/// Stores one exchange with a body far larger than a page (so it spans
+/// overflow pages) and returns what reads back.
+fn round_trip_large_body(path: &std::path::Path) -> (Vec<Exchange>, Vec<Exchange>) {
+    let store = Store::open(path).unwrap();
+    let (writer, sid) = StoreWriter::start(store, "big", "t").unwrap();
+    let tx = writer.sender();
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut e = http_exchange(&body, 200);
+    e.seq = tx.next_seq();
+    tx.send(e.clone());
+    e.session_id = sid;
+    assert_eq!(writer.finish().unwrap().stored, 1);
+    (vec![e], Store::open(path).unwrap().exchanges(sid).unwrap())
+}
+
+#[test]
+fn a_new_store_gets_large_pages_and_an_old_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.db");
+    let (sent, read) = round_trip_large_body(&new);
+    assert_eq!(read, sent);
+    assert_eq!(page_size(&new), PAGE_SIZE);
+
+    // A store an earlier reel created with SQLite's default 4 KiB pages.
+    let old = dir.path().join("old.db");
+    {
+        let c = Connection::open(&old).unwrap();
+        c.pragma_update(None, "page_size", 4096).unwrap();
+        c.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .unwrap();
+    }
+    drop(Store::open(&old).unwrap());
+    assert_eq!(page_size(&old), 4096);
+    let (sent, read) = round_trip_large_body(&old);
+    assert_eq!(read, sent);
+    assert_eq!(page_size(&old), 4096, "an existing store is not rewritten");
+    let c = Connection::open(&old).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
