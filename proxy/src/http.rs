@@ -89,7 +89,9 @@ impl Drop for InFlightGuard {
 
 pub struct HttpRecorder {
     role: Role,
-    sink: CaptureSender,
+    /// Shared with each request's context: one reference count per request
+    /// instead of a clone of every handle inside the sender.
+    sink: Arc<CaptureSender>,
     body_cap: usize,
     in_flight: Arc<InFlight>,
     /// With `--redact`: secrets are replaced before the store sees them.
@@ -106,7 +108,7 @@ impl HttpRecorder {
     ) -> Self {
         HttpRecorder {
             role,
-            sink,
+            sink: Arc::new(sink),
             body_cap,
             in_flight,
             redactor,
@@ -124,7 +126,8 @@ impl HttpRecorder {
 /// Per-request state, carried through pingora's phases.
 pub struct Ctx {
     connection: u64,
-    sink: Option<CaptureSender>,
+    /// Taken when the exchange is handed over, so that happens once.
+    sink: Option<Arc<CaptureSender>>,
     redactor: Option<Arc<Redactor>>,
     direction: Direction,
     dependency: Option<String>,
@@ -302,8 +305,7 @@ impl ProxyHttp for HttpRecorder {
                 let _ = session
                     .respond_error_with_body(400, Bytes::from(message.clone() + "\n"))
                     .await;
-                let written = session.response_written().cloned();
-                ctx.emit(Some(message), written.as_ref());
+                ctx.emit(Some(message), session.response_written());
                 Ok(true)
             }
         }
@@ -406,9 +408,9 @@ impl ProxyHttp for HttpRecorder {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        let error = e.map(|e| e.to_string());
-        let written = session.response_written().cloned();
-        ctx.emit(error, written.as_ref());
+        // The head pingora wrote stands in for a response that never arrived
+        // from upstream (an error page); borrowed, since most requests have one.
+        ctx.emit(e.map(|e| e.to_string()), session.response_written());
     }
 }
 
@@ -473,25 +475,39 @@ fn request_head(session: &Session) -> HttpRequest {
 }
 
 fn parse_raw_head(raw: &[u8]) -> Option<(String, Vec<Header>)> {
-    let mut n = 64;
+    // Most requests fit on the stack; a head with more headers is parsed again
+    // with room on the heap.
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    match parse_raw_head_into(raw, &mut slots) {
+        Err(httparse::Error::TooManyHeaders) => {}
+        done => return done.ok().flatten(),
+    }
+    let mut n = 256;
     loop {
         let mut slots = vec![httparse::EMPTY_HEADER; n];
-        let mut req = httparse::Request::new(&mut slots);
-        match req.parse(raw) {
-            Ok(_) => {
-                let target = req.path?.to_owned();
-                let headers = req
-                    .headers
-                    .iter()
-                    .take_while(|h| !h.name.is_empty())
-                    .map(|h| Header::new(h.name, h.value))
-                    .collect();
-                return Some((target, headers));
-            }
+        match parse_raw_head_into(raw, &mut slots) {
             Err(httparse::Error::TooManyHeaders) if n < 8192 => n *= 4,
-            Err(_) => return None,
+            done => return done.ok().flatten(),
         }
     }
+}
+
+fn parse_raw_head_into<'b>(
+    raw: &'b [u8],
+    slots: &mut [httparse::Header<'b>],
+) -> Result<Option<(String, Vec<Header>)>, httparse::Error> {
+    let mut req = httparse::Request::new(slots);
+    req.parse(raw)?;
+    let Some(target) = req.path else {
+        return Ok(None);
+    };
+    let headers = req
+        .headers
+        .iter()
+        .take_while(|h| !h.name.is_empty())
+        .map(|h| Header::new(h.name, h.value))
+        .collect();
+    Ok(Some((target.to_owned(), headers)))
 }
 
 fn response_head(resp: &ResponseHeader, body: Body) -> HttpResponse {
