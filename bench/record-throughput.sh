@@ -36,6 +36,7 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-lig
 command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+[[ -z ${PERF:-} ]] || command -v perf >/dev/null || die "PERF is set but perf is not installed (apt-get install linux-perf)"
 if ((${#need_pkgs[@]})); then
     sudo=()
     ((EUID == 0)) || sudo=(sudo)
@@ -269,7 +270,7 @@ for way in "${ways[@]}"; do
     wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${url[$way]}" >"$out" ||
         die "wrk failed against $way: $(cat "$out")"
     if [[ -n $perf_pid ]]; then
-        kill -INT "$perf_pid"
+        kill -INT "$perf_pid" 2>/dev/null || true
         # perf exits 130 after SIGINT; the profile is complete once it has gone.
         wait "$perf_pid" || true
         [[ -s $PERF ]] || die "perf wrote no profile: $(cat "$tmp/perf.log")"

@@ -160,9 +160,6 @@ fn main() {
     );
 
     let db = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let wal = std::fs::metadata(path.with_extension("db-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0);
     println!("store writer: {total} exchanges (1 KiB JSON response each) at {rate}/s");
     println!(
         "  fed in {:.2} s, all stored {:.2} s after the start",
@@ -175,9 +172,8 @@ fn main() {
         cpu * 1e6 / total as f64
     );
     println!(
-        "  store {:.1} MB, WAL left {:.1} MB, {} batches",
+        "  store {:.1} MB after {} batches",
         db as f64 / 1e6,
-        wal as f64 / 1e6,
         stats.batches
     );
     println!("  CPU by thread while fed (us per exchange):");

@@ -127,7 +127,7 @@ impl Store {
         // A new store gets 16 KiB pages: an exchange with a 1 KiB body takes about
         // 1.5 KiB, so 4 KiB pages wasted a fifth of the file and cost the writer
         // more page writes (`cargo bench -p reel-core --bench store_writer`: 9.2
-        // against 6.6 us of writer CPU per exchange). SQLite ignores this for an
+        // against 6.8 us of writer CPU per exchange). SQLite ignores this for an
         // existing store, which keeps its page size; it must come before WAL.
         self.conn
             .pragma_update(None, "page_size", PAGE_SIZE)

@@ -158,8 +158,15 @@ async fn a_dependency_behind_tls_is_forwarded_and_recorded() {
 }
 
 /// Opens a websocket through `addr`, sends one masked text frame whose payload
-/// ends in `tag`, and checks the echo that comes back through the tunnel.
+/// ends in `tag`, and checks the echo that comes back through the tunnel, all
+/// within 10 s: a stuck tunnel fails the test instead of hanging it.
 async fn websocket_echo(addr: std::net::SocketAddr, tag: u8) -> Result<(), String> {
+    tokio::time::timeout(Duration::from_secs(10), websocket_echo_once(addr, tag))
+        .await
+        .unwrap_or_else(|_| Err("no 101 and echo within 10 s".into()))
+}
+
+async fn websocket_echo_once(addr: std::net::SocketAddr, tag: u8) -> Result<(), String> {
     let mut c = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     c.write_all(b"GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         .await
@@ -188,11 +195,10 @@ async fn websocket_echo(addr: std::net::SocketAddr, tag: u8) -> Result<(), Strin
         .await
         .map_err(|e| e.to_string())?;
     let mut echo = [0u8; 8];
-    match tokio::time::timeout(Duration::from_secs(10), reader.read_exact(&mut echo)).await {
-        Err(_) => Err("no echo within 10 s".into()),
-        Ok(Err(e)) => Err(format!("tunnel closed after the 101: {e}")),
-        Ok(Ok(_)) if echo != frame => Err(format!("echo {echo:?} is not the frame {frame:?}")),
-        Ok(Ok(_)) => Ok(()),
+    match reader.read_exact(&mut echo).await {
+        Err(e) => Err(format!("tunnel closed after the 101: {e}")),
+        Ok(_) if echo != frame => Err(format!("echo {echo:?} is not the frame {frame:?}")),
+        Ok(_) => Ok(()),
     }
 }
 
