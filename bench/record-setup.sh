@@ -1,0 +1,202 @@
+# Sourced by the recording benchmarks (record-throughput.sh, record-ab.sh),
+# which set `bench_name` and `root` first. It installs what is missing, builds
+# reel, makes a scratch directory that is removed on exit, and starts one nginx
+# (one worker) serving a 1 KiB JSON file on $upstream_port and proxying it,
+# recording nothing, on $nginx_proxy_port. It defines `start_reel BIN`, which
+# starts `BIN record` in front of the upstream with a fresh store and sets
+# reel_pid, reel_addr and store, and `proc_cpu PID`.
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+# How long nginx and reel get to come up or go down.
+READY_DEADLINE_S=15
+STOP_DEADLINE_S=30
+
+die() {
+    echo "$bench_name: $*" >&2
+    exit 2
+}
+
+# --- tools ------------------------------------------------------------------
+
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-light)
+command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+[[ -z ${PERF:-} ]] || command -v perf >/dev/null || die "PERF is set but perf is not installed (apt-get install linux-perf)"
+if ((${#need_pkgs[@]})); then
+    sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    echo "record-throughput: installing ${need_pkgs[*]}" >&2
+    { "${sudo[@]}" apt-get update -qq &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"; } >&2 ||
+        die "could not install ${need_pkgs[*]}"
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+# cmake and a C compiler, which building pingora needs.
+"$root/scripts/deps.sh" --build-only || die "could not install the build dependencies"
+echo "building reel (cargo build --release -p reel)" >&2
+(cd "$root" && cargo build --release -p reel) >&2 || die "cargo build failed"
+target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+reel_bin=$target_dir/release/reel
+[[ -x $reel_bin ]] || die "no reel binary at $reel_bin"
+
+# --- scratch space and cleanup -----------------------------------------------
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/reel-bench.XXXXXX")
+# nginx workers run as an unprivileged user when the bench runs as root.
+chmod 755 "$tmp"
+nginx_pid=
+reel_pid=
+
+# Stops PID with SIGNAL and waits up to STOP_DEADLINE_S for it to go, then kills it.
+stop_process() {
+    local pid=$1 signal=$2
+    local deadline=$((SECONDS + STOP_DEADLINE_S))
+    kill -"$signal" "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            echo "$bench_name: pid $pid ignored SIG$signal for ${STOP_DEADLINE_S}s: killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.05
+    done
+}
+
+cleanup() {
+    local pid
+    for pid in $reel_pid $nginx_pid; do
+        stop_process "$pid" TERM
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Loopback ports the kernel considers free right now, all distinct.
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# Polls `curl URL` until it answers 200, for at most READY_DEADLINE_S; on
+# failure shows the end of LOG.
+wait_http() {
+    local url=$1 what=$2 pid=$3 log=$4
+    local deadline=$((SECONDS + READY_DEADLINE_S))
+    until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || die "$what exited while starting: $(tail -5 "$log")"
+        ((SECONDS < deadline)) ||
+            die "$what did not answer $url within ${READY_DEADLINE_S}s: $(tail -5 "$log")"
+        sleep 0.05
+    done
+}
+
+# --- upstream and reference proxy: one nginx -----------------------------------
+
+read -r upstream_port nginx_proxy_port < <(free_ports 2)
+mkdir -p "$tmp/www" "$tmp/nginx"
+# Exactly 1 KiB of JSON.
+python3 - "$tmp/www/data.json" <<'PY'
+import json, sys
+doc = {"id": 1, "name": "reel bench", "items": [], "pad": ""}
+doc["pad"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
+body = json.dumps(doc, separators=(",", ":"))
+assert len(body) == 1024, len(body)
+open(sys.argv[1], "w").write(body)
+PY
+
+cat >"$tmp/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    # Keep client connections open for the whole run, as wrk expects.
+    keepalive_requests 10000000;
+
+    upstream origin {
+        server 127.0.0.1:$upstream_port;
+        keepalive 32;
+        keepalive_requests 10000000;
+    }
+
+    # The upstream: a static 1 KiB JSON file.
+    server {
+        listen 127.0.0.1:$upstream_port;
+        root $tmp/www;
+        default_type application/json;
+    }
+
+    # The reference: a plain reverse proxy that records nothing.
+    server {
+        listen 127.0.0.1:$nginx_proxy_port;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CONF
+
+"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" \
+    >"$tmp/nginx/stdout.log" 2>&1 &
+nginx_pid=$!
+wait_http "http://127.0.0.1:$upstream_port/data.json" "nginx (upstream)" "$nginx_pid" \
+    "$tmp/nginx/error.log"
+wait_http "http://127.0.0.1:$nginx_proxy_port/data.json" "nginx (proxy)" "$nginx_pid" \
+    "$tmp/nginx/error.log"
+
+
+# Starts `$1 record` in front of the upstream with a new store; sets reel_pid,
+# reel_addr and store, and sends one request through it (recorded too).
+start_reel() {
+    local bin=$1 deadline
+    store=$tmp/reel.db
+    rm -f "$store" "$store-wal" "$store-shm"
+    # Created first so the poll below never reads a file reel has yet to open.
+    : >"$tmp/reel.err"
+    "$bin" record --upstream "http://127.0.0.1:$upstream_port" --listen 127.0.0.1:0 \
+        --session bench --store "$store" >"$tmp/reel.out" 2>"$tmp/reel.err" &
+    reel_pid=$!
+    reel_addr=
+    deadline=$((SECONDS + READY_DEADLINE_S))
+    while [[ -z $reel_addr ]]; do
+        reel_addr=$(sed -n 's/^reel: listening inbound=\([^ ]*\).*/\1/p' "$tmp/reel.err")
+        [[ -n $reel_addr ]] && break
+        kill -0 "$reel_pid" 2>/dev/null || die "reel exited while starting: $(cat "$tmp/reel.err")"
+        ((SECONDS < deadline)) || die "reel did not report its address within ${READY_DEADLINE_S}s"
+        sleep 0.05
+    done
+    wait_http "http://$reel_addr/data.json" "reel" "$reel_pid" "$tmp/reel.err"
+}
+
+clk_tck=$(getconf CLK_TCK)
+
+# CPU seconds (user + system) of a process, all threads together.
+proc_cpu() {
+    # Field 2 is "(comm)"; drop it so field numbers do not depend on the name.
+    sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$clk_tck" '{ printf "%.2f", ($12 + $13) / hz }'
+}
