@@ -119,77 +119,53 @@ struct Pending {
 }
 
 impl Connection {
-    async fn run(&self, mut stream: TcpStream) -> Result<(), String> {
+    async fn run(&self, stream: TcpStream) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
-        let mut dec = FrontendDecoder::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut out = Vec::new();
+        let mut io = Io {
+            stream,
+            dec: FrontendDecoder::new(),
+            buf: vec![0u8; 64 * 1024],
+            out: Vec::new(),
+            status: TxStatus::Idle,
+        };
         let mut names = Prepared::default();
         let mut pending = Pending::default();
-        let mut status = TxStatus::Idle;
         let mut started = false;
         loop {
-            let msg = loop {
-                if let Some((m, _)) = dec.next().map_err(|e| e.to_string())? {
-                    break m;
-                }
-                let n = stream
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| format!("reading: {e}"))?;
-                if n == 0 {
-                    return dec.finish().map_err(|e| e.to_string());
-                }
-                dec.push(&buf[..n]);
+            let Some(msg) = io.next_message().await? else {
+                return io.dec.finish().map_err(|e| e.to_string());
             };
-            out.clear();
             match msg {
                 FrontendMessage::SSLRequest | FrontendMessage::GSSENCRequest => {
-                    BackendMessage::EncryptionResponse { accepted: false }.encode(&mut out)
+                    BackendMessage::EncryptionResponse { accepted: false }.encode(&mut io.out)
                 }
                 FrontendMessage::CancelRequest { .. } | FrontendMessage::Terminate => return Ok(()),
                 FrontendMessage::StartupMessage { .. } => {
                     started = true;
-                    self.greet(&mut out);
+                    self.greet(&mut io.out);
                 }
                 _ if !started => return Err(format!("{} before StartupMessage", msg.name())),
                 FrontendMessage::PasswordMessage { .. } => {}
                 FrontendMessage::Query { .. } | FrontendMessage::FunctionCall { .. } => {
                     let canon: Vec<Canon> = Canon::of(&msg, None).into_iter().collect();
                     match self.book.answer(&self.dep, &canon) {
-                        Ok(answer) => {
-                            let mut io = Io {
-                                stream: &mut stream,
-                                dec: &mut dec,
-                                buf: &mut buf,
-                                out: &mut out,
-                                status: &mut status,
-                            };
-                            self.send_answer(&mut io, &answer, 0, false).await?;
-                        }
-                        Err(miss) => self.fail(&miss, &mut out, &mut status),
+                        Ok(answer) => self.send_answer(&mut io, &answer, 0, false).await?,
+                        Err(miss) => self.fail(&miss, &mut io.out, &mut io.status),
                     }
                 }
-                FrontendMessage::Flush => self.flush(&mut pending, &mut out, &mut status),
+                FrontendMessage::Flush => self.flush(&mut pending, &mut io.out, &mut io.status),
                 FrontendMessage::Sync => {
                     pending.canon.push(Canon::Sync);
                     let p = std::mem::take(&mut pending);
                     if p.failed {
-                        BackendMessage::ReadyForQuery { status }.encode(&mut out);
+                        BackendMessage::ReadyForQuery { status: io.status }.encode(&mut io.out);
                     } else {
                         match self.book.answer(&self.dep, &p.canon) {
                             Ok(answer) => {
                                 let from = p.flushed.map_or(0, |(_, sent)| sent);
-                                let mut io = Io {
-                                    stream: &mut stream,
-                                    dec: &mut dec,
-                                    buf: &mut buf,
-                                    out: &mut out,
-                                    status: &mut status,
-                                };
                                 self.send_answer(&mut io, &answer, from, true).await?;
                             }
-                            Err(miss) => self.fail(&miss, &mut out, &mut status),
+                            Err(miss) => self.fail(&miss, &mut io.out, &mut io.status),
                         }
                     }
                 }
@@ -203,12 +179,7 @@ impl Connection {
                     }
                 }
             }
-            if !out.is_empty() {
-                stream
-                    .write_all(&out)
-                    .await
-                    .map_err(|e| format!("writing: {e}"))?;
-            }
+            io.write_out().await?;
         }
     }
 
@@ -306,7 +277,7 @@ impl Connection {
     /// first; data that differs is a miss.
     async fn send_answer(
         &self,
-        io: &mut Io<'_>,
+        io: &mut Io,
         answer: &Answer,
         from: usize,
         extended: bool,
@@ -316,15 +287,11 @@ impl Connection {
             .iter()
             .position(|m| matches!(m, BackendMessage::CopyInResponse { .. }))
         else {
-            encode_all(response, io.out, io.status);
+            encode_all(response, &mut io.out, &mut io.status);
             return Ok(());
         };
-        encode_all(&response[..=copy], io.out, io.status);
-        io.stream
-            .write_all(io.out)
-            .await
-            .map_err(|e| format!("writing: {e}"))?;
-        io.out.clear();
+        encode_all(&response[..=copy], &mut io.out, &mut io.status);
+        io.write_out().await?;
         let sent = self.read_copy_data(io, extended).await?;
         let recorded: Vec<&FrontendMessage> = answer
             .request
@@ -333,7 +300,7 @@ impl Connection {
             .filter(|m| is_copy(m))
             .collect();
         if recorded.len() == sent.len() && recorded.iter().zip(&sent).all(|(r, s)| *r == s) {
-            encode_all(&response[copy + 1..], io.out, io.status);
+            encode_all(&response[copy + 1..], &mut io.out, &mut io.status);
             return Ok(());
         }
         let text = |ms: &mut dyn Iterator<Item = &FrontendMessage>| -> String {
@@ -360,7 +327,7 @@ impl Connection {
             ),
         };
         self.book.note_miss(miss.clone());
-        self.fail(&miss, io.out, io.status);
+        self.fail(&miss, &mut io.out, &mut io.status);
         Ok(())
     }
 
@@ -368,52 +335,78 @@ impl Connection {
     /// extended protocol, the Sync after it).
     async fn read_copy_data(
         &self,
-        io: &mut Io<'_>,
+        io: &mut Io,
         extended: bool,
     ) -> Result<Vec<FrontendMessage>, String> {
         let mut got = Vec::new();
         let mut ended = false;
         loop {
-            while let Some((m, _)) = io.dec.next().map_err(|e| e.to_string())? {
-                match m {
-                    FrontendMessage::Sync if ended => return Ok(got),
-                    FrontendMessage::Sync | FrontendMessage::Flush => {}
-                    m @ (FrontendMessage::CopyDone | FrontendMessage::CopyFail { .. }) => {
-                        got.push(m);
-                        if !extended {
-                            return Ok(got);
-                        }
-                        ended = true;
+            let Some(m) = io.next_message().await? else {
+                return Err("the app closed the connection during COPY".into());
+            };
+            match m {
+                FrontendMessage::Sync if ended => return Ok(got),
+                FrontendMessage::Sync | FrontendMessage::Flush => {}
+                m @ (FrontendMessage::CopyDone | FrontendMessage::CopyFail { .. }) => {
+                    got.push(m);
+                    if !extended {
+                        return Ok(got);
                     }
-                    m @ FrontendMessage::CopyData { .. } => got.push(m),
-                    other => {
-                        return Err(format!(
+                    ended = true;
+                }
+                m @ FrontendMessage::CopyData { .. } => got.push(m),
+                other => {
+                    return Err(format!(
                         "{} during COPY FROM STDIN, where CopyData, CopyDone or CopyFail belong",
                         other.name()
                     ))
-                    }
                 }
             }
-            let n = io
-                .stream
-                .read(io.buf)
-                .await
-                .map_err(|e| format!("reading: {e}"))?;
-            if n == 0 {
-                return Err("the app closed the connection during COPY".into());
-            }
-            io.dec.push(&io.buf[..n]);
         }
     }
 }
 
-/// The connection's I/O state, lent to the answering helpers.
-struct Io<'a> {
-    stream: &'a mut TcpStream,
-    dec: &'a mut FrontendDecoder,
-    buf: &'a mut [u8],
-    out: &'a mut Vec<u8>,
-    status: &'a mut TxStatus,
+/// One connection's I/O: the socket, the decoder of what the app sends, and
+/// the answer being built with the transaction status it will report.
+struct Io {
+    stream: TcpStream,
+    dec: FrontendDecoder,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    status: TxStatus,
+}
+
+impl Io {
+    /// The app's next whole message, reading as needed; `None` once the app
+    /// has closed the connection (the decoder may still hold a partial frame).
+    async fn next_message(&mut self) -> Result<Option<FrontendMessage>, String> {
+        loop {
+            if let Some((m, _)) = self.dec.next().map_err(|e| e.to_string())? {
+                return Ok(Some(m));
+            }
+            let n = self
+                .stream
+                .read(&mut self.buf)
+                .await
+                .map_err(|e| format!("reading: {e}"))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.dec.push(&self.buf[..n]);
+        }
+    }
+
+    /// Sends what has been encoded so far, if anything.
+    async fn write_out(&mut self) -> Result<(), String> {
+        if !self.out.is_empty() {
+            self.stream
+                .write_all(&self.out)
+                .await
+                .map_err(|e| format!("writing: {e}"))?;
+            self.out.clear();
+        }
+        Ok(())
+    }
 }
 
 fn is_copy(m: &FrontendMessage) -> bool {
