@@ -100,33 +100,21 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             ));
         }
     }
-    if !r.outside.is_empty() {
-        s.push_str(&format!(
-            "  {} dependency calls happened between cases; they went to mocks/shared.jsonl:\n",
-            r.outside.len()
-        ));
-        for (seq, call) in &r.outside {
-            s.push_str(&format!("    #{seq} {call}\n"));
-        }
-    }
-    if !r.skipped.is_empty() {
-        s.push_str(&format!(
-            "  {} inbound exchanges were left out because the app never answered them:\n",
-            r.skipped.len()
-        ));
-        for (seq, why) in &r.skipped {
-            s.push_str(&format!("    #{seq} {why}\n"));
-        }
-    }
-    if !r.unanswered.is_empty() {
-        s.push_str(&format!(
-            "  {} Postgres requests were left out because they were never answered:\n",
-            r.unanswered.len()
-        ));
-        for (seq, why) in &r.unanswered {
-            s.push_str(&format!("    #{seq} {why}\n"));
-        }
-    }
+    exchange_list(
+        &mut s,
+        "dependency calls happened between cases; they went to mocks/shared.jsonl",
+        &r.outside,
+    );
+    exchange_list(
+        &mut s,
+        "inbound exchanges were left out because the app never answered them",
+        &r.skipped,
+    );
+    exchange_list(
+        &mut s,
+        "Postgres requests were left out because they were never answered",
+        &r.unanswered,
+    );
     if !r.unsupported.is_empty() {
         s.push_str(&format!(
             "  {} exchanges use protocols this reel cannot replay yet and were left out\n",
@@ -170,6 +158,17 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
         table(&mut s, ["CASE", "PATH", "MATCHER"], rows);
     }
     s
+}
+
+/// "  N WHAT:" and one "    #seq text" line per exchange; nothing when empty.
+fn exchange_list(s: &mut String, what: &str, items: &[(i64, String)]) {
+    if items.is_empty() {
+        return;
+    }
+    s.push_str(&format!("  {} {what}:\n", items.len()));
+    for (seq, text) in items {
+        s.push_str(&format!("    #{seq} {text}\n"));
+    }
 }
 
 /// A three-column table of the first 25 rows, then how many more there are.
