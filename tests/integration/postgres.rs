@@ -972,23 +972,8 @@ async fn a_secret_written_to_postgres_stays_out_of_the_suite_and_the_store() {
             "the key in the store with redact = {redact}"
         );
 
-        let suite = dir.path().join("suite");
-        let out = reel(&[
-            "--config",
-            config,
-            "generate",
-            "pg-secret",
-            "--out",
-            suite.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ]);
-        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{printed}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (suite, printed) =
+            generate_suite_with(dir.path(), "pg-secret", &store, &["--config", config]);
         let mut files = vec![suite.join("suite.json")];
         for sub in ["cases", "mocks"] {
             for e in std::fs::read_dir(suite.join(sub)).unwrap() {

@@ -315,15 +315,27 @@ impl DemoRecording {
 /// `reel generate SESSION --out DIR/suite --store STORE`, asserting success.
 /// Returns the suite folder and what generate printed.
 pub fn generate_suite(dir: &Path, session: &str, store: &Path) -> (PathBuf, String) {
+    generate_suite_with(dir, session, store, &[])
+}
+
+/// [`generate_suite`] with more flags, such as `--config PATH`.
+pub fn generate_suite_with(
+    dir: &Path,
+    session: &str,
+    store: &Path,
+    flags: &[&str],
+) -> (PathBuf, String) {
     let suite = dir.join("suite");
-    let out = reel(&[
+    let mut args = vec![
         "generate",
         session,
         "--out",
         suite.to_str().unwrap(),
         "--store",
         store.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(flags);
+    let out = reel(&args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
