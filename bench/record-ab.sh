@@ -31,17 +31,14 @@ source "$root/bench/record-setup.sh"
 
 # Runs wrk against URL; prints "req/s p50 p99 completed" (latencies in ms).
 measure() {
-    local out=$tmp/wrk.txt
+    local out=$tmp/wrk.txt rps done p50 p99
     wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$out" || die "wrk failed: $(cat "$out")"
-    awk '
-        function ms(v,  n, u) { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-            return u == "us" ? n / 1000 : u == "s" ? n * 1000 : n }
-        /^Requests\/sec:/ { rps = $2 }
-        $1 == "50%" { p50 = ms($2) }
-        $1 == "99%" { p99 = ms($2) }
-        / requests in / { done = $1 }
-        END { if (!rps || !done) exit 1; printf "%.0f %.3f %.3f %d\n", rps, p50, p99, done }
-    ' "$out" || die "could not parse wrk output: $(cat "$out")"
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    done=$(awk '/ requests in / { print $1 }' "$out")
+    [[ -n $rps && -n $done ]] || die "could not parse wrk output: $(cat "$out")"
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    echo "$rps $p50 $p99 $done"
 }
 
 echo "reel A/B, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t1 -c$CONNECTIONS -d$DURATION, 1 KiB JSON from nginx"

@@ -2,9 +2,9 @@
 # which set `bench_name` and `root` first. It installs what is missing, builds
 # reel, makes a scratch directory that is removed on exit, and starts one nginx
 # (one worker) serving a 1 KiB JSON file on $upstream_port and proxying it,
-# recording nothing, on $nginx_proxy_port. It defines `start_reel BIN`, which
-# starts `BIN record` in front of the upstream with a fresh store and sets
-# reel_pid, reel_addr and store, and `proc_cpu PID`.
+# recording nothing, on $nginx_proxy_port. It defines `start_reel BIN` (starts
+# `BIN record` in front of the upstream with a fresh store; sets reel_pid,
+# reel_addr and store), `proc_cpu PID` and `to_ms LATENCY`.
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -199,4 +199,14 @@ clk_tck=$(getconf CLK_TCK)
 proc_cpu() {
     # Field 2 is "(comm)"; drop it so field numbers do not depend on the name.
     sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$clk_tck" '{ printf "%.2f", ($12 + $13) / hz }'
+}
+
+# Milliseconds from a wrk latency such as 812.00us, 1.23ms, 2.00s or 1.50m.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        else if (u != "ms") { print "bad unit in " v > "/dev/stderr"; exit 1 }
+        printf "%.3f", n
+    }'
 }

@@ -55,16 +55,6 @@ thread_cpu() {
     done | awk -F'\t' '{ t[$1] += $2 } END { for (n in t) print n "\t" t[n] }' | sort
 }
 
-# Milliseconds from a wrk latency such as 812.00us, 1.23ms, 2.00s or 1.50m.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        else if (u != "ms") { print "bad unit in " v > "/dev/stderr"; exit 1 }
-        printf "%.3f", n
-    }'
-}
-
 declare -A rps p50 p99 completed errors cpu
 ways=(direct nginx-proxy reel)
 declare -A url=(

@@ -82,9 +82,19 @@ fn exchange(seq: i64) -> Exchange {
     }
 }
 
-/// CPU seconds (user + system) per thread name of this process.
+/// USER_HZ on Linux: the unit of CPU times in /proc.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The name and CPU seconds (user + system) in a /proc `stat` line.
+fn stat_cpu(stat: &str) -> Option<(&str, f64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let ticks = fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?;
+    Some((&stat[open + 1..close], ticks / TICKS_PER_SECOND))
+}
+
+/// CPU seconds per thread name of this process.
 fn thread_cpu() -> Vec<(String, f64)> {
-    let tick = 100.0; // USER_HZ on Linux
     let mut by_name = std::collections::BTreeMap::<String, f64>::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
@@ -93,14 +103,9 @@ fn thread_cpu() -> Vec<(String, f64)> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_owned();
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let cpu =
-            fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
-        *by_name.entry(name).or_default() += cpu / tick;
+        if let Some((name, cpu)) = stat_cpu(&stat) {
+            *by_name.entry(name.to_owned()).or_default() += cpu;
+        }
     }
     by_name.into_iter().collect()
 }
@@ -108,9 +113,7 @@ fn thread_cpu() -> Vec<(String, f64)> {
 /// CPU seconds of the whole process, threads that have ended included.
 fn process_cpu() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("reading /proc/self/stat");
-    let close = stat.rfind(')').expect("a /proc stat line");
-    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-    (fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0)) / 100.0
+    stat_cpu(&stat).expect("a /proc stat line").1
 }
 
 fn main() {
