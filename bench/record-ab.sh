@@ -29,18 +29,6 @@ done
 # shellcheck source=bench/record-setup.sh
 source "$root/bench/record-setup.sh"
 
-# Runs wrk against URL; prints "req/s p50 p99 completed" (latencies in ms).
-measure() {
-    local out=$tmp/wrk.txt rps done p50 p99
-    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$out" || die "wrk failed: $(cat "$out")"
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    done=$(awk '/ requests in / { print $1 }' "$out")
-    [[ -n $rps && -n $done ]] || die "could not parse wrk output: $(cat "$out")"
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    echo "$rps $p50 $p99 $done"
-}
-
 echo "reel A/B, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t1 -c$CONNECTIONS -d$DURATION, 1 KiB JSON from nginx"
 echo "A: ${bins[0]}"
 echo "B: ${bins[1]}"

@@ -4,7 +4,7 @@
 # (one worker) serving a 1 KiB JSON file on $upstream_port and proxying it,
 # recording nothing, on $nginx_proxy_port. It defines `start_reel BIN` (starts
 # `BIN record` in front of the upstream with a fresh store; sets reel_pid,
-# reel_addr and store), `proc_cpu PID` and `to_ms LATENCY`.
+# reel_addr and store), `proc_cpu PID`, `to_ms LATENCY` and `measure URL`.
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -209,4 +209,16 @@ to_ms() {
         else if (u != "ms") { print "bad unit in " v > "/dev/stderr"; exit 1 }
         printf "%.3f", n
     }'
+}
+
+# Runs wrk against URL; prints "req/s p50 p99 completed" (latencies in ms).
+measure() {
+    local out=$tmp/wrk.txt rps done p50 p99
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$out" || die "wrk failed: $(cat "$out")"
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    done=$(awk '/ requests in / { print $1 }' "$out")
+    [[ -n $rps && -n $done ]] || die "could not parse wrk output: $(cat "$out")"
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    echo "$rps $p50 $p99 $done"
 }
