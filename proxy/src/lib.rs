@@ -1,6 +1,6 @@
 //! reel-proxy: the recorders.
 //!
-//! [`server::Recorder`] runs pingora proxies inside the caller's tokio runtime:
+//! [`server::Recorder`] runs pingora proxies on a thread of their own:
 //! the inbound recorder in front of the app, one named recorder per HTTP
 //! dependency, and an optional forward proxy for clients that honour
 //! `HTTP_PROXY`; [`postgres`] records Postgres dependencies as a TCP proxy. Every finished exchange goes to the store writer through a
