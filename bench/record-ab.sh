@@ -45,13 +45,7 @@ for ((round = 1; round <= rounds; round++)); do
         out=$(measure "http://$reel_addr/data.json")
         read -r r_rps r_p50 r_p99 r_done <<<"$out"
         cpu_after=$(proc_cpu "$reel_pid")
-        stop_process "$reel_pid" INT
-        wait "$reel_pid" || die "reel ${bins[$i]} exited with an error: $(tail -3 "$tmp/reel.err")"
-        reel_pid=
-        dropped=$(awk '$1 == "dropped" { print $2 }' "$tmp/reel.out")
-        [[ $dropped == 0 ]] || die "reel ${bins[$i]} dropped $dropped captures"
-        # Let the kernel write the store back before the next run measures.
-        sync
+        stop_reel "${bins[$i]}"
         line=$(awk -v n="$n_rps" -v np="$n_p99" -v r="$r_rps" -v p50="$r_p50" -v p99="$r_p99" \
             -v c0="$cpu_before" -v c1="$cpu_after" -v done="$r_done" 'BEGIN {
             printf "%10.0f %9.3f | %9.0f %8.3f %8.3f | %6.2f %8.2f %8.1f",
@@ -64,9 +58,5 @@ done
 echo
 echo "median per binary (ratio = reel / nginx-proxy req/s, p99 x = reel / nginx-proxy p99):"
 for name in A B; do
-    awk -v name="$name" '$1 == name { ratio[++n] = $9; p99x[n] = $10; us[n] = $11 }
-        function median(a, n,  i, j, t) {
-            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-        END { printf "  %s: ratio %.2f, p99 x %.2f, %.1f us of reel CPU per request\n", name, median(ratio, n), median(p99x, n), median(us, n) }' "$results"
+    print_medians "$results" "$name" 9 10 11
 done

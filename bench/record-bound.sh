@@ -63,19 +63,11 @@ trap 'stop_bare; [[ -z $own_pid ]] || stop_process "$own_pid" TERM; cleanup' EXI
 # Starts the bare proxy with THREADS workers (empty: tokio's default); sets
 # bare_pid and bare_addr.
 start_bare() {
-    local deadline=$((SECONDS + READY_DEADLINE_S))
     : >"$tmp/bare.err"
     # shellcheck disable=SC2086 # an empty $1 passes no argument
     "$bare_bin" 127.0.0.1:0 "127.0.0.1:$upstream_port" $1 2>"$tmp/bare.err" &
     bare_pid=$!
-    bare_addr=
-    until [[ -n $bare_addr ]]; do
-        bare_addr=$(sed -n 's/^listening //p' "$tmp/bare.err")
-        [[ -n $bare_addr ]] && break
-        kill -0 "$bare_pid" 2>/dev/null || die "bare_proxy exited while starting: $(cat "$tmp/bare.err")"
-        ((SECONDS < deadline)) || die "bare_proxy did not report its address within ${READY_DEADLINE_S}s"
-        sleep 0.05
-    done
+    bare_addr=$(wait_addr bare_proxy "$bare_pid" "$tmp/bare.err" 's/^listening //p')
     wait_http "http://$bare_addr/data.json" "bare_proxy" "$bare_pid" "$tmp/bare.err"
 }
 
@@ -119,22 +111,12 @@ for ((round = 1; round <= rounds; round++)); do
     c0=$(proc_cpu "$reel_pid")
     read -r rps p50 p99 done <<<"$(measure "http://$reel_addr/data.json")"
     c1=$(proc_cpu "$reel_pid")
-    stop_process "$reel_pid" INT
-    wait "$reel_pid" || die "reel exited with an error: $(tail -3 "$tmp/reel.err")"
-    reel_pid=
-    dropped=$(awk '$1 == "dropped" { print $2 }' "$tmp/reel.out")
-    [[ $dropped == 0 ]] || die "reel dropped $dropped captures"
+    stop_reel
     row "$round" reel "$rps" "$p50" "$p99" "$(per_request "$c0" "$c1" "$done")"
-    # Let the kernel write the store back before the next round measures.
-    sync
 done
 
 echo
 echo "median per way (ratio = req/s / nginx-proxy's, p99 x = p99 / nginx-proxy's; targets for reel: ratio >= 0.80, p99 x <= 2.00):"
 for way in nginx-own bare-pingora bare-1thread reel; do
-    awk -v way="$way" '$1 == way { ratio[++n] = $6; p99x[n] = $7; us[n] = $8 }
-        function median(a, n,  i, j, t) {
-            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-        END { printf "  %-12s ratio %.2f, p99 x %.2f, %.1f us of CPU per request\n", way, median(ratio, n), median(p99x, n), median(us, n) }' "$results"
+    print_medians "$results" "$way" 6 7 8
 done

@@ -4,7 +4,8 @@
 # (one worker) serving a 1 KiB JSON file on $upstream_port and proxying it,
 # recording nothing, on $nginx_proxy_port. It defines `start_reel BIN` (starts
 # `BIN record` in front of the upstream with a fresh store; sets reel_pid,
-# reel_addr and store), `proc_cpu PID`, `to_ms LATENCY` and `measure URL`.
+# reel_addr and store) and `stop_reel`, `wait_addr`, `proc_cpu PID`,
+# `to_ms LATENCY`, `measure URL` and `print_medians`.
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -170,10 +171,25 @@ wait_http "http://127.0.0.1:$nginx_proxy_port/data.json" "nginx (proxy)" "$nginx
     "$tmp/nginx/error.log"
 
 
+# Prints the address process PID reports in LOG (the first match of the sed
+# script SCRIPT), polling for at most READY_DEADLINE_S; dies naming WHAT if
+# the process exits or the deadline passes first.
+wait_addr() {
+    local what=$1 pid=$2 log=$3 script=$4 addr deadline=$((SECONDS + READY_DEADLINE_S))
+    while :; do
+        addr=$(sed -n "$script" "$log")
+        [[ -n $addr ]] && break
+        kill -0 "$pid" 2>/dev/null || die "$what exited while starting: $(cat "$log")"
+        ((SECONDS < deadline)) || die "$what did not report its address within ${READY_DEADLINE_S}s"
+        sleep 0.05
+    done
+    echo "$addr"
+}
+
 # Starts `$1 record` in front of the upstream with a new store; sets reel_pid,
 # reel_addr and store, and sends one request through it (recorded too).
 start_reel() {
-    local bin=$1 deadline
+    local bin=$1
     store=$tmp/reel.db
     rm -f "$store" "$store-wal" "$store-shm"
     # Created first so the poll below never reads a file reel has yet to open.
@@ -181,16 +197,21 @@ start_reel() {
     "$bin" record --upstream "http://127.0.0.1:$upstream_port" --listen 127.0.0.1:0 \
         --session bench --store "$store" >"$tmp/reel.out" 2>"$tmp/reel.err" &
     reel_pid=$!
-    reel_addr=
-    deadline=$((SECONDS + READY_DEADLINE_S))
-    while [[ -z $reel_addr ]]; do
-        reel_addr=$(sed -n 's/^reel: listening inbound=\([^ ]*\).*/\1/p' "$tmp/reel.err")
-        [[ -n $reel_addr ]] && break
-        kill -0 "$reel_pid" 2>/dev/null || die "reel exited while starting: $(cat "$tmp/reel.err")"
-        ((SECONDS < deadline)) || die "reel did not report its address within ${READY_DEADLINE_S}s"
-        sleep 0.05
-    done
+    reel_addr=$(wait_addr reel "$reel_pid" "$tmp/reel.err" 's/^reel: listening inbound=\([^ ]*\).*/\1/p')
     wait_http "http://$reel_addr/data.json" "reel" "$reel_pid" "$tmp/reel.err"
+}
+
+# Stops the reel started by start_reel with SIGINT, as a user would, and dies
+# unless it exited cleanly having dropped nothing (naming it "reel $1"); then
+# lets the kernel write the store back before anything else is measured.
+stop_reel() {
+    local what="reel${1:+ $1}" dropped
+    stop_process "$reel_pid" INT
+    wait "$reel_pid" || die "$what exited with an error: $(tail -3 "$tmp/reel.err")"
+    reel_pid=
+    dropped=$(awk '$1 == "dropped" { print $2 }' "$tmp/reel.out")
+    [[ $dropped == 0 ]] || die "$what dropped $dropped captures"
+    sync
 }
 
 clk_tck=$(getconf CLK_TCK)
@@ -221,4 +242,15 @@ measure() {
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
     echo "$rps $p50 $p99 $done"
+}
+
+# Prints the medians over the rows of FILE whose first field is KEY: the
+# ratio to nginx-proxy, the p99 multiple and the CPU per request, found in
+# fields RATIO, P99X and US.
+print_medians() {
+    awk -v key="$2" -v fr="$3" -v fp="$4" -v fu="$5" '$1 == key { ratio[++n] = $fr; p99x[n] = $fp; us[n] = $fu }
+        function median(a, n,  i, j, t) {
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+        END { printf "  %-12s ratio %.2f, p99 x %.2f, %.1f us of CPU per request\n", key, median(ratio, n), median(p99x, n), median(us, n) }' "$1"
 }
