@@ -80,9 +80,9 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
         .build()
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(record(config, &writer, &args.app));
-    // Requests still open after the grace period end with the runtime; their
-    // contexts hand over what they captured, so the runtime goes first and the
-    // writer, which stores everything handed over, finishes after it.
+    // `record` stopped the recorders: requests still open after the grace
+    // period were ended there and handed over what they captured. The writer,
+    // which stores everything handed over, finishes after the runtime.
     drop(runtime);
     let stats = writer.finish()?;
     let outcome = outcome?;

@@ -19,4 +19,9 @@ pub enum ProxyError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot start a thread for {what}: {source}")]
+    Thread {
+        what: String,
+        source: std::io::Error,
+    },
 }

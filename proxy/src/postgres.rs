@@ -196,6 +196,14 @@ struct Conn {
     grouper: Mutex<Grouper>,
 }
 
+impl Drop for Conn {
+    /// A connection dropped mid-way (its recorder's runtime ended when the stop
+    /// grace ran out) still stores what it saw; after `finish` there is nothing left.
+    fn drop(&mut self) {
+        self.finish(Some("recording stopped before the server answered"));
+    }
+}
+
 impl Conn {
     fn client(&self, msg: FrontendMessage, raw: &[u8]) {
         let done = self.grouper.lock().client(msg, raw, Micros::now());

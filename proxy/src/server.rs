@@ -6,7 +6,9 @@
 //! runtime, and each Postgres recorder has one: a connection's tasks never
 //! wait for another thread to wake them, which on a small machine costs more
 //! than the recording itself (`bench/record-ab.sh`: 31 against 36 µs of CPU
-//! per request for the same throughput, against tokio's multi-thread runtime). Sockets are bound here first (so `127.0.0.1:0` works and the
+//! per request for the same throughput, against tokio's multi-thread runtime).
+//! The price: the HTTP recorders share one core, so their hooks must not block
+//! or compute for long (the heaviest, `--redact`, scans a capped body). Sockets are bound here first (so `127.0.0.1:0` works and the
 //! real port is known before anything connects) and handed to pingora as
 //! inherited file descriptors.
 
@@ -163,10 +165,6 @@ impl Recorder {
                 in_flight: in_flight.clone(),
             });
             let what = format!("dependency '{name}'");
-            let addr = listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
             let service = spawn_on_own_thread(
                 format!("reel-pg-{name}"),
                 move || async move {
@@ -180,7 +178,8 @@ impl Recorder {
                 in_flight.clone(),
                 abandon_rx.clone(),
             )
-            .map_err(|source| ProxyError::Bind { what, addr, source })?;
+            .await
+            .map_err(|source| ProxyError::Thread { what, source })?;
             services.push(service);
         }
         let mut http = Vec::new();
@@ -222,9 +221,9 @@ impl Recorder {
                 in_flight.clone(),
                 abandon_rx,
             )
-            .map_err(|source| ProxyError::Bind {
+            .await
+            .map_err(|source| ProxyError::Thread {
                 what: "the HTTP recorders".to_owned(),
-                addr: "their thread".to_owned(),
                 source,
             })?;
             services.push(service);
@@ -275,7 +274,7 @@ impl Recorder {
 /// once the services have stopped and the requests in flight have finished,
 /// or `abandon` turns true; either way the runtime is gone by then, so the
 /// requests it dropped have handed over what they captured.
-fn spawn_on_own_thread<F, Fut>(
+async fn spawn_on_own_thread<F, Fut>(
     thread_name: String,
     make: F,
     in_flight: Arc<InFlight>,
@@ -286,12 +285,23 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
+    // The runtime is built on its own thread: were the spawn to fail, a runtime
+    // dropped here, inside the caller's, would panic.
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
             runtime.block_on(async move {
                 let served = async {
                     make().await;
@@ -302,9 +312,14 @@ where
                     _ = abandon.wait_for(|a| *a) => {}
                 }
             });
-            drop(runtime);
+            // Dropping the tasks hands over what open requests captured; a
+            // blocking call still running (a DNS lookup) is not waited for.
+            runtime.shutdown_timeout(Duration::from_millis(100));
             let _ = done_tx.send(());
         })?;
+    ready_rx
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("the thread ended while starting")))?;
     Ok(tokio::spawn(async move {
         let _ = done_rx.await;
     }))

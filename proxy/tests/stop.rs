@@ -1,86 +1,117 @@
 //! Stopping the recorders: a request that is still open when the grace period
-//! ends is dropped with the recorders' runtime, and what it captured is stored
+//! ends is dropped with its recorder's runtime, and what it captured is stored
 //! with an error instead of being lost.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use reel_core::store::Store;
 use reel_core::writer::StoreWriter;
-use reel_core::Payload;
-use reel_proxy::server::DEFAULT_BODY_CAP;
+use reel_core::{Exchange, Payload, Protocol};
+use reel_proxy::server::{DependencyKind, DependencySpec, DEFAULT_BODY_CAP};
 use reel_proxy::{Recorder, RecorderConfig, Upstream};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_open_at_stop_is_stored_with_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("reel.db")).unwrap();
-    let (writer, session) = StoreWriter::start(store, "stop", "http://upstream").unwrap();
+const GRACE: Duration = Duration::from_millis(300);
 
-    // An upstream that reads the request and never answers.
-    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_addr = upstream.local_addr().unwrap();
-    let (got_request_tx, got_request) = tokio::sync::oneshot::channel();
+/// A server that reads until `done` says what it has is a whole request,
+/// reports that, and then holds the connection open without a word.
+async fn silent_server(done: fn(&[u8]) -> bool) -> (SocketAddr, oneshot::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (got_tx, got) = oneshot::channel();
     tokio::spawn(async move {
-        let (mut conn, _) = upstream.accept().await.unwrap();
+        let (mut conn, _) = listener.accept().await.unwrap();
         let mut buf = vec![0; 4096];
-        let mut head = Vec::new();
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut seen = Vec::new();
+        while !done(&seen) {
             let n = conn.read(&mut buf).await.unwrap();
             assert!(n > 0, "the recorder closed before sending the request");
-            head.extend_from_slice(&buf[..n]);
+            seen.extend_from_slice(&buf[..n]);
         }
-        let _ = got_request_tx.send(());
-        // Hold the connection open, silent, until the test ends.
+        let _ = got_tx.send(());
         let _ = conn.read(&mut buf).await;
     });
+    (addr, got)
+}
 
-    let config = RecorderConfig {
-        inbound: Some((
-            "127.0.0.1:0".into(),
-            Upstream::parse("upstream", &format!("http://{upstream_addr}")).unwrap(),
-        )),
+fn config() -> RecorderConfig {
+    RecorderConfig {
+        inbound: None,
         dependencies: Vec::new(),
         forward: None,
         body_cap: DEFAULT_BODY_CAP,
         redact: false,
         redact_rules: Default::default(),
-    };
-    let recorder = Recorder::start(config, writer.sender()).await.unwrap();
-    let inbound = recorder.addrs().inbound.unwrap();
+    }
+}
 
-    let client = tokio::spawn(async move {
-        reqwest::Client::new()
-            .get(format!("http://{inbound}/never-answered?x=1"))
-            .send()
-            .await
-    });
-    tokio::time::timeout(Duration::from_secs(10), got_request)
+/// Starts the recorders, lets `send` open a request through them, waits until
+/// the silent server has it, stops with a short grace and returns what the
+/// store holds afterwards.
+async fn stop_with_one_open<F, Fut>(
+    config: RecorderConfig,
+    got: oneshot::Receiver<()>,
+    send: F,
+) -> Vec<Exchange>
+where
+    F: FnOnce(&Recorder) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let (writer, session) = StoreWriter::start(Store::open(&path).unwrap(), "stop", "t").unwrap();
+    let recorder = Recorder::start(config, writer.sender()).await.unwrap();
+    let client = tokio::spawn(send(&recorder));
+    tokio::time::timeout(Duration::from_secs(10), got)
         .await
-        .expect("the request did not reach the upstream within 10 s")
+        .expect("the request did not reach the server within 10 s")
         .unwrap();
     assert_eq!(recorder.in_flight(), 1);
 
-    let started = std::time::Instant::now();
-    let unfinished = recorder.stop(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let unfinished = recorder.stop(GRACE).await;
     assert_eq!(unfinished, 1, "the open request is reported as unfinished");
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "stop took {:?} with a 300 ms grace",
-        started.elapsed()
+        took < Duration::from_secs(3),
+        "stop took {took:?} with a {GRACE:?} grace"
     );
-    // The client sees its connection end rather than an answer.
-    let answer = tokio::time::timeout(Duration::from_secs(10), client)
+    tokio::time::timeout(Duration::from_secs(10), client)
         .await
         .expect("the client still waits after the recorder stopped")
         .unwrap();
-    assert!(answer.is_err(), "got an answer: {answer:?}");
 
     let stats = writer.finish().unwrap();
     assert_eq!((stats.stored, stats.dropped), (1, 0));
-    let store = Store::open(&dir.path().join("reel.db")).unwrap();
-    let exchanges = store.exchanges(session).unwrap();
+    Store::open(&path).unwrap().exchanges(session).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_request_open_at_stop_is_stored_with_an_error() {
+    let (upstream, got) = silent_server(|seen| seen.windows(4).any(|w| w == b"\r\n\r\n")).await;
+    let mut cfg = config();
+    cfg.inbound = Some((
+        "127.0.0.1:0".into(),
+        Upstream::parse("upstream", &format!("http://{upstream}")).unwrap(),
+    ));
+    let exchanges = stop_with_one_open(cfg, got, |recorder| {
+        let inbound = recorder.addrs().inbound.unwrap();
+        async move {
+            let answer = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .get(format!("http://{inbound}/never-answered?x=1"))
+                .send()
+                .await;
+            assert!(answer.is_err(), "got an answer: {answer:?}");
+        }
+    })
+    .await;
+
     assert_eq!(exchanges.len(), 1);
     let e = &exchanges[0];
     assert_eq!(
@@ -95,4 +126,49 @@ async fn a_request_open_at_stop_is_stored_with_an_error() {
         (request.method.as_str(), request.target.as_str()),
         ("GET", "/never-answered?x=1")
     );
+}
+
+/// A Postgres StartupMessage (protocol 3.0) for user `app`.
+fn startup_message() -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0app\0database\0test\0\0");
+    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    msg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_message_open_at_stop_is_stored_with_an_error() {
+    let (server, got) = silent_server(|seen| seen.len() >= startup_message().len()).await;
+    let mut cfg = config();
+    cfg.dependencies.push(DependencySpec {
+        name: "db".into(),
+        listen: "127.0.0.1:0".into(),
+        kind: DependencyKind::Postgres(server.to_string()),
+    });
+    let exchanges = stop_with_one_open(cfg, got, |recorder| {
+        let (_, addr) = recorder.addrs().dependencies[0].clone();
+        async move {
+            let mut conn = TcpStream::connect(addr).await.unwrap();
+            conn.write_all(&startup_message()).await.unwrap();
+            // The recorder ends the connection when it stops.
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest).await;
+            assert!(rest.is_empty(), "got an answer: {rest:?}");
+        }
+    })
+    .await;
+
+    assert_eq!(exchanges.len(), 1);
+    let e = &exchanges[0];
+    assert_eq!(e.protocol, Protocol::Postgres);
+    assert_eq!(e.dependency.as_deref(), Some("db"));
+    assert_eq!(
+        e.error.as_deref(),
+        Some("recording stopped before the server answered")
+    );
+    let Payload::Wire { raw, .. } = &e.request else {
+        panic!("not a wire message: {:?}", e.request);
+    };
+    assert_eq!(raw.bytes, startup_message());
 }
