@@ -15,7 +15,7 @@
 //! data and error text, parts matching a pattern and secret values already
 //! found (in HTTP traffic) become placeholders, which the mock fills back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::Path;
 
@@ -162,9 +162,18 @@ impl SecretRules {
 }
 
 /// The secrets found so far: placeholder names and their recorded values.
+///
+/// A body can carry thousands of secrets (a list of tokens), so every lookup
+/// is by key: the name of a value, and the next free suffix of a name.
 #[derive(Debug, Default, Clone)]
 pub struct Secrets {
     by_name: BTreeMap<String, String>,
+    /// The inverse of `by_name`: the name of each recorded value (or hash).
+    by_value: HashMap<String, String>,
+    /// For each base name, the lowest suffix that may still be free.
+    next_suffix: HashMap<String, u32>,
+    /// How many values are held as they are, not as hashes.
+    plain: usize,
     rules: SecretRules,
 }
 
@@ -172,8 +181,8 @@ impl Secrets {
     /// Finds the built-in secrets and those `rules` describe.
     pub fn with_rules(rules: SecretRules) -> Self {
         Secrets {
-            by_name: BTreeMap::new(),
             rules,
+            ..Secrets::default()
         }
     }
 
@@ -188,33 +197,54 @@ impl Secrets {
     /// Keeps the names but drops the values (redaction at record time must not
     /// hold secrets): a value seen again is then matched by its hash.
     pub fn forget_values(&mut self) {
-        for v in self.by_name.values_mut() {
+        if self.plain == 0 {
+            return;
+        }
+        for (name, v) in self.by_name.iter_mut() {
             if !v.starts_with(HASHED) {
-                *v = format!("{}{:016x}", HASHED, fnv(v));
+                let hashed = format!("{}{:016x}", HASHED, fnv(v));
+                self.by_value.remove(v.as_str());
+                self.by_value.insert(hashed.clone(), name.clone());
+                *v = hashed;
             }
         }
+        self.plain = 0;
     }
 
     /// The placeholder for `value`, named after `base`; the same value always
     /// gets the same name, another value under the same base gets `_2`, `_3`.
     pub fn placeholder(&mut self, base: &str, value: &str) -> String {
         let hashed = format!("{}{:016x}", HASHED, fnv(value));
-        if let Some((name, _)) = self
-            .by_name
-            .iter()
-            .find(|(_, v)| *v == value || **v == hashed)
+        if let Some(name) = self
+            .by_value
+            .get(value)
+            .or_else(|| self.by_value.get(&hashed))
         {
             return format!("${{secret:{name}}}");
         }
-        // Names become REEL_SECRET_<NAME> variables at replay.
+        // Names become REEL_SECRET_<NAME> variables at replay: BASE, then
+        // BASE_2, BASE_3, ..., the first that is free. Names are never taken
+        // back, so the search goes on from where the last one ended.
         let base = crate::env::upper_snake(base);
-        let mut name = base.clone();
-        let mut n = 1;
+        let mut n = self.next_suffix.get(&base).copied().unwrap_or(1);
+        let suffixed = |n: u32| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}_{n}")
+            }
+        };
+        let mut name = suffixed(n);
         while self.by_name.contains_key(&name) {
             n += 1;
-            name = format!("{base}_{n}");
+            name = suffixed(n);
         }
+        self.next_suffix.insert(base.clone(), n + 1);
         self.by_name.insert(name.clone(), value.to_owned());
+        self.by_value.insert(value.to_owned(), name.clone());
+        if !value.starts_with(HASHED) {
+            self.plain += 1;
+        }
         format!("${{secret:{name}}}")
     }
 
@@ -303,7 +333,8 @@ impl Secrets {
             return None;
         }
         let mut found = self.rules.matches(value);
-        for known in self.by_name.values() {
+        // At record time every known value is a hash: nothing to look for.
+        for known in self.by_name.values().filter(|_| self.plain > 0) {
             if known.len() >= 4 && !known.starts_with(HASHED) && !is_flag(known) {
                 found.extend(
                     value
@@ -318,8 +349,8 @@ impl Secrets {
             // is still recognised.
             if value.len() >= 4 {
                 let hashed = format!("{}{:016x}", HASHED, fnv(value));
-                if let Some(name) = self.by_name.iter().find(|(_, v)| **v == hashed) {
-                    return Some(format!("${{secret:{}}}", name.0));
+                if let Some(name) = self.by_value.get(&hashed) {
+                    return Some(format!("${{secret:{name}}}"));
                 }
             }
             return None;
@@ -681,6 +712,33 @@ mod tests {
                 .collect(),
             body,
         }
+    }
+
+    #[test]
+    fn thousands_of_secrets_under_one_name_are_numbered_in_order_and_kept_apart() {
+        let mut s = Secrets::default();
+        let tokens: Vec<Value> = (1..=5000)
+            .map(|i| json!({ "id": i, "token": format!("tok-{i:05}") }))
+            .collect();
+        let mut body = json!({ "password": "hunter22", "items": tokens });
+        s.scrub_json(&mut body, "secret", false);
+        assert_eq!(body["password"], "${secret:PASSWORD}");
+        assert_eq!(body["items"][0]["token"], "${secret:TOKEN}");
+        assert_eq!(body["items"][1]["token"], "${secret:TOKEN_2}");
+        assert_eq!(body["items"][4999]["token"], "${secret:TOKEN_5000}");
+        assert_eq!(s.values().len(), 5001);
+        assert_eq!(s.values()["TOKEN_1234"], "tok-01234");
+
+        // Record time keeps hashes only; a value seen again keeps its name,
+        // a new one takes the next free number, also after a name another
+        // base happened to take.
+        s.forget_values();
+        assert!(s.values().values().all(|v| v.starts_with(HASHED)));
+        assert_eq!(s.placeholder("token", "tok-00007"), "${secret:TOKEN_7}");
+        assert_eq!(s.placeholder("token_5001", "other"), "${secret:TOKEN_5001}");
+        assert_eq!(s.placeholder("token", "tok-new"), "${secret:TOKEN_5002}");
+        assert_eq!(s.scrub_value("p1", "hunter22"), "${secret:PASSWORD}");
+        assert_eq!(s.scrub_value("p1", "not a secret"), "not a secret");
     }
 
     #[test]
