@@ -69,8 +69,10 @@ impl Redactor {
         }
     }
 
+    /// The lock on the names is held only while they are looked up and
+    /// added: bodies are parsed before and written back after, so a large body
+    /// keeps other requests' redaction waiting as little as it can.
     pub fn request(&self, r: &mut HttpRequest) {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let before = spec_body(&r.body, header(&r.headers, "content-type"));
         let mut spec = RequestSpec {
             method: r.method.clone(),
@@ -78,25 +80,31 @@ impl Redactor {
             headers: to_spec_headers(&r.headers),
             body: before.clone(),
         };
-        names.scrub_request(&mut spec);
+        {
+            let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            names.scrub_request(&mut spec);
+            names.forget_values();
+        }
         r.target = spec.target;
         r.headers = from_spec_headers(spec.headers);
         put_body(&mut r.body, before, spec.body);
-        names.forget_values();
     }
 
+    /// As [`Redactor::request`].
     pub fn response(&self, r: &mut HttpResponse) {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let before = spec_body(&r.body, header(&r.headers, "content-type"));
         let mut spec = ResponseSpec {
             status: r.status,
             headers: to_spec_headers(&r.headers),
             body: before.clone(),
         };
-        names.scrub_response(&mut spec, false);
+        {
+            let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            names.scrub_response(&mut spec, false);
+            names.forget_values();
+        }
         r.headers = from_spec_headers(spec.headers);
         put_body(&mut r.body, before, spec.body);
-        names.forget_values();
     }
 
     /// Redacts one Postgres request group and its answer; whether the

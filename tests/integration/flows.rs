@@ -524,3 +524,52 @@ async fn accepting_a_change_keeps_references_and_matchers() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redact_a_large_body_full_of_secrets_is_stored_redacted() {
+    // Over 64 KiB: redacted on the blocking pool, not on the proxy thread.
+    let keys: Vec<Value> = (1..=3000)
+        .map(|i| json!({ "id": i, "api_key": format!("key-{i:05}") }))
+        .collect();
+    let body = json!({ "username": "qa", "password": PASSWORD, "devices": keys });
+    assert!(body.to_string().len() > 64 * 1024);
+
+    let dir = tempfile::tempdir().unwrap();
+    let demo = record_demo(dir.path(), "big", &["--redact"]).await;
+    let store = demo.store.clone();
+    let answer = client()
+        .post(format!("{}/login", demo.base()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    // The demo refuses bodies over 64 KiB; the exchange is recorded all the same.
+    assert_eq!(answer.status(), 413);
+    demo.stop().await;
+
+    let db = std::fs::read(&store).unwrap();
+    let wal = std::fs::read(store.with_extension("db-wal")).unwrap_or_default();
+    for needle in [PASSWORD, "key-00001", "key-01234", "key-03000"] {
+        assert!(
+            ![&db, &wal]
+                .iter()
+                .any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())),
+            "{needle} is in the store"
+        );
+    }
+    let s = reel_core::Store::open(&store).unwrap();
+    let session = s.list_sessions().unwrap()[0].session.id;
+    let exchanges = s.exchanges(session).unwrap();
+    let login = exchanges
+        .iter()
+        .find_map(|e| match &e.request {
+            reel_core::Payload::HttpRequest(r) if r.target == "/login" => Some(r),
+            _ => None,
+        })
+        .expect("the login is stored");
+    let stored: Value = serde_json::from_slice(&login.body.bytes).unwrap();
+    assert_eq!(stored["password"], "${secret:PASSWORD}");
+    assert_eq!(stored["devices"][0]["api_key"], "${secret:API_KEY}");
+    assert_eq!(stored["devices"][2999]["api_key"], "${secret:API_KEY_3000}");
+    assert_eq!(stored["devices"][2999]["id"], 3000);
+}
