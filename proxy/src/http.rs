@@ -144,90 +144,55 @@ pub struct Ctx {
     _in_flight: Option<InFlightGuard>,
 }
 
-/// With `--redact`, bodies larger than this are redacted on tokio's blocking
-/// pool: all HTTP recorders share one thread, which keeps serving meanwhile.
-const REDACT_INLINE_MAX: usize = 64 * 1024;
-
-/// Runs `work` inline, or on the blocking pool when it handles more than
-/// [`REDACT_INLINE_MAX`] body bytes; returns when it has run.
-async fn redact_off_thread<F: FnOnce() + Send + 'static>(bytes: usize, work: F) {
-    if bytes <= REDACT_INLINE_MAX {
-        work();
-    } else {
-        // An error means the runtime is going and dropped `work` unrun.
-        let _ = tokio::task::spawn_blocking(work).await;
-    }
-}
-
-/// A finished exchange on its way to the writer, redacted first with
-/// `--redact`. It is handed over when delivered or, failing that, when
-/// dropped (a runtime that ends with it still queued), so it is never lost.
-struct Outgoing {
-    sink: Arc<CaptureSender>,
-    exchange: Option<Exchange>,
-    redactor: Option<Arc<Redactor>>,
-}
-
-impl Outgoing {
-    fn body_bytes(&self) -> usize {
-        self.exchange.as_ref().map_or(0, |e| {
-            e.request.body().bytes.len() + e.response.as_ref().map_or(0, |r| r.body().bytes.len())
-        })
-    }
-
-    fn deliver(&mut self) {
-        let Some(mut exchange) = self.exchange.take() else {
-            return;
-        };
-        if let Some(red) = &self.redactor {
-            // The response first: a token handed out is named before it is sent back.
-            if let Some(Payload::HttpResponse(r)) = exchange.response.as_mut() {
-                red.response(r);
-            }
-            if let Payload::HttpRequest(r) = &mut exchange.request {
-                red.request(r);
-            }
-        }
-        self.sink.send(exchange);
-    }
-}
-
-impl Drop for Outgoing {
-    fn drop(&mut self) {
-        self.deliver();
-    }
-}
+/// With `--redact`, a request body larger than this is shown to the redactor
+/// on tokio's blocking pool: all HTTP recorders share one thread, which keeps
+/// serving meanwhile.
+const LEARN_INLINE_MAX: usize = 64 * 1024;
 
 impl Ctx {
     /// With `--redact`: lets the redactor see the request so far, so that a
     /// secret it carries (a password field) is known when the app sends it on
-    /// to a dependency that has no field names, such as a SQL parameter.
-    async fn learn_secrets(&self) {
-        if let (Some(red), Some(request)) = (&self.redactor, &self.request) {
-            let mut seen = request.clone();
-            seen.body = self.request_body.peek();
-            let red = red.clone();
-            redact_off_thread(seen.body.bytes.len(), move || red.request(&mut seen)).await;
+    /// to a dependency that has no field names, such as a SQL parameter. The
+    /// request goes on only once this has finished: a failure fails it.
+    async fn learn_secrets(&self) -> Result<()> {
+        let (Some(red), Some(request)) = (&self.redactor, &self.request) else {
+            return Ok(());
+        };
+        let mut seen = request.clone();
+        seen.body = self.request_body.peek();
+        if seen.body.bytes.len() <= LEARN_INLINE_MAX {
+            red.request(&mut seen);
+            return Ok(());
         }
+        let red = red.clone();
+        tokio::task::spawn_blocking(move || red.request(&mut seen))
+            .await
+            .or_err(InternalError, "reading the request for secrets (--redact)")
     }
 
-    /// Builds the exchange from what was captured, once.
-    fn take_exchange(
-        &mut self,
-        error: Option<String>,
-        fallback_response: Option<&ResponseHeader>,
-    ) -> Option<Outgoing> {
+    /// Builds the exchange from what was captured and hands it to the writer,
+    /// once. Redaction happens here, in the order exchanges end, so that a
+    /// secret handed out in a response is known (for Postgres values too)
+    /// before the app can pass it on.
+    fn emit(&mut self, error: Option<String>, fallback_response: Option<&ResponseHeader>) {
         let (Some(sink), Some(mut request)) = (self.sink.take(), self.request.take()) else {
-            return None;
+            return;
         };
         request.body = self.request_body.take();
-        let response = match self.response.take() {
+        let mut response = match self.response.take() {
             Some(mut r) => {
                 r.body = self.response_body.take();
                 Some(r)
             }
             None => fallback_response.map(|h| response_head(h, Body::default())),
         };
+        if let Some(red) = &self.redactor {
+            // Responses first: a token handed out is named before it is sent back.
+            if let Some(r) = response.as_mut() {
+                red.response(r);
+            }
+            red.request(&mut request);
+        }
         // An outbound call ends when its answer has arrived, before reel hands the
         // last bytes on: the app cannot have answered its own caller earlier, so
         // the call always lies inside the inbound exchange that caused it.
@@ -235,7 +200,7 @@ impl Ctx {
             Direction::Outbound => self.upstream_done_at.unwrap_or_else(Micros::now),
             Direction::Inbound => Micros::now(),
         };
-        let exchange = Exchange {
+        sink.send(Exchange {
             session_id: sink.session_id(),
             seq: self.seq,
             direction: self.direction,
@@ -248,32 +213,7 @@ impl Ctx {
             request: Payload::HttpRequest(request),
             response: response.map(Payload::HttpResponse),
             error,
-        };
-        Some(Outgoing {
-            sink,
-            exchange: Some(exchange),
-            redactor: self.redactor.clone(),
-        })
-    }
-
-    /// Hands the exchange to the writer, once.
-    fn emit(&mut self, error: Option<String>, fallback_response: Option<&ResponseHeader>) {
-        if let Some(mut out) = self.take_exchange(error, fallback_response) {
-            out.deliver();
-        }
-    }
-
-    /// [`Ctx::emit`], with a large exchange redacted off the proxy thread.
-    async fn emit_async(&mut self, error: Option<String>, fallback: Option<&ResponseHeader>) {
-        let Some(mut out) = self.take_exchange(error, fallback) else {
-            return;
-        };
-        let bytes = if out.redactor.is_some() {
-            out.body_bytes()
-        } else {
-            0
-        };
-        redact_off_thread(bytes, move || out.deliver()).await;
+        });
     }
 }
 
@@ -409,7 +349,7 @@ impl ProxyHttp for HttpRecorder {
     ) -> Result<()> {
         // Before the app sees the request: secrets in its head are known
         // (by hash) by the time the app passes them on to a database.
-        ctx.learn_secrets().await;
+        ctx.learn_secrets().await?;
         match &self.role {
             Role::Inbound(_) => {}
             Role::Dependency { upstream, .. } => {
@@ -448,7 +388,7 @@ impl ProxyHttp for HttpRecorder {
             ctx.request_body.push(chunk);
         }
         if end_of_stream {
-            ctx.learn_secrets().await;
+            ctx.learn_secrets().await?;
         }
         Ok(())
     }
@@ -487,8 +427,7 @@ impl ProxyHttp for HttpRecorder {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         // The head pingora wrote stands in for a response that never arrived
         // from upstream (an error page); borrowed, since most requests have one.
-        ctx.emit_async(e.map(|e| e.to_string()), session.response_written())
-            .await;
+        ctx.emit(e.map(|e| e.to_string()), session.response_written());
     }
 }
 

@@ -527,7 +527,7 @@ async fn accepting_a_change_keeps_references_and_matchers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redact_a_large_body_full_of_secrets_is_stored_redacted() {
-    // Over 64 KiB: redacted on the blocking pool, not on the proxy thread.
+    // Over 64 KiB: read for secrets on the blocking pool, not on the proxy thread.
     let keys: Vec<Value> = (1..=3000)
         .map(|i| json!({ "id": i, "api_key": format!("key-{i:05}") }))
         .collect();
@@ -537,14 +537,14 @@ async fn with_redact_a_large_body_full_of_secrets_is_stored_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let demo = record_demo(dir.path(), "big", &["--redact"]).await;
     let store = demo.store.clone();
+    // The upload route takes any body whole.
     let answer = client()
-        .post(format!("{}/login", demo.base()))
+        .post(format!("{}/uploads", demo.base()))
         .json(&body)
         .send()
         .await
         .unwrap();
-    // The demo refuses bodies over 64 KiB; the exchange is recorded all the same.
-    assert_eq!(answer.status(), 413);
+    assert_eq!(answer.status(), 201);
     demo.stop().await;
 
     let db = std::fs::read(&store).unwrap();
@@ -560,14 +560,14 @@ async fn with_redact_a_large_body_full_of_secrets_is_stored_redacted() {
     let s = reel_core::Store::open(&store).unwrap();
     let session = s.list_sessions().unwrap()[0].session.id;
     let exchanges = s.exchanges(session).unwrap();
-    let login = exchanges
+    let upload = exchanges
         .iter()
         .find_map(|e| match &e.request {
-            reel_core::Payload::HttpRequest(r) if r.target == "/login" => Some(r),
+            reel_core::Payload::HttpRequest(r) if r.target == "/uploads" => Some(r),
             _ => None,
         })
-        .expect("the login is stored");
-    let stored: Value = serde_json::from_slice(&login.body.bytes).unwrap();
+        .expect("the upload is stored");
+    let stored: Value = serde_json::from_slice(&upload.body.bytes).unwrap();
     assert_eq!(stored["password"], "${secret:PASSWORD}");
     assert_eq!(stored["devices"][0]["api_key"], "${secret:API_KEY}");
     assert_eq!(stored["devices"][2999]["api_key"], "${secret:API_KEY_3000}");
