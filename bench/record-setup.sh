@@ -1,11 +1,11 @@
-# Sourced by the recording benchmarks (record-throughput.sh, record-ab.sh),
-# which set `bench_name` and `root` first. It installs what is missing, builds
+# Sourced by the recording benchmarks (record-throughput.sh, record-ab.sh,
+# record-bound.sh, redact-load.sh), which set `bench_name` and `root` first. It installs what is missing, builds
 # reel, makes a scratch directory that is removed on exit, and starts one nginx
 # (one worker) serving a 1 KiB JSON file on $upstream_port and proxying it,
-# recording nothing, on $nginx_proxy_port. It defines `start_reel BIN` (starts
-# `BIN record` in front of the upstream with a fresh store; sets reel_pid,
-# reel_addr and store) and `stop_reel`, `wait_addr`, `proc_cpu PID`,
-# `to_ms LATENCY`, `measure URL` and `print_medians`.
+# recording nothing, on $nginx_proxy_port. It defines `start_reel BIN [FLAG...]`
+# (starts `BIN record FLAG...` in front of the upstream with a fresh store;
+# sets reel_pid, reel_addr and store), `stop_reel`, `wait_addr`,
+# `proc_cpu PID`, `to_ms LATENCY`, `measure URL` and `print_medians`.
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -186,16 +186,18 @@ wait_addr() {
     echo "$addr"
 }
 
-# Starts `$1 record` in front of the upstream with a new store; sets reel_pid,
-# reel_addr and store, and sends one request through it (recorded too).
+# Starts `$1 record` with the flags after it in front of the upstream with a
+# new store; sets reel_pid, reel_addr and store, and sends one request through
+# it (recorded too).
 start_reel() {
     local bin=$1
+    shift
     store=$tmp/reel.db
     rm -f "$store" "$store-wal" "$store-shm"
     # Created first so the poll below never reads a file reel has yet to open.
     : >"$tmp/reel.err"
     "$bin" record --upstream "http://127.0.0.1:$upstream_port" --listen 127.0.0.1:0 \
-        --session bench --store "$store" >"$tmp/reel.out" 2>"$tmp/reel.err" &
+        --session bench --store "$store" "$@" >"$tmp/reel.out" 2>"$tmp/reel.err" &
     reel_pid=$!
     reel_addr=$(wait_addr reel "$reel_pid" "$tmp/reel.err" 's/^reel: listening inbound=\([^ ]*\).*/\1/p')
     wait_http "http://$reel_addr/data.json" "reel" "$reel_pid" "$tmp/reel.err"
