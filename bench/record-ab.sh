@@ -39,10 +39,12 @@ for ((round = 1; round <= rounds; round++)); do
     for i in 0 1; do
         name=$([[ $i == 0 ]] && echo A || echo B)
         start_reel "${bins[$i]}"
-        out=$(measure "http://127.0.0.1:$nginx_proxy_port/data.json")
+        measure "http://127.0.0.1:$nginx_proxy_port/data.json"
+        out=$measured
         read -r n_rps _ n_p99 _ <<<"$out"
         cpu_before=$(proc_cpu "$reel_pid")
-        out=$(measure "http://$reel_addr/data.json")
+        measure "http://$reel_addr/data.json"
+        out=$measured
         read -r r_rps r_p50 r_p99 r_done <<<"$out"
         cpu_after=$(proc_cpu "$reel_pid")
         stop_reel "${bins[$i]}"

@@ -89,18 +89,21 @@ per_request() {
 }
 
 for ((round = 1; round <= rounds; round++)); do
-    read -r n_rps n_p50 n_p99 _ <<<"$(measure "http://127.0.0.1:$nginx_proxy_port/data.json")"
+    measure "http://127.0.0.1:$nginx_proxy_port/data.json"
+    read -r n_rps n_p50 n_p99 _ <<<"$measured"
     row "$round" nginx-proxy "$n_rps" "$n_p50" "$n_p99" -
 
     c0=$(proc_cpu "$own_worker")
-    read -r rps p50 p99 done <<<"$(measure "http://127.0.0.1:$own_port/data.json")"
+    measure "http://127.0.0.1:$own_port/data.json"
+    read -r rps p50 p99 done <<<"$measured"
     c1=$(proc_cpu "$own_worker")
     row "$round" nginx-own "$rps" "$p50" "$p99" "$(per_request "$c0" "$c1" "$done")"
 
     for threads in "" 1; do
         start_bare "$threads"
         c0=$(proc_cpu "$bare_pid")
-        read -r rps p50 p99 done <<<"$(measure "http://$bare_addr/data.json")"
+        measure "http://$bare_addr/data.json"
+        read -r rps p50 p99 done <<<"$measured"
         c1=$(proc_cpu "$bare_pid")
         stop_bare
         row "$round" "$([[ -z $threads ]] && echo bare-pingora || echo bare-1thread)" \
@@ -109,7 +112,8 @@ for ((round = 1; round <= rounds; round++)); do
 
     start_reel "$reel_bin"
     c0=$(proc_cpu "$reel_pid")
-    read -r rps p50 p99 done <<<"$(measure "http://$reel_addr/data.json")"
+    measure "http://$reel_addr/data.json"
+    read -r rps p50 p99 done <<<"$measured"
     c1=$(proc_cpu "$reel_pid")
     stop_reel
     row "$round" reel "$rps" "$p50" "$p99" "$(per_request "$c0" "$c1" "$done")"

@@ -234,16 +234,19 @@ to_ms() {
     }'
 }
 
-# Runs wrk against URL; prints "req/s p50 p99 completed" (latencies in ms).
+# Runs wrk against URL, keeping its output in OUT (default $tmp/wrk.txt), and
+# sets `measured` to "req/s p50 p99 completed" (latencies in ms). Not meant
+# for a command substitution: there a failure would end only the subshell.
 measure() {
-    local out=$tmp/wrk.txt rps done p50 p99
-    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$out" || die "wrk failed: $(cat "$out")"
+    local out=${2:-$tmp/wrk.txt} rps done p50 p99
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$out" ||
+        die "wrk failed against $1: $(cat "$out")"
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     done=$(awk '/ requests in / { print $1 }' "$out")
     [[ -n $rps && -n $done ]] || die "could not parse wrk output: $(cat "$out")"
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    echo "$rps $p50 $p99 $done"
+    measured="$rps $p50 $p99 $done"
 }
 
 # Prints the medians over the rows of FILE whose first field is KEY: the

@@ -74,8 +74,8 @@ for way in "${ways[@]}"; do
         perf record -g -F 999 -p "$reel_pid" -o "$PERF" >"$tmp/perf.log" 2>&1 &
         perf_pid=$!
     fi
-    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${url[$way]}" >"$out" ||
-        die "wrk failed against $way: $(cat "$out")"
+    measure "${url[$way]}" "$out"
+    read -r "rps[$way]" "p50[$way]" "p99[$way]" "completed[$way]" <<<"$measured"
     if [[ -n $perf_pid ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         # perf exits 130 after SIGINT; the profile is complete once it has gone.
@@ -89,13 +89,8 @@ for way in "${ways[@]}"; do
         split(a, x, " "); split(b, y, " "); wall = y[1] - x[1]
         for (i = 2; i <= 5; i++) printf "%s%.0f", (i > 2 ? " " : ""), (y[i] - x[i]) / wall * 100
         printf " %.3f", wall }')
-    rps[$way]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    completed[$way]=$(awk '/ requests in / { print $1 }' "$out")
-    p50[$way]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    p99[$way]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
     errors[$way]=$(awk '/Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
         /Non-2xx or 3xx responses:/ { e += $NF } END { print e + 0 }' "$out")
-    [[ -n ${rps[$way]} && -n ${completed[$way]} ]] || die "could not parse wrk output: $(cat "$out")"
 done
 
 # --- stop reel and read what it stored -----------------------------------------------

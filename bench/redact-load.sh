@@ -50,7 +50,8 @@ for flags in "" --redact; do
             ) &
             poster=$!
         fi
-        read -r rps p50 p99 _ <<<"$(measure "http://$reel_addr/data.json")"
+        measure "http://$reel_addr/data.json"
+        read -r rps p50 p99 _ <<<"$measured"
         posted=-
         if [[ -n $poster ]]; then
             kill -TERM "$poster"
