@@ -8,9 +8,11 @@
 //! than the recording itself (`bench/record-ab.sh`: 31 against 36 µs of CPU
 //! per request for the same throughput, against tokio's multi-thread runtime).
 //! The price: the HTTP recorders share one core, so their hooks must not block
-//! or compute for long (the heaviest, `--redact`, scans a capped body). Sockets are bound here first (so `127.0.0.1:0` works and the
-//! real port is known before anything connects) and handed to pingora as
-//! inherited file descriptors.
+//! or compute for long (the heaviest, `--redact`, scans a capped body).
+//!
+//! Sockets are bound here first (so `127.0.0.1:0` works and the real port is
+//! known before anything connects) and handed to pingora as inherited file
+//! descriptors.
 
 use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;

@@ -334,13 +334,15 @@ impl Secrets {
         }
         let mut found = self.rules.matches(value);
         // At record time every known value is a hash: nothing to look for.
-        for known in self.by_name.values().filter(|_| self.plain > 0) {
-            if known.len() >= 4 && !known.starts_with(HASHED) && !is_flag(known) {
-                found.extend(
-                    value
-                        .match_indices(known.as_str())
-                        .map(|(i, k)| i..i + k.len()),
-                );
+        if self.plain > 0 {
+            for known in self.by_name.values() {
+                if known.len() >= 4 && !known.starts_with(HASHED) && !is_flag(known) {
+                    found.extend(
+                        value
+                            .match_indices(known.as_str())
+                            .map(|(i, k)| i..i + k.len()),
+                    );
+                }
             }
         }
         if found.is_empty() {
