@@ -88,35 +88,33 @@ per_request() {
     awk -v c0="$1" -v c1="$2" -v done="$3" 'BEGIN { printf "%.1f", (c1 - c0) * 1e6 / done }'
 }
 
+# Measures URL and prints WAY's row, with the CPU process PID spent per request.
+measure_way() {
+    local round=$1 way=$2 url=$3 pid=$4 c0 c1 rps p50 p99 done
+    c0=$(proc_cpu "$pid")
+    measure "$url"
+    c1=$(proc_cpu "$pid")
+    read -r rps p50 p99 done <<<"$measured"
+    row "$round" "$way" "$rps" "$p50" "$p99" "$(per_request "$c0" "$c1" "$done")"
+}
+
 for ((round = 1; round <= rounds; round++)); do
     measure "http://127.0.0.1:$nginx_proxy_port/data.json"
     read -r n_rps n_p50 n_p99 _ <<<"$measured"
     row "$round" nginx-proxy "$n_rps" "$n_p50" "$n_p99" -
 
-    c0=$(proc_cpu "$own_worker")
-    measure "http://127.0.0.1:$own_port/data.json"
-    read -r rps p50 p99 done <<<"$measured"
-    c1=$(proc_cpu "$own_worker")
-    row "$round" nginx-own "$rps" "$p50" "$p99" "$(per_request "$c0" "$c1" "$done")"
+    measure_way "$round" nginx-own "http://127.0.0.1:$own_port/data.json" "$own_worker"
 
     for threads in "" 1; do
         start_bare "$threads"
-        c0=$(proc_cpu "$bare_pid")
-        measure "http://$bare_addr/data.json"
-        read -r rps p50 p99 done <<<"$measured"
-        c1=$(proc_cpu "$bare_pid")
+        measure_way "$round" "$([[ -z $threads ]] && echo bare-pingora || echo bare-1thread)" \
+            "http://$bare_addr/data.json" "$bare_pid"
         stop_bare
-        row "$round" "$([[ -z $threads ]] && echo bare-pingora || echo bare-1thread)" \
-            "$rps" "$p50" "$p99" "$(per_request "$c0" "$c1" "$done")"
     done
 
     start_reel "$reel_bin"
-    c0=$(proc_cpu "$reel_pid")
-    measure "http://$reel_addr/data.json"
-    read -r rps p50 p99 done <<<"$measured"
-    c1=$(proc_cpu "$reel_pid")
+    measure_way "$round" reel "http://$reel_addr/data.json" "$reel_pid"
     stop_reel
-    row "$round" reel "$rps" "$p50" "$p99" "$(per_request "$c0" "$c1" "$done")"
 done
 
 echo
