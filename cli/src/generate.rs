@@ -121,6 +121,15 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             r.unsupported.len()
         ));
     }
+    if !r.nonces.is_empty() {
+        s.push_str(&format!(
+            "  {} request headers are named like secrets but carry a new value on every request that no later call uses; they are per-request nonces, kept as recorded, not secrets:\n",
+            r.nonces.len()
+        ));
+        for (name, n) in &r.nonces {
+            s.push_str(&format!("    {name} ({n} requests, {n} values)\n"));
+        }
+    }
     if !r.chained.is_empty() {
         s.push_str(&format!(
             "  {} recorded values came from earlier answers and now refer to them:\n",

@@ -59,6 +59,10 @@ pub struct GenerateReport {
     pub unanswered: Vec<(i64, String)>,
     /// With `--dedup`: each kept case and the cases it stands for.
     pub deduplicated: Vec<(String, Vec<String>)>,
+    /// Request headers named like secrets that carry a new value on every
+    /// request and that value flows nowhere: per-request nonces, kept as
+    /// recorded. `(name, requests)`.
+    pub nonces: Vec<(String, usize)>,
 }
 
 /// Choices `reel generate` offers.
@@ -255,27 +259,59 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     }
 
     let mut secrets = secrets::Secrets::with_rules(options.secret_rules.clone());
-    for (_, case, mocks) in &mut cases {
-        secrets.scrub_request(&mut case.request);
-        secrets.scrub_response(&mut case.response, true);
-        for m in mocks.iter_mut() {
+    report.nonces = nonce_headers(&cases, &startup, &shared);
+    secrets.exempt_headers(report.nonces.iter().map(|(name, _)| name.clone()));
+    // The first pass finds every secret; the second replaces each wherever
+    // else it stands, also where it stood before it was first found (a
+    // value a case echoes that a later case names as a secret).
+    for _ in 0..2 {
+        for (_, case, mocks) in &mut cases {
+            secrets.scrub_request(&mut case.request);
+            secrets.scrub_response(&mut case.response, true);
+            for m in mocks.iter_mut() {
+                secrets.scrub_request(&mut m.request);
+                secrets.scrub_response(&mut m.response, false);
+            }
+        }
+        for m in startup.iter_mut().chain(shared.iter_mut()) {
             secrets.scrub_request(&mut m.request);
             secrets.scrub_response(&mut m.response, false);
         }
+        // After HTTP, so secret values found there are known in SQL traffic too.
+        for m in pg
+            .values_mut()
+            .flatten()
+            .chain(startup_pg.iter_mut())
+            .chain(shared_pg.iter_mut())
+        {
+            secrets.scrub_pg(m);
+        }
     }
-    for m in startup.iter_mut().chain(shared.iter_mut()) {
-        secrets.scrub_request(&mut m.request);
-        secrets.scrub_response(&mut m.response, false);
-    }
-    // After HTTP, so secret values found there are known in SQL traffic too.
-    for m in pg
-        .values_mut()
-        .flatten()
-        .chain(startup_pg.iter_mut())
-        .chain(shared_pg.iter_mut())
-    {
-        secrets.scrub_pg(m);
-    }
+    // A reference that a secret's matcher replaced afterwards is not in the
+    // suite: the summary lists only what the files hold.
+    report.chained.retain(|(case, place, reference)| {
+        let Some((stem, c, mocks)) = cases
+            .iter()
+            .find(|(stem, _, _)| stem == case || crate::suite::case_number(stem) == case)
+        else {
+            return true;
+        };
+        let text = if place.starts_with("response") || place.starts_with("header location") {
+            serde_json::to_string(&c.response).unwrap_or_default()
+        } else {
+            let mut t = serde_json::to_string(&c.request).unwrap_or_default();
+            for m in mocks {
+                t.push_str(&serde_json::to_string(m).unwrap_or_default());
+            }
+            if let Some(lines) = pg.get(stem) {
+                for m in lines {
+                    t.push_str(&serde_json::to_string(m).unwrap_or_default());
+                }
+            }
+            t
+        };
+        text.contains(reference.as_str())
+    });
     // The summary `generate` prints quotes calls (their SQL) too.
     for (_, call, _) in &mut report.ambiguous {
         *call = secrets.scrub_text(call);
@@ -343,6 +379,54 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     }
 }
 
+/// Request headers named like secrets (not credential headers such as
+/// Authorization or Cookie) whose value is new on every one of two or more
+/// requests, and never seen in any later request or any dependency call: a
+/// client's per-request nonce, which is no credential and that no later call
+/// depends on. `(name, requests)`, by name in lower case.
+fn nonce_headers(
+    cases: &[(String, CaseFile, Vec<MockSpec>)],
+    startup: &[MockSpec],
+    shared: &[MockSpec],
+) -> Vec<(String, usize)> {
+    let mut seen: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
+    for (i, (_, case, _)) in cases.iter().enumerate() {
+        for (name, value) in &case.request.headers {
+            let n = name.to_ascii_lowercase();
+            if secrets::is_secret_header(&n) && !secrets::is_credential_header(&n) {
+                seen.entry(n).or_default().push((i, value.clone()));
+            }
+        }
+    }
+    let requests: Vec<String> = cases
+        .iter()
+        .map(|(_, c, _)| serde_json::to_string(&c.request).unwrap_or_default())
+        .collect();
+    let mocks_text: String = cases
+        .iter()
+        .flat_map(|(_, _, m)| m)
+        .chain(startup)
+        .chain(shared)
+        .map(|m| serde_json::to_string(&m.request).unwrap_or_default())
+        .collect();
+    let mut out = Vec::new();
+    for (name, values) in seen {
+        let distinct: std::collections::BTreeSet<&str> =
+            values.iter().map(|(_, v)| v.as_str()).collect();
+        if values.len() < 2 || distinct.len() != values.len() {
+            continue;
+        }
+        let flows = values.iter().any(|(i, v)| {
+            mocks_text.contains(v.as_str())
+                || requests[i + 1..].iter().any(|t| t.contains(v.as_str()))
+        });
+        if !flows {
+            out.push((name, values.len()));
+        }
+    }
+    out
+}
+
 /// Where an outbound call goes in the suite.
 enum Place {
     Case(usize),
@@ -382,8 +466,8 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<PathBuf>, SuiteError
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(werr(parent))?;
         }
-        // The safety net: no recorded secret value reaches a file.
-        std::fs::write(&path, g.secrets.scrub_text(&text)).map_err(werr(&path))?;
+        // The safety net: no distinctive recorded secret reaches a file.
+        std::fs::write(&path, g.secrets.scrub_file(&text)).map_err(werr(&path))?;
         written.push(path);
         Ok(())
     };

@@ -173,6 +173,40 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_echoed_under_another_name_is_redacted_too() {
+        let red = Redactor::default();
+        let mut call = HttpRequest {
+            method: "GET".into(),
+            target: "/get?api_key=k9k9-Long-Key99&page=2".into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![Header::new("Authorization", "Bearer Tok3n-abcdefgh")],
+            body: Body::default(),
+        };
+        red.request(&mut call);
+        let mut echo = HttpResponse {
+            status: 200,
+            version: "HTTP/1.1".into(),
+            headers: vec![
+                Header::new("Content-Type", "application/json"),
+                Header::new("X-Seen", "Tok3n-abcdefgh"),
+            ],
+            body: Body::complete(
+                br#"{"args":{"key":"k9k9-Long-Key99"},"url":"http://h/get?api_key=k9k9-Long-Key99&page=2","headers":{"Authorization":"Bearer Tok3n-abcdefgh"}}"#
+                    .to_vec(),
+            ),
+        };
+        red.response(&mut echo);
+        let text = String::from_utf8_lossy(&echo.body.bytes);
+        assert!(!text.contains("k9k9-Long-Key99"), "{text}");
+        assert!(!text.contains("Tok3n-abcdefgh"), "{text}");
+        assert_eq!(echo.headers[1].value, b"${secret:AUTHORIZATION}");
+        assert!(
+            text.contains(r#""url":"http://h/get?api_key=${secret:API_KEY}&page=2""#),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn postgres_values_matching_a_pattern_are_redacted_and_named_once() {
         let rules = SecretRules::new(["pin"], ["sk_live_[A-Za-z0-9]+"]).unwrap();
         let red = Redactor::new(rules);

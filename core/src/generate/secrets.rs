@@ -1,21 +1,34 @@
 //! Keeping secrets out of generated files.
 //!
-//! Credentials in headers (Authorization, Proxy-Authorization, Cookie,
-//! X-Api-Key, ...) and in body, form and query fields named like password,
-//! secret, token or api_key become `${secret:NAME}` placeholders; the recorded
-//! values go to `.reel/secrets.toml` (mode 0600, git-ignored) for the replayer.
-//! In expected responses such fields become `{"$reel": "string"}` matchers, so
-//! a fresh app's fresh token passes. A last pass replaces any recorded secret
-//! value still left anywhere in a file's text.
+//! A secret is a *value*. Credentials in headers (Authorization,
+//! Proxy-Authorization, Cookie, X-Api-Key, ...) and in body, form and query
+//! fields whose name has a secret word in it (password, secret, token,
+//! api key, ...; matched as words, so `Access-Control-Allow-Credentials` or
+//! `token_type` are not) become `${secret:NAME}` placeholders; the recorded
+//! values go to `.reel/secrets.toml` (mode 0600, git-ignored) for the
+//! replayer. Empty, boolean and tiny values (fewer than 4 characters) are
+//! never secrets by a name alone, nor are cookies whose name says nothing of a
+//! session unless their value looks like one. In expected responses such
+//! fields become `{"$reel": "string"}` matchers, so a fresh app's fresh token
+//! passes.
+//!
+//! Every value once found to be a secret is then replaced wherever else it
+//! stands *as a value*: a whole JSON string or number, header value, query,
+//! form or cookie value, SQL parameter or row value, or the inside of an SQL
+//! string literal; and, when it is distinctive (long and varied, see
+//! [`distinctive`]), wherever it stands as a whole token inside a longer text
+//! (`"Bearer tok_…"`, a URL echoed back). Never in keys, header names, SQL
+//! identifiers or keywords, or path templates: a password that is the word
+//! `password` leaves the field `password` and the column `hashed_password`
+//! alone. An expected value that is wholly a secret the client sent is a
+//! placeholder (the app echoes what it is sent); one the server made is
+//! checked by type.
 //!
 //! [`SecretRules`] adds a project's own names and value patterns (reel.toml's
 //! `[redact]`) to the built-in ones, for generated files and `record --redact`.
-//!
-//! Postgres values have no field names: in SQL text, parameters, rows, COPY
-//! data and error text, parts matching a pattern and secret values already
-//! found (in HTTP traffic) become placeholders, which the mock fills back.
+//! Patterns apply anywhere a value can be, SQL text included.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -38,18 +51,79 @@ const SECRET_HEADERS: &[&str] = &[
     "x-access-token",
 ];
 
-/// A field is secret when its normalised name contains one of these.
+/// Header families that name credentials without carrying any: CORS
+/// (`Access-Control-Allow-Credentials: true`), fetch metadata and websocket
+/// handshakes (`Sec-WebSocket-Key` is a nonce).
+const NOT_SECRET_HEADER_PREFIXES: &[&str] = &["access-control-", "sec-"];
+
+/// A name is secret when one of its words is, or ends in, one of these.
 const SECRET_WORDS: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "token",
-    "api_key",
-    "apikey",
-    "access_key",
-    "private_key",
     "credential",
+    "credentials",
+    "apikey",
+    "accesskey",
+    "privatekey",
 ];
+
+/// Two words in a row that name a secret: `api_key`, `X-Access-Key`.
+const SECRET_PAIRS: &[(&str, &str)] = &[
+    ("api", "key"),
+    ("access", "key"),
+    ("private", "key"),
+    ("secret", "key"),
+    ("client", "secret"),
+];
+
+/// A last word that makes the name about a secret, not the secret itself:
+/// `token_type: "bearer"`, `password_hint`, `token_expires_at`.
+const NOT_SECRET_TAILS: &[&str] = &[
+    "type",
+    "types",
+    "kind",
+    "expires",
+    "expiry",
+    "expiration",
+    "ttl",
+    "lifetime",
+    "length",
+    "len",
+    "count",
+    "size",
+    "hint",
+    "policy",
+    "url",
+    "uri",
+    "endpoint",
+    "enabled",
+    "required",
+    "strength",
+    "min",
+    "max",
+    "format",
+    "at",
+    "date",
+    "time",
+    "version",
+    "algorithm",
+    "alg",
+    "scheme",
+];
+
+/// Words in a cookie's name that say it holds a session or a credential.
+const SESSION_COOKIE_WORDS: &[&str] = &[
+    "sess", "auth", "jwt", "csrf", "xsrf", "remember", "login", "identity",
+];
+
+/// Word endings in a cookie's name that say the same: `sid`, `connect.sid`.
+const SESSION_COOKIE_ENDINGS: &[&str] = &["sid", "key"];
+
+/// Values shorter than this are never secrets by their name alone.
+const MIN_SECRET_CHARS: usize = 4;
 
 /// Marks a forgotten value: only its hash is kept, to recognise it again.
 const HASHED: &str = "\u{0}fnv:";
@@ -60,14 +134,105 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+fn hashed(value: &str) -> String {
+    format!("{}{:016x}", HASHED, fnv(value))
+}
+
+/// The lower-case words of a field or header name: `X-Api-Key` → x, api,
+/// key; `refreshToken` → refresh, token; `hashed_password` → hashed, password.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
 pub fn is_secret_field(name: &str) -> bool {
-    let n = name.to_ascii_lowercase().replace('-', "_");
-    SECRET_WORDS.iter().any(|w| n.contains(w))
+    let words = name_words(name);
+    let Some(last) = words.last() else {
+        return false;
+    };
+    if NOT_SECRET_TAILS.contains(&last.as_str()) {
+        return false;
+    }
+    let secret_word = |w: &String| {
+        SECRET_WORDS
+            .iter()
+            .any(|s| w == s || (w.len() > s.len() && w.ends_with(s)))
+    };
+    words.iter().any(secret_word)
+        || words
+            .windows(2)
+            .any(|p| SECRET_PAIRS.contains(&(p[0].as_str(), p[1].as_str())))
+}
+
+/// Whether the header exists to carry a credential (Authorization, Cookie,
+/// X-Api-Key, ...), whatever its value looks like.
+pub fn is_credential_header(name: &str) -> bool {
+    SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str())
 }
 
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
+    if NOT_SECRET_HEADER_PREFIXES.iter().any(|p| n.starts_with(p)) {
+        return false;
+    }
     SECRET_HEADERS.contains(&n.as_str()) || is_secret_field(&n)
+}
+
+/// Whether a cookie's name says it holds a session or credential
+/// (`sessionid`, `PHPSESSID`, `connect.sid`, `remember_token`).
+fn is_session_cookie(name: &str) -> bool {
+    is_secret_field(name)
+        || name_words(name).iter().any(|w| {
+            SESSION_COOKIE_WORDS.iter().any(|s| w.contains(s))
+                || SESSION_COOKIE_ENDINGS.iter().any(|s| w.ends_with(s))
+        })
+}
+
+/// Whether a value under a secret name is a secret: empty, boolean and tiny
+/// values never are (`0`, `""`, `true`).
+fn secret_by_name(value: &str) -> bool {
+    value.chars().count() >= MIN_SECRET_CHARS && !is_flag(value)
+}
+
+/// Long and varied enough that, found as a whole token inside a longer text,
+/// it is that secret and no coincidence: 8 or more visible ASCII characters
+/// of at least two kinds (letters, digits, other), or 12 or more of one.
+/// `password` and `1234` are not; `hunter22`, a JWT or an API key are.
+pub fn distinctive(value: &str) -> bool {
+    if value.len() < 8 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    let kinds = [
+        value.bytes().any(|b| b.is_ascii_alphabetic()),
+        value.bytes().any(|b| b.is_ascii_digit()),
+        value.bytes().any(|b| !b.is_ascii_alphanumeric()),
+    ];
+    kinds.iter().filter(|k| **k).count() >= 2 || value.len() >= 12
+}
+
+/// A cookie whose name says nothing of sessions is a secret only when its
+/// value looks like a session id: distinctive and 16 characters or more.
+fn session_like(value: &str) -> bool {
+    value.len() >= 16 && distinctive(value)
 }
 
 /// A project's own secret names and value patterns, on top of the built-in ones.
@@ -161,6 +326,26 @@ impl SecretRules {
     }
 }
 
+/// A secret found inside a value: its place, and its name when it is one
+/// already known (a pattern's new match has none yet).
+struct Hit {
+    at: Range<usize>,
+    name: Option<String>,
+}
+
+/// How much of a text a known secret must fill to be replaced there.
+#[derive(Clone, Copy, PartialEq)]
+enum Scope {
+    /// A value of its own (a header, query or JSON value, a parameter): the
+    /// whole of it, or a distinctive secret as a whole token inside it.
+    Value,
+    /// Free text that may hold names (a path, a report line): distinctive
+    /// secrets as whole tokens only.
+    Tokens,
+    /// SQL text: the inside of each string literal, as a [`Scope::Value`].
+    Sql,
+}
+
 /// The secrets found so far: placeholder names and their recorded values.
 ///
 /// A body can carry thousands of secrets (a list of tokens), so every lookup
@@ -174,6 +359,19 @@ pub struct Secrets {
     next_suffix: HashMap<String, u32>,
     /// How many values are held as they are, not as hashes.
     plain: usize,
+    /// The lengths of the distinctive secrets, each with the first bytes
+    /// they start with: where a text is searched for them as tokens, only
+    /// windows of these lengths, starting with these bytes, are looked up
+    /// (by hash, so values forgotten at record time are still found).
+    token_shapes: BTreeMap<usize, HashSet<u8>>,
+    /// Names of secrets first seen in what a client sent (a password), as
+    /// against what a server made (a login's token).
+    client_sent: HashSet<String>,
+    /// Whether the exchange being scrubbed is a request.
+    in_request: bool,
+    /// Header names (lower case) that are not secrets in this session
+    /// however they are named ([`Secrets::exempt_headers`]).
+    exempt: HashSet<String>,
     rules: SecretRules,
 }
 
@@ -194,6 +392,17 @@ impl Secrets {
         &self.by_name
     }
 
+    /// Request headers of these names (any case) are left as recorded: the
+    /// generator found them to be per-request nonces, not credentials.
+    pub fn exempt_headers(&mut self, names: impl IntoIterator<Item = String>) {
+        self.exempt
+            .extend(names.into_iter().map(|n| n.to_ascii_lowercase()));
+    }
+
+    fn is_secret_header(&self, name: &str) -> bool {
+        self.rules.is_secret_header(name) && !self.exempt.contains(&name.to_ascii_lowercase())
+    }
+
     /// Keeps the names but drops the values (redaction at record time must not
     /// hold secrets): a value seen again is then matched by its hash.
     pub fn forget_values(&mut self) {
@@ -202,10 +411,10 @@ impl Secrets {
         }
         for (name, v) in self.by_name.iter_mut() {
             if !v.starts_with(HASHED) {
-                let hashed = format!("{}{:016x}", HASHED, fnv(v));
+                let h = hashed(v);
                 self.by_value.remove(v.as_str());
-                self.by_value.insert(hashed.clone(), name.clone());
-                *v = hashed;
+                self.by_value.insert(h.clone(), name.clone());
+                *v = h;
             }
         }
         self.plain = 0;
@@ -214,12 +423,12 @@ impl Secrets {
     /// The placeholder for `value`, named after `base`; the same value always
     /// gets the same name, another value under the same base gets `_2`, `_3`.
     pub fn placeholder(&mut self, base: &str, value: &str) -> String {
-        let hashed = format!("{}{:016x}", HASHED, fnv(value));
-        if let Some(name) = self
-            .by_value
-            .get(value)
-            .or_else(|| self.by_value.get(&hashed))
-        {
+        if let Some(name) = self.by_value.get(value).or_else(|| {
+            // Only a value that was forgotten is kept by its hash.
+            (self.plain < self.by_name.len())
+                .then(|| self.by_value.get(&hashed(value)))
+                .flatten()
+        }) {
             return format!("${{secret:{name}}}");
         }
         // Names become REEL_SECRET_<NAME> variables at replay: BASE, then
@@ -245,16 +454,162 @@ impl Secrets {
         if !value.starts_with(HASHED) {
             self.plain += 1;
         }
+        if distinctive(value) {
+            self.token_shapes
+                .entry(value.len())
+                .or_default()
+                .insert(value.as_bytes()[0]);
+        }
+        if self.in_request {
+            self.client_sent.insert(name.clone());
+        }
         format!("${{secret:{name}}}")
+    }
+
+    /// The name of `value` if it is a known secret as a whole.
+    fn known(&self, value: &str) -> Option<&String> {
+        if !secret_by_name(value) {
+            return None;
+        }
+        self.by_value.get(value).or_else(|| {
+            (self.plain < self.by_name.len())
+                .then(|| self.by_value.get(&hashed(value)))
+                .flatten()
+        })
+    }
+
+    /// Known distinctive secrets standing as whole tokens inside `text`
+    /// (neither neighbour a letter or digit), longest first where two start
+    /// at the same place.
+    fn known_tokens(&self, text: &str) -> Vec<Hit> {
+        let mut out = Vec::new();
+        if self.token_shapes.is_empty() {
+            return out;
+        }
+        let b = text.as_bytes();
+        let word = |i: usize| b[i].is_ascii_alphanumeric() || b[i] >= 0x80;
+        let mut i = 0;
+        'start: while i < b.len() {
+            if i > 0 && word(i - 1) {
+                i += 1;
+                continue;
+            }
+            for (&len, firsts) in self.token_shapes.iter().rev() {
+                let j = i + len;
+                if j > b.len() || !firsts.contains(&b[i]) || (j < b.len() && word(j)) {
+                    continue;
+                }
+                if !text.is_char_boundary(j) {
+                    continue;
+                }
+                if let Some(name) = self.known(&text[i..j]) {
+                    out.push(Hit {
+                        at: i..j,
+                        name: Some(name.clone()),
+                    });
+                    i = j;
+                    continue 'start;
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// The secrets inside `text` read as `scope` says, in order, not overlapping.
+    fn hits(&self, text: &str, scope: Scope) -> Vec<Hit> {
+        if crate::template::has_placeholder(text) {
+            return Vec::new();
+        }
+        let mut found: Vec<Hit> = self
+            .rules
+            .matches(text)
+            .into_iter()
+            .map(|at| Hit { at, name: None })
+            .collect();
+        match scope {
+            Scope::Value => match self.known(text) {
+                Some(name) => found.push(Hit {
+                    at: 0..text.len(),
+                    name: Some(name.clone()),
+                }),
+                None => found.extend(self.known_tokens(text)),
+            },
+            Scope::Tokens => found.extend(self.known_tokens(text)),
+            Scope::Sql => {
+                for lit in sql_literals(text) {
+                    let inside = &text[lit.clone()];
+                    found.extend(self.hits(inside, Scope::Value).into_iter().map(|h| Hit {
+                        at: h.at.start + lit.start..h.at.end + lit.start,
+                        name: h.name,
+                    }));
+                }
+            }
+        }
+        // Earliest first, the longer of two that start together.
+        found.sort_by_key(|h| (h.at.start, std::cmp::Reverse(h.at.end)));
+        let mut out: Vec<Hit> = Vec::new();
+        for h in found {
+            if out.last().is_none_or(|last| h.at.start >= last.at.end) {
+                out.push(h);
+            }
+        }
+        out
+    }
+
+    /// `text` with its secrets (see [`Secrets::hits`]) replaced by
+    /// placeholders; a new one is named after `base`. `None` when nothing is.
+    fn replaced(&mut self, base: &str, text: &str, scope: Scope) -> Option<String> {
+        let hits = self.hits(text, scope);
+        if hits.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for h in hits {
+            out.push_str(&text[last..h.at.start]);
+            match h.name {
+                Some(name) => out.push_str(&format!("${{secret:{name}}}")),
+                None => out.push_str(&self.placeholder(base, &text[h.at.clone()])),
+            }
+            last = h.at.end;
+        }
+        out.push_str(&text[last..]);
+        Some(out)
+    }
+
+    /// A value with no secret name of its own, with the secrets in it replaced.
+    fn scrub_matches(&mut self, base: &str, value: &str) -> String {
+        self.replaced(base, value, Scope::Value)
+            .unwrap_or_else(|| value.to_owned())
+    }
+
+    /// `value` with the secrets in it replaced, for values with no field name
+    /// to go by: the whole value if it is a known secret, distinctive ones as
+    /// tokens inside it, and pattern matches.
+    pub fn scrub_value(&mut self, base: &str, value: &str) -> String {
+        self.scrub_matches(base, value)
+    }
+
+    /// The Postgres form of [`Secrets::scrub_value`]: SQL text only inside
+    /// its string literals.
+    fn scrub_pg_text(&mut self, base: &str, text: &str) -> Option<String> {
+        let scope = if base == "sql" {
+            Scope::Sql
+        } else {
+            Scope::Value
+        };
+        self.replaced(base, text, scope)
     }
 
     /// Replaces credentials in a request the app receives or sends.
     pub fn scrub_request(&mut self, req: &mut RequestSpec) {
+        self.in_request = true;
         for (name, value) in &mut req.headers {
             if value.is_empty() {
                 continue;
             }
-            *value = if self.rules.is_secret_header(name) {
+            *value = if self.is_secret_header(name) {
                 self.scrub_header_value(name, value)
             } else {
                 self.scrub_matches(name, value)
@@ -271,6 +626,7 @@ impl Secrets {
             Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
             _ => {}
         }
+        self.in_request = false;
     }
 
     /// Replaces credentials in a response. An expected response (what a case
@@ -284,7 +640,7 @@ impl Secrets {
             }
             *value = if n == "set-cookie" {
                 self.scrub_set_cookie(value)
-            } else if self.rules.is_secret_header(&n) {
+            } else if self.is_secret_header(&n) {
                 self.scrub_header_value(name, value)
             } else {
                 self.scrub_matches(name, value)
@@ -297,87 +653,11 @@ impl Secrets {
         }
     }
 
-    /// `value` with every part matching a secret pattern replaced by a
-    /// placeholder named after `base`.
-    fn scrub_matches(&mut self, base: &str, value: &str) -> String {
-        if crate::template::has_placeholder(value) {
-            return value.to_owned();
-        }
-        let found = self.rules.matches(value);
-        if found.is_empty() {
-            return value.to_owned();
-        }
-        let mut out = String::with_capacity(value.len());
-        let mut last = 0;
-        for r in found {
-            out.push_str(&value[last..r.start]);
-            out.push_str(&self.placeholder(base, &value[r.clone()]));
-            last = r.end;
-        }
-        out.push_str(&value[last..]);
-        out
-    }
-
-    /// `value` with every part that matches a secret pattern or is a secret
-    /// value found so far (4 characters or more) replaced by a placeholder
-    /// named after `base`: for values with no field name to go by, such as
-    /// SQL text, query parameters and rows.
-    pub fn scrub_value(&mut self, base: &str, value: &str) -> String {
-        self.scrubbed_value(base, value)
-            .unwrap_or_else(|| value.to_owned())
-    }
-
-    /// [`Secrets::scrub_value`], `None` when nothing is replaced.
-    fn scrubbed_value(&mut self, base: &str, value: &str) -> Option<String> {
-        if crate::template::has_placeholder(value) {
-            return None;
-        }
-        let mut found = self.rules.matches(value);
-        // At record time every known value is a hash: nothing to look for.
-        if self.plain > 0 {
-            for known in self.by_name.values() {
-                if known.len() >= 4 && !known.starts_with(HASHED) && !is_flag(known) {
-                    found.extend(
-                        value
-                            .match_indices(known.as_str())
-                            .map(|(i, k)| i..i + k.len()),
-                    );
-                }
-            }
-        }
-        if found.is_empty() {
-            // At record time known values are kept only as hashes: a value
-            // that is a whole known secret (a password bound as a parameter)
-            // is still recognised.
-            if value.len() >= 4 {
-                let hashed = format!("{}{:016x}", HASHED, fnv(value));
-                if let Some(name) = self.by_value.get(&hashed) {
-                    return Some(format!("${{secret:{name}}}"));
-                }
-            }
-            return None;
-        }
-        // Earliest first, the longer of two that start together.
-        found.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
-        let mut out = String::with_capacity(value.len());
-        let mut last = 0;
-        for r in found {
-            if r.start < last {
-                continue;
-            }
-            out.push_str(&value[last..r.start]);
-            out.push_str(&self.placeholder(base, &value[r.clone()]));
-            last = r.end;
-        }
-        out.push_str(&value[last..]);
-        Some(out)
-    }
-
-    /// Replaces secrets in a Postgres mock line's SQL, parameters, rows, COPY
-    /// data and error text (see [`Secrets::scrub_value`]); the mock fills the
-    /// placeholders back at replay, so the line still matches.
+    /// Replaces secrets in a Postgres mock line's SQL literals, parameters,
+    /// rows, COPY data and error text; the mock fills the placeholders back
+    /// at replay, so the line still matches.
     pub fn scrub_pg(&mut self, m: &mut PgMock) {
-        m.rewrite_texts(&mut |base, text| self.scrubbed_value(base, text));
+        m.rewrite_texts(&mut |base, text| self.scrub_pg_text(base, text));
     }
 
     /// [`Secrets::scrub_pg`] for recorded messages; whether the requests and
@@ -388,13 +668,8 @@ impl Secrets {
         responses: &mut [BackendMessage],
     ) -> (bool, bool) {
         crate::suite::postgres::rewrite_texts(requests, responses, &mut |base, text| {
-            self.scrubbed_value(base, text)
+            self.scrub_pg_text(base, text)
         })
-    }
-
-    /// Whether the whole of `value` matches a secret pattern.
-    fn wholly_secret(&self, value: &str) -> bool {
-        matches!(self.rules.matches(value).as_slice(), [r] if *r == (0..value.len()))
     }
 
     fn scrub_header_value(&mut self, name: &str, value: &str) -> String {
@@ -410,9 +685,19 @@ impl Secrets {
             }
         }
         if n == "cookie" {
-            return self.scrub_pairs_named(value, "; ", "COOKIE");
+            return self.scrub_cookies(value);
+        }
+        if !secret_by_name(value) {
+            return value.to_owned();
         }
         self.placeholder(name, value)
+    }
+
+    /// Whether a cookie's value is a credential: by its name, or by its look.
+    fn secret_cookie(&self, name: &str, value: &str) -> bool {
+        secret_by_name(value)
+            && !crate::template::has_placeholder(value)
+            && (is_session_cookie(name) || session_like(value) || self.rules.is_extra_name(name))
     }
 
     fn scrub_set_cookie(&mut self, value: &str) -> String {
@@ -423,7 +708,11 @@ impl Secrets {
         let Some((k, v)) = pair.split_once('=') else {
             return value.to_owned();
         };
-        let ph = self.placeholder(&format!("COOKIE_{}", k.trim()), v.trim());
+        let ph = if self.secret_cookie(k.trim(), v.trim()) {
+            self.placeholder(&format!("COOKIE_{}", k.trim()), v.trim())
+        } else {
+            self.scrub_matches(&format!("COOKIE_{}", k.trim()), v)
+        };
         if attrs.is_empty() {
             format!("{k}={ph}")
         } else {
@@ -431,6 +720,23 @@ impl Secrets {
         }
     }
 
+    /// `a=1; sid=xyz` with the credential cookies' values replaced.
+    fn scrub_cookies(&mut self, header: &str) -> String {
+        header
+            .split("; ")
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if self.secret_cookie(k, v) => {
+                    format!("{k}={}", self.placeholder(&format!("COOKIE_{k}"), v))
+                }
+                Some((k, v)) => format!("{k}={}", self.scrub_matches(&format!("COOKIE_{k}"), v)),
+                None => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// A path's segments are names as often as values: only distinctive
+    /// secrets and pattern matches are replaced there; query values as values.
     fn scrub_target(&mut self, target: &str) -> String {
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p, Some(q)),
@@ -438,7 +744,10 @@ impl Secrets {
         };
         let path = path
             .split('/')
-            .map(|seg| self.scrub_matches("secret", seg))
+            .map(|seg| {
+                self.replaced("secret", seg, Scope::Tokens)
+                    .unwrap_or_else(|| seg.to_owned())
+            })
             .collect::<Vec<_>>()
             .join("/");
         match query {
@@ -453,39 +762,27 @@ impl Secrets {
             .map(|pair| match pair.split_once('=') {
                 Some((k, v))
                     if self.rules.is_secret_field(k)
-                        && !v.is_empty()
+                        && secret_by_name(v)
                         && !crate::template::has_placeholder(v) =>
                 {
                     format!("{k}={}", self.placeholder(k, v))
                 }
                 Some((k, v)) => format!("{k}={}", self.scrub_matches(k, v)),
-                None => self.scrub_matches("secret", pair),
+                None => self
+                    .replaced("secret", pair, Scope::Tokens)
+                    .unwrap_or_else(|| pair.to_owned()),
             })
             .collect::<Vec<_>>()
             .join(&sep.to_string())
     }
 
-    /// Every cookie value is a credential: `a=1; b=2` → placeholders.
-    fn scrub_pairs_named(&mut self, s: &str, sep: &str, base: &str) -> String {
-        s.split(sep)
-            .map(|pair| match pair.split_once('=') {
-                Some((k, v)) if !v.is_empty() && !crate::template::has_placeholder(v) => {
-                    format!("{k}={}", self.placeholder(&format!("{base}_{k}"), v))
-                }
-                _ => pair.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(sep)
-    }
-
-    /// The placeholder for a number or boolean `v` (see
-    /// [`crate::template::SecretType`]): its JSON text is kept as the secret,
-    /// `${secret:NAME:number}` stands in, and fills back as a number.
+    /// The placeholder for a number `v` (see [`crate::template::SecretType`]):
+    /// its JSON text is kept as the secret, `${secret:NAME:number}` stands
+    /// in, and fills back as a number.
     fn typed_placeholder(&mut self, base: &str, v: &Value) -> Option<String> {
         let ty = crate::template::SecretType::of(v)?;
         let ph = self.placeholder(base, &v.to_string());
-        let name = ph.strip_suffix('}')?;
-        Some(format!("{name}:{}}}", ty.suffix()))
+        Some(typed(&ph, ty))
     }
 
     /// `key` is the field `v` is the value of (for names of placeholders).
@@ -511,36 +808,65 @@ impl Secrets {
                         // An expected secret is checked by type, even one that
                         // was redacted at record time; elsewhere a placeholder
                         // (or one already there) stands in.
-                        Value::String(s) if !s.is_empty() => {
+                        // Either way the value is learned, so it is found
+                        // again wherever else it stands (an echo).
+                        Value::String(s) if secret_by_name(s) => {
+                            let ph = match crate::template::has_placeholder(s) {
+                                true => s.clone(),
+                                false => self.placeholder(k, &s.clone()),
+                            };
                             *child = match expected {
                                 true => by_type(child),
-                                false if crate::template::has_placeholder(s) => child.clone(),
-                                false => Value::String(self.placeholder(k, &s.clone())),
+                                false => Value::String(ph),
                             };
                         }
-                        // A numeric PIN or a flag: the same, typed.
-                        Value::Number(_) | Value::Bool(_) if expected => *child = by_type(child),
-                        Value::Number(_) | Value::Bool(_) => {
-                            if let Some(ph) = self.typed_placeholder(k, child) {
-                                *child = Value::String(ph);
-                            }
+                        // A numeric PIN: the same, typed.
+                        Value::Number(n) if secret_by_name(&n.to_string()) => {
+                            let ph = self.typed_placeholder(k, child);
+                            *child = match (expected, ph) {
+                                (true, _) | (false, None) => by_type(child),
+                                (false, Some(ph)) => Value::String(ph),
+                            };
                         }
-                        _ => self.scrub_json(child, k, expected),
+                        Value::Object(_) | Value::Array(_) => self.scrub_json(child, k, expected),
+                        // Empty, tiny and boolean values are no secrets by name.
+                        _ => {}
                     }
                 }
             }
             Value::Array(a) => a.iter_mut().for_each(|c| self.scrub_json(c, key, expected)),
-            // A value that is a secret by its look alone: checked by type when
-            // expected, like a secret-named field; a secret inside a longer
-            // text becomes a placeholder in place.
-            Value::String(s) => match expected {
-                true if self.wholly_secret(s) => *v = by_type(v),
-                _ => *s = self.scrub_matches(key, s),
-            },
-            // A number cannot hold a placeholder in part: any match in its
-            // text makes the whole number the secret.
-            Value::Number(n) if !self.rules.matches(&n.to_string()).is_empty() => {
-                if expected {
+            // A value that is wholly a secret (by pattern, or one found
+            // before): in an expected response, one the client sent is
+            // echoed, so its placeholder stands in; any other is checked by
+            // type. A secret inside a longer text becomes a placeholder in place.
+            Value::String(s) => {
+                let hits = self.hits(s, Scope::Value);
+                let whole = matches!(hits.as_slice(), [h] if h.at == (0..s.len()));
+                if expected && whole {
+                    let sent = hits[0]
+                        .name
+                        .as_ref()
+                        .is_some_and(|n| self.client_sent.contains(n));
+                    if !sent {
+                        *v = by_type(v);
+                        return;
+                    }
+                }
+                if let Some(new) = self.replaced(key, s, Scope::Value) {
+                    *s = new;
+                }
+            }
+            // A number cannot hold a placeholder in part: a pattern match in
+            // its text, or a known secret that is the whole number, makes it
+            // the secret.
+            Value::Number(n) => {
+                let text = n.to_string();
+                let known = self.known(&text).cloned();
+                if known.is_none() && self.rules.matches(&text).is_empty() {
+                    return;
+                }
+                let sent = known.as_ref().is_some_and(|n| self.client_sent.contains(n));
+                if expected && !sent {
                     *v = by_type(v);
                 } else if let Some(ph) = self.typed_placeholder(key, v) {
                     *v = Value::String(ph);
@@ -550,24 +876,50 @@ impl Secrets {
         }
     }
 
-    /// The safety net: any recorded secret value (of 4 characters or more)
-    /// still in `text` is replaced by its placeholder.
+    /// Distinctive recorded secrets still standing as tokens in a summary
+    /// line replaced by their placeholders; SQL string literals in it are
+    /// read as values.
     pub fn scrub_text(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        let mut by_len: Vec<(&String, &String)> = self.by_name.iter().collect();
-        by_len.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-        for (name, value) in by_len {
-            if value.len() < 4 || is_flag(value) {
-                continue;
+        let mut hits = self.known_tokens(text);
+        for lit in sql_literals(text) {
+            let inside = &text[lit.clone()];
+            if let Some(name) = self.known(inside) {
+                hits.push(Hit {
+                    at: lit,
+                    name: Some(name.clone()),
+                });
             }
-            if is_number_text(value) {
-                out = replace_number(&out, value, name);
-                continue;
-            }
-            let escaped = serde_json::to_string(value).expect("strings serialize");
-            let escaped = &escaped[1..escaped.len() - 1];
-            out = out.replace(escaped, &format!("${{secret:{name}}}"));
         }
+        self.put_hits(text, hits)
+    }
+
+    /// The last safety net over a whole generated file: distinctive recorded
+    /// secrets still standing as tokens anywhere in it. Ordinary words are
+    /// left, since they may be keys or names; every value was scrubbed before.
+    pub fn scrub_file(&self, text: &str) -> String {
+        self.put_hits(text, self.known_tokens(text))
+    }
+
+    fn put_hits(&self, text: &str, mut hits: Vec<Hit>) -> String {
+        hits.sort_by_key(|h| (h.at.start, std::cmp::Reverse(h.at.end)));
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for h in hits {
+            if h.at.start < last {
+                continue;
+            }
+            // A numeric secret in a file may be a bare JSON number, which a
+            // placeholder inside would break; [`Secrets::scrub_json`] has
+            // already typed those where they stand as values.
+            let found = &text[h.at.clone()];
+            if is_number_text(found) {
+                continue;
+            }
+            out.push_str(&text[last..h.at.start]);
+            out.push_str(&format!("${{secret:{}}}", h.name.unwrap_or_default()));
+            last = h.at.end;
+        }
+        out.push_str(&text[last..]);
         out
     }
 
@@ -623,48 +975,53 @@ fn is_number_text(value: &str) -> bool {
     matches!(serde_json::from_str::<Value>(value), Ok(Value::Number(_)))
 }
 
-/// `text` with the numeric secret `value` replaced where it stands alone
-/// (not part of a longer number): inside a JSON string by its placeholder,
-/// as a bare JSON number by the placeholder as a typed string, so the file
-/// stays valid JSON and the value fills back as a number. A JSON string never
-/// spans lines, so whether a place is inside one is read from its line.
-fn replace_number(text: &str, value: &str, name: &str) -> String {
-    let part_of_number = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '.');
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for (i, _) in text.match_indices(value) {
-        let end = i + value.len();
-        if part_of_number(text[..i].chars().next_back())
-            || part_of_number(text[end..].chars().next())
-        {
-            continue;
-        }
-        out.push_str(&text[last..i]);
-        let line = &text[text[..i].rfind('\n').map_or(0, |n| n + 1)..i];
-        if in_json_string(line) {
-            out.push_str(&format!("${{secret:{name}}}"));
-        } else {
-            out.push_str(&format!("\"${{secret:{name}:number}}\""));
-        }
-        last = end;
-    }
-    out.push_str(&text[last..]);
-    out
+/// `${secret:NAME}` as the typed `${secret:NAME:number}`.
+fn typed(placeholder: &str, ty: crate::template::SecretType) -> String {
+    let name = placeholder.strip_suffix('}').unwrap_or(placeholder);
+    format!("{name}:{}}}", ty.suffix())
 }
 
-/// Whether the end of `line` is inside a JSON string.
-fn in_json_string(line: &str) -> bool {
-    let mut inside = false;
-    let mut escaped = false;
-    for c in line.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if inside => escaped = true,
-            '"' => inside = !inside,
-            _ => {}
+/// The insides of SQL string literals (`'...'`, a quote doubled inside),
+/// skipping quoted identifiers and `--` comments: where a value stands in
+/// SQL text, as against names and keywords.
+fn sql_literals(sql: &str) -> Vec<Range<usize>> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() {
+                    if b[j] == b'\'' {
+                        if b.get(j + 1) == Some(&b'\'') {
+                            j += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    j += 1;
+                }
+                out.push(start..j);
+                i = j + 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
         }
     }
-    inside
+    out
 }
 
 fn toml_string(s: &str) -> String {
@@ -778,7 +1135,7 @@ mod tests {
         let mut r = req(
             &[("Content-Type", "application/x-www-form-urlencoded")],
             "/f",
-            Some(BodySpec::Text("user=a&passwd=pw1234".into())),
+            Some(BodySpec::Text("user=a&passwd=pw1234-long".into())),
         );
         s.scrub_request(&mut r);
         assert_eq!(
@@ -787,7 +1144,10 @@ mod tests {
         );
         let mut resp = ResponseSpec {
             status: 200,
-            headers: vec![("Set-Cookie".into(), "sid=xyz987; Path=/; HttpOnly".into())],
+            headers: vec![(
+                "Set-Cookie".into(),
+                "sid=xyz987abc; Path=/; HttpOnly".into(),
+            )],
             body: Some(BodySpec::Json(json!({"access_token": "tok-1"}))),
         };
         s.scrub_response(&mut resp, true);
@@ -799,9 +1159,10 @@ mod tests {
             resp.body,
             Some(BodySpec::Json(json!({"access_token": {"$reel": "string"}})))
         );
+        // Free text: distinctive secrets as whole tokens only.
         assert_eq!(
-            s.scrub_text("echo: pw1234 and xyz987"),
-            "echo: ${secret:PASSWD} and ${secret:COOKIE_SID}"
+            s.scrub_text("echo: pw1234-long and xyz987abc, not xyz987abcd"),
+            "echo: ${secret:PASSWD} and ${secret:COOKIE_SID}, not xyz987abcd"
         );
     }
 
@@ -895,7 +1256,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_booleans_under_secret_names_or_patterns_are_secrets_of_their_type() {
+    fn numbers_under_secret_names_or_patterns_are_secrets_of_their_type_and_booleans_never() {
         let rules = SecretRules::new(["pin", "opt_in"], ["^4[0-9]{15}$"]).unwrap();
         let mut s = Secrets::with_rules(rules);
         let mut r = req(
@@ -913,30 +1274,25 @@ mod tests {
         let Some(BodySpec::Json(body)) = &r.body else {
             panic!("{r:?}")
         };
-        // The same value elsewhere is left to the safety net, which keeps
-        // the file valid JSON and leaves longer numbers alone.
+        // A boolean is no secret by its name; the PIN where it stands again
+        // as a whole number is, typed, and a longer number is left alone.
         assert_eq!(
             body,
             &json!({
                 "pin": "${secret:PIN:number}",
-                "opt_in": "${secret:OPT_IN:boolean}",
+                "opt_in": true,
                 "card": {"number": "${secret:NUMBER:number}"},
-                "amount": 987654,
+                "amount": "${secret:PIN:number}",
                 "id": 19876540,
             })
         );
         assert_eq!(s.values()["PIN"], "987654");
-        assert_eq!(s.values()["OPT_IN"], "true");
+        assert!(!s.values().contains_key("OPT_IN"));
         assert_eq!(s.values()["NUMBER"], "4111111111111111");
-        let text = s.scrub_text(&serde_json::to_string_pretty(body).unwrap());
+        // The last net over a file leaves numbers (bare JSON numbers would break).
+        let text = s.scrub_file(&serde_json::to_string_pretty(body).unwrap());
         let back: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back["amount"], "${secret:PIN:number}", "{text}");
-        assert_eq!(back["id"], 19876540, "{text}");
-        assert_eq!(back["opt_in"], "${secret:OPT_IN:boolean}", "{text}");
-        assert_eq!(
-            s.scrub_text("\"note\": \"pin 987654, true\""),
-            "\"note\": \"pin ${secret:PIN}, true\""
-        );
+        assert_eq!(&back, body);
 
         // Placeholders fill back as the recorded JSON type.
         struct Kept(BTreeMap<String, String>);
@@ -966,9 +1322,239 @@ mod tests {
             resp.body,
             Some(BodySpec::Json(json!({
                 "pin": {"$reel": "number"},
-                "opt_in": {"$reel": "boolean"},
+                "opt_in": false,
                 "number": {"$reel": "number"},
                 "count": 3,
+            })))
+        );
+    }
+
+    #[test]
+    fn names_are_matched_as_words() {
+        for secret in [
+            "password",
+            "hashed_password",
+            "passwordConfirmation",
+            "refreshToken",
+            "X-Auth-Token",
+            "client_secret",
+            "api_key",
+            "X-Api-Key",
+            "apikey",
+            "AccessKey",
+            "credentials",
+        ] {
+            assert!(is_secret_field(secret), "{secret}");
+        }
+        for plain in [
+            "token_type",
+            "max_tokens",
+            "input_tokens",
+            "password_hint",
+            "token_expires_at",
+            "tokenizer",
+            "keyboard",
+            "monkey",
+            "secretary_name_url",
+        ] {
+            assert!(!is_secret_field(plain), "{plain}");
+        }
+        assert!(!is_secret_header("Access-Control-Allow-Credentials"));
+        assert!(!is_secret_header("Sec-WebSocket-Key"));
+        assert!(is_secret_header("Authorization"));
+        assert!(is_secret_header("X-CSRF-Token"));
+    }
+
+    /// The secrets of issue 11: ordinary words. They are replaced where
+    /// they stand as values, never in keys, header names, SQL identifiers or
+    /// keywords, or path templates.
+    #[test]
+    fn secrets_that_are_ordinary_words_are_replaced_only_as_values() {
+        for word in [
+            "password", "admin", "secret", "token", "test", "user", "1234",
+        ] {
+            let mut s = Secrets::default();
+            let mut login = req(
+                &[("Content-Type", "application/json")],
+                &format!("/api/{word}/login?next=/{word}"),
+                Some(BodySpec::Json(json!({
+                    "user": {"email": "ann@example.com", "password": word, "note": word}
+                }))),
+            );
+            s.scrub_request(&mut login);
+            let Some(BodySpec::Json(body)) = &login.body else {
+                panic!()
+            };
+            assert_eq!(body["user"]["password"], "${secret:PASSWORD}", "{word}");
+            // Wholly the secret elsewhere too: a value.
+            assert_eq!(body["user"]["note"], "${secret:PASSWORD}", "{word}");
+            // The path is a template: an ordinary word is left there.
+            assert_eq!(login.target, format!("/api/{word}/login?next=/{word}"));
+
+            // A validation error names the field and quotes the word in text.
+            let mut answer = ResponseSpec {
+                status: 422,
+                headers: vec![("X-Password-Policy".into(), "min 8".into())],
+                body: Some(BodySpec::Json(json!({
+                    "errors": {"password": [format!("{word} is too weak")], "token": null},
+                    "hashed_password": "$2b$12$abcdefghijklmnopqrstuv",
+                }))),
+            };
+            s.scrub_response(&mut answer, true);
+            let Some(BodySpec::Json(body)) = &answer.body else {
+                panic!()
+            };
+            let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["errors", "hashed_password"], "{word}");
+            assert!(body["errors"].get("password").is_some(), "{word}");
+            assert_eq!(body["errors"]["password"][0], format!("{word} is too weak"));
+            assert_eq!(
+                answer.headers[0],
+                ("X-Password-Policy".into(), "min 8".into())
+            );
+
+            // SQL: identifiers and keywords stay, literals and parameters go.
+            let mut m = PgMock {
+                id: "0001#1".into(),
+                seq: 1,
+                dependency: "db".into(),
+                protocol: "postgres".into(),
+                connection: 1,
+                request: vec![crate::suite::PgRequest {
+                    message: FrontendMessage::Query {
+                        sql: format!(
+                            "SELECT id, hashed_password FROM users WHERE {word}_col = '{word}' AND user = $1"
+                        ),
+                    },
+                    prepared: None,
+                }],
+                response: vec![BackendMessage::DataRow {
+                    values: vec![Some(word.as_bytes().to_vec().into()), None],
+                }],
+            };
+            s.scrub_pg(&mut m);
+            let FrontendMessage::Query { sql } = &m.request[0].message else {
+                panic!()
+            };
+            assert_eq!(
+                sql,
+                &format!(
+                    "SELECT id, hashed_password FROM users WHERE {word}_col = '${{secret:PASSWORD}}' AND user = $1"
+                )
+            );
+            assert_eq!(
+                m.response[0],
+                BackendMessage::DataRow {
+                    values: vec![Some(b"${secret:PASSWORD}".to_vec().into()), None]
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_echoed_under_another_name_is_replaced_everywhere() {
+        let mut s = Secrets::default();
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl";
+        let mut login = ResponseSpec {
+            status: 200,
+            headers: vec![],
+            body: Some(BodySpec::Json(json!({"user": {"token": token}}))),
+        };
+        s.scrub_response(&mut login, true);
+        let mut me = ResponseSpec {
+            status: 200,
+            headers: vec![("X-Echo".into(), format!("Token {token}"))],
+            body: Some(BodySpec::Json(json!({
+                "auth": format!("Bearer {token}"),
+                "copy": token,
+                "api": "the key k9k9-Long-Key99 was used",
+            }))),
+        };
+        let mut call = req(&[], "/me?api_key=k9k9-Long-Key99", None);
+        s.scrub_request(&mut call);
+        s.scrub_response(&mut me, true);
+        let text = serde_json::to_string(&me).unwrap();
+        assert!(!text.contains(token), "{text}");
+        assert!(!text.contains("k9k9-Long-Key99"), "{text}");
+        let Some(BodySpec::Json(body)) = &me.body else {
+            panic!()
+        };
+        assert_eq!(body["auth"], "Bearer ${secret:TOKEN}");
+        // Wholly a token the server made: checked by type.
+        assert_eq!(body["copy"], json!({"$reel": "string"}));
+        // Something the client sent is echoed back as sent.
+        assert_eq!(body["api"], "the key ${secret:API_KEY} was used");
+        assert_eq!(me.headers[0].1, "Token ${secret:TOKEN}");
+    }
+
+    #[test]
+    fn tiny_empty_and_boolean_values_and_plain_cookies_are_no_secrets() {
+        let mut s = Secrets::default();
+        let mut r = req(
+            &[
+                (
+                    "Cookie",
+                    "theme=dark; n=0; e=; never=never; sessionid=abc123def456",
+                ),
+                ("Access-Control-Allow-Credentials", "true"),
+            ],
+            "/cookies/set?password=&token=0&k=never",
+            Some(BodySpec::Json(
+                json!({"password": "", "token": true, "secret": "abc"}),
+            )),
+        );
+        s.scrub_request(&mut r);
+        assert_eq!(
+            r.headers[0].1,
+            "theme=dark; n=0; e=; never=never; sessionid=${secret:COOKIE_SESSIONID}"
+        );
+        assert_eq!(r.headers[1].1, "true");
+        assert_eq!(r.target, "/cookies/set?password=&token=0&k=never");
+        assert_eq!(
+            r.body,
+            Some(BodySpec::Json(
+                json!({"password": "", "token": true, "secret": "abc"})
+            ))
+        );
+        let mut set = ResponseSpec {
+            status: 200,
+            headers: vec![
+                ("Set-Cookie".into(), "k=never; Path=/".into()),
+                (
+                    "Set-Cookie".into(),
+                    "x=Zm9vYmFyYmF6cXV4MTIzNDU2; Path=/".into(),
+                ),
+            ],
+            body: None,
+        };
+        s.scrub_response(&mut set, true);
+        assert_eq!(set.headers[0].1, "k=never; Path=/");
+        // An unnamed cookie that looks like a session id is one.
+        assert_eq!(set.headers[1].1, "x=${secret:COOKIE_X}; Path=/");
+        assert_eq!(s.values().len(), 2, "{:?}", s.values());
+    }
+
+    #[test]
+    fn forgotten_values_are_still_found_as_tokens_inside_text() {
+        let mut s = Secrets::default();
+        let mut r = req(&[], "/get?api_key=k9k9-Long-Key99", None);
+        s.scrub_request(&mut r);
+        s.forget_values();
+        assert!(s.values().values().all(|v| v.starts_with(HASHED)));
+        let mut echo = ResponseSpec {
+            status: 200,
+            headers: vec![],
+            body: Some(BodySpec::Json(json!({
+                "url": "http://127.0.0.1/get?api_key=k9k9-Long-Key99",
+                "args": {"key": "k9k9-Long-Key99"},
+            }))),
+        };
+        s.scrub_response(&mut echo, false);
+        assert_eq!(
+            echo.body,
+            Some(BodySpec::Json(json!({
+                "url": "http://127.0.0.1/get?api_key=${secret:API_KEY}",
+                "args": {"key": "${secret:API_KEY}"},
             })))
         );
     }
