@@ -138,6 +138,18 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
         let rows = r.chained.iter().map(|(c, w, to)| [c.as_str(), w, to]);
         table(&mut s, ["CASE", "WHERE", "REFERS TO"], rows);
     }
+    if !r.unlinked.is_empty() {
+        s.push_str(&format!(
+            "  {} recorded values could have come from more than one earlier answer; they are kept as recorded:\n",
+            r.unlinked.len()
+        ));
+        for (case, place, candidates) in &r.unlinked {
+            s.push_str(&format!(
+                "    {case} {place}: {}\n",
+                candidates.join(" or ")
+            ));
+        }
+    }
     if !r.deduplicated.is_empty() {
         let dropped: usize = r.deduplicated.iter().map(|(_, d)| d.len()).sum();
         s.push_str(&format!(

@@ -53,6 +53,9 @@ pub struct GenerateReport {
     /// Recorded values replaced by references to earlier answers:
     /// `(case, where, reference)`.
     pub chained: Vec<chain::Chained>,
+    /// Values several earlier answers could have produced, left as
+    /// recorded: `(case, where, candidate references)`.
+    pub unlinked: Vec<(String, String, Vec<String>)>,
     /// Fields that differed across repeats of one call: `(case, path, kind)`.
     pub repeats: Vec<(String, String, &'static str)>,
     /// Postgres requests left out because they were never answered: `(seq, why)`.
@@ -236,12 +239,13 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             chains.rewrite_request(stem, &mut m.request);
         }
         if let Some(BodySpec::Json(v)) = &case.response.body {
-            chains.learn(&number, v);
+            chains.learn(&number, v, &case.request);
         }
-        chains.rewrite_expected(&number, stem, &mut case.response);
+        chains.rewrite_expected(&number, stem, &case.request, &mut case.response);
     }
     chains.mark_origins(&mut cases);
     report.chained = std::mem::take(&mut chains.report);
+    report.unlinked = std::mem::take(&mut chains.ambiguous);
 
     report.repeats = repeats::loosen(&mut cases);
     if options.dedup {

@@ -5,6 +5,16 @@
 //! which the replayer fills with what the app returned this run; the value's
 //! origin becomes a typed matcher. So a suite passes against a fresh app that
 //! hands out id 43 instead of 42, and still fails when the flow breaks.
+//!
+//! Equal text alone is evidence only for a long, opaque value (a token, a
+//! UUID). A short one (a small integer, a short string) links only when the
+//! context agrees: the resource its origin named (`article` for
+//! `article.id`, or `book` for the `id` a `POST /books` answered) is the one
+//! the later place names (the path segment before it, `/articles/1`; a key
+//! such as `article_id`). A value the client itself sent is no origin, and a
+//! new resource's own id is a new origin, never a reference to an older
+//! value that happens to be equal. When two earlier values could be the
+//! origin, none is picked, and that is reported.
 
 use std::collections::BTreeSet;
 
@@ -23,6 +33,9 @@ struct Learned {
     path: String,
     /// Long and opaque enough to be found inside other text (tokens).
     strong: bool,
+    /// The kind of thing the value identifies, singular and lower case
+    /// (`article`), when its place says.
+    resource: Option<String>,
 }
 
 impl Learned {
@@ -42,6 +55,9 @@ pub struct Chains {
     /// Values the current case's request referred to.
     in_request: Vec<Learned>,
     pub report: Vec<Chained>,
+    /// Places whose value several earlier answers could have produced, so
+    /// no reference was made: `(case, place, the candidates)`.
+    pub ambiguous: Vec<(String, String, Vec<String>)>,
 }
 
 /// Keys whose values identify something the server made.
@@ -62,9 +78,158 @@ fn strong(text: &str) -> bool {
     text.len() >= 8 && !text.contains(char::is_whitespace)
 }
 
+/// `articles` → `article`, `categories` → `category`, `Book` → `book`.
+fn singular(word: &str) -> String {
+    let w = word.to_ascii_lowercase();
+    if let Some(stem) = w.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if w.ends_with('s') && !w.ends_with("ss") && w.len() > 1 {
+        w[..w.len() - 1].to_owned()
+    } else {
+        w
+    }
+}
+
+/// The resource a key names: `article_id`, `articleId` → `article`; `id`,
+/// `uuid` and other keys name none by themselves.
+fn key_resource(key: &str) -> Option<String> {
+    let lower = key.to_ascii_lowercase();
+    let stem = lower
+        .strip_suffix("_id")
+        .or_else(|| lower.strip_suffix("-id"))
+        .or_else(|| lower.strip_suffix("_uuid"))
+        .or_else(|| key.strip_suffix("Id").map(|_| &lower[..lower.len() - 2]))?;
+    (!stem.is_empty()).then(|| singular(stem))
+}
+
+/// The resource a JSON path names for its leaf: the leaf key's own
+/// (`author_id`), else the nearest enclosing key (`body.comments[0].id` →
+/// `comment`); `None` at the top level.
+fn path_resource(path: &str) -> Option<String> {
+    let keys: Vec<&str> = path
+        .split('.')
+        .map(|k| k.split('[').next().unwrap_or(k))
+        .filter(|k| !k.is_empty() && *k != "body")
+        .collect();
+    let (leaf, parents) = keys.split_last()?;
+    key_resource(leaf).or_else(|| {
+        parents
+            .last()
+            .filter(|p| !CONTAINERS.contains(&p.to_ascii_lowercase().as_str()))
+            .map(|p| singular(p))
+    })
+}
+
+/// Keys that wrap a list or a payload without naming what is in it.
+const CONTAINERS: &[&str] = &[
+    "items", "data", "results", "result", "records", "rows", "list", "content", "entries",
+    "objects", "hits", "nodes", "edges", "payload", "response", "values", "page",
+];
+
+/// The resource a request target names last: `/api/books/42?x=1` → `book`.
+fn target_resource(target: &str) -> Option<String> {
+    let path = crate::suite::origin_form(target)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    path.split('/')
+        .rev()
+        .find(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '_')
+        })
+        .map(singular)
+}
+
+/// Scalar values a request carries itself: its path segments, query values
+/// and JSON body leaves.
+fn request_values(req: &RequestSpec) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    out.extend(path.split('/').map(str::to_owned));
+    out.extend(
+        query
+            .split('&')
+            .filter_map(|p| p.split_once('=').map(|(_, v)| v.to_owned())),
+    );
+    fn leaves(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => m.values().for_each(|c| leaves(c, out)),
+            Value::Array(a) => a.iter().for_each(|c| leaves(c, out)),
+            leaf => out.extend(scalar_text(leaf)),
+        }
+    }
+    if let Some(BodySpec::Json(v)) = &req.body {
+        leaves(v, &mut out);
+    }
+    out
+}
+
 impl Chains {
-    fn find(&self, text: &str) -> Option<&Learned> {
-        self.learned.iter().find(|l| l.text == text)
+    /// The origin of `text` at a place whose context names `resources`: a
+    /// strong value's first origin; a weak value's only origin that names
+    /// a resource one of `resources` names. Several that could be: none, and
+    /// it is reported.
+    fn pick(
+        &mut self,
+        text: &str,
+        resources: &[Option<String>],
+        case: &str,
+        place: &str,
+    ) -> Option<Learned> {
+        self.pick_except(text, resources, case, place, None)
+    }
+
+    /// [`Chains::pick`] among the origins not in case `skip`.
+    fn pick_except(
+        &mut self,
+        text: &str,
+        resources: &[Option<String>],
+        case: &str,
+        place: &str,
+        skip: Option<&str>,
+    ) -> Option<Learned> {
+        let all: Vec<&Learned> = self
+            .learned
+            .iter()
+            .filter(|l| l.text == text && skip != Some(l.case.as_str()))
+            .collect();
+        let first = all.first()?;
+        if first.strong {
+            return Some((*first).clone());
+        }
+        let agree: Vec<&Learned> = all
+            .iter()
+            .copied()
+            .filter(|l| l.resource.is_some() && resources.contains(&l.resource))
+            .collect();
+        match agree.as_slice() {
+            [one] => Some((*one).clone()),
+            // One earlier value and a place that does not name it: equal by
+            // coincidence (`/pages/1`).
+            [] if all.len() < 2 => None,
+            [] => {
+                let candidates = all.iter().map(|l| l.reference()).collect();
+                self.ambiguous
+                    .push((case.to_owned(), place.to_owned(), candidates));
+                None
+            }
+            many => {
+                let candidates = many.iter().map(|l| l.reference()).collect();
+                self.ambiguous
+                    .push((case.to_owned(), place.to_owned(), candidates));
+                None
+            }
+        }
+    }
+
+    fn strong_match(&self, text: &str) -> Option<Learned> {
+        self.learned
+            .iter()
+            .find(|l| l.strong && l.text == text)
+            .cloned()
     }
 
     /// A new case starts: forget what the previous request referred to.
@@ -82,36 +247,57 @@ impl Chains {
         r
     }
 
-    /// Learns the id-like values of case `case`'s response body.
-    pub fn learn(&mut self, case: &str, body: &Value) {
-        fn walk(c: &mut Chains, case: &str, v: &Value, path: String, key: Option<&str>) {
+    /// Learns the id-like values of case `case`'s response body, answered to
+    /// `request`: each is an origin unless the request carried it itself, or
+    /// the same value is already known as the same resource.
+    pub fn learn(&mut self, case: &str, body: &Value, request: &RequestSpec) {
+        struct Walk<'a> {
+            case: &'a str,
+            sent: BTreeSet<String>,
+            fallback: Option<String>,
+        }
+        fn walk(c: &mut Chains, w: &Walk, v: &Value, path: String, key: Option<&str>) {
             match v {
                 Value::Object(m) => {
                     for (k, child) in m {
-                        walk(c, case, child, format!("{path}.{k}"), Some(k));
+                        walk(c, w, child, format!("{path}.{k}"), Some(k));
                     }
                 }
                 Value::Array(a) => {
                     for (i, child) in a.iter().enumerate() {
-                        walk(c, case, child, format!("{path}[{i}]"), key);
+                        walk(c, w, child, format!("{path}[{i}]"), key);
                     }
                 }
                 leaf => {
-                    if let (Some(k), Some(text)) = (key, scalar_text(leaf)) {
-                        // The first response that produced a value is its origin.
-                        if id_like(k) && c.find(&text).is_none() {
-                            c.learned.push(Learned {
-                                strong: strong(&text),
-                                text,
-                                case: case.to_owned(),
-                                path: path.clone(),
-                            });
-                        }
+                    let (Some(k), Some(text)) = (key, scalar_text(leaf)) else {
+                        return;
+                    };
+                    if !id_like(k) || w.sent.contains(&text) {
+                        return;
+                    }
+                    let resource = path_resource(&path).or_else(|| w.fallback.clone());
+                    let known = c
+                        .learned
+                        .iter()
+                        .any(|l| l.text == text && (l.strong || l.resource == resource));
+                    if !known {
+                        c.learned.push(Learned {
+                            strong: strong(&text),
+                            text,
+                            case: w.case.to_owned(),
+                            path: path.clone(),
+                            resource,
+                        });
                     }
                 }
             }
         }
-        walk(self, case, body, "body".into(), None);
+        let w = Walk {
+            case,
+            sent: request_values(request),
+            fallback: target_resource(&request.target),
+        };
+        walk(self, &w, body, "body".into(), None);
     }
 
     /// Replaces learned values in a request (a case's, or a mock's: what the
@@ -121,25 +307,41 @@ impl Chains {
             Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
             None => (req.target.clone(), None),
         };
-        let mut segments = Vec::new();
+        let mut segments: Vec<String> = Vec::new();
         for seg in path.split('/') {
-            match self.find(seg).cloned() {
-                Some(l) => segments.push(self.use_ref(&l, case, format!("request path '{seg}'"))),
+            // `/articles/1`: the segment before names what `1` is.
+            let named = segments
+                .last()
+                .filter(|p| !p.is_empty() && !p.contains("${"))
+                .map(|p| singular(p));
+            let place = format!("request path '{seg}'");
+            match self.pick(seg, &[named], case, &place) {
+                Some(l) => segments.push(self.use_ref(&l, case, place)),
                 None => segments.push(seg.to_owned()),
             }
         }
         let mut target = segments.join("/");
+        let last_resource = target_resource(&path);
         if let Some(q) = query {
             let mut pairs = Vec::new();
             for pair in q.split('&') {
                 let rewritten = match pair.split_once('=') {
-                    Some((k, v)) => match self.find(v).cloned() {
-                        Some(l) if id_like(k) || l.strong => {
-                            let r = self.use_ref(&l, case, format!("query {k}"));
-                            format!("{k}={r}")
+                    Some((k, v)) => {
+                        let named = key_resource(k)
+                            .or_else(|| id_like(k).then(|| last_resource.clone()).flatten());
+                        let place = format!("query {k}");
+                        let found = match id_like(k) {
+                            true => self.pick(v, &[named], case, &place),
+                            false => self.strong_match(v),
+                        };
+                        match found {
+                            Some(l) => {
+                                let r = self.use_ref(&l, case, place);
+                                format!("{k}={r}")
+                            }
+                            None => pair.to_owned(),
                         }
-                        _ => pair.to_owned(),
-                    },
+                    }
                     None => pair.to_owned(),
                 };
                 pairs.push(rewritten);
@@ -161,45 +363,84 @@ impl Chains {
             }
         }
         if let Some(BodySpec::Json(v)) = &mut req.body {
-            self.rewrite_json(case, v, "request body", None, None);
+            let fallback = last_resource.clone();
+            self.rewrite_json(case, v, "request body", "body", fallback.as_deref(), None);
         }
     }
 
-    /// Replaces learned values in JSON leaves: id-like keys match any learned
-    /// value, other keys only strong ones. `skip_case` leaves out values this
+    /// Replaces learned values in JSON leaves: strong values anywhere (also
+    /// inside longer text), weak ones under id-like keys whose context names
+    /// their origin's resource (the key, the enclosing key, or `fallback`:
+    /// what the request's path names). `skip_case` leaves out values this
     /// same case produced (an expected body refers only to earlier answers).
     fn rewrite_json(
         &mut self,
         case: &str,
         v: &mut Value,
         place: &str,
-        key: Option<&str>,
+        path: &str,
+        fallback: Option<&str>,
         skip_case: Option<&str>,
     ) {
         match v {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
-                    self.rewrite_json(case, child, place, Some(k), skip_case);
+                    let p = format!("{path}.{k}");
+                    self.rewrite_json(case, child, place, &p, fallback, skip_case);
                 }
             }
             Value::Array(a) => {
-                for child in a.iter_mut() {
-                    self.rewrite_json(case, child, place, key, skip_case);
+                for (i, child) in a.iter_mut().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    self.rewrite_json(case, child, place, &p, fallback, skip_case);
                 }
             }
             leaf => {
                 let Some(text) = scalar_text(leaf) else {
                     return;
                 };
-                let Some(l) = self.find(&text).cloned() else {
-                    return;
+                let key = path
+                    .rsplit('.')
+                    .next()
+                    .map(|k| k.split('[').next().unwrap_or(k))
+                    .filter(|k| *k != "body");
+                let where_ = format!("{place} {}", key.unwrap_or("value"));
+                let found = match self.strong_match(&text) {
+                    Some(l) => Some(l),
+                    None if key.is_some_and(id_like) => {
+                        // The place names it, or the request does (`items[0].id`
+                        // in the answer to `GET /books`).
+                        let named = path_resource(path);
+                        let asked = fallback.map(str::to_owned);
+                        self.pick_except(&text, &[named, asked], case, &where_, skip_case)
+                    }
+                    None => None,
                 };
-                if skip_case == Some(l.case.as_str()) {
-                    return;
-                }
-                if key.is_some_and(id_like) || l.strong {
-                    let r = self.use_ref(&l, case, format!("{place} {}", key.unwrap_or("value")));
-                    *leaf = Value::String(r);
+                match found {
+                    Some(l) if skip_case != Some(l.case.as_str()) => {
+                        let r = self.use_ref(&l, case, where_);
+                        *leaf = Value::String(r);
+                    }
+                    Some(_) => {}
+                    // A token inside a longer text (`"Bearer tok_…"`).
+                    None => {
+                        if let Value::String(s) = leaf {
+                            let inside: Vec<Learned> = self
+                                .learned
+                                .iter()
+                                .filter(|l| {
+                                    l.strong
+                                        && skip_case != Some(l.case.as_str())
+                                        && s.contains(&l.text)
+                                })
+                                .cloned()
+                                .collect();
+                            for l in inside {
+                                let r = self.use_ref(&l, case, where_.clone());
+                                *s = s.replace(&l.text, &r);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -208,24 +449,40 @@ impl Chains {
     /// Replaces learned values in an expected response: a Location naming the
     /// id just created, ids that earlier cases produced.
     /// `number` is the case's four-digit number, `case` its name for the report.
-    pub fn rewrite_expected(&mut self, number: &str, case: &str, resp: &mut ResponseSpec) {
+    pub fn rewrite_expected(
+        &mut self,
+        number: &str,
+        case: &str,
+        request: &RequestSpec,
+        resp: &mut ResponseSpec,
+    ) {
         for (name, value) in &mut resp.headers {
             let n = name.to_ascii_lowercase();
             if n != "location" && n != "content-location" {
                 continue;
             }
             let segs: Vec<String> = value.split('/').map(str::to_owned).collect();
-            let mut out = Vec::new();
+            let mut out: Vec<String> = Vec::new();
             for seg in segs {
-                match self.find(&seg).cloned() {
-                    Some(l) => out.push(self.use_ref(&l, case, format!("header {n}"))),
+                let named = out.last().filter(|p| !p.is_empty()).map(|p| singular(p));
+                let place = format!("header {n}");
+                match self.pick(&seg, &[named], case, &place) {
+                    Some(l) => out.push(self.use_ref(&l, case, place)),
                     None => out.push(seg),
                 }
             }
             *value = out.join("/");
         }
         if let Some(BodySpec::Json(v)) = &mut resp.body {
-            self.rewrite_json(case, v, "response body", None, Some(number));
+            let fallback = target_resource(&request.target);
+            self.rewrite_json(
+                case,
+                v,
+                "response body",
+                "body",
+                fallback.as_deref(),
+                Some(number),
+            );
             // Text about the thing the request named ("book 42 not found")
             // names it by the same reference.
             let named = self.in_request.clone();

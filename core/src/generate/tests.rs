@@ -705,3 +705,210 @@ fn secrets_in_postgres_traffic_become_placeholders_the_mock_can_fill() {
         }
     }
 }
+
+/// Issue 11, point 5: a new comment got id 1, the same as the article
+/// created before it. Equal text is no reference: the comment's id is a new
+/// origin, and the delete names the comment, not the article.
+#[test]
+fn equal_small_ids_link_only_where_the_context_names_their_resource() {
+    use Direction::*;
+    let json = [("Content-Type", "application/json")];
+    let ex = vec![
+        with(
+            http(
+                1,
+                Inbound,
+                None,
+                (0, 10),
+                "POST",
+                "/api/articles",
+                r#"{"article":{"id":1,"slug":"dragons"}}"#,
+            ),
+            &json,
+            r#"{"article":{"title":"Dragons"}}"#,
+            &[],
+        ),
+        with(
+            http(
+                2,
+                Inbound,
+                None,
+                (20, 30),
+                "POST",
+                "/api/articles/dragons/comments",
+                r#"{"comment":{"id":1,"body":"hi","article_id":1}}"#,
+            ),
+            &json,
+            r#"{"comment":{"body":"hi"}}"#,
+            &[],
+        ),
+        http(
+            3,
+            Inbound,
+            None,
+            (40, 50),
+            "GET",
+            "/api/articles/1",
+            r#"{"article":{"id":1,"slug":"dragons"}}"#,
+        ),
+        http(
+            4,
+            Inbound,
+            None,
+            (60, 70),
+            "DELETE",
+            "/api/articles/dragons/comments/1",
+            "{}",
+        ),
+        // Echoes what it is sent: the client's own 0 is no origin.
+        with(
+            http(
+                5,
+                Inbound,
+                None,
+                (80, 90),
+                "POST",
+                "/anything",
+                r#"{"json":{"id":0},"headers":{"Content-Length":"9"}}"#,
+            ),
+            &json,
+            r#"{"id":0}"#,
+            &[],
+        ),
+        http(
+            6,
+            Inbound,
+            None,
+            (100, 110),
+            "PUT",
+            "/anything/0",
+            r#"{"headers":{"Content-Length":"0"}}"#,
+        ),
+        http(7, Inbound, None, (120, 130), "GET", "/pages/1", "{}"),
+    ];
+    let g = generate(&session(), &ex);
+    let case = |n: usize| &g.cases[n].1;
+    let body = |n: usize| match &case(n).response.body {
+        Some(BodySpec::Json(v)) => v.clone(),
+        other => panic!("{other:?}"),
+    };
+    // The comment's own id is a new origin; its article_id names the article.
+    assert_eq!(
+        body(1)["comment"]["article_id"],
+        "${0001.response.body.article.id}"
+    );
+    assert_ne!(body(1)["comment"]["id"], "${0001.response.body.article.id}");
+    assert_eq!(
+        case(2).request.target,
+        "/api/articles/${0001.response.body.article.id}"
+    );
+    assert_eq!(
+        case(3).request.target,
+        "/api/articles/dragons/comments/${0002.response.body.comment.id}"
+    );
+    assert_eq!(case(5).request.target, "/anything/0");
+    assert_eq!(body(5)["headers"]["Content-Length"], "0");
+    // Two earlier ids could be the page number: none is taken, and said.
+    assert_eq!(case(6).request.target, "/pages/1");
+    assert!(
+        g.report
+            .unlinked
+            .iter()
+            .any(|(c, place, candidates)| c == "0007-get-pages-1"
+                && place == "request path '1'"
+                && candidates.len() == 2),
+        "{:?}",
+        g.report.unlinked
+    );
+}
+
+/// Issue 11: a client's random per-request header named like a token is a
+/// nonce, not 3 secrets; a real credential header stays a secret.
+#[test]
+fn a_header_new_on_every_request_that_flows_nowhere_is_a_nonce_not_a_secret() {
+    use Direction::*;
+    let ex: Vec<Exchange> = (0..3)
+        .map(|i| {
+            with(
+                http(
+                    i + 1,
+                    Inbound,
+                    None,
+                    (i * 10, i * 10 + 5),
+                    "GET",
+                    "/books",
+                    "[]",
+                ),
+                &[
+                    ("X-Request-Token", &format!("n0nce-{i}-8f3a9c")),
+                    ("Authorization", "Bearer s3cret-Bearer-1"),
+                ],
+                "",
+                &[],
+            )
+        })
+        .collect();
+    let g = generate(&session(), &ex);
+    assert_eq!(g.report.nonces, vec![("x-request-token".to_owned(), 3)]);
+    let h = &g.cases[1].1.request.headers;
+    assert!(
+        h.contains(&("X-Request-Token".into(), "n0nce-1-8f3a9c".into())),
+        "{h:?}"
+    );
+    assert!(
+        h.contains(&(
+            "Authorization".into(),
+            "Bearer ${secret:AUTHORIZATION}".into()
+        )),
+        "{h:?}"
+    );
+    assert_eq!(g.secrets.values().len(), 1, "{:?}", g.secrets.values());
+}
+
+/// Issue 11, point 7: a reference a secret's matcher replaced is not
+/// listed as made.
+#[test]
+fn the_summary_lists_only_references_the_files_hold() {
+    use Direction::*;
+    let token = "9f86d081884c7d659a2feaa0c55ad015";
+    let ex = vec![
+        http(
+            1,
+            Inbound,
+            None,
+            (0, 10),
+            "POST",
+            "/login",
+            &format!(r#"{{"token":"{token}"}}"#),
+        ),
+        with(
+            http(
+                2,
+                Inbound,
+                None,
+                (20, 30),
+                "GET",
+                "/user",
+                &format!(r#"{{"user":{{"token":"{token}"}}}}"#),
+            ),
+            &[("Authorization", &format!("Token {token}"))],
+            "",
+            &[],
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    let Some(BodySpec::Json(body)) = &g.cases[1].1.response.body else {
+        panic!()
+    };
+    assert_eq!(
+        body["user"]["token"],
+        serde_json::json!({"$reel": "string"})
+    );
+    let places: Vec<&str> = g
+        .report
+        .chained
+        .iter()
+        .map(|(_, p, _)| p.as_str())
+        .collect();
+    assert_eq!(places, ["header authorization"]);
+}
