@@ -93,6 +93,20 @@ pub fn has_placeholder(s: &str) -> bool {
     find(s).is_some()
 }
 
+/// The names of the secrets `s` has placeholders for, in order.
+pub fn secret_names(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some((_, end, inner)) = find(rest) {
+        match parse(inner) {
+            Some(Placeholder::Secret(n)) | Some(Placeholder::TypedSecret(n, _)) => out.push(n),
+            _ => {}
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
 /// The first placeholder in `s`: (start, end, inner).
 fn find(s: &str) -> Option<(usize, usize, &str)> {
     let mut from = 0;

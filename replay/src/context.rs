@@ -1,11 +1,12 @@
 //! What placeholders resolve against during one replay: the secrets, and the
 //! responses the app gave to the cases that already ran.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use reel_core::suite::BodySpec;
-use reel_core::template::{select, Resolver};
+use reel_core::suite::load::LoadedCase;
+use reel_core::suite::{BodySpec, LoadedSuite, ResponseSpec};
+use reel_core::template::{secret_names, select, Resolver};
 use serde_json::Value;
 
 use crate::model::ActualResponse;
@@ -42,6 +43,65 @@ impl ReplayContext {
 
     pub fn handed_out_any(&self) -> bool {
         !self.handed_out.lock().expect("context lock").is_empty()
+    }
+
+    /// The secrets `cases` and the suite's mocks need that neither the
+    /// environment nor the secrets file has: each with the files that use it.
+    /// Checked before anything starts, so a run without them says once which
+    /// `REEL_SECRET_*` to set instead of failing case after case. A
+    /// `Set-Cookie` an expected response holds is compared by form only and
+    /// needs none.
+    pub fn missing(
+        &self,
+        suite: &LoadedSuite,
+        cases: &[&LoadedCase],
+    ) -> BTreeMap<String, BTreeSet<String>> {
+        let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut note = |text: String, file: &str| {
+            for name in secret_names(&text) {
+                needed
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(file.to_owned());
+            }
+        };
+        fn json<T: serde::Serialize>(v: &T) -> String {
+            serde_json::to_string(v).expect("suite parts serialize")
+        }
+        for c in cases {
+            let file = format!("cases/{}.json", c.case.name);
+            note(json(&c.case.request), &file);
+            let expected = ResponseSpec {
+                headers: c
+                    .case
+                    .response
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| !crate::compare::loose::is_loose(n))
+                    .cloned()
+                    .collect(),
+                ..c.case.response.clone()
+            };
+            note(json(&expected), &file);
+            let mocks = format!("mocks/{}.jsonl", c.case.name);
+            for m in &c.mocks {
+                note(json(m), &mocks);
+            }
+            for m in &c.pg {
+                note(json(m), &mocks);
+            }
+        }
+        for m in suite.startup.iter().chain(&suite.shared) {
+            note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
+        }
+        for m in suite.startup_pg.iter().chain(&suite.shared_pg) {
+            note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
+        }
+        needed.retain(|name, _| {
+            std::env::var_os(format!("REEL_SECRET_{name}")).is_none()
+                && !self.secrets.contains_key(name)
+        });
+        needed
     }
 
     /// Remembers what case `name` (`0003-get-books`) got, for later cases.

@@ -56,6 +56,11 @@ pub enum ReplayError {
     },
     #[error("--freeze-time: {0}")]
     FreezeTime(String),
+    #[error("the suite needs secrets that are not set:\n{list}\nset them in the environment, or run where `reel generate` wrote .reel/secrets.toml (--secrets FILE)")]
+    MissingSecrets {
+        /// One line per secret: `  REEL_SECRET_NAME (used by FILES)`.
+        list: String,
+    },
     #[error("{0}")]
     Other(String),
 }

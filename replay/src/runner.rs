@@ -115,6 +115,12 @@ pub async fn run(
     };
 
     let context = Arc::new(ReplayContext::new(cfg.secrets.clone()));
+    let missing = context.missing(suite, &selected);
+    if !missing.is_empty() {
+        return Err(ReplayError::MissingSecrets {
+            list: missing_list(&missing),
+        });
+    }
     let book = Arc::new(
         MockBook::new(
             selected.iter().map(|c| c.mocks.clone()).collect(),
@@ -329,6 +335,28 @@ pub async fn run(
         skipped: count(Outcome::Skipped),
         cases,
     })
+}
+
+/// `  REEL_SECRET_NAME (used by cases/0001-x.json, ...)`, a line each; at
+/// most three files named per secret.
+fn missing_list(
+    missing: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> String {
+    missing
+        .iter()
+        .map(|(name, files)| {
+            let mut shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+            let more = files.len().saturating_sub(3);
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            shown.sort();
+            format!("  REEL_SECRET_{name} (used by {}{tail})", shown.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What a report shows of a case must not carry the secret values the run

@@ -209,13 +209,15 @@ async fn a_login_flow_replays_green_twenty_times_without_secrets_in_the_suite() 
         &[("REEL_SECRET_PASSWORD", PASSWORD)],
     );
     assert_eq!(code, 0, "{out}");
-    // Without it the login case says what is missing, and the flow after it fails.
+    // Without it the run says once, before anything starts, what to set and
+    // where it is used, instead of failing case after case.
     let (code, out) = test_cmd(&f, &["--secrets", "/nonexistent"], &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("secret PASSWORD is not set: set REEL_SECRET_PASSWORD"),
+        out.contains("the suite needs secrets that are not set:\n  REEL_SECRET_PASSWORD (used by cases/0001-post-login.json)"),
         "{out}"
     );
+    assert!(!out.contains("passed"), "no case ran:\n{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
