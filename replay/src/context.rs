@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use reel_core::generate::secrets::mask_value;
 use reel_core::suite::load::LoadedCase;
 use reel_core::suite::{BodySpec, LoadedSuite, ResponseSpec};
 use reel_core::template::{secret_names, select, Resolver};
@@ -31,12 +32,13 @@ impl ReplayContext {
     }
 
     /// `text` with every secret value handed out this run replaced by its
-    /// placeholder again: reports must not carry secrets.
+    /// placeholder again where it stands as a value: reports must not carry
+    /// secrets, nor lose the names that happen to spell one.
     pub fn mask(&self, text: &str) -> String {
         let handed = self.handed_out.lock().expect("context lock");
         let mut out = text.to_owned();
         for (name, value) in handed.iter().filter(|(_, v)| v.len() >= 4) {
-            out = out.replace(value.as_str(), &format!("${{secret:{name}}}"));
+            out = mask_value(&out, value, &format!("${{secret:{name}}}"));
         }
         out
     }

@@ -965,6 +965,44 @@ impl Secrets {
     }
 }
 
+/// `text` (a report line, a diff) with the secret `value` replaced by
+/// `with` where it stands as a value: as a whole token when it is
+/// [`distinctive`], else only where it is quoted whole (`"value"` or
+/// `'value'`) and not a JSON key, so a password that is the word `password`
+/// leaves `"password":` and `hashed_password` alone.
+pub fn mask_value(text: &str, value: &str, with: &str) -> String {
+    if value.is_empty() || !text.contains(value) {
+        return text.to_owned();
+    }
+    let b = text.as_bytes();
+    let word = |i: usize| b[i].is_ascii_alphanumeric() || b[i] >= 0x80;
+    let strong = distinctive(value);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in text.match_indices(value) {
+        let j = i + value.len();
+        if i < last {
+            continue;
+        }
+        let alone = if strong {
+            !(i > 0 && word(i - 1)) && !(j < b.len() && word(j))
+        } else {
+            let quote = i.checked_sub(1).map(|k| b[k]);
+            let key = text[(j + 1).min(text.len())..]
+                .trim_start()
+                .starts_with(':');
+            matches!(quote, Some(b'"' | b'\'')) && b.get(j) == quote.as_ref() && !key
+        };
+        if alone {
+            out.push_str(&text[last..i]);
+            out.push_str(with);
+            last = j;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 /// A boolean secret's text: far too common to look for anywhere else.
 fn is_flag(value: &str) -> bool {
     value == "true" || value == "false"
@@ -1556,6 +1594,27 @@ mod tests {
                 "url": "http://127.0.0.1/get?api_key=${secret:API_KEY}",
                 "args": {"key": "${secret:API_KEY}"},
             })))
+        );
+    }
+
+    #[test]
+    fn reports_mask_secrets_only_where_they_stand_as_values() {
+        let ph = "${secret:PASSWORD}";
+        assert_eq!(
+            mask_value(
+                r#"{"password": "password"} INSERT INTO t (hashed_password) VALUES ('password')"#,
+                "password",
+                ph
+            ),
+            r#"{"password": "${secret:PASSWORD}"} INSERT INTO t (hashed_password) VALUES ('${secret:PASSWORD}')"#
+        );
+        assert_eq!(
+            mask_value(
+                "Bearer tok_9f86d081 and xtok_9f86d081",
+                "tok_9f86d081",
+                "${secret:T}"
+            ),
+            "Bearer ${secret:T} and xtok_9f86d081"
         );
     }
 
