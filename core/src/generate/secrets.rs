@@ -985,7 +985,9 @@ pub fn mask_value(text: &str, value: &str, with: &str) -> String {
             continue;
         }
         let alone = if strong {
-            !(i > 0 && word(i - 1)) && !(j < b.len() && word(j))
+            let before = i > 0 && word(i - 1);
+            let after = j < b.len() && word(j);
+            !before && !after
         } else {
             let quote = i.checked_sub(1).map(|k| b[k]);
             let key = text[(j + 1).min(text.len())..]
