@@ -4,6 +4,7 @@
 //! on lives here, so that the two never import each other.
 
 pub mod body;
+pub mod coding;
 pub mod env;
 pub mod errors;
 pub mod generate;
