@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::matcher::{self, Inferred};
 use crate::model::{header, Direction, Exchange, Header, Payload, Protocol, Session};
+use crate::suite::body::Answer;
 use crate::suite::load::SuiteError;
 use crate::suite::{
     to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, MockSpec, Noise, PgMock, RequestSpec,
@@ -238,7 +239,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         for m in mocks.iter_mut() {
             chains.rewrite_request(stem, &mut m.request);
         }
-        if let Some(BodySpec::Json(v)) = &case.response.body {
+        if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
             chains.learn(&number, v, &case.request);
         }
         chains.rewrite_expected(&number, stem, &case.request, &mut case.response);
@@ -253,7 +254,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     }
     let recorded_at = session.started_at.0 / 1_000_000;
     for (stem, case, _) in &mut cases {
-        if let Some(BodySpec::Json(v)) = case.response.body.as_mut() {
+        if let Some(v) = case.response.body.as_mut().and_then(BodySpec::as_json_mut) {
             let mut found = Vec::new();
             matcher::infer_at(v, "$", recorded_at, &mut found);
             for Inferred { path, kind } in found {
@@ -551,18 +552,25 @@ fn request_spec(p: &Payload) -> RequestSpec {
 
 fn response_spec(e: &Exchange) -> ResponseSpec {
     match e.response.as_ref().and_then(Payload::as_http_response) {
-        Some(r) => ResponseSpec {
-            status: r.status,
-            headers: headers_spec(&r.headers),
-            body: BodySpec::from_bytes(
-                &r.body.bytes,
-                header(&r.headers, "content-type").and_then(|v| std::str::from_utf8(v).ok()),
-                r.body.truncated,
-            ),
-        },
+        Some(r) => {
+            // Shown decoded, so a reviewer reads it and inference, secrets
+            // and references see its JSON; mocks encode it again.
+            let headers = headers_spec(&r.headers);
+            let answer = Answer::of(&headers, &r.body.bytes, r.body.truncated);
+            if let Some(why) = &answer.undecoded {
+                tracing::warn!(seq = e.seq, %why, "response body kept as sent");
+            }
+            ResponseSpec {
+                status: r.status,
+                headers,
+                body_encoding: answer.encoding,
+                body: answer.body,
+            }
+        }
         None => ResponseSpec {
             status: 502,
             headers: Vec::new(),
+            body_encoding: None,
             body: e.error.clone().map(BodySpec::Text),
         },
     }

@@ -96,6 +96,7 @@ impl Redactor {
         let mut spec = ResponseSpec {
             status: r.status,
             headers: to_spec_headers(&r.headers),
+            body_encoding: None,
             body: before.clone(),
         };
         {

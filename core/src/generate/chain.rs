@@ -362,7 +362,7 @@ impl Chains {
                 }
             }
         }
-        if let Some(BodySpec::Json(v)) = &mut req.body {
+        if let Some(v) = req.body.as_mut().and_then(BodySpec::as_json_mut) {
             let fallback = last_resource.clone();
             self.rewrite_json(case, v, "request body", "body", fallback.as_deref(), None);
         }
@@ -473,7 +473,7 @@ impl Chains {
             }
             *value = out.join("/");
         }
-        if let Some(BodySpec::Json(v)) = &mut resp.body {
+        if let Some(v) = resp.body.as_mut().and_then(BodySpec::as_json_mut) {
             let fallback = target_resource(&request.target);
             self.rewrite_json(
                 case,
@@ -503,7 +503,7 @@ impl Chains {
             else {
                 continue;
             };
-            let Some(BodySpec::Json(body)) = c.response.body.as_mut() else {
+            let Some(body) = c.response.body.as_mut().and_then(BodySpec::as_json_mut) else {
                 continue;
             };
             if let Some(leaf) =

@@ -35,6 +35,7 @@ fn body_schema(b: &Option<BodySpec>) -> String {
     match b {
         None => String::new(),
         Some(BodySpec::Json(v)) => schema(v),
+        Some(BodySpec::JsonLines(v) | BodySpec::JsonSeq(v)) => format!("lines {}", schema(v)),
         Some(BodySpec::Text(_)) => "text".into(),
         Some(_) => "binary".into(),
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::matcher::{as_matcher, MARKER};
+use crate::matcher::{accepts, as_matcher, format_kind, MARKER};
 use crate::suite::{BodySpec, CaseFile, MockSpec};
 use crate::template::has_placeholder;
 
@@ -41,10 +41,12 @@ pub fn set(v: &mut Value, path: &str, to: Value) {
 }
 
 /// The paths whose values differ between `bodies` (present in all of them),
-/// with the matcher kind that accepts every value seen. A path whose values
-/// differ in JSON type is left out: a field that changes type is a change the
-/// suite must catch, and no matcher short of "anything" would take it.
-pub fn differing(bodies: &[BTreeMap<String, Value>]) -> Vec<(String, &'static str)> {
+/// with the most specific matcher kind that accepts every value seen (a
+/// format all share, such as `uuid`, else their JSON type; `near` is the
+/// time epoch values are near). A path whose values differ in JSON type is
+/// left out: a field that changes type is a change the suite must catch, and
+/// no matcher short of "anything" would take it.
+pub fn differing(bodies: &[BTreeMap<String, Value>], near: i64) -> Vec<(String, &'static str)> {
     let Some(first_body) = bodies.first() else {
         return Vec::new();
     };
@@ -54,11 +56,25 @@ pub fn differing(bodies: &[BTreeMap<String, Value>]) -> Vec<(String, &'static st
         if values.len() != bodies.len() || values.iter().all(|v| *v == first) {
             continue;
         }
-        if let Some(kind) = type_kind(&values) {
+        if let Some(kind) = kind_of(&values, near) {
             out.push((path.clone(), kind));
         }
     }
     out
+}
+
+/// The most specific matcher all `values` satisfy: a volatile format they
+/// all have (a UUID in every sample is a `uuid`, not any `string`), else the
+/// one JSON type they share, if they share one.
+pub fn kind_of(values: &[&Value], near: i64) -> Option<&'static str> {
+    let format = values
+        .first()
+        .and_then(|v| format_kind(v, near))
+        .filter(|k| values.iter().all(|v| accepts(k, v)));
+    if format.is_some() {
+        return format;
+    }
+    type_kind(values)
 }
 
 /// The matcher for the one JSON type all `values` share, if they share one.
@@ -94,11 +110,19 @@ pub fn loosen(
     }
     let mut report = Vec::new();
     for members in groups.values().filter(|m| m.len() > 1) {
+        let near = chrono::DateTime::parse_from_rfc3339(&cases[members[0]].1.recorded_at)
+            .map_or(0, |t| t.timestamp());
         let bodies: Vec<BTreeMap<String, Value>> = members
             .iter()
             .map(|i| {
                 let mut out = BTreeMap::new();
-                if let Some(BodySpec::Json(v)) = &cases[*i].1.response.body {
+                if let Some(v) = cases[*i]
+                    .1
+                    .response
+                    .body
+                    .as_ref()
+                    .and_then(BodySpec::as_json)
+                {
                     leaves(v, "$".into(), &mut out);
                 }
                 out
@@ -111,10 +135,10 @@ pub fn loosen(
         if statuses.windows(2).any(|w| w[0] != w[1]) {
             continue;
         }
-        for (path, kind) in differing(&bodies) {
+        for (path, kind) in differing(&bodies, near) {
             for i in members {
                 let (stem, case, _) = &mut cases[*i];
-                if let Some(BodySpec::Json(v)) = case.response.body.as_mut() {
+                if let Some(v) = case.response.body.as_mut().and_then(BodySpec::as_json_mut) {
                     set(v, &path, json!({ MARKER: kind }));
                     report.push((stem.clone(), path.clone(), kind));
                 }
@@ -141,10 +165,29 @@ mod tests {
             body(json!({"n": 2, "s": "b", "b": false, "price": "3999", "same": 7})),
         ];
         assert_eq!(
-            differing(&bodies),
+            differing(&bodies, 0),
             [
                 ("$.b".to_owned(), "boolean"),
                 ("$.n".to_owned(), "number"),
+                ("$.s".to_owned(), "string")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_format_every_sample_shares_is_the_matcher() {
+        let at = 1_764_160_000;
+        let bodies = [
+            body(json!({"id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "at": at, "s": "abc"})),
+            body(
+                json!({"id": "6fa459ea-ee8a-3ca4-894e-db77e160355e", "at": at + 5, "s": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"}),
+            ),
+        ];
+        assert_eq!(
+            differing(&bodies, at),
+            [
+                ("$.at".to_owned(), "epoch_seconds"),
+                ("$.id".to_owned(), "uuid"),
                 ("$.s".to_owned(), "string")
             ]
         );

@@ -621,7 +621,9 @@ impl Secrets {
                 && v.starts_with("application/x-www-form-urlencoded")
         });
         match &mut req.body {
-            Some(BodySpec::Json(v)) => self.scrub_json(v, "secret", false),
+            Some(BodySpec::Json(v) | BodySpec::JsonLines(v) | BodySpec::JsonSeq(v)) => {
+                self.scrub_json(v, "secret", false)
+            }
             Some(BodySpec::Text(t)) if form => *t = self.scrub_pairs(t, '&'),
             Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
             _ => {}
@@ -647,7 +649,9 @@ impl Secrets {
             };
         }
         match &mut resp.body {
-            Some(BodySpec::Json(v)) => self.scrub_json(v, "secret", expected),
+            Some(BodySpec::Json(v) | BodySpec::JsonLines(v) | BodySpec::JsonSeq(v)) => {
+                self.scrub_json(v, "secret", expected)
+            }
             Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
             _ => {}
         }
@@ -1188,6 +1192,7 @@ mod tests {
                 "Set-Cookie".into(),
                 "sid=xyz987abc; Path=/; HttpOnly".into(),
             )],
+            body_encoding: None,
             body: Some(BodySpec::Json(json!({"access_token": "tok-1"}))),
         };
         s.scrub_response(&mut resp, true);
@@ -1269,6 +1274,7 @@ mod tests {
         let mut resp = ResponseSpec {
             status: 200,
             headers: vec![("X-Session".into(), "s-88".into())],
+            body_encoding: None,
             body: Some(BodySpec::Json(
                 json!({"key": "sk_live_DDD444", "pin": "1111", "memo": "acct-000001 ok"}),
             )),
@@ -1286,6 +1292,7 @@ mod tests {
         let mut text = ResponseSpec {
             status: 200,
             headers: vec![],
+            body_encoding: None,
             body: Some(BodySpec::Text("account acct-123456".into())),
         };
         s.scrub_response(&mut text, false);
@@ -1353,6 +1360,7 @@ mod tests {
         let mut resp = ResponseSpec {
             status: 200,
             headers: vec![],
+            body_encoding: None,
             body: Some(BodySpec::Json(
                 json!({"pin": 1111, "opt_in": false, "number": 4000000000000002u64, "count": 3}),
             )),
@@ -1435,6 +1443,7 @@ mod tests {
             let mut answer = ResponseSpec {
                 status: 422,
                 headers: vec![("X-Password-Policy".into(), "min 8".into())],
+                body_encoding: None,
                 body: Some(BodySpec::Json(json!({
                     "errors": {"password": [format!("{word} is too weak")], "token": null},
                     "hashed_password": "$2b$12$abcdefghijklmnopqrstuv",
@@ -1498,12 +1507,14 @@ mod tests {
         let mut login = ResponseSpec {
             status: 200,
             headers: vec![],
+            body_encoding: None,
             body: Some(BodySpec::Json(json!({"user": {"token": token}}))),
         };
         s.scrub_response(&mut login, true);
         let mut me = ResponseSpec {
             status: 200,
             headers: vec![("X-Echo".into(), format!("Token {token}"))],
+            body_encoding: None,
             body: Some(BodySpec::Json(json!({
                 "auth": format!("Bearer {token}"),
                 "copy": token,
@@ -1565,6 +1576,7 @@ mod tests {
                     "x=Zm9vYmFyYmF6cXV4MTIzNDU2; Path=/".into(),
                 ),
             ],
+            body_encoding: None,
             body: None,
         };
         s.scrub_response(&mut set, true);
@@ -1584,6 +1596,7 @@ mod tests {
         let mut echo = ResponseSpec {
             status: 200,
             headers: vec![],
+            body_encoding: None,
             body: Some(BodySpec::Json(json!({
                 "url": "http://127.0.0.1/get?api_key=k9k9-Long-Key99",
                 "args": {"key": "k9k9-Long-Key99"},

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{CaseFile, MockSpec, PgMock, SuiteFile, FORMAT_VERSION};
+use super::{
+    BodySpec, CaseFile, MockSpec, PgMock, RequestSpec, ResponseSpec, SuiteFile, FORMAT_VERSION,
+};
 use crate::wire::postgres::BackendMessage;
 
 #[cfg(test)]
@@ -89,7 +91,36 @@ pub fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<
 }
 
 pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
-    parse(path, &read(path)?)
+    let mut case: CaseFile = parse(path, &read(path)?)?;
+    let invalid = |what| SuiteError::Invalid {
+        path: path.to_owned(),
+        what,
+    };
+    check_http(&case.request, &case.response, true).map_err(invalid)?;
+    case.response = case.response.decoded();
+    Ok(case)
+}
+
+/// A body matcher only where a body is compared (never sent), and only
+/// content codings reel can encode again; a suite written before answers
+/// were shown decoded is decoded here, so the rest of reel sees one form.
+fn check_http(
+    request: &RequestSpec,
+    response: &ResponseSpec,
+    expected: bool,
+) -> Result<(), String> {
+    if matches!(request.body, Some(BodySpec::Matcher(_))) {
+        return Err("a request body cannot be a {\"$reel\": ...} matcher: reel sends it".into());
+    }
+    if !expected && matches!(response.body, Some(BodySpec::Matcher(_))) {
+        return Err(
+            "a mock's response body cannot be a {\"$reel\": ...} matcher: the mock sends it".into(),
+        );
+    }
+    if let Some(e) = &response.body_encoding {
+        crate::coding::parse_list(e).map_err(|e| format!("response body_encoding: {e}"))?;
+    }
+    Ok(())
 }
 
 pub fn load_mocks(path: &Path) -> Result<MockLines, SuiteError> {
@@ -114,9 +145,12 @@ pub fn load_mocks(path: &Path) -> Result<MockLines, SuiteError> {
         };
         let value: Value = serde_json::from_str(line).map_err(at_line)?;
         match value.get("protocol").and_then(Value::as_str) {
-            Some("http") => out
-                .http
-                .push(serde_json::from_value(value).map_err(at_line)?),
+            Some("http") => {
+                let mut mock: MockSpec = serde_json::from_value(value).map_err(at_line)?;
+                check_http(&mock.request, &mock.response, false).map_err(invalid)?;
+                mock.response = mock.response.decoded();
+                out.http.push(mock);
+            }
             Some("postgres") => {
                 let mock: PgMock = serde_json::from_value(value).map_err(at_line)?;
                 check_pg(&mock).map_err(invalid)?;

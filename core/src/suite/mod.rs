@@ -114,6 +114,12 @@ pub struct ResponseSpec {
     pub status: u16,
     #[serde(default)]
     pub headers: Vec<(String, String)>,
+    /// The `Content-Encoding` (`gzip`, `br`, ...) the body was sent with, when
+    /// `body` is shown decoded: reel compares the decoded body and encodes it
+    /// again where it sends it (a mock's answer). Absent, the body is the
+    /// bytes as sent, as suites written before this show compressed answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_encoding: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<BodySpec>,
 }
@@ -164,6 +170,10 @@ pub const LOOSE_HEADERS: &[&str] = &[
     "x-b3-parentspanid",
     "x-b3-sampled",
     "x-amzn-trace-id",
+    "www-authenticate",
+    "proxy-authenticate",
+    "authentication-info",
+    "proxy-authentication-info",
 ];
 
 /// The number a case file's name starts with (`0003` of `0003-get-books`): how
