@@ -28,7 +28,13 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
         .out
         .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));
     write_suite(&out, &g)?;
-    out_part!("{}", describe(&out, &g));
+    // Every list complete in a file beside the suite; bounded on screen.
+    let summary_file = out.join("generate.txt");
+    let mut full = describe_bounded(&out, &g, None, None);
+    out_part!(
+        "{}",
+        describe_bounded(&out, &g, Some(SHOWN), Some(&summary_file))
+    );
     if !g.secrets.is_empty() {
         let path = secrets_path(&args.store.store);
         g.secrets.save(&path)?;
@@ -48,12 +54,29 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
             secrets: g.secrets.values().clone(),
         };
         let verified = verify::verify(&out, &summary.session, &v)?;
-        out_part!("{}", verify::describe(&verified));
+        full.push_str(&verify::describe(&verified, None, None));
+        out_part!(
+            "{}",
+            verify::describe(&verified, Some(SHOWN), Some(&summary_file))
+        );
+        save_summary(&summary_file, &full);
         if !verified.unexplained.is_empty() {
             return Ok(ExitCode::from(1));
         }
+        return Ok(ExitCode::SUCCESS);
     }
+    save_summary(&summary_file, &full);
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many rows of each list the terminal shows.
+const SHOWN: usize = 25;
+
+fn save_summary(path: &std::path::Path, text: &str) {
+    match std::fs::write(path, text) {
+        Ok(()) => out!("  the complete summary is in {}", path.display()),
+        Err(e) => out!("  cannot write {}: {e}", path.display()),
+    }
 }
 
 /// `secrets.toml` beside the store (`.reel/secrets.toml` by default).
@@ -65,8 +88,20 @@ pub fn secrets_path(store: &std::path::Path) -> PathBuf {
         .join("secrets.toml")
 }
 
-/// The summary `generate` prints: counts, then every decision worth a look.
+/// The summary `generate` prints: counts, then every decision worth a look,
+/// each list cut at [`SHOWN`] rows.
 pub fn describe(out: &std::path::Path, g: &Generated) -> String {
+    describe_bounded(out, g, Some(SHOWN), None)
+}
+
+/// [`describe`] with each list cut at `limit` rows (None: all of them),
+/// naming `full` as where the rest is.
+pub fn describe_bounded(
+    out: &std::path::Path,
+    g: &Generated,
+    limit: Option<usize>,
+    full: Option<&std::path::Path>,
+) -> String {
     // Counted as written: the Postgres groups of cases --dedup dropped are not.
     let (mut http, mut postgres) = (0, 0);
     for (stem, _, mocks) in &g.cases {
@@ -136,7 +171,7 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             r.chained.len()
         ));
         let rows = r.chained.iter().map(|(c, w, to)| [c.as_str(), w, to]);
-        table(&mut s, ["CASE", "WHERE", "REFERS TO"], rows);
+        table(&mut s, ["CASE", "WHERE", "REFERS TO"], rows, limit, full);
     }
     if !r.unlinked.is_empty() {
         s.push_str(&format!(
@@ -168,7 +203,7 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             r.repeats.len()
         ));
         let rows = r.repeats.iter().map(|(c, p, k)| [c.as_str(), p, k]);
-        table(&mut s, ["CASE", "PATH", "MATCHER"], rows);
+        table(&mut s, ["CASE", "PATH", "MATCHER"], rows, limit, full);
     }
     if !r.matchers.is_empty() {
         s.push_str(&format!(
@@ -176,7 +211,7 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
             r.matchers.len()
         ));
         let rows = r.matchers.iter().map(|(c, p, k)| [c.as_str(), p, k]);
-        table(&mut s, ["CASE", "PATH", "MATCHER"], rows);
+        table(&mut s, ["CASE", "PATH", "MATCHER"], rows, limit, full);
     }
     s
 }
@@ -192,18 +227,25 @@ fn exchange_list(s: &mut String, what: &str, items: &[(i64, String)]) {
     }
 }
 
-/// A three-column table of the first 25 rows, then how many more there are.
+/// A three-column table of the first `limit` rows, then how many more there
+/// are and where all of them are.
 fn table<'a>(
     s: &mut String,
     header: [&'a str; 3],
     rows: impl ExactSizeIterator<Item = [&'a str; 3]>,
+    limit: Option<usize>,
+    full: Option<&std::path::Path>,
 ) {
-    const SHOWN: usize = 25;
     let total = rows.len();
-    for [a, b, c] in std::iter::once(header).chain(rows.take(SHOWN)) {
+    let shown = limit.unwrap_or(usize::MAX);
+    for [a, b, c] in std::iter::once(header).chain(rows.take(shown)) {
         s.push_str(&format!("    {a:<36} {b:<32} {c}\n"));
     }
-    if total > SHOWN {
-        s.push_str(&format!("    … and {} more\n", total - SHOWN));
+    if total > shown {
+        s.push_str(&format!("    … and {} more", total - shown));
+        if let Some(f) = full {
+            s.push_str(&format!(" (all in {})", f.display()));
+        }
+        s.push('\n');
     }
 }

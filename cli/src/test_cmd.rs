@@ -62,21 +62,32 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
         let write = args.write_pending || !in_ci;
         let loosened = reel_replay::stability::loosen(&suite, &runs, false, write)?;
-        if loosened.is_empty() {
-            out!("--stability {n}: every expected value came back the same in all {n} runs");
-        } else {
-            out!(
-                "--stability {n}: {} values differed between runs and {} matched by type:",
-                loosened.len(),
-                if write {
-                    "are now"
-                } else {
-                    "would be (CI is set; --write-pending writes them)"
-                }
-            );
-            for l in &loosened {
-                out!("  {:<36} {:<32} {:<8} {}", l.case, l.path, l.kind, l.why);
-            }
+        let unexplained = reel_replay::stability::unexplained(&suite, &runs, &loosened);
+        let summary = stability_summary(n, &runs, &loosened, &unexplained, write);
+        // Complete beside the suite; bounded on screen.
+        let file = dir.join("stability.txt");
+        let full = format!(
+            "{summary}{}",
+            reel_replay::stability::render(&loosened, &unexplained, None, None)
+        );
+        let saved = std::fs::write(&file, &full);
+        out_part!(
+            "{summary}{}",
+            reel_replay::stability::render(
+                &loosened,
+                &unexplained,
+                Some(25),
+                saved.is_ok().then_some(file.as_path())
+            )
+        );
+        match saved {
+            Ok(()) => out!(
+                "  the complete --stability summary is in {}",
+                file.display()
+            ),
+            Err(e) => out!("  cannot write {}: {e}", file.display()),
+        }
+        if !loosened.is_empty() && write {
             suite = load_suite(&dir)?;
         }
     }
@@ -86,6 +97,59 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     };
     finish(&args, &dir, &suite, &report)
+}
+
+/// What `--stability N` saw, first line and counts: every run's result, then
+/// what was loosened; the lists follow ([`reel_replay::stability::render`]).
+fn stability_summary(
+    n: u32,
+    runs: &[RunReport],
+    loosened: &[reel_replay::stability::Loosened],
+    unexplained: &[reel_replay::stability::Unexplained],
+    write: bool,
+) -> String {
+    let results: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("run {}: {} passed, {} failed", i + 1, r.passed, r.failed))
+        .collect();
+    let misses: usize = runs
+        .iter()
+        .flat_map(|r| &r.cases)
+        .map(|c| c.mock_misses.len())
+        .sum();
+    let mut s = format!(
+        "--stability {n}: replayed every case {n} times against fresh app instances ({})\n",
+        results.join("; ")
+    );
+    if misses > 0 {
+        s.push_str(&format!(
+            "  {misses} dependency calls in those runs matched no recording (listed below)\n"
+        ));
+    }
+    if loosened.is_empty() && unexplained.is_empty() {
+        s.push_str(&format!(
+            "  every expected value, header and body came back the same in all {n} runs\n"
+        ));
+    } else if loosened.is_empty() {
+        s.push_str("  nothing differed between the runs that a matcher may take\n");
+    } else {
+        s.push_str(&format!(
+            "  {} {} differed between runs and {} matched by kind:\n",
+            loosened.len(),
+            if loosened.len() == 1 {
+                "value"
+            } else {
+                "values"
+            },
+            match (write, loosened.len()) {
+                (true, 1) => "is now",
+                (true, _) => "are now",
+                (false, _) => "would be (CI is set; --write-pending writes them)",
+            }
+        ));
+    }
+    s
 }
 
 /// Runs with a progress bar on a terminal; None when interrupted by Ctrl-C

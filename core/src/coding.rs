@@ -118,12 +118,11 @@ fn decode_one(bytes: &[u8], coding: Coding, partial: bool) -> Result<Vec<u8>, Co
             .or_else(|_| read(&mut flate2::read::DeflateDecoder::new(bytes))),
         Coding::Brotli => read(&mut brotli::Decompressor::new(bytes, 4096)),
         Coding::Zstd => {
-            let mut d = zstd::stream::read::Decoder::new(bytes).map_err(|source| {
-                CodingError::Corrupt {
+            let mut d =
+                zstd::stream::read::Decoder::new(bytes).map_err(|source| CodingError::Corrupt {
                     coding: coding.name(),
                     source,
-                }
-            })?;
+                })?;
             read(&mut d)
         }
     }
@@ -194,7 +193,9 @@ mod tests {
 
     #[test]
     fn every_coding_round_trips_and_lists_apply_in_order() {
-        for list in ["gzip", "x-gzip", "deflate", "br", "zstd", "gzip, br", "identity"] {
+        for list in [
+            "gzip", "x-gzip", "deflate", "br", "zstd", "gzip, br", "identity",
+        ] {
             let codings = parse_list(list).unwrap();
             let sent = encode(TEXT, &codings).unwrap();
             assert_eq!(decode(&sent, &codings).unwrap(), TEXT, "{list}");

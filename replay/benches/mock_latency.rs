@@ -29,6 +29,7 @@ fn mocks() -> Vec<MockSpec> {
             response: ResponseSpec {
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],
+                body_encoding: None,
                 body: Some(BodySpec::Json(
                     serde_json::json!({"isbn": i.to_string(), "amount_cents": 1234}),
                 )),

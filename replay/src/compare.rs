@@ -1,11 +1,17 @@
 //! Comparing an actual response with the expected one under noise rules.
 //!
-//! Status, headers (minus ignored ones; volatile ones by form, see [`loose`])
-//! and body are compared. JSON bodies are
-//! compared by structure and value, each difference named by its JSON path;
-//! typed matchers (`{"$reel": "uuid"}`) accept any value of their kind; ignored
-//! paths are skipped. Other bodies are compared as text or bytes.
+//! Status, headers (minus ignored ones; volatile ones by form, see [`loose`];
+//! lists whose order means nothing as sets, see [`sets`]; values with
+//! `${reel:KIND}` slots by [`pattern`]) and body are compared. Bodies are
+//! compared decoded from their `Content-Encoding`, which is compared as a
+//! header. JSON bodies, and JSON lines line by line, are compared by
+//! structure and value, each difference named by its JSON path (line 2 of
+//! JSON lines is `$[1]`); typed matchers (`{"$reel": "uuid"}`) accept any
+//! value of their kind; ignored paths are skipped. A body matcher
+//! (`{"$reel": {"kind": "bytes"}}`) takes any body of its kind and length.
+//! Other bodies are compared as text or bytes.
 
+use reel_core::coding;
 use reel_core::matcher::{accepts, as_matcher};
 use reel_core::suite::{BodySpec, Noise, ResponseSpec};
 use serde_json::Value;
@@ -86,7 +92,51 @@ pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) 
         };
         let (e, a) = (values(&exp_headers), values(&act_headers));
         let joined = |v: &[String]| (!v.is_empty()).then(|| v.join(", "));
-        if loose::is_loose(name) {
+        let patterned = e.iter().any(|v| pattern::has_slots(v));
+        if patterned {
+            let fits = e.len() == a.len() && e.iter().zip(&a).all(|(p, v)| pattern::accepts(p, v));
+            if fits {
+                held.push(name);
+            } else {
+                differences.push(Difference {
+                    path: format!("header {name}"),
+                    expected: joined(&e),
+                    actual: joined(&a),
+                });
+            }
+        } else if name == "content-encoding" {
+            // Compared as the codings they name: `x-gzip` is `gzip`, and a
+            // body now sent as it is where it was compressed is named so.
+            let codings = |v: &[String]| {
+                coding::parse_list(&v.join(","))
+                    .map(|c| coding::describe(&c))
+                    .unwrap_or_else(|_| v.join(", "))
+            };
+            let (ce, ca) = (codings(&e), codings(&a));
+            if ce != ca {
+                let show = |c: String| {
+                    if c.is_empty() {
+                        "identity (not encoded)".to_owned()
+                    } else {
+                        c
+                    }
+                };
+                differences.push(Difference {
+                    path: format!("header {name}"),
+                    expected: Some(show(ce)),
+                    actual: Some(show(ca)),
+                });
+            }
+        } else if sets::is_set(name) {
+            match sets::check(name, &e, &a) {
+                None => held.push(name),
+                Some((want, got)) => differences.push(Difference {
+                    path: format!("header {name}"),
+                    expected: Some(want),
+                    actual: Some(got),
+                }),
+            }
+        } else if loose::is_loose(name) {
             let e_strs: Vec<&str> = e.iter().map(String::as_str).collect();
             let a_strs: Vec<&str> = a.iter().map(String::as_str).collect();
             match loose::check(name, &e_strs, &a_strs) {
@@ -108,10 +158,70 @@ pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) 
     }
     let (shown_exp_headers, shown_act_headers) = shown_headers(&exp_headers, &act_headers, &held);
 
-    let shown_expected = match (&expected.body, &actual.body) {
-        (Some(BodySpec::Json(e)), Some(BodySpec::Json(a))) => {
-            json_diff(e, a, &mut Vec::new(), rules, &mut differences);
-            Some(BodySpec::Json(resolve(e, a, &mut Vec::new(), rules)))
+    let (shown_expected, shown_actual) = compare_body(expected, actual, rules, &mut differences);
+
+    let diff = if differences.is_empty() {
+        String::new()
+    } else {
+        unified(
+            &render(expected.status, &shown_exp_headers, shown_expected.as_ref()),
+            &render(actual.status, &shown_act_headers, shown_actual.as_ref()),
+        )
+    };
+    Comparison { differences, diff }
+}
+
+/// Compares the (decoded) bodies, adding each difference; returns the two
+/// bodies as the diff shows them: where a matcher or an ignored path took the
+/// actual value, the expected side shows it too, so only changes stand out.
+fn compare_body(
+    expected: &ResponseSpec,
+    actual: &ActualResponse,
+    rules: &Rules,
+    differences: &mut Vec<Difference>,
+) -> (Option<BodySpec>, Option<BodySpec>) {
+    if let Some(why) = &actual.undecoded {
+        let sent = actual
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+            .map_or("", |(_, v)| v.as_str());
+        differences.push(Difference {
+            path: "body".into(),
+            expected: Some(format!("a body that decodes as {sent}")),
+            actual: Some(why.clone()),
+        });
+        return (expected.body.clone(), actual.body.clone());
+    }
+    let same_form =
+        |e: &BodySpec, a: &BodySpec| std::mem::discriminant(e) == std::mem::discriminant(a);
+    match (&expected.body, &actual.body) {
+        (Some(BodySpec::Matcher(m)), a) => {
+            let bytes = a.as_ref().map(BodySpec::to_bytes).unwrap_or_default();
+            if a.is_some() && m.accepts(&bytes) {
+                return (actual.body.clone(), actual.body.clone());
+            }
+            differences.push(Difference {
+                path: "body".into(),
+                expected: Some(m.describe()),
+                actual: Some(a.as_ref().map_or_else(|| "(absent)".into(), short_body)),
+            });
+            (expected.body.clone(), actual.body.clone())
+        }
+        (Some(e), Some(a)) if e.as_json().is_some() && same_form(e, a) => {
+            let (ev, av) = (e.as_json().expect("JSON"), a.as_json().expect("JSON"));
+            json_diff(ev, av, &mut Vec::new(), rules, differences);
+            let shown = e.with_json(resolve(ev, av, &mut Vec::new(), rules));
+            (Some(shown), actual.body.clone())
+        }
+        // Recorded as JSON lines, now one line or plain text: still by line.
+        (Some(e @ (BodySpec::JsonLines(ev) | BodySpec::JsonSeq(ev))), Some(a))
+            if a.lines_of().is_some() =>
+        {
+            let av = a.lines_of().expect("lines");
+            json_diff(ev, &av, &mut Vec::new(), rules, differences);
+            let shown = e.with_json(resolve(ev, &av, &mut Vec::new(), rules));
+            (Some(shown), Some(e.with_json(av)))
         }
         (Some(BodySpec::TruncatedBase64(_)), a) => {
             let prefix = expected
@@ -120,15 +230,13 @@ pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) 
                 .map(BodySpec::to_bytes)
                 .unwrap_or_default();
             let got = a.as_ref().map(BodySpec::to_bytes).unwrap_or_default();
-            if !got.starts_with(&prefix) {
-                differences.push(body_difference(&expected.body, &actual.body));
-            }
-            // Only the recorded prefix is known; show the actual body as expected
-            // when it agrees, so the diff stays quiet.
+            // Only the recorded prefix is known; show the actual body as
+            // expected when it agrees, so the diff stays quiet.
             if got.starts_with(&prefix) {
-                actual.body.clone()
+                (actual.body.clone(), actual.body.clone())
             } else {
-                expected.body.clone()
+                differences.push(body_difference(&expected.body, &actual.body));
+                (expected.body.clone(), actual.body.clone())
             }
         }
         (e, a) => {
@@ -136,19 +244,9 @@ pub fn compare(expected: &ResponseSpec, actual: &ActualResponse, rules: &Rules) 
             if !same {
                 differences.push(body_difference(e, a));
             }
-            e.clone()
+            (e.clone(), a.clone())
         }
-    };
-
-    let diff = if differences.is_empty() {
-        String::new()
-    } else {
-        unified(
-            &render(expected.status, &shown_exp_headers, shown_expected.as_ref()),
-            &render(actual.status, &shown_act_headers, actual.body.as_ref()),
-        )
-    };
-    Comparison { differences, diff }
+    }
 }
 
 fn body_difference(e: &Option<BodySpec>, a: &Option<BodySpec>) -> Difference {
@@ -163,6 +261,11 @@ fn body_difference(e: &Option<BodySpec>, a: &Option<BodySpec>) -> Difference {
 fn short_body(b: &BodySpec) -> String {
     let s = match b {
         BodySpec::Json(v) => v.to_string(),
+        BodySpec::JsonLines(v) | BodySpec::JsonSeq(v) => {
+            let n = v.as_array().map_or(0, Vec::len);
+            format!("{n} JSON lines: {v}")
+        }
+        BodySpec::Matcher(m) => m.describe(),
         BodySpec::Text(t) => serde_json::to_string(t).expect("strings serialize"),
         BodySpec::Base64(_) | BodySpec::TruncatedBase64(_) => {
             format!("{} bytes of binary", b.to_bytes().len())
@@ -214,6 +317,22 @@ pub fn render(status: u16, headers: &[(String, String)], body: Option<&BodySpec>
         Some(BodySpec::Json(v)) => {
             s.push_str(&serde_json::to_string_pretty(v).expect("JSON values serialize"));
             s.push('\n');
+        }
+        Some(BodySpec::JsonLines(v) | BodySpec::JsonSeq(v)) => {
+            for (i, line) in v
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                s.push_str(&format!("(line {})\n", i + 1));
+                s.push_str(&serde_json::to_string_pretty(line).expect("JSON values serialize"));
+                s.push('\n');
+            }
+        }
+        Some(BodySpec::Matcher(m)) => {
+            s.push_str(&format!("<{}>\n", m.describe()));
         }
         Some(BodySpec::Text(t)) => {
             s.push_str(t);
@@ -447,21 +566,25 @@ pub fn accepted_response(
                 .iter()
                 .zip(&resolved.headers)
                 .find(|((tn, _), (rn, rv))| {
-                    tn.eq_ignore_ascii_case(n) && rn.eq_ignore_ascii_case(n) && rv == v
+                    tn.eq_ignore_ascii_case(n)
+                        && rn.eq_ignore_ascii_case(n)
+                        && (rv == v || (pattern::has_slots(rv) && pattern::accepts(rv, v)))
                 })
                 .map(|((_, tv), _)| tv.clone());
             (n.clone(), keep.unwrap_or_else(|| v.clone()))
         })
         .collect();
-    let body = match (&template.body, &resolved.body, &actual.body) {
-        (Some(BodySpec::Json(t)), Some(BodySpec::Json(r)), Some(BodySpec::Json(a))) => {
-            Some(BodySpec::Json(keep_expected(t, r, a)))
+    let json = |b: &Option<BodySpec>| b.as_ref().and_then(BodySpec::as_json).cloned();
+    let body = match (json(&template.body), json(&resolved.body), &actual.body) {
+        (Some(t), Some(r), Some(a)) if a.as_json().is_some() => {
+            Some(a.with_json(keep_expected(&t, &r, a.as_json().expect("JSON"))))
         }
         _ => accepted_body(template.body.as_ref(), actual.body.as_ref()),
     };
     ResponseSpec {
         status: actual.status,
         headers,
+        body_encoding: actual.body_encoding.clone(),
         body,
     }
 }
@@ -510,9 +633,11 @@ fn keep_expected(t: &Value, r: &Value, a: &Value) -> Value {
 /// but matchers that still accept them stay matchers.
 pub fn accepted_body(expected: Option<&BodySpec>, actual: Option<&BodySpec>) -> Option<BodySpec> {
     match (expected, actual) {
-        (Some(BodySpec::Json(e)), Some(BodySpec::Json(a))) => {
-            Some(BodySpec::Json(keep_matchers(e, a)))
-        }
+        (Some(BodySpec::Matcher(m)), Some(a)) if m.accepts(&a.to_bytes()) => expected.cloned(),
+        (Some(e), Some(a)) => match (e.as_json(), a.as_json()) {
+            (Some(ev), Some(av)) => Some(a.with_json(keep_matchers(ev, av))),
+            _ => Some(a.clone()),
+        },
         (_, a) => a.cloned(),
     }
 }
@@ -550,6 +675,8 @@ fn keep_matchers(e: &Value, a: &Value) -> Value {
 }
 
 pub mod loose;
+pub mod pattern;
+pub mod sets;
 
 #[cfg(test)]
 mod tests;

@@ -137,10 +137,7 @@ impl Resolver for ReplayContext {
         let r = responses.get(case).ok_or_else(|| {
             format!("${{{case}.response.{path}}} refers to case {case}, which has not run before this one")
         })?;
-        let body = match &r.body {
-            Some(BodySpec::Json(v)) => Some(v),
-            _ => None,
-        };
+        let body = r.body.as_ref().and_then(BodySpec::as_json);
         select(body, &r.headers, path).map_err(|e| format!("${{{case}.response.{path}}}: {e}"))
     }
 }

@@ -67,7 +67,14 @@ pub struct CaseResult {
 pub struct ActualResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body, decoded from its `Content-Encoding` where reel can.
     pub body: Option<BodySpec>,
+    /// The codings undone to read `body` (`gzip`), as a suite writes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_encoding: Option<String>,
+    /// Why a body sent with a coding could not be decoded (it is then as sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undecoded: Option<String>,
 }
 
 /// One difference: where, and the two values (absent when missing on a side).

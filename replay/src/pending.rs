@@ -21,6 +21,7 @@ pub fn write(case: &LoadedCase, result: &CaseResult) -> Result<Option<PathBuf>, 
     updated.response = result.accepted.clone().unwrap_or_else(|| ResponseSpec {
         status: actual.status,
         headers: actual.headers.clone(),
+        body_encoding: actual.body_encoding.clone(),
         body: accepted_body(case.case.response.body.as_ref(), actual.body.as_ref()),
     });
     let path = pending_path(&case.path);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use reel_core::suite::body::Answer;
 use reel_core::suite::load::LoadedCase;
 use reel_core::suite::{BodySpec, LoadedSuite, PgMock, RequestSpec, ResponseSpec};
 use reel_core::template::{has_placeholder, resolve_json, resolve_str, Resolver};
@@ -506,7 +507,9 @@ async fn stop_all(mocks: Vec<MockServer>) {
 
 fn resolve_body(b: &Option<BodySpec>, r: &dyn Resolver) -> Result<Option<BodySpec>, String> {
     Ok(match b {
-        Some(BodySpec::Json(v)) => Some(BodySpec::Json(resolve_json(v, r)?)),
+        Some(b @ (BodySpec::Json(v) | BodySpec::JsonLines(v) | BodySpec::JsonSeq(v))) => {
+            Some(b.with_json(resolve_json(v, r)?))
+        }
         Some(BodySpec::Text(t)) => Some(BodySpec::Text(resolve_str(t, r)?)),
         other => other.clone(),
     })
@@ -536,6 +539,7 @@ pub fn resolve_response(resp: &ResponseSpec, r: &dyn Resolver) -> Result<Respons
     Ok(ResponseSpec {
         status: resp.status,
         headers: resolve_headers(&resp.headers, r)?,
+        body_encoding: resp.body_encoding.clone(),
         body: resolve_body(&resp.body, r)?,
     })
 }
@@ -557,6 +561,7 @@ fn resolve_expected(resp: &ResponseSpec, r: &dyn Resolver) -> Result<ResponseSpe
     Ok(ResponseSpec {
         status: resp.status,
         headers,
+        body_encoding: resp.body_encoding.clone(),
         body: resolve_body(&resp.body, r)?,
     })
 }
@@ -593,11 +598,6 @@ async fn send(
             )
         })
         .collect();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let bytes = resp.bytes().await.map_err(|e| {
         format!(
             "reading the response to {} {url}: {}",
@@ -605,10 +605,14 @@ async fn send(
             error_chain(&e)
         )
     })?;
+    // Compared by what it means: decoded as the client would read it.
+    let answer = Answer::of(&headers, &bytes, false);
     Ok(ActualResponse {
         status,
         headers,
-        body: BodySpec::from_bytes(&bytes, content_type.as_deref(), false),
+        body: answer.body,
+        body_encoding: answer.encoding,
+        undecoded: answer.undecoded,
     })
 }
 

@@ -147,8 +147,9 @@ fn real_dependencies(session: &Session) -> anyhow::Result<(Vec<DependencySpec>, 
     Ok((out, forward))
 }
 
-/// What `generate --verify` prints after the summary.
-pub fn describe(v: &Verified) -> String {
+/// What `generate --verify` prints after the summary; each list cut at
+/// `limit` rows (None: all), naming `full` as where the rest is.
+pub fn describe(v: &Verified, limit: Option<usize>, full: Option<&Path>) -> String {
     let n = v.runs;
     let times = if n == 1 {
         "once".to_owned()
@@ -159,41 +160,18 @@ pub fn describe(v: &Verified) -> String {
         "  --verify {n}: replayed every case {times} against the app and its real dependencies"
     );
     if v.loosened.is_empty() {
-        s.push_str("; no value differed between runs, nothing was loosened\n");
+        s.push_str("; no value, header or body differed between runs, nothing was loosened\n");
     } else {
         let n = v.loosened.len();
         s.push_str(&format!(
-            "; {n} {} differed and {} now matched by type:\n",
+            "; {n} {} differed and {} now matched by kind:\n",
             if n == 1 { "value" } else { "values" },
             if n == 1 { "is" } else { "are" }
         ));
-        let whys: Vec<String> = v
-            .loosened
-            .iter()
-            .map(|l| format!("{}: {}", l.kind, l.why))
-            .collect();
-        let rows = v
-            .loosened
-            .iter()
-            .zip(&whys)
-            .map(|(l, why)| [l.case.as_str(), l.path.as_str(), why.as_str()]);
-        super::table(&mut s, ["CASE", "PATH", "WHY"], rows);
     }
+    s.push_str(&stability::render(&v.loosened, &v.unexplained, limit, full));
     if !v.unexplained.is_empty() {
-        s.push_str(&format!(
-            "  {} differences in those runs are not a value a matcher can take; these cases will fail on replay until the app or the recording changes:\n",
-            v.unexplained.len()
-        ));
-        for u in &v.unexplained {
-            let runs: Vec<String> = u.runs.iter().map(usize::to_string).collect();
-            let label = if runs.len() == 1 { "run" } else { "runs" };
-            s.push_str(&format!(
-                "    {:<36} {label} {}: {}\n",
-                u.case,
-                runs.join(", "),
-                u.what
-            ));
-        }
+        s.push_str("  these cases will fail on replay until the app or the recording changes\n");
     }
     s
 }

@@ -5,8 +5,12 @@
 //! `W/` quoted) string, a request or trace id the same shape (a random token
 //! the same alphabet and about the same length). Set-Cookie must set the same
 //! cookies with the same attributes (Path, Domain and SameSite to the letter)
-//! and must not clear one the recording set. A recorded value that is not of
-//! its header's usual form (`Expires: 0`) is compared as it is.
+//! and must not clear one the recording set. An auth challenge
+//! (`WWW-Authenticate: Digest realm="x", nonce="…"`) must keep its schemes and
+//! parameter names, and its parameters' values where they are not random: a
+//! nonce, an opaque value or any random token is held to its form. A recorded
+//! value that is not of its header's usual form (`Expires: 0`) is compared as
+//! it is.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +31,13 @@ pub fn check(name: &str, expected: &[&str], actual: &[&str]) -> Option<String> {
     if name == "set-cookie" {
         return check_cookies(expected, actual);
     }
+    if CHALLENGE_HEADERS.contains(&name.as_str()) {
+        // One list of challenges, whichever lines they came on.
+        let (e, a) = (expected.join(", "), actual.join(", "));
+        let form =
+            Challenges::of(&e).map_or_else(|| Form::Exact(e.trim().to_owned()), Form::Challenges);
+        return (actual.is_empty() || !form.accepts(&a)).then(|| form.describe());
+    }
     let form = Form::of(&name, first);
     (actual.is_empty() || !actual.iter().all(|a| form.accepts(a))).then(|| form.describe())
 }
@@ -39,6 +50,11 @@ enum Form {
     ETag {
         weak: bool,
     },
+    /// An ETag sent without its quotes, as some servers do.
+    BareETag {
+        weak: bool,
+    },
+    Challenges(Challenges),
     Uuid,
     TraceParent,
     /// A random id (nanoid, base64, hex): its alphabet and about its length.
@@ -59,9 +75,10 @@ impl Form {
         match name {
             "date" | "last-modified" | "expires" if is_http_date(recorded) => Form::HttpDate,
             "age" if is_seconds(recorded) => Form::Seconds,
-            "etag" => match etag_weak(recorded) {
-                Some(weak) => Form::ETag { weak },
-                None => Form::Exact(recorded.to_owned()),
+            "etag" => match (etag_weak(recorded), bare_etag_weak(recorded)) {
+                (Some(weak), _) => Form::ETag { weak },
+                (None, Some(weak)) => Form::BareETag { weak },
+                (None, None) => Form::Exact(recorded.to_owned()),
             },
             "traceparent" if is_traceparent(recorded) => Form::TraceParent,
             // Vendors add and drop their entries freely.
@@ -81,6 +98,8 @@ impl Form {
             Form::HttpDate => is_http_date(v),
             Form::Seconds => is_seconds(v),
             Form::ETag { weak } => etag_weak(v) == Some(*weak),
+            Form::BareETag { weak } => bare_etag_weak(v) == Some(*weak),
+            Form::Challenges(c) => Challenges::of(v).is_some_and(|a| c.accepts(&a)),
             Form::Uuid => is_uuid(v),
             Form::TraceParent => is_traceparent(v),
             Form::Token(t) => t.accepts(v),
@@ -96,6 +115,9 @@ impl Form {
             Form::Seconds => "a number of seconds".into(),
             Form::ETag { weak: true } => "a weak ETag (W/\"…\")".into(),
             Form::ETag { weak: false } => "a quoted ETag (\"…\")".into(),
+            Form::BareETag { weak: true } => "a weak unquoted ETag (W/…)".into(),
+            Form::BareETag { weak: false } => "an unquoted ETag".into(),
+            Form::Challenges(c) => c.describe(),
             Form::Uuid => "a UUID".into(),
             Form::TraceParent => "a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)".into(),
             Form::Token(t) => t.describe(),
@@ -270,6 +292,185 @@ fn etag_weak(s: &str) -> Option<bool> {
     };
     let inner = rest.strip_prefix('"')?.strip_suffix('"')?;
     (!inner.contains('"')).then_some(weak)
+}
+
+/// Some(weak) for an ETag without quotes (`5f3e-abc`, `W/5f3e`): one token.
+fn bare_etag_weak(s: &str) -> Option<bool> {
+    let (weak, rest) = match s.strip_prefix("W/") {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let ok = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b','));
+    ok.then_some(weak)
+}
+
+/// Headers that carry auth challenges (or, for `Authentication-Info`, the
+/// parameters of one) with server-made random values.
+const CHALLENGE_HEADERS: &[&str] = &[
+    "www-authenticate",
+    "proxy-authenticate",
+    "authentication-info",
+    "proxy-authentication-info",
+];
+
+/// Parameters that are random by definition (RFC 7616, RFC 7615).
+const RANDOM_PARAMS: &[&str] = &["nonce", "cnonce", "opaque", "nextnonce", "rspauth"];
+
+/// The challenges of a `WWW-Authenticate` value: `Basic realm="a", Digest
+/// realm="b", nonce="…"`; parameters with no scheme before them (as in
+/// `Authentication-Info`) belong to a challenge with an empty scheme.
+#[derive(Debug, Clone, PartialEq)]
+struct Challenges(Vec<Challenge>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Challenge {
+    /// Lower case: schemes are case-insensitive.
+    scheme: String,
+    token68: Option<String>,
+    /// By lower-case name, values unquoted.
+    params: BTreeMap<String, String>,
+}
+
+impl Challenges {
+    fn of(s: &str) -> Option<Challenges> {
+        let mut out: Vec<Challenge> = Vec::new();
+        for item in split_unquoted(s, ',') {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            let (head, rest) = match item.split_once(char::is_whitespace) {
+                Some((h, r)) if !h.contains('=') => (Some(h), r.trim()),
+                _ => (None, item),
+            };
+            if let Some(scheme) = head {
+                out.push(Challenge {
+                    scheme: scheme.to_ascii_lowercase(),
+                    token68: None,
+                    params: BTreeMap::new(),
+                });
+            } else if !item.contains('=') {
+                // A scheme alone: `Negotiate`.
+                out.push(Challenge {
+                    scheme: item.to_ascii_lowercase(),
+                    token68: None,
+                    params: BTreeMap::new(),
+                });
+                continue;
+            }
+            if rest.is_empty() {
+                continue;
+            }
+            if out.is_empty() {
+                out.push(Challenge {
+                    scheme: String::new(),
+                    token68: None,
+                    params: BTreeMap::new(),
+                });
+            }
+            let current = out.last_mut()?;
+            if head.is_some() && is_token68(rest) {
+                current.token68 = Some(rest.to_owned());
+                continue;
+            }
+            let (k, v) = rest.split_once('=')?;
+            let k = k.trim();
+            if k.is_empty() || k.contains(char::is_whitespace) {
+                return None;
+            }
+            let v = v.trim();
+            let v = match v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+                Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+                None => v.to_owned(),
+            };
+            current.params.insert(k.to_ascii_lowercase(), v);
+        }
+        (!out.is_empty()).then_some(Challenges(out))
+    }
+
+    /// Whether a random value (by name or by form) is held to its form only.
+    fn random(name: &str, recorded: &str) -> bool {
+        RANDOM_PARAMS.contains(&name) || Token::of(recorded).is_some() || is_uuid(recorded)
+    }
+
+    fn accepts(&self, actual: &Challenges) -> bool {
+        self.0.len() == actual.0.len()
+            && self.0.iter().zip(&actual.0).all(|(w, g)| {
+                w.scheme == g.scheme
+                    && match (&w.token68, &g.token68) {
+                        (None, None) => true,
+                        // Opaque by definition (a GSSAPI blob): any one.
+                        (Some(_), Some(b)) => is_token68(b),
+                        _ => false,
+                    }
+                    && w.params.keys().eq(g.params.keys())
+                    && w.params.iter().all(|(k, v)| {
+                        let got = &g.params[k];
+                        if Self::random(k, v) {
+                            !got.is_empty() && Form::of("", v).accepts(got)
+                        } else {
+                            got == v
+                        }
+                    })
+            })
+    }
+
+    /// `a Digest challenge with realm="x", nonce=…`.
+    fn describe(&self) -> String {
+        let one = |c: &Challenge| {
+            let mut parts: Vec<String> = c.token68.iter().map(|_| "…".to_owned()).collect();
+            parts.extend(c.params.iter().map(|(k, v)| {
+                if Self::random(k, v) {
+                    format!("{k}=…")
+                } else {
+                    format!("{k}={v:?}")
+                }
+            }));
+            let scheme = if c.scheme.is_empty() {
+                "parameters".to_owned()
+            } else {
+                format!("a {} challenge", c.scheme)
+            };
+            if parts.is_empty() {
+                scheme
+            } else {
+                format!("{scheme} with {}", parts.join(", "))
+            }
+        };
+        self.0.iter().map(one).collect::<Vec<_>>().join(", then ")
+    }
+}
+
+/// RFC 9110's token68: `A-Z a-z 0-9 - . _ ~ + /`, then `=` padding.
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// `s` split at `sep` outside double quotes.
+fn split_unquoted(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
 }
 
 fn is_traceparent(s: &str) -> bool {
@@ -527,6 +728,64 @@ mod tests {
             "x-request-id",
             "order-2024-000123",
             "order_2024_000123"
+        ));
+    }
+
+    #[test]
+    fn unquoted_etags_keep_their_form() {
+        assert!(ok("etag", "5f3e-abc", "77aa-e01"));
+        assert!(ok("etag", "W/5f3e", "W/0a1b"));
+        assert!(!ok("etag", "5f3e", "W/5f3e"));
+        assert!(!ok("etag", "5f3e", "\"5f3e\""));
+        assert_eq!(
+            check("etag", &["5f3e"], &["a b"]).as_deref(),
+            Some("an unquoted ETag")
+        );
+    }
+
+    #[test]
+    fn auth_challenges_keep_schemes_and_names_and_random_values_by_form() {
+        let rec = r#"Digest realm="me@example.com", nonce="9c3a4a8e0b7d4f21a6c5e3b2d1f0a9b8", qop="auth", opaque="5ccc069c403ebaf9f0171e9517f40e41", algorithm=MD5, stale=FALSE"#;
+        let now = r#"Digest realm="me@example.com", nonce="0f1e2d3c4b5a69788796a5b4c3d2e1f0", qop="auth", opaque="6b9c14de03f5a7e9b2c4d6e8f0a1b3c5", algorithm=MD5, stale=FALSE"#;
+        assert!(ok("www-authenticate", rec, now));
+        // Another realm, algorithm or parameter set is another challenge.
+        let want = Some(
+            r#"a digest challenge with algorithm="MD5", nonce=…, opaque=…, qop="auth", realm="me@example.com", stale="FALSE""#,
+        );
+        for changed in [
+            now.replace("me@example.com", "you@example.com"),
+            now.replace("MD5", "SHA-256"),
+            now.replace(", stale=FALSE", ""),
+            now.replace("Digest", "Basic"),
+            now.replace("0f1e2d3c4b5a69788796a5b4c3d2e1f0", "x"),
+        ] {
+            assert_eq!(
+                check("WWW-Authenticate", &[rec], &[&changed]).as_deref(),
+                want,
+                "{changed}"
+            );
+        }
+        // Several challenges, on one line or several, in order.
+        let two = [
+            r#"Basic realm="a""#,
+            r#"Bearer realm="a", error="invalid_token""#,
+        ];
+        assert!(check("www-authenticate", &two, &[&two.join(", ")]).is_none());
+        assert!(!ok(
+            "www-authenticate",
+            r#"Basic realm="a""#,
+            r#"Bearer realm="a""#
+        ));
+        // A token68 (Negotiate) is random: its form holds.
+        assert!(ok(
+            "www-authenticate",
+            "Negotiate oRswGaADCgEAoxIEEAEAAABDh+CIwTbjqQAAAAA=",
+            "Negotiate YIIGhgYGKwYBBQUCoIIGejCCBnagMDAuBgk="
+        ));
+        assert!(ok(
+            "authentication-info",
+            r#"rspauth="d3b07384d113edec49eaa6238ad5ff00", qop=auth, nc=00000001, cnonce="0a4f113b""#,
+            r#"rspauth="c157a79031e1c40f85931829bc5fc552", qop=auth, nc=00000001, cnonce="6a4f1d3b""#
         ));
     }
 

@@ -11,6 +11,7 @@ fn resp(status: u16, headers: &[(&str, &str)], body: Value) -> ResponseSpec {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
+        body_encoding: None,
         body: Some(BodySpec::Json(body)),
     }
 }
@@ -21,6 +22,8 @@ fn actual(status: u16, headers: &[(&str, &str)], body: Value) -> ActualResponse 
         status: r.status,
         headers: r.headers,
         body: r.body,
+        body_encoding: None,
+        undecoded: None,
     }
 }
 
@@ -144,12 +147,15 @@ fn text_and_binary_bodies_compare_as_bytes() {
     let e = ResponseSpec {
         status: 200,
         headers: vec![],
+        body_encoding: None,
         body: Some(BodySpec::Text("hello\n".into())),
     };
     let a = ActualResponse {
         status: 200,
         headers: vec![],
         body: Some(BodySpec::Text("hullo\n".into())),
+        body_encoding: None,
+        undecoded: None,
     };
     let c = compare(&e, &a, &defaults());
     assert_eq!(paths(&c), ["body"]);
@@ -236,4 +242,236 @@ fn volatile_headers_are_held_to_their_form_not_their_value() {
     // A suite that lists the header as noise still ignores it entirely.
     let c = compare(&e, &broken, &defaults());
     assert_eq!(paths(&c), ["header x-request-id", "$.n"]);
+}
+
+/// What the runner makes of an answer on the wire: decoded by its coding.
+fn received(headers: &[(&str, &str)], bytes: &[u8]) -> ActualResponse {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let answer = reel_core::suite::body::Answer::of(&headers, bytes, false);
+    ActualResponse {
+        status: 200,
+        headers,
+        body: answer.body,
+        body_encoding: answer.encoding,
+        undecoded: answer.undecoded,
+    }
+}
+
+fn gz(codings: &str, bytes: &[u8]) -> Vec<u8> {
+    let c = reel_core::coding::parse_list(codings).unwrap();
+    reel_core::coding::encode(bytes, &c).unwrap()
+}
+
+#[test]
+fn compressed_answers_compare_by_their_decoded_json() {
+    let json_gzip = [
+        ("Content-Type", "application/json"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let mut e = resp(
+        200,
+        &json_gzip,
+        json!({"id": {"$reel": "uuid"}, "title": "Dune"}),
+    );
+    e.body_encoding = Some("gzip".into());
+    let body = br#"{"id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "title": "Dune"}"#;
+    // Another compressor, another gzip timestamp: the same answer.
+    for coding in ["gzip", "x-gzip"] {
+        let hs = [
+            ("content-type", "application/json"),
+            ("content-encoding", coding),
+        ];
+        let c = compare(&e, &received(&hs, &gz(coding, body)), &defaults());
+        assert!(c.differences.is_empty(), "{coding}: {:?}", c.differences);
+    }
+    let changed = received(
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        &gz(
+            "gzip",
+            br#"{"id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "name": "Dune"}"#,
+        ),
+    );
+    let c = compare(&e, &changed, &defaults());
+    assert_eq!(paths(&c), ["$.title", "$.name"]);
+    insta::assert_snapshot!("gzip_diff", c.diff);
+
+    // The same JSON sent as it is where gzip was recorded: the coding is the change.
+    let plain = received(&[("content-type", "application/json")], body);
+    let c = compare(&e, &plain, &defaults());
+    assert_eq!(paths(&c), ["header content-encoding"]);
+    assert_eq!(c.differences[0].expected.as_deref(), Some("gzip"));
+    assert_eq!(
+        c.differences[0].actual.as_deref(),
+        Some("identity (not encoded)")
+    );
+
+    // A body that does not decode as its coding says is named so.
+    let broken = received(&[("content-encoding", "br")], b"not brotli");
+    assert_eq!(
+        broken.undecoded.as_deref(),
+        Some("the body does not decode as br")
+    );
+    let c = compare(&e, &broken, &defaults());
+    assert!(paths(&c).contains(&"body"), "{:?}", c.differences);
+}
+
+#[test]
+fn suites_that_hold_compressed_bytes_are_read_decoded() {
+    let text = b"{\"n\": 1}";
+    for coding in ["gzip", "deflate", "br", "zstd"] {
+        let old = ResponseSpec {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Content-Encoding".into(), coding.into()),
+            ],
+            body_encoding: None,
+            // Compressed bytes are binary: base64, as earlier suites hold them.
+            body: BodySpec::from_bytes(&gz(coding, text), None, false),
+        }
+        .decoded();
+        assert_eq!(old.body_encoding.as_deref(), Some(coding));
+        assert_eq!(old.body, Some(BodySpec::Json(json!({"n": 1}))));
+        // What a mock sends for it decodes to the same answer.
+        let wire = old.wire_body().unwrap();
+        let again = received(
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", coding),
+            ],
+            &wire,
+        );
+        assert!(compare(&old, &again, &defaults()).differences.is_empty());
+    }
+}
+
+#[test]
+fn json_lines_compare_line_by_line_with_matchers_per_line() {
+    let nd = [("Content-Type", "application/x-ndjson")];
+    let e = ResponseSpec {
+        body: Some(BodySpec::JsonLines(json!([
+            {"n": 0, "id": {"$reel": "uuid"}},
+            {"n": 1, "id": {"$reel": "uuid"}}
+        ]))),
+        ..resp(200, &nd, json!(null))
+    };
+    let same = received(
+        &[("content-type", "application/x-ndjson")],
+        b"{\"n\":0,\"id\":\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}\n{\"n\":1,\"id\":\"6fa459ea-ee8a-3ca4-894e-db77e160355e\"}\n",
+    );
+    assert!(compare(&e, &same, &defaults()).differences.is_empty());
+    let changed = received(
+        &[("content-type", "application/x-ndjson")],
+        b"{\"n\":0,\"id\":\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}\n{\"n\":2,\"id\":\"nope\"}\n",
+    );
+    let c = compare(&e, &changed, &defaults());
+    assert_eq!(paths(&c), ["$[1].n", "$[1].id"]);
+    assert!(
+        c.diff.contains("(line 2)") && c.diff.contains("+  \"n\": 2"),
+        "{}",
+        c.diff
+    );
+    // One line left, as plain text: still compared as lines.
+    let one = received(
+        &[("content-type", "application/x-ndjson")],
+        b"{\"n\":0,\"id\":\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}",
+    );
+    assert_eq!(paths(&compare(&e, &one, &defaults())), ["$[1]"]);
+}
+
+#[test]
+fn set_headers_ignore_order_and_name_a_changed_item() {
+    let e = resp(
+        200,
+        &[
+            ("Allow", "GET, HEAD, OPTIONS"),
+            ("Vary", "Accept-Encoding, Origin"),
+            ("Access-Control-Allow-Headers", "Content-Type, X-Token"),
+        ],
+        json!(null),
+    );
+    let a = actual(
+        200,
+        &[
+            ("allow", "OPTIONS, GET, HEAD"),
+            ("vary", "origin"),
+            ("vary", "accept-encoding"),
+            ("access-control-allow-headers", "x-token, content-type"),
+        ],
+        json!(null),
+    );
+    let c = compare(&e, &a, &defaults());
+    assert!(c.differences.is_empty(), "{:?}", c.differences);
+    let a = actual(200, &[("allow", "GET, POST, OPTIONS")], json!(null));
+    let c = compare(&e, &a, &defaults());
+    assert_eq!(
+        paths(&c),
+        [
+            "header allow",
+            "header vary",
+            "header access-control-allow-headers"
+        ]
+    );
+    assert_eq!(
+        c.differences[0].actual.as_deref(),
+        Some("{GET, OPTIONS, POST}, without HEAD, with POST too")
+    );
+}
+
+#[test]
+fn header_slots_and_body_matchers_take_any_value_of_their_kind() {
+    let e = ResponseSpec {
+        status: 200,
+        headers: vec![
+            ("X-Nonce".into(), "${reel:token}".into()),
+            (
+                "Content-Type".into(),
+                "multipart/mixed; boundary=${reel:string}".into(),
+            ),
+        ],
+        body_encoding: None,
+        body: Some(BodySpec::Matcher(reel_core::suite::body::BodyMatcher {
+            kind: reel_core::suite::body::BodyKind::Bytes,
+            length: Some(reel_core::suite::body::Length::Exact(4)),
+        })),
+    };
+    let got = |nonce: &str, ct: &str, body: &[u8]| ActualResponse {
+        status: 200,
+        headers: vec![
+            ("x-nonce".into(), nonce.into()),
+            ("content-type".into(), ct.into()),
+        ],
+        body: BodySpec::from_bytes(body, None, false),
+        body_encoding: None,
+        undecoded: None,
+    };
+    let ok = got(
+        "9c3a4a8e0b7d4f21a6c5e3b2d1f0a9b8",
+        "multipart/mixed; boundary=q1w2e3",
+        &[0xff, 0, 1, 2],
+    );
+    let c = compare(&e, &ok, &defaults());
+    assert!(c.differences.is_empty(), "{:?}", c.differences);
+    let bad = got("x", "text/plain", &[1, 2, 3]);
+    let c = compare(&e, &bad, &defaults());
+    assert_eq!(paths(&c), ["header x-nonce", "header content-type", "body"]);
+    assert_eq!(
+        c.differences[2].expected.as_deref(),
+        Some("any bytes of 4 bytes")
+    );
+    // Accepting keeps what still holds.
+    let kept = accepted_response(&e, &e, &ok);
+    let names: Vec<(String, String)> = e
+        .headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect();
+    assert_eq!(kept.headers, names);
+    assert_eq!(kept.body, e.body);
 }

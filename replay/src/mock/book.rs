@@ -232,7 +232,9 @@ fn mentions_placeholder(m: &MockSpec) -> bool {
         || m.request.headers.iter().any(|(_, v)| has(v))
         || m.response.headers.iter().any(|(_, v)| has(v))
         || [&m.request.body, &m.response.body].iter().any(|b| match b {
-            Some(BodySpec::Json(v)) => has(&v.to_string()),
+            Some(BodySpec::Json(v) | BodySpec::JsonLines(v) | BodySpec::JsonSeq(v)) => {
+                has(&v.to_string())
+            }
             Some(BodySpec::Text(t)) => has(t),
             _ => false,
         })

@@ -443,10 +443,11 @@ struct Row {
 }
 
 fn side_by_side(case: &CaseResult, out: &mut String) {
-    let actual_json = match case.actual.as_ref().and_then(|a| a.body.as_ref()) {
-        Some(BodySpec::Json(v)) => Some(v),
-        _ => None,
-    };
+    let actual_json = case
+        .actual
+        .as_ref()
+        .and_then(|a| a.body.as_ref())
+        .and_then(BodySpec::as_json);
     let left = expected_lines(&case.expected, actual_json);
     let right = match &case.actual {
         Some(actual) => actual_lines(actual, &case.expected),
@@ -715,7 +716,17 @@ fn header_line(name: &str, value: &str) -> Line {
 fn body_lines(body: &BodySpec, actual_json: Option<&Value>, matchers: bool) -> Vec<Line> {
     let mut lines = Vec::new();
     match body {
-        BodySpec::Json(v) => json_lines(v, actual_json, matchers, 0, "", "", &mut lines),
+        // JSON lines show as the list of their values, line 1 first.
+        BodySpec::Json(v) | BodySpec::JsonLines(v) | BodySpec::JsonSeq(v) => {
+            json_lines(v, actual_json, matchers, 0, "", "", &mut lines)
+        }
+        BodySpec::Matcher(m) => {
+            let what = m.describe();
+            lines.push(Line {
+                html: Some(format!("<span class=\"note\">{}</span>", escape(&what))),
+                ..Line::plain(format!("\u{0}{what}"))
+            });
+        }
         BodySpec::Text(t) => {
             let t = t.strip_suffix('\n').unwrap_or(t);
             lines.extend(t.split('\n').map(|l| Line::plain(l.to_owned())));

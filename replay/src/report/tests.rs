@@ -35,6 +35,7 @@ fn case(name: &str, outcome: Outcome, method: &str, target: &str) -> CaseResult 
         expected: ResponseSpec {
             status: 200,
             headers: headers(&[JSON_TYPE]),
+            body_encoding: None,
             body: None,
         },
         actual: None,
@@ -69,6 +70,8 @@ fn passing_case() -> CaseResult {
             "items": [{"id": "6f1c2a9e-3b7d-4c1a-9e2f-0a1b2c3d4e5f", "title": "Dune"}],
             "total": 1
         }))),
+        body_encoding: None,
+        undecoded: None,
     });
     c.mocks_used = vec!["0001-list-books#1".to_owned()];
     c
@@ -105,6 +108,8 @@ fn failing_case() -> CaseResult {
             "blurb": "<script>alert(1)</script>",
             "price": 12.5
         }))),
+        body_encoding: None,
+        undecoded: None,
     });
     c.differences = vec![
         diff("$.id", r#"{"$reel": "uuid"}"#, "7"),
@@ -428,6 +433,8 @@ fn html_does_not_mark_a_line_changed_for_its_new_trailing_comma() {
         body: Some(BodySpec::Json(
             json!({"title": "Emma", "price": 5, "discount": null}),
         )),
+        body_encoding: None,
+        undecoded: None,
     });
     c.differences = vec![Difference {
         path: "$.discount".to_owned(),
@@ -453,6 +460,8 @@ fn html_folds_long_unchanged_runs() {
         status: 200,
         headers: headers(&[JSON_TYPE]),
         body: Some(BodySpec::Json(json!(actual))),
+        body_encoding: None,
+        undecoded: None,
     });
     c.differences = vec![diff("$[15]", "15", "99")];
     let html = render_html(&report(vec![c]));
@@ -523,6 +532,8 @@ fn hostile_report() -> RunReport {
         body: Some(BodySpec::Text(
             "<img id=\"injected-body\" src=x onerror=\"document.title='PWNED'\">".to_owned(),
         )),
+        body_encoding: None,
+        undecoded: None,
     });
     c.differences = vec![Difference {
         path: "body".to_owned(),

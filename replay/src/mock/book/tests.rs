@@ -23,6 +23,7 @@ fn mock(id: &str, method: &str, target: &str, body: Option<Value>, status: u16) 
         response: ResponseSpec {
             status,
             headers: vec![],
+            body_encoding: None,
             body: None,
         },
     }
