@@ -2,7 +2,8 @@
 # Installs what building and testing reel needs on a fresh Debian machine:
 # cmake and a C compiler (pingora builds zlib-ng), Chromium for the test that
 # opens the HTML report in a real browser, and faketime (libfaketime) for the
-# `--freeze-time` tests, and psycopg for the Postgres tests. Does nothing
+# `--freeze-time` tests, psycopg for the Postgres tests, and brotli and
+# zstandard for the Python app that sends compressed answers. Does nothing
 # when all are there.
 set -euo pipefail
 
@@ -32,5 +33,10 @@ if [[ "${1:-}" != "--build-only" ]]; then
     if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
         echo "reel: installing psycopg (fixtures/pg/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/pg/requirements.txt"
+    fi
+    # The compressed-answers tests run a Python app that sends br and zstd.
+    if ! python3 -c 'import brotli, zstandard' >/dev/null 2>&1; then
+        echo "reel: installing brotli and zstandard (fixtures/http/requirements.txt)" >&2
+        python3 -m pip install -q -r "$(dirname "$0")/../fixtures/http/requirements.txt"
     fi
 fi

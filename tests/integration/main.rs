@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod config;
+mod content;
 mod crash;
 mod flows;
 mod postgres;

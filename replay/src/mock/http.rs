@@ -142,16 +142,17 @@ async fn answer(
                 }
             }
             // Encoded again as the dependency sent it: the app decodes it.
-            let body =
-                match spec.wire_body() {
-                    Ok(b) => b,
-                    Err(e) => return Ok(text(
+            let body = match spec.wire_body() {
+                Ok(b) => b,
+                Err(e) => {
+                    return Ok(text(
                         500,
                         &format!(
                             "reel mock '{dependency}': cannot encode the recorded answer: {e}\n"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             Ok(resp.body(Full::new(Bytes::from(body))).unwrap_or_else(|e| {
                 text(
                     500,
