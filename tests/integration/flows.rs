@@ -458,7 +458,7 @@ async fn stability_runs_turn_values_that_differ_between_runs_into_listed_matcher
     let (code, out) = run(&["--stability", "3"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("--stability 3: 1 values differed between runs and are now matched by type:"),
+        out.contains("--stability 3: replayed every case 3 times against fresh app instances (run 1: 1 passed, 1 failed; run 2: 1 passed, 1 failed; run 3: 1 passed, 1 failed)\n  1 value differed between runs and is now matched by kind:"),
         "{out}"
     );
     assert!(
