@@ -87,8 +87,16 @@ const CALLS: &[(&str, &str)] = &[
     ("GET", "/quote"),
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compressed_line_delimited_and_random_answers_replay_green_and_catch_a_rename() {
+/// The app recorded through reel answering [`CALLS`], its rates service
+/// still running.
+struct Recorded {
+    dir: tempfile::TempDir,
+    store: PathBuf,
+    app_cmd: String,
+    rates: tokio::process::Child,
+}
+
+async fn record() -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
     let (rates, rates_port) = start_rates().await;
@@ -135,6 +143,22 @@ async fn compressed_line_delimited_and_random_answers_replay_green_and_catch_a_r
     }
     let (code, out, err) = rec.interrupt().await;
     assert_eq!(code, 0, "{out}{err}");
+    Recorded {
+        dir,
+        store,
+        app_cmd,
+        rates,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_line_delimited_and_random_answers_replay_green_and_catch_a_rename() {
+    let Recorded {
+        dir,
+        store,
+        app_cmd,
+        rates,
+    } = record().await;
     drop(rates);
 
     let (suite, generated) = generate_suite(dir.path(), "content", &store);
@@ -218,4 +242,45 @@ async fn compressed_line_delimited_and_random_answers_replay_green_and_catch_a_r
         !out.contains("bytes of binary"),
         "decoded, not bytes: {out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_verify_loosens_random_bodies_and_headers_and_the_suite_replays_green() {
+    let Recorded {
+        dir,
+        store,
+        app_cmd: _,
+        rates,
+    } = record().await;
+    let suite = dir.path().join("suite");
+    let (code, out) = run_reel(&[
+        "generate",
+        "content",
+        "--out",
+        suite.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--verify",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("differed across runs"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows[0].contains("0009-get-bytes") && rows[0].contains("any bytes of 16 bytes"),
+        "{out}"
+    );
+    assert!(
+        rows[1].contains("0010-get-nonce") && rows[1].contains("header x-nonce"),
+        "{out}"
+    );
+    let summary = std::fs::read_to_string(suite.join("generate.txt")).unwrap();
+    assert!(summary.contains("--verify 2"), "{summary}");
+    drop(rates);
+    let (code, out) = run_reel(&["test", suite.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.trim_end().ends_with("11 passed, 0 failed"), "{out}");
 }
