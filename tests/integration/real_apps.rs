@@ -200,7 +200,7 @@ impl Recorded {
             .unwrap_or_else(|| panic!("no '{what}' count in:\n{}", self.summary))
     }
 
-    /// `reel generate --verify 2 [FLAGS]`; returns its exit code and output.
+    /// `reel generate [FLAGS]`; returns its exit code and output.
     fn generate(&self, flags: &[&str]) -> (i32, String) {
         let suite = self.suite();
         let store = self.store();
@@ -211,8 +211,6 @@ impl Recorded {
             suite.to_str().unwrap(),
             "--store",
             store.to_str().unwrap(),
-            "--verify",
-            "2",
         ];
         args.extend_from_slice(flags);
         let out = reel(&args);
@@ -326,7 +324,12 @@ async fn conduit_newman_loop(driver: &str) {
         "newman through reel:\n{}",
         text(&rec.runner)
     );
-    let (code, printed) = rec.generate(&["--app", &conduit_verify_command(driver, port, &db)]);
+    let (code, printed) = rec.generate(&[
+        "--verify",
+        "2",
+        "--app",
+        &conduit_verify_command(driver, port, &db),
+    ]);
     assert_eq!(code, 0, "generate --verify:\n{printed}");
     db.drop_now();
     assert_green(&rec, 3, 32);
@@ -409,7 +412,12 @@ async fn conduit_concurrent_users_replay_green() {
     assert!(rec.runner.status.success(), "{}", text(&rec.runner));
     // 14 requests per user.
     assert_eq!(rec.counted("inbound"), 14 * users, "{}", rec.summary);
-    let (code, printed) = rec.generate(&["--app", &conduit_verify_command("asyncpg", port, &db)]);
+    let (code, printed) = rec.generate(&[
+        "--verify",
+        "2",
+        "--app",
+        &conduit_verify_command("asyncpg", port, &db),
+    ]);
     assert_eq!(code, 0, "generate --verify:\n{printed}");
     db.drop_now();
     assert_green(&rec, 3, 14 * users);
@@ -432,7 +440,9 @@ async fn record_httpbin() -> Recorded {
             .args(["--url", &format!("http://{base}")])
             .args(["--seed", "42", "--max-examples", "1", "--workers", "1"])
             .args(["--report", "har", "--report-dir"])
-            .arg(&report_dir);
+            .arg(&report_dir)
+            // It keeps a cache folder in the current one.
+            .current_dir(&report_dir);
         cmd
     })
     .await;
@@ -475,8 +485,57 @@ async fn httpbin_schemathesis_passes_through_reel() {
             random bodies not loosened (8), false secrets and references (10, 11)"]
 async fn httpbin_schemathesis_replays_green() {
     let rec = record_httpbin().await;
-    let (code, printed) = rec.generate(&[]);
+    let (code, printed) = rec.generate(&["--verify", "2"]);
     assert_eq!(code, 0, "generate --verify:\n{printed}");
     let cases = rec.counted("inbound");
     assert_green(&rec, 2, cases);
+}
+
+/// `reel test --freeze-time` runs Python apps, under gunicorn (whose master
+/// sleeps with `time.sleep` as it starts its workers, which libfaketime
+/// 0.9.10 made fail with EINVAL, so no case reached the app) and under a
+/// development server (Flask's); an app that dies under libfaketime is said
+/// to have, with its last output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_time_runs_python_under_gunicorn_and_a_development_server() {
+    let port = free_port();
+    let gunicorn = format!(
+        "exec {} -b 127.0.0.1:{port} httpbin:app",
+        installed(".venv/bin/gunicorn")
+    );
+    // Answers that do not echo the Host or the client's headers.
+    let paths = ["/json", "/robots.txt", "/status/418", "/uuid", "/deny"];
+    let rec = record("freeze", port, &gunicorn, &[], |base| {
+        let mut cmd = tokio::process::Command::new(python());
+        cmd.arg("-c")
+            .arg("import sys, httpx\nfor p in sys.argv[2:]: httpx.get(sys.argv[1] + p)")
+            .arg(format!("http://{base}"))
+            .args(paths);
+        cmd
+    })
+    .await;
+    assert!(rec.runner.status.success(), "{}", text(&rec.runner));
+    let (code, printed) = rec.generate(&[]);
+    assert_eq!(code, 0, "{printed}");
+
+    let flask = format!(
+        "exec {} --app httpbin:app run --port {port}",
+        installed(".venv/bin/flask")
+    );
+    for app in [&gunicorn, &flask] {
+        let (code, out) = rec.replay(&["--freeze-time", "--app", app], &[]);
+        assert!(
+            code == 0 && out.contains("5 passed, 0 failed"),
+            "--freeze-time with {app} (exit {code}):\n{out}"
+        );
+    }
+
+    let dying = "echo the app gives up >&2; exit 3";
+    let (code, out) = rec.replay(&["--freeze-time", "--app", dying], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the app stopped or never answered while starting under libfaketime")
+            && out.contains("the app gives up"),
+        "{out}"
+    );
 }
