@@ -118,7 +118,7 @@ record() { # NAME APP_CMD [DEP ARGS...]
         >"$dir/record.out" 2>"$dir/record.log" &
     local rec=$!
     pids+=("$rec")
-    wait_for "reel's listening line" 30 grep -q '^reel: listening' "$dir/record.log" || return 2
+    wait_for "reel's listening line" 30 grep -qs '^reel: listening' "$dir/record.log" || return 2
     local inbound
     inbound=$(sed -n 's/^reel: listening inbound=\([^ ]*\).*/\1/p' "$dir/record.log")
     wait_for "the app on port $port" 60 port_open "$port" || return 2
