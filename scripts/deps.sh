@@ -2,9 +2,10 @@
 # Installs what building and testing reel needs on a fresh Debian machine:
 # cmake and a C compiler (pingora builds zlib-ng), Chromium for the test that
 # opens the HTML report in a real browser, and faketime (libfaketime) for the
-# `--freeze-time` tests, psycopg for the Postgres tests, and brotli and
-# zstandard for the Python app that sends compressed answers. Does nothing
-# when all are there.
+# `--freeze-time` tests, psycopg for the Postgres tests, brotli and zstandard
+# for the Python app that sends compressed answers, and the real-app
+# fixtures' Python and npm packages (fixtures/real-apps). Does nothing when
+# all are there.
 set -euo pipefail
 
 missing=()
@@ -38,5 +39,34 @@ if [[ "${1:-}" != "--build-only" ]]; then
     if ! python3 -c 'import brotli, zstandard' >/dev/null 2>&1; then
         echo "reel: installing brotli and zstandard (fixtures/http/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/http/requirements.txt"
+    fi
+fi
+
+if [[ "${1:-}" != "--build-only" ]]; then
+    # The real-app fixtures (bench/real-apps.sh, tests/integration/real_apps.rs):
+    # pinned Python packages in their own venv and newman from the lockfile,
+    # each installed again only when its pin file changed.
+    real="$(cd "$(dirname "$0")/../fixtures/real-apps" && pwd)"
+    apt_missing=()
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_missing+=(python3-venv)
+    command -v npm >/dev/null 2>&1 || apt_missing+=(nodejs npm)
+    if ((${#apt_missing[@]})); then
+        echo "reel: installing ${apt_missing[*]}" >&2
+        sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+    fi
+    stamp() { sha256sum "$1" | cut -d' ' -f1; }
+    if [[ "$(cat "$real/.venv/.installed" 2>/dev/null)" != "$(stamp "$real/requirements.txt")" ]]; then
+        echo "reel: installing fixtures/real-apps/requirements.txt into fixtures/real-apps/.venv" >&2
+        [[ -x "$real/.venv/bin/python" ]] || python3 -m venv "$real/.venv"
+        "$real/.venv/bin/python" -m pip install -q --disable-pip-version-check -r "$real/requirements.txt"
+        stamp "$real/requirements.txt" >"$real/.venv/.installed"
+    fi
+    if [[ "$(cat "$real/node_modules/.installed" 2>/dev/null)" != "$(stamp "$real/package-lock.json")" ]]; then
+        echo "reel: installing newman (fixtures/real-apps/package-lock.json)" >&2
+        (cd "$real" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        stamp "$real/package-lock.json" >"$real/node_modules/.installed"
     fi
 fi

@@ -54,6 +54,12 @@ pub enum ReplayError {
         port: u16,
         lib: String,
     },
+    #[error("--freeze-time: the app stopped or never answered while starting under libfaketime ({lib} preloaded, its clock set to the recording's); replay without --freeze-time to tell whether that is why")]
+    FrozenAppFailed {
+        lib: String,
+        #[source]
+        source: Box<ReplayError>,
+    },
     #[error("--freeze-time: {0}")]
     FreezeTime(String),
     #[error("the suite needs secrets that are not set:\n{list}\nset them in the environment, or run where `reel generate` wrote .reel/secrets.toml (--secrets FILE)")]

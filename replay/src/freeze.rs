@@ -15,6 +15,21 @@
 //! is left alone (`FAKETIME_DONT_FAKE_MONOTONIC=1`): timers and timeouts in the
 //! app keep working.
 //!
+//! With the monotonic clock left alone, libfaketime 0.9.10 (Debian 12's)
+//! still rewrites `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ..)`
+//! deadlines as if they were faked wall-clock times, into a negative time:
+//! the call fails with EINVAL. Python 3.11+ sleeps exactly that way, so
+//! `time.sleep` raised and gunicorn's master died at start. Faking the
+//! monotonic clock instead is no way out: libfaketime then reads it as wall
+//! time, and every futex wait with a monotonic deadline that it does not
+//! intercept (Python's `Lock.acquire(timeout=)`, `Event.wait`) sleeps for
+//! decades. So reel preloads, ahead of libfaketime, a shared object of its
+//! own ([`sleep_shim`], written beside the clock file) whose one symbol,
+//! `clock_nanosleep`, goes straight to the kernel. That is right for every
+//! clock libfaketime leaves alone; a sleep until an absolute wall-clock time
+//! (`CLOCK_REALTIME` with `TIMER_ABSTIME`, rare in servers) then waits for
+//! that real time, not the faked one.
+//!
 //! libfaketime cannot reach a statically linked program (there is no dynamic
 //! loader to preload it). That is checked before the app starts, from the ELF
 //! program headers of the command's executable (no `PT_INTERP`, no loader), and
@@ -85,6 +100,8 @@ pub fn library() -> Result<PathBuf, ReplayError> {
 pub struct Clock {
     lib: PathBuf,
     file: PathBuf,
+    /// [`sleep_shim`] written out, on the architectures it is built for.
+    shim: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -95,9 +112,21 @@ impl Clock {
             .prefix("reel-faketime-")
             .tempdir()
             .map_err(|e| ReplayError::FreezeTime(format!("creating the clock file: {e}")))?;
+        let shim = match sleep_shim() {
+            Some(bytes) => {
+                let path = dir.path().join("reel-sleep.so");
+                std::fs::write(&path, bytes).map_err(|source| ReplayError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(path)
+            }
+            None => None,
+        };
         let clock = Clock {
             lib,
             file: dir.path().join("faketime.rc"),
+            shim,
             _dir: dir,
         };
         clock.set(at)?;
@@ -106,10 +135,19 @@ impl Clock {
 
     /// The variables that put the app under this clock.
     pub fn env(&self) -> Vec<(String, String)> {
-        let preload = match std::env::var("LD_PRELOAD") {
-            Ok(other) if !other.trim().is_empty() => format!("{}:{other}", self.lib.display()),
-            _ => self.lib.display().to_string(),
-        };
+        // The shim first: the first object that defines a symbol gets the calls.
+        let mut preload: Vec<String> = self
+            .shim
+            .iter()
+            .chain([&self.lib])
+            .map(|p| p.display().to_string())
+            .collect();
+        if let Ok(other) = std::env::var("LD_PRELOAD") {
+            if !other.trim().is_empty() {
+                preload.push(other);
+            }
+        }
+        let preload = preload.join(":");
         vec![
             ("LD_PRELOAD".into(), preload),
             (
@@ -131,6 +169,129 @@ impl Clock {
                 path: self.file.clone(),
                 source,
             })
+    }
+}
+
+/// The machine code of the shim's `clock_nanosleep(clock, flags, req, rem)`:
+/// the system call with the caller's arguments, its `-errno` turned into the
+/// positive error number that glibc's function returns.
+#[cfg(target_arch = "x86_64")]
+const SHIM_MACHINE: Option<(u16, &[u8])> = Some((
+    62, // EM_X86_64
+    &[
+        0x49, 0x89, 0xca, // mov r10, rcx (the kernel takes the 4th argument in r10)
+        0xb8, 0xe6, 0x00, 0x00, 0x00, // mov eax, 230 (SYS_clock_nanosleep)
+        0x0f, 0x05, // syscall
+        0xf7, 0xd8, // neg eax
+        0xc3, // ret
+    ],
+));
+#[cfg(target_arch = "aarch64")]
+const SHIM_MACHINE: Option<(u16, &[u8])> = Some((
+    183, // EM_AARCH64
+    &[
+        0x68, 0x0e, 0x80, 0xd2, // mov x8, #115 (SYS_clock_nanosleep)
+        0x01, 0x00, 0x00, 0xd4, // svc #0
+        0xe0, 0x03, 0x00, 0x4b, // neg w0, w0
+        0xc0, 0x03, 0x5f, 0xd6, // ret
+    ],
+));
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SHIM_MACHINE: Option<(u16, &[u8])> = None;
+
+/// A complete ELF shared object, built here rather than shipped or compiled,
+/// that defines one symbol, `clock_nanosleep`, calling the kernel directly
+/// (see the module doc for why). It imports nothing and needs no
+/// relocation: headers, a SysV hash table, the symbol and its name and the
+/// code on a read-only executable page; the dynamic section on a writable
+/// page of its own (older loaders write to it); a non-executable stack.
+/// None on architectures without [`SHIM_MACHINE`] code.
+pub fn sleep_shim() -> Option<Vec<u8>> {
+    let (machine, code) = SHIM_MACHINE?;
+    const PAGE: u64 = 0x1000;
+    const PHNUM: u64 = 4;
+    let hash_at = 64 + 56 * PHNUM;
+    let hash: [u32; 5] = [1, 2, 1, 0, 0]; // nbucket, nchain, bucket[0], chain[0..2]
+    let sym_at = hash_at + 24; // 20 bytes of hash, aligned to 8
+    let str_at = sym_at + 2 * 24;
+    let names = b"\0clock_nanosleep\0";
+    let code_at = (str_at + names.len() as u64).next_multiple_of(16);
+    let text_end = code_at + code.len() as u64;
+    let dynamic: [(u64, u64); 6] = [
+        (4, hash_at),             // DT_HASH
+        (5, str_at),              // DT_STRTAB
+        (6, sym_at),              // DT_SYMTAB
+        (10, names.len() as u64), // DT_STRSZ
+        (11, 24),                 // DT_SYMENT
+        (0, 0),                   // DT_NULL
+    ];
+    let dyn_size = 16 * dynamic.len() as u64;
+
+    let mut f = Vec::new();
+    let u16le = |f: &mut Vec<u8>, v: u16| f.extend_from_slice(&v.to_le_bytes());
+    let u32le = |f: &mut Vec<u8>, v: u32| f.extend_from_slice(&v.to_le_bytes());
+    let u64le = |f: &mut Vec<u8>, v: u64| f.extend_from_slice(&v.to_le_bytes());
+    // ELF header: 64-bit, little-endian, version 1, System V ABI.
+    f.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+    u16le(&mut f, 3); // ET_DYN
+    u16le(&mut f, machine);
+    u32le(&mut f, 1);
+    u64le(&mut f, 0); // no entry point
+    u64le(&mut f, 64); // program headers right after this header
+    u64le(&mut f, 0); // no section headers
+    u32le(&mut f, 0);
+    for v in [64u16, 56, PHNUM as u16, 64, 0, 0] {
+        u16le(&mut f, v);
+    }
+    // Program headers: type, flags, offset, vaddr, paddr, filesz, memsz, align.
+    let phdr = |f: &mut Vec<u8>, kind: u32, flags: u32, at: u64, size: u64, align: u64| {
+        u32le(f, kind);
+        u32le(f, flags);
+        for v in [at, at, at, size, size, align] {
+            u64le(f, v);
+        }
+    };
+    phdr(&mut f, 1, 5, 0, text_end, PAGE); // PT_LOAD, R+X
+    phdr(&mut f, 1, 6, PAGE, dyn_size, PAGE); // PT_LOAD, R+W
+    phdr(&mut f, 2, 6, PAGE, dyn_size, 8); // PT_DYNAMIC
+    phdr(&mut f, 0x6474_e551, 6, 0, 0, 16); // PT_GNU_STACK, not executable
+    for v in hash {
+        u32le(&mut f, v);
+    }
+    f.resize(sym_at as usize, 0);
+    f.extend_from_slice(&[0; 24]); // symbol 0 is the undefined one
+    u32le(&mut f, 1); // st_name: "clock_nanosleep"
+    f.push(0x12); // STB_GLOBAL, STT_FUNC
+    f.push(0); // STV_DEFAULT
+               // Any defined section index will do: the loader reads none of them, and
+               // SHN_ABS would make the address absolute instead of load-relative.
+    u16le(&mut f, 1);
+    u64le(&mut f, code_at);
+    u64le(&mut f, code.len() as u64);
+    f.extend_from_slice(names);
+    f.resize(code_at as usize, 0);
+    f.extend_from_slice(code);
+    f.resize(PAGE as usize, 0);
+    for (tag, value) in dynamic {
+        u64le(&mut f, tag);
+        u64le(&mut f, value);
+    }
+    Some(f)
+}
+
+/// An app that exited, or never answered, while starting under libfaketime
+/// is said to have done so there (its last output stays in the cause): the
+/// preload is the first suspect, and without saying so the user sees only
+/// an app that "exited before it was ready".
+pub fn under_faketime(e: ReplayError, lib: &Path) -> ReplayError {
+    match e {
+        ReplayError::AppExited { .. } | ReplayError::AppNotReady { .. } => {
+            ReplayError::FrozenAppFailed {
+                lib: lib.display().to_string(),
+                source: Box::new(e),
+            }
+        }
+        e => e,
     }
 }
 
@@ -413,6 +574,40 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Python 3.11+ sleeps with `clock_nanosleep(CLOCK_MONOTONIC,
+    /// TIMER_ABSTIME)`, which libfaketime 0.9.10 mangles when the monotonic
+    /// clock is not faked: `time.sleep` raised EINVAL and gunicorn died.
+    /// Under reel's clock Python sleeps, and reads the time it was given.
+    #[test]
+    fn python_sleeps_and_reads_the_set_time_under_the_clock() {
+        let lib = library().expect("libfaketime (scripts/deps.sh installs faketime)");
+        let python = resolve("python3").expect("python3 on PATH");
+        let at = DateTime::parse_from_rfc3339("2001-02-03T04:05:06Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Clock::new(lib, at).unwrap();
+        let script = "import threading, time\n\
+                      t = time.monotonic()\n\
+                      time.sleep(0.05)\n\
+                      threading.Event().wait(0.05)\n\
+                      print(round(time.monotonic() - t, 1), int(time.time()))";
+        let out = std::process::Command::new(python)
+            .args(["-c", script])
+            .envs(clock.env())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "python under the clock: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = String::from_utf8_lossy(&out.stdout);
+        let (slept, now) = printed.trim().split_once(' ').unwrap();
+        assert_eq!(slept, "0.1", "both waits took their time: {printed}");
+        let now: i64 = now.parse().unwrap();
+        assert!((now - at.timestamp()).abs() < 5, "{printed}");
+    }
 
     #[test]
     fn offsets_keep_microseconds_and_sign() {

@@ -210,7 +210,10 @@ pub async fn run(
         {
             a.stop(Duration::from_secs(2)).await;
             stop_all(mocks).await;
-            return Err(e);
+            return Err(match &frozen {
+                Some(f) => freeze::under_faketime(e, &f.lib),
+                None => e,
+            });
         }
         if let Some(f) = &frozen {
             if let Err(e) = f.check_loaded(&target) {

@@ -8,6 +8,7 @@ mod crash;
 mod flows;
 mod postgres;
 mod protocols;
+mod real_apps;
 mod record;
 mod replay;
 mod support;

@@ -1,0 +1,553 @@
+//! Real apps we did not write the tests for, driven by real API test runners:
+//! the yardstick of issues 11 and 18, at CI size (`bench/real-apps.sh` runs
+//! the same at full size and prints the counts).
+//!
+//! - Conduit (fixtures/real-apps/conduit): async Python on a Postgres pool
+//!   of 10 (asyncpg, or psycopg_pool), bcrypt, JWT logins, driven by its
+//!   Postman collection under newman, or by several users at once (httpx).
+//!   Each test gets a database of its own, dropped before the replays so
+//!   only reel's mock can answer; the live check replays against a database
+//!   whose ids start at 100/200/300/400, and two injected regressions (a
+//!   renamed field, a changed ORDER BY) must fail.
+//! - httpbin (from PyPI) under gunicorn, driven by Schemathesis from its own
+//!   OpenAPI document with a fixed seed.
+//!
+//! What `scripts/deps.sh` installs (the fixtures' venv and newman) must be
+//! there. The full loops are ignored until the reel bugs they expose are
+//! fixed; each `ignore` names them. The recording halves run always.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::support::*;
+
+const REAL_PG: &str = "127.0.0.1:5432";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/real-apps")
+}
+
+/// A program the fixtures install (`.venv/bin/NAME` or a script of theirs).
+fn installed(rel: &str) -> String {
+    let path = fixtures().join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/deps.sh",
+        path.display()
+    );
+    path.to_str().unwrap().to_owned()
+}
+
+fn python() -> String {
+    installed(".venv/bin/python")
+}
+
+/// A free loopback port (bound, then released for the app to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn psql(sql: &str) -> Output {
+    let (host, port) = REAL_PG.split_once(':').unwrap();
+    Command::new("psql")
+        .args([
+            "-X", "-q", "-h", host, "-p", port, "-U", "postgres", "-d", "postgres",
+        ])
+        .args(["-c", sql])
+        .output()
+        .expect("running psql (scripts/deps.sh installs it)")
+}
+
+/// A database of the test's own with Conduit's tables, dropped when the
+/// test ends, whichever way.
+struct Database {
+    name: String,
+}
+
+impl Database {
+    /// `offsets` restarts id sequences, e.g. `users=100,articles=200`.
+    fn create(offsets: &str) -> Self {
+        let name = format!(
+            "reel_it_conduit_{}_{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple().to_string().split_at(8).0
+        );
+        let out = psql(&format!("CREATE DATABASE {name}"));
+        assert!(out.status.success(), "{}", text(&out));
+        let db = Database { name };
+        let out = Command::new(python())
+            .arg(fixtures().join("conduit/app.py"))
+            .args(["migrate", "--id-offsets", offsets])
+            .env("DATABASE_URL", db.url(REAL_PG))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "migrate: {}", text(&out));
+        db
+    }
+
+    fn url(&self, hostport: &str) -> String {
+        format!(
+            "postgres://postgres@{hostport}/{}?sslmode=disable",
+            self.name
+        )
+    }
+
+    fn drop_now(&self) {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        self.drop_now();
+    }
+}
+
+/// The Conduit app as `sh` runs it. Without a database URL it reaches the
+/// database through reel: `$REEL_DEP_DB` is the recorder while recording
+/// and the mock while replaying.
+fn conduit_command(driver: &str, port: u16, db: &Database, url: Option<&str>) -> String {
+    let url = url.map_or_else(|| db.url("$REEL_DEP_DB"), str::to_owned);
+    format!(
+        "DATABASE_URL=\"{url}\" exec {} {} serve --driver {driver} --port {port}",
+        python(),
+        fixtures().join("conduit/app.py").display()
+    )
+}
+
+/// `--verify` runs the app against the real database, which the recording
+/// already filled: a fresh one before each start (reel has no reset hook).
+fn conduit_verify_command(driver: &str, port: u16, db: &Database) -> String {
+    let (host, pg_port) = REAL_PG.split_once(':').unwrap();
+    format!(
+        "psql -X -q -h {host} -p {pg_port} -U postgres -d postgres \
+         -c 'DROP DATABASE IF EXISTS {name} WITH (FORCE)' -c 'CREATE DATABASE {name}' \
+         && DATABASE_URL='{url}' {py} {app} migrate && {serve}",
+        name = db.name,
+        url = db.url(REAL_PG),
+        py = python(),
+        app = fixtures().join("conduit/app.py").display(),
+        serve = conduit_command(driver, port, db, None),
+    )
+}
+
+async fn port_open(port: u16) {
+    poll("the app's port", Duration::from_secs(60), async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+    })
+    .await;
+}
+
+/// Runs a test runner to completion (with a deadline).
+async fn run_runner(cmd: &mut tokio::process::Command) -> Output {
+    let child = cmd
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the test runner");
+    tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .expect("the test runner finished within 300 s")
+        .unwrap()
+}
+
+/// A session recorded from a real app under its runner.
+struct Recorded {
+    dir: tempfile::TempDir,
+    session: String,
+    /// What `reel record` printed when it stopped.
+    summary: String,
+    /// What the runner printed, and whether it passed.
+    runner: Output,
+}
+
+impl Recorded {
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("reel.db")
+    }
+
+    fn suite(&self) -> PathBuf {
+        self.dir.path().join("suite")
+    }
+
+    /// The count the summary gives for `what` (`inbound`, `dropped`).
+    fn counted(&self, what: &str) -> u64 {
+        self.summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(what))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no '{what}' count in:\n{}", self.summary))
+    }
+
+    /// `reel generate [FLAGS]`; returns its exit code and output.
+    fn generate(&self, flags: &[&str]) -> (i32, String) {
+        let suite = self.suite();
+        let store = self.store();
+        let mut args = vec![
+            "generate",
+            &self.session,
+            "--out",
+            suite.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        let out = reel(&args);
+        (out.status.code().unwrap_or(-1), text(&out))
+    }
+
+    /// `reel test SUITE [FLAGS]` with the recorded secrets, as CI runs it.
+    fn replay(&self, flags: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+        let out = Command::new(reel_bin())
+            .arg("test")
+            .arg(self.suite())
+            .arg("--secrets")
+            .arg(self.dir.path().join("secrets.toml"))
+            .args(flags)
+            .env("REEL_LOG", "warn")
+            .env("REEL_STORE", self.store())
+            .env("CI", "true")
+            .envs(env.iter().copied())
+            .output()
+            .expect("running reel test");
+        (out.status.code().unwrap_or(-1), text(&out))
+    }
+}
+
+/// Records `app` (a command for `sh`, listening on `port`) through reel,
+/// with the given dependencies, while `runner` drives it at reel's address.
+async fn record(
+    session: &str,
+    port: u16,
+    app: &str,
+    deps: &[String],
+    runner: impl FnOnce(SocketAddr) -> tokio::process::Command,
+) -> Recorded {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let mut args: Vec<String> = vec![
+        "--upstream".into(),
+        format!("http://127.0.0.1:{port}"),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--session".into(),
+        session.into(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+    ];
+    for d in deps {
+        args.extend(["--dep".into(), d.clone()]);
+    }
+    args.extend(["--".into(), "sh".into(), "-c".into(), app.into()]);
+    let rec = Recording::start(&args).await.unwrap();
+    port_open(port).await;
+    let runner = run_runner(&mut runner(rec.inbound)).await;
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "reel record failed:\n{out}{err}");
+    Recorded {
+        dir,
+        session: session.into(),
+        summary: out,
+        runner,
+    }
+}
+
+fn newman(base: SocketAddr, user: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(installed("conduit/run-newman.sh"));
+    cmd.env("APIURL", format!("http://{base}/api"))
+        .env("USERNAME", user);
+    cmd
+}
+
+/// A user name no other test (or run) uses.
+fn unique_user() -> String {
+    format!(
+        "u{}",
+        uuid::Uuid::new_v4().simple().to_string().split_at(10).0
+    )
+}
+
+async fn record_conduit_newman(driver: &str, db: &Database, port: u16) -> Recorded {
+    let user = unique_user();
+    record(
+        &format!("conduit-{driver}"),
+        port,
+        &conduit_command(driver, port, db, None),
+        &[format!("db=postgres:127.0.0.1:0={REAL_PG}")],
+        |base| newman(base, &user),
+    )
+    .await
+}
+
+/// Every replay passes every case, and the counts are what was recorded.
+fn assert_green(rec: &Recorded, runs: usize, cases: u64) {
+    for run in 1..=runs {
+        let (code, out) = rec.replay(&[], &[]);
+        assert!(
+            code == 0 && out.contains(&format!("{cases} passed, 0 failed")),
+            "replay {run} of {runs} (exit {code}):\n{out}"
+        );
+    }
+}
+
+/// The whole loop on Conduit under its collection: generate --verify finds
+/// nothing it cannot explain, the suite replays green with the database
+/// gone, passes against a database with other ids, and catches a renamed
+/// field and a changed ORDER BY.
+async fn conduit_newman_loop(driver: &str) {
+    let db = Database::create("");
+    let port = free_port();
+    let rec = record_conduit_newman(driver, &db, port).await;
+    assert!(
+        rec.runner.status.success(),
+        "newman through reel:\n{}",
+        text(&rec.runner)
+    );
+    let (code, printed) = rec.generate(&[
+        "--verify",
+        "2",
+        "--app",
+        &conduit_verify_command(driver, port, &db),
+    ]);
+    assert_eq!(code, 0, "generate --verify:\n{printed}");
+    db.drop_now();
+    assert_green(&rec, 3, 32);
+
+    let live = Database::create("users=100,articles=200,comments=300,tags=400");
+    let live_app = conduit_command(driver, port, &live, Some(&live.url(REAL_PG)));
+    let (code, out) = rec.replay(&["--app", &live_app], &[]);
+    assert_eq!(
+        code, 0,
+        "replay against a database whose ids start at 100/200/300/400:\n{out}"
+    );
+
+    for change in ["rename-field", "order-by"] {
+        let (code, out) = rec.replay(&[], &[("CONDUIT_REGRESSION", change)]);
+        assert_eq!(code, 1, "a suite must catch {change}:\n{out}");
+        // The first list of articles (0006) and the article created (0010)
+        // show either change.
+        assert!(
+            out.contains("FAIL 0010-post-api-articles") || change == "order-by",
+            "{change}:\n{out}"
+        );
+        assert!(
+            out.contains("FAIL 0006-get-api-articles") || change == "rename-field",
+            "{change}:\n{out}"
+        );
+    }
+}
+
+/// Recording is transparent: the collection's 181 assertions pass through
+/// reel, every request is stored and nothing is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conduit_collection_passes_through_reel() {
+    let db = Database::create("");
+    let rec = record_conduit_newman("asyncpg", &db, free_port()).await;
+    let out = text(&rec.runner);
+    assert!(rec.runner.status.success(), "newman through reel:\n{out}");
+    // newman's summary table: `│ assertions │ 181 │ 0 │` (executed, failed).
+    let assertions: Vec<&str> = out
+        .lines()
+        .find(|l| l.contains(" assertions "))
+        .map(|l| {
+            l.split('│')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        assertions,
+        ["assertions", "181", "0"],
+        "every assertion of the collection ran and passed:\n{out}"
+    );
+    assert_eq!(rec.counted("inbound"), 32, "{}", rec.summary);
+    assert_eq!(rec.counted("dropped"), 0, "{}", rec.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 11: generate --verify and the live check pass on main, the mocked replays \
+            do not (0 to 30 of 32): a fresh bcrypt hash in the INSERT (3), a statement parsed \
+            on another pool connection (4), the connection reset after a 500 (6)"]
+async fn conduit_asyncpg_collection_replays_green() {
+    conduit_newman_loop("asyncpg").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 11 (3, 4), as conduit_asyncpg_collection_replays_green: 7 of 32 on main"]
+async fn conduit_psycopg_collection_replays_green() {
+    conduit_newman_loop("psycopg").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 11 (3, 4): fresh bcrypt hashes, and 402 of 410 calls in the shared pool \
+            under concurrent users: 5 to 7 of 70 on main"]
+async fn conduit_concurrent_users_replay_green() {
+    let db = Database::create("");
+    let port = free_port();
+    let users = 3;
+    let rec = record(
+        "conduit-concurrent",
+        port,
+        &conduit_command("asyncpg", port, &db, None),
+        &[format!("db=postgres:127.0.0.1:0={REAL_PG}")],
+        |base| {
+            let mut cmd = tokio::process::Command::new(python());
+            cmd.arg(fixtures().join("conduit/concurrent_client.py"))
+                .arg(format!("http://{base}/api"))
+                .args(["--users", &users.to_string(), "--prefix", &unique_user()]);
+            cmd
+        },
+    )
+    .await;
+    assert!(rec.runner.status.success(), "{}", text(&rec.runner));
+    // 14 requests per user.
+    assert_eq!(rec.counted("inbound"), 14 * users, "{}", rec.summary);
+    let (code, printed) = rec.generate(&[
+        "--verify",
+        "2",
+        "--app",
+        &conduit_verify_command("asyncpg", port, &db),
+    ]);
+    assert_eq!(code, 0, "generate --verify:\n{printed}");
+    db.drop_now();
+    assert_green(&rec, 3, 14 * users);
+}
+
+/// httpbin under Schemathesis: one example per operation, fixed seed (about
+/// 450 requests: its coverage phase adds many).
+async fn record_httpbin() -> Recorded {
+    let port = free_port();
+    let app = format!(
+        "exec {} -b 127.0.0.1:{port} httpbin:app",
+        installed(".venv/bin/gunicorn")
+    );
+    let report = tempfile::tempdir().unwrap();
+    let report_dir = report.path().to_owned();
+    let rec = record("httpbin", port, &app, &[], |base| {
+        let mut cmd = tokio::process::Command::new(installed(".venv/bin/schemathesis"));
+        cmd.arg("run")
+            .arg(format!("http://{base}/spec.json"))
+            .args(["--url", &format!("http://{base}")])
+            .args(["--seed", "42", "--max-examples", "1", "--workers", "1"])
+            .args(["--report", "har", "--report-dir"])
+            .arg(&report_dir)
+            // It keeps a cache folder in the current one.
+            .current_dir(&report_dir);
+        cmd
+    })
+    .await;
+    // Schemathesis exits 1 on httpbin's own deviations from its document;
+    // more means it could not run.
+    assert!(
+        rec.runner.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        text(&rec.runner)
+    );
+    let har = std::fs::read_dir(&report_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("Schemathesis wrote its HAR file");
+    let har: serde_json::Value = serde_json::from_slice(&std::fs::read(har).unwrap()).unwrap();
+    let sent = har["log"]["entries"].as_array().unwrap().len() as u64;
+    // Schemathesis lists one entry per test case; reel also stores its fetch
+    // of /spec.json and each hop of a redirect it followed.
+    assert!(
+        rec.counted("inbound") > sent,
+        "{sent} requests sent:\n{}",
+        rec.summary
+    );
+    rec
+}
+
+/// Recording is transparent for a property-based tester too: every request
+/// it sent is stored and nothing is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httpbin_schemathesis_passes_through_reel() {
+    let rec = record_httpbin().await;
+    assert!(rec.counted("inbound") > 50, "{}", rec.summary);
+    assert_eq!(rec.counted("dropped"), 0, "{}", rec.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 18 (136 of 499 on main): Allow compared as a list (6), recorded Host and \
+            empty bodies not sent (1, 2), compressed bodies and challenges compared as bytes \
+            (4, 7), random bodies not loosened (8)"]
+async fn httpbin_schemathesis_replays_green() {
+    let rec = record_httpbin().await;
+    let (code, printed) = rec.generate(&["--verify", "2"]);
+    assert_eq!(code, 0, "generate --verify:\n{printed}");
+    let cases = rec.counted("inbound");
+    assert_green(&rec, 2, cases);
+}
+
+/// `reel test --freeze-time` runs Python apps, under gunicorn (whose master
+/// sleeps with `time.sleep` as it starts its workers, which libfaketime
+/// 0.9.10 made fail with EINVAL, so no case reached the app) and under a
+/// development server (Flask's); an app that dies under libfaketime is said
+/// to have, with its last output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_time_runs_python_under_gunicorn_and_a_development_server() {
+    let port = free_port();
+    let gunicorn = format!(
+        "exec {} -b 127.0.0.1:{port} httpbin:app",
+        installed(".venv/bin/gunicorn")
+    );
+    // Answers that do not echo the Host or the client's headers.
+    let paths = ["/json", "/robots.txt", "/status/418", "/uuid", "/deny"];
+    let rec = record("freeze", port, &gunicorn, &[], |base| {
+        let mut cmd = tokio::process::Command::new(python());
+        cmd.arg("-c")
+            .arg("import sys, httpx\nfor p in sys.argv[2:]: httpx.get(sys.argv[1] + p)")
+            .arg(format!("http://{base}"))
+            .args(paths);
+        cmd
+    })
+    .await;
+    assert!(rec.runner.status.success(), "{}", text(&rec.runner));
+    let (code, printed) = rec.generate(&[]);
+    assert_eq!(code, 0, "{printed}");
+
+    let flask = format!(
+        "exec {} --app httpbin:app run --port {port}",
+        installed(".venv/bin/flask")
+    );
+    for app in [&gunicorn, &flask] {
+        let (code, out) = rec.replay(&["--freeze-time", "--app", app], &[]);
+        assert!(
+            code == 0 && out.contains("5 passed, 0 failed"),
+            "--freeze-time with {app} (exit {code}):\n{out}"
+        );
+    }
+
+    let dying = "echo the app gives up >&2; exit 3";
+    let (code, out) = rec.replay(&["--freeze-time", "--app", dying], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the app stopped or never answered while starting under libfaketime")
+            && out.contains("the app gives up"),
+        "{out}"
+    );
+}
