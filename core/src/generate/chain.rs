@@ -169,7 +169,7 @@ fn request_values(req: &RequestSpec) -> BTreeSet<String> {
 
 impl Chains {
     /// The origin of `text` at a place whose context names `resources`: a
-    /// strong value's first origin; a weak value's only origin that names
+    /// strong value's latest origin; a weak value's only origin that names
     /// a resource one of `resources` names. Several that could be: none, and
     /// it is reported.
     fn pick(
@@ -196,9 +196,11 @@ impl Chains {
             .iter()
             .filter(|l| l.text == text && skip != Some(l.case.as_str()))
             .collect();
-        let first = all.first()?;
-        if first.strong {
-            return Some((*first).clone());
+        let latest = all.last()?;
+        // Equal long tokens are the same value; the client most likely sends
+        // the one it got last (a login's after a register's, in the same second).
+        if latest.strong {
+            return Some((*latest).clone());
         }
         let agree: Vec<&Learned> = all
             .iter()
@@ -228,7 +230,7 @@ impl Chains {
     fn strong_match(&self, text: &str) -> Option<Learned> {
         self.learned
             .iter()
-            .find(|l| l.strong && l.text == text)
+            .rfind(|l| l.strong && l.text == text)
             .cloned()
     }
 
@@ -276,10 +278,15 @@ impl Chains {
                         return;
                     }
                     let resource = path_resource(&path).or_else(|| w.fallback.clone());
-                    let known = c
-                        .learned
-                        .iter()
-                        .any(|l| l.text == text && (l.strong || l.resource == resource));
+                    let known = c.learned.iter().any(|l| {
+                        l.text == text
+                            && match l.strong {
+                                // Handed out again by a later answer: the
+                                // latest origin.
+                                true => l.case == w.case,
+                                false => l.resource == resource,
+                            }
+                    });
                     if !known {
                         c.learned.push(Learned {
                             strong: strong(&text),
@@ -354,7 +361,14 @@ impl Chains {
             if n == "host" || n == "content-length" {
                 continue;
             }
-            let strongs: Vec<Learned> = self.learned.iter().filter(|l| l.strong).cloned().collect();
+            // Latest first: an equal token handed out again is the later one.
+            let strongs: Vec<Learned> = self
+                .learned
+                .iter()
+                .rev()
+                .filter(|l| l.strong)
+                .cloned()
+                .collect();
             for l in strongs {
                 if value.contains(&l.text) {
                     let r = self.use_ref(&l, case, format!("header {n}"));
