@@ -213,6 +213,23 @@ pub fn describe_bounded(
         let rows = r.matchers.iter().map(|(c, p, k)| [c.as_str(), p, k]);
         table(&mut s, ["CASE", "PATH", "MATCHER"], rows, limit, full);
     }
+    if !r.param_matchers.is_empty() {
+        s.push_str(&format!(
+            "  {} values the app sends its dependencies are made afresh on every run and are matched by kind in the mock lines:\n",
+            r.param_matchers.len()
+        ));
+        let whys: Vec<String> = r
+            .param_matchers
+            .iter()
+            .map(|p| format!("{}: {}", p.kind, p.why))
+            .collect();
+        let rows = r
+            .param_matchers
+            .iter()
+            .zip(&whys)
+            .map(|(p, why)| [p.mock.as_str(), p.param.as_str(), why.as_str()]);
+        table(&mut s, ["MOCK", "PARAMETER", "MATCHER"], rows);
+    }
     s
 }
 

@@ -67,6 +67,9 @@ pub struct GenerateReport {
     /// request and that value flows nowhere: per-request nonces, kept as
     /// recorded. `(name, requests)`.
     pub nonces: Vec<(String, usize)>,
+    /// Postgres parameters the app makes afresh on every run (hashes, salts,
+    /// ids, times), now typed matchers in the mock lines.
+    pub param_matchers: Vec<postgres::ParamMatcher>,
 }
 
 /// Choices `reel generate` offers.
@@ -316,6 +319,33 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             t
         };
         text.contains(reference.as_str())
+    });
+    // Values the app makes up afresh (a salted hash, a nonce, a new id) are
+    // sent differently at replay: matched by kind, and listed. After
+    // references and secrets: a value that came from an earlier answer, or
+    // that is a secret the app was given, is filled in at replay instead.
+    let mut all_pg: Vec<&mut PgMock> = pg
+        .values_mut()
+        .flatten()
+        .chain(startup_pg.iter_mut())
+        .chain(shared_pg.iter_mut())
+        .collect();
+    report.param_matchers = postgres::infer_params(&mut all_pg, recorded_at);
+    let http_mocks = cases
+        .iter_mut()
+        .flat_map(|(_, _, m)| m.iter_mut())
+        .chain(startup.iter_mut())
+        .chain(shared.iter_mut());
+    report
+        .param_matchers
+        .extend(outbound::infer_bodies(http_mocks, recorded_at));
+    // What the summary lists is what is written: not the Postgres groups of
+    // cases --dedup dropped.
+    let kept: std::collections::HashSet<&str> =
+        cases.iter().map(|(stem, _, _)| stem.as_str()).collect();
+    report.param_matchers.retain(|p| {
+        let stem = p.mock.rsplit_once('#').map_or("", |(s, _)| s);
+        kept.contains(stem) || stem == "startup" || stem == "shared"
     });
     // The summary `generate` prints quotes calls (their SQL) too.
     for (_, call, _) in &mut report.ambiguous {
@@ -637,6 +667,7 @@ pub fn shell_quote(word: &str) -> String {
 
 pub mod chain;
 pub mod dedup;
+pub mod outbound;
 pub mod postgres;
 pub mod repeats;
 pub mod secrets;

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+pub mod formats;
+
 /// The key that marks a matcher object.
 pub const MARKER: &str = "$reel";
 
@@ -84,6 +86,10 @@ pub fn accepts(kind: &str, actual: &Value) -> bool {
         "string" => actual.is_string(),
         "number" => actual.is_number(),
         "boolean" => actual.is_boolean(),
+        // Kinds of values apps make up and send to their dependencies.
+        "password_hash" | "jwt" | "hex" | "base64" | "bytes" => actual
+            .as_str()
+            .is_some_and(|s| formats::accepts_text(kind, s)),
         _ => false,
     }
 }

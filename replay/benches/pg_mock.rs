@@ -26,6 +26,7 @@ fn select_one() -> PgMock {
                 sql: "SELECT 1;".into(),
             },
             prepared: None,
+            matchers: Default::default(),
         }],
         response: vec![
             BackendMessage::RowDescription {

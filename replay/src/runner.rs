@@ -660,6 +660,7 @@ mod tests {
                     result_formats: vec![],
                 },
                 prepared: Some(sql.into()),
+                matchers: Default::default(),
             }],
             response: vec![BackendMessage::DataRow {
                 values: vec![Some(row.as_bytes().to_vec().into())],

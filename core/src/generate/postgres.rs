@@ -59,9 +59,9 @@ pub fn group(o: &Exchange, names: &mut Names) -> Group {
     let prepared = names.entry((dependency.clone(), o.connection)).or_default();
     let request = requests
         .into_iter()
-        .map(|message| PgRequest {
-            prepared: prepared.follow(&message),
-            message,
+        .map(|message| {
+            let sql = prepared.follow(&message);
+            PgRequest::new(message, sql)
         })
         .collect();
     if !matches!(responses.last(), Some(BackendMessage::ReadyForQuery { .. })) {
@@ -101,4 +101,154 @@ pub fn describe(m: &PgMock) -> String {
         .take(80)
         .collect();
     format!("{}: {one_line}", m.dependency)
+}
+
+/// A Bind parameter the generator made a matcher, for the summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamMatcher {
+    /// The mock line's id.
+    pub mock: String,
+    /// `$2 of INSERT INTO users (...)`.
+    pub param: String,
+    pub kind: &'static str,
+    /// Why, without the value: `a bcrypt hash`.
+    pub why: String,
+}
+
+/// Each statement's parameter types, learned from what the recording says:
+/// the types a Parse gave, and the server's ParameterDescription for a
+/// Describe of the statement. By dependency and normalized SQL.
+fn param_types<'a>(mocks: impl Iterator<Item = &'a PgMock>) -> HashMap<(String, String), Vec<u32>> {
+    use crate::suite::postgres::normalize_sql;
+    let mut types = HashMap::new();
+    for m in mocks {
+        let mut descriptions = m.response.iter().filter_map(|r| match r {
+            BackendMessage::ParameterDescription { types } => Some(types),
+            _ => None,
+        });
+        for r in &m.request {
+            match &r.message {
+                FrontendMessage::Parse {
+                    sql, param_types, ..
+                } if param_types.iter().any(|t| *t != 0) => {
+                    types
+                        .entry((m.dependency.clone(), normalize_sql(sql)))
+                        .or_insert_with(|| param_types.clone());
+                }
+                FrontendMessage::Describe {
+                    kind: crate::wire::postgres::Target::Statement,
+                    ..
+                } => {
+                    if let (Some(t), Some(sql)) = (descriptions.next(), &r.prepared) {
+                        types.insert((m.dependency.clone(), normalize_sql(sql)), t.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    types
+}
+
+/// Makes every Bind parameter whose value the app makes afresh on each run
+/// (by its format, or for binary values its type: see
+/// [`crate::matcher::formats::param_kind`]) a typed matcher, and lists each.
+/// `recorded_at` (Unix seconds) tells a "now" timestamp from a date that is data.
+pub fn infer_params(mocks: &mut [&mut PgMock], recorded_at: i64) -> Vec<ParamMatcher> {
+    use crate::matcher::formats::param_kind;
+    use crate::suite::postgres::normalize_sql;
+    let types = param_types(mocks.iter().map(|m| &**m));
+    let mut found = Vec::new();
+    for m in mocks.iter_mut() {
+        for r in &mut m.request {
+            let FrontendMessage::Bind {
+                param_formats,
+                params,
+                ..
+            } = &r.message
+            else {
+                continue;
+            };
+            let sql = r.prepared.as_deref().map(normalize_sql).unwrap_or_default();
+            let oids = types.get(&(m.dependency.clone(), sql.clone()));
+            let mut kinds = Vec::new();
+            for (i, p) in params.iter().enumerate() {
+                let Some(value) = p else { continue };
+                // Placeholders (secrets) are filled at replay, not matched.
+                if std::str::from_utf8(value).is_ok_and(crate::template::has_placeholder) {
+                    continue;
+                }
+                let binary = match param_formats.as_slice() {
+                    [] => false,
+                    [one] => *one == 1,
+                    many => many.get(i) == Some(&1),
+                };
+                let oid = oids.and_then(|t| t.get(i)).copied().unwrap_or(0);
+                if let Some(kind) = param_kind(value, binary, oid, recorded_at) {
+                    kinds.push((i, kind, why(kind, value, binary)));
+                }
+            }
+            for (i, kind, why) in kinds {
+                r.set_matcher(i, kind);
+                let short: String = sql.chars().take(48).collect();
+                let ellipsis = if short.len() < sql.len() { "…" } else { "" };
+                found.push(ParamMatcher {
+                    mock: m.id.clone(),
+                    param: format!("${} of {short}{ellipsis}", i + 1),
+                    kind,
+                    why,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Why a value of `kind` is made afresh on every run, for the summary.
+pub fn kind_reason(kind: &str) -> String {
+    match kind {
+        "password_hash" => "a password hash, salted afresh each time",
+        "jwt" => "a JSON Web Token, signed afresh each time",
+        "hex" => "random hex digits (a salt, nonce or HMAC)",
+        "base64" => "random base64 (a salt, nonce or HMAC)",
+        "token" => "a random token",
+        "bytes" => "random bytes",
+        "uuid" => "a UUID",
+        "timestamp" => "a timestamp near the recording's time",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// What made a value a matcher, without the value itself.
+fn why(kind: &str, value: &[u8], binary: bool) -> String {
+    let text = std::str::from_utf8(value).unwrap_or("");
+    match kind {
+        "password_hash" => {
+            let scheme = text
+                .trim_start_matches('$')
+                .split(['$', ':'])
+                .next()
+                .unwrap_or("");
+            let scheme = match scheme {
+                "2a" | "2b" | "2x" | "2y" | "2" => "bcrypt",
+                "5" | "6" => "sha-crypt",
+                "7" | "y" | "gy" => "scrypt",
+                other => other,
+            };
+            format!("a password hash ({scheme}), salted afresh each time")
+        }
+        "jwt" => "a JSON Web Token, signed afresh each time".into(),
+        "hex" => format!("{} random hex digits (a salt, nonce or HMAC)", value.len()),
+        "base64" => format!(
+            "{} random base64 characters (a salt, nonce or HMAC)",
+            text.len()
+        ),
+        "token" => format!("a random token of {} characters", text.len()),
+        "bytes" => format!("{} random bytes (bytea)", value.len()),
+        "uuid" if binary => "a UUID (binary)".into(),
+        "uuid" => "a UUID".into(),
+        "timestamp" => "a timestamp near the recording's time".into(),
+        other => other.to_owned(),
+    }
 }

@@ -263,7 +263,7 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
     }
     let startup = load_mocks(&dir.join("mocks/startup.jsonl"))?;
     let shared = load_mocks(&dir.join("mocks/shared.jsonl"))?;
-    Ok(LoadedSuite {
+    let mut loaded = LoadedSuite {
         startup: startup.http,
         shared: shared.http,
         startup_pg: startup.postgres,
@@ -271,5 +271,86 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
         dir: dir.to_owned(),
         suite,
         cases,
-    })
+    };
+    if loaded.suite.reel_suite < 2 {
+        upgrade_v1(&mut loaded);
+    }
+    Ok(loaded)
+}
+
+/// Suites written before format 2 relied on the mock accepting, unwritten,
+/// any UUID or RFC 3339 timestamp where one was recorded in a dependency
+/// request (a Bind parameter in text format, a JSON request body value).
+/// Such suites keep working: those values are read as the matchers a newer
+/// `generate` writes. Regenerating writes them into the files.
+fn upgrade_v1(suite: &mut LoadedSuite) {
+    use crate::matcher::{is_timestamp, is_uuid, MARKER};
+    use crate::wire::postgres::FrontendMessage;
+    let kind = |s: &str| {
+        if is_uuid(s) {
+            Some("uuid")
+        } else if is_timestamp(s) {
+            Some("timestamp")
+        } else {
+            None
+        }
+    };
+    let pg = suite
+        .cases
+        .iter_mut()
+        .flat_map(|c| c.pg.iter_mut())
+        .chain(suite.startup_pg.iter_mut())
+        .chain(suite.shared_pg.iter_mut());
+    for m in pg {
+        for r in &mut m.request {
+            let FrontendMessage::Bind {
+                param_formats,
+                params,
+                ..
+            } = &r.message
+            else {
+                continue;
+            };
+            let text = |i: usize| match param_formats.as_slice() {
+                [] => true,
+                [one] => *one == 0,
+                many => many.get(i) != Some(&1),
+            };
+            let found: Vec<(usize, &str)> = params
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| text(*i) && !r.matchers.contains_key(i))
+                .filter_map(|(i, p)| {
+                    let s = std::str::from_utf8(p.as_deref()?).ok()?;
+                    Some((i, kind(s)?))
+                })
+                .collect();
+            for (i, k) in found {
+                r.set_matcher(i, k);
+            }
+        }
+    }
+    fn walk(v: &mut Value, kind: &dyn Fn(&str) -> Option<&'static str>) {
+        match v {
+            Value::Object(m) => m.values_mut().for_each(|c| walk(c, kind)),
+            Value::Array(a) => a.iter_mut().for_each(|c| walk(c, kind)),
+            Value::String(s) => {
+                if let Some(k) = kind(s) {
+                    *v = serde_json::json!({ MARKER: k });
+                }
+            }
+            _ => {}
+        }
+    }
+    let http = suite
+        .cases
+        .iter_mut()
+        .flat_map(|c| c.mocks.iter_mut())
+        .chain(suite.startup.iter_mut())
+        .chain(suite.shared.iter_mut());
+    for m in http {
+        if let Some(super::BodySpec::Json(v)) = &mut m.request.body {
+            walk(v, &kind);
+        }
+    }
 }

@@ -22,8 +22,12 @@ pub use body::BodySpec;
 pub use load::{load_suite, LoadedSuite, SuiteError};
 pub use postgres::{PgMock, PgRequest};
 
-/// The suite format version this reel writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The suite format version this reel writes and reads. Version 2 writes
+/// every loosened dependency value as a matcher in the mock lines; in
+/// version 1 suites a recorded UUID or timestamp in a dependency request
+/// accepted any value of its format without saying so, which
+/// [`load::load_suite`] turns into written matchers when it reads one.
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteFile {

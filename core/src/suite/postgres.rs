@@ -10,8 +10,12 @@
 //! parameters, rows, COPY data, error and notice text), for the generator and
 //! `record --redact` to replace secrets and for the mock to fill them back.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::matcher::{as_matcher, MARKER};
 use crate::wire::postgres::{BackendMessage, Bytes, FrontendMessage};
 
 /// One recorded request group with its answer.
@@ -30,12 +34,121 @@ pub struct PgMock {
 }
 
 /// A message the app sent, with the SQL of the statement it names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A Bind parameter may be a typed matcher instead of a value: in the file
+/// `"params": ["alice", {"$reel": "password_hash"}]`, here the parameter's
+/// index in [`PgRequest::matchers`] (its value in the message is then empty).
+/// The mock accepts any value of that kind there (see
+/// [`crate::matcher::formats::accepts_param`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct PgRequest {
-    #[serde(flatten)]
     pub message: FrontendMessage,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepared: Option<String>,
+    /// Bind parameter index to matcher kind.
+    pub matchers: BTreeMap<usize, String>,
+}
+
+impl PgRequest {
+    pub fn new(message: FrontendMessage, prepared: Option<String>) -> Self {
+        PgRequest {
+            message,
+            prepared,
+            matchers: BTreeMap::new(),
+        }
+    }
+
+    /// Puts matcher `kind` in place of Bind parameter `index`'s value.
+    pub fn set_matcher(&mut self, index: usize, kind: &str) {
+        if let FrontendMessage::Bind { params, .. } = &mut self.message {
+            if let Some(p) = params.get_mut(index) {
+                *p = Some(Bytes::default());
+                self.matchers.insert(index, kind.to_owned());
+            }
+        }
+    }
+}
+
+/// The JSON form of a [`PgRequest`] without its matchers.
+#[derive(Serialize, Deserialize)]
+struct PgRequestForm {
+    #[serde(flatten)]
+    message: FrontendMessage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prepared: Option<String>,
+}
+
+impl Serialize for PgRequest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let form = PgRequestForm {
+            message: self.message.clone(),
+            prepared: self.prepared.clone(),
+        };
+        if self.matchers.is_empty() {
+            return form.serialize(serializer);
+        }
+        let mut v = serde_json::to_value(&form).map_err(serde::ser::Error::custom)?;
+        if let Some(params) = v.get_mut("params").and_then(Value::as_array_mut) {
+            for (i, kind) in &self.matchers {
+                if let Some(p) = params.get_mut(*i) {
+                    *p = json!({ MARKER: kind });
+                }
+            }
+        }
+        v.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PgRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut v = Value::deserialize(deserializer)?;
+        let mut matchers = BTreeMap::new();
+        if let Some(params) = v.get_mut("params").and_then(Value::as_array_mut) {
+            for (i, p) in params.iter_mut().enumerate() {
+                let Some(obj) = p.as_object().filter(|o| o.contains_key(MARKER)) else {
+                    continue;
+                };
+                let kind = match as_matcher(p) {
+                    Some(k) if is_param_kind(k) => k.to_owned(),
+                    _ => {
+                        return Err(serde::de::Error::custom(format!(
+                            "parameter {}: {} is not a matcher this reel knows (one of: {})",
+                            i + 1,
+                            Value::Object(obj.clone()),
+                            PARAM_KINDS.join(", ")
+                        )))
+                    }
+                };
+                matchers.insert(i, kind);
+                *p = Value::String(String::new());
+            }
+        }
+        let form: PgRequestForm = serde_json::from_value(v).map_err(serde::de::Error::custom)?;
+        Ok(PgRequest {
+            message: form.message,
+            prepared: form.prepared,
+            matchers,
+        })
+    }
+}
+
+/// The matcher kinds a Postgres parameter can hold.
+pub const PARAM_KINDS: &[&str] = &[
+    "uuid",
+    "timestamp",
+    "jwt",
+    "password_hash",
+    "hex",
+    "token",
+    "base64",
+    "bytes",
+    "number",
+    "boolean",
+    "string",
+    "any",
+];
+
+fn is_param_kind(k: &str) -> bool {
+    PARAM_KINDS.contains(&k)
 }
 
 impl PgMock {
@@ -202,20 +315,17 @@ mod tests {
             protocol: "postgres".into(),
             connection: 2,
             request: vec![
-                PgRequest {
-                    message: FrontendMessage::Bind {
+                PgRequest::new(
+                    FrontendMessage::Bind {
                         portal: String::new(),
                         statement: "s0".into(),
                         param_formats: vec![1],
                         params: vec![Some(vec![0, 0, 0, 42].into()), None],
                         result_formats: vec![1],
                     },
-                    prepared: Some("select * from books where id = $1".into()),
-                },
-                PgRequest {
-                    message: FrontendMessage::Sync,
-                    prepared: None,
-                },
+                    Some("select * from books where id = $1".into()),
+                ),
+                PgRequest::new(FrontendMessage::Sync, None),
             ],
             response: vec![BackendMessage::BindComplete],
         };
@@ -226,5 +336,36 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<PgMock>(&line).unwrap(), m);
         assert_eq!(m.sql(), Some("select * from books where id = $1"));
+    }
+
+    #[test]
+    fn a_bind_parameter_can_be_a_matcher_written_in_the_line() {
+        let line = r#"{"type":"Bind","portal":"","statement":"s1","param_formats":[0,0],"params":["alice",{"$reel":"password_hash"}],"result_formats":[],"prepared":"insert into users values ($1, $2)"}"#;
+        let r: PgRequest = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            r.matchers,
+            BTreeMap::from([(1, "password_hash".to_owned())])
+        );
+        let FrontendMessage::Bind { params, .. } = &r.message else {
+            panic!("{r:?}")
+        };
+        assert_eq!(params[0].as_deref(), Some(&b"alice"[..]));
+        assert_eq!(serde_json::to_string(&r).unwrap(), line);
+
+        let mut recorded = r.clone();
+        recorded.matchers.clear();
+        recorded.set_matcher(0, "string");
+        assert!(serde_json::to_string(&recorded)
+            .unwrap()
+            .contains(r#""params":[{"$reel":"string"},"#));
+
+        let unknown = line.replace("password_hash", "pasword_hash");
+        let err = serde_json::from_str::<PgRequest>(&unknown).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                r#"parameter 2: {"$reel":"pasword_hash"} is not a matcher this reel knows (one of: uuid, "#
+            ),
+            "{err}"
+        );
     }
 }

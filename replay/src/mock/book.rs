@@ -1,15 +1,16 @@
 //! Which recorded interaction answers a call.
 //!
 //! A call is matched on dependency, method, path, query (order-insensitive) and
-//! body (JSON-aware: equal values; a recorded UUID or timestamp accepts any value
-//! of that format), first against the current case's mocks in recorded order
+//! body (JSON-aware: equal values, or any value of a kind where the recording
+//! holds a typed matcher such as `{"$reel": "uuid"}`), first against the current case's mocks in recorded order
 //! (each answers once), then the shared pool and the startup set (which may
 //! answer again). No fuzzy fallback: a call that matches nothing is a miss,
 //! answered with an error and reported with the nearest recorded call.
 
 use std::sync::{Arc, Mutex};
 
-use reel_core::matcher::{is_timestamp, is_uuid};
+use reel_core::matcher::as_matcher;
+use reel_core::matcher::formats::accepts_json;
 use reel_core::suite::{spec_header, BodySpec, MockSpec, ResponseSpec};
 use serde_json::Value;
 
@@ -283,13 +284,14 @@ fn same_body(m: &MockSpec, call: &Call, noise: &Rules) -> bool {
     }
 }
 
-/// Equal JSON, except that a recorded UUID or timestamp accepts any value of
-/// the same format: those are minted afresh on every run.
+/// Equal JSON, except where the recording holds a typed matcher
+/// (`{"$reel": "uuid"}`, written by `generate` for a value the app makes
+/// afresh on every run, or by hand): any value of that kind is accepted.
 fn json_matches(recorded: &Value, actual: &Value) -> bool {
+    if let Some(kind) = as_matcher(recorded) {
+        return accepts_json(kind, actual);
+    }
     match (recorded, actual) {
-        (Value::String(r), Value::String(a)) if r != a => {
-            (is_uuid(r) && is_uuid(a)) || (is_timestamp(r) && is_timestamp(a))
-        }
         (Value::Object(r), Value::Object(a)) => {
             r.len() == a.len()
                 && r.iter()
@@ -306,6 +308,9 @@ fn json_matches(recorded: &Value, actual: &Value) -> bool {
 fn json_matches_under(recorded: &Value, actual: &Value, path: &str, noise: &Rules) -> bool {
     if noise.ignores_json_path(path) {
         return true;
+    }
+    if as_matcher(recorded).is_some() {
+        return json_matches(recorded, actual);
     }
     match (recorded, actual) {
         (Value::Object(r), Value::Object(a)) => {

@@ -3,26 +3,48 @@
 //! A group is compared message by message in a form free of the driver's
 //! statement and portal names: Parse by its normalized SQL and parameter
 //! types; Bind, Describe, Execute and Close by the SQL of the statement they
-//! name; Bind also by its parameter values and formats. A recorded UUID or
-//! timestamp parameter (in text format) accepts any value of that format.
+//! name; Bind also by its parameter values and formats, where a parameter the
+//! suite holds as a typed matcher (`{"$reel": "uuid"}`) accepts any value of
+//! that kind, and nothing else is loosened.
+//!
 //! Candidates: the current case's groups in recorded order (each answers
 //! once), then the shared pool and the startup set (which answer again).
-//! Groups that only prepare or close statements may be answered by any
-//! recording of the same messages, and work the app does while no case runs
-//! by any case's unused recording: both happen when the driver or the app
-//! gets round to them, which shifts between runs.
+//!
+//! A connection pool makes the rest move between runs: which connection a
+//! case gets, and so whether the statement is already prepared there. So
+//! preparing is matched apart from executing. A group's Parse, Describe of a
+//! statement and Close messages are answered from any recording of the same
+//! message in the suite (a statement's description depends on its SQL, not
+//! on the case), and its Bind, Describe of a portal, Execute and Sync are
+//! matched to the case's recordings by themselves: a group recorded as
+//! Bind/Execute/Sync answers a replayed Parse/Describe/Bind/Execute/Sync of
+//! the same statement, and the other way round, the answer re-assembled
+//! message by message. Work a driver or pool does when it likes (resetting a
+//! connection, setting session parameters, reading the system catalogs,
+//! pings) is answered by any recording of it, in any case, as often as
+//! asked; so is work the app does while no case runs (connecting and
+//! migrating at start-up) from any case's unused recordings.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
 
-use reel_core::matcher::{is_timestamp, is_uuid};
+use reel_core::matcher::formats::accepts_param;
 use reel_core::suite::postgres::normalize_sql;
 use reel_core::suite::{PgMock, PgRequest};
-use reel_core::wire::postgres::{BackendMessage, FrontendMessage, Target};
+use reel_core::wire::postgres::{BackendMessage, FrontendMessage, Target, TxStatus};
 
 use super::book::CaseMockLog;
 use crate::diff::unified;
 use crate::model::MockMiss;
+
+/// A Bind parameter: a recorded or sent value (`None` is NULL), or the
+/// suite's matcher kind in its place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Value(Option<Vec<u8>>),
+    Matcher(String),
+}
 
 /// A request message with names replaced by what they stand for.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +57,7 @@ pub enum Canon {
     Bind {
         sql: Option<String>,
         formats: Vec<i16>,
-        params: Vec<Option<Vec<u8>>>,
+        params: Vec<Param>,
         result_formats: Vec<i16>,
     },
     Describe(Target, Option<String>),
@@ -68,7 +90,7 @@ impl Canon {
                 formats: param_formats.clone(),
                 params: params
                     .iter()
-                    .map(|p| p.as_ref().map(|b| b.to_vec()))
+                    .map(|p| Param::Value(p.as_ref().map(|b| b.to_vec())))
                     .collect(),
                 result_formats: result_formats.clone(),
             },
@@ -81,24 +103,28 @@ impl Canon {
         })
     }
 
+    /// A recorded message, its matchers in place of their parameters.
+    pub fn of_recorded(r: &PgRequest) -> Option<Canon> {
+        let mut c = Canon::of(&r.message, r.prepared.as_deref())?;
+        if let Canon::Bind { params, .. } = &mut c {
+            for (i, kind) in &r.matchers {
+                if let Some(p) = params.get_mut(*i) {
+                    *p = Param::Matcher(kind.clone());
+                }
+            }
+        }
+        Some(c)
+    }
+
     /// One readable line, for miss diffs.
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         let sql = |s: &Option<String>| s.clone().unwrap_or_else(|| "(unknown statement)".into());
         match self {
             Canon::Query(sql) => format!("Query: {sql}"),
             Canon::Parse { sql, types } if types.is_empty() => format!("Parse: {sql}"),
             Canon::Parse { sql, types } => format!("Parse: {sql}  types {types:?}"),
             Canon::Bind { sql: s, params, .. } => {
-                let params: Vec<String> = params
-                    .iter()
-                    .map(|p| match p {
-                        None => "NULL".into(),
-                        Some(b) => match std::str::from_utf8(b) {
-                            Ok(t) if !t.chars().any(char::is_control) => format!("'{t}'"),
-                            _ => format!("0x{}", hex(b)),
-                        },
-                    })
-                    .collect();
+                let params: Vec<String> = params.iter().map(param_text).collect();
                 format!("Bind: {}  params [{}]", sql(s), params.join(", "))
             }
             Canon::Describe(k, s) => format!("Describe {}: {}", target(*k), sql(s)),
@@ -108,6 +134,37 @@ impl Canon {
             Canon::Sync => "Sync".into(),
             Canon::FunctionCall(b) => format!("FunctionCall 0x{}", hex(b)),
         }
+    }
+
+    /// Preparing or closing a statement: answered the same whichever case,
+    /// connection or moment it comes in.
+    fn prepares(&self) -> bool {
+        matches!(
+            self,
+            Canon::Parse { .. } | Canon::Describe(Target::Statement, _) | Canon::Close(..)
+        )
+    }
+
+    /// The SQL this message runs, if it runs any.
+    fn runs(&self) -> Option<&str> {
+        match self {
+            Canon::Query(sql) => Some(sql),
+            Canon::Bind { sql, .. } | Canon::Execute(sql, _) | Canon::Describe(_, sql) => {
+                sql.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
+fn param_text(p: &Param) -> String {
+    match p {
+        Param::Matcher(kind) => format!("<{kind}>"),
+        Param::Value(None) => "NULL".into(),
+        Param::Value(Some(b)) => match std::str::from_utf8(b) {
+            Ok(t) if !t.chars().any(char::is_control) => format!("'{t}'"),
+            _ => format!("0x{}", hex(b)),
+        },
     }
 }
 
@@ -124,9 +181,16 @@ fn hex(b: &[u8]) -> String {
 
 /// A recorded group's request in canonical form.
 pub fn canon_of(request: &[PgRequest]) -> Vec<Canon> {
-    // What the app sends once COPY data has begun (the Sync after CopyDone)
-    // is read with the data, not matched.
-    let copy_starts = request
+    request[..before_copy(request)]
+        .iter()
+        .filter_map(Canon::of_recorded)
+        .collect()
+}
+
+/// What the app sends once COPY data has begun (the Sync after CopyDone) is
+/// read with the data, not matched: the index of the first COPY message.
+fn before_copy(request: &[PgRequest]) -> usize {
+    request
         .iter()
         .position(|r| {
             matches!(
@@ -136,11 +200,7 @@ pub fn canon_of(request: &[PgRequest]) -> Vec<Canon> {
                     | FrontendMessage::CopyFail { .. }
             )
         })
-        .unwrap_or(request.len());
-    request[..copy_starts]
-        .iter()
-        .filter_map(|r| Canon::of(&r.message, r.prepared.as_deref()))
-        .collect()
+        .unwrap_or(request.len())
 }
 
 pub fn text_of(group: &[Canon]) -> String {
@@ -172,62 +232,193 @@ fn same(recorded: &Canon, actual: &Canon) -> bool {
                 && f1 == f2
                 && r1 == r2
                 && p1.len() == p2.len()
-                && p1.iter().zip(p2).all(|(a, b)| same_param(a, b))
+                && p1
+                    .iter()
+                    .zip(p2)
+                    .enumerate()
+                    .all(|(i, (a, b))| same_param(a, b, binary(f2, i)))
         }
         _ => recorded == actual,
     }
 }
 
-/// Equal bytes, or both UUIDs, or both timestamps (values an app makes up
-/// itself on every run).
-fn same_param(recorded: &Option<Vec<u8>>, actual: &Option<Vec<u8>>) -> bool {
+/// Whether parameter `i` is in binary format, by Bind's format codes.
+fn binary(formats: &[i16], i: usize) -> bool {
+    match formats {
+        [] => false,
+        [one] => *one == 1,
+        many => many.get(i) == Some(&1),
+    }
+}
+
+/// Equal values, or a value the recorded matcher accepts.
+fn same_param(recorded: &Param, actual: &Param, binary: bool) -> bool {
     match (recorded, actual) {
-        (Some(r), Some(a)) if r != a => match (std::str::from_utf8(r), std::str::from_utf8(a)) {
-            (Ok(r), Ok(a)) => (is_uuid(r) && is_uuid(a)) || (is_timestamp(r) && is_timestamp(a)),
-            _ => false,
-        },
+        (Param::Matcher(kind), Param::Value(v)) => accepts_param(kind, v.as_deref(), binary),
         (r, a) => r == a,
     }
 }
 
-/// `prefix` of a group: all of it, or the part up to a Flush.
-fn matches_prefix(recorded: &[Canon], actual: &[Canon], whole: bool) -> bool {
-    if whole {
-        recorded.len() == actual.len() && recorded.iter().zip(actual).all(|(r, a)| same(r, a))
+fn all_same(recorded: &[Canon], actual: &[Canon], whole: bool) -> bool {
+    let len_ok = if whole {
+        recorded.len() == actual.len()
     } else {
-        recorded.len() >= actual.len() && recorded.iter().zip(actual).all(|(r, a)| same(r, a))
-    }
+        recorded.len() >= actual.len()
+    };
+    len_ok && recorded.iter().zip(actual).all(|(r, a)| same(r, a))
+}
+
+/// SQL a driver or pool runs on a connection when it likes, whose answer
+/// does not depend on what the app did: resets, session settings, pings and
+/// reads of the system catalogs (type introspection).
+pub fn is_session_work(sql: &str) -> bool {
+    let statements: Vec<&str> = sql
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    !statements.is_empty()
+        && statements.iter().all(|s| {
+            let lower = s.to_ascii_lowercase();
+            let words: Vec<&str> = lower.split_whitespace().collect();
+            match words.as_slice() {
+                ["reset", ..] | ["discard", ..] | ["unlisten", ..] | ["show", ..] => true,
+                ["close", "all"] | ["deallocate", "all"] | ["deallocate", "prepare", "all"] => true,
+                // Session settings, not the ones that only last a transaction.
+                ["set", "local", ..] | ["set", "transaction", ..] => false,
+                ["set", ..] => true,
+                ["select", rest @ ..] => {
+                    let rest = rest.join(" ");
+                    matches!(
+                        rest.as_str(),
+                        "1" | "1 as one" | "true" | "version()" | "pg_advisory_unlock_all()"
+                    ) || rest.starts_with("current_setting(")
+                        || reads_catalogs_only(&lower)
+                }
+                ["with", ..] => reads_catalogs_only(&lower),
+                _ => false,
+            }
+        })
+}
+
+/// A read of the system catalogs that writes nothing.
+fn reads_catalogs_only(lower: &str) -> bool {
+    let catalogs = lower.contains("pg_catalog.")
+        || lower.contains("information_schema.")
+        || [
+            "pg_type",
+            "pg_namespace",
+            "pg_range",
+            "pg_enum",
+            "pg_attribute",
+        ]
+        .iter()
+        .any(|t| lower.contains(t));
+    let writes = [
+        "insert ", "update ", "delete ", "create ", "alter ", "drop ",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    catalogs && !writes
+}
+
+/// A group whose running part (if any) is all session work.
+fn is_housekeeping(group: &[Canon]) -> bool {
+    group.iter().all(|c| match c {
+        Canon::Sync => true,
+        c if c.prepares() => true,
+        c => c.runs().is_some_and(is_session_work),
+    })
 }
 
 /// A recorded answer picked for the app.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub id: String,
-    /// The recorded request, to split the answer by message.
+    /// The recorded request, for COPY data to be compared with.
     pub request: Vec<PgRequest>,
+    /// The answer to what the app sent, in order.
     pub response: Vec<BackendMessage>,
+    /// Where the answer to each message the app sent ends in `response`.
+    pub ends: Vec<usize>,
+}
+
+impl Answer {
+    /// The answer messages from the one to the `sent`-th message the app
+    /// sent on (those before it were sent at a Flush).
+    pub fn after(&self, sent: usize) -> &[BackendMessage] {
+        let from = match sent {
+            0 => 0,
+            n => self.ends.get(n - 1).copied().unwrap_or(self.response.len()),
+        };
+        &self.response[from.min(self.response.len())..]
+    }
+
+    /// The answer messages to the app's messages `from..to`.
+    pub fn between(&self, from: usize, to: usize) -> &[BackendMessage] {
+        let start = match from {
+            0 => 0,
+            n => self.ends[n - 1],
+        };
+        &self.response[start..self.ends[to - 1].max(start)]
+    }
 }
 
 struct Loaded {
     mock: PgMock,
     canon: Vec<Canon>,
+    /// For each message of `canon`, its answer in `mock.response`.
+    ranges: Vec<Range<usize>>,
+    housekeeping: bool,
 }
 
 impl Loaded {
     fn new(mock: PgMock) -> Self {
+        let canon = canon_of(&mock.request);
+        // The answer range of each canonical message: messages that are not
+        // (Flush, COPY) are left out, as in `canon`.
+        let all = answer_ranges(&mock.request, &mock.response);
+        let cut = before_copy(&mock.request);
+        let ranges: Vec<Range<usize>> = mock.request[..cut]
+            .iter()
+            .zip(&all)
+            .filter(|(r, _)| Canon::of(&r.message, None).is_some())
+            .map(|(_, range)| range.clone())
+            .collect();
         Loaded {
-            canon: canon_of(&mock.request),
+            housekeeping: is_housekeeping(&canon),
+            canon,
+            ranges,
             mock,
         }
     }
 
+    /// The whole recorded answer, for a group sent exactly as recorded.
     fn answer(&self) -> Answer {
+        let mut ends: Vec<usize> = self.ranges.iter().map(|r| r.end).collect();
+        if let Some(last) = ends.last_mut() {
+            *last = self.mock.response.len();
+        }
         Answer {
             id: self.mock.id.clone(),
             request: self.mock.request.clone(),
             response: self.mock.response.clone(),
+            ends,
         }
     }
+
+    /// The running part: the messages that do not prepare, with their answers.
+    fn running(&self) -> impl Iterator<Item = (&Canon, &Range<usize>)> {
+        self.canon
+            .iter()
+            .zip(&self.ranges)
+            .filter(|(c, _)| !c.prepares())
+    }
+}
+
+/// The running messages of a group the app sent.
+fn running(actual: &[Canon]) -> Vec<Canon> {
+    actual.iter().filter(|c| !c.prepares()).cloned().collect()
 }
 
 struct CaseGroups {
@@ -242,33 +433,68 @@ struct State {
     outside: Vec<MockMiss>,
 }
 
+/// Where a recording is: case `i`'s group `n`, or the pool.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Case(usize, usize),
+    Pool,
+}
+
 pub struct PgBook {
     state: Mutex<State>,
     pool: Vec<Loaded>,
+    /// Answers to preparing messages (by dependency and message text) from
+    /// wherever they were recorded, with the recording's id.
+    prepared: HashMap<(String, String), (String, Vec<BackendMessage>)>,
 }
 
 impl PgBook {
     /// `cases[i]` are case `i`'s groups in recorded order; `pool` the shared
     /// and startup groups.
     pub fn new(cases: Vec<Vec<PgMock>>, pool: Vec<PgMock>) -> Self {
+        let cases: Vec<CaseGroups> = cases
+            .into_iter()
+            .map(|g| {
+                let groups: Vec<Loaded> = g.into_iter().filter(answered).map(Loaded::new).collect();
+                CaseGroups {
+                    used: vec![false; groups.len()],
+                    groups,
+                }
+            })
+            .collect();
+        let pool: Vec<Loaded> = pool.into_iter().filter(answered).map(Loaded::new).collect();
+        let mut prepared: HashMap<(String, String), (String, Vec<BackendMessage>)> = HashMap::new();
+        let loaded = cases.iter().flat_map(|c| &c.groups).chain(&pool);
+        for g in loaded {
+            for (c, range) in g.canon.iter().zip(&g.ranges) {
+                if !c.prepares() || matches!(c, Canon::Close(..)) {
+                    continue;
+                }
+                let answer = g.mock.response[range.clone()].to_vec();
+                let failed = |a: &[BackendMessage]| {
+                    a.iter()
+                        .any(|m| matches!(m, BackendMessage::ErrorResponse { .. }))
+                };
+                // An answer that is there at all; a success over an error.
+                let key = (g.mock.dependency.clone(), c.text());
+                match prepared.get(&key) {
+                    Some((_, had)) if !failed(had) || failed(&answer) => {}
+                    _ if answer.is_empty() => {}
+                    _ => {
+                        prepared.insert(key, (g.mock.id.clone(), answer));
+                    }
+                }
+            }
+        }
         PgBook {
             state: Mutex::new(State {
-                cases: cases
-                    .into_iter()
-                    .map(|g| {
-                        let groups: Vec<Loaded> =
-                            g.into_iter().filter(answered).map(Loaded::new).collect();
-                        CaseGroups {
-                            used: vec![false; groups.len()],
-                            groups,
-                        }
-                    })
-                    .collect(),
+                cases,
                 current: None,
                 log: CaseMockLog::default(),
                 outside: Vec::new(),
             }),
-            pool: pool.into_iter().filter(answered).map(Loaded::new).collect(),
+            pool,
+            prepared,
         }
     }
 
@@ -285,11 +511,13 @@ impl PgBook {
         let mut log = std::mem::take(&mut s.log);
         if let Some(i) = s.current.take() {
             let c = &s.cases[i];
+            // Housekeeping happens when the driver likes: its recordings
+            // are not owed by the case they were recorded in.
             log.unused = c
                 .groups
                 .iter()
                 .zip(&c.used)
-                .filter(|(_, used)| !**used)
+                .filter(|(g, used)| !**used && !g.housekeeping)
                 .map(|(g, _)| g.mock.id.clone())
                 .collect();
         }
@@ -306,78 +534,31 @@ impl PgBook {
         }
     }
 
-    /// The recorded answer to a group the app sent up to a Flush: looked up
-    /// without using it, since the rest of the group decides.
-    pub fn peek(&self, dependency: &str, actual: &[Canon]) -> Option<Answer> {
+    /// The answer to the messages of a group the app sent up to a Flush:
+    /// looked up without using a recording, since the rest of the group
+    /// decides which one answers.
+    pub fn peek(&self, dependency: &str, actual: &[Canon], status: TxStatus) -> Option<Answer> {
         let s = self.state.lock().expect("pg book lock");
-        let case = s.current.map(|i| &s.cases[i]);
-        case.into_iter()
-            .flat_map(|c| {
-                c.groups
-                    .iter()
-                    .zip(&c.used)
-                    .filter(|(_, u)| !**u)
-                    .map(|(g, _)| g)
-            })
-            .chain(&self.pool)
-            .find(|g| g.mock.dependency == dependency && matches_prefix(&g.canon, actual, false))
-            .map(Loaded::answer)
+        self.find(&s, dependency, actual, false, status)
+            .map(|(_, answer)| answer)
     }
 
     /// The recorded answer to a whole group, or the miss explained.
-    pub fn answer(&self, dependency: &str, actual: &[Canon]) -> Result<Answer, MockMiss> {
+    /// `status` is the connection's transaction status, for a Sync whose
+    /// answer is not taken from a recording.
+    pub fn answer(
+        &self,
+        dependency: &str,
+        actual: &[Canon],
+        status: TxStatus,
+    ) -> Result<Answer, MockMiss> {
         let mut s = self.state.lock().expect("pg book lock");
-        if let Some(i) = s.current {
-            let c = &s.cases[i];
-            let hit = c.groups.iter().zip(&c.used).position(|(g, used)| {
-                !*used && g.mock.dependency == dependency && matches_prefix(&g.canon, actual, true)
-            });
-            if let Some(n) = hit {
+        if let Some((at, answer)) = self.find(&s, dependency, actual, true, status) {
+            if let Some(At::Case(i, n)) = at {
                 s.cases[i].used[n] = true;
-                let answer = s.cases[i].groups[n].answer();
-                s.log.used.push(answer.id.clone());
-                return Ok(answer);
             }
-        }
-        if let Some(g) = self
-            .pool
-            .iter()
-            .find(|g| g.mock.dependency == dependency && matches_prefix(&g.canon, actual, true))
-        {
-            s.log.used.push(g.mock.id.clone());
-            return Ok(g.answer());
-        }
-        // Preparing and closing statements happens when the driver gets round
-        // to it (a statement dropped after the response went out is closed
-        // during the next request), and the answers never depend on data: any
-        // recording of the same messages will do.
-        let housekeeping = actual.iter().all(|c| {
-            matches!(
-                c,
-                Canon::Parse { .. } | Canon::Describe(..) | Canon::Close(..) | Canon::Sync
-            )
-        });
-        // Work the app does while no case runs (connecting and migrating at
-        // start-up) may have fallen inside a case's window when recorded.
-        let outside = s.current.is_none();
-        if housekeeping || outside {
-            let found = s.cases.iter().enumerate().find_map(|(i, c)| {
-                c.groups
-                    .iter()
-                    .zip(&c.used)
-                    .position(|(g, used)| {
-                        (housekeeping || !*used)
-                            && g.mock.dependency == dependency
-                            && matches_prefix(&g.canon, actual, true)
-                    })
-                    .map(|n| (i, n))
-            });
-            if let Some((i, n)) = found {
-                s.cases[i].used[n] = true;
-                let answer = s.cases[i].groups[n].answer();
-                s.log.used.push(answer.id.clone());
-                return Ok(answer);
-            }
+            s.log.used.push(answer.id.clone());
+            return Ok(answer);
         }
         let candidates = s
             .current
@@ -394,8 +575,159 @@ impl PgBook {
         }
         Err(miss)
     }
-}
 
+    /// The recordings that may answer, in the order they are tried: the
+    /// case's unused groups, the pool, and then, for housekeeping or while
+    /// no case runs, every case's groups.
+    fn candidates<'a>(
+        &'a self,
+        s: &'a State,
+        dependency: &'a str,
+        housekeeping: bool,
+    ) -> impl Iterator<Item = (At, &'a Loaded)> + 'a {
+        let current = s.current;
+        let own = current.into_iter().flat_map(move |i| {
+            let c = &s.cases[i];
+            c.groups
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| !c.used[*n])
+                .map(move |(n, g)| (At::Case(i, n), g))
+        });
+        let pool = self.pool.iter().map(|g| (At::Pool, g));
+        let anywhere = s
+            .cases
+            .iter()
+            .enumerate()
+            .filter(move |_| housekeeping || current.is_none())
+            .flat_map(move |(i, c)| {
+                c.groups
+                    .iter()
+                    .enumerate()
+                    // Housekeeping answers again; start-up work takes
+                    // recordings no case has used.
+                    .filter(move |(n, _)| housekeeping || !c.used[*n])
+                    .map(move |(n, g)| (At::Case(i, n), g))
+            });
+        own.chain(pool)
+            .chain(anywhere)
+            .filter(move |(_, g)| g.mock.dependency == dependency)
+    }
+
+    /// Finds the answer to `actual` (`whole`: a complete group; else the part
+    /// up to a Flush): a recording of exactly these messages, or one whose
+    /// running part matches, the preparing messages answered from wherever
+    /// they were recorded.
+    fn find(
+        &self,
+        s: &State,
+        dependency: &str,
+        actual: &[Canon],
+        whole: bool,
+        status: TxStatus,
+    ) -> Option<(Option<At>, Answer)> {
+        let housekeeping = is_housekeeping(actual);
+        if let Some((at, g)) = self
+            .candidates(s, dependency, housekeeping)
+            .find(|(_, g)| all_same(&g.canon, actual, whole))
+        {
+            let mut answer = g.answer();
+            answer.ends.truncate(actual.len());
+            if !whole {
+                // A prefix: the answer so far.
+                let end = answer.ends.last().copied().unwrap_or(0);
+                answer.response.truncate(end);
+            }
+            return Some((Some(at), answer));
+        }
+        // Preparing messages, from wherever they were recorded.
+        let mut prepared: Vec<Option<&(String, Vec<BackendMessage>)>> = Vec::new();
+        for c in actual.iter().filter(|c| c.prepares()) {
+            match c {
+                Canon::Close(..) => prepared.push(None),
+                c => prepared.push(Some(self.prepared.get(&(dependency.to_owned(), c.text()))?)),
+            }
+        }
+        let run = running(actual);
+        // Nothing runs: the group only prepares (and syncs).
+        let found = if run.iter().all(|c| *c == Canon::Sync) {
+            None
+        } else {
+            let housekeeping = is_housekeeping(&run);
+            let hit = self
+                .candidates(s, dependency, housekeeping)
+                .find(|(_, g)| {
+                    let recorded: Vec<Canon> = g.running().map(|(c, _)| c.clone()).collect();
+                    all_same(&recorded, &run, whole)
+                })?;
+            Some(hit)
+        };
+        // Re-assembled message by message.
+        let mut answer = Answer {
+            id: String::new(),
+            request: Vec::new(),
+            response: Vec::new(),
+            ends: Vec::new(),
+        };
+        let recorded: Vec<&Range<usize>> = found
+            .as_ref()
+            .map(|(_, g)| g.running().map(|(_, r)| r).collect())
+            .unwrap_or_default();
+        let mut prepared = prepared.into_iter();
+        let mut k = 0;
+        let mut failed = false;
+        let mut ids: Vec<String> = Vec::new();
+        for c in actual {
+            if c.prepares() {
+                let part = prepared.next().flatten();
+                if !failed {
+                    match part {
+                        Some((id, messages)) => {
+                            if !ids.contains(id) {
+                                ids.push(id.clone());
+                            }
+                            failed = messages
+                                .iter()
+                                .any(|m| matches!(m, BackendMessage::ErrorResponse { .. }));
+                            answer.response.extend(messages.iter().cloned());
+                        }
+                        // Postgres closes a name it does not know all the same.
+                        None => answer.response.push(BackendMessage::CloseComplete),
+                    }
+                }
+            } else {
+                match (&found, c) {
+                    (Some((_, g)), _) if !failed => {
+                        answer
+                            .response
+                            .extend(g.mock.response[recorded[k].clone()].iter().cloned());
+                    }
+                    (_, Canon::Sync) => {
+                        // With nothing run, or after an error in preparing,
+                        // the transaction state is the connection's.
+                        answer.response.push(BackendMessage::ReadyForQuery {
+                            status: match status {
+                                TxStatus::Idle => TxStatus::Idle,
+                                _ if failed => TxStatus::Failed,
+                                other => other,
+                            },
+                        });
+                        failed = false;
+                    }
+                    _ => {}
+                }
+                k += 1;
+            }
+            answer.ends.push(answer.response.len());
+        }
+        if let Some((_, g)) = &found {
+            ids.insert(0, g.mock.id.clone());
+            answer.request = g.mock.request.clone();
+        }
+        answer.id = ids.join(", ");
+        Some((found.map(|(at, _)| at), answer))
+    }
+}
 /// A recording whose answer never reached ReadyForQuery would leave the
 /// driver waiting: it answers nothing. Nor does one whose answer cannot go on
 /// the wire (suite files are checked when loaded, but a secret filled in at
@@ -534,12 +866,12 @@ pub fn answer_ranges(requests: &[PgRequest], responses: &[BackendMessage]) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reel_core::wire::postgres::TxStatus;
 
     fn req(m: FrontendMessage, prepared: Option<&str>) -> PgRequest {
         PgRequest {
             message: m,
             prepared: prepared.map(str::to_owned),
+            matchers: Default::default(),
         }
     }
 
@@ -589,7 +921,7 @@ mod tests {
             req(FrontendMessage::Sync, None),
         ]);
         let other_value = canon_of(&[bind("s0", sql, "43"), req(FrontendMessage::Sync, None)]);
-        let miss = book.answer("db", &other_value).unwrap_err();
+        let miss = book.answer("db", &other_value, TxStatus::Idle).unwrap_err();
         assert_eq!(
             miss.nearest.as_deref(),
             Some("0001#1 (select * from books where id = $1)")
@@ -606,9 +938,12 @@ mod tests {
             "{}",
             miss.diff
         );
-        assert_eq!(book.answer("db", &other_name).unwrap().id, "0001#1");
+        assert_eq!(
+            book.answer("db", &other_name, TxStatus::Idle).unwrap().id,
+            "0001#1"
+        );
         // Each of the case's groups answers once.
-        assert!(book.answer("db", &other_name).is_err());
+        assert!(book.answer("db", &other_name, TxStatus::Idle).is_err());
         let log = book.end_case();
         assert_eq!(log.used, ["0001#1"]);
         assert_eq!(log.misses.len(), 2);
@@ -650,15 +985,29 @@ mod tests {
         );
         // Start-up work before any case runs takes case 1's recording.
         assert_eq!(
-            book.answer("db", &canon_of(&migrate())).unwrap().id,
+            book.answer("db", &canon_of(&migrate()), TxStatus::Idle)
+                .unwrap()
+                .id,
             "0001#1"
         );
         book.begin_case(0);
         // A close recorded in case 2 answers in case 1, and again later.
-        assert_eq!(book.answer("db", &canon_of(&close())).unwrap().id, "0002#1");
-        assert_eq!(book.answer("db", &canon_of(&close())).unwrap().id, "0002#1");
+        assert_eq!(
+            book.answer("db", &canon_of(&close()), TxStatus::Idle)
+                .unwrap()
+                .id,
+            "0002#1"
+        );
+        assert_eq!(
+            book.answer("db", &canon_of(&close()), TxStatus::Idle)
+                .unwrap()
+                .id,
+            "0002#1"
+        );
         // Inside a case, another case's data work is not taken.
-        assert!(book.answer("db", &canon_of(&migrate())).is_err());
+        assert!(book
+            .answer("db", &canon_of(&migrate()), TxStatus::Idle)
+            .is_err());
         let log = book.end_case();
         assert!(log.unused.is_empty(), "{:?}", log.unused);
     }
@@ -685,18 +1034,36 @@ mod tests {
         );
         let book = PgBook::new(vec![vec![bad]], vec![]);
         book.begin_case(0);
-        assert!(book.answer("db", &canon_of(&q())).is_err());
+        assert!(book.answer("db", &canon_of(&q()), TxStatus::Idle).is_err());
     }
 
     #[test]
-    fn made_up_uuids_and_timestamps_match_their_format_only() {
+    fn made_up_values_match_only_through_a_written_matcher() {
         let u1 = "6f1c2a1e-8a59-4b4e-9a53-0d0c1c8b8a11";
         let u2 = "0b5f0b38-07c4-4f0b-8a53-5f7f3e1a9c22";
-        let a = Canon::of(&bind("", "insert", u1).message, Some("insert")).unwrap();
-        let b = Canon::of(&bind("", "insert", u2).message, Some("insert")).unwrap();
-        let c = Canon::of(&bind("", "insert", "not-a-uuid").message, Some("insert")).unwrap();
-        assert!(same(&a, &b));
-        assert!(!same(&a, &c));
+        let sent = |v: &str| Canon::of(&bind("", "insert", v).message, Some("insert")).unwrap();
+        let recorded = |v: &str, kind: Option<&str>| {
+            let mut r = bind("", "insert", v);
+            if let Some(k) = kind {
+                r.set_matcher(0, k);
+            }
+            Canon::of_recorded(&r).unwrap()
+        };
+        // No silent loosening: a recorded UUID is that UUID.
+        assert!(!same(&recorded(u1, None), &sent(u2)));
+        assert!(same(&recorded(u1, Some("uuid")), &sent(u2)));
+        assert!(!same(&recorded(u1, Some("uuid")), &sent("not-a-uuid")));
+        let h1 = "$2b$04$l74TG0M.K3A7gtwpeEU4peAEwXSBUuMJV3a61y41vNU1DHOi1RG5u";
+        let h2 = "$2b$04$qgT03yhuZzRoClIJQCCC8Oe48nOacch4kDUkjKNL7tX0KkAOJOX.i";
+        assert!(same(&recorded(h1, Some("password_hash")), &sent(h2)));
+        assert!(!same(
+            &recorded(h1, Some("password_hash")),
+            &sent("hunter2")
+        ));
+        assert_eq!(
+            recorded(h1, Some("password_hash")).text(),
+            "Bind: insert  params [<password_hash>]"
+        );
     }
 
     #[test]
@@ -753,5 +1120,249 @@ mod tests {
             answer_ranges(&requests, &failed),
             vec![0..1, 1..2, 2..2, 2..2, 2..2, 2..3]
         );
+    }
+
+    fn parse(name: &str, sql: &str) -> PgRequest {
+        req(
+            FrontendMessage::Parse {
+                statement: name.into(),
+                sql: sql.into(),
+                param_types: vec![],
+            },
+            None,
+        )
+    }
+
+    fn describe(name: &str, sql: &str) -> PgRequest {
+        req(
+            FrontendMessage::Describe {
+                kind: Target::Statement,
+                name: name.into(),
+            },
+            Some(sql),
+        )
+    }
+
+    fn execute(sql: &str) -> PgRequest {
+        req(
+            FrontendMessage::Execute {
+                portal: String::new(),
+                max_rows: 0,
+            },
+            Some(sql),
+        )
+    }
+
+    fn row(v: &str) -> BackendMessage {
+        BackendMessage::DataRow {
+            values: vec![Some(v.as_bytes().to_vec().into())],
+        }
+    }
+
+    fn described() -> Vec<BackendMessage> {
+        vec![
+            BackendMessage::ParameterDescription { types: vec![23] },
+            BackendMessage::RowDescription { fields: vec![] },
+        ]
+    }
+
+    fn selected(tag: &str) -> BackendMessage {
+        BackendMessage::CommandComplete { tag: tag.into() }
+    }
+
+    /// What a pool does at replay: the connection a case gets has not
+    /// prepared the statement that, when recorded, another connection had.
+    #[test]
+    fn a_statement_prepared_elsewhere_is_prepared_again_from_any_recording() {
+        use BackendMessage as B;
+        let sql = "select title from books where id = $1";
+        // Case 1 prepared and ran it; case 2 only ran it (same connection).
+        let case1 = mock(
+            "0001#1",
+            vec![
+                parse("s1", sql),
+                describe("s1", sql),
+                bind("s1", sql, "1"),
+                execute(sql),
+                req(FrontendMessage::Sync, None),
+            ],
+            [
+                vec![B::ParseComplete],
+                described(),
+                vec![B::BindComplete, row("A"), selected("SELECT 1"), ready()],
+            ]
+            .concat(),
+        );
+        let case2 = mock(
+            "0002#1",
+            vec![
+                bind("s1", sql, "2"),
+                execute(sql),
+                req(FrontendMessage::Sync, None),
+            ],
+            vec![B::BindComplete, row("B"), selected("SELECT 1"), ready()],
+        );
+        let book = PgBook::new(vec![vec![case1], vec![case2]], vec![]);
+
+        // At replay case 2 runs on a fresh connection and prepares first.
+        book.begin_case(1);
+        let sent = canon_of(&[
+            parse("s9", sql),
+            describe("s9", sql),
+            bind("s9", sql, "2"),
+            execute(sql),
+            req(FrontendMessage::Sync, None),
+        ]);
+        let answer = book.answer("db", &sent, TxStatus::Idle).unwrap();
+        assert_eq!(
+            answer.response,
+            [
+                vec![B::ParseComplete],
+                described(),
+                vec![B::BindComplete, row("B"), selected("SELECT 1"), ready()]
+            ]
+            .concat()
+        );
+        assert_eq!(answer.id, "0002#1, 0001#1");
+        assert!(book.end_case().unused.is_empty());
+
+        // And case 1 runs on a connection that has it prepared already.
+        book.begin_case(0);
+        let sent = canon_of(&[
+            bind("s9", sql, "1"),
+            execute(sql),
+            req(FrontendMessage::Sync, None),
+        ]);
+        let answer = book.answer("db", &sent, TxStatus::Idle).unwrap();
+        assert_eq!(
+            answer.response,
+            vec![B::BindComplete, row("A"), selected("SELECT 1"), ready()]
+        );
+        assert_eq!(book.end_case().used, ["0001#1"]);
+
+        // Preparing alone (a driver's Parse/Describe/Sync) is answered from
+        // the recording, as often as asked, in the connection's state.
+        book.begin_case(1);
+        let prepare = canon_of(&[
+            parse("s3", sql),
+            describe("s3", sql),
+            req(FrontendMessage::Sync, None),
+        ]);
+        for status in [TxStatus::Idle, TxStatus::InTransaction] {
+            let answer = book.answer("db", &prepare, status).unwrap();
+            assert_eq!(
+                answer.response,
+                [
+                    vec![B::ParseComplete],
+                    described(),
+                    vec![B::ReadyForQuery { status }]
+                ]
+                .concat()
+            );
+        }
+        // A statement recorded nowhere is still a miss.
+        let other = canon_of(&[parse("s4", "select 2"), req(FrontendMessage::Sync, None)]);
+        assert!(book.answer("db", &other, TxStatus::Idle).is_err());
+        // And the case's own values still decide: no recording ran id 3.
+        let three = canon_of(&[
+            bind("s9", sql, "3"),
+            execute(sql),
+            req(FrontendMessage::Sync, None),
+        ]);
+        assert!(book.answer("db", &three, TxStatus::Idle).is_err());
+    }
+
+    /// A Flush answers the prepared part first; the Sync the rest.
+    #[test]
+    fn a_flushed_group_is_answered_in_two_parts() {
+        use BackendMessage as B;
+        let sql = "select 1";
+        let recorded = mock(
+            "0001#1",
+            vec![
+                bind("s1", sql, "x"),
+                execute(sql),
+                req(FrontendMessage::Sync, None),
+            ],
+            vec![B::BindComplete, row("1"), selected("SELECT 1"), ready()],
+        );
+        let prepared = mock(
+            "startup#1",
+            vec![
+                parse("s1", sql),
+                describe("s1", sql),
+                req(FrontendMessage::Sync, None),
+            ],
+            [vec![B::ParseComplete], described(), vec![ready()]].concat(),
+        );
+        let book = PgBook::new(vec![vec![recorded]], vec![prepared]);
+        book.begin_case(0);
+        let first = canon_of(&[parse("a", sql), describe("a", sql)]);
+        let peeked = book.peek("db", &first, TxStatus::Idle).unwrap();
+        assert_eq!(
+            peeked.between(0, 2),
+            [vec![B::ParseComplete], described()].concat()
+        );
+        let whole = canon_of(&[
+            parse("a", sql),
+            describe("a", sql),
+            bind("a", sql, "x"),
+            execute(sql),
+            req(FrontendMessage::Sync, None),
+        ]);
+        let answer = book.answer("db", &whole, TxStatus::Idle).unwrap();
+        assert_eq!(
+            answer.after(2),
+            [B::BindComplete, row("1"), selected("SELECT 1"), ready()]
+        );
+    }
+
+    #[test]
+    fn housekeeping_is_answered_by_any_recording_and_is_never_owed() {
+        let reset = || {
+            vec![req(
+                FrontendMessage::Query {
+                    sql: "SELECT pg_advisory_unlock_all();\nCLOSE ALL;\nUNLISTEN *;\nRESET ALL;"
+                        .into(),
+                },
+                None,
+            )]
+        };
+        let book = PgBook::new(
+            vec![vec![], vec![mock("0002#1", reset(), vec![ready()])]],
+            vec![],
+        );
+        book.begin_case(0);
+        for _ in 0..3 {
+            assert_eq!(
+                book.answer("db", &canon_of(&reset()), TxStatus::Idle)
+                    .unwrap()
+                    .id,
+                "0002#1"
+            );
+        }
+        book.end_case();
+        book.begin_case(1);
+        let log = book.end_case();
+        assert!(log.unused.is_empty(), "{:?}", log.unused);
+
+        for work in [
+            "RESET ALL",
+            "DISCARD ALL",
+            "SET search_path = blog",
+            "select 1",
+            "SELECT pg_advisory_unlock_all()",
+            "WITH RECURSIVE typeinfo_tree AS (SELECT ... FROM pg_catalog.pg_type t) SELECT * FROM typeinfo_tree",
+        ] {
+            assert!(is_session_work(work), "{work}");
+        }
+        for data in [
+            "select * from users",
+            "SET LOCAL statement_timeout = 0",
+            "insert into pg_type_log select * from pg_catalog.pg_type",
+            "BEGIN",
+        ] {
+            assert!(!is_session_work(data), "{data}");
+        }
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::http::MockServer;
-use super::pg_book::{answer_ranges, Answer, Canon, PgBook};
+use super::pg_book::{Answer, Canon, PgBook};
 use crate::errors::ReplayError;
 
 /// What every mocked connection of one dependency is told at start-up.
@@ -112,8 +112,8 @@ struct Connection {
 #[derive(Default)]
 struct Pending {
     canon: Vec<Canon>,
-    /// Answered at a Flush: the recording and how far its answer was sent.
-    flushed: Option<(Answer, usize)>,
+    /// How many of `canon`'s messages were answered at a Flush.
+    sent: usize,
     /// An error was sent; the rest of the group is skipped until Sync.
     failed: bool,
 }
@@ -148,23 +148,20 @@ impl Connection {
                 FrontendMessage::PasswordMessage { .. } => {}
                 FrontendMessage::Query { .. } | FrontendMessage::FunctionCall { .. } => {
                     let canon: Vec<Canon> = Canon::of(&msg, None).into_iter().collect();
-                    match self.book.answer(&self.dep, &canon) {
+                    match self.book.answer(&self.dep, &canon, io.status) {
                         Ok(answer) => self.send_answer(&mut io, &answer, 0, false).await?,
                         Err(miss) => self.fail(&miss, &mut io.out, &mut io.status),
                     }
                 }
-                FrontendMessage::Flush => self.flush(&mut pending, &mut io.out, &mut io.status),
+                FrontendMessage::Flush => self.flush(&mut pending, &mut io),
                 FrontendMessage::Sync => {
                     pending.canon.push(Canon::Sync);
                     let p = std::mem::take(&mut pending);
                     if p.failed {
                         BackendMessage::ReadyForQuery { status: io.status }.encode(&mut io.out);
                     } else {
-                        match self.book.answer(&self.dep, &p.canon) {
-                            Ok(answer) => {
-                                let from = p.flushed.map_or(0, |(_, sent)| sent);
-                                self.send_answer(&mut io, &answer, from, true).await?;
-                            }
+                        match self.book.answer(&self.dep, &p.canon, io.status) {
+                            Ok(answer) => self.send_answer(&mut io, &answer, p.sent, true).await?,
                             Err(miss) => self.fail(&miss, &mut io.out, &mut io.status),
                         }
                     }
@@ -208,38 +205,27 @@ impl Connection {
     }
 
     /// Answers the messages so far of a group the driver flushed.
-    fn flush(&self, pending: &mut Pending, out: &mut Vec<u8>, status: &mut TxStatus) {
-        if pending.failed || pending.canon.is_empty() {
+    fn flush(&self, pending: &mut Pending, io: &mut Io) {
+        if pending.failed || pending.canon.len() == pending.sent {
             return;
         }
-        let Some(answer) = self.book.peek(&self.dep, &pending.canon) else {
-            let miss = match self.book.answer(&self.dep, &pending.canon) {
+        let Some(answer) = self.book.peek(&self.dep, &pending.canon, io.status) else {
+            let miss = match self.book.answer(&self.dep, &pending.canon, io.status) {
                 Err(miss) => miss,
                 // Cannot happen: a whole match is also a prefix match.
                 Ok(_) => return,
             };
-            self.error(&miss, out);
+            self.error(&miss, &mut io.out);
             pending.failed = true;
             return;
         };
-        // The recorded messages that correspond to what was sent so far.
-        let ranges = answer_ranges(&answer.request, &answer.response);
-        let mut seen = 0;
-        let mut upto = 0;
-        for (r, range) in answer.request.iter().zip(&ranges) {
-            if seen == pending.canon.len() {
-                break;
-            }
-            if Canon::of(&r.message, r.prepared.as_deref()).is_some() {
-                seen += 1;
-            }
-            upto = range.end;
-        }
-        let from = pending.flushed.as_ref().map_or(0, |(_, sent)| *sent);
-        if upto > from {
-            encode_all(&answer.response[from..upto], out, status);
-        }
-        pending.flushed = Some((answer, upto.max(from)));
+        let upto = pending.canon.len();
+        encode_all(
+            answer.between(pending.sent, upto),
+            &mut io.out,
+            &mut io.status,
+        );
+        pending.sent = upto;
     }
 
     fn error(&self, miss: &crate::model::MockMiss, out: &mut Vec<u8>) {
@@ -272,17 +258,18 @@ impl Connection {
         BackendMessage::ReadyForQuery { status: *status }.encode(out);
     }
 
-    /// Sends the recorded answer from message `from` on. Where the server asked
-    /// for COPY data, the app's data is read and compared with the recording
-    /// first; data that differs is a miss.
+    /// Sends the answer to the group's messages from the `sent`-th on (those
+    /// before were answered at a Flush). Where the server asked for COPY
+    /// data, the app's data is read and compared with the recording first;
+    /// data that differs is a miss.
     async fn send_answer(
         &self,
         io: &mut Io,
         answer: &Answer,
-        from: usize,
+        sent: usize,
         extended: bool,
     ) -> Result<(), String> {
-        let response = &answer.response[from.min(answer.response.len())..];
+        let response = answer.after(sent);
         let Some(copy) = response
             .iter()
             .position(|m| matches!(m, BackendMessage::CopyInResponse { .. }))
@@ -451,6 +438,7 @@ mod tests {
         let req = |message| PgRequest {
             message,
             prepared: None,
+            matchers: Default::default(),
         };
         PgMock {
             id: "0001#1".into(),

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
+use crate::suite::BodySpec;
 
 const HTTP_LINE: &str = r#"{"id":"0001-get-books#1","seq":2,"dependency":"pricing","protocol":"http","request":{"method":"GET","target":"/price"},"response":{"status":200}}"#;
 
@@ -150,4 +151,58 @@ fn a_server_parameter_that_cannot_go_on_the_wire_fails_the_load() {
             dir.path().join("suite.json").display()
         )
     );
+}
+
+/// A suite written before format 2 keeps its unwritten rule: a recorded UUID
+/// or RFC 3339 timestamp in a dependency request accepts any of its kind, read
+/// as a matcher; in a format 2 suite only written matchers loosen anything.
+#[test]
+fn a_format_1_suite_reads_its_recorded_uuids_and_timestamps_as_matchers() {
+    let bind = json!({
+        "id": "0001-get-books#2", "seq": 3, "dependency": "db", "protocol": "postgres",
+        "connection": 1,
+        "request": [
+            {"type": "Bind", "portal": "", "statement": "s1", "param_formats": [0, 0, 0],
+             "params": ["1b4e28ba-2fa1-11d2-883f-0016d3cca427", "2024-01-01T00:00:00Z", "42"],
+             "result_formats": [], "prepared": "select $1, $2, $3"},
+            {"type": "Sync"}
+        ],
+        "response": [{"type": "BindComplete"}, {"type": "ReadyForQuery", "status": "idle"}]
+    })
+    .to_string();
+    let http = json!({
+        "id": "0001-get-books#1", "seq": 2, "dependency": "pricing", "protocol": "http",
+        "request": {"method": "POST", "target": "/price",
+                    "body": {"json": {"trace": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "n": "42"}}},
+        "response": {"status": 200}
+    })
+    .to_string();
+    for (version, loosened) in [(1, true), (2, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        suite_with(dir.path(), json!([]), &[http.clone(), bind.clone()]);
+        let suite_json = dir.path().join("suite.json");
+        let text = std::fs::read_to_string(&suite_json).unwrap();
+        std::fs::write(
+            &suite_json,
+            text.replace("\"reel_suite\":1", &format!("\"reel_suite\":{version}")),
+        )
+        .unwrap();
+        let s = load_suite(dir.path()).unwrap();
+        let pg = &s.cases[0].pg[0].request[0];
+        let expected: std::collections::BTreeMap<usize, String> = if loosened {
+            [(0, "uuid".to_owned()), (1, "timestamp".to_owned())].into()
+        } else {
+            Default::default()
+        };
+        assert_eq!(pg.matchers, expected, "format {version}");
+        let Some(BodySpec::Json(body)) = &s.cases[0].mocks[0].request.body else {
+            panic!("{:?}", s.cases[0].mocks[0])
+        };
+        assert_eq!(
+            body["trace"] == json!({"$reel": "uuid"}),
+            loosened,
+            "format {version}: {body}"
+        );
+        assert_eq!(body["n"], "42");
+    }
 }

@@ -80,15 +80,24 @@ fn case_mocks_answer_once_in_order_then_the_pools() {
 }
 
 #[test]
-fn json_bodies_match_by_value_and_fresh_ids_match_by_format() {
+fn json_bodies_match_by_value_or_through_written_matchers() {
     let book = MockBook::new(
-        vec![vec![mock(
-            "c#1",
-            "POST",
-            "/quote",
-            Some(json!({"isbn": "1", "trace": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"})),
-            200,
-        )]],
+        vec![
+            vec![mock(
+                "c#1",
+                "POST",
+                "/quote",
+                Some(json!({"isbn": "1", "trace": {"$reel": "uuid"}})),
+                200,
+            )],
+            vec![mock(
+                "d#1",
+                "POST",
+                "/quote",
+                Some(json!({"isbn": "1", "trace": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"})),
+                200,
+            )],
+        ],
         vec![],
         vec![],
         ctx(),
@@ -96,8 +105,14 @@ fn json_bodies_match_by_value_and_fresh_ids_match_by_format() {
     book.begin_case(0);
     let fresh = r#"{ "trace": "00000000-0000-4000-8000-000000000000", "isbn": "1" }"#;
     assert!(book.answer(&call("POST", "/quote", fresh)).is_ok());
+    let not_uuid = r#"{ "trace": "yesterday", "isbn": "1" }"#;
+    assert!(book.answer(&call("POST", "/quote", not_uuid)).is_err());
     let log = book.end_case();
     assert!(log.unused.is_empty());
+    // Without a written matcher a UUID is that UUID: nothing is loosened
+    // silently.
+    book.begin_case(1);
+    assert!(book.answer(&call("POST", "/quote", fresh)).is_err());
 }
 
 #[test]

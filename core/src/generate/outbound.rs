@@ -1,0 +1,116 @@
+//! Values the app makes afresh on every run in the HTTP calls it makes to
+//! its dependencies (a request id, a nonce, a signed token, a timestamp)
+//! become typed matchers in the mock's recorded request body, so the mock
+//! still answers the call at replay; each is listed. Postgres parameters get
+//! the same treatment in [`super::postgres::infer_params`].
+
+use serde_json::{json, Value};
+
+use super::postgres::ParamMatcher;
+use crate::matcher::formats::{text_kind, timestamp_secs};
+use crate::matcher::MARKER;
+use crate::suite::{BodySpec, MockSpec};
+
+/// Makes the made-up values in each mock's JSON request body matchers.
+/// `recorded_at` (Unix seconds) tells a "now" timestamp from a date that is data.
+pub fn infer_bodies<'a>(
+    mocks: impl Iterator<Item = &'a mut MockSpec>,
+    recorded_at: i64,
+) -> Vec<ParamMatcher> {
+    let mut found = Vec::new();
+    for m in mocks {
+        if let Some(BodySpec::Json(v)) = &mut m.request.body {
+            walk(v, "$", recorded_at, &mut |path, kind| {
+                found.push(ParamMatcher {
+                    mock: m.id.clone(),
+                    param: format!("request body {path}"),
+                    kind,
+                    why: super::postgres::kind_reason(kind),
+                })
+            });
+        }
+    }
+    found
+}
+
+fn walk(v: &mut Value, path: &str, near: i64, found: &mut dyn FnMut(&str, &'static str)) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                walk(child, &format!("{path}.{k}"), near, found);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter_mut().enumerate() {
+                walk(child, &format!("{path}[{i}]"), near, found);
+            }
+        }
+        Value::String(s) if !crate::template::has_placeholder(s) => {
+            let kind = match text_kind(s) {
+                Some("timestamp") => timestamp_secs(s)
+                    .is_some_and(|t| (t - near).abs() <= 7 * 24 * 3600)
+                    .then_some("timestamp"),
+                other => other,
+            };
+            if let Some(kind) = kind {
+                found(path, kind);
+                *v = json!({ MARKER: kind });
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::{RequestSpec, ResponseSpec};
+
+    #[test]
+    fn made_up_values_in_a_dependency_call_become_matchers() {
+        let mut m = MockSpec {
+            id: "0001-post-orders#1".into(),
+            seq: 3,
+            dependency: "payments".into(),
+            protocol: "http".into(),
+            request: RequestSpec {
+                method: "POST".into(),
+                target: "/charges".into(),
+                headers: vec![],
+                body: Some(BodySpec::Json(json!({
+                    "amount": 1200,
+                    "currency": "EUR",
+                    "idempotency_key": "6f1c2a1e-8a59-4b4e-9a53-0d0c1c8b8a11",
+                    "nonce": "9ec928750d2703ed9d986669c327b879",
+                    "at": "2026-12-02T17:20:20Z",
+                    "due": "2020-01-01T00:00:00Z"
+                }))),
+            },
+            response: ResponseSpec {
+                status: 200,
+                headers: vec![],
+                body: None,
+            },
+        };
+        let now = 1_796_231_400;
+        let found = infer_bodies(std::iter::once(&mut m), now);
+        let listed: Vec<_> = found.iter().map(|f| (f.param.as_str(), f.kind)).collect();
+        assert_eq!(
+            listed,
+            [
+                ("request body $.idempotency_key", "uuid"),
+                ("request body $.nonce", "hex"),
+                ("request body $.at", "timestamp"),
+            ]
+        );
+        let Some(BodySpec::Json(body)) = &m.request.body else {
+            panic!()
+        };
+        assert_eq!(body["nonce"], json!({"$reel": "hex"}));
+        assert_eq!(
+            body["due"], "2020-01-01T00:00:00Z",
+            "a date that is data stays"
+        );
+        assert_eq!(body["currency"], "EUR");
+    }
+}
