@@ -2,10 +2,11 @@
 # Installs what building and testing reel needs on a fresh Debian machine:
 # cmake and a C compiler (pingora builds zlib-ng), Chromium for the test that
 # opens the HTML report in a real browser, and faketime (libfaketime) for the
-# `--freeze-time` tests, psycopg for the Postgres tests, brotli and zstandard
-# for the Python app that sends compressed answers, and the real-app
-# fixtures' Python and npm packages (fixtures/real-apps). Does nothing when
-# all are there.
+# `--freeze-time` tests, the Python drivers (psycopg, psycopg_pool, asyncpg)
+# with bcrypt and PyJWT for the Postgres tests, brotli and zstandard for the
+# Python app that sends compressed answers, and the real-app fixtures'
+# Python and npm packages (fixtures/real-apps). Does nothing when all are
+# there.
 set -euo pipefail
 
 missing=()
@@ -31,8 +32,8 @@ if [[ "${1:-}" != "--build-only" ]]; then
         [[ $(id -u) -eq 0 ]] || sudo="sudo"
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql-client >/dev/null
     }
-    if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
-        echo "reel: installing psycopg (fixtures/pg/requirements.txt)" >&2
+    if ! python3 -c 'import psycopg, psycopg_pool, asyncpg, bcrypt, jwt' >/dev/null 2>&1; then
+        echo "reel: installing psycopg, psycopg_pool, asyncpg, bcrypt, pyjwt (fixtures/pg/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/pg/requirements.txt"
     fi
     # The compressed-answers tests run a Python app that sends br and zstd.

@@ -6,6 +6,7 @@ mod config;
 mod content;
 mod crash;
 mod flows;
+mod pg_pools;
 mod postgres;
 mod protocols;
 mod real_apps;

@@ -12,10 +12,10 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const REAL_PG: &str = "127.0.0.1:5432";
+pub(crate) const REAL_PG: &str = "127.0.0.1:5432";
 
 /// A free loopback port (bound, then released for the app to take).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -34,7 +34,7 @@ fn sibling_bin(name: &str) -> PathBuf {
 }
 
 /// A schema name no other test (or run) uses.
-fn unique_schema(what: &str) -> String {
+pub(crate) fn unique_schema(what: &str) -> String {
     format!(
         "reel_it_{}_{}_{}",
         what.replace('-', "_"),
@@ -55,7 +55,7 @@ fn app_command(bin: &Path, args: &str) -> String {
 
 /// Waits (with a deadline) until the app answers `/health` through reel;
 /// returns reel's base URL.
-async fn app_ready(rec: &Recording) -> String {
+pub(crate) async fn app_ready(rec: &Recording) -> String {
     let base = format!("http://{}", rec.inbound);
     let c = client();
     poll("the app behind reel", Duration::from_secs(30), async || {
@@ -97,7 +97,7 @@ async fn record_app(dir: &Path, session: &str, app_port: u16, command: &str) -> 
     PgRecording { rec, base }
 }
 
-async fn call(method: &str, url: &str) -> (u16, Value) {
+pub(crate) async fn call(method: &str, url: &str) -> (u16, Value) {
     let c = client();
     let r = c
         .request(method.parse().unwrap(), url)
@@ -112,7 +112,7 @@ async fn call(method: &str, url: &str) -> (u16, Value) {
     )
 }
 
-fn mock_lines(suite: &Path) -> Vec<Value> {
+pub(crate) fn mock_lines(suite: &Path) -> Vec<Value> {
     let mut lines = Vec::new();
     for e in std::fs::read_dir(suite.join("mocks")).unwrap() {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
@@ -124,7 +124,7 @@ fn mock_lines(suite: &Path) -> Vec<Value> {
     lines
 }
 
-fn run_suite(suite: &Path, extra: &[&str]) -> (i32, String) {
+pub(crate) fn run_suite(suite: &Path, extra: &[&str]) -> (i32, String) {
     let mut args = vec!["test", suite.to_str().unwrap()];
     args.extend(extra);
     let out = reel(&args);
@@ -369,13 +369,13 @@ async fn malformed_frames_close_only_their_connection() {
 
 /// A plain TCP forwarder to the real server: the "database" of a recording,
 /// which the test takes away before replaying.
-struct Forwarder {
-    addr: SocketAddr,
+pub(crate) struct Forwarder {
+    pub(crate) addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Forwarder {
-    async fn start(target: &'static str) -> Forwarder {
+    pub(crate) async fn start(target: &'static str) -> Forwarder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -392,7 +392,7 @@ impl Forwarder {
     }
 
     /// Stops listening and cuts every forwarded connection.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
         let refused = poll(
