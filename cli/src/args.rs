@@ -74,6 +74,11 @@ pub struct GenerateArgs {
     /// With --verify: how long the app may take to get ready, in seconds.
     #[arg(long, default_value_t = 30)]
     pub ready_timeout: u64,
+    /// With --verify: run this command (by sh) before each start of the app,
+    /// to put a stateful dependency back as it was when recorded (e.g.
+    /// truncate the tables the session wrote to).
+    #[arg(long, value_name = "CMD", requires = "verify")]
+    pub reset: Option<String>,
     #[command(flatten)]
     pub store: StoreArg,
 }

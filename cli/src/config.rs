@@ -81,6 +81,8 @@ pub struct Generate {
     pub session: Option<String>,
     pub out: Option<PathBuf>,
     pub dedup: Option<bool>,
+    /// Like `--reset`: run before each app start of `--verify`.
+    pub reset: Option<Command>,
 }
 
 #[derive(Debug, Default, Deserialize)]

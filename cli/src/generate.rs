@@ -51,6 +51,7 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
             target: args.target,
             ready: args.ready,
             ready_timeout: std::time::Duration::from_secs(args.ready_timeout),
+            reset: args.reset,
             secrets: g.secrets.values().clone(),
         };
         let verified = verify::verify(&out, &summary.session, &v)?;

@@ -268,7 +268,7 @@ fn a_typo_or_a_wrong_type_exits_2_naming_file_line_column_and_key() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "reel: error: {}:3:1: generate.uot: unknown field `uot`, expected one of `session`, `out`, `dedup`",
+            "reel: error: {}:3:1: generate.uot: unknown field `uot`, expected one of `session`, `out`, `dedup`, `reset`",
             project.toml().display()
         )
     );

@@ -275,3 +275,106 @@ async fn asyncpg_pool_of_ten_replays_green_twenty_times() {
 async fn psycopg_pool_of_ten_replays_green_twenty_times() {
     pool_round_trip("psycopg", 20).await;
 }
+
+/// `generate --verify` replays against the real database, which the
+/// recording (and each run) leaves changed: the second registration of a
+/// user fails. `--reset CMD` runs before each start of the app, with
+/// `REEL_DEP_DB` set as the app gets it, and puts the database back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_against_a_stateful_database_needs_and_takes_a_reset() {
+    require_python("asyncpg");
+    let dir = tempfile::tempdir().unwrap();
+    let schema = unique_schema("reset");
+    let port = free_port();
+    let cmd = format!(
+        "DATABASE_URL=\"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" \
+         exec python3 {} --listen 127.0.0.1:{port} --schema {schema} --create",
+        pool_app().display()
+    );
+    let store = dir.path().join("reel.db");
+    let args: Vec<String> = [
+        "--upstream",
+        &format!("http://127.0.0.1:{port}"),
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
+        "--session",
+        "reset",
+        "--store",
+        store.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &cmd,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rec = Recording::start(&args).await.unwrap();
+    let base = app_ready_at(&rec).await;
+    let c = client();
+    let user = json!({"username": "erin", "password": "pw-erin-Horse-Battery"});
+    let (s, v) = send(
+        &c,
+        "POST",
+        format!("{base}/users"),
+        None,
+        Some(user.clone()),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = send(&c, "POST", format!("{base}/login"), None, Some(user)).await;
+    assert_eq!(s, 200, "{v}");
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let suite = dir.path().join("suite");
+    let generate = |extra: &[&str]| {
+        let mut a = vec![
+            "generate",
+            "reset",
+            "--out",
+            suite.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--verify",
+        ];
+        a.extend_from_slice(extra);
+        let out = reel(&a);
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // The user the recording made is still there: registering fails.
+    let (code, out) = generate(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("0002-post-users") && l.contains("status: expected 201, got 500")),
+        "{out}"
+    );
+    // Dropping the schema (the app makes it again) before each start: every
+    // run starts where the recording did.
+    let reset = format!(
+        "psql \"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" -X -q \
+         -c 'DROP SCHEMA IF EXISTS {schema} CASCADE'"
+    );
+    let (code, out) = generate(&["--reset", &reset]);
+    drop_schema(&schema);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("will fail on replay"), "{out}");
+    // A reset that fails stops --verify, saying so.
+    let (code, out) = generate(&["--reset", "echo no database here >&2; exit 3"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("--reset `echo no database here >&2; exit 3` failed (exit status: 3):")
+            && out.contains("no database here"),
+        "{out}"
+    );
+}

@@ -117,6 +117,12 @@ fn generate(a: &mut GenerateArgs, m: &mut Merge, f: &File) {
     );
     m.take("out", "generate.out", &mut a.out, g.out.clone().map(Some));
     m.switch("dedup", "no_dedup", "generate.dedup", &mut a.dedup, g.dedup);
+    m.take(
+        "reset",
+        "generate.reset",
+        &mut a.reset,
+        g.reset.as_ref().map(|c| Some(c.line())),
+    );
 }
 
 fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {

@@ -31,6 +31,7 @@ patterns = ["^sk_live_[A-Za-z0-9]+$"]
 [generate]
 out = "reel/checkout"
 dedup = true
+reset = ["psql", "-c", "truncate users restart identity cascade"]
 
 [test]
 app = "./my-app --port 8080"
@@ -252,11 +253,16 @@ fn flags_win_the_file_fills_the_rest_and_defaults_come_last() {
     assert_eq!(a.deps, ["x=http:127.0.0.1:0=http://x"]);
     assert_eq!(a.app, ["other-app"]);
 
-    let (cmd, _) = merged(&["generate", "other", "--no-dedup"], &cfg);
+    let (cmd, settings) = merged(&["generate", "other", "--no-dedup"], &cfg);
     let Command::Generate(a) = cmd else { panic!() };
     assert_eq!(a.session.as_deref(), Some("other"));
     assert!(!a.dedup);
     assert_eq!(a.out, Some(dir.path().join("reel/checkout")));
+    assert_eq!(
+        a.reset.as_deref(),
+        Some("psql -c 'truncate users restart identity cascade'")
+    );
+    assert_eq!(source(&settings, "generate.reset"), Source::File);
 
     let (cmd, settings) = merged(&["test", "--ready-timeout", "5"], &cfg);
     let Command::Test(a) = cmd else { panic!() };

@@ -28,6 +28,8 @@ pub struct Verify {
     pub target: Option<String>,
     pub ready: Option<String>,
     pub ready_timeout: Duration,
+    /// Run by `sh` before each start of the app (`--reset`).
+    pub reset: Option<String>,
     /// Values for the suite's `${secret:NAME}` placeholders.
     pub secrets: BTreeMap<String, String>,
 }
@@ -83,6 +85,12 @@ pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verif
         let mut runs = Vec::new();
         let mut failed = None;
         for _ in 0..v.runs {
+            if let Some(cmd) = &v.reset {
+                if let Err(e) = reset(cmd, &suite).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
             match crate::test_cmd::replay(&suite, &cfg).await {
                 Ok(Some(r)) => runs.push(r),
                 Ok(None) => {
@@ -112,6 +120,40 @@ pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verif
         loosened,
         unexplained,
     })
+}
+
+/// Runs the `--reset` command, with each dependency's `REEL_DEP_<NAME>`
+/// pointing where the app reaches it (the forwarding recorder in front of
+/// the real one), as the app sees them.
+async fn reset(cmd: &str, suite: &reel_core::suite::LoadedSuite) -> anyhow::Result<()> {
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null());
+    for dep in &suite.suite.dependencies {
+        command.envs(reel_core::env::dep_vars(
+            &dep.name,
+            &dep.protocol,
+            &dep.listen,
+        ));
+    }
+    let out = command
+        .output()
+        .await
+        .with_context(|| format!("--verify: running --reset `{cmd}`"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last: Vec<&str> = stderr.lines().rev().take(5).collect();
+        let last: Vec<&str> = last.into_iter().rev().collect();
+        bail!(
+            "--verify: --reset `{cmd}` failed ({}){}{}",
+            out.status,
+            if last.is_empty() { "" } else { ":\n" },
+            last.join("\n")
+        );
+    }
+    Ok(())
 }
 
 /// The session's dependencies as recorders that forward to the real ones, and
