@@ -61,7 +61,13 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
         match &m.nearest {
             Some(n) => {
                 s.push_str(&format!("    nearest recorded call: {n}\n"));
-                indented(&mut s, &m.diff, colour, "      ");
+                // Changed words stand out in a long statement.
+                let diff = if colour {
+                    reel_replay::diff::colourize_words(&m.diff)
+                } else {
+                    m.diff.clone()
+                };
+                indented(&mut s, &diff, false, "      ");
             }
             None => s.push_str("    (no call to this dependency was recorded)\n"),
         }

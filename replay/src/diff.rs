@@ -43,6 +43,102 @@ pub fn colourize(diff: &str) -> String {
     out
 }
 
+/// One line of a unified diff split into words, each marked when it changed
+/// against the line it replaces: for highlighting the changed words of a
+/// `-` line and the `+` line after it (a changed SQL clause, a parameter).
+pub type Marked = Vec<(bool, String)>;
+
+/// Each line of `diff` with its changed words marked. A run of `-` lines
+/// directly followed by as many `+` lines pairs them in order; other lines
+/// are one unmarked piece.
+pub fn mark_words(diff: &str) -> Vec<(String, Marked)> {
+    let lines: Vec<&str> = diff.lines().collect();
+    let mut out: Vec<(String, Marked)> = Vec::with_capacity(lines.len());
+    let plain = |l: &str| (l.to_owned(), vec![(false, l.to_owned())]);
+    let removed = |l: &str| l.starts_with('-') && !l.starts_with("---");
+    let added = |l: &str| l.starts_with('+') && !l.starts_with("+++");
+    let mut i = 0;
+    while i < lines.len() {
+        let minus = lines[i..].iter().take_while(|l| removed(l)).count();
+        let plus = lines[i + minus..].iter().take_while(|l| added(l)).count();
+        if minus > 0 && minus == plus {
+            let (olds, news) = (&lines[i..i + minus], &lines[i + minus..i + 2 * minus]);
+            let mut marked_news = Vec::with_capacity(minus);
+            for (o, n) in olds.iter().zip(news) {
+                let (mo, mn) = words(&o[1..], &n[1..]);
+                out.push((o.to_string(), prefixed('-', mo)));
+                marked_news.push((n.to_string(), prefixed('+', mn)));
+            }
+            out.extend(marked_news);
+            i += 2 * minus;
+        } else {
+            let n = (minus + plus).max(1);
+            out.extend(lines[i..i + n].iter().map(|l| plain(l)));
+            i += n;
+        }
+    }
+    out
+}
+
+fn prefixed(sign: char, mut m: Marked) -> Marked {
+    m.insert(0, (false, sign.to_string()));
+    m
+}
+
+/// The words of two lines, those that differ marked.
+fn words(old: &str, new: &str) -> (Marked, Marked) {
+    let diff = TextDiff::configure()
+        .algorithm(similar::Algorithm::Patience)
+        .diff_words(old, new);
+    let (mut o, mut n): (Marked, Marked) = (Vec::new(), Vec::new());
+    for c in diff.iter_all_changes() {
+        let v = c.value().to_owned();
+        match c.tag() {
+            similar::ChangeTag::Equal => {
+                o.push((false, v.clone()));
+                n.push((false, v));
+            }
+            similar::ChangeTag::Delete => o.push((!v.trim().is_empty(), v)),
+            similar::ChangeTag::Insert => n.push((!v.trim().is_empty(), v)),
+        }
+    }
+    (o, n)
+}
+
+/// [`colourize`], and the changed words of paired `-`/`+` lines also in
+/// reverse video, so a changed clause or value stands out in a long line.
+pub fn colourize_words(diff: &str) -> String {
+    let mut out = String::with_capacity(diff.len() + 64);
+    for (line, marked) in mark_words(diff) {
+        let colour = if line.starts_with("---") || line.starts_with("+++") {
+            "\x1b[1m"
+        } else if line.starts_with('-') {
+            "\x1b[31m"
+        } else if line.starts_with('+') {
+            "\x1b[32m"
+        } else if line.starts_with("@@") {
+            "\x1b[36m"
+        } else {
+            ""
+        };
+        out.push_str(colour);
+        for (changed, piece) in marked {
+            if changed {
+                out.push_str("\x1b[7m");
+                out.push_str(&piece);
+                out.push_str("\x1b[27m");
+            } else {
+                out.push_str(&piece);
+            }
+        }
+        if !colour.is_empty() {
+            out.push_str("\x1b[0m");
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +152,25 @@ mod tests {
         );
         assert_eq!(unified("same\n", "same\n"), "");
         assert!(colourize(&d).contains("\x1b[31m-b\x1b[0m"));
+    }
+
+    #[test]
+    fn the_changed_words_of_a_replaced_line_are_marked() {
+        let d = "--- expected\n+++ actual\n SELECT id\n-  ORDER BY id LIMIT $2\n+  ORDER BY title, id LIMIT $2\n";
+        let marked = mark_words(d);
+        let changed = |i: usize| -> Vec<String> {
+            marked[i]
+                .1
+                .iter()
+                .filter(|(c, _)| *c)
+                .map(|(_, w)| w.clone())
+                .collect()
+        };
+        assert!(changed(3).is_empty(), "{:?}", marked[3]);
+        assert_eq!(changed(4), ["title,"]);
+        assert_eq!(
+            colourize_words(d).lines().nth(4),
+            Some("\x1b[32m+  ORDER BY \x1b[7mtitle,\x1b[27m id LIMIT $2\x1b[0m")
+        );
     }
 }

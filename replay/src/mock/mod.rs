@@ -7,6 +7,7 @@
 pub mod book;
 pub mod http;
 pub mod pg_book;
+pub mod pg_diff;
 pub mod postgres;
 
 pub use book::{Call, MockBook};

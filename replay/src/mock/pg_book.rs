@@ -35,7 +35,6 @@ use reel_core::suite::{PgMock, PgRequest};
 use reel_core::wire::postgres::{BackendMessage, FrontendMessage, Target, TxStatus};
 
 use super::book::CaseMockLog;
-use crate::diff::unified;
 use crate::model::MockMiss;
 
 /// A Bind parameter: a recorded or sent value (`None` is NULL), or the
@@ -433,6 +432,13 @@ struct State {
     outside: Vec<MockMiss>,
 }
 
+/// A recorded answer to a preparing message, and where it was recorded.
+struct Prepared {
+    id: String,
+    canon: Canon,
+    answer: Vec<BackendMessage>,
+}
+
 /// Where a recording is: case `i`'s group `n`, or the pool.
 #[derive(Debug, Clone, Copy)]
 enum At {
@@ -445,7 +451,7 @@ pub struct PgBook {
     pool: Vec<Loaded>,
     /// Answers to preparing messages (by dependency and message text) from
     /// wherever they were recorded, with the recording's id.
-    prepared: HashMap<(String, String), (String, Vec<BackendMessage>)>,
+    prepared: HashMap<(String, String), Prepared>,
 }
 
 impl PgBook {
@@ -463,7 +469,7 @@ impl PgBook {
             })
             .collect();
         let pool: Vec<Loaded> = pool.into_iter().filter(answered).map(Loaded::new).collect();
-        let mut prepared: HashMap<(String, String), (String, Vec<BackendMessage>)> = HashMap::new();
+        let mut prepared: HashMap<(String, String), Prepared> = HashMap::new();
         let loaded = cases.iter().flat_map(|c| &c.groups).chain(&pool);
         for g in loaded {
             for (c, range) in g.canon.iter().zip(&g.ranges) {
@@ -478,10 +484,15 @@ impl PgBook {
                 // An answer that is there at all; a success over an error.
                 let key = (g.mock.dependency.clone(), c.text());
                 match prepared.get(&key) {
-                    Some((_, had)) if !failed(had) || failed(&answer) => {}
+                    Some(had) if !failed(&had.answer) || failed(&answer) => {}
                     _ if answer.is_empty() => {}
                     _ => {
-                        prepared.insert(key, (g.mock.id.clone(), answer));
+                        let p = Prepared {
+                            id: g.mock.id.clone(),
+                            canon: c.clone(),
+                            answer,
+                        };
+                        prepared.insert(key, p);
                     }
                 }
             }
@@ -560,20 +571,67 @@ impl PgBook {
             s.log.used.push(answer.id.clone());
             return Ok(answer);
         }
-        let candidates = s
-            .current
-            .map(|i| s.cases[i].groups.iter().collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .chain(&self.pool)
-            .filter(|g| g.mock.dependency == dependency);
-        let miss = nearest(dependency, actual, candidates);
+        let miss = match self.unprepared(dependency, actual) {
+            Some(c) => self.nearest_prepared(dependency, c),
+            None => {
+                let candidates = s
+                    .current
+                    .map(|i| s.cases[i].groups.iter().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(&self.pool)
+                    .filter(|g| g.mock.dependency == dependency);
+                nearest(dependency, actual, candidates)
+            }
+        };
         if s.current.is_some() {
             s.log.misses.push(miss.clone());
         } else {
             s.outside.push(miss.clone());
         }
         Err(miss)
+    }
+
+    /// The first message of `actual` that prepares a statement no recording
+    /// prepared: what a miss is about when there is one.
+    fn unprepared<'a>(&self, dependency: &str, actual: &'a [Canon]) -> Option<&'a Canon> {
+        actual.iter().find(|c| {
+            c.prepares()
+                && !matches!(c, Canon::Close(..))
+                && !self
+                    .prepared
+                    .contains_key(&(dependency.to_owned(), c.text()))
+        })
+    }
+
+    /// A miss on preparing `c`: the nearest recorded message of its kind.
+    fn nearest_prepared(&self, dependency: &str, c: &Canon) -> MockMiss {
+        let text = c.text();
+        let kind = |c: &Canon| std::mem::discriminant(c);
+        let best = self
+            .prepared
+            .iter()
+            .filter(|((dep, _), p)| dep == dependency && kind(&p.canon) == kind(c))
+            .map(|((_, t), p)| {
+                let ratio = similar::TextDiff::from_chars(t.as_str(), text.as_str()).ratio();
+                (ratio, t, p)
+            })
+            // Equal ratios: the first in text order, so misses read the same each run.
+            .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)));
+        MockMiss {
+            dependency: dependency.to_owned(),
+            call: super::pg_diff::short(&text),
+            nearest: best.map(|(_, _, p)| {
+                let sql = match &p.canon {
+                    Canon::Parse { sql, .. } => sql.as_str(),
+                    c => c.runs().unwrap_or_default(),
+                };
+                format!("{} ({})", p.id, super::pg_diff::short(sql))
+            }),
+            diff: best.map_or_else(String::new, |(_, _, p)| {
+                super::pg_diff::miss_diff(std::slice::from_ref(&p.canon), std::slice::from_ref(c))
+            }),
+        }
     }
 
     /// The recordings that may answer, in the order they are tried: the
@@ -641,7 +699,7 @@ impl PgBook {
             return Some((Some(at), answer));
         }
         // Preparing messages, from wherever they were recorded.
-        let mut prepared: Vec<Option<&(String, Vec<BackendMessage>)>> = Vec::new();
+        let mut prepared: Vec<Option<&Prepared>> = Vec::new();
         for c in actual.iter().filter(|c| c.prepares()) {
             match c {
                 Canon::Close(..) => prepared.push(None),
@@ -682,14 +740,15 @@ impl PgBook {
                 let part = prepared.next().flatten();
                 if !failed {
                     match part {
-                        Some((id, messages)) => {
-                            if !ids.contains(id) {
-                                ids.push(id.clone());
+                        Some(p) => {
+                            if !ids.contains(&p.id) {
+                                ids.push(p.id.clone());
                             }
-                            failed = messages
+                            failed = p
+                                .answer
                                 .iter()
                                 .any(|m| matches!(m, BackendMessage::ErrorResponse { .. }));
-                            answer.response.extend(messages.iter().cloned());
+                            answer.response.extend(p.answer.iter().cloned());
                         }
                         // Postgres closes a name it does not know all the same.
                         None => answer.response.push(BackendMessage::CloseComplete),
@@ -753,23 +812,37 @@ fn answered(m: &PgMock) -> bool {
     )
 }
 
+/// A miss on running something: the recording whose running part is
+/// nearest, compared by running part (what prepared it matched already).
 fn nearest<'a>(
     dependency: &str,
     actual: &[Canon],
     candidates: impl Iterator<Item = &'a Loaded>,
 ) -> MockMiss {
-    let actual_text = text_of(actual);
+    let run = running(actual);
+    let runs_anything = run.iter().any(|c| *c != Canon::Sync);
+    let part = |g: &Loaded| -> Vec<Canon> {
+        if runs_anything {
+            g.running().map(|(c, _)| c.clone()).collect()
+        } else {
+            g.canon.clone()
+        }
+    };
+    let actual_part = if runs_anything { run } else { actual.to_vec() };
+    let actual_text = text_of(&actual_part);
     let best = candidates
         .map(|g| {
-            let text = text_of(&g.canon);
+            let recorded = part(g);
+            let text = text_of(&recorded);
             let ratio = similar::TextDiff::from_chars(text.as_str(), actual_text.as_str()).ratio();
-            (ratio, g, text)
+            (ratio, g, recorded)
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let call = actual
+    let call = actual_part
         .iter()
         .map(Canon::text)
         .find(|t| t != "Sync")
+        .map(|t| super::pg_diff::short(&t))
         .unwrap_or_else(|| "Sync".into());
     let mut miss = MockMiss {
         dependency: dependency.to_owned(),
@@ -777,13 +850,13 @@ fn nearest<'a>(
         nearest: None,
         diff: String::new(),
     };
-    if let Some((_, g, text)) = best {
+    if let Some((_, g, recorded)) = best {
         miss.nearest = Some(format!(
             "{} ({})",
             g.mock.id,
-            g.mock.sql().map(normalize_sql).unwrap_or_default()
+            super::pg_diff::short(&g.mock.sql().map(normalize_sql).unwrap_or_default())
         ));
-        miss.diff = unified(&text, &actual_text);
+        miss.diff = super::pg_diff::miss_diff(&recorded, &actual_part);
     }
     miss
 }
@@ -926,17 +999,9 @@ mod tests {
             miss.nearest.as_deref(),
             Some("0001#1 (select * from books where id = $1)")
         );
-        assert!(
-            miss.diff
-                .contains("-Bind: select * from books where id = $1  params ['42']"),
-            "{}",
-            miss.diff
-        );
-        assert!(
-            miss.diff
-                .contains("+Bind: select * from books where id = $1  params ['43']"),
-            "{}",
-            miss.diff
+        assert_eq!(
+            miss.diff,
+            "--- expected\n+++ actual\n Bind: select * from books where id = $1\n-  $1 = '42'\n+  $1 = '43'\n"
         );
         assert_eq!(
             book.answer("db", &other_name, TxStatus::Idle).unwrap().id,

@@ -355,27 +355,51 @@ fn mock_miss(miss: &MockMiss, out: &mut String) {
     }
     if !miss.diff.is_empty() {
         out.push_str("<pre class=\"block udiff\">");
-        unified(&miss.diff, out);
+        unified_marked(&miss.diff, out);
         out.push_str("</pre>");
     }
     out.push_str("</div>\n");
 }
 
+/// A unified diff, each line coloured by its marker and the changed words of
+/// a replaced line emphasised (a changed SQL clause, a parameter).
+fn unified_marked(diff: &str, out: &mut String) {
+    for (line, marked) in crate::diff::mark_words(diff) {
+        let _ = write!(out, "<span class=\"ul {}\">", line_class(&line));
+        for (changed, piece) in marked {
+            if changed {
+                let _ = write!(out, "<span class=\"em\">{}</span>", escape(&piece));
+            } else {
+                out.push_str(&escape(&piece));
+            }
+        }
+        out.push_str("</span>");
+    }
+}
+
+fn line_class(line: &str) -> &'static str {
+    if line.starts_with("+++") || line.starts_with("---") {
+        "hdr"
+    } else if line.starts_with("@@") {
+        "hunk"
+    } else if line.starts_with('+') {
+        "ins"
+    } else if line.starts_with('-') {
+        "del"
+    } else {
+        "ctx"
+    }
+}
+
 /// A plain unified diff, each line coloured by its marker.
 fn unified(diff: &str, out: &mut String) {
     for line in diff.lines() {
-        let class = if line.starts_with("+++") || line.starts_with("---") {
-            "hdr"
-        } else if line.starts_with("@@") {
-            "hunk"
-        } else if line.starts_with('+') {
-            "ins"
-        } else if line.starts_with('-') {
-            "del"
-        } else {
-            "ctx"
-        };
-        let _ = write!(out, "<span class=\"ul {class}\">{}</span>", escape(line));
+        let _ = write!(
+            out,
+            "<span class=\"ul {}\">{}</span>",
+            line_class(line),
+            escape(line)
+        );
     }
 }
 
@@ -970,6 +994,8 @@ details.fold[open]>summary::before{content:"\25BE  "}
 .ul.del{background:var(--del)}
 .ul.ins{background:var(--ins)}
 .ul.hunk{color:var(--accent)}
+.ul.del .em{background:var(--del-em);border-radius:2px}
+.ul.ins .em{background:var(--ins-em);border-radius:2px}
 .ul.hdr{font-weight:600;color:var(--muted)}
 details.raw{margin-top:14px}
 details.raw>summary{cursor:pointer;color:var(--muted);font-size:12.5px;margin-bottom:6px}

@@ -499,7 +499,10 @@ fn html_shows_mocks_and_their_misses() {
     assert!(failed.contains("<code class=\"chip used\">0002-get-book-1#1</code>"));
     assert!(failed.contains("<code class=\"chip unused\">0002-get-book-1#2</code>"));
     assert!(failed.contains("<b>prices</b> <code>GET /price?isbn=1&amp;currency=EUR</code>"));
-    assert!(failed.contains("<span class=\"ul ins\">+GET /price?isbn=1&amp;currency=EUR</span>"));
+    // The changed word of the call is emphasised.
+    assert!(failed.contains(
+        "<span class=\"ul ins\">+GET <span class=\"em\">/price?isbn=1&amp;currency=EUR</span></span>"
+    ));
 }
 
 // ---------------------------------------------------------------------------
