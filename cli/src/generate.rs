@@ -10,6 +10,7 @@ use reel_core::Store;
 
 use crate::args::GenerateArgs;
 
+mod sealed;
 mod verify;
 
 pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCode> {
@@ -56,12 +57,17 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
         };
         let verified = verify::verify(&out, &summary.session, &v)?;
         full.push_str(&verify::describe(&verified, None, None));
+        full.push_str(&sealed::describe(&verified.sealed, None, None));
         out_part!(
             "{}",
             verify::describe(&verified, Some(SHOWN), Some(&summary_file))
         );
+        out_part!(
+            "{}",
+            sealed::describe(&verified.sealed, Some(SHOWN), Some(&summary_file))
+        );
         save_summary(&summary_file, &full);
-        if !verified.unexplained.is_empty() {
+        if !verified.unexplained.is_empty() || !verified.sealed.missing.is_empty() {
             return Ok(ExitCode::from(1));
         }
         return Ok(ExitCode::SUCCESS);
@@ -229,7 +235,7 @@ pub fn describe_bounded(
             .iter()
             .zip(&whys)
             .map(|(p, why)| [p.mock.as_str(), p.param.as_str(), why.as_str()]);
-        table(&mut s, ["MOCK", "PARAMETER", "MATCHER"], rows);
+        table(&mut s, ["MOCK", "PARAMETER", "MATCHER"], rows, limit, full);
     }
     s
 }

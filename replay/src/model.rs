@@ -96,4 +96,23 @@ pub struct MockMiss {
     pub nearest: Option<String>,
     /// Unified diff of the nearest recorded request vs the actual one.
     pub diff: String,
+    /// Where the call differs from the nearest recording only in values
+    /// (a Bind parameter, a JSON body field): each of them, so a sealed
+    /// `generate --verify` can tell values the app makes afresh from changes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<MissValue>,
+}
+
+/// One value in which a call differs from the recording nearest to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MissValue {
+    /// The recording's id.
+    pub mock: String,
+    /// Where in it: `request[3].params[1]` (a Postgres Bind parameter) or a
+    /// JSON path in an HTTP request body (`$.nonce`).
+    pub path: String,
+    /// The recorded and the sent value as text (`None`: SQL NULL, or absent);
+    /// binary values as `0x` and hex digits.
+    pub recorded: Option<String>,
+    pub actual: Option<String>,
 }

@@ -688,6 +688,7 @@ mod tests {
             call: "Bind: insert ...".into(),
             nearest: Some("0001-post-login#2 (insert ...)".into()),
             diff: String::new(),
+            values: Vec::new(),
         }];
         explain_unfilled(&mut misses, &HashMap::from([(missing.id.clone(), why)]));
         assert!(

@@ -326,6 +326,9 @@ async fn verify_against_a_stateful_database_needs_and_takes_a_reset() {
     assert_eq!(s, 201, "{v}");
     let (s, v) = send(&c, "POST", format!("{base}/login"), None, Some(user)).await;
     assert_eq!(s, 200, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    let (s, v) = send(&c, "POST", format!("{base}/me/code"), Some(&token), None).await;
+    assert_eq!(s, 200, "{v}");
     let (code, out, err) = rec.interrupt().await;
     assert_eq!(code, 0, "{out}{err}");
 
@@ -369,6 +372,17 @@ async fn verify_against_a_stateful_database_needs_and_takes_a_reset() {
     drop_schema(&schema);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("will fail on replay"), "{out}");
+    // The one-time code has no format of its own: replayed sealed, it
+    // differed between runs, and is now matched as a number.
+    assert!(
+        out.lines().any(|l| l.contains("0004-post-me-code#")
+            && l.contains("request[")
+            && l.contains("number: differed across runs: ")),
+        "{out}"
+    );
+    let secrets = dir.path().join("secrets.toml");
+    let (code, out) = run_suite(&suite, &["--secrets", secrets.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
     // A reset that fails stops --verify, saying so.
     let (code, out) = generate(&["--reset", "echo no database here >&2; exit 3"]);
     assert_eq!(code, 2, "{out}");

@@ -2,7 +2,10 @@
 //! times against the real app with its real dependencies, and turn what
 //! differed between those runs into typed matchers, listing each path and
 //! why; what every run gave the same but not as recorded is listed as a
-//! change, not loosened. Each dependency is reached through a forwarding
+//! change, not loosened. `--reset CMD` runs before each of those runs, to
+//! put a stateful dependency back as recorded. Then the suite is replayed
+//! sealed, against reel's own mocks ([`super::sealed`]), and the dependency
+//! requests the app makes differently each run are loosened too. Each dependency is reached through a forwarding
 //! recorder standing where reel recorded it (its captures go to a throwaway
 //! store), so an app configured for the recording needs no change. Replaying
 //! and loosening are `reel test --stability`'s own ([`reel_replay::stability`]).
@@ -40,6 +43,8 @@ pub struct Verified {
     pub runs: u32,
     pub loosened: Vec<Loosened>,
     pub unexplained: Vec<Unexplained>,
+    /// The sealed runs against reel's own mocks.
+    pub sealed: super::sealed::Sealed,
 }
 
 /// Replays the suite in `out` and loosens its case files.
@@ -115,10 +120,12 @@ pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verif
     })?;
     let loosened = stability::loosen(&suite, &runs, true, true)?;
     let unexplained = stability::unexplained(&suite, &runs, &loosened);
+    let sealed = runtime.block_on(super::sealed::verify_sealed(out, &cfg, v.runs))?;
     Ok(Verified {
         runs: v.runs,
         loosened,
         unexplained,
+        sealed,
     })
 }
 

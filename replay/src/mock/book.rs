@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::compare::Rules;
 use crate::diff::unified;
-use crate::model::MockMiss;
+use crate::model::{MissValue, MockMiss};
 use crate::runner::{resolve_request, resolve_response};
 use reel_core::template::Resolver;
 
@@ -380,6 +380,7 @@ fn nearest_miss(call: &Call, candidates: &[&MockSpec], exhausted: Option<()>) ->
         call: call.describe(),
         nearest: None,
         diff: String::new(),
+        values: Vec::new(),
     };
     if let Some((_, m, text)) = best {
         miss.nearest = Some(format!(
@@ -387,6 +388,7 @@ fn nearest_miss(call: &Call, candidates: &[&MockSpec], exhausted: Option<()>) ->
             m.id, m.request.method, m.request.target
         ));
         miss.diff = unified(&text, &actual);
+        miss.values = differing_values(m, call);
     }
     if exhausted.is_some() {
         miss.diff.push_str(
@@ -394,6 +396,41 @@ fn nearest_miss(call: &Call, candidates: &[&MockSpec], exhausted: Option<()>) ->
         );
     }
     miss
+}
+
+/// The JSON body fields in which `call` differs from recording `m`, when
+/// nothing else differs (method, target, the set of fields).
+fn differing_values(m: &MockSpec, call: &Call) -> Vec<MissValue> {
+    use reel_core::generate::repeats::leaves;
+    let Some(BodySpec::Json(recorded)) = &m.request.body else {
+        return Vec::new();
+    };
+    let Ok(actual) = serde_json::from_slice::<Value>(&call.body) else {
+        return Vec::new();
+    };
+    if !m.request.method.eq_ignore_ascii_case(&call.method)
+        || !same_target(&m.request.target, &call.target)
+    {
+        return Vec::new();
+    }
+    let (mut r, mut a) = (Default::default(), Default::default());
+    leaves(recorded, "$".into(), &mut r);
+    leaves(&actual, "$".into(), &mut a);
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    r.iter()
+        .filter_map(|(path, rv)| {
+            let av = a.get(path)?;
+            (rv != av).then(|| MissValue {
+                mock: m.id.clone(),
+                path: path.clone(),
+                recorded: Some(text(rv)),
+                actual: Some(text(av)),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

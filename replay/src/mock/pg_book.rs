@@ -35,7 +35,7 @@ use reel_core::suite::{PgMock, PgRequest};
 use reel_core::wire::postgres::{BackendMessage, FrontendMessage, Target, TxStatus};
 
 use super::book::CaseMockLog;
-use crate::model::MockMiss;
+use crate::model::{MissValue, MockMiss};
 
 /// A Bind parameter: a recorded or sent value (`None` is NULL), or the
 /// suite's matcher kind in its place.
@@ -366,6 +366,8 @@ impl Answer {
 struct Loaded {
     mock: PgMock,
     canon: Vec<Canon>,
+    /// For each message of `canon`, its index in `mock.request`.
+    at: Vec<usize>,
     /// For each message of `canon`, its answer in `mock.response`.
     ranges: Vec<Range<usize>>,
     housekeeping: bool,
@@ -378,15 +380,17 @@ impl Loaded {
         // (Flush, COPY) are left out, as in `canon`.
         let all = answer_ranges(&mock.request, &mock.response);
         let cut = before_copy(&mock.request);
-        let ranges: Vec<Range<usize>> = mock.request[..cut]
+        let (at, ranges): (Vec<usize>, Vec<Range<usize>>) = mock.request[..cut]
             .iter()
             .zip(&all)
-            .filter(|(r, _)| Canon::of(&r.message, None).is_some())
-            .map(|(_, range)| range.clone())
-            .collect();
+            .enumerate()
+            .filter(|(_, (r, _))| Canon::of(&r.message, None).is_some())
+            .map(|(i, (_, range))| (i, range.clone()))
+            .unzip();
         Loaded {
             housekeeping: is_housekeeping(&canon),
             canon,
+            at,
             ranges,
             mock,
         }
@@ -631,6 +635,7 @@ impl PgBook {
             diff: best.map_or_else(String::new, |(_, _, p)| {
                 super::pg_diff::miss_diff(std::slice::from_ref(&p.canon), std::slice::from_ref(c))
             }),
+            values: Vec::new(),
         }
     }
 
@@ -849,6 +854,7 @@ fn nearest<'a>(
         call,
         nearest: None,
         diff: String::new(),
+        values: Vec::new(),
     };
     if let Some((_, g, recorded)) = best {
         miss.nearest = Some(format!(
@@ -857,8 +863,70 @@ fn nearest<'a>(
             super::pg_diff::short(&g.mock.sql().map(normalize_sql).unwrap_or_default())
         ));
         miss.diff = super::pg_diff::miss_diff(&recorded, &actual_part);
+        miss.values = differing_values(g, &actual_part, runs_anything);
     }
     miss
+}
+
+/// The Bind parameters in which `actual` differs from recording `g`, when
+/// nothing else differs (the same messages, statements and formats).
+fn differing_values(g: &Loaded, actual: &[Canon], running_only: bool) -> Vec<MissValue> {
+    let recorded: Vec<(usize, &Canon)> = g
+        .canon
+        .iter()
+        .zip(&g.at)
+        .filter(|(c, _)| !running_only || !c.prepares())
+        .map(|(c, at)| (*at, c))
+        .collect();
+    if recorded.len() != actual.len() {
+        return Vec::new();
+    }
+    let mut values = Vec::new();
+    for ((at, r), a) in recorded.into_iter().zip(actual) {
+        match (r, a) {
+            (
+                Canon::Bind {
+                    sql: s1,
+                    formats: f1,
+                    params: p1,
+                    result_formats: r1,
+                },
+                Canon::Bind {
+                    sql: s2,
+                    formats: f2,
+                    params: p2,
+                    result_formats: r2,
+                },
+            ) if s1 == s2 && f1 == f2 && r1 == r2 && p1.len() == p2.len() => {
+                for (i, (x, y)) in p1.iter().zip(p2).enumerate() {
+                    if !same_param(x, y, binary(f2, i)) {
+                        values.push(MissValue {
+                            mock: g.mock.id.clone(),
+                            path: format!("request[{at}].params[{i}]"),
+                            recorded: raw_text(x),
+                            actual: raw_text(y),
+                        });
+                    }
+                }
+            }
+            (r, a) if same(r, a) => {}
+            _ => return Vec::new(),
+        }
+    }
+    values
+}
+
+/// A parameter as text for [`MissValue`]: UTF-8 as it is, other bytes as
+/// `0x` and hex digits, a matcher as its JSON.
+fn raw_text(p: &Param) -> Option<String> {
+    match p {
+        Param::Matcher(kind) => Some(format!("{{\"$reel\":\"{kind}\"}}")),
+        Param::Value(None) => None,
+        Param::Value(Some(b)) => Some(match std::str::from_utf8(b) {
+            Ok(t) if !t.chars().any(char::is_control) => t.to_owned(),
+            _ => format!("0x{}", hex(b)),
+        }),
+    }
 }
 
 /// For each request message, the response messages that answer it. Notices,

@@ -312,6 +312,7 @@ impl Connection {
                 &text(&mut recorded.iter().copied()),
                 &text(&mut sent.iter()),
             ),
+            values: Vec::new(),
         };
         self.book.note_miss(miss.clone());
         self.fail(&miss, &mut io.out, &mut io.status);

@@ -129,6 +129,7 @@ fn failing_case() -> CaseResult {
         call: "GET /price?isbn=1&currency=EUR".to_owned(),
         nearest: Some("0002-get-book-1#2 GET /price?isbn=1&currency=USD".to_owned()),
         diff: "-GET /price?isbn=1&currency=USD\n+GET /price?isbn=1&currency=EUR\n".to_owned(),
+        values: Vec::new(),
     }];
     c
 }
