@@ -1,7 +1,8 @@
 //! Values the app makes afresh on every run in the HTTP calls it makes to
 //! its dependencies (a request id, a nonce, a signed token, a timestamp)
-//! become typed matchers in the mock's recorded request body, so the mock
-//! still answers the call at replay; each is listed. Postgres parameters get
+//! become typed matchers in the mock's recorded request body or query
+//! (`?nonce={"$reel":"hex"}`), so the mock still answers the call at
+//! replay; each is listed. (The mock does not match request headers.) Postgres parameters get
 //! the same treatment in [`super::postgres::infer_params`].
 
 use serde_json::{json, Value};
@@ -19,6 +20,14 @@ pub fn infer_bodies<'a>(
 ) -> Vec<ParamMatcher> {
     let mut found = Vec::new();
     for m in mocks {
+        for (key, kind) in infer_query(&mut m.request.target, recorded_at) {
+            found.push(ParamMatcher {
+                mock: m.id.clone(),
+                param: format!("query {key}"),
+                kind,
+                why: super::postgres::kind_reason(kind),
+            });
+        }
         if let Some(BodySpec::Json(v)) = &mut m.request.body {
             walk(v, "$", recorded_at, &mut |path, kind| {
                 found.push(ParamMatcher {
@@ -31,6 +40,67 @@ pub fn infer_bodies<'a>(
         }
     }
     found
+}
+
+/// Makes the made-up query values of `target` matchers; returns each key.
+fn infer_query(target: &mut String, near: i64) -> Vec<(String, &'static str)> {
+    let Some((path, query)) = target.split_once('?') else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let Some((k, v)) = pair.split_once('=') else {
+                return pair.to_owned();
+            };
+            let decoded: String = form_decode(v);
+            match kind_of(&decoded, near) {
+                Some(kind) if !crate::template::has_placeholder(v) => {
+                    found.push((k.to_owned(), kind));
+                    format!("{k}={}", json!({ MARKER: kind }))
+                }
+                _ => pair.to_owned(),
+            }
+        })
+        .collect();
+    if !found.is_empty() {
+        *target = format!("{path}?{}", pairs.join("&"));
+    }
+    found
+}
+
+/// A query value percent-decoded (`+` is a space).
+fn form_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| v.to_owned())
+}
+
+/// The made-up kind of a text value; a timestamp only near `near`.
+fn kind_of(s: &str, near: i64) -> Option<&'static str> {
+    match text_kind(s) {
+        Some("timestamp") => timestamp_secs(s)
+            .is_some_and(|t| (t - near).abs() <= 7 * 24 * 3600)
+            .then_some("timestamp"),
+        other => other,
+    }
 }
 
 fn walk(v: &mut Value, path: &str, near: i64, found: &mut dyn FnMut(&str, &'static str)) {
@@ -46,13 +116,7 @@ fn walk(v: &mut Value, path: &str, near: i64, found: &mut dyn FnMut(&str, &'stat
             }
         }
         Value::String(s) if !crate::template::has_placeholder(s) => {
-            let kind = match text_kind(s) {
-                Some("timestamp") => timestamp_secs(s)
-                    .is_some_and(|t| (t - near).abs() <= 7 * 24 * 3600)
-                    .then_some("timestamp"),
-                other => other,
-            };
-            if let Some(kind) = kind {
+            if let Some(kind) = kind_of(s, near) {
                 found(path, kind);
                 *v = json!({ MARKER: kind });
             }
@@ -75,7 +139,7 @@ mod tests {
             protocol: "http".into(),
             request: RequestSpec {
                 method: "POST".into(),
-                target: "/charges".into(),
+                target: "/charges?order=42&sig=9ec928750d2703ed9d986669c327b879".into(),
                 headers: vec![],
                 body: Some(BodySpec::Json(json!({
                     "amount": 1200,
@@ -95,9 +159,11 @@ mod tests {
         let now = 1_796_231_400;
         let found = infer_bodies(std::iter::once(&mut m), now);
         let listed: Vec<_> = found.iter().map(|f| (f.param.as_str(), f.kind)).collect();
+        assert_eq!(m.request.target, r#"/charges?order=42&sig={"$reel":"hex"}"#);
         assert_eq!(
             listed,
             [
+                ("query sig", "hex"),
                 ("request body $.idempotency_key", "uuid"),
                 ("request body $.nonce", "hex"),
                 ("request body $.at", "timestamp"),

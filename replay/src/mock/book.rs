@@ -262,10 +262,54 @@ fn split_target(t: &str) -> (&str, Vec<(String, String)>) {
     (path, pairs)
 }
 
-/// Absolute-form targets (through HTTP_PROXY) compare by path and query.
+/// Absolute-form targets (through HTTP_PROXY) compare by path and query. A
+/// recorded query value may be a typed matcher (`?nonce={"$reel":"hex"}`),
+/// which any value of that kind satisfies.
 fn same_target(recorded: &str, actual: &str) -> bool {
     use reel_core::suite::origin_form;
-    split_target(origin_form(recorded)) == split_target(origin_form(actual))
+    let (rp, rq) = split_target(origin_form(recorded));
+    let (ap, aq) = split_target(origin_form(actual));
+    rp == ap
+        && rq.len() == aq.len()
+        && rq.iter().zip(&aq).all(|((rk, rv), (ak, av))| {
+            rk == ak
+                && (rv == av
+                    || query_matcher(rv).is_some_and(|kind| {
+                        reel_core::matcher::formats::accepts_text(&kind, &percent_decode(av))
+                    }))
+        })
+}
+
+/// The matcher kind a recorded query value holds, if it is one (as
+/// written, or percent-encoded).
+fn query_matcher(v: &str) -> Option<String> {
+    let v = serde_json::from_str::<Value>(&percent_decode(v)).ok()?;
+    as_matcher(&v).map(str::to_owned)
+}
+
+/// `%7B` and `+` decoded; anything malformed is left as it is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
 fn same_body(m: &MockSpec, call: &Call, noise: &Rules) -> bool {

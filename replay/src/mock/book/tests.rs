@@ -193,3 +193,29 @@ fn body_paths_the_suite_ignores_are_ignored_in_calls_too() {
     let same = r#"{"isbn": "1", "sent_at": 999, "items": [{"nonce": 7, "q": 2}]}"#;
     assert!(book.answer(&call("POST", "/quote", same)).is_ok());
 }
+
+#[test]
+fn a_query_value_can_be_a_matcher() {
+    let book = MockBook::new(
+        vec![vec![mock(
+            "c#1",
+            "GET",
+            r#"/verify?user=7&nonce={"$reel":"hex"}"#,
+            None,
+            200,
+        )]],
+        vec![],
+        vec![],
+        ctx(),
+    );
+    book.begin_case(0);
+    assert!(book
+        .answer(&call("GET", "/verify?user=8&nonce=9ec928750d27", ""))
+        .is_err());
+    assert!(book
+        .answer(&call("GET", "/verify?nonce=not-hex&user=7", ""))
+        .is_err());
+    assert!(book
+        .answer(&call("GET", "/verify?nonce=9ec928750d27&user=7", ""))
+        .is_ok());
+}
