@@ -303,6 +303,7 @@ mod tests {
                 status: 200,
                 headers: vec![],
                 body: None,
+                body_encoding: None,
             },
             actual: None,
             accepted: None,

@@ -768,6 +768,7 @@ mod tests {
                 call: "GET /price?isbn=1".into(),
                 nearest: Some("0001-get-stats#1 (GET /price?isbn=2)".into()),
                 diff: String::new(),
+                values: Vec::new(),
             })
             .collect();
         r

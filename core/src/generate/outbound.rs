@@ -154,6 +154,7 @@ mod tests {
                 status: 200,
                 headers: vec![],
                 body: None,
+                body_encoding: None,
             },
         };
         let now = 1_796_231_400;

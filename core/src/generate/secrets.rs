@@ -1476,6 +1476,7 @@ mod tests {
                         ),
                     },
                     prepared: None,
+                    matchers: Default::default(),
                 }],
                 response: vec![BackendMessage::DataRow {
                     values: vec![Some(word.as_bytes().to_vec().into()), None],
