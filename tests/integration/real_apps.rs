@@ -13,8 +13,8 @@
 //!   OpenAPI document with a fixed seed.
 //!
 //! What `scripts/deps.sh` installs (the fixtures' venv and newman) must be
-//! there. The full loops are ignored until the reel bugs they expose are
-//! fixed; each `ignore` names them. The recording halves run always.
+//! there. A full loop still ignored names the reel bugs it exposes; the
+//! recording halves run always.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -387,22 +387,16 @@ async fn conduit_collection_passes_through_reel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 11: generate --verify and the live check pass on main, the mocked replays \
-            do not (0 to 30 of 32): a fresh bcrypt hash in the INSERT (3), a statement parsed \
-            on another pool connection (4), the connection reset after a 500 (6)"]
 async fn conduit_asyncpg_collection_replays_green() {
     conduit_newman_loop("asyncpg").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 11 (3, 4), as conduit_asyncpg_collection_replays_green: 7 of 32 on main"]
 async fn conduit_psycopg_collection_replays_green() {
     conduit_newman_loop("psycopg").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 11 (3, 4): fresh bcrypt hashes, and 402 of 410 calls in the shared pool \
-            under concurrent users: 5 to 7 of 70 on main"]
 async fn conduit_concurrent_users_replay_green() {
     let db = Database::create("");
     let port = free_port();

@@ -431,6 +431,8 @@ struct CaseGroups {
 
 struct State {
     cases: Vec<CaseGroups>,
+    /// Which pool groups have answered.
+    pool_used: Vec<bool>,
     current: Option<usize>,
     log: CaseMockLog,
     outside: Vec<MockMiss>,
@@ -447,7 +449,7 @@ struct Prepared {
 #[derive(Debug, Clone, Copy)]
 enum At {
     Case(usize, usize),
-    Pool,
+    Pool(usize),
 }
 
 pub struct PgBook {
@@ -503,6 +505,7 @@ impl PgBook {
         }
         PgBook {
             state: Mutex::new(State {
+                pool_used: vec![false; pool.len()],
                 cases,
                 current: None,
                 log: CaseMockLog::default(),
@@ -569,8 +572,10 @@ impl PgBook {
     ) -> Result<Answer, MockMiss> {
         let mut s = self.state.lock().expect("pg book lock");
         if let Some((at, answer)) = self.find(&s, dependency, actual, true, status) {
-            if let Some(At::Case(i, n)) = at {
-                s.cases[i].used[n] = true;
+            match at {
+                Some(At::Case(i, n)) => s.cases[i].used[n] = true,
+                Some(At::Pool(n)) => s.pool_used[n] = true,
+                None => {}
             }
             s.log.used.push(answer.id.clone());
             return Ok(answer);
@@ -657,7 +662,21 @@ impl PgBook {
                 .filter(|(n, _)| !c.used[*n])
                 .map(move |(n, g)| (At::Case(i, n), g))
         });
-        let pool = self.pool.iter().map(|g| (At::Pool, g));
+        // The same call recorded several times in the pool (while cases
+        // overlapped) was answered as the data stood then: the recordings
+        // answer in recorded order, and once all have, the latest again.
+        let unused = self
+            .pool
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| !s.pool_used[*n]);
+        let used = self
+            .pool
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(n, _)| s.pool_used[*n]);
+        let pool = unused.chain(used).map(|(n, g)| (At::Pool(n), g));
         let anywhere = s
             .cases
             .iter()
@@ -1497,5 +1516,37 @@ mod tests {
         ] {
             assert!(!is_session_work(data), "{data}");
         }
+    }
+
+    /// Calls made while cases overlapped are in the shared pool, the same
+    /// query perhaps several times as the data changed: they answer in
+    /// recorded order, not the first one always.
+    #[test]
+    fn the_pools_recordings_of_one_query_answer_in_recorded_order() {
+        let q = || {
+            vec![req(
+                FrontendMessage::Query {
+                    sql: "select count(*) from favorites".into(),
+                },
+                None,
+            )]
+        };
+        let answer = |n: &str| vec![row(n), selected("SELECT 1"), ready()];
+        let book = PgBook::new(
+            vec![vec![]],
+            vec![
+                mock("shared#1", q(), answer("0")),
+                mock("shared#2", q(), answer("1")),
+            ],
+        );
+        book.begin_case(0);
+        let ids: Vec<String> = (0..3)
+            .map(|_| {
+                book.answer("db", &canon_of(&q()), TxStatus::Idle)
+                    .unwrap()
+                    .id
+            })
+            .collect();
+        assert_eq!(ids, ["shared#1", "shared#2", "shared#2"]);
     }
 }
