@@ -647,11 +647,13 @@ impl PgBook {
     /// The recordings that may answer, in the order they are tried: the
     /// case's unused groups, the pool, and then, for housekeeping or while
     /// no case runs, every case's groups.
+    /// `housekeeping` is asked only once the case and the pool had no answer
+    /// (most calls are answered there).
     fn candidates<'a>(
         &'a self,
         s: &'a State,
         dependency: &'a str,
-        housekeeping: bool,
+        housekeeping: &'a dyn Fn() -> bool,
     ) -> impl Iterator<Item = (At, &'a Loaded)> + 'a {
         let current = s.current;
         let own = current.into_iter().flat_map(move |i| {
@@ -677,19 +679,21 @@ impl PgBook {
             .rev()
             .filter(|(n, _)| s.pool_used[*n]);
         let pool = unused.chain(used).map(|(n, g)| (At::Pool(n), g));
-        let anywhere = s
-            .cases
-            .iter()
-            .enumerate()
-            .filter(move |_| housekeeping || current.is_none())
-            .flat_map(move |(i, c)| {
-                c.groups
-                    .iter()
-                    .enumerate()
-                    // Housekeeping answers again; start-up work takes
-                    // recordings no case has used.
-                    .filter(move |(n, _)| housekeeping || !c.used[*n])
-                    .map(move |(n, g)| (At::Case(i, n), g))
+        let anywhere = std::iter::once(())
+            .filter_map(move |()| {
+                let again = housekeeping();
+                (again || current.is_none()).then_some(again)
+            })
+            .flat_map(move |again| {
+                s.cases.iter().enumerate().flat_map(move |(i, c)| {
+                    c.groups
+                        .iter()
+                        .enumerate()
+                        // Housekeeping answers again; start-up work takes
+                        // recordings no case has used.
+                        .filter(move |(n, _)| again || !c.used[*n])
+                        .map(move |(n, g)| (At::Case(i, n), g))
+                })
             });
         own.chain(pool)
             .chain(anywhere)
@@ -708,9 +712,9 @@ impl PgBook {
         whole: bool,
         status: TxStatus,
     ) -> Option<(Option<At>, Answer)> {
-        let housekeeping = is_housekeeping(actual);
+        let housekeeping = || is_housekeeping(actual);
         if let Some((at, g)) = self
-            .candidates(s, dependency, housekeeping)
+            .candidates(s, dependency, &housekeeping)
             .find(|(_, g)| all_same(&g.canon, actual, whole))
         {
             let mut answer = g.answer();
@@ -731,13 +735,13 @@ impl PgBook {
             }
         }
         let run = running(actual);
+        let housekeeping = || is_housekeeping(&run);
         // Nothing runs: the group only prepares (and syncs).
         let found = if run.iter().all(|c| *c == Canon::Sync) {
             None
         } else {
-            let housekeeping = is_housekeeping(&run);
             let hit = self
-                .candidates(s, dependency, housekeeping)
+                .candidates(s, dependency, &housekeeping)
                 .find(|(_, g)| {
                     let recorded: Vec<Canon> = g.running().map(|(c, _)| c.clone()).collect();
                     all_same(&recorded, &run, whole)
