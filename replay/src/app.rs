@@ -1,7 +1,11 @@
 //! The app under test: started as a child (`sh -c COMMAND`, in its own process
-//! group), polled until ready with a deadline, and stopped at the end.
+//! group), polled until ready with a deadline, and stopped at the end. Its
+//! stdout and stderr are read line by line: appended to a log file, kept as a
+//! tail to explain a failed start, and kept per case to explain a failed case.
 
 use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,11 +17,56 @@ use crate::errors::ReplayError;
 
 /// Lines of the app's output kept to explain a failed start.
 const LOG_TAIL: usize = 40;
+/// Lines kept of what the app printed while one case ran (the last ones).
+const CASE_LINES: usize = 200;
+/// After a failing case, how long the app's output must be quiet before its
+/// lines are taken (they travel through a pipe, behind the answer), and the
+/// longest wait for that.
+const SETTLE_QUIET: Duration = Duration::from_millis(30);
+const SETTLE_MAX: Duration = Duration::from_millis(300);
+
+/// What the app printed: where it goes as it arrives.
+#[derive(Default)]
+struct Output {
+    tail: VecDeque<String>,
+    /// Lines since [`App::begin_case`], while a case runs.
+    case: Option<VecDeque<String>>,
+    case_omitted: usize,
+    /// Lines read so far, to tell when the output has gone quiet.
+    seen: u64,
+    file: Option<std::io::LineWriter<std::fs::File>>,
+}
+
+impl Output {
+    fn push(&mut self, line: String) {
+        self.seen += 1;
+        if let Some(f) = &mut self.file {
+            // A full disk must not stop the replay; the file is a convenience.
+            if f.write_all(line.as_bytes())
+                .and_then(|()| f.write_all(b"\n"))
+                .is_err()
+            {
+                self.file = None;
+            }
+        }
+        if let Some(case) = &mut self.case {
+            if case.len() == CASE_LINES {
+                case.pop_front();
+                self.case_omitted += 1;
+            }
+            case.push_back(line.clone());
+        }
+        if self.tail.len() == LOG_TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+}
 
 pub struct App {
     child: Child,
     command: String,
-    log: Arc<Mutex<VecDeque<String>>>,
+    log: Arc<Mutex<Output>>,
     /// Files the app's processes leave behind when they are killed, removed
     /// once it is stopped.
     leftovers: Vec<std::path::PathBuf>,
@@ -25,12 +74,15 @@ pub struct App {
 
 impl App {
     /// Starts `command` with `env` added to reel's environment and the
-    /// variables named in `unset` taken out of it.
+    /// variables named in `unset` taken out of it. Its output is appended to
+    /// `log_file` when one is given.
     pub fn start(
         command: &str,
         env: &[(String, String)],
         unset: &[&str],
+        log_file: Option<&Path>,
     ) -> Result<Self, ReplayError> {
+        let file = log_file.map(|p| open_log(p, command)).transpose()?;
         let mut cmd = Command::new("sh");
         for name in unset {
             cmd.env_remove(name);
@@ -47,7 +99,10 @@ impl App {
             command: command.to_owned(),
             source,
         })?;
-        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let log = Arc::new(Mutex::new(Output {
+            file,
+            ..Output::default()
+        }));
         if let Some(out) = child.stdout.take() {
             tokio::spawn(keep_tail(BufReader::new(out), log.clone()));
         }
@@ -78,8 +133,44 @@ impl App {
         }
     }
 
+    /// From now on, what the app prints belongs to a new case.
+    pub fn begin_case(&self) {
+        let mut out = self.log.lock().expect("log lock");
+        out.case = Some(VecDeque::new());
+        out.case_omitted = 0;
+    }
+
+    /// The case is over and its lines are not wanted.
+    pub fn end_case(&self) {
+        self.log.lock().expect("log lock").case = None;
+    }
+
+    /// The lines the app printed since [`App::begin_case`], taken once its
+    /// output has been quiet for a moment (a traceback printed just before
+    /// the answer may still be in the pipe when the answer arrives).
+    pub async fn end_case_settled(&self) -> Vec<String> {
+        let end = tokio::time::Instant::now() + SETTLE_MAX;
+        let mut seen = self.log.lock().expect("log lock").seen;
+        while tokio::time::Instant::now() < end {
+            tokio::time::sleep(SETTLE_QUIET).await;
+            let now = self.log.lock().expect("log lock").seen;
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        let mut out = self.log.lock().expect("log lock");
+        let omitted = std::mem::take(&mut out.case_omitted);
+        let mut lines: Vec<String> = out.case.take().unwrap_or_default().into();
+        if omitted > 0 {
+            lines.insert(0, format!("[{omitted} earlier lines omitted]"));
+        }
+        lines
+    }
+
     fn log_tail(&self) -> String {
-        let lines = self.log.lock().expect("log lock");
+        let out = self.log.lock().expect("log lock");
+        let lines = &out.tail;
         if lines.is_empty() {
             return String::new();
         }
@@ -203,10 +294,27 @@ impl Drop for App {
     }
 }
 
-async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(
-    mut r: R,
-    log: Arc<Mutex<VecDeque<String>>>,
-) {
+/// Opens the log file for appending, with a line saying which start follows.
+fn open_log(path: &Path, command: &str) -> Result<std::io::LineWriter<std::fs::File>, ReplayError> {
+    let err = |source| ReplayError::AppLog {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(err)?;
+    let mut w = std::io::LineWriter::new(file);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    writeln!(w, "--- reel: {now}: started the app: {command}").map_err(err)?;
+    Ok(w)
+}
+
+async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(mut r: R, log: Arc<Mutex<Output>>) {
     // Read bytes, not text: an app that prints invalid UTF-8 must keep its pipe.
     let mut buf = Vec::new();
     loop {
@@ -217,11 +325,7 @@ async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(
         }
         let l = String::from_utf8_lossy(&buf).trim_end().to_owned();
         tracing::debug!(target: "reel::app", "{l}");
-        let mut q = log.lock().expect("log lock");
-        if q.len() == LOG_TAIL {
-            q.pop_front();
-        }
-        q.push_back(l);
+        log.lock().expect("log lock").push(l);
     }
 }
 

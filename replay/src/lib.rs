@@ -12,6 +12,7 @@ pub mod model;
 pub mod pending;
 pub mod report;
 pub mod runner;
+pub mod send;
 pub mod shard;
 pub mod stability;
 

@@ -616,6 +616,7 @@ mod tests {
             mocks_used: vec![],
             mocks_unused: vec![],
             mock_misses: vec![],
+            app_log: vec![],
             error: None,
         };
         RunReport {

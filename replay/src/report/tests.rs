@@ -45,6 +45,7 @@ fn case(name: &str, outcome: Outcome, method: &str, target: &str) -> CaseResult 
         mocks_used: vec![],
         mocks_unused: vec![],
         mock_misses: vec![],
+        app_log: vec![],
         error: None,
     }
 }
