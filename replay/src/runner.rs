@@ -275,14 +275,17 @@ async fn run_in(
             resolve_request(&case.case.request, context.as_ref()),
         ) {
             (Err(e), _) => Err(format!("cannot set the app's clock: {e}")),
-            (Ok(()), Ok(req)) => sender.send(&req).await.map_err(|e| {
-                format!(
-                    "sending {} {}: {}",
-                    request.method,
-                    request.target,
-                    error_chain(&e)
-                )
-            }),
+            (Ok(()), Ok(req)) => sender
+                .send(&req, case.case.request_layout.as_ref())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "sending {} {}: {}",
+                        request.method,
+                        request.target,
+                        error_chain(&e)
+                    )
+                }),
             (Ok(()), Err(e)) => Err(format!("cannot fill the request: {e}")),
         };
         let mut log = book.end_case().merge(pg_book.end_case());

@@ -12,6 +12,9 @@
 //! - a body with neither `Content-Length` nor chunked framing recorded (an
 //!   HTTP/2 recording) gets a `Content-Length`, as HTTP/1.1 needs one.
 //!
+//! A JSON body is written in the layout the client used (the case's
+//! `request_layout`, see [`reel_core::suite::layout`]).
+//!
 //! reel writes the request itself: reqwest adds and reorders headers and hides
 //! which connection a request went on, and hyper 1.x keeps header case and
 //! order only behind its `ffi` build flag. One connection is kept alive from
@@ -24,7 +27,7 @@ mod tests;
 
 use std::time::Duration;
 
-use reel_core::suite::RequestSpec;
+use reel_core::suite::{BodySpec, JsonLayout, RequestSpec};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
@@ -158,9 +161,14 @@ impl Sender {
         })
     }
 
-    /// Sends `req` (its placeholders already filled) and reads the whole answer.
-    pub async fn send(&mut self, req: &RequestSpec) -> Result<ActualResponse, SendError> {
-        let bytes = self.compose(req)?;
+    /// Sends `req` (its placeholders already filled), a JSON body written in
+    /// `layout`, and reads the whole answer.
+    pub async fn send(
+        &mut self,
+        req: &RequestSpec,
+        layout: Option<&JsonLayout>,
+    ) -> Result<ActualResponse, SendError> {
+        let bytes = self.compose(req, layout)?;
         let head_only = req.method.eq_ignore_ascii_case("HEAD");
         let closes = asks_to_close(&req.headers);
         match tokio::time::timeout(self.timeout, self.exchange(&bytes, head_only, closes)).await {
@@ -216,14 +224,22 @@ impl Sender {
     }
 
     /// The request's bytes on the wire.
-    pub fn compose(&self, req: &RequestSpec) -> Result<Vec<u8>, SendError> {
+    pub fn compose(
+        &self,
+        req: &RequestSpec,
+        layout: Option<&JsonLayout>,
+    ) -> Result<Vec<u8>, SendError> {
         let method = &req.method;
         if method.is_empty() || !method.bytes().all(is_token) {
             return Err(SendError::Unsendable(format!(
                 "the method '{method}' is not an HTTP token"
             )));
         }
-        let body = req.body.as_ref().map(|b| b.to_bytes()).unwrap_or_default();
+        let body = match (&req.body, layout) {
+            (Some(BodySpec::Json(v)), Some(l)) => l.write(v),
+            (Some(b), _) => b.to_bytes(),
+            (None, _) => Vec::new(),
+        };
         let host = |recorded: Option<&str>| -> String {
             match &self.host {
                 HostHeader::Recorded => recorded.unwrap_or(&self.authority).to_owned(),

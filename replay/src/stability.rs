@@ -550,6 +550,7 @@ mod tests {
                 headers: vec![],
                 body: None,
             },
+            request_layout: None,
             response: ResponseSpec {
                 status: 200,
                 headers: vec![],

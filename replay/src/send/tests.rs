@@ -24,12 +24,18 @@ fn req(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&str>)
     }
 }
 
+impl Sender {
+    async fn send_plain(&mut self, r: &RequestSpec) -> Result<ActualResponse, SendError> {
+        self.send(r, None).await
+    }
+}
+
 fn sender(host: HostHeader) -> Sender {
     Sender::new("http://127.0.0.1:8080", host, Duration::from_secs(5)).unwrap()
 }
 
 fn wire(s: &Sender, r: &RequestSpec) -> String {
-    String::from_utf8(s.compose(r).unwrap()).unwrap()
+    String::from_utf8(s.compose(r, None).unwrap()).unwrap()
 }
 
 #[test]
@@ -145,21 +151,42 @@ fn bodies_go_byte_for_byte() {
         None,
     );
     r.body = Some(BodySpec::Base64("H4sIAP8ACg==".into()));
-    let bytes = sender(HostHeader::Recorded).compose(&r).unwrap();
+    let bytes = sender(HostHeader::Recorded).compose(&r, None).unwrap();
     assert!(bytes.ends_with(b"Content-Length: 7\r\n\r\n\x1f\x8b\x08\x00\xff\x00\x0a"));
+}
+
+#[test]
+fn a_json_body_goes_in_the_clients_layout() {
+    let mut r = req(
+        "POST",
+        "/j",
+        &[("Host", "h"), ("Content-Length", "22")],
+        None,
+    );
+    r.body = Some(BodySpec::Json(serde_json::json!({"a": 1, "b": [1, 2]})));
+    let python = JsonLayout {
+        spaced: true,
+        newline: true,
+        ..Default::default()
+    };
+    let s = sender(HostHeader::Recorded);
+    assert!(String::from_utf8(s.compose(&r, Some(&python)).unwrap())
+        .unwrap()
+        .ends_with("Content-Length: 22\r\n\r\n{\"a\": 1, \"b\": [1, 2]}\n"));
+    assert!(wire(&s, &r).ends_with("Content-Length: 17\r\n\r\n{\"a\":1,\"b\":[1,2]}"));
 }
 
 #[test]
 fn what_cannot_go_on_the_wire_is_refused_or_encoded() {
     let s = sender(HostHeader::Recorded);
     let e = s
-        .compose(&req("GET", "/", &[("X-A", "a\r\nX-Evil: 1")], None))
+        .compose(&req("GET", "/", &[("X-A", "a\r\nX-Evil: 1")], None), None)
         .unwrap_err();
     assert_eq!(
         e.to_string(),
         "the request cannot be sent: the value of header 'X-A' holds a line break or NUL"
     );
-    assert!(s.compose(&req("GE T", "/", &[], None)).is_err());
+    assert!(s.compose(&req("GE T", "/", &[], None), None).is_err());
     // A value filled in at replay may bring a space into the target.
     assert!(
         wire(&s, &req("GET", "/q?name=a b/é", &[("Host", "h")], None))
@@ -247,7 +274,10 @@ async fn one_connection_carries_every_case() {
     .await;
     let mut sender = to(addr);
     for _ in 0..3 {
-        let a = sender.send(&req("GET", "/", &[], None)).await.unwrap();
+        let a = sender
+            .send_plain(&req("GET", "/", &[], None))
+            .await
+            .unwrap();
         assert_eq!(a.status, 200);
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
@@ -273,10 +303,13 @@ async fn closes_after_a_500(i: usize, mut s: TcpStream) {
 async fn a_request_on_a_connection_the_app_closed_goes_again_on_a_new_one() {
     let (addr, accepted) = serve(closes_after_a_500).await;
     let mut sender = to(addr);
-    let first = sender.send(&req("GET", "/boom", &[], None)).await.unwrap();
+    let first = sender
+        .send_plain(&req("GET", "/boom", &[], None))
+        .await
+        .unwrap();
     assert_eq!(first.status, 500);
     let next = sender
-        .send(&req("POST", "/next", &[("Content-Length", "0")], None))
+        .send_plain(&req("POST", "/next", &[("Content-Length", "0")], None))
         .await
         .unwrap();
     assert_eq!(next.status, 200);
@@ -295,8 +328,14 @@ async fn a_second_failure_names_both() {
     })
     .await;
     let mut sender = to(addr);
-    sender.send(&req("GET", "/", &[], None)).await.unwrap();
-    let e = sender.send(&req("GET", "/", &[], None)).await.unwrap_err();
+    sender
+        .send_plain(&req("GET", "/", &[], None))
+        .await
+        .unwrap();
+    let e = sender
+        .send_plain(&req("GET", "/", &[], None))
+        .await
+        .unwrap_err();
     assert_eq!(
         crate_error_chain(&e),
         "sent again on a new connection after the kept-alive one failed (the app closed the connection without answering): the app closed the connection without answering"
@@ -334,7 +373,7 @@ async fn answers_are_read_as_framed() {
     .await;
     let mut sender = to(addr);
     let a = sender
-        .send(&req("POST", "/", &[("Expect", "100-continue")], Some("x")))
+        .send_plain(&req("POST", "/", &[("Expect", "100-continue")], Some("x")))
         .await
         .unwrap();
     assert_eq!(a.status, 201);
@@ -347,9 +386,15 @@ async fn answers_are_read_as_framed() {
             ("x-order".to_owned(), "a".to_owned()),
         ]
     );
-    let h = sender.send(&req("HEAD", "/", &[], None)).await.unwrap();
+    let h = sender
+        .send_plain(&req("HEAD", "/", &[], None))
+        .await
+        .unwrap();
     assert_eq!((h.status, h.body), (200, None));
-    let c = sender.send(&req("GET", "/", &[], None)).await.unwrap();
+    let c = sender
+        .send_plain(&req("GET", "/", &[], None))
+        .await
+        .unwrap();
     assert_eq!(c.body, Some(BodySpec::Text("to the end".into())));
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
@@ -367,7 +412,10 @@ async fn an_answer_that_does_not_come_times_out() {
         Duration::from_millis(200),
     )
     .unwrap();
-    let e = sender.send(&req("GET", "/", &[], None)).await.unwrap_err();
+    let e = sender
+        .send_plain(&req("GET", "/", &[], None))
+        .await
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         "no complete answer within 0.2 s (--case-timeout)"
