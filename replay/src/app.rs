@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt as _;
-use tokio::io::BufReader;
+use std::os::fd::AsFd as _;
+
+use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
 use crate::errors::ReplayError;
@@ -26,8 +27,14 @@ const SETTLE_QUIET: Duration = Duration::from_millis(30);
 const SETTLE_MAX: Duration = Duration::from_millis(300);
 
 /// What the app printed: where it goes as it arrives.
+///
+/// Its stdout and stderr pipes are read under this struct's lock, by a task
+/// when they become readable and by the runner at each case's start
+/// ([`Output::drain`]): then what the app wrote before a case began never
+/// shows up as that case's output, however late the task would have run.
 #[derive(Default)]
 struct Output {
+    streams: Vec<Stream>,
     tail: VecDeque<String>,
     /// Lines since [`App::begin_case`], while a case runs.
     case: Option<VecDeque<String>>,
@@ -37,7 +44,64 @@ struct Output {
     file: Option<std::io::LineWriter<std::fs::File>>,
 }
 
+/// One of the app's output pipes and the start of a line read from it.
+struct Stream {
+    pipe: Arc<pipe::Receiver>,
+    partial: Vec<u8>,
+    ended: bool,
+}
+
 impl Output {
+    /// Reads what `stream` holds now, without waiting.
+    fn drain(&mut self, stream: usize) {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let s = &mut self.streams[stream];
+            if s.ended {
+                return;
+            }
+            // A read of the pipe itself, not of tokio's idea of whether it is
+            // readable, which may lag.
+            match nix::unistd::read(s.pipe.as_fd(), &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EBADF) => {
+                    s.ended = true;
+                    let rest = std::mem::take(&mut s.partial);
+                    if !rest.is_empty() {
+                        self.push(String::from_utf8_lossy(&rest).trim_end().to_owned());
+                    }
+                    return;
+                }
+                Ok(n) => self.take(stream, &buf[..n]),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn drain_all(&mut self) {
+        for i in 0..self.streams.len() {
+            self.drain(i);
+        }
+    }
+
+    /// Splits what was read into lines (bytes, not text: an app that prints
+    /// invalid UTF-8 must keep its pipe).
+    fn take(&mut self, stream: usize, bytes: &[u8]) {
+        let mut partial = std::mem::take(&mut self.streams[stream].partial);
+        partial.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(i) = partial[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&partial[start..start + i])
+                .trim_end()
+                .to_owned();
+            tracing::debug!(target: "reel::app", "{line}");
+            self.push(line);
+            start += i + 1;
+        }
+        partial.drain(..start);
+        self.streams[stream].partial = partial;
+    }
+
     fn push(&mut self, line: String) {
         self.seen += 1;
         if let Some(f) = &mut self.file {
@@ -103,11 +167,25 @@ impl App {
             file,
             ..Output::default()
         }));
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(keep_tail(BufReader::new(out), log.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(keep_tail(BufReader::new(err), log.clone()));
+        let pipes = [
+            child.stdout.take().map(|p| p.into_owned_fd()),
+            child.stderr.take().map(|p| p.into_owned_fd()),
+        ];
+        for fd in pipes.into_iter().flatten() {
+            let pipe = fd
+                .and_then(pipe::Receiver::from_owned_fd)
+                .map_err(|source| ReplayError::AppStart {
+                    command: command.to_owned(),
+                    source,
+                })?;
+            let pipe = Arc::new(pipe);
+            let mut out = log.lock().expect("log lock");
+            out.streams.push(Stream {
+                pipe: pipe.clone(),
+                partial: Vec::new(),
+                ended: false,
+            });
+            tokio::spawn(read_output(pipe, out.streams.len() - 1, log.clone()));
         }
         Ok(App {
             child,
@@ -133,9 +211,12 @@ impl App {
         }
     }
 
-    /// From now on, what the app prints belongs to a new case.
+    /// From now on, what the app prints belongs to a new case: what it
+    /// printed before is read first.
     pub fn begin_case(&self) {
         let mut out = self.log.lock().expect("log lock");
+        out.case = None;
+        out.drain_all();
         out.case = Some(VecDeque::new());
         out.case_omitted = 0;
     }
@@ -145,19 +226,24 @@ impl App {
         self.log.lock().expect("log lock").case = None;
     }
 
-    /// The lines the app printed since [`App::begin_case`], taken once its
-    /// output has been quiet for a moment (a traceback printed just before
-    /// the answer may still be in the pipe when the answer arrives).
+    /// The lines the app printed since [`App::begin_case`]: all it wrote
+    /// before answering, and what it writes after (an access log line) until
+    /// its output has been quiet for a moment.
     pub async fn end_case_settled(&self) -> Vec<String> {
         let end = tokio::time::Instant::now() + SETTLE_MAX;
-        let mut seen = self.log.lock().expect("log lock").seen;
+        let mut seen = {
+            let mut out = self.log.lock().expect("log lock");
+            out.drain_all();
+            out.seen
+        };
         while tokio::time::Instant::now() < end {
             tokio::time::sleep(SETTLE_QUIET).await;
-            let now = self.log.lock().expect("log lock").seen;
-            if now == seen {
+            let mut out = self.log.lock().expect("log lock");
+            out.drain_all();
+            if out.seen == seen {
                 break;
             }
-            seen = now;
+            seen = out.seen;
         }
         let mut out = self.log.lock().expect("log lock");
         let omitted = std::mem::take(&mut out.case_omitted);
@@ -169,7 +255,8 @@ impl App {
     }
 
     fn log_tail(&self) -> String {
-        let out = self.log.lock().expect("log lock");
+        let mut out = self.log.lock().expect("log lock");
+        out.drain_all();
         let lines = &out.tail;
         if lines.is_empty() {
             return String::new();
@@ -201,8 +288,6 @@ impl App {
         let authority = authority_of(target)?;
         loop {
             if let Some(status) = self.child.try_wait().ok().flatten() {
-                // Give the output readers a moment to drain the final lines.
-                tokio::time::sleep(Duration::from_millis(50)).await;
                 return Err(ReplayError::AppExited {
                     command: self.command.clone(),
                     status: status.to_string(),
@@ -314,18 +399,31 @@ fn open_log(path: &Path, command: &str) -> Result<std::io::LineWriter<std::fs::F
     Ok(w)
 }
 
-async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(mut r: R, log: Arc<Mutex<Output>>) {
-    // Read bytes, not text: an app that prints invalid UTF-8 must keep its pipe.
-    let mut buf = Vec::new();
+/// Reads `stream` whenever it becomes readable, until it ends.
+async fn read_output(pipe: Arc<pipe::Receiver>, stream: usize, log: Arc<Mutex<Output>>) {
+    let mut buf = [0u8; 16 * 1024];
     loop {
-        buf.clear();
-        match r.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        if pipe.readable().await.is_err() {
+            return;
         }
-        let l = String::from_utf8_lossy(&buf).trim_end().to_owned();
-        tracing::debug!(target: "reel::app", "{l}");
-        log.lock().expect("log lock").push(l);
+        let mut out = log.lock().expect("log lock");
+        // try_read rather than a plain read: it tells tokio when the pipe is
+        // empty again, so that `readable` waits for more.
+        loop {
+            match pipe.try_read(&mut buf) {
+                Ok(0) => {
+                    out.drain(stream);
+                    return;
+                }
+                Ok(n) => out.take(stream, &buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+        if out.streams[stream].ended {
+            return;
+        }
     }
 }
 
