@@ -253,7 +253,8 @@ impl StopSignals {
 
 /// How often a progress line is printed when output is not a terminal.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// A case still running this long is named (and again each time as long).
+/// A case still running this long (or a third of `--case-timeout`, if that is
+/// shorter) is named, and again each time as long.
 const SLOW_CASE: Duration = Duration::from_secs(10);
 
 /// Where the run stands, as the progress output sees it.
@@ -319,6 +320,9 @@ pub async fn replay(
         signals.first(),
     );
     tokio::pin!(run);
+    let slow_after = SLOW_CASE
+        .min(cfg.request_timeout / 3)
+        .max(Duration::from_secs(1));
     let started = Instant::now();
     let mut last_line = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -329,9 +333,9 @@ pub async fn replay(
                 let mut t = tally.borrow_mut();
                 let slow = t.current.as_ref().map(|(n, since)| (n.clone(), since.elapsed()));
                 if let Some((name, running)) = slow {
-                    let periods = (running.as_secs() / SLOW_CASE.as_secs()) as u32;
+                    let periods = (running.as_millis() / slow_after.as_millis()) as u32;
                     match &bar {
-                        Some(b) if running >= SLOW_CASE => b.set_message(format!(
+                        Some(b) if running >= slow_after => b.set_message(format!(
                             "{} failed; {name} running {} s",
                             t.failed,
                             running.as_secs()
