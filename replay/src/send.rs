@@ -3,14 +3,16 @@
 //! The request goes out as recorded: method and target, every header in
 //! recorded order, case and number (duplicates too), the recorded framing
 //! (`Content-Length: 0` on a bodiless POST, `Transfer-Encoding: chunked`) and
-//! the body bytes. Only three things are rewritten, each for a reason:
+//! the body bytes, as the app received it through reel's proxy: without the
+//! hop-by-hop headers no proxy passes on ([`HOP_BY_HOP`]). Only three things
+//! are rewritten, each for a reason:
 //! - `Host` (and the authority of an absolute-form target) follows
 //!   [`HostHeader`]: the recorded one by default, so an app that builds URLs
 //!   from it answers as recorded;
 //! - `Content-Length` is the length of the bytes sent, which differs from the
 //!   recorded one when a placeholder filled at replay changes the body's length;
 //! - a body with neither `Content-Length` nor chunked framing recorded (an
-//!   HTTP/2 recording) gets a `Content-Length`, as HTTP/1.1 needs one.
+//!   HTTP/2 recording) goes chunked, as the proxy sent it to the app.
 //!
 //! A JSON body is written in the layout the client used (the case's
 //! `request_layout`, see [`reel_core::suite::layout`]).
@@ -170,8 +172,7 @@ impl Sender {
     ) -> Result<ActualResponse, SendError> {
         let bytes = self.compose(req, layout)?;
         let head_only = req.method.eq_ignore_ascii_case("HEAD");
-        let closes = asks_to_close(&req.headers);
-        match tokio::time::timeout(self.timeout, self.exchange(&bytes, head_only, closes)).await {
+        match tokio::time::timeout(self.timeout, self.exchange(&bytes, head_only)).await {
             Ok(r) => r.map(Response::into_actual),
             // The connection is dropped with the exchange: whatever the app
             // still sends on it belongs to no case.
@@ -179,17 +180,12 @@ impl Sender {
         }
     }
 
-    async fn exchange(
-        &mut self,
-        bytes: &[u8],
-        head_only: bool,
-        closes: bool,
-    ) -> Result<Response, SendError> {
+    async fn exchange(&mut self, bytes: &[u8], head_only: bool) -> Result<Response, SendError> {
         let mut first = None;
         if let Some(mut conn) = self.idle.take().filter(Conn::still_open) {
             match conn.round_trip(bytes, head_only).await {
                 Ok(r) => {
-                    self.keep(conn, &r, closes);
+                    self.keep(conn, &r);
                     return Ok(r);
                 }
                 Err(e) if e.nothing_arrived() => {
@@ -204,7 +200,7 @@ impl Sender {
         let mut conn = Conn::open(&self.connect).await?;
         match conn.round_trip(bytes, head_only).await {
             Ok(r) => {
-                self.keep(conn, &r, closes);
+                self.keep(conn, &r);
                 Ok(r)
             }
             Err(again) => Err(match first {
@@ -217,8 +213,8 @@ impl Sender {
         }
     }
 
-    fn keep(&mut self, conn: Conn, r: &Response, request_closes: bool) {
-        if r.reusable && !request_closes && conn.buf.is_empty() {
+    fn keep(&mut self, conn: Conn, r: &Response) {
+        if r.reusable && conn.buf.is_empty() {
             self.idle = Some(conn);
         }
     }
@@ -258,12 +254,19 @@ impl Sender {
             // `*` (OPTIONS) and authority form (CONNECT) go as they are.
             None => req.target.clone(),
         };
-        let chunked = req.headers.iter().any(|(n, v)| {
+        let recorded_chunked = req.headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("transfer-encoding")
                 && v.rsplit(',')
                     .next()
                     .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"))
         });
+        let recorded_length = req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+        // An unframed body (HTTP/2) reached the app chunked.
+        let add_chunked = !recorded_chunked && !recorded_length && !body.is_empty();
+        let chunked = recorded_chunked || add_chunked;
 
         let mut out = Vec::with_capacity(256 + body.len());
         out.extend_from_slice(method.as_bytes());
@@ -284,6 +287,9 @@ impl Sender {
                     "the header name '{name}' is not an HTTP token"
                 )));
             }
+            if not_forwarded(name, req) {
+                continue;
+            }
             if name.eq_ignore_ascii_case("host") {
                 push_header(&mut out, name, &host(Some(value)))?;
             } else if name.eq_ignore_ascii_case("content-length") {
@@ -297,8 +303,8 @@ impl Sender {
                 push_header(&mut out, name, value)?;
             }
         }
-        if !chunked && !length_sent && !body.is_empty() {
-            push_header(&mut out, "Content-Length", &body.len().to_string())?;
+        if add_chunked {
+            push_header(&mut out, "Transfer-Encoding", "chunked")?;
         }
         out.extend_from_slice(b"\r\n");
         if chunked {
@@ -315,12 +321,45 @@ impl Sender {
     }
 }
 
-/// A recorded `Connection: close`: the app closes after answering.
-fn asks_to_close(headers: &[(String, String)]) -> bool {
-    headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("connection")
-            && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
-    })
+/// Headers about the connection between the client and reel rather than
+/// about the request (RFC 9110 7.6.1). reel records the client's request, but
+/// the app received it through reel's proxy, which like any proxy does not
+/// pass these on (nor the headers `Connection` names): replay leaves them out
+/// too, so the app gets what it got when recorded. `Transfer-Encoding` is not
+/// here: the proxy frames a body again, chunked stays chunked.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
+    "http2-settings",
+];
+
+/// Whether header `name` is one the app did not receive: a hop-by-hop one,
+/// or one the request's `Connection` names. A WebSocket handshake keeps its
+/// `Connection` and `Upgrade`, which the proxy passes on.
+fn not_forwarded(name: &str, req: &RequestSpec) -> bool {
+    let name = name.to_ascii_lowercase();
+    let tokens = || {
+        req.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, v)| v.split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+    };
+    let websocket = req.method == "GET"
+        && tokens().any(|t| t == "upgrade")
+        && req.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("upgrade") && v.trim().eq_ignore_ascii_case("websocket")
+        });
+    if websocket && (name == "connection" || name == "upgrade") {
+        return false;
+    }
+    HOP_BY_HOP.contains(&name.as_str()) || tokens().any(|t| t == name)
 }
 
 /// RFC 9110 token characters (methods and header names).

@@ -4,7 +4,8 @@
 //! replays green only when every request goes out byte for byte as recorded:
 //! Host, header order and case, `Content-Length: 0` on bodiless writes,
 //! chunked framing, a gzip body, a JSON body in Python's layout, an
-//! absolute-form target. The same app closes its kept-alive connection after
+//! absolute-form target; and, as the app got them through reel's proxy, no
+//! hop-by-hop headers. The same app closes its kept-alive connection after
 //! a 500, which must not fail the next case.
 
 use std::net::SocketAddr;
@@ -177,18 +178,26 @@ pub async fn record_raw_echo() -> EchoSuite {
         // The app closes its kept-alive connection after this 500.
         (format!("GET /boom HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(), 500),
         (format!("GET /after-the-500 HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(), 200),
+        // Hop-by-hop headers, which reel's proxy (as any) does not pass on.
+        (format!("GET /hop HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nTE: trailers\r\nX-Kept: 2\r\n\r\n").into_bytes(), 200),
     ];
     for (request, status) in &requests {
         let (got, body) = raw(rec.inbound, request).await;
         assert_eq!(got, *status, "{}", String::from_utf8_lossy(request));
+        // Through reel, the app saw what the client sent, less what no
+        // proxy passes on.
+        let forwarded = if request.starts_with(b"GET /hop ") {
+            format!("GET /hop HTTP/1.1\r\nHost: {host}\r\nX-Kept: 2\r\n\r\n").into_bytes()
+        } else {
+            request.clone()
+        };
         if got == 200 {
-            // Through reel, the app saw what the client sent.
-            assert_eq!(body, *request, "{}", String::from_utf8_lossy(&body));
+            assert_eq!(body, forwarded, "{}", String::from_utf8_lossy(&body));
         }
     }
     rec.stop().await;
     let (suite, out) = generate_suite(dir.path(), "echo", &store);
-    assert!(out.contains("8 cases"), "{out}");
+    assert!(out.contains("9 cases"), "{out}");
     EchoSuite {
         dir,
         suite,
@@ -228,13 +237,13 @@ async fn replay_sends_what_the_client_sent_and_survives_a_500() {
     for run in 1..=2 {
         let (code, out, err) = reel_test_in(e.dir.path(), &e.suite, &[]);
         assert_eq!(code, 0, "run {run}:\n{out}{err}");
-        assert!(out.trim_end().ends_with("8 passed, 0 failed"), "{out}");
+        assert!(out.trim_end().ends_with("9 passed, 0 failed"), "{out}");
     }
 
     // The app's own address as Host: each echo now differs in that line.
     let (code, out, _) = reel_test_in(e.dir.path(), &e.suite, &["--host-header", "target"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.trim_end().ends_with("1 passed, 7 failed"), "{out}");
+    assert!(out.trim_end().ends_with("1 passed, 8 failed"), "{out}");
     assert!(
         out.contains(&format!("+Host: 127.0.0.1:{}\n", e.port)),
         "{out}"

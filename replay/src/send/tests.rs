@@ -131,13 +131,55 @@ fn framing_is_kept_and_lengths_follow_the_body() {
         wire(&s, &longer),
         "POST /c HTTP/1.1\r\nContent-Length: 5\r\nHost: h\r\n\r\nhello"
     );
-    // A body recorded with no framing (HTTP/2) gets a length.
+    // A body recorded with no framing (HTTP/2) went to the app chunked.
     let unframed = req("POST", "/c", &[("Host", "h")], Some("hi"));
-    assert!(wire(&s, &unframed).ends_with("Host: h\r\nContent-Length: 2\r\n\r\nhi"));
+    assert!(wire(&s, &unframed)
+        .ends_with("Host: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"));
     // A bodiless GET gets no length it did not have.
     assert_eq!(
         wire(&s, &req("GET", "/c", &[("Host", "h")], None)),
         "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"
+    );
+}
+
+#[test]
+fn what_no_proxy_passes_on_is_not_sent() {
+    let s = sender(HostHeader::Recorded);
+    let r = req(
+        "GET",
+        "/a",
+        &[
+            ("Host", "h"),
+            ("Connection", "keep-alive, X-Hop"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Hop", "1"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Proxy-Authorization", "Basic eDp5"),
+            ("TE", "trailers"),
+            ("Upgrade", "h2c"),
+            ("X-Kept", "2"),
+        ],
+        None,
+    );
+    assert_eq!(
+        wire(&s, &r),
+        "GET /a HTTP/1.1\r\nHost: h\r\nX-Kept: 2\r\n\r\n"
+    );
+    // A WebSocket handshake reaches the app with its Connection and Upgrade.
+    let ws = req(
+        "GET",
+        "/socket",
+        &[
+            ("Host", "h"),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Version", "13"),
+        ],
+        None,
+    );
+    assert_eq!(
+        wire(&s, &ws),
+        "GET /socket HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
 }
 
@@ -147,7 +189,11 @@ fn bodies_go_byte_for_byte() {
     let mut r = req(
         "POST",
         "/z",
-        &[("Host", "h"), ("Content-Encoding", "gzip")],
+        &[
+            ("Host", "h"),
+            ("Content-Encoding", "gzip"),
+            ("Content-Length", "7"),
+        ],
         None,
     );
     r.body = Some(BodySpec::Base64("H4sIAP8ACg==".into()));
