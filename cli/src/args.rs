@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use reel_replay::send::HostHeader;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,6 +100,20 @@ pub struct TestArgs {
     /// Send cases here; without --app, an app already running there is used.
     #[arg(long)]
     pub target: Option<String>,
+    /// The Host header of each request: recorded (as the client sent it),
+    /// target (the host:port cases are sent to), or a value such as
+    /// api.example.com. Absolute-form request targets take the same authority.
+    #[arg(
+        long,
+        value_name = "recorded|target|HOST",
+        default_value = "recorded",
+        value_parser = HostHeader::parse
+    )]
+    pub host_header: HostHeader,
+    /// How long one case may take, from sending its request to the end of
+    /// the answer, in seconds; a case that takes longer fails.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub case_timeout: u64,
     /// Reports to write: junit=FILE,html=FILE,json=FILE (any subset).
     #[arg(long, value_name = "KIND=FILE,...")]
     pub report: Option<String>,

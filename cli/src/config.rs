@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use reel_core::generate::secrets::SecretRules;
+use reel_replay::send::HostHeader;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
@@ -96,6 +97,10 @@ pub struct Test {
     pub ready: Option<String>,
     /// Seconds.
     pub ready_timeout: Option<u64>,
+    /// Like `--host-header`: "recorded", "target" or a host.
+    pub host_header: Option<HostHeaderSetting>,
+    /// Like `--case-timeout`, in seconds.
+    pub case_timeout: Option<CaseTimeout>,
     pub strict: Option<bool>,
     pub stability: Option<u32>,
     pub freeze_time: Option<bool>,
@@ -118,6 +123,14 @@ pub struct Dep(pub String);
 /// A `--max-body` size: `8M` or a number of bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Size(pub String);
+
+/// A `--host-header` choice, checked when the file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostHeaderSetting(pub HostHeader);
+
+/// A `--case-timeout` in seconds, 1 or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseTimeout(pub u64);
 
 /// A secret pattern, checked when the file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +226,26 @@ impl<'de> Deserialize<'de> for Size {
             None => Err(de::Error::custom(format!(
                 "'{s}' is not a size: expected bytes like \"8M\", \"512K\" or 1048576"
             ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HostHeaderSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        HostHeader::parse(&s)
+            .map(HostHeaderSetting)
+            .map_err(de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for CaseTimeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u64::deserialize(d)? {
+            0 => Err(de::Error::custom(
+                "0 is not a timeout: give the seconds one case may take, 1 or more",
+            )),
+            n => Ok(CaseTimeout(n)),
         }
     }
 }

@@ -180,9 +180,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         secrets: g.secrets.values().clone(),
         ..RunConfig::default()
     };
-    let first = test_cmd::replay(&suite, &base)
-        .await?
-        .context("interrupted")?;
+    let first = test_cmd::replay(&suite, &base).await?.report()?;
     let fails = output::failures(&first, output::colour());
     if !fails.is_empty() {
         out!("{fails}");
@@ -206,9 +204,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         app: Some(changed_cmd.clone()),
         ..base.clone()
     };
-    let second = test_cmd::replay(&suite, &cfg)
-        .await?
-        .context("interrupted")?;
+    let second = test_cmd::replay(&suite, &cfg).await?.report()?;
     out!("{}", output::failures(&second, output::colour()));
     for case in &suite.cases {
         if let Some(r) = second

@@ -78,6 +78,12 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
             c.mocks_unused.join(", ")
         ));
     }
+    if !c.app_log.is_empty() {
+        s.push_str("  app output while it ran:\n");
+        for l in &c.app_log {
+            s.push_str(&format!("    {dim}|{reset} {l}\n"));
+        }
+    }
     s
 }
 

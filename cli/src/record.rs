@@ -120,6 +120,11 @@ async fn record(
         Some((program, rest)) => Some(start_app(program, rest, &config, &addrs)?),
         None => None,
     };
+    let app_addr = child
+        .as_ref()
+        .and(config.inbound.as_ref())
+        .map(|(_, u)| u.addr);
+    let ready = tokio::spawn(announce_ready(app_addr));
     let mut app_exit = None;
     tokio::select! {
         _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
@@ -131,6 +136,7 @@ async fn record(
             child = None;
         }
     }
+    ready.abort();
     if let Some(c) = child.as_mut() {
         stop_app(c).await;
     }
@@ -282,6 +288,27 @@ fn announce(config: &RecorderConfig, addrs: &BoundAddrs) {
         line.push_str(&format!(" http-proxy={a}"));
     }
     eprintln!("{line}");
+}
+
+/// Prints `reel: ready` once requests can be recorded, so scripts can wait
+/// for that line: at once when reel started no app (its listeners accept
+/// connections from the moment they are bound), else when the app's port
+/// accepts connections too.
+async fn announce_ready(app: Option<SocketAddr>) {
+    if let Some(addr) = app {
+        let mut waited = Duration::ZERO;
+        let step = Duration::from_millis(25);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            tokio::time::sleep(step).await;
+            waited += step;
+            if waited == Duration::from_secs(30) {
+                tracing::warn!(
+                    "the app's port {addr} does not accept connections after 30 s; still waiting"
+                );
+            }
+        }
+    }
+    eprintln!("reel: ready");
 }
 
 fn print_summary(

@@ -17,8 +17,8 @@ use crate::model::{header, Direction, Exchange, Header, Payload, Protocol, Sessi
 use crate::suite::body::Answer;
 use crate::suite::load::SuiteError;
 use crate::suite::{
-    to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, MockSpec, Noise, PgMock, RequestSpec,
-    ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
+    to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, Noise, PgMock,
+    RequestSpec, ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
 };
 
 /// A suite in memory, ready to write.
@@ -125,6 +125,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             seq: e.seq,
             recorded_at: e.started_at.rfc3339(),
             request: request_spec(&e.request),
+            request_layout: request_layout(&e.request),
             response,
             noise: Noise::default(),
             mocks: None,
@@ -577,6 +578,20 @@ fn request_spec(p: &Payload) -> RequestSpec {
             headers: Vec::new(),
             body: None,
         },
+    }
+}
+
+/// The layout of a JSON request body whose bytes the compact form does not
+/// give back, so that replay sends what the client sent.
+fn request_layout(p: &Payload) -> Option<JsonLayout> {
+    let r = p.as_http_request()?;
+    if r.body.truncated {
+        return None;
+    }
+    let content_type = header(&r.headers, "content-type").and_then(|v| std::str::from_utf8(v).ok());
+    match BodySpec::from_bytes(&r.body.bytes, content_type, false)? {
+        BodySpec::Json(v) => JsonLayout::of(&v, &r.body.bytes),
+        _ => None,
     }
 }
 

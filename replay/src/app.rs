@@ -1,23 +1,136 @@
 //! The app under test: started as a child (`sh -c COMMAND`, in its own process
-//! group), polled until ready with a deadline, and stopped at the end.
+//! group), polled until ready with a deadline, and stopped at the end. Its
+//! stdout and stderr are read line by line: appended to a log file, kept as a
+//! tail to explain a failed start, and kept per case to explain a failed case.
 
 use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt as _;
-use tokio::io::BufReader;
+use std::os::fd::AsFd as _;
+
+use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
 use crate::errors::ReplayError;
 
 /// Lines of the app's output kept to explain a failed start.
 const LOG_TAIL: usize = 40;
+/// Lines kept of what the app printed while one case ran (the last ones).
+const CASE_LINES: usize = 200;
+/// After a failing case, how long the app's output must be quiet before its
+/// lines are taken (they travel through a pipe, behind the answer), and the
+/// longest wait for that.
+const SETTLE_QUIET: Duration = Duration::from_millis(30);
+const SETTLE_MAX: Duration = Duration::from_millis(300);
+
+/// What the app printed: where it goes as it arrives.
+///
+/// Its stdout and stderr pipes are read under this struct's lock, by a task
+/// when they become readable and by the runner at each case's start
+/// ([`Output::drain`]): then what the app wrote before a case began never
+/// shows up as that case's output, however late the task would have run.
+#[derive(Default)]
+struct Output {
+    streams: Vec<Stream>,
+    tail: VecDeque<String>,
+    /// Lines since [`App::begin_case`], while a case runs.
+    case: Option<VecDeque<String>>,
+    case_omitted: usize,
+    /// Lines read so far, to tell when the output has gone quiet.
+    seen: u64,
+    file: Option<std::io::LineWriter<std::fs::File>>,
+}
+
+/// One of the app's output pipes and the start of a line read from it.
+struct Stream {
+    pipe: Arc<pipe::Receiver>,
+    partial: Vec<u8>,
+    ended: bool,
+}
+
+impl Output {
+    /// Reads what `stream` holds now, without waiting.
+    fn drain(&mut self, stream: usize) {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let s = &mut self.streams[stream];
+            if s.ended {
+                return;
+            }
+            // A read of the pipe itself, not of tokio's idea of whether it is
+            // readable, which may lag.
+            match nix::unistd::read(s.pipe.as_fd(), &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EBADF) => {
+                    s.ended = true;
+                    let rest = std::mem::take(&mut s.partial);
+                    if !rest.is_empty() {
+                        self.push(String::from_utf8_lossy(&rest).trim_end().to_owned());
+                    }
+                    return;
+                }
+                Ok(n) => self.take(stream, &buf[..n]),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn drain_all(&mut self) {
+        for i in 0..self.streams.len() {
+            self.drain(i);
+        }
+    }
+
+    /// Splits what was read into lines (bytes, not text: an app that prints
+    /// invalid UTF-8 must keep its pipe).
+    fn take(&mut self, stream: usize, bytes: &[u8]) {
+        let mut partial = std::mem::take(&mut self.streams[stream].partial);
+        partial.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(i) = partial[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&partial[start..start + i])
+                .trim_end()
+                .to_owned();
+            tracing::debug!(target: "reel::app", "{line}");
+            self.push(line);
+            start += i + 1;
+        }
+        partial.drain(..start);
+        self.streams[stream].partial = partial;
+    }
+
+    fn push(&mut self, line: String) {
+        self.seen += 1;
+        if let Some(f) = &mut self.file {
+            // A full disk must not stop the replay; the file is a convenience.
+            if f.write_all(line.as_bytes())
+                .and_then(|()| f.write_all(b"\n"))
+                .is_err()
+            {
+                self.file = None;
+            }
+        }
+        if let Some(case) = &mut self.case {
+            if case.len() == CASE_LINES {
+                case.pop_front();
+                self.case_omitted += 1;
+            }
+            case.push_back(line.clone());
+        }
+        if self.tail.len() == LOG_TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+}
 
 pub struct App {
     child: Child,
     command: String,
-    log: Arc<Mutex<VecDeque<String>>>,
+    log: Arc<Mutex<Output>>,
     /// Files the app's processes leave behind when they are killed, removed
     /// once it is stopped.
     leftovers: Vec<std::path::PathBuf>,
@@ -25,12 +138,15 @@ pub struct App {
 
 impl App {
     /// Starts `command` with `env` added to reel's environment and the
-    /// variables named in `unset` taken out of it.
+    /// variables named in `unset` taken out of it. Its output is appended to
+    /// `log_file` when one is given.
     pub fn start(
         command: &str,
         env: &[(String, String)],
         unset: &[&str],
+        log_file: Option<&Path>,
     ) -> Result<Self, ReplayError> {
+        let file = log_file.map(|p| open_log(p, command)).transpose()?;
         let mut cmd = Command::new("sh");
         for name in unset {
             cmd.env_remove(name);
@@ -47,12 +163,29 @@ impl App {
             command: command.to_owned(),
             source,
         })?;
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(keep_tail(BufReader::new(out), log.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(keep_tail(BufReader::new(err), log.clone()));
+        let log = Arc::new(Mutex::new(Output {
+            file,
+            ..Output::default()
+        }));
+        let pipes = [
+            child.stdout.take().map(|p| p.into_owned_fd()),
+            child.stderr.take().map(|p| p.into_owned_fd()),
+        ];
+        for fd in pipes.into_iter().flatten() {
+            let pipe = fd
+                .and_then(pipe::Receiver::from_owned_fd)
+                .map_err(|source| ReplayError::AppStart {
+                    command: command.to_owned(),
+                    source,
+                })?;
+            let pipe = Arc::new(pipe);
+            let mut out = log.lock().expect("log lock");
+            out.streams.push(Stream {
+                pipe: pipe.clone(),
+                partial: Vec::new(),
+                ended: false,
+            });
+            tokio::spawn(read_output(pipe, out.streams.len() - 1, log.clone()));
         }
         Ok(App {
             child,
@@ -78,8 +211,53 @@ impl App {
         }
     }
 
+    /// From now on, what the app prints belongs to a new case: what it
+    /// printed before is read first.
+    pub fn begin_case(&self) {
+        let mut out = self.log.lock().expect("log lock");
+        out.case = None;
+        out.drain_all();
+        out.case = Some(VecDeque::new());
+        out.case_omitted = 0;
+    }
+
+    /// The case is over and its lines are not wanted.
+    pub fn end_case(&self) {
+        self.log.lock().expect("log lock").case = None;
+    }
+
+    /// The lines the app printed since [`App::begin_case`]: all it wrote
+    /// before answering, and what it writes after (an access log line) until
+    /// its output has been quiet for a moment.
+    pub async fn end_case_settled(&self) -> Vec<String> {
+        let end = tokio::time::Instant::now() + SETTLE_MAX;
+        let mut seen = {
+            let mut out = self.log.lock().expect("log lock");
+            out.drain_all();
+            out.seen
+        };
+        while tokio::time::Instant::now() < end {
+            tokio::time::sleep(SETTLE_QUIET).await;
+            let mut out = self.log.lock().expect("log lock");
+            out.drain_all();
+            if out.seen == seen {
+                break;
+            }
+            seen = out.seen;
+        }
+        let mut out = self.log.lock().expect("log lock");
+        let omitted = std::mem::take(&mut out.case_omitted);
+        let mut lines: Vec<String> = out.case.take().unwrap_or_default().into();
+        if omitted > 0 {
+            lines.insert(0, format!("[{omitted} earlier lines omitted]"));
+        }
+        lines
+    }
+
     fn log_tail(&self) -> String {
-        let lines = self.log.lock().expect("log lock");
+        let mut out = self.log.lock().expect("log lock");
+        out.drain_all();
+        let lines = &out.tail;
         if lines.is_empty() {
             return String::new();
         }
@@ -110,8 +288,6 @@ impl App {
         let authority = authority_of(target)?;
         loop {
             if let Some(status) = self.child.try_wait().ok().flatten() {
-                // Give the output readers a moment to drain the final lines.
-                tokio::time::sleep(Duration::from_millis(50)).await;
                 return Err(ReplayError::AppExited {
                     command: self.command.clone(),
                     status: status.to_string(),
@@ -203,25 +379,51 @@ impl Drop for App {
     }
 }
 
-async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(
-    mut r: R,
-    log: Arc<Mutex<VecDeque<String>>>,
-) {
-    // Read bytes, not text: an app that prints invalid UTF-8 must keep its pipe.
-    let mut buf = Vec::new();
+/// Opens the log file for appending, with a line saying which start follows.
+fn open_log(path: &Path, command: &str) -> Result<std::io::LineWriter<std::fs::File>, ReplayError> {
+    let err = |source| ReplayError::AppLog {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(err)?;
+    let mut w = std::io::LineWriter::new(file);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    writeln!(w, "--- reel: {now}: started the app: {command}").map_err(err)?;
+    Ok(w)
+}
+
+/// Reads `stream` whenever it becomes readable, until it ends.
+async fn read_output(pipe: Arc<pipe::Receiver>, stream: usize, log: Arc<Mutex<Output>>) {
+    let mut buf = [0u8; 16 * 1024];
     loop {
-        buf.clear();
-        match r.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        if pipe.readable().await.is_err() {
+            return;
         }
-        let l = String::from_utf8_lossy(&buf).trim_end().to_owned();
-        tracing::debug!(target: "reel::app", "{l}");
-        let mut q = log.lock().expect("log lock");
-        if q.len() == LOG_TAIL {
-            q.pop_front();
+        let mut out = log.lock().expect("log lock");
+        // try_read rather than a plain read: it tells tokio when the pipe is
+        // empty again, so that `readable` waits for more.
+        loop {
+            match pipe.try_read(&mut buf) {
+                Ok(0) => {
+                    out.drain(stream);
+                    return;
+                }
+                Ok(n) => out.take(stream, &buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
         }
-        q.push_back(l);
+        if out.streams[stream].ended {
+            return;
+        }
     }
 }
 

@@ -67,6 +67,14 @@ pub enum ReplayError {
         /// One line per secret: `  REEL_SECRET_NAME (used by FILES)`.
         list: String,
     },
+    #[error("interrupted by {signal}")]
+    Interrupted { signal: nix::sys::signal::Signal },
+    #[error("cannot write the app's output to {path}")]
+    AppLog {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }

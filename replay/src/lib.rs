@@ -13,6 +13,7 @@ pub mod pending;
 pub mod report;
 pub mod runner;
 pub mod sealed;
+pub mod send;
 pub mod shard;
 pub mod stability;
 

@@ -61,6 +61,10 @@ pub struct CaseResult {
     /// Why the case failed or was skipped beyond differences (a refused
     /// connection, a timeout, `--strict` unused mocks).
     pub error: Option<String>,
+    /// For a failing case: the lines the app (started by reel) printed on
+    /// stdout and stderr while the case ran, in the order they arrived.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub app_log: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use reel_core::suite::body::Answer;
 use reel_core::suite::load::LoadedCase;
 use reel_core::suite::{BodySpec, LoadedSuite, PgMock, RequestSpec, ResponseSpec};
 use reel_core::template::{has_placeholder, resolve_json, resolve_str, Resolver};
@@ -22,19 +21,10 @@ use crate::mock::http::{serve, MockServer};
 use crate::mock::pg_book::PgBook;
 use crate::mock::postgres::PgServerInfo;
 use crate::mock::MockBook;
-use crate::model::{ActualResponse, CaseResult, MockMiss, Outcome, RunReport};
+use crate::model::{CaseResult, MockMiss, Outcome, RunReport};
+use crate::send::{HostHeader, Sender};
 use crate::shard::Shard;
-
-/// Request headers not replayed: the client sets its own.
-const NOT_REPLAYED: &[&str] = &[
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "proxy-connection",
-    "upgrade",
-];
+pub use nix::sys::signal::Signal;
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -48,12 +38,19 @@ pub struct RunConfig {
     pub shard: Option<Shard>,
     /// Unused recorded mocks fail their case.
     pub strict: bool,
+    /// How long one case may take, from sending its request to the end of
+    /// the answer (`--case-timeout`).
     pub request_timeout: Duration,
+    /// The `Host` each request carries (`--host-header`).
+    pub host_header: HostHeader,
     /// Values for `${secret:NAME}` placeholders (the environment wins).
     pub secrets: std::collections::BTreeMap<String, String>,
     /// Run the app under libfaketime, its clock set to each case's recorded
     /// time before the case is sent (see [`crate::freeze`]).
     pub freeze_time: bool,
+    /// Where the output of the app reel starts is appended (`None`: kept only
+    /// for the reports, not in a file).
+    pub app_log: Option<std::path::PathBuf>,
     /// Start no mocks: the real dependencies are reached at their recorded
     /// addresses, where the caller has put something that forwards to them
     /// (`reel generate --verify`).
@@ -70,18 +67,69 @@ impl Default for RunConfig {
             shard: None,
             strict: false,
             request_timeout: Duration::from_secs(30),
+            host_header: HostHeader::Recorded,
             secrets: Default::default(),
             freeze_time: false,
+            app_log: None,
             real_dependencies: false,
         }
     }
 }
 
-/// Runs the suite. `on_case` sees each result as it is known (for progress).
+/// What the runner tells its caller as the run goes (for progress output).
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// Case `index` (from 0) of `total` is about to be sent.
+    Started {
+        index: usize,
+        total: usize,
+        name: &'a str,
+    },
+    /// A case's result, as soon as it is known.
+    Finished(&'a CaseResult),
+}
+
+/// What the run started and must stop again, whichever way it ends: the one
+/// shutdown path for success, errors and interruption.
+#[derive(Default)]
+struct Harness {
+    mocks: Vec<MockServer>,
+    app: Option<App>,
+}
+
+impl Harness {
+    async fn shutdown(self) {
+        if let Some(a) = self.app {
+            a.stop(Duration::from_secs(5)).await;
+        }
+        stop_all(self.mocks).await;
+    }
+}
+
+/// Runs the suite. `progress` hears of each case as it starts and ends.
+/// When `interrupted` completes first (a signal), the run stops: the app's
+/// whole process group and the mocks are stopped before this returns
+/// [`ReplayError::Interrupted`].
 pub async fn run(
     suite: &LoadedSuite,
     cfg: &RunConfig,
-    mut on_case: impl FnMut(&CaseResult),
+    progress: impl FnMut(Progress<'_>),
+    interrupted: impl std::future::Future<Output = Signal>,
+) -> Result<RunReport, ReplayError> {
+    let mut harness = Harness::default();
+    let result = tokio::select! {
+        r = run_in(suite, cfg, progress, &mut harness) => r,
+        signal = interrupted => Err(ReplayError::Interrupted { signal }),
+    };
+    harness.shutdown().await;
+    result
+}
+
+async fn run_in(
+    suite: &LoadedSuite,
+    cfg: &RunConfig,
+    mut progress: impl FnMut(Progress<'_>),
+    harness: &mut Harness,
 ) -> Result<RunReport, ReplayError> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -91,6 +139,8 @@ pub async fn run(
         .unwrap_or_else(|| suite.suite.app.target.clone());
     let target = target.trim_end_matches('/').to_owned();
     authority_of(&target)?;
+    let mut sender = Sender::new(&target, cfg.host_header.clone(), cfg.request_timeout)
+        .map_err(|_| ReplayError::BadTarget(target.clone()))?;
     let command = match (&cfg.app, &cfg.target) {
         (Some(app), _) => Some(app.clone()),
         (None, Some(_)) => None,
@@ -143,7 +193,6 @@ pub async fn run(
         &mut unfilled,
     );
     let pg_book = Arc::new(PgBook::new(pg_cases, pg_pool));
-    let mut mocks: Vec<MockServer> = Vec::new();
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {
         if cfg.real_dependencies {
@@ -154,34 +203,25 @@ pub async fn run(
             ));
             continue;
         }
-        let started = match dep.protocol.as_str() {
-            "http" => serve(&dep.name, &dep.listen, book.clone()).await,
+        let m = match dep.protocol.as_str() {
+            "http" => serve(&dep.name, &dep.listen, book.clone()).await?,
             "postgres" => {
                 let info = PgServerInfo::new(&dep.server_parameters);
-                crate::mock::postgres::serve(&dep.name, &dep.listen, pg_book.clone(), info).await
+                crate::mock::postgres::serve(&dep.name, &dep.listen, pg_book.clone(), info).await?
             }
             _ => {
-                stop_all(mocks).await;
                 return Err(ReplayError::UnsupportedProtocol {
                     name: dep.name.clone(),
                     protocol: dep.protocol.clone(),
-                });
+                })
             }
         };
-        match started {
-            Ok(m) => {
-                env.extend(reel_core::env::dep_vars(
-                    &dep.name,
-                    &dep.protocol,
-                    &m.addr.to_string(),
-                ));
-                mocks.push(m);
-            }
-            Err(e) => {
-                stop_all(mocks).await;
-                return Err(e);
-            }
-        }
+        env.extend(reel_core::env::dep_vars(
+            &dep.name,
+            &dep.protocol,
+            &m.addr.to_string(),
+        ));
+        harness.mocks.push(m);
     }
     env.push(("REEL_TARGET".to_owned(), target.clone()));
     let unset: &[&str] = match &frozen {
@@ -192,49 +232,36 @@ pub async fn run(
         None => &[],
     };
 
-    let mut app = None;
     if let Some(cmd) = &command {
-        let mut a = match App::start(cmd, &env, unset) {
-            Ok(a) => a,
-            Err(e) => {
-                stop_all(mocks).await;
-                return Err(e);
-            }
-        };
+        let a = harness
+            .app
+            .insert(App::start(cmd, &env, unset, cfg.app_log.as_deref())?);
         if let (Some(_), Some(pid)) = (&frozen, a.id()) {
             a.remove_when_stopped(freeze::shared_memory_of(pid));
         }
-        if let Err(e) = a
-            .wait_ready(&target, ready.as_deref(), cfg.ready_timeout)
+        a.wait_ready(&target, ready.as_deref(), cfg.ready_timeout)
             .await
-        {
-            a.stop(Duration::from_secs(2)).await;
-            stop_all(mocks).await;
-            return Err(match &frozen {
+            .map_err(|e| match &frozen {
                 Some(f) => freeze::under_faketime(e, &f.lib),
                 None => e,
-            });
-        }
+            })?;
         if let Some(f) = &frozen {
-            if let Err(e) = f.check_loaded(&target) {
-                a.stop(Duration::from_secs(2)).await;
-                stop_all(mocks).await;
-                return Err(e);
-            }
+            f.check_loaded(&target)?;
         }
-        app = Some(a);
     }
 
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(cfg.request_timeout)
-        .build()
-        .map_err(|e| ReplayError::Other(format!("building the HTTP client: {e}")))?;
     let mut cases = Vec::with_capacity(selected.len());
     for (i, case) in selected.iter().enumerate() {
+        progress(Progress::Started {
+            index: i,
+            total: selected.len(),
+            name: &case.case.name,
+        });
         book.begin_case(i);
         pg_book.begin_case(i);
+        if let Some(a) = &harness.app {
+            a.begin_case();
+        }
         let t0 = Instant::now();
         // Reports show the request as sent, but with secrets still hidden.
         let request = resolve_request(&case.case.request, &RefsOnly(&context))
@@ -248,7 +275,17 @@ pub async fn run(
             resolve_request(&case.case.request, context.as_ref()),
         ) {
             (Err(e), _) => Err(format!("cannot set the app's clock: {e}")),
-            (Ok(()), Ok(req)) => send(&client, &target, &req).await,
+            (Ok(()), Ok(req)) => sender
+                .send(&req, case.case.request_layout.as_ref())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "sending {} {}: {}",
+                        request.method,
+                        request.target,
+                        error_chain(&e)
+                    )
+                }),
             (Ok(()), Err(e)) => Err(format!("cannot fill the request: {e}")),
         };
         let mut log = book.end_case().merge(pg_book.end_case());
@@ -271,6 +308,7 @@ pub async fn run(
             mocks_unused: log.unused,
             mock_misses: log.misses,
             error: None,
+            app_log: Vec::new(),
         };
         let mut problems = Vec::new();
         match sent {
@@ -306,20 +344,24 @@ pub async fn run(
         if !problems.is_empty() {
             result.error = Some(problems.join("; "));
         }
-        if context.handed_out_any() {
-            mask_secrets(&mut result, &context);
-        }
         if result.error.is_some() || !result.differences.is_empty() {
             result.outcome = Outcome::Failed;
         }
-        on_case(&result);
+        if let Some(a) = &harness.app {
+            // What the app printed while a failing case ran explains it; a
+            // passing case's output is only in the log file.
+            if result.outcome == Outcome::Failed {
+                result.app_log = a.end_case_settled().await;
+            } else {
+                a.end_case();
+            }
+        }
+        if context.handed_out_any() {
+            mask_secrets(&mut result, &context);
+        }
+        progress(Progress::Finished(&result));
         cases.push(result);
     }
-
-    if let Some(a) = app {
-        a.stop(Duration::from_secs(5)).await;
-    }
-    stop_all(mocks).await;
 
     let count = |o| {
         cases
@@ -382,6 +424,9 @@ fn mask_secrets(result: &mut CaseResult, context: &ReplayContext) {
         if let Ok(a) = serde_json::from_str(&context.mask(&text)) {
             result.accepted = Some(a);
         }
+    }
+    for l in &mut result.app_log {
+        *l = context.mask(l);
     }
     if let Some(actual) = &result.actual {
         let text = serde_json::to_string(actual).expect("responses serialize");
@@ -566,56 +611,6 @@ fn resolve_expected(resp: &ResponseSpec, r: &dyn Resolver) -> Result<ResponseSpe
         headers,
         body_encoding: resp.body_encoding.clone(),
         body: resolve_body(&resp.body, r)?,
-    })
-}
-
-async fn send(
-    client: &reqwest::Client,
-    target: &str,
-    req: &RequestSpec,
-) -> Result<ActualResponse, String> {
-    let method = reqwest::Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| format!("the recorded method '{}' is not valid", req.method))?;
-    let url = format!("{target}{}", reel_core::suite::origin_form(&req.target));
-    let mut builder = client.request(method, &url);
-    for (n, v) in &req.headers {
-        if !NOT_REPLAYED.contains(&n.to_ascii_lowercase().as_str()) {
-            builder = builder.header(n, v);
-        }
-    }
-    if let Some(b) = &req.body {
-        builder = builder.body(b.to_bytes());
-    }
-    let resp = builder
-        .send()
-        .await
-        .map_err(|e| format!("sending {} {url}: {}", req.method, error_chain(&e)))?;
-    let status = resp.status().as_u16();
-    let headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let bytes = resp.bytes().await.map_err(|e| {
-        format!(
-            "reading the response to {} {url}: {}",
-            req.method,
-            error_chain(&e)
-        )
-    })?;
-    // Compared by what it means: decoded as the client would read it.
-    let answer = Answer::of(&headers, &bytes, false);
-    Ok(ActualResponse {
-        status,
-        headers,
-        body: answer.body,
-        body_encoding: answer.encoding,
-        undecoded: answer.undecoded,
     })
 }
 

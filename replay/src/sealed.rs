@@ -311,6 +311,7 @@ mod tests {
             diff: String::new(),
             mocks_used: vec![],
             mocks_unused: vec![],
+            app_log: vec![],
             mock_misses: vec![MockMiss {
                 dependency: "db".into(),
                 call: "Bind: insert into codes values ($1, $2)".into(),

@@ -550,6 +550,7 @@ mod tests {
                 headers: vec![],
                 body: None,
             },
+            request_layout: None,
             response: ResponseSpec {
                 status: 200,
                 headers: vec![],
@@ -616,6 +617,7 @@ mod tests {
             mocks_used: vec![],
             mocks_unused: vec![],
             mock_misses: vec![],
+            app_log: vec![],
             error: None,
         };
         RunReport {

@@ -2,9 +2,11 @@
 //! All tests live in this one binary (one link, shared support code).
 
 mod bad_input;
+mod ci;
 mod config;
 mod content;
 mod crash;
+mod fidelity;
 mod flows;
 mod pg_pools;
 mod postgres;

@@ -158,6 +158,18 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
         &mut a.ready_timeout,
         t.ready_timeout,
     );
+    m.take(
+        "host_header",
+        "test.host_header",
+        &mut a.host_header,
+        t.host_header.as_ref().map(|h| h.0.clone()),
+    );
+    m.take(
+        "case_timeout",
+        "test.case_timeout",
+        &mut a.case_timeout,
+        t.case_timeout.map(|c| c.0),
+    );
     m.switch(
         "strict",
         "no_strict",
@@ -274,6 +286,12 @@ impl Show for String {
 impl Show for std::path::PathBuf {
     fn show(&self) -> Option<toml::Value> {
         Some(toml::Value::String(self.display().to_string()))
+    }
+}
+
+impl Show for reel_replay::send::HostHeader {
+    fn show(&self) -> Option<toml::Value> {
+        Some(toml::Value::String(self.to_string()))
     }
 }
 

@@ -427,3 +427,55 @@ fn freeze_time_and_stability_from_the_file_can_be_switched_off_for_one_run() {
     let Command::Test(a) = cmd else { panic!() };
     assert!(a.freeze_time);
 }
+
+#[test]
+fn host_header_and_case_timeout_are_typed_where_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(
+        dir.path(),
+        "[test]\nhost_header = \"api.example.com:8443\"\ncase_timeout = 5\n",
+    )
+    .unwrap();
+    let (cmd, settings) = merged(&["test", "suite"], &cfg);
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!(
+        a.host_header,
+        HostHeader::Value("api.example.com:8443".into())
+    );
+    assert_eq!(a.case_timeout, 5);
+    assert_eq!(source(&settings, "test.host_header"), Source::File);
+    // The flags win; without either, the recorded Host and 30 s.
+    let (cmd, _) = merged(
+        &[
+            "test",
+            "suite",
+            "--host-header",
+            "target",
+            "--case-timeout",
+            "9",
+        ],
+        &cfg,
+    );
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!((a.host_header, a.case_timeout), (HostHeader::Target, 9));
+    let (cmd, _) = merged(&["test", "suite"], &Config::default());
+    let Command::Test(a) = cmd else { panic!() };
+    assert_eq!((a.host_header, a.case_timeout), (HostHeader::Recorded, 30));
+
+    let (path, err) = load_err("[test]\nhost_header = \"http://x/\"\n");
+    assert_eq!(
+        err,
+        format!(
+            "{}:2:15: test.host_header: 'http://x/' is not a host: expected recorded, target or a host such as api.example.com:8443",
+            path.display()
+        )
+    );
+    let (path, err) = load_err("[test]\ncase_timeout = 0\n");
+    assert_eq!(
+        err,
+        format!(
+            "{}:2:16: test.case_timeout: 0 is not a timeout: give the seconds one case may take, 1 or more",
+            path.display()
+        )
+    );
+}

@@ -41,13 +41,10 @@ pub async fn verify_sealed(out: &Path, base: &RunConfig, runs: u32) -> anyhow::R
         let suite = load_suite(out)?;
         let mut reports = Vec::new();
         for _ in 0..runs {
-            match crate::test_cmd::replay(&suite, &cfg)
+            let ended = crate::test_cmd::replay(&suite, &cfg)
                 .await
-                .context("--verify (sealed)")?
-            {
-                Some(r) => reports.push(r),
-                None => anyhow::bail!("--verify: interrupted"),
-            }
+                .context("--verify (sealed)")?;
+            reports.push(ended.report().context("--verify (sealed)")?);
         }
         let loosened = if round < ROUNDS {
             loosen_calls(&suite, &reports, true)?

@@ -97,9 +97,9 @@ pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verif
                 }
             }
             match crate::test_cmd::replay(&suite, &cfg).await {
-                Ok(Some(r)) => runs.push(r),
-                Ok(None) => {
-                    failed = Some(anyhow::anyhow!("--verify: interrupted"));
+                Ok(crate::test_cmd::Ended::Ran(r)) => runs.push(r),
+                Ok(crate::test_cmd::Ended::Interrupted(s)) => {
+                    failed = Some(anyhow::anyhow!("--verify: interrupted by {s}"));
                     break;
                 }
                 Err(e) => {

@@ -13,12 +13,14 @@
 //! generating twice gives identical bytes and diffs in review stay small.
 
 pub mod body;
+pub mod layout;
 pub mod load;
 pub mod postgres;
 
 use serde::{Deserialize, Serialize};
 
 pub use body::BodySpec;
+pub use layout::JsonLayout;
 pub use load::{load_suite, LoadedSuite, SuiteError};
 pub use postgres::{PgMock, PgRequest};
 
@@ -95,6 +97,10 @@ pub struct CaseFile {
     pub seq: i64,
     pub recorded_at: String,
     pub request: RequestSpec,
+    /// How the request's JSON body was written on the wire, when that was not
+    /// the compact form: replay writes it the same way (see [`layout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_layout: Option<JsonLayout>,
     pub response: ResponseSpec,
     #[serde(default, skip_serializing_if = "Noise::is_empty")]
     pub noise: Noise,

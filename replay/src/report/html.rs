@@ -252,6 +252,15 @@ fn case_section(i: usize, case: &CaseResult, out: &mut String) {
         mocks(case, out);
     }
 
+    if !case.app_log.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h3>App output while it ran <span class=\"n\">{}</span></h3>\n<pre class=\"block applog\">{}</pre>",
+            case.app_log.len(),
+            escape(&case.app_log.join("\n"))
+        );
+    }
+
     if !case.diff.is_empty() {
         out.push_str(
             "<details class=\"raw\"><summary>Unified diff (plain text)</summary>\n<pre class=\"block udiff\">",

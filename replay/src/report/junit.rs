@@ -1,6 +1,7 @@
 //! The JUnit XML report for CI: one `<testsuite>` named after the suite, one
 //! `<testcase>` per case. A failed case carries a one-line message and, as its
-//! text, the differences, the unified diff and any unmatched dependency calls.
+//! text, the differences, the unified diff and any unmatched dependency calls,
+//! and as its output what the app printed while it ran.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -60,6 +61,10 @@ fn test_case(suite_name: &str, case: &CaseResult) -> TestCase {
     test_case
         .set_classname(suite_name)
         .set_time(duration_from_ms(case.duration_ms));
+    // CI shows a test's output beside its failure.
+    if !case.app_log.is_empty() {
+        test_case.set_system_out(case.app_log.join("\n"));
+    }
     test_case
 }
 

@@ -45,6 +45,7 @@ fn case(name: &str, outcome: Outcome, method: &str, target: &str) -> CaseResult 
         mocks_used: vec![],
         mocks_unused: vec![],
         mock_misses: vec![],
+        app_log: vec![],
         error: None,
     }
 }
@@ -131,6 +132,10 @@ fn failing_case() -> CaseResult {
         diff: "-GET /price?isbn=1&currency=USD\n+GET /price?isbn=1&currency=EUR\n".to_owned(),
         values: Vec::new(),
     }];
+    c.app_log = vec![
+        "Traceback (most recent call last):".to_owned(),
+        "KeyError: '<author>'".to_owned(),
+    ];
     c
 }
 
@@ -247,6 +252,10 @@ fn junit_report_counts_cases_and_explains_the_failure() {
         }
         other => panic!("expected a failure, got {other:?}"),
     }
+    assert_eq!(
+        failed.system_out.as_ref().unwrap().as_str(),
+        "Traceback (most recent call last):\nKeyError: '<author>'"
+    );
 
     insta::assert_snapshot!("junit", xml);
 }
@@ -276,6 +285,11 @@ fn json_report_round_trips_with_counts_and_bodies() {
         "F. <i>Herbert</i>"
     );
     assert_eq!(failed["mock_misses"][0]["dependency"], "prices");
+    assert_eq!(failed["app_log"][1], "KeyError: '<author>'");
+    assert!(
+        v["cases"][0].get("app_log").is_none(),
+        "only where there is some"
+    );
     assert_eq!(v["shard"], json!([1, 2]));
 }
 
@@ -303,6 +317,8 @@ fn html_escapes_every_recorded_value() {
     assert!(html.contains("say &quot;hi&quot; &amp; bye"));
     assert!(!html.contains(r#"say "hi" & bye"#));
     assert!(html.contains("/books/1?lang=en&amp;x=&lt;y&gt;"));
+    assert!(html.contains("App output while it ran"));
+    assert!(html.contains("KeyError: &#39;&lt;author&gt;&#39;"));
     assert!(html.contains("HIT &quot;edge&quot; &amp; co"));
     assert!(html.contains("currency=EUR") && !html.contains("isbn=1&currency"));
     assert!(html.contains("marked &quot;skip&quot; in the case file"));
