@@ -1,5 +1,6 @@
 //! Values that differ across repeats of the same request: when the same call
-//! (method, target, body) was made more than once with no state-changing call
+//! (method, target, body, and who asked: its credential headers such as
+//! Authorization and Cookie) was made more than once with no state-changing call
 //! in between, and a response field came back different each time, it is
 //! volatile (a counter, a random pick, a clock) and becomes a typed matcher in
 //! every one of those cases. Calls separated by a POST/PUT/PATCH/DELETE are not
@@ -94,7 +95,7 @@ fn type_kind(values: &[&Value]) -> Option<&'static str> {
 pub fn loosen(
     cases: &mut [(String, CaseFile, Vec<MockSpec>)],
 ) -> Vec<(String, String, &'static str)> {
-    let mut groups: BTreeMap<(u32, String, String, String), Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<(u32, String, String, String, String), Vec<usize>> = BTreeMap::new();
     let mut epoch = 0;
     for (i, (_, case, _)) in cases.iter().enumerate() {
         let m = case.request.method.to_ascii_uppercase();
@@ -103,8 +104,17 @@ pub fn loosen(
             continue;
         }
         let body = serde_json::to_string(&case.request.body).unwrap_or_default();
+        // The same read by another user (or by nobody) may rightly answer
+        // otherwise (`favorited`): not a repeat.
+        let asker: String = case
+            .request
+            .headers
+            .iter()
+            .filter(|(n, _)| crate::generate::secrets::is_credential_header(n))
+            .map(|(n, v)| format!("{}: {v}\n", n.to_ascii_lowercase()))
+            .collect();
         groups
-            .entry((epoch, m, case.request.target.clone(), body))
+            .entry((epoch, m, case.request.target.clone(), body, asker))
             .or_default()
             .push(i);
     }

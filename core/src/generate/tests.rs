@@ -949,3 +949,41 @@ fn an_equal_token_refers_to_the_latest_answer_that_handed_it_out() {
     let auth = crate::suite::spec_header(&g.cases[2].1.request.headers, "authorization");
     assert_eq!(auth, Some("Token ${0002.response.body.user.token}"));
 }
+
+/// The same read by another user, or by nobody, is no repeat: Conduit's
+/// `favorited` is true for the user who favorited and false for a guest.
+#[test]
+fn the_same_read_by_someone_else_is_not_a_repeat() {
+    use Direction::*;
+    let ex = vec![
+        with(
+            http(
+                1,
+                Inbound,
+                None,
+                (0, 5),
+                "GET",
+                "/articles",
+                r#"{"favorited":true}"#,
+            ),
+            &[("Authorization", "Token abcdefgh12345678")],
+            "",
+            &[],
+        ),
+        http(
+            2,
+            Inbound,
+            None,
+            (10, 15),
+            "GET",
+            "/articles",
+            r#"{"favorited":false}"#,
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    assert!(g.report.repeats.is_empty(), "{:?}", g.report.repeats);
+    assert_eq!(
+        g.cases[1].1.response.body,
+        Some(BodySpec::Json(serde_json::json!({"favorited": false})))
+    );
+}
