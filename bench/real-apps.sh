@@ -17,6 +17,7 @@
 #   USERS=5            users of conduit-concurrent
 #   EXAMPLES=5         Schemathesis --max-examples per operation (5: ~490 requests)
 #   SEED=42            Schemathesis --seed
+#   RECORD_FLAGS=      more `reel record` flags, e.g. --redact
 #
 # For the Conduit apps each run gets its own database, migrated before the
 # app starts and dropped before the replays: the suite's app reaches only
@@ -114,7 +115,7 @@ record() { # NAME APP_CMD [DEP ARGS...]
     local name=$1 cmd=$2
     shift 2
     REEL_STORE=$dir/reel.db "$REEL" record --upstream "http://127.0.0.1:$port" \
-        --listen 127.0.0.1:0 --session "$name" "$@" -- sh -c "$cmd" \
+        --listen 127.0.0.1:0 --session "$name" ${RECORD_FLAGS:-} "$@" -- sh -c "$cmd" \
         >"$dir/record.out" 2>"$dir/record.log" &
     local rec=$!
     pids+=("$rec")
