@@ -171,6 +171,12 @@ pub fn describe_bounded(
         for (name, n) in &r.nonces {
             s.push_str(&format!("    {name} ({n} requests, {n} values)\n"));
         }
+        if r.redacted_nonces > 0 {
+            s.push_str(&format!(
+                "    {} of their values were redacted at record time; each is sent as a stand-in, reel-nonce-<case>\n",
+                r.redacted_nonces
+            ));
+        }
     }
     if !r.chained.is_empty() {
         s.push_str(&format!(

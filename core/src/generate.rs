@@ -67,6 +67,9 @@ pub struct GenerateReport {
     /// request and that value flows nowhere: per-request nonces, kept as
     /// recorded. `(name, requests)`.
     pub nonces: Vec<(String, usize)>,
+    /// Of those, how many were redacted at record time (`record --redact`)
+    /// and are sent as a stand-in value instead.
+    pub redacted_nonces: usize,
     /// Postgres parameters the app makes afresh on every run (hashes, salts,
     /// ids, times), now typed matchers in the mock lines.
     pub param_matchers: Vec<postgres::ParamMatcher>,
@@ -270,6 +273,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     let mut secrets = secrets::Secrets::with_rules(options.secret_rules.clone());
     report.nonces = nonce_headers(&cases, &startup, &shared);
     secrets.exempt_headers(report.nonces.iter().map(|(name, _)| name.clone()));
+    report.redacted_nonces = stand_in_redacted_nonces(&mut cases, &report.nonces);
     // The first pass finds every secret; the second replaces each wherever
     // else it stands, also where it stood before it was first found (a
     // value a case echoes that a later case names as a secret).
@@ -461,6 +465,53 @@ fn nonce_headers(
         }
     }
     out
+}
+
+/// A nonce header `record --redact` already replaced by a secret placeholder
+/// lost its value, and no REEL_SECRET_* can give it back: one secret per
+/// request would be asked for. Since a nonce is new on every request and
+/// flows nowhere, any new value does; each such placeholder becomes
+/// `reel-nonce-<case number>` wherever the case holds it (an app that echoes
+/// the header echoes the stand-in). Returns how many were replaced.
+fn stand_in_redacted_nonces(
+    cases: &mut [(String, CaseFile, Vec<MockSpec>)],
+    nonces: &[(String, usize)],
+) -> usize {
+    let mut replaced = 0;
+    for (stem, case, _) in cases.iter_mut() {
+        let placeholders: Vec<String> = case
+            .request
+            .headers
+            .iter()
+            .filter(|(n, v)| {
+                nonces.iter().any(|(name, _)| n.eq_ignore_ascii_case(name))
+                    && crate::template::secret_names(v).len() == 1
+                    && v.starts_with("${secret:")
+                    && v.ends_with('}')
+            })
+            .map(|(_, v)| v.clone())
+            .collect();
+        for ph in placeholders {
+            let stand_in = format!("reel-nonce-{}", crate::suite::case_number(stem));
+            let swap = |text: &str| text.replace(&ph, &stand_in);
+            for (_, v) in case
+                .request
+                .headers
+                .iter_mut()
+                .chain(&mut case.response.headers)
+            {
+                *v = swap(v);
+            }
+            if let Some(body) = case.response.body.as_mut() {
+                let text = serde_json::to_string(body).expect("bodies serialize");
+                if text.contains(&ph) {
+                    *body = serde_json::from_str(&swap(&text)).expect("a swapped body parses");
+                }
+            }
+            replaced += 1;
+        }
+    }
+    replaced
 }
 
 /// Where an outbound call goes in the suite.

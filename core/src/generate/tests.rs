@@ -987,3 +987,46 @@ fn the_same_read_by_someone_else_is_not_a_repeat() {
         Some(BodySpec::Json(serde_json::json!({"favorited": false})))
     );
 }
+
+/// Under `record --redact` a client nonce named like a token was stored as
+/// one secret per request, which no REEL_SECRET_* can give back: it is sent
+/// as a stand-in, echoes included.
+#[test]
+fn a_nonce_redacted_at_record_time_is_sent_as_a_stand_in() {
+    use Direction::*;
+    let ex: Vec<Exchange> = (0..3)
+        .map(|i| {
+            let ph = format!("${{secret:POSTMAN_TOKEN_{}}}", i + 1);
+            with(
+                http(
+                    i + 1,
+                    Inbound,
+                    None,
+                    (i * 10, i * 10 + 5),
+                    "GET",
+                    "/echo",
+                    &format!(r#"{{"echo":"{ph}"}}"#),
+                ),
+                &[("Postman-Token", &ph)],
+                "",
+                &[],
+            )
+        })
+        .collect();
+    let g = generate(&session(), &ex);
+    assert_eq!(g.report.redacted_nonces, 3);
+    let case = &g.cases[1].1;
+    assert!(
+        case.request
+            .headers
+            .contains(&("Postman-Token".into(), "reel-nonce-0002".into())),
+        "{:?}",
+        case.request.headers
+    );
+    assert_eq!(
+        case.response.body,
+        Some(BodySpec::Json(
+            serde_json::json!({"echo": "reel-nonce-0002"})
+        ))
+    );
+}
