@@ -32,7 +32,9 @@ use std::sync::Mutex;
 use reel_core::matcher::formats::accepts_param;
 use reel_core::suite::postgres::normalize_sql;
 use reel_core::suite::{PgMock, PgRequest};
-use reel_core::wire::postgres::{BackendMessage, FrontendMessage, Target, TxStatus};
+use reel_core::wire::postgres::{
+    is_binary_param, BackendMessage, FrontendMessage, Target, TxStatus,
+};
 
 use super::book::CaseMockLog;
 use crate::model::{MissValue, MockMiss};
@@ -235,18 +237,9 @@ fn same(recorded: &Canon, actual: &Canon) -> bool {
                     .iter()
                     .zip(p2)
                     .enumerate()
-                    .all(|(i, (a, b))| same_param(a, b, binary(f2, i)))
+                    .all(|(i, (a, b))| same_param(a, b, is_binary_param(f2, i)))
         }
         _ => recorded == actual,
-    }
-}
-
-/// Whether parameter `i` is in binary format, by Bind's format codes.
-fn binary(formats: &[i16], i: usize) -> bool {
-    match formats {
-        [] => false,
-        [one] => *one == 1,
-        many => many.get(i) == Some(&1),
     }
 }
 
@@ -922,7 +915,7 @@ fn differing_values(g: &Loaded, actual: &[Canon], running_only: bool) -> Vec<Mis
                 },
             ) if s1 == s2 && f1 == f2 && r1 == r2 && p1.len() == p2.len() => {
                 for (i, (x, y)) in p1.iter().zip(p2).enumerate() {
-                    if !same_param(x, y, binary(f2, i)) {
+                    if !same_param(x, y, is_binary_param(f2, i)) {
                         values.push(MissValue {
                             mock: g.mock.id.clone(),
                             path: format!("request[{at}].params[{i}]"),
