@@ -75,6 +75,31 @@ pub fn as_matcher(v: &Value) -> Option<&str> {
     }
 }
 
+/// A query value percent-decoded (`+` is a space; anything malformed is left
+/// as it is): how the generator reads a made-up value in a mock's target,
+/// and the mock a matcher written there (as written, or percent-encoded).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
 /// Whether `actual` satisfies matcher `kind`.
 pub fn accepts(kind: &str, actual: &Value) -> bool {
     match kind {

@@ -20,17 +20,7 @@ pub fn unified(expected: &str, actual: &str) -> String {
 pub fn colourize(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.lines() {
-        let colour = if line.starts_with("---") || line.starts_with("+++") {
-            "\x1b[1m"
-        } else if line.starts_with('-') {
-            "\x1b[31m"
-        } else if line.starts_with('+') {
-            "\x1b[32m"
-        } else if line.starts_with("@@") {
-            "\x1b[36m"
-        } else {
-            ""
-        };
+        let colour = colour(line);
         if colour.is_empty() {
             out.push_str(line);
         } else {
@@ -41,6 +31,46 @@ pub fn colourize(diff: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What a line of a unified diff is, by its marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// `--- expected` / `+++ actual`.
+    Header,
+    /// `@@ -1,3 +1,3 @@`.
+    Hunk,
+    Added,
+    Removed,
+    Context,
+}
+
+impl LineKind {
+    pub fn of(line: &str) -> Self {
+        if line.starts_with("---") || line.starts_with("+++") {
+            Self::Header
+        } else if line.starts_with("@@") {
+            Self::Hunk
+        } else if line.starts_with('+') {
+            Self::Added
+        } else if line.starts_with('-') {
+            Self::Removed
+        } else {
+            Self::Context
+        }
+    }
+}
+
+/// The terminal colour of a unified diff's line: headers bold, removals red,
+/// additions green, hunks cyan; context none.
+fn colour(line: &str) -> &'static str {
+    match LineKind::of(line) {
+        LineKind::Header => "\x1b[1m",
+        LineKind::Removed => "\x1b[31m",
+        LineKind::Added => "\x1b[32m",
+        LineKind::Hunk => "\x1b[36m",
+        LineKind::Context => "",
+    }
 }
 
 /// One line of a unified diff split into words, each marked when it changed
@@ -110,17 +140,7 @@ fn words(old: &str, new: &str) -> (Marked, Marked) {
 pub fn colourize_words(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
     for (line, marked) in mark_words(diff) {
-        let colour = if line.starts_with("---") || line.starts_with("+++") {
-            "\x1b[1m"
-        } else if line.starts_with('-') {
-            "\x1b[31m"
-        } else if line.starts_with('+') {
-            "\x1b[32m"
-        } else if line.starts_with("@@") {
-            "\x1b[36m"
-        } else {
-            ""
-        };
+        let colour = colour(&line);
         out.push_str(colour);
         for (changed, piece) in marked {
             if changed {

@@ -78,3 +78,16 @@ pub enum ReplayError {
     #[error("{0}")]
     Other(String),
 }
+
+/// `e` and each of its causes, `: ` between: how a case's failure to send
+/// reads in the report.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -15,7 +15,7 @@ use reel_core::template::{has_placeholder, resolve_json, resolve_str, Resolver};
 use crate::app::{authority_of, App};
 use crate::compare::{accepted_response, compare, loose, Rules};
 use crate::context::{RefsOnly, ReplayContext, SecretsOnly};
-use crate::errors::ReplayError;
+use crate::errors::{error_chain, ReplayError};
 use crate::freeze::{self, Clock};
 use crate::mock::http::{serve, MockServer};
 use crate::mock::pg_book::PgBook;
@@ -138,7 +138,7 @@ async fn run_in(
         .clone()
         .unwrap_or_else(|| suite.suite.app.target.clone());
     let target = target.trim_end_matches('/').to_owned();
-    authority_of(&target)?;
+    // Sender::new refuses the same targets authority_of does, as BadTarget.
     let mut sender = Sender::new(&target, cfg.host_header.clone(), cfg.request_timeout)
         .map_err(|_| ReplayError::BadTarget(target.clone()))?;
     let command = match (&cfg.app, &cfg.target) {
@@ -612,17 +612,6 @@ fn resolve_expected(resp: &ResponseSpec, r: &dyn Resolver) -> Result<ResponseSpe
         body_encoding: resp.body_encoding.clone(),
         body: resolve_body(&resp.body, r)?,
     })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Where a case file's pending snapshot goes: `<case>.json.new`.

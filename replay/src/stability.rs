@@ -661,10 +661,7 @@ mod tests {
             ),
         ];
         let loosened = loosen(&s, &runs, true, false).unwrap();
-        let got: Vec<_> = loosened
-            .iter()
-            .map(|l| (l.path.as_str(), l.kind.as_str(), l.why.to_string()))
-            .collect();
+        let got = summary(&loosened);
         assert_eq!(
             got,
             [
@@ -677,10 +674,7 @@ mod tests {
                 ("$.uptime", "number", "differed across runs: 2, 3".into()),
             ]
         );
-        let whats: Vec<_> = unexplained(&s, &runs, &loosened)
-            .into_iter()
-            .map(|u| (u.runs, u.what))
-            .collect();
+        let whats = unexplained_runs(&s, &runs, &loosened);
         assert_eq!(
             whats,
             [
@@ -730,6 +724,26 @@ mod tests {
                     .join(", ")
             )
         );
+    }
+
+    /// Each loosened value as (path, kind, why).
+    fn summary(loosened: &[Loosened]) -> Vec<(&str, &str, String)> {
+        loosened
+            .iter()
+            .map(|l| (l.path.as_str(), l.kind.as_str(), l.why.to_string()))
+            .collect()
+    }
+
+    /// What loosening left unexplained, as (runs, what).
+    fn unexplained_runs(
+        suite: &LoadedSuite,
+        runs: &[RunReport],
+        loosened: &[Loosened],
+    ) -> Vec<(Vec<usize>, String)> {
+        unexplained(suite, runs, loosened)
+            .into_iter()
+            .map(|u| (u.runs, u.what))
+            .collect()
     }
 
     /// A run whose answer to the one case had these headers and body bytes,
@@ -806,10 +820,7 @@ mod tests {
             ),
         ];
         let loosened = loosen(&s, &runs, false, false).unwrap();
-        let got: Vec<_> = loosened
-            .iter()
-            .map(|l| (l.path.as_str(), l.kind.as_str(), l.why.to_string()))
-            .collect();
+        let got = summary(&loosened);
         assert_eq!(
             got,
             [
@@ -826,10 +837,7 @@ mod tests {
                 ),
             ]
         );
-        let whats: Vec<_> = unexplained(&s, &runs, &loosened)
-            .into_iter()
-            .map(|u| (u.runs, u.what))
-            .collect();
+        let whats = unexplained_runs(&s, &runs, &loosened);
         assert_eq!(
             whats,
             [(

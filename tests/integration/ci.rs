@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::fidelity::{free_port, raw_echo, record_raw_echo, reel_test_in, ReadyRecording};
+use crate::fidelity::{raw_echo, record_raw_echo, reel_test_in, ReadyRecording};
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,15 +21,6 @@ fn app_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/http/content_app.py")
 }
 
-/// A free loopback port (bound, then released for the app to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The rates service, started by the test and stopped when dropped.
 async fn start_rates() -> (tokio::process::Child, u16) {
     let mut child = tokio::process::Command::new("python3")
@@ -102,25 +93,15 @@ async fn record() -> Recorded {
     let (rates, rates_port) = start_rates().await;
     let app_port = free_port();
     let app_cmd = format!("exec python3 {} app {app_port}", app_script().display());
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{app_port}"),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("rates=http:127.0.0.1:0=http://127.0.0.1:{rates_port}"),
-        "--session",
+    let args = record_args(
+        app_port,
+        &[format!(
+            "rates=http:127.0.0.1:0=http://127.0.0.1:{rates_port}"
+        )],
         "content",
-        "--store",
-        store.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+        &store,
         &app_cmd,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    );
     let rec = Recording::start(&args).await.unwrap();
     let base = format!("http://{}", rec.inbound);
     let c = client();

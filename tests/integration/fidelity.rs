@@ -24,15 +24,6 @@ pub fn raw_echo() -> String {
     format!("python3 {}", path.display())
 }
 
-/// A port nothing listens on right now, for an app reel starts.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Sends `request` as raw bytes on a new connection and reads one answer
 /// (framed by Content-Length); returns its status and body.
 async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, Vec<u8>) {

@@ -13,9 +13,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::postgres::{
-    app_ready, free_port, mock_lines, run_suite, unique_schema, Forwarder, REAL_PG,
-};
+use crate::postgres::{app_ready, mock_lines, run_suite, unique_schema, Forwarder, REAL_PG};
 use crate::support::*;
 
 /// The fixture app, run by the Python on PATH.
@@ -196,25 +194,13 @@ async fn pool_round_trip(driver: &str, replays: usize) {
         pool_app().display()
     );
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{port}"),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={}", database.addr),
-        "--session",
+    let args = record_args(
+        port,
+        &[format!("db=postgres:127.0.0.1:0={}", database.addr)],
         "pool",
-        "--store",
-        store.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+        &store,
         &cmd,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    );
     let rec = Recording::start(&args).await.unwrap();
     let base = app_ready_at(&rec).await;
     drive(&base).await;
@@ -292,25 +278,13 @@ async fn verify_against_a_stateful_database_needs_and_takes_a_reset() {
         pool_app().display()
     );
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{port}"),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
-        "--session",
+    let args = record_args(
+        port,
+        &[format!("db=postgres:127.0.0.1:0={REAL_PG}")],
         "reset",
-        "--store",
-        store.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+        &store,
         &cmd,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    );
     let rec = Recording::start(&args).await.unwrap();
     let base = app_ready_at(&rec).await;
     let c = client();

@@ -14,15 +14,6 @@ use crate::support::*;
 
 pub(crate) const REAL_PG: &str = "127.0.0.1:5432";
 
-/// A free loopback port (bound, then released for the app to take).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn sibling_bin(name: &str) -> PathBuf {
     let bin = reel_bin().with_file_name(name);
     assert!(
@@ -73,25 +64,13 @@ struct PgRecording {
 
 async fn record_app(dir: &Path, session: &str, app_port: u16, command: &str) -> PgRecording {
     let store = dir.join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{app_port}"),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
-        "--session",
+    let args = record_args(
+        app_port,
+        &[format!("db=postgres:127.0.0.1:0={REAL_PG}")],
         session,
-        "--store",
-        store.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+        &store,
         command,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    );
     let rec = Recording::start(&args).await.unwrap();
     let base = app_ready(&rec).await;
     PgRecording { rec, base }
@@ -426,27 +405,16 @@ async fn demo_app_over_postgres_replays_without_its_database() {
         app.display()
     );
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{port}"),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("pricing=http:127.0.0.1:0=http://{}", pricing.addr),
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={}", database.addr),
-        "--session",
+    let args = record_args(
+        port,
+        &[
+            format!("pricing=http:127.0.0.1:0=http://{}", pricing.addr),
+            format!("db=postgres:127.0.0.1:0={}", database.addr),
+        ],
         "demo-pg",
-        "--store",
-        store.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
+        &store,
         &cmd,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    );
     let rec = Recording::start(&args).await.unwrap();
     let base = app_ready(&rec).await;
     let c = client();

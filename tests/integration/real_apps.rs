@@ -43,15 +43,6 @@ fn python() -> String {
     installed(".venv/bin/python")
 }
 
-/// A free loopback port (bound, then released for the app to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -245,20 +236,7 @@ async fn record(
 ) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let mut args: Vec<String> = vec![
-        "--upstream".into(),
-        format!("http://127.0.0.1:{port}"),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--session".into(),
-        session.into(),
-        "--store".into(),
-        store.to_str().unwrap().into(),
-    ];
-    for d in deps {
-        args.extend(["--dep".into(), d.clone()]);
-    }
-    args.extend(["--".into(), "sh".into(), "-c".into(), app.into()]);
+    let args = record_args(port, deps, session, &store, app);
     let rec = Recording::start(&args).await.unwrap();
     port_open(port).await;
     let runner = run_runner(&mut runner(rec.inbound)).await;

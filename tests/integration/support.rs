@@ -214,6 +214,43 @@ pub async fn rebind(addr: SocketAddr) -> TcpListener {
     .await
 }
 
+/// A free loopback port (bound, then released for an app reel starts to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The arguments of `reel record` for the app `sh -c APP` on `app_port`, each
+/// of `deps` a `--dep`, recording session `session` into `store`.
+pub fn record_args(
+    app_port: u16,
+    deps: &[String],
+    session: &str,
+    store: &Path,
+    app: &str,
+) -> Vec<String> {
+    let mut args = vec![
+        "--upstream".into(),
+        format!("http://127.0.0.1:{app_port}"),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    for d in deps {
+        args.extend(["--dep".into(), d.clone()]);
+    }
+    args.extend([
+        "--session".into(),
+        session.into(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+    ]);
+    args.extend(["--", "sh", "-c", app].map(str::to_owned));
+    args
+}
+
 /// A client that never goes through a system proxy.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

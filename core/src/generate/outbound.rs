@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::postgres::ParamMatcher;
 use crate::matcher::formats::{text_kind, timestamp_secs};
-use crate::matcher::MARKER;
+use crate::matcher::{percent_decode, MARKER};
 use crate::suite::{BodySpec, MockSpec};
 
 /// Makes the made-up values in each mock's JSON request body matchers.
@@ -54,7 +54,7 @@ fn infer_query(target: &mut String, near: i64) -> Vec<(String, &'static str)> {
             let Some((k, v)) = pair.split_once('=') else {
                 return pair.to_owned();
             };
-            let decoded: String = form_decode(v);
+            let decoded: String = percent_decode(v);
             match kind_of(&decoded, near) {
                 Some(kind) if !crate::template::has_placeholder(v) => {
                     found.push((k.to_owned(), kind));
@@ -68,29 +68,6 @@ fn infer_query(target: &mut String, near: i64) -> Vec<(String, &'static str)> {
         *target = format!("{path}?{}", pairs.join("&"));
     }
     found
-}
-
-/// A query value percent-decoded (`+` is a space).
-fn form_decode(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| v.to_owned())
 }
 
 /// The made-up kind of a text value; a timestamp only near `near`.

@@ -178,11 +178,7 @@ pub fn infer_params(mocks: &mut [&mut PgMock], recorded_at: i64) -> Vec<ParamMat
                 if std::str::from_utf8(value).is_ok_and(crate::template::has_placeholder) {
                     continue;
                 }
-                let binary = match param_formats.as_slice() {
-                    [] => false,
-                    [one] => *one == 1,
-                    many => many.get(i) == Some(&1),
-                };
+                let binary = crate::wire::postgres::is_binary_param(param_formats, i);
                 let oid = oids.and_then(|t| t.get(i)).copied().unwrap_or(0);
                 if let Some(kind) = param_kind(value, binary, oid, recorded_at) {
                     kinds.push((i, kind, why(kind, value, binary)));

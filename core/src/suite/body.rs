@@ -395,10 +395,6 @@ fn is_json_mime(mime: &str) -> bool {
     mime == "application/json" || mime.ends_with("+json")
 }
 
-pub fn is_json_type(content_type: &str) -> bool {
-    is_json_mime(&mime_of(content_type))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

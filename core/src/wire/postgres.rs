@@ -241,6 +241,16 @@ impl BackendMessage {
     }
 }
 
+/// Whether Bind parameter `i` is in binary format, by Bind's format codes
+/// (none: all text; one: it holds for all; else one a parameter).
+pub fn is_binary_param(param_formats: &[i16], i: usize) -> bool {
+    match param_formats {
+        [] => false,
+        [one] => *one == 1,
+        many => many.get(i) == Some(&1),
+    }
+}
+
 /// The fields of an ErrorResponse that reel itself sends: severity (also as
 /// the non-localized `V`), SQLSTATE and message.
 pub fn error_fields(severity: &str, sqlstate: &str, message: &str) -> Vec<Notice> {

@@ -9,8 +9,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use reel_core::matcher::as_matcher;
 use reel_core::matcher::formats::accepts_json;
+use reel_core::matcher::{as_matcher, percent_decode};
 use reel_core::suite::{spec_header, BodySpec, MockSpec, ResponseSpec};
 use serde_json::Value;
 
@@ -285,31 +285,6 @@ fn same_target(recorded: &str, actual: &str) -> bool {
 fn query_matcher(v: &str) -> Option<String> {
     let v = serde_json::from_str::<Value>(&percent_decode(v)).ok()?;
     as_matcher(&v).map(str::to_owned)
-}
-
-/// `%7B` and `+` decoded; anything malformed is left as it is.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
 fn same_body(m: &MockSpec, call: &Call, noise: &Rules) -> bool {

@@ -32,7 +32,9 @@ use std::sync::Mutex;
 use reel_core::matcher::formats::accepts_param;
 use reel_core::suite::postgres::normalize_sql;
 use reel_core::suite::{PgMock, PgRequest};
-use reel_core::wire::postgres::{BackendMessage, FrontendMessage, Target, TxStatus};
+use reel_core::wire::postgres::{
+    is_binary_param, BackendMessage, FrontendMessage, Target, TxStatus,
+};
 
 use super::book::CaseMockLog;
 use crate::model::{MissValue, MockMiss};
@@ -212,6 +214,19 @@ pub fn text_of(group: &[Canon]) -> String {
 }
 
 fn same(recorded: &Canon, actual: &Canon) -> bool {
+    match differing_params(recorded, actual) {
+        Some(mut differing) => differing.next().is_none(),
+        None => recorded == actual,
+    }
+}
+
+/// For two Binds alike but for their parameter values (statement, formats,
+/// count), each parameter `actual` sends that `recorded` does not accept, as
+/// (index, recorded, actual). `None` for any other pair of messages.
+fn differing_params<'a>(
+    recorded: &'a Canon,
+    actual: &'a Canon,
+) -> Option<impl Iterator<Item = (usize, &'a Param, &'a Param)>> {
     match (recorded, actual) {
         (
             Canon::Bind {
@@ -226,27 +241,14 @@ fn same(recorded: &Canon, actual: &Canon) -> bool {
                 params: p2,
                 result_formats: r2,
             },
-        ) => {
-            s1 == s2
-                && f1 == f2
-                && r1 == r2
-                && p1.len() == p2.len()
-                && p1
-                    .iter()
-                    .zip(p2)
-                    .enumerate()
-                    .all(|(i, (a, b))| same_param(a, b, binary(f2, i)))
-        }
-        _ => recorded == actual,
-    }
-}
-
-/// Whether parameter `i` is in binary format, by Bind's format codes.
-fn binary(formats: &[i16], i: usize) -> bool {
-    match formats {
-        [] => false,
-        [one] => *one == 1,
-        many => many.get(i) == Some(&1),
+        ) if s1 == s2 && f1 == f2 && r1 == r2 && p1.len() == p2.len() => Some(
+            p1.iter()
+                .zip(p2)
+                .enumerate()
+                .filter(|(i, (x, y))| !same_param(x, y, is_binary_param(f2, *i)))
+                .map(|(i, (x, y))| (i, x, y)),
+        ),
+        _ => None,
     }
 }
 
@@ -906,34 +908,17 @@ fn differing_values(g: &Loaded, actual: &[Canon], running_only: bool) -> Vec<Mis
     }
     let mut values = Vec::new();
     for ((at, r), a) in recorded.into_iter().zip(actual) {
-        match (r, a) {
-            (
-                Canon::Bind {
-                    sql: s1,
-                    formats: f1,
-                    params: p1,
-                    result_formats: r1,
-                },
-                Canon::Bind {
-                    sql: s2,
-                    formats: f2,
-                    params: p2,
-                    result_formats: r2,
-                },
-            ) if s1 == s2 && f1 == f2 && r1 == r2 && p1.len() == p2.len() => {
-                for (i, (x, y)) in p1.iter().zip(p2).enumerate() {
-                    if !same_param(x, y, binary(f2, i)) {
-                        values.push(MissValue {
-                            mock: g.mock.id.clone(),
-                            path: format!("request[{at}].params[{i}]"),
-                            recorded: raw_text(x),
-                            actual: raw_text(y),
-                        });
-                    }
-                }
+        match differing_params(r, a) {
+            Some(differing) => {
+                values.extend(differing.map(|(i, x, y)| MissValue {
+                    mock: g.mock.id.clone(),
+                    path: format!("request[{at}].params[{i}]"),
+                    recorded: raw_text(x),
+                    actual: raw_text(y),
+                }));
             }
-            (r, a) if same(r, a) => {}
-            _ => return Vec::new(),
+            None if r == a => {}
+            None => return Vec::new(),
         }
     }
     values

@@ -18,6 +18,7 @@ use serde_json::Value;
 use similar::{Algorithm, ChangeTag, DiffTag, TextDiff};
 
 use super::{failure_summary, human_duration, plural, write_file};
+use crate::diff::LineKind;
 use crate::{ActualResponse, CaseResult, Difference, MockMiss, Outcome, ReplayError, RunReport};
 
 /// Unchanged lines kept visible on each side of a change before the rest of
@@ -387,16 +388,12 @@ fn unified_marked(diff: &str, out: &mut String) {
 }
 
 fn line_class(line: &str) -> &'static str {
-    if line.starts_with("+++") || line.starts_with("---") {
-        "hdr"
-    } else if line.starts_with("@@") {
-        "hunk"
-    } else if line.starts_with('+') {
-        "ins"
-    } else if line.starts_with('-') {
-        "del"
-    } else {
-        "ctx"
+    match LineKind::of(line) {
+        LineKind::Header => "hdr",
+        LineKind::Hunk => "hunk",
+        LineKind::Added => "ins",
+        LineKind::Removed => "del",
+        LineKind::Context => "ctx",
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::errors::error_chain;
 
 fn req(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&str>) -> RequestSpec {
     RequestSpec {
@@ -383,20 +384,9 @@ async fn a_second_failure_names_both() {
         .await
         .unwrap_err();
     assert_eq!(
-        crate_error_chain(&e),
+        error_chain(&e),
         "sent again on a new connection after the kept-alive one failed (the app closed the connection without answering): the app closed the connection without answering"
     );
-}
-
-fn crate_error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[tokio::test]
