@@ -464,7 +464,8 @@ async fn httpbin_schemathesis_passes_through_reel() {
 
 /// Issue 18's check: recorded with default settings and generated with
 /// `--verify`, every case replays green, with no false secret (CORS
-/// headers, tiny cookie values) in the suite.
+/// headers, tiny cookie values) in the suite; and a regressed httpbin fails
+/// exactly the cases its regressions touch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httpbin_schemathesis_replays_green() {
     let rec = record_httpbin().await;
@@ -482,6 +483,49 @@ async fn httpbin_schemathesis_replays_green() {
     }
     let cases = rec.counted("inbound");
     assert_green(&rec, 2, cases);
+    // Injected regressions fail exactly the cases they touch, exit 1: the
+    // JSON field `origin` renamed in uncompressed answers, and GET /uuid
+    // answering 201 (fixtures/real-apps/httpbin/httpbin_regressed.py).
+    let mut affected = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&cases_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let response = &case["response"];
+        let renamed = response.get("body_encoding").is_none()
+            && response["body"]["json"].get("origin").is_some();
+        let target = case["request"]["target"].as_str().unwrap();
+        let uuid = target.split('?').next() == Some("/uuid") && response["status"] == 200;
+        if renamed || uuid {
+            affected.insert(case["name"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(affected.len() > 10, "{affected:?}");
+    let suite: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rec.suite().join("suite.json")).unwrap())
+            .unwrap();
+    let port = suite["app"]["target"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let regressed = format!(
+        "exec {} -b 127.0.0.1:{port} --pythonpath {} httpbin_regressed:app",
+        installed(".venv/bin/gunicorn"),
+        fixtures().join("httpbin").display()
+    );
+    let (code, out) = rec.replay(&["--app", &regressed], &[]);
+    assert_eq!(code, 1, "{out}");
+    let failed: std::collections::BTreeSet<String> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("FAIL "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(failed, affected, "{out}");
 }
 
 /// `reel test --freeze-time` runs Python apps, under gunicorn (whose master
