@@ -303,23 +303,17 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     // A reference that a secret's matcher replaced afterwards is not in the
     // suite: the summary lists only what the files hold.
     report.chained.retain(|(case, place, reference)| {
-        let Some((stem, c, mocks)) = cases
-            .iter()
-            .find(|(stem, _, _)| stem == case || crate::suite::case_number(stem) == case)
-        else {
+        let Some((_, c, mocks)) = cases.iter().find(|(stem, _, _)| stem == case) else {
             return true;
         };
-        let text = if place.starts_with("response") || place.starts_with("header location") {
+        // References are made in the case's request and HTTP mocks, and in
+        // its expected response (places starting with "response").
+        let text = if place.starts_with("response") {
             serde_json::to_string(&c.response).unwrap_or_default()
         } else {
             let mut t = serde_json::to_string(&c.request).unwrap_or_default();
             for m in mocks {
                 t.push_str(&serde_json::to_string(m).unwrap_or_default());
-            }
-            if let Some(lines) = pg.get(stem) {
-                for m in lines {
-                    t.push_str(&serde_json::to_string(m).unwrap_or_default());
-                }
             }
             t
         };

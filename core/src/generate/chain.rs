@@ -479,7 +479,7 @@ impl Chains {
             let mut out: Vec<String> = Vec::new();
             for seg in segs {
                 let named = out.last().filter(|p| !p.is_empty()).map(|p| singular(p));
-                let place = format!("header {n}");
+                let place = format!("response header {n}");
                 match self.pick(&seg, &[named], case, &place) {
                     Some(l) => out.push(self.use_ref(&l, case, place)),
                     None => out.push(seg),

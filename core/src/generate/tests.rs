@@ -375,6 +375,11 @@ fn values_from_earlier_answers_become_references_and_secrets_placeholders() {
         .chained
         .iter()
         .any(|(case, place, _)| case == "0002-post-books" && place == "header authorization"));
+    assert!(g
+        .report
+        .chained
+        .iter()
+        .any(|(case, place, _)| case == "0002-post-books" && place == "response header location"));
 
     let dir = tempfile::tempdir().unwrap();
     for f in write_suite(dir.path(), &g).unwrap() {
