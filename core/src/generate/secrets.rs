@@ -308,22 +308,30 @@ impl SecretRules {
 
     /// The parts of `value` matching a pattern: non-empty, in order, not overlapping.
     fn matches(&self, value: &str) -> Vec<Range<usize>> {
-        let mut found: Vec<Range<usize>> = self
+        let found: Vec<Range<usize>> = self
             .patterns
             .iter()
             .flat_map(|p| p.find_iter(value).map(|m| m.range()))
             .filter(|r| !r.is_empty())
             .collect();
-        // Earliest first, the longer of two that start together.
-        found.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
-        let mut out: Vec<Range<usize>> = Vec::new();
-        for r in found {
-            if out.last().is_none_or(|last| r.start >= last.end) {
-                out.push(r);
-            }
-        }
-        out
+        not_overlapping(found, |r| r.clone())
     }
+}
+
+/// `found` in order, earliest first and the longer of two that start
+/// together, leaving out any that overlaps one kept before it.
+fn not_overlapping<T>(mut found: Vec<T>, at: impl Fn(&T) -> Range<usize>) -> Vec<T> {
+    found.sort_by_key(|x| {
+        let r = at(x);
+        (r.start, std::cmp::Reverse(r.end))
+    });
+    let mut out: Vec<T> = Vec::new();
+    for x in found {
+        if out.last().is_none_or(|last| at(&x).start >= at(last).end) {
+            out.push(x);
+        }
+    }
+    out
 }
 
 /// A secret found inside a value: its place, and its name when it is one
@@ -423,12 +431,7 @@ impl Secrets {
     /// The placeholder for `value`, named after `base`; the same value always
     /// gets the same name, another value under the same base gets `_2`, `_3`.
     pub fn placeholder(&mut self, base: &str, value: &str) -> String {
-        if let Some(name) = self.by_value.get(value).or_else(|| {
-            // Only a value that was forgotten is kept by its hash.
-            (self.plain < self.by_name.len())
-                .then(|| self.by_value.get(&hashed(value)))
-                .flatten()
-        }) {
+        if let Some(name) = self.name_of(value) {
             return format!("${{secret:{name}}}");
         }
         // Names become REEL_SECRET_<NAME> variables at replay: BASE, then
@@ -471,7 +474,14 @@ impl Secrets {
         if !secret_by_name(value) {
             return None;
         }
+        self.name_of(value)
+    }
+
+    /// The name `value` was given, by the value itself or, once it was
+    /// forgotten, by its hash.
+    fn name_of(&self, value: &str) -> Option<&String> {
         self.by_value.get(value).or_else(|| {
+            // Only a value that was forgotten is kept by its hash.
             (self.plain < self.by_name.len())
                 .then(|| self.by_value.get(&hashed(value)))
                 .flatten()
@@ -528,17 +538,13 @@ impl Secrets {
             .map(|at| Hit { at, name: None })
             .collect();
         match scope {
-            Scope::Value => match self.known(text) {
-                Some(name) => found.push(Hit {
-                    at: 0..text.len(),
-                    name: Some(name.clone()),
-                }),
-                None => found.extend(self.known_tokens(text)),
-            },
+            Scope::Value => found.extend(self.known_in_value(text)),
             Scope::Tokens => found.extend(self.known_tokens(text)),
             Scope::Sql => {
                 for lit in sql_literals(text) {
                     let inside = &text[lit.clone()];
+                    // Patterns again too: one anchored to a whole value
+                    // (`^sk_live_…$`) matches a literal's inside only.
                     found.extend(self.hits(inside, Scope::Value).into_iter().map(|h| Hit {
                         at: h.at.start + lit.start..h.at.end + lit.start,
                         name: h.name,
@@ -546,15 +552,18 @@ impl Secrets {
                 }
             }
         }
-        // Earliest first, the longer of two that start together.
-        found.sort_by_key(|h| (h.at.start, std::cmp::Reverse(h.at.end)));
-        let mut out: Vec<Hit> = Vec::new();
-        for h in found {
-            if out.last().is_none_or(|last| h.at.start >= last.at.end) {
-                out.push(h);
-            }
+        not_overlapping(found, |h| h.at.clone())
+    }
+
+    /// Known secrets in a value: all of it, or distinctive ones as tokens.
+    fn known_in_value(&self, text: &str) -> Vec<Hit> {
+        match self.known(text) {
+            Some(name) => vec![Hit {
+                at: 0..text.len(),
+                name: Some(name.clone()),
+            }],
+            None => self.known_tokens(text),
         }
-        out
     }
 
     /// `text` with its secrets (see [`Secrets::hits`]) replaced by
@@ -578,17 +587,12 @@ impl Secrets {
         Some(out)
     }
 
-    /// A value with no secret name of its own, with the secrets in it replaced.
-    fn scrub_matches(&mut self, base: &str, value: &str) -> String {
+    /// `value` with the secrets in it replaced, for values with no secret
+    /// name of their own: the whole value if it is a known secret,
+    /// distinctive ones as tokens inside it, and pattern matches.
+    pub fn scrub_value(&mut self, base: &str, value: &str) -> String {
         self.replaced(base, value, Scope::Value)
             .unwrap_or_else(|| value.to_owned())
-    }
-
-    /// `value` with the secrets in it replaced, for values with no field name
-    /// to go by: the whole value if it is a known secret, distinctive ones as
-    /// tokens inside it, and pattern matches.
-    pub fn scrub_value(&mut self, base: &str, value: &str) -> String {
-        self.scrub_matches(base, value)
     }
 
     /// The Postgres form of [`Secrets::scrub_value`]: SQL text only inside
@@ -613,7 +617,7 @@ impl Secrets {
             *value = if self.is_secret_header(name) {
                 self.scrub_header_value(name, value)
             } else {
-                self.scrub_matches(name, value)
+                self.scrub_value(name, value)
             };
         }
         req.target = self.scrub_target(&req.target);
@@ -626,7 +630,7 @@ impl Secrets {
                 self.scrub_json(v, "secret", false)
             }
             Some(BodySpec::Text(t)) if form => *t = self.scrub_pairs(t, '&'),
-            Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
+            Some(BodySpec::Text(t)) => *t = self.scrub_value("secret", t),
             _ => {}
         }
         self.in_request = false;
@@ -646,14 +650,14 @@ impl Secrets {
             } else if self.is_secret_header(&n) {
                 self.scrub_header_value(name, value)
             } else {
-                self.scrub_matches(name, value)
+                self.scrub_value(name, value)
             };
         }
         match &mut resp.body {
             Some(BodySpec::Json(v) | BodySpec::JsonLines(v) | BodySpec::JsonSeq(v)) => {
                 self.scrub_json(v, "secret", expected)
             }
-            Some(BodySpec::Text(t)) => *t = self.scrub_matches("secret", t),
+            Some(BodySpec::Text(t)) => *t = self.scrub_value("secret", t),
             _ => {}
         }
     }
@@ -716,7 +720,7 @@ impl Secrets {
         let ph = if self.secret_cookie(k.trim(), v.trim()) {
             self.placeholder(&format!("COOKIE_{}", k.trim()), v.trim())
         } else {
-            self.scrub_matches(&format!("COOKIE_{}", k.trim()), v)
+            self.scrub_value(&format!("COOKIE_{}", k.trim()), v)
         };
         if attrs.is_empty() {
             format!("{k}={ph}")
@@ -733,7 +737,7 @@ impl Secrets {
                 Some((k, v)) if self.secret_cookie(k, v) => {
                     format!("{k}={}", self.placeholder(&format!("COOKIE_{k}"), v))
                 }
-                Some((k, v)) => format!("{k}={}", self.scrub_matches(&format!("COOKIE_{k}"), v)),
+                Some((k, v)) => format!("{k}={}", self.scrub_value(&format!("COOKIE_{k}"), v)),
                 None => pair.to_owned(),
             })
             .collect::<Vec<_>>()
@@ -772,7 +776,7 @@ impl Secrets {
                 {
                     format!("{k}={}", self.placeholder(k, v))
                 }
-                Some((k, v)) => format!("{k}={}", self.scrub_matches(k, v)),
+                Some((k, v)) => format!("{k}={}", self.scrub_value(k, v)),
                 None => self
                     .replaced("secret", pair, Scope::Tokens)
                     .unwrap_or_else(|| pair.to_owned()),
@@ -1632,6 +1636,22 @@ mod tests {
                 "${secret:T}"
             ),
             "Bearer ${secret:T} and xtok_9f86d081"
+        );
+    }
+
+    #[test]
+    fn a_pattern_anchored_to_a_whole_value_finds_it_inside_an_sql_literal() {
+        let rules = SecretRules::new([] as [&str; 0], ["^sk_live_[A-Za-z0-9]+$"]).unwrap();
+        let mut s = Secrets::with_rules(rules);
+        let mut requests = vec![FrontendMessage::Query {
+            sql: "select * from keys where k = 'sk_live_AB1' and note = 'sk_live_x y'".into(),
+        }];
+        s.scrub_pg_messages(&mut requests, &mut []);
+        assert_eq!(
+            requests[0],
+            FrontendMessage::Query {
+                sql: "select * from keys where k = '${secret:SQL}' and note = 'sk_live_x y'".into()
+            }
         );
     }
 
