@@ -99,11 +99,15 @@ impl ReplayContext {
         for m in suite.startup_pg.iter().chain(&suite.shared_pg) {
             note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
         }
-        needed.retain(|name, _| {
-            std::env::var_os(format!("REEL_SECRET_{name}")).is_none()
-                && !self.secrets.contains_key(name)
-        });
+        needed.retain(|name, _| self.value_of(name).is_none());
         needed
+    }
+
+    /// A secret's value: `REEL_SECRET_<NAME>`, else the secrets file's.
+    fn value_of(&self, name: &str) -> Option<String> {
+        std::env::var(format!("REEL_SECRET_{name}"))
+            .ok()
+            .or_else(|| self.secrets.get(name).cloned())
     }
 
     /// Remembers what case `name` (`0003-get-books`) got, for later cases.
@@ -118,9 +122,7 @@ impl ReplayContext {
 
 impl Resolver for ReplayContext {
     fn secret(&self, name: &str) -> Result<String, String> {
-        let value = std::env::var(format!("REEL_SECRET_{name}"))
-            .ok()
-            .or_else(|| self.secrets.get(name).cloned());
+        let value = self.value_of(name);
         if let Some(v) = &value {
             self.handed_out
                 .lock()
