@@ -154,15 +154,10 @@ fn request_values(req: &RequestSpec) -> BTreeSet<String> {
             .split('&')
             .filter_map(|p| p.split_once('=').map(|(_, v)| v.to_owned())),
     );
-    fn leaves(v: &Value, out: &mut BTreeSet<String>) {
-        match v {
-            Value::Object(m) => m.values().for_each(|c| leaves(c, out)),
-            Value::Array(a) => a.iter().for_each(|c| leaves(c, out)),
-            leaf => out.extend(scalar_text(leaf)),
-        }
-    }
     if let Some(BodySpec::Json(v)) = &req.body {
-        leaves(v, &mut out);
+        let mut leaves = std::collections::BTreeMap::new();
+        super::repeats::leaves(v, "$".into(), &mut leaves);
+        out.extend(leaves.values().filter_map(scalar_text));
     }
     out
 }
@@ -232,6 +227,30 @@ impl Chains {
             .iter()
             .rfind(|l| l.strong && l.text == text)
             .cloned()
+    }
+
+    /// A `/`-separated path with its learned values replaced: the segment
+    /// before a value names what it is (`/articles/1`). `place` names each
+    /// segment's place for the report.
+    fn rewrite_segments(
+        &mut self,
+        path: &str,
+        case: &str,
+        place: impl Fn(&str) -> String,
+    ) -> String {
+        let mut out: Vec<String> = Vec::new();
+        for seg in path.split('/') {
+            let named = out
+                .last()
+                .filter(|p| !p.is_empty() && !p.contains("${"))
+                .map(|p| singular(p));
+            let place = place(seg);
+            match self.pick(seg, &[named], case, &place) {
+                Some(l) => out.push(self.use_ref(&l, case, place)),
+                None => out.push(seg.to_owned()),
+            }
+        }
+        out.join("/")
     }
 
     /// A new case starts: forget what the previous request referred to.
@@ -314,20 +333,8 @@ impl Chains {
             Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
             None => (req.target.clone(), None),
         };
-        let mut segments: Vec<String> = Vec::new();
-        for seg in path.split('/') {
-            // `/articles/1`: the segment before names what `1` is.
-            let named = segments
-                .last()
-                .filter(|p| !p.is_empty() && !p.contains("${"))
-                .map(|p| singular(p));
-            let place = format!("request path '{seg}'");
-            match self.pick(seg, &[named], case, &place) {
-                Some(l) => segments.push(self.use_ref(&l, case, place)),
-                None => segments.push(seg.to_owned()),
-            }
-        }
-        let mut target = segments.join("/");
+        let segments = self.rewrite_segments(&path, case, |seg| format!("request path '{seg}'"));
+        let mut target = segments;
         let last_resource = target_resource(&path);
         if let Some(q) = query {
             let mut pairs = Vec::new();
@@ -475,17 +482,7 @@ impl Chains {
             if n != "location" && n != "content-location" {
                 continue;
             }
-            let segs: Vec<String> = value.split('/').map(str::to_owned).collect();
-            let mut out: Vec<String> = Vec::new();
-            for seg in segs {
-                let named = out.last().filter(|p| !p.is_empty()).map(|p| singular(p));
-                let place = format!("response header {n}");
-                match self.pick(&seg, &[named], case, &place) {
-                    Some(l) => out.push(self.use_ref(&l, case, place)),
-                    None => out.push(seg),
-                }
-            }
-            *value = out.join("/");
+            *value = self.rewrite_segments(value, case, |_| format!("response header {n}"));
         }
         if let Some(v) = resp.body.as_mut().and_then(BodySpec::as_json_mut) {
             let fallback = target_resource(&request.target);
