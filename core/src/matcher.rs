@@ -158,7 +158,10 @@ fn epoch_kind(n: i64, recorded_at: i64) -> Option<&'static str> {
 }
 
 /// An opaque random token: 24+ characters of one word, letters and digits
-/// mixed, many distinct characters (session ids, API tokens, nonces).
+/// mixed, many distinct characters (session ids, API tokens, nonces). Not a
+/// slug: a value whose `-`, `_` or `.` parts include two or more words of
+/// lower-case letters (`dragons-of-u3f9a1c2-0`) was made of words, and is
+/// data.
 pub fn is_token(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() < 24
@@ -171,7 +174,11 @@ pub fn is_token(s: &str) -> bool {
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
     let distinct = b.iter().collect::<std::collections::BTreeSet<_>>().len();
-    digits >= 3 && letters >= 3 && distinct >= 10
+    let words = s
+        .split(['-', '_', '.'])
+        .filter(|part| part.len() >= 2 && part.bytes().all(|c| c.is_ascii_lowercase()))
+        .count();
+    digits >= 3 && letters >= 3 && distinct >= 10 && words < 2
 }
 
 pub fn is_uuid(s: &str) -> bool {
@@ -224,7 +231,8 @@ mod tests {
         let at = 1_764_160_000;
         let mut v = json!({"ts": at + 60, "ms": (at - 5) * 1000, "count": 42, "year": 2026,
             "sid": "9f86d081884c7d659a2feaa0c55ad015", "isbn": "978-0441013593",
-            "word": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"});
+            "word": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",
+            "slug": "dragons-of-ua62dddc5e5-0", "file": "report_2026_q3_final.v2.pdf"});
         let mut found = Vec::new();
         infer_at(&mut v, "$", at, &mut found);
         let kinds: Vec<_> = found.iter().map(|f| (f.path.as_str(), f.kind)).collect();
@@ -237,6 +245,10 @@ mod tests {
             ]
         );
         assert_eq!(v["count"], 42);
+        assert_eq!(
+            v["slug"], "dragons-of-ua62dddc5e5-0",
+            "words make a slug, not a token"
+        );
         assert!(accepts("token", &json!("0123456789abcdefABCDEF-_")));
         assert!(!accepts("token", &json!("short1a")));
     }
