@@ -130,17 +130,31 @@ pub fn describe_bounded(
         http + postgres,
     );
     let r = &g.report;
+    if !r.attributed.is_empty() {
+        s.push_str(&format!(
+            "  {} dependency calls were made while several cases were in flight; each went to the one case whose transaction or values it carried:\n",
+            r.attributed.len()
+        ));
+        let rows: Vec<[String; 3]> = r
+            .attributed
+            .iter()
+            .map(|(seq, call, case)| [case.clone(), format!("#{seq}"), call.clone()])
+            .collect();
+        let rows = rows.iter().map(|[a, b, c]| [a.as_str(), b, c]);
+        table(&mut s, ["CASE", "CALL", "WHAT"], rows, limit, full);
+    }
     if !r.ambiguous.is_empty() {
         s.push_str(&format!(
-            "  {} dependency calls were made while several cases were in flight; they went to mocks/shared.jsonl:\n",
+            "  {} dependency calls were made while several cases were in flight and carried nothing only one of them knew; they went to mocks/shared.jsonl:\n",
             r.ambiguous.len()
         ));
-        for (seq, call, cases) in &r.ambiguous {
-            s.push_str(&format!(
-                "    #{seq} {call} (during {})\n",
-                cases.join(", ")
-            ));
-        }
+        let rows: Vec<[String; 3]> = r
+            .ambiguous
+            .iter()
+            .map(|(seq, call, cases)| [format!("#{seq}"), cases.join(", "), call.clone()])
+            .collect();
+        let rows = rows.iter().map(|[a, b, c]| [a.as_str(), b, c]);
+        table(&mut s, ["CALL", "DURING", "WHAT"], rows, limit, full);
     }
     exchange_list(
         &mut s,

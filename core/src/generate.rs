@@ -2,10 +2,12 @@
 //!
 //! Each inbound exchange becomes a case. Each outbound exchange is attributed
 //! to the inbound exchange whose time window contains it; when several were in
-//! flight the call is ambiguous and goes to the shared pool (and is reported),
-//! and calls before the first case form the startup set. Values that differ on
-//! every run by their very format (UUIDs, timestamps) become typed matchers
-//! such as `{"$reel": "uuid"}`, so the field must still be there and well formed.
+//! flight, to the one the evidence names (a transaction held open, values only
+//! it knows: see [`attribute`]), else the call goes to the shared pool (and is
+//! reported), and calls before the first case form the startup set. Values
+//! that differ on every run by their very format (UUIDs, timestamps) become
+//! typed matchers such as `{"$reel": "uuid"}`, so the field must still be
+//! there and well formed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,9 @@ pub struct Generated {
 pub struct GenerateReport {
     /// Outbound calls made while several cases were in flight: `(seq, call, cases)`.
     pub ambiguous: Vec<(i64, String, Vec<String>)>,
+    /// Of the calls made while several cases were in flight, those the
+    /// evidence gave to one case: `(seq, call, case)`.
+    pub attributed: Vec<(i64, String, String)>,
     /// Outbound calls after the first case that lie in no case's window.
     pub outside: Vec<(i64, String)>,
     /// Inbound exchanges left out because the app never answered: `(seq, error)`.
@@ -144,14 +149,17 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     let mut shared_pg = Vec::new();
     let mut pg_names = postgres::Names::default();
     let mut server_parameters: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    // Each call as the suite will hold it, and the cases in flight when it
+    // was made.
+    let mut calls: Vec<(&Exchange, Mock, Vec<usize>)> = Vec::new();
     for o in exchanges
         .iter()
         .filter(|e| e.direction == Direction::Outbound)
     {
-        let pg = match o.protocol {
-            Protocol::Http => None,
+        let mock = match o.protocol {
+            Protocol::Http => Mock::Http(Box::new(mock_spec(o))),
             Protocol::Postgres => match postgres::group(o, &mut pg_names) {
-                postgres::Group::Mock(m) => Some(m),
+                postgres::Group::Mock(m) => Mock::Postgres(m),
                 postgres::Group::Startup(params) => {
                     let dep = o.dependency.clone().unwrap_or_default();
                     server_parameters.entry(dep).or_insert(params);
@@ -183,30 +191,53 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             })
             .map(|(n, _)| n)
             .collect();
-        let call = match &pg {
-            Some(m) => postgres::describe(m),
-            None => describe(o),
+        calls.push((o, mock, holders));
+    }
+    // Calls made while several cases were in flight go to the case the
+    // evidence names (see `attribute`), else to the shared pool.
+    let owners = {
+        let view: Vec<attribute::Call> = calls
+            .iter()
+            .map(|(o, m, holders)| attribute::Call {
+                exchange: o,
+                mock: match m {
+                    Mock::Http(m) => attribute::CallMock::Http(m),
+                    Mock::Postgres(m) => attribute::CallMock::Postgres(m),
+                },
+                holders: holders.clone(),
+            })
+            .collect();
+        attribute::resolve(&cases, &view)
+    };
+    for ((o, mock, holders), owner) in calls.into_iter().zip(owners) {
+        let call = match &mock {
+            Mock::Postgres(m) => postgres::describe(m),
+            Mock::Http(_) => describe(o),
         };
-        let place = match holders.as_slice() {
-            [one] => Place::Case(*one),
-            [] if first_start.is_none_or(|f| o.started_at < f) => Place::Startup,
-            [] => {
+        let place = match (owner, holders.as_slice()) {
+            (Some(n), [_, _, ..]) => {
+                report.attributed.push((o.seq, call, cases[n].0.clone()));
+                Place::Case(n)
+            }
+            (Some(n), _) => Place::Case(n),
+            (None, []) if first_start.is_none_or(|f| o.started_at < f) => Place::Startup,
+            (None, []) => {
                 report.outside.push((o.seq, call));
                 Place::Shared
             }
-            many => {
+            (None, many) => {
                 let names = many.iter().map(|n| cases[*n].0.clone()).collect();
                 report.ambiguous.push((o.seq, call, names));
                 Place::Shared
             }
         };
-        match (pg, place) {
-            (None, Place::Case(n)) => cases[n].2.push(mock_spec(o)),
-            (None, Place::Startup) => startup.push(mock_spec(o)),
-            (None, Place::Shared) => shared.push(mock_spec(o)),
-            (Some(m), Place::Case(n)) => pg_cases[n].push(m),
-            (Some(m), Place::Startup) => startup_pg.push(m),
-            (Some(m), Place::Shared) => shared_pg.push(m),
+        match (mock, place) {
+            (Mock::Http(m), Place::Case(n)) => cases[n].2.push(*m),
+            (Mock::Http(m), Place::Startup) => startup.push(*m),
+            (Mock::Http(m), Place::Shared) => shared.push(*m),
+            (Mock::Postgres(m), Place::Case(n)) => pg_cases[n].push(m),
+            (Mock::Postgres(m), Place::Startup) => startup_pg.push(m),
+            (Mock::Postgres(m), Place::Shared) => shared_pg.push(m),
         }
     }
     let mut pg = BTreeMap::new();
@@ -329,7 +360,11 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         .chain(startup_pg.iter_mut())
         .chain(shared_pg.iter_mut())
         .collect();
-    report.param_matchers = postgres::infer_params(&mut all_pg, recorded_at);
+    let sent = cases
+        .iter()
+        .map(|(stem, case, _)| (stem.clone(), attribute::sent_values(&case.request)))
+        .collect();
+    report.param_matchers = postgres::infer_params(&mut all_pg, recorded_at, &sent);
     let http_mocks = cases
         .iter_mut()
         .flat_map(|(_, _, m)| m.iter_mut())
@@ -348,6 +383,9 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     });
     // The summary `generate` prints quotes calls (their SQL) too.
     for (_, call, _) in &mut report.ambiguous {
+        *call = secrets.scrub_text(call);
+    }
+    for (_, call, _) in &mut report.attributed {
         *call = secrets.scrub_text(call);
     }
     for (_, call) in &mut report.outside {
@@ -509,6 +547,12 @@ fn stand_in_redacted_nonces(
 }
 
 /// Where an outbound call goes in the suite.
+/// A dependency call as the suite holds it.
+enum Mock {
+    Http(Box<MockSpec>),
+    Postgres(PgMock),
+}
+
 enum Place {
     Case(usize),
     Startup,
@@ -725,6 +769,7 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
+pub mod attribute;
 pub mod chain;
 pub mod dedup;
 pub mod outbound;

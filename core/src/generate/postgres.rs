@@ -8,7 +8,7 @@
 //! ParameterStatus values, which go to `suite.json`. Password messages are
 //! therefore never written anywhere.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::model::{Exchange, Payload};
 use crate::suite::{PgMock, PgRequest};
@@ -154,7 +154,15 @@ fn param_types<'a>(mocks: impl Iterator<Item = &'a PgMock>) -> HashMap<(String, 
 /// (by its format, or for binary values its type: see
 /// [`crate::matcher::formats::param_kind`]) a typed matcher, and lists each.
 /// `recorded_at` (Unix seconds) tells a "now" timestamp from a date that is data.
-pub fn infer_params(mocks: &mut [&mut PgMock], recorded_at: i64) -> Vec<ParamMatcher> {
+/// `sent` holds, by case file stem, the values the case's request states
+/// literally: such a value is the client's, sent the same at replay, and
+/// stays exact however random it looks (a slug, a username with digits), so
+/// that it still tells one user's row from another's.
+pub fn infer_params(
+    mocks: &mut [&mut PgMock],
+    recorded_at: i64,
+    sent: &HashMap<String, BTreeSet<String>>,
+) -> Vec<ParamMatcher> {
     use crate::matcher::formats::param_kind;
     use crate::suite::postgres::normalize_sql;
     let types = param_types(mocks.iter().map(|m| &**m));
@@ -171,6 +179,8 @@ pub fn infer_params(mocks: &mut [&mut PgMock], recorded_at: i64) -> Vec<ParamMat
             };
             let sql = r.prepared.as_deref().map(normalize_sql).unwrap_or_default();
             let oids = types.get(&(m.dependency.clone(), sql.clone()));
+            let stem = m.id.rsplit_once('#').map_or("", |(stem, _)| stem);
+            let client = sent.get(stem);
             let mut kinds = Vec::new();
             for (i, p) in params.iter().enumerate() {
                 let Some(value) = p else { continue };
@@ -180,6 +190,12 @@ pub fn infer_params(mocks: &mut [&mut PgMock], recorded_at: i64) -> Vec<ParamMat
                 }
                 let binary = crate::wire::postgres::is_binary_param(param_formats, i);
                 let oid = oids.and_then(|t| t.get(i)).copied().unwrap_or(0);
+                let from_client = client.is_some_and(|c| {
+                    super::attribute::value_text(value, binary, oid).is_some_and(|t| c.contains(&t))
+                });
+                if from_client {
+                    continue;
+                }
                 if let Some(kind) = param_kind(value, binary, oid, recorded_at) {
                     kinds.push((i, kind, why(kind, value, binary)));
                 }

@@ -574,14 +574,25 @@ fn case_numbers_grow_past_four_digits() {
 }
 
 /// A Postgres group recorded inside the inbound exchange at `(start, end)`.
-fn pg(seq: i64, (start, end): (i64, i64), requests: Value, responses: Value) -> Exchange {
+fn pg(seq: i64, window: (i64, i64), requests: Value, responses: Value) -> Exchange {
+    pg_on(7, seq, window, requests, responses)
+}
+
+/// [`pg`] on recorded connection `connection`.
+fn pg_on(
+    connection: u64,
+    seq: i64,
+    (start, end): (i64, i64),
+    requests: Value,
+    responses: Value,
+) -> Exchange {
     Exchange {
         session_id: 1,
         seq,
         direction: Direction::Outbound,
         protocol: Protocol::Postgres,
         dependency: Some("db".into()),
-        connection: 7,
+        connection,
         started_at: Micros(start),
         first_byte_at: Some(Micros(end)),
         ended_at: Some(Micros(end)),
@@ -1033,5 +1044,220 @@ fn a_nonce_redacted_at_record_time_is_sent_as_a_stand_in() {
         Some(BodySpec::Json(
             serde_json::json!({"echo": "reel-nonce-0002"})
         ))
+    );
+}
+
+/// A cached statement run with one binary int4 parameter, answering `rows`
+/// of one text column, as asyncpg sends it.
+fn bound(sql: &str, param: Value, rows: &[&str], status: &str) -> (Value, Value) {
+    use serde_json::json;
+    let mut answer = vec![json!({"type": "BindComplete"})];
+    answer.extend(
+        rows.iter()
+            .map(|r| json!({"type": "DataRow", "values": [r]})),
+    );
+    answer.push(json!({"type": "CommandComplete", "tag": format!("SELECT {}", rows.len())}));
+    answer.push(json!({"type": "ReadyForQuery", "status": status}));
+    (
+        json!([
+            {"type": "Parse", "statement": "s1", "sql": sql, "param_types": [0]},
+            {"type": "Bind", "portal": "", "statement": "s1", "param_formats": [1], "params": [param], "result_formats": [0]},
+            {"type": "Execute", "portal": "", "max_rows": 0},
+            {"type": "Sync"}
+        ]),
+        Value::Array(answer),
+    )
+}
+
+fn int4(n: i32) -> Value {
+    use base64::Engine as _;
+    serde_json::json!({"base64": base64::engine::general_purpose::STANDARD.encode(n.to_be_bytes())})
+}
+
+fn seqs(g: &Generated, case: &str) -> Vec<i64> {
+    g.pg.get(case)
+        .map(|m| m.iter().map(|m| m.seq).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_call_made_while_cases_overlapped_goes_to_the_case_whose_answer_shows_its_rows() {
+    let comments = |seq, start, slug: &str, body: &str| {
+        http(
+            seq,
+            Direction::Inbound,
+            None,
+            (start, start + 100),
+            "GET",
+            &format!("/api/articles/{slug}/comments"),
+            &format!(r#"{{"comments":[{{"id":{seq},"body":"{body}"}}]}}"#),
+        )
+    };
+    let ann = comments(1, 0, "ann-s-article", "first post by ann");
+    let bob = comments(2, 5, "bob-s-article", "first post by bob");
+    let sql = "select body from comments where article_id = $1";
+    // Both made while both cases were in flight; bob's first.
+    let (req, res) = bound(sql, int4(2), &["first post by bob"], "idle");
+    let for_bob = pg_on(1, 3, (20, 30), req, res);
+    let (req, res) = bound(sql, int4(1), &["first post by ann"], "idle");
+    let for_ann = pg_on(2, 4, (25, 35), req, res);
+    // Nothing in it that only one of them knows.
+    let (req, res) = bound("select now() > $1", int4(0), &["t"], "idle");
+    let neither = pg_on(3, 5, (40, 50), req, res);
+    let g = generate(&session(), &[ann, bob, for_bob, for_ann, neither]);
+    assert_eq!(
+        seqs(&g, "0001-get-api-articles-ann-s-article-comments"),
+        [4]
+    );
+    assert_eq!(
+        seqs(&g, "0002-get-api-articles-bob-s-article-comments"),
+        [3]
+    );
+    assert_eq!(
+        g.shared_pg.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [5],
+        "a call with no telling value stays in the shared pool"
+    );
+    let attributed: Vec<_> = g
+        .report
+        .attributed
+        .iter()
+        .map(|(s, _, c)| (*s, c.as_str()))
+        .collect();
+    assert_eq!(
+        attributed,
+        [
+            (3, "0002-get-api-articles-bob-s-article-comments"),
+            (4, "0001-get-api-articles-ann-s-article-comments")
+        ]
+    );
+    assert_eq!(g.report.ambiguous.len(), 1);
+}
+
+#[test]
+fn a_transaction_and_a_token_claim_keep_a_login_s_calls_together() {
+    use base64::Engine as _;
+    use serde_json::json;
+    let b64 = |v: Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    let sid = "6f1c2a1e-8a59-4b4e-9a53-0d0c1c8b8a11";
+    let jwt = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(json!({"alg": "HS256", "typ": "JWT"})),
+        b64(json!({"sub": "1", "sid": sid}))
+    );
+    let login = |seq, start, name: &str, token: &str| {
+        with(
+            http(
+                seq,
+                Direction::Inbound,
+                None,
+                (start, start + 200),
+                "POST",
+                "/api/login",
+                &json!({ "token": token }).to_string(),
+            ),
+            &[("Content-Type", "application/json")],
+            &json!({ "username": name }).to_string(),
+            &[],
+        )
+    };
+    let ann = login(1, 0, "ann-the-first", &jwt);
+    let bob = login(2, 5, "bob-the-second", "opaque");
+    let tx = |seq, start, sql: &str, status: &str| {
+        pg_on(
+            1,
+            seq,
+            (start, start + 5),
+            json!([{"type": "Query", "sql": sql}]),
+            json!([
+                {"type": "CommandComplete", "tag": sql.to_uppercase()},
+                {"type": "ReadyForQuery", "status": status}
+            ]),
+        )
+    };
+    // Bob's login on connection 1, in one transaction: only the lookup
+    // carries his name; BEGIN, the insert and COMMIT carry nothing of his.
+    let begin = tx(3, 20, "begin", "transaction");
+    let (req, res) = bound(
+        "select id from users where name = $1",
+        json!("bob-the-second"),
+        &["2"],
+        "transaction",
+    );
+    let lookup = pg_on(1, 4, (30, 35), req, res);
+    let (req, res) = bound(
+        "insert into sessions (user_id) values ($1)",
+        int4(2),
+        &[],
+        "transaction",
+    );
+    let insert = pg_on(1, 5, (40, 45), req, res);
+    let commit = tx(6, 50, "commit", "idle");
+    // Ann's session row, outside any transaction: its id is in her token.
+    let (mut req, res) = bound(
+        "insert into audit (session) values ($1)",
+        json!(null),
+        &[],
+        "idle",
+    );
+    req[1]["params"] = json!([{"base64": base64::engine::general_purpose::STANDARD
+        .encode(uuid::Uuid::parse_str(sid).unwrap().as_bytes())}]);
+    let audit = pg_on(2, 7, (60, 65), req, res);
+    // The same statement after COMMIT on connection 1: the transaction is
+    // over, so it is not bob's by that.
+    let (req, res) = bound("select now() > $1", int4(0), &["t"], "idle");
+    let after = pg_on(1, 8, (70, 75), req, res);
+    let g = generate(
+        &session(),
+        &[ann, bob, begin, lookup, insert, commit, audit, after],
+    );
+    assert_eq!(seqs(&g, "0002-post-api-login"), [3, 4, 5, 6]);
+    assert_eq!(seqs(&g, "0001-post-api-login"), [7]);
+    assert_eq!(g.shared_pg.iter().map(|m| m.seq).collect::<Vec<_>>(), [8]);
+}
+
+#[test]
+fn a_random_looking_value_the_client_sent_stays_exact_in_the_mock() {
+    use serde_json::json;
+    // The test client makes its user names unique with random characters.
+    let name = "u9f86d081884c7d659a2feaa0c";
+    let register = with(
+        http(
+            1,
+            Direction::Inbound,
+            None,
+            (0, 100),
+            "POST",
+            "/api/users",
+            r#"{"ok":true}"#,
+        ),
+        &[("Content-Type", "application/json")],
+        &json!({ "username": name }).to_string(),
+        &[],
+    );
+    let insert = pg(
+        2,
+        (10, 20),
+        json!([
+            {"type": "Parse", "statement": "", "sql": "insert into users (name, api_key) values ($1, $2)", "param_types": []},
+            {"type": "Bind", "portal": "", "statement": "", "param_formats": [], "params": [name, "Zk3QpL9xVb2NcR7tYw4MhJ6s"], "result_formats": []},
+            {"type": "Execute", "portal": "", "max_rows": 0},
+            {"type": "Sync"}
+        ]),
+        json!([
+            {"type": "ParseComplete"},
+            {"type": "BindComplete"},
+            {"type": "CommandComplete", "tag": "INSERT 0 1"},
+            {"type": "ReadyForQuery", "status": "idle"}
+        ]),
+    );
+    let g = generate(&session(), &[register, insert]);
+    let line = serde_json::to_value(&g.pg["0001-post-api-users"][0]).unwrap();
+    assert_eq!(
+        line["request"][1]["params"],
+        json!([name, {"$reel": "token"}]),
+        "the client's value stays exact; the key the app made is matched by kind"
     );
 }

@@ -1,0 +1,498 @@
+//! Which case made a dependency call that several cases' time windows hold.
+//!
+//! Under a concurrent client several cases are in flight at once, and by
+//! time alone a call made then could be any of theirs. Such a call used to
+//! go to the shared pool, where at replay any case could take it: one user's
+//! query answered with another user's rows. Two kinds of evidence decide
+//! instead, and a call with neither stays in the shared pool (and is
+//! reported):
+//!
+//! - **A connection held in a transaction.** A Postgres group sent on a
+//!   connection that the previous group there left inside a transaction
+//!   (`ReadyForQuery` status `T` or `E`) comes from whoever holds that
+//!   connection: the same case. Such groups are decided together.
+//! - **Values only some of the cases know.** The call's values are looked
+//!   up in what each case in flight knows: its own request and response
+//!   (JSON leaves, path segments other than plain words, query values, the
+//!   claims of JWTs among them) and the calls already found to be its own.
+//!   What the call sent (Bind parameters, decoded by type; an HTTP call's
+//!   path, query and JSON) is asked first, since a case's request is what
+//!   makes its queries; only if that cannot tell, what came back too (the
+//!   rows of a read show in its case's answer). A value every candidate
+//!   knows, or none, says nothing. Strings decide: the case strictly ahead
+//!   by their weight (longer weighs more). Without a telling string,
+//!   integers may, but only uncontested: ids are small and repeat by chance.
+//!
+//! Calls are decided in recorded order, twice over, so that a call decided
+//! late (its evidence a later call's) still helps the ones before it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::model::Exchange;
+use crate::suite::{BodySpec, CaseFile, MockSpec, PgMock, RequestSpec};
+use crate::wire::postgres::{is_binary_param, BackendMessage, Field, FrontendMessage, TxStatus};
+
+/// A dependency call and the cases whose time windows hold it.
+pub struct Call<'a> {
+    pub exchange: &'a Exchange,
+    pub mock: CallMock<'a>,
+    pub holders: Vec<usize>,
+}
+
+/// The call as the suite will hold it.
+pub enum CallMock<'a> {
+    Http(&'a MockSpec),
+    Postgres(&'a PgMock),
+}
+
+/// The case each call belongs to: its only holder, or among several the
+/// one the evidence picks; `None` for a call no case holds, or whose
+/// holders the evidence cannot tell apart.
+pub fn resolve(cases: &[(String, CaseFile, Vec<MockSpec>)], calls: &[Call]) -> Vec<Option<usize>> {
+    let types = Types::learn(calls);
+    // What each call sent (its parameters), and all it carried (with its
+    // answer's rows).
+    let values: Vec<(BTreeSet<String>, BTreeSet<String>)> =
+        calls.iter().map(|c| call_values(c, &types)).collect();
+    let mut known: Vec<BTreeSet<String>> = cases
+        .iter()
+        .map(|(_, case, _)| {
+            let mut k = request_values(&case.request);
+            if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
+                json_values(v, &mut k);
+            }
+            for (name, value) in &case.response.headers {
+                if name.eq_ignore_ascii_case("location") {
+                    k.extend(target_values(value));
+                }
+            }
+            k
+        })
+        .collect();
+    let mut owner: Vec<Option<usize>> = calls
+        .iter()
+        .map(|c| match c.holders.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+        .collect();
+    for (n, o) in owner.iter().enumerate() {
+        if let Some(case) = o {
+            known[*case].extend(values[n].1.iter().cloned());
+        }
+    }
+
+    let units = transaction_units(calls);
+    let ambiguous: Vec<&Vec<usize>> = units
+        .iter()
+        .filter(|u| u.iter().any(|&n| calls[n].holders.len() > 1))
+        .collect();
+    for _ in 0..2 {
+        for unit in &ambiguous {
+            if unit.iter().all(|&n| owner[n].is_some()) {
+                continue;
+            }
+            // A member already decided decides its transaction.
+            let decided = unit.iter().find_map(|&n| owner[n]);
+            let candidates = match decided {
+                Some(case) => vec![case],
+                None => common_holders(unit.iter().map(|&n| &calls[n].holders)),
+            };
+            let chosen = match candidates.as_slice() {
+                [] => None,
+                [one] => Some(*one),
+                // What the calls sent decides first: a case's request is
+                // what makes its queries. Only if that cannot tell, what
+                // came back too (a read's rows show in its case's answer;
+                // an article's description shows in every answer about it).
+                many => [false, true].into_iter().find_map(|answers| {
+                    let mut vals = BTreeSet::new();
+                    for &n in unit.iter() {
+                        let (sent, all) = &values[n];
+                        vals.extend(if answers { all } else { sent }.iter().cloned());
+                    }
+                    best(many, &vals, &known)
+                }),
+            };
+            if let Some(case) = chosen {
+                for &n in unit.iter() {
+                    if calls[n].holders.contains(&case) && owner[n].is_none() {
+                        owner[n] = Some(case);
+                        known[case].extend(values[n].1.iter().cloned());
+                    }
+                }
+            }
+        }
+    }
+    owner
+}
+
+/// The case whose known values share the most with `vals`, counting only
+/// values some candidates know and others do not. Strings decide: the case
+/// strictly ahead by their weight. Without one, integers may (ids are small
+/// and repeat by chance): only the one case that knows any of them.
+fn best(
+    candidates: &[usize],
+    vals: &BTreeSet<String>,
+    known: &[BTreeSet<String>],
+) -> Option<usize> {
+    let mut strong = vec![0u32; candidates.len()];
+    let mut weak = vec![0u32; candidates.len()];
+    for v in vals {
+        let w = weight(v);
+        if w == 0 {
+            continue;
+        }
+        let knows: Vec<bool> = candidates.iter().map(|&c| known[c].contains(v)).collect();
+        let some = knows.iter().filter(|k| **k).count();
+        if some == 0 || some == candidates.len() {
+            continue;
+        }
+        let score = if w > 1 { &mut strong } else { &mut weak };
+        for (s, k) in score.iter_mut().zip(knows) {
+            if k {
+                *s += w;
+            }
+        }
+    }
+    let ahead = |score: &[u32], alone: bool| {
+        let top = *score.iter().max()?;
+        let mut at_top = score.iter().enumerate().filter(|(_, s)| **s == top);
+        let others = score.iter().filter(|s| **s > 0).count();
+        match (at_top.next(), at_top.next()) {
+            (Some((i, _)), None) if top > 0 && (!alone || others == 1) => Some(candidates[i]),
+            _ => None,
+        }
+    };
+    if strong.iter().any(|s| *s > 0) {
+        ahead(&strong, false)
+    } else {
+        ahead(&weak, true)
+    }
+}
+
+/// How much a shared value says: nothing for tiny or boolean-like text, a
+/// little for an integer, much for a long string.
+fn weight(v: &str) -> u32 {
+    let v = v.trim();
+    if v.is_empty() || matches!(v, "true" | "false" | "null" | "t" | "f") {
+        return 0;
+    }
+    if v.parse::<i64>().is_ok() {
+        return 1;
+    }
+    match v.chars().count() {
+        0..=2 => 0,
+        3..=7 => 2,
+        _ => 4,
+    }
+}
+
+/// Holders every member of a unit shares, in order.
+fn common_holders<'a>(mut all: impl Iterator<Item = &'a Vec<usize>>) -> Vec<usize> {
+    let Some(first) = all.next() else {
+        return Vec::new();
+    };
+    let mut common = first.clone();
+    for h in all {
+        common.retain(|c| h.contains(c));
+    }
+    common
+}
+
+/// Calls grouped by transaction: a Postgres group joins the one before it on
+/// its connection when that one left a transaction open. Every other call
+/// is a unit of its own. Units in recorded order.
+fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    let mut open: HashMap<(&str, u64), usize> = HashMap::new();
+    let mut order: Vec<usize> = (0..calls.len()).collect();
+    order.sort_by_key(|&n| (calls[n].exchange.started_at, calls[n].exchange.seq));
+    for n in order {
+        let CallMock::Postgres(m) = calls[n].mock else {
+            units.push(vec![n]);
+            continue;
+        };
+        let key = (m.dependency.as_str(), m.connection);
+        let unit = match open.remove(&key) {
+            Some(u) if !calls[n].holders.is_empty() => {
+                units[u].push(n);
+                u
+            }
+            _ => {
+                units.push(vec![n]);
+                units.len() - 1
+            }
+        };
+        let left_open = m.response.iter().rev().find_map(|r| match r {
+            BackendMessage::ReadyForQuery { status } => Some(*status != TxStatus::Idle),
+            _ => None,
+        });
+        if left_open == Some(true) {
+            open.insert(key, unit);
+        }
+    }
+    units
+}
+
+/// Parameter types and result columns by statement, learned from every
+/// Parse and Describe answer in the recording: a driver that caches its
+/// statements binds and executes later without describing again.
+#[derive(Default)]
+struct Types {
+    params: HashMap<(String, String), Vec<u32>>,
+    rows: HashMap<(String, String), Vec<Field>>,
+}
+
+impl Types {
+    fn learn(calls: &[Call]) -> Self {
+        let mut t = Types::default();
+        for c in calls {
+            let CallMock::Postgres(m) = c.mock else {
+                continue;
+            };
+            let dep = &m.dependency;
+            let mut last_sql: Option<String> = None;
+            for r in &m.request {
+                match &r.message {
+                    FrontendMessage::Parse {
+                        sql, param_types, ..
+                    } => {
+                        t.params
+                            .entry((dep.clone(), sql.clone()))
+                            .or_insert_with(|| param_types.clone());
+                        last_sql = Some(sql.clone());
+                    }
+                    _ => {
+                        if let Some(sql) = &r.prepared {
+                            last_sql = Some(sql.clone());
+                        }
+                    }
+                }
+            }
+            // One statement described per group is the common case; the
+            // columns belong to the last statement the group names.
+            if let (Some(sql), Some(fields)) = (last_sql, row_fields(&m.response)) {
+                t.rows.entry((dep.clone(), sql)).or_insert(fields);
+            }
+        }
+        t
+    }
+}
+
+fn row_fields(response: &[BackendMessage]) -> Option<Vec<Field>> {
+    response.iter().find_map(|r| match r {
+        BackendMessage::RowDescription { fields } => Some(fields.clone()),
+        _ => None,
+    })
+}
+
+/// The values a call sent, and those with its answer's, as text.
+fn call_values(c: &Call, types: &Types) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut sent, mut answered) = (BTreeSet::new(), BTreeSet::new());
+    match c.mock {
+        CallMock::Http(m) => {
+            sent.extend(request_values(&m.request));
+            if let Some(v) = m.response.body.as_ref().and_then(BodySpec::as_json) {
+                json_values(v, &mut answered);
+            }
+        }
+        CallMock::Postgres(m) => pg_values(m, types, &mut sent, &mut answered),
+    }
+    answered.extend(sent.iter().cloned());
+    (sent, answered)
+}
+
+fn pg_values(
+    m: &PgMock,
+    types: &Types,
+    sent: &mut BTreeSet<String>,
+    answered: &mut BTreeSet<String>,
+) {
+    let dep = m.dependency.clone();
+    let mut result_formats: Vec<i16> = Vec::new();
+    let mut sql: Option<String> = None;
+    for r in &m.request {
+        let FrontendMessage::Bind {
+            param_formats,
+            params,
+            result_formats: rf,
+            ..
+        } = &r.message
+        else {
+            continue;
+        };
+        sql = r.prepared.clone();
+        result_formats = rf.clone();
+        let oids = r
+            .prepared
+            .as_ref()
+            .and_then(|s| types.params.get(&(dep.clone(), s.clone())));
+        for (i, p) in params.iter().enumerate() {
+            if r.matchers.contains_key(&i) {
+                continue;
+            }
+            let oid = oids.and_then(|t| t.get(i)).copied().unwrap_or(0);
+            if let Some(p) = p {
+                sent.extend(value_text(
+                    p.as_slice(),
+                    is_binary_param(param_formats, i),
+                    oid,
+                ));
+            }
+        }
+    }
+    let fields = row_fields(&m.response)
+        .or_else(|| sql.and_then(|s| types.rows.get(&(dep, s)).cloned()))
+        .unwrap_or_default();
+    for r in &m.response {
+        let BackendMessage::DataRow { values } = r else {
+            continue;
+        };
+        for (i, v) in values.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let field = fields.get(i);
+            // The Bind's result formats when there was one; else the
+            // description's (a simple query's rows are text).
+            let binary = if result_formats.is_empty() {
+                field.is_some_and(|f| f.format == 1)
+            } else {
+                is_binary_param(&result_formats, i)
+            };
+            let oid = field.map_or(0, |f| f.type_oid);
+            answered.extend(value_text(v.as_slice(), binary, oid));
+        }
+    }
+}
+
+/// A Postgres value as the text a JSON answer would show it as: integers,
+/// UUIDs and text by type, or by size where the type is not known.
+pub(crate) fn value_text(b: &[u8], binary: bool, oid: u32) -> Option<String> {
+    let text = || {
+        std::str::from_utf8(b)
+            .ok()
+            .filter(|s| !s.chars().any(char::is_control))
+            .map(str::to_owned)
+    };
+    if !binary {
+        return text();
+    }
+    let int = |b: &[u8]| match b.len() {
+        2 => Some(i16::from_be_bytes([b[0], b[1]]).to_string()),
+        4 => Some(i32::from_be_bytes(b.try_into().ok()?).to_string()),
+        8 => Some(i64::from_be_bytes(b.try_into().ok()?).to_string()),
+        _ => None,
+    };
+    let uuid = |b: &[u8]| {
+        uuid::Uuid::from_slice(b)
+            .ok()
+            .map(|u| u.hyphenated().to_string())
+    };
+    match oid {
+        20 | 21 | 23 => int(b),
+        2950 => uuid(b),
+        // jsonb's binary form is a version byte, then the text.
+        3802 => b
+            .split_first()
+            .and_then(|(_, rest)| std::str::from_utf8(rest).ok().map(str::to_owned)),
+        25 | 1043 | 1042 | 19 | 114 => text(),
+        0 => match b.len() {
+            16 => uuid(b),
+            2 | 4 | 8 => int(b),
+            _ => text(),
+        },
+        _ => None,
+    }
+}
+
+/// What a request carries itself: its path segments, query values and JSON
+/// leaves, and the claims of a bearer JWT.
+fn request_values(req: &RequestSpec) -> BTreeSet<String> {
+    let mut out = target_values(&req.target);
+    if let Some(v) = req.body.as_ref().and_then(BodySpec::as_json) {
+        json_values(v, &mut out);
+    }
+    for (name, value) in &req.headers {
+        if name.eq_ignore_ascii_case("authorization") {
+            if let Some((_, token)) = value.split_once(' ') {
+                jwt_claims(token.trim(), &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// A target's path segments and query values, percent-decoded. A segment
+/// of lower-case letters only (`api`, `price`) names a kind of thing, not
+/// one thing: it is left out.
+fn target_values(target: &str) -> BTreeSet<String> {
+    let mut out = sent_in_target(target);
+    out.retain(|v| !v.chars().all(|c| c.is_ascii_lowercase()));
+    out
+}
+
+/// Every value a request states literally: its path segments and query
+/// values (percent-decoded) and its JSON leaves. A value the client sent
+/// as it stands is sent the same at replay (one that came from an earlier
+/// answer is a `${...}` reference by now, and is not among these).
+pub(crate) fn sent_values(req: &RequestSpec) -> BTreeSet<String> {
+    let mut out = sent_in_target(&req.target);
+    if let Some(v) = req.body.as_ref().and_then(BodySpec::as_json) {
+        let mut leaves = BTreeSet::new();
+        json_values(v, &mut leaves);
+        out.extend(leaves);
+    }
+    out.retain(|v| !v.is_empty() && !crate::template::has_placeholder(v));
+    out
+}
+
+fn sent_in_target(target: &str) -> BTreeSet<String> {
+    let target = crate::suite::origin_form(target);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut out: BTreeSet<String> = path
+        .split('/')
+        .map(crate::matcher::percent_decode)
+        .collect();
+    out.extend(
+        query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(_, v)| crate::matcher::percent_decode(&v.replace('+', " "))),
+    );
+    out
+}
+
+/// A JSON value's scalar leaves as text, and the claims of JWTs among them.
+fn json_values(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => m.values().for_each(|c| json_values(c, out)),
+        Value::Array(a) => a.iter().for_each(|c| json_values(c, out)),
+        Value::String(s) => {
+            jwt_claims(s, out);
+            out.insert(s.clone());
+        }
+        Value::Number(n) => {
+            out.insert(n.to_string());
+        }
+        _ => {}
+    }
+}
+
+/// A JWT's payload claims (`sub`, a session id, ...) as values: what the
+/// app put in a token it made is what it stored or looked up.
+fn jwt_claims(s: &str, out: &mut BTreeSet<String>) {
+    use base64::Engine as _;
+    if !crate::matcher::formats::is_jwt(s) {
+        return;
+    }
+    let payload = s.split('.').nth(1).unwrap_or_default();
+    if let Some(v) = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    {
+        json_values(&v, out);
+    }
+}
