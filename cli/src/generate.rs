@@ -143,6 +143,12 @@ pub fn describe_bounded(
         let rows = rows.iter().map(|[a, b, c]| [a.as_str(), b, c]);
         table(&mut s, ["CASE", "CALL", "WHAT"], rows, limit, full);
     }
+    if r.shared_housekeeping > 0 {
+        s.push_str(&format!(
+            "  {} connection housekeeping calls (pool resets, session settings) were made while several cases were in flight; they went to mocks/shared.jsonl, where they answer any case\n",
+            r.shared_housekeeping
+        ));
+    }
     if !r.ambiguous.is_empty() {
         s.push_str(&format!(
             "  {} dependency calls were made while several cases were in flight and carried nothing only one of them knew; they went to mocks/shared.jsonl:\n",

@@ -48,6 +48,10 @@ pub struct GenerateReport {
     /// Of the calls made while several cases were in flight, those the
     /// evidence gave to one case: `(seq, call, case)`.
     pub attributed: Vec<(i64, String, String)>,
+    /// Calls made while several cases were in flight that are connection
+    /// housekeeping (a pool's reset, session settings), which answers any
+    /// case: shared, and only counted.
+    pub shared_housekeeping: usize,
     /// Outbound calls after the first case that lie in no case's window.
     pub outside: Vec<(i64, String)>,
     /// Inbound exchanges left out because the app never answered: `(seq, error)`.
@@ -223,6 +227,11 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             (None, []) if first_start.is_none_or(|f| o.started_at < f) => Place::Startup,
             (None, []) => {
                 report.outside.push((o.seq, call));
+                Place::Shared
+            }
+            // A pool's reset between uses belongs to no case: counted.
+            (None, _) if matches!(&mock, Mock::Postgres(m) if m.is_housekeeping()) => {
+                report.shared_housekeeping += 1;
                 Place::Shared
             }
             (None, many) => {

@@ -1104,7 +1104,15 @@ fn a_call_made_while_cases_overlapped_goes_to_the_case_whose_answer_shows_its_ro
     // Nothing in it that only one of them knows.
     let (req, res) = bound("select now() > $1", int4(0), &["t"], "idle");
     let neither = pg_on(3, 5, (40, 50), req, res);
-    let g = generate(&session(), &[ann, bob, for_bob, for_ann, neither]);
+    // A pool's reset when a connection goes back: no case's, only counted.
+    let reset = pg_on(
+        1,
+        6,
+        (55, 60),
+        serde_json::json!([{"type": "Query", "sql": "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL"}]),
+        serde_json::json!([{"type": "CommandComplete", "tag": "RESET"}, {"type": "ReadyForQuery", "status": "idle"}]),
+    );
+    let g = generate(&session(), &[ann, bob, for_bob, for_ann, neither, reset]);
     assert_eq!(
         seqs(&g, "0001-get-api-articles-ann-s-article-comments"),
         [4]
@@ -1115,9 +1123,10 @@ fn a_call_made_while_cases_overlapped_goes_to_the_case_whose_answer_shows_its_ro
     );
     assert_eq!(
         g.shared_pg.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        [5],
+        [5, 6],
         "a call with no telling value stays in the shared pool"
     );
+    assert_eq!(g.report.shared_housekeeping, 1);
     let attributed: Vec<_> = g
         .report
         .attributed

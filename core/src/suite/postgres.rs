@@ -152,6 +152,23 @@ fn is_param_kind(k: &str) -> bool {
 }
 
 impl PgMock {
+    /// Whether every statement the group runs is work a driver or pool
+    /// does when it likes ([`is_session_work`]): it belongs to no case.
+    pub fn is_housekeeping(&self) -> bool {
+        let mut runs = self
+            .request
+            .iter()
+            .filter_map(|r| match &r.message {
+                FrontendMessage::Query { sql } => Some(sql.as_str()),
+                FrontendMessage::Bind { .. } | FrontendMessage::Execute { .. } => {
+                    r.prepared.as_deref()
+                }
+                _ => None,
+            })
+            .peekable();
+        runs.peek().is_some() && runs.all(is_session_work)
+    }
+
     /// The SQL this group runs, for listings, reports and miss messages.
     pub fn sql(&self) -> Option<&str> {
         self.request.iter().find_map(|r| match &r.message {
@@ -288,6 +305,60 @@ pub fn normalize_sql(sql: &str) -> String {
         out.pop();
     }
     out
+}
+
+/// SQL a driver or pool runs on a connection when it likes, whose answer
+/// does not depend on what the app did: resets, session settings, pings and
+/// reads of the system catalogs (type introspection).
+pub fn is_session_work(sql: &str) -> bool {
+    let statements: Vec<&str> = sql
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    !statements.is_empty()
+        && statements.iter().all(|s| {
+            let lower = s.to_ascii_lowercase();
+            let words: Vec<&str> = lower.split_whitespace().collect();
+            match words.as_slice() {
+                ["reset", ..] | ["discard", ..] | ["unlisten", ..] | ["show", ..] => true,
+                ["close", "all"] | ["deallocate", "all"] | ["deallocate", "prepare", "all"] => true,
+                // Session settings, not the ones that only last a transaction.
+                ["set", "local", ..] | ["set", "transaction", ..] => false,
+                ["set", ..] => true,
+                ["select", rest @ ..] => {
+                    let rest = rest.join(" ");
+                    matches!(
+                        rest.as_str(),
+                        "1" | "1 as one" | "true" | "version()" | "pg_advisory_unlock_all()"
+                    ) || rest.starts_with("current_setting(")
+                        || reads_catalogs_only(&lower)
+                }
+                ["with", ..] => reads_catalogs_only(&lower),
+                _ => false,
+            }
+        })
+}
+
+/// A read of the system catalogs that writes nothing.
+fn reads_catalogs_only(lower: &str) -> bool {
+    let catalogs = lower.contains("pg_catalog.")
+        || lower.contains("information_schema.")
+        || [
+            "pg_type",
+            "pg_namespace",
+            "pg_range",
+            "pg_enum",
+            "pg_attribute",
+        ]
+        .iter()
+        .any(|t| lower.contains(t));
+    let writes = [
+        "insert ", "update ", "delete ", "create ", "alter ", "drop ",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    catalogs && !writes
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use reel_core::matcher::formats::accepts_param;
-use reel_core::suite::postgres::normalize_sql;
+use reel_core::suite::postgres::{is_session_work, normalize_sql};
 use reel_core::suite::{PgMock, PgRequest};
 use reel_core::wire::postgres::{
     is_binary_param, BackendMessage, FrontendMessage, Target, TxStatus,
@@ -267,60 +267,6 @@ fn all_same(recorded: &[Canon], actual: &[Canon], whole: bool) -> bool {
         recorded.len() >= actual.len()
     };
     len_ok && recorded.iter().zip(actual).all(|(r, a)| same(r, a))
-}
-
-/// SQL a driver or pool runs on a connection when it likes, whose answer
-/// does not depend on what the app did: resets, session settings, pings and
-/// reads of the system catalogs (type introspection).
-pub fn is_session_work(sql: &str) -> bool {
-    let statements: Vec<&str> = sql
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    !statements.is_empty()
-        && statements.iter().all(|s| {
-            let lower = s.to_ascii_lowercase();
-            let words: Vec<&str> = lower.split_whitespace().collect();
-            match words.as_slice() {
-                ["reset", ..] | ["discard", ..] | ["unlisten", ..] | ["show", ..] => true,
-                ["close", "all"] | ["deallocate", "all"] | ["deallocate", "prepare", "all"] => true,
-                // Session settings, not the ones that only last a transaction.
-                ["set", "local", ..] | ["set", "transaction", ..] => false,
-                ["set", ..] => true,
-                ["select", rest @ ..] => {
-                    let rest = rest.join(" ");
-                    matches!(
-                        rest.as_str(),
-                        "1" | "1 as one" | "true" | "version()" | "pg_advisory_unlock_all()"
-                    ) || rest.starts_with("current_setting(")
-                        || reads_catalogs_only(&lower)
-                }
-                ["with", ..] => reads_catalogs_only(&lower),
-                _ => false,
-            }
-        })
-}
-
-/// A read of the system catalogs that writes nothing.
-fn reads_catalogs_only(lower: &str) -> bool {
-    let catalogs = lower.contains("pg_catalog.")
-        || lower.contains("information_schema.")
-        || [
-            "pg_type",
-            "pg_namespace",
-            "pg_range",
-            "pg_enum",
-            "pg_attribute",
-        ]
-        .iter()
-        .any(|t| lower.contains(t));
-    let writes = [
-        "insert ", "update ", "delete ", "create ", "alter ", "drop ",
-    ]
-    .iter()
-    .any(|w| lower.contains(w));
-    catalogs && !writes
 }
 
 /// A group whose running part (if any) is all session work.
