@@ -258,10 +258,6 @@ async fn asyncpg_pool_of_ten_replays_green_twenty_times() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 11: in CI on 2026-12-02 one recording replayed 0 of 20 green: carol's login \
-            found its INSERT INTO sessions only in the shared pool, recorded for user 2 \
-            ($2 = 2, sent 3); calls made while several cases were in flight are answered \
-            across users"]
 async fn psycopg_pool_of_ten_replays_green_twenty_times() {
     pool_round_trip("psycopg", 20).await;
 }

@@ -374,10 +374,6 @@ async fn conduit_psycopg_collection_replays_green() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 11: about one recording in five under load replays a GET of one user's \
-            comments with another user's rows (0022/0023 in CI on 2026-12-02): concurrent \
-            identical queries go to the shared pool, and the comment query can then match \
-            another user's recording there"]
 async fn conduit_concurrent_users_replay_green() {
     let db = Database::create("");
     let port = free_port();
