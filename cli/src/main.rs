@@ -52,10 +52,28 @@ fn main() -> ExitCode {
     match run(cli, command_matches) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("reel: error: {e:#}");
+            eprintln!("reel: error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, `what: why: why`, each cause once:
+/// many messages already name their cause (`cannot listen on ...: {source}`),
+/// and anyhow's chain would print it again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// Flags, then reel.toml under them, then the command.
@@ -96,4 +114,40 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    /// An error shaped like many of reel's: its message names its source.
+    #[derive(Debug)]
+    struct Listen {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Listen {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot listen on 127.0.0.1:1: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Listen {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_the_message_already_names_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let shown = io.to_string();
+        let e = anyhow::Error::new(Listen { source: io }).context("recording");
+        assert_eq!(
+            error_text(&e),
+            format!("recording: cannot listen on 127.0.0.1:1: {shown}")
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
+    }
 }
