@@ -174,11 +174,21 @@ pub fn is_token(s: &str) -> bool {
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
     let distinct = b.iter().collect::<std::collections::BTreeSet<_>>().len();
-    let words = s
-        .split(['-', '_', '.'])
-        .filter(|part| part.len() >= 2 && part.bytes().all(|c| c.is_ascii_lowercase()))
-        .count();
-    digits >= 3 && letters >= 3 && distinct >= 10 && words < 2
+    digits >= 3 && letters >= 3 && distinct >= 10 && !is_slug(s)
+}
+
+/// Words joined by `-`, `_` or `.` (`dragons-of-ua62dddc5e5-0`,
+/// `report_2026_q3_final.v2.pdf`): it begins with a lower-case word of three
+/// letters or more, has another, and a separator every eight characters or
+/// oftener. Random base64url has one in about 32, and seldom begins with a
+/// word: a JWT or an API key is not taken for a slug.
+fn is_slug(s: &str) -> bool {
+    let word = |p: &str| p.len() >= 2 && p.bytes().all(|c| c.is_ascii_lowercase());
+    let parts: Vec<&str> = s.split(['-', '_', '.']).collect();
+    let separators = parts.len() - 1;
+    parts.first().is_some_and(|p| word(p) && p.len() >= 3)
+        && parts.iter().filter(|p| word(p)).count() >= 2
+        && separators * 8 >= s.len()
 }
 
 pub fn is_uuid(s: &str) -> bool {
@@ -249,6 +259,10 @@ mod tests {
             v["slug"], "dragons-of-ua62dddc5e5-0",
             "words make a slug, not a token"
         );
+        // Random base64url may hold short lower-case parts between - and _.
+        let jwt_like = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VybmFtZSI6ImMxNzk2Mjg1Mzc3XzMiLCJzdWIiOiJhY2Nlc3MiLCJleHAiOjE3OTY4OTAyMjF9.48Nah2m6xikIZBbvawONnIz0uPI2_vv-ZIaIr8-B_fs";
+        assert!(accepts("token", &json!(jwt_like)));
+        assert!(accepts("token", &json!("abc-defgh_Xk29fLq0Zp7Rt4Wm")));
         assert!(accepts("token", &json!("0123456789abcdefABCDEF-_")));
         assert!(!accepts("token", &json!("short1a")));
     }
