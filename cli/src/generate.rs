@@ -17,7 +17,7 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
     let session = args.session.as_deref().context(
         "give the session: reel generate SESSION, or session in reel.toml's [generate] or [record]",
     )?;
-    let store = Store::open(&args.store.store)?;
+    let store = Store::open_existing(&args.store.store, false)?;
     let summary = store.find_session(session)?;
     let exchanges = store.exchanges(summary.session.id)?;
     let options = Options {

@@ -3,21 +3,30 @@
 use std::process::ExitCode;
 
 use reel_core::model::header;
-use reel_core::{Exchange, Payload, SessionSummary, Store};
+use reel_core::{Exchange, Payload, SessionState, SessionSummary, Store};
 use serde_json::json;
 
 use crate::args::{SessionsArgs, SessionsCommand};
 
 pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&args.store.store)?;
-    match args
+    let command = args
         .command
-        .unwrap_or(SessionsCommand::List { json: false })
-    {
+        .unwrap_or(SessionsCommand::List { json: false });
+    let write = matches!(command, SessionsCommand::Rm { .. });
+    let store = Store::open_existing(&args.store.store, write)?;
+    match command {
         SessionsCommand::List { json } => list(&store, json)?,
         SessionsCommand::Show { session, json } => show(&store, &session, json)?,
         SessionsCommand::Rm { session } => {
             let s = store.find_session(&session)?;
+            if let Some(pid) = s.session.recorder_pid() {
+                return Err(reel_core::StoreError::StillRecording {
+                    id: s.session.id,
+                    name: s.session.name.clone(),
+                    pid,
+                }
+                .into());
+            }
             store.delete_session(s.session.id)?;
             out!(
                 "Removed session {} \"{}\" ({} exchanges)",
@@ -78,6 +87,9 @@ fn show(store: &Store, which: &str, as_json: bool) -> anyhow::Result<()> {
     out!("  target    {}", s.target);
     out!("  started   {}", local_time(s.started_at.0));
     out!("  duration  {}", duration(&summary));
+    if summary.state == SessionState::Interrupted {
+        out!("  state     interrupted: its recorder stopped without ending it; what it stored is kept");
+    }
     out!(
         "  exchanges {} ({} inbound, {} outbound), {} dropped",
         summary.exchanges,
@@ -151,6 +163,7 @@ fn duration(s: &SessionSummary) -> String {
                 format!("{}m{:02}s", (secs / 60.0) as u64, secs as u64 % 60)
             }
         }
+        None if s.state == SessionState::Interrupted => "interrupted".to_owned(),
         None => "recording".to_owned(),
     }
 }

@@ -29,6 +29,18 @@ pub enum StoreError {
     },
     #[error("{path} is not a reel store (it is an SQLite file of another application)")]
     Foreign { path: PathBuf },
+    #[error(
+        "the store {path} has schema version {found}, older than this reel's; run `reel record` with it once to upgrade it"
+    )]
+    TooOld { path: PathBuf, found: i64 },
+    #[error(
+        "no store at {path}: record a session first (`reel record`), or name another with --store"
+    )]
+    Missing { path: PathBuf },
+    #[error("{path} is an empty file, not a reel store; remove it or name another with --store")]
+    Empty { path: PathBuf },
+    #[error("session {id} \"{name}\" is still being recorded (reel process {pid}); stop that recorder first")]
+    StillRecording { id: i64, name: String, pid: u32 },
     #[error("store {path}: {what}: {source}")]
     Sql {
         path: PathBuf,

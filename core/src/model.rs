@@ -25,8 +25,91 @@ pub struct Session {
     /// Captures that could not be stored (must be 0 on a healthy run).
     pub dropped: u64,
     /// How the recording was set up: `listen`, `upstream`, `dependencies`
-    /// (name, protocol, listen, target), `http_proxy` and the `app` command.
+    /// (name, protocol, listen, target), `http_proxy`, the `app` command and
+    /// the `recorder` process (see [`Recorder`]).
     pub setup: serde_json::Value,
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    /// Its recorder is still running.
+    Recording,
+    /// Its recorder stopped without ending it (killed, crashed, the machine
+    /// restarted): what it stored until then is kept.
+    Interrupted,
+    Ended,
+}
+
+impl Session {
+    pub fn state(&self) -> SessionState {
+        if self.ended_at.is_some() {
+            return SessionState::Ended;
+        }
+        match self.setup.get("recorder").map(Recorder::alive) {
+            Some(false) => SessionState::Interrupted,
+            // Sessions from before reel noted its recorder: taken at their word.
+            _ => SessionState::Recording,
+        }
+    }
+
+    /// The recorder's process id, while it records.
+    pub fn recorder_pid(&self) -> Option<u32> {
+        let pid = self.setup.get("recorder")?.get("pid")?.as_u64()?;
+        (self.state() == SessionState::Recording).then_some(pid as u32)
+    }
+}
+
+/// The process that records a session, told apart from a later process
+/// with the same id by its start time and the boot it ran in.
+pub struct Recorder;
+
+impl Recorder {
+    /// This process, as stored in a session's setup.
+    pub fn this_process() -> serde_json::Value {
+        let pid = std::process::id();
+        serde_json::json!({
+            "pid": pid,
+            "started": start_ticks(pid),
+            "boot": boot_id(),
+        })
+    }
+
+    /// Whether the process a setup's `recorder` names still runs. Unknown
+    /// (another machine's boot, no /proc): taken as running.
+    pub fn alive(recorder: &serde_json::Value) -> bool {
+        let Some(pid) = recorder.get("pid").and_then(serde_json::Value::as_u64) else {
+            return true;
+        };
+        let boot = recorder.get("boot").and_then(serde_json::Value::as_str);
+        if boot.is_some() && boot_id().as_deref() != boot {
+            // Recorded before this machine last started: no process of then runs now.
+            return boot_id().is_none();
+        }
+        match (
+            recorder.get("started").and_then(serde_json::Value::as_u64),
+            start_ticks(pid as u32),
+        ) {
+            (Some(then), Some(now)) => then == now,
+            (_, None) => !std::path::Path::new("/proc/self").exists(),
+            (None, Some(_)) => true,
+        }
+    }
+}
+
+/// A process's start time in clock ticks since boot (`/proc/PID/stat`, field 22).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -74,6 +74,7 @@ pub struct SessionSummary {
     pub exchanges: u64,
     pub inbound: u64,
     pub outbound: u64,
+    pub state: crate::model::SessionState,
 }
 
 pub struct Store {
@@ -82,15 +83,28 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the store at `path` and brings its schema
+    /// up to date: for recording. A new store's folder is made private
+    /// (0700) and the file 0600; an existing file is made 0600 too. A file
+    /// that is there but empty is refused, not made a store: it is not one.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StoreError::CreateDir {
+                    path: dir.to_owned(),
+                    source,
+                })?;
         }
-        create_private(path)?;
+        if path.exists() {
+            check_file(path)?;
+            make_private(path)?;
+        } else {
+            create_private(path)?;
+        }
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -102,6 +116,62 @@ impl Store {
         store.configure()?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Opens a store that must already exist, creating nothing: for every
+    /// command but recording. `write` only for changing it (`sessions rm`);
+    /// otherwise read-only, which also works where the store's folder or
+    /// file cannot be written (a read-only mount).
+    pub fn open_existing(path: &Path, write: bool) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        check_file(path)?;
+        use rusqlite::OpenFlags;
+        let flags = if write {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let store = |conn| Store {
+            conn,
+            path: path.to_owned(),
+        };
+        let first = Connection::open_with_flags(path, flags)
+            .map(store)
+            .map_err(open_err)
+            .and_then(|s| s.check_schema().map(|()| s));
+        match first {
+            Ok(s) => {
+                s.conn
+                    .busy_timeout(std::time::Duration::from_secs(10))
+                    .map_err(open_err)?;
+                if write {
+                    s.conn
+                        .execute_batch("PRAGMA foreign_keys = ON;")
+                        .map_err(open_err)?;
+                }
+                Ok(s)
+            }
+            // A WAL store on read-only media: SQLite cannot make its
+            // shared-memory file there, and nobody can be writing it.
+            Err(StoreError::Open { .. }) | Err(StoreError::Sql { .. }) if !write => {
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                let s = Connection::open_with_flags(uri, flags)
+                    .map(store)
+                    .map_err(open_err)?;
+                s.check_schema()?;
+                Ok(s)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -141,6 +211,36 @@ impl Store {
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(open_err)?;
         Ok(())
+    }
+
+    /// For a store opened without migrating: a reel store of this reel's
+    /// schema version.
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let app_id: i64 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(self.sql_err("reading application_id"))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.sql_err("reading user_version"))?;
+        if app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+            });
+        }
+        match version {
+            v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: v,
+                supported: SCHEMA_VERSION,
+            }),
+            v if v < SCHEMA_VERSION => Err(StoreError::TooOld {
+                path: self.path.clone(),
+                found: v,
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -198,10 +298,13 @@ impl Store {
         target: &str,
         started_at: Micros,
     ) -> Result<i64, StoreError> {
+        // Which process records it: a reader tells a session still being
+        // recorded from one whose recorder died.
+        let setup = serde_json::json!({ "recorder": crate::model::Recorder::this_process() });
         self.conn
             .execute(
-                "INSERT INTO sessions (name, started_at, target) VALUES (?1, ?2, ?3)",
-                params![name, started_at.0, target],
+                "INSERT INTO sessions (name, started_at, target, setup) VALUES (?1, ?2, ?3, ?4)",
+                params![name, started_at.0, target, setup.to_string()],
             )
             .map_err(self.sql_err("creating a session"))?;
         Ok(self.conn.last_insert_rowid())
@@ -221,8 +324,10 @@ impl Store {
             .map_err(self.sql_err("listing sessions"))?;
         let rows = stmt
             .query_map([], |r| {
+                let session = session_from_row(r)?;
                 Ok(SessionSummary {
-                    session: session_from_row(r)?,
+                    state: session.state(),
+                    session,
                     exchanges: r.get::<_, i64>(8)? as u64,
                     inbound: r.get::<_, i64>(9)? as u64,
                     outbound: r.get::<_, i64>(10)? as u64,
@@ -246,8 +351,25 @@ impl Store {
             .ok_or_else(|| StoreError::NoSuchSession(id_or_name.to_owned()))
     }
 
-    /// Records how a session was set up (see [`Session::setup`]).
+    /// Records how a session was set up (see [`Session::setup`]), keeping
+    /// the recorder that [`Store::create_session`] noted.
     pub fn set_session_setup(&self, id: i64, setup: &Value) -> Result<(), StoreError> {
+        let had: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT setup FROM sessions WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err("reading the session setup"))?;
+        let mut setup = setup.clone();
+        let recorder = had
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.get("recorder").cloned());
+        if let (Some(r), Some(obj)) = (recorder, setup.as_object_mut()) {
+            obj.entry("recorder").or_insert(r);
+        }
         self.conn
             .execute(
                 "UPDATE sessions SET setup = ?1 WHERE id = ?2",
@@ -306,6 +428,60 @@ impl Store {
             .optional()
             .map_err(self.sql_err("reading a session"))
     }
+}
+
+/// An existing store file must hold something: an empty file is not a
+/// store, and making it one would hide a mistake (a wrong `--store`).
+fn check_file(path: &Path) -> Result<(), StoreError> {
+    let meta = std::fs::metadata(path).map_err(|source| StoreError::CreateFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    if meta.is_file() && meta.len() == 0 {
+        return Err(StoreError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Narrows an existing store file (and its WAL and shared-memory files) to
+/// 0600, as a new one is made.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        files.push(PathBuf::from(p));
+    }
+    for f in files {
+        let Ok(meta) = std::fs::metadata(&f) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| StoreError::CreateFile {
+                    path: f.clone(),
+                    source,
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A path for an SQLite `file:` URI, with the characters URIs reserve escaped.
+fn uri_path(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = String::new();
+    for b in abs.as_os_str().as_encoded_bytes() {
+        match b {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{b:02X}")),
+            b => out.push(*b as char),
+        }
+    }
+    out
 }
 
 /// Creates the store file with mode 0600 before SQLite opens it; SQLite gives its

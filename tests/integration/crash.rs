@@ -1,5 +1,6 @@
 //! Crash safety: `reel record` killed with SIGKILL under load leaves a sound
-//! store that holds every exchange committed before the kill.
+//! store that holds every exchange committed before the kill, and a session
+//! shown as interrupted; while it records, the session cannot be removed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +46,19 @@ async fn sigkill_under_load_leaves_a_sound_store_with_all_committed_exchanges() 
     )
     .await;
 
+    // While it records, the session cannot be removed from under it.
+    let rm = reel(&[
+        "sessions",
+        "rm",
+        "crash",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&rm.stderr);
+    assert_eq!(rm.status.code(), Some(2), "{said}");
+    assert!(said.contains("is still being recorded"), "{said}");
+    assert_eq!(stored_count(&store), Some(committed), "nothing was removed");
+
     // Phase 2: keep 8 clients busy and kill reel in the middle of it.
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
@@ -74,6 +88,15 @@ async fn sigkill_under_load_leaves_a_sound_store_with_all_committed_exchanges() 
     }
     app.stop().await;
     pricing.stop().await;
+
+    // The session shows as interrupted, not as recording forever.
+    let list = reel(&["sessions", "list", "--store", store.to_str().unwrap()]);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains("interrupted"), "{listed}");
+    assert_eq!(
+        session_json(&store, "crash")["session"]["state"],
+        "interrupted"
+    );
 
     let db = rusqlite::Connection::open(&store).unwrap();
     let integrity: String = db

@@ -201,3 +201,84 @@ fn a_new_store_gets_large_pages_and_an_old_one_keeps_its_own() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+#[test]
+fn reading_commands_create_nothing_and_an_empty_file_is_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope/x.db");
+    let err = Store::open_existing(&missing, false).err().unwrap();
+    assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+    assert!(!dir.path().join("nope").exists(), "no folder was made");
+
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    for err in [
+        Store::open_existing(&empty, false).err().unwrap(),
+        Store::open(&empty).err().unwrap(),
+    ] {
+        assert!(matches!(err, StoreError::Empty { .. }), "{err}");
+    }
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "left as it was"
+    );
+
+    // A store opened for reading reads, and cannot be written through.
+    let path = dir.path().join("reel.db");
+    let id = Store::open(&path)
+        .unwrap()
+        .create_session("s", "http://x", Micros(1))
+        .unwrap();
+    let read = Store::open_existing(&path, false).unwrap();
+    assert_eq!(read.find_session("s").unwrap().session.id, id);
+    assert!(read.delete_session(id).is_err());
+    let write = Store::open_existing(&path, true).unwrap();
+    write.delete_session(id).unwrap();
+    assert!(write.find_session("s").is_err());
+}
+
+#[test]
+fn an_existing_store_is_made_private_and_its_folder_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".reel/reel.db");
+    drop(Store::open(&path).unwrap());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join(".reel")), 0o700);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(Store::open(&path).unwrap());
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn a_session_whose_recorder_is_gone_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let store = Store::open(&path).unwrap();
+    let id = store.create_session("s", "http://x", Micros(1)).unwrap();
+    let state = |store: &Store| store.find_session("s").unwrap().state;
+    assert_eq!(state(&store), crate::model::SessionState::Recording);
+    // Setting the setup later keeps the recorder.
+    store
+        .set_session_setup(id, &serde_json::json!({"app": ["x"]}))
+        .unwrap();
+    let s = store.find_session("s").unwrap().session;
+    assert_eq!(s.recorder_pid(), Some(std::process::id()));
+    assert_eq!(s.setup["app"], serde_json::json!(["x"]));
+    // The same pid started at another time is another process.
+    let mut gone = s.setup["recorder"].clone();
+    gone["started"] = serde_json::json!(gone["started"].as_u64().unwrap() + 1);
+    store
+        .conn()
+        .execute(
+            "UPDATE sessions SET setup = ?1 WHERE id = ?2",
+            params![serde_json::json!({ "recorder": gone }).to_string(), id],
+        )
+        .unwrap();
+    assert_eq!(state(&store), crate::model::SessionState::Interrupted);
+    assert_eq!(
+        store.find_session("s").unwrap().session.recorder_pid(),
+        None
+    );
+}
