@@ -174,7 +174,7 @@ pub fn describe_bounded(
     );
     exchange_list(
         &mut s,
-        "Postgres requests were left out because they were never answered",
+        "Postgres requests were left out because the mock could not answer them as recorded (never answered, or cut at --max-body)",
         &r.unanswered,
     );
     if !r.unsupported.is_empty() {

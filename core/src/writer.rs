@@ -15,7 +15,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use rusqlite::params;
 
 use crate::errors::StoreError;
-use crate::model::{Direction, Exchange};
+use crate::model::{Direction, Exchange, Payload};
 use crate::store::{encode_head, Store};
 use crate::time::Micros;
 
@@ -121,8 +121,15 @@ impl CaptureSender {
     }
 }
 
+/// What an exchange costs the queue: its bodies, and for a wire protocol
+/// the decoded messages as well, counted as the raw bytes they came from
+/// (both are stored; the recorders cap both at `--max-body`).
 fn exchange_bytes(e: &Exchange) -> u64 {
-    (e.request.body().bytes.len() + e.response.as_ref().map_or(0, |r| r.body().bytes.len())) as u64
+    let cost = |p: &Payload| match p {
+        Payload::Wire { raw, .. } => 2 * raw.bytes.len(),
+        p => p.body().bytes.len(),
+    };
+    (cost(&e.request) + e.response.as_ref().map_or(0, cost)) as u64
 }
 
 pub struct StoreWriter {

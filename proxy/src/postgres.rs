@@ -84,7 +84,7 @@ impl PgRecorder {
         let conn = Conn {
             id: self.sink.next_connection(),
             rec: self.clone(),
-            grouper: Mutex::new(Grouper::new()),
+            grouper: Mutex::new(Grouper::with_cap(self.body_cap)),
         };
         let _ = client.set_nodelay(true);
         let (mut client_rd, mut client_wr) = client.into_split();
@@ -299,8 +299,12 @@ impl Conn {
         let RequestGroup {
             mut requests,
             mut request_raw,
+            request_size,
+            request_cut,
             mut responses,
             mut response_raw,
+            response_size,
+            response_cut,
             started_at,
             first_byte_at,
             ended_at,
@@ -333,11 +337,11 @@ impl Conn {
             ended_at,
             request: Payload::Wire {
                 decoded: json!({ "messages": requests }),
-                raw: capped(request_raw, rec.body_cap),
+                raw: capped(request_raw, request_size, request_cut, rec.body_cap),
             },
             response: answered.then(|| Payload::Wire {
                 decoded: json!({ "messages": responses }),
-                raw: capped(response_raw, rec.body_cap),
+                raw: capped(response_raw, response_size, response_cut, rec.body_cap),
             }),
             error,
         };
@@ -377,9 +381,11 @@ fn redact_passwords(requests: &mut [FrontendMessage]) -> bool {
     changed
 }
 
-fn capped(mut bytes: Vec<u8>, cap: usize) -> Body {
-    let size = bytes.len() as u64;
-    let truncated = bytes.len() > cap;
+/// The raw bytes as stored: at most `cap`, flagged cut when the group let
+/// messages go (`cut`, of `size` bytes in all) or the bytes are longer.
+fn capped(mut bytes: Vec<u8>, size: u64, cut: bool, cap: usize) -> Body {
+    let size = size.max(bytes.len() as u64);
+    let truncated = cut || bytes.len() > cap;
     bytes.truncate(cap);
     Body {
         bytes,

@@ -1088,3 +1088,111 @@ async fn redact_keeps_a_named_http_secret_out_of_the_sql_it_flows_into() {
         );
     }
 }
+
+/// The recorder's peak resident memory (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib / 1024
+}
+
+/// A COPY far larger than `--max-body` reaches the app whole, costs the
+/// recorder little memory (it held the whole answer twice over before), and
+/// is stored cut and flagged; `generate` leaves it out and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_larger_than_max_body_streams_through_and_is_stored_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let args: Vec<String> = [
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
+        "--max-body",
+        "64K",
+        "--session",
+        "big-copy",
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rec = Recording::start(&args).await.unwrap();
+    let pid = rec.child.id().unwrap();
+    let db = rec.dep("db");
+    let baseline = peak_rss_mib(pid);
+    // 120,000 rows of 1,000 bytes: about 115 MiB through the recorder.
+    let out_file = dir.path().join("copy.out");
+    let copied = tokio::task::spawn_blocking({
+        let out_file = out_file.clone();
+        move || {
+            std::process::Command::new("psql")
+                .arg(format!(
+                    "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
+                    db.port()
+                ))
+                .args([
+                    "-X",
+                    "-q",
+                    "-c",
+                    "COPY (SELECT repeat('x', 999) FROM generate_series(1, 120000)) TO STDOUT",
+                    "-o",
+                ])
+                .arg(&out_file)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&out_file).unwrap().len(),
+        120_000 * 1000,
+        "the app got the whole COPY"
+    );
+    let peak = peak_rss_mib(pid);
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        peak < baseline + 60,
+        "recording a 115 MiB COPY took the recorder from {baseline} to {peak} MiB"
+    );
+
+    let shown = session_json(&store, "big-copy");
+    let copy = shown["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["request"]["decoded"].to_string().contains("COPY (SELECT"))
+        .expect("the COPY is stored");
+    let raw = &copy["response"]["raw"];
+    assert_eq!(raw["truncated"], true, "{raw}");
+    assert!(raw["size"].as_u64().unwrap() > 120_000 * 1000, "{raw}");
+    let kept = copy["response"]["decoded"]["messages"].as_array().unwrap();
+    assert!(kept.len() < 200, "{} messages kept", kept.len());
+    assert!(
+        kept.iter().any(|m| m["type"] == "CommandComplete"),
+        "the messages that frame the answer are kept"
+    );
+
+    let (suite, printed) = generate_suite(dir.path(), "big-copy", &store);
+    assert!(printed.contains("cut at --max-body"), "{printed}");
+    assert!(
+        !std::fs::read_to_string(suite.join("mocks/startup.jsonl"))
+            .unwrap_or_default()
+            .contains("COPY (SELECT"),
+        "a cut answer is no mock"
+    );
+}

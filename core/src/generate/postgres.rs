@@ -64,6 +64,22 @@ pub fn group(o: &Exchange, names: &mut Names) -> Group {
             PgRequest::new(message, sql)
         })
         .collect();
+    // Cut at `--max-body` while recording: the mock could only give a
+    // partial answer, or compare against partial COPY data. (After the
+    // statement names were followed: later groups name what this one prepared.)
+    for (side, payload) in [
+        ("answer", o.response.as_ref()),
+        ("request", Some(&o.request)),
+    ] {
+        let Some(body) = payload.map(Payload::body).filter(|b| b.truncated) else {
+            continue;
+        };
+        return Group::Unanswered(format!(
+            "its {side} was cut at --max-body while recording ({} of {} bytes kept); record again with a larger --max-body to replay it",
+            body.bytes.len(),
+            body.size
+        ));
+    }
     if !matches!(responses.last(), Some(BackendMessage::ReadyForQuery { .. })) {
         let why = o
             .error

@@ -18,28 +18,80 @@ use crate::time::Micros;
 use super::{BackendMessage, FrontendMessage};
 
 /// One request group with its response group: one stored exchange.
+///
+/// What a group keeps is bounded by the grouper's cap (`--max-body`) in each
+/// direction: past it, bulk messages (rows, COPY data, notices) are counted
+/// and let go instead of kept, and the raw bytes stop; the messages that
+/// frame the answer (descriptions, completions, errors, ReadyForQuery) are
+/// always kept. `*_size` counts every byte, `*_cut` says something was let go.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestGroup {
     pub requests: Vec<FrontendMessage>,
     pub request_raw: Vec<u8>,
+    pub request_size: u64,
+    pub request_cut: bool,
     pub responses: Vec<BackendMessage>,
     pub response_raw: Vec<u8>,
+    pub response_size: u64,
+    pub response_cut: bool,
     pub started_at: Option<Micros>,
     pub first_byte_at: Option<Micros>,
     pub ended_at: Option<Micros>,
 }
 
+/// Keeps a message and its bytes within `cap` bytes kept so far; a bulk
+/// message past it is only counted.
+fn keep<M>(
+    msgs: &mut Vec<M>,
+    kept: &mut Vec<u8>,
+    size: &mut u64,
+    cut: &mut bool,
+    (msg, raw, bulk): (M, &[u8], bool),
+    cap: usize,
+) {
+    *size += raw.len() as u64;
+    let fits = !*cut && kept.len() + raw.len() <= cap;
+    if fits {
+        kept.extend_from_slice(raw);
+    } else {
+        *cut = true;
+    }
+    if fits || !bulk {
+        msgs.push(msg);
+    }
+}
+
 impl RequestGroup {
-    fn push_request(&mut self, msg: FrontendMessage, raw: &[u8], now: Micros) {
+    fn push_request(&mut self, msg: FrontendMessage, raw: &[u8], now: Micros, cap: usize) {
         self.started_at.get_or_insert(now);
-        self.requests.push(msg);
-        self.request_raw.extend_from_slice(raw);
+        let bulk = matches!(msg, FrontendMessage::CopyData { .. });
+        keep(
+            &mut self.requests,
+            &mut self.request_raw,
+            &mut self.request_size,
+            &mut self.request_cut,
+            (msg, raw, bulk),
+            cap,
+        );
     }
 
-    fn push_response(&mut self, msg: BackendMessage, raw: &[u8], now: Micros) {
+    fn push_response(&mut self, msg: BackendMessage, raw: &[u8], now: Micros, cap: usize) {
         self.first_byte_at.get_or_insert(now);
-        self.responses.push(msg);
-        self.response_raw.extend_from_slice(raw);
+        let bulk = matches!(
+            msg,
+            BackendMessage::DataRow { .. }
+                | BackendMessage::CopyData { .. }
+                | BackendMessage::NoticeResponse { .. }
+                | BackendMessage::NotificationResponse { .. }
+        );
+        keep(
+            &mut self.responses,
+            &mut self.response_raw,
+            &mut self.response_size,
+            &mut self.response_cut,
+            (msg, raw, bulk),
+            cap,
+        );
     }
 
     /// The SQL this group runs, for listings and error messages.
@@ -54,8 +106,10 @@ impl RequestGroup {
 }
 
 /// Assembles one connection's exchanges; feed it every decoded message.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Grouper {
+    /// Bytes of messages a group keeps in each direction (see [`RequestGroup`]).
+    cap: usize,
     /// Extended-protocol messages not yet closed by a Sync.
     open: Option<RequestGroup>,
     /// Complete request groups waiting for their ReadyForQuery, oldest first.
@@ -69,15 +123,34 @@ pub struct Grouper {
     copy_sync: bool,
 }
 
+impl Default for Grouper {
+    fn default() -> Self {
+        Self::with_cap(usize::MAX)
+    }
+}
+
 impl Grouper {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A grouper whose groups keep at most `cap` bytes of messages in each
+    /// direction.
+    pub fn with_cap(cap: usize) -> Self {
+        Grouper {
+            cap,
+            open: None,
+            waiting: VecDeque::new(),
+            copy_in: false,
+            copy_sync: false,
+        }
     }
 
     /// Takes a message from the client; returns groups that are now finished
     /// (only those that get no answer: CancelRequest).
     pub fn client(&mut self, msg: FrontendMessage, raw: &[u8], now: Micros) -> Vec<RequestGroup> {
         use FrontendMessage as F;
+        let cap = self.cap;
         match msg {
             F::SSLRequest | F::GSSENCRequest | F::Terminate => Vec::new(),
             F::CopyData { .. } | F::CopyDone | F::CopyFail { .. } | F::Sync | F::Flush
@@ -92,20 +165,20 @@ impl Grouper {
                     } else if self.copy_sync && matches!(msg, F::Sync) {
                         self.copy_sync = false;
                     }
-                    group.push_request(msg, raw, now);
+                    group.push_request(msg, raw, now, cap);
                 }
                 Vec::new()
             }
             F::CancelRequest { .. } => {
                 let mut group = RequestGroup::default();
-                group.push_request(msg, raw, now);
+                group.push_request(msg, raw, now, cap);
                 group.ended_at = Some(now);
                 vec![group]
             }
             F::StartupMessage { .. } | F::Query { .. } | F::FunctionCall { .. } => {
                 self.close_open();
                 let mut group = RequestGroup::default();
-                group.push_request(msg, raw, now);
+                group.push_request(msg, raw, now, cap);
                 self.waiting.push_back(group);
                 Vec::new()
             }
@@ -119,21 +192,21 @@ impl Grouper {
                 if self.open.is_none() && !self.waiting.is_empty() =>
             {
                 if let Some(group) = self.waiting.back_mut() {
-                    group.push_request(msg, raw, now);
+                    group.push_request(msg, raw, now, cap);
                 }
                 Vec::new()
             }
             F::Sync => {
                 self.open
                     .get_or_insert_with(RequestGroup::default)
-                    .push_request(msg, raw, now);
+                    .push_request(msg, raw, now, cap);
                 self.close_open();
                 Vec::new()
             }
             _ => {
                 self.open
                     .get_or_insert_with(RequestGroup::default)
-                    .push_request(msg, raw, now);
+                    .push_request(msg, raw, now, cap);
                 Vec::new()
             }
         }
@@ -141,6 +214,7 @@ impl Grouper {
 
     /// Takes a message from the server; returns the group it finished, if any.
     pub fn server(&mut self, msg: BackendMessage, raw: &[u8], now: Micros) -> Option<RequestGroup> {
+        let cap = self.cap;
         let done = matches!(msg, BackendMessage::ReadyForQuery { .. });
         if matches!(
             msg,
@@ -159,13 +233,13 @@ impl Grouper {
             // and must not wait in line for the next group's answer.
             (None, None) => {
                 let mut alone = RequestGroup::default();
-                alone.push_response(msg, raw, now);
+                alone.push_response(msg, raw, now, cap);
                 alone.started_at = Some(now);
                 alone.ended_at = Some(now);
                 return Some(alone);
             }
         };
-        target.push_response(msg, raw, now);
+        target.push_response(msg, raw, now, cap);
         if done {
             let mut group = self.waiting.pop_front()?;
             self.copy_in = false;
@@ -230,6 +304,48 @@ mod tests {
 
     fn tag(t: &str) -> BackendMessage {
         BackendMessage::CommandComplete { tag: t.into() }
+    }
+
+    #[test]
+    fn a_group_keeps_its_framing_and_counts_the_bulk_past_its_cap() {
+        let mut g = Grouper::with_cap(100);
+        let t = Micros(1);
+        g.client(q("copy t to stdout"), b"Q-copy", t);
+        let mut raw_total = 0u64;
+        let mut last = None;
+        let mut answer = vec![BackendMessage::CopyOutResponse {
+            format: 0,
+            column_formats: vec![0],
+        }];
+        answer.extend((0..50).map(|i| BackendMessage::CopyData {
+            data: format!("row {i:03}\n").into_bytes().into(),
+        }));
+        answer.extend([BackendMessage::CopyDone, tag("COPY 50"), ready()]);
+        for m in answer {
+            let mut raw = Vec::new();
+            m.encode(&mut raw);
+            raw_total += raw.len() as u64;
+            last = g.server(m, &raw, t);
+        }
+        let group = last.expect("ReadyForQuery ends the group");
+        assert!(group.response_cut);
+        assert_eq!(group.response_size, raw_total);
+        assert!(group.response_raw.len() <= 100);
+        let rows = group
+            .responses
+            .iter()
+            .filter(|m| matches!(m, BackendMessage::CopyData { .. }))
+            .count();
+        assert!(rows > 0 && rows < 50, "{rows} rows kept");
+        assert!(matches!(
+            group.responses[group.responses.len() - 3..],
+            [
+                BackendMessage::CopyDone,
+                BackendMessage::CommandComplete { .. },
+                BackendMessage::ReadyForQuery { .. }
+            ]
+        ));
+        assert!(!group.request_cut);
     }
 
     #[test]
