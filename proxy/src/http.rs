@@ -274,6 +274,10 @@ impl ProxyHttp for HttpRecorder {
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        // A client that pipelines (sends request N+1 before reading answer
+        // N) gets every answer, in order, and each request is recorded;
+        // pingora's default drops the requests after the first and closes.
+        session.set_pipelining_enabled(true);
         ctx.started_at = Micros::now();
         if ctx.connection == 0 {
             ctx.connection = self.sink.next_connection();

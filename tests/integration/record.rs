@@ -508,3 +508,50 @@ fn the_app_gets_each_dependency_as_a_url_of_its_protocol() {
         "{stderr}"
     );
 }
+
+/// A client that pipelines (sends its next requests before reading the
+/// first answer) gets every answer, in order, on the one connection, and
+/// each request is recorded. Before, pingora dropped all but the first and
+/// closed the connection, and nothing said so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_all_answered_and_recorded_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let demo = record_demo(dir.path(), "pipelined", &[]).await;
+    let mut s = tokio::net::TcpStream::connect(demo.rec.inbound)
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET /books?page=1 HTTP/1.1\r\nHost: shop\r\n\r\n\
+          GET /books?page=2 HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .expect("every answer, then the close the last request asked for")
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    demo.stop().await;
+
+    let shown = session_json(&dir.path().join("reel.db"), "pipelined");
+    let inbound: Vec<&Value> = shown["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["direction"] == "inbound")
+        .collect();
+    let targets: Vec<&str> = inbound
+        .iter()
+        .map(|e| e["request"]["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["/books?page=1", "/books?page=2"]);
+    assert!(
+        inbound
+            .iter()
+            .all(|e| e["connection"] == inbound[0]["connection"]),
+        "one connection"
+    );
+}
