@@ -7,11 +7,13 @@
 //! hands out id 43 instead of 42, and still fails when the flow breaks.
 //!
 //! Equal text alone is evidence only for a long, opaque value (a token, a
-//! UUID). A short one (a small integer, a short string) links only when the
+//! UUID: letters and digits mixed); a name is not, however long. A short or
+//! plain one (a small integer, a name) links only when the
 //! context agrees: the resource its origin named (`article` for
 //! `article.id`, or `book` for the `id` a `POST /books` answered) is the one
 //! the later place names (the path segment before it, `/articles/1`; a key
-//! such as `article_id`). A value the client itself sent is no origin, and a
+//! such as `article_id`). A value the client itself sent (in this request,
+//! or in an earlier one at a place naming the same resource) is no origin, and a
 //! new resource's own id is a new origin, never a reference to an older
 //! value that happens to be equal. When two earlier values could be the
 //! origin, none is picked, and that is reported.
@@ -54,6 +56,10 @@ pub struct Chains {
     used: BTreeSet<(String, String)>,
     /// Values the current case's request referred to.
     in_request: Vec<Learned>,
+    /// Values clients sent of their own (not references), with the
+    /// resource the place named: a name or id the client chose is no
+    /// server's origin when an answer lists it later.
+    client: BTreeSet<(String, Option<String>)>,
     pub report: Vec<Chained>,
     /// Places whose value several earlier answers could have produced, so
     /// no reference was made: `(case, place, the candidates)`.
@@ -74,8 +80,17 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
+/// Long and opaque enough that equal text is the same value: 8 or more
+/// visible ASCII characters mixing letters and digits (a UUID, a hash, a
+/// token, `basicauth:3f2a…`). A name is not, however long: an OpenAPI
+/// `operationId` such as `__heartbeat__` or `contribute` is also a path
+/// segment and a word in a URL, and a name the client chose (`tasks`)
+/// comes back in listings; such values link only where the context agrees.
 fn strong(text: &str) -> bool {
-    text.len() >= 8 && !text.contains(char::is_whitespace)
+    text.len() >= 8
+        && text.bytes().all(|b| b.is_ascii_graphic())
+        && text.bytes().any(|b| b.is_ascii_alphabetic())
+        && text.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// `articles` → `article`, `categories` → `category`, `Book` → `book`.
@@ -253,6 +268,57 @@ impl Chains {
         out.join("/")
     }
 
+    /// Notes what a client request carried of its own, after its answer was
+    /// learned: a later answer that lists such a value (a collection the
+    /// client named `tasks`, a UUID it made up) hands out nothing new.
+    pub fn sent(&mut self, req: &RequestSpec) {
+        let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+        let mut previous: Option<&str> = None;
+        for seg in path.split('/') {
+            let named = previous.filter(|p| !p.is_empty()).map(singular);
+            self.client_value(seg, named);
+            previous = (!seg.contains("${")).then_some(seg);
+        }
+        let last_resource = target_resource(path);
+        for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
+            let named =
+                key_resource(k).or_else(|| id_like(k).then(|| last_resource.clone()).flatten());
+            self.client_value(v, named);
+        }
+        if let Some(BodySpec::Json(v)) = &req.body {
+            let mut leaves = std::collections::BTreeMap::new();
+            super::repeats::leaves(v, "$".into(), &mut leaves);
+            for (p, leaf) in &leaves {
+                if let Some(text) = scalar_text(leaf) {
+                    let named =
+                        path_resource(p.trim_start_matches('$')).or_else(|| last_resource.clone());
+                    self.client_value(&text, named);
+                }
+            }
+        }
+    }
+
+    fn client_value(&mut self, text: &str, named: Option<String>) {
+        if !text.is_empty() && !text.contains("${") {
+            self.client.insert((text.to_owned(), named));
+        }
+    }
+
+    /// Whether the client sent `text` of its own before: anywhere for an
+    /// opaque value, at a place naming `resource` for a short one.
+    fn client_made(&self, text: &str, resource: &Option<String>) -> bool {
+        match strong(text) {
+            true => self
+                .client
+                .range((text.to_owned(), None)..)
+                .next()
+                .is_some_and(|(t, _)| t == text),
+            false => {
+                resource.is_some() && self.client.contains(&(text.to_owned(), resource.clone()))
+            }
+        }
+    }
+
     /// A new case starts: forget what the previous request referred to.
     pub fn begin_case(&mut self) {
         self.in_request.clear();
@@ -297,6 +363,9 @@ impl Chains {
                         return;
                     }
                     let resource = path_resource(&path).or_else(|| w.fallback.clone());
+                    if c.client_made(&text, &resource) {
+                        return;
+                    }
                     let known = c.learned.iter().any(|l| {
                         l.text == text
                             && match l.strong {
