@@ -121,9 +121,10 @@ fn key_resource(key: &str) -> Option<String> {
 /// (`author_id`), else the nearest enclosing key (`body.comments[0].id` →
 /// `comment`); `None` at the top level.
 fn path_resource(path: &str) -> Option<String> {
-    let keys: Vec<&str> = path
-        .split('.')
-        .map(|k| k.split('[').next().unwrap_or(k))
+    let keys = path_keys(path);
+    let keys: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
         .filter(|k| !k.is_empty() && *k != "body")
         .collect();
     let (leaf, parents) = keys.split_last()?;
@@ -133,6 +134,26 @@ fn path_resource(path: &str) -> Option<String> {
             .filter(|p| !CONTAINERS.contains(&p.to_ascii_lowercase().as_str()))
             .map(|p| singular(p))
     })
+}
+
+/// The object keys along a path (`body.items[0].id` → body, items, id).
+fn path_keys(path: &str) -> Vec<String> {
+    let rest = path.strip_prefix("body").unwrap_or(path);
+    let mut keys: Vec<String> = path
+        .starts_with("body")
+        .then(|| "body".to_owned())
+        .into_iter()
+        .collect();
+    keys.extend(
+        crate::template::steps(rest)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| match s {
+                crate::template::Step::Key(k) => Some(k),
+                crate::template::Step::Index(_) => None,
+            }),
+    );
+    keys
 }
 
 /// Keys that wrap a list or a payload without naming what is in it.
@@ -347,7 +368,7 @@ impl Chains {
             match v {
                 Value::Object(m) => {
                     for (k, child) in m {
-                        walk(c, w, child, format!("{path}.{k}"), Some(k));
+                        walk(c, w, child, crate::template::child_path(&path, k), Some(k));
                     }
                 }
                 Value::Array(a) => {
@@ -475,7 +496,7 @@ impl Chains {
         match v {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
-                    let p = format!("{path}.{k}");
+                    let p = crate::template::child_path(path, k);
                     self.rewrite_json(case, child, place, &p, fallback, skip_case);
                 }
             }
@@ -489,11 +510,8 @@ impl Chains {
                 let Some(text) = scalar_text(leaf) else {
                     return;
                 };
-                let key = path
-                    .rsplit('.')
-                    .next()
-                    .map(|k| k.split('[').next().unwrap_or(k))
-                    .filter(|k| *k != "body");
+                let keys = path_keys(path);
+                let key = keys.last().map(String::as_str).filter(|k| *k != "body");
                 let where_ = format!("{place} {}", key.unwrap_or("value"));
                 let found = match self.strong_match(&text) {
                     Some(l) => Some(l),

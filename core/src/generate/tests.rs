@@ -1162,3 +1162,47 @@ fn a_value_the_client_sent_earlier_is_no_origin_when_an_answer_lists_it() {
         "/buckets/default/collections/${0003.response.body.data.id}"
     );
 }
+
+/// Issue 18 (Kinto): a reference whose origin sits under a key holding a
+/// dot (an OpenAPI document's `/contribute.json`, a map keyed by host
+/// names) was written `body.hosts.db.example.com.id`, which the replayer
+/// could not follow. The key is written as a JSON string and read back.
+#[test]
+fn a_reference_under_a_key_with_a_dot_can_be_filled() {
+    use Direction::*;
+    let uuid = "a1b2c3d4-0000-4000-8000-00000000abcd";
+    let answer = format!(r#"{{"hosts":{{"db.example.com":{{"id":"{uuid}"}}}}}}"#);
+    let ex = vec![
+        http(1, Inbound, None, (0, 10), "GET", "/hosts", &answer),
+        http(
+            2,
+            Inbound,
+            None,
+            (20, 30),
+            "GET",
+            &format!("/hosts/{uuid}"),
+            "{}",
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    let target = &g.cases[1].1.request.target;
+    assert_eq!(
+        target,
+        r#"/hosts/${0001.response.body.hosts["db.example.com"].id}"#
+    );
+    // The replayer fills it from what case 0001 answered.
+    struct Answered(serde_json::Value);
+    impl crate::template::Resolver for Answered {
+        fn secret(&self, name: &str) -> Result<String, String> {
+            Err(name.to_owned())
+        }
+        fn response(&self, _: &str, path: &str) -> Result<serde_json::Value, String> {
+            crate::template::select(Some(&self.0), &[], path)
+        }
+    }
+    let answered = Answered(serde_json::from_str(&answer).unwrap());
+    assert_eq!(
+        crate::template::resolve_str(target, &answered).unwrap(),
+        format!("/hosts/{uuid}")
+    );
+}
