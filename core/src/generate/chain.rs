@@ -86,11 +86,28 @@ fn scalar_text(v: &Value) -> Option<String> {
 /// `operationId` such as `__heartbeat__` or `contribute` is also a path
 /// segment and a word in a URL, and a name the client chose (`tasks`)
 /// comes back in listings; such values link only where the context agrees.
+/// A secret's placeholder (`${secret:TOKEN}`, what `record --redact` stores
+/// for a token) stands for an opaque value and is one.
 fn strong(text: &str) -> bool {
-    text.len() >= 8
+    let opaque = text.len() >= 8
         && text.bytes().all(|b| b.is_ascii_graphic())
         && text.bytes().any(|b| b.is_ascii_alphabetic())
-        && text.bytes().any(|b| b.is_ascii_digit())
+        && text.bytes().any(|b| b.is_ascii_digit());
+    opaque || secret_placeholder(text)
+}
+
+/// Whether `text` is one `${secret:...}` placeholder and nothing else.
+fn secret_placeholder(text: &str) -> bool {
+    text.strip_prefix("${")
+        .and_then(|t| t.strip_suffix('}'))
+        .and_then(crate::template::parse)
+        .is_some_and(|p| {
+            matches!(
+                p,
+                crate::template::Placeholder::Secret(_)
+                    | crate::template::Placeholder::TypedSecret(..)
+            )
+        })
 }
 
 /// `articles` → `article`, `categories` → `category`, `Book` → `book`.
