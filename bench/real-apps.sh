@@ -70,9 +70,11 @@ echo "real-apps: reel $REEL; artefacts in $work"
 
 # Whatever is still running or still exists when the script ends.
 pids=()
+apps_started=() # started by the script itself: SIGTERM (a background job ignores SIGINT)
 dbs=()
 cleanup() {
     for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+    for p in "${apps_started[@]}"; do kill "$p" 2>/dev/null; done
     for d in "${dbs[@]}"; do drop_db "$d"; done
 }
 trap cleanup EXIT
@@ -256,14 +258,13 @@ run_kinto() {
     direct_port=$(free_port)
     sh -c "$(kinto_cmd "$direct_port")" >"$dir/direct-app.log" 2>&1 &
     local app=$!
-    pids+=("$app")
+    apps_started+=("$app")
     wait_for "Kinto on port $direct_port" 60 port_open "$direct_port" || return 2
     report=direct runner "http://127.0.0.1:$direct_port" >"$dir/direct.log" 2>&1 ||
         echo "  the runner failed straight against Kinto: $dir/direct.log"
-    # SIGTERM: a background job of a script ignores SIGINT, and so does Kinto.
     kill "$app"
     wait "$app"
-    pids=("${pids[@]/$app/}")
+    apps_started=("${apps_started[@]/$app/}")
     record kinto "$(kinto_cmd "$port")" || return 2
     if cmp -s <(har_statuses "$dir/direct") <(har_statuses "$dir/st"); then
         echo "  through reel: the same $(har_statuses "$dir/st" | wc -l) statuses as straight"
