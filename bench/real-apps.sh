@@ -8,6 +8,7 @@
 #         conduit-psycopg     the same app on psycopg_pool, same collection
 #         conduit-concurrent  the asyncpg app under 5 users at once (httpx)
 #         httpbin             httpbin under gunicorn, driven by Schemathesis from /spec.json
+#         kinto               Kinto (memory backend, Basic auth), driven by Schemathesis from /v1/__api__
 #         all                 each of the above (the default)
 #   RUNS  replays of each generated suite (default 5; issue 11's check is 20)
 #
@@ -16,6 +17,8 @@
 #   VERIFY=2           `generate --verify` runs
 #   USERS=5            users of conduit-concurrent
 #   EXAMPLES=5         Schemathesis --max-examples per operation (5: ~490 requests)
+#   KINTO_EXAMPLES=1   the same for Kinto (1: ~1430 requests)
+#   KINTO_PHASES=      Schemathesis --phases for Kinto (default: all; its CI test: fuzzing)
 #   SEED=42            Schemathesis --seed
 #   RECORD_FLAGS=      more `reel record` flags, e.g. --redact
 #
@@ -46,6 +49,7 @@ PG=${PG:-127.0.0.1:5432}
 VERIFY=${VERIFY:-2}
 USERS=${USERS:-5}
 EXAMPLES=${EXAMPLES:-5}
+KINTO_EXAMPLES=${KINTO_EXAMPLES:-1}
 SEED=${SEED:-42}
 
 die() {
@@ -56,9 +60,9 @@ die() {
 [[ -x $py && -x $fixtures/node_modules/.bin/newman ]] ||
     die "the fixtures' Python and npm packages are missing: scripts/deps.sh"
 case $APP in
-conduit | conduit-psycopg | conduit-concurrent | httpbin) apps=("$APP") ;;
-all) apps=(conduit conduit-psycopg conduit-concurrent httpbin) ;;
-*) die "unknown app '$APP' (conduit, conduit-psycopg, conduit-concurrent, httpbin, all)" ;;
+conduit | conduit-psycopg | conduit-concurrent | httpbin | kinto) apps=("$APP") ;;
+all) apps=(conduit conduit-psycopg conduit-concurrent httpbin kinto) ;;
+*) die "unknown app '$APP' (conduit, conduit-psycopg, conduit-concurrent, httpbin, kinto, all)" ;;
 esac
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/reel-real-apps.XXXXXX")
@@ -66,9 +70,11 @@ echo "real-apps: reel $REEL; artefacts in $work"
 
 # Whatever is still running or still exists when the script ends.
 pids=()
+apps_started=() # started by the script itself: SIGTERM (a background job ignores SIGINT)
 dbs=()
 cleanup() {
     for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+    for p in "${apps_started[@]}"; do kill "$p" 2>/dev/null; done
     for d in "${dbs[@]}"; do drop_db "$d"; done
 }
 trap cleanup EXIT
@@ -215,6 +221,76 @@ run_httpbin() {
     ((green == RUNS)) || status=1
 }
 
+# Kinto keeps everything in memory: each start is a fresh, empty Kinto.
+# It lists a user's principals from a Python set, in an order that each
+# process's string hash seed decides: one chance in two that two starts
+# agree, so `--verify` can miss it and a replay then fails at random. The
+# seed is pinned, as the HMAC keys are (fixtures/real-apps/kinto/kinto.ini).
+kinto_cmd() { # PORT [INI]
+    echo "PYTHONHASHSEED=0 exec $fixtures/.venv/bin/kinto start --ini ${2:-$fixtures/kinto/kinto.ini} --port $1"
+}
+
+# The status of each request a Schemathesis HAR report lists, in order.
+har_statuses() { # DIR
+    "$py" -c 'import glob, json, sys
+for e in json.load(open(glob.glob(sys.argv[1] + "/har-*.json")[0]))["log"]["entries"]:
+    print(e["request"]["method"], e["response"]["status"])' "$1"
+}
+
+run_kinto() {
+    # Any Basic credentials sign in (fixtures/real-apps/kinto/kinto.ini);
+    # the password must reach the suite only as a ${secret:...} placeholder.
+    local password=reel-kinto-Pa55word
+    runner() {
+        local out=$dir/${report:-st}
+        mkdir -p "$out"
+        (cd "$out" && "$fixtures/.venv/bin/schemathesis" \
+            --config-file "$fixtures/kinto/schemathesis.toml" run "$1/v1/__api__" \
+            --seed "$SEED" --max-examples "$KINTO_EXAMPLES" --workers 1 \
+            ${KINTO_PHASES:+--phases "$KINTO_PHASES"} \
+            -H "Authorization: Basic $(printf 'reel:%s' "$password" | base64)" \
+            --report har --report-dir .)
+        (($? <= 1))
+    }
+    # Recording must not change what Kinto answers: the same run straight
+    # against a fresh Kinto first, then through reel, each status compared.
+    local direct_port
+    direct_port=$(free_port)
+    sh -c "$(kinto_cmd "$direct_port")" >"$dir/direct-app.log" 2>&1 &
+    local app=$!
+    apps_started+=("$app")
+    wait_for "Kinto on port $direct_port" 60 port_open "$direct_port" || return 2
+    report=direct runner "http://127.0.0.1:$direct_port" >"$dir/direct.log" 2>&1 ||
+        echo "  the runner failed straight against Kinto: $dir/direct.log"
+    kill "$app"
+    wait "$app"
+    apps_started=("${apps_started[@]/$app/}")
+    record kinto "$(kinto_cmd "$port")" || return 2
+    if cmp -s <(har_statuses "$dir/direct") <(har_statuses "$dir/st"); then
+        echo "  through reel: the same $(har_statuses "$dir/st" | wc -l) statuses as straight"
+    else
+        echo "  through reel: statuses differ from the run straight against Kinto"
+        diff <(har_statuses "$dir/direct") <(har_statuses "$dir/st") | head -5 | sed 's/^/    /'
+        status=1
+    fi
+    generate
+    # Not one clear password in the suite.
+    if grep -rqF -e "$password" -e "$(printf 'reel:%s' "$password" | base64)" "$dir/suite"; then
+        echo "  the password is in the suite in clear"
+        status=1
+    fi
+    replay
+    local runs=$green
+    # A regression: Kinto answering `last_modified` as `modified`.
+    CI=true REEL_STORE=$dir/reel.db "$REEL" test "$dir/suite" \
+        --app "PYTHONHASHSEED=0 exec $py $fixtures/kinto/kinto_regressed.py $port" \
+        >"$dir/regression.log" 2>&1
+    local rc=$?
+    echo "  regression (last_modified renamed): exit $rc, $(counts "$dir/regression.log")"
+    summary+=("kinto: $runs of $RUNS replays green; regression exit $rc")
+    ((runs == RUNS && rc == 1)) || status=1
+}
+
 generate() { # [generate ARGS...]
     REEL_STORE=$dir/reel.db "$REEL" generate "$name" --out "$dir/suite" --verify "$VERIFY" "$@" \
         >"$dir/generate.log" 2>&1
@@ -234,6 +310,7 @@ for name in "${apps[@]}"; do
     conduit-psycopg) run_conduit conduit-psycopg psycopg ;;
     conduit-concurrent) run_conduit conduit-concurrent asyncpg ;;
     httpbin) run_httpbin ;;
+    kinto) run_kinto ;;
     esac
     rc=$?
     if ((rc != 0)); then

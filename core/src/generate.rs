@@ -289,6 +289,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
         if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
             chains.learn(&number, v, &case.request);
         }
+        chains.sent(&case.request);
         chains.rewrite_expected(&number, stem, &case.request, &mut case.response);
     }
     chains.mark_origins(&mut cases);

@@ -29,7 +29,12 @@ pub fn infer_at(v: &mut Value, path: &str, recorded_at: i64, found: &mut Vec<Inf
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                infer_at(child, &format!("{path}.{k}"), recorded_at, found);
+                infer_at(
+                    child,
+                    &crate::template::child_path(path, k),
+                    recorded_at,
+                    found,
+                );
             }
         }
         Value::Array(a) => {
@@ -46,7 +51,7 @@ pub fn infer(v: &mut Value, path: &str, found: &mut Vec<Inferred>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                infer(child, &format!("{path}.{k}"), found);
+                infer(child, &crate::template::child_path(path, k), found);
             }
         }
         Value::Array(a) => {

@@ -7,11 +7,13 @@
 //! hands out id 43 instead of 42, and still fails when the flow breaks.
 //!
 //! Equal text alone is evidence only for a long, opaque value (a token, a
-//! UUID). A short one (a small integer, a short string) links only when the
+//! UUID: letters and digits mixed); a name is not, however long. A short or
+//! plain one (a small integer, a name) links only when the
 //! context agrees: the resource its origin named (`article` for
 //! `article.id`, or `book` for the `id` a `POST /books` answered) is the one
 //! the later place names (the path segment before it, `/articles/1`; a key
-//! such as `article_id`). A value the client itself sent is no origin, and a
+//! such as `article_id`). A value the client itself sent (in this request,
+//! or in an earlier one at a place naming the same resource) is no origin, and a
 //! new resource's own id is a new origin, never a reference to an older
 //! value that happens to be equal. When two earlier values could be the
 //! origin, none is picked, and that is reported.
@@ -54,6 +56,10 @@ pub struct Chains {
     used: BTreeSet<(String, String)>,
     /// Values the current case's request referred to.
     in_request: Vec<Learned>,
+    /// Values clients sent of their own (not references), with the
+    /// resource the place named: a name or id the client chose is no
+    /// server's origin when an answer lists it later.
+    client: BTreeSet<(String, Option<String>)>,
     pub report: Vec<Chained>,
     /// Places whose value several earlier answers could have produced, so
     /// no reference was made: `(case, place, the candidates)`.
@@ -74,8 +80,34 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
+/// Long and opaque enough that equal text is the same value: 8 or more
+/// visible ASCII characters mixing letters and digits (a UUID, a hash, a
+/// token, `basicauth:3f2a…`). A name is not, however long: an OpenAPI
+/// `operationId` such as `__heartbeat__` or `contribute` is also a path
+/// segment and a word in a URL, and a name the client chose (`tasks`)
+/// comes back in listings; such values link only where the context agrees.
+/// A secret's placeholder (`${secret:TOKEN}`, what `record --redact` stores
+/// for a token) stands for an opaque value and is one.
 fn strong(text: &str) -> bool {
-    text.len() >= 8 && !text.contains(char::is_whitespace)
+    let opaque = text.len() >= 8
+        && text.bytes().all(|b| b.is_ascii_graphic())
+        && text.bytes().any(|b| b.is_ascii_alphabetic())
+        && text.bytes().any(|b| b.is_ascii_digit());
+    opaque || secret_placeholder(text)
+}
+
+/// Whether `text` is one `${secret:...}` placeholder and nothing else.
+fn secret_placeholder(text: &str) -> bool {
+    text.strip_prefix("${")
+        .and_then(|t| t.strip_suffix('}'))
+        .and_then(crate::template::parse)
+        .is_some_and(|p| {
+            matches!(
+                p,
+                crate::template::Placeholder::Secret(_)
+                    | crate::template::Placeholder::TypedSecret(..)
+            )
+        })
 }
 
 /// `articles` → `article`, `categories` → `category`, `Book` → `book`.
@@ -106,9 +138,10 @@ fn key_resource(key: &str) -> Option<String> {
 /// (`author_id`), else the nearest enclosing key (`body.comments[0].id` →
 /// `comment`); `None` at the top level.
 fn path_resource(path: &str) -> Option<String> {
-    let keys: Vec<&str> = path
-        .split('.')
-        .map(|k| k.split('[').next().unwrap_or(k))
+    let keys = path_keys(path);
+    let keys: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
         .filter(|k| !k.is_empty() && *k != "body")
         .collect();
     let (leaf, parents) = keys.split_last()?;
@@ -118,6 +151,26 @@ fn path_resource(path: &str) -> Option<String> {
             .filter(|p| !CONTAINERS.contains(&p.to_ascii_lowercase().as_str()))
             .map(|p| singular(p))
     })
+}
+
+/// The object keys along a path (`body.items[0].id` → body, items, id).
+fn path_keys(path: &str) -> Vec<String> {
+    let rest = path.strip_prefix("body").unwrap_or(path);
+    let mut keys: Vec<String> = path
+        .starts_with("body")
+        .then(|| "body".to_owned())
+        .into_iter()
+        .collect();
+    keys.extend(
+        crate::template::steps(rest)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| match s {
+                crate::template::Step::Key(k) => Some(k),
+                crate::template::Step::Index(_) => None,
+            }),
+    );
+    keys
 }
 
 /// Keys that wrap a list or a payload without naming what is in it.
@@ -253,6 +306,57 @@ impl Chains {
         out.join("/")
     }
 
+    /// Notes what a client request carried of its own, after its answer was
+    /// learned: a later answer that lists such a value (a collection the
+    /// client named `tasks`, a UUID it made up) hands out nothing new.
+    pub fn sent(&mut self, req: &RequestSpec) {
+        let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+        let mut previous: Option<&str> = None;
+        for seg in path.split('/') {
+            let named = previous.filter(|p| !p.is_empty()).map(singular);
+            self.client_value(seg, named);
+            previous = (!seg.contains("${")).then_some(seg);
+        }
+        let last_resource = target_resource(path);
+        for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
+            let named =
+                key_resource(k).or_else(|| id_like(k).then(|| last_resource.clone()).flatten());
+            self.client_value(v, named);
+        }
+        if let Some(BodySpec::Json(v)) = &req.body {
+            let mut leaves = std::collections::BTreeMap::new();
+            super::repeats::leaves(v, "$".into(), &mut leaves);
+            for (p, leaf) in &leaves {
+                if let Some(text) = scalar_text(leaf) {
+                    let named =
+                        path_resource(p.trim_start_matches('$')).or_else(|| last_resource.clone());
+                    self.client_value(&text, named);
+                }
+            }
+        }
+    }
+
+    fn client_value(&mut self, text: &str, named: Option<String>) {
+        if !text.is_empty() && !text.contains("${") {
+            self.client.insert((text.to_owned(), named));
+        }
+    }
+
+    /// Whether the client sent `text` of its own before: anywhere for an
+    /// opaque value, at a place naming `resource` for a short one.
+    fn client_made(&self, text: &str, resource: &Option<String>) -> bool {
+        match strong(text) {
+            true => self
+                .client
+                .range((text.to_owned(), None)..)
+                .next()
+                .is_some_and(|(t, _)| t == text),
+            false => {
+                resource.is_some() && self.client.contains(&(text.to_owned(), resource.clone()))
+            }
+        }
+    }
+
     /// A new case starts: forget what the previous request referred to.
     pub fn begin_case(&mut self) {
         self.in_request.clear();
@@ -281,7 +385,7 @@ impl Chains {
             match v {
                 Value::Object(m) => {
                     for (k, child) in m {
-                        walk(c, w, child, format!("{path}.{k}"), Some(k));
+                        walk(c, w, child, crate::template::child_path(&path, k), Some(k));
                     }
                 }
                 Value::Array(a) => {
@@ -297,6 +401,9 @@ impl Chains {
                         return;
                     }
                     let resource = path_resource(&path).or_else(|| w.fallback.clone());
+                    if c.client_made(&text, &resource) {
+                        return;
+                    }
                     let known = c.learned.iter().any(|l| {
                         l.text == text
                             && match l.strong {
@@ -406,7 +513,7 @@ impl Chains {
         match v {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
-                    let p = format!("{path}.{k}");
+                    let p = crate::template::child_path(path, k);
                     self.rewrite_json(case, child, place, &p, fallback, skip_case);
                 }
             }
@@ -420,11 +527,8 @@ impl Chains {
                 let Some(text) = scalar_text(leaf) else {
                     return;
                 };
-                let key = path
-                    .rsplit('.')
-                    .next()
-                    .map(|k| k.split('[').next().unwrap_or(k))
-                    .filter(|k| *k != "body");
+                let keys = path_keys(path);
+                let key = keys.last().map(String::as_str).filter(|k| *k != "body");
                 let where_ = format!("{place} {}", key.unwrap_or("value"));
                 let found = match self.strong_match(&text) {
                     Some(l) => Some(l),

@@ -22,7 +22,7 @@ pub fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(m) => m
             .iter()
-            .for_each(|(k, c)| leaves(c, format!("{path}.{k}"), out)),
+            .for_each(|(k, c)| leaves(c, crate::template::child_path(&path, k), out)),
         Value::Array(a) => a
             .iter()
             .enumerate()

@@ -1270,3 +1270,174 @@ fn a_random_looking_value_the_client_sent_stays_exact_in_the_mock() {
         "the client's value stays exact; the key the app made is matched by kind"
     );
 }
+
+/// Issue 18 (Kinto under Schemathesis): the OpenAPI document's
+/// `operationId`s (`__heartbeat__`, `contribute`) are long but plain names;
+/// the same words in a later path and inside a URL of an answer are no
+/// references to the document (one such reference, under the key
+/// `/contribute.json`, could not even be filled at replay).
+#[test]
+fn a_long_name_is_no_reference_by_equal_text() {
+    use Direction::*;
+    let ex = vec![
+        http(
+            1,
+            Inbound,
+            None,
+            (0, 10),
+            "GET",
+            "/v1/__api__",
+            r#"{"paths":{"/__heartbeat__":{"get":{"operationId":"__heartbeat__"}},"/contribute.json":{"get":{"operationId":"contribute"}}}}"#,
+        ),
+        http(2, Inbound, None, (20, 30), "GET", "/v1/__heartbeat__", "{}"),
+        http(
+            3,
+            Inbound,
+            None,
+            (40, 50),
+            "GET",
+            "/v1/contribute.json",
+            r#"{"home":"https://example.org/community.html#how-to-contribute"}"#,
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    assert_eq!(g.cases[1].1.request.target, "/v1/__heartbeat__");
+    let Some(BodySpec::Json(body)) = &g.cases[2].1.response.body else {
+        panic!()
+    };
+    assert_eq!(
+        body["home"],
+        "https://example.org/community.html#how-to-contribute"
+    );
+    assert!(g.report.chained.is_empty(), "{:?}", g.report.chained);
+}
+
+/// Issue 18 (Kinto): a client that names a collection itself (`tasks`) or
+/// makes up a record's UUID, and finds it later in a listing, did not get it
+/// from that listing: later requests keep the client's value. An id the
+/// server made up still links.
+#[test]
+fn a_value_the_client_sent_earlier_is_no_origin_when_an_answer_lists_it() {
+    use Direction::*;
+    let uuid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+    let ex = vec![
+        http(
+            1,
+            Inbound,
+            None,
+            (0, 10),
+            "PUT",
+            "/buckets/default/collections/tasks",
+            r#"{"data":{"id":"tasks"}}"#,
+        ),
+        http(
+            2,
+            Inbound,
+            None,
+            (20, 30),
+            "PUT",
+            &format!("/buckets/default/collections/tasks/records/{uuid}"),
+            &format!(r#"{{"data":{{"id":"{uuid}"}}}}"#),
+        ),
+        http(
+            3,
+            Inbound,
+            None,
+            (40, 50),
+            "POST",
+            "/buckets/default/collections",
+            r#"{"data":{"id":"qmgFmiix"}}"#,
+        ),
+        http(
+            4,
+            Inbound,
+            None,
+            (60, 70),
+            "GET",
+            "/buckets/default/collections",
+            r#"{"data":[{"id":"qmgFmiix"},{"id":"tasks"}]}"#,
+        ),
+        http(
+            5,
+            Inbound,
+            None,
+            (80, 90),
+            "GET",
+            "/buckets/default/collections/tasks/records",
+            &format!(r#"{{"data":[{{"id":"{uuid}"}}]}}"#),
+        ),
+        http(
+            6,
+            Inbound,
+            None,
+            (100, 110),
+            "GET",
+            &format!("/buckets/default/collections/tasks/records/{uuid}"),
+            "{}",
+        ),
+        http(
+            7,
+            Inbound,
+            None,
+            (120, 130),
+            "GET",
+            "/buckets/default/collections/qmgFmiix",
+            "{}",
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    let target = |n: usize| g.cases[n].1.request.target.as_str();
+    assert_eq!(target(4), "/buckets/default/collections/tasks/records");
+    assert_eq!(
+        target(5),
+        format!("/buckets/default/collections/tasks/records/{uuid}")
+    );
+    assert_eq!(
+        target(6),
+        "/buckets/default/collections/${0003.response.body.data.id}"
+    );
+}
+
+/// Issue 18 (Kinto): a reference whose origin sits under a key holding a
+/// dot (an OpenAPI document's `/contribute.json`, a map keyed by host
+/// names) was written `body.hosts.db.example.com.id`, which the replayer
+/// could not follow. The key is written as a JSON string and read back.
+#[test]
+fn a_reference_under_a_key_with_a_dot_can_be_filled() {
+    use Direction::*;
+    let uuid = "a1b2c3d4-0000-4000-8000-00000000abcd";
+    let answer = format!(r#"{{"hosts":{{"db.example.com":{{"id":"{uuid}"}}}}}}"#);
+    let ex = vec![
+        http(1, Inbound, None, (0, 10), "GET", "/hosts", &answer),
+        http(
+            2,
+            Inbound,
+            None,
+            (20, 30),
+            "GET",
+            &format!("/hosts/{uuid}"),
+            "{}",
+        ),
+    ];
+    let g = generate(&session(), &ex);
+    let target = &g.cases[1].1.request.target;
+    assert_eq!(
+        target,
+        r#"/hosts/${0001.response.body.hosts["db.example.com"].id}"#
+    );
+    // The replayer fills it from what case 0001 answered.
+    struct Answered(serde_json::Value);
+    impl crate::template::Resolver for Answered {
+        fn secret(&self, name: &str) -> Result<String, String> {
+            Err(name.to_owned())
+        }
+        fn response(&self, _: &str, path: &str) -> Result<serde_json::Value, String> {
+            crate::template::select(Some(&self.0), &[], path)
+        }
+    }
+    let answered = Answered(serde_json::from_str(&answer).unwrap());
+    assert_eq!(
+        crate::template::resolve_str(target, &answered).unwrap(),
+        format!("/hosts/{uuid}")
+    );
+}
