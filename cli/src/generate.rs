@@ -164,16 +164,22 @@ pub fn describe_bounded(
     }
     exchange_list(
         &mut s,
+        limit,
+        full,
         "dependency calls happened between cases; they went to mocks/shared.jsonl",
         &r.outside,
     );
     exchange_list(
         &mut s,
+        limit,
+        full,
         "inbound exchanges were left out because the app never answered them",
         &r.skipped,
     );
     exchange_list(
         &mut s,
+        limit,
+        full,
         "Postgres requests were left out because the mock could not answer them as recorded (never answered, or cut at --max-body)",
         &r.unanswered,
     );
@@ -211,24 +217,29 @@ pub fn describe_bounded(
             "  {} recorded values could have come from more than one earlier answer; they are kept as recorded:\n",
             r.unlinked.len()
         ));
-        for (case, place, candidates) in &r.unlinked {
-            s.push_str(&format!(
-                "    {case} {place}: {}\n",
-                candidates.join(" or ")
-            ));
-        }
+        let rows = r.unlinked.iter().map(|(case, place, candidates)| {
+            format!("{case} {place}: {}", candidates.join(" or "))
+        });
+        lines(&mut s, rows, limit, full);
     }
     if !r.deduplicated.is_empty() {
         let dropped: usize = r.deduplicated.iter().map(|(_, d)| d.len()).sum();
         s.push_str(&format!(
             "  --dedup dropped {dropped} read cases of a shape already covered (writes are always kept):\n"
         ));
-        for (kept, stands_for) in &r.deduplicated {
-            s.push_str(&format!(
-                "    {kept} stands for {}\n",
-                stands_for.join(", ")
-            ));
-        }
+        let rows = r.deduplicated.iter().map(|(kept, stands_for)| {
+            // Bounded on screen: a busy endpoint may stand for thousands.
+            let names = match limit {
+                Some(n) if stands_for.len() > n => format!(
+                    "{} … and {} more",
+                    stands_for[..n].join(", "),
+                    stands_for.len() - n
+                ),
+                _ => stands_for.join(", "),
+            };
+            format!("{kept} stands for {names}")
+        });
+        lines(&mut s, rows, limit, full);
     }
     if !r.repeats.is_empty() {
         s.push_str(&format!(
@@ -267,14 +278,35 @@ pub fn describe_bounded(
 }
 
 /// "  N WHAT:" and one "    #seq text" line per exchange; nothing when empty.
-fn exchange_list(s: &mut String, what: &str, items: &[(i64, String)]) {
+fn exchange_list(
+    s: &mut String,
+    limit: Option<usize>,
+    full: Option<&std::path::Path>,
+    what: &str,
+    items: &[(i64, String)],
+) {
     if items.is_empty() {
         return;
     }
     s.push_str(&format!("  {} {what}:\n", items.len()));
-    for (seq, text) in items {
-        s.push_str(&format!("    #{seq} {text}\n"));
+    let rows = items.iter().map(|(seq, text)| format!("#{seq} {text}"));
+    lines(s, rows, limit, full);
+}
+
+/// The first `limit` lines, then how many more there are and where all of
+/// them are.
+fn lines(
+    s: &mut String,
+    rows: impl ExactSizeIterator<Item = String>,
+    limit: Option<usize>,
+    full: Option<&std::path::Path>,
+) {
+    let total = rows.len();
+    let shown = limit.unwrap_or(usize::MAX);
+    for row in rows.take(shown) {
+        s.push_str(&format!("    {row}\n"));
     }
+    more(s, total, shown, full);
 }
 
 /// A three-column table of the first `limit` rows, then how many more there
@@ -291,11 +323,65 @@ fn table<'a>(
     for [a, b, c] in std::iter::once(header).chain(rows.take(shown)) {
         s.push_str(&format!("    {a:<36} {b:<32} {c}\n"));
     }
+    more(s, total, shown, full);
+}
+
+/// The line after a cut list: how many more, and where all of them are.
+fn more(s: &mut String, total: usize, shown: usize, full: Option<&std::path::Path>) {
     if total > shown {
         s.push_str(&format!("    … and {} more", total - shown));
         if let Some(f) = full {
             s.push_str(&format!(" (all in {})", f.display()));
         }
         s.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_bounded;
+
+    /// Issue 14: `--dedup` on a big session printed one 7 MB line. Every
+    /// list is cut on screen and whole in the file.
+    #[test]
+    fn every_list_in_the_summary_is_bounded_on_screen() {
+        let session = reel_core::Session {
+            id: 1,
+            name: "big".into(),
+            started_at: reel_core::time::Micros(0),
+            ended_at: Some(reel_core::time::Micros(1)),
+            target: "http://127.0.0.1:1".into(),
+            notes: None,
+            dropped: 0,
+            setup: serde_json::json!({}),
+        };
+        let mut g = reel_core::generate::generate(&session, &[]);
+        let names: Vec<String> = (0..5000).map(|i| format!("{i:05}-get-books")).collect();
+        g.report.deduplicated = vec![("00000-get-books".into(), names)];
+        g.report.outside = (0..300)
+            .map(|i| (i, format!("pricing: GET /p/{i}")))
+            .collect();
+        g.report.unlinked = (0..300)
+            .map(|i| {
+                (
+                    format!("{i:04}-x"),
+                    "path".into(),
+                    vec!["a".into(), "b".into()],
+                )
+            })
+            .collect();
+        let out = std::path::Path::new("suite");
+        let file = std::path::Path::new("suite/generate.txt");
+        let screen = describe_bounded(out, &g, Some(20), Some(file));
+        assert!(screen.len() < 8_000, "{} bytes on screen", screen.len());
+        assert!(screen.contains("… and 4980 more"), "{screen}");
+        assert_eq!(
+            screen
+                .matches("… and 280 more (all in suite/generate.txt)")
+                .count(),
+            2
+        );
+        let whole = describe_bounded(out, &g, None, None);
+        assert!(whole.contains("04999-get-books") && whole.contains("#299 pricing: GET /p/299"));
     }
 }

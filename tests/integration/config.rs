@@ -257,7 +257,11 @@ async fn flags_override_the_file() {
         &["generate", "from-flag", "--store", other.to_str().unwrap()],
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("from-flag"), "{err}");
+    assert!(
+        err.contains(&format!("no store at {}", other.display())),
+        "{err}"
+    );
+    assert!(!other.exists(), "generate creates no store");
 }
 
 #[test]
