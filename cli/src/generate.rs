@@ -80,7 +80,7 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
 const SHOWN: usize = 25;
 
 fn save_summary(path: &std::path::Path, text: &str) {
-    match std::fs::write(path, text) {
+    match reel_core::files::replace(path, text.as_bytes()) {
         Ok(()) => out!("  the complete summary is in {}", path.display()),
         Err(e) => out!("  cannot write {}: {e}", path.display()),
     }

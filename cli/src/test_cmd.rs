@@ -92,7 +92,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             "{summary}{}",
             reel_replay::stability::render(&loosened, &unexplained, None, None)
         );
-        let saved = std::fs::write(&file, &full);
+        let saved = reel_core::files::replace(&file, full.as_bytes());
         out_part!(
             "{summary}{}",
             reel_replay::stability::render(

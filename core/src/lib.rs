@@ -7,6 +7,7 @@ pub mod body;
 pub mod coding;
 pub mod env;
 pub mod errors;
+pub mod files;
 pub mod generate;
 pub mod matcher;
 pub mod model;

@@ -206,3 +206,55 @@ fn a_format_1_suite_reads_its_recorded_uuids_and_timestamps_as_matchers() {
         assert_eq!(body["n"], "42");
     }
 }
+
+/// reel writes into a suite (pending snapshots, loosened mock lines): a case
+/// naming a mocks file outside it, or a folder that is a link out of it, is
+/// refused at load rather than written through later.
+#[test]
+fn mock_files_and_folders_that_lead_out_of_the_suite_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("s");
+    suite_with(&s, json!([]), &[HTTP_LINE.to_owned()]);
+    assert!(load_suite(&s).is_ok());
+    let case = s.join("cases/0001-get-books.json");
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::copy(
+        s.join("mocks/0001-get-books.jsonl"),
+        dir.path().join("outside.jsonl"),
+    )
+    .unwrap();
+    for rel in [
+        "../outside.jsonl",
+        &dir.path().join("outside.jsonl").display().to_string(),
+    ] {
+        std::fs::write(&case, text.replace("mocks/0001-get-books.jsonl", rel)).unwrap();
+        let err = load_suite(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: mocks: '{rel}' is not a path inside the suite folder (like mocks/0001-get-books.jsonl)",
+                case.display()
+            )
+        );
+    }
+    std::fs::write(&case, &text).unwrap();
+
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(s.join("mocks"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.join("mocks")).unwrap();
+    let err = load_suite(&s).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: is a link", s.join("mocks").display())),
+        "{err}"
+    );
+    std::fs::remove_file(s.join("mocks")).unwrap();
+    std::fs::rename(&elsewhere, s.join("mocks")).unwrap();
+
+    std::fs::rename(s.join("cases"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.join("cases")).unwrap();
+    let err = load_suite(&s).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: is a link", s.join("cases").display())),
+        "{err}"
+    );
+}
