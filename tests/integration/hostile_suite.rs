@@ -74,6 +74,7 @@ fn suite(dir: &Path, app: SocketAddr, response: Value, mocks: &[Value]) {
         "dependencies": if mocks.is_empty() { json!([]) } else {
             json!([{"name": "pricing", "protocol": "http", "listen": format!("127.0.0.1:{}", free_port())}])
         },
+        "noise": {"headers": ["content-length", "connection"]},
     });
     let mut case = json!({
         "name": "0001-get",
@@ -195,4 +196,53 @@ async fn accepting_a_pending_snapshot_that_is_a_link_is_refused() {
     assert!(err.contains("0001-get.json.new"), "{err}");
     assert!(err.contains("link"), "{err}");
     assert!(!is_link(&s.join("cases/0001-get.json")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_mock_that_cannot_go_on_the_wire_exits_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = FixedApp::start(b"same").await;
+    let s = dir.path().join("suite");
+    let mock = |response: Value| {
+        json!({
+            "id": "0001-get#1", "seq": 2, "dependency": "pricing", "protocol": "http",
+            "request": {"method": "GET", "target": "/price"},
+            "response": response,
+        })
+    };
+    let good = mock(json!({"status": 200, "body": {"text": "1"}}));
+    let expected = json!({
+        "status": 200,
+        "headers": [["content-type", "text/plain"]],
+        "body": {"text": "same"},
+    });
+    suite(&s, app.addr, expected.clone(), std::slice::from_ref(&good));
+    let (code, out, err) = reel_test(&s, &[]);
+    assert_eq!(code, 0, "the suite as written passes:\n{out}{err}");
+
+    for (response, what) in [
+        (
+            json!({"status": 1000}),
+            "response status 1000: not an HTTP status (three digits, 100 to 999)",
+        ),
+        (
+            json!({"status": 200, "headers": [["x-a", "1\r\nset-cookie: a=b"]]}),
+            r#"response header 1 ("x-a"): the value contains a CR (\r), which a header value cannot hold"#,
+        ),
+        (
+            json!({"status": 200, "headers": [["x a", "1"]]}),
+            r#"response header 1 ("x a"): the name contains a space, which a header name cannot hold"#,
+        ),
+    ] {
+        suite(
+            &s,
+            app.addr,
+            expected.clone(),
+            &[good.clone(), mock(response)],
+        );
+        let (code, out, err) = reel_test(&s, &[]);
+        assert_eq!(code, 2, "{out}{err}");
+        let at = format!("{}:2: {what}", s.join("mocks/0001-get.jsonl").display());
+        assert!(err.contains(&at), "{err}");
+    }
 }

@@ -101,14 +101,18 @@ pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
     Ok(case)
 }
 
-/// A body matcher only where a body is compared (never sent), and only
-/// content codings reel can encode again; a suite written before answers
-/// were shown decoded is decoded here, so the rest of reel sees one form.
+/// A method, target, status and headers HTTP can carry (see
+/// [`super::http`]), a body matcher only where a body is compared (never
+/// sent), and only content codings reel can encode again; a suite written
+/// before answers were shown decoded is decoded here, so the rest of reel
+/// sees one form.
 fn check_http(
     request: &RequestSpec,
     response: &ResponseSpec,
     expected: bool,
 ) -> Result<(), String> {
+    request.check()?;
+    response.check()?;
     if matches!(request.body, Some(BodySpec::Matcher(_))) {
         return Err("a request body cannot be a {\"$reel\": ...} matcher: reel sends it".into());
     }

@@ -145,18 +145,22 @@ async fn answer(
             let body = match spec.wire_body() {
                 Ok(b) => b,
                 Err(e) => {
+                    tracing::warn!(%dependency, %id, "mock answered 500: cannot encode the recorded answer: {e}");
                     return Ok(text(
                         500,
                         &format!(
                             "reel mock '{dependency}': cannot encode the recorded answer: {e}\n"
                         ),
-                    ))
+                    ));
                 }
             };
+            // The suite's values are checked at load; one filled in at replay
+            // (a secret, a value of an earlier answer) can still break it.
             Ok(resp.body(Full::new(Bytes::from(body))).unwrap_or_else(|e| {
+                tracing::warn!(%dependency, %id, "mock answered 500: the recorded answer with its values filled in is not valid HTTP: {e}");
                 text(
                     500,
-                    &format!("reel mock '{dependency}': recorded answer is not valid HTTP: {e}\n"),
+                    &format!("reel mock '{dependency}': recorded answer {id} is not valid HTTP: {e}\n"),
                 )
             }))
         }
