@@ -15,6 +15,7 @@ pub mod redact;
 pub mod store;
 pub mod suite;
 pub mod template;
+pub mod terminal;
 pub mod time;
 pub mod wire;
 pub mod writer;

@@ -246,3 +246,66 @@ async fn an_http_mock_that_cannot_go_on_the_wire_exits_2_naming_file_line_and_fi
         assert!(err.contains(&at), "{err}");
     }
 }
+
+/// Recorded bodies and names reach the terminal escaped: output that holds
+/// no ESC, BEL or CR of its own (colour is off off a terminal) holds none.
+fn assert_inert(out: &str) {
+    for c in ['\u{1b}', '\u{7}', '\r', '\u{9b}'] {
+        assert!(!out.contains(c), "{c:?} reached the terminal:\n{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_bytes_in_recorded_content_are_escaped_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = FixedApp::start(b"\x1b]0;pwned\x07\x1b[2J\r\xc2\x9b31mchanged\n").await;
+    let s = dir.path().join("suite");
+    let expected = json!({
+        "status": 200,
+        "headers": [["content-type", "text/plain"]],
+        "body": {"text": "recorded \u{1b}[8mhidden\n"},
+    });
+    suite(&s, app.addr, expected, &[]);
+    let (code, out, err) = reel_test(&s, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_inert(&out);
+    assert_inert(&err);
+    assert!(out.contains("-recorded ␛[8mhidden"), "{out}");
+    assert!(out.contains("␛]0;pwned␇␛[2J␍"), "{out}");
+
+    // The pending snapshot's change, as review shows it.
+    let review = Command::new(reel_bin())
+        .args(["review", s.to_str().unwrap()])
+        .env("REEL_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&review.stdout);
+    assert!(review.status.success(), "{shown}");
+    assert_inert(&shown);
+    assert!(shown.contains("␛]0;pwned␇␛[2J␍"), "{shown}");
+
+    // A session's name and target as `sessions show` prints them.
+    let store = dir.path().join("reel.db");
+    let db = reel_core::Store::open(&store).unwrap();
+    let id = db
+        .create_session(
+            "\u{1b}]0;pwned\u{7}",
+            "http://x/\u{1b}[2J",
+            reel_core::time::Micros(1_700_000_000_000_000),
+        )
+        .unwrap();
+    drop(db);
+    let out = reel(&[
+        "sessions",
+        "show",
+        &id.to_string(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert_inert(&shown);
+    assert!(shown.contains("\"␛]0;pwned␇\""), "{shown}");
+    assert!(shown.contains("http://x/␛[2J"), "{shown}");
+}
