@@ -273,6 +273,20 @@ async fn control_bytes_in_recorded_content_are_escaped_on_the_terminal() {
     assert!(out.contains("-recorded ␛[8mhidden"), "{out}");
     assert!(out.contains("␛]0;pwned␇␛[2J␍"), "{out}");
 
+    // A broken case file quoted in the error (serde names the unknown kind).
+    let case = s.join("cases/0001-get.json");
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::write(
+        &case,
+        text.replace(r#"{"text":"#, r#"{"\u001b]0;pwned\u0007":"#),
+    )
+    .unwrap();
+    let (code, out, err) = reel_test(&s, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_inert(&err);
+    assert!(err.contains("unknown variant `␛]0;pwned␇`"), "{err}");
+    std::fs::write(&case, text).unwrap();
+
     // The pending snapshot's change, as review shows it.
     let review = Command::new(reel_bin())
         .args(["review", s.to_str().unwrap()])
