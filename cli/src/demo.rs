@@ -154,7 +154,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         .context("the demo session is in the store")?;
     let g = generate(&session, &store.exchanges(session_id)?);
     write_suite(dir, &g)?;
-    for line in gen_cmd::describe(dir, &g).lines() {
+    for line in output::printable(&gen_cmd::describe(dir, &g)).lines() {
         out!("   {line}");
     }
     // Where `reel generate` keeps them with the default store, so the commands

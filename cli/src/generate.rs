@@ -9,6 +9,7 @@ use reel_core::generate::{generate_with, slug, write_suite, Generated, Options};
 use reel_core::Store;
 
 use crate::args::GenerateArgs;
+use crate::output::printable;
 
 mod sealed;
 mod verify;
@@ -32,9 +33,15 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
     // Every list complete in a file beside the suite; bounded on screen.
     let summary_file = out.join("generate.txt");
     let mut full = describe_bounded(&out, &g, None, None);
+    // What generate found is recorded content: escaped for the terminal.
     out_part!(
         "{}",
-        describe_bounded(&out, &g, Some(SHOWN), Some(&summary_file))
+        printable(&describe_bounded(
+            &out,
+            &g,
+            Some(SHOWN),
+            Some(&summary_file)
+        ))
     );
     if !g.secrets.is_empty() {
         let path = secrets_path(&args.store.store);
@@ -60,11 +67,19 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
         full.push_str(&sealed::describe(&verified.sealed, None, None));
         out_part!(
             "{}",
-            verify::describe(&verified, Some(SHOWN), Some(&summary_file))
+            printable(&verify::describe(
+                &verified,
+                Some(SHOWN),
+                Some(&summary_file)
+            ))
         );
         out_part!(
             "{}",
-            sealed::describe(&verified.sealed, Some(SHOWN), Some(&summary_file))
+            printable(&sealed::describe(
+                &verified.sealed,
+                Some(SHOWN),
+                Some(&summary_file)
+            ))
         );
         save_summary(&summary_file, &full);
         if !verified.unexplained.is_empty() || !verified.sealed.missing.is_empty() {
@@ -80,7 +95,7 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
 const SHOWN: usize = 25;
 
 fn save_summary(path: &std::path::Path, text: &str) {
-    match std::fs::write(path, text) {
+    match reel_core::files::replace(path, text.as_bytes()) {
         Ok(()) => out!("  the complete summary is in {}", path.display()),
         Err(e) => out!("  cannot write {}: {e}", path.display()),
     }

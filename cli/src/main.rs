@@ -52,7 +52,8 @@ fn main() -> ExitCode {
     match run(cli, command_matches) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("reel: error: {}", error_text(&e));
+            // An error can quote a suite file or a recording: escaped too.
+            eprintln!("reel: error: {}", output::printable(&error_text(&e)));
             ExitCode::from(2)
         }
     }

@@ -1,9 +1,13 @@
 //! What `reel test` and `reel demo` print: failing cases with their diffs, and
 //! the closing `N passed, N failed` line.
+//!
+//! Everything recorded or replayed (names, targets, values, diffs, app
+//! output) goes through [`printable`] before it is coloured and printed.
 
 use std::io::IsTerminal;
 use std::path::Path;
 
+pub use reel_core::terminal::printable;
 use reel_replay::diff::colourize;
 use reel_replay::{CaseResult, Outcome, RunReport};
 
@@ -32,40 +36,48 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
     } else {
         ("", "", "", "")
     };
+    let p = printable;
     let mut s = format!(
         "{red}{bold}FAIL{reset} {bold}{}{reset}  {} {}\n",
-        c.name, c.request.method, c.request.target
+        p(&c.name),
+        p(&c.request.method),
+        p(&c.request.target)
     );
-    s.push_str(&format!("  {dim}case file:{reset} {}\n", c.file.display()));
+    s.push_str(&format!(
+        "  {dim}case file:{reset} {}\n",
+        p(&c.file.display().to_string())
+    ));
     if let Some(e) = &c.error {
-        s.push_str(&format!("  {red}{e}{reset}\n"));
+        s.push_str(&format!("  {red}{}{reset}\n", p(e)));
     }
     if !c.differences.is_empty() {
         s.push_str("  differs at:\n");
         for d in &c.differences {
-            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+            let show = |v: &Option<String>| p(v.as_deref().unwrap_or("(absent)")).into_owned();
             s.push_str(&format!(
                 "    {bold}{}{reset}: expected {}, got {}\n",
-                d.path,
+                p(&d.path),
                 show(&d.expected),
                 show(&d.actual)
             ));
         }
     }
-    indented(&mut s, &c.diff, colour, "    ");
+    indented(&mut s, &p(&c.diff), colour, "    ");
     for m in &c.mock_misses {
         s.push_str(&format!(
             "  dependency '{}' got a call no recording matches: {}\n",
-            m.dependency, m.call
+            p(&m.dependency),
+            p(&m.call)
         ));
         match &m.nearest {
             Some(n) => {
-                s.push_str(&format!("    nearest recorded call: {n}\n"));
+                s.push_str(&format!("    nearest recorded call: {}\n", p(n)));
                 // Changed words stand out in a long statement.
+                let diff = p(&m.diff);
                 let diff = if colour {
-                    reel_replay::diff::colourize_words(&m.diff)
+                    reel_replay::diff::colourize_words(&diff)
                 } else {
-                    m.diff.clone()
+                    diff.into_owned()
                 };
                 indented(&mut s, &diff, false, "      ");
             }
@@ -75,19 +87,19 @@ pub fn failed_case(c: &CaseResult, colour: bool) -> String {
     if !c.mocks_unused.is_empty() {
         s.push_str(&format!(
             "  {dim}recorded calls not made: {}{reset}\n",
-            c.mocks_unused.join(", ")
+            p(&c.mocks_unused.join(", "))
         ));
     }
     if !c.app_log.is_empty() {
         s.push_str("  app output while it ran:\n");
         for l in &c.app_log {
-            s.push_str(&format!("    {dim}|{reset} {l}\n"));
+            s.push_str(&format!("    {dim}|{reset} {}\n", p(l)));
         }
     }
     s
 }
 
-/// A diff, coloured on a terminal, each line indented.
+/// A diff (already [`printable`]), coloured on a terminal, each line indented.
 fn indented(s: &mut String, diff: &str, colour: bool, indent: &str) {
     let diff = if colour {
         colourize(diff)

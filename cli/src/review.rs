@@ -12,7 +12,7 @@ use reel_replay::diff::{colourize, unified};
 use reel_replay::pending::{self, pending_path};
 
 use crate::args::{AcceptArgs, ReviewArgs};
-use crate::output::colour;
+use crate::output::{colour, printable};
 
 fn stem(case: &Path) -> String {
     case.file_stem()
@@ -52,8 +52,18 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let total = items.len();
     for (n, (case, _)) in items.iter().enumerate() {
         let diff = change(case, &suite.noise)?;
-        out!("[{}/{total}] {}  ({})", n + 1, stem(case), case.display());
-        let diff = if colour { colourize(&diff) } else { diff };
+        out!(
+            "[{}/{total}] {}  ({})",
+            n + 1,
+            printable(&stem(case)),
+            printable(&case.display().to_string())
+        );
+        let diff = printable(&diff);
+        let diff = if colour {
+            colourize(&diff)
+        } else {
+            diff.into_owned()
+        };
         out_part!("{diff}");
         loop {
             out_part!("  a accept, r reject, s skip, q quit: ");

@@ -1,4 +1,5 @@
-//! `reel sessions`: list, show and remove recorded sessions.
+//! `reel sessions`: list, show and remove recorded sessions. Recorded
+//! text (names, targets, SQL) is printed through [`printable`].
 
 use std::process::ExitCode;
 
@@ -7,6 +8,7 @@ use reel_core::{Exchange, Payload, SessionState, SessionSummary, Store};
 use serde_json::json;
 
 use crate::args::{SessionsArgs, SessionsCommand};
+use crate::output::printable;
 
 pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
     let command = args
@@ -31,7 +33,7 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
             out!(
                 "Removed session {} \"{}\" ({} exchanges)",
                 s.session.id,
-                s.session.name,
+                printable(&s.session.name),
                 s.exchanges
             );
         }
@@ -63,7 +65,7 @@ fn list(store: &Store, as_json: bool) -> anyhow::Result<()> {
         out!(
             "{:>4}  {:<28} {:<20} {:>9} {:>9} {:>9} {:>7}",
             s.session.id,
-            s.session.name,
+            printable(&s.session.name),
             local_time(s.session.started_at.0),
             duration(s),
             s.inbound,
@@ -83,8 +85,8 @@ fn show(store: &Store, which: &str, as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let s = &summary.session;
-    out!("Session {} \"{}\"", s.id, s.name);
-    out!("  target    {}", s.target);
+    out!("Session {} \"{}\"", s.id, printable(&s.name));
+    out!("  target    {}", printable(&s.target));
     out!("  started   {}", local_time(s.started_at.0));
     out!("  duration  {}", duration(&summary));
     if summary.state == SessionState::Interrupted {
@@ -99,7 +101,7 @@ fn show(store: &Store, which: &str, as_json: bool) -> anyhow::Result<()> {
     );
     out!();
     for e in &exchanges {
-        out!("{}", exchange_line(e));
+        out!("{}", printable(&exchange_line(e)));
     }
     Ok(())
 }

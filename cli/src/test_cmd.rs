@@ -92,15 +92,18 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             "{summary}{}",
             reel_replay::stability::render(&loosened, &unexplained, None, None)
         );
-        let saved = std::fs::write(&file, &full);
+        let saved = reel_core::files::replace(&file, full.as_bytes());
         out_part!(
-            "{summary}{}",
-            reel_replay::stability::render(
-                &loosened,
-                &unexplained,
-                Some(25),
-                saved.is_ok().then_some(file.as_path())
-            )
+            "{}",
+            output::printable(&format!(
+                "{summary}{}",
+                reel_replay::stability::render(
+                    &loosened,
+                    &unexplained,
+                    Some(25),
+                    saved.is_ok().then_some(file.as_path())
+                )
+            ))
         );
         match saved {
             Ok(()) => out!(
@@ -296,7 +299,7 @@ pub async fn replay(
             match p {
                 Progress::Started { total, name, .. } => {
                     t.total = total;
-                    t.current = Some((name.to_owned(), Instant::now()));
+                    t.current = Some((output::printable(name).into_owned(), Instant::now()));
                     t.slow_told = 0;
                     if let Some(b) = &bar {
                         b.set_length(total as u64);

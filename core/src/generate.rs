@@ -602,7 +602,8 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<PathBuf>, SuiteError
             std::fs::create_dir_all(parent).map_err(werr(parent))?;
         }
         // The safety net: no distinctive recorded secret reaches a file.
-        std::fs::write(&path, g.secrets.scrub_file(&text)).map_err(werr(&path))?;
+        crate::files::replace(&path, g.secrets.scrub_file(&text).as_bytes())
+            .map_err(werr(&path))?;
         written.push(path);
         Ok(())
     };

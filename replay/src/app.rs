@@ -388,9 +388,13 @@ fn open_log(path: &Path, command: &str) -> Result<std::io::LineWriter<std::fs::F
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
+    // Appended to across app starts, so it cannot be replaced by a rename
+    // like other files reel writes; a link there is refused instead.
+    use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
         .map_err(err)?;
     let mut w = std::io::LineWriter::new(file);

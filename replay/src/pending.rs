@@ -1,10 +1,14 @@
 //! Pending snapshots: `<case>.json.new` beside a case that failed, holding the
 //! actual response; accepted by renaming over the case, rejected by removal.
+//!
+//! A pending file is written with [`reel_core::files::replace`], so one that
+//! a pull request committed as a link is replaced, never followed; one that
+//! is a link is never accepted, as the case would become that link.
 
 use std::path::{Path, PathBuf};
 
 use reel_core::suite::load::{case_paths, load_case, LoadedCase};
-use reel_core::suite::{to_pretty, ResponseSpec};
+use reel_core::suite::{to_pretty, ResponseSpec, SuiteError};
 
 use crate::compare::accepted_body;
 use crate::errors::ReplayError;
@@ -25,9 +29,11 @@ pub fn write(case: &LoadedCase, result: &CaseResult) -> Result<Option<PathBuf>, 
         body: accepted_body(case.case.response.body.as_ref(), actual.body.as_ref()),
     });
     let path = pending_path(&case.path);
-    std::fs::write(&path, to_pretty(&updated)).map_err(|source| ReplayError::Write {
-        path: path.clone(),
-        source,
+    reel_core::files::replace(&path, to_pretty(&updated).as_bytes()).map_err(|source| {
+        ReplayError::Write {
+            path: path.clone(),
+            source,
+        }
     })?;
     Ok(Some(path))
 }
@@ -58,6 +64,14 @@ pub fn list(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, ReplayError> {
 /// Takes a pending snapshot as the new expectation, after checking it parses.
 pub fn accept(case: &Path) -> Result<(), ReplayError> {
     let pending = pending_path(case);
+    let is_link = std::fs::symlink_metadata(&pending).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        return Err(SuiteError::Invalid {
+            path: pending,
+            what: "is a link, not a pending snapshot reel wrote (reel writes plain files); accepting it would make the case a link too: look at where it points, then remove it".into(),
+        }
+        .into());
+    }
     load_case(&pending)?;
     std::fs::rename(&pending, case).map_err(|source| ReplayError::Write {
         path: case.to_owned(),

@@ -292,6 +292,7 @@ async fn run_in(
         if !unfilled.is_empty() {
             explain_unfilled(&mut log.misses, &unfilled);
         }
+        let mock_failures = std::mem::take(&mut log.failures);
         let rules = Rules::new(&[&suite.suite.noise, &case.case.noise]);
         let mut result = CaseResult {
             name: case.case.name.clone(),
@@ -329,6 +330,7 @@ async fn run_in(
             }
             Err(e) => problems.push(e),
         }
+        problems.extend(mock_failures);
         if !result.mock_misses.is_empty() {
             problems.push(format!(
                 "{} call(s) to dependencies matched no recorded interaction",

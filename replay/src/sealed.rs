@@ -235,7 +235,7 @@ fn write_matchers(found: &[CallLoosened]) -> Result<(), ReplayError> {
             out.push_str(edited.as_deref().unwrap_or(line));
             out.push('\n');
         }
-        std::fs::write(file, out).map_err(read_err)?;
+        reel_core::files::replace(file, out.as_bytes()).map_err(read_err)?;
     }
     Ok(())
 }

@@ -158,12 +158,12 @@ pub fn loosen(
             continue;
         }
         if write {
-            std::fs::write(&case.path, to_pretty(&updated)).map_err(|source| {
-                ReplayError::Write {
+            reel_core::files::replace(&case.path, to_pretty(&updated).as_bytes()).map_err(
+                |source| ReplayError::Write {
                     path: case.path.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
         }
         out.extend(found.into_iter().map(|(path, kind, why)| Loosened {
             file: case.path.clone(),

@@ -8,6 +8,7 @@ mod content;
 mod crash;
 mod fidelity;
 mod flows;
+mod hostile_suite;
 mod pg_pools;
 mod postgres;
 mod protocols;

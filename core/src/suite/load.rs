@@ -101,14 +101,18 @@ pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
     Ok(case)
 }
 
-/// A body matcher only where a body is compared (never sent), and only
-/// content codings reel can encode again; a suite written before answers
-/// were shown decoded is decoded here, so the rest of reel sees one form.
+/// A method, target, status and headers HTTP can carry (see
+/// [`super::http`]), a body matcher only where a body is compared (never
+/// sent), and only content codings reel can encode again; a suite written
+/// before answers were shown decoded is decoded here, so the rest of reel
+/// sees one form.
 fn check_http(
     request: &RequestSpec,
     response: &ResponseSpec,
     expected: bool,
 ) -> Result<(), String> {
+    request.check()?;
+    response.check()?;
     if matches!(request.body, Some(BodySpec::Matcher(_))) {
         return Err("a request body cannot be a {\"$reel\": ...} matcher: reel sends it".into());
     }
@@ -216,6 +220,7 @@ fn check_server_parameters(path: &Path, suite: &SuiteFile) -> Result<(), SuiteEr
 /// The case files of a suite folder, sorted by name.
 pub fn case_paths(dir: &Path) -> Result<Vec<PathBuf>, SuiteError> {
     let cases = dir.join("cases");
+    not_a_link(&cases)?;
     let entries = std::fs::read_dir(&cases).map_err(|source| SuiteError::Read {
         path: cases.clone(),
         source,
@@ -228,6 +233,18 @@ pub fn case_paths(dir: &Path) -> Result<Vec<PathBuf>, SuiteError> {
     Ok(paths)
 }
 
+/// reel writes into `cases/` and `mocks/` (pending snapshots, loosened
+/// values), so a folder committed as a link elsewhere is refused.
+fn not_a_link(folder: &Path) -> Result<(), SuiteError> {
+    match std::fs::symlink_metadata(folder) {
+        Ok(m) if m.file_type().is_symlink() => Err(SuiteError::Invalid {
+            path: folder.to_owned(),
+            what: "is a link; a suite's cases/ and mocks/ must be folders inside it, as reel writes there".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
     let suite_path = dir.join("suite.json");
     let suite: SuiteFile = parse(&suite_path, &read(&suite_path)?)?;
@@ -238,11 +255,24 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
         });
     }
     check_server_parameters(&suite_path, &suite)?;
+    not_a_link(&dir.join("mocks"))?;
     let mut cases = Vec::new();
     for path in case_paths(dir)? {
         let case = load_case(&path)?;
         let mocks = match &case.mocks {
             Some(rel) => {
+                // reel edits mock files (loosening): they stay inside the suite.
+                let inside = Path::new(rel)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !inside {
+                    return Err(SuiteError::Invalid {
+                        path,
+                        what: format!(
+                            "mocks: '{rel}' is not a path inside the suite folder (like mocks/0001-get-books.jsonl)"
+                        ),
+                    });
+                }
                 let p = dir.join(rel);
                 if !p.exists() {
                     return Err(SuiteError::Invalid {

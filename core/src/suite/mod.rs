@@ -13,6 +13,7 @@
 //! generating twice gives identical bytes and diffs in review stay small.
 
 pub mod body;
+pub mod http;
 pub mod layout;
 pub mod load;
 pub mod postgres;

@@ -42,6 +42,9 @@ pub struct CaseMockLog {
     pub used: Vec<String>,
     pub unused: Vec<String>,
     pub misses: Vec<MockMiss>,
+    /// Answers the mock could not send (the app got a 500 instead), each
+    /// with its dependency and reason.
+    pub failures: Vec<String>,
 }
 
 impl CaseMockLog {
@@ -50,6 +53,7 @@ impl CaseMockLog {
         self.used.extend(other.used);
         self.unused.extend(other.unused);
         self.misses.extend(other.misses);
+        self.failures.extend(other.failures);
         self
     }
 }
@@ -65,6 +69,8 @@ struct State {
     log: CaseMockLog,
     /// Misses while no case ran (app start-up), reported with the first case.
     outside: Vec<MockMiss>,
+    /// Answers that could not be sent while no case ran, likewise.
+    outside_failures: Vec<String>,
 }
 
 pub struct MockBook {
@@ -99,6 +105,7 @@ impl MockBook {
                 current: None,
                 log: CaseMockLog::default(),
                 outside: Vec::new(),
+                outside_failures: Vec::new(),
             }),
             shared,
             startup,
@@ -144,6 +151,18 @@ impl MockBook {
         s.log = CaseMockLog::default();
         let outside = std::mem::take(&mut s.outside);
         s.log.misses.extend(outside);
+        let failures = std::mem::take(&mut s.outside_failures);
+        s.log.failures.extend(failures);
+    }
+
+    /// An answer could not be sent (the app got a 500): the case reports why.
+    pub fn failed(&self, what: String) {
+        let mut s = self.state.lock().expect("mock book lock");
+        if s.current.is_some() {
+            s.log.failures.push(what);
+        } else {
+            s.outside_failures.push(what);
+        }
     }
 
     /// The current case ends; returns what its calls used and missed.

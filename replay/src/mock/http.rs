@@ -142,22 +142,28 @@ async fn answer(
                 }
             }
             // Encoded again as the dependency sent it: the app decodes it.
-            let body = match spec.wire_body() {
-                Ok(b) => b,
-                Err(e) => {
-                    return Ok(text(
-                        500,
-                        &format!(
-                            "reel mock '{dependency}': cannot encode the recorded answer: {e}\n"
-                        ),
-                    ))
-                }
-            };
-            Ok(resp.body(Full::new(Bytes::from(body))).unwrap_or_else(|e| {
-                text(
-                    500,
-                    &format!("reel mock '{dependency}': recorded answer is not valid HTTP: {e}\n"),
-                )
+            // The suite's values are checked at load; one filled in at
+            // replay (a secret, a value of an earlier answer) can still
+            // break the answer: the app gets a 500, the case says why.
+            let built = spec
+                .check()
+                .map_err(|e| format!("recorded answer {id} once its values are filled in: {e}"))
+                .and_then(|()| {
+                    spec.wire_body()
+                        .map_err(|e| format!("cannot encode recorded answer {id}: {e}"))
+                })
+                .and_then(|body| {
+                    resp.body(Full::new(Bytes::from(body))).map_err(|e| {
+                        format!(
+                            "recorded answer {id} is not valid HTTP once its values are filled in: {e}"
+                        )
+                    })
+                });
+            Ok(built.unwrap_or_else(|why| {
+                let why = format!("dependency '{dependency}': the mock answered 500: {why}");
+                tracing::warn!("{why}");
+                book.failed(why.clone());
+                text(500, &format!("reel mock: {why}\n"))
             }))
         }
         Err(miss) => {
@@ -180,3 +186,6 @@ fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("a plain text response is valid")
 }
+
+#[cfg(test)]
+mod tests;

@@ -79,8 +79,11 @@ pub fn render_html(report: &RunReport) -> String {
 }
 
 /// HTML-escapes `s` for text and attribute values alike, and makes control
-/// characters visible. Every recorded byte reaches the page through here.
+/// characters visible as the terminal shows them
+/// ([`reel_core::terminal::printable`]). Every recorded byte reaches the page
+/// through here.
 pub fn escape(s: &str) -> String {
+    let s = reel_core::terminal::printable(s);
     let mut out = String::with_capacity(s.len() + s.len() / 8);
     for c in s.chars() {
         match c {
@@ -89,12 +92,8 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            '\n' | '\t' => out.push(c),
-            // Control pictures (U+2400..) show what a raw control byte would hide.
-            c if (c as u32) < 0x20 => {
-                out.push(char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'))
-            }
-            '\u{7f}' => out.push('\u{2421}'),
+            // The page shows a CRLF line end too (the terminal keeps it).
+            '\r' => out.push('\u{240d}'),
             c => out.push(c),
         }
     }

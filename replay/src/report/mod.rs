@@ -101,7 +101,8 @@ fn duration_from_ms(ms: f64) -> std::time::Duration {
     }
 }
 
-/// Writes `bytes` to `path`, creating its parent directories first.
+/// Writes `bytes` to `path`, creating its parent directories first, never
+/// through a link to a file.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| ReplayError::Write {
@@ -109,7 +110,15 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
             source,
         })?;
     }
-    std::fs::write(path, bytes).map_err(|source| ReplayError::Write {
+    // A report may go into the suite, where a link can be committed: it is
+    // replaced, not followed. A device or pipe (`/dev/stdout`) is written to.
+    let stream = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    let written = if stream {
+        std::fs::write(path, bytes)
+    } else {
+        reel_core::files::replace(path, bytes)
+    };
+    written.map_err(|source| ReplayError::Write {
         path: path.to_path_buf(),
         source,
     })

@@ -206,3 +206,121 @@ fn a_format_1_suite_reads_its_recorded_uuids_and_timestamps_as_matchers() {
         assert_eq!(body["n"], "42");
     }
 }
+
+/// reel writes into a suite (pending snapshots, loosened mock lines): a case
+/// naming a mocks file outside it, or a folder that is a link out of it, is
+/// refused at load rather than written through later.
+#[test]
+fn mock_files_and_folders_that_lead_out_of_the_suite_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("s");
+    suite_with(&s, json!([]), &[HTTP_LINE.to_owned()]);
+    assert!(load_suite(&s).is_ok());
+    let case = s.join("cases/0001-get-books.json");
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::copy(
+        s.join("mocks/0001-get-books.jsonl"),
+        dir.path().join("outside.jsonl"),
+    )
+    .unwrap();
+    for rel in [
+        "../outside.jsonl",
+        &dir.path().join("outside.jsonl").display().to_string(),
+    ] {
+        std::fs::write(&case, text.replace("mocks/0001-get-books.jsonl", rel)).unwrap();
+        let err = load_suite(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: mocks: '{rel}' is not a path inside the suite folder (like mocks/0001-get-books.jsonl)",
+                case.display()
+            )
+        );
+    }
+    std::fs::write(&case, &text).unwrap();
+
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(s.join("mocks"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.join("mocks")).unwrap();
+    let err = load_suite(&s).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: is a link", s.join("mocks").display())),
+        "{err}"
+    );
+    std::fs::remove_file(s.join("mocks")).unwrap();
+    std::fs::rename(&elsewhere, s.join("mocks")).unwrap();
+
+    std::fs::rename(s.join("cases"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.join("cases")).unwrap();
+    let err = load_suite(&s).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: is a link", s.join("cases").display())),
+        "{err}"
+    );
+}
+
+/// An HTTP mock the mock server could not send (it answered the app with a
+/// 500 no report explained) fails the load with the file, line and field, as
+/// a Postgres line does; so does a case's request or expected response.
+#[test]
+fn an_edited_http_value_that_cannot_go_on_the_wire_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mocks = dir.path().join("mocks/0001-get-books.jsonl");
+    let edits = [
+        (
+            r#""status":200"#,
+            r#""status":1000"#,
+            "response status 1000: not an HTTP status (three digits, 100 to 999)",
+        ),
+        (
+            r#""status":200"#,
+            r#""status":200,"headers":[["x-a","1\r\nset-cookie: a=b"]]"#,
+            r#"response header 1 ("x-a"): the value contains a CR (\r), which a header value cannot hold"#,
+        ),
+        (
+            r#""status":200"#,
+            r#""status":200,"headers":[["x bad","1"]]"#,
+            r#"response header 1 ("x bad"): the name contains a space, which a header name cannot hold"#,
+        ),
+        (
+            r#""target":"/price""#,
+            r#""target":"/price","headers":[["x(a)","1"]]"#,
+            r#"request header 1 ("x(a)"): the name contains '(', which a header name cannot hold"#,
+        ),
+    ];
+    for (from, to, what) in edits {
+        let edited = HTTP_LINE.replace(from, to);
+        assert_ne!(edited, HTTP_LINE);
+        suite_with(dir.path(), json!([]), &[pg_line(), edited]);
+        assert_eq!(
+            load_suite(dir.path()).unwrap_err().to_string(),
+            format!("{}:2: {what}", mocks.display())
+        );
+    }
+
+    suite_with(dir.path(), json!([]), &[HTTP_LINE.to_owned()]);
+    let case = dir.path().join("cases/0001-get-books.json");
+    let text = std::fs::read_to_string(&case).unwrap();
+    for (from, to, what) in [
+        (
+            r#""status":200"#,
+            r#""status":70000"#,
+            "", // not a u16: serde says so, with the line
+        ),
+        (
+            r#""target":"/books""#,
+            r#""target":"/books","headers":[["accept","a\nb"]]"#,
+            r#"request header 1 ("accept"): the value contains a LF (\n), which a header value cannot hold"#,
+        ),
+        (
+            r#""status":200"#,
+            r#""status":20"#,
+            "response status 20: not an HTTP status (three digits, 100 to 999)",
+        ),
+    ] {
+        std::fs::write(&case, text.replace(from, to)).unwrap();
+        let err = load_suite(dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: ", case.display())), "{err}");
+        assert!(err.ends_with(what), "{err}");
+    }
+}
