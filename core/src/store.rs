@@ -213,9 +213,8 @@ impl Store {
         Ok(())
     }
 
-    /// For a store opened without migrating: a reel store of this reel's
-    /// schema version.
-    fn check_schema(&self) -> Result<(), StoreError> {
+    /// The file's `application_id` and `user_version`.
+    fn marks(&self) -> Result<(i64, i64), StoreError> {
         let app_id: i64 = self
             .conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
@@ -224,6 +223,13 @@ impl Store {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(self.sql_err("reading user_version"))?;
+        Ok((app_id, version))
+    }
+
+    /// For a store opened without migrating: a reel store of this reel's
+    /// schema version.
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let (app_id, version) = self.marks()?;
         if app_id != APPLICATION_ID {
             return Err(StoreError::Foreign {
                 path: self.path.clone(),
@@ -244,14 +250,7 @@ impl Store {
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        let app_id: i64 = self
-            .conn
-            .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(self.sql_err("reading application_id"))?;
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(self.sql_err("reading user_version"))?;
+        let (app_id, version) = self.marks()?;
         if app_id != APPLICATION_ID {
             let tables: i64 = self
                 .conn

@@ -227,7 +227,17 @@ async fn a_client_that_requires_tls_gets_a_clear_error() {
 /// `reel record` with only a Postgres dependency `db` in front of `target`
 /// (no app; the inbound side points nowhere).
 async fn record_db_only(store: &Path, session: &str, target: &str) -> Recording {
-    let args: Vec<String> = [
+    record_db_only_with(store, session, target, &[]).await
+}
+
+/// [`record_db_only`] with more `reel record` flags.
+async fn record_db_only_with(
+    store: &Path,
+    session: &str,
+    target: &str,
+    extra: &[&str],
+) -> Recording {
+    let mut args: Vec<String> = [
         "--upstream",
         "http://127.0.0.1:9",
         "--listen",
@@ -242,6 +252,7 @@ async fn record_db_only(store: &Path, session: &str, target: &str) -> Recording 
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
     Recording::start(&args).await.unwrap()
 }
 
@@ -1107,24 +1118,7 @@ fn peak_rss_mib(pid: u32) -> u64 {
 async fn a_copy_larger_than_max_body_streams_through_and_is_stored_cut() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
-        &format!("db=postgres:127.0.0.1:0={REAL_PG}"),
-        "--max-body",
-        "64K",
-        "--session",
-        "big-copy",
-        "--store",
-        store.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let rec = Recording::start(&args).await.unwrap();
+    let rec = record_db_only_with(&store, "big-copy", REAL_PG, &["--max-body", "64K"]).await;
     let pid = rec.child.id().unwrap();
     let db = rec.dep("db");
     let baseline = peak_rss_mib(pid);

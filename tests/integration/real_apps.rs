@@ -54,6 +54,40 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Schemathesis against the OpenAPI document at `spec`: fixed seed, one
+/// example per operation, one worker, its HAR report (and its cache
+/// folder) in `report_dir`; `config` a settings file of its own, `args`
+/// more flags of `run`.
+fn schemathesis(
+    spec: &str,
+    report_dir: &Path,
+    config: Option<PathBuf>,
+    args: &[String],
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(installed(".venv/bin/schemathesis"));
+    if let Some(config) = config {
+        cmd.arg("--config-file").arg(config);
+    }
+    cmd.arg("run")
+        .arg(spec)
+        .args(["--seed", "42", "--max-examples", "1", "--workers", "1"])
+        .args(args)
+        .args(["--report", "har", "--report-dir"])
+        .arg(report_dir)
+        .current_dir(report_dir);
+    cmd
+}
+
+/// Schemathesis exits 1 on the app's own deviations from its document;
+/// more means it could not run.
+fn schemathesis_ran(rec: &Recorded) {
+    assert!(
+        rec.runner.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        text(&rec.runner)
+    );
+}
+
 fn psql(sql: &str) -> Output {
     let (host, port) = REAL_PG.split_once(':').unwrap();
     Command::new("psql")
@@ -420,25 +454,15 @@ async fn record_httpbin() -> Recorded {
     let report = tempfile::tempdir().unwrap();
     let report_dir = report.path().to_owned();
     let rec = record("httpbin", port, &app, &[], |base| {
-        let mut cmd = tokio::process::Command::new(installed(".venv/bin/schemathesis"));
-        cmd.arg("run")
-            .arg(format!("http://{base}/spec.json"))
-            .args(["--url", &format!("http://{base}")])
-            .args(["--seed", "42", "--max-examples", "1", "--workers", "1"])
-            .args(["--report", "har", "--report-dir"])
-            .arg(&report_dir)
-            // It keeps a cache folder in the current one.
-            .current_dir(&report_dir);
-        cmd
+        schemathesis(
+            &format!("http://{base}/spec.json"),
+            &report_dir,
+            None,
+            &["--url".into(), format!("http://{base}")],
+        )
     })
     .await;
-    // Schemathesis exits 1 on httpbin's own deviations from its document;
-    // more means it could not run.
-    assert!(
-        rec.runner.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        text(&rec.runner)
-    );
+    schemathesis_ran(&rec);
     let har = std::fs::read_dir(&report_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -560,26 +584,18 @@ async fn record_kinto() -> Recorded {
     let report = tempfile::tempdir().unwrap();
     let report_dir = report.path().to_owned();
     let rec = record("kinto", port, &kinto_command(port, &kinto), &[], |base| {
-        let mut cmd = tokio::process::Command::new(installed(".venv/bin/schemathesis"));
-        cmd.arg("--config-file")
-            .arg(fixtures().join("kinto/schemathesis.toml"))
-            .arg("run")
-            .arg(format!("http://{base}/v1/__api__"))
-            .args(["--seed", "42", "--max-examples", "1", "--workers", "1"])
-            .arg("-H")
-            .arg(format!("Authorization: Basic {}", kinto_credentials()))
-            .args(["--report", "har", "--report-dir"])
-            .arg(&report_dir)
-            .current_dir(&report_dir);
-        cmd
+        schemathesis(
+            &format!("http://{base}/v1/__api__"),
+            &report_dir,
+            Some(fixtures().join("kinto/schemathesis.toml")),
+            &[
+                "-H".into(),
+                format!("Authorization: Basic {}", kinto_credentials()),
+            ],
+        )
     })
     .await;
-    // Schemathesis exits 1 on Kinto's own deviations from its document.
-    assert!(
-        rec.runner.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        text(&rec.runner)
-    );
+    schemathesis_ran(&rec);
     assert_eq!(rec.counted("dropped"), 0, "{}", rec.summary);
     rec
 }
