@@ -163,10 +163,13 @@ fn epoch_kind(n: i64, recorded_at: i64) -> Option<&'static str> {
 }
 
 /// An opaque random token: 24+ characters of one word, letters and digits
-/// mixed, many distinct characters (session ids, API tokens, nonces). Not a
-/// slug: a value whose `-`, `_` or `.` parts include two or more words of
-/// lower-case letters (`dragons-of-u3f9a1c2-0`) was made of words, and is
-/// data.
+/// mixed, many distinct characters (session ids, API tokens, nonces). One
+/// random token in a few hundred has no digits at all (32 characters of
+/// base64url: 0.4%): without digits, upper and lower case each make 30 to
+/// 70% of the letters, as in random text and not in CamelCase names
+/// (`AbstractSingletonProxyFactoryBean`: 15%). Not a slug: a value whose
+/// `-`, `_` or `.` parts include two or more words of lower-case letters
+/// (`dragons-of-u3f9a1c2-0`) was made of words, and is data.
 pub fn is_token(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() < 24
@@ -179,7 +182,9 @@ pub fn is_token(s: &str) -> bool {
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
     let distinct = b.iter().collect::<std::collections::BTreeSet<_>>().len();
-    digits >= 3 && letters >= 3 && distinct >= 10 && !is_slug(s)
+    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let mixed_case = (letters * 3..=letters * 7).contains(&(upper * 10)) && distinct >= 12;
+    (digits >= 3 || mixed_case) && letters >= 3 && distinct >= 10 && !is_slug(s)
 }
 
 /// Words joined by `-`, `_` or `.` (`dragons-of-ua62dddc5e5-0`,
@@ -264,6 +269,10 @@ mod tests {
             v["slug"], "dragons-of-ua62dddc5e5-0",
             "words make a slug, not a token"
         );
+        // A random nonce with no digit at all (secrets.token_urlsafe(24)).
+        assert!(accepts("token", &json!("CueWrhlUhEZHv-HxBodidjaUEmHYGvgp")));
+        assert!(!accepts("token", &json!("AbstractSingletonProxyFactoryBean")));
+        assert!(!accepts("token", &json!("XMLHttpRequestEventTargetImpl")));
         // Random base64url may hold short lower-case parts between - and _.
         let jwt_like = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VybmFtZSI6ImMxNzk2Mjg1Mzc3XzMiLCJzdWIiOiJhY2Nlc3MiLCJleHAiOjE3OTY4OTAyMjF9.48Nah2m6xikIZBbvawONnIz0uPI2_vv-ZIaIr8-B_fs";
         assert!(accepts("token", &json!(jwt_like)));
