@@ -271,7 +271,10 @@ mod tests {
         );
         // A random nonce with no digit at all (secrets.token_urlsafe(24)).
         assert!(accepts("token", &json!("CueWrhlUhEZHv-HxBodidjaUEmHYGvgp")));
-        assert!(!accepts("token", &json!("AbstractSingletonProxyFactoryBean")));
+        assert!(!accepts(
+            "token",
+            &json!("AbstractSingletonProxyFactoryBean")
+        ));
         assert!(!accepts("token", &json!("XMLHttpRequestEventTargetImpl")));
         // Random base64url may hold short lower-case parts between - and _.
         let jwt_like = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VybmFtZSI6ImMxNzk2Mjg1Mzc3XzMiLCJzdWIiOiJhY2Nlc3MiLCJleHAiOjE3OTY4OTAyMjF9.48Nah2m6xikIZBbvawONnIz0uPI2_vv-ZIaIr8-B_fs";
