@@ -199,20 +199,7 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
     }
     // Calls made while several cases were in flight go to the case the
     // evidence names (see `attribute`), else to the shared pool.
-    let owners = {
-        let view: Vec<attribute::Call> = calls
-            .iter()
-            .map(|(o, m, holders)| attribute::Call {
-                exchange: o,
-                mock: match m {
-                    Mock::Http(m) => attribute::CallMock::Http(m),
-                    Mock::Postgres(m) => attribute::CallMock::Postgres(m),
-                },
-                holders: holders.clone(),
-            })
-            .collect();
-        attribute::resolve(&cases, &view)
-    };
+    let owners = attribute::resolve(&cases, &calls);
     for ((o, mock, holders), owner) in calls.into_iter().zip(owners) {
         let call = match &mock {
             Mock::Postgres(m) => postgres::describe(m),
@@ -556,13 +543,13 @@ fn stand_in_redacted_nonces(
     replaced
 }
 
-/// Where an outbound call goes in the suite.
 /// A dependency call as the suite holds it.
 enum Mock {
     Http(Box<MockSpec>),
     Postgres(PgMock),
 }
 
+/// Where an outbound call goes in the suite.
 enum Place {
     Case(usize),
     Startup,

@@ -30,27 +30,23 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
+use super::Mock;
 use crate::model::Exchange;
+use crate::suite::postgres::normalize_sql;
 use crate::suite::{BodySpec, CaseFile, MockSpec, PgMock, RequestSpec};
 use crate::wire::postgres::{is_binary_param, BackendMessage, Field, FrontendMessage, TxStatus};
 
-/// A dependency call and the cases whose time windows hold it.
-pub struct Call<'a> {
-    pub exchange: &'a Exchange,
-    pub mock: CallMock<'a>,
-    pub holders: Vec<usize>,
-}
-
-/// The call as the suite will hold it.
-pub enum CallMock<'a> {
-    Http(&'a MockSpec),
-    Postgres(&'a PgMock),
-}
+/// A dependency call as the suite will hold it, and the cases whose time
+/// windows hold it.
+pub(super) type Call<'a> = (&'a Exchange, Mock, Vec<usize>);
 
 /// The case each call belongs to: its only holder, or among several the
 /// one the evidence picks; `None` for a call no case holds, or whose
 /// holders the evidence cannot tell apart.
-pub fn resolve(cases: &[(String, CaseFile, Vec<MockSpec>)], calls: &[Call]) -> Vec<Option<usize>> {
+pub(super) fn resolve(
+    cases: &[(String, CaseFile, Vec<MockSpec>)],
+    calls: &[Call],
+) -> Vec<Option<usize>> {
     let types = Types::learn(calls);
     // What each call sent (its parameters), and all it carried (with its
     // answer's rows).
@@ -73,7 +69,7 @@ pub fn resolve(cases: &[(String, CaseFile, Vec<MockSpec>)], calls: &[Call]) -> V
         .collect();
     let mut owner: Vec<Option<usize>> = calls
         .iter()
-        .map(|c| match c.holders.as_slice() {
+        .map(|c| match c.2.as_slice() {
             [one] => Some(*one),
             _ => None,
         })
@@ -87,7 +83,7 @@ pub fn resolve(cases: &[(String, CaseFile, Vec<MockSpec>)], calls: &[Call]) -> V
     let units = transaction_units(calls);
     let ambiguous: Vec<&Vec<usize>> = units
         .iter()
-        .filter(|u| u.iter().any(|&n| calls[n].holders.len() > 1))
+        .filter(|u| u.iter().any(|&n| calls[n].2.len() > 1))
         .collect();
     for _ in 0..2 {
         for unit in &ambiguous {
@@ -98,7 +94,7 @@ pub fn resolve(cases: &[(String, CaseFile, Vec<MockSpec>)], calls: &[Call]) -> V
             let decided = unit.iter().find_map(|&n| owner[n]);
             let candidates = match decided {
                 Some(case) => vec![case],
-                None => common_holders(unit.iter().map(|&n| &calls[n].holders)),
+                None => common_holders(unit.iter().map(|&n| &calls[n].2)),
             };
             let chosen = match candidates.as_slice() {
                 [] => None,
@@ -118,7 +114,7 @@ pub fn resolve(cases: &[(String, CaseFile, Vec<MockSpec>)], calls: &[Call]) -> V
             };
             if let Some(case) = chosen {
                 for &n in unit.iter() {
-                    if calls[n].holders.contains(&case) && owner[n].is_none() {
+                    if calls[n].2.contains(&case) && owner[n].is_none() {
                         owner[n] = Some(case);
                         known[case].extend(values[n].1.iter().cloned());
                     }
@@ -209,15 +205,15 @@ fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
     let mut units: Vec<Vec<usize>> = Vec::new();
     let mut open: HashMap<(&str, u64), usize> = HashMap::new();
     let mut order: Vec<usize> = (0..calls.len()).collect();
-    order.sort_by_key(|&n| (calls[n].exchange.started_at, calls[n].exchange.seq));
+    order.sort_by_key(|&n| (calls[n].0.started_at, calls[n].0.seq));
     for n in order {
-        let CallMock::Postgres(m) = calls[n].mock else {
+        let Mock::Postgres(m) = &calls[n].1 else {
             units.push(vec![n]);
             continue;
         };
         let key = (m.dependency.as_str(), m.connection);
         let unit = match open.remove(&key) {
-            Some(u) if !calls[n].holders.is_empty() => {
+            Some(u) if !calls[n].2.is_empty() => {
                 units[u].push(n);
                 u
             }
@@ -237,10 +233,9 @@ fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
     units
 }
 
-/// Parameter types and result columns by statement, learned from every
-/// Parse and Describe answer in the recording: a driver that caches its
-/// statements binds and executes later without describing again.
-#[derive(Default)]
+/// Parameter types and result columns by statement (dependency and
+/// normalized SQL), learned from the whole recording: a driver that caches
+/// its statements binds and executes later without describing again.
 struct Types {
     params: HashMap<(String, String), Vec<u32>>,
     rows: HashMap<(String, String), Vec<Field>>,
@@ -248,37 +243,37 @@ struct Types {
 
 impl Types {
     fn learn(calls: &[Call]) -> Self {
-        let mut t = Types::default();
-        for c in calls {
-            let CallMock::Postgres(m) = c.mock else {
-                continue;
-            };
-            let dep = &m.dependency;
-            let mut last_sql: Option<String> = None;
-            for r in &m.request {
-                match &r.message {
-                    FrontendMessage::Parse {
-                        sql, param_types, ..
-                    } => {
-                        t.params
-                            .entry((dep.clone(), sql.clone()))
-                            .or_insert_with(|| param_types.clone());
-                        last_sql = Some(sql.clone());
-                    }
-                    _ => {
-                        if let Some(sql) = &r.prepared {
-                            last_sql = Some(sql.clone());
-                        }
-                    }
-                }
-            }
+        let pg = || {
+            calls.iter().filter_map(|(_, m, _)| match m {
+                Mock::Postgres(m) => Some(m),
+                Mock::Http(_) => None,
+            })
+        };
+        let mut rows = HashMap::new();
+        for m in pg() {
             // One statement described per group is the common case; the
             // columns belong to the last statement the group names.
+            let last_sql = m.request.iter().rev().find_map(|r| match &r.message {
+                FrontendMessage::Parse { sql, .. } => Some(sql.as_str()),
+                _ => r.prepared.as_deref(),
+            });
             if let (Some(sql), Some(fields)) = (last_sql, row_fields(&m.response)) {
-                t.rows.entry((dep.clone(), sql)).or_insert(fields);
+                rows.entry((m.dependency.clone(), normalize_sql(sql)))
+                    .or_insert(fields);
             }
         }
-        t
+        Types {
+            params: super::postgres::param_types(pg()),
+            rows,
+        }
+    }
+
+    fn of(&self, dep: &str, sql: Option<&str>) -> (Option<&Vec<u32>>, Option<&Vec<Field>>) {
+        let Some(sql) = sql else {
+            return (None, None);
+        };
+        let key = (dep.to_owned(), normalize_sql(sql));
+        (self.params.get(&key), self.rows.get(&key))
     }
 }
 
@@ -292,14 +287,14 @@ fn row_fields(response: &[BackendMessage]) -> Option<Vec<Field>> {
 /// The values a call sent, and those with its answer's, as text.
 fn call_values(c: &Call, types: &Types) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut sent, mut answered) = (BTreeSet::new(), BTreeSet::new());
-    match c.mock {
-        CallMock::Http(m) => {
+    match &c.1 {
+        Mock::Http(m) => {
             sent.extend(request_values(&m.request));
             if let Some(v) = m.response.body.as_ref().and_then(BodySpec::as_json) {
                 json_values(v, &mut answered);
             }
         }
-        CallMock::Postgres(m) => pg_values(m, types, &mut sent, &mut answered),
+        Mock::Postgres(m) => pg_values(m, types, &mut sent, &mut answered),
     }
     answered.extend(sent.iter().cloned());
     (sent, answered)
@@ -311,9 +306,8 @@ fn pg_values(
     sent: &mut BTreeSet<String>,
     answered: &mut BTreeSet<String>,
 ) {
-    let dep = m.dependency.clone();
     let mut result_formats: Vec<i16> = Vec::new();
-    let mut sql: Option<String> = None;
+    let mut sql: Option<&str> = None;
     for r in &m.request {
         let FrontendMessage::Bind {
             param_formats,
@@ -324,12 +318,9 @@ fn pg_values(
         else {
             continue;
         };
-        sql = r.prepared.clone();
+        sql = r.prepared.as_deref();
         result_formats = rf.clone();
-        let oids = r
-            .prepared
-            .as_ref()
-            .and_then(|s| types.params.get(&(dep.clone(), s.clone())));
+        let (oids, _) = types.of(&m.dependency, sql);
         for (i, p) in params.iter().enumerate() {
             if r.matchers.contains_key(&i) {
                 continue;
@@ -345,7 +336,7 @@ fn pg_values(
         }
     }
     let fields = row_fields(&m.response)
-        .or_else(|| sql.and_then(|s| types.rows.get(&(dep, s)).cloned()))
+        .or_else(|| types.of(&m.dependency, sql).1.cloned())
         .unwrap_or_default();
     for r in &m.response {
         let BackendMessage::DataRow { values } = r else {

@@ -134,7 +134,9 @@ pub struct ParamMatcher {
 /// Each statement's parameter types, learned from what the recording says:
 /// the types a Parse gave, and the server's ParameterDescription for a
 /// Describe of the statement. By dependency and normalized SQL.
-fn param_types<'a>(mocks: impl Iterator<Item = &'a PgMock>) -> HashMap<(String, String), Vec<u32>> {
+pub(super) fn param_types<'a>(
+    mocks: impl Iterator<Item = &'a PgMock>,
+) -> HashMap<(String, String), Vec<u32>> {
     use crate::suite::postgres::normalize_sql;
     let mut types = HashMap::new();
     for m in mocks {
