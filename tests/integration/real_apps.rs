@@ -546,13 +546,7 @@ async fn httpbin_schemathesis_replays_green() {
     );
     let (code, out) = rec.replay(&["--app", &regressed], &[]);
     assert_eq!(code, 1, "{out}");
-    let failed: std::collections::BTreeSet<String> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix("FAIL "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(failed, affected, "{out}");
+    assert_eq!(failed_cases(&out), affected, "{out}");
 }
 
 /// Kinto as `sh` runs it. Everything is in memory, so each start is an
@@ -692,13 +686,7 @@ async fn kinto_schemathesis_replays_green() {
     );
     let (code, out) = rec.replay(&["--app", &regressed], &[]);
     assert_eq!(code, 1, "{out}");
-    let failed: std::collections::BTreeSet<String> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix("FAIL "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(failed, affected, "{out}");
+    assert_eq!(failed_cases(&out), affected, "{out}");
 }
 
 /// `reel test --freeze-time` runs Python apps, under gunicorn (whose master

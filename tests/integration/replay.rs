@@ -134,14 +134,6 @@ fn affected(suite: &Path) -> BTreeSet<String> {
     out
 }
 
-fn failed_cases(stdout: &str) -> BTreeSet<String> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("FAIL "))
-        .map(|l| l.split_whitespace().next().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replays_green_then_fails_exactly_the_changed_cases_until_accepted() {
     let r = record_and_generate("loop").await;

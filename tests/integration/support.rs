@@ -381,3 +381,13 @@ pub fn generate_suite_with(
     );
     (suite, stdout)
 }
+
+/// The names of the cases `reel test` printed as failed (`FAIL NAME ...`).
+pub fn failed_cases(stdout: &str) -> std::collections::BTreeSet<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("FAIL "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
