@@ -214,6 +214,16 @@ pub struct RecordArgs {
     /// forwarded whole but stored cut and flagged. Accepts K, M and G suffixes.
     #[arg(long, default_value = "8M", value_name = "BYTES")]
     pub max_body: String,
+    /// Most connections each recorder keeps open at once; the next ones are
+    /// refused (HTTP: a 503 saying why; Postgres: a too-many-connections
+    /// error) and counted in the log. Default: 10000, or fewer when the
+    /// open-file limit leaves less room.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+    /// How long a client may take to send one request head, in seconds,
+    /// however slowly it trickles in; then the connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
     /// Keep secrets (credential headers, password/token/api_key fields) out of
     /// the store too: they are stored as ${secret:NAME} placeholders.
     #[arg(long, overrides_with = "no_redact")]

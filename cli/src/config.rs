@@ -58,6 +58,10 @@ pub struct Record {
     pub http_proxy: Option<String>,
     pub session: Option<String>,
     pub max_body: Option<Size>,
+    /// Like `--max-connections`.
+    pub max_connections: Option<MaxConnections>,
+    /// Like `--header-timeout`, in seconds.
+    pub header_timeout: Option<HeaderTimeout>,
     pub redact: Option<bool>,
     /// Like `-- APP CMD`: an argument list, or one string run by `sh -c`.
     pub app: Option<Command>,
@@ -131,6 +135,14 @@ pub struct HostHeaderSetting(pub HostHeader);
 /// A `--case-timeout` in seconds, 1 or more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CaseTimeout(pub u64);
+
+/// A `--max-connections` count, 1 or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxConnections(pub u32);
+
+/// A `--header-timeout` in seconds, 1 to 3600.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderTimeout(pub u64);
 
 /// A secret pattern, checked when the file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +258,28 @@ impl<'de> Deserialize<'de> for CaseTimeout {
                 "0 is not a timeout: give the seconds one case may take, 1 or more",
             )),
             n => Ok(CaseTimeout(n)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MaxConnections {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u32::deserialize(d)? {
+            0 => Err(de::Error::custom(
+                "0 connections would refuse every client: give 1 or more",
+            )),
+            n => Ok(MaxConnections(n)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderTimeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u64::deserialize(d)? {
+            n @ 1..=3600 => Ok(HeaderTimeout(n)),
+            n => Err(de::Error::custom(format!(
+                "{n} is not a header timeout: give the seconds a request head may take, 1 to 3600"
+            ))),
         }
     }
 }

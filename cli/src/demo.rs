@@ -99,6 +99,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         body_cap: DEFAULT_BODY_CAP,
         redact: false,
         redact_rules: Default::default(),
+        limits: Default::default(),
     };
     let recorder = Recorder::start(config, writer.sender()).await?;
     let inbound = recorder.addrs().inbound.context("inbound address")?;

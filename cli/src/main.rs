@@ -29,6 +29,7 @@ mod config;
 mod demo;
 mod dep_spec;
 mod generate;
+mod logging;
 mod output;
 mod record;
 mod review;
@@ -47,7 +48,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let matches = args::Cli::command().get_matches();
     let cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    init_logging();
+    logging::init();
     let (_, command_matches) = matches.subcommand().expect("clap requires a command");
     match run(cli, command_matches) {
         Ok(code) => code,
@@ -103,18 +104,6 @@ fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Logs go to stderr; `REEL_LOG` (or `RUST_LOG`) takes tracing filter directives.
-fn init_logging() {
-    let filter = std::env::var("REEL_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn,reel=info,reel_fixtures=warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }
 
 #[cfg(test)]

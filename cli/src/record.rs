@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _};
 use reel_core::generate::secrets::SecretRules;
 use reel_core::{Store, StoreWriter, WriterStats};
 use reel_proxy::server::{BoundAddrs, DependencyKind, DependencySpec};
-use reel_proxy::{Recorder, RecorderConfig, Upstream};
+use reel_proxy::{ConnLimits, Recorder, RecorderConfig, Upstream};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -51,6 +51,11 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
     }
     let body_cap = parse_size(&args.max_body)
         .with_context(|| format!("--max-body '{}': expected bytes like 8M", args.max_body))?;
+    let listeners = 1 + dependencies.len() + usize::from(args.http_proxy.is_some());
+    let limits = ConnLimits {
+        max_connections: connection_cap(args.max_connections, listeners),
+        head_timeout: Duration::from_secs(args.header_timeout),
+    };
     let config = RecorderConfig {
         inbound: Some((args.listen.clone(), upstream)),
         dependencies,
@@ -58,6 +63,7 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
         body_cap,
         redact: args.redact,
         redact_rules: secret_rules,
+        limits,
     };
     let name = args.session.clone().unwrap_or_else(|| {
         chrono::Local::now()
@@ -126,21 +132,32 @@ async fn record(
         .map(|(_, u)| u.addr);
     let ready = tokio::spawn(announce_ready(app_addr));
     let mut app_exit = None;
-    tokio::select! {
-        _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
-        _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
-        status = wait_child(&mut child) => {
-            let code = status.ok().and_then(|s| s.code());
-            tracing::info!(?code, "the app exited: stopping");
-            app_exit = Some(code);
-            child = None;
+    let refusals = recorder.refusals();
+    let mut tally = tokio::time::interval(REFUSALS_EVERY);
+    tally.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
+            _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
+            status = wait_child(&mut child) => {
+                let code = status.ok().and_then(|s| s.code());
+                tracing::info!(?code, "the app exited: stopping");
+                app_exit = Some(code);
+                child = None;
+            }
+            _ = tally.tick() => {
+                log_refusals(refusals.take(), &config.limits);
+                continue;
+            }
         }
+        break;
     }
     ready.abort();
     if let Some(c) = child.as_mut() {
         stop_app(c).await;
     }
     let unfinished = recorder.stop(DRAIN_GRACE).await;
+    log_refusals(refusals.take(), &config.limits);
     if unfinished > 0 {
         tracing::warn!(
             unfinished,
@@ -151,6 +168,70 @@ async fn record(
         app_exit,
         unfinished,
     })
+}
+
+/// How often connections the limits turned away are counted in the log: one
+/// line for many, since each is a client's doing, not reel's.
+const REFUSALS_EVERY: Duration = Duration::from_secs(10);
+
+fn log_refusals((over_cap, slow_heads): (u64, u64), limits: &ConnLimits) {
+    let held_back = crate::logging::take_held_back();
+    if held_back > 0 {
+        tracing::warn!(
+            "{held_back} more messages from the proxy were not shown (most are clients that \
+             closed a connection mid-request); at most {} are shown every {}s",
+            crate::logging::SHOWN_PER_WINDOW,
+            crate::logging::WINDOW.as_secs()
+        );
+    }
+    if over_cap > 0 {
+        tracing::warn!(
+            "refused {over_cap} connections: {} were already open on a recorder \
+             (--max-connections)",
+            limits.max_connections
+        );
+    }
+    if slow_heads > 0 {
+        tracing::warn!(
+            "closed {slow_heads} connections whose request head took longer than {}s \
+             (--header-timeout)",
+            limits.head_timeout.as_secs()
+        );
+    }
+}
+
+/// The cap on each listener's connections: the one given, else 10000 or
+/// what the open-file limit leaves room for. Each proxied connection holds
+/// two files (the client's socket and the one to the app or dependency),
+/// so past that room new clients would wait at the kernel's door with no
+/// answer; under the cap they get one. The soft limit is raised to the hard
+/// one first, as servers do.
+fn connection_cap(given: Option<u32>, listeners: usize) -> usize {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let files = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(_) => soft,
+        },
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    };
+    // Files for the store, the app's pipes and the listeners themselves.
+    const RESERVED: u64 = 64;
+    let room = files.saturating_sub(RESERVED) / 2 / listeners.max(1) as u64;
+    let room = usize::try_from(room).unwrap_or(usize::MAX).max(1);
+    match given {
+        Some(n) => {
+            let n = n as usize;
+            if n > room {
+                tracing::warn!(
+                    "--max-connections {n}: the open-file limit ({files}) leaves room for about                      {room} connections on each of the {listeners} listeners; past that, new                      clients wait unanswered (raise it with ulimit -n)"
+                );
+            }
+            n
+        }
+        None => room.min(10_000),
+    }
 }
 
 /// A Postgres target is `host:port` (a `postgres://` URL's host and port are

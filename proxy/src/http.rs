@@ -27,6 +27,7 @@ use reel_core::{
 use tokio::sync::Notify;
 
 use crate::capture::BodyCapture;
+use crate::limit::Guarded;
 use crate::upstream::Upstream;
 
 /// What a recorder stands in front of.
@@ -278,6 +279,9 @@ impl ProxyHttp for HttpRecorder {
         // N) gets every answer, in order, and each request is recorded;
         // pingora's default drops the requests after the first and closes.
         session.set_pipelining_enabled(true);
+        if let Some(guard) = session.stream().and_then(Guarded::of) {
+            guard.head_read();
+        }
         ctx.started_at = Micros::now();
         if ctx.connection == 0 {
             ctx.connection = self.sink.next_connection();
@@ -432,6 +436,9 @@ impl ProxyHttp for HttpRecorder {
         // The head pingora wrote stands in for a response that never arrived
         // from upstream (an error page); borrowed, since most requests have one.
         ctx.emit(e.map(|e| e.to_string()), session.response_written());
+        if let Some(guard) = session.stream().and_then(Guarded::of) {
+            guard.request_done();
+        }
     }
 }
 

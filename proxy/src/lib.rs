@@ -9,10 +9,12 @@
 pub mod capture;
 pub mod errors;
 pub mod http;
+pub mod limit;
 mod postgres;
 pub mod server;
 pub mod upstream;
 
 pub use errors::ProxyError;
+pub use limit::ConnLimits;
 pub use server::{Recorder, RecorderConfig};
 pub use upstream::Upstream;

@@ -25,9 +25,10 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::http::InFlight;
+use crate::limit::Refusals;
 
 const READ_CHUNK: usize = 64 * 1024;
 /// How long a connection with a query in flight may go on after recording
@@ -48,6 +49,9 @@ pub(crate) struct PgRecorder {
     /// the project's secret patterns are stored as placeholders.
     pub redactor: Option<Arc<Redactor>>,
     pub in_flight: Arc<InFlight>,
+    /// Connections open at once (`--max-connections`).
+    pub open: Arc<Semaphore>,
+    pub refusals: Arc<Refusals>,
 }
 
 impl PgRecorder {
@@ -61,9 +65,17 @@ impl PgRecorder {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let Ok(permit) = self.open.clone().try_acquire_owned() else {
+                            self.refusals.count_over_cap();
+                            tokio::spawn(refuse(stream));
+                            continue;
+                        };
                         let me = self.clone();
                         let stop = shutdown.clone();
-                        tokio::spawn(async move { me.connection(stream, peer, stop).await });
+                        tokio::spawn(async move {
+                            me.connection(stream, peer, stop).await;
+                            drop(permit);
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(dependency = %self.name, "accepting a connection: {e}");
@@ -392,4 +404,26 @@ fn capped(mut bytes: Vec<u8>, size: u64, cut: bool, cap: usize) -> Body {
         size,
         truncated,
     }
+}
+
+/// Answers a connection over `--max-connections` as Postgres answers one
+/// over `max_connections`: a FATAL `too_many_connections` error, then close.
+async fn refuse(mut client: TcpStream) {
+    let mut answer = Vec::new();
+    BackendMessage::ErrorResponse {
+        fields: reel_core::wire::postgres::error_fields(
+            "FATAL",
+            "53300",
+            "reel: too many connections are open to this recorder (--max-connections)",
+        ),
+    }
+    .encode(&mut answer);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        client.write_all(&answer).await?;
+        client.shutdown().await?;
+        let mut buf = [0u8; 1024];
+        while client.read(&mut buf).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }

@@ -19,6 +19,7 @@ use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Fds, ListenFds};
 use reel_core::CaptureSender;
@@ -27,8 +28,12 @@ use tokio::task::JoinHandle;
 
 use crate::errors::ProxyError;
 use crate::http::{HttpRecorder, InFlight, Role};
+use crate::limit::{ConnLimits, Limited, Refusals};
 use crate::postgres::PgRecorder;
 use crate::upstream::Upstream;
+
+/// pingora's default write buffer for a client connection: one TCP segment.
+const DOWNSTREAM_WRITE_BUFFER: usize = 1460;
 
 /// Captured copy of one body is cut at this size unless configured otherwise.
 pub const DEFAULT_BODY_CAP: usize = 8 * 1024 * 1024;
@@ -77,6 +82,8 @@ pub struct RecorderConfig {
     pub redact: bool,
     /// With `redact`: the project's own secret names and patterns (reel.toml).
     pub redact_rules: reel_core::generate::secrets::SecretRules,
+    /// What clients may hold of each listener.
+    pub limits: ConnLimits,
 }
 
 /// The addresses the recorders actually listen on.
@@ -95,6 +102,7 @@ pub struct Recorder {
     abandon: watch::Sender<bool>,
     services: Vec<JoinHandle<()>>,
     in_flight: Arc<InFlight>,
+    refusals: Arc<Refusals>,
 }
 
 impl Recorder {
@@ -150,6 +158,7 @@ impl Recorder {
 
         let conf = Arc::new(ServerConf::default());
         let in_flight = Arc::new(InFlight::default());
+        let refusals = Arc::new(Refusals::default());
         let redactor = cfg
             .redact
             .then(|| Arc::new(reel_core::redact::Redactor::new(cfg.redact_rules.clone())));
@@ -165,6 +174,8 @@ impl Recorder {
                 body_cap: cfg.body_cap,
                 redactor: redactor.clone(),
                 in_flight: in_flight.clone(),
+                open: Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_connections)),
+                refusals: refusals.clone(),
             });
             let what = format!("dependency '{name}'");
             let service = spawn_on_own_thread(
@@ -193,8 +204,18 @@ impl Recorder {
                 in_flight.clone(),
                 redactor.clone(),
             );
-            let mut service = pingora::proxy::http_proxy_service_with_name(&conf, recorder, &name);
-            service.add_tcp(&addr.to_string());
+            let proxy = pingora::proxy::http_proxy(&conf, recorder);
+            let mut service = pingora::services::listening::Service::new(
+                name,
+                Limited::new(proxy, cfg.limits, refusals.clone()),
+            );
+            // pingora gives each accepted connection a 64 KiB read buffer
+            // before it sends a byte; reads go straight into the request's
+            // own buffers instead (see `limit`).
+            service.add_listener(
+                pingora::listeners::ListenerConfig::tcp(addr.to_string())
+                    .l4_buffer(L4BufferSettings::unbuffered().write(DOWNSTREAM_WRITE_BUFFER)),
+            );
             http.push(service);
         }
         if !http.is_empty() {
@@ -236,11 +257,17 @@ impl Recorder {
             abandon,
             services,
             in_flight,
+            refusals,
         })
     }
 
     pub fn addrs(&self) -> &BoundAddrs {
         &self.addrs
+    }
+
+    /// What the connection limits turned away, counted as it happens.
+    pub fn refusals(&self) -> Arc<Refusals> {
+        self.refusals.clone()
     }
 
     /// Requests being proxied right now.

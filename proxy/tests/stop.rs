@@ -45,6 +45,7 @@ fn config() -> RecorderConfig {
         body_cap: DEFAULT_BODY_CAP,
         redact: false,
         redact_rules: Default::default(),
+        limits: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ mod crash;
 mod fidelity;
 mod flows;
 mod hostile_suite;
+mod limits;
 mod pg_pools;
 mod postgres;
 mod protocols;

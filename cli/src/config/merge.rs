@@ -78,6 +78,18 @@ fn record(a: &mut RecordArgs, m: &mut Merge, f: &File) {
         &mut a.max_body,
         r.max_body.as_ref().map(|s| s.0.clone()),
     );
+    m.take(
+        "max_connections",
+        "record.max_connections",
+        &mut a.max_connections,
+        r.max_connections.map(|n| Some(n.0)),
+    );
+    m.take(
+        "header_timeout",
+        "record.header_timeout",
+        &mut a.header_timeout,
+        r.header_timeout.map(|t| t.0),
+    );
     m.switch(
         "redact",
         "no_redact",
