@@ -80,6 +80,52 @@ pub fn as_matcher(v: &Value) -> Option<&str> {
     }
 }
 
+/// Every kind a `{"$reel": KIND}` matcher can name (see [`accepts`]).
+pub const KINDS: &[&str] = &[
+    "any",
+    "uuid",
+    "timestamp",
+    "token",
+    "epoch_seconds",
+    "epoch_millis",
+    "string",
+    "number",
+    "boolean",
+    "password_hash",
+    "jwt",
+    "hex",
+    "base64",
+    "bytes",
+];
+
+/// The first matcher in `v` (at JSON path `path`) whose kind reel does not
+/// know, as `"PATH: ..."`: such a matcher would match nothing, and its case
+/// would fail with a diff that does not say why.
+pub fn check_kinds(v: &Value, path: &str) -> Result<(), String> {
+    match v {
+        Value::Object(m) => {
+            if let Some(kind) = as_matcher(v) {
+                if !KINDS.contains(&kind) {
+                    return Err(format!(
+                        "{path}: {{\"{MARKER}\": {kind:?}}} is not a matcher reel knows \
+                         (known: {})",
+                        KINDS.join(", ")
+                    ));
+                }
+                return Ok(());
+            }
+            m.iter().try_for_each(|(k, child)| {
+                check_kinds(child, &crate::template::child_path(path, k))
+            })
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, child)| check_kinds(child, &format!("{path}[{i}]"))),
+        _ => Ok(()),
+    }
+}
+
 /// A query value percent-decoded (`+` is a space; anything malformed is left
 /// as it is): how the generator reads a made-up value in a mock's target,
 /// and the mock a matcher written there (as written, or percent-encoded).
@@ -296,5 +342,34 @@ mod tests {
         assert!(!accepts("timestamp", &json!("yesterday")));
         assert_eq!(as_matcher(&json!({"$reel": "uuid"})), Some("uuid"));
         assert_eq!(as_matcher(&json!({"$reel": "uuid", "x": 1})), None);
+    }
+
+    #[test]
+    fn every_known_kind_is_one_accepts_takes_and_an_unknown_one_is_named() {
+        // A kind in the list that `accepts` fell through for would refuse
+        // everything: each accepts some value.
+        let samples = [
+            json!("550e8400-e29b-41d4-a716-446655440000"),
+            json!("2026-01-01T00:00:00Z"),
+            json!("abc-defgh_Xk29fLq0Zp7Rt4Wm"),
+            json!(1_700_000_000),
+            json!(true),
+            json!("ff"),
+            json!("$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"),
+            json!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"),
+        ];
+        for kind in KINDS {
+            assert!(
+                samples.iter().any(|v| accepts(kind, v)),
+                "no sample satisfies {kind}"
+            );
+        }
+        let body = json!({"items": [{"id": {"$reel": "uuid"}}, {"id": {"$reel": "uuidd"}}]});
+        let err = check_kinds(&body, "$").unwrap_err();
+        assert!(
+            err.starts_with(r#"$.items[1].id: {"$reel": "uuidd"} is not a matcher reel knows (known: any, uuid,"#),
+            "{err}"
+        );
+        assert_eq!(check_kinds(&json!({"a": {"$reel": "token"}}), "$"), Ok(()));
     }
 }

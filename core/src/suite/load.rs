@@ -91,12 +91,15 @@ pub fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<
 }
 
 pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
-    let mut case: CaseFile = parse(path, &read(path)?)?;
+    let text = read(path)?;
+    let mut case: CaseFile = parse(path, &text)?;
     let invalid = |what| SuiteError::Invalid {
         path: path.to_owned(),
         what,
     };
     check_http(&case.request, &case.response, true).map_err(invalid)?;
+    // Parsed as it is typed, the file reads; as JSON, its matchers are checked.
+    crate::matcher::check_kinds(&parse::<Value>(path, &text)?, "$").map_err(invalid)?;
     case.response = case.response.decoded();
     Ok(case)
 }
@@ -148,6 +151,7 @@ pub fn load_mocks(path: &Path) -> Result<MockLines, SuiteError> {
             what,
         };
         let value: Value = serde_json::from_str(line).map_err(at_line)?;
+        crate::matcher::check_kinds(&value, "$").map_err(invalid)?;
         match value.get("protocol").and_then(Value::as_str) {
             Some("http") => {
                 let mut mock: MockSpec = serde_json::from_value(value).map_err(at_line)?;

@@ -283,6 +283,11 @@ fn an_edited_http_value_that_cannot_go_on_the_wire_fails_the_load() {
             r#"response header 1 ("x bad"): the name contains a space, which a header name cannot hold"#,
         ),
         (
+            r#""status":200"#,
+            r#""status":200,"body":{"json":{"price":{"$reel":"numbr"}}}"#,
+            r#"$.response.body.json.price: {"$reel": "numbr"} is not a matcher reel knows (known: any, uuid, timestamp, token, epoch_seconds, epoch_millis, string, number, boolean, password_hash, jwt, hex, base64, bytes)"#,
+        ),
+        (
             r#""target":"/price""#,
             r#""target":"/price","headers":[["x(a)","1"]]"#,
             r#"request header 1 ("x(a)"): the name contains '(', which a header name cannot hold"#,
@@ -316,6 +321,11 @@ fn an_edited_http_value_that_cannot_go_on_the_wire_fails_the_load() {
             r#""status":200"#,
             r#""status":20"#,
             "response status 20: not an HTTP status (three digits, 100 to 999)",
+        ),
+        (
+            r#""status":200"#,
+            r#""status":200,"body":{"json":[{"id":{"$reel":"UUID"}}]}"#,
+            r#"$.response.body.json[0].id: {"$reel": "UUID"} is not a matcher reel knows (known: any, uuid, timestamp, token, epoch_seconds, epoch_millis, string, number, boolean, password_hash, jwt, hex, base64, bytes)"#,
         ),
     ] {
         std::fs::write(&case, text.replace(from, to)).unwrap();
