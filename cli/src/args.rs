@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use reel_core::filter::{RoutePattern, SampleRate};
 use reel_replay::send::HostHeader;
 
 #[derive(Debug, Parser)]
@@ -231,6 +232,26 @@ pub struct RecordArgs {
     /// Store secrets as recorded, whatever reel.toml says.
     #[arg(long, overrides_with = "redact")]
     pub no_redact: bool,
+    /// Store only requests to the app that match PATTERN, [METHODS] PATH:
+    /// 'GET /api/*', '/books/**', 'POST,PUT /orders'. In a path, * is any
+    /// characters within one segment and ** any number of segments; the
+    /// query is not matched. Repeatable: a request matching any is kept.
+    /// Requests left out are proxied all the same.
+    #[arg(long, value_name = "PATTERN", value_parser = RoutePattern::parse)]
+    pub include: Vec<RoutePattern>,
+    /// Do not store requests to the app that match PATTERN (as --include);
+    /// wins over --include. Repeatable.
+    #[arg(long, value_name = "PATTERN", value_parser = RoutePattern::parse)]
+    pub exclude: Vec<RoutePattern>,
+    /// Store only this share of the reads (GET, HEAD, OPTIONS) to the app,
+    /// e.g. 0.1 or 10%; every other request is stored. Dependency calls are
+    /// always stored.
+    #[arg(long, value_name = "RATE", value_parser = SampleRate::parse)]
+    pub sample: Option<SampleRate>,
+    /// With --sample: pick the reads to keep from this seed, so that the
+    /// same traffic keeps the same reads (default: a new seed each run).
+    #[arg(long, value_name = "N")]
+    pub sample_seed: Option<u64>,
     #[command(flatten)]
     pub store: StoreArg,
     /// The app to start; it is stopped when recording ends.

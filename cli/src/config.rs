@@ -15,6 +15,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use reel_core::filter::{RoutePattern, SampleRate};
 use reel_core::generate::secrets::SecretRules;
 use reel_replay::send::HostHeader;
 use serde::de::{self, Deserializer};
@@ -65,6 +66,14 @@ pub struct Record {
     pub redact: Option<bool>,
     /// Like `-- APP CMD`: an argument list, or one string run by `sh -c`.
     pub app: Option<Command>,
+    /// Like `--include` / `--exclude`: `[METHODS] PATH` patterns.
+    #[serde(default)]
+    pub include: Vec<Route>,
+    #[serde(default)]
+    pub exclude: Vec<Route>,
+    /// Like `--sample`: 0.1 or "10%".
+    pub sample: Option<Rate>,
+    pub sample_seed: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +136,14 @@ pub struct Dep(pub String);
 /// A `--max-body` size: `8M` or a number of bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Size(pub String);
+
+/// An `--include` / `--exclude` pattern, checked when the file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route(pub RoutePattern);
+
+/// A `--sample` rate, checked when the file is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate(pub SampleRate);
 
 /// A `--host-header` choice, checked when the file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +256,37 @@ impl<'de> Deserialize<'de> for Size {
                 "'{s}' is not a size: expected bytes like \"8M\", \"512K\" or 1048576"
             ))),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Route {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RoutePattern::parse(&s)
+            .map(Route)
+            .map_err(de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Rate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a share of reads to keep, more than 0 and at most 1: 0.1 or \"10%\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Rate, E> {
+                SampleRate::parse(s).map(Rate).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, r: f64) -> Result<Rate, E> {
+                self.visit_str(&r.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Rate, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 

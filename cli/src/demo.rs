@@ -100,6 +100,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         redact: false,
         redact_rules: Default::default(),
         limits: Default::default(),
+        filter: None,
     };
     let recorder = Recorder::start(config, writer.sender()).await?;
     let inbound = recorder.addrs().inbound.context("inbound address")?;

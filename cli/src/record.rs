@@ -3,10 +3,13 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use reel_core::filter::RecordFilter;
 use reel_core::generate::secrets::SecretRules;
+use reel_core::time::Micros;
 use reel_core::{Store, StoreWriter, WriterStats};
 use reel_proxy::server::{BoundAddrs, DependencyKind, DependencySpec};
 use reel_proxy::{ConnLimits, Recorder, RecorderConfig, Upstream};
@@ -56,6 +59,7 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
         max_connections: connection_cap(args.max_connections, listeners),
         head_timeout: Duration::from_secs(args.header_timeout),
     };
+    let filter = record_filter(&args)?;
     let config = RecorderConfig {
         inbound: Some((args.listen.clone(), upstream)),
         dependencies,
@@ -64,6 +68,7 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
         redact: args.redact,
         redact_rules: secret_rules,
         limits,
+        filter,
     };
     let name = args.session.clone().unwrap_or_else(|| {
         chrono::Local::now()
@@ -85,7 +90,7 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
         .thread_name("reel-worker")
         .build()
         .context("starting the async runtime")?;
-    let outcome = runtime.block_on(record(config, &writer, &args.app));
+    let outcome = runtime.block_on(record(config.clone(), &writer, &args.app));
     // `record` stopped the recorders: requests still open after the grace
     // period were ended there and handed over what they captured. The writer,
     // which stores everything handed over, finishes after the runtime.
@@ -93,7 +98,14 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
     let stats = writer.finish()?;
     let outcome = outcome?;
 
-    print_summary(session_id, &name, &store_path, &stats, &outcome);
+    print_summary(
+        session_id,
+        &name,
+        &store_path,
+        &stats,
+        &outcome,
+        config.filter.as_deref(),
+    );
     let failed_app = matches!(outcome.app_exit, Some(Some(code)) if code != 0);
     Ok(if stats.dropped > 0 || failed_app {
         ExitCode::from(1)
@@ -158,6 +170,10 @@ async fn record(
     }
     let unfinished = recorder.stop(DRAIN_GRACE).await;
     log_refusals(refusals.take(), &config.limits);
+    // With the filters' final counts.
+    if config.filter.is_some() {
+        writer.sender().set_setup(setup_json(&config, &addrs, app));
+    }
     if unfinished > 0 {
         tracing::warn!(
             unfinished,
@@ -290,7 +306,30 @@ fn setup_json(config: &RecorderConfig, addrs: &BoundAddrs, app: &[String]) -> se
         "dependencies": deps,
         "http_proxy": addrs.forward.map(|a| a.to_string()),
         "app": app,
+        "filter": config.filter.as_ref().map(|f| f.to_json()),
     })
+}
+
+/// `--include`, `--exclude` and `--sample` as one filter; `None` when they
+/// keep everything.
+fn record_filter(args: &RecordArgs) -> anyhow::Result<Option<Arc<RecordFilter>>> {
+    if args.sample_seed.is_some() && args.sample.is_none() {
+        bail!("--sample-seed picks which reads --sample keeps: give --sample RATE too (or sample in reel.toml's [record])");
+    }
+    if args.include.is_empty() && args.exclude.is_empty() && args.sample.is_none() {
+        return Ok(None);
+    }
+    // Without a seed, a new one each run (std's hasher keys are random).
+    let seed = args.sample_seed.unwrap_or_else(|| {
+        use std::hash::BuildHasher as _;
+        std::collections::hash_map::RandomState::new().hash_one(Micros::now().0)
+    });
+    Ok(Some(Arc::new(RecordFilter::new(
+        args.include.clone(),
+        args.exclude.clone(),
+        args.sample,
+        seed,
+    ))))
 }
 
 async fn wait_child(child: &mut Option<Child>) -> std::io::Result<std::process::ExitStatus> {
@@ -398,6 +437,7 @@ fn print_summary(
     store: &std::path::Path,
     stats: &WriterStats,
     outcome: &Outcome,
+    filter: Option<&RecordFilter>,
 ) {
     out!("Recorded session {id} \"{name}\" into {}", store.display());
     out!("  inbound   {:>6} exchanges", stats.inbound);
@@ -413,6 +453,14 @@ fn print_summary(
         out!("  outbound  {:>6} exchanges ({per_dep})", stats.outbound);
     }
     out!("  dropped   {:>6} captures", stats.dropped);
+    if let Some(f) = filter {
+        out!(
+            "  left out  {:>6} inbound requests, proxied but not stored ({} by --include/--exclude, {} reads by --sample)",
+            f.filtered_out() + f.sampled_out(),
+            f.filtered_out(),
+            f.sampled_out()
+        );
+    }
     if outcome.unfinished > 0 {
         out!(
             "  {} requests were still in progress at the stop and are stored as incomplete",

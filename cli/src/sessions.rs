@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use reel_core::filter::FilterSummary;
 use reel_core::model::header;
 use reel_core::{Exchange, Payload, SessionState, SessionSummary, Store};
 use serde_json::json;
@@ -99,11 +100,39 @@ fn show(store: &Store, which: &str, as_json: bool) -> anyhow::Result<()> {
         summary.outbound,
         s.dropped
     );
+    if let Some(f) = FilterSummary::from_setup(&s.setup) {
+        out!("  {}", printable(&filter_line(&f)));
+    }
     out!();
     for e in &exchanges {
         out!("{}", printable(&exchange_line(e)));
     }
     Ok(())
+}
+
+/// What the recording's filters left out, and which filters they were.
+fn filter_line(f: &FilterSummary) -> String {
+    let mut how = Vec::new();
+    if !f.include.is_empty() {
+        how.push(format!("--include {}", f.include.join(", ")));
+    }
+    if !f.exclude.is_empty() {
+        how.push(format!("--exclude {}", f.exclude.join(", ")));
+    }
+    if let Some(rate) = f.sample {
+        let seed = f
+            .sample_seed
+            .map(|s| format!(" --sample-seed {s}"))
+            .unwrap_or_default();
+        how.push(format!("--sample {rate}{seed}"));
+    }
+    format!(
+        "left out  {} inbound requests, proxied but not stored: {} filtered, {} reads sampled away ({})",
+        f.left_out(),
+        f.filtered_out,
+        f.sampled_out,
+        how.join("; ")
+    )
 }
 
 fn exchange_line(e: &Exchange) -> String {

@@ -8,6 +8,7 @@ pub mod coding;
 pub mod env;
 pub mod errors;
 pub mod files;
+pub mod filter;
 pub mod generate;
 pub mod matcher;
 pub mod model;

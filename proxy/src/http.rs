@@ -19,6 +19,7 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
+use reel_core::filter::{RecordFilter, Verdict};
 use reel_core::redact::Redactor;
 use reel_core::time::Micros;
 use reel_core::{
@@ -97,6 +98,8 @@ pub struct HttpRecorder {
     in_flight: Arc<InFlight>,
     /// With `--redact`: secrets are replaced before the store sees them.
     redactor: Option<Arc<Redactor>>,
+    /// Inbound only: `--include` / `--exclude` / `--sample`.
+    filter: Option<Arc<RecordFilter>>,
 }
 
 impl HttpRecorder {
@@ -113,7 +116,15 @@ impl HttpRecorder {
             body_cap,
             in_flight,
             redactor,
+            filter: None,
         }
+    }
+
+    /// Stores only the requests `filter` keeps; the others are proxied all
+    /// the same.
+    pub fn with_filter(mut self, filter: Option<Arc<RecordFilter>>) -> Self {
+        self.filter = filter.filter(|f| !f.is_empty());
+        self
     }
 
     fn direction(&self) -> Direction {
@@ -283,11 +294,25 @@ impl ProxyHttp for HttpRecorder {
             guard.head_read();
         }
         ctx.started_at = Micros::now();
+        ctx._in_flight = Some(self.in_flight.enter());
+        if let Some(filter) = &self.filter {
+            let req = session.req_header();
+            if filter.decide(req.method.as_str().as_bytes(), req.raw_path()) != Verdict::Keep {
+                // Proxied, not stored: no sink, and no body copy but what
+                // --redact must see to know the secrets it carries.
+                ctx.response_body = BodyCapture::new(0);
+                if self.redactor.is_some() {
+                    ctx.request = Some(request_head(session));
+                } else {
+                    ctx.request_body = BodyCapture::new(0);
+                }
+                return Ok(());
+            }
+        }
         if ctx.connection == 0 {
             ctx.connection = self.sink.next_connection();
         }
         ctx.seq = self.sink.next_seq();
-        ctx._in_flight = Some(self.in_flight.enter());
         ctx.request = Some(request_head(session));
         ctx.sink = Some(self.sink.clone());
         Ok(())

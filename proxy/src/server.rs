@@ -84,6 +84,10 @@ pub struct RecorderConfig {
     pub redact_rules: reel_core::generate::secrets::SecretRules,
     /// What clients may hold of each listener.
     pub limits: ConnLimits,
+    /// Which inbound requests are stored (`--include`, `--exclude`,
+    /// `--sample`); the others are proxied all the same. Dependency calls
+    /// are all stored.
+    pub filter: Option<Arc<reel_core::filter::RecordFilter>>,
 }
 
 /// The addresses the recorders actually listen on.
@@ -197,13 +201,17 @@ impl Recorder {
         }
         let mut http = Vec::new();
         for (addr, name, role) in plan {
+            let filter = matches!(role, Role::Inbound(_))
+                .then(|| cfg.filter.clone())
+                .flatten();
             let recorder = HttpRecorder::new(
                 role,
                 sink.clone(),
                 cfg.body_cap,
                 in_flight.clone(),
                 redactor.clone(),
-            );
+            )
+            .with_filter(filter);
             let proxy = pingora::proxy::http_proxy(&conf, recorder);
             let mut service = pingora::services::listening::Service::new(
                 name,

@@ -46,6 +46,7 @@ fn config() -> RecorderConfig {
         redact: false,
         redact_rules: Default::default(),
         limits: Default::default(),
+        filter: None,
     }
 }
 

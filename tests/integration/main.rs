@@ -10,6 +10,7 @@ mod fidelity;
 mod flows;
 mod hostile_suite;
 mod limits;
+mod long;
 mod pg_pools;
 mod postgres;
 mod protocols;

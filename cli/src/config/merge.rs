@@ -103,6 +103,33 @@ fn record(a: &mut RecordArgs, m: &mut Merge, f: &File) {
         &mut a.app,
         r.app.as_ref().map(|c| c.argv()),
     );
+    let routes = |l: &[super::Route]| -> Option<Vec<reel_core::filter::RoutePattern>> {
+        (!l.is_empty()).then(|| l.iter().map(|p| p.0.clone()).collect())
+    };
+    m.take(
+        "include",
+        "record.include",
+        &mut a.include,
+        routes(&r.include),
+    );
+    m.take(
+        "exclude",
+        "record.exclude",
+        &mut a.exclude,
+        routes(&r.exclude),
+    );
+    m.take(
+        "sample",
+        "record.sample",
+        &mut a.sample,
+        r.sample.map(|s| Some(s.0)),
+    );
+    m.take(
+        "sample_seed",
+        "record.sample_seed",
+        &mut a.sample_seed,
+        r.sample_seed.map(Some),
+    );
 }
 
 /// `[redact]` has no flags; it is listed for the commands that use it.
@@ -304,6 +331,18 @@ impl Show for std::path::PathBuf {
 impl Show for reel_replay::send::HostHeader {
     fn show(&self) -> Option<toml::Value> {
         Some(toml::Value::String(self.to_string()))
+    }
+}
+
+impl Show for reel_core::filter::RoutePattern {
+    fn show(&self) -> Option<toml::Value> {
+        Some(toml::Value::String(self.to_string()))
+    }
+}
+
+impl Show for reel_core::filter::SampleRate {
+    fn show(&self) -> Option<toml::Value> {
+        Some(toml::Value::Float(self.get()))
     }
 }
 

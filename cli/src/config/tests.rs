@@ -479,3 +479,85 @@ fn host_header_and_case_timeout_are_typed_where_they_are_written() {
         )
     );
 }
+
+#[test]
+fn record_filters_come_from_the_file_and_flags_replace_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(
+        dir.path(),
+        "[record]\ninclude = [\"GET /api/**\", \"/health\"]\nexclude = [\"* /static/**\"]\nsample = 0.25\nsample_seed = 7\n",
+    )
+    .unwrap();
+    let texts = |l: &[reel_core::filter::RoutePattern]| {
+        l.iter().map(ToString::to_string).collect::<Vec<_>>()
+    };
+    let (cmd, settings) = merged(&["record"], &cfg);
+    let Command::Record(a) = cmd else { panic!() };
+    assert_eq!(texts(&a.include), ["GET /api/**", "/health"]);
+    assert_eq!(texts(&a.exclude), ["* /static/**"]);
+    assert_eq!(a.sample.map(|s| s.get()), Some(0.25));
+    assert_eq!(a.sample_seed, Some(7));
+    for key in [
+        "record.include",
+        "record.exclude",
+        "record.sample",
+        "record.sample_seed",
+    ] {
+        assert_eq!(source(&settings, key), Source::File, "{key}");
+    }
+
+    // A list flag replaces the file's list; the rest still comes from the file.
+    let (cmd, settings) = merged(
+        &["record", "--include", "POST /orders", "--sample", "10%"],
+        &cfg,
+    );
+    let Command::Record(a) = cmd else { panic!() };
+    assert_eq!(texts(&a.include), ["POST /orders"]);
+    assert_eq!(texts(&a.exclude), ["* /static/**"]);
+    assert_eq!(a.sample.map(|s| s.get()), Some(0.1));
+    assert_eq!(source(&settings, "record.include"), Source::Flag);
+    assert_eq!(source(&settings, "record.sample"), Source::Flag);
+
+    // `reel config` shows them and where they came from.
+    let shown = merge::show(&cfg);
+    let line = |key: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(key))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("no {key} in:\n{shown}"))
+    };
+    assert_eq!(
+        line("include ="),
+        "include = [\"GET /api/**\", \"/health\"] # reel.toml"
+    );
+    assert_eq!(line("sample ="), "sample = 0.25 # reel.toml");
+    assert_eq!(line("sample_seed ="), "sample_seed = 7 # reel.toml");
+
+    // A rate may be written as a share, a percentage or 1.
+    for rate in ["\"10%\"", "1", "0.5"] {
+        load_in(dir.path(), &format!("[record]\nsample = {rate}\n")).unwrap();
+    }
+}
+
+#[test]
+fn bad_filters_in_the_file_name_the_key() {
+    let (path, err) = load_err("[record]\ninclude = [\"GET api/x\"]\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:11: record.include: 'GET api/x'",
+            path.display()
+        )) && err.contains("should start with '/'"),
+        "{err}"
+    );
+    let (path, err) = load_err("[record]\nsample = 0\n");
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:10: record.sample: '0' is not a rate",
+            path.display()
+        )),
+        "{err}"
+    );
+    let (_, err) = load_err("[record]\nsample = 1.5\n");
+    assert!(err.contains("record.sample: '1.5' is not a rate"), "{err}");
+}

@@ -83,6 +83,7 @@ pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verif
                 redact: false,
                 redact_rules: Default::default(),
                 limits: Default::default(),
+                filter: None,
             };
             Some(Recorder::start(config, writer.sender()).await.context(
                 "--verify: standing in front of the real dependencies where they were recorded (is `reel record` still running?)",
