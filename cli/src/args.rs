@@ -1,6 +1,7 @@
 //! Command-line flags, parsed by clap into plain structs; no logic here.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use reel_core::filter::{RoutePattern, SampleRate};
@@ -25,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Record traffic to an app and from it to its dependencies into the store.
     Record(RecordArgs),
-    /// List, show or remove recorded sessions.
+    /// List, show, remove or prune recorded sessions; vacuum the store.
     Sessions(SessionsArgs),
     /// Turn a recorded session into a suite of test cases and mocks.
     Generate(GenerateArgs),
@@ -284,4 +285,74 @@ pub enum SessionsCommand {
     },
     /// Remove a session and its exchanges.
     Rm { session: String },
+    /// Remove the sessions started more than DURATION ago (e.g. 7d, 12h,
+    /// 30m, 1h30m) that are no longer being recorded.
+    Prune {
+        /// How old a session must be: 7d, 12h, 30m, 45s, 2w, or a sum
+        /// such as 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+        older_than: Duration,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Give the space of removed sessions back to the filesystem (SQLite
+    /// VACUUM); refused while a recorder writes to the store.
+    Vacuum,
+}
+
+/// `7d`, `12h`, `30m`, `45s`, `2w` or several of them (`1h30m`).
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let unit_secs = |u: char| match u {
+        's' => Some(1),
+        'm' => Some(60),
+        'h' => Some(3600),
+        'd' => Some(86_400),
+        'w' => Some(7 * 86_400),
+        _ => None,
+    };
+    let bad = || {
+        format!(
+            "'{text}' is not a duration: expected a number and a unit (s, m, h, d, w), e.g. 7d, 12h, 30m or 1h30m"
+        )
+    };
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let secs = unit_secs(c).ok_or_else(bad)?;
+        total = n
+            .checked_mul(secs)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(|| format!("'{text}' is too long a duration"))?;
+        digits.clear();
+    }
+    if !digits.is_empty() || text.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_take_units_and_sums_of_them() {
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        for bad in ["", "7", "d", "7x", "1.5h", "-1d", "7 d"] {
+            let e = parse_age(bad).unwrap_err();
+            assert!(e.contains("is not a duration"), "{bad}: {e}");
+        }
+        assert!(parse_age("99999999999999999999w").is_err());
+    }
 }

@@ -1,7 +1,9 @@
-//! `reel sessions`: list, show and remove recorded sessions. Recorded
-//! text (names, targets, SQL) is printed through [`printable`].
+//! `reel sessions`: list, show, remove and prune recorded sessions, and
+//! vacuum the store. Recorded text (names, targets, SQL) is printed through
+//! [`printable`].
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use reel_core::filter::FilterSummary;
 use reel_core::model::header;
@@ -15,7 +17,11 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
     let command = args
         .command
         .unwrap_or(SessionsCommand::List { json: false });
-    let write = matches!(command, SessionsCommand::Rm { .. });
+    let write = match command {
+        SessionsCommand::Rm { .. } | SessionsCommand::Vacuum => true,
+        SessionsCommand::Prune { dry_run, .. } => !dry_run,
+        _ => false,
+    };
     let store = Store::open_existing(&args.store.store, write)?;
     match command {
         SessionsCommand::List { json } => list(&store, json)?,
@@ -31,6 +37,7 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
                 .into());
             }
             store.delete_session(s.session.id)?;
+            finish_removals(&store)?;
             out!(
                 "Removed session {} \"{}\" ({} exchanges)",
                 s.session.id,
@@ -38,8 +45,154 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<ExitCode> {
                 s.exchanges
             );
         }
+        SessionsCommand::Prune {
+            older_than,
+            dry_run,
+        } => prune(&store, older_than, dry_run)?,
+        SessionsCommand::Vacuum => vacuum(&store)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sessions listed by name in a summary; the rest are counted.
+const LISTED: usize = 5;
+
+/// Removes the sessions started before now - `age` whose recorder is gone
+/// (ended or interrupted); skips, and names, those still being recorded.
+fn prune(store: &Store, age: Duration, dry_run: bool) -> anyhow::Result<()> {
+    let cutoff_micros =
+        chrono::Utc::now().timestamp_micros() - i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
+    let cutoff = local_time(cutoff_micros);
+    let (live, old): (Vec<_>, Vec<_>) = store
+        .list_sessions()?
+        .into_iter()
+        .filter(|s| s.session.started_at.0 < cutoff_micros)
+        .partition(|s| s.state == SessionState::Recording);
+    let exchanges: u64 = old.iter().map(|s| s.exchanges).sum();
+    if old.is_empty() {
+        out!("No sessions started before {cutoff} to remove");
+    } else {
+        let verb = if dry_run { "Would remove" } else { "Removing" };
+        out!(
+            "{verb} {} session{} started before {cutoff} ({exchanges} exchanges):",
+            old.len(),
+            plural(old.len())
+        );
+        session_lines(&old);
+        if !dry_run {
+            for s in &old {
+                store.delete_session(s.session.id)?;
+            }
+            out!("Removed {} session{}", old.len(), plural(old.len()));
+        }
+    }
+    if !dry_run {
+        finish_removals(store)?;
+    }
+    if !live.is_empty() {
+        out!(
+            "Skipped {} session{} still being recorded:",
+            live.len(),
+            plural(live.len())
+        );
+        session_lines(&live);
+    }
+    if !dry_run && !old.is_empty() {
+        out!(
+            "{} of the store is free for new recordings; `reel sessions vacuum` gives it back to the filesystem",
+            size(store.free_bytes()?)
+        );
+    }
+    Ok(())
+}
+
+/// Finishes the removals an earlier `rm` or `prune` did not (it was
+/// stopped partway); they are hidden from every listing already.
+fn finish_removals(store: &Store) -> anyhow::Result<()> {
+    let left = store.unfinished_removals()?;
+    for id in &left {
+        store.delete_session(*id)?;
+    }
+    if !left.is_empty() {
+        out!(
+            "Finished removing {} session{} an earlier removal left partway",
+            left.len(),
+            plural(left.len())
+        );
+    }
+    Ok(())
+}
+
+/// The first [`LISTED`] sessions, one a line, then how many more.
+fn session_lines(sessions: &[SessionSummary]) {
+    for s in sessions.iter().take(LISTED) {
+        out!(
+            "  {:>4}  {:<28} {:<20} {:>9} exchanges",
+            s.session.id,
+            printable(&s.session.name),
+            local_time(s.session.started_at.0),
+            s.exchanges
+        );
+    }
+    if sessions.len() > LISTED {
+        out!(
+            "  … and {} more (reel sessions list shows them all)",
+            sessions.len() - LISTED
+        );
+    }
+}
+
+/// VACUUM, refused while a recorder writes to the store: VACUUM holds the
+/// write lock from start to end (WAL lets readers on, not writers), so the
+/// recorder's batches would wait, and past its busy timeout be dropped.
+fn vacuum(store: &Store) -> anyhow::Result<()> {
+    if let Some(s) = store
+        .list_sessions()?
+        .into_iter()
+        .find(|s| s.state == SessionState::Recording)
+    {
+        anyhow::bail!(
+            "session {} \"{}\" is still being recorded into {} (reel process {}): VACUUM would hold up its writes for as long as it runs; stop that recorder first",
+            s.session.id,
+            printable(&s.session.name),
+            store.path().display(),
+            s.session.recorder_pid().unwrap_or_default()
+        );
+    }
+    let before = store.disk_size();
+    store.vacuum()?;
+    let after = store.disk_size();
+    out!(
+        "Vacuumed {}: {} before, {} after ({} given back)",
+        store.path().display(),
+        size(before),
+        size(after),
+        size(before.saturating_sub(after))
+    );
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Bytes in the largest binary unit that keeps the number at 1 or more.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 fn list(store: &Store, as_json: bool) -> anyhow::Result<()> {

@@ -63,6 +63,14 @@ CREATE TABLE exchanges (
 );
 "#];
 
+/// Exchanges deleted per transaction when a session is removed: a few
+/// milliseconds of write lock each.
+const DELETE_BATCH: i64 = 2000;
+
+/// SQL: session `s` is being removed (see [`Store::delete_session`]).
+const REMOVING: &str =
+    "(CASE WHEN json_valid(s.setup) THEN json_extract(s.setup, '$.removing') END) IS NOT NULL";
+
 /// The newest schema version this reel knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -312,14 +320,15 @@ impl Store {
     pub fn list_sessions(&self) -> Result<Vec<SessionSummary>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT s.id, s.name, s.started_at, s.ended_at, s.target, s.notes, s.dropped, s.setup,
                         count(e.id),
                         coalesce(sum(e.direction = 'inbound'), 0),
                         coalesce(sum(e.direction = 'outbound'), 0)
                  FROM sessions s LEFT JOIN exchanges e ON e.session_id = s.id
-                 GROUP BY s.id ORDER BY s.id",
-            )
+                 WHERE NOT {REMOVING}
+                 GROUP BY s.id ORDER BY s.id"
+            ))
             .map_err(self.sql_err("listing sessions"))?;
         let rows = stmt
             .query_map([], |r| {
@@ -378,11 +387,99 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a session and all its exchanges.
-    pub fn delete_session(&self, id: i64) -> Result<(), StoreError> {
+    /// Deletes a session and all its exchanges, and returns how many
+    /// exchanges went with it.
+    ///
+    /// A recorder may be writing to this store meanwhile, and waits (up to
+    /// its busy timeout) for every write here: so the exchanges go a batch
+    /// per transaction, each a few milliseconds, not all in one that could
+    /// hold the recorder up for seconds and cost it captures. The session is
+    /// marked as being removed first, which hides it from every listing:
+    /// a removal cut short leaves no half session to generate from, and the
+    /// next `sessions rm` or `prune` finishes it ([`Store::unfinished_removals`]).
+    /// The space the exchanges took is reused by later recordings; `VACUUM`
+    /// ([`Store::vacuum`]) gives it back to the filesystem.
+    pub fn delete_session(&self, id: i64) -> Result<u64, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE sessions SET setup = CASE WHEN json_valid(setup)
+                    THEN json_set(setup, '$.removing', json('true')) ELSE '{\"removing\":true}' END
+                 WHERE id = ?1",
+                params![id],
+            )
+            .map_err(self.sql_err("marking a session for removal"))?;
+        let mut deleted = 0;
+        loop {
+            let n = self
+                .conn
+                .execute(
+                    "DELETE FROM exchanges WHERE id IN
+                        (SELECT id FROM exchanges WHERE session_id = ?1 LIMIT ?2)",
+                    params![id, DELETE_BATCH],
+                )
+                .map_err(self.sql_err("deleting a session's exchanges"))?;
+            if n == 0 {
+                break;
+            }
+            deleted += n as u64;
+        }
         self.conn
             .execute("DELETE FROM sessions WHERE id = ?1", params![id])
             .map_err(self.sql_err("deleting a session"))?;
+        Ok(deleted)
+    }
+
+    /// Sessions whose removal was cut short (see [`Store::delete_session`]).
+    pub fn unfinished_removals(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT id FROM sessions s WHERE {REMOVING} ORDER BY id"
+            ))
+            .map_err(self.sql_err("listing sessions"))?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(self.sql_err("listing sessions"))?;
+        ids.collect::<Result<_, _>>()
+            .map_err(self.sql_err("listing sessions"))
+    }
+
+    /// The bytes the store takes on disk: its file and its write-ahead log.
+    pub fn disk_size(&self) -> u64 {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        [self.path.as_os_str(), wal.as_os_str()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Bytes of pages that removed sessions left free for reuse.
+    pub fn free_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = self
+            .conn
+            .pragma_query_value(None, "freelist_count", |r| r.get(0))
+            .map_err(self.sql_err("reading the free page count"))?;
+        let size: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(self.sql_err("reading the page size"))?;
+        Ok((pages * size) as u64)
+    }
+
+    /// Rewrites the store without its free pages (SQLite `VACUUM`) and folds
+    /// the write-ahead log back into the file, so the file shrinks. It takes
+    /// the write lock for as long as it runs: a recorder writing to the store
+    /// meanwhile would wait for it, and lose captures once its busy timeout
+    /// passes. The caller checks that none is (see `reel sessions vacuum`).
+    pub fn vacuum(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("VACUUM")
+            .map_err(self.sql_err("vacuuming"))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(self.sql_err("checkpointing the write-ahead log"))?;
         Ok(())
     }
 

@@ -1,7 +1,10 @@
 //! Long recordings: record-time filters (`--include`, `--exclude`,
 //! `--sample`) store only what they keep while the app answers every request,
-//! and a sampled session still generates a suite that replays green.
+//! a sampled session still generates a suite that replays green, and
+//! `sessions prune` / `vacuum` keep the store's size in check without getting
+//! in a live recorder's way.
 
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -266,4 +269,159 @@ fn bad_filter_flags_exit_2_naming_the_flag() {
         assert!(err.contains(says), "{all:?}: {err}");
         assert!(!store.exists(), "{all:?}: nothing is recorded");
     }
+}
+
+/// Records `n` requests to the demo app as session `name` into `dir/reel.db`.
+async fn record_reads(dir: &Path, name: &str, n: usize) {
+    let demo = record_demo(dir, name, &[]).await;
+    let (c, base) = (client(), demo.base());
+    for i in 0..n {
+        let r = c
+            .get(format!(
+                "{base}/books?page={}&pad={}",
+                i % 3 + 1,
+                "x".repeat(400)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    demo.stop().await;
+}
+
+fn names(store: &Path) -> Vec<String> {
+    let (code, out, err) = run(&[
+        "sessions",
+        "list",
+        "--json",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn file_size(store: &Path) -> u64 {
+    std::fs::metadata(store).unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_removes_old_sessions_skips_live_ones_and_vacuum_shrinks_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let s = store.to_str().unwrap();
+    record_reads(dir.path(), "old", 300).await;
+    record_reads(dir.path(), "recent", 5).await;
+    // "old" was recorded ten days ago.
+    let ten_days = 10 * 86_400 * 1_000_000i64;
+    rusqlite::Connection::open(&store)
+        .unwrap()
+        .execute(
+            "UPDATE sessions SET started_at = started_at - ?1, ended_at = ended_at - ?1 WHERE name = 'old'",
+            [ten_days],
+        )
+        .unwrap();
+
+    let (code, out, err) = run(&[
+        "sessions",
+        "prune",
+        "--older-than",
+        "7d",
+        "--dry-run",
+        "--store",
+        s,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Would remove 1 session started before "),
+        "{out}"
+    );
+    assert!(
+        out.contains(" old ") && out.contains("300 exchanges"),
+        "{out}"
+    );
+    assert_eq!(
+        names(&store),
+        ["old", "recent"],
+        "a dry run removes nothing"
+    );
+
+    let size_before = file_size(&store);
+    let (code, out, err) = run(&["sessions", "prune", "--older-than", "7d", "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Removed 1 session\n"), "{out}");
+    assert!(out.contains("free for new recordings"), "{out}");
+    assert_eq!(names(&store), ["recent"]);
+
+    // The space is reused: the same traffic again does not grow the file.
+    record_reads(dir.path(), "again", 300).await;
+    let size_after = file_size(&store);
+    assert!(
+        size_after <= size_before + size_before / 10,
+        "{size_after} bytes after, {size_before} before"
+    );
+
+    // A live recorder: prune skips its session, vacuum refuses.
+    let live = record_demo(dir.path(), "live", &[]).await;
+    let (code, out, err) = run(&["sessions", "prune", "--older-than", "0s", "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Removing 2 sessions"), "{out}");
+    assert!(
+        out.contains("Skipped 1 session still being recorded:"),
+        "{out}"
+    );
+    assert!(out.contains(" live "), "{out}");
+    let (code, _, err) = run(&["sessions", "vacuum", "--store", s]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("\"live\" is still being recorded")
+            && err.contains("VACUUM would hold up its writes"),
+        "{err}"
+    );
+    live.stop().await;
+    assert_eq!(names(&store), ["live"]);
+
+    let size = file_size(&store);
+    let (code, out, err) = run(&["sessions", "vacuum", "--store", s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("Vacuumed {s}: ")), "{out}");
+    assert!(
+        file_size(&store) < size / 4,
+        "{} after, {size} before",
+        file_size(&store)
+    );
+    assert_eq!(names(&store), ["live"]);
+}
+
+#[test]
+fn prune_wants_a_duration_with_a_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("none.db");
+    for (age, says) in [
+        (
+            "7",
+            "invalid value '7' for '--older-than <DURATION>': '7' is not a duration",
+        ),
+        ("a week", "'a week' is not a duration"),
+    ] {
+        let (code, _, err) = run(&[
+            "sessions",
+            "prune",
+            "--older-than",
+            age,
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    let (code, _, err) = run(&["sessions", "prune", "--store", store.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--older-than <DURATION>"), "{err}");
 }

@@ -282,3 +282,108 @@ fn a_session_whose_recorder_is_gone_is_interrupted() {
         None
     );
 }
+
+/// A session of `n` exchanges, stored through the writer.
+fn session_of(path: &Path, name: &str, n: usize) -> i64 {
+    let (writer, sid) = StoreWriter::start(Store::open(path).unwrap(), name, "t").unwrap();
+    let tx = writer.sender();
+    for _ in 0..n {
+        let mut e = http_exchange(b"{}", 200);
+        e.seq = tx.next_seq();
+        tx.send(e);
+    }
+    assert_eq!(writer.finish().unwrap().stored, n as u64);
+    sid
+}
+
+#[test]
+fn a_large_session_is_removed_batch_by_batch_and_its_pages_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let big = session_of(&path, "big", 3 * DELETE_BATCH as usize + 17);
+    let small = session_of(&path, "small", 5);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.free_bytes().unwrap(), 0);
+    assert_eq!(
+        store.delete_session(big).unwrap(),
+        3 * DELETE_BATCH as u64 + 17
+    );
+    let names: Vec<_> = store
+        .list_sessions()
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.session.id, s.exchanges))
+        .collect();
+    assert_eq!(names, [(small, 5)]);
+    let left: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM exchanges", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 5);
+    let free = store.free_bytes().unwrap();
+    assert!(free > 0, "the removed exchanges' pages are free");
+    drop(store);
+
+    // A new recording of the same size takes the free pages, not new ones.
+    let pages = |s: &Store| -> i64 {
+        s.conn()
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap()
+    };
+    let before = pages(&Store::open(&path).unwrap());
+    session_of(&path, "again", 3 * DELETE_BATCH as usize + 17);
+    let store = Store::open(&path).unwrap();
+    assert!(
+        pages(&store) <= before + before / 20,
+        "{} pages after, {before} before",
+        pages(&store)
+    );
+
+    // VACUUM gives the free pages back.
+    store
+        .delete_session(store.find_session("again").unwrap().session.id)
+        .unwrap();
+    let size = store.disk_size();
+    store.vacuum().unwrap();
+    assert_eq!(store.free_bytes().unwrap(), 0);
+    assert!(
+        store.disk_size() < size / 2,
+        "{} after, {size} before",
+        store.disk_size()
+    );
+    assert_eq!(store.find_session("small").unwrap().exchanges, 5);
+}
+
+#[test]
+fn a_removal_cut_short_hides_the_session_until_it_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let sid = session_of(&path, "cut", 10);
+    let store = Store::open(&path).unwrap();
+    // What delete_session does first, and a kill right after it.
+    store
+        .conn()
+        .execute(
+            "UPDATE sessions SET setup = json_set(setup, '$.removing', json('true')) WHERE id = ?1",
+            params![sid],
+        )
+        .unwrap();
+    assert!(store.list_sessions().unwrap().is_empty());
+    assert!(matches!(
+        store.find_session("cut"),
+        Err(StoreError::NoSuchSession(_))
+    ));
+    assert_eq!(store.unfinished_removals().unwrap(), [sid]);
+    assert_eq!(store.delete_session(sid).unwrap(), 10);
+    assert!(store.unfinished_removals().unwrap().is_empty());
+    // A setup that is not JSON does not hide a session, nor break the list.
+    let other = store.create_session("odd", "t", Micros(1)).unwrap();
+    store
+        .conn()
+        .execute(
+            "UPDATE sessions SET setup = 'not json' WHERE id = ?1",
+            params![other],
+        )
+        .unwrap();
+    assert_eq!(store.list_sessions().unwrap().len(), 1);
+}
