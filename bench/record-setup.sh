@@ -1,5 +1,6 @@
 # Sourced by the recording benchmarks (record-throughput.sh, record-ab.sh,
-# record-bound.sh, redact-load.sh), which set `bench_name` and `root` first. It installs what is missing, builds
+# record-bound.sh, redact-load.sh, record-soak.sh, prune-live.sh), which set
+# `bench_name` and `root` first. It installs what is missing, builds
 # reel, makes a scratch directory that is removed on exit, and starts one nginx
 # (one worker) serving a 1 KiB JSON file on $upstream_port and proxying it,
 # recording nothing, on $nginx_proxy_port. It defines `start_reel BIN [FLAG...]`
