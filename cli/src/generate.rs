@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use reel_core::filter::FilterSummary;
 use reel_core::generate::secrets::SecretRules;
 use reel_core::generate::{generate_with, slug, write_suite, Generated, Options};
 use reel_core::Store;
@@ -43,6 +44,14 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
             Some(&summary_file)
         ))
     );
+    if let Some(f) = FilterSummary::from_setup(&summary.session.setup) {
+        if f.left_out() > 0 {
+            out!(
+                "  {} inbound requests were left out when recording (--include, --exclude, --sample): they have no case, and the dependency calls they made are in mocks/shared.jsonl",
+                f.left_out()
+            );
+        }
+    }
     if !g.secrets.is_empty() {
         let path = secrets_path(&args.store.store);
         g.secrets.save(&path)?;

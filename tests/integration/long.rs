@@ -202,6 +202,13 @@ async fn a_sampled_session_keeps_every_write_and_replays_green() {
             .contains("dependency calls happened between cases; they went to mocks/shared.jsonl"),
         "{generated}"
     );
+    assert!(
+        generated.contains(&format!(
+            "  {} inbound requests were left out when recording (--include, --exclude, --sample)",
+            reads - stored_reads
+        )),
+        "{generated}"
+    );
     let app_cmd = format!(
         "{} demo-app --listen {app} --pricing-url http://{dep}",
         reel_bin().display()
