@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use reel_core::filter::FilterSummary;
 use reel_core::generate::secrets::SecretRules;
-use reel_core::generate::{generate_with, slug, write_suite, Generated, Options};
+use reel_core::generate::{slug, write_suite, Generated, Generator, Options};
 use reel_core::Store;
 
 use crate::args::GenerateArgs;
@@ -21,12 +21,13 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
     )?;
     let store = Store::open_existing(&args.store.store, false)?;
     let summary = store.find_session(session)?;
-    let exchanges = store.exchanges(summary.session.id)?;
     let options = Options {
         dedup: args.dedup,
         secret_rules,
     };
-    let g = generate_with(&summary.session, &exchanges, &options);
+    let mut generator = Generator::new(&summary.session, &options);
+    store.each_exchange(summary.session.id, |e| generator.add(&e))?;
+    let g = generator.finish();
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));

@@ -8,7 +8,6 @@ use std::time::Duration;
 use reel_core::filter::FilterSummary;
 use reel_core::model::header;
 use reel_core::{Exchange, Payload, SessionState, SessionSummary, Store};
-use serde_json::json;
 
 use crate::args::{SessionsArgs, SessionsCommand};
 use crate::output::printable;
@@ -232,10 +231,31 @@ fn list(store: &Store, as_json: bool) -> anyhow::Result<()> {
 
 fn show(store: &Store, which: &str, as_json: bool) -> anyhow::Result<()> {
     let summary = store.find_session(which)?;
-    let exchanges = store.exchanges(summary.session.id)?;
     if as_json {
-        let v = json!({ "session": summary, "exchanges": exchanges });
-        out!("{}", serde_json::to_string_pretty(&v)?);
+        // `{"session": ..., "exchanges": [...]}` as serde_json pretty-prints
+        // it, written one exchange at a time: a long session is never held.
+        let nested = |v: String, by: &str| v.replace('\n', &format!("\n{by}"));
+        out_part!(
+            "{{\n  \"session\": {},\n  \"exchanges\": [",
+            nested(serde_json::to_string_pretty(&summary)?, "  ")
+        );
+        let mut first = true;
+        let mut failed = None;
+        store.each_exchange(summary.session.id, |e| {
+            match serde_json::to_string_pretty(&e) {
+                Ok(text) => out_part!(
+                    "{}\n    {}",
+                    if first { "" } else { "," },
+                    nested(text, "    ")
+                ),
+                Err(err) => failed = failed.take().or(Some(err)),
+            }
+            first = false;
+        })?;
+        if let Some(err) = failed {
+            return Err(err.into());
+        }
+        out!("{}\n}}", if first { "]" } else { "\n  ]" });
         return Ok(());
     }
     let s = &summary.session;
@@ -257,9 +277,7 @@ fn show(store: &Store, which: &str, as_json: bool) -> anyhow::Result<()> {
         out!("  {}", printable(&filter_line(&f)));
     }
     out!();
-    for e in &exchanges {
-        out!("{}", printable(&exchange_line(e)));
-    }
+    store.each_exchange(s.id, |e| out!("{}", printable(&exchange_line(&e))))?;
     Ok(())
 }
 

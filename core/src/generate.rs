@@ -22,6 +22,7 @@ use crate::suite::{
     to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, Noise, PgMock,
     RequestSpec, ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
 };
+use crate::time::Micros;
 
 /// A suite in memory, ready to write.
 #[derive(Debug, Clone)]
@@ -98,88 +99,128 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
 }
 
 pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Options) -> Generated {
-    let mut report = GenerateReport::default();
-    let inbound: Vec<&Exchange> = exchanges
-        .iter()
-        .filter(|e| e.direction == Direction::Inbound)
-        .filter(|e| {
-            if e.protocol != Protocol::Http || e.request.as_http_request().is_none() {
-                report.unsupported.push((e.seq, e.protocol.as_str().into()));
-                return false;
-            }
-            // The app answered when its response head arrived; an error after
-            // that (the client hung up early) does not make the case unusable.
-            let answered = e.response.is_some() && e.first_byte_at.is_some();
-            if !answered {
-                let why = e.error.as_deref().unwrap_or("no response was recorded");
-                report.skipped.push((e.seq, why.to_owned()));
-            }
-            answered
-        })
-        .collect();
+    let mut g = Generator::new(session, options);
+    for e in exchanges {
+        g.add(e);
+    }
+    g.finish()
+}
 
-    let mut cases: Vec<(String, CaseFile, Vec<MockSpec>)> = Vec::new();
-    // `cases[i]` is `inbound[i]`: attribution below relies on it.
-    for (i, e) in inbound.iter().enumerate() {
-        let Some(req) = e.request.as_http_request() else {
-            unreachable!("only HTTP exchanges are kept above")
+/// Builds a suite from a session's exchanges, given one at a time in
+/// recorded order, so that a session can be read from the store as a
+/// stream: what is kept of each exchange is its suite form, never the
+/// recorded bytes.
+pub struct Generator<'a> {
+    session: &'a Session,
+    options: &'a Options,
+    report: GenerateReport,
+    /// Outbound exchanges of protocols reel cannot replay yet, listed after
+    /// the inbound ones.
+    unsupported_calls: Vec<(i64, String)>,
+    cases: Vec<(String, CaseFile, Vec<MockSpec>)>,
+    /// Each case's time window: when its request came, when it was answered.
+    case_windows: Vec<(Micros, Micros)>,
+    /// Each call as the suite will hold it.
+    calls: Vec<attribute::Call>,
+    /// Each call's time window, for attribution.
+    call_windows: Vec<(Micros, Micros)>,
+    /// What the summary says of each HTTP call (Postgres calls are
+    /// described from their mock).
+    http_calls: BTreeMap<usize, String>,
+    pg_names: postgres::Names,
+    server_parameters: BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl<'a> Generator<'a> {
+    pub fn new(session: &'a Session, options: &'a Options) -> Self {
+        Generator {
+            session,
+            options,
+            report: GenerateReport::default(),
+            unsupported_calls: Vec::new(),
+            cases: Vec::new(),
+            case_windows: Vec::new(),
+            calls: Vec::new(),
+            call_windows: Vec::new(),
+            http_calls: BTreeMap::new(),
+            pg_names: postgres::Names::default(),
+            server_parameters: BTreeMap::new(),
+        }
+    }
+
+    /// Takes the next exchange, in recorded order.
+    pub fn add(&mut self, e: &Exchange) {
+        match e.direction {
+            Direction::Inbound => self.add_inbound(e),
+            Direction::Outbound => self.add_outbound(e),
+        }
+    }
+
+    fn add_inbound(&mut self, e: &Exchange) {
+        let Some(req) = e
+            .request
+            .as_http_request()
+            .filter(|_| e.protocol == Protocol::Http)
+        else {
+            self.report
+                .unsupported
+                .push((e.seq, e.protocol.as_str().into()));
+            return;
         };
+        // The app answered when its response head arrived; an error after
+        // that (the client hung up early) does not make the case unusable.
+        if e.response.is_none() || e.first_byte_at.is_none() {
+            let why = e.error.as_deref().unwrap_or("no response was recorded");
+            self.report.skipped.push((e.seq, why.to_owned()));
+            return;
+        }
         // The number makes every name unique.
         let stem = format!(
             "{:04}-{}-{}",
-            i + 1,
+            self.cases.len() + 1,
             req.method.to_ascii_lowercase(),
             slug(&req.target)
         );
-        let response = response_spec(e);
         let case = CaseFile {
             name: stem.clone(),
             seq: e.seq,
             recorded_at: e.started_at.rfc3339(),
             request: request_spec(&e.request),
             request_layout: request_layout(&e.request),
-            response,
+            response: response_spec(e),
             noise: Noise::default(),
             mocks: None,
         };
-        cases.push((stem, case, Vec::new()));
+        self.cases.push((stem, case, Vec::new()));
+        self.case_windows
+            .push((e.started_at, e.ended_at.unwrap_or(e.started_at)));
     }
 
-    let first_start = inbound.first().map(|e| e.started_at);
-    let mut startup = Vec::new();
-    let mut shared = Vec::new();
-    let mut pg_cases: Vec<Vec<PgMock>> = vec![Vec::new(); cases.len()];
-    let mut startup_pg = Vec::new();
-    let mut shared_pg = Vec::new();
-    let mut pg_names = postgres::Names::default();
-    let mut server_parameters: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    // Each call as the suite will hold it, and the cases in flight when it
-    // was made.
-    let mut calls: Vec<(&Exchange, Mock, Vec<usize>)> = Vec::new();
-    for o in exchanges
-        .iter()
-        .filter(|e| e.direction == Direction::Outbound)
-    {
+    fn add_outbound(&mut self, o: &Exchange) {
         let mock = match o.protocol {
             Protocol::Http => Mock::Http(Box::new(mock_spec(o))),
-            Protocol::Postgres => match postgres::group(o, &mut pg_names) {
+            Protocol::Postgres => match postgres::group(o, &mut self.pg_names) {
                 postgres::Group::Mock(m) => Mock::Postgres(m),
                 postgres::Group::Startup(params) => {
                     let dep = o.dependency.clone().unwrap_or_default();
-                    server_parameters.entry(dep).or_insert(params);
-                    continue;
+                    self.server_parameters.entry(dep).or_insert(params);
+                    return;
                 }
-                postgres::Group::Skip => continue,
+                postgres::Group::Skip => return,
                 postgres::Group::Unanswered(why) => {
-                    report.unanswered.push((o.seq, why));
-                    continue;
+                    self.report.unanswered.push((o.seq, why));
+                    return;
                 }
             },
             _ => {
-                report.unsupported.push((o.seq, o.protocol.as_str().into()));
-                continue;
+                self.unsupported_calls
+                    .push((o.seq, o.protocol.as_str().into()));
+                return;
             }
         };
+        if let Mock::Http(_) = mock {
+            self.http_calls.insert(self.calls.len(), describe(o));
+        }
         // A Postgres answer's last message (ReadyForQuery) may arrive after
         // the app has already answered its caller: the query belongs to the
         // case it was sent in.
@@ -187,264 +228,300 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
             Protocol::Postgres => o.started_at,
             _ => o.ended_at.unwrap_or(o.started_at),
         };
-        let holders: Vec<usize> = inbound
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| {
-                i.started_at <= o.started_at && end <= i.ended_at.unwrap_or(i.started_at)
-            })
-            .map(|(n, _)| n)
-            .collect();
-        calls.push((o, mock, holders));
-    }
-    // Calls made while several cases were in flight go to the case the
-    // evidence names (see `attribute`), else to the shared pool.
-    let owners = attribute::resolve(&cases, &calls);
-    for ((o, mock, holders), owner) in calls.into_iter().zip(owners) {
-        let call = match &mock {
-            Mock::Postgres(m) => postgres::describe(m),
-            Mock::Http(_) => describe(o),
-        };
-        let place = match (owner, holders.as_slice()) {
-            (Some(n), [_, _, ..]) => {
-                report.attributed.push((o.seq, call, cases[n].0.clone()));
-                Place::Case(n)
-            }
-            (Some(n), _) => Place::Case(n),
-            (None, []) if first_start.is_none_or(|f| o.started_at < f) => Place::Startup,
-            (None, []) => {
-                report.outside.push((o.seq, call));
-                Place::Shared
-            }
-            // A pool's reset between uses belongs to no case: counted.
-            (None, _) if matches!(&mock, Mock::Postgres(m) if m.is_housekeeping()) => {
-                report.shared_housekeeping += 1;
-                Place::Shared
-            }
-            (None, many) => {
-                let names = many.iter().map(|n| cases[*n].0.clone()).collect();
-                report.ambiguous.push((o.seq, call, names));
-                Place::Shared
-            }
-        };
-        match (mock, place) {
-            (Mock::Http(m), Place::Case(n)) => cases[n].2.push(*m),
-            (Mock::Http(m), Place::Startup) => startup.push(*m),
-            (Mock::Http(m), Place::Shared) => shared.push(*m),
-            (Mock::Postgres(m), Place::Case(n)) => pg_cases[n].push(m),
-            (Mock::Postgres(m), Place::Startup) => startup_pg.push(m),
-            (Mock::Postgres(m), Place::Shared) => shared_pg.push(m),
-        }
-    }
-    let mut pg = BTreeMap::new();
-    for ((stem, case, mocks), mut pg_mocks) in cases.iter_mut().zip(pg_cases) {
-        for (n, m) in mocks.iter_mut().enumerate() {
-            m.id = format!("{stem}#{}", n + 1);
-        }
-        for (n, m) in pg_mocks.iter_mut().enumerate() {
-            m.id = format!("{stem}#{}", mocks.len() + n + 1);
-        }
-        if !mocks.is_empty() || !pg_mocks.is_empty() {
-            case.mocks = Some(format!("mocks/{stem}.jsonl"));
-        }
-        if !pg_mocks.is_empty() {
-            pg.insert(stem.clone(), pg_mocks);
-        }
-    }
-    for (n, m) in startup.iter_mut().enumerate() {
-        m.id = format!("startup#{}", n + 1);
-    }
-    for (n, m) in startup_pg.iter_mut().enumerate() {
-        m.id = format!("startup#{}", startup.len() + n + 1);
-    }
-    for (n, m) in shared.iter_mut().enumerate() {
-        m.id = format!("shared#{}", n + 1);
-    }
-    for (n, m) in shared_pg.iter_mut().enumerate() {
-        m.id = format!("shared#{}", shared.len() + n + 1);
+        self.call_windows.push((o.started_at, end));
+        self.calls.push(attribute::Call {
+            seq: o.seq,
+            started_at: o.started_at,
+            mock,
+            holders: Vec::new(),
+        });
     }
 
-    // Values that flow from one answer into later calls become references.
-    let mut chains = chain::Chains::default();
-    for (stem, case, mocks) in &mut cases {
-        let number = crate::suite::case_number(stem).to_owned();
-        chains.begin_case();
-        chains.rewrite_request(stem, &mut case.request);
-        for m in mocks.iter_mut() {
-            chains.rewrite_request(stem, &mut m.request);
+    /// The suite, once every exchange was given.
+    pub fn finish(self) -> Generated {
+        let Generator {
+            session,
+            options,
+            mut report,
+            unsupported_calls,
+            mut cases,
+            case_windows,
+            mut calls,
+            call_windows,
+            mut http_calls,
+            pg_names: _,
+            mut server_parameters,
+        } = self;
+        report.unsupported.extend(unsupported_calls);
+        for (call, holders) in calls.iter_mut().zip(holders(&case_windows, &call_windows)) {
+            call.holders = holders;
         }
-        if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
-            chains.learn(&number, v, &case.request);
-        }
-        chains.sent(&case.request);
-        chains.rewrite_expected(&number, stem, &case.request, &mut case.response);
-    }
-    chains.mark_origins(&mut cases);
-    report.chained = std::mem::take(&mut chains.report);
-    report.unlinked = std::mem::take(&mut chains.ambiguous);
-
-    report.repeats = repeats::loosen(&mut cases);
-    if options.dedup {
-        report.deduplicated = dedup::dedup(&mut cases);
-    }
-    let recorded_at = session.started_at.0 / 1_000_000;
-    for (stem, case, _) in &mut cases {
-        if let Some(v) = case.response.body.as_mut().and_then(BodySpec::as_json_mut) {
-            let mut found = Vec::new();
-            matcher::infer_at(v, "$", recorded_at, &mut found);
-            for Inferred { path, kind } in found {
-                report.matchers.push((stem.clone(), path, kind));
+        let first_start = case_windows.first().map(|w| w.0);
+        let mut startup = Vec::new();
+        let mut shared = Vec::new();
+        let mut pg_cases: Vec<Vec<PgMock>> = vec![Vec::new(); cases.len()];
+        let mut startup_pg = Vec::new();
+        let mut shared_pg = Vec::new();
+        // Calls made while several cases were in flight go to the case the
+        // evidence names (see `attribute`), else to the shared pool.
+        let owners = attribute::resolve(&cases, &calls);
+        for (n, (c, owner)) in calls.into_iter().zip(owners).enumerate() {
+            let attribute::Call {
+                seq,
+                started_at,
+                mock,
+                holders,
+            } = c;
+            let call = match &mock {
+                Mock::Postgres(m) => postgres::describe(m),
+                Mock::Http(_) => http_calls.remove(&n).unwrap_or_default(),
+            };
+            let place = match (owner, holders.as_slice()) {
+                (Some(n), [_, _, ..]) => {
+                    report.attributed.push((seq, call, cases[n].0.clone()));
+                    Place::Case(n)
+                }
+                (Some(n), _) => Place::Case(n),
+                (None, []) if first_start.is_none_or(|f| started_at < f) => Place::Startup,
+                (None, []) => {
+                    report.outside.push((seq, call));
+                    Place::Shared
+                }
+                // A pool's reset between uses belongs to no case: counted.
+                (None, _) if matches!(&mock, Mock::Postgres(m) if m.is_housekeeping()) => {
+                    report.shared_housekeeping += 1;
+                    Place::Shared
+                }
+                (None, many) => {
+                    let names = many.iter().map(|n| cases[*n].0.clone()).collect();
+                    report.ambiguous.push((seq, call, names));
+                    Place::Shared
+                }
+            };
+            match (mock, place) {
+                (Mock::Http(m), Place::Case(n)) => cases[n].2.push(*m),
+                (Mock::Http(m), Place::Startup) => startup.push(*m),
+                (Mock::Http(m), Place::Shared) => shared.push(*m),
+                (Mock::Postgres(m), Place::Case(n)) => pg_cases[n].push(m),
+                (Mock::Postgres(m), Place::Startup) => startup_pg.push(m),
+                (Mock::Postgres(m), Place::Shared) => shared_pg.push(m),
             }
         }
-    }
+        let mut pg = BTreeMap::new();
+        for ((stem, case, mocks), mut pg_mocks) in cases.iter_mut().zip(pg_cases) {
+            for (n, m) in mocks.iter_mut().enumerate() {
+                m.id = format!("{stem}#{}", n + 1);
+            }
+            for (n, m) in pg_mocks.iter_mut().enumerate() {
+                m.id = format!("{stem}#{}", mocks.len() + n + 1);
+            }
+            if !mocks.is_empty() || !pg_mocks.is_empty() {
+                case.mocks = Some(format!("mocks/{stem}.jsonl"));
+            }
+            if !pg_mocks.is_empty() {
+                pg.insert(stem.clone(), pg_mocks);
+            }
+        }
+        for (n, m) in startup.iter_mut().enumerate() {
+            m.id = format!("startup#{}", n + 1);
+        }
+        for (n, m) in startup_pg.iter_mut().enumerate() {
+            m.id = format!("startup#{}", startup.len() + n + 1);
+        }
+        for (n, m) in shared.iter_mut().enumerate() {
+            m.id = format!("shared#{}", n + 1);
+        }
+        for (n, m) in shared_pg.iter_mut().enumerate() {
+            m.id = format!("shared#{}", shared.len() + n + 1);
+        }
 
-    let mut secrets = secrets::Secrets::with_rules(options.secret_rules.clone());
-    report.nonces = nonce_headers(&cases, &startup, &shared);
-    secrets.exempt_headers(report.nonces.iter().map(|(name, _)| name.clone()));
-    report.redacted_nonces = stand_in_redacted_nonces(&mut cases, &report.nonces);
-    // The first pass finds every secret; the second replaces each wherever
-    // else it stands, also where it stood before it was first found (a
-    // value a case echoes that a later case names as a secret).
-    for _ in 0..2 {
-        for (_, case, mocks) in &mut cases {
-            secrets.scrub_request(&mut case.request);
-            secrets.scrub_response(&mut case.response, true);
+        // Values that flow from one answer into later calls become references.
+        let mut chains = chain::Chains::default();
+        for (stem, case, mocks) in &mut cases {
+            let number = crate::suite::case_number(stem).to_owned();
+            chains.begin_case();
+            chains.rewrite_request(stem, &mut case.request);
             for m in mocks.iter_mut() {
+                chains.rewrite_request(stem, &mut m.request);
+            }
+            if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
+                chains.learn(&number, v, &case.request);
+            }
+            chains.sent(&case.request);
+            chains.rewrite_expected(&number, stem, &case.request, &mut case.response);
+        }
+        chains.mark_origins(&mut cases);
+        report.chained = std::mem::take(&mut chains.report);
+        report.unlinked = std::mem::take(&mut chains.ambiguous);
+
+        report.repeats = repeats::loosen(&mut cases);
+        if options.dedup {
+            report.deduplicated = dedup::dedup(&mut cases);
+        }
+        let recorded_at = session.started_at.0 / 1_000_000;
+        for (stem, case, _) in &mut cases {
+            if let Some(v) = case.response.body.as_mut().and_then(BodySpec::as_json_mut) {
+                let mut found = Vec::new();
+                matcher::infer_at(v, "$", recorded_at, &mut found);
+                for Inferred { path, kind } in found {
+                    report.matchers.push((stem.clone(), path, kind));
+                }
+            }
+        }
+
+        let mut secrets = secrets::Secrets::with_rules(options.secret_rules.clone());
+        report.nonces = nonce_headers(&cases, &startup, &shared);
+        secrets.exempt_headers(report.nonces.iter().map(|(name, _)| name.clone()));
+        report.redacted_nonces = stand_in_redacted_nonces(&mut cases, &report.nonces);
+        // The first pass finds every secret; the second replaces each wherever
+        // else it stands, also where it stood before it was first found (a
+        // value a case echoes that a later case names as a secret).
+        for _ in 0..2 {
+            for (_, case, mocks) in &mut cases {
+                secrets.scrub_request(&mut case.request);
+                secrets.scrub_response(&mut case.response, true);
+                for m in mocks.iter_mut() {
+                    secrets.scrub_request(&mut m.request);
+                    secrets.scrub_response(&mut m.response, false);
+                }
+            }
+            for m in startup.iter_mut().chain(shared.iter_mut()) {
                 secrets.scrub_request(&mut m.request);
                 secrets.scrub_response(&mut m.response, false);
             }
+            // After HTTP, so secret values found there are known in SQL traffic too.
+            for m in pg
+                .values_mut()
+                .flatten()
+                .chain(startup_pg.iter_mut())
+                .chain(shared_pg.iter_mut())
+            {
+                secrets.scrub_pg(m);
+            }
         }
-        for m in startup.iter_mut().chain(shared.iter_mut()) {
-            secrets.scrub_request(&mut m.request);
-            secrets.scrub_response(&mut m.response, false);
-        }
-        // After HTTP, so secret values found there are known in SQL traffic too.
-        for m in pg
+        // A reference that a secret's matcher replaced afterwards is not in the
+        // suite: the summary lists only what the files hold.
+        let by_stem: std::collections::HashMap<&str, usize> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (stem, _, _))| (stem.as_str(), i))
+            .collect();
+        report.chained.retain(|(case, place, reference)| {
+            let Some((_, c, mocks)) = by_stem.get(case.as_str()).map(|&i| &cases[i]) else {
+                return true;
+            };
+            // References are made in the case's request and HTTP mocks, and in
+            // its expected response (places starting with "response").
+            let text = if place.starts_with("response") {
+                serde_json::to_string(&c.response).unwrap_or_default()
+            } else {
+                let mut t = serde_json::to_string(&c.request).unwrap_or_default();
+                for m in mocks {
+                    t.push_str(&serde_json::to_string(m).unwrap_or_default());
+                }
+                t
+            };
+            text.contains(reference.as_str())
+        });
+        // Values the app makes up afresh (a salted hash, a nonce, a new id) are
+        // sent differently at replay: matched by kind, and listed. After
+        // references and secrets: a value that came from an earlier answer, or
+        // that is a secret the app was given, is filled in at replay instead.
+        let mut all_pg: Vec<&mut PgMock> = pg
             .values_mut()
             .flatten()
             .chain(startup_pg.iter_mut())
             .chain(shared_pg.iter_mut())
-        {
-            secrets.scrub_pg(m);
+            .collect();
+        let sent = cases
+            .iter()
+            .map(|(stem, case, _)| (stem.clone(), attribute::sent_values(&case.request)))
+            .collect();
+        report.param_matchers = postgres::infer_params(&mut all_pg, recorded_at, &sent);
+        let http_mocks = cases
+            .iter_mut()
+            .flat_map(|(_, _, m)| m.iter_mut())
+            .chain(startup.iter_mut())
+            .chain(shared.iter_mut());
+        report
+            .param_matchers
+            .extend(outbound::infer_bodies(http_mocks, recorded_at));
+        // What the summary lists is what is written: not the Postgres groups of
+        // cases --dedup dropped.
+        let kept: std::collections::HashSet<&str> =
+            cases.iter().map(|(stem, _, _)| stem.as_str()).collect();
+        report.param_matchers.retain(|p| {
+            let stem = p.mock.rsplit_once('#').map_or("", |(s, _)| s);
+            kept.contains(stem) || stem == "startup" || stem == "shared"
+        });
+        // The summary `generate` prints quotes calls (their SQL) too.
+        for (_, call, _) in &mut report.ambiguous {
+            *call = secrets.scrub_text(call);
         }
-    }
-    // A reference that a secret's matcher replaced afterwards is not in the
-    // suite: the summary lists only what the files hold.
-    report.chained.retain(|(case, place, reference)| {
-        let Some((_, c, mocks)) = cases.iter().find(|(stem, _, _)| stem == case) else {
-            return true;
-        };
-        // References are made in the case's request and HTTP mocks, and in
-        // its expected response (places starting with "response").
-        let text = if place.starts_with("response") {
-            serde_json::to_string(&c.response).unwrap_or_default()
-        } else {
-            let mut t = serde_json::to_string(&c.request).unwrap_or_default();
-            for m in mocks {
-                t.push_str(&serde_json::to_string(m).unwrap_or_default());
-            }
-            t
-        };
-        text.contains(reference.as_str())
-    });
-    // Values the app makes up afresh (a salted hash, a nonce, a new id) are
-    // sent differently at replay: matched by kind, and listed. After
-    // references and secrets: a value that came from an earlier answer, or
-    // that is a secret the app was given, is filled in at replay instead.
-    let mut all_pg: Vec<&mut PgMock> = pg
-        .values_mut()
-        .flatten()
-        .chain(startup_pg.iter_mut())
-        .chain(shared_pg.iter_mut())
-        .collect();
-    let sent = cases
-        .iter()
-        .map(|(stem, case, _)| (stem.clone(), attribute::sent_values(&case.request)))
-        .collect();
-    report.param_matchers = postgres::infer_params(&mut all_pg, recorded_at, &sent);
-    let http_mocks = cases
-        .iter_mut()
-        .flat_map(|(_, _, m)| m.iter_mut())
-        .chain(startup.iter_mut())
-        .chain(shared.iter_mut());
-    report
-        .param_matchers
-        .extend(outbound::infer_bodies(http_mocks, recorded_at));
-    // What the summary lists is what is written: not the Postgres groups of
-    // cases --dedup dropped.
-    let kept: std::collections::HashSet<&str> =
-        cases.iter().map(|(stem, _, _)| stem.as_str()).collect();
-    report.param_matchers.retain(|p| {
-        let stem = p.mock.rsplit_once('#').map_or("", |(s, _)| s);
-        kept.contains(stem) || stem == "startup" || stem == "shared"
-    });
-    // The summary `generate` prints quotes calls (their SQL) too.
-    for (_, call, _) in &mut report.ambiguous {
-        *call = secrets.scrub_text(call);
-    }
-    for (_, call, _) in &mut report.attributed {
-        *call = secrets.scrub_text(call);
-    }
-    for (_, call) in &mut report.outside {
-        *call = secrets.scrub_text(call);
-    }
+        for (_, call, _) in &mut report.attributed {
+            *call = secrets.scrub_text(call);
+        }
+        for (_, call) in &mut report.outside {
+            *call = secrets.scrub_text(call);
+        }
 
-    let setup = &session.setup;
-    let dependencies = setup["dependencies"]
-        .as_array()
-        .map(|deps| {
-            deps.iter()
-                .filter_map(|d| {
-                    let name = d["name"].as_str()?.to_owned();
-                    Some(DependencySpec {
-                        server_parameters: server_parameters.remove(&name).unwrap_or_default(),
-                        protocol: d["protocol"].as_str().unwrap_or("http").to_owned(),
-                        listen: d["listen"].as_str()?.to_owned(),
-                        name,
+        let setup = &session.setup;
+        let dependencies = setup["dependencies"]
+            .as_array()
+            .map(|deps| {
+                deps.iter()
+                    .filter_map(|d| {
+                        let name = d["name"].as_str()?.to_owned();
+                        Some(DependencySpec {
+                            server_parameters: server_parameters.remove(&name).unwrap_or_default(),
+                            protocol: d["protocol"].as_str().unwrap_or("http").to_owned(),
+                            listen: d["listen"].as_str()?.to_owned(),
+                            name,
+                        })
                     })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let command = setup["app"].as_array().filter(|a| !a.is_empty()).map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(shell_quote)
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
-    let suite = SuiteFile {
-        reel_suite: FORMAT_VERSION,
-        name: session.name.clone(),
-        session: SessionRef {
-            id: session.id,
+                    .collect()
+            })
+            .unwrap_or_default();
+        let command = setup["app"].as_array().filter(|a| !a.is_empty()).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(shell_quote)
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        let suite = SuiteFile {
+            reel_suite: FORMAT_VERSION,
             name: session.name.clone(),
-            recorded_at: session.started_at.rfc3339(),
-        },
-        app: AppSpec {
-            command,
-            target: session.target.clone(),
-            ready: None,
-        },
-        dependencies,
-        noise: Noise {
-            headers: DEFAULT_IGNORED_HEADERS
-                .iter()
-                .map(|h| h.to_string())
-                .collect(),
-            body_paths: Vec::new(),
-        },
-    };
-    Generated {
-        suite,
-        cases,
-        startup,
-        shared,
-        pg,
-        startup_pg,
-        shared_pg,
-        report,
-        secrets,
+            session: SessionRef {
+                id: session.id,
+                name: session.name.clone(),
+                recorded_at: session.started_at.rfc3339(),
+            },
+            app: AppSpec {
+                command,
+                target: session.target.clone(),
+                ready: None,
+            },
+            dependencies,
+            noise: Noise {
+                headers: DEFAULT_IGNORED_HEADERS
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect(),
+                body_paths: Vec::new(),
+            },
+        };
+        Generated {
+            suite,
+            cases,
+            startup,
+            shared,
+            pg,
+            startup_pg,
+            shared_pg,
+            report,
+            secrets,
+        }
     }
 }
 
@@ -467,30 +544,50 @@ fn nonce_headers(
             }
         }
     }
-    let requests: Vec<String> = cases
+    // Nonce-like by their values: two or more requests, each value new.
+    seen.retain(|_, values| {
+        let distinct: std::collections::BTreeSet<&str> =
+            values.iter().map(|(_, v)| v.as_str()).collect();
+        values.len() >= 2 && distinct.len() == values.len()
+    });
+    if seen.is_empty() {
+        return Vec::new();
+    }
+    // Does a value flow: into a later request, or into any dependency call?
+    // One pass over every text finds all values at once.
+    let candidates: Vec<(&str, usize, &str)> = seen
         .iter()
-        .map(|(_, c, _)| serde_json::to_string(&c.request).unwrap_or_default())
+        .flat_map(|(name, values)| values.iter().map(|(i, v)| (name.as_str(), *i, v.as_str())))
         .collect();
-    let mocks_text: String = cases
+    let finder = aho_corasick::AhoCorasick::new(candidates.iter().map(|(_, _, v)| v))
+        .expect("literal patterns build");
+    let mut flows: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let mut find = |text: &str, in_request: Option<usize>| {
+        for m in finder.find_overlapping_iter(text) {
+            let (name, origin, _) = candidates[m.pattern().as_usize()];
+            if in_request.is_none_or(|i| i > origin) {
+                flows.insert(name);
+            }
+        }
+    };
+    for (i, (_, c, _)) in cases.iter().enumerate() {
+        find(
+            &serde_json::to_string(&c.request).unwrap_or_default(),
+            Some(i),
+        );
+    }
+    for m in cases
         .iter()
         .flat_map(|(_, _, m)| m)
         .chain(startup)
         .chain(shared)
-        .map(|m| serde_json::to_string(&m.request).unwrap_or_default())
-        .collect();
+    {
+        find(&serde_json::to_string(&m.request).unwrap_or_default(), None);
+    }
     let mut out = Vec::new();
-    for (name, values) in seen {
-        let distinct: std::collections::BTreeSet<&str> =
-            values.iter().map(|(_, v)| v.as_str()).collect();
-        if values.len() < 2 || distinct.len() != values.len() {
-            continue;
-        }
-        let flows = values.iter().any(|(i, v)| {
-            mocks_text.contains(v.as_str())
-                || requests[i + 1..].iter().any(|t| t.contains(v.as_str()))
-        });
-        if !flows {
-            out.push((name, values.len()));
+    for (name, values) in &seen {
+        if !flows.contains(name.as_str()) {
+            out.push((name.clone(), values.len()));
         }
     }
     out
@@ -541,6 +638,37 @@ fn stand_in_redacted_nonces(
         }
     }
     replaced
+}
+
+/// The cases (indexes into `cases`, each given as its time window) whose
+/// window holds each of `calls`: started no later than the call and ended
+/// no earlier, in index order. One sweep over both sorted by start, with
+/// only the cases in flight at hand: a session's length adds no work per
+/// call.
+fn holders(cases: &[(Micros, Micros)], calls: &[(Micros, Micros)]) -> Vec<Vec<usize>> {
+    let mut by_start: Vec<usize> = (0..cases.len()).collect();
+    by_start.sort_by_key(|&i| cases[i].0);
+    let mut order: Vec<usize> = (0..calls.len()).collect();
+    order.sort_by_key(|&n| calls[n].0);
+    let mut out = vec![Vec::new(); calls.len()];
+    let (mut next, mut in_flight) = (0, Vec::new());
+    for n in order {
+        let (start, end) = calls[n];
+        while next < by_start.len() && cases[by_start[next]].0 <= start {
+            in_flight.push(by_start[next]);
+            next += 1;
+        }
+        // A case that ended before this call began holds no later call either.
+        in_flight.retain(|&i| cases[i].1 >= start);
+        let mut held: Vec<usize> = in_flight
+            .iter()
+            .copied()
+            .filter(|&i| end <= cases[i].1)
+            .collect();
+        held.sort_unstable();
+        out[n] = held;
+    }
+    out
 }
 
 /// A dependency call as the suite holds it.

@@ -485,6 +485,18 @@ impl Store {
 
     /// The exchanges of a session in sequence order.
     pub fn exchanges(&self, session_id: i64) -> Result<Vec<Exchange>, StoreError> {
+        let mut out = Vec::new();
+        self.each_exchange(session_id, |e| out.push(e))?;
+        Ok(out)
+    }
+
+    /// Gives a session's exchanges one at a time in recorded order, so a
+    /// long session is never held whole.
+    pub fn each_exchange(
+        &self,
+        session_id: i64,
+        mut each: impl FnMut(Exchange),
+    ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -498,9 +510,8 @@ impl Store {
         let mut rows = stmt
             .query(params![session_id])
             .map_err(self.sql_err("reading exchanges"))?;
-        let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(self.sql_err("reading exchanges"))? {
-            out.push(
+            each(
                 exchange_from_row(session_id, r)
                     .map_err(self.sql_err("reading exchanges"))?
                     .map_err(|(seq, what)| StoreError::Corrupt {
@@ -511,7 +522,7 @@ impl Store {
                     })?,
             );
         }
-        Ok(out)
+        Ok(())
     }
 
     pub fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {

@@ -31,14 +31,20 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::Mock;
-use crate::model::Exchange;
 use crate::suite::postgres::normalize_sql;
 use crate::suite::{BodySpec, CaseFile, MockSpec, PgMock, RequestSpec};
+use crate::time::Micros;
 use crate::wire::postgres::{is_binary_param, BackendMessage, Field, FrontendMessage, TxStatus};
 
 /// A dependency call as the suite will hold it, and the cases whose time
 /// windows hold it.
-pub(super) type Call<'a> = (&'a Exchange, Mock, Vec<usize>);
+pub(super) struct Call {
+    pub seq: i64,
+    pub started_at: Micros,
+    pub mock: Mock,
+    /// Indexes of the cases in flight while it was made.
+    pub holders: Vec<usize>,
+}
 
 /// The case each call belongs to: its only holder, or among several the
 /// one the evidence picks; `None` for a call no case holds, or whose
@@ -47,14 +53,35 @@ pub(super) fn resolve(
     cases: &[(String, CaseFile, Vec<MockSpec>)],
     calls: &[Call],
 ) -> Vec<Option<usize>> {
+    let mut owner: Vec<Option<usize>> = calls
+        .iter()
+        .map(|c| match c.holders.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+        .collect();
+    let units = transaction_units(calls);
+    let ambiguous: Vec<&Vec<usize>> = units
+        .iter()
+        .filter(|u| u.iter().any(|&n| calls[n].holders.len() > 1))
+        .collect();
+    if ambiguous.is_empty() {
+        return owner;
+    }
+    // Only the cases an ambiguous call could be are looked into, with the
+    // calls known to be theirs: what the rest knows decides nothing.
+    let contested: BTreeSet<usize> = ambiguous
+        .iter()
+        .flat_map(|u| u.iter().flat_map(|&n| calls[n].holders.iter().copied()))
+        .collect();
     let types = Types::learn(calls);
     // What each call sent (its parameters), and all it carried (with its
-    // answer's rows).
-    let values: Vec<(BTreeSet<String>, BTreeSet<String>)> =
-        calls.iter().map(|c| call_values(c, &types)).collect();
-    let mut known: Vec<BTreeSet<String>> = cases
+    // answer's rows), for the calls that are asked about.
+    let mut values: HashMap<usize, (BTreeSet<String>, BTreeSet<String>)> = HashMap::new();
+    let mut known: HashMap<usize, BTreeSet<String>> = contested
         .iter()
-        .map(|(_, case, _)| {
+        .map(|&c| {
+            let case = &cases[c].1;
             let mut k = request_values(&case.request);
             if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
                 json_values(v, &mut k);
@@ -64,27 +91,25 @@ pub(super) fn resolve(
                     k.extend(target_values(value));
                 }
             }
-            k
-        })
-        .collect();
-    let mut owner: Vec<Option<usize>> = calls
-        .iter()
-        .map(|c| match c.2.as_slice() {
-            [one] => Some(*one),
-            _ => None,
+            (c, k)
         })
         .collect();
     for (n, o) in owner.iter().enumerate() {
-        if let Some(case) = o {
-            known[*case].extend(values[n].1.iter().cloned());
+        if let Some(k) = o.and_then(|case| known.get_mut(&case)) {
+            let v = values
+                .entry(n)
+                .or_insert_with(|| call_values(&calls[n], &types));
+            k.extend(v.1.iter().cloned());
+        }
+    }
+    for unit in &ambiguous {
+        for &n in unit.iter() {
+            values
+                .entry(n)
+                .or_insert_with(|| call_values(&calls[n], &types));
         }
     }
 
-    let units = transaction_units(calls);
-    let ambiguous: Vec<&Vec<usize>> = units
-        .iter()
-        .filter(|u| u.iter().any(|&n| calls[n].2.len() > 1))
-        .collect();
     for _ in 0..2 {
         for unit in &ambiguous {
             if unit.iter().all(|&n| owner[n].is_some()) {
@@ -94,7 +119,7 @@ pub(super) fn resolve(
             let decided = unit.iter().find_map(|&n| owner[n]);
             let candidates = match decided {
                 Some(case) => vec![case],
-                None => common_holders(unit.iter().map(|&n| &calls[n].2)),
+                None => common_holders(unit.iter().map(|&n| &calls[n].holders)),
             };
             let chosen = match candidates.as_slice() {
                 [] => None,
@@ -106,7 +131,7 @@ pub(super) fn resolve(
                 many => [false, true].into_iter().find_map(|answers| {
                     let mut vals = BTreeSet::new();
                     for &n in unit.iter() {
-                        let (sent, all) = &values[n];
+                        let (sent, all) = &values[&n];
                         vals.extend(if answers { all } else { sent }.iter().cloned());
                     }
                     best(many, &vals, &known)
@@ -114,9 +139,11 @@ pub(super) fn resolve(
             };
             if let Some(case) = chosen {
                 for &n in unit.iter() {
-                    if calls[n].2.contains(&case) && owner[n].is_none() {
+                    if calls[n].holders.contains(&case) && owner[n].is_none() {
                         owner[n] = Some(case);
-                        known[case].extend(values[n].1.iter().cloned());
+                        if let Some(k) = known.get_mut(&case) {
+                            k.extend(values[&n].1.iter().cloned());
+                        }
                     }
                 }
             }
@@ -132,7 +159,7 @@ pub(super) fn resolve(
 fn best(
     candidates: &[usize],
     vals: &BTreeSet<String>,
-    known: &[BTreeSet<String>],
+    known: &HashMap<usize, BTreeSet<String>>,
 ) -> Option<usize> {
     let mut strong = vec![0u32; candidates.len()];
     let mut weak = vec![0u32; candidates.len()];
@@ -141,7 +168,10 @@ fn best(
         if w == 0 {
             continue;
         }
-        let knows: Vec<bool> = candidates.iter().map(|&c| known[c].contains(v)).collect();
+        let knows: Vec<bool> = candidates
+            .iter()
+            .map(|&c| known.get(&c).is_some_and(|k| k.contains(v)))
+            .collect();
         let some = knows.iter().filter(|k| **k).count();
         if some == 0 || some == candidates.len() {
             continue;
@@ -205,15 +235,15 @@ fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
     let mut units: Vec<Vec<usize>> = Vec::new();
     let mut open: HashMap<(&str, u64), usize> = HashMap::new();
     let mut order: Vec<usize> = (0..calls.len()).collect();
-    order.sort_by_key(|&n| (calls[n].0.started_at, calls[n].0.seq));
+    order.sort_by_key(|&n| (calls[n].started_at, calls[n].seq));
     for n in order {
-        let Mock::Postgres(m) = &calls[n].1 else {
+        let Mock::Postgres(m) = &calls[n].mock else {
             units.push(vec![n]);
             continue;
         };
         let key = (m.dependency.as_str(), m.connection);
         let unit = match open.remove(&key) {
-            Some(u) if !calls[n].2.is_empty() => {
+            Some(u) if !calls[n].holders.is_empty() => {
                 units[u].push(n);
                 u
             }
@@ -244,7 +274,7 @@ struct Types {
 impl Types {
     fn learn(calls: &[Call]) -> Self {
         let pg = || {
-            calls.iter().filter_map(|(_, m, _)| match m {
+            calls.iter().filter_map(|c| match &c.mock {
                 Mock::Postgres(m) => Some(m),
                 Mock::Http(_) => None,
             })
@@ -287,7 +317,7 @@ fn row_fields(response: &[BackendMessage]) -> Option<Vec<Field>> {
 /// The values a call sent, and those with its answer's, as text.
 fn call_values(c: &Call, types: &Types) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut sent, mut answered) = (BTreeSet::new(), BTreeSet::new());
-    match &c.1 {
+    match &c.mock {
         Mock::Http(m) => {
             sent.extend(request_values(&m.request));
             if let Some(v) = m.response.body.as_ref().and_then(BodySpec::as_json) {

@@ -18,7 +18,7 @@
 //! value that happens to be equal. When two earlier values could be the
 //! origin, none is picked, and that is reported.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
@@ -26,7 +26,7 @@ use crate::matcher::MARKER;
 use crate::suite::{BodySpec, CaseFile, MockSpec, RequestSpec, ResponseSpec};
 
 /// A response value later calls may refer to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Learned {
     text: String,
     /// Four-digit case number.
@@ -52,6 +52,14 @@ pub type Chained = (String, String, String);
 #[derive(Debug, Default)]
 pub struct Chains {
     learned: Vec<Learned>,
+    /// Indexes into `learned` by value, in learned order: a session's
+    /// length must not make each lookup longer.
+    by_text: HashMap<String, Vec<usize>>,
+    /// Indexes of strong values by their last 8 bytes (every strong value
+    /// has 8), to find those inside a longer text in one pass over it. The
+    /// last, since tokens of one kind share their start (`eyJhbGci` for
+    /// every JWT) but seldom their end.
+    strong_by_suffix: HashMap<[u8; 8], Vec<usize>>,
     /// `(case, path)` of values some later call referred to.
     used: BTreeSet<(String, String)>,
     /// Values the current case's request referred to.
@@ -240,9 +248,8 @@ impl Chains {
         skip: Option<&str>,
     ) -> Option<Learned> {
         let all: Vec<&Learned> = self
-            .learned
-            .iter()
-            .filter(|l| l.text == text && skip != Some(l.case.as_str()))
+            .with_text(text)
+            .filter(|l| skip != Some(l.case.as_str()))
             .collect();
         let latest = all.last()?;
         // Equal long tokens are the same value; the client most likely sends
@@ -276,10 +283,55 @@ impl Chains {
     }
 
     fn strong_match(&self, text: &str) -> Option<Learned> {
-        self.learned
-            .iter()
-            .rfind(|l| l.strong && l.text == text)
-            .cloned()
+        self.with_text(text).rfind(|l| l.strong).cloned()
+    }
+
+    /// The values learned as `text`, in learned order.
+    fn with_text<'a>(&'a self, text: &str) -> impl DoubleEndedIterator<Item = &'a Learned> {
+        self.by_text
+            .get(text)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.learned[i])
+    }
+
+    /// The strong values found inside `text`, in learned order.
+    fn strong_within(&self, text: &str) -> Vec<&Learned> {
+        let bytes = text.as_bytes();
+        let mut found = BTreeSet::new();
+        for (at, window) in bytes.windows(8).enumerate() {
+            let key: [u8; 8] = window.try_into().expect("windows of 8");
+            for &i in self.strong_by_suffix.get(&key).into_iter().flatten() {
+                if bytes[..at + 8].ends_with(self.learned[i].text.as_bytes()) {
+                    found.insert(i);
+                }
+            }
+        }
+        found.into_iter().map(|i| &self.learned[i]).collect()
+    }
+
+    /// Adds an origin. A strong value handed out again (a token in every
+    /// answer of a long session) keeps only its two latest origins: the
+    /// latest is the one referred to, the one before it when the latest is
+    /// the case asking, and older ones would only make lookups longer.
+    fn push_learned(&mut self, l: Learned) {
+        let i = self.learned.len();
+        let key = l.text.as_bytes().last_chunk::<8>().copied();
+        let same = self.by_text.entry(l.text.clone()).or_default();
+        same.push(i);
+        if l.strong && same.len() > 2 {
+            let old = same.remove(0);
+            self.learned[old] = Learned::default();
+            if let Some(key) = key {
+                if let Some(v) = self.strong_by_suffix.get_mut(&key) {
+                    v.retain(|&x| x != old);
+                }
+            }
+        }
+        if let (true, Some(key)) = (l.strong, key) {
+            self.strong_by_suffix.entry(key).or_default().push(i);
+        }
+        self.learned.push(l);
     }
 
     /// A `/`-separated path with its learned values replaced: the segment
@@ -404,17 +456,16 @@ impl Chains {
                     if c.client_made(&text, &resource) {
                         return;
                     }
-                    let known = c.learned.iter().any(|l| {
-                        l.text == text
-                            && match l.strong {
-                                // Handed out again by a later answer: the
-                                // latest origin.
-                                true => l.case == w.case,
-                                false => l.resource == resource,
-                            }
+                    let known = c.with_text(&text).any(|l| {
+                        match l.strong {
+                            // Handed out again by a later answer: the
+                            // latest origin.
+                            true => l.case == w.case,
+                            false => l.resource == resource,
+                        }
                     });
                     if !known {
-                        c.learned.push(Learned {
+                        c.push_learned(Learned {
                             strong: strong(&text),
                             text,
                             case: w.case.to_owned(),
@@ -477,10 +528,9 @@ impl Chains {
             }
             // Latest first: an equal token handed out again is the later one.
             let strongs: Vec<Learned> = self
-                .learned
-                .iter()
+                .strong_within(value)
+                .into_iter()
                 .rev()
-                .filter(|l| l.strong)
                 .cloned()
                 .collect();
             for l in strongs {
@@ -550,14 +600,12 @@ impl Chains {
                     // A token inside a longer text (`"Bearer tok_…"`).
                     None => {
                         if let Value::String(s) = leaf {
+                            // Latest first, as in headers.
                             let inside: Vec<Learned> = self
-                                .learned
-                                .iter()
-                                .filter(|l| {
-                                    l.strong
-                                        && skip_case != Some(l.case.as_str())
-                                        && s.contains(&l.text)
-                                })
+                                .strong_within(s)
+                                .into_iter()
+                                .rev()
+                                .filter(|l| skip_case != Some(l.case.as_str()))
                                 .cloned()
                                 .collect();
                             for l in inside {
@@ -611,13 +659,16 @@ impl Chains {
     /// origin: the id must be there and of its type, and the calls that use
     /// it check the rest.
     pub fn mark_origins(&self, cases: &mut [(String, CaseFile, Vec<MockSpec>)]) {
+        let by_number: HashMap<String, usize> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (stem, _, _))| (crate::suite::case_number(stem).to_owned(), i))
+            .collect();
         for (case, path) in &self.used {
-            let Some((_, c, _)) = cases
-                .iter_mut()
-                .find(|(stem, _, _)| crate::suite::case_number(stem) == case.as_str())
-            else {
+            let Some(&i) = by_number.get(case) else {
                 continue;
             };
+            let c = &mut cases[i].1;
             let Some(body) = c.response.body.as_mut().and_then(BodySpec::as_json_mut) else {
                 continue;
             };

@@ -966,6 +966,71 @@ fn an_equal_token_refers_to_the_latest_answer_that_handed_it_out() {
     assert_eq!(auth, Some("Token ${0002.response.body.user.token}"));
 }
 
+/// A token every answer hands out again (a long session's `GET /user`) is
+/// referred to by its latest origin, in a header and inside a longer text
+/// in a JSON body alike.
+#[test]
+fn a_token_handed_out_many_times_refers_to_its_latest_origin_everywhere() {
+    use Direction::*;
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl";
+    let mut ex: Vec<Exchange> = (1..=4)
+        .map(|n| {
+            http(
+                n,
+                Inbound,
+                None,
+                (n * 20, n * 20 + 10),
+                "GET",
+                "/api/user",
+                &format!(r#"{{"user":{{"token":"{token}"}}}}"#),
+            )
+        })
+        .collect();
+    let mut last = with(
+        http(5, Inbound, None, (100, 110), "POST", "/api/notes", "{}"),
+        &[("Authorization", &format!("Token {token}"))],
+        "",
+        &[],
+    );
+    if let Payload::HttpRequest(r) = &mut last.request {
+        r.body = Body::complete(format!(r#"{{"note":"sent with Token {token}"}}"#).into_bytes());
+        r.headers
+            .push(Header::new("Content-Type", "application/json"));
+    }
+    ex.push(last);
+    let g = generate(&session(), &ex);
+    let req = &g.cases[4].1.request;
+    assert_eq!(
+        crate::suite::spec_header(&req.headers, "authorization"),
+        Some("Token ${0004.response.body.user.token}")
+    );
+    let body = serde_json::to_string(&req.body).unwrap();
+    assert!(
+        body.contains("sent with Token ${0004.response.body.user.token}"),
+        "{body}"
+    );
+}
+
+/// Which cases' windows hold a call: those that started no later and ended
+/// no earlier, whatever order the cases started in.
+#[test]
+fn a_call_is_held_by_every_case_whose_window_covers_it() {
+    let m = Micros;
+    // Case 0 starts after case 1; case 2 ended before the calls; case 3
+    // ends exactly when the second call ends.
+    let cases = [(m(10), m(100)), (m(0), m(50)), (m(0), m(5)), (m(20), m(60))];
+    let calls = [
+        (m(30), m(40)),
+        (m(30), m(60)),
+        (m(5), m(5)),
+        (m(200), m(210)),
+    ];
+    assert_eq!(
+        holders(&cases, &calls),
+        vec![vec![0, 1, 3], vec![0, 3], vec![1, 2], vec![]]
+    );
+}
+
 /// The same read by another user, or by nobody, is no repeat: Conduit's
 /// `favorited` is true for the user who favorited and false for a guest.
 #[test]
