@@ -29,12 +29,7 @@ pub fn infer_at(v: &mut Value, path: &str, recorded_at: i64, found: &mut Vec<Inf
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                infer_at(
-                    child,
-                    &crate::template::child_path(path, k),
-                    recorded_at,
-                    found,
-                );
+                infer_at(child, &crate::json_path::child(path, k), recorded_at, found);
             }
         }
         Value::Array(a) => {
@@ -51,7 +46,7 @@ pub fn infer(v: &mut Value, path: &str, found: &mut Vec<Inferred>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                infer(child, &crate::template::child_path(path, k), found);
+                infer(child, &crate::json_path::child(path, k), found);
             }
         }
         Value::Array(a) => {
@@ -114,9 +109,8 @@ pub fn check_kinds(v: &Value, path: &str) -> Result<(), String> {
                 }
                 return Ok(());
             }
-            m.iter().try_for_each(|(k, child)| {
-                check_kinds(child, &crate::template::child_path(path, k))
-            })
+            m.iter()
+                .try_for_each(|(k, child)| check_kinds(child, &crate::json_path::child(path, k)))
         }
         Value::Array(a) => a
             .iter()

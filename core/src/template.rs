@@ -16,6 +16,8 @@
 
 use serde_json::Value;
 
+use crate::json_path::{self, Step};
+
 /// Where placeholder values come from.
 pub trait Resolver {
     fn secret(&self, name: &str) -> Result<String, String>;
@@ -174,84 +176,6 @@ pub fn resolve_json(v: &Value, r: &dyn Resolver) -> Result<Value, String> {
     })
 }
 
-/// One step of a JSON path: an object key or an array index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    Key(String),
-    Index(usize),
-}
-
-/// The path of `key` inside the value at `path`: `.key`, or `["key"]` (a
-/// JSON string) when the key holds what would end it or a placeholder
-/// (`.`, `[`, `]`, `"`, `\`, `{`, `}`) or is empty, as OpenAPI documents'
-/// `/contribute.json` and maps keyed by host names or e-mails do. Braces are
-/// written `\u007b` and `\u007d`, so a `${...}` placeholder holding the
-/// path still ends at its own `}`. Every writer of paths uses this, and
-/// [`steps`] reads what it writes.
-pub fn child_path(path: &str, key: &str) -> String {
-    let plain = !key.is_empty() && !key.contains(['.', '[', ']', '"', '\\', '{', '}']);
-    if plain {
-        return format!("{path}.{key}");
-    }
-    let quoted = Value::String(key.to_owned())
-        .to_string()
-        .replace('{', "\\u007b")
-        .replace('}', "\\u007d");
-    format!("{path}[{quoted}]")
-}
-
-/// The steps of `.items[0].id` or `.paths["/a.json"].get` (a leading `$`
-/// is allowed), as [`child_path`] writes them.
-pub fn steps(path: &str) -> Result<Vec<Step>, String> {
-    let mut out = Vec::new();
-    let mut rest = path.strip_prefix('$').unwrap_or(path);
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            out.push(Step::Key(r[..end].to_owned()));
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix("[\"") {
-            // A JSON string: it ends at the first quote no backslash escapes.
-            let mut escaped = false;
-            let close = r
-                .char_indices()
-                .find(|&(_, c)| {
-                    let end = c == '"' && !escaped;
-                    escaped = c == '\\' && !escaped;
-                    end
-                })
-                .map(|(i, _)| i)
-                .ok_or("unclosed '[\"'")?;
-            let key: String = serde_json::from_str(&format!("\"{}\"", &r[..close]))
-                .map_err(|e| format!("bad key '{}': {e}", &r[..close]))?;
-            out.push(Step::Key(key));
-            rest = r[close + 1..].strip_prefix(']').ok_or("unclosed '['")?;
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').ok_or("unclosed '['")?;
-            let i = r[..end]
-                .parse()
-                .map_err(|_| format!("bad index '{}'", &r[..end]))?;
-            out.push(Step::Index(i));
-            rest = &r[end + 1..];
-        } else {
-            return Err(format!("cannot follow '{rest}'"));
-        }
-    }
-    Ok(out)
-}
-
-/// The value at `.items[0].id` (a leading `$` is allowed), to change it.
-pub fn at_path_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    let mut cur = v;
-    for step in steps(path).ok()? {
-        cur = match step {
-            Step::Key(k) => cur.get_mut(k.as_str())?,
-            Step::Index(i) => cur.get_mut(i)?,
-        };
-    }
-    Some(cur)
-}
-
 /// Follows `body.items[0].id` (or `header.location`) into a response's parts.
 pub fn select<'a>(
     body: Option<&'a Value>,
@@ -269,7 +193,7 @@ pub fn select<'a>(
         .strip_prefix("body")
         .ok_or_else(|| format!("'{path}' names neither body nor header"))?;
     let mut cur = body.ok_or("the response has no JSON body")?;
-    for step in steps(rest)? {
+    for step in json_path::parse(rest)? {
         cur = match step {
             Step::Key(k) => cur
                 .get(k.as_str())
@@ -277,6 +201,11 @@ pub fn select<'a>(
             Step::Index(i) => cur
                 .get(i)
                 .ok_or_else(|| format!("the response body has no element {i}"))?,
+            Step::AnyKey | Step::AnyIndex => {
+                return Err(format!(
+                    "'{path}' holds a wildcard; a reference names one value"
+                ))
+            }
         };
     }
     Ok(cur.clone())
@@ -370,16 +299,16 @@ mod tests {
         ];
         let mut path = String::from("body");
         for k in keys {
-            path = child_path(&path, k);
+            path = json_path::child(&path, k);
         }
         assert!(path.starts_with("body.id[\"/contribute.json\"]"), "{path}");
         assert!(!path.contains(['{', '}']), "{path}");
-        let read = steps(path.strip_prefix("body").unwrap()).unwrap();
+        let read = json_path::parse(path.strip_prefix("body").unwrap()).unwrap();
         let want: Vec<Step> = keys.iter().map(|k| Step::Key((*k).to_owned())).collect();
         assert_eq!(read, want);
         // Inside a placeholder, the placeholder still ends at its own brace.
         let doc = json!({"a.b": {"{x}": [7]}});
-        let p = child_path(&child_path("body", "a.b"), "{x}") + "[0]";
+        let p = json_path::child(&json_path::child("body", "a.b"), "{x}") + "[0]";
         struct Doc(Value);
         impl Resolver for Doc {
             fn secret(&self, n: &str) -> Result<String, String> {

@@ -12,6 +12,7 @@
 //! Other bodies are compared as text or bytes.
 
 use reel_core::coding;
+use reel_core::json_path::{self, Step};
 use reel_core::matcher::{accepts, as_matcher};
 use reel_core::suite::{BodySpec, Noise, ResponseSpec};
 use serde_json::Value;
@@ -23,7 +24,7 @@ use crate::model::{ActualResponse, Difference};
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     headers: Vec<String>,
-    paths: Vec<Vec<Seg>>,
+    paths: Vec<Vec<Step>>,
 }
 
 impl Rules {
@@ -32,7 +33,9 @@ impl Rules {
         for n in layers {
             r.headers
                 .extend(n.headers.iter().map(|h| h.to_ascii_lowercase()));
-            r.paths.extend(n.body_paths.iter().map(|p| parse_path(p)));
+            // The loader checked every noise path (`check_noise`).
+            r.paths
+                .extend(n.body_paths.iter().filter_map(|p| json_path::parse(p).ok()));
         }
         r
     }
@@ -42,17 +45,17 @@ impl Rules {
         self.headers.contains(&name)
     }
 
-    /// Whether a JSON path like `$.items[0].at` is ignored.
-    pub fn ignores_json_path(&self, path: &str) -> bool {
-        !self.paths.is_empty() && self.ignores_path(&parse_path(path))
+    /// Whether the JSON node at `path` is ignored.
+    pub fn ignores_steps(&self, path: &[Step]) -> bool {
+        self.ignores_path(path)
     }
 
     pub fn has_paths(&self) -> bool {
         !self.paths.is_empty()
     }
 
-    fn ignores_path(&self, path: &[Seg]) -> bool {
-        self.paths.iter().any(|p| path_matches(p, path))
+    fn ignores_path(&self, path: &[Step]) -> bool {
+        self.paths.iter().any(|p| json_path::covers(p, path))
     }
 }
 
@@ -354,86 +357,18 @@ pub fn render(status: u16, headers: &[(String, String)], body: Option<&BodySpec>
     s
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-    AnyKey,
-    AnyIndex,
-}
-
-/// Shows a path as `$.items[0].title`.
-fn show(path: &[Seg]) -> String {
-    let mut s = String::from("$");
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                s.push('.');
-                s.push_str(k);
-            }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-            Seg::AnyKey => s.push_str(".*"),
-            Seg::AnyIndex => s.push_str("[*]"),
-        }
-    }
-    s
-}
-
-/// Parses `$.items[*].created_at`; a leading `$` is optional.
-fn parse_path(p: &str) -> Vec<Seg> {
-    let p = p.trim().trim_start_matches('$');
-    let mut out = Vec::new();
-    let mut rest = p;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            let key = &r[..end];
-            out.push(if key == "*" {
-                Seg::AnyKey
-            } else {
-                Seg::Key(key.to_owned())
-            });
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').unwrap_or(r.len());
-            let idx = &r[..end];
-            out.push(match idx.parse() {
-                Ok(i) => Seg::Index(i),
-                Err(_) if idx == "*" => Seg::AnyIndex,
-                Err(_) => Seg::Key(idx.trim_matches(['"', '\'']).to_owned()),
-            });
-            rest = r.get(end + 1..).unwrap_or("");
-        } else {
-            // A bare first key, as in `items[0]`.
-            let end = rest.find(['.', '[']).unwrap_or(rest.len());
-            out.push(Seg::Key(rest[..end].to_owned()));
-            rest = &rest[end..];
-        }
-    }
-    out
-}
-
-fn path_matches(pattern: &[Seg], path: &[Seg]) -> bool {
-    // A pattern also covers everything below the node it names.
-    pattern.len() <= path.len()
-        && pattern.iter().zip(path).all(|(p, s)| match (p, s) {
-            (Seg::AnyKey, Seg::Key(_)) | (Seg::AnyIndex, Seg::Index(_)) => true,
-            (a, b) => a == b,
-        })
-}
-
 fn compact(v: &Value) -> String {
     v.to_string()
 }
 
-fn json_diff(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules, out: &mut Vec<Difference>) {
+fn json_diff(e: &Value, a: &Value, path: &mut Vec<Step>, rules: &Rules, out: &mut Vec<Difference>) {
     if rules.ignores_path(path) {
         return;
     }
     if let Some(kind) = as_matcher(e) {
         if !accepts(kind, a) {
             out.push(Difference {
-                path: show(path),
+                path: json_path::show(path),
                 expected: Some(format!("any {kind}")),
                 actual: Some(compact(a)),
             });
@@ -443,11 +378,11 @@ fn json_diff(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules, out: &mut
     match (e, a) {
         (Value::Object(em), Value::Object(am)) => {
             for (k, ev) in em {
-                path.push(Seg::Key(k.clone()));
+                path.push(Step::Key(k.clone()));
                 match am.get(k) {
                     Some(av) => json_diff(ev, av, path, rules, out),
                     None if !rules.ignores_path(path) => out.push(Difference {
-                        path: show(path),
+                        path: json_path::show(path),
                         expected: Some(compact(ev)),
                         actual: None,
                     }),
@@ -457,10 +392,10 @@ fn json_diff(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules, out: &mut
             }
             for (k, av) in am {
                 if !em.contains_key(k) {
-                    path.push(Seg::Key(k.clone()));
+                    path.push(Step::Key(k.clone()));
                     if !rules.ignores_path(path) {
                         out.push(Difference {
-                            path: show(path),
+                            path: json_path::show(path),
                             expected: None,
                             actual: Some(compact(av)),
                         });
@@ -471,11 +406,11 @@ fn json_diff(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules, out: &mut
         }
         (Value::Array(ea), Value::Array(aa)) => {
             for i in 0..ea.len().max(aa.len()) {
-                path.push(Seg::Index(i));
+                path.push(Step::Index(i));
                 match (ea.get(i), aa.get(i)) {
                     (Some(ev), Some(av)) => json_diff(ev, av, path, rules, out),
                     (ev, av) if !rules.ignores_path(path) => out.push(Difference {
-                        path: show(path),
+                        path: json_path::show(path),
                         expected: ev.map(compact),
                         actual: av.map(compact),
                     }),
@@ -486,7 +421,7 @@ fn json_diff(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules, out: &mut
         }
         (e, a) if e == a => {}
         (e, a) => out.push(Difference {
-            path: show(path),
+            path: json_path::show(path),
             expected: Some(compact(e)),
             actual: Some(compact(a)),
         }),
@@ -495,7 +430,7 @@ fn json_diff(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules, out: &mut
 
 /// The expected value as the diff shows it: where a matcher accepts or a rule
 /// ignores, the actual value stands in, so the diff shows only real changes.
-fn resolve(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules) -> Value {
+fn resolve(e: &Value, a: &Value, path: &mut Vec<Step>, rules: &Rules) -> Value {
     if rules.ignores_path(path) {
         return a.clone();
     }
@@ -510,7 +445,7 @@ fn resolve(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules) -> Value {
         (Value::Object(em), Value::Object(am)) => {
             let mut out = serde_json::Map::new();
             for (k, ev) in em {
-                path.push(Seg::Key(k.clone()));
+                path.push(Step::Key(k.clone()));
                 let v = match am.get(k) {
                     Some(av) => resolve(ev, av, path, rules),
                     None => ev.clone(),
@@ -521,7 +456,7 @@ fn resolve(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules) -> Value {
             // Ignored keys only the actual has also appear on the expected side.
             for (k, av) in am {
                 if !em.contains_key(k) {
-                    path.push(Seg::Key(k.clone()));
+                    path.push(Step::Key(k.clone()));
                     if rules.ignores_path(path) {
                         out.insert(k.clone(), av.clone());
                     }
@@ -534,7 +469,7 @@ fn resolve(e: &Value, a: &Value, path: &mut Vec<Seg>, rules: &Rules) -> Value {
             ea.iter()
                 .enumerate()
                 .map(|(i, ev)| {
-                    path.push(Seg::Index(i));
+                    path.push(Step::Index(i));
                     let v = match aa.get(i) {
                         Some(av) => resolve(ev, av, path, rules),
                         None => ev.clone(),

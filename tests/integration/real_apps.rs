@@ -262,6 +262,19 @@ impl Recorded {
     }
 }
 
+/// A failed test keeps what it recorded and generated, for a look afterwards.
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!(
+                "the store and the suite are kept in {}",
+                dir.keep().display()
+            );
+        }
+    }
+}
+
 /// Records `app` (a command for `sh`, listening on `port`) through reel,
 /// with the given dependencies, while `runner` drives it at reel's address.
 async fn record(

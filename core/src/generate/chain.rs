@@ -170,12 +170,12 @@ fn path_keys(path: &str) -> Vec<String> {
         .into_iter()
         .collect();
     keys.extend(
-        crate::template::steps(rest)
+        crate::json_path::parse(rest)
             .unwrap_or_default()
             .into_iter()
             .filter_map(|s| match s {
-                crate::template::Step::Key(k) => Some(k),
-                crate::template::Step::Index(_) => None,
+                crate::json_path::Step::Key(k) => Some(k),
+                _ => None,
             }),
     );
     keys
@@ -437,7 +437,7 @@ impl Chains {
             match v {
                 Value::Object(m) => {
                     for (k, child) in m {
-                        walk(c, w, child, crate::template::child_path(&path, k), Some(k));
+                        walk(c, w, child, crate::json_path::child(&path, k), Some(k));
                     }
                 }
                 Value::Array(a) => {
@@ -563,7 +563,7 @@ impl Chains {
         match v {
             Value::Object(m) => {
                 for (k, child) in m.iter_mut() {
-                    let p = crate::template::child_path(path, k);
+                    let p = crate::json_path::child(path, k);
                     self.rewrite_json(case, child, place, &p, fallback, skip_case);
                 }
             }
@@ -673,7 +673,7 @@ impl Chains {
                 continue;
             };
             if let Some(leaf) =
-                crate::template::at_path_mut(body, path.strip_prefix("body").unwrap_or(path))
+                crate::json_path::at_mut(body, path.strip_prefix("body").unwrap_or(path))
             {
                 let kind = if leaf.is_number() { "number" } else { "string" };
                 if crate::matcher::as_matcher(leaf).is_none() {

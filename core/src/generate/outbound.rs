@@ -84,7 +84,7 @@ fn walk(v: &mut Value, path: &str, near: i64, found: &mut dyn FnMut(&str, &'stat
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                walk(child, &crate::template::child_path(path, k), near, found);
+                walk(child, &crate::json_path::child(path, k), near, found);
             }
         }
         Value::Array(a) => {

@@ -22,7 +22,7 @@ pub fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(m) => m
             .iter()
-            .for_each(|(k, c)| leaves(c, crate::template::child_path(&path, k), out)),
+            .for_each(|(k, c)| leaves(c, crate::json_path::child(&path, k), out)),
         Value::Array(a) => a
             .iter()
             .enumerate()
@@ -36,7 +36,7 @@ pub fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
 
 /// Replaces the value at a JSON path like `$.items[0].id`, if it is there.
 pub fn set(v: &mut Value, path: &str, to: Value) {
-    if let Some(slot) = crate::template::at_path_mut(v, path) {
+    if let Some(slot) = crate::json_path::at_mut(v, path) {
         *slot = to;
     }
 }

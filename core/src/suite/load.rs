@@ -98,10 +98,20 @@ pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
         what,
     };
     check_http(&case.request, &case.response, true).map_err(invalid)?;
+    check_noise(&case.noise).map_err(invalid)?;
     // Parsed as it is typed, the file reads; as JSON, its matchers are checked.
     crate::matcher::check_kinds(&parse::<Value>(path, &text)?, "$").map_err(invalid)?;
     case.response = case.response.decoded();
     Ok(case)
+}
+
+/// Every noise body path reads as a JSON path: one that does not would
+/// silently ignore nothing.
+fn check_noise(noise: &super::Noise) -> Result<(), String> {
+    for p in &noise.body_paths {
+        crate::json_path::parse(p).map_err(|e| format!("noise body_paths: {e}"))?;
+    }
+    Ok(())
 }
 
 /// A method, target, status and headers HTTP can carry (see
@@ -259,6 +269,10 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
         });
     }
     check_server_parameters(&suite_path, &suite)?;
+    check_noise(&suite.noise).map_err(|what| SuiteError::Invalid {
+        path: suite_path.clone(),
+        what,
+    })?;
     not_a_link(&dir.join("mocks"))?;
     let mut cases = Vec::new();
     for path in case_paths(dir)? {

@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use reel_core::json_path::Step;
 use reel_core::matcher::formats::accepts_json;
 use reel_core::matcher::{as_matcher, percent_decode};
 use reel_core::suite::{spec_header, BodySpec, MockSpec, ResponseSpec};
@@ -312,7 +313,7 @@ fn same_body(m: &MockSpec, call: &Call, noise: &Rules) -> bool {
         Some(BodySpec::Json(recorded)) => {
             serde_json::from_slice::<Value>(&call.body).is_ok_and(|actual| {
                 if noise.has_paths() {
-                    json_matches_under(recorded, &actual, "$", noise)
+                    json_matches_under(recorded, &actual, &mut Vec::new(), noise)
                 } else {
                     json_matches(recorded, &actual)
                 }
@@ -343,31 +344,36 @@ fn json_matches(recorded: &Value, actual: &Value) -> bool {
 }
 
 /// [`json_matches`], skipping the paths the suite's noise rules ignore.
-fn json_matches_under(recorded: &Value, actual: &Value, path: &str, noise: &Rules) -> bool {
-    if noise.ignores_json_path(path) {
+fn json_matches_under(
+    recorded: &Value,
+    actual: &Value,
+    path: &mut Vec<Step>,
+    noise: &Rules,
+) -> bool {
+    if noise.ignores_steps(path) {
         return true;
     }
     if as_matcher(recorded).is_some() {
         return json_matches(recorded, actual);
     }
+    let mut below = |step: Step, r: Option<&Value>, a: Option<&Value>| {
+        path.push(step);
+        let ok = match (r, a) {
+            (Some(x), Some(y)) => json_matches_under(x, y, path, noise),
+            _ => noise.ignores_steps(path),
+        };
+        path.pop();
+        ok
+    };
     match (recorded, actual) {
         (Value::Object(r), Value::Object(a)) => {
             let keys: std::collections::BTreeSet<&String> = r.keys().chain(a.keys()).collect();
-            keys.into_iter().all(|k| {
-                let p = format!("{path}.{k}");
-                match (r.get(k), a.get(k)) {
-                    (Some(x), Some(y)) => json_matches_under(x, y, &p, noise),
-                    _ => noise.ignores_json_path(&p),
-                }
-            })
+            keys.into_iter()
+                .all(|k| below(Step::Key(k.clone()), r.get(k), a.get(k)))
         }
-        (Value::Array(r), Value::Array(a)) => (0..r.len().max(a.len())).all(|i| {
-            let p = format!("{path}[{i}]");
-            match (r.get(i), a.get(i)) {
-                (Some(x), Some(y)) => json_matches_under(x, y, &p, noise),
-                _ => noise.ignores_json_path(&p),
-            }
-        }),
+        (Value::Array(r), Value::Array(a)) => {
+            (0..r.len().max(a.len())).all(|i| below(Step::Index(i), r.get(i), a.get(i)))
+        }
         (r, a) => json_matches(r, a),
     }
 }

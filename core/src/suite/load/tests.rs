@@ -334,3 +334,37 @@ fn an_edited_http_value_that_cannot_go_on_the_wire_fails_the_load() {
         assert!(err.ends_with(what), "{err}");
     }
 }
+
+/// A noise path that does not read as a JSON path would silently ignore
+/// nothing: the load fails naming the file, the path and what is wrong.
+#[test]
+fn a_noise_path_that_is_no_json_path_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    suite_with(dir.path(), json!([]), &[HTTP_LINE.to_owned()]);
+    let suite = dir.path().join("suite.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&suite).unwrap()).unwrap();
+    v["noise"] = json!({"headers": [], "body_paths": ["$.items[x].at"]});
+    std::fs::write(&suite, v.to_string()).unwrap();
+    assert_eq!(
+        load_suite(dir.path()).unwrap_err().to_string(),
+        format!(
+            "{}: noise body_paths: a bad index 'x' in '$.items[x].at'",
+            suite.display()
+        )
+    );
+    v["noise"]["body_paths"] = json!(["$.items[*].at", "$[\"a.b\"]"]);
+    std::fs::write(&suite, v.to_string()).unwrap();
+    load_suite(dir.path()).unwrap();
+
+    let case = dir.path().join("cases/0001-get-books.json");
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&case).unwrap()).unwrap();
+    c["noise"] = json!({"headers": [], "body_paths": ["$.a["]});
+    std::fs::write(&case, c.to_string()).unwrap();
+    assert_eq!(
+        load_suite(dir.path()).unwrap_err().to_string(),
+        format!(
+            "{}: noise body_paths: an unclosed '[' in '$.a['",
+            case.display()
+        )
+    );
+}

@@ -194,6 +194,32 @@ fn body_paths_the_suite_ignores_are_ignored_in_calls_too() {
     assert!(book.answer(&call("POST", "/quote", same)).is_ok());
 }
 
+/// A key holding a dot is one key: `$["meta.sent_at"]` ignores it in a
+/// dependency call (the mock built `$.meta.sent_at`, two keys, and missed).
+#[test]
+fn a_noise_path_names_a_key_with_a_dot_in_calls_too() {
+    let noise = crate::compare::Rules::new(&[&reel_core::suite::Noise {
+        headers: vec![],
+        body_paths: vec![reel_core::json_path::child("$", "meta.sent_at")],
+    }]);
+    let book = MockBook::new(
+        vec![vec![mock(
+            "c#1",
+            "POST",
+            "/quote",
+            Some(json!({"isbn": "1", "meta.sent_at": 100})),
+            200,
+        )]],
+        vec![],
+        vec![],
+        ctx(),
+    )
+    .with_noise(noise);
+    book.begin_case(0);
+    let later = r#"{"isbn": "1", "meta.sent_at": 999}"#;
+    assert!(book.answer(&call("POST", "/quote", later)).is_ok());
+}
+
 #[test]
 fn a_query_value_can_be_a_matcher() {
     let book = MockBook::new(
