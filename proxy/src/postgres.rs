@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use reel_core::redact::Redactor;
 use reel_core::time::Micros;
 use reel_core::wire::postgres::{
-    BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper,
+    BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper, Piece,
     RequestGroup,
 };
 use reel_core::{Body, CaptureSender, Direction, Exchange, Payload, Protocol};
@@ -100,7 +100,8 @@ impl PgRecorder {
         };
         let _ = client.set_nodelay(true);
         let (mut client_rd, mut client_wr) = client.into_split();
-        let mut decoder = FrontendDecoder::new();
+        // A message over --max-body is passed on as it comes, not held.
+        let mut decoder = FrontendDecoder::with_cap(self.body_cap);
 
         // Startup: answer encryption requests, then connect for the first real message.
         let mut asked_tls = false;
@@ -231,6 +232,26 @@ impl Conn {
         }
     }
 
+    fn client_oversized(&self, tag: u8, length: u64) {
+        let done = self
+            .grouper
+            .lock()
+            .client_oversized(tag, length, Micros::now());
+        for g in done {
+            self.store(g, None);
+        }
+    }
+
+    fn server_oversized(&self, tag: u8, length: u64) {
+        let done = self
+            .grouper
+            .lock()
+            .server_oversized(tag, length, Micros::now());
+        if let Some(g) = done {
+            self.store(g, None);
+        }
+    }
+
     fn idle(&self) -> bool {
         self.grouper.lock().idle()
     }
@@ -244,7 +265,9 @@ impl Conn {
         }
     }
 
-    /// Forwards whole decoded messages, so nothing malformed reaches the server.
+    /// Forwards whole decoded messages, so nothing malformed reaches the
+    /// server; a message over --max-body is passed on as it comes once its
+    /// type and length are checked, and the server judges the rest.
     async fn client_to_server(
         &self,
         mut rd: OwnedReadHalf,
@@ -265,9 +288,19 @@ impl Conn {
             }
             decoder.push(&buf[..n]);
             out.clear();
-            while let Some((msg, raw)) = decoder.next().map_err(|e| e.to_string())? {
-                out.extend_from_slice(&raw);
-                self.client(msg, &raw);
+            // The rest of a message being passed on comes before what follows it.
+            out.extend_from_slice(&decoder.take_passed());
+            while let Some(piece) = decoder.next_piece().map_err(|e| e.to_string())? {
+                match piece {
+                    Piece::Message(msg, raw) => {
+                        out.extend_from_slice(&raw);
+                        self.client(msg, &raw);
+                    }
+                    Piece::Oversized { tag, length } => {
+                        out.extend_from_slice(&decoder.take_passed());
+                        self.client_oversized(tag, length);
+                    }
+                }
             }
             if !out.is_empty() {
                 wr.write_all(&out)
@@ -283,7 +316,7 @@ impl Conn {
         mut rd: OwnedReadHalf,
         mut wr: OwnedWriteHalf,
     ) -> Result<(), String> {
-        let mut decoder = BackendDecoder::new();
+        let mut decoder = BackendDecoder::with_cap(self.rec.body_cap);
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
             let n = rd
@@ -298,8 +331,16 @@ impl Conn {
             // Forward first: recording must not delay the app.
             let forwarded = wr.write_all(&buf[..n]).await;
             decoder.push(&buf[..n]);
-            while let Some((msg, raw)) = decoder.next().map_err(|e| e.to_string())? {
-                self.server(msg, &raw);
+            // Forwarded above already: what is passed on is only dropped here.
+            decoder.take_passed();
+            while let Some(piece) = decoder.next_piece().map_err(|e| e.to_string())? {
+                match piece {
+                    Piece::Message(msg, raw) => self.server(msg, &raw),
+                    Piece::Oversized { tag, length } => {
+                        decoder.take_passed();
+                        self.server_oversized(tag, length);
+                    }
+                }
             }
             forwarded.map_err(|e| format!("writing to the app: {e}"))?;
         }

@@ -1111,6 +1111,98 @@ fn peak_rss_mib(pid: u32) -> u64 {
     kib / 1024
 }
 
+/// One message far over `--max-body` each way (a 100 MiB query text, a
+/// 100 MiB row) passes through whole at little cost to the recorder (it
+/// held each message whole before), and is stored cut and flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_message_larger_than_max_body_passes_through_and_is_stored_cut() {
+    const BIG: usize = 100 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let rec = record_db_only_with(&store, "big-message", REAL_PG, &["--max-body", "64K"]).await;
+    let pid = rec.child.id().unwrap();
+    let db = rec.dep("db");
+    let baseline = peak_rss_mib(pid);
+    let sql_file = dir.path().join("big.sql");
+    let mut sql = String::with_capacity(BIG + 64);
+    sql.push_str("SELECT length('");
+    sql.extend(std::iter::repeat_n('q', BIG));
+    sql.push_str("') AS n;\nSELECT repeat('r', 104857600) AS r;\n");
+    std::fs::write(&sql_file, sql).unwrap();
+    let out_file = dir.path().join("big.out");
+    let ran = tokio::task::spawn_blocking({
+        let (sql_file, out_file) = (sql_file.clone(), out_file.clone());
+        move || {
+            std::process::Command::new("psql")
+                .arg(format!(
+                    "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
+                    db.port()
+                ))
+                .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f"])
+                .arg(&sql_file)
+                .arg("-o")
+                .arg(&out_file)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let out = std::fs::read(&out_file).unwrap();
+    assert!(
+        out.starts_with(format!("{BIG}\n").as_bytes()),
+        "the server got the whole query"
+    );
+    assert_eq!(
+        out.len(),
+        format!("{BIG}\n").len() + BIG + 1,
+        "the app got the whole row"
+    );
+    let peak = peak_rss_mib(pid);
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        peak < baseline + 60,
+        "passing 200 MiB in two messages took the recorder from {baseline} to {peak} MiB"
+    );
+
+    let shown = session_json(&store, "big-message");
+    let groups: Vec<&Value> = shown["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["request"]["raw"]["size"].as_u64().unwrap_or(0) > 1000)
+        .collect();
+    assert_eq!(groups.len(), 1, "the long query is one stored group");
+    let query = &groups[0]["request"]["raw"];
+    assert_eq!(query["truncated"], true, "{query}");
+    assert!(query["size"].as_u64().unwrap() > BIG as u64, "{query}");
+    let answer = &groups[0]["response"]["decoded"]["messages"];
+    assert!(answer.to_string().contains("ReadyForQuery"), "{answer}");
+    let row = shown["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["response"]["raw"]["size"].as_u64().unwrap_or(0) > BIG as u64)
+        .expect("the long row's group is stored");
+    assert_eq!(row["response"]["raw"]["truncated"], true);
+    assert!(row["request"]["decoded"].to_string().contains("repeat('r'"));
+
+    let (_, printed) = generate_suite(dir.path(), "big-message", &store);
+    assert_eq!(
+        printed
+            .matches("was cut at --max-body while recording")
+            .count(),
+        2,
+        "{printed}"
+    );
+}
+
 /// A COPY far larger than `--max-body` reaches the app whole, costs the
 /// recorder little memory (it held the whole answer twice over before), and
 /// is stored cut and flagged; `generate` leaves it out and says why.

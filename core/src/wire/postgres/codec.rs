@@ -95,12 +95,41 @@ impl FrontendDecoder {
     // Not an Iterator: `None` means "not yet", not "the end".
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<(FrontendMessage, Vec<u8>)>, DecodeError> {
+        loop {
+            match self.next_piece()? {
+                Some(Piece::Message(m, raw)) => return Ok(Some((m, raw))),
+                // Only a capped decoder passes messages on: it skips them here.
+                Some(Piece::Oversized { .. }) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// [`FrontendDecoder::next`], with messages over the cap
+    /// ([`FrontendDecoder::with_cap`]) as [`Piece::Oversized`].
+    pub fn next_piece(&mut self) -> Result<Option<Piece<FrontendMessage>>, DecodeError> {
         let startup = self.startup;
-        let decoded = self.stream.next(|data| decode_frontend(data, startup))?;
-        if let Some((FrontendMessage::StartupMessage { .. }, _)) = &decoded {
+        let decoded = self
+            .stream
+            .next(!startup, |data| decode_frontend(data, startup))?;
+        if let Some(Piece::Message(FrontendMessage::StartupMessage { .. }, _)) = &decoded {
             self.startup = false;
         }
         Ok(decoded)
+    }
+
+    /// A decoder that passes on a message longer than `cap` bytes as it
+    /// comes instead of holding and decoding it.
+    pub fn with_cap(cap: usize) -> Self {
+        let mut d = Self::new();
+        d.stream.cap = cap;
+        d
+    }
+
+    /// The bytes of oversized messages received since the last call, in
+    /// order: each message's bytes follow its [`Piece::Oversized`].
+    pub fn take_passed(&mut self) -> Vec<u8> {
+        self.stream.take_passed()
     }
 
     /// The stream offset of the first byte not yet decoded.
@@ -166,14 +195,40 @@ impl BackendDecoder {
     // Not an Iterator: `None` means "not yet", not "the end".
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<(BackendMessage, Vec<u8>)>, DecodeError> {
+        loop {
+            match self.next_piece()? {
+                Some(Piece::Message(m, raw)) => return Ok(Some((m, raw))),
+                // Only a capped decoder passes messages on: it skips them here.
+                Some(Piece::Oversized { .. }) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// [`BackendDecoder::next`], with messages over the cap
+    /// ([`BackendDecoder::with_cap`]) as [`Piece::Oversized`].
+    pub fn next_piece(&mut self) -> Result<Option<Piece<BackendMessage>>, DecodeError> {
         let expect_encryption = self.expect_encryption;
-        let decoded = self
-            .stream
-            .next(|data| decode_backend(data, expect_encryption))?;
+        let decoded = self.stream.next(!expect_encryption, |data| {
+            decode_backend(data, expect_encryption)
+        })?;
         if decoded.is_some() {
             self.expect_encryption = false;
         }
         Ok(decoded)
+    }
+
+    /// A decoder that passes on a message longer than `cap` bytes as it
+    /// comes instead of holding and decoding it.
+    pub fn with_cap(cap: usize) -> Self {
+        let mut d = Self::new();
+        d.stream.cap = cap;
+        d
+    }
+
+    /// The bytes of oversized messages received since the last call.
+    pub fn take_passed(&mut self) -> Vec<u8> {
+        self.stream.take_passed()
     }
 
     /// The stream offset of the first byte not yet decoded.
@@ -210,6 +265,26 @@ struct Stream {
     offset: u64,
     /// The first error; the stream is lost after it.
     failed: Option<DecodeError>,
+    /// A frame longer than this is passed on as it comes, not decoded, so
+    /// a message declaring up to 1 GiB costs no more than this to hold.
+    cap: usize,
+    /// Bytes of the frame being passed on that are still to come.
+    passing: u64,
+    /// Bytes of passed frames not yet taken by [`Stream::take_passed`].
+    passed: Vec<u8>,
+    /// The message being passed on, for an error if the stream ends inside it.
+    passing_name: &'static str,
+}
+
+/// What a decoder hands out next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece<M> {
+    /// A whole message and its exact bytes.
+    Message(M, Vec<u8>),
+    /// The start of a message longer than the decoder's cap: its tag and
+    /// its whole length on the wire. Its bytes are passed on as they come
+    /// (`take_passed`), never held whole nor decoded.
+    Oversized { tag: u8, length: u64 },
 }
 
 /// What the undecoded bytes start with.
@@ -238,6 +313,10 @@ impl Stream {
             start: 0,
             offset: 0,
             failed: None,
+            cap: usize::MAX,
+            passing: 0,
+            passed: Vec::new(),
+            passing_name: "",
         }
     }
 
@@ -245,7 +324,16 @@ impl Stream {
         &self.buf[self.start..]
     }
 
-    fn push(&mut self, bytes: &[u8]) {
+    fn push(&mut self, mut bytes: &[u8]) {
+        if self.passing > 0 {
+            let n = bytes
+                .len()
+                .min(self.passing.try_into().unwrap_or(usize::MAX));
+            self.passed.extend_from_slice(&bytes[..n]);
+            self.passing -= n as u64;
+            self.offset += n as u64;
+            bytes = &bytes[n..];
+        }
         if self.start > 0 && self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;
@@ -253,17 +341,48 @@ impl Stream {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The bytes of passed frames since the last call.
+    fn take_passed(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.passed)
+    }
+
+    /// The next piece; `may_pass` false keeps a frame over the cap whole
+    /// (the untagged startup packets, which are small by their own limit).
     fn next<M>(
         &mut self,
+        may_pass: bool,
         decode: impl FnOnce(&[u8]) -> Step<M>,
-    ) -> Result<Option<(M, Vec<u8>)>, DecodeError> {
+    ) -> Result<Option<Piece<M>>, DecodeError> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
         }
-        if self.unread().is_empty() {
+        if self.unread().is_empty() || self.passing > 0 {
             return Ok(None);
         }
         match decode(self.unread()) {
+            // Too long to hold: what is here goes out now, the rest as it comes.
+            Step::Partial {
+                message,
+                need,
+                exact: true,
+                ..
+            } if may_pass && need > self.cap => {
+                let tag = self.unread()[0];
+                self.passing_name = message;
+                let have = self.unread().len();
+                self.passed.extend_from_slice(&self.buf[self.start..]);
+                self.passing = (need - have) as u64;
+                self.offset += have as u64;
+                self.buf.clear();
+                self.start = 0;
+                if self.buf.capacity() > SHRINK_ABOVE {
+                    self.buf.shrink_to(SHRINK_ABOVE / 16);
+                }
+                Ok(Some(Piece::Oversized {
+                    tag,
+                    length: need as u64,
+                }))
+            }
             Step::Message(message, len) => {
                 let raw = self.unread()[..len].to_vec();
                 self.start += len;
@@ -275,7 +394,7 @@ impl Stream {
                         self.buf.shrink_to(SHRINK_ABOVE / 16);
                     }
                 }
-                Ok(Some((message, raw)))
+                Ok(Some(Piece::Message(message, raw)))
             }
             Step::Partial { .. } => Ok(None),
             Step::Invalid { message, reason } => {
@@ -296,6 +415,17 @@ impl Stream {
     fn finish<M>(&self, mut decode: impl FnMut(&[u8]) -> Step<M>) -> Result<(), DecodeError> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
+        }
+        if self.passing > 0 {
+            return Err(DecodeError {
+                side: self.side,
+                message: self.passing_name.to_owned(),
+                offset: self.offset,
+                reason: format!(
+                    "truncated: the stream ended {} bytes before the end of the message",
+                    self.passing
+                ),
+            });
         }
         let mut data = self.unread();
         let mut offset = self.offset;

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 use crate::time::Micros;
 
-use super::{BackendMessage, FrontendMessage};
+use super::{BackendMessage, Bytes, FrontendMessage};
 
 /// One request group with its response group: one stored exchange.
 ///
@@ -41,15 +41,20 @@ pub struct RequestGroup {
 
 /// Keeps a message and its bytes within `cap` bytes kept so far; a bulk
 /// message past it is only counted.
+///
+/// `passed` counts the bytes of a message too long to hold that went by
+/// without being kept (see [`crate::wire::postgres::Piece::Oversized`]):
+/// `msg` then only stands in for it, and the group is cut.
 fn keep<M>(
     msgs: &mut Vec<M>,
     kept: &mut Vec<u8>,
     size: &mut u64,
     cut: &mut bool,
-    (msg, raw, bulk): (M, &[u8], bool),
+    (msg, raw, bulk, passed): (M, &[u8], bool, u64),
     cap: usize,
 ) {
-    *size += raw.len() as u64;
+    *size += raw.len() as u64 + passed;
+    *cut |= passed > 0;
     let fits = !*cut && kept.len() + raw.len() <= cap;
     if fits {
         kept.extend_from_slice(raw);
@@ -62,7 +67,7 @@ fn keep<M>(
 }
 
 impl RequestGroup {
-    fn push_request(&mut self, msg: FrontendMessage, raw: &[u8], now: Micros, cap: usize) {
+    fn push_request(&mut self, msg: FrontendMessage, raw: Raw<'_>, now: Micros, cap: usize) {
         self.started_at.get_or_insert(now);
         let bulk = matches!(msg, FrontendMessage::CopyData { .. });
         keep(
@@ -70,12 +75,12 @@ impl RequestGroup {
             &mut self.request_raw,
             &mut self.request_size,
             &mut self.request_cut,
-            (msg, raw, bulk),
+            (msg, raw.0, bulk, raw.1),
             cap,
         );
     }
 
-    fn push_response(&mut self, msg: BackendMessage, raw: &[u8], now: Micros, cap: usize) {
+    fn push_response(&mut self, msg: BackendMessage, raw: Raw<'_>, now: Micros, cap: usize) {
         self.first_byte_at.get_or_insert(now);
         let bulk = matches!(
             msg,
@@ -89,7 +94,7 @@ impl RequestGroup {
             &mut self.response_raw,
             &mut self.response_size,
             &mut self.response_cut,
-            (msg, raw, bulk),
+            (msg, raw.0, bulk, raw.1),
             cap,
         );
     }
@@ -104,6 +109,9 @@ impl RequestGroup {
         })
     }
 }
+
+/// A message's bytes as kept, and how many more went by unkept.
+type Raw<'a> = (&'a [u8], u64);
 
 /// Assembles one connection's exchanges; feed it every decoded message.
 #[derive(Debug)]
@@ -149,6 +157,41 @@ impl Grouper {
     /// Takes a message from the client; returns groups that are now finished
     /// (only those that get no answer: CancelRequest).
     pub fn client(&mut self, msg: FrontendMessage, raw: &[u8], now: Micros) -> Vec<RequestGroup> {
+        self.client_raw(msg, (raw, 0), now)
+    }
+
+    /// A client message too long to hold went by (`tag`, `length` bytes):
+    /// it is grouped as its type says, by a stand-in with nothing of it
+    /// kept, and its group is cut.
+    pub fn client_oversized(&mut self, tag: u8, length: u64, now: Micros) -> Vec<RequestGroup> {
+        use FrontendMessage as F;
+        let none = || Bytes(Vec::new());
+        let stand_in = match tag {
+            b'Q' => F::Query { sql: String::new() },
+            b'F' => F::FunctionCall { body: none() },
+            b'd' => F::CopyData { data: none() },
+            b'f' => F::CopyFail {
+                message: String::new(),
+            },
+            b'p' => F::PasswordMessage { data: none() },
+            b'B' => F::Bind {
+                portal: String::new(),
+                statement: String::new(),
+                param_formats: Vec::new(),
+                params: Vec::new(),
+                result_formats: Vec::new(),
+            },
+            // Parse, and names too long to hold in Describe, Execute, Close.
+            _ => F::Parse {
+                statement: String::new(),
+                sql: String::new(),
+                param_types: Vec::new(),
+            },
+        };
+        self.client_raw(stand_in, (&[], length), now)
+    }
+
+    fn client_raw(&mut self, msg: FrontendMessage, raw: Raw<'_>, now: Micros) -> Vec<RequestGroup> {
         use FrontendMessage as F;
         let cap = self.cap;
         match msg {
@@ -214,6 +257,29 @@ impl Grouper {
 
     /// Takes a message from the server; returns the group it finished, if any.
     pub fn server(&mut self, msg: BackendMessage, raw: &[u8], now: Micros) -> Option<RequestGroup> {
+        self.server_raw(msg, (raw, 0), now)
+    }
+
+    /// A server message too long to hold went by (`tag`, `length` bytes): a
+    /// row, COPY data or notice as its type says, nothing of it kept, and
+    /// the group it answers is cut.
+    pub fn server_oversized(&mut self, tag: u8, length: u64, now: Micros) -> Option<RequestGroup> {
+        let stand_in = match tag {
+            b'd' => BackendMessage::CopyData {
+                data: Bytes(Vec::new()),
+            },
+            b'N' => BackendMessage::NoticeResponse { fields: Vec::new() },
+            _ => BackendMessage::DataRow { values: Vec::new() },
+        };
+        self.server_raw(stand_in, (&[], length), now)
+    }
+
+    fn server_raw(
+        &mut self,
+        msg: BackendMessage,
+        raw: Raw<'_>,
+        now: Micros,
+    ) -> Option<RequestGroup> {
         let cap = self.cap;
         let done = matches!(msg, BackendMessage::ReadyForQuery { .. });
         if matches!(

@@ -1382,3 +1382,125 @@ fn encode_panics_with_the_reason_check_gives() {
     }
     .encode(&mut Vec::new());
 }
+
+// ---------------------------------------------------------------------------
+// A capped decoder: messages over the cap are passed on, never held
+
+/// Feeds `bytes` to a client decoder capped at `cap` in reads of `chunks`,
+/// as the recorder does: what it forwards (messages' bytes and passed bytes,
+/// in order), the pieces, and the most it ever held.
+fn feed_capped(
+    bytes: &[u8],
+    cap: usize,
+    chunks: &[usize],
+) -> (Vec<u8>, Vec<Piece<FrontendMessage>>, usize) {
+    let mut d = FrontendDecoder::with_cap(cap);
+    let (mut forwarded, mut pieces, mut held) = (Vec::new(), Vec::new(), 0);
+    let mut fed = 0;
+    let mut sizes = chunks.iter().cycle();
+    while fed < bytes.len() {
+        let size = (*sizes.next().unwrap()).min(bytes.len() - fed);
+        d.push(&bytes[fed..fed + size]);
+        fed += size;
+        held = held.max(d.buffered());
+        forwarded.extend(d.take_passed());
+        while let Some(piece) = d.next_piece().unwrap() {
+            match &piece {
+                Piece::Message(_, raw) => forwarded.extend_from_slice(raw),
+                Piece::Oversized { .. } => forwarded.extend(d.take_passed()),
+            }
+            pieces.push(piece);
+        }
+    }
+    d.finish().unwrap();
+    (forwarded, pieces, held)
+}
+
+proptest! {
+    /// Whatever the messages and reads: every byte goes out once and in
+    /// order, a message up to the cap comes whole, one over it comes as its
+    /// tag and length, and the decoder never holds much more than the cap.
+    #[test]
+    fn a_capped_decoder_passes_long_messages_on_and_holds_little(
+        startup in startup_message(),
+        tagged in vec(tagged_frontend(), 0..20),
+        cap in 8..200_usize,
+        chunks in chunk_sizes(),
+    ) {
+        let mut messages = vec![startup];
+        messages.extend(tagged);
+        let (bytes, frames) = encode_frontend(&messages);
+        let (forwarded, pieces, held) = feed_capped(&bytes, cap, &chunks);
+        prop_assert_eq!(&forwarded, &bytes);
+        prop_assert_eq!(pieces.len(), messages.len());
+        for ((piece, message), frame) in pieces.iter().zip(&messages).zip(&frames) {
+            match piece {
+                Piece::Message(m, raw) => {
+                    prop_assert_eq!(m, message);
+                    prop_assert_eq!(raw, frame);
+                }
+                Piece::Oversized { tag, length } => {
+                    prop_assert!(frame.len() > cap, "{} bytes passed at cap {cap}", frame.len());
+                    prop_assert_eq!(*tag, frame[0]);
+                    prop_assert_eq!(*length as usize, frame.len());
+                }
+            }
+        }
+        // The startup packet is kept whole, whatever its size.
+        let startup_len = frames[0].len();
+        prop_assert!(held <= cap.max(startup_len) + 64, "held {held} at cap {cap}");
+    }
+}
+
+/// A 100 MiB message through a decoder capped at 64 KiB: held never over
+/// a read more than the cap, passed on whole, and the stream ending inside
+/// it is an error naming how much was missing.
+#[test]
+fn a_huge_message_is_passed_on_in_reads_and_a_cut_one_is_reported() {
+    let mut d = FrontendDecoder::with_cap(64 * 1024);
+    let mut startup = Vec::new();
+    FrontendMessage::StartupMessage {
+        protocol: 196608,
+        params: vec![("user".into(), "u".into())],
+    }
+    .encode(&mut startup);
+    d.push(&startup);
+    assert!(matches!(d.next_piece(), Ok(Some(Piece::Message(..)))));
+    let len: u32 = 100 << 20;
+    let mut head = vec![b'Q'];
+    head.extend_from_slice(&(len + 4).to_be_bytes());
+    d.push(&head);
+    let piece = d.next_piece().unwrap();
+    assert_eq!(
+        piece,
+        Some(Piece::Oversized {
+            tag: b'Q',
+            length: u64::from(len) + 5
+        })
+    );
+    let chunk = vec![b'x'; 8192];
+    let mut passed = d.take_passed().len();
+    for _ in 0..(len as usize / chunk.len() - 1) {
+        d.push(&chunk);
+        assert_eq!(d.buffered(), 0);
+        assert_eq!(d.next_piece().unwrap(), None);
+        passed += d.take_passed().len();
+    }
+    assert_eq!(passed, 5 + len as usize - chunk.len());
+    let e = d.finish().unwrap_err();
+    assert_eq!(e.message, "Query");
+    assert!(e.reason.contains("ended 8192 bytes before the end"), "{e}");
+    // The rest of it, then a Sync that decodes as usual.
+    let mut rest = chunk.clone();
+    rest.extend_from_slice(&[b'S', 0, 0, 0, 4]);
+    d.push(&rest);
+    assert_eq!(d.take_passed().len(), chunk.len());
+    assert_eq!(
+        d.next_piece().unwrap(),
+        Some(Piece::Message(
+            FrontendMessage::Sync,
+            vec![b'S', 0, 0, 0, 4]
+        ))
+    );
+    d.finish().unwrap();
+}
