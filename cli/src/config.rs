@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use reel_core::filter::{RoutePattern, SampleRate};
-use reel_core::generate::secrets::SecretRules;
+use reel_core::secrets::SecretRules;
 use reel_replay::send::HostHeader;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;

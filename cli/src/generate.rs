@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use reel_core::filter::FilterSummary;
-use reel_core::generate::secrets::SecretRules;
 use reel_core::generate::{slug, write_suite, Generated, Generator, Options};
+use reel_core::secrets::SecretRules;
 use reel_core::Store;
 
 use crate::args::GenerateArgs;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use reel_core::filter::RecordFilter;
-use reel_core::generate::secrets::SecretRules;
+use reel_core::secrets::SecretRules;
 use reel_core::time::Micros;
 use reel_core::{Store, StoreWriter, WriterStats};
 use reel_proxy::server::{BoundAddrs, DependencyKind, DependencySpec};

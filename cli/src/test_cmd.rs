@@ -59,13 +59,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         host_header: args.host_header.clone(),
         app_log: Some(app_log.clone()),
         freeze_time: args.freeze_time,
-        secrets: reel_core::generate::secrets::load_file(&args.secrets.clone().unwrap_or_else(
-            || {
-                let store =
-                    std::env::var_os("REEL_STORE").unwrap_or_else(|| ".reel/reel.db".into());
-                crate::generate::secrets_path(std::path::Path::new(&store))
-            },
-        ))?,
+        secrets: reel_core::secrets::load_file(&args.secrets.clone().unwrap_or_else(|| {
+            let store = std::env::var_os("REEL_STORE").unwrap_or_else(|| ".reel/reel.db".into());
+            crate::generate::secrets_path(std::path::Path::new(&store))
+        }))?,
         ..RunConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
