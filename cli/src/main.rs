@@ -35,6 +35,7 @@ mod record;
 mod review;
 mod sessions;
 mod test_cmd;
+mod values;
 
 use std::process::ExitCode;
 

@@ -20,25 +20,15 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::args::TestArgs;
 use crate::output;
+use crate::values::Reports;
 
 pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
-    // Check every report spec before spending time on a run.
-    if let Some(spec) = &args.report {
-        for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-            match part.split_once('=') {
-                Some(("junit" | "html" | "json", f)) if !f.trim().is_empty() => {}
-                _ => anyhow::bail!(
-                    "--report '{part}': expected KIND=FILE with KIND junit, html or json"
-                ),
-            }
-        }
-    }
     let dir = args.dir.clone().context(
         "give the suite folder: reel test DIR, or dir in reel.toml's [test] (or out in [generate])",
     )?;
     let mut suite = load_suite(&dir)?;
-    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
-    let app_log = app_log_path(args.report.as_deref(), shard);
+    let shard = args.shard;
+    let app_log = app_log_path(args.report.as_ref(), shard);
     // One file per `reel test`: each start of the app (stability runs, the
     // run itself) appends to it.
     match std::fs::remove_file(&app_log) {
@@ -178,16 +168,8 @@ fn stability_summary(
 /// `app.shard-K-of-N.log` so parallel shards do not share one file. Without
 /// reports, a file of this run in the temporary folder: nothing is written
 /// into the project. Either way its path is printed at the end.
-fn app_log_path(report: Option<&str>, shard: Option<Shard>) -> PathBuf {
-    let beside_report = report
-        .and_then(|spec| spec.split(',').find_map(|p| p.split_once('=')))
-        .map(|(_, f)| {
-            Path::new(f.trim())
-                .parent()
-                .unwrap_or(Path::new(""))
-                .to_owned()
-        });
-    match (beside_report, shard) {
+fn app_log_path(reports: Option<&Reports>, shard: Option<Shard>) -> PathBuf {
+    match (reports.and_then(Reports::first_dir), shard) {
         (Some(dir), Some(s)) => dir.join(format!("app.shard-{}-of-{}.log", s.k, s.n)),
         (Some(dir), None) => dir.join("app.log"),
         (None, _) => std::env::temp_dir().join(format!("reel-app-{}.log", std::process::id())),
@@ -410,8 +392,8 @@ fn finish(
             }
         }
     }
-    if let Some(spec) = &args.report {
-        for (kind, path) in output::write_reports(spec, report)? {
+    if let Some(reports) = &args.report {
+        for (kind, path) in output::write_reports(reports, report)? {
             out!("{kind} report: {}", path.display());
         }
     }
