@@ -9,7 +9,7 @@ scripts/deps.sh
 # store, which the Postgres tests run (the shipped `reel` has neither).
 cargo build --workspace --bins --features reel-fixtures/pg
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace "$@"
+    cargo nextest run --workspace --features reel-fixtures/pg "$@"
 else
-    cargo test --workspace "$@"
+    cargo test --workspace --features reel-fixtures/pg "$@"
 fi
