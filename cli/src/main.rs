@@ -32,6 +32,7 @@ mod generate;
 mod logging;
 mod output;
 mod record;
+mod replay;
 mod review;
 mod sessions;
 mod test_cmd;
