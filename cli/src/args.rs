@@ -6,6 +6,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use reel_core::filter::{RoutePattern, SampleRate};
 use reel_replay::send::HostHeader;
+use reel_replay::shard::Shard;
+
+use crate::dep_spec::{self, DepSpec};
+use crate::values::{ByteSize, Reports};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,11 +121,11 @@ pub struct TestArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub case_timeout: u64,
     /// Reports to write: junit=FILE,html=FILE,json=FILE (any subset).
-    #[arg(long, value_name = "KIND=FILE,...")]
-    pub report: Option<String>,
+    #[arg(long, value_name = "KIND=FILE,...", value_parser = Reports::parse)]
+    pub report: Option<Reports>,
     /// Run only shard K of N (1-based), e.g. 2/4.
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
     /// Write pending snapshots even when CI is set.
     #[arg(long)]
     pub write_pending: bool,
@@ -204,8 +208,8 @@ pub struct RecordArgs {
     pub listen: String,
     /// A dependency to record: NAME=PROTO:LISTEN=TARGET, e.g.
     /// pricing=http:127.0.0.1:18081=https://pricing.example.com. Repeatable.
-    #[arg(long = "dep", value_name = "NAME=PROTO:LISTEN=TARGET")]
-    pub deps: Vec<String>,
+    #[arg(long = "dep", value_name = "NAME=PROTO:LISTEN=TARGET", value_parser = dep_spec::parse)]
+    pub deps: Vec<DepSpec>,
     /// Also run a forward proxy here for plain-HTTP clients that honour HTTP_PROXY.
     #[arg(long, value_name = "ADDR")]
     pub http_proxy: Option<String>,
@@ -214,8 +218,8 @@ pub struct RecordArgs {
     pub session: Option<String>,
     /// Largest body copy kept per request or response; longer bodies are
     /// forwarded whole but stored cut and flagged. Accepts K, M and G suffixes.
-    #[arg(long, default_value = "8M", value_name = "BYTES")]
-    pub max_body: String,
+    #[arg(long, default_value = "8M", value_name = "BYTES", value_parser = ByteSize::parse)]
+    pub max_body: ByteSize,
     /// Most connections each recorder keeps open at once; the next ones are
     /// refused (HTTP: a 503 saying why; Postgres: a too-many-connections
     /// error) and counted in the log. Default: 10000, or fewer when the

@@ -16,10 +16,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use reel_core::filter::{RoutePattern, SampleRate};
-use reel_core::generate::secrets::SecretRules;
+use reel_core::secrets::SecretRules;
 use reel_replay::send::HostHeader;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
+
+use crate::dep_spec::DepSpec;
+use crate::values::{self, ByteSize, ReportKind};
 
 pub const FILE_NAME: &str = "reel.toml";
 
@@ -53,7 +56,7 @@ pub struct Record {
     pub upstream: Option<String>,
     pub listen: Option<String>,
     /// `NAME=PROTO:LISTEN=TARGET` strings or `{ name, protocol, listen, target }`
-    /// tables (`[[record.dep]]`), kept as `--dep` strings.
+    /// tables (`[[record.dep]]`), parsed as `--dep` values.
     #[serde(default, alias = "deps")]
     pub dep: Vec<Dep>,
     pub http_proxy: Option<String>,
@@ -129,13 +132,13 @@ pub struct Reports {
     pub json: Option<PathBuf>,
 }
 
-/// A `--dep` spec, checked when the file is read.
+/// A `--dep` spec, parsed when the file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dep(pub String);
+pub struct Dep(pub DepSpec);
 
 /// A `--max-body` size: `8M` or a number of bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Size(pub String);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub ByteSize);
 
 /// An `--include` / `--exclude` pattern, checked when the file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,8 +232,9 @@ impl<'de> Deserialize<'de> for Dep {
             }
         }
         let spec = d.deserialize_any(Visitor)?;
-        crate::dep_spec::parse(&spec).map_err(|e| de::Error::custom(format!("{e:#}")))?;
-        Ok(Dep(spec))
+        crate::dep_spec::parse(&spec)
+            .map(Dep)
+            .map_err(|e| de::Error::custom(format!("--dep '{spec}': {e}")))
     }
 }
 
@@ -250,12 +254,7 @@ impl<'de> Deserialize<'de> for Size {
             }
         }
         let s = d.deserialize_any(Visitor)?;
-        match crate::record::parse_size(&s) {
-            Some(_) => Ok(Size(s)),
-            None => Err(de::Error::custom(format!(
-                "'{s}' is not a size: expected bytes like \"8M\", \"512K\" or 1048576"
-            ))),
-        }
+        ByteSize::parse(&s).map(Size).map_err(de::Error::custom)
     }
 }
 
@@ -359,8 +358,7 @@ impl Config {
             .with_context(|| format!("reading the config file {}", path.display()))?;
         let mut file = parse(&text).map_err(|e| anyhow::anyhow!(describe(&path, &text, &e)))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        file.resolve(dir)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        file.resolve(dir);
         tracing::debug!("using {}", path.display());
         Ok(Config {
             path: Some(path),
@@ -398,7 +396,7 @@ pub fn parse(text: &str) -> Result<File, toml::de::Error> {
 
 impl File {
     /// Makes relative paths relative to `dir`, the file's folder.
-    fn resolve(&mut self, dir: &Path) -> anyhow::Result<()> {
+    fn resolve(&mut self, dir: &Path) {
         let at = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = dir.join(&*p);
@@ -420,32 +418,22 @@ impl File {
         {
             at(p);
         }
-        // The reports go to `--report`'s KIND=FILE,... form.
-        if let Some(r) = &self.test.report {
-            for p in [&r.junit, &r.html, &r.json].into_iter().flatten() {
-                anyhow::ensure!(
-                    !p.to_string_lossy().contains(','),
-                    "test.report: the path {} holds a ',', which --report cannot take",
-                    p.display()
-                );
-            }
-        }
-        Ok(())
     }
 }
 
 impl Reports {
-    /// As `--report` takes them: `junit=FILE,html=FILE,json=FILE`.
-    pub fn spec(&self) -> String {
-        [
-            ("junit", &self.junit),
-            ("html", &self.html),
-            ("json", &self.json),
-        ]
-        .into_iter()
-        .filter_map(|(kind, p)| p.as_ref().map(|p| format!("{kind}={}", p.display())))
-        .collect::<Vec<_>>()
-        .join(",")
+    /// As `--report` takes them: junit, html, json, each if set.
+    pub fn to_reports(&self) -> values::Reports {
+        values::Reports(
+            [
+                (ReportKind::Junit, &self.junit),
+                (ReportKind::Html, &self.html),
+                (ReportKind::Json, &self.json),
+            ]
+            .into_iter()
+            .filter_map(|(kind, p)| p.clone().map(|p| (kind, p)))
+            .collect(),
+        )
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::args::{DemoAppArgs, DemoArgs};
-use crate::{generate as gen_cmd, output, test_cmd};
+use crate::{generate as gen_cmd, output, replay};
 
 pub fn run_app(args: DemoAppArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
@@ -182,7 +182,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         secrets: g.secrets.values().clone(),
         ..RunConfig::default()
     };
-    let first = test_cmd::replay(&suite, &base).await?.report()?;
+    let first = replay::run(&suite, &base).await?.report()?;
     let fails = output::failures(&first, output::colour());
     if !fails.is_empty() {
         out!("{fails}");
@@ -206,7 +206,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         app: Some(changed_cmd.clone()),
         ..base.clone()
     };
-    let second = test_cmd::replay(&suite, &cfg).await?.report()?;
+    let second = replay::run(&suite, &cfg).await?.report()?;
     out!("{}", output::failures(&second, output::colour()));
     for case in &suite.cases {
         if let Some(r) = second

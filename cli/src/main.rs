@@ -32,9 +32,11 @@ mod generate;
 mod logging;
 mod output;
 mod record;
+mod replay;
 mod review;
 mod sessions;
 mod test_cmd;
+mod values;
 
 use std::process::ExitCode;
 

@@ -5,11 +5,12 @@
 //! output) goes through [`printable`] before it is coloured and printed.
 
 use std::io::IsTerminal;
-use std::path::Path;
 
 pub use reel_core::terminal::printable;
 use reel_replay::diff::colourize;
 use reel_replay::{CaseResult, Outcome, RunReport};
+
+use crate::values::{ReportKind, Reports};
 
 /// Writes to stdout. A reader that went away ends reel with success, as with
 /// `git log | head`; any other write error ends it with a message.
@@ -134,22 +135,17 @@ pub fn failures(r: &RunReport, colour: bool) -> String {
 
 /// Writes the reports asked for with `--report junit=F,html=F,json=F`.
 pub fn write_reports(
-    spec: &str,
+    reports: &Reports,
     r: &RunReport,
-) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
+) -> anyhow::Result<Vec<(&'static str, std::path::PathBuf)>> {
     let mut written = Vec::new();
-    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (kind, file) = part.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("--report '{part}': expected KIND=FILE with KIND junit, html or json")
-        })?;
-        let path = Path::new(file.trim()).to_owned();
-        match kind.trim() {
-            "junit" => reel_replay::report::write_junit(r, &path)?,
-            "html" => reel_replay::report::write_html(r, &path)?,
-            "json" => reel_replay::report::write_json(r, &path)?,
-            other => anyhow::bail!("--report: unknown kind '{other}' (use junit, html or json)"),
+    for (kind, path) in &reports.0 {
+        match kind {
+            ReportKind::Junit => reel_replay::report::write_junit(r, path)?,
+            ReportKind::Html => reel_replay::report::write_html(r, path)?,
+            ReportKind::Json => reel_replay::report::write_json(r, path)?,
         }
-        written.push((kind.trim().to_owned(), path));
+        written.push((kind.as_str(), path.clone()));
     }
     Ok(written)
 }

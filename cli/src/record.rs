@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use reel_core::filter::RecordFilter;
-use reel_core::generate::secrets::SecretRules;
+use reel_core::secrets::SecretRules;
 use reel_core::time::Micros;
 use reel_core::{Store, StoreWriter, WriterStats};
 use reel_proxy::server::{BoundAddrs, DependencyKind, DependencySpec};
@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::args::RecordArgs;
-use crate::dep_spec;
+use crate::dep_spec::{DepProtocol, DepSpec};
 
 /// How long requests in progress get to finish once recording stops.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -31,29 +31,24 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
         .context("give the app to record: --upstream URL, or upstream in reel.toml's [record]")?;
     let upstream = Upstream::parse("--upstream", &upstream_url)?;
     let mut dependencies = Vec::new();
-    for spec in &args.deps {
-        let d = dep_spec::parse(spec)?;
-        let kind = match d.protocol.as_str() {
-            "http" => DependencyKind::Http(Upstream::parse("--dep target", &d.target)?),
-            "postgres" => DependencyKind::Postgres(postgres_target(spec, &d.target)?),
-            other => bail!(
-                "--dep '{spec}': protocol '{other}' is not supported yet (supported: http, postgres)"
-            ),
+    for d in &args.deps {
+        let kind = match d.protocol {
+            DepProtocol::Http => DependencyKind::Http(Upstream::parse("--dep target", &d.target)?),
+            DepProtocol::Postgres => DependencyKind::Postgres(postgres_target(d, &d.target)?),
         };
         if dependencies
             .iter()
             .any(|x: &DependencySpec| x.name == d.name)
         {
-            bail!("--dep '{spec}': the name '{}' is used twice", d.name);
+            bail!("--dep '{d}': the name '{}' is used twice", d.name);
         }
         dependencies.push(DependencySpec {
             kind,
-            name: d.name,
-            listen: d.listen,
+            name: d.name.clone(),
+            listen: d.listen.clone(),
         });
     }
-    let body_cap = parse_size(&args.max_body)
-        .with_context(|| format!("--max-body '{}': expected bytes like 8M", args.max_body))?;
+    let body_cap = args.max_body.0;
     let listeners = 1 + dependencies.len() + usize::from(args.http_proxy.is_some());
     let limits = ConnLimits {
         max_connections: connection_cap(args.max_connections, listeners),
@@ -252,7 +247,7 @@ fn connection_cap(given: Option<u32>, listeners: usize) -> usize {
 
 /// A Postgres target is `host:port` (a `postgres://` URL's host and port are
 /// taken too); the port defaults to 5432.
-fn postgres_target(spec: &str, target: &str) -> anyhow::Result<String> {
+fn postgres_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
     let rest = target
         .strip_prefix("postgres://")
         .or_else(|| target.strip_prefix("postgresql://"))
@@ -472,33 +467,5 @@ fn print_summary(
             Some(c) => out!("  the app exited with status {c}"),
             None => out!("  the app was killed by a signal"),
         }
-    }
-}
-
-/// `8M`, `512K`, `1G` or plain bytes.
-pub(crate) fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim();
-    let (digits, mult) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    digits.parse::<usize>().ok()?.checked_mul(mult)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reel_proxy::server::DEFAULT_BODY_CAP;
-
-    #[test]
-    fn sizes_take_suffixes() {
-        assert_eq!(parse_size("8M"), Some(8 << 20));
-        assert_eq!(parse_size("512k"), Some(512 << 10));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size(""), None);
-        assert_eq!(DEFAULT_BODY_CAP, 8 << 20);
     }
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::matcher::{self, Inferred};
 use crate::model::{header, Direction, Exchange, Header, Payload, Protocol, Session};
+use crate::secrets;
 use crate::suite::body::Answer;
 use crate::suite::load::SuiteError;
 use crate::suite::{
@@ -901,7 +902,6 @@ pub mod dedup;
 pub mod outbound;
 pub mod postgres;
 pub mod repeats;
-pub mod secrets;
 
 #[cfg(test)]
 mod tests;

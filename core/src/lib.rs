@@ -14,6 +14,7 @@ pub mod json_path;
 pub mod matcher;
 pub mod model;
 pub mod redact;
+pub mod secrets;
 pub mod store;
 pub mod suite;
 pub mod template;

@@ -16,8 +16,8 @@
 
 use std::sync::Mutex;
 
-use crate::generate::secrets::{SecretRules, Secrets};
 use crate::model::{header, Body, Header, HttpRequest, HttpResponse};
+use crate::secrets::{SecretRules, Secrets};
 use crate::suite::{BodySpec, RequestSpec, ResponseSpec};
 use crate::wire::postgres::{BackendMessage, FrontendMessage};
 

@@ -81,7 +81,7 @@ pub struct RecorderConfig {
     /// Replace secrets before they are stored (`--redact`).
     pub redact: bool,
     /// With `redact`: the project's own secret names and patterns (reel.toml).
-    pub redact_rules: reel_core::generate::secrets::SecretRules,
+    pub redact_rules: reel_core::secrets::SecretRules,
     /// What clients may hold of each listener.
     pub limits: ConnLimits,
     /// Which inbound requests are stored (`--include`, `--exclude`,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use reel_core::generate::secrets::mask_value;
+use reel_core::secrets::mask_value;
 use reel_core::suite::load::LoadedCase;
 use reel_core::suite::{BodySpec, LoadedSuite, ResponseSpec};
 use reel_core::template::{secret_names, select, Resolver};

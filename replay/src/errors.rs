@@ -9,7 +9,7 @@ use reel_core::suite::SuiteError;
 pub enum ReplayError {
     #[error(transparent)]
     Suite(#[from] SuiteError),
-    #[error("--shard '{0}': expected K/N with 1 <= K <= N, e.g. 2/4")]
+    #[error("'{0}' is not a shard: expected K/N with 1 <= K <= N, e.g. 2/4")]
     BadShard(String),
     #[error("cannot start the mock for dependency '{name}' on {listen}: {source}")]
     MockBind {

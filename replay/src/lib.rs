@@ -11,6 +11,7 @@ pub mod mock;
 pub mod model;
 pub mod pending;
 pub mod report;
+pub mod resolve;
 pub mod runner;
 pub mod sealed;
 pub mod send;

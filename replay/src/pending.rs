@@ -13,7 +13,13 @@ use reel_core::suite::{to_pretty, ResponseSpec, SuiteError};
 use crate::compare::accepted_body;
 use crate::errors::ReplayError;
 use crate::model::CaseResult;
-pub use crate::runner::pending_path;
+
+/// Where a case file's pending snapshot goes: `<case>.json.new`.
+pub fn pending_path(case: &Path) -> PathBuf {
+    let mut s = case.as_os_str().to_owned();
+    s.push(".new");
+    s.into()
+}
 
 /// Writes the pending snapshot of a failed case. Returns its path, or None when
 /// there was no response to keep.

@@ -2,18 +2,17 @@
 //! compared, everything down again.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use reel_core::suite::load::LoadedCase;
-use reel_core::suite::{BodySpec, LoadedSuite, PgMock, RequestSpec, ResponseSpec};
-use reel_core::template::{has_placeholder, resolve_json, resolve_str, Resolver};
+use reel_core::suite::{LoadedSuite, PgMock};
+use reel_core::template::{has_placeholder, resolve_str};
 
 use crate::app::{authority_of, App};
-use crate::compare::{accepted_response, compare, loose, Rules};
+use crate::compare::{accepted_response, compare, Rules};
 use crate::context::{RefsOnly, ReplayContext, SecretsOnly};
 use crate::errors::{error_chain, ReplayError};
 use crate::freeze::{self, Clock};
@@ -22,6 +21,7 @@ use crate::mock::pg_book::PgBook;
 use crate::mock::postgres::PgServerInfo;
 use crate::mock::MockBook;
 use crate::model::{CaseResult, MockMiss, Outcome, RunReport};
+use crate::resolve::{resolve_expected, resolve_request};
 use crate::send::{HostHeader, Sender};
 use crate::shard::Shard;
 pub use nix::sys::signal::Signal;
@@ -553,74 +553,6 @@ async fn stop_all(mocks: Vec<MockServer>) {
     for m in mocks {
         m.stop().await;
     }
-}
-
-fn resolve_body(b: &Option<BodySpec>, r: &dyn Resolver) -> Result<Option<BodySpec>, String> {
-    Ok(match b {
-        Some(b @ (BodySpec::Json(v) | BodySpec::JsonLines(v) | BodySpec::JsonSeq(v))) => {
-            Some(b.with_json(resolve_json(v, r)?))
-        }
-        Some(BodySpec::Text(t)) => Some(BodySpec::Text(resolve_str(t, r)?)),
-        other => other.clone(),
-    })
-}
-
-fn resolve_headers(
-    h: &[(String, String)],
-    r: &dyn Resolver,
-) -> Result<Vec<(String, String)>, String> {
-    h.iter()
-        .map(|(n, v)| Ok((n.clone(), resolve_str(v, r)?)))
-        .collect()
-}
-
-/// A request with its placeholders filled.
-pub fn resolve_request(req: &RequestSpec, r: &dyn Resolver) -> Result<RequestSpec, String> {
-    Ok(RequestSpec {
-        method: req.method.clone(),
-        target: resolve_str(&req.target, r)?,
-        headers: resolve_headers(&req.headers, r)?,
-        body: resolve_body(&req.body, r)?,
-    })
-}
-
-/// A response with its placeholders filled.
-pub fn resolve_response(resp: &ResponseSpec, r: &dyn Resolver) -> Result<ResponseSpec, String> {
-    Ok(ResponseSpec {
-        status: resp.status,
-        headers: resolve_headers(&resp.headers, r)?,
-        body_encoding: resp.body_encoding.clone(),
-        body: resolve_body(&resp.body, r)?,
-    })
-}
-
-/// The expected response with its placeholders filled, except that a header
-/// compared by form only ([`loose`]) whose placeholders cannot be filled (a
-/// `Set-Cookie` secret with no secrets file, as in a fresh CI clone) is left
-/// as it is: its value is never compared, so it is no reason to fail the case.
-fn resolve_expected(resp: &ResponseSpec, r: &dyn Resolver) -> Result<ResponseSpec, String> {
-    let headers = resp
-        .headers
-        .iter()
-        .map(|(n, v)| match resolve_str(v, r) {
-            Ok(filled) => Ok((n.clone(), filled)),
-            Err(_) if loose::is_loose(n) => Ok((n.clone(), v.clone())),
-            Err(e) => Err(e),
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(ResponseSpec {
-        status: resp.status,
-        headers,
-        body_encoding: resp.body_encoding.clone(),
-        body: resolve_body(&resp.body, r)?,
-    })
-}
-
-/// Where a case file's pending snapshot goes: `<case>.json.new`.
-pub fn pending_path(case: &Path) -> std::path::PathBuf {
-    let mut s = case.as_os_str().to_owned();
-    s.push(".new");
-    s.into()
 }
 
 #[cfg(test)]

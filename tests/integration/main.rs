@@ -7,6 +7,7 @@ mod config;
 mod content;
 mod crash;
 mod fidelity;
+mod flags;
 mod flows;
 mod hostile_suite;
 mod limits;

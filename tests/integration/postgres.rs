@@ -18,7 +18,7 @@ fn sibling_bin(name: &str) -> PathBuf {
     let bin = reel_bin().with_file_name(name);
     assert!(
         bin.exists(),
-        "{} not built: cargo build --workspace --bins",
+        "{} not built: cargo build --workspace --bins --features reel-fixtures/pg",
         bin.display()
     );
     bin

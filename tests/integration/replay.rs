@@ -351,7 +351,10 @@ async fn shards_split_the_suite_and_broken_files_are_named() {
 
     let (code, _, err) = reel_test(&r.suite, &["--shard", "4/3"], false);
     assert_eq!(code, 2);
-    assert!(err.contains("--shard '4/3'"), "{err}");
+    assert!(
+        err.contains("invalid value '4/3' for '--shard <K/N>'"),
+        "{err}"
+    );
 
     let case = r.suite.join("cases/0002-get-books.json");
     let text = std::fs::read_to_string(&case).unwrap();

@@ -21,7 +21,7 @@ pub fn reel_bin() -> PathBuf {
     let bin = dir.join("reel");
     assert!(
         bin.exists(),
-        "{} not found: build it first (cargo build --workspace --bins; scripts/test.sh does)",
+        "{} not found: build it first (cargo build --workspace --bins --features reel-fixtures/pg; scripts/test.sh does)",
         bin.display()
     );
     bin

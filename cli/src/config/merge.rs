@@ -76,7 +76,7 @@ fn record(a: &mut RecordArgs, m: &mut Merge, f: &File) {
         "max_body",
         "record.max_body",
         &mut a.max_body,
-        r.max_body.as_ref().map(|s| s.0.clone()),
+        r.max_body.map(|s| s.0),
     );
     m.take(
         "max_connections",
@@ -237,7 +237,7 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
         "report",
         "test.report",
         &mut a.report,
-        t.report.as_ref().map(|r| Some(r.spec())),
+        t.report.as_ref().map(|r| Some(r.to_reports())),
     );
     // Without `[test] secrets`, generate keeps them beside the store, and
     // REEL_STORE names the store before reel.toml does.
@@ -245,7 +245,7 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
         .store
         .as_deref()
         .filter(|_| std::env::var_os("REEL_STORE").is_none())
-        .map(crate::generate::secrets_path);
+        .map(reel_core::secrets::file_beside);
     let secrets = t.secrets.clone().or(beside_store);
     m.take("secrets", "test.secrets", &mut a.secrets, secrets.map(Some));
 }
@@ -343,6 +343,24 @@ impl Show for reel_core::filter::RoutePattern {
 impl Show for reel_core::filter::SampleRate {
     fn show(&self) -> Option<toml::Value> {
         Some(toml::Value::Float(self.get()))
+    }
+}
+
+impl Show for crate::dep_spec::DepSpec {
+    fn show(&self) -> Option<toml::Value> {
+        Some(toml::Value::String(self.to_string()))
+    }
+}
+
+impl Show for crate::values::ByteSize {
+    fn show(&self) -> Option<toml::Value> {
+        Some(toml::Value::String(self.to_string()))
+    }
+}
+
+impl Show for crate::values::Reports {
+    fn show(&self) -> Option<toml::Value> {
+        Some(toml::Value::String(self.to_string()))
     }
 }
 

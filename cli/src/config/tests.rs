@@ -82,10 +82,14 @@ fn the_example_parses_with_paths_relative_to_the_file() {
     assert_eq!(f.store, Some(dir.path().join(".reel/reel.db")));
     assert_eq!(f.record.upstream.as_deref(), Some("http://127.0.0.1:8080"));
     assert_eq!(
-        f.record.dep,
+        f.record
+            .dep
+            .iter()
+            .map(|d| d.0.to_string())
+            .collect::<Vec<_>>(),
         [
-            Dep("audit=http:127.0.0.1:18082=http://audit.internal".into()),
-            Dep("pricing=http:127.0.0.1:18081=https://pricing.example.com".into()),
+            "audit=http:127.0.0.1:18082=http://audit.internal",
+            "pricing=http:127.0.0.1:18081=https://pricing.example.com",
         ]
     );
     assert_eq!(
@@ -94,7 +98,7 @@ fn the_example_parses_with_paths_relative_to_the_file() {
     );
     assert_eq!(f.generate.out, Some(dir.path().join("reel/checkout")));
     assert_eq!(
-        f.test.report.as_ref().unwrap().spec(),
+        f.test.report.as_ref().unwrap().to_reports().to_string(),
         format!(
             "junit={},html={}",
             dir.path().join("out/junit.xml").display(),
@@ -230,7 +234,7 @@ fn flags_win_the_file_fills_the_rest_and_defaults_come_last() {
     assert!(!a.redact, "--no-redact beats redact = true");
     assert_eq!(source(&settings, "record.redact"), Source::Flag);
     assert_eq!(a.upstream.as_deref(), Some("http://127.0.0.1:8080"));
-    assert_eq!(a.max_body, "4M");
+    assert_eq!(a.max_body, ByteSize(4 << 20));
     assert_eq!(a.session.as_deref(), Some("checkout"));
     assert_eq!(a.deps.len(), 2);
     assert_eq!(a.app, ["./my-app", "--port", "8080"]);
@@ -250,7 +254,10 @@ fn flags_win_the_file_fills_the_rest_and_defaults_come_last() {
         &cfg,
     );
     let Command::Record(a) = cmd else { panic!() };
-    assert_eq!(a.deps, ["x=http:127.0.0.1:0=http://x"]);
+    assert_eq!(
+        a.deps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["x=http:127.0.0.1:0=http://x"]
+    );
     assert_eq!(a.app, ["other-app"]);
 
     let (cmd, settings) = merged(&["generate", "other", "--no-dedup"], &cfg);
@@ -276,7 +283,7 @@ fn flags_win_the_file_fills_the_rest_and_defaults_come_last() {
     assert!(a.strict);
     assert_eq!(a.stability, Some(3));
     assert_eq!(source(&settings, "test.stability"), Source::File);
-    assert!(a.report.unwrap().starts_with("junit="));
+    assert!(a.report.unwrap().to_string().starts_with("junit="));
 }
 
 #[test]
@@ -285,7 +292,7 @@ fn without_a_file_the_built_in_defaults_stand() {
     let (cmd, settings) = merged(&["record"], &cfg);
     let Command::Record(a) = cmd else { panic!() };
     assert_eq!(a.listen, "127.0.0.1:16789");
-    assert_eq!(a.max_body, "8M");
+    assert_eq!(a.max_body, ByteSize(8 << 20));
     assert_eq!(a.upstream, None);
     assert!(!a.redact);
     assert!(settings

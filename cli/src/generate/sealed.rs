@@ -41,7 +41,7 @@ pub async fn verify_sealed(out: &Path, base: &RunConfig, runs: u32) -> anyhow::R
         let suite = load_suite(out)?;
         let mut reports = Vec::new();
         for _ in 0..runs {
-            let ended = crate::test_cmd::replay(&suite, &cfg)
+            let ended = crate::replay::run(&suite, &cfg)
                 .await
                 .context("--verify (sealed)")?;
             reports.push(ended.report().context("--verify (sealed)")?);

@@ -98,9 +98,9 @@ pub fn verify(out: &Path, session: &Session, v: &Verify) -> anyhow::Result<Verif
                     break;
                 }
             }
-            match crate::test_cmd::replay(&suite, &cfg).await {
-                Ok(crate::test_cmd::Ended::Ran(r)) => runs.push(r),
-                Ok(crate::test_cmd::Ended::Interrupted(s)) => {
+            match crate::replay::run(&suite, &cfg).await {
+                Ok(crate::replay::Ended::Ran(r)) => runs.push(r),
+                Ok(crate::replay::Ended::Interrupted(s)) => {
                     failed = Some(anyhow::anyhow!("--verify: interrupted by {s}"));
                     break;
                 }

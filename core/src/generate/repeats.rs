@@ -110,7 +110,7 @@ pub fn loosen(
             .request
             .headers
             .iter()
-            .filter(|(n, _)| crate::generate::secrets::is_credential_header(n))
+            .filter(|(n, _)| crate::secrets::is_credential_header(n))
             .map(|(n, v)| format!("{}: {v}\n", n.to_ascii_lowercase()))
             .collect();
         groups

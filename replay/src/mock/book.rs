@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::compare::Rules;
 use crate::diff::unified;
 use crate::model::{MissValue, MockMiss};
-use crate::runner::{resolve_request, resolve_response};
+use crate::resolve::{resolve_request, resolve_response};
 use reel_core::template::Resolver;
 
 /// A call the app made to a mocked dependency.

@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde_json::{json, Value};
@@ -1075,6 +1075,16 @@ fn sql_literals(sql: &str) -> Vec<Range<usize>> {
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Where `reel generate` keeps a store's secrets and `reel test` looks for
+/// them: `secrets.toml` beside the store (`.reel/secrets.toml` by default).
+pub fn file_beside(store: &Path) -> PathBuf {
+    store
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("secrets.toml")
 }
 
 /// Reads `[secrets]` from a secrets file; a missing file is empty.
