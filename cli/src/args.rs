@@ -11,10 +11,13 @@ use reel_replay::shard::Shard;
 use crate::dep_spec::{self, DepSpec};
 use crate::values::{ByteSize, Reports};
 
+/// `reel --version`: the version and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("REEL_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "reel",
-    version,
+    version = VERSION,
     about = "Record real API traffic and replay it as regression tests"
 )]
 pub struct Cli {
@@ -47,6 +50,17 @@ pub enum Command {
     DemoApp(DemoAppArgs),
     /// Show the settings each command takes from reel.toml, and from where.
     Config,
+    /// Print a shell's completion script for reel
+    /// (`reel completions bash > ~/.local/share/bash-completion/completions/reel`).
+    Completions(CompletionsArgs),
+    /// Print reel's man page (`reel man > reel.1`, or `reel man | man -l -`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -86,9 +86,12 @@ fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let mut command = cli.command;
     // The demo and the review of a given folder need no project settings.
     let cfg = match command {
-        Command::Review(_) | Command::Accept(_) | Command::Demo(_) | Command::DemoApp(_) => {
-            config::Config::default()
-        }
+        Command::Review(_)
+        | Command::Accept(_)
+        | Command::Demo(_)
+        | Command::DemoApp(_)
+        | Command::Completions(_)
+        | Command::Man => config::Config::default(),
         _ => config::Config::load(cli.config.as_deref())?,
     };
     config::merge::apply(&mut command, matches, &cfg);
@@ -103,6 +106,18 @@ fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::DemoApp(a) => demo::run_app(a),
         Command::Config => {
             out_part!("{}", config::merge::show(&cfg));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions(a) => {
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut args::Cli::command(), "reel", &mut script);
+            out_part!("{}", String::from_utf8_lossy(&script));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(args::Cli::command()).render(&mut page)?;
+            out_part!("{}", String::from_utf8_lossy(&page));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -10,6 +10,7 @@ mod fidelity;
 mod flags;
 mod flows;
 mod hostile_suite;
+mod install;
 mod limits;
 mod long;
 mod pg_pools;

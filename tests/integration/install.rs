@@ -1,0 +1,82 @@
+//! What an installed reel offers a shell: its version with the commit it
+//! was built from, completion scripts a shell loads, and a man page.
+
+use crate::support::*;
+
+fn stdout(args: &[&str]) -> String {
+    let out = reel(args);
+    assert!(
+        out.status.success(),
+        "reel {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let shown = stdout(&["--version"]);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_owned());
+    let commit = head.unwrap_or_else(|| "unknown".into());
+    assert_eq!(
+        shown.trim(),
+        format!("reel {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// bash loads the script and completes a subcommand and a flag from it.
+#[test]
+fn bash_completes_subcommands_and_flags_from_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("reel.bash");
+    std::fs::write(&script, stdout(&["completions", "bash"])).unwrap();
+    let complete = |words: &str, cword: usize| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+                 COMP_LINE='{words}'; \
+                 _reel reel \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("reel gen", 1).trim(), "generate");
+    assert!(
+        complete("reel record --max-", 2).contains("--max-body"),
+        "record's flags complete"
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        assert!(
+            stdout(&["completions", shell]).contains("generate"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn the_man_page_names_every_command() {
+    let page = stdout(&["man"]);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH reel 1"),
+        "{page}"
+    );
+    for command in [
+        "record", "sessions", "generate", "test", "review", "accept", "demo",
+    ] {
+        assert!(page.contains(command), "{command} is in the man page");
+    }
+}
