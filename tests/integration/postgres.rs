@@ -1111,6 +1111,33 @@ fn peak_rss_mib(pid: u32) -> u64 {
     kib / 1024
 }
 
+/// `psql -X -q ARGS -o OUT` against the recorder's address `db`; panics
+/// with what psql said unless it succeeds.
+async fn psql_to_file(db: std::net::SocketAddr, args: &[&str], out: &Path) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = out.to_owned();
+    let ran = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("psql")
+            .arg(format!(
+                "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
+                db.port()
+            ))
+            .args(["-X", "-q"])
+            .args(&args)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
+
 /// One message far over `--max-body` each way (a 100 MiB query text, a
 /// 100 MiB row) passes through whole at little cost to the recorder (it
 /// held each message whole before), and is stored cut and flagged.
@@ -1130,29 +1157,13 @@ async fn a_single_message_larger_than_max_body_passes_through_and_is_stored_cut(
     sql.push_str("') AS n;\nSELECT repeat('r', 104857600) AS r;\n");
     std::fs::write(&sql_file, sql).unwrap();
     let out_file = dir.path().join("big.out");
-    let ran = tokio::task::spawn_blocking({
-        let (sql_file, out_file) = (sql_file.clone(), out_file.clone());
-        move || {
-            std::process::Command::new("psql")
-                .arg(format!(
-                    "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
-                    db.port()
-                ))
-                .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f"])
-                .arg(&sql_file)
-                .arg("-o")
-                .arg(&out_file)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    let sql_arg = sql_file.to_str().unwrap().to_owned();
+    psql_to_file(
+        db,
+        &["-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", &sql_arg],
+        &out_file,
+    )
+    .await;
     let out = std::fs::read(&out_file).unwrap();
     assert!(
         out.starts_with(format!("{BIG}\n").as_bytes()),
@@ -1216,33 +1227,15 @@ async fn a_copy_larger_than_max_body_streams_through_and_is_stored_cut() {
     let baseline = peak_rss_mib(pid);
     // 120,000 rows of 1,000 bytes: about 115 MiB through the recorder.
     let out_file = dir.path().join("copy.out");
-    let copied = tokio::task::spawn_blocking({
-        let out_file = out_file.clone();
-        move || {
-            std::process::Command::new("psql")
-                .arg(format!(
-                    "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
-                    db.port()
-                ))
-                .args([
-                    "-X",
-                    "-q",
-                    "-c",
-                    "COPY (SELECT repeat('x', 999) FROM generate_series(1, 120000)) TO STDOUT",
-                    "-o",
-                ])
-                .arg(&out_file)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
+    psql_to_file(
+        db,
+        &[
+            "-c",
+            "COPY (SELECT repeat('x', 999) FROM generate_series(1, 120000)) TO STDOUT",
+        ],
+        &out_file,
+    )
+    .await;
     assert_eq!(
         std::fs::metadata(&out_file).unwrap().len(),
         120_000 * 1000,

@@ -95,14 +95,7 @@ impl FrontendDecoder {
     // Not an Iterator: `None` means "not yet", not "the end".
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<(FrontendMessage, Vec<u8>)>, DecodeError> {
-        loop {
-            match self.next_piece()? {
-                Some(Piece::Message(m, raw)) => return Ok(Some((m, raw))),
-                // Only a capped decoder passes messages on: it skips them here.
-                Some(Piece::Oversized { .. }) => continue,
-                None => return Ok(None),
-            }
-        }
+        whole(|| self.next_piece())
     }
 
     /// [`FrontendDecoder::next`], with messages over the cap
@@ -195,14 +188,7 @@ impl BackendDecoder {
     // Not an Iterator: `None` means "not yet", not "the end".
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<(BackendMessage, Vec<u8>)>, DecodeError> {
-        loop {
-            match self.next_piece()? {
-                Some(Piece::Message(m, raw)) => return Ok(Some((m, raw))),
-                // Only a capped decoder passes messages on: it skips them here.
-                Some(Piece::Oversized { .. }) => continue,
-                None => return Ok(None),
-            }
-        }
+        whole(|| self.next_piece())
     }
 
     /// [`BackendDecoder::next`], with messages over the cap
@@ -249,6 +235,20 @@ impl BackendDecoder {
             expect_encryption = false;
             step
         })
+    }
+}
+
+/// The next whole message of `next_piece`, skipping oversized ones (which
+/// only a capped decoder gives, and whose bytes it passes on).
+fn whole<M>(
+    mut next_piece: impl FnMut() -> Result<Option<Piece<M>>, DecodeError>,
+) -> Result<Option<(M, Vec<u8>)>, DecodeError> {
+    loop {
+        match next_piece()? {
+            Some(Piece::Message(m, raw)) => return Ok(Some((m, raw))),
+            Some(Piece::Oversized { .. }) => continue,
+            None => return Ok(None),
+        }
     }
 }
 

@@ -165,26 +165,30 @@ fn another_cases_mocks_do_not_answer() {
     assert!(book.answer(&call("GET", "/x", "")).is_ok());
 }
 
-#[test]
-fn body_paths_the_suite_ignores_are_ignored_in_calls_too() {
+/// A book for case 0 with one recorded `POST /quote` of `body`, under
+/// the suite's noise `body_paths`.
+fn quote_book(body_paths: &[&str], body: Value) -> MockBook {
     let noise = crate::compare::Rules::new(&[&reel_core::suite::Noise {
         headers: vec![],
-        body_paths: vec!["$.sent_at".into(), "$.items[*].nonce".into()],
+        body_paths: body_paths.iter().map(|p| p.to_string()).collect(),
     }]);
     let book = MockBook::new(
-        vec![vec![mock(
-            "c#1",
-            "POST",
-            "/quote",
-            Some(json!({"isbn": "1", "sent_at": 100, "items": [{"nonce": 1, "q": 2}]})),
-            200,
-        )]],
+        vec![vec![mock("c#1", "POST", "/quote", Some(body), 200)]],
         vec![],
         vec![],
         ctx(),
     )
     .with_noise(noise);
     book.begin_case(0);
+    book
+}
+
+#[test]
+fn body_paths_the_suite_ignores_are_ignored_in_calls_too() {
+    let book = quote_book(
+        &["$.sent_at", "$.items[*].nonce"],
+        json!({"isbn": "1", "sent_at": 100, "items": [{"nonce": 1, "q": 2}]}),
+    );
     let other = r#"{"isbn": "2", "sent_at": 999, "items": [{"nonce": 7, "q": 2}]}"#;
     assert!(
         book.answer(&call("POST", "/quote", other)).is_err(),
@@ -198,24 +202,10 @@ fn body_paths_the_suite_ignores_are_ignored_in_calls_too() {
 /// dependency call (the mock built `$.meta.sent_at`, two keys, and missed).
 #[test]
 fn a_noise_path_names_a_key_with_a_dot_in_calls_too() {
-    let noise = crate::compare::Rules::new(&[&reel_core::suite::Noise {
-        headers: vec![],
-        body_paths: vec![reel_core::json_path::child("$", "meta.sent_at")],
-    }]);
-    let book = MockBook::new(
-        vec![vec![mock(
-            "c#1",
-            "POST",
-            "/quote",
-            Some(json!({"isbn": "1", "meta.sent_at": 100})),
-            200,
-        )]],
-        vec![],
-        vec![],
-        ctx(),
-    )
-    .with_noise(noise);
-    book.begin_case(0);
+    let book = quote_book(
+        &[&reel_core::json_path::child("$", "meta.sent_at")],
+        json!({"isbn": "1", "meta.sent_at": 100}),
+    );
     let later = r#"{"isbn": "1", "meta.sent_at": 999}"#;
     assert!(book.answer(&call("POST", "/quote", later)).is_ok());
 }
