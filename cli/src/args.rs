@@ -337,6 +337,18 @@ fn parse_age(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// `--max-body` and `record.max_body`: `8M`, `512K`, `1G` or plain bytes.
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    digits.parse::<usize>().ok()?.checked_mul(mult)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,7 +250,7 @@ impl<'de> Deserialize<'de> for Size {
             }
         }
         let s = d.deserialize_any(Visitor)?;
-        match crate::record::parse_size(&s) {
+        match crate::args::parse_size(&s) {
             Some(_) => Ok(Size(s)),
             None => Err(de::Error::custom(format!(
                 "'{s}' is not a size: expected bytes like \"8M\", \"512K\" or 1048576"
@@ -357,11 +357,18 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading the config file {}", path.display()))?;
-        let mut file = parse(&text).map_err(|e| anyhow::anyhow!(describe(&path, &text, &e)))?;
+        let cfg = Config::from_text(path.clone(), &text)?;
+        tracing::debug!("using {}", path.display());
+        Ok(cfg)
+    }
+
+    /// The settings of the file at `path` whose contents are `text`: parsed,
+    /// checked and with relative paths made relative to the file's folder.
+    pub fn from_text(path: PathBuf, text: &str) -> anyhow::Result<Config> {
+        let mut file = parse(text).map_err(|e| anyhow::anyhow!(describe(&path, text, &e)))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         file.resolve(dir)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        tracing::debug!("using {}", path.display());
         Ok(Config {
             path: Some(path),
             file,
@@ -390,6 +397,15 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// `secrets.toml` beside the store (`.reel/secrets.toml` by default).
+pub fn secrets_path(store: &Path) -> PathBuf {
+    store
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("secrets.toml")
 }
 
 pub fn parse(text: &str) -> Result<File, toml::de::Error> {

@@ -53,7 +53,7 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
         }
     }
     if !g.secrets.is_empty() {
-        let path = secrets_path(&args.store.store);
+        let path = crate::config::secrets_path(&args.store.store);
         g.secrets.save(&path)?;
         out!(
             "  {} secret values were replaced by ${{secret:NAME}} placeholders; the recorded values are in {} (git-ignored)",
@@ -108,15 +108,6 @@ fn save_summary(path: &std::path::Path, text: &str) {
         Ok(()) => out!("  the complete summary is in {}", path.display()),
         Err(e) => out!("  cannot write {}: {e}", path.display()),
     }
-}
-
-/// `secrets.toml` beside the store (`.reel/secrets.toml` by default).
-pub fn secrets_path(store: &std::path::Path) -> PathBuf {
-    store
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-        .join("secrets.toml")
 }
 
 /// The summary `generate` prints: counts, then every decision worth a look,

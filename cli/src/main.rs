@@ -24,10 +24,7 @@ macro_rules! out_part {
     };
 }
 
-mod args;
-mod config;
 mod demo;
-mod dep_spec;
 mod generate;
 mod logging;
 mod output;
@@ -37,6 +34,8 @@ mod sessions;
 mod test_cmd;
 
 use std::process::ExitCode;
+
+use reel::{args, config, dep_spec};
 
 use clap::{CommandFactory as _, FromArgMatches as _};
 

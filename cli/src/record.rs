@@ -16,7 +16,7 @@ use reel_proxy::{ConnLimits, Recorder, RecorderConfig, Upstream};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::args::RecordArgs;
+use crate::args::{parse_size, RecordArgs};
 use crate::dep_spec;
 
 /// How long requests in progress get to finish once recording stops.
@@ -473,18 +473,6 @@ fn print_summary(
             None => out!("  the app was killed by a signal"),
         }
     }
-}
-
-/// `8M`, `512K`, `1G` or plain bytes.
-pub(crate) fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim();
-    let (digits, mult) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    digits.parse::<usize>().ok()?.checked_mul(mult)
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             || {
                 let store =
                     std::env::var_os("REEL_STORE").unwrap_or_else(|| ".reel/reel.db".into());
-                crate::generate::secrets_path(std::path::Path::new(&store))
+                crate::config::secrets_path(std::path::Path::new(&store))
             },
         ))?,
         ..RunConfig::default()

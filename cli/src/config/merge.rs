@@ -245,7 +245,7 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
         .store
         .as_deref()
         .filter(|_| std::env::var_os("REEL_STORE").is_none())
-        .map(crate::generate::secrets_path);
+        .map(super::secrets_path);
     let secrets = t.secrets.clone().or(beside_store);
     m.take("secrets", "test.secrets", &mut a.secrets, secrets.map(Some));
 }
