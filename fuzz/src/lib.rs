@@ -11,9 +11,11 @@
 
 use std::path::{Path, PathBuf};
 
+use reel_core::coding;
+use reel_core::suite::body::Answer;
 use reel_core::suite::load::{parse_case, parse_mocks, parse_suite};
 use reel_core::suite::postgres::{is_session_work, normalize_sql};
-use reel_core::suite::{to_pretty, BodySpec, RequestSpec, ResponseSpec};
+use reel_core::suite::{to_pretty, BodySpec, JsonLayout, RequestSpec, ResponseSpec};
 use reel_core::time::Micros;
 use reel_core::wire::postgres::{
     BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper,
@@ -27,6 +29,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("suite_case", suite_case),
     ("suite_mocks", suite_mocks),
     ("reel_toml", reel_toml),
+    ("http_body", http_body),
 ];
 
 /// The recorder's caps a group may be built with: tiny ones make cutting
@@ -443,4 +446,77 @@ pub fn reel_toml(data: &[u8]) {
     if let Some(r) = &cfg.file.test.report {
         let _ = r.spec();
     }
+}
+
+/// Content types a body may come with: bits 0-2 of the first byte.
+const CONTENT_TYPES: [Option<&str>; 8] = [
+    None,
+    Some("application/json"),
+    Some("text/plain; charset=utf-8"),
+    Some("application/x-ndjson"),
+    Some("application/json-seq"),
+    Some("application/octet-stream"),
+    Some("application/problem+json"),
+    Some("text/html"),
+];
+
+/// Content-Encoding values: bits 3-5 of the first byte.
+const ENCODINGS: [Option<&str>; 8] = [
+    None,
+    Some("gzip"),
+    Some("deflate"),
+    Some("br"),
+    Some("zstd"),
+    Some("gzip, br"),
+    Some("identity"),
+    Some("x-unknown"),
+];
+
+/// A recorded HTTP body as `generate` turns it into a suite's form: a
+/// request body (kept faithful, with the JSON layout that gives its bytes
+/// back) and an answer (decoded from its Content-Encoding, within the decoded
+/// size cap, and encoded again for a mock). Byte 0 picks the content type
+/// (bits 0-2), the coding (bits 3-5) and whether the body was cut at the
+/// recording cap (bit 6); the rest is the body.
+pub fn http_body(data: &[u8]) {
+    let [flags, body @ ..] = data else {
+        return;
+    };
+    let content_type = CONTENT_TYPES[usize::from(flags & 7)];
+    let encoding = ENCODINGS[usize::from((flags >> 3) & 7)];
+    let truncated = flags & 0x40 != 0;
+
+    if let Some(spec) = BodySpec::from_bytes(body, content_type, false) {
+        if matches!(content_type, None | Some("text/plain; charset=utf-8"))
+            || content_type == Some("application/octet-stream")
+        {
+            assert_eq!(spec.to_bytes(), body, "a request body is kept faithfully");
+        }
+        if let BodySpec::Json(v) = &spec {
+            if let Some(layout) = JsonLayout::of(v, body) {
+                assert_eq!(layout.write(v), body, "{layout:?} writes the body back");
+            }
+        }
+    }
+
+    let mut headers = Vec::new();
+    if let Some(t) = content_type {
+        headers.push(("content-type".to_owned(), t.to_owned()));
+    }
+    if let Some(e) = encoding {
+        headers.push(("content-encoding".to_owned(), e.to_owned()));
+    }
+    let answer = Answer::of(&headers, body, truncated);
+    let Some(spec) = &answer.body else {
+        return;
+    };
+    let decoded = spec.to_bytes();
+    // Encoding a bomb's 64 MiB again would only slow the fuzzer down.
+    let (Some(codings), true) = (answer.encoding.as_deref(), decoded.len() <= 1 << 20) else {
+        return;
+    };
+    // What a mock sends must decode to what the suite shows.
+    let codings = coding::parse_list(codings).expect("reel reads the codings it wrote");
+    let wire = coding::encode(&decoded, &codings).expect("encoding into memory");
+    assert_eq!(coding::decode(&wire, &codings).ok(), Some(decoded));
 }
