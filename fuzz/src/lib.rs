@@ -22,8 +22,11 @@ use reel_core::wire::postgres::{
     Prepared, RequestGroup,
 };
 
+/// What a fuzz target runs on one input.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, for the corpus replay.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("pg_frontend", pg_frontend),
     ("pg_backend", pg_backend),
     ("suite_case", suite_case),
@@ -81,11 +84,14 @@ impl Plan<'_> {
     }
 }
 
+/// A decoder's answer: the next message with its bytes, none yet, or the error.
+type Next<M> = Result<Option<(M, Vec<u8>)>, DecodeError>;
+
 /// The side-independent surface of the two decoders.
 trait Decoder {
     type Message: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug;
     fn push(&mut self, bytes: &[u8]);
-    fn next(&mut self) -> Result<Option<(Self::Message, Vec<u8>)>, DecodeError>;
+    fn next(&mut self) -> Next<Self::Message>;
     fn offset(&self) -> u64;
     fn buffered(&self) -> usize;
     fn finish(&self) -> Result<(), DecodeError>;
@@ -98,7 +104,7 @@ impl Decoder for FrontendDecoder {
     fn push(&mut self, bytes: &[u8]) {
         FrontendDecoder::push(self, bytes)
     }
-    fn next(&mut self) -> Result<Option<(FrontendMessage, Vec<u8>)>, DecodeError> {
+    fn next(&mut self) -> Next<FrontendMessage> {
         FrontendDecoder::next(self)
     }
     fn offset(&self) -> u64 {
@@ -123,7 +129,7 @@ impl Decoder for BackendDecoder {
     fn push(&mut self, bytes: &[u8]) {
         BackendDecoder::push(self, bytes)
     }
-    fn next(&mut self) -> Result<Option<(BackendMessage, Vec<u8>)>, DecodeError> {
+    fn next(&mut self) -> Next<BackendMessage> {
         BackendDecoder::next(self)
     }
     fn offset(&self) -> u64 {
