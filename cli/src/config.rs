@@ -356,10 +356,17 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading the config file {}", path.display()))?;
-        let mut file = parse(&text).map_err(|e| anyhow::anyhow!(describe(&path, &text, &e)))?;
+        let cfg = Config::from_text(path.clone(), &text)?;
+        tracing::debug!("using {}", path.display());
+        Ok(cfg)
+    }
+
+    /// The settings of the file at `path` whose contents are `text`: parsed,
+    /// checked and with relative paths made relative to the file's folder.
+    pub fn from_text(path: PathBuf, text: &str) -> anyhow::Result<Config> {
+        let mut file = parse(text).map_err(|e| anyhow::anyhow!(describe(&path, text, &e)))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         file.resolve(dir);
-        tracing::debug!("using {}", path.display());
         Ok(Config {
             path: Some(path),
             file,

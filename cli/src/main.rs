@@ -24,10 +24,7 @@ macro_rules! out_part {
     };
 }
 
-mod args;
-mod config;
 mod demo;
-mod dep_spec;
 mod generate;
 mod logging;
 mod output;
@@ -36,9 +33,10 @@ mod replay;
 mod review;
 mod sessions;
 mod test_cmd;
-mod values;
 
 use std::process::ExitCode;
+
+use reel::{args, config, dep_spec, values};
 
 use clap::{CommandFactory as _, FromArgMatches as _};
 

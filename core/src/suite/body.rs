@@ -400,6 +400,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A recorded JSON answer is sent by the mock from its parsed value: a
+    /// number read one unit in the last place off (serde_json's default
+    /// float parser) would reach the app changed.
+    #[test]
+    fn a_json_answer_keeps_its_numbers_exactly() {
+        let recorded = br#"{"price":4.577777777777779e+71}"#;
+        let body = BodySpec::of_response(recorded, Some("application/json"), false).unwrap();
+        assert_eq!(
+            String::from_utf8(body.to_bytes()).unwrap(),
+            r#"{"price":4.577777777777779e+71}"#
+        );
+    }
+
     #[test]
     fn picks_json_text_or_base64() {
         let j = BodySpec::from_bytes(b"{\"a\":1}", Some("application/json; charset=utf-8"), false);

@@ -91,8 +91,13 @@ pub fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<
 }
 
 pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
-    let text = read(path)?;
-    let mut case: CaseFile = parse(path, &text)?;
+    parse_case(path, &read(path)?)
+}
+
+/// A case file's `text` read and checked as [`load_case`] does; `path` only
+/// names the file in errors.
+pub fn parse_case(path: &Path, text: &str) -> Result<CaseFile, SuiteError> {
+    let mut case: CaseFile = parse(path, text)?;
     let invalid = |what| SuiteError::Invalid {
         path: path.to_owned(),
         what,
@@ -100,7 +105,7 @@ pub fn load_case(path: &Path) -> Result<CaseFile, SuiteError> {
     check_http(&case.request, &case.response, true).map_err(invalid)?;
     check_noise(&case.noise).map_err(invalid)?;
     // Parsed as it is typed, the file reads; as JSON, its matchers are checked.
-    crate::matcher::check_kinds(&parse::<Value>(path, &text)?, "$").map_err(invalid)?;
+    crate::matcher::check_kinds(&parse::<Value>(path, text)?, "$").map_err(invalid)?;
     case.response = case.response.decoded();
     Ok(case)
 }
@@ -141,11 +146,16 @@ fn check_http(
 }
 
 pub fn load_mocks(path: &Path) -> Result<MockLines, SuiteError> {
-    let mut out = MockLines::default();
     if !path.exists() {
-        return Ok(out);
+        return Ok(MockLines::default());
     }
-    let text = read(path)?;
+    parse_mocks(path, &read(path)?)
+}
+
+/// A mocks file's `text` (JSON lines) read and checked as [`load_mocks`]
+/// does; `path` only names the file in errors.
+pub fn parse_mocks(path: &Path, text: &str) -> Result<MockLines, SuiteError> {
+    let mut out = MockLines::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -231,6 +241,24 @@ fn check_server_parameters(path: &Path, suite: &SuiteFile) -> Result<(), SuiteEr
     Ok(())
 }
 
+/// A `suite.json`'s `text` read and checked as [`load_suite`] does; `path`
+/// only names the file in errors.
+pub fn parse_suite(path: &Path, text: &str) -> Result<SuiteFile, SuiteError> {
+    let suite: SuiteFile = parse(path, text)?;
+    if suite.reel_suite > FORMAT_VERSION {
+        return Err(SuiteError::TooNew {
+            path: path.to_owned(),
+            found: suite.reel_suite,
+        });
+    }
+    check_server_parameters(path, &suite)?;
+    check_noise(&suite.noise).map_err(|what| SuiteError::Invalid {
+        path: path.to_owned(),
+        what,
+    })?;
+    Ok(suite)
+}
+
 /// The case files of a suite folder, sorted by name.
 pub fn case_paths(dir: &Path) -> Result<Vec<PathBuf>, SuiteError> {
     let cases = dir.join("cases");
@@ -261,18 +289,7 @@ fn not_a_link(folder: &Path) -> Result<(), SuiteError> {
 
 pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
     let suite_path = dir.join("suite.json");
-    let suite: SuiteFile = parse(&suite_path, &read(&suite_path)?)?;
-    if suite.reel_suite > FORMAT_VERSION {
-        return Err(SuiteError::TooNew {
-            path: suite_path,
-            found: suite.reel_suite,
-        });
-    }
-    check_server_parameters(&suite_path, &suite)?;
-    check_noise(&suite.noise).map_err(|what| SuiteError::Invalid {
-        path: suite_path.clone(),
-        what,
-    })?;
+    let suite = parse_suite(&suite_path, &read(&suite_path)?)?;
     not_a_link(&dir.join("mocks"))?;
     let mut cases = Vec::new();
     for path in case_paths(dir)? {

@@ -1,0 +1,528 @@
+//! What each fuzz target runs on its input, and the invariants it asserts.
+//!
+//! The targets in `fuzz_targets/` are one line each over these functions, and
+//! the stable corpus-replay test (`cli/tests/fuzz_corpora.rs`) includes this
+//! file by path, so CI replays every corpus file through exactly the code the
+//! fuzzer ran, without a nightly toolchain. This file may therefore use only
+//! crates both sides have: `reel-core`, `reel` (its library) and `serde_json`.
+//!
+//! Every function takes bytes from outside and must never panic; a panic here
+//! is either a crash in reel or a broken invariant, both bugs.
+
+use std::path::{Path, PathBuf};
+
+use reel_core::coding;
+use reel_core::suite::body::Answer;
+use reel_core::suite::load::{parse_case, parse_mocks, parse_suite};
+use reel_core::suite::postgres::{is_session_work, normalize_sql};
+use reel_core::suite::{to_pretty, BodySpec, JsonLayout, RequestSpec, ResponseSpec};
+use reel_core::time::Micros;
+use reel_core::wire::postgres::{
+    BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper,
+    Prepared, RequestGroup,
+};
+
+/// What a fuzz target runs on one input.
+pub type Target = fn(&[u8]);
+
+/// The fuzz targets by name, for the corpus replay.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("pg_frontend", pg_frontend),
+    ("pg_backend", pg_backend),
+    ("suite_case", suite_case),
+    ("suite_mocks", suite_mocks),
+    ("reel_toml", reel_toml),
+    ("http_body", http_body),
+];
+
+/// The recorder's caps a group may be built with: tiny ones make cutting
+/// reachable from small inputs, `usize::MAX` is "no cap".
+const CAPS: [usize; 4] = [0, 16, 256, usize::MAX];
+
+/// The first bytes of an input: settings, then where the stream is split.
+struct Plan<'a> {
+    flags: u8,
+    /// Lengths of the chunks the stream arrives in; the rest comes at once.
+    chunks: Vec<usize>,
+    stream: &'a [u8],
+}
+
+/// Byte 0: flags; byte 1: how many chunk lengths follow (0-7), one byte each.
+/// Short inputs are all stream, so a raw capture works as a seed too.
+fn plan(data: &[u8]) -> Plan<'_> {
+    let [flags, n, rest @ ..] = data else {
+        return Plan {
+            flags: 0,
+            chunks: Vec::new(),
+            stream: data,
+        };
+    };
+    let n = usize::from(n % 8).min(rest.len());
+    Plan {
+        flags: *flags,
+        chunks: rest[..n].iter().map(|&b| usize::from(b)).collect(),
+        stream: &rest[n..],
+    }
+}
+
+impl Plan<'_> {
+    /// The stream cut as the chunk lengths say.
+    fn pieces(&self) -> Vec<&[u8]> {
+        let mut rest = self.stream;
+        let mut out = Vec::new();
+        for &len in &self.chunks {
+            let (piece, tail) = rest.split_at(len.min(rest.len()));
+            out.push(piece);
+            rest = tail;
+        }
+        out.push(rest);
+        out
+    }
+
+    fn cap(&self) -> usize {
+        CAPS[usize::from(self.flags >> 6)]
+    }
+}
+
+/// A decoder's answer: the next message with its bytes, none yet, or the error.
+type Next<M> = Result<Option<(M, Vec<u8>)>, DecodeError>;
+
+/// The side-independent surface of the two decoders.
+trait Decoder {
+    type Message: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug;
+    fn push(&mut self, bytes: &[u8]);
+    fn next(&mut self) -> Next<Self::Message>;
+    fn offset(&self) -> u64;
+    fn buffered(&self) -> usize;
+    fn finish(&self) -> Result<(), DecodeError>;
+    fn encode(message: &Self::Message, out: &mut Vec<u8>);
+    fn check(message: &Self::Message) -> Result<(), String>;
+}
+
+impl Decoder for FrontendDecoder {
+    type Message = FrontendMessage;
+    fn push(&mut self, bytes: &[u8]) {
+        FrontendDecoder::push(self, bytes)
+    }
+    fn next(&mut self) -> Next<FrontendMessage> {
+        FrontendDecoder::next(self)
+    }
+    fn offset(&self) -> u64 {
+        FrontendDecoder::offset(self)
+    }
+    fn buffered(&self) -> usize {
+        FrontendDecoder::buffered(self)
+    }
+    fn finish(&self) -> Result<(), DecodeError> {
+        FrontendDecoder::finish(self)
+    }
+    fn encode(message: &FrontendMessage, out: &mut Vec<u8>) {
+        message.encode(out)
+    }
+    fn check(message: &FrontendMessage) -> Result<(), String> {
+        message.check()
+    }
+}
+
+impl Decoder for BackendDecoder {
+    type Message = BackendMessage;
+    fn push(&mut self, bytes: &[u8]) {
+        BackendDecoder::push(self, bytes)
+    }
+    fn next(&mut self) -> Next<BackendMessage> {
+        BackendDecoder::next(self)
+    }
+    fn offset(&self) -> u64 {
+        BackendDecoder::offset(self)
+    }
+    fn buffered(&self) -> usize {
+        BackendDecoder::buffered(self)
+    }
+    fn finish(&self) -> Result<(), DecodeError> {
+        BackendDecoder::finish(self)
+    }
+    fn encode(message: &BackendMessage, out: &mut Vec<u8>) {
+        message.encode(out)
+    }
+    fn check(message: &BackendMessage) -> Result<(), String> {
+        message.check()
+    }
+}
+
+/// How one stream decoded: its messages with their bytes, and how it ended.
+struct Decoded<M> {
+    messages: Vec<(M, Vec<u8>)>,
+    error: Option<DecodeError>,
+    finish: Result<(), DecodeError>,
+}
+
+/// Feeds `pieces` to `decoder` as a connection would, taking every message
+/// after each read, and checks what a decoder promises: offsets advance by
+/// each message's length, nothing is lost or invented, a message re-encodes
+/// to its exact bytes and survives the JSON a suite stores it as, an error
+/// sticks, and `finish` complains exactly when bytes are left over.
+fn decode<D: Decoder>(mut decoder: D, pieces: &[&[u8]]) -> Decoded<D::Message> {
+    let mut messages = Vec::new();
+    let mut error = None;
+    let mut pushed = 0u64;
+    'read: for piece in pieces {
+        decoder.push(piece);
+        pushed += piece.len() as u64;
+        loop {
+            let before = decoder.offset();
+            match decoder.next() {
+                Ok(Some((message, raw))) => {
+                    assert_eq!(decoder.offset(), before + raw.len() as u64);
+                    check_message::<D>(&message, &raw);
+                    messages.push((message, raw));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    assert_eq!(e.offset, before, "an error names where its message starts");
+                    assert_eq!(decoder.next().unwrap_err(), e, "errors stick");
+                    error = Some(e);
+                    break 'read;
+                }
+            }
+        }
+        assert_eq!(decoder.offset() + decoder.buffered() as u64, pushed);
+    }
+    let finish = decoder.finish();
+    if error.is_none() {
+        assert_eq!(
+            finish.is_err(),
+            decoder.buffered() > 0,
+            "finish fails exactly when a partial message is left"
+        );
+    }
+    Decoded {
+        messages,
+        error,
+        finish,
+    }
+}
+
+fn check_message<D: Decoder>(message: &D::Message, raw: &[u8]) {
+    assert_eq!(
+        D::check(message),
+        Ok(()),
+        "a decoded message can be encoded"
+    );
+    let mut again = Vec::new();
+    D::encode(message, &mut again);
+    assert_eq!(
+        again, raw,
+        "{message:?} re-encodes to the bytes it came from"
+    );
+    let json = serde_json::to_string(message).expect("a message serializes");
+    let back: D::Message = serde_json::from_str(&json).expect("its JSON reads back");
+    assert_eq!(&back, message, "JSON round trip of {json}");
+}
+
+/// Chunked and whole decoding must agree: resumption loses nothing.
+fn same_as_whole<D: Decoder>(chunked: &Decoded<D::Message>, whole: Decoded<D::Message>) {
+    assert_eq!(chunked.messages, whole.messages);
+    assert_eq!(chunked.error, whole.error);
+    assert_eq!(chunked.finish, whole.finish);
+}
+
+/// A group as the recorder stores it: its kept bytes are its kept messages
+/// unless something was cut, and its sizes count at least what it kept.
+fn check_group(group: &RequestGroup) {
+    if !group.request_cut {
+        let mut raw = Vec::new();
+        for m in &group.requests {
+            m.encode(&mut raw);
+        }
+        assert_eq!(raw, group.request_raw);
+        assert_eq!(group.request_size, raw.len() as u64);
+    }
+    if !group.response_cut {
+        let mut raw = Vec::new();
+        for m in &group.responses {
+            m.encode(&mut raw);
+        }
+        assert_eq!(raw, group.response_raw);
+        assert_eq!(group.response_size, raw.len() as u64);
+    }
+    assert!(group.request_size >= group.request_raw.len() as u64);
+    assert!(group.response_size >= group.response_raw.len() as u64);
+    let _ = group.sql();
+    let stored = serde_json::json!({
+        "requests": group.requests,
+        "responses": group.responses,
+    });
+    let _ = stored.to_string();
+}
+
+/// A StartupMessage a client sends first, for inputs that start after it.
+fn startup_bytes() -> Vec<u8> {
+    let mut out = Vec::new();
+    FrontendMessage::StartupMessage {
+        protocol: 196_608,
+        params: vec![("user".into(), "app".into())],
+    }
+    .encode(&mut out);
+    out
+}
+
+/// What the client sends, as the recorder reads it: the startup phase
+/// (flag bit 0 clear) or the normal phase after a StartupMessage, decoded in
+/// the chunks the input chooses, grouped with the recorder's cap, followed
+/// by statement and portal names as the generator and the mock do.
+pub fn pg_frontend(data: &[u8]) {
+    let plan = plan(data);
+    let mut pieces = plan.pieces();
+    let startup = startup_bytes();
+    if plan.flags & 1 == 1 {
+        pieces.insert(0, &startup);
+    }
+    let chunked = decode(FrontendDecoder::new(), &pieces);
+    let whole: Vec<u8> = pieces.concat();
+    same_as_whole::<FrontendDecoder>(&chunked, decode(FrontendDecoder::new(), &[&whole]));
+
+    let mut grouper = Grouper::with_cap(plan.cap());
+    let mut prepared = Prepared::default();
+    let mut groups = Vec::new();
+    for (i, (message, raw)) in chunked.messages.into_iter().enumerate() {
+        let _ = prepared.follow(&message);
+        groups.extend(grouper.client(message, &raw, Micros(i as i64)));
+    }
+    let _ = grouper.idle();
+    groups.extend(grouper.finish(Micros(0)));
+    groups.iter().for_each(check_group);
+}
+
+/// What the server sends, as the recorder reads it: optionally (flag bit 0)
+/// the one-byte answer to an encryption request first, decoded in the chunks
+/// the input chooses, then grouped after a request the flags choose (none: an
+/// idle connection's notices; a simple Query; an extended Parse/Bind/Execute
+/// with Sync) with the recorder's cap.
+pub fn pg_backend(data: &[u8]) {
+    let plan = plan(data);
+    let pieces = plan.pieces();
+    let new = || {
+        let mut d = BackendDecoder::new();
+        if plan.flags & 1 == 1 {
+            d.expect_encryption_response();
+        }
+        d
+    };
+    let chunked = decode(new(), &pieces);
+    same_as_whole::<BackendDecoder>(&chunked, decode(new(), &[&pieces.concat()]));
+
+    let mut grouper = Grouper::with_cap(plan.cap());
+    let request: Vec<FrontendMessage> = match (plan.flags >> 1) % 3 {
+        0 => Vec::new(),
+        1 => vec![FrontendMessage::Query {
+            sql: "select 1".into(),
+        }],
+        _ => vec![
+            FrontendMessage::Parse {
+                statement: String::new(),
+                sql: "select $1".into(),
+                param_types: vec![],
+            },
+            FrontendMessage::Bind {
+                portal: String::new(),
+                statement: String::new(),
+                param_formats: vec![],
+                params: vec![Some(b"1".to_vec().into())],
+                result_formats: vec![],
+            },
+            FrontendMessage::Execute {
+                portal: String::new(),
+                max_rows: 0,
+            },
+            FrontendMessage::Sync,
+        ],
+    };
+    let mut groups = Vec::new();
+    for m in request {
+        let mut raw = Vec::new();
+        m.encode(&mut raw);
+        groups.extend(grouper.client(m, &raw, Micros(0)));
+    }
+    for (i, (message, raw)) in chunked.messages.into_iter().enumerate() {
+        groups.extend(grouper.server(message, &raw, Micros(i as i64)));
+    }
+    let _ = grouper.idle();
+    groups.extend(grouper.finish(Micros(0)));
+    groups.iter().for_each(check_group);
+}
+
+/// Where the suite targets pretend their text came from: errors name it.
+const CASE_PATH: &str = "suite/cases/0001-fuzz.json";
+const MOCKS_PATH: &str = "suite/mocks/0001-fuzz.jsonl";
+
+/// A case file as `reel test` loads it (also read as a `suite.json`, the
+/// other JSON document of a suite folder), then what replay does with a
+/// loaded case: the request's bytes to send, the expected answer's bytes and
+/// codings. What loads must also load again from the form reel writes it in
+/// (`reel review` and loosening rewrite case files).
+pub fn suite_case(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = Path::new(CASE_PATH);
+    if let Ok(suite) = parse_suite(Path::new("suite/suite.json"), text) {
+        let again = to_pretty(&suite);
+        parse_suite(Path::new("suite/suite.json"), &again)
+            .unwrap_or_else(|e| panic!("a suite.json reel writes loads again: {e}\n{again}"));
+    }
+    let Ok(case) = parse_case(path, text) else {
+        return;
+    };
+    use_http(&case.request, &case.response);
+    let again = to_pretty(&case);
+    let reloaded = parse_case(path, &again)
+        .unwrap_or_else(|e| panic!("a case reel writes loads again: {e}\n{again}"));
+    assert_eq!(
+        to_pretty(&reloaded),
+        again,
+        "writing a loaded case is stable"
+    );
+}
+
+/// A mocks file (JSON lines, HTTP and Postgres) as the mock server loads it,
+/// then what the mock does with each line: the HTTP answer's bytes, encoded
+/// again with its codings; the Postgres request and answer messages put on
+/// the wire; the SQL it matches and reports by. What loads must load again
+/// from the form `generate` writes it in.
+pub fn suite_mocks(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = Path::new(MOCKS_PATH);
+    let Ok(lines) = parse_mocks(path, text) else {
+        return;
+    };
+    let mut written = String::new();
+    for mock in &lines.http {
+        use_http(&mock.request, &mock.response);
+        written.push_str(&serde_json::to_string(mock).expect("a mock serializes"));
+        written.push('\n');
+    }
+    for mock in &lines.postgres {
+        let mut wire = Vec::new();
+        for r in &mock.request {
+            r.message.encode(&mut wire);
+        }
+        for m in &mock.response {
+            m.encode(&mut wire);
+        }
+        if let Some(sql) = mock.sql() {
+            let _ = is_session_work(&normalize_sql(sql));
+        }
+        let _ = mock.is_housekeeping();
+        written.push_str(&serde_json::to_string(mock).expect("a mock serializes"));
+        written.push('\n');
+    }
+    let reloaded = parse_mocks(path, &written)
+        .unwrap_or_else(|e| panic!("mocks reel writes load again: {e}\n{written}"));
+    assert_eq!(reloaded.http.len(), lines.http.len());
+    assert_eq!(reloaded.postgres, lines.postgres);
+}
+
+/// What replay does with a loaded exchange: builds the request it sends and
+/// the answer a mock sends, encoded with the answer's codings.
+fn use_http(request: &RequestSpec, response: &ResponseSpec) {
+    let _ = request.body.as_ref().map(BodySpec::to_bytes);
+    if !matches!(response.body, Some(BodySpec::Matcher(_))) {
+        let _ = response.wire_body();
+    }
+    if let Some(body) = &response.body {
+        let _ = body.lines_of();
+    }
+}
+
+/// A reel.toml as `reel` reads it: parsed, checked, paths resolved, then laid
+/// under the flags of every command (`reel config`'s view, which merges into
+/// the typed arguments of record, generate and test) and its redaction rules
+/// compiled.
+pub fn reel_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(cfg) = reel::config::Config::from_text(PathBuf::from("project/reel.toml"), text) else {
+        return;
+    };
+    let _ = reel::config::merge::show(&cfg);
+    let _ = cfg.secret_rules();
+    if let Some(r) = &cfg.file.test.report {
+        let _ = r.to_reports();
+    }
+}
+
+/// Content types a body may come with: bits 0-2 of the first byte.
+const CONTENT_TYPES: [Option<&str>; 8] = [
+    None,
+    Some("application/json"),
+    Some("text/plain; charset=utf-8"),
+    Some("application/x-ndjson"),
+    Some("application/json-seq"),
+    Some("application/octet-stream"),
+    Some("application/problem+json"),
+    Some("text/html"),
+];
+
+/// Content-Encoding values: bits 3-5 of the first byte.
+const ENCODINGS: [Option<&str>; 8] = [
+    None,
+    Some("gzip"),
+    Some("deflate"),
+    Some("br"),
+    Some("zstd"),
+    Some("gzip, br"),
+    Some("identity"),
+    Some("x-unknown"),
+];
+
+/// A recorded HTTP body as `generate` turns it into a suite's form: a
+/// request body (kept faithful, with the JSON layout that gives its bytes
+/// back) and an answer (decoded from its Content-Encoding, within the decoded
+/// size cap, and encoded again for a mock). Byte 0 picks the content type
+/// (bits 0-2), the coding (bits 3-5) and whether the body was cut at the
+/// recording cap (bit 6); the rest is the body.
+pub fn http_body(data: &[u8]) {
+    let [flags, body @ ..] = data else {
+        return;
+    };
+    let content_type = CONTENT_TYPES[usize::from(flags & 7)];
+    let encoding = ENCODINGS[usize::from((flags >> 3) & 7)];
+    let truncated = flags & 0x40 != 0;
+
+    if let Some(spec) = BodySpec::from_bytes(body, content_type, false) {
+        if matches!(content_type, None | Some("text/plain; charset=utf-8"))
+            || content_type == Some("application/octet-stream")
+        {
+            assert_eq!(spec.to_bytes(), body, "a request body is kept faithfully");
+        }
+        if let BodySpec::Json(v) = &spec {
+            if let Some(layout) = JsonLayout::of(v, body) {
+                assert_eq!(layout.write(v), body, "{layout:?} writes the body back");
+            }
+        }
+    }
+
+    let mut headers = Vec::new();
+    if let Some(t) = content_type {
+        headers.push(("content-type".to_owned(), t.to_owned()));
+    }
+    if let Some(e) = encoding {
+        headers.push(("content-encoding".to_owned(), e.to_owned()));
+    }
+    let answer = Answer::of(&headers, body, truncated);
+    let Some(spec) = &answer.body else {
+        return;
+    };
+    let decoded = spec.to_bytes();
+    // Encoding a bomb's 64 MiB again would only slow the fuzzer down.
+    let (Some(codings), true) = (answer.encoding.as_deref(), decoded.len() <= 1 << 20) else {
+        return;
+    };
+    // What a mock sends must decode to what the suite shows.
+    let codings = coding::parse_list(codings).expect("reel reads the codings it wrote");
+    let wire = coding::encode(&decoded, &codings).expect("encoding into memory");
+    assert_eq!(coding::decode(&wire, &codings).ok(), Some(decoded));
+}
