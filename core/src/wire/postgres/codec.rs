@@ -341,6 +341,22 @@ impl Stream {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Takes `len` unread bytes off the front; once all is read, the
+    /// buffer is emptied (and shrunk after a large message).
+    fn consume(&mut self, len: usize) -> Vec<u8> {
+        let taken = self.unread()[..len].to_vec();
+        self.start += len;
+        self.offset += len as u64;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            if self.buf.capacity() > SHRINK_ABOVE {
+                self.buf.shrink_to(SHRINK_ABOVE / 16);
+            }
+        }
+        taken
+    }
+
     /// The bytes of passed frames since the last call.
     fn take_passed(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.passed)
@@ -370,30 +386,16 @@ impl Stream {
                 let tag = self.unread()[0];
                 self.passing_name = message;
                 let have = self.unread().len();
-                self.passed.extend_from_slice(&self.buf[self.start..]);
+                let head = self.consume(have);
+                self.passed.extend_from_slice(&head);
                 self.passing = (need - have) as u64;
-                self.offset += have as u64;
-                self.buf.clear();
-                self.start = 0;
-                if self.buf.capacity() > SHRINK_ABOVE {
-                    self.buf.shrink_to(SHRINK_ABOVE / 16);
-                }
                 Ok(Some(Piece::Oversized {
                     tag,
                     length: need as u64,
                 }))
             }
             Step::Message(message, len) => {
-                let raw = self.unread()[..len].to_vec();
-                self.start += len;
-                self.offset += len as u64;
-                if self.start == self.buf.len() {
-                    self.buf.clear();
-                    self.start = 0;
-                    if self.buf.capacity() > SHRINK_ABOVE {
-                        self.buf.shrink_to(SHRINK_ABOVE / 16);
-                    }
-                }
+                let raw = self.consume(len);
                 Ok(Some(Piece::Message(message, raw)))
             }
             Step::Partial { .. } => Ok(None),
