@@ -18,8 +18,8 @@ use reel_core::suite::postgres::{is_session_work, normalize_sql};
 use reel_core::suite::{to_pretty, BodySpec, JsonLayout, RequestSpec, ResponseSpec};
 use reel_core::time::Micros;
 use reel_core::wire::postgres::{
-    BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper,
-    Prepared, RequestGroup,
+    BackendDecoder, DecodeError, Decoder, FrontendDecoder, FrontendMessage, Grouper, Prepared,
+    RequestGroup,
 };
 
 /// What a fuzz target runs on one input.
@@ -81,71 +81,6 @@ impl Plan<'_> {
 
     fn cap(&self) -> usize {
         CAPS[usize::from(self.flags >> 6)]
-    }
-}
-
-/// A decoder's answer: the next message with its bytes, none yet, or the error.
-type Next<M> = Result<Option<(M, Vec<u8>)>, DecodeError>;
-
-/// The side-independent surface of the two decoders.
-trait Decoder {
-    type Message: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug;
-    fn push(&mut self, bytes: &[u8]);
-    fn next(&mut self) -> Next<Self::Message>;
-    fn offset(&self) -> u64;
-    fn buffered(&self) -> usize;
-    fn finish(&self) -> Result<(), DecodeError>;
-    fn encode(message: &Self::Message, out: &mut Vec<u8>);
-    fn check(message: &Self::Message) -> Result<(), String>;
-}
-
-impl Decoder for FrontendDecoder {
-    type Message = FrontendMessage;
-    fn push(&mut self, bytes: &[u8]) {
-        FrontendDecoder::push(self, bytes)
-    }
-    fn next(&mut self) -> Next<FrontendMessage> {
-        FrontendDecoder::next(self)
-    }
-    fn offset(&self) -> u64 {
-        FrontendDecoder::offset(self)
-    }
-    fn buffered(&self) -> usize {
-        FrontendDecoder::buffered(self)
-    }
-    fn finish(&self) -> Result<(), DecodeError> {
-        FrontendDecoder::finish(self)
-    }
-    fn encode(message: &FrontendMessage, out: &mut Vec<u8>) {
-        message.encode(out)
-    }
-    fn check(message: &FrontendMessage) -> Result<(), String> {
-        message.check()
-    }
-}
-
-impl Decoder for BackendDecoder {
-    type Message = BackendMessage;
-    fn push(&mut self, bytes: &[u8]) {
-        BackendDecoder::push(self, bytes)
-    }
-    fn next(&mut self) -> Next<BackendMessage> {
-        BackendDecoder::next(self)
-    }
-    fn offset(&self) -> u64 {
-        BackendDecoder::offset(self)
-    }
-    fn buffered(&self) -> usize {
-        BackendDecoder::buffered(self)
-    }
-    fn finish(&self) -> Result<(), DecodeError> {
-        BackendDecoder::finish(self)
-    }
-    fn encode(message: &BackendMessage, out: &mut Vec<u8>) {
-        message.encode(out)
-    }
-    fn check(message: &BackendMessage) -> Result<(), String> {
-        message.check()
     }
 }
 

@@ -15,7 +15,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{BackendDecoder, DecodeError, FrontendDecoder, Piece, Side};
+pub use codec::{BackendDecoder, DecodeError, Decoder, FrontendDecoder, Piece, Side};
 pub use group::{Grouper, RequestGroup};
 pub use prepared::Prepared;
 pub use value::Bytes;

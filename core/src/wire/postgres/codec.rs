@@ -238,6 +238,75 @@ impl BackendDecoder {
     }
 }
 
+/// What `next` gives: a whole message and its exact bytes, none yet, or
+/// the error the stream is lost to.
+pub type Next<M> = Result<Option<(M, Vec<u8>)>, DecodeError>;
+
+/// Either direction's decoder, for code that reads both alike (the codec's
+/// tests, the fuzz targets).
+pub trait Decoder {
+    type Message: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug;
+    fn push(&mut self, bytes: &[u8]);
+    fn next(&mut self) -> Next<Self::Message>;
+    fn offset(&self) -> u64;
+    fn buffered(&self) -> usize;
+    fn finish(&self) -> Result<(), DecodeError>;
+    /// The message's exact bytes on the wire.
+    fn encode(message: &Self::Message, out: &mut Vec<u8>);
+    /// Whether the message can go on the wire, and if not why.
+    fn check(message: &Self::Message) -> Result<(), String>;
+}
+
+impl Decoder for FrontendDecoder {
+    type Message = FrontendMessage;
+    fn push(&mut self, bytes: &[u8]) {
+        FrontendDecoder::push(self, bytes)
+    }
+    fn next(&mut self) -> Result<Option<(FrontendMessage, Vec<u8>)>, DecodeError> {
+        FrontendDecoder::next(self)
+    }
+    fn offset(&self) -> u64 {
+        FrontendDecoder::offset(self)
+    }
+    fn buffered(&self) -> usize {
+        FrontendDecoder::buffered(self)
+    }
+    fn finish(&self) -> Result<(), DecodeError> {
+        FrontendDecoder::finish(self)
+    }
+    fn encode(message: &FrontendMessage, out: &mut Vec<u8>) {
+        message.encode(out)
+    }
+    fn check(message: &FrontendMessage) -> Result<(), String> {
+        message.check()
+    }
+}
+
+impl Decoder for BackendDecoder {
+    type Message = BackendMessage;
+    fn push(&mut self, bytes: &[u8]) {
+        BackendDecoder::push(self, bytes)
+    }
+    fn next(&mut self) -> Result<Option<(BackendMessage, Vec<u8>)>, DecodeError> {
+        BackendDecoder::next(self)
+    }
+    fn offset(&self) -> u64 {
+        BackendDecoder::offset(self)
+    }
+    fn buffered(&self) -> usize {
+        BackendDecoder::buffered(self)
+    }
+    fn finish(&self) -> Result<(), DecodeError> {
+        BackendDecoder::finish(self)
+    }
+    fn encode(message: &BackendMessage, out: &mut Vec<u8>) {
+        message.encode(out)
+    }
+    fn check(message: &BackendMessage) -> Result<(), String> {
+        message.check()
+    }
+}
+
 /// The next whole message of `next_piece`, skipping oversized ones (which
 /// only a capped decoder gives, and whose bytes it passes on).
 fn whole<M>(

@@ -251,50 +251,6 @@ fn chunk_sizes() -> impl Strategy<Value = Vec<usize>> {
 // ---------------------------------------------------------------------------
 // Feeding a decoder the way the recorder does
 
-/// What `next` gives.
-type Next<M> = Result<Option<(M, Vec<u8>)>, DecodeError>;
-
-/// Both decoders, so one feeding loop serves both directions.
-trait Decode {
-    type Message: PartialEq + std::fmt::Debug;
-    fn push(&mut self, bytes: &[u8]);
-    fn next(&mut self) -> Next<Self::Message>;
-    fn offset(&self) -> u64;
-    fn finish(&self) -> Result<(), DecodeError>;
-}
-
-impl Decode for FrontendDecoder {
-    type Message = FrontendMessage;
-    fn push(&mut self, bytes: &[u8]) {
-        FrontendDecoder::push(self, bytes)
-    }
-    fn next(&mut self) -> Next<FrontendMessage> {
-        FrontendDecoder::next(self)
-    }
-    fn offset(&self) -> u64 {
-        FrontendDecoder::offset(self)
-    }
-    fn finish(&self) -> Result<(), DecodeError> {
-        FrontendDecoder::finish(self)
-    }
-}
-
-impl Decode for BackendDecoder {
-    type Message = BackendMessage;
-    fn push(&mut self, bytes: &[u8]) {
-        BackendDecoder::push(self, bytes)
-    }
-    fn next(&mut self) -> Next<BackendMessage> {
-        BackendDecoder::next(self)
-    }
-    fn offset(&self) -> u64 {
-        BackendDecoder::offset(self)
-    }
-    fn finish(&self) -> Result<(), DecodeError> {
-        BackendDecoder::finish(self)
-    }
-}
-
 /// One decoded message and when it came out.
 #[derive(Debug)]
 struct Decoded<M> {
@@ -310,7 +266,7 @@ struct Decoded<M> {
 /// Pushes `bytes` in reads of `chunks` sizes (in turn), taking every message
 /// as soon as `next` gives it, then calls `finish`. `before_next` is told how
 /// many messages came out so far. An error comes with the number of bytes fed.
-fn feed<D: Decode>(
+fn feed<D: Decoder>(
     decoder: &mut D,
     bytes: &[u8],
     chunks: &[usize],
@@ -411,7 +367,7 @@ fn check_error(error: &DecodeError, side: Side, fed: u64) -> Result<(), TestCase
     Ok(())
 }
 
-fn check_garbage<D: Decode>(
+fn check_garbage<D: Decoder>(
     decoder: &mut D,
     side: Side,
     bytes: &[u8],
@@ -905,7 +861,7 @@ fn server_error(bytes: &[u8]) -> String {
     first_error(&mut BackendDecoder::new(), bytes)
 }
 
-fn first_error<D: Decode>(decoder: &mut D, bytes: &[u8]) -> String {
+fn first_error<D: Decoder>(decoder: &mut D, bytes: &[u8]) -> String {
     decoder.push(bytes);
     loop {
         match decoder.next() {
