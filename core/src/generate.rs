@@ -125,9 +125,6 @@ pub struct Generator<'a> {
     calls: Vec<attribute::Call>,
     /// Each call's time window, for attribution.
     call_windows: Vec<(Micros, Micros)>,
-    /// What the summary says of each HTTP call (Postgres calls are
-    /// described from their mock).
-    http_calls: BTreeMap<usize, String>,
     pg_names: postgres::Names,
     server_parameters: BTreeMap<String, Vec<(String, String)>>,
 }
@@ -143,7 +140,6 @@ impl<'a> Generator<'a> {
             case_windows: Vec::new(),
             calls: Vec::new(),
             call_windows: Vec::new(),
-            http_calls: BTreeMap::new(),
             pg_names: postgres::Names::default(),
             server_parameters: BTreeMap::new(),
         }
@@ -219,9 +215,6 @@ impl<'a> Generator<'a> {
                 return;
             }
         };
-        if let Mock::Http(_) = mock {
-            self.http_calls.insert(self.calls.len(), describe(o));
-        }
         // A Postgres answer's last message (ReadyForQuery) may arrive after
         // the app has already answered its caller: the query belongs to the
         // case it was sent in.
@@ -249,7 +242,6 @@ impl<'a> Generator<'a> {
             case_windows,
             mut calls,
             call_windows,
-            mut http_calls,
             pg_names: _,
             mut server_parameters,
         } = self;
@@ -266,7 +258,7 @@ impl<'a> Generator<'a> {
         // Calls made while several cases were in flight go to the case the
         // evidence names (see `attribute`), else to the shared pool.
         let owners = attribute::resolve(&cases, &calls);
-        for (n, (c, owner)) in calls.into_iter().zip(owners).enumerate() {
+        for (c, owner) in calls.into_iter().zip(owners) {
             let attribute::Call {
                 seq,
                 started_at,
@@ -275,7 +267,7 @@ impl<'a> Generator<'a> {
             } = c;
             let call = match &mock {
                 Mock::Postgres(m) => postgres::describe(m),
-                Mock::Http(_) => http_calls.remove(&n).unwrap_or_default(),
+                Mock::Http(m) => describe(m),
             };
             let place = match (owner, holders.as_slice()) {
                 (Some(n), [_, _, ..]) => {
@@ -849,11 +841,16 @@ fn mock_spec(o: &Exchange) -> MockSpec {
     }
 }
 
-fn describe(o: &Exchange) -> String {
-    let dep = o.dependency.as_deref().unwrap_or("?");
-    match o.request.as_http_request() {
-        Some(r) => format!("{dep}: {} {}", r.method, r.target),
-        None => dep.to_owned(),
+/// An HTTP call as the summary names it: `pricing: GET /quote`.
+fn describe(m: &MockSpec) -> String {
+    let dep = if m.dependency.is_empty() {
+        "?"
+    } else {
+        &m.dependency
+    };
+    match m.request.method.as_str() {
+        "" => dep.to_owned(),
+        method => format!("{dep}: {method} {}", m.request.target),
     }
 }
 
