@@ -10,15 +10,15 @@
 mod codec;
 mod group;
 mod prepared;
-mod value;
 
 #[cfg(test)]
 mod tests;
 
-pub use codec::{BackendDecoder, DecodeError, Decoder, FrontendDecoder, Piece, Side};
+pub use super::Bytes;
+pub use super::{DecodeError, Side};
+pub use codec::{BackendDecoder, Decoder, FrontendDecoder, Piece};
 pub use group::{Grouper, RequestGroup};
 pub use prepared::Prepared;
-pub use value::Bytes;
 
 use serde::{Deserialize, Serialize};
 

@@ -14,6 +14,7 @@
 
 use std::fmt;
 
+use super::super::{DecodeError, Side};
 use super::{
     BackendMessage, Bytes, Field, FrontendMessage, Notice, Target, TxStatus, CANCEL_REQUEST_CODE,
     GSSENC_REQUEST_CODE, SSL_REQUEST_CODE,
@@ -29,37 +30,6 @@ const REQUEST_MAJOR: i32 = 1234;
 /// Past this much spare capacity an emptied buffer is shrunk, so that one huge
 /// row does not pin its memory for the rest of the connection.
 const SHRINK_ABOVE: usize = 1 << 20;
-
-/// Which end of the connection sent the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The client (the app).
-    Frontend,
-    /// The server (Postgres, or reel's mock of it).
-    Backend,
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Frontend => "client",
-            Side::Backend => "server",
-        })
-    }
-}
-
-/// A frame that breaks the protocol, or a stream that ended inside a frame.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("malformed {message} from the {side} at byte {offset}: {reason}")]
-pub struct DecodeError {
-    pub side: Side,
-    /// The message's name (`Bind`), or `message of unknown type 'x' (0x78)`.
-    pub message: String,
-    /// Where the message starts, counted from the first byte of the
-    /// connection in this direction.
-    pub offset: u64,
-    pub reason: String,
-}
 
 /// Decodes what the client sends: the untagged startup packets first, then
 /// tagged messages once a StartupMessage has gone by.
