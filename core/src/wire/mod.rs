@@ -4,6 +4,7 @@ use std::fmt;
 
 mod bytes;
 pub mod postgres;
+pub mod redis;
 
 pub use bytes::Bytes;
 
