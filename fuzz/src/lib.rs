@@ -21,6 +21,7 @@ use reel_core::wire::postgres::{
     BackendDecoder, DecodeError, Decoder, FrontendDecoder, FrontendMessage, Grouper, Prepared,
     RequestGroup,
 };
+use reel_core::wire::redis::{self, CommandDecoder, ReplyDecoder};
 
 /// What a fuzz target runs on one input.
 pub type Target = fn(&[u8]);
@@ -33,6 +34,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("suite_mocks", suite_mocks),
     ("reel_toml", reel_toml),
     ("http_body", http_body),
+    ("redis_command", redis_command),
+    ("redis_reply", redis_reply),
 ];
 
 /// The recorder's caps a group may be built with: tiny ones make cutting
@@ -460,4 +463,158 @@ pub fn http_body(data: &[u8]) {
     let codings = coding::parse_list(codings).expect("reel reads the codings it wrote");
     let wire = coding::encode(&decoded, &codings).expect("encoding into memory");
     assert_eq!(coding::decode(&wire, &codings).ok(), Some(decoded));
+}
+
+/// What a Redis decoder promises, whatever the bytes and however they
+/// arrive: each command or frame's `raw` is the stream's bytes at its
+/// offset (cut at the cap), offsets only grow, replies follow each other
+/// with no gap, a frame not cut re-encodes to its exact bytes and survives
+/// its JSON, a cut one keeps at most the cap, the input held is at most a
+/// line, and an error sticks.
+fn redis_stream<T: std::fmt::Debug>(
+    data: &[u8],
+    mut push: impl FnMut(&[u8]),
+    mut next: impl FnMut() -> Result<Option<redis::Decoded<T>>, DecodeError>,
+    buffered: impl Fn() -> usize,
+    max_line: usize,
+    contiguous: bool,
+    mut check: impl FnMut(&redis::Decoded<T>, usize),
+) {
+    let p = plan(data);
+    let cap = p.cap();
+    let mut end = 0u64;
+    for piece in p.pieces() {
+        push(piece);
+        loop {
+            match next() {
+                Ok(Some(d)) => {
+                    assert!(d.offset >= end, "offsets only grow");
+                    if contiguous {
+                        assert_eq!(d.offset, end, "frames follow each other");
+                    }
+                    let at = d.offset as usize;
+                    let shown = (d.size as usize).min(cap);
+                    assert_eq!(d.raw.len(), shown);
+                    assert_eq!(&d.raw[..], &p.stream[at..at + shown]);
+                    if d.size as usize > cap {
+                        assert!(d.cut, "a frame over the cap is flagged");
+                    }
+                    check(&d, cap);
+                    end = d.offset + d.size;
+                }
+                Ok(None) => {
+                    assert!(buffered() <= max_line + 2, "holds {} bytes", buffered());
+                    break;
+                }
+                Err(e) => {
+                    let again = next().unwrap_err();
+                    assert_eq!(again, e, "errors stick");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Bytes kept of a frame's strings, to check a cut frame keeps at most the cap.
+fn kept(f: &redis::Frame) -> usize {
+    use redis::Frame::*;
+    match f {
+        Simple(b) | Error(b) | Bulk(b) | BulkError(b) => b.len(),
+        Verbatim { text, .. } => text.len() + 4,
+        Double(t) | BigNumber(t) => t.len(),
+        Array(v) | Set(v) | Push(v) => v.iter().map(kept).sum(),
+        Map(v) => v.iter().map(|(k, v)| kept(k) + kept(v)).sum(),
+        Attributed { attributes, frame } => {
+            attributes
+                .iter()
+                .map(|(k, v)| kept(k) + kept(v))
+                .sum::<usize>()
+                + kept(frame)
+        }
+        _ => 0,
+    }
+}
+
+/// The Redis command decoder on a client's stream (see [`redis_stream`]).
+pub fn redis_command(data: &[u8]) {
+    let d = std::cell::RefCell::new(CommandDecoder::with_cap(plan(data).cap()));
+    redis_stream(
+        data,
+        |b| d.borrow_mut().push(b),
+        || d.borrow_mut().next(),
+        || d.borrow().buffered(),
+        redis::MAX_INLINE,
+        false,
+        |c, cap| {
+            assert!(
+                c.cut || !c.value.args.is_empty(),
+                "an empty command is none"
+            );
+            if c.cut {
+                let k: usize = c.value.args.iter().map(|a| a.len()).sum();
+                assert!(k <= cap, "a cut command keeps {k} bytes over the cap {cap}");
+            } else {
+                // Sent again, it reads the same (its bytes may differ: an
+                // inline line, a count written `*+2`).
+                let mut again = Vec::new();
+                redis::encode_command(&c.value, &mut again);
+                let mut d = CommandDecoder::new();
+                d.push(&again);
+                let back = d.next().expect("re-encoded").expect("whole");
+                assert_eq!(back.value.args, c.value.args);
+                assert_eq!(back.raw, again);
+            }
+            let json = serde_json::to_string(&c.value).expect("serializes");
+            let back: redis::Command = serde_json::from_str(&json).expect("its JSON loads");
+            assert_eq!(back, c.value);
+        },
+    );
+}
+
+/// The Redis reply decoder on a server's stream (see [`redis_stream`]).
+pub fn redis_reply(data: &[u8]) {
+    let d = std::cell::RefCell::new(ReplyDecoder::with_cap(plan(data).cap()));
+    redis_stream(
+        data,
+        |b| d.borrow_mut().push(b),
+        || d.borrow_mut().next(),
+        || d.borrow().buffered(),
+        1 << 20,
+        true,
+        |f, cap| {
+            let aggregate = matches!(
+                f.value,
+                redis::Frame::Array(_)
+                    | redis::Frame::Set(_)
+                    | redis::Frame::Push(_)
+                    | redis::Frame::Map(_)
+                    | redis::Frame::Attributed { .. }
+            );
+            if f.cut {
+                if aggregate {
+                    assert!(
+                        kept(&f.value) <= cap + 4,
+                        "a cut frame keeps at most the cap"
+                    );
+                }
+                return;
+            }
+            // Sent again, it reads the same (its bytes may differ: streamed
+            // in parts, an integer written `:+1`).
+            let mut again = Vec::new();
+            if let Err(e) = redis::encode_reply(&f.value, &mut again) {
+                panic!("a decoded frame does not encode: {e}");
+            }
+            let mut d = ReplyDecoder::new();
+            d.push(&again);
+            let back = d.next().expect("re-encoded").expect("whole");
+            assert_eq!(back.value, f.value);
+            assert_eq!(back.raw, again);
+            d.finish().expect("one frame");
+            let json = serde_json::to_string(&f.value).expect("serializes");
+            let back: redis::Frame = serde_json::from_str(&json).expect("its JSON loads");
+            assert_eq!(back, f.value);
+        },
+    );
 }
