@@ -17,6 +17,7 @@
 //! ([`Decoded::cut`]) with its full size. A 512 MB bulk string is never held.
 
 mod codec;
+mod pair;
 
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ mod tests;
 pub use codec::{
     encode_command, encode_reply, CommandDecoder, Decoded, ReplyDecoder, MAX_DEPTH, MAX_INLINE,
 };
+pub use pair::{Pair, Pairer};
 
 use serde::{Deserialize, Serialize};
 

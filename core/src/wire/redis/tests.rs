@@ -682,3 +682,247 @@ fn what_a_real_redis_sends_decodes_byte_by_byte() {
     );
     assert_eq!(got[20], Frame::Array(vec![]));
 }
+
+/// A connection to the shared Redis whose both directions go through the
+/// decoders and a [`Pairer`], as the recorder's do.
+struct Live {
+    conn: std::net::TcpStream,
+    commands: CommandDecoder,
+    replies: ReplyDecoder,
+    pairer: Pairer,
+    pairs: Vec<Pair>,
+    /// A key prefix of this test's own.
+    prefix: String,
+}
+
+impl Live {
+    fn connect(test: &str) -> Self {
+        let conn = std::net::TcpStream::connect("127.0.0.1:6379")
+            .expect("the machine's Redis listens on 127.0.0.1:6379");
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        Live {
+            conn,
+            commands: CommandDecoder::new(),
+            replies: ReplyDecoder::new(),
+            pairer: Pairer::with_cap(usize::MAX),
+            pairs: Vec::new(),
+            prefix: format!("reel:test:{test}:{}:", std::process::id()),
+        }
+    }
+
+    fn key(&self, k: &str) -> String {
+        format!("{}{k}", self.prefix)
+    }
+
+    /// Sends commands in one write, as a pipelining client does.
+    fn send(&mut self, cmds: &[&[&str]]) {
+        use std::io::Write;
+        let mut bytes = Vec::new();
+        for args in cmds {
+            let c = Command {
+                args: args.iter().map(|a| b(a)).collect(),
+                inline: false,
+            };
+            encode_command(&c, &mut bytes);
+        }
+        self.conn.write_all(&bytes).unwrap();
+        self.commands.push(&bytes);
+        while let Some(c) = self.commands.next().unwrap() {
+            let done = self.pairer.client(c, crate::time::Micros::now());
+            self.pairs.extend(done);
+        }
+    }
+
+    /// Reads until `enough` holds of the exchanges so far.
+    fn read_until(&mut self, enough: impl Fn(&[Pair]) -> bool) {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while !enough(&self.pairs) {
+            let n = self.conn.read(&mut buf).expect("Redis answers");
+            assert!(n > 0, "Redis closed the connection");
+            self.replies.push(&buf[..n]);
+            while let Some(f) = self.replies.next().unwrap() {
+                let done = self.pairer.server(f, crate::time::Micros::now());
+                self.pairs.extend(done);
+            }
+        }
+    }
+
+    /// Each exchange as `COMMAND -> reply kinds`, `(own) -> kinds` for the
+    /// server's own.
+    fn summary(&self) -> Vec<String> {
+        self.pairs
+            .iter()
+            .map(|p| {
+                let cmd = p.command.as_ref().map_or("(own)".to_owned(), |c| {
+                    let mut s = c.name();
+                    if let Some(a) = c.args.get(1) {
+                        s = format!("{s} {}", String::from_utf8_lossy(a));
+                    }
+                    s
+                });
+                let kinds: Vec<String> = p.replies.iter().map(frame_kind).collect();
+                format!("{cmd} -> {}", kinds.join(" "))
+            })
+            .collect()
+    }
+}
+
+fn frame_kind(f: &Frame) -> String {
+    let mut s = serde_json::to_value(f).unwrap()["type"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if let Some(Frame::Bulk(v) | Frame::Simple(v)) = elements_of(f).and_then(|e| e.first()) {
+        s = format!("{s}:{}", String::from_utf8_lossy(v));
+    }
+    s
+}
+
+fn elements_of(f: &Frame) -> Option<&[Frame]> {
+    match f {
+        Frame::Array(v) | Frame::Push(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn said(pairs: &[Pair], name: &str) -> bool {
+    pairs.iter().any(|p| {
+        p.replies.iter().any(|r| match r {
+            Frame::Bulk(v) | Frame::Simple(v) => v.as_slice() == name.as_bytes(),
+            Frame::Array(e) | Frame::Push(e) => e
+                .iter()
+                .any(|x| matches!(x, Frame::Bulk(v) if v.as_slice() == name.as_bytes())),
+            _ => false,
+        })
+    })
+}
+
+#[test]
+fn pipelined_commands_and_a_transaction_pair_with_their_replies_in_order() {
+    let mut r = Live::connect("pipeline");
+    let (k, n) = (r.key("k"), r.key("n"));
+    r.send(&[
+        &["SET", &k, "v"],
+        &["GET", &k],
+        &["NOSUCHCOMMAND"],
+        &["MULTI"],
+        &["INCR", &n],
+        &["INCR", &k],
+        &["EXEC"],
+        &["HELLO", "3"],
+        &["HSET", &k, "a", "1"],
+        &["DEL", &k, &n],
+        &["HSET", &k, "a", "1"],
+        &["HGETALL", &k],
+        &["DEL", &k],
+        &["ECHO", "end"],
+    ]);
+    r.read_until(|p| said(p, "end"));
+    assert_eq!(
+        r.summary(),
+        [
+            format!("SET {k} -> simple"),
+            format!("GET {k} -> bulk"),
+            "NOSUCHCOMMAND -> error".into(),
+            "MULTI -> simple".into(),
+            format!("INCR {n} -> simple"),
+            format!("INCR {k} -> simple"),
+            // The transaction's answer: one reply, an array of both results.
+            "EXEC -> array".into(),
+            "HELLO 3 -> map".into(),
+            format!("HSET {k} -> error"),
+            format!("DEL {k} -> integer"),
+            format!("HSET {k} -> integer"),
+            format!("HGETALL {k} -> map"),
+            format!("DEL {k} -> integer"),
+            "ECHO end -> bulk".into(),
+        ]
+    );
+    assert!(r.pairer.idle());
+    let exec = &r.pairs[6];
+    assert!(matches!(&exec.replies[0], Frame::Array(v) if v.len() == 2));
+    assert!(exec.first_byte_at >= exec.started_at);
+}
+
+#[test]
+fn subscriptions_are_answered_per_channel_and_messages_are_the_servers_own() {
+    for resp3 in [false, true] {
+        let mut r = Live::connect(&format!("pubsub{resp3}"));
+        let (a, c) = (r.key("a"), r.key("c"));
+        if resp3 {
+            r.send(&[&["HELLO", "3"]]);
+        }
+        r.send(&[&["SUBSCRIBE", &a, &c]]);
+        r.read_until(|p| p.iter().filter(|p| p.command.is_some()).count() == 1 + resp3 as usize);
+        let mut publisher = Live::connect("publisher");
+        publisher.send(&[&["PUBLISH", &a, "hello"]]);
+        publisher.read_until(|p| !p.is_empty());
+        r.read_until(|p| p.iter().any(|p| p.command.is_none()));
+        r.send(&[&["PING", "sub"], &["UNSUBSCRIBE"], &["PING", "end"]]);
+        r.read_until(|p| said(p, "end"));
+        let s = r.summary();
+        let sub = if resp3 { "push" } else { "array" };
+        let tail = &s[resp3 as usize..];
+        assert_eq!(
+            tail,
+            [
+                format!("SUBSCRIBE {a} -> {sub}:subscribe {sub}:subscribe"),
+                format!("(own) -> {sub}:message"),
+                // Subscribed under RESP2, PING answers with an array.
+                format!("PING sub -> {}", if resp3 { "bulk" } else { "array:pong" }),
+                format!("UNSUBSCRIBE -> {sub}:unsubscribe {sub}:unsubscribe"),
+                "PING end -> bulk".to_owned(),
+            ],
+            "resp3: {resp3}"
+        );
+        assert!(r.pairer.idle());
+    }
+}
+
+#[test]
+fn client_tracking_invalidations_and_silenced_replies_pair_as_redis_sends_them() {
+    let mut r = Live::connect("tracking");
+    let k = r.key("k");
+    r.send(&[
+        &["HELLO", "3"],
+        &["CLIENT", "TRACKING", "on"],
+        &["SET", &k, "1"],
+        &["GET", &k],
+        &["CLIENT", "REPLY", "OFF"],
+        &["SET", &k, "2"],
+        &["CLIENT", "REPLY", "ON"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["GET", &k],
+        &["ECHO", "end"],
+    ]);
+    r.read_until(|p| said(p, "end"));
+    let s = r.summary();
+    // Our own SET k 2 invalidates the key we read: a push of the server's
+    // own, where it came.
+    let own: Vec<&String> = s.iter().filter(|x| x.starts_with("(own)")).collect();
+    assert_eq!(own, ["(own) -> push:invalidate"], "{s:#?}");
+    let no_own: Vec<String> = s
+        .iter()
+        .filter(|x| !x.starts_with("(own)"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        no_own,
+        [
+            "HELLO 3 -> map".to_owned(),
+            "CLIENT TRACKING -> simple".into(),
+            format!("SET {k} -> simple"),
+            format!("GET {k} -> bulk"),
+            "CLIENT REPLY -> ".into(),
+            format!("SET {k} -> "),
+            "CLIENT REPLY -> simple".into(),
+            "CLIENT REPLY -> ".into(),
+            format!("GET {k} -> "),
+            "ECHO end -> bulk".into(),
+        ]
+    );
+    r.send(&[&["DEL", &k], &["ECHO", "end2"]]);
+    r.read_until(|p| said(p, "end2"));
+}
