@@ -36,6 +36,11 @@ if [[ "${1:-}" != "--build-only" ]]; then
         echo "reel: installing psycopg, psycopg_pool, asyncpg, bcrypt, pyjwt (fixtures/pg/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/pg/requirements.txt"
     fi
+    # The Redis end-to-end tests drive redis-py, a real client.
+    if ! python3 -c 'import redis' >/dev/null 2>&1; then
+        echo "reel: installing redis-py (fixtures/redis/requirements.txt)" >&2
+        python3 -m pip install -q -r "$(dirname "$0")/../fixtures/redis/requirements.txt"
+    fi
     # The compressed-answers tests run a Python app that sends br and zstd.
     if ! python3 -c 'import brotli, zstandard' >/dev/null 2>&1; then
         echo "reel: installing brotli and zstandard (fixtures/http/requirements.txt)" >&2

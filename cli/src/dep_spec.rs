@@ -16,6 +16,7 @@ pub struct DepSpec {
 pub enum DepProtocol {
     Http,
     Postgres,
+    Redis,
 }
 
 impl DepProtocol {
@@ -23,6 +24,7 @@ impl DepProtocol {
         match self {
             DepProtocol::Http => "http",
             DepProtocol::Postgres => "postgres",
+            DepProtocol::Redis => "redis",
         }
     }
 }
@@ -50,9 +52,10 @@ pub fn parse(spec: &str) -> Result<DepSpec, String> {
     let protocol = match protocol.to_ascii_lowercase().as_str() {
         "http" => DepProtocol::Http,
         "postgres" => DepProtocol::Postgres,
+        "redis" => DepProtocol::Redis,
         other => {
             return Err(format!(
-                "protocol '{other}' is not supported yet (supported: http, postgres)"
+                "protocol '{other}' is not supported yet (supported: http, postgres, redis)"
             ))
         }
     };

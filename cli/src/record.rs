@@ -35,6 +35,7 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
         let kind = match d.protocol {
             DepProtocol::Http => DependencyKind::Http(Upstream::parse("--dep target", &d.target)?),
             DepProtocol::Postgres => DependencyKind::Postgres(postgres_target(d, &d.target)?),
+            DepProtocol::Redis => DependencyKind::Redis(redis_target(d, &d.target)?),
         };
         if dependencies
             .iter()
@@ -265,6 +266,31 @@ fn postgres_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
             hostport.to_owned()
         } else {
             format!("{hostport}:5432")
+        },
+    )
+}
+
+/// A Redis target is `host:port` (a `redis://` URL's host and port are taken
+/// too); the port defaults to 6379. `rediss://` (TLS) is refused by name:
+/// the recorder does not speak TLS to Redis yet.
+fn redis_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
+    if target.starts_with("rediss://") {
+        bail!("--dep '{spec}': TLS to Redis (rediss://) is not supported yet; give a redis:// or HOST:PORT target");
+    }
+    let rest = target.strip_prefix("redis://").unwrap_or(target);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let hostport = rest.split(['/', '?']).next().unwrap_or_default();
+    if hostport.is_empty() {
+        bail!("--dep '{spec}': the Redis target should be HOST:PORT, e.g. 127.0.0.1:6379");
+    }
+    Ok(
+        if hostport
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            hostport.to_owned()
+        } else {
+            format!("{hostport}:6379")
         },
     )
 }

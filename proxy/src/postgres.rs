@@ -20,7 +20,7 @@ use reel_core::wire::postgres::{
     BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper, Piece,
     RequestGroup,
 };
-use reel_core::{Body, CaptureSender, Direction, Exchange, Payload, Protocol};
+use reel_core::{CaptureSender, Direction, Exchange, Payload, Protocol};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -29,14 +29,9 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::http::InFlight;
 use crate::limit::Refusals;
+use crate::tcp::{self, capped};
 
-const READ_CHUNK: usize = 64 * 1024;
-/// How long a connection with a query in flight may go on after recording
-/// is told to stop: less than the CLI's stop grace (5 s), so that what it
-/// stores still reaches the writer.
-pub(crate) const DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
-/// How often a draining connection checks whether its answers are in.
-const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// One recorded Postgres dependency.
 pub(crate) struct PgRecorder {
@@ -56,41 +51,25 @@ pub(crate) struct PgRecorder {
 
 impl PgRecorder {
     /// Accepts connections until `shutdown` turns true.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let Ok(permit) = self.open.clone().try_acquire_owned() else {
-                            self.refusals.count_over_cap();
-                            tokio::spawn(refuse(stream));
-                            continue;
-                        };
-                        let me = self.clone();
-                        let stop = shutdown.clone();
-                        tokio::spawn(async move {
-                            me.connection(stream, peer, stop).await;
-                            drop(permit);
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(dependency = %self.name, "accepting a connection: {e}");
-                    }
-                },
-                _ = shutdown.changed() => return,
-            }
-        }
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        let me = self.clone();
+        tcp::accept(
+            &self.name,
+            listener,
+            shutdown,
+            self.open.clone(),
+            self.refusals.clone(),
+            move |stream, peer, stop| me.clone().connection(stream, peer, stop),
+            refuse,
+        )
+        .await;
     }
 
     async fn connection(
         self: Arc<Self>,
         client: TcpStream,
         peer: SocketAddr,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) {
         let _guard = self.in_flight.enter();
         let conn = Conn {
@@ -168,33 +147,7 @@ impl PgRecorder {
 
         let upstream = conn.client_to_server(client_rd, server_wr, decoder);
         let downstream = conn.server_to_client(server_rd, client_wr);
-        tokio::pin!(upstream, downstream);
-        // On shutdown an idle connection closes at once; one with a query in
-        // flight gets up to DRAIN to receive (and store) its answer.
-        let mut client_done = false;
-        let mut stopping: Option<tokio::time::Instant> = None;
-        let error = loop {
-            tokio::select! {
-                r = &mut upstream, if !client_done => match r {
-                    // The client is done: let the server answer what it was sent.
-                    Ok(()) => client_done = true,
-                    Err(e) => break Some(e),
-                },
-                r = &mut downstream => break r.err(),
-                _ = shutdown.changed(), if stopping.is_none() => {
-                    stopping = Some(tokio::time::Instant::now() + DRAIN);
-                }
-                _ = tokio::time::sleep(DRAIN_POLL), if stopping.is_some() => {}
-            }
-            if let Some(deadline) = stopping {
-                if conn.idle() {
-                    break None;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    break Some("recording stopped before the server answered".to_owned());
-                }
-            }
-        };
+        let error = tcp::relay(upstream, downstream, shutdown, || conn.idle()).await;
         if let Some(e) = &error {
             tracing::error!(dependency = %self.name, connection = conn.id, client = %peer, "{e}; closing this connection");
         }
@@ -432,19 +385,6 @@ fn redact_passwords(requests: &mut [FrontendMessage]) -> bool {
         }
     }
     changed
-}
-
-/// The raw bytes as stored: at most `cap`, flagged cut when the group let
-/// messages go (`cut`, of `size` bytes in all) or the bytes are longer.
-fn capped(mut bytes: Vec<u8>, size: u64, cut: bool, cap: usize) -> Body {
-    let size = size.max(bytes.len() as u64);
-    let truncated = cut || bytes.len() > cap;
-    bytes.truncate(cap);
-    Body {
-        bytes,
-        size,
-        truncated,
-    }
 }
 
 /// Answers a connection over `--max-connections` as Postgres answers one

@@ -3,7 +3,7 @@
 //! pingora's `Server::run_forever` would own the process, so each proxy is a
 //! listening service started with `start_service` and stopped through its
 //! shutdown watch. All HTTP recorders share one thread with a single-threaded
-//! runtime, and each Postgres recorder has one: a connection's tasks never
+//! runtime, and each Postgres or Redis recorder has one: a connection's tasks never
 //! wait for another thread to wake them, which on a small machine costs more
 //! than the recording itself (`bench/record-ab.sh`: 31 against 36 µs of CPU
 //! per request for the same throughput, against tokio's multi-thread runtime).
@@ -30,6 +30,15 @@ use crate::errors::ProxyError;
 use crate::http::{HttpRecorder, InFlight, Role};
 use crate::limit::{ConnLimits, Limited, Refusals};
 use crate::postgres::PgRecorder;
+use crate::redis::RedisRecorder;
+
+/// A wire-protocol recorder's accept loop, given its listener.
+type ServeWire = Box<
+    dyn FnOnce(
+            tokio::net::TcpListener,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send,
+>;
 use crate::upstream::Upstream;
 
 /// pingora's default write buffer for a client connection: one TCP segment.
@@ -51,6 +60,8 @@ pub enum DependencyKind {
     Http(Upstream),
     /// `host:port` of the real Postgres server.
     Postgres(String),
+    /// `host:port` of the real Redis server.
+    Redis(String),
 }
 
 impl DependencyKind {
@@ -58,6 +69,7 @@ impl DependencyKind {
         match self {
             DependencyKind::Http(_) => "http",
             DependencyKind::Postgres(_) => "postgres",
+            DependencyKind::Redis(_) => "redis",
         }
     }
 
@@ -65,7 +77,7 @@ impl DependencyKind {
     pub fn target(&self) -> &str {
         match self {
             DependencyKind::Http(u) => &u.url,
-            DependencyKind::Postgres(t) => t,
+            DependencyKind::Postgres(t) | DependencyKind::Redis(t) => t,
         }
     }
 }
@@ -141,7 +153,7 @@ impl Recorder {
                         },
                     ));
                 }
-                DependencyKind::Postgres(target) => {
+                DependencyKind::Postgres(target) | DependencyKind::Redis(target) => {
                     let listener = bind(&what, &dep.listen)?;
                     let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
                         what: what.clone(),
@@ -149,7 +161,7 @@ impl Recorder {
                         source,
                     })?;
                     addrs.dependencies.push((dep.name.clone(), addr));
-                    wire.push((listener, dep.name.clone(), target.clone()));
+                    wire.push((listener, dep.name.clone(), dep.kind.clone(), target.clone()));
                 }
             }
         }
@@ -169,27 +181,44 @@ impl Recorder {
         let (shutdown, watch_rx) = watch::channel(false);
         let (abandon, abandon_rx) = watch::channel(false);
         let mut services = Vec::new();
-        for (listener, name, target) in wire {
+        for (listener, name, kind, target) in wire {
             let shutdown_rx = watch_rx.clone();
-            let recorder = Arc::new(PgRecorder {
-                name: name.clone(),
-                target,
-                sink: sink.clone(),
-                body_cap: cfg.body_cap,
-                redactor: redactor.clone(),
-                in_flight: in_flight.clone(),
-                open: Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_connections)),
-                refusals: refusals.clone(),
-            });
+            let open = Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_connections));
+            let serve: ServeWire = match kind {
+                DependencyKind::Redis(_) => {
+                    let recorder = Arc::new(RedisRecorder {
+                        name: name.clone(),
+                        target,
+                        sink: sink.clone(),
+                        body_cap: cfg.body_cap,
+                        redact: cfg.redact,
+                        in_flight: in_flight.clone(),
+                        open,
+                        refusals: refusals.clone(),
+                    });
+                    Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
+                }
+                _ => {
+                    let recorder = Arc::new(PgRecorder {
+                        name: name.clone(),
+                        target,
+                        sink: sink.clone(),
+                        body_cap: cfg.body_cap,
+                        redactor: redactor.clone(),
+                        in_flight: in_flight.clone(),
+                        open,
+                        refusals: refusals.clone(),
+                    });
+                    Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
+                }
+            };
             let what = format!("dependency '{name}'");
             let service = spawn_on_own_thread(
-                format!("reel-pg-{name}"),
+                format!("reel-{}-{name}", kind.protocol()),
                 move || async move {
                     match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => recorder.serve(listener, shutdown_rx).await,
-                        Err(e) => {
-                            tracing::error!(dependency = %recorder.name, "cannot listen: {e}")
-                        }
+                        Ok(listener) => serve(listener).await,
+                        Err(e) => tracing::error!(dependency = %name, "cannot listen: {e}"),
                     }
                 },
                 in_flight.clone(),

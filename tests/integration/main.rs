@@ -18,6 +18,7 @@ mod postgres;
 mod protocols;
 mod real_apps;
 mod record;
+mod redis;
 mod replay;
 mod support;
 mod volatile;

@@ -1,0 +1,307 @@
+//! Records a Redis dependency: a TCP proxy that forwards the app's
+//! connections to the real server and stores each command with its replies
+//! as an outbound exchange (protocol `redis`), and each frame the server
+//! sends of its own (a push, a pub/sub message) as one with no command.
+//!
+//! Bytes are forwarded both ways as they arrive, and decoded from a copy
+//! with the `--max-body` cap, so a 512 MB value passes through without
+//! being held. A frame that does not decode closes that one connection,
+//! with an error naming the side, what broke and the byte offset; the
+//! commands in flight are stored with that error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use reel_core::time::Micros;
+use reel_core::wire::redis::{encode_command, Command, CommandDecoder, Pair, Pairer, ReplyDecoder};
+use reel_core::wire::Bytes;
+use reel_core::{CaptureSender, Direction, Exchange, Payload, Protocol};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use crate::http::InFlight;
+use crate::limit::Refusals;
+use crate::postgres::READ_CHUNK;
+use crate::tcp::{self, capped};
+
+/// One recorded Redis dependency.
+pub(crate) struct RedisRecorder {
+    pub name: String,
+    /// `host:port` of the real server.
+    pub target: String,
+    pub sink: CaptureSender,
+    pub body_cap: usize,
+    /// With `--redact`: passwords (`AUTH`, `HELLO ... AUTH`) are not stored.
+    pub redact: bool,
+    pub in_flight: Arc<InFlight>,
+    /// Connections open at once (`--max-connections`).
+    pub open: Arc<Semaphore>,
+    pub refusals: Arc<Refusals>,
+}
+
+impl RedisRecorder {
+    /// Accepts connections until `shutdown` turns true.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        let me = self.clone();
+        tcp::accept(
+            &self.name,
+            listener,
+            shutdown,
+            self.open.clone(),
+            self.refusals.clone(),
+            move |stream, peer, stop| me.clone().connection(stream, peer, stop),
+            refuse,
+        )
+        .await;
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        client: TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let _guard = self.in_flight.enter();
+        let conn = Conn {
+            id: self.sink.next_connection(),
+            rec: self.clone(),
+            pairer: Mutex::new(Pairer::with_cap(self.body_cap)),
+        };
+        let _ = client.set_nodelay(true);
+        let server = match TcpStream::connect(&self.target).await {
+            Ok(s) => s,
+            Err(e) => {
+                let why = format!("cannot connect to {}: {e}", self.target);
+                tracing::error!(dependency = %self.name, "{why}");
+                let mut client = client;
+                let line = format!("-ERR reel: {}\r\n", why.replace(['\r', '\n'], " "));
+                let _ = client.write_all(line.as_bytes()).await;
+                return;
+            }
+        };
+        let _ = server.set_nodelay(true);
+        let (client_rd, client_wr) = client.into_split();
+        let (server_rd, server_wr) = server.into_split();
+        let upstream = conn.client_to_server(client_rd, server_wr);
+        let downstream = conn.server_to_client(server_rd, client_wr);
+        let error = tcp::relay(upstream, downstream, shutdown, || conn.idle()).await;
+        if let Some(e) = &error {
+            tracing::error!(dependency = %self.name, connection = conn.id, client = %peer, "{e}; closing this connection");
+        }
+        conn.finish(error.as_deref());
+    }
+}
+
+/// One proxied connection's recording state.
+struct Conn {
+    id: u64,
+    rec: Arc<RedisRecorder>,
+    pairer: Mutex<Pairer>,
+}
+
+impl Drop for Conn {
+    /// A connection dropped mid-way (its recorder's runtime ended when the
+    /// stop grace ran out) still stores what it saw.
+    fn drop(&mut self) {
+        self.finish(Some("recording stopped before the server answered"));
+    }
+}
+
+impl Conn {
+    fn idle(&self) -> bool {
+        self.pairer.lock().idle()
+    }
+
+    /// Stores what never got its replies, with the reason the connection ended.
+    fn finish(&self, error: Option<&str>) {
+        let left = self.pairer.lock().finish();
+        for p in left {
+            let why = error.unwrap_or("the connection closed before the server answered");
+            self.store(p, Some(why.to_owned()));
+        }
+    }
+
+    /// Forwards what the client sends as it comes and decodes a copy.
+    async fn client_to_server(
+        &self,
+        mut rd: OwnedReadHalf,
+        mut wr: OwnedWriteHalf,
+    ) -> Result<(), String> {
+        let mut decoder = CommandDecoder::with_cap(self.rec.body_cap);
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = rd
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading from the app: {e}"))?;
+            if n == 0 {
+                decoder.finish().map_err(|e| e.to_string())?;
+                let _ = wr.shutdown().await;
+                return Ok(());
+            }
+            let forwarded = wr.write_all(&buf[..n]).await;
+            decoder.push(&buf[..n]);
+            while let Some(c) = decoder.next().map_err(|e| e.to_string())? {
+                let done = self.pairer.lock().client(c, Micros::now());
+                done.into_iter().for_each(|p| self.store(p, None));
+            }
+            forwarded.map_err(|e| format!("writing to the server: {e}"))?;
+        }
+    }
+
+    /// Forwards the server's bytes as they come and decodes a copy.
+    async fn server_to_client(
+        &self,
+        mut rd: OwnedReadHalf,
+        mut wr: OwnedWriteHalf,
+    ) -> Result<(), String> {
+        let mut decoder = ReplyDecoder::with_cap(self.rec.body_cap);
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = rd
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading from the server: {e}"))?;
+            if n == 0 {
+                decoder.finish().map_err(|e| e.to_string())?;
+                let _ = wr.shutdown().await;
+                return Ok(());
+            }
+            // Forward first: recording must not delay the app.
+            let forwarded = wr.write_all(&buf[..n]).await;
+            decoder.push(&buf[..n]);
+            while let Some(f) = decoder.next().map_err(|e| e.to_string())? {
+                let done = self.pairer.lock().server(f, Micros::now());
+                done.into_iter().for_each(|p| self.store(p, None));
+            }
+            forwarded.map_err(|e| format!("writing to the app: {e}"))?;
+        }
+    }
+
+    fn store(&self, pair: Pair, error: Option<String>) {
+        let rec = &self.rec;
+        let Pair {
+            mut command,
+            mut command_raw,
+            command_size,
+            command_cut,
+            replies,
+            reply_raw,
+            reply_size,
+            reply_cut,
+            started_at,
+            first_byte_at,
+            ended_at,
+        } = pair;
+        if rec.redact {
+            if let Some(c) = &mut command {
+                if redact_password(c) {
+                    // The raw bytes must not keep what the command no longer holds.
+                    command_raw.clear();
+                    encode_command(c, &mut command_raw);
+                }
+            }
+        }
+        let answered = !replies.is_empty();
+        let exchange = Exchange {
+            session_id: 0,
+            seq: rec.sink.next_seq(),
+            direction: Direction::Outbound,
+            protocol: Protocol::Redis,
+            dependency: Some(rec.name.clone()),
+            connection: self.id,
+            started_at: started_at.unwrap_or_else(Micros::now),
+            first_byte_at,
+            ended_at,
+            request: Payload::Wire {
+                decoded: json!({ "command": command }),
+                raw: capped(command_raw, command_size, command_cut, rec.body_cap),
+            },
+            response: answered.then(|| Payload::Wire {
+                decoded: json!({ "replies": replies }),
+                raw: capped(reply_raw, reply_size, reply_cut, rec.body_cap),
+            }),
+            error,
+        };
+        rec.sink.send(exchange);
+    }
+}
+
+/// Replaces the password of `AUTH [user] password` and of `HELLO ... AUTH
+/// user password`; whether anything changed.
+fn redact_password(c: &mut Command) -> bool {
+    let redacted = || Bytes(b"[redacted]".to_vec());
+    let name = c.name();
+    let n = c.args.len();
+    match name.as_str() {
+        "AUTH" if n >= 2 => {
+            c.args[n - 1] = redacted();
+            true
+        }
+        "HELLO" => {
+            let at = c.args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
+            match at {
+                Some(i) if i + 2 < n => {
+                    c.args[i + 2] = redacted();
+                    true
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Answers a connection over `--max-connections` as Redis answers one over
+/// `maxclients`: an error, then close.
+async fn refuse(mut client: TcpStream) {
+    let answer =
+        b"-ERR reel: too many connections are open to this recorder (--max-connections)\r\n";
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        client.write_all(answer).await?;
+        client.shutdown().await?;
+        let mut buf = [0u8; 1024];
+        while client.read(&mut buf).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(args: &[&str]) -> Command {
+        Command {
+            args: args.iter().map(|a| Bytes(a.as_bytes().to_vec())).collect(),
+            inline: false,
+        }
+    }
+
+    #[test]
+    fn passwords_in_auth_and_hello_are_redacted_and_nothing_else() {
+        for (before, after) in [
+            (cmd(&["AUTH", "s3cret"]), cmd(&["AUTH", "[redacted]"])),
+            (
+                cmd(&["auth", "app", "s3cret"]),
+                cmd(&["auth", "app", "[redacted]"]),
+            ),
+            (
+                cmd(&["HELLO", "3", "AUTH", "app", "s3cret", "SETNAME", "x"]),
+                cmd(&["HELLO", "3", "AUTH", "app", "[redacted]", "SETNAME", "x"]),
+            ),
+        ] {
+            let mut c = before;
+            assert!(redact_password(&mut c));
+            assert_eq!(c, after);
+        }
+        let mut get = cmd(&["GET", "auth"]);
+        assert!(!redact_password(&mut get));
+        let mut hello = cmd(&["HELLO", "3"]);
+        assert!(!redact_password(&mut hello));
+    }
+}

@@ -1,0 +1,110 @@
+//! What every wire-protocol recorder (Postgres, Redis) does the same way:
+//! accept connections under the connection cap, run a connection's two
+//! directions until one ends or recording stops, and cap the bytes stored.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reel_core::Body;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use crate::limit::Refusals;
+
+/// How long a connection with a request in flight may go on after
+/// recording is told to stop: less than the CLI's stop grace (5 s), so that
+/// what it stores still reaches the writer.
+pub(crate) const DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
+/// How often a draining connection checks whether its answers are in.
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Accepts connections until `shutdown` turns true, each in a task of its
+/// own while `open` has a permit, else answered by `refuse`.
+pub(crate) async fn accept<C, CF, R, RF>(
+    name: &str,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    open: Arc<Semaphore>,
+    refusals: Arc<Refusals>,
+    connection: C,
+    refuse: R,
+) where
+    C: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> CF,
+    CF: Future<Output = ()> + Send + 'static,
+    R: Fn(TcpStream) -> RF,
+    RF: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = open.clone().try_acquire_owned() else {
+                        refusals.count_over_cap();
+                        tokio::spawn(refuse(stream));
+                        continue;
+                    };
+                    let conn = connection(stream, peer, shutdown.clone());
+                    tokio::spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(dependency = %name, "accepting a connection: {e}");
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Runs a connection's two directions: until the server's side ends (the
+/// client's may end first: the server still answers what it was sent), an
+/// error, or recording stops. On stop an idle connection closes at once;
+/// one with a request in flight gets up to [`DRAIN`] to receive its answer.
+/// The error that ended it, if any.
+pub(crate) async fn relay(
+    upstream: impl Future<Output = Result<(), String>>,
+    downstream: impl Future<Output = Result<(), String>>,
+    mut shutdown: watch::Receiver<bool>,
+    idle: impl Fn() -> bool,
+) -> Option<String> {
+    tokio::pin!(upstream, downstream);
+    let mut client_done = false;
+    let mut stopping: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            r = &mut upstream, if !client_done => match r {
+                Ok(()) => client_done = true,
+                Err(e) => return Some(e),
+            },
+            r = &mut downstream => return r.err(),
+            _ = shutdown.changed(), if stopping.is_none() => {
+                stopping = Some(tokio::time::Instant::now() + DRAIN);
+            }
+            _ = tokio::time::sleep(DRAIN_POLL), if stopping.is_some() => {}
+        }
+        if let Some(deadline) = stopping {
+            if idle() {
+                return None;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Some("recording stopped before the server answered".to_owned());
+            }
+        }
+    }
+}
+
+/// The raw bytes as stored: at most `cap`, flagged cut when something was
+/// let go (`cut`, of `size` bytes in all) or the bytes are longer.
+pub(crate) fn capped(mut bytes: Vec<u8>, size: u64, cut: bool, cap: usize) -> Body {
+    let size = size.max(bytes.len() as u64);
+    let truncated = cut || bytes.len() > cap;
+    bytes.truncate(cap);
+    Body {
+        bytes,
+        size,
+        truncated,
+    }
+}

@@ -1,0 +1,229 @@
+//! Recording a Redis dependency, end to end: redis-py (a real client, with
+//! its connection pool, pipelines, a transaction, pub/sub and a RESP3
+//! connection) talks to the real Redis through `reel record --dep
+//! NAME=redis:...`, and the store holds each command with its replies and
+//! each message the server pushed, with a value over `--max-body` cut.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Fails with what to install when redis-py is missing.
+fn require_redis_py() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import redis"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "python3 cannot import redis: run scripts/deps.sh (pip install -r fixtures/redis/requirements.txt)"
+    );
+}
+
+/// The `redis` exchanges of a stored session, in order.
+fn redis_exchanges(store: &Path, session: &str) -> Vec<Value> {
+    let s = session_json(store, session);
+    s["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["protocol"] == "redis")
+        .cloned()
+        .collect()
+}
+
+/// A command's words as text (`["SET", "k", "v"]`), empty for the server's own.
+fn words(e: &Value) -> Vec<String> {
+    e["request"]["decoded"]["command"]["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|w| w.as_str().unwrap_or("<bytes>").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_py_through_the_recorder_is_answered_and_every_command_is_stored() {
+    require_redis_py();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let args: Vec<String> = [
+        "--upstream",
+        &format!("http://127.0.0.1:{}", free_port()),
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        "cache=redis:127.0.0.1:0=redis://127.0.0.1:6379/0",
+        "--max-body",
+        "1M",
+        "--session",
+        "cache",
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rec = Recording::start(&args).await.unwrap();
+    let prefix = format!("reel:e2e:{}:", std::process::id());
+    let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/redis/workload.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&workload)
+        .arg(rec.dep("cache").to_string())
+        .arg(&prefix)
+        .arg("3000000")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the workload failed through the recorder: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the client read back is what Redis answers directly.
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        read,
+        serde_json::json!({
+            "big": 3000000, "get": "hello", "hgetall": {"name": "ann", "visits": "1"},
+            "hgetall3": {"name": "ann", "visits": "1"}, "message": "extra", "missing": null,
+            "pipeline": [1, 2, 3, ["c", "b", "a"]], "transaction": [3, "3"], "zscore": 1.5
+        })
+    );
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let ex = redis_exchanges(&store, "cache");
+    let names: Vec<String> = ex
+        .iter()
+        .map(|e| words(e).first().cloned().unwrap_or_default().to_uppercase())
+        .collect();
+    for want in [
+        "SET",
+        "GET",
+        "HSET",
+        "HGETALL",
+        "INCRBY",
+        "LPUSH",
+        "LRANGE",
+        "MULTI",
+        "EXEC",
+        "SUBSCRIBE",
+        "PUBLISH",
+        "UNSUBSCRIBE",
+        "HELLO",
+        "ZADD",
+        "ZSCORE",
+        "DEL",
+    ] {
+        assert!(names.contains(&want.to_owned()), "no {want} in {names:?}");
+    }
+    for e in &ex {
+        assert_eq!(e["dependency"], "cache");
+        assert!(e["error"].is_null(), "{e}");
+    }
+    // The transaction: MULTI, the queued commands, then EXEC with both results.
+    let exec = ex.iter().find(|e| words(e)[..] == ["EXEC"]).unwrap();
+    let results = &exec["response"]["decoded"]["replies"][0];
+    assert_eq!(results["type"], "array", "{exec}");
+    assert_eq!(results["value"].as_array().unwrap().len(), 2);
+    // Under RESP3 a hash comes back as a map, a score as a double.
+    let hgetall3 = ex
+        .iter()
+        .rfind(|e| words(e).first().is_some_and(|w| w == "HGETALL"))
+        .unwrap();
+    assert_eq!(hgetall3["response"]["decoded"]["replies"][0]["type"], "map");
+    let zscore = ex
+        .iter()
+        .find(|e| words(e).first().is_some_and(|w| w == "ZSCORE"))
+        .unwrap();
+    assert_eq!(
+        zscore["response"]["decoded"]["replies"][0],
+        serde_json::json!({"type": "double", "value": "1.5"})
+    );
+    // The published message is the server's own exchange, on the
+    // subscribed connection, after the subscription.
+    let message = ex
+        .iter()
+        .find(|e| e["request"]["decoded"]["command"].is_null())
+        .expect("the pushed message is stored");
+    let m = &message["response"]["decoded"]["replies"][0];
+    assert_eq!(m["value"][0]["value"], "message", "{message}");
+    assert_eq!(m["value"][2]["value"], "extra");
+    let subscribe = ex
+        .iter()
+        .find(|e| words(e).first().is_some_and(|w| w == "SUBSCRIBE"))
+        .unwrap();
+    assert_eq!(message["connection"], subscribe["connection"]);
+    assert!(message["seq"].as_i64() > subscribe["seq"].as_i64());
+    // The 3 MB value went through whole but is stored cut at --max-body,
+    // with its full size.
+    let big_set = ex
+        .iter()
+        .find(|e| words(e).first().is_some_and(|w| w == "SET") && words(e)[1].ends_with("big"))
+        .unwrap();
+    let body = &big_set["request"]["raw"];
+    assert_eq!(body["truncated"], true, "{}", body["size"]);
+    assert!(body["size"].as_u64().unwrap() > 3_000_000);
+    assert!(body_bytes(body).len() <= 1 << 20);
+}
+
+/// A client that breaks the protocol loses its own connection, named in the
+/// log with the byte offset; other connections go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_command_closes_only_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let args: Vec<String> = [
+        "--upstream",
+        &format!("http://127.0.0.1:{}", free_port()),
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        "cache=redis:127.0.0.1:0=127.0.0.1:6379",
+        "--session",
+        "bad",
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rec = Recording::start(&args).await.unwrap();
+    let addr = rec.dep("cache");
+    let mut good = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut bad = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // An array whose element is no bulk string: Redis and reel refuse it.
+    bad.write_all(b"PING\r\n*2\r\n:1\r\n").await.unwrap();
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buf = [0u8; 256];
+        loop {
+            match bad.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the bad connection was not closed");
+    good.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
+    let mut buf = [0u8; 7];
+    good.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+    drop(good);
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "malformed command from the client at byte 6: expected '$' before argument 1, got ':'"
+        ),
+        "{stderr}"
+    );
+    let ex = redis_exchanges(&store, "bad");
+    let pings: Vec<&Value> = ex.iter().filter(|e| words(e) == ["PING"]).collect();
+    assert_eq!(pings.len(), 2, "both PINGs are stored: {ex:?}");
+}
