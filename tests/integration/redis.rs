@@ -227,3 +227,93 @@ async fn a_malformed_command_closes_only_its_connection() {
     let pings: Vec<&Value> = ex.iter().filter(|e| words(e) == ["PING"]).collect();
     assert_eq!(pings.len(), 2, "both PINGs are stored: {ex:?}");
 }
+
+/// The recorder's peak resident memory, in KiB, from /proc.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap()
+    };
+    field("VmHWM:")
+}
+
+/// A 200 MiB value written and read back through the recorder: the client
+/// gets it whole, the store keeps the first --max-body bytes of each side,
+/// and the recorder's memory does not grow by the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_mib_value_passes_through_without_being_held() {
+    require_redis_py();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let args: Vec<String> = [
+        "--upstream",
+        &format!("http://127.0.0.1:{}", free_port()),
+        "--listen",
+        "127.0.0.1:0",
+        "--dep",
+        "cache=redis:127.0.0.1:0=127.0.0.1:6379",
+        "--max-body",
+        "1M",
+        "--session",
+        "big",
+        "--store",
+        store.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rec = Recording::start(&args).await.unwrap();
+    let pid = rec.child.id().unwrap();
+    let before = peak_kib(pid);
+    let key = format!("reel:e2e:big:{}", std::process::id());
+    let script = format!(
+        "import redis, sys\n\
+         r = redis.Redis(host='127.0.0.1', port={port})\n\
+         v = b'v' * (200 << 20)\n\
+         r.set('{key}', v)\n\
+         got = r.get('{key}')\n\
+         r.delete('{key}')\n\
+         sys.exit(0 if got == v else 1)\n",
+        port = rec.dep("cache").port(),
+    );
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the value did not come back whole: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let grew = peak_kib(pid).saturating_sub(before);
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    // 400 MiB went through; a recorder holding the value would grow by 200.
+    assert!(
+        grew < 60 * 1024,
+        "the recorder's peak grew by {} MiB",
+        grew / 1024
+    );
+    let ex = redis_exchanges(&store, "big");
+    let set = ex
+        .iter()
+        .find(|e| words(e).first().is_some_and(|w| w == "SET"))
+        .unwrap();
+    assert_eq!(set["request"]["raw"]["truncated"], true);
+    assert!(set["request"]["raw"]["size"].as_u64().unwrap() > 200 << 20);
+    let get = ex
+        .iter()
+        .find(|e| words(e).first().is_some_and(|w| w == "GET"))
+        .unwrap();
+    assert_eq!(get["response"]["raw"]["truncated"], true);
+    assert!(get["response"]["raw"]["size"].as_u64().unwrap() > 200 << 20);
+    let kept = get["response"]["decoded"]["replies"][0]["value"]
+        .as_str()
+        .unwrap()
+        .len();
+    assert!(kept <= 1 << 20, "{kept} bytes of the value kept");
+}

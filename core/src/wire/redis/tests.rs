@@ -926,3 +926,82 @@ fn client_tracking_invalidations_and_silenced_replies_pair_as_redis_sends_them()
     r.send(&[&["DEL", &k], &["ECHO", "end2"]]);
     r.read_until(|p| said(p, "end2"));
 }
+
+#[test]
+fn scripts_blocking_reads_watched_transactions_and_scans_pair_one_reply_each() {
+    let mut r = Live::connect("scripts");
+    let (k, q) = (r.key("k"), r.key("q"));
+    let script = "return redis.call('GET', KEYS[1])";
+    // The script's SHA1, as Redis names it: asked of Redis itself.
+    let sha = {
+        let mut probe = Live::connect("sha");
+        probe.send(&[&["SCRIPT", "LOAD", script]]);
+        probe.read_until(|p| !p.is_empty());
+        let Frame::Bulk(sha) = &probe.pairs[0].replies[0] else {
+            panic!("{:?}", probe.pairs[0].replies)
+        };
+        String::from_utf8_lossy(sha).into_owned()
+    };
+    r.send(&[
+        &["SCRIPT", "FLUSH"],
+        &["EVALSHA", &sha, "1", &k],
+        &["SCRIPT", "LOAD", script],
+        &["EVALSHA", &sha, "1", &k],
+        &["BLPOP", &q, "0.05"],
+        &["WATCH", &k],
+        &["MULTI"],
+        &["SET", &k, "1"],
+        &["EXEC"],
+        &["SELECT", "1"],
+        &["SELECT", "0"],
+        &["CLIENT", "SETNAME", "reel-test"],
+        &[
+            "SCAN",
+            "0",
+            "MATCH",
+            &format!("{}*", r.prefix),
+            "COUNT",
+            "10",
+        ],
+        &["DEL", &k],
+        &["ECHO", "end"],
+    ]);
+    r.read_until(|p| said(p, "end"));
+    let kinds: Vec<String> = r
+        .pairs
+        .iter()
+        .map(|p| {
+            let name = p.command.as_ref().map(|c| c.name()).unwrap_or_default();
+            let reply: Vec<String> = p.replies.iter().map(frame_kind).collect();
+            format!("{name} {}", reply.join(" "))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "SCRIPT simple",
+            // The script cache was flushed: NOSCRIPT, then the client loads it.
+            "EVALSHA error",
+            "SCRIPT bulk",
+            "EVALSHA null_bulk",
+            // A blocking read that timed out: a null array, after the wait.
+            "BLPOP null_array",
+            "WATCH simple",
+            "MULTI simple",
+            "SET simple",
+            // The transaction ran (nothing touched the watched key): its results.
+            "EXEC array:OK",
+            "SELECT simple",
+            "SELECT simple",
+            "CLIENT simple",
+            // The cursor, then the keys.
+            "SCAN array:0",
+            "DEL integer",
+            "ECHO bulk",
+        ]
+    );
+    let blpop = &r.pairs[4];
+    let waited = blpop.ended_at.unwrap().0 - blpop.started_at.unwrap().0;
+    assert!(waited >= 40_000, "BLPOP answered after {waited} µs");
+    assert!(r.pairer.idle());
+}
