@@ -249,24 +249,12 @@ fn connection_cap(given: Option<u32>, listeners: usize) -> usize {
 /// A Postgres target is `host:port` (a `postgres://` URL's host and port are
 /// taken too); the port defaults to 5432.
 fn postgres_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
-    let rest = target
-        .strip_prefix("postgres://")
-        .or_else(|| target.strip_prefix("postgresql://"))
-        .unwrap_or(target);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let hostport = rest.split(['/', '?']).next().unwrap_or_default();
-    if hostport.is_empty() {
-        bail!("--dep '{spec}': the Postgres target should be HOST:PORT, e.g. 127.0.0.1:5432");
-    }
-    Ok(
-        if hostport
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            hostport.to_owned()
-        } else {
-            format!("{hostport}:5432")
-        },
+    host_port(
+        spec,
+        target,
+        &["postgres://", "postgresql://"],
+        5432,
+        "Postgres",
     )
 }
 
@@ -277,22 +265,36 @@ fn redis_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
     if target.starts_with("rediss://") {
         bail!("--dep '{spec}': TLS to Redis (rediss://) is not supported yet; give a redis:// or HOST:PORT target");
     }
-    let rest = target.strip_prefix("redis://").unwrap_or(target);
+    host_port(spec, target, &["redis://"], 6379, "Redis")
+}
+
+/// The `host:port` of a wire dependency's target, given as that or as a URL
+/// with one of `schemes` (user, database and options left out), with
+/// `port` when none is given.
+fn host_port(
+    spec: &DepSpec,
+    target: &str,
+    schemes: &[&str],
+    port: u16,
+    what: &str,
+) -> anyhow::Result<String> {
+    let rest = schemes
+        .iter()
+        .find_map(|s| target.strip_prefix(s))
+        .unwrap_or(target);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let hostport = rest.split(['/', '?']).next().unwrap_or_default();
     if hostport.is_empty() {
-        bail!("--dep '{spec}': the Redis target should be HOST:PORT, e.g. 127.0.0.1:6379");
+        bail!("--dep '{spec}': the {what} target should be HOST:PORT, e.g. 127.0.0.1:{port}");
     }
-    Ok(
-        if hostport
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            hostport.to_owned()
-        } else {
-            format!("{hostport}:6379")
-        },
-    )
+    let has_port = hostport
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    Ok(if has_port {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{port}")
+    })
 }
 
 /// Each dependency with the address its recorder is bound to (`addrs` lists

@@ -29,9 +29,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::http::InFlight;
 use crate::limit::Refusals;
-use crate::tcp::{self, capped};
-
-pub(crate) const READ_CHUNK: usize = 64 * 1024;
+use crate::tcp::{self, capped, READ_CHUNK};
 
 /// One recorded Postgres dependency.
 pub(crate) struct PgRecorder {
@@ -147,10 +145,8 @@ impl PgRecorder {
 
         let upstream = conn.client_to_server(client_rd, server_wr, decoder);
         let downstream = conn.server_to_client(server_rd, client_wr);
-        let error = tcp::relay(upstream, downstream, shutdown, || conn.idle()).await;
-        if let Some(e) = &error {
-            tracing::error!(dependency = %self.name, connection = conn.id, client = %peer, "{e}; closing this connection");
-        }
+        let who = (self.name.as_str(), conn.id, peer);
+        let error = tcp::relay(upstream, downstream, shutdown, || conn.idle(), who).await;
         conn.finish(error.as_deref());
     }
 }
@@ -264,39 +260,25 @@ impl Conn {
     }
 
     /// Forwards the server's bytes as they come and decodes a copy.
-    async fn server_to_client(
-        &self,
-        mut rd: OwnedReadHalf,
-        mut wr: OwnedWriteHalf,
-    ) -> Result<(), String> {
-        let mut decoder = BackendDecoder::with_cap(self.rec.body_cap);
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let n = rd
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("reading from the server: {e}"))?;
-            if n == 0 {
-                decoder.finish().map_err(|e| e.to_string())?;
-                let _ = wr.shutdown().await;
-                return Ok(());
-            }
-            // Forward first: recording must not delay the app.
-            let forwarded = wr.write_all(&buf[..n]).await;
-            decoder.push(&buf[..n]);
-            // Forwarded above already: what is passed on is only dropped here.
-            decoder.take_passed();
-            while let Some(piece) = decoder.next_piece().map_err(|e| e.to_string())? {
+    async fn server_to_client(&self, rd: OwnedReadHalf, wr: OwnedWriteHalf) -> Result<(), String> {
+        let decoder = BackendDecoder::with_cap(self.rec.body_cap);
+        let decode = |d: &mut BackendDecoder, bytes: &[u8]| {
+            d.push(bytes);
+            // Forwarded already: what is passed on is only dropped here.
+            d.take_passed();
+            while let Some(piece) = d.next_piece().map_err(|e| e.to_string())? {
                 match piece {
                     Piece::Message(msg, raw) => self.server(msg, &raw),
                     Piece::Oversized { tag, length } => {
-                        decoder.take_passed();
+                        d.take_passed();
                         self.server_oversized(tag, length);
                     }
                 }
             }
-            forwarded.map_err(|e| format!("writing to the app: {e}"))?;
-        }
+            Ok(())
+        };
+        let end = |d: &BackendDecoder| d.finish().map_err(|e| e.to_string());
+        tcp::forward(rd, wr, ("the server", "the app"), decoder, decode, end).await
     }
 
     fn store(&self, group: RequestGroup, error: Option<String>) {

@@ -25,7 +25,6 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::http::InFlight;
 use crate::limit::Refusals;
-use crate::postgres::READ_CHUNK;
 use crate::tcp::{self, capped};
 
 /// One recorded Redis dependency.
@@ -88,10 +87,8 @@ impl RedisRecorder {
         let (server_rd, server_wr) = server.into_split();
         let upstream = conn.client_to_server(client_rd, server_wr);
         let downstream = conn.server_to_client(server_rd, client_wr);
-        let error = tcp::relay(upstream, downstream, shutdown, || conn.idle()).await;
-        if let Some(e) = &error {
-            tracing::error!(dependency = %self.name, connection = conn.id, client = %peer, "{e}; closing this connection");
-        }
+        let who = (self.name.as_str(), conn.id, peer);
+        let error = tcp::relay(upstream, downstream, shutdown, || conn.idle(), who).await;
         conn.finish(error.as_deref());
     }
 }
@@ -126,60 +123,33 @@ impl Conn {
     }
 
     /// Forwards what the client sends as it comes and decodes a copy.
-    async fn client_to_server(
-        &self,
-        mut rd: OwnedReadHalf,
-        mut wr: OwnedWriteHalf,
-    ) -> Result<(), String> {
-        let mut decoder = CommandDecoder::with_cap(self.rec.body_cap);
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let n = rd
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("reading from the app: {e}"))?;
-            if n == 0 {
-                decoder.finish().map_err(|e| e.to_string())?;
-                let _ = wr.shutdown().await;
-                return Ok(());
-            }
-            let forwarded = wr.write_all(&buf[..n]).await;
-            decoder.push(&buf[..n]);
-            while let Some(c) = decoder.next().map_err(|e| e.to_string())? {
+    async fn client_to_server(&self, rd: OwnedReadHalf, wr: OwnedWriteHalf) -> Result<(), String> {
+        let decoder = CommandDecoder::with_cap(self.rec.body_cap);
+        let decode = |d: &mut CommandDecoder, bytes: &[u8]| {
+            d.push(bytes);
+            while let Some(c) = d.next().map_err(|e| e.to_string())? {
                 let done = self.pairer.lock().client(c, Micros::now());
                 done.into_iter().for_each(|p| self.store(p, None));
             }
-            forwarded.map_err(|e| format!("writing to the server: {e}"))?;
-        }
+            Ok(())
+        };
+        let end = |d: &CommandDecoder| d.finish().map_err(|e| e.to_string());
+        tcp::forward(rd, wr, ("the app", "the server"), decoder, decode, end).await
     }
 
     /// Forwards the server's bytes as they come and decodes a copy.
-    async fn server_to_client(
-        &self,
-        mut rd: OwnedReadHalf,
-        mut wr: OwnedWriteHalf,
-    ) -> Result<(), String> {
-        let mut decoder = ReplyDecoder::with_cap(self.rec.body_cap);
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let n = rd
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("reading from the server: {e}"))?;
-            if n == 0 {
-                decoder.finish().map_err(|e| e.to_string())?;
-                let _ = wr.shutdown().await;
-                return Ok(());
-            }
-            // Forward first: recording must not delay the app.
-            let forwarded = wr.write_all(&buf[..n]).await;
-            decoder.push(&buf[..n]);
-            while let Some(f) = decoder.next().map_err(|e| e.to_string())? {
+    async fn server_to_client(&self, rd: OwnedReadHalf, wr: OwnedWriteHalf) -> Result<(), String> {
+        let decoder = ReplyDecoder::with_cap(self.rec.body_cap);
+        let decode = |d: &mut ReplyDecoder, bytes: &[u8]| {
+            d.push(bytes);
+            while let Some(f) = d.next().map_err(|e| e.to_string())? {
                 let done = self.pairer.lock().server(f, Micros::now());
                 done.into_iter().for_each(|p| self.store(p, None));
             }
-            forwarded.map_err(|e| format!("writing to the app: {e}"))?;
-        }
+            Ok(())
+        };
+        let end = |d: &ReplyDecoder| d.finish().map_err(|e| e.to_string());
+        tcp::forward(rd, wr, ("the server", "the app"), decoder, decode, end).await
     }
 
     fn store(&self, pair: Pair, error: Option<String>) {

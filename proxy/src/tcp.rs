@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use reel_core::Body;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -63,8 +65,23 @@ pub(crate) async fn accept<C, CF, R, RF>(
 /// client's may end first: the server still answers what it was sent), an
 /// error, or recording stops. On stop an idle connection closes at once;
 /// one with a request in flight gets up to [`DRAIN`] to receive its answer.
-/// The error that ended it, if any.
+/// The error that ended it, if any, logged with `(dependency, connection,
+/// client)`.
 pub(crate) async fn relay(
+    upstream: impl Future<Output = Result<(), String>>,
+    downstream: impl Future<Output = Result<(), String>>,
+    shutdown: watch::Receiver<bool>,
+    idle: impl Fn() -> bool,
+    (dependency, connection, client): (&str, u64, SocketAddr),
+) -> Option<String> {
+    let error = run_both(upstream, downstream, shutdown, idle).await;
+    if let Some(e) = &error {
+        tracing::error!(%dependency, connection, %client, "{e}; closing this connection");
+    }
+    error
+}
+
+async fn run_both(
     upstream: impl Future<Output = Result<(), String>>,
     downstream: impl Future<Output = Result<(), String>>,
     mut shutdown: watch::Receiver<bool>,
@@ -93,6 +110,38 @@ pub(crate) async fn relay(
                 return Some("recording stopped before the server answered".to_owned());
             }
         }
+    }
+}
+
+/// How much one read of a connection takes.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// Forwards one direction of a connection as bytes arrive (recording must
+/// not delay the app), then hands each read to `decode` with the
+/// direction's `decoder` and, at the end of the stream, calls `end` with it.
+/// `from` and `to` name the two sides for errors (`the app`, `the server`).
+pub(crate) async fn forward<D>(
+    mut rd: OwnedReadHalf,
+    mut wr: OwnedWriteHalf,
+    (from, to): (&str, &str),
+    mut decoder: D,
+    mut decode: impl FnMut(&mut D, &[u8]) -> Result<(), String>,
+    end: impl FnOnce(&D) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = rd
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("reading from {from}: {e}"))?;
+        if n == 0 {
+            end(&decoder)?;
+            let _ = wr.shutdown().await;
+            return Ok(());
+        }
+        let forwarded = wr.write_all(&buf[..n]).await;
+        decode(&mut decoder, &buf[..n])?;
+        forwarded.map_err(|e| format!("writing to {to}: {e}"))?;
     }
 }
 

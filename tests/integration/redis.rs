@@ -22,6 +22,27 @@ fn require_redis_py() {
     );
 }
 
+/// `reel record` with the Redis dependency `dep` (a `--dep` spec), no app,
+/// into `store`.
+async fn record_redis(dep: &str, session: &str, store: &Path, max_body: Option<&str>) -> Recording {
+    let mut args: Vec<String> = vec![
+        "--upstream".into(),
+        format!("http://127.0.0.1:{}", free_port()),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--dep".into(),
+        dep.into(),
+        "--session".into(),
+        session.into(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+    ];
+    if let Some(cap) = max_body {
+        args.extend(["--max-body".into(), cap.into()]);
+    }
+    Recording::start(&args).await.unwrap()
+}
+
 /// The `redis` exchanges of a stored session, in order.
 fn redis_exchanges(store: &Path, session: &str) -> Vec<Value> {
     let s = session_json(store, session);
@@ -51,23 +72,13 @@ async fn redis_py_through_the_recorder_is_answered_and_every_command_is_stored()
     require_redis_py();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{}", free_port()),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
+    let rec = record_redis(
         "cache=redis:127.0.0.1:0=redis://127.0.0.1:6379/0",
-        "--max-body",
-        "1M",
-        "--session",
         "cache",
-        "--store",
-        store.to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    let rec = Recording::start(&args).await.unwrap();
+        &store,
+        Some("1M"),
+    )
+    .await;
     let prefix = format!("reel:e2e:{}:", std::process::id());
     let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/redis/workload.py");
     let out = tokio::process::Command::new("python3")
@@ -178,21 +189,13 @@ async fn a_malformed_command_closes_only_its_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{}", free_port()),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
+    let rec = record_redis(
         "cache=redis:127.0.0.1:0=127.0.0.1:6379",
-        "--session",
         "bad",
-        "--store",
-        store.to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    let rec = Recording::start(&args).await.unwrap();
+        &store,
+        None,
+    )
+    .await;
     let addr = rec.dep("cache");
     let mut good = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut bad = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -249,23 +252,13 @@ async fn a_200_mib_value_passes_through_without_being_held() {
     require_redis_py();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
-    let args: Vec<String> = [
-        "--upstream",
-        &format!("http://127.0.0.1:{}", free_port()),
-        "--listen",
-        "127.0.0.1:0",
-        "--dep",
+    let rec = record_redis(
         "cache=redis:127.0.0.1:0=127.0.0.1:6379",
-        "--max-body",
-        "1M",
-        "--session",
         "big",
-        "--store",
-        store.to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    let rec = Recording::start(&args).await.unwrap();
+        &store,
+        Some("1M"),
+    )
+    .await;
     let pid = rec.child.id().unwrap();
     let before = peak_kib(pid);
     let key = format!("reel:e2e:big:{}", std::process::id());

@@ -279,6 +279,49 @@ fn printable(bytes: &[u8]) -> String {
     s
 }
 
+/// What a decoder reads on `side`: commands from the client, replies from
+/// the server.
+fn what(side: Side) -> &'static str {
+    match side {
+        Side::Frontend => "command",
+        Side::Backend => "reply",
+    }
+}
+
+/// A step's result, its error named by side and offset and kept, so that
+/// every later call returns it again.
+fn sticky<T>(
+    found: Result<T, String>,
+    error: &mut Option<DecodeError>,
+    side: Side,
+    progress: &Progress,
+    input: &Input,
+) -> Result<T, DecodeError> {
+    found.map_err(|reason| {
+        let e = DecodeError {
+            side,
+            message: what(side).into(),
+            offset: progress.start.unwrap_or(input.offset()),
+            reason,
+        };
+        *error = Some(e.clone());
+        e
+    })
+}
+
+/// At the end of the stream: an error unless the decoder is `idle`.
+fn ended(idle: bool, side: Side, progress: &Progress, input: &Input) -> Result<(), DecodeError> {
+    if idle {
+        return Ok(());
+    }
+    Err(DecodeError {
+        side,
+        message: what(side).into(),
+        offset: progress.start.unwrap_or(input.offset()),
+        reason: "the stream ended inside it".into(),
+    })
+}
+
 /// Decodes what a client sends: commands, as arrays of bulk strings or
 /// inline lines, in the order sent.
 #[derive(Debug)]
@@ -352,19 +395,14 @@ impl CommandDecoder {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        match self.step() {
-            Ok(found) => Ok(found),
-            Err(reason) => {
-                let e = DecodeError {
-                    side: Side::Frontend,
-                    message: "command".into(),
-                    offset: self.progress.start.unwrap_or(self.input.offset()),
-                    reason,
-                };
-                self.error = Some(e.clone());
-                Err(e)
-            }
-        }
+        let found = self.step();
+        sticky(
+            found,
+            &mut self.error,
+            Side::Frontend,
+            &self.progress,
+            &self.input,
+        )
     }
 
     fn step(&mut self) -> Result<Option<Decoded<Command>>, String> {
@@ -465,15 +503,8 @@ impl CommandDecoder {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        match (&self.state, self.input.rest().is_empty()) {
-            (CommandState::Start, true) => Ok(()),
-            _ => Err(DecodeError {
-                side: Side::Frontend,
-                message: "command".into(),
-                offset: self.progress.start.unwrap_or(self.input.offset()),
-                reason: "the stream ended inside it".into(),
-            }),
-        }
+        let idle = matches!(self.state, CommandState::Start) && self.input.rest().is_empty();
+        ended(idle, Side::Frontend, &self.progress, &self.input)
     }
 }
 
@@ -706,19 +737,14 @@ impl ReplyDecoder {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        match self.step() {
-            Ok(found) => Ok(found),
-            Err(reason) => {
-                let e = DecodeError {
-                    side: Side::Backend,
-                    message: "reply".into(),
-                    offset: self.progress.start.unwrap_or(self.input.offset()),
-                    reason,
-                };
-                self.error = Some(e.clone());
-                Err(e)
-            }
-        }
+        let found = self.step();
+        sticky(
+            found,
+            &mut self.error,
+            Side::Backend,
+            &self.progress,
+            &self.input,
+        )
     }
 
     fn step(&mut self) -> Result<Option<Decoded<Frame>>, String> {
@@ -968,15 +994,7 @@ impl ReplyDecoder {
             && self.parts.is_none()
             && self.attributes.is_empty()
             && self.input.rest().is_empty();
-        if idle {
-            return Ok(());
-        }
-        Err(DecodeError {
-            side: Side::Backend,
-            message: "reply".into(),
-            offset: self.progress.start.unwrap_or(self.input.offset()),
-            reason: "the stream ended inside it".into(),
-        })
+        ended(idle, Side::Backend, &self.progress, &self.input)
     }
 }
 
