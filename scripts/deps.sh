@@ -71,7 +71,7 @@ if [[ "${1:-}" != "--build-only" ]]; then
         stamp "$real/requirements.txt" >"$real/.venv/.installed"
     fi
     if [[ "$(cat "$real/node_modules/.installed" 2>/dev/null)" != "$(stamp "$real/package-lock.json")" ]]; then
-        echo "reel: installing newman (fixtures/real-apps/package-lock.json)" >&2
+        echo "reel: installing newman and ioredis (fixtures/real-apps/package-lock.json)" >&2
         (cd "$real" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
         stamp "$real/package-lock.json" >"$real/node_modules/.installed"
     fi

@@ -310,3 +310,86 @@ async fn a_200_mib_value_passes_through_without_being_held() {
         .len();
     assert!(kept <= 1 << 20, "{kept} bytes of the value kept");
 }
+
+/// The same through ioredis (Node), whose auto-pipelining sends commands
+/// together in one write: each still gets its own reply, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ioredis_through_the_recorder_is_answered_and_pipelined_commands_pair_in_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    assert!(
+        root.join("fixtures/real-apps/node_modules/ioredis")
+            .is_dir(),
+        "ioredis is missing: run scripts/deps.sh (npm ci in fixtures/real-apps)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let rec = record_redis(
+        "cache=redis:127.0.0.1:0=127.0.0.1:6379",
+        "node",
+        &store,
+        Some("1M"),
+    )
+    .await;
+    let prefix = format!("reel:e2e:node:{}:", std::process::id());
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("fixtures/redis/workload.js"))
+        .arg(rec.dep("cache").to_string())
+        .arg(&prefix)
+        .arg("3000000")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the workload failed through the recorder: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        read,
+        serde_json::json!({
+            "get": "hello", "missing": null, "hgetall": {"name": "ann", "visits": "1"},
+            "pipeline": [1, 2, 3, ["c", "b", "a"]], "auto": [3, "3", 0],
+            "transaction": [4, "4"], "message": "extra", "big": 3000000
+        })
+    );
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    let ex = redis_exchanges(&store, "node");
+    // Each INCR stored with the count it returned, in order; the one in the
+    // transaction was queued, and EXEC returned its count.
+    let counts: Vec<Value> = ex
+        .iter()
+        .filter(|e| {
+            words(e)
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("incr"))
+        })
+        .map(|e| e["response"]["decoded"]["replies"][0]["value"].clone())
+        .collect();
+    assert_eq!(
+        counts,
+        [1.into(), 2.into(), 3.into(), Value::from("QUEUED")]
+    );
+    let exec = ex
+        .iter()
+        .find(|e| {
+            words(e)
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("exec"))
+        })
+        .unwrap();
+    assert_eq!(
+        exec["response"]["decoded"]["replies"][0]["value"][0]["value"],
+        4
+    );
+    let message = ex
+        .iter()
+        .find(|e| e["request"]["decoded"]["command"].is_null())
+        .expect("the pushed message is stored");
+    assert_eq!(
+        message["response"]["decoded"]["replies"][0]["value"][2]["value"],
+        "extra"
+    );
+    assert!(ex.iter().all(|e| e["error"].is_null()));
+}
