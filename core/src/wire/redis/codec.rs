@@ -1050,8 +1050,12 @@ fn encode_at(f: &Frame, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
         return Err(format!("aggregates nested deeper than {MAX_DEPTH}"));
     }
     let line = |out: &mut Vec<u8>, tag: u8, v: &[u8], what: &str| {
-        if v.contains(&b'\r') || v.contains(&b'\n') {
-            return Err(format!("a {what} cannot hold CR or LF; use a bulk string"));
+        // The line ends at the first LF; a CR before it is the line's end,
+        // any other CR is content (as hiredis reads it), so only LF is out.
+        if v.contains(&b'\n') {
+            return Err(format!(
+                "a {what} cannot hold a line feed; use a bulk string"
+            ));
         }
         out.push(tag);
         out.extend_from_slice(v);
