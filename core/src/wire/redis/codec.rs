@@ -1009,14 +1009,16 @@ fn valid_double(t: &str) -> bool {
 
 /// A command as a client sends it: an array of bulk strings; inline when it
 /// was sent so and each word can be written plainly (no blank, quote or
-/// control byte).
+/// control byte, and not starting with `*`).
 pub fn encode_command(c: &Command, out: &mut Vec<u8>) {
     let plain = |a: &Bytes| {
         !a.is_empty()
             && a.iter()
                 .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'')
     };
-    if c.inline && !c.args.is_empty() && c.args.iter().all(plain) {
+    // A line starting with '*' would be read as an array's count.
+    let starts_array = c.args.first().is_some_and(|a| a.first() == Some(&b'*'));
+    if c.inline && !starts_array && !c.args.is_empty() && c.args.iter().all(plain) {
         for (i, a) in c.args.iter().enumerate() {
             if i > 0 {
                 out.push(b' ');

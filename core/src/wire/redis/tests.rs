@@ -263,6 +263,14 @@ fn commands_come_as_arrays_or_inline_lines_and_empty_ones_are_no_command() {
         &mut out,
     );
     assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    // Found by fuzzing: an inline word starting with '*' cannot be sent
+    // inline again, or it would read as an array's count.
+    assert!(command_error(b"*N\r\n").reason.contains("argument count"));
+    let inline = commands(b"\x0b*N\n", 1, usize::MAX);
+    assert_eq!(inline[0].value.args, [b("*N")]);
+    let mut again = Vec::new();
+    encode_command(&inline[0].value, &mut again);
+    assert_eq!(again, b"*1\r\n$2\r\n*N\r\n");
 }
 
 #[test]
