@@ -6,8 +6,23 @@
 # with bcrypt and PyJWT for the Postgres tests, brotli and zstandard for the
 # Python app that sends compressed answers, and the real-app fixtures'
 # Python and npm packages (fixtures/real-apps). Does nothing when all are
-# there.
+# there. With --build-only, just cmake and a C compiler: what building the
+# `reel` binary needs (scripts/install.sh, scripts/demo.sh).
 set -euo pipefail
+
+# apt-get install PACKAGES..., through sudo unless root; elsewhere than
+# Debian/Ubuntu, names what is missing and stops.
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "reel: missing $*; install them with your package manager and run this again" >&2
+        exit 1
+    fi
+    echo "reel: installing $*" >&2
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
 
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -18,20 +33,11 @@ if [[ "${1:-}" != "--build-only" ]]; then
     command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 fi
 if ((${#missing[@]})); then
-    echo "reel: installing ${missing[*]}" >&2
-    sudo=""
-    [[ $(id -u) -eq 0 ]] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
 fi
 if [[ "${1:-}" != "--build-only" ]]; then
     # The Postgres end-to-end tests drive psycopg 3 (a Python driver) and psql.
-    command -v psql >/dev/null 2>&1 || {
-        echo "reel: installing postgresql-client" >&2
-        sudo=""
-        [[ $(id -u) -eq 0 ]] || sudo="sudo"
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql-client >/dev/null
-    }
+    command -v psql >/dev/null 2>&1 || apt_install postgresql-client
     if ! python3 -c 'import psycopg, psycopg_pool, asyncpg, bcrypt, jwt' >/dev/null 2>&1; then
         echo "reel: installing psycopg, psycopg_pool, asyncpg, bcrypt, pyjwt (fixtures/pg/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/pg/requirements.txt"
@@ -57,11 +63,7 @@ if [[ "${1:-}" != "--build-only" ]]; then
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_missing+=(python3-venv)
     command -v npm >/dev/null 2>&1 || apt_missing+=(nodejs npm)
     if ((${#apt_missing[@]})); then
-        echo "reel: installing ${apt_missing[*]}" >&2
-        sudo=""
-        [[ $(id -u) -eq 0 ]] || sudo="sudo"
-        $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+        apt_install "${apt_missing[@]}"
     fi
     stamp() { sha256sum "$1" | cut -d' ' -f1; }
     if [[ "$(cat "$real/.venv/.installed" 2>/dev/null)" != "$(stamp "$real/requirements.txt")" ]]; then
