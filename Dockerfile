@@ -17,9 +17,10 @@ ENV REEL_COMMIT=${REEL_COMMIT}
 RUN cargo build --release --locked -p reel --bin reel \
     && install -D target/release/reel /out/reel
 
-# Debian slim rather than distroless: `reel test` starts the app, and its
-# readiness and reset commands, through `sh -c`. ca-certificates: recording
-# an HTTPS upstream checks its certificate against the system's roots.
+# Debian slim rather than distroless: `reel test` starts the app (and
+# `generate --verify --reset` its reset command) through `sh -c`.
+# ca-certificates: recording an HTTPS upstream checks its certificate against
+# the system's roots.
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
