@@ -43,6 +43,28 @@ async fn record_redis(dep: &str, session: &str, store: &Path, max_body: Option<&
     Recording::start(&args).await.unwrap()
 }
 
+/// Runs `fixtures/redis/SCRIPT` with `program` against the recorder's
+/// `cache` dependency, keys under `prefix`, a 3 MB value; what it read back.
+async fn workload(program: &str, script: &str, rec: &Recording, prefix: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/redis")
+        .join(script);
+    let out = tokio::process::Command::new(program)
+        .arg(path)
+        .arg(rec.dep("cache").to_string())
+        .arg(prefix)
+        .arg("3000000")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed through the recorder: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The `redis` exchanges of a stored session, in order.
 fn redis_exchanges(store: &Path, session: &str) -> Vec<Value> {
     let s = session_json(store, session);
@@ -80,22 +102,8 @@ async fn redis_py_through_the_recorder_is_answered_and_every_command_is_stored()
     )
     .await;
     let prefix = format!("reel:e2e:{}:", std::process::id());
-    let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/redis/workload.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(&workload)
-        .arg(rec.dep("cache").to_string())
-        .arg(&prefix)
-        .arg("3000000")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the workload failed through the recorder: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let read = workload("python3", "workload.py", &rec, &prefix).await;
     // What the client read back is what Redis answers directly.
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         read,
         serde_json::json!({
@@ -331,20 +339,7 @@ async fn ioredis_through_the_recorder_is_answered_and_pipelined_commands_pair_in
     )
     .await;
     let prefix = format!("reel:e2e:node:{}:", std::process::id());
-    let out = tokio::process::Command::new("node")
-        .arg(root.join("fixtures/redis/workload.js"))
-        .arg(rec.dep("cache").to_string())
-        .arg(&prefix)
-        .arg("3000000")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the workload failed through the recorder: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let read = workload("node", "workload.js", &rec, &prefix).await;
     assert_eq!(
         read,
         serde_json::json!({
