@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use reel_core::generate::{generate, shell_quote, write_suite};
+use reel_core::generate::{generate_into, shell_quote, Options};
 use reel_core::suite::load_suite;
 use reel_core::{Store, StoreWriter};
 use reel_proxy::server::{DependencyKind, DependencySpec, DEFAULT_BODY_CAP};
@@ -154,8 +154,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     let session = store
         .session(session_id)?
         .context("the demo session is in the store")?;
-    let g = generate(&session, &store.exchanges(session_id)?);
-    write_suite(dir, &g)?;
+    let g = generate_into(&store, &session, &Options::default(), dir)?;
     for line in output::printable(&gen_cmd::describe(dir, &g)).lines() {
         out!("   {line}");
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use reel_core::filter::FilterSummary;
-use reel_core::generate::{slug, write_suite, Generated, Generator, Options};
+use reel_core::generate::{generate_into, slug, Made, Options};
 use reel_core::secrets::SecretRules;
 use reel_core::Store;
 
@@ -24,14 +24,16 @@ pub fn run(args: GenerateArgs, secret_rules: SecretRules) -> anyhow::Result<Exit
     let options = Options {
         dedup: args.dedup,
         secret_rules,
+        // Undocumented, for tests: the suite is the same at any window.
+        window: std::env::var("REEL_GENERATE_WINDOW")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0),
     };
-    let mut generator = Generator::new(&summary.session, &options);
-    store.each_exchange(summary.session.id, |e| generator.add(&e))?;
-    let g = generator.finish();
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("reel").join(slug(&format!("/{}", summary.session.name))));
-    write_suite(&out, &g)?;
+    let g = generate_into(&store, &summary.session, &options, &out)?;
     // Every list complete in a file beside the suite; bounded on screen.
     let summary_file = out.join("generate.txt");
     let mut full = describe_bounded(&out, &g, None, None);
@@ -113,7 +115,7 @@ fn save_summary(path: &std::path::Path, text: &str) {
 
 /// The summary `generate` prints: counts, then every decision worth a look,
 /// each list cut at [`SHOWN`] rows.
-pub fn describe(out: &std::path::Path, g: &Generated) -> String {
+pub fn describe(out: &std::path::Path, g: &Made) -> String {
     describe_bounded(out, g, Some(SHOWN), None)
 }
 
@@ -121,28 +123,24 @@ pub fn describe(out: &std::path::Path, g: &Generated) -> String {
 /// naming `full` as where the rest is.
 pub fn describe_bounded(
     out: &std::path::Path,
-    g: &Generated,
+    g: &Made,
     limit: Option<usize>,
     full: Option<&std::path::Path>,
 ) -> String {
     // Counted as written: the Postgres groups of cases --dedup dropped are not.
-    let (mut http, mut postgres) = (0, 0);
-    for (stem, _, mocks) in &g.cases {
-        http += mocks.len();
-        postgres += g.pg.get(stem).map_or(0, Vec::len);
-    }
-    let in_cases = http + postgres;
-    let startup = g.startup.len() + g.startup_pg.len();
-    let shared = g.shared.len() + g.shared_pg.len();
-    http += g.startup.len() + g.shared.len();
-    postgres += g.startup_pg.len() + g.shared_pg.len();
+    let c = &g.counts;
+    let in_cases = c.http_in_cases + c.pg_in_cases;
+    let startup = c.http_startup + c.pg_startup;
+    let shared = c.http_shared + c.pg_shared;
+    let http = c.http_in_cases + c.http_startup + c.http_shared;
+    let postgres = c.pg_in_cases + c.pg_startup + c.pg_shared;
     let mut s = format!(
         "Generated suite {} from session {} \"{}\": {} cases, {} mocks \
          ({http} http, {postgres} postgres; {in_cases} in cases, {startup} startup, {shared} shared)\n",
         out.display(),
         g.suite.session.id,
         g.suite.session.name,
-        g.cases.len(),
+        c.cases,
         http + postgres,
     );
     let r = &g.report;
@@ -371,7 +369,7 @@ mod tests {
             dropped: 0,
             setup: serde_json::json!({}),
         };
-        let mut g = reel_core::generate::generate(&session, &[]);
+        let mut g = reel_core::generate::generate(&session, &[]).made();
         let names: Vec<String> = (0..5000).map(|i| format!("{i:05}-get-books")).collect();
         g.report.deduplicated = vec![("00000-get-books".into(), names)];
         g.report.outside = (0..300)

@@ -10,7 +10,7 @@
 //! there and well formed.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -20,8 +20,8 @@ use crate::secrets;
 use crate::suite::body::Answer;
 use crate::suite::load::SuiteError;
 use crate::suite::{
-    to_pretty, AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, Noise, PgMock,
-    RequestSpec, ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
+    AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, Noise, PgMock, RequestSpec,
+    ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
 };
 use crate::time::Micros;
 
@@ -93,6 +93,9 @@ pub struct Options {
     pub dedup: bool,
     /// The project's own secret names and patterns (reel.toml's `[redact]`).
     pub secret_rules: secrets::SecretRules,
+    /// How many cases to gather before handing a stretch on ([`WINDOW`]
+    /// when 0). The suite is the same whatever it is; tests make it small.
+    pub window: usize,
 }
 
 pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
@@ -100,56 +103,237 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
 }
 
 pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Options) -> Generated {
-    let mut g = Generator::new(session, options);
+    let mut nonces = Nonces::default();
+    exchanges.iter().for_each(|e| nonces.first(e));
+    exchanges.iter().for_each(|e| nonces.second(e));
+    let mut g =
+        Generator::new(session, options, sink::Memory::default(), nonces).window(options.window);
     for e in exchanges {
         g.add(e);
     }
-    g.finish()
+    let (made, memory) = g.finish().expect("a suite in memory is always written");
+    made.into_generated(memory.into_parts())
+}
+
+/// How many cases the generator gathers before it tries to hand a stretch
+/// of them on: enough that attribution sees every case in flight, few
+/// enough that memory stays small.
+pub const WINDOW: usize = 512;
+
+/// A case may be handed on once the recording is this far past its end:
+/// exchanges are stored in the order their requests began, give or take
+/// the moment between taking a number and reading the clock (microseconds;
+/// this allows a hundred milliseconds).
+const SETTLE: Micros = Micros(100_000);
+
+/// What the generator made, beside the suite's files.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub suite: SuiteFile,
+    pub report: GenerateReport,
+    /// Recorded secret values behind the suite's `${secret:NAME}` placeholders.
+    pub secrets: secrets::Secrets,
+    pub counts: Counts,
+}
+
+/// How many cases and mocks the suite holds, as written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub cases: usize,
+    pub http_in_cases: usize,
+    pub pg_in_cases: usize,
+    pub http_startup: usize,
+    pub pg_startup: usize,
+    pub http_shared: usize,
+    pub pg_shared: usize,
+}
+
+impl Made {
+    fn into_generated(self, m: sink::Memory) -> Generated {
+        Generated {
+            suite: self.suite,
+            cases: m.cases,
+            startup: m.startup,
+            shared: m.shared,
+            pg: m.pg,
+            startup_pg: m.startup_pg,
+            shared_pg: m.shared_pg,
+            report: self.report,
+            secrets: self.secrets,
+        }
+    }
+}
+
+impl Generated {
+    /// What was made, beside the files: for a summary.
+    pub fn made(&self) -> Made {
+        Made {
+            suite: self.suite.clone(),
+            report: self.report.clone(),
+            secrets: self.secrets.clone(),
+            counts: self.counts(),
+        }
+    }
+
+    /// How many cases and mocks it holds.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts {
+            cases: self.cases.len(),
+            http_startup: self.startup.len(),
+            pg_startup: self.startup_pg.len(),
+            http_shared: self.shared.len(),
+            pg_shared: self.shared_pg.len(),
+            ..Counts::default()
+        };
+        for (stem, _, mocks) in &self.cases {
+            c.http_in_cases += mocks.len();
+            c.pg_in_cases += self.pg.get(stem).map_or(0, Vec::len);
+        }
+        c
+    }
+}
+
+/// Generates the suite of a session read from `store` straight into the
+/// folder `dir`: the store is read three times (twice its HTTP exchanges
+/// only, for nonce headers, then all of it), and what is held at any time
+/// is the stretch of cases in flight, not the session.
+pub fn generate_into(
+    store: &crate::Store,
+    session: &Session,
+    options: &Options,
+    dir: &Path,
+) -> Result<Made, GenerateError> {
+    let mut nonces = Nonces::default();
+    store.each_exchange_of(session.id, Some(Protocol::Http), |e| nonces.first(&e))?;
+    store.each_exchange_of(session.id, Some(Protocol::Http), |e| nonces.second(&e))?;
+    let sink = sink::Dir::create(dir)?;
+    let mut g = Generator::new(session, options, sink, nonces).window(options.window);
+    store.each_exchange(session.id, |e| g.add(&e))?;
+    let (made, dir) = g.finish()?;
+    dir.finish(&made.suite, &made.secrets)?;
+    Ok(made)
+}
+
+/// Why a suite could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
 }
 
 /// Builds a suite from a session's exchanges, given one at a time in
 /// recorded order, so that a session can be read from the store as a
-/// stream: what is kept of each exchange is its suite form, never the
-/// recorded bytes.
-pub struct Generator<'a> {
+/// stream. Cases gather in a window; a stretch of them is finished and
+/// handed to the sink as soon as the recording has moved past them (no
+/// later call can be theirs), with the calls attributed to them. What is
+/// kept across the session is compact: values later cases may refer to,
+/// the groups of repeats still open, each case's shape for `--dedup`, the
+/// secrets found.
+pub struct Generator<'a, S: sink::Sink> {
     session: &'a Session,
     options: &'a Options,
+    sink: S,
+    error: Option<SuiteError>,
     report: GenerateReport,
     /// Outbound exchanges of protocols reel cannot replay yet, listed after
     /// the inbound ones.
     unsupported_calls: Vec<(i64, String)>,
+    /// The window: cases not handed on yet, from case number `base` + 1.
     cases: Vec<(String, CaseFile, Vec<MockSpec>)>,
     /// Each case's time window: when its request came, when it was answered.
     case_windows: Vec<(Micros, Micros)>,
-    /// Each call as the suite will hold it.
+    base: usize,
+    /// Calls not handed on yet, as the suite will hold them.
     calls: Vec<attribute::Call>,
     /// Each call's time window, for attribution.
     call_windows: Vec<(Micros, Micros)>,
+    /// The latest start seen.
+    now: Micros,
+    window: usize,
+    next_flush: usize,
+    first_case_start: Option<Micros>,
     pg_names: postgres::Names,
     server_parameters: BTreeMap<String, Vec<(String, String)>>,
+    types: attribute::Types,
+    param_types: postgres::ParamTypes,
+    chains: chain::Chains,
+    repeats: repeats::Repeats,
+    dedup: dedup::Dedup,
+    secrets: secrets::Secrets,
+    /// Some secret was found after files that may hold it were handed on.
+    late_secrets: bool,
+    /// Every case's file stem, by case index.
+    stems: Vec<String>,
+    /// Mocks each case holds: `(http, postgres)`, by case index.
+    case_mocks: Vec<(u32, u32)>,
+    counts: Counts,
+    /// Origins to mark in cases handed on: `(case index, path)`.
+    origins: Vec<(usize, String)>,
+    loosen: Vec<repeats::Loosen>,
 }
 
-impl<'a> Generator<'a> {
-    pub fn new(session: &'a Session, options: &'a Options) -> Self {
+impl<'a, S: sink::Sink> Generator<'a, S> {
+    /// A generator writing into `sink`; `nonces` has seen the session's
+    /// HTTP exchanges twice (see [`Nonces`]).
+    pub fn new(session: &'a Session, options: &'a Options, sink: S, nonces: Nonces) -> Self {
+        let report = GenerateReport {
+            nonces: nonces.result(),
+            ..GenerateReport::default()
+        };
+        let mut secrets = secrets::Secrets::with_rules(options.secret_rules.clone());
+        secrets.exempt_headers(report.nonces.iter().map(|(name, _)| name.clone()));
         Generator {
             session,
             options,
-            report: GenerateReport::default(),
+            sink,
+            error: None,
+            report,
             unsupported_calls: Vec::new(),
             cases: Vec::new(),
             case_windows: Vec::new(),
+            base: 0,
             calls: Vec::new(),
             call_windows: Vec::new(),
+            now: Micros(i64::MIN),
+            window: WINDOW,
+            next_flush: WINDOW,
+            first_case_start: None,
             pg_names: postgres::Names::default(),
             server_parameters: BTreeMap::new(),
+            types: attribute::Types::default(),
+            param_types: postgres::ParamTypes::default(),
+            chains: chain::Chains::default(),
+            repeats: repeats::Repeats::default(),
+            dedup: dedup::Dedup::default(),
+            secrets,
+            late_secrets: false,
+            stems: Vec::new(),
+            case_mocks: Vec::new(),
+            counts: Counts::default(),
+            origins: Vec::new(),
+            loosen: Vec::new(),
         }
+    }
+
+    /// Gathers `cases` cases before trying to hand some on ([`WINDOW`] when 0).
+    pub fn window(mut self, cases: usize) -> Self {
+        self.window = if cases == 0 { WINDOW } else { cases };
+        self.next_flush = self.window;
+        self
     }
 
     /// Takes the next exchange, in recorded order.
     pub fn add(&mut self, e: &Exchange) {
+        self.now = self.now.max(e.started_at);
         match e.direction {
             Direction::Inbound => self.add_inbound(e),
             Direction::Outbound => self.add_outbound(e),
+        }
+        if self.cases.len() >= self.next_flush {
+            self.flush(false);
+            self.next_flush = self.cases.len() + self.window;
         }
     }
 
@@ -164,17 +348,14 @@ impl<'a> Generator<'a> {
                 .push((e.seq, e.protocol.as_str().into()));
             return;
         };
-        // The app answered when its response head arrived; an error after
-        // that (the client hung up early) does not make the case unusable.
-        if e.response.is_none() || e.first_byte_at.is_none() {
-            let why = e.error.as_deref().unwrap_or("no response was recorded");
+        if let Err(why) = answered(e) {
             self.report.skipped.push((e.seq, why.to_owned()));
             return;
         }
         // The number makes every name unique.
         let stem = format!(
             "{:04}-{}-{}",
-            self.cases.len() + 1,
+            self.stems.len() + 1,
             req.method.to_ascii_lowercase(),
             slug(&req.target)
         );
@@ -188,7 +369,10 @@ impl<'a> Generator<'a> {
             noise: Noise::default(),
             mocks: None,
         };
+        self.stems.push(stem.clone());
+        self.case_mocks.push((0, 0));
         self.cases.push((stem, case, Vec::new()));
+        self.first_case_start.get_or_insert(e.started_at);
         self.case_windows
             .push((e.started_at, e.ended_at.unwrap_or(e.started_at)));
     }
@@ -231,34 +415,130 @@ impl<'a> Generator<'a> {
         });
     }
 
-    /// The suite, once every exchange was given.
-    pub fn finish(self) -> Generated {
-        let Generator {
-            session,
-            options,
-            mut report,
-            unsupported_calls,
-            mut cases,
-            case_windows,
-            mut calls,
-            call_windows,
-            pg_names: _,
-            mut server_parameters,
-        } = self;
-        report.unsupported.extend(unsupported_calls);
-        for (call, holders) in calls.iter_mut().zip(holders(&case_windows, &call_windows)) {
+    /// Attributes the calls in the window and hands on the cases the
+    /// recording has moved past, with their calls; `last`: all of them.
+    fn flush(&mut self, last: bool) {
+        if self.cases.is_empty() && self.calls.is_empty() {
+            return;
+        }
+        for (call, holders) in self
+            .calls
+            .iter_mut()
+            .zip(holders(&self.case_windows, &self.call_windows))
+        {
             call.holders = holders;
         }
-        let first_start = case_windows.first().map(|w| w.0);
+        self.types.learn(&self.calls);
+        let units = attribute::transaction_units(&self.calls);
+        let owners = attribute::resolve(&self.cases, &self.calls, &units, &self.types);
+        // Settled: what ended before this no later exchange can change.
+        let settled = if last {
+            Micros(i64::MAX)
+        } else {
+            Micros(self.now.0.saturating_sub(SETTLE.0))
+        };
+        // Hand on the cases before the first one still open, or holding a
+        // call whose unit is not settled, or sharing one with a later case.
+        let mut k = self
+            .case_windows
+            .iter()
+            .position(|w| w.1 >= settled)
+            .unwrap_or(self.cases.len());
+        let unit_open = |unit: &[usize]| {
+            !last
+                && unit.last().is_some_and(|&n| match &self.calls[n].mock {
+                    Mock::Postgres(m) => m.leaves_transaction_open(),
+                    Mock::Http(_) => false,
+                })
+        };
+        loop {
+            let mut moved = false;
+            for unit in &units {
+                let held = unit.iter().flat_map(|&n| self.calls[n].holders.iter());
+                let (Some(lo), Some(hi)) = (held.clone().min(), held.max()) else {
+                    continue;
+                };
+                if *lo < k && (*hi >= k || unit_open(unit)) {
+                    k = *lo;
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let mut take = vec![false; self.calls.len()];
+        for unit in &units {
+            let held: Vec<usize> = unit
+                .iter()
+                .flat_map(|&n| self.calls[n].holders.iter().copied())
+                .collect();
+            let go = if held.is_empty() {
+                !unit_open(unit) && unit.iter().all(|&n| self.call_windows[n].0 < settled)
+            } else {
+                held.iter().all(|&h| h < k)
+            };
+            if go {
+                unit.iter().for_each(|&n| take[n] = true);
+            }
+        }
+        if k == 0 && !take.iter().any(|t| *t) {
+            return;
+        }
+        let mut calls = Vec::new();
+        let mut kept_calls = Vec::new();
+        let mut kept_windows = Vec::new();
+        let windows = std::mem::take(&mut self.call_windows);
+        for (((call, window), owner), go) in std::mem::take(&mut self.calls)
+            .into_iter()
+            .zip(windows)
+            .zip(owners)
+            .zip(take)
+        {
+            if go {
+                calls.push((call, owner));
+            } else {
+                kept_calls.push(call);
+                kept_windows.push(window);
+            }
+        }
+        self.calls = kept_calls;
+        self.call_windows = kept_windows;
+        let cases: Vec<_> = self.cases.drain(..k).collect();
+        self.case_windows.drain(..k);
+        let base = self.base;
+        self.base += k;
+        if let Err(e) = self.finish_stretch(cases, base, calls) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Finishes a stretch of cases (case `base` onwards) with the calls
+    /// given to them or to no case, and hands them to the sink.
+    fn finish_stretch(
+        &mut self,
+        mut cases: Vec<(String, CaseFile, Vec<MockSpec>)>,
+        base: usize,
+        calls: Vec<(attribute::Call, Option<usize>)>,
+    ) -> Result<(), SuiteError> {
+        if self.error.is_some() {
+            return Ok(());
+        }
+        let report = &mut self.report;
         let mut startup = Vec::new();
         let mut shared = Vec::new();
         let mut pg_cases: Vec<Vec<PgMock>> = vec![Vec::new(); cases.len()];
         let mut startup_pg = Vec::new();
         let mut shared_pg = Vec::new();
+        let first_start = self.first_case_start;
+        let first_report = (
+            report.ambiguous.len(),
+            report.attributed.len(),
+            report.outside.len(),
+        );
         // Calls made while several cases were in flight go to the case the
         // evidence names (see `attribute`), else to the shared pool.
-        let owners = attribute::resolve(&cases, &calls);
-        for (c, owner) in calls.into_iter().zip(owners) {
+        for (c, owner) in calls {
             let attribute::Call {
                 seq,
                 started_at,
@@ -300,8 +580,8 @@ impl<'a> Generator<'a> {
                 (Mock::Postgres(m), Place::Shared) => shared_pg.push(m),
             }
         }
-        let mut pg = BTreeMap::new();
-        for ((stem, case, mocks), mut pg_mocks) in cases.iter_mut().zip(pg_cases) {
+        for (j, ((stem, case, mocks), pg_mocks)) in cases.iter_mut().zip(&mut pg_cases).enumerate()
+        {
             for (n, m) in mocks.iter_mut().enumerate() {
                 m.id = format!("{stem}#{}", n + 1);
             }
@@ -311,25 +591,24 @@ impl<'a> Generator<'a> {
             if !mocks.is_empty() || !pg_mocks.is_empty() {
                 case.mocks = Some(format!("mocks/{stem}.jsonl"));
             }
-            if !pg_mocks.is_empty() {
-                pg.insert(stem.clone(), pg_mocks);
-            }
+            self.case_mocks[base + j] = (mocks.len() as u32, pg_mocks.len() as u32);
         }
-        for (n, m) in startup.iter_mut().enumerate() {
-            m.id = format!("startup#{}", n + 1);
-        }
-        for (n, m) in startup_pg.iter_mut().enumerate() {
-            m.id = format!("startup#{}", startup.len() + n + 1);
-        }
-        for (n, m) in shared.iter_mut().enumerate() {
-            m.id = format!("shared#{}", n + 1);
-        }
-        for (n, m) in shared_pg.iter_mut().enumerate() {
-            m.id = format!("shared#{}", shared.len() + n + 1);
-        }
+        let c = &mut self.counts;
+        number_pool(
+            "startup",
+            &mut startup,
+            &mut startup_pg,
+            c.http_startup + c.pg_startup,
+        );
+        number_pool(
+            "shared",
+            &mut shared,
+            &mut shared_pg,
+            c.http_shared + c.pg_shared,
+        );
 
         // Values that flow from one answer into later calls become references.
-        let mut chains = chain::Chains::default();
+        let chains = &mut self.chains;
         for (stem, case, mocks) in &mut cases {
             let number = crate::suite::case_number(stem).to_owned();
             chains.begin_case();
@@ -343,15 +622,28 @@ impl<'a> Generator<'a> {
             chains.sent(&case.request);
             chains.rewrite_expected(&number, stem, &case.request, &mut case.response);
         }
-        chains.mark_origins(&mut cases);
-        report.chained = std::mem::take(&mut chains.report);
-        report.unlinked = std::mem::take(&mut chains.ambiguous);
-
-        report.repeats = repeats::loosen(&mut cases);
-        if options.dedup {
-            report.deduplicated = dedup::dedup(&mut cases);
+        for (number, path) in chains.mark_origins(&mut cases) {
+            if let Some(i) = number.parse::<usize>().ok().and_then(|n| n.checked_sub(1)) {
+                self.origins.push((i, path));
+            }
         }
-        let recorded_at = session.started_at.0 / 1_000_000;
+        let chained_from = report.chained.len();
+        report.chained.append(&mut chains.report);
+        report.unlinked.append(&mut chains.ambiguous);
+
+        self.repeats.observe(
+            &mut repeats::AtHand {
+                cases: &mut cases,
+                base,
+            },
+            &self.stems,
+            &mut self.loosen,
+            &mut report.repeats,
+        );
+        if self.options.dedup {
+            self.dedup.observe(&cases, base);
+        }
+        let recorded_at = self.session.started_at.0 / 1_000_000;
         for (stem, case, _) in &mut cases {
             if let Some(v) = case.response.body.as_mut().and_then(BodySpec::as_json_mut) {
                 let mut found = Vec::new();
@@ -362,10 +654,9 @@ impl<'a> Generator<'a> {
             }
         }
 
-        let mut secrets = secrets::Secrets::with_rules(options.secret_rules.clone());
-        report.nonces = nonce_headers(&cases, &startup, &shared);
-        secrets.exempt_headers(report.nonces.iter().map(|(name, _)| name.clone()));
-        report.redacted_nonces = stand_in_redacted_nonces(&mut cases, &report.nonces);
+        let secrets = &mut self.secrets;
+        let known_before = secrets.values().len();
+        report.redacted_nonces += stand_in_redacted_nonces(&mut cases, &report.nonces);
         // The first pass finds every secret; the second replaces each wherever
         // else it stands, also where it stood before it was first found (a
         // value a case echoes that a later case names as a secret).
@@ -383,14 +674,17 @@ impl<'a> Generator<'a> {
                 secrets.scrub_response(&mut m.response, false);
             }
             // After HTTP, so secret values found there are known in SQL traffic too.
-            for m in pg
-                .values_mut()
+            for m in pg_cases
+                .iter_mut()
                 .flatten()
                 .chain(startup_pg.iter_mut())
                 .chain(shared_pg.iter_mut())
             {
                 secrets.scrub_pg(m);
             }
+        }
+        if secrets.values().len() > known_before && base > 0 {
+            self.late_secrets = true;
         }
         // A reference that a secret's matcher replaced afterwards is not in the
         // suite: the summary lists only what the files hold.
@@ -399,29 +693,39 @@ impl<'a> Generator<'a> {
             .enumerate()
             .map(|(i, (stem, _, _))| (stem.as_str(), i))
             .collect();
-        report.chained.retain(|(case, place, reference)| {
-            let Some((_, c, mocks)) = by_stem.get(case.as_str()).map(|&i| &cases[i]) else {
-                return true;
-            };
-            // References are made in the case's request and HTTP mocks, and in
-            // its expected response (places starting with "response").
-            let text = if place.starts_with("response") {
-                serde_json::to_string(&c.response).unwrap_or_default()
-            } else {
-                let mut t = serde_json::to_string(&c.request).unwrap_or_default();
-                for m in mocks {
-                    t.push_str(&serde_json::to_string(m).unwrap_or_default());
+        let mut i = chained_from;
+        while i < report.chained.len() {
+            let (case, place, reference) = &report.chained[i];
+            let keep = match by_stem.get(case.as_str()).map(|&i| &cases[i]) {
+                None => true,
+                Some((_, c, mocks)) => {
+                    // References are made in the case's request and HTTP mocks,
+                    // and in its expected response (places starting with
+                    // "response").
+                    let text = if place.starts_with("response") {
+                        serde_json::to_string(&c.response).unwrap_or_default()
+                    } else {
+                        let mut t = serde_json::to_string(&c.request).unwrap_or_default();
+                        for m in mocks {
+                            t.push_str(&serde_json::to_string(m).unwrap_or_default());
+                        }
+                        t
+                    };
+                    text.contains(reference.as_str())
                 }
-                t
             };
-            text.contains(reference.as_str())
-        });
+            if keep {
+                i += 1;
+            } else {
+                report.chained.remove(i);
+            }
+        }
         // Values the app makes up afresh (a salted hash, a nonce, a new id) are
         // sent differently at replay: matched by kind, and listed. After
         // references and secrets: a value that came from an earlier answer, or
         // that is a secret the app was given, is filled in at replay instead.
-        let mut all_pg: Vec<&mut PgMock> = pg
-            .values_mut()
+        let mut all_pg: Vec<&mut PgMock> = pg_cases
+            .iter_mut()
             .flatten()
             .chain(startup_pg.iter_mut())
             .chain(shared_pg.iter_mut())
@@ -430,7 +734,12 @@ impl<'a> Generator<'a> {
             .iter()
             .map(|(stem, case, _)| (stem.clone(), attribute::sent_values(&case.request)))
             .collect();
-        report.param_matchers = postgres::infer_params(&mut all_pg, recorded_at, &sent);
+        report.param_matchers.extend(postgres::infer_params(
+            &mut all_pg,
+            &mut self.param_types,
+            recorded_at,
+            &sent,
+        ));
         let http_mocks = cases
             .iter_mut()
             .flat_map(|(_, _, m)| m.iter_mut())
@@ -439,25 +748,133 @@ impl<'a> Generator<'a> {
         report
             .param_matchers
             .extend(outbound::infer_bodies(http_mocks, recorded_at));
-        // What the summary lists is what is written: not the Postgres groups of
-        // cases --dedup dropped.
-        let kept: std::collections::HashSet<&str> =
-            cases.iter().map(|(stem, _, _)| stem.as_str()).collect();
-        report.param_matchers.retain(|p| {
-            let stem = p.mock.rsplit_once('#').map_or("", |(s, _)| s);
-            kept.contains(stem) || stem == "startup" || stem == "shared"
-        });
         // The summary `generate` prints quotes calls (their SQL) too.
-        for (_, call, _) in &mut report.ambiguous {
+        let (a, b, o) = first_report;
+        for (_, call, _) in &mut report.ambiguous[a..] {
             *call = secrets.scrub_text(call);
         }
-        for (_, call, _) in &mut report.attributed {
+        for (_, call, _) in &mut report.attributed[b..] {
             *call = secrets.scrub_text(call);
         }
-        for (_, call) in &mut report.outside {
+        for (_, call) in &mut report.outside[o..] {
             *call = secrets.scrub_text(call);
         }
 
+        let c = &mut self.counts;
+        c.cases += cases.len();
+        c.http_startup += startup.len();
+        c.pg_startup += startup_pg.len();
+        c.http_shared += shared.len();
+        c.pg_shared += shared_pg.len();
+        for ((stem, case, mocks), pg) in cases.into_iter().zip(pg_cases) {
+            c.http_in_cases += mocks.len();
+            c.pg_in_cases += pg.len();
+            self.sink.case(stem, case, mocks, pg, secrets)?;
+        }
+        self.sink
+            .pool(sink::Pool::Startup, startup, startup_pg, secrets)?;
+        self.sink
+            .pool(sink::Pool::Shared, shared, shared_pg, secrets)?;
+        Ok(())
+    }
+
+    /// The suite, once every exchange was given: what the generator made,
+    /// and the sink it wrote into.
+    pub fn finish(mut self) -> Result<(Made, S), SuiteError> {
+        self.flush(true);
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut report = std::mem::take(&mut self.report);
+        report.unsupported.append(&mut self.unsupported_calls);
+        // What looks back across the session, on cases handed on before.
+        let mut none: Vec<(String, CaseFile, Vec<MockSpec>)> = Vec::new();
+        self.repeats.close(
+            &mut repeats::AtHand {
+                cases: &mut none,
+                base: self.stems.len(),
+            },
+            &self.stems,
+            &mut self.loosen,
+            &mut report.repeats,
+        );
+        // They were made before the cases were handed on, in the order a
+        // suite made whole makes them: origins and repeats first, so a field
+        // they loosen is not also listed as matched by its format.
+        let mut edits: BTreeMap<usize, Edits> = BTreeMap::new();
+        for (i, path) in std::mem::take(&mut self.origins) {
+            edits.entry(i).or_default().0.push(path);
+        }
+        for l in std::mem::take(&mut self.loosen) {
+            edits.entry(l.case).or_default().1.push((l.path, l.kind));
+        }
+        let loosened: std::collections::HashSet<(&str, String)> = edits
+            .iter()
+            .flat_map(|(&i, (origins, loosen))| {
+                let stem = self.stems[i].as_str();
+                origins
+                    .iter()
+                    .map(|p| format!("${}", p.strip_prefix("body").unwrap_or(p)))
+                    .chain(loosen.iter().map(|(p, _)| p.clone()))
+                    .map(move |p| (stem, p))
+            })
+            .collect();
+        report
+            .matchers
+            .retain(|(stem, path, _)| !loosened.contains(&(stem.as_str(), path.clone())));
+        drop(loosened);
+        for (i, (origins, loosen)) in edits {
+            self.sink.patch_case(
+                &self.stems[i],
+                &mut |case| {
+                    for path in &origins {
+                        chain::mark_origin(case, path);
+                    }
+                    if let Some(v) = case.response.body.as_mut().and_then(BodySpec::as_json_mut) {
+                        for (path, kind) in &loosen {
+                            repeats::set(v, path, serde_json::json!({ matcher::MARKER: kind }));
+                        }
+                    }
+                },
+                &self.secrets,
+            )?;
+        }
+        if self.options.dedup {
+            let (drop, stands_for) = std::mem::take(&mut self.dedup).finish(&self.stems);
+            let dropped: std::collections::HashSet<&str> =
+                drop.iter().map(|&i| self.stems[i].as_str()).collect();
+            for &i in &drop {
+                self.sink.drop_case(&self.stems[i])?;
+                let (http, pg) = self.case_mocks[i];
+                self.counts.cases -= 1;
+                self.counts.http_in_cases -= http as usize;
+                self.counts.pg_in_cases -= pg as usize;
+            }
+            // What the summary lists is what is written: not what the cases
+            // --dedup dropped held.
+            report
+                .matchers
+                .retain(|(stem, _, _)| !dropped.contains(stem.as_str()));
+            report.param_matchers.retain(|p| {
+                let stem = p.mock.rsplit_once('#').map_or("", |(s, _)| s);
+                !dropped.contains(stem)
+            });
+            report.deduplicated = stands_for;
+        }
+        if self.late_secrets {
+            self.sink.rescrub(&mut self.secrets)?;
+        }
+        let made = Made {
+            suite: self.suite_file(),
+            report,
+            secrets: self.secrets,
+            counts: self.counts,
+        };
+        Ok((made, self.sink))
+    }
+
+    fn suite_file(&mut self) -> SuiteFile {
+        let session = self.session;
         let setup = &session.setup;
         let dependencies = setup["dependencies"]
             .as_array()
@@ -466,7 +883,10 @@ impl<'a> Generator<'a> {
                     .filter_map(|d| {
                         let name = d["name"].as_str()?.to_owned();
                         Some(DependencySpec {
-                            server_parameters: server_parameters.remove(&name).unwrap_or_default(),
+                            server_parameters: self
+                                .server_parameters
+                                .remove(&name)
+                                .unwrap_or_default(),
                             protocol: d["protocol"].as_str().unwrap_or("http").to_owned(),
                             listen: d["listen"].as_str()?.to_owned(),
                             name,
@@ -482,7 +902,7 @@ impl<'a> Generator<'a> {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        let suite = SuiteFile {
+        SuiteFile {
             reel_suite: FORMAT_VERSION,
             name: session.name.clone(),
             session: SessionRef {
@@ -503,87 +923,130 @@ impl<'a> Generator<'a> {
                     .collect(),
                 body_paths: Vec::new(),
             },
-        };
-        Generated {
-            suite,
-            cases,
-            startup,
-            shared,
-            pg,
-            startup_pg,
-            shared_pg,
-            report,
-            secrets,
         }
     }
+}
+
+/// What to change in a case handed on: origins to mark (paths from `body`)
+/// and fields to loosen (`(path, kind)`).
+type Edits = (Vec<String>, Vec<(String, &'static str)>);
+
+/// Gives a pool's new mocks their ids, after the `before` given earlier:
+/// HTTP first, then Postgres, as each stretch comes.
+fn number_pool(name: &str, http: &mut [MockSpec], pg: &mut [PgMock], before: usize) {
+    for (n, m) in http.iter_mut().enumerate() {
+        m.id = format!("{name}#{}", before + n + 1);
+    }
+    for (n, m) in pg.iter_mut().enumerate() {
+        m.id = format!("{name}#{}", before + http.len() + n + 1);
+    }
+}
+
+/// Whether an inbound exchange makes a case: the app answered when its
+/// response head arrived; an error after that (the client hung up early)
+/// does not make the case unusable.
+fn answered(e: &Exchange) -> Result<(), &str> {
+    if e.response.is_none() || e.first_byte_at.is_none() {
+        return Err(e.error.as_deref().unwrap_or("no response was recorded"));
+    }
+    Ok(())
 }
 
 /// Request headers named like secrets (not credential headers such as
 /// Authorization or Cookie) whose value is new on every one of two or more
 /// requests, and never seen in any later request or any dependency call: a
 /// client's per-request nonce, which is no credential and that no later call
-/// depends on. `(name, requests)`, by name in lower case.
-fn nonce_headers(
-    cases: &[(String, CaseFile, Vec<MockSpec>)],
-    startup: &[MockSpec],
-    shared: &[MockSpec],
-) -> Vec<(String, usize)> {
-    let mut seen: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
-    for (i, (_, case, _)) in cases.iter().enumerate() {
-        for (name, value) in &case.request.headers {
+/// depends on.
+///
+/// Found before the suite is made, since secrets must know them: the
+/// session's HTTP exchanges are given twice, to [`Nonces::first`] (the
+/// values) and then to [`Nonces::second`] (where they flow).
+#[derive(Default)]
+pub struct Nonces {
+    /// Values by header name (lower case): `(request, value)`.
+    seen: BTreeMap<String, Vec<(usize, String)>>,
+    /// Inbound requests that make cases seen in this pass.
+    requests: usize,
+    /// The candidates' values, found in one pass over each text.
+    finder: Option<(aho_corasick::AhoCorasick, Vec<(String, usize)>)>,
+    flows: std::collections::BTreeSet<String>,
+}
+
+impl Nonces {
+    /// The first pass: each case's secret-named headers.
+    pub fn first(&mut self, e: &Exchange) {
+        if !self.is_case(e) {
+            return;
+        }
+        let i = self.requests;
+        self.requests += 1;
+        for (name, value) in request_spec(&e.request).headers {
             let n = name.to_ascii_lowercase();
             if secrets::is_secret_header(&n) && !secrets::is_credential_header(&n) {
-                seen.entry(n).or_default().push((i, value.clone()));
+                self.seen.entry(n).or_default().push((i, value));
             }
         }
     }
-    // Nonce-like by their values: two or more requests, each value new.
-    seen.retain(|_, values| {
-        let distinct: std::collections::BTreeSet<&str> =
-            values.iter().map(|(_, v)| v.as_str()).collect();
-        values.len() >= 2 && distinct.len() == values.len()
-    });
-    if seen.is_empty() {
-        return Vec::new();
+
+    fn is_case(&self, e: &Exchange) -> bool {
+        e.direction == Direction::Inbound
+            && e.protocol == Protocol::Http
+            && e.request.as_http_request().is_some()
+            && answered(e).is_ok()
     }
-    // Does a value flow: into a later request, or into any dependency call?
-    // One pass over every text finds all values at once.
-    let candidates: Vec<(&str, usize, &str)> = seen
-        .iter()
-        .flat_map(|(name, values)| values.iter().map(|(i, v)| (name.as_str(), *i, v.as_str())))
-        .collect();
-    let finder = aho_corasick::AhoCorasick::new(candidates.iter().map(|(_, _, v)| v))
-        .expect("literal patterns build");
-    let mut flows: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    let mut find = |text: &str, in_request: Option<usize>| {
-        for m in finder.find_overlapping_iter(text) {
-            let (name, origin, _) = candidates[m.pattern().as_usize()];
-            if in_request.is_none_or(|i| i > origin) {
-                flows.insert(name);
+
+    /// The second pass: does a value flow, into a later request or into any
+    /// dependency call?
+    pub fn second(&mut self, e: &Exchange) {
+        if self.finder.is_none() {
+            // Nonce-like by their values: two or more requests, each value new.
+            self.seen.retain(|_, values| {
+                let distinct: std::collections::BTreeSet<&str> =
+                    values.iter().map(|(_, v)| v.as_str()).collect();
+                values.len() >= 2 && distinct.len() == values.len()
+            });
+            let candidates: Vec<(String, usize, String)> = self
+                .seen
+                .iter()
+                .flat_map(|(name, values)| {
+                    values.iter().map(|(i, v)| (name.clone(), *i, v.clone()))
+                })
+                .collect();
+            let finder = aho_corasick::AhoCorasick::new(candidates.iter().map(|(_, _, v)| v))
+                .expect("literal patterns build");
+            let names = candidates.into_iter().map(|(n, i, _)| (n, i)).collect();
+            self.finder = Some((finder, names));
+            self.requests = 0;
+        }
+        if self.seen.is_empty() || e.protocol != Protocol::Http {
+            return;
+        }
+        let in_request = match e.direction {
+            Direction::Inbound if self.is_case(e) => {
+                self.requests += 1;
+                Some(self.requests - 1)
+            }
+            Direction::Inbound => return,
+            Direction::Outbound => None,
+        };
+        let text = serde_json::to_string(&request_spec(&e.request)).unwrap_or_default();
+        let (finder, names) = self.finder.as_ref().expect("built above");
+        for m in finder.find_overlapping_iter(&text) {
+            let (name, origin) = &names[m.pattern().as_usize()];
+            if in_request.is_none_or(|i| i > *origin) {
+                self.flows.insert(name.clone());
             }
         }
-    };
-    for (i, (_, c, _)) in cases.iter().enumerate() {
-        find(
-            &serde_json::to_string(&c.request).unwrap_or_default(),
-            Some(i),
-        );
     }
-    for m in cases
-        .iter()
-        .flat_map(|(_, _, m)| m)
-        .chain(startup)
-        .chain(shared)
-    {
-        find(&serde_json::to_string(&m.request).unwrap_or_default(), None);
+
+    /// `(name, requests)` of each nonce header, by name in lower case.
+    pub fn result(&self) -> Vec<(String, usize)> {
+        self.seen
+            .iter()
+            .filter(|(name, _)| self.finder.is_some() && !self.flows.contains(*name))
+            .map(|(name, values)| (name.clone(), values.len()))
+            .collect()
     }
-    let mut out = Vec::new();
-    for (name, values) in &seen {
-        if !flows.contains(name.as_str()) {
-            out.push((name.clone(), values.len()));
-        }
-    }
-    out
 }
 
 /// A nonce header `record --redact` already replaced by a secret placeholder
@@ -677,83 +1140,30 @@ enum Place {
     Shared,
 }
 
-/// Writes the suite into `dir`. A folder holding an earlier suite has its
-/// generated parts (`cases/`, `mocks/`, `suite.json`) replaced; any other
-/// non-empty folder is refused, so nothing of the user's is overwritten.
-pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<PathBuf>, SuiteError> {
-    let werr = |path: &Path| {
-        let path = path.to_owned();
-        move |source| SuiteError::Write { path, source }
-    };
-    if dir.exists() {
-        let has_suite = dir.join("suite.json").exists();
-        let empty = std::fs::read_dir(dir).map_err(werr(dir))?.next().is_none();
-        if !has_suite && !empty {
-            return Err(SuiteError::Invalid {
-                path: dir.to_owned(),
-                what:
-                    "the folder is not empty and holds no suite.json; give an empty or new folder"
-                        .into(),
-            });
-        }
-        for sub in ["cases", "mocks"] {
-            let p = dir.join(sub);
-            if p.exists() {
-                std::fs::remove_dir_all(&p).map_err(werr(&p))?;
-            }
-        }
-    }
-    let mut written = Vec::new();
-    let mut put = |rel: String, text: String| -> Result<(), SuiteError> {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(werr(parent))?;
-        }
-        // The safety net: no distinctive recorded secret reaches a file.
-        crate::files::replace(&path, g.secrets.scrub_file(&text).as_bytes())
-            .map_err(werr(&path))?;
-        written.push(path);
-        Ok(())
-    };
-    put("suite.json".into(), to_pretty(&g.suite))?;
-    std::fs::create_dir_all(dir.join("cases")).map_err(werr(&dir.join("cases")))?;
-    let no_pg = Vec::new();
+/// Writes a suite made in memory into `dir`. A folder holding an earlier
+/// suite has its generated parts (`cases/`, `mocks/`, `suite.json`)
+/// replaced; any other non-empty folder is refused, so nothing of the
+/// user's is overwritten.
+pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<std::path::PathBuf>, SuiteError> {
+    use sink::Sink as _;
+    let mut out = sink::Dir::create(dir)?;
     for (stem, case, mocks) in &g.cases {
-        put(format!("cases/{stem}.json"), to_pretty(case))?;
-        let pg = g.pg.get(stem).unwrap_or(&no_pg);
-        if !mocks.is_empty() || !pg.is_empty() {
-            put(format!("mocks/{stem}.jsonl"), jsonl(mocks, pg))?;
-        }
+        let pg = g.pg.get(stem).cloned().unwrap_or_default();
+        out.case(stem.clone(), case.clone(), mocks.clone(), pg, &g.secrets)?;
     }
-    if !g.startup.is_empty() || !g.startup_pg.is_empty() {
-        put(
-            "mocks/startup.jsonl".into(),
-            jsonl(&g.startup, &g.startup_pg),
-        )?;
-    }
-    if !g.shared.is_empty() || !g.shared_pg.is_empty() {
-        put("mocks/shared.jsonl".into(), jsonl(&g.shared, &g.shared_pg))?;
-    }
-    Ok(written)
-}
-
-/// One line per mock, HTTP and Postgres together in recorded order.
-fn jsonl(http: &[MockSpec], pg: &[PgMock]) -> String {
-    let mut lines: Vec<(i64, String)> = http
-        .iter()
-        .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize")))
-        .chain(
-            pg.iter()
-                .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize"))),
-        )
-        .collect();
-    lines.sort_by_key(|(seq, _)| *seq);
-    let mut s = String::new();
-    for (_, line) in lines {
-        s.push_str(&line);
-        s.push('\n');
-    }
-    s
+    out.pool(
+        sink::Pool::Startup,
+        g.startup.clone(),
+        g.startup_pg.clone(),
+        &g.secrets,
+    )?;
+    out.pool(
+        sink::Pool::Shared,
+        g.shared.clone(),
+        g.shared_pg.clone(),
+        &g.secrets,
+    )?;
+    out.finish(&g.suite, &g.secrets)
 }
 
 fn headers_spec(headers: &[Header]) -> Vec<(String, String)> {
@@ -899,6 +1309,7 @@ pub mod dedup;
 pub mod outbound;
 pub mod postgres;
 pub mod repeats;
+pub mod sink;
 
 #[cfg(test)]
 mod tests;

@@ -495,6 +495,16 @@ impl Store {
     pub fn each_exchange(
         &self,
         session_id: i64,
+        each: impl FnMut(Exchange),
+    ) -> Result<(), StoreError> {
+        self.each_exchange_of(session_id, None, each)
+    }
+
+    /// [`Store::each_exchange`], of one protocol only when `protocol` is given.
+    pub fn each_exchange_of(
+        &self,
+        session_id: i64,
+        protocol: Option<crate::model::Protocol>,
         mut each: impl FnMut(Exchange),
     ) -> Result<(), StoreError> {
         let mut stmt = self
@@ -504,11 +514,12 @@ impl Store {
                         first_byte_at, ended_at, request_head, request_body, request_size,
                         request_truncated, response_head, response_body, response_size,
                         response_truncated, error
-                 FROM exchanges WHERE session_id = ?1 ORDER BY seq",
+                 FROM exchanges WHERE session_id = ?1 AND (?2 IS NULL OR protocol = ?2)
+                 ORDER BY seq",
             )
             .map_err(self.sql_err("reading exchanges"))?;
         let mut rows = stmt
-            .query(params![session_id])
+            .query(params![session_id, protocol.map(|p| p.as_str())])
             .map_err(self.sql_err("reading exchanges"))?;
         while let Some(r) = rows.next().map_err(self.sql_err("reading exchanges"))? {
             each(

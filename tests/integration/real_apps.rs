@@ -454,6 +454,53 @@ async fn conduit_concurrent_users_replay_green() {
     assert_eq!(code, 0, "generate --verify:\n{printed}");
     db.drop_now();
     assert_green(&rec, 3, 14 * users);
+    same_suite_a_case_at_a_time(&rec);
+}
+
+/// `reel generate` hands cases on as the recording moves past them, so that
+/// a long session is never held whole. Made a case at a time, the suite of
+/// this concurrent session (pooled queries attributed by evidence, chained
+/// tokens, repeats, secrets) is the one made all at once, file for file.
+fn same_suite_a_case_at_a_time(rec: &Recorded) {
+    let store = rec.store();
+    let whole = rec.dir.path().join("whole");
+    let windowed = rec.dir.path().join("windowed");
+    for (out, window) in [(&whole, "0"), (&windowed, "1")] {
+        let made = Command::new(reel_bin())
+            .args(["generate", &rec.session, "--out"])
+            .arg(out)
+            .arg("--store")
+            .arg(&store)
+            .env("REEL_GENERATE_WINDOW", window)
+            .output()
+            .expect("running reel generate");
+        assert!(made.status.success(), "{}", text(&made));
+    }
+    let files = |dir: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for sub in ["cases", "mocks"] {
+            for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let p = e.unwrap().path();
+                let name = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((name, std::fs::read(&p).unwrap()));
+            }
+        }
+        out.push((
+            "suite.json".into(),
+            std::fs::read(dir.join("suite.json")).unwrap(),
+        ));
+        out.sort();
+        out
+    };
+    let (a, b) = (files(&whole), files(&windowed));
+    assert!(a.len() > 14, "{} files", a.len());
+    assert_eq!(
+        a.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        b.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs when made a case at a time");
+    }
 }
 
 /// httpbin under Schemathesis: one example per operation, fixed seed (about

@@ -34,7 +34,7 @@ use super::Mock;
 use crate::suite::postgres::normalize_sql;
 use crate::suite::{BodySpec, CaseFile, MockSpec, PgMock, RequestSpec};
 use crate::time::Micros;
-use crate::wire::postgres::{is_binary_param, BackendMessage, Field, FrontendMessage, TxStatus};
+use crate::wire::postgres::{is_binary_param, BackendMessage, Field, FrontendMessage};
 
 /// A dependency call as the suite will hold it, and the cases whose time
 /// windows hold it.
@@ -52,6 +52,8 @@ pub(super) struct Call {
 pub(super) fn resolve(
     cases: &[(String, CaseFile, Vec<MockSpec>)],
     calls: &[Call],
+    units: &[Vec<usize>],
+    types: &Types,
 ) -> Vec<Option<usize>> {
     let mut owner: Vec<Option<usize>> = calls
         .iter()
@@ -60,7 +62,6 @@ pub(super) fn resolve(
             _ => None,
         })
         .collect();
-    let units = transaction_units(calls);
     let ambiguous: Vec<&Vec<usize>> = units
         .iter()
         .filter(|u| u.iter().any(|&n| calls[n].holders.len() > 1))
@@ -74,7 +75,6 @@ pub(super) fn resolve(
         .iter()
         .flat_map(|u| u.iter().flat_map(|&n| calls[n].holders.iter().copied()))
         .collect();
-    let types = Types::learn(calls);
     // What each call sent (its parameters), and all it carried (with its
     // answer's rows), for the calls that are asked about.
     let mut values: HashMap<usize, (BTreeSet<String>, BTreeSet<String>)> = HashMap::new();
@@ -98,7 +98,7 @@ pub(super) fn resolve(
         if let Some(k) = o.and_then(|case| known.get_mut(&case)) {
             let v = values
                 .entry(n)
-                .or_insert_with(|| call_values(&calls[n], &types));
+                .or_insert_with(|| call_values(&calls[n], types));
             k.extend(v.1.iter().cloned());
         }
     }
@@ -106,7 +106,7 @@ pub(super) fn resolve(
         for &n in unit.iter() {
             values
                 .entry(n)
-                .or_insert_with(|| call_values(&calls[n], &types));
+                .or_insert_with(|| call_values(&calls[n], types));
         }
     }
 
@@ -231,7 +231,7 @@ fn common_holders<'a>(mut all: impl Iterator<Item = &'a Vec<usize>>) -> Vec<usiz
 /// Calls grouped by transaction: a Postgres group joins the one before it on
 /// its connection when that one left a transaction open. Every other call
 /// is a unit of its own. Units in recorded order.
-fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
+pub(super) fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
     let mut units: Vec<Vec<usize>> = Vec::new();
     let mut open: HashMap<(&str, u64), usize> = HashMap::new();
     let mut order: Vec<usize> = (0..calls.len()).collect();
@@ -252,11 +252,7 @@ fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
                 units.len() - 1
             }
         };
-        let left_open = m.response.iter().rev().find_map(|r| match r {
-            BackendMessage::ReadyForQuery { status } => Some(*status != TxStatus::Idle),
-            _ => None,
-        });
-        if left_open == Some(true) {
+        if m.leaves_transaction_open() {
             open.insert(key, unit);
         }
     }
@@ -264,22 +260,23 @@ fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
 }
 
 /// Parameter types and result columns by statement (dependency and
-/// normalized SQL), learned from the whole recording: a driver that caches
-/// its statements binds and executes later without describing again.
-struct Types {
+/// normalized SQL), learned from the recording as it streams by: a driver
+/// that caches its statements binds and executes later without describing
+/// again.
+#[derive(Debug, Default)]
+pub(super) struct Types {
     params: HashMap<(String, String), Vec<u32>>,
     rows: HashMap<(String, String), Vec<Field>>,
 }
 
 impl Types {
-    fn learn(calls: &[Call]) -> Self {
+    pub(super) fn learn(&mut self, calls: &[Call]) {
         let pg = || {
             calls.iter().filter_map(|c| match &c.mock {
                 Mock::Postgres(m) => Some(m),
                 Mock::Http(_) => None,
             })
         };
-        let mut rows = HashMap::new();
         for m in pg() {
             // One statement described per group is the common case; the
             // columns belong to the last statement the group names.
@@ -288,14 +285,12 @@ impl Types {
                 _ => r.prepared.as_deref(),
             });
             if let (Some(sql), Some(fields)) = (last_sql, row_fields(&m.response)) {
-                rows.entry((m.dependency.clone(), normalize_sql(sql)))
+                self.rows
+                    .entry((m.dependency.clone(), normalize_sql(sql)))
                     .or_insert(fields);
             }
         }
-        Types {
-            params: super::postgres::param_types(pg()),
-            rows,
-        }
+        super::postgres::learn_param_types(&mut self.params, pg());
     }
 
     fn of(&self, dep: &str, sql: Option<&str>) -> (Option<&Vec<u32>>, Option<&Vec<Field>>) {

@@ -657,30 +657,47 @@ impl Chains {
 
     /// Each value some later call referred to becomes a typed matcher at its
     /// origin: the id must be there and of its type, and the calls that use
-    /// it check the rest.
-    pub fn mark_origins(&self, cases: &mut [(String, CaseFile, Vec<MockSpec>)]) {
-        let by_number: HashMap<String, usize> = cases
+    /// it check the rest. Marks the origins in `cases` and returns the others,
+    /// `(case number, path)`: origins in cases handed on before, which the
+    /// caller marks with [`mark_origin`]. What was marked is forgotten.
+    pub fn mark_origins(
+        &mut self,
+        cases: &mut [(String, CaseFile, Vec<MockSpec>)],
+    ) -> Vec<(String, String)> {
+        let by_number: HashMap<&str, usize> = cases
             .iter()
             .enumerate()
-            .map(|(i, (stem, _, _))| (crate::suite::case_number(stem).to_owned(), i))
+            .map(|(i, (stem, _, _))| (crate::suite::case_number(stem), i))
             .collect();
-        for (case, path) in &self.used {
-            let Some(&i) = by_number.get(case) else {
-                continue;
-            };
-            let c = &mut cases[i].1;
-            let Some(body) = c.response.body.as_mut().and_then(BodySpec::as_json_mut) else {
-                continue;
-            };
-            if let Some(leaf) =
-                crate::json_path::at_mut(body, path.strip_prefix("body").unwrap_or(path))
-            {
-                let kind = if leaf.is_number() { "number" } else { "string" };
-                if crate::matcher::as_matcher(leaf).is_none() {
-                    *leaf = json!({ MARKER: kind });
-                }
+        let mut elsewhere = Vec::new();
+        let mut here = Vec::new();
+        for (case, path) in std::mem::take(&mut self.used) {
+            match by_number.get(case.as_str()) {
+                Some(&i) => here.push((i, path)),
+                None => elsewhere.push((case, path)),
             }
         }
+        for (i, path) in here {
+            mark_origin(&mut cases[i].1, &path);
+        }
+        elsewhere
+    }
+}
+
+/// The value at `path` (`body.id`) of a case's expected response becomes a
+/// typed matcher, unless it is one already.
+pub fn mark_origin(c: &mut CaseFile, path: &str) {
+    let Some(body) = c.response.body.as_mut().and_then(BodySpec::as_json_mut) else {
+        return;
+    };
+    if let Some(leaf) = crate::json_path::at_mut(body, path.strip_prefix("body").unwrap_or(path)) {
+        // A matcher put there before (by its format, once the case was
+        // handed on) stands for its type.
+        let number = match crate::matcher::as_matcher(leaf) {
+            Some(kind) => matches!(kind, "number" | "epoch_seconds" | "epoch_millis"),
+            None => leaf.is_number(),
+        };
+        *leaf = json!({ MARKER: if number { "number" } else { "string" } });
     }
 }
 

@@ -4,7 +4,7 @@
 //! dropped. Writes are always kept, since they change what later cases see,
 //! and so is any case a kept case refers to (`${NNNN.response...}`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -12,8 +12,17 @@ use crate::matcher::{as_matcher, is_uuid};
 use crate::suite::{BodySpec, CaseFile, MockSpec};
 
 fn schema(v: &Value) -> String {
+    // A matcher reads as the type it stands for: loosening a field (across
+    // repeats, or at an origin later cases refer to) does not change the
+    // case's shape, so it may come after the shape was taken.
     if let Some(kind) = as_matcher(v) {
-        return kind.to_owned();
+        return match kind {
+            "number" | "epoch_seconds" | "epoch_millis" => "number",
+            "boolean" => "bool",
+            "any" => "any",
+            _ => "string",
+        }
+        .to_owned();
     }
     match v {
         Value::Null => "null".into(),
@@ -85,46 +94,70 @@ fn references(c: &CaseFile, mocks: &[MockSpec], out: &mut BTreeSet<String>) {
     let mut rest = text.as_str();
     while let Some(i) = rest.find("${") {
         let r = &rest[i + 2..];
-        if r.len() > 5
-            && r.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-            && r[4..].starts_with(".response.")
-        {
-            out.insert(r[..4].to_owned());
+        // Case numbers have four digits or more: a long session's have more.
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        if digits >= 4 && r[digits..].starts_with(".response.") {
+            out.insert(r[..digits].to_owned());
         }
         rest = r;
     }
 }
 
-/// Drops repeated read shapes; returns `(kept case, the cases it stands for)`.
-pub fn dedup(cases: &mut Vec<(String, CaseFile, Vec<MockSpec>)>) -> Vec<(String, Vec<String>)> {
-    let mut first_of: BTreeMap<String, String> = BTreeMap::new();
-    let mut drop: BTreeMap<String, String> = BTreeMap::new();
-    for (stem, case, _) in cases.iter() {
-        let read = matches!(
-            case.request.method.to_ascii_uppercase().as_str(),
-            "GET" | "HEAD" | "OPTIONS"
-        );
-        match first_of.get(&shape(case)) {
-            Some(kept) if read => {
-                drop.insert(stem.clone(), kept.clone());
-            }
-            Some(_) => {}
-            None => {
-                first_of.insert(shape(case), stem.clone());
+/// `--dedup`, as cases stream by: the first case of each shape is kept, a
+/// later read of a shape already kept is dropped unless a case kept refers
+/// to it. Decided at the end, when every reference is known.
+#[derive(Debug, Default)]
+pub struct Dedup {
+    /// The first case of each shape, by the shape's hash.
+    first_of: HashMap<u64, usize>,
+    /// `(dropped, kept)` case indexes, unless referred to.
+    drop: Vec<(usize, usize)>,
+    /// Numbers of the cases that cases kept refer to.
+    needed: BTreeSet<String>,
+}
+
+impl Dedup {
+    /// Takes the next cases; `base` is the first one's index in the session.
+    pub fn observe(&mut self, cases: &[(String, CaseFile, Vec<MockSpec>)], base: usize) {
+        for (j, (_, case, mocks)) in cases.iter().enumerate() {
+            let read = matches!(
+                case.request.method.to_ascii_uppercase().as_str(),
+                "GET" | "HEAD" | "OPTIONS"
+            );
+            let hash = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                shape(case).hash(&mut h);
+                h.finish()
+            };
+            match self.first_of.get(&hash) {
+                Some(&kept) if read => self.drop.push((base + j, kept)),
+                Some(_) => references(case, mocks, &mut self.needed),
+                None => {
+                    self.first_of.insert(hash, base + j);
+                    references(case, mocks, &mut self.needed);
+                }
             }
         }
     }
-    let mut needed = BTreeSet::new();
-    for (stem, case, mocks) in cases.iter() {
-        if !drop.contains_key(stem) {
-            references(case, mocks, &mut needed);
+
+    /// The cases to drop, and `(kept case, the cases it stands for)`.
+    pub fn finish(self, stems: &[String]) -> (Vec<usize>, Vec<(String, Vec<String>)>) {
+        let drop: Vec<(usize, usize)> = self
+            .drop
+            .into_iter()
+            .filter(|(d, _)| !self.needed.contains(crate::suite::case_number(&stems[*d])))
+            .collect();
+        let mut stands_for: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (dropped, kept) in &drop {
+            stands_for
+                .entry(stems[*kept].clone())
+                .or_default()
+                .push(stems[*dropped].clone());
         }
+        (
+            drop.into_iter().map(|(d, _)| d).collect(),
+            stands_for.into_iter().collect(),
+        )
     }
-    drop.retain(|stem, _| !needed.contains(crate::suite::case_number(stem)));
-    cases.retain(|(stem, _, _)| !drop.contains_key(stem));
-    let mut stands_for: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (dropped, kept) in drop {
-        stands_for.entry(kept).or_default().push(dropped);
-    }
-    stands_for.into_iter().collect()
 }

@@ -134,11 +134,11 @@ pub struct ParamMatcher {
 /// Each statement's parameter types, learned from what the recording says:
 /// the types a Parse gave, and the server's ParameterDescription for a
 /// Describe of the statement. By dependency and normalized SQL.
-pub(super) fn param_types<'a>(
+pub(super) fn learn_param_types<'a>(
+    types: &mut ParamTypes,
     mocks: impl Iterator<Item = &'a PgMock>,
-) -> HashMap<(String, String), Vec<u32>> {
+) {
     use crate::suite::postgres::normalize_sql;
-    let mut types = HashMap::new();
     for m in mocks {
         let mut descriptions = m.response.iter().filter_map(|r| match r {
             BackendMessage::ParameterDescription { types } => Some(types),
@@ -165,8 +165,10 @@ pub(super) fn param_types<'a>(
             }
         }
     }
-    types
 }
+
+/// Parameter types by dependency and normalized SQL.
+pub(super) type ParamTypes = HashMap<(String, String), Vec<u32>>;
 
 /// Makes every Bind parameter whose value the app makes afresh on each run
 /// (by its format, or for binary values its type: see
@@ -176,14 +178,16 @@ pub(super) fn param_types<'a>(
 /// literally: such a value is the client's, sent the same at replay, and
 /// stays exact however random it looks (a slug, a username with digits), so
 /// that it still tells one user's row from another's.
-pub fn infer_params(
+pub(super) fn infer_params(
     mocks: &mut [&mut PgMock],
+    types: &mut ParamTypes,
     recorded_at: i64,
     sent: &HashMap<String, BTreeSet<String>>,
 ) -> Vec<ParamMatcher> {
     use crate::matcher::formats::param_kind;
     use crate::suite::postgres::normalize_sql;
-    let types = param_types(mocks.iter().map(|m| &**m));
+    learn_param_types(types, mocks.iter().map(|m| &**m));
+    let types = &*types;
     let mut found = Vec::new();
     for m in mocks.iter_mut() {
         for r in &mut m.request {

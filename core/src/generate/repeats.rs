@@ -41,121 +41,265 @@ pub fn set(v: &mut Value, path: &str, to: Value) {
     }
 }
 
-/// The paths whose values differ between `bodies` (present in all of them),
-/// with the most specific matcher kind that accepts every value seen (a
-/// format all share, such as `uuid`, else their JSON type; `near` is the
-/// time epoch values are near). A path whose values differ in JSON type is
-/// left out: a field that changes type is a change the suite must catch, and
-/// no matcher short of "anything" would take it.
-pub fn differing(bodies: &[BTreeMap<String, Value>], near: i64) -> Vec<(String, &'static str)> {
-    let Some(first_body) = bodies.first() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (path, first) in first_body {
-        let values: Vec<&Value> = bodies.iter().filter_map(|b| b.get(path)).collect();
-        if values.len() != bodies.len() || values.iter().all(|v| *v == first) {
-            continue;
-        }
-        if let Some(kind) = kind_of(&values, near) {
-            out.push((path.clone(), kind));
+/// What the samples of one path have in common so far, folded one sample
+/// at a time: a group of repeats is read as a stream, never held.
+#[derive(Debug, Clone)]
+struct Path {
+    first: Value,
+    /// Samples that have the path.
+    present: usize,
+    equal: bool,
+    /// The first sample's volatile format, while every sample has it.
+    format: Option<&'static str>,
+    numbers: bool,
+    strings: bool,
+    booleans: bool,
+}
+
+impl Path {
+    fn new(first: Value, near: i64) -> Self {
+        Path {
+            format: format_kind(&first, near),
+            numbers: first.is_number(),
+            strings: first.is_string(),
+            booleans: first.is_boolean(),
+            first,
+            present: 1,
+            equal: true,
         }
     }
-    out
+
+    fn add(&mut self, v: &Value) {
+        self.present += 1;
+        self.equal &= *v == self.first;
+        self.format = self.format.filter(|k| accepts(k, v));
+        self.numbers &= v.is_number();
+        self.strings &= v.is_string();
+        self.booleans &= v.is_boolean();
+    }
+
+    /// The most specific matcher all of `samples` samples satisfy, when
+    /// every one has the path and they differ: a volatile format they all
+    /// have (a UUID in every sample is a `uuid`, not any `string`), else the
+    /// one JSON type they share. A path whose values differ in JSON type
+    /// has none: a field that changes type is a change the suite must
+    /// catch, and no matcher short of "anything" would take it.
+    fn kind(&self, samples: usize) -> Option<&'static str> {
+        if self.present != samples || self.equal {
+            return None;
+        }
+        self.matcher()
+    }
+
+    /// A volatile format all samples have, else the JSON type they share.
+    fn matcher(&self) -> Option<&'static str> {
+        self.format.or(if self.numbers {
+            Some("number")
+        } else if self.strings {
+            Some("string")
+        } else if self.booleans {
+            Some("boolean")
+        } else {
+            None
+        })
+    }
+}
+
+/// The leaves of samples of one body, folded.
+#[derive(Debug, Clone, Default)]
+struct Samples {
+    paths: BTreeMap<String, Path>,
+    count: usize,
+}
+
+impl Samples {
+    fn first(leaves: BTreeMap<String, Value>, near: i64) -> Self {
+        Samples {
+            paths: leaves
+                .into_iter()
+                .map(|(p, v)| (p, Path::new(v, near)))
+                .collect(),
+            count: 1,
+        }
+    }
+
+    fn add(&mut self, leaves: &BTreeMap<String, Value>) {
+        self.count += 1;
+        for (path, acc) in &mut self.paths {
+            if let Some(v) = leaves.get(path) {
+                acc.add(v);
+            }
+        }
+    }
+
+    fn differing(&self) -> Vec<(String, &'static str)> {
+        self.paths
+            .iter()
+            .filter_map(|(p, acc)| Some((p.clone(), acc.kind(self.count)?)))
+            .collect()
+    }
+}
+
+/// The paths whose values differ between `bodies` (present in all of them),
+/// with the most specific matcher kind that accepts every value seen (see
+/// [`Path::kind`]); `near` is the time epoch values are near.
+pub fn differing(bodies: &[BTreeMap<String, Value>], near: i64) -> Vec<(String, &'static str)> {
+    let Some((first, rest)) = bodies.split_first() else {
+        return Vec::new();
+    };
+    let mut samples = Samples::first(first.clone(), near);
+    rest.iter().for_each(|b| samples.add(b));
+    samples.differing()
 }
 
 /// The most specific matcher all `values` satisfy: a volatile format they
 /// all have (a UUID in every sample is a `uuid`, not any `string`), else the
 /// one JSON type they share, if they share one.
 pub fn kind_of(values: &[&Value], near: i64) -> Option<&'static str> {
-    let format = values
-        .first()
-        .and_then(|v| format_kind(v, near))
-        .filter(|k| values.iter().all(|v| accepts(k, v)));
-    if format.is_some() {
-        return format;
-    }
-    type_kind(values)
+    let (first, rest) = values.split_first()?;
+    let mut p = Path::new((*first).clone(), near);
+    rest.iter().for_each(|v| p.add(v));
+    p.matcher()
 }
 
-/// The matcher for the one JSON type all `values` share, if they share one.
-fn type_kind(values: &[&Value]) -> Option<&'static str> {
-    if values.iter().all(|v| v.is_number()) {
-        Some("number")
-    } else if values.iter().all(|v| v.is_string()) {
-        Some("string")
-    } else if values.iter().all(|v| v.is_boolean()) {
-        Some("boolean")
-    } else {
-        None
+fn body_leaves(case: &CaseFile) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
+        leaves(v, "$".into(), &mut out);
     }
+    out
 }
 
-/// Loosens fields that differ across repeats; returns `(case, path, kind)`.
-pub fn loosen(
-    cases: &mut [(String, CaseFile, Vec<MockSpec>)],
-) -> Vec<(String, String, &'static str)> {
-    let mut groups: BTreeMap<(u32, String, String, String, String), Vec<usize>> = BTreeMap::new();
-    let mut epoch = 0;
-    for (i, (_, case, _)) in cases.iter().enumerate() {
-        let m = case.request.method.to_ascii_uppercase();
-        if !matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS") {
-            epoch += 1;
-            continue;
+/// One call made again and again with no write between.
+#[derive(Debug)]
+struct Group {
+    /// Case indexes in the session.
+    members: Vec<usize>,
+    status: u16,
+    same_status: bool,
+    /// The first member's answer, folded with the others' as they come.
+    samples: Samples,
+}
+
+/// A field to loosen in a case the generator has already handed on.
+#[derive(Debug, Clone)]
+pub struct Loosen {
+    pub case: usize,
+    pub path: String,
+    pub kind: &'static str,
+}
+
+/// Repeats, found as cases stream by. A group of repeats ends at the next
+/// write (or the end of the session); its members still at hand are
+/// loosened in place, the others are returned as [`Loosen`] patches.
+#[derive(Debug, Default)]
+pub struct Repeats {
+    groups: std::collections::HashMap<u64, Group>,
+    /// Group keys in the order the groups began.
+    order: Vec<u64>,
+}
+
+/// The cases at hand: `cases[i - base]` is case `i` of the session.
+pub struct AtHand<'c> {
+    pub cases: &'c mut [(String, CaseFile, Vec<MockSpec>)],
+    pub base: usize,
+}
+
+impl Repeats {
+    /// Takes the cases at hand, in order; `read` gives back a case handed
+    /// on before, `stems` names every case so far.
+    pub fn observe(
+        &mut self,
+        at: &mut AtHand,
+        stems: &[String],
+        patches: &mut Vec<Loosen>,
+        report: &mut Vec<(String, String, &'static str)>,
+    ) {
+        for j in 0..at.cases.len() {
+            let i = at.base + j;
+            let case = &at.cases[j].1;
+            let m = case.request.method.to_ascii_uppercase();
+            if !matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS") {
+                self.close(at, stems, patches, report);
+                continue;
+            }
+            let asker: String = case
+                .request
+                .headers
+                .iter()
+                .filter(|(n, _)| crate::secrets::is_credential_header(n))
+                .map(|(n, v)| format!("{}: {v}\n", n.to_ascii_lowercase()))
+                .collect();
+            let key = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                m.hash(&mut h);
+                case.request.target.hash(&mut h);
+                serde_json::to_string(&case.request.body)
+                    .unwrap_or_default()
+                    .hash(&mut h);
+                asker.hash(&mut h);
+                h.finish()
+            };
+            let Some(group) = self.groups.get_mut(&key) else {
+                let near = chrono::DateTime::parse_from_rfc3339(&case.recorded_at)
+                    .map_or(0, |t| t.timestamp());
+                self.order.push(key);
+                self.groups.insert(
+                    key,
+                    Group {
+                        members: vec![i],
+                        status: case.response.status,
+                        same_status: true,
+                        samples: Samples::first(body_leaves(case), near),
+                    },
+                );
+                continue;
+            };
+            group.same_status &= case.response.status == group.status;
+            group.samples.add(&body_leaves(case));
+            group.members.push(i);
         }
-        let body = serde_json::to_string(&case.request.body).unwrap_or_default();
-        // The same read by another user (or by nobody) may rightly answer
-        // otherwise (`favorited`): not a repeat.
-        let asker: String = case
-            .request
-            .headers
-            .iter()
-            .filter(|(n, _)| crate::secrets::is_credential_header(n))
-            .map(|(n, v)| format!("{}: {v}\n", n.to_ascii_lowercase()))
-            .collect();
-        groups
-            .entry((epoch, m, case.request.target.clone(), body, asker))
-            .or_default()
-            .push(i);
     }
-    let mut report = Vec::new();
-    for members in groups.values().filter(|m| m.len() > 1) {
-        let near = chrono::DateTime::parse_from_rfc3339(&cases[members[0]].1.recorded_at)
-            .map_or(0, |t| t.timestamp());
-        let bodies: Vec<BTreeMap<String, Value>> = members
-            .iter()
-            .map(|i| {
-                let mut out = BTreeMap::new();
-                if let Some(v) = cases[*i]
-                    .1
-                    .response
-                    .body
-                    .as_ref()
-                    .and_then(BodySpec::as_json)
-                {
-                    leaves(v, "$".into(), &mut out);
-                }
-                out
-            })
-            .collect();
-        let statuses: Vec<u16> = members
-            .iter()
-            .map(|i| cases[*i].1.response.status)
-            .collect();
-        if statuses.windows(2).any(|w| w[0] != w[1]) {
-            continue;
-        }
-        for (path, kind) in differing(&bodies, near) {
-            for i in members {
-                let (stem, case, _) = &mut cases[*i];
-                if let Some(v) = case.response.body.as_mut().and_then(BodySpec::as_json_mut) {
-                    set(v, &path, json!({ MARKER: kind }));
-                    report.push((stem.clone(), path.clone(), kind));
+
+    /// Ends every group: the session wrote, or ended.
+    pub fn close(
+        &mut self,
+        at: &mut AtHand,
+        stems: &[String],
+        patches: &mut Vec<Loosen>,
+        report: &mut Vec<(String, String, &'static str)>,
+    ) {
+        for key in std::mem::take(&mut self.order) {
+            let Some(group) = self.groups.remove(&key) else {
+                continue;
+            };
+            if group.members.len() < 2 || !group.same_status {
+                continue;
+            }
+            let samples = group.samples;
+            for (path, kind) in samples.differing() {
+                for &i in &group.members {
+                    match i.checked_sub(at.base) {
+                        Some(j) => {
+                            let case = &mut at.cases[j].1;
+                            if let Some(v) =
+                                case.response.body.as_mut().and_then(BodySpec::as_json_mut)
+                            {
+                                set(v, &path, json!({ MARKER: kind }));
+                            }
+                        }
+                        None => patches.push(Loosen {
+                            case: i,
+                            path: path.clone(),
+                            kind,
+                        }),
+                    }
+                    report.push((stems[i].clone(), path.clone(), kind));
                 }
             }
         }
     }
-    report
 }
 
 #[cfg(test)]

@@ -136,9 +136,73 @@ fn recorded() -> Vec<Exchange> {
     ]
 }
 
+/// The suite of `exchanges`, checked to be the same whatever the window the
+/// generator hands cases on in: made whole, and a case or a few at a time,
+/// the files written and the summary are identical. Times are stretched to
+/// seconds first, so that the recording moves past cases as it does in a
+/// real session (a case is handed on a second after it ended).
+fn checked(session: &Session, exchanges: &[Exchange]) -> Generated {
+    checked_with(session, exchanges, &Options::default())
+}
+
+fn checked_with(session: &Session, exchanges: &[Exchange], options: &Options) -> Generated {
+    let stretched: Vec<Exchange> = exchanges
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            fn s(t: Micros) -> Micros {
+                Micros(t.0 * 1_000_000)
+            }
+            e.started_at = s(e.started_at);
+            e.first_byte_at = e.first_byte_at.map(s);
+            e.ended_at = e.ended_at.map(s);
+            e
+        })
+        .collect();
+    let whole = generate_with(session, &stretched, options);
+    let expected = suite_bytes(&whole);
+    for window in [1, 2, 3] {
+        let o = Options {
+            window,
+            ..options.clone()
+        };
+        let g = generate_with(session, &stretched, &o);
+        assert_eq!(
+            format!("{:?}", g.report),
+            format!("{:?}", whole.report),
+            "the summary at window {window}"
+        );
+        let got = suite_bytes(&g);
+        for ((name, a), (_, b)) in expected.iter().zip(&got) {
+            assert_eq!(a, b, "{name} at window {window}");
+        }
+        assert_eq!(
+            expected.iter().map(|f| &f.0).collect::<Vec<_>>(),
+            got.iter().map(|f| &f.0).collect::<Vec<_>>(),
+            "the files at window {window}"
+        );
+    }
+    generate_with(session, exchanges, options)
+}
+
+/// Every file of a suite written, by its path inside the folder.
+fn suite_bytes(g: &Generated) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    write_suite(dir.path(), g)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            (
+                f.strip_prefix(dir.path()).unwrap().display().to_string(),
+                std::fs::read_to_string(&f).unwrap(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn attributes_calls_to_the_case_in_flight_or_the_pools() {
-    let g = generate(&session(), &recorded());
+    let g = checked(&session(), &recorded());
     let names: Vec<_> = g.cases.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(
         names,
@@ -175,7 +239,7 @@ fn attributes_calls_to_the_case_in_flight_or_the_pools() {
 
 #[test]
 fn volatile_values_become_matchers_and_are_reported() {
-    let g = generate(&session(), &recorded());
+    let g = checked(&session(), &recorded());
     let post = &g.cases[1].1;
     // The id flows into the next case's path, so it is checked by type here.
     assert_eq!(
@@ -206,7 +270,7 @@ fn failed_inbound_exchanges_are_skipped_and_reported() {
     ex[1].first_byte_at = None;
     // A client that hung up after the answer arrived still leaves a usable case.
     ex[3].error = Some("connection closed before the exchange completed".into());
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     assert_eq!(g.cases.len(), 3);
     assert_eq!(g.report.skipped, [(2, "ConnectRefused".to_owned())]);
 }
@@ -328,7 +392,7 @@ fn values_from_earlier_answers_become_references_and_secrets_placeholders() {
             "{}",
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let (login, post, get) = (&g.cases[0].1, &g.cases[1].1, &g.cases[2].1);
     assert_eq!(
         login.request.body,
@@ -466,7 +530,7 @@ fn fields_that_differ_across_repeats_are_loosened_unless_state_changed_between()
             r#"{"visits":12,"name":"shop"}"#,
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let body = |i: usize| match &g.cases[i].1.response.body {
         Some(BodySpec::Json(v)) => v.clone(),
         _ => panic!("JSON body"),
@@ -561,7 +625,7 @@ fn dedup_keeps_one_read_per_shape_and_every_write_and_origin() {
         ]
     );
     // Without --dedup nothing is dropped.
-    assert_eq!(generate(&session(), &ex).cases.len(), 7);
+    assert_eq!(checked(&session(), &ex).cases.len(), 7);
 }
 
 #[test]
@@ -678,7 +742,7 @@ fn secrets_in_postgres_traffic_become_placeholders_the_mock_can_fill() {
         json!([{"type": "Query", "sql": "select 'sk_live_Sq1'"}]),
         json!([{"type": "ReadyForQuery", "status": "idle"}]),
     );
-    let g = generate_with(&session(), &[login, insert, query, copy, late], &options);
+    let g = checked_with(&session(), &[login, insert, query, copy, late], &options);
     assert_eq!(
         g.report.outside,
         [(5, "db: select '${secret:SQL}'".to_owned())]
@@ -802,7 +866,7 @@ fn equal_small_ids_link_only_where_the_context_names_their_resource() {
         ),
         http(7, Inbound, None, (120, 130), "GET", "/pages/1", "{}"),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let case = |n: usize| &g.cases[n].1;
     let body = |n: usize| match &case(n).response.body {
         Some(BodySpec::Json(v)) => v.clone(),
@@ -864,7 +928,7 @@ fn a_header_new_on_every_request_that_flows_nowhere_is_a_nonce_not_a_secret() {
             )
         })
         .collect();
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     assert_eq!(g.report.nonces, vec![("x-request-token".to_owned(), 3)]);
     let h = &g.cases[1].1.request.headers;
     assert!(
@@ -912,7 +976,7 @@ fn the_summary_lists_only_references_the_files_hold() {
             &[],
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let Some(BodySpec::Json(body)) = &g.cases[1].1.response.body else {
         panic!()
     };
@@ -961,7 +1025,7 @@ fn an_equal_token_refers_to_the_latest_answer_that_handed_it_out() {
             &[],
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let auth = crate::suite::spec_header(&g.cases[2].1.request.headers, "authorization");
     assert_eq!(auth, Some("Token ${0002.response.body.user.token}"));
 }
@@ -998,7 +1062,7 @@ fn a_token_handed_out_many_times_refers_to_its_latest_origin_everywhere() {
             .push(Header::new("Content-Type", "application/json"));
     }
     ex.push(last);
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let req = &g.cases[4].1.request;
     assert_eq!(
         crate::suite::spec_header(&req.headers, "authorization"),
@@ -1061,7 +1125,7 @@ fn the_same_read_by_someone_else_is_not_a_repeat() {
             r#"{"favorited":false}"#,
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     assert!(g.report.repeats.is_empty(), "{:?}", g.report.repeats);
     assert_eq!(
         g.cases[1].1.response.body,
@@ -1094,7 +1158,7 @@ fn a_nonce_redacted_at_record_time_is_sent_as_a_stand_in() {
             )
         })
         .collect();
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     assert_eq!(g.report.redacted_nonces, 3);
     let case = &g.cases[1].1;
     assert!(
@@ -1177,7 +1241,7 @@ fn a_call_made_while_cases_overlapped_goes_to_the_case_whose_answer_shows_its_ro
         serde_json::json!([{"type": "Query", "sql": "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL"}]),
         serde_json::json!([{"type": "CommandComplete", "tag": "RESET"}, {"type": "ReadyForQuery", "status": "idle"}]),
     );
-    let g = generate(&session(), &[ann, bob, for_bob, for_ann, neither, reset]);
+    let g = checked(&session(), &[ann, bob, for_bob, for_ann, neither, reset]);
     assert_eq!(
         seqs(&g, "0001-get-api-articles-ann-s-article-comments"),
         [4]
@@ -1327,7 +1391,7 @@ fn a_random_looking_value_the_client_sent_stays_exact_in_the_mock() {
             {"type": "ReadyForQuery", "status": "idle"}
         ]),
     );
-    let g = generate(&session(), &[register, insert]);
+    let g = checked(&session(), &[register, insert]);
     let line = serde_json::to_value(&g.pg["0001-post-api-users"][0]).unwrap();
     assert_eq!(
         line["request"][1]["params"],
@@ -1365,7 +1429,7 @@ fn a_long_name_is_no_reference_by_equal_text() {
             r#"{"home":"https://example.org/community.html#how-to-contribute"}"#,
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     assert_eq!(g.cases[1].1.request.target, "/v1/__heartbeat__");
     let Some(BodySpec::Json(body)) = &g.cases[2].1.response.body else {
         panic!()
@@ -1450,7 +1514,7 @@ fn a_value_the_client_sent_earlier_is_no_origin_when_an_answer_lists_it() {
             "{}",
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let target = |n: usize| g.cases[n].1.request.target.as_str();
     assert_eq!(target(4), "/buckets/default/collections/tasks/records");
     assert_eq!(
@@ -1484,7 +1548,7 @@ fn a_reference_under_a_key_with_a_dot_can_be_filled() {
             "{}",
         ),
     ];
-    let g = generate(&session(), &ex);
+    let g = checked(&session(), &ex);
     let target = &g.cases[1].1.request.target;
     assert_eq!(
         target,

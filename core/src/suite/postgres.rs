@@ -169,6 +169,22 @@ impl PgMock {
         runs.peek().is_some() && runs.all(is_session_work)
     }
 
+    /// Whether the group left its connection inside a transaction (its last
+    /// ReadyForQuery says `T` or `E`): the next group there is the same
+    /// holder's.
+    pub fn leaves_transaction_open(&self) -> bool {
+        self.response
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                BackendMessage::ReadyForQuery { status } => {
+                    Some(*status != crate::wire::postgres::TxStatus::Idle)
+                }
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
+
     /// The SQL this group runs, for listings, reports and miss messages.
     pub fn sql(&self) -> Option<&str> {
         self.request.iter().find_map(|r| match &r.message {

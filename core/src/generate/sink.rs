@@ -1,0 +1,466 @@
+//! Where the generator puts a suite as it goes: in memory ([`Memory`], for
+//! tests and the demo) or straight into a folder ([`Dir`], for `reel
+//! generate`, so that a session of a million exchanges never sits in
+//! memory whole).
+//!
+//! The generator hands over each stretch of cases as soon as no later
+//! exchange can change it, and comes back only for the few decisions that
+//! look back across the session: a field loosened across repeats, an
+//! origin a later case refers to, a case `--dedup` drops, a secret found
+//! after the files that hold it were written.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::secrets::Secrets;
+use crate::suite::load::SuiteError;
+use crate::suite::{to_pretty, CaseFile, MockSpec, PgMock, SuiteFile};
+
+/// The two pools of mocks no one case owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// Calls made before the first case: the app starting.
+    Startup,
+    /// Calls no case could be given.
+    Shared,
+}
+
+impl Pool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pool::Startup => "startup",
+            Pool::Shared => "shared",
+        }
+    }
+}
+
+/// What a suite is written into.
+pub trait Sink {
+    /// A finished case with its mocks. `secrets` are those known so far.
+    fn case(
+        &mut self,
+        stem: String,
+        case: CaseFile,
+        http: Vec<MockSpec>,
+        pg: Vec<PgMock>,
+        secrets: &Secrets,
+    ) -> Result<(), SuiteError>;
+    /// More mocks for a pool, after those given before.
+    fn pool(
+        &mut self,
+        pool: Pool,
+        http: Vec<MockSpec>,
+        pg: Vec<PgMock>,
+        secrets: &Secrets,
+    ) -> Result<(), SuiteError>;
+    /// A case given before, as it stands now.
+    fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError>;
+    /// Changes a case given before.
+    fn patch_case(
+        &mut self,
+        stem: &str,
+        edit: &mut dyn FnMut(&mut CaseFile),
+        secrets: &Secrets,
+    ) -> Result<(), SuiteError>;
+    /// Takes a case given before out of the suite, with its mocks.
+    fn drop_case(&mut self, stem: &str) -> Result<(), SuiteError>;
+    /// Scrubs what was given before the newest secrets were found.
+    fn rescrub(&mut self, secrets: &mut Secrets) -> Result<(), SuiteError>;
+}
+
+/// Scrubs one case and its mocks as the generator does, HTTP first so that
+/// secret values found there are known in SQL too.
+fn scrub_all<'a>(
+    secrets: &mut Secrets,
+    cases: impl Iterator<Item = &'a mut CaseFile>,
+    http: impl Iterator<Item = &'a mut MockSpec>,
+    pg: impl Iterator<Item = &'a mut PgMock>,
+) {
+    for c in cases {
+        secrets.scrub_request(&mut c.request);
+        secrets.scrub_response(&mut c.response, true);
+    }
+    for m in http {
+        secrets.scrub_request(&mut m.request);
+        secrets.scrub_response(&mut m.response, false);
+    }
+    for m in pg {
+        secrets.scrub_pg(m);
+    }
+}
+
+/// A suite held in memory.
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub cases: Vec<(String, CaseFile, Vec<MockSpec>)>,
+    pub pg: BTreeMap<String, Vec<PgMock>>,
+    pub startup: Vec<MockSpec>,
+    pub shared: Vec<MockSpec>,
+    pub startup_pg: Vec<PgMock>,
+    pub shared_pg: Vec<PgMock>,
+    index: std::collections::HashMap<String, usize>,
+    dropped: HashSet<String>,
+}
+
+impl Memory {
+    fn at(&mut self, stem: &str) -> &mut CaseFile {
+        let i = self.index[stem];
+        &mut self.cases[i].1
+    }
+
+    /// The cases kept, in recorded order.
+    pub fn into_parts(mut self) -> Self {
+        if !self.dropped.is_empty() {
+            let dropped = std::mem::take(&mut self.dropped);
+            self.cases.retain(|(stem, _, _)| !dropped.contains(stem));
+            self.pg.retain(|stem, _| !dropped.contains(stem));
+        }
+        self.index.clear();
+        self
+    }
+}
+
+impl Sink for Memory {
+    fn case(
+        &mut self,
+        stem: String,
+        case: CaseFile,
+        http: Vec<MockSpec>,
+        pg: Vec<PgMock>,
+        _: &Secrets,
+    ) -> Result<(), SuiteError> {
+        self.index.insert(stem.clone(), self.cases.len());
+        if !pg.is_empty() {
+            self.pg.insert(stem.clone(), pg);
+        }
+        self.cases.push((stem, case, http));
+        Ok(())
+    }
+
+    fn pool(
+        &mut self,
+        pool: Pool,
+        http: Vec<MockSpec>,
+        pg: Vec<PgMock>,
+        _: &Secrets,
+    ) -> Result<(), SuiteError> {
+        let (h, p) = match pool {
+            Pool::Startup => (&mut self.startup, &mut self.startup_pg),
+            Pool::Shared => (&mut self.shared, &mut self.shared_pg),
+        };
+        h.extend(http);
+        p.extend(pg);
+        Ok(())
+    }
+
+    fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError> {
+        Ok(self.at(stem).clone())
+    }
+
+    fn patch_case(
+        &mut self,
+        stem: &str,
+        edit: &mut dyn FnMut(&mut CaseFile),
+        _: &Secrets,
+    ) -> Result<(), SuiteError> {
+        edit(self.at(stem));
+        Ok(())
+    }
+
+    fn drop_case(&mut self, stem: &str) -> Result<(), SuiteError> {
+        self.dropped.insert(stem.to_owned());
+        Ok(())
+    }
+
+    fn rescrub(&mut self, secrets: &mut Secrets) -> Result<(), SuiteError> {
+        let Memory {
+            cases,
+            pg,
+            startup,
+            shared,
+            startup_pg,
+            shared_pg,
+            ..
+        } = self;
+        let (case_files, case_mocks): (Vec<_>, Vec<_>) =
+            cases.iter_mut().map(|(_, c, m)| (c, m)).unzip();
+        scrub_all(
+            secrets,
+            case_files.into_iter(),
+            case_mocks
+                .into_iter()
+                .flatten()
+                .chain(startup.iter_mut())
+                .chain(shared.iter_mut()),
+            pg.values_mut()
+                .flatten()
+                .chain(startup_pg.iter_mut())
+                .chain(shared_pg.iter_mut()),
+        );
+        Ok(())
+    }
+}
+
+/// A suite written into a folder as it is made.
+///
+/// Everything is written into a fresh folder inside the suite folder first
+/// and moved into place by [`Dir::finish`], so an earlier suite there stays
+/// whole until the new one is complete, and a generation that fails leaves
+/// it as it was.
+pub struct Dir {
+    root: PathBuf,
+    stage: tempfile::TempDir,
+    mocks_made: bool,
+}
+
+fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> SuiteError {
+    let path = path.to_owned();
+    move |source| SuiteError::Write { path, source }
+}
+
+fn rerr(path: &Path) -> impl FnOnce(std::io::Error) -> SuiteError {
+    let path = path.to_owned();
+    move |source| SuiteError::Read { path, source }
+}
+
+/// One line per mock, HTTP and Postgres together in recorded order.
+pub fn jsonl(http: &[MockSpec], pg: &[PgMock]) -> String {
+    let mut lines: Vec<(i64, String)> = http
+        .iter()
+        .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize")))
+        .chain(
+            pg.iter()
+                .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize"))),
+        )
+        .collect();
+    lines.sort_by_key(|(seq, _)| *seq);
+    let mut s = String::new();
+    for (_, line) in lines {
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s
+}
+
+impl Dir {
+    /// Prepares to write a suite into `root`. A folder holding an earlier
+    /// suite is replaced when [`Dir::finish`] is called; any other non-empty
+    /// folder is refused, so nothing of the user's is overwritten.
+    pub fn create(root: &Path) -> Result<Self, SuiteError> {
+        if root.exists() {
+            let has_suite = root.join("suite.json").exists();
+            let empty = std::fs::read_dir(root)
+                .map_err(rerr(root))?
+                .next()
+                .is_none();
+            if !has_suite && !empty {
+                return Err(SuiteError::Invalid {
+                    path: root.to_owned(),
+                    what: "the folder is not empty and holds no suite.json; give an empty or new folder"
+                        .into(),
+                });
+            }
+        }
+        std::fs::create_dir_all(root).map_err(werr(root))?;
+        let stage = tempfile::Builder::new()
+            .prefix(".reel-generating.")
+            .tempdir_in(root)
+            .map_err(werr(root))?;
+        let cases = stage.path().join("cases");
+        std::fs::create_dir(&cases).map_err(werr(&cases))?;
+        Ok(Dir {
+            root: root.to_owned(),
+            stage,
+            mocks_made: false,
+        })
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.stage.path().join(rel)
+    }
+
+    fn put(&mut self, rel: &str, text: &str, secrets: &Secrets) -> Result<(), SuiteError> {
+        if rel.starts_with("mocks/") && !self.mocks_made {
+            let dir = self.path("mocks");
+            std::fs::create_dir(&dir).map_err(werr(&dir))?;
+            self.mocks_made = true;
+        }
+        let path = self.path(rel);
+        // The safety net: no distinctive recorded secret reaches a file.
+        std::fs::write(&path, secrets.scrub_file(text)).map_err(werr(&path))
+    }
+
+    /// Writes `suite.json` and moves the new suite into place. Returns the
+    /// files the suite holds.
+    pub fn finish(self, suite: &SuiteFile, secrets: &Secrets) -> Result<Vec<PathBuf>, SuiteError> {
+        let mut this = self;
+        this.put("suite.json", &to_pretty(suite), secrets)?;
+        for sub in ["cases", "mocks"] {
+            let old = this.root.join(sub);
+            if std::fs::symlink_metadata(&old).is_ok() {
+                if old.is_dir() && !old.is_symlink() {
+                    std::fs::remove_dir_all(&old).map_err(werr(&old))?;
+                } else {
+                    std::fs::remove_file(&old).map_err(werr(&old))?;
+                }
+            }
+        }
+        for sub in ["cases", "mocks", "suite.json"] {
+            let from = this.path(sub);
+            if from.exists() {
+                let to = this.root.join(sub);
+                std::fs::rename(&from, &to).map_err(werr(&to))?;
+            }
+        }
+        let mut files = vec![this.root.join("suite.json")];
+        for sub in ["cases", "mocks"] {
+            let dir = this.root.join(sub);
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                names.sort();
+                files.extend(names);
+            }
+        }
+        Ok(files)
+    }
+}
+
+impl Sink for Dir {
+    fn case(
+        &mut self,
+        stem: String,
+        case: CaseFile,
+        http: Vec<MockSpec>,
+        pg: Vec<PgMock>,
+        secrets: &Secrets,
+    ) -> Result<(), SuiteError> {
+        self.put(&format!("cases/{stem}.json"), &to_pretty(&case), secrets)?;
+        if !http.is_empty() || !pg.is_empty() {
+            self.put(&format!("mocks/{stem}.jsonl"), &jsonl(&http, &pg), secrets)?;
+        }
+        Ok(())
+    }
+
+    fn pool(
+        &mut self,
+        pool: Pool,
+        http: Vec<MockSpec>,
+        pg: Vec<PgMock>,
+        secrets: &Secrets,
+    ) -> Result<(), SuiteError> {
+        if http.is_empty() && pg.is_empty() {
+            return Ok(());
+        }
+        if !self.mocks_made {
+            let dir = self.path("mocks");
+            std::fs::create_dir(&dir).map_err(werr(&dir))?;
+            self.mocks_made = true;
+        }
+        let path = self.path(&format!("mocks/{}.jsonl", pool.name()));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(werr(&path))?;
+        f.write_all(secrets.scrub_file(&jsonl(&http, &pg)).as_bytes())
+            .map_err(werr(&path))
+    }
+
+    fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError> {
+        let path = self.path(&format!("cases/{stem}.json"));
+        let text = std::fs::read_to_string(&path).map_err(rerr(&path))?;
+        crate::suite::load::parse(&path, &text)
+    }
+
+    fn patch_case(
+        &mut self,
+        stem: &str,
+        edit: &mut dyn FnMut(&mut CaseFile),
+        secrets: &Secrets,
+    ) -> Result<(), SuiteError> {
+        let mut case = self.read_case(stem)?;
+        edit(&mut case);
+        self.put(&format!("cases/{stem}.json"), &to_pretty(&case), secrets)
+    }
+
+    fn drop_case(&mut self, stem: &str) -> Result<(), SuiteError> {
+        for rel in [format!("cases/{stem}.json"), format!("mocks/{stem}.jsonl")] {
+            let path = self.path(&rel);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(werr(&path)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites, scrubbed again, each file that holds a recorded secret
+    /// value: found by one pass of Aho-Corasick over the file's text.
+    fn rescrub(&mut self, secrets: &mut Secrets) -> Result<(), SuiteError> {
+        let values: Vec<String> = secrets
+            .values()
+            .values()
+            .flat_map(|v| {
+                // As it stands in JSON text too.
+                let quoted = serde_json::to_string(v).unwrap_or_default();
+                let escaped = quoted[1..quoted.len() - 1].to_owned();
+                [v.clone(), escaped]
+            })
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() {
+            return Ok(());
+        }
+        let finder = aho_corasick::AhoCorasick::new(&values).expect("literal patterns build");
+        for sub in ["cases", "mocks"] {
+            let dir = self.path(sub);
+            if !dir.exists() {
+                continue;
+            }
+            let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(rerr(&dir))?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .map_err(rerr(&dir))?;
+            names.sort();
+            for path in names {
+                let text = std::fs::read_to_string(&path).map_err(rerr(&path))?;
+                if !finder.is_match(&text) {
+                    continue;
+                }
+                let again = if sub == "cases" {
+                    let mut case: CaseFile = crate::suite::load::parse(&path, &text)?;
+                    scrub_all(
+                        secrets,
+                        std::iter::once(&mut case),
+                        std::iter::empty(),
+                        std::iter::empty(),
+                    );
+                    to_pretty(&case)
+                } else {
+                    let (mut http, mut pg) = (Vec::new(), Vec::new());
+                    for (i, line) in text.lines().enumerate() {
+                        let bad = |source| SuiteError::ParseLine {
+                            path: path.clone(),
+                            line: i + 1,
+                            source,
+                        };
+                        let v: Value = serde_json::from_str(line).map_err(bad)?;
+                        if v.get("protocol").and_then(Value::as_str) == Some("postgres") {
+                            pg.push(serde_json::from_value::<PgMock>(v).map_err(bad)?);
+                        } else {
+                            http.push(serde_json::from_value::<MockSpec>(v).map_err(bad)?);
+                        }
+                    }
+                    scrub_all(secrets, std::iter::empty(), http.iter_mut(), pg.iter_mut());
+                    jsonl(&http, &pg)
+                };
+                std::fs::write(&path, secrets.scrub_file(&again)).map_err(werr(&path))?;
+            }
+        }
+        Ok(())
+    }
+}
