@@ -966,14 +966,16 @@ impl ReplyDecoder {
                     attributes: Vec::new(),
                     fits,
                 };
+                // An empty aggregate is one too: what is decoded here is
+                // what `encode_reply` writes back.
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(format!("aggregates nested deeper than {MAX_DEPTH}"));
+                }
                 if count == Some(0) {
                     return Ok(match self.close(level) {
                         Some(frame) => Made::Value(frame, fits),
                         None => Made::Nothing,
                     });
-                }
-                if self.stack.len() >= MAX_DEPTH {
-                    return Err(format!("aggregates nested deeper than {MAX_DEPTH}"));
                 }
                 self.stack.push(level);
                 return Ok(Made::Nothing);

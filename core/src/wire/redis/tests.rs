@@ -308,6 +308,28 @@ fn malformed_input_is_an_error_naming_side_and_offset() {
         .contains("nested deeper"));
     let ok = "*1\r\n".repeat(MAX_DEPTH) + ":1\r\n";
     assert_eq!(replies(ok.as_bytes(), 3, usize::MAX).len(), 1);
+    // Every reply the decoder takes at the limit is one the encoder writes
+    // back (a mock sends what was recorded): an empty aggregate is an
+    // aggregate too (found by fuzzing).
+    for inner in ["*0\r\n", "%0\r\n", "~0\r\n", "|1\r\n+a\r\n+b\r\n*0\r\n"] {
+        let deep = "*1\r\n".repeat(MAX_DEPTH) + inner;
+        assert!(
+            reply_error(deep.as_bytes())
+                .reason
+                .contains("nested deeper"),
+            "{inner:?} inside {MAX_DEPTH} levels"
+        );
+        let ok = "*1\r\n".repeat(MAX_DEPTH - 1) + inner;
+        let decoded = replies(ok.as_bytes(), 5, usize::MAX);
+        let mut out = Vec::new();
+        encode_reply(&decoded[0].value, &mut out).expect("what was decoded encodes");
+        assert_eq!(
+            out,
+            ok.as_bytes(),
+            "{inner:?} inside {} levels",
+            MAX_DEPTH - 1
+        );
+    }
 
     let e = command_error(b"PING\r\n*2\r\n:1\r\n");
     assert_eq!((e.side, e.offset), (Side::Frontend, 6));
