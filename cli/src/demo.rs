@@ -154,8 +154,8 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     let session = store
         .session(session_id)?
         .context("the demo session is in the store")?;
-    let g = generate_into(&store, &session, &Options::default(), dir)?;
-    for line in output::printable(&gen_cmd::describe(dir, &g)).lines() {
+    let mut g = generate_into(&store, &session, &Options::default(), dir)?;
+    for line in output::printable(&gen_cmd::describe(dir, &mut g)).lines() {
         out!("   {line}");
     }
     // Where `reel generate` keeps them with the default store, so the commands

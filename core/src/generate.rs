@@ -24,6 +24,7 @@ use crate::suite::{
     ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
 };
 use crate::time::Micros;
+pub use rows::Rows;
 
 /// A suite in memory, ready to write.
 #[derive(Debug, Clone)]
@@ -46,32 +47,32 @@ pub struct Generated {
 #[derive(Debug, Clone, Default)]
 pub struct GenerateReport {
     /// Outbound calls made while several cases were in flight: `(seq, call, cases)`.
-    pub ambiguous: Vec<(i64, String, Vec<String>)>,
+    pub ambiguous: Rows<(i64, String, Vec<String>)>,
     /// Of the calls made while several cases were in flight, those the
     /// evidence gave to one case: `(seq, call, case)`.
-    pub attributed: Vec<(i64, String, String)>,
+    pub attributed: Rows<(i64, String, String)>,
     /// Calls made while several cases were in flight that are connection
     /// housekeeping (a pool's reset, session settings), which answers any
     /// case: shared, and only counted.
     pub shared_housekeeping: usize,
     /// Outbound calls after the first case that lie in no case's window.
-    pub outside: Vec<(i64, String)>,
+    pub outside: Rows<(i64, String)>,
     /// Inbound exchanges left out because the app never answered: `(seq, error)`.
-    pub skipped: Vec<(i64, String)>,
+    pub skipped: Rows<(i64, String)>,
     /// Typed matchers put in place of recorded values: `(case, path, kind)`.
-    pub matchers: Vec<(String, String, &'static str)>,
+    pub matchers: Rows<(String, String, &'static str)>,
     /// Exchanges of protocols this reel cannot replay yet: `(seq, protocol)`.
-    pub unsupported: Vec<(i64, String)>,
+    pub unsupported: Rows<(i64, String)>,
     /// Recorded values replaced by references to earlier answers:
     /// `(case, where, reference)`.
-    pub chained: Vec<chain::Chained>,
+    pub chained: Rows<chain::Chained>,
     /// Values several earlier answers could have produced, left as
     /// recorded: `(case, where, candidate references)`.
-    pub unlinked: Vec<(String, String, Vec<String>)>,
+    pub unlinked: Rows<(String, String, Vec<String>)>,
     /// Fields that differed across repeats of one call: `(case, path, kind)`.
-    pub repeats: Vec<(String, String, &'static str)>,
+    pub repeats: Rows<(String, String, &'static str)>,
     /// Postgres requests left out because they were never answered: `(seq, why)`.
-    pub unanswered: Vec<(i64, String)>,
+    pub unanswered: Rows<(i64, String)>,
     /// With `--dedup`: each kept case and the cases it stands for.
     pub deduplicated: Vec<(String, Vec<String>)>,
     /// Request headers named like secrets that carry a new value on every
@@ -83,7 +84,24 @@ pub struct GenerateReport {
     pub redacted_nonces: usize,
     /// Postgres parameters the app makes afresh on every run (hashes, salts,
     /// ids, times), now typed matchers in the mock lines.
-    pub param_matchers: Vec<postgres::ParamMatcher>,
+    pub param_matchers: Rows<postgres::ParamMatcher>,
+}
+
+impl GenerateReport {
+    /// Keeps only the first `keep` rows of each list in memory.
+    pub fn spill_after(&mut self, keep: usize) {
+        self.ambiguous.spill_after(keep);
+        self.attributed.spill_after(keep);
+        self.outside.spill_after(keep);
+        self.skipped.spill_after(keep);
+        self.matchers.spill_after(keep);
+        self.unsupported.spill_after(keep);
+        self.chained.spill_after(keep);
+        self.unlinked.spill_after(keep);
+        self.repeats.spill_after(keep);
+        self.unanswered.spill_after(keep);
+        self.param_matchers.spill_after(keep);
+    }
 }
 
 /// Choices `reel generate` offers.
@@ -125,6 +143,9 @@ pub const WINDOW: usize = 512;
 /// the moment between taking a number and reading the clock (microseconds;
 /// this allows a hundred milliseconds).
 const SETTLE: Micros = Micros(100_000);
+
+/// Rows of each of the summary's lists `generate_into` keeps in memory.
+pub const SUMMARY_ROWS: usize = 1000;
 
 /// What the generator made, beside the suite's files.
 #[derive(Debug, Clone)]
@@ -207,7 +228,9 @@ pub fn generate_into(
     store.each_exchange_of(session.id, Some(Protocol::Http), |e| nonces.first(&e))?;
     store.each_exchange_of(session.id, Some(Protocol::Http), |e| nonces.second(&e))?;
     let sink = sink::Dir::create(dir)?;
-    let mut g = Generator::new(session, options, sink, nonces).window(options.window);
+    let mut g = Generator::new(session, options, sink, nonces)
+        .window(options.window)
+        .spill_summary(SUMMARY_ROWS);
     store.each_exchange(session.id, |e| g.add(&e))?;
     let (made, dir) = g.finish()?;
     dir.finish(&made.suite, &made.secrets)?;
@@ -239,7 +262,7 @@ pub struct Generator<'a, S: sink::Sink> {
     report: GenerateReport,
     /// Outbound exchanges of protocols reel cannot replay yet, listed after
     /// the inbound ones.
-    unsupported_calls: Vec<(i64, String)>,
+    unsupported_calls: Rows<(i64, String)>,
     /// The window: cases not handed on yet, from case number `base` + 1.
     cases: Vec<(String, CaseFile, Vec<MockSpec>)>,
     /// Each case's time window: when its request came, when it was answered.
@@ -290,7 +313,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             sink,
             error: None,
             report,
-            unsupported_calls: Vec::new(),
+            unsupported_calls: Rows::default(),
             cases: Vec::new(),
             case_windows: Vec::new(),
             base: 0,
@@ -315,6 +338,14 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             origins: Vec::new(),
             loosen: Vec::new(),
         }
+    }
+
+    /// Keeps only the first `keep` rows of each of the summary's lists in
+    /// memory, the rest in temporary files: for a session of any length.
+    pub fn spill_summary(mut self, keep: usize) -> Self {
+        self.report.spill_after(keep);
+        self.unsupported_calls.spill_after(keep);
+        self
     }
 
     /// Gathers `cases` cases before trying to hand some on ([`WINDOW`] when 0).
@@ -531,11 +562,10 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         let mut startup_pg = Vec::new();
         let mut shared_pg = Vec::new();
         let first_start = self.first_case_start;
-        let first_report = (
-            report.ambiguous.len(),
-            report.attributed.len(),
-            report.outside.len(),
-        );
+        // This stretch's rows, scrubbed before they join the summary.
+        let mut ambiguous = Vec::new();
+        let mut attributed = Vec::new();
+        let mut outside = Vec::new();
         // Calls made while several cases were in flight go to the case the
         // evidence names (see `attribute`), else to the shared pool.
         for (c, owner) in calls {
@@ -551,13 +581,13 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             };
             let place = match (owner, holders.as_slice()) {
                 (Some(n), [_, _, ..]) => {
-                    report.attributed.push((seq, call, cases[n].0.clone()));
+                    attributed.push((seq, call, cases[n].0.clone()));
                     Place::Case(n)
                 }
                 (Some(n), _) => Place::Case(n),
                 (None, []) if first_start.is_none_or(|f| started_at < f) => Place::Startup,
                 (None, []) => {
-                    report.outside.push((seq, call));
+                    outside.push((seq, call));
                     Place::Shared
                 }
                 // A pool's reset between uses belongs to no case: counted.
@@ -567,7 +597,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 }
                 (None, many) => {
                     let names = many.iter().map(|n| cases[*n].0.clone()).collect();
-                    report.ambiguous.push((seq, call, names));
+                    ambiguous.push((seq, call, names));
                     Place::Shared
                 }
             };
@@ -627,10 +657,10 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 self.origins.push((i, path));
             }
         }
-        let chained_from = report.chained.len();
-        report.chained.append(&mut chains.report);
-        report.unlinked.append(&mut chains.ambiguous);
+        let mut chained = std::mem::take(&mut chains.report);
+        report.unlinked.extend(chains.ambiguous.drain(..));
 
+        let mut loosened = Vec::new();
         self.repeats.observe(
             &mut repeats::AtHand {
                 cases: &mut cases,
@@ -638,8 +668,9 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             },
             &self.stems,
             &mut self.loosen,
-            &mut report.repeats,
+            &mut loosened,
         );
+        report.repeats.extend(loosened);
         if self.options.dedup {
             self.dedup.observe(&cases, base);
         }
@@ -693,33 +724,24 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             .enumerate()
             .map(|(i, (stem, _, _))| (stem.as_str(), i))
             .collect();
-        let mut i = chained_from;
-        while i < report.chained.len() {
-            let (case, place, reference) = &report.chained[i];
-            let keep = match by_stem.get(case.as_str()).map(|&i| &cases[i]) {
-                None => true,
-                Some((_, c, mocks)) => {
-                    // References are made in the case's request and HTTP mocks,
-                    // and in its expected response (places starting with
-                    // "response").
-                    let text = if place.starts_with("response") {
-                        serde_json::to_string(&c.response).unwrap_or_default()
-                    } else {
-                        let mut t = serde_json::to_string(&c.request).unwrap_or_default();
-                        for m in mocks {
-                            t.push_str(&serde_json::to_string(m).unwrap_or_default());
-                        }
-                        t
-                    };
-                    text.contains(reference.as_str())
-                }
+        chained.retain(|(case, place, reference)| {
+            let Some((_, c, mocks)) = by_stem.get(case.as_str()).map(|&i| &cases[i]) else {
+                return true;
             };
-            if keep {
-                i += 1;
+            // References are made in the case's request and HTTP mocks, and in
+            // its expected response (places starting with "response").
+            let text = if place.starts_with("response") {
+                serde_json::to_string(&c.response).unwrap_or_default()
             } else {
-                report.chained.remove(i);
-            }
-        }
+                let mut t = serde_json::to_string(&c.request).unwrap_or_default();
+                for m in mocks {
+                    t.push_str(&serde_json::to_string(m).unwrap_or_default());
+                }
+                t
+            };
+            text.contains(reference.as_str())
+        });
+        report.chained.extend(chained);
         // Values the app makes up afresh (a salted hash, a nonce, a new id) are
         // sent differently at replay: matched by kind, and listed. After
         // references and secrets: a value that came from an earlier answer, or
@@ -749,16 +771,18 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             .param_matchers
             .extend(outbound::infer_bodies(http_mocks, recorded_at));
         // The summary `generate` prints quotes calls (their SQL) too.
-        let (a, b, o) = first_report;
-        for (_, call, _) in &mut report.ambiguous[a..] {
+        for (_, call, _) in &mut ambiguous {
             *call = secrets.scrub_text(call);
         }
-        for (_, call, _) in &mut report.attributed[b..] {
+        for (_, call, _) in &mut attributed {
             *call = secrets.scrub_text(call);
         }
-        for (_, call) in &mut report.outside[o..] {
+        for (_, call) in &mut outside {
             *call = secrets.scrub_text(call);
         }
+        report.ambiguous.extend(ambiguous);
+        report.attributed.extend(attributed);
+        report.outside.extend(outside);
 
         let c = &mut self.counts;
         c.cases += cases.len();
@@ -786,9 +810,10 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             return Err(e);
         }
         let mut report = std::mem::take(&mut self.report);
-        report.unsupported.append(&mut self.unsupported_calls);
+        report.unsupported.extend(self.unsupported_calls.all());
         // What looks back across the session, on cases handed on before.
         let mut none: Vec<(String, CaseFile, Vec<MockSpec>)> = Vec::new();
+        let mut loosened = Vec::new();
         self.repeats.close(
             &mut repeats::AtHand {
                 cases: &mut none,
@@ -796,8 +821,9 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             },
             &self.stems,
             &mut self.loosen,
-            &mut report.repeats,
+            &mut loosened,
         );
+        report.repeats.extend(loosened);
         // They were made before the cases were handed on, in the order a
         // suite made whole makes them: origins and repeats first, so a field
         // they loosen is not also listed as matched by its format.
@@ -1309,6 +1335,7 @@ pub mod dedup;
 pub mod outbound;
 pub mod postgres;
 pub mod repeats;
+pub mod rows;
 pub mod sink;
 
 #[cfg(test)]

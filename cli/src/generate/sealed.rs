@@ -76,17 +76,14 @@ pub fn describe(s: &Sealed, limit: Option<usize>, full: Option<&Path>) -> String
             if n == 1 { "value" } else { "values" },
             if n == 1 { "is" } else { "are" },
         ));
-        let whys: Vec<String> = s
-            .loosened
-            .iter()
-            .map(|l| format!("{}: {}", l.kind, l.why))
-            .collect();
-        let rows = s
-            .loosened
-            .iter()
-            .zip(&whys)
-            .map(|(l, why)| [l.mock.as_str(), l.path.as_str(), why.as_str()]);
-        super::table(&mut out, ["MOCK", "WHERE", "WHY"], rows, limit, full);
+        let rows = s.loosened.iter().map(|l| {
+            [
+                l.mock.clone(),
+                l.path.clone(),
+                format!("{}: {}", l.kind, l.why),
+            ]
+        });
+        super::table(&mut out, ["MOCK", "WHERE", "WHY"], rows, n, limit, full);
     }
     if !s.missing.is_empty() {
         out.push_str(&format!(
