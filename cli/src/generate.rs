@@ -206,6 +206,9 @@ fn describe_into(
         c.cases,
         http + postgres,
     );
+    // Calls are quoted (their SQL) with the secrets known at the end: one
+    // found after a call's row was made is replaced here too.
+    let secrets = &g.secrets;
     let r = &mut g.report;
     if !r.attributed.is_empty() {
         let _ = writeln!(
@@ -214,8 +217,8 @@ fn describe_into(
             r.attributed.len()
         );
         let total = r.attributed.len();
-        let shown =
-            rows(&mut r.attributed, limit).map(|(seq, call, case)| [case, format!("#{seq}"), call]);
+        let shown = rows(&mut r.attributed, limit)
+            .map(|(seq, call, case)| [case, format!("#{seq}"), secrets.scrub_text(&call)]);
         table(s, ["CASE", "CALL", "WHAT"], shown, total, limit, full);
     }
     if r.shared_housekeeping > 0 {
@@ -232,8 +235,13 @@ fn describe_into(
             r.ambiguous.len()
         );
         let total = r.ambiguous.len();
-        let shown = rows(&mut r.ambiguous, limit)
-            .map(|(seq, call, cases)| [format!("#{seq}"), cases.join(", "), call]);
+        let shown = rows(&mut r.ambiguous, limit).map(|(seq, call, cases)| {
+            [
+                format!("#{seq}"),
+                cases.join(", "),
+                secrets.scrub_text(&call),
+            ]
+        });
         table(s, ["CALL", "DURING", "WHAT"], shown, total, limit, full);
     }
     exchange_list(
@@ -242,6 +250,7 @@ fn describe_into(
         full,
         "dependency calls happened between cases; they went to mocks/shared.jsonl",
         &mut r.outside,
+        |call| secrets.scrub_text(call),
     );
     exchange_list(
         s,
@@ -249,6 +258,7 @@ fn describe_into(
         full,
         "inbound exchanges were left out because the app never answered them",
         &mut r.skipped,
+        str::to_owned,
     );
     exchange_list(
         s,
@@ -256,6 +266,7 @@ fn describe_into(
         full,
         "Postgres requests were left out because the mock could not answer them as recorded (never answered, or cut at --max-body)",
         &mut r.unanswered,
+        str::to_owned,
     );
     if !r.unsupported.is_empty() {
         let _ = writeln!(
@@ -371,13 +382,14 @@ fn exchange_list(
     full: Option<&std::path::Path>,
     what: &str,
     items: &mut Rows<(i64, String)>,
+    show: impl Fn(&str) -> String,
 ) {
     if items.is_empty() {
         return;
     }
     let total = items.len();
     let _ = writeln!(s, "  {total} {what}:");
-    let shown = rows(items, limit).map(|(seq, text)| format!("#{seq} {text}"));
+    let shown = rows(items, limit).map(|(seq, text)| format!("#{seq} {}", show(&text)));
     lines(s, shown, total, limit, full);
 }
 

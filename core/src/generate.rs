@@ -27,7 +27,7 @@ use crate::time::Micros;
 pub use rows::Rows;
 
 /// A suite in memory, ready to write.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Generated {
     pub suite: SuiteFile,
     /// `(file stem, case, its mocks)` in recorded order.
@@ -44,7 +44,7 @@ pub struct Generated {
 }
 
 /// What the generator decided, for the summary it prints.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct GenerateReport {
     /// Outbound calls made while several cases were in flight: `(seq, call, cases)`.
     pub ambiguous: Rows<(i64, String, Vec<String>)>,
@@ -121,12 +121,15 @@ pub fn generate(session: &Session, exchanges: &[Exchange]) -> Generated {
 }
 
 pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Options) -> Generated {
+    // In the order they began, as the store gives them to `generate_into`.
+    let mut by_start: Vec<&Exchange> = exchanges.iter().collect();
+    by_start.sort_by_key(|e| (e.started_at, e.seq));
     let mut nonces = Nonces::default();
-    exchanges.iter().for_each(|e| nonces.first(e));
-    exchanges.iter().for_each(|e| nonces.second(e));
+    by_start.iter().for_each(|e| nonces.first(e));
+    by_start.iter().for_each(|e| nonces.second(e));
     let mut g =
         Generator::new(session, options, sink::Memory::default(), nonces).window(options.window);
-    for e in exchanges {
+    for e in by_start {
         g.add(e);
     }
     let (made, memory) = g.finish().expect("a suite in memory is always written");
@@ -138,17 +141,17 @@ pub fn generate_with(session: &Session, exchanges: &[Exchange], options: &Option
 /// enough that memory stays small.
 pub const WINDOW: usize = 512;
 
-/// A case may be handed on once the recording is this far past its end:
-/// exchanges are stored in the order their requests began, give or take
-/// the moment between taking a number and reading the clock (microseconds;
-/// this allows a hundred milliseconds).
-const SETTLE: Micros = Micros(100_000);
+/// How many cases (or sixteen times as many calls) the window may hold
+/// while a case stays open (a long poll, a stream): then the older half is
+/// handed on anyway, and calls the open case makes later go to the cases
+/// in flight with it or to the shared pool.
+const WINDOW_LIMIT: usize = 8192;
 
 /// Rows of each of the summary's lists `generate_into` keeps in memory.
 pub const SUMMARY_ROWS: usize = 1000;
 
 /// What the generator made, beside the suite's files.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Made {
     pub suite: SuiteFile,
     pub report: GenerateReport,
@@ -187,12 +190,13 @@ impl Made {
 
 impl Generated {
     /// What was made, beside the files: for a summary.
-    pub fn made(&self) -> Made {
+    pub fn made(self) -> Made {
+        let counts = self.counts();
         Made {
-            suite: self.suite.clone(),
-            report: self.report.clone(),
-            secrets: self.secrets.clone(),
-            counts: self.counts(),
+            suite: self.suite,
+            report: self.report,
+            secrets: self.secrets,
+            counts,
         }
     }
 
@@ -225,13 +229,13 @@ pub fn generate_into(
     dir: &Path,
 ) -> Result<Made, GenerateError> {
     let mut nonces = Nonces::default();
-    store.each_exchange_of(session.id, Some(Protocol::Http), |e| nonces.first(&e))?;
-    store.each_exchange_of(session.id, Some(Protocol::Http), |e| nonces.second(&e))?;
+    store.each_exchange_by_start(session.id, Some(Protocol::Http), |e| nonces.first(&e))?;
+    store.each_exchange_by_start(session.id, Some(Protocol::Http), |e| nonces.second(&e))?;
     let sink = sink::Dir::create(dir)?;
     let mut g = Generator::new(session, options, sink, nonces)
         .window(options.window)
         .spill_summary(SUMMARY_ROWS);
-    store.each_exchange(session.id, |e| g.add(&e))?;
+    store.each_exchange_by_start(session.id, None, |e| g.add(&e))?;
     let (made, dir) = g.finish()?;
     dir.finish(&made.suite, &made.secrets)?;
     Ok(made)
@@ -276,6 +280,7 @@ pub struct Generator<'a, S: sink::Sink> {
     now: Micros,
     window: usize,
     next_flush: usize,
+    next_calls_flush: usize,
     first_case_start: Option<Micros>,
     pg_names: postgres::Names,
     server_parameters: BTreeMap<String, Vec<(String, String)>>,
@@ -287,6 +292,8 @@ pub struct Generator<'a, S: sink::Sink> {
     secrets: secrets::Secrets,
     /// Some secret was found after files that may hold it were handed on.
     late_secrets: bool,
+    /// Something was handed to the sink.
+    handed_on: bool,
     /// Every case's file stem, by case index.
     stems: Vec<String>,
     /// Mocks each case holds: `(http, postgres)`, by case index.
@@ -322,6 +329,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             now: Micros(i64::MIN),
             window: WINDOW,
             next_flush: WINDOW,
+            next_calls_flush: WINDOW_LIMIT * 2,
             first_case_start: None,
             pg_names: postgres::Names::default(),
             server_parameters: BTreeMap::new(),
@@ -332,6 +340,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             dedup: dedup::Dedup::default(),
             secrets,
             late_secrets: false,
+            handed_on: false,
             stems: Vec::new(),
             case_mocks: Vec::new(),
             counts: Counts::default(),
@@ -355,16 +364,22 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         self
     }
 
-    /// Takes the next exchange, in recorded order.
+    /// Takes the next exchange, in the order exchanges began (as
+    /// [`crate::Store::each_exchange_by_start`] gives them): a case that
+    /// ended before the latest start holds no call still to come.
     pub fn add(&mut self, e: &Exchange) {
         self.now = self.now.max(e.started_at);
         match e.direction {
             Direction::Inbound => self.add_inbound(e),
             Direction::Outbound => self.add_outbound(e),
         }
-        if self.cases.len() >= self.next_flush {
-            self.flush(false);
+        // A session of few requests and many calls (a worker) flushes on
+        // its calls.
+        if self.cases.len() >= self.next_flush || self.calls.len() >= self.next_calls_flush {
+            let force = self.cases.len() >= WINDOW_LIMIT;
+            self.flush(false, force);
             self.next_flush = self.cases.len() + self.window;
+            self.next_calls_flush = self.calls.len().max(WINDOW_LIMIT) * 2;
         }
     }
 
@@ -448,7 +463,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
 
     /// Attributes the calls in the window and hands on the cases the
     /// recording has moved past, with their calls; `last`: all of them.
-    fn flush(&mut self, last: bool) {
+    fn flush(&mut self, last: bool, force: bool) {
         if self.cases.is_empty() && self.calls.is_empty() {
             return;
         }
@@ -460,21 +475,33 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             call.holders = holders;
         }
         self.types.learn(&self.calls);
+        postgres::learn_param_types(
+            &mut self.param_types,
+            self.calls.iter().filter_map(|c| match &c.mock {
+                Mock::Postgres(m) => Some(m),
+                Mock::Http(_) => None,
+            }),
+        );
         let units = attribute::transaction_units(&self.calls);
         let owners = attribute::resolve(&self.cases, &self.calls, &units, &self.types);
-        // Settled: what ended before this no later exchange can change.
-        let settled = if last {
-            Micros(i64::MAX)
-        } else {
-            Micros(self.now.0.saturating_sub(SETTLE.0))
-        };
+        // Settled: exchanges come in the order they began, so what ended
+        // before the latest start no later exchange can change.
+        let settled = if last { Micros(i64::MAX) } else { self.now };
         // Hand on the cases before the first one still open, or holding a
-        // call whose unit is not settled, or sharing one with a later case.
+        // call whose unit is not settled, or sharing one with a later case;
+        // when one stays open too long, the older half of the window anyway.
         let mut k = self
             .case_windows
             .iter()
             .position(|w| w.1 >= settled)
             .unwrap_or(self.cases.len());
+        if force {
+            k = k.max(self.cases.len() / 2);
+            tracing::warn!(
+                cases = self.cases.len(),
+                "generate: a case stayed open while many others came; handing on those before it"
+            );
+        }
         let unit_open = |unit: &[usize]| {
             !last
                 && unit.last().is_some_and(|&n| match &self.calls[n].mock {
@@ -489,7 +516,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 let (Some(lo), Some(hi)) = (held.clone().min(), held.max()) else {
                     continue;
                 };
-                if *lo < k && (*hi >= k || unit_open(unit)) {
+                if *lo < k && (*hi >= k || unit_open(unit)) && !force {
                     k = *lo;
                     moved = true;
                 }
@@ -506,6 +533,9 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 .collect();
             let go = if held.is_empty() {
                 !unit_open(unit) && unit.iter().all(|&n| self.call_windows[n].0 < settled)
+            } else if force {
+                // Its holders past the cut lose it to those before.
+                held.iter().any(|&h| h < k)
             } else {
                 held.iter().all(|&h| h < k)
             };
@@ -527,7 +557,11 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             .zip(take)
         {
             if go {
-                calls.push((call, owner));
+                // Only a forced cut leaves holders past it: they are not in
+                // this stretch.
+                let mut call = call;
+                call.holders.retain(|&h| h < k);
+                calls.push((call, owner.filter(|&o| o < k)));
             } else {
                 kept_calls.push(call);
                 kept_windows.push(window);
@@ -623,19 +657,19 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             }
             self.case_mocks[base + j] = (mocks.len() as u32, pg_mocks.len() as u32);
         }
-        let c = &mut self.counts;
-        number_pool(
-            "startup",
-            &mut startup,
-            &mut startup_pg,
-            c.http_startup + c.pg_startup,
-        );
-        number_pool(
-            "shared",
-            &mut shared,
-            &mut shared_pg,
-            c.http_shared + c.pg_shared,
-        );
+        // A pool's ids are given once it is in recorded order, at the end.
+        for m in &mut startup {
+            m.id = sink::provisional_id(sink::Pool::Startup, m.seq);
+        }
+        for m in &mut startup_pg {
+            m.id = sink::provisional_id(sink::Pool::Startup, m.seq);
+        }
+        for m in &mut shared {
+            m.id = sink::provisional_id(sink::Pool::Shared, m.seq);
+        }
+        for m in &mut shared_pg {
+            m.id = sink::provisional_id(sink::Pool::Shared, m.seq);
+        }
 
         // Values that flow from one answer into later calls become references.
         let chains = &mut self.chains;
@@ -714,7 +748,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 secrets.scrub_pg(m);
             }
         }
-        if secrets.values().len() > known_before && base > 0 {
+        if secrets.values().len() > known_before && self.handed_on {
             self.late_secrets = true;
         }
         // A reference that a secret's matcher replaced afterwards is not in the
@@ -799,19 +833,36 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             .pool(sink::Pool::Startup, startup, startup_pg, secrets)?;
         self.sink
             .pool(sink::Pool::Shared, shared, shared_pg, secrets)?;
+        self.handed_on = true;
         Ok(())
     }
 
     /// The suite, once every exchange was given: what the generator made,
     /// and the sink it wrote into.
     pub fn finish(mut self) -> Result<(Made, S), SuiteError> {
-        self.flush(true);
+        self.flush(true, false);
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let mut report = std::mem::take(&mut self.report);
         report.unsupported.extend(self.unsupported_calls.all());
         // What looks back across the session, on cases handed on before.
+        // The pools in recorded order; the summary names their mocks by
+        // their ids there.
+        let wanted: std::collections::HashSet<String> = report
+            .param_matchers
+            .all()
+            .map(|p| p.mock)
+            .filter(|id| id.contains("#@"))
+            .collect();
+        let ids = self.sink.finish_pools(&self.secrets, &wanted)?;
+        if !ids.is_empty() {
+            report.param_matchers.update(|p| {
+                if let Some(id) = ids.get(&p.mock) {
+                    p.mock = id.clone();
+                }
+            });
+        }
         let mut none: Vec<(String, CaseFile, Vec<MockSpec>)> = Vec::new();
         let mut loosened = Vec::new();
         self.repeats.close(
@@ -956,17 +1007,6 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
 /// What to change in a case handed on: origins to mark (paths from `body`)
 /// and fields to loosen (`(path, kind)`).
 type Edits = (Vec<String>, Vec<(String, &'static str)>);
-
-/// Gives a pool's new mocks their ids, after the `before` given earlier:
-/// HTTP first, then Postgres, as each stretch comes.
-fn number_pool(name: &str, http: &mut [MockSpec], pg: &mut [PgMock], before: usize) {
-    for (n, m) in http.iter_mut().enumerate() {
-        m.id = format!("{name}#{}", before + n + 1);
-    }
-    for (n, m) in pg.iter_mut().enumerate() {
-        m.id = format!("{name}#{}", before + http.len() + n + 1);
-    }
-}
 
 /// Whether an inbound exchange makes a case: the app answered when its
 /// response head arrived; an error after that (the client hung up early)
@@ -1189,6 +1229,7 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<std::path::PathBuf>,
         g.shared_pg.clone(),
         &g.secrets,
     )?;
+    out.finish_pools(&g.secrets, &Default::default())?;
     out.finish(&g.suite, &g.secrets)
 }
 

@@ -495,16 +495,6 @@ impl Store {
     pub fn each_exchange(
         &self,
         session_id: i64,
-        each: impl FnMut(Exchange),
-    ) -> Result<(), StoreError> {
-        self.each_exchange_of(session_id, None, each)
-    }
-
-    /// [`Store::each_exchange`], of one protocol only when `protocol` is given.
-    pub fn each_exchange_of(
-        &self,
-        session_id: i64,
-        protocol: Option<crate::model::Protocol>,
         mut each: impl FnMut(Exchange),
     ) -> Result<(), StoreError> {
         let mut stmt = self
@@ -514,17 +504,72 @@ impl Store {
                         first_byte_at, ended_at, request_head, request_body, request_size,
                         request_truncated, response_head, response_body, response_size,
                         response_truncated, error
-                 FROM exchanges WHERE session_id = ?1 AND (?2 IS NULL OR protocol = ?2)
-                 ORDER BY seq",
+                 FROM exchanges WHERE session_id = ?1 ORDER BY seq",
             )
             .map_err(self.sql_err("reading exchanges"))?;
         let mut rows = stmt
-            .query(params![session_id, protocol.map(|p| p.as_str())])
+            .query(params![session_id])
             .map_err(self.sql_err("reading exchanges"))?;
         while let Some(r) = rows.next().map_err(self.sql_err("reading exchanges"))? {
             each(
                 exchange_from_row(session_id, r)
                     .map_err(self.sql_err("reading exchanges"))?
+                    .map_err(|(seq, what)| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        session: session_id,
+                        seq,
+                        what,
+                    })?,
+            );
+        }
+        Ok(())
+    }
+
+    /// A session's exchanges (of one protocol only when `protocol` is
+    /// given) in the order they began, as `generate` reads them. Sequence
+    /// numbers are not that order: an HTTP exchange takes its number when
+    /// its request starts, a Postgres or Redis one when it is answered. Only
+    /// the row ids are sorted in memory (8 bytes an exchange); each exchange
+    /// is then read by its id.
+    pub fn each_exchange_by_start(
+        &self,
+        session_id: i64,
+        protocol: Option<crate::model::Protocol>,
+        mut each: impl FnMut(Exchange),
+    ) -> Result<(), StoreError> {
+        let err = || self.sql_err("reading exchanges");
+        let ids: Vec<i64> = self
+            .conn
+            .prepare(
+                "SELECT id FROM exchanges WHERE session_id = ?1 AND (?2 IS NULL OR protocol = ?2)
+                 ORDER BY started_at, seq",
+            )
+            .map_err(err())?
+            .query_map(params![session_id, protocol.map(|p| p.as_str())], |r| {
+                r.get(0)
+            })
+            .map_err(err())?
+            .collect::<Result<_, _>>()
+            .map_err(err())?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, direction, protocol, dependency, connection, started_at,
+                        first_byte_at, ended_at, request_head, request_body, request_size,
+                        request_truncated, response_head, response_body, response_size,
+                        response_truncated, error
+                 FROM exchanges WHERE id = ?1",
+            )
+            .map_err(err())?;
+        for id in ids {
+            let mut rows = stmt.query(params![id]).map_err(err())?;
+            // A row removed meanwhile (`sessions rm` elsewhere) is gone.
+            let Some(r) = rows.next().map_err(err())? else {
+                continue;
+            };
+            each(
+                exchange_from_row(session_id, r)
+                    .map_err(err())?
                     .map_err(|(seq, what)| StoreError::Corrupt {
                         path: self.path.clone(),
                         session: session_id,

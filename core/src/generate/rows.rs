@@ -117,9 +117,19 @@ impl<T: Row + Clone> Rows<T> {
             self.head.push(row);
             return;
         }
-        let spill = self.spill.get_or_insert_with(|| {
-            BufWriter::new(tempfile::tempfile().expect("a temporary file for the summary"))
-        });
+        if self.spill.is_none() {
+            match tempfile::tempfile() {
+                Ok(f) => self.spill = Some(BufWriter::new(f)),
+                // No temporary file: the rows stay in memory.
+                Err(e) => {
+                    tracing::warn!("no temporary file for the summary's rows: {e}");
+                    self.keep = None;
+                    self.head.push(row);
+                    return;
+                }
+            }
+        }
+        let spill = self.spill.as_mut().expect("made above");
         // A summary row that cannot be written is lost from generate.txt
         // only: the count stays right.
         let _ = writeln!(spill, "{}", row.to_line());
@@ -152,6 +162,21 @@ impl<T: Row + Clone> Rows<T> {
             .flatten()
             .filter_map(|l| l.ok().and_then(|l| T::from_line(&l)));
         self.head.iter().cloned().chain(rest)
+    }
+
+    /// Changes every row, those in the file too.
+    pub fn update(&mut self, mut change: impl FnMut(&mut T)) {
+        let mut again = Rows {
+            head: Vec::new(),
+            total: 0,
+            keep: self.keep,
+            spill: None,
+        };
+        for mut row in self.all() {
+            change(&mut row);
+            again.push(row);
+        }
+        *self = again;
     }
 
     /// Keeps the rows `keep` says to keep, those in the file too.
@@ -187,26 +212,6 @@ impl<T: Row + Clone> FromIterator<T> for Rows<T> {
         let mut out = Rows::default();
         out.extend(rows);
         out
-    }
-}
-
-/// A copy holds every row in memory.
-impl<T: Row + Clone> Clone for Rows<T> {
-    fn clone(&self) -> Self {
-        let mut this = Rows {
-            head: self.head.clone(),
-            total: self.head.len(),
-            keep: None,
-            spill: None,
-        };
-        if let Some(w) = &self.spill {
-            if let Ok(mut f) = w.get_ref().try_clone() {
-                let _ = f.rewind();
-                let lines = std::io::BufReader::new(f).lines();
-                this.extend(lines.map_while(Result::ok).filter_map(|l| T::from_line(&l)));
-            }
-        }
-        this
     }
 }
 
@@ -262,6 +267,8 @@ mod tests {
         let names: Vec<String> = rows.all().map(|r| r.0).collect();
         assert_eq!(names, ["0001-x", "0002-x", "0004-x"]);
         assert_eq!(rows.len(), 3);
-        assert_eq!(rows.clone().head().len(), 3);
+        rows.update(|r| r.2 = "token");
+        assert!(rows.all().all(|r| r.2 == "token"));
+        assert_eq!((rows.len(), rows.head().len()), (3, 2));
     }
 }

@@ -67,8 +67,23 @@ pub trait Sink {
     ) -> Result<(), SuiteError>;
     /// Takes a case given before out of the suite, with its mocks.
     fn drop_case(&mut self, stem: &str) -> Result<(), SuiteError>;
+    /// Puts each pool in recorded order, whatever order its mocks came in,
+    /// and numbers them in that order (`shared#1`, ...): a mock given with
+    /// the provisional id [`provisional_id`] gets its number. Returns the
+    /// final ids of the provisional ones in `wanted`.
+    fn finish_pools(
+        &mut self,
+        secrets: &Secrets,
+        wanted: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashMap<String, String>, SuiteError>;
     /// Scrubs what was given before the newest secrets were found.
     fn rescrub(&mut self, secrets: &mut Secrets) -> Result<(), SuiteError>;
+}
+
+/// The id a pool's mock has until the pool is put in order: its pool and
+/// sequence number (`shared#@1234`).
+pub fn provisional_id(pool: Pool, seq: i64) -> String {
+    format!("{}#@{seq}", pool.name())
 }
 
 /// Scrubs one case and its mocks as the generator does, HTTP first so that
@@ -175,6 +190,35 @@ impl Sink for Memory {
         Ok(())
     }
 
+    fn finish_pools(
+        &mut self,
+        _: &Secrets,
+        wanted: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashMap<String, String>, SuiteError> {
+        let mut ids = std::collections::HashMap::new();
+        for (pool, http, pg) in [
+            (Pool::Startup, &mut self.startup, &mut self.startup_pg),
+            (Pool::Shared, &mut self.shared, &mut self.shared_pg),
+        ] {
+            http.sort_by_key(|m| m.seq);
+            pg.sort_by_key(|m| m.seq);
+            let mut order: Vec<(i64, &mut String)> = http
+                .iter_mut()
+                .map(|m| (m.seq, &mut m.id))
+                .chain(pg.iter_mut().map(|m| (m.seq, &mut m.id)))
+                .collect();
+            order.sort_by_key(|(seq, _)| *seq);
+            for (n, (_, id)) in order.into_iter().enumerate() {
+                let new = format!("{}#{}", pool.name(), n + 1);
+                if wanted.contains(id.as_str()) {
+                    ids.insert(id.clone(), new.clone());
+                }
+                *id = new;
+            }
+        }
+        Ok(ids)
+    }
+
     fn rescrub(&mut self, secrets: &mut Secrets) -> Result<(), SuiteError> {
         let Memory {
             cases,
@@ -214,6 +258,9 @@ pub struct Dir {
     root: PathBuf,
     stage: tempfile::TempDir,
     mocks_made: bool,
+    /// The pools' lines as they come, put in recorded order at the end: a
+    /// pool may hold hundreds of thousands, more than memory should.
+    pools: rusqlite::Connection,
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> SuiteError {
@@ -225,6 +272,9 @@ fn rerr(path: &Path) -> impl FnOnce(std::io::Error) -> SuiteError {
     let path = path.to_owned();
     move |source| SuiteError::Read { path, source }
 }
+
+/// The name the staging folder inside a suite folder starts with.
+const STAGE: &str = ".reel-generating.";
 
 /// One line per mock, HTTP and Postgres together in recorded order.
 pub fn jsonl(http: &[MockSpec], pg: &[PgMock]) -> String {
@@ -251,6 +301,18 @@ impl Dir {
     /// folder is refused, so nothing of the user's is overwritten.
     pub fn create(root: &Path) -> Result<Self, SuiteError> {
         if root.exists() {
+            // What a generation that was killed left behind.
+            for e in std::fs::read_dir(root).map_err(rerr(root))?.flatten() {
+                if e.file_name().to_string_lossy().starts_with(STAGE) {
+                    let p = e.path();
+                    let gone = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                    gone.map_err(werr(&p))?;
+                }
+            }
             let has_suite = root.join("suite.json").exists();
             let empty = std::fs::read_dir(root)
                 .map_err(rerr(root))?
@@ -266,15 +328,31 @@ impl Dir {
         }
         std::fs::create_dir_all(root).map_err(werr(root))?;
         let stage = tempfile::Builder::new()
-            .prefix(".reel-generating.")
+            .prefix(STAGE)
             .tempdir_in(root)
             .map_err(werr(root))?;
         let cases = stage.path().join("cases");
         std::fs::create_dir(&cases).map_err(werr(&cases))?;
+        let db = stage.path().join("pools.db");
+        let sql_err = |e: rusqlite::Error| {
+            werr(&db)(std::io::Error::other(format!(
+                "the pools' scratch database: {e}"
+            )))
+        };
+        let pools = rusqlite::Connection::open(&db).map_err(sql_err)?;
+        pools
+            .execute_batch(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+                 CREATE TABLE lines (pool TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL,
+                                     PRIMARY KEY (pool, seq)) WITHOUT ROWID;
+                 BEGIN;",
+            )
+            .map_err(sql_err)?;
         Ok(Dir {
             root: root.to_owned(),
             stage,
             mocks_made: false,
+            pools,
         })
     }
 
@@ -293,27 +371,43 @@ impl Dir {
         std::fs::write(&path, secrets.scrub_file(text)).map_err(werr(&path))
     }
 
-    /// Writes `suite.json` and moves the new suite into place. Returns the
+    /// Writes `suite.json` and moves the new suite into place: the earlier
+    /// suite's parts are moved into the staging folder first (a rename each,
+    /// never following a link), the new ones into their place, and only
+    /// then is the staging folder removed with the old parts. Returns the
     /// files the suite holds.
     pub fn finish(self, suite: &SuiteFile, secrets: &Secrets) -> Result<Vec<PathBuf>, SuiteError> {
         let mut this = self;
         this.put("suite.json", &to_pretty(suite), secrets)?;
-        for sub in ["cases", "mocks"] {
-            let old = this.root.join(sub);
-            if std::fs::symlink_metadata(&old).is_ok() {
-                if old.is_dir() && !old.is_symlink() {
-                    std::fs::remove_dir_all(&old).map_err(werr(&old))?;
-                } else {
-                    std::fs::remove_file(&old).map_err(werr(&old))?;
+        let parts = ["cases", "mocks", "suite.json"];
+        let aside = |sub: &str| this.path(&format!("old-{sub}"));
+        let mut moved = Vec::new();
+        let swapped = (|| {
+            for sub in parts {
+                let old = this.root.join(sub);
+                if std::fs::symlink_metadata(&old).is_ok() {
+                    std::fs::rename(&old, aside(sub)).map_err(werr(&old))?;
+                    moved.push(sub);
                 }
             }
-        }
-        for sub in ["cases", "mocks", "suite.json"] {
-            let from = this.path(sub);
-            if from.exists() {
-                let to = this.root.join(sub);
-                std::fs::rename(&from, &to).map_err(werr(&to))?;
+            for sub in parts {
+                let from = this.path(sub);
+                if from.exists() {
+                    let to = this.root.join(sub);
+                    std::fs::rename(&from, &to).map_err(werr(&to))?;
+                }
             }
+            Ok(())
+        })();
+        if let Err(e) = swapped {
+            // Put the earlier suite back where the new one is not.
+            for sub in moved {
+                let to = this.root.join(sub);
+                if std::fs::symlink_metadata(&to).is_err() {
+                    let _ = std::fs::rename(aside(sub), &to);
+                }
+            }
+            return Err(e);
         }
         let mut files = vec![this.root.join("suite.json")];
         for sub in ["cases", "mocks"] {
@@ -351,22 +445,82 @@ impl Sink for Dir {
         pg: Vec<PgMock>,
         secrets: &Secrets,
     ) -> Result<(), SuiteError> {
-        if http.is_empty() && pg.is_empty() {
-            return Ok(());
+        let db = self.path("pools.db");
+        let mut insert = self
+            .pools
+            .prepare_cached("INSERT OR REPLACE INTO lines (pool, seq, line) VALUES (?1, ?2, ?3)")
+            .map_err(|e| werr(&db)(std::io::Error::other(e)))?;
+        let lines = http
+            .iter()
+            .map(|m| (m.seq, serde_json::to_string(m)))
+            .chain(pg.iter().map(|m| (m.seq, serde_json::to_string(m))));
+        for (seq, line) in lines {
+            let line = secrets.scrub_file(&line.expect("mocks serialize"));
+            insert
+                .execute(rusqlite::params![pool.name(), seq, line])
+                .map_err(|e| werr(&db)(std::io::Error::other(e)))?;
         }
-        if !self.mocks_made {
-            let dir = self.path("mocks");
-            std::fs::create_dir(&dir).map_err(werr(&dir))?;
-            self.mocks_made = true;
+        Ok(())
+    }
+
+    fn finish_pools(
+        &mut self,
+        secrets: &Secrets,
+        wanted: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashMap<String, String>, SuiteError> {
+        let db = self.path("pools.db");
+        let sql = |e: rusqlite::Error| werr(&db)(std::io::Error::other(e));
+        let mut ids = std::collections::HashMap::new();
+        for pool in [Pool::Startup, Pool::Shared] {
+            let mut stmt = self
+                .pools
+                .prepare("SELECT seq, line FROM lines WHERE pool = ?1 ORDER BY seq")
+                .map_err(sql)?;
+            let mut rows = stmt.query([pool.name()]).map_err(sql)?;
+            let mut out: Option<std::io::BufWriter<std::fs::File>> = None;
+            let path = self
+                .stage
+                .path()
+                .join(format!("mocks/{}.jsonl", pool.name()));
+            let mut n = 0;
+            while let Some(r) = rows.next().map_err(sql)? {
+                let (seq, line): (i64, String) = (r.get(0).map_err(sql)?, r.get(1).map_err(sql)?);
+                n += 1;
+                let new = format!("{}#{n}", pool.name());
+                let old = provisional_id(pool, seq);
+                let prefix = format!(
+                    "{{\"id\":{}",
+                    serde_json::to_string(&old).unwrap_or_default()
+                );
+                let line = match line.strip_prefix(&prefix) {
+                    Some(rest) => {
+                        if wanted.contains(&old) {
+                            ids.insert(old, new.clone());
+                        }
+                        format!(
+                            "{{\"id\":{}{rest}",
+                            serde_json::to_string(&new).unwrap_or_default()
+                        )
+                    }
+                    None => line,
+                };
+                if out.is_none() {
+                    let dir = self.stage.path().join("mocks");
+                    if !self.mocks_made {
+                        std::fs::create_dir(&dir).map_err(werr(&dir))?;
+                        self.mocks_made = true;
+                    }
+                    let f = std::fs::File::create(&path).map_err(werr(&path))?;
+                    out = Some(std::io::BufWriter::new(f));
+                }
+                let w = out.as_mut().expect("opened above");
+                writeln!(w, "{}", secrets.scrub_file(&line)).map_err(werr(&path))?;
+            }
+            if let Some(mut w) = out {
+                w.flush().map_err(werr(&path))?;
+            }
         }
-        let path = self.path(&format!("mocks/{}.jsonl", pool.name()));
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(werr(&path))?;
-        f.write_all(secrets.scrub_file(&jsonl(&http, &pg)).as_bytes())
-            .map_err(werr(&path))
+        Ok(ids)
     }
 
     fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError> {

@@ -172,6 +172,23 @@ fn checked_with(session: &Session, exchanges: &[Exchange], options: &Options) ->
             format!("{:?}", whole.report),
             "the summary at window {window}"
         );
+        // As made, before the writer's last safety net over each file.
+        assert_eq!(
+            format!("{:?}", (&g.cases, &g.pg, &g.startup, &g.startup_pg)),
+            format!(
+                "{:?}",
+                (&whole.cases, &whole.pg, &whole.startup, &whole.startup_pg)
+            ),
+            "the suite at window {window}"
+        );
+        assert_eq!(
+            format!("{:?}", (&g.shared, &g.shared_pg, g.secrets.values())),
+            format!(
+                "{:?}",
+                (&whole.shared, &whole.shared_pg, whole.secrets.values())
+            ),
+            "the shared pool and secrets at window {window}"
+        );
         let got = suite_bytes(&g);
         for ((name, a), (_, b)) in expected.iter().zip(&got) {
             assert_eq!(a, b, "{name} at window {window}");
@@ -1569,4 +1586,218 @@ fn a_reference_under_a_key_with_a_dot_can_be_filled() {
         crate::template::resolve_str(target, &answered).unwrap(),
         format!("/hosts/{uuid}")
     );
+}
+
+/// A Postgres exchange takes its sequence number when it is answered, an
+/// HTTP one when its request starts: a slow query is stored after requests
+/// that began later. The generator reads exchanges in the order they began,
+/// so the case the query was made in still holds it when cases are handed
+/// on a few at a time.
+#[test]
+fn a_slow_query_stored_after_later_requests_stays_with_its_case() {
+    use Direction::*;
+    let (q, a) = bound(
+        "select name from books where id = $1",
+        int4(7),
+        &["Dune"],
+        "idle",
+    );
+    let ex = vec![
+        http(
+            1,
+            Inbound,
+            None,
+            (10, 20),
+            "GET",
+            "/books/7",
+            r#"{"name":"Dune"}"#,
+        ),
+        http(2, Inbound, None, (30, 40), "GET", "/health", "{}"),
+        http(3, Inbound, None, (50, 60), "GET", "/health", "{}"),
+        // Started inside the first case; answered (and numbered) last.
+        pg(4, (12, 70), q, a),
+    ];
+    let g = checked(&session(), &ex);
+    assert_eq!(
+        seqs(&g, "0001-get-books-7"),
+        [4],
+        "{:?} {:?} {:?}",
+        g.report,
+        g.pg.keys(),
+        g.shared_pg.len()
+    );
+    assert!(g.shared_pg.is_empty() && g.report.outside.is_empty());
+}
+
+/// A secret first seen in a case is scrubbed from what was written before
+/// it, also when all that was written is the startup pool (found in review:
+/// the check looked at the cases handed on, not at the pools).
+#[test]
+fn a_secret_found_after_the_startup_pool_was_written_is_scrubbed_there() {
+    use serde_json::json;
+    let seed = pg(
+        1,
+        (1, 2),
+        json!([{"type": "Query", "sql": "insert into notes (body) values ('hunter2-long')"}]),
+        json!([
+            {"type": "CommandComplete", "tag": "INSERT 0 1"},
+            {"type": "ReadyForQuery", "status": "idle"}
+        ]),
+    );
+    let login = with(
+        http(
+            2,
+            Direction::Inbound,
+            None,
+            (10, 20),
+            "POST",
+            "/login",
+            "{}",
+        ),
+        &[("Content-Type", "application/json")],
+        r#"{"username":"ann","password":"hunter2-long"}"#,
+        &[],
+    );
+    let g = checked(&session(), &[seed, login]);
+    let startup = serde_json::to_string(&g.startup_pg).unwrap();
+    assert!(!startup.contains("hunter2-long"), "{startup}");
+}
+
+/// A generation that was killed leaves its staging folder inside the suite
+/// folder; the next one clears it, and is not refused for it.
+#[test]
+fn a_staging_folder_left_by_a_killed_run_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let left = dir.path().join(".reel-generating.x1y2z3");
+    std::fs::create_dir_all(left.join("cases")).unwrap();
+    std::fs::write(left.join("cases/0001-get.json"), "{}").unwrap();
+    write_suite(dir.path(), &generate(&session(), &recorded())).unwrap();
+    assert!(!left.exists());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".reel-generating")),
+        "{names:?}"
+    );
+    // Written again over itself: the earlier suite is replaced, whole.
+    write_suite(dir.path(), &generate(&session(), &recorded())).unwrap();
+    assert_eq!(crate::suite::load_suite(dir.path()).unwrap().cases.len(), 4);
+}
+
+/// A case that stays open (a long poll) while thousands of others come and
+/// go does not keep them all in memory: past the window's limit the older
+/// ones are handed on anyway, and no call is lost.
+#[test]
+fn a_case_open_for_the_whole_session_does_not_hold_the_others_back() {
+    use Direction::*;
+    struct Counting(sink::Memory, usize, Vec<usize>);
+    impl sink::Sink for Counting {
+        fn case(
+            &mut self,
+            stem: String,
+            case: CaseFile,
+            http: Vec<MockSpec>,
+            pg: Vec<PgMock>,
+            secrets: &secrets::Secrets,
+        ) -> Result<(), SuiteError> {
+            self.1 += 1;
+            self.0.case(stem, case, http, pg, secrets)
+        }
+        fn pool(
+            &mut self,
+            pool: sink::Pool,
+            http: Vec<MockSpec>,
+            pg: Vec<PgMock>,
+            secrets: &secrets::Secrets,
+        ) -> Result<(), SuiteError> {
+            self.0.pool(pool, http, pg, secrets)
+        }
+        fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError> {
+            self.0.read_case(stem)
+        }
+        fn patch_case(
+            &mut self,
+            stem: &str,
+            edit: &mut dyn FnMut(&mut CaseFile),
+            secrets: &secrets::Secrets,
+        ) -> Result<(), SuiteError> {
+            self.0.patch_case(stem, edit, secrets)
+        }
+        fn drop_case(&mut self, stem: &str) -> Result<(), SuiteError> {
+            self.0.drop_case(stem)
+        }
+        fn finish_pools(
+            &mut self,
+            secrets: &secrets::Secrets,
+            wanted: &std::collections::HashSet<String>,
+        ) -> Result<std::collections::HashMap<String, String>, SuiteError> {
+            self.0.finish_pools(secrets, wanted)
+        }
+        fn rescrub(&mut self, secrets: &mut secrets::Secrets) -> Result<(), SuiteError> {
+            self.0.rescrub(secrets)
+        }
+    }
+    let n = WINDOW_LIMIT as i64 + 3000;
+    let mut ex = vec![http(
+        1,
+        Inbound,
+        None,
+        (0, 100 * n + 50),
+        "GET",
+        "/poll",
+        "{}",
+    )];
+    for i in 0..n {
+        let t = 100 * (i + 1);
+        ex.push(http(
+            2 * i + 2,
+            Inbound,
+            None,
+            (t, t + 10),
+            "GET",
+            "/b",
+            "{}",
+        ));
+        ex.push(http(
+            2 * i + 3,
+            Outbound,
+            Some("pricing"),
+            (t + 2, t + 4),
+            "GET",
+            "/p",
+            "{}",
+        ));
+    }
+    let session = session();
+    let options = Options::default();
+    let mut g = Generator::new(
+        &session,
+        &options,
+        Counting(sink::Memory::default(), 0, Vec::new()),
+        Nonces::default(),
+    );
+    for e in &ex {
+        g.add(e);
+        if e.seq % 1000 == 0 {
+            g.sink.2.push(g.sink.1);
+        }
+    }
+    assert!(
+        g.cases.len() <= WINDOW_LIMIT,
+        "{} cases held in the window",
+        g.cases.len()
+    );
+    let (made, sink) = g.finish().unwrap();
+    let memory = sink.0.into_parts();
+    assert!(sink.2.iter().any(|&handed| handed > 0), "{:?}", sink.2);
+    assert_eq!(made.counts.cases, n as usize + 1);
+    // No call is lost: while the poll was at hand, each call was in two
+    // cases' windows with nothing to tell them apart (shared); once the
+    // poll was handed on, each went to the one case still holding it.
+    assert_eq!(memory.cases.len(), n as usize + 1);
+    let c = made.counts;
+    assert_eq!(c.http_in_cases + c.http_shared, n as usize);
+    assert!(c.http_in_cases > 0 && c.http_shared > 0, "{c:?}");
 }
