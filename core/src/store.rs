@@ -538,6 +538,20 @@ impl Store {
         mut each: impl FnMut(Exchange),
     ) -> Result<(), StoreError> {
         let err = || self.sql_err("reading exchanges");
+        // One read transaction: a lock taken once, not once per exchange.
+        self.conn.execute_batch("BEGIN").map_err(err())?;
+        let read = self.read_by_start(session_id, protocol, &mut each);
+        let _ = self.conn.execute_batch("COMMIT");
+        read
+    }
+
+    fn read_by_start(
+        &self,
+        session_id: i64,
+        protocol: Option<crate::model::Protocol>,
+        each: &mut impl FnMut(Exchange),
+    ) -> Result<(), StoreError> {
+        let err = || self.sql_err("reading exchanges");
         let ids: Vec<i64> = self
             .conn
             .prepare(
