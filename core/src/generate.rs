@@ -1217,18 +1217,12 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<std::path::PathBuf>,
         let pg = g.pg.get(stem).cloned().unwrap_or_default();
         out.case(stem.clone(), case.clone(), mocks.clone(), pg, &g.secrets)?;
     }
-    out.pool(
-        sink::Pool::Startup,
-        g.startup.clone(),
-        g.startup_pg.clone(),
-        &g.secrets,
-    )?;
-    out.pool(
-        sink::Pool::Shared,
-        g.shared.clone(),
-        g.shared_pg.clone(),
-        &g.secrets,
-    )?;
+    for (pool, http, pg) in [
+        (sink::Pool::Startup, &g.startup, &g.startup_pg),
+        (sink::Pool::Shared, &g.shared, &g.shared_pg),
+    ] {
+        out.pool(pool, http.clone(), pg.clone(), &g.secrets)?;
+    }
     out.finish_pools(&g.secrets, &Default::default())?;
     out.finish(&g.suite, &g.secrets)
 }

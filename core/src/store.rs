@@ -499,28 +499,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT seq, direction, protocol, dependency, connection, started_at,
-                        first_byte_at, ended_at, request_head, request_body, request_size,
-                        request_truncated, response_head, response_body, response_size,
-                        response_truncated, error
-                 FROM exchanges WHERE session_id = ?1 ORDER BY seq",
-            )
+            .prepare(&format!(
+                "SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE session_id = ?1 ORDER BY seq"
+            ))
             .map_err(self.sql_err("reading exchanges"))?;
         let mut rows = stmt
             .query(params![session_id])
             .map_err(self.sql_err("reading exchanges"))?;
         while let Some(r) = rows.next().map_err(self.sql_err("reading exchanges"))? {
-            each(
-                exchange_from_row(session_id, r)
-                    .map_err(self.sql_err("reading exchanges"))?
-                    .map_err(|(seq, what)| StoreError::Corrupt {
-                        path: self.path.clone(),
-                        session: session_id,
-                        seq,
-                        what,
-                    })?,
-            );
+            each(self.exchange(session_id, r)?);
         }
         Ok(())
     }
@@ -567,13 +554,9 @@ impl Store {
             .map_err(err())?;
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT seq, direction, protocol, dependency, connection, started_at,
-                        first_byte_at, ended_at, request_head, request_body, request_size,
-                        request_truncated, response_head, response_body, response_size,
-                        response_truncated, error
-                 FROM exchanges WHERE id = ?1",
-            )
+            .prepare(&format!(
+                "SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE id = ?1"
+            ))
             .map_err(err())?;
         for id in ids {
             let mut rows = stmt.query(params![id]).map_err(err())?;
@@ -581,18 +564,22 @@ impl Store {
             let Some(r) = rows.next().map_err(err())? else {
                 continue;
             };
-            each(
-                exchange_from_row(session_id, r)
-                    .map_err(err())?
-                    .map_err(|(seq, what)| StoreError::Corrupt {
-                        path: self.path.clone(),
-                        session: session_id,
-                        seq,
-                        what,
-                    })?,
-            );
+            each(self.exchange(session_id, r)?);
         }
         Ok(())
+    }
+
+    /// One row of [`EXCHANGE_COLUMNS`] as an exchange; a row that does not
+    /// read back is named as corrupt.
+    fn exchange(&self, session_id: i64, r: &rusqlite::Row<'_>) -> Result<Exchange, StoreError> {
+        exchange_from_row(session_id, r)
+            .map_err(self.sql_err("reading exchanges"))?
+            .map_err(|(seq, what)| StoreError::Corrupt {
+                path: self.path.clone(),
+                session: session_id,
+                seq,
+                what,
+            })
     }
 
     pub fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {
@@ -694,6 +681,11 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
 }
 
 type RowResult = Result<Exchange, (i64, String)>;
+
+/// The columns [`exchange_from_row`] reads, in its order.
+const EXCHANGE_COLUMNS: &str = "seq, direction, protocol, dependency, connection, started_at,
+    first_byte_at, ended_at, request_head, request_body, request_size, request_truncated,
+    response_head, response_body, response_size, response_truncated, error";
 
 fn exchange_from_row(session_id: i64, r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
     let seq: i64 = r.get(0)?;
