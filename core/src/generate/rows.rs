@@ -92,6 +92,9 @@ pub struct Rows<T> {
     total: usize,
     keep: Option<usize>,
     spill: Option<BufWriter<std::fs::File>>,
+    /// The file was read since the last row was written: reading moves the
+    /// offset it shares with the writer.
+    read: bool,
 }
 
 impl<T> Default for Rows<T> {
@@ -101,6 +104,7 @@ impl<T> Default for Rows<T> {
             total: 0,
             keep: None,
             spill: None,
+            read: false,
         }
     }
 }
@@ -130,6 +134,9 @@ impl<T: Row + Clone> Rows<T> {
             }
         }
         let spill = self.spill.as_mut().expect("made above");
+        if std::mem::take(&mut self.read) {
+            let _ = spill.seek(std::io::SeekFrom::End(0));
+        }
         // A summary row that cannot be written is lost from generate.txt
         // only: the count stays right.
         let _ = writeln!(spill, "{}", row.to_line());
@@ -151,6 +158,7 @@ impl<T: Row + Clone> Rows<T> {
 
     /// Every row, in order: those in memory, then those read back.
     pub fn all(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.read = self.spill.is_some();
         let rest = self.spill.as_mut().and_then(|w| {
             w.flush().ok()?;
             let mut f = w.get_ref().try_clone().ok()?;
@@ -167,10 +175,8 @@ impl<T: Row + Clone> Rows<T> {
     /// Changes every row, those in the file too.
     pub fn update(&mut self, mut change: impl FnMut(&mut T)) {
         let mut again = Rows {
-            head: Vec::new(),
-            total: 0,
             keep: self.keep,
-            spill: None,
+            ..Rows::default()
         };
         for mut row in self.all() {
             change(&mut row);
@@ -187,10 +193,8 @@ impl<T: Row + Clone> Rows<T> {
             return;
         }
         let mut again = Rows {
-            head: Vec::new(),
-            total: 0,
             keep: self.keep,
-            spill: None,
+            ..Rows::default()
         };
         for row in self.all() {
             if keep(&row) {
@@ -267,6 +271,12 @@ mod tests {
         let names: Vec<String> = rows.all().map(|r| r.0).collect();
         assert_eq!(names, ["0001-x", "0002-x", "0004-x"]);
         assert_eq!(rows.len(), 3);
+        // Read in part, then written to again: nothing is overwritten.
+        assert_eq!(rows.all().next().unwrap().0, "0001-x");
+        rows.push(("0005-x".into(), "$.id".into(), "uuid"));
+        let names: Vec<String> = rows.all().map(|r| r.0).collect();
+        assert_eq!(names, ["0001-x", "0002-x", "0004-x", "0005-x"]);
+        rows.retain(|r| r.0 != "0005-x");
         rows.update(|r| r.2 = "token");
         assert!(rows.all().all(|r| r.2 == "token"));
         assert_eq!((rows.len(), rows.head().len()), (3, 2));
