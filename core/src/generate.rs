@@ -285,7 +285,6 @@ pub struct Generator<'a, S: sink::Sink> {
     pg_names: postgres::Names,
     server_parameters: BTreeMap<String, Vec<(String, String)>>,
     types: attribute::Types,
-    param_types: postgres::ParamTypes,
     chains: chain::Chains,
     repeats: repeats::Repeats,
     dedup: dedup::Dedup,
@@ -334,7 +333,6 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             pg_names: postgres::Names::default(),
             server_parameters: BTreeMap::new(),
             types: attribute::Types::default(),
-            param_types: postgres::ParamTypes::default(),
             chains: chain::Chains::default(),
             repeats: repeats::Repeats::default(),
             dedup: dedup::Dedup::default(),
@@ -475,13 +473,6 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             call.holders = holders;
         }
         self.types.learn(&self.calls);
-        postgres::learn_param_types(
-            &mut self.param_types,
-            self.calls.iter().filter_map(|c| match &c.mock {
-                Mock::Postgres(m) => Some(m),
-                Mock::Http(_) => None,
-            }),
-        );
         let units = attribute::transaction_units(&self.calls);
         let owners = attribute::resolve(&self.cases, &self.calls, &units, &self.types);
         // Settled: exchanges come in the order they began, so what ended
@@ -658,17 +649,14 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             self.case_mocks[base + j] = (mocks.len() as u32, pg_mocks.len() as u32);
         }
         // A pool's ids are given once it is in recorded order, at the end.
-        for m in &mut startup {
-            m.id = sink::provisional_id(sink::Pool::Startup, m.seq);
-        }
-        for m in &mut startup_pg {
-            m.id = sink::provisional_id(sink::Pool::Startup, m.seq);
-        }
-        for m in &mut shared {
-            m.id = sink::provisional_id(sink::Pool::Shared, m.seq);
-        }
-        for m in &mut shared_pg {
-            m.id = sink::provisional_id(sink::Pool::Shared, m.seq);
+        for (pool, http, pg) in [
+            (sink::Pool::Startup, &mut startup, &mut startup_pg),
+            (sink::Pool::Shared, &mut shared, &mut shared_pg),
+        ] {
+            http.iter_mut()
+                .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
+            pg.iter_mut()
+                .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
         }
 
         // Values that flow from one answer into later calls become references.
@@ -726,27 +714,16 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         // else it stands, also where it stood before it was first found (a
         // value a case echoes that a later case names as a secret).
         for _ in 0..2 {
-            for (_, case, mocks) in &mut cases {
-                secrets.scrub_request(&mut case.request);
-                secrets.scrub_response(&mut case.response, true);
-                for m in mocks.iter_mut() {
-                    secrets.scrub_request(&mut m.request);
-                    secrets.scrub_response(&mut m.response, false);
-                }
-            }
-            for m in startup.iter_mut().chain(shared.iter_mut()) {
-                secrets.scrub_request(&mut m.request);
-                secrets.scrub_response(&mut m.response, false);
-            }
-            // After HTTP, so secret values found there are known in SQL traffic too.
-            for m in pg_cases
-                .iter_mut()
-                .flatten()
-                .chain(startup_pg.iter_mut())
-                .chain(shared_pg.iter_mut())
-            {
-                secrets.scrub_pg(m);
-            }
+            sink::scrub(
+                secrets,
+                &mut cases,
+                startup.iter_mut().chain(shared.iter_mut()),
+                pg_cases
+                    .iter_mut()
+                    .flatten()
+                    .chain(startup_pg.iter_mut())
+                    .chain(shared_pg.iter_mut()),
+            );
         }
         if secrets.values().len() > known_before && self.handed_on {
             self.late_secrets = true;
@@ -792,7 +769,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             .collect();
         report.param_matchers.extend(postgres::infer_params(
             &mut all_pg,
-            &mut self.param_types,
+            self.types.params_mut(),
             recorded_at,
             &sent,
         ));

@@ -265,11 +265,16 @@ pub(super) fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
 /// again.
 #[derive(Debug, Default)]
 pub(super) struct Types {
-    params: HashMap<(String, String), Vec<u32>>,
+    params: super::postgres::ParamTypes,
     rows: HashMap<(String, String), Vec<Field>>,
 }
 
 impl Types {
+    /// The parameter types, for the parameter matchers too.
+    pub(super) fn params_mut(&mut self) -> &mut super::postgres::ParamTypes {
+        &mut self.params
+    }
+
     pub(super) fn learn(&mut self, calls: &[Call]) {
         let pg = || {
             calls.iter().filter_map(|c| match &c.mock {

@@ -56,8 +56,6 @@ pub trait Sink {
         pg: Vec<PgMock>,
         secrets: &Secrets,
     ) -> Result<(), SuiteError>;
-    /// A case given before, as it stands now.
-    fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError>;
     /// Changes a case given before.
     fn patch_case(
         &mut self,
@@ -86,19 +84,24 @@ pub fn provisional_id(pool: Pool, seq: i64) -> String {
     format!("{}#@{seq}", pool.name())
 }
 
-/// Scrubs one case and its mocks as the generator does, HTTP first so that
-/// secret values found there are known in SQL too.
-fn scrub_all<'a>(
+/// Scrubs cases, each with its HTTP mocks, then the pools' HTTP mocks, then
+/// the Postgres groups (after HTTP, so secret values found there are known
+/// in SQL traffic too): the order the generator finds secrets in.
+pub(super) fn scrub<'a>(
     secrets: &mut Secrets,
-    cases: impl Iterator<Item = &'a mut CaseFile>,
-    http: impl Iterator<Item = &'a mut MockSpec>,
+    cases: &mut [(String, CaseFile, Vec<MockSpec>)],
+    pools: impl Iterator<Item = &'a mut MockSpec>,
     pg: impl Iterator<Item = &'a mut PgMock>,
 ) {
-    for c in cases {
-        secrets.scrub_request(&mut c.request);
-        secrets.scrub_response(&mut c.response, true);
+    for (_, case, mocks) in cases {
+        secrets.scrub_request(&mut case.request);
+        secrets.scrub_response(&mut case.response, true);
+        for m in mocks.iter_mut() {
+            secrets.scrub_request(&mut m.request);
+            secrets.scrub_response(&mut m.response, false);
+        }
     }
-    for m in http {
+    for m in pools {
         secrets.scrub_request(&mut m.request);
         secrets.scrub_response(&mut m.response, false);
     }
@@ -171,10 +174,6 @@ impl Sink for Memory {
         Ok(())
     }
 
-    fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError> {
-        Ok(self.at(stem).clone())
-    }
-
     fn patch_case(
         &mut self,
         stem: &str,
@@ -229,16 +228,10 @@ impl Sink for Memory {
             shared_pg,
             ..
         } = self;
-        let (case_files, case_mocks): (Vec<_>, Vec<_>) =
-            cases.iter_mut().map(|(_, c, m)| (c, m)).unzip();
-        scrub_all(
+        scrub(
             secrets,
-            case_files.into_iter(),
-            case_mocks
-                .into_iter()
-                .flatten()
-                .chain(startup.iter_mut())
-                .chain(shared.iter_mut()),
+            cases,
+            startup.iter_mut().chain(shared.iter_mut()),
             pg.values_mut()
                 .flatten()
                 .chain(startup_pg.iter_mut())
@@ -360,11 +353,19 @@ impl Dir {
         self.stage.path().join(rel)
     }
 
-    fn put(&mut self, rel: &str, text: &str, secrets: &Secrets) -> Result<(), SuiteError> {
-        if rel.starts_with("mocks/") && !self.mocks_made {
-            let dir = self.path("mocks");
+    /// Makes `mocks/` in `stage` when the first mocks file is written.
+    fn mocks_dir(stage: &Path, made: &mut bool) -> Result<(), SuiteError> {
+        if !*made {
+            let dir = stage.join("mocks");
             std::fs::create_dir(&dir).map_err(werr(&dir))?;
-            self.mocks_made = true;
+            *made = true;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, rel: &str, text: &str, secrets: &Secrets) -> Result<(), SuiteError> {
+        if rel.starts_with("mocks/") {
+            Self::mocks_dir(self.stage.path(), &mut self.mocks_made)?;
         }
         let path = self.path(rel);
         // The safety net: no distinctive recorded secret reaches a file.
@@ -443,7 +444,7 @@ impl Sink for Dir {
         pool: Pool,
         http: Vec<MockSpec>,
         pg: Vec<PgMock>,
-        secrets: &Secrets,
+        _: &Secrets,
     ) -> Result<(), SuiteError> {
         let db = self.path("pools.db");
         let mut insert = self
@@ -454,8 +455,9 @@ impl Sink for Dir {
             .iter()
             .map(|m| (m.seq, serde_json::to_string(m)))
             .chain(pg.iter().map(|m| (m.seq, serde_json::to_string(m))));
+        // Scrubbed when the pool file is written, with every secret known.
         for (seq, line) in lines {
-            let line = secrets.scrub_file(&line.expect("mocks serialize"));
+            let line = line.expect("mocks serialize");
             insert
                 .execute(rusqlite::params![pool.name(), seq, line])
                 .map_err(|e| werr(&db)(std::io::Error::other(e)))?;
@@ -505,11 +507,7 @@ impl Sink for Dir {
                     None => line,
                 };
                 if out.is_none() {
-                    let dir = self.stage.path().join("mocks");
-                    if !self.mocks_made {
-                        std::fs::create_dir(&dir).map_err(werr(&dir))?;
-                        self.mocks_made = true;
-                    }
+                    Self::mocks_dir(self.stage.path(), &mut self.mocks_made)?;
                     let f = std::fs::File::create(&path).map_err(werr(&path))?;
                     out = Some(std::io::BufWriter::new(f));
                 }
@@ -523,19 +521,15 @@ impl Sink for Dir {
         Ok(ids)
     }
 
-    fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError> {
-        let path = self.path(&format!("cases/{stem}.json"));
-        let text = std::fs::read_to_string(&path).map_err(rerr(&path))?;
-        crate::suite::load::parse(&path, &text)
-    }
-
     fn patch_case(
         &mut self,
         stem: &str,
         edit: &mut dyn FnMut(&mut CaseFile),
         secrets: &Secrets,
     ) -> Result<(), SuiteError> {
-        let mut case = self.read_case(stem)?;
+        let path = self.path(&format!("cases/{stem}.json"));
+        let text = std::fs::read_to_string(&path).map_err(rerr(&path))?;
+        let mut case: CaseFile = crate::suite::load::parse(&path, &text)?;
         edit(&mut case);
         self.put(&format!("cases/{stem}.json"), &to_pretty(&case), secrets)
     }
@@ -586,14 +580,10 @@ impl Sink for Dir {
                     continue;
                 }
                 let again = if sub == "cases" {
-                    let mut case: CaseFile = crate::suite::load::parse(&path, &text)?;
-                    scrub_all(
-                        secrets,
-                        std::iter::once(&mut case),
-                        std::iter::empty(),
-                        std::iter::empty(),
-                    );
-                    to_pretty(&case)
+                    let case: CaseFile = crate::suite::load::parse(&path, &text)?;
+                    let mut one = [(String::new(), case, Vec::new())];
+                    scrub(secrets, &mut one, std::iter::empty(), std::iter::empty());
+                    to_pretty(&one[0].1)
                 } else {
                     let (mut http, mut pg) = (Vec::new(), Vec::new());
                     for (i, line) in text.lines().enumerate() {
@@ -609,7 +599,7 @@ impl Sink for Dir {
                             http.push(serde_json::from_value::<MockSpec>(v).map_err(bad)?);
                         }
                     }
-                    scrub_all(secrets, std::iter::empty(), http.iter_mut(), pg.iter_mut());
+                    scrub(secrets, &mut [], http.iter_mut(), pg.iter_mut());
                     jsonl(&http, &pg)
                 };
                 std::fs::write(&path, secrets.scrub_file(&again)).map_err(werr(&path))?;

@@ -1714,9 +1714,6 @@ fn a_case_open_for_the_whole_session_does_not_hold_the_others_back() {
         ) -> Result<(), SuiteError> {
             self.0.pool(pool, http, pg, secrets)
         }
-        fn read_case(&mut self, stem: &str) -> Result<CaseFile, SuiteError> {
-            self.0.read_case(stem)
-        }
         fn patch_case(
             &mut self,
             stem: &str,
