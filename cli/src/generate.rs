@@ -191,20 +191,26 @@ fn describe_into(
 ) {
     // Counted as written: the Postgres groups of cases --dedup dropped are not.
     let c = g.counts;
-    let in_cases = c.http_in_cases + c.pg_in_cases;
-    let startup = c.http_startup + c.pg_startup;
-    let shared = c.http_shared + c.pg_shared;
+    let in_cases = c.http_in_cases + c.pg_in_cases + c.redis_in_cases;
+    let startup = c.http_startup + c.pg_startup + c.redis_startup;
+    let shared = c.http_shared + c.pg_shared + c.redis_shared;
     let http = c.http_in_cases + c.http_startup + c.http_shared;
     let postgres = c.pg_in_cases + c.pg_startup + c.pg_shared;
+    let redis = c.redis_in_cases + c.redis_startup + c.redis_shared;
+    let redis_part = if redis > 0 {
+        format!(", {redis} redis")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
         "Generated suite {} from session {} \"{}\": {} cases, {} mocks \
-         ({http} http, {postgres} postgres; {in_cases} in cases, {startup} startup, {shared} shared)",
+         ({http} http, {postgres} postgres{redis_part}; {in_cases} in cases, {startup} startup, {shared} shared)",
         out.display(),
         g.suite.session.id,
         g.suite.session.name,
         c.cases,
-        http + postgres,
+        http + postgres + redis,
     );
     // Calls are quoted (their SQL) with the secrets known at the end: one
     // found after a call's row was made is replaced here too.
@@ -264,7 +270,7 @@ fn describe_into(
         s,
         limit,
         full,
-        "Postgres requests were left out because the mock could not answer them as recorded (never answered, or cut at --max-body)",
+        "Postgres requests and Redis commands were left out because the mock could not answer them as recorded (never answered, or cut at --max-body)",
         &mut r.unanswered,
         str::to_owned,
     );

@@ -20,8 +20,8 @@ use crate::secrets;
 use crate::suite::body::Answer;
 use crate::suite::load::SuiteError;
 use crate::suite::{
-    AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, Noise, PgMock, RequestSpec,
-    ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
+    AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, Noise, PgMock, RedisMock,
+    RequestSpec, ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
 };
 use crate::time::Micros;
 pub use rows::Rows;
@@ -38,6 +38,10 @@ pub struct Generated {
     pub pg: BTreeMap<String, Vec<PgMock>>,
     pub startup_pg: Vec<PgMock>,
     pub shared_pg: Vec<PgMock>,
+    /// Redis lines by case file stem, in recorded order.
+    pub redis: BTreeMap<String, Vec<RedisMock>>,
+    pub startup_redis: Vec<RedisMock>,
+    pub shared_redis: Vec<RedisMock>,
     pub report: GenerateReport,
     /// Recorded secret values behind the suite's `${secret:NAME}` placeholders.
     pub secrets: secrets::Secrets,
@@ -71,7 +75,8 @@ pub struct GenerateReport {
     pub unlinked: Rows<(String, String, Vec<String>)>,
     /// Fields that differed across repeats of one call: `(case, path, kind)`.
     pub repeats: Rows<(String, String, &'static str)>,
-    /// Postgres requests left out because they were never answered: `(seq, why)`.
+    /// Postgres requests and Redis commands left out because they were never
+    /// answered: `(seq, why)`.
     pub unanswered: Rows<(i64, String)>,
     /// With `--dedup`: each kept case and the cases it stands for.
     pub deduplicated: Vec<(String, Vec<String>)>,
@@ -82,8 +87,8 @@ pub struct GenerateReport {
     /// Of those, how many were redacted at record time (`record --redact`)
     /// and are sent as a stand-in value instead.
     pub redacted_nonces: usize,
-    /// Postgres parameters the app makes afresh on every run (hashes, salts,
-    /// ids, times), now typed matchers in the mock lines.
+    /// Postgres parameters and Redis arguments the app makes afresh on every
+    /// run (hashes, salts, ids, times), now typed matchers in the mock lines.
     pub param_matchers: Rows<postgres::ParamMatcher>,
 }
 
@@ -170,6 +175,9 @@ pub struct Counts {
     pub pg_startup: usize,
     pub http_shared: usize,
     pub pg_shared: usize,
+    pub redis_in_cases: usize,
+    pub redis_startup: usize,
+    pub redis_shared: usize,
 }
 
 impl Made {
@@ -182,6 +190,9 @@ impl Made {
             pg: m.pg,
             startup_pg: m.startup_pg,
             shared_pg: m.shared_pg,
+            redis: m.redis,
+            startup_redis: m.startup_redis,
+            shared_redis: m.shared_redis,
             report: self.report,
             secrets: self.secrets,
         }
@@ -208,11 +219,14 @@ impl Generated {
             pg_startup: self.startup_pg.len(),
             http_shared: self.shared.len(),
             pg_shared: self.shared_pg.len(),
+            redis_startup: self.startup_redis.len(),
+            redis_shared: self.shared_redis.len(),
             ..Counts::default()
         };
         for (stem, _, mocks) in &self.cases {
             c.http_in_cases += mocks.len();
             c.pg_in_cases += self.pg.get(stem).map_or(0, Vec::len);
+            c.redis_in_cases += self.redis.get(stem).map_or(0, Vec::len);
         }
         c
     }
@@ -295,8 +309,8 @@ pub struct Generator<'a, S: sink::Sink> {
     handed_on: bool,
     /// Every case's file stem, by case index.
     stems: Vec<String>,
-    /// Mocks each case holds: `(http, postgres)`, by case index.
-    case_mocks: Vec<(u32, u32)>,
+    /// Mocks each case holds: `(http, postgres, redis)`, by case index.
+    case_mocks: Vec<(u32, u32, u32)>,
     counts: Counts,
     /// Origins to mark in cases handed on: `(case index, path)`.
     origins: Vec<(usize, String)>,
@@ -414,7 +428,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             mocks: None,
         };
         self.stems.push(stem.clone());
-        self.case_mocks.push((0, 0));
+        self.case_mocks.push((0, 0, 0));
         self.cases.push((stem, case, Vec::new()));
         self.first_case_start.get_or_insert(e.started_at);
         self.case_windows
@@ -433,6 +447,18 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 }
                 postgres::Group::Skip => return,
                 postgres::Group::Unanswered(why) => {
+                    self.report.unanswered.push((o.seq, why));
+                    return;
+                }
+            },
+            Protocol::Redis => match redis::line(o) {
+                redis::Line::Mock(m) => Mock::Redis(m),
+                redis::Line::Push(connection, frames) => {
+                    self.add_pushes(o, connection, frames);
+                    return;
+                }
+                redis::Line::Skip => return,
+                redis::Line::Unanswered(why) => {
                     self.report.unanswered.push((o.seq, why));
                     return;
                 }
@@ -457,6 +483,28 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             mock,
             holders: Vec::new(),
         });
+    }
+
+    /// Frames a Redis server pushed on `connection`: they join the line of
+    /// the command before them there, which the mock answers with them.
+    fn add_pushes(
+        &mut self,
+        o: &Exchange,
+        connection: u64,
+        frames: Vec<crate::wire::redis::Frame>,
+    ) {
+        let dep = o.dependency.as_deref().unwrap_or_default();
+        let before = self.calls.iter_mut().rev().find_map(|c| match &mut c.mock {
+            Mock::Redis(m) if m.connection == connection && m.dependency == dep => Some(m),
+            _ => None,
+        });
+        match before {
+            Some(m) => m.pushes.extend(frames),
+            None => self.report.unanswered.push((
+                o.seq,
+                "a push with no command before it on its connection in reach".into(),
+            )),
+        }
     }
 
     /// Attributes the calls in the window and hands on the cases the
@@ -497,6 +545,12 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             !last
                 && unit.last().is_some_and(|&n| match &self.calls[n].mock {
                     Mock::Postgres(m) => m.leaves_transaction_open(),
+                    // A MULTI whose EXEC has not come yet.
+                    Mock::Redis(m) => {
+                        let first = unit.first().map(|&f| &self.calls[f].mock);
+                        matches!(first, Some(Mock::Redis(f)) if f.name() == "MULTI")
+                            && !matches!(m.name().as_str(), "EXEC" | "DISCARD" | "RESET")
+                    }
                     Mock::Http(_) => false,
                 })
         };
@@ -586,6 +640,9 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         let mut pg_cases: Vec<Vec<PgMock>> = vec![Vec::new(); cases.len()];
         let mut startup_pg = Vec::new();
         let mut shared_pg = Vec::new();
+        let mut redis_cases: Vec<Vec<RedisMock>> = vec![Vec::new(); cases.len()];
+        let mut startup_redis = Vec::new();
+        let mut shared_redis = Vec::new();
         let first_start = self.first_case_start;
         // This stretch's rows, scrubbed before they join the summary.
         let mut ambiguous = Vec::new();
@@ -602,6 +659,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             } = c;
             let call = match &mock {
                 Mock::Postgres(m) => postgres::describe(m),
+                Mock::Redis(m) => format!("{} {}", m.dependency, m.describe()),
                 Mock::Http(m) => describe(m),
             };
             let place = match (owner, holders.as_slice()) {
@@ -616,7 +674,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                     Place::Shared
                 }
                 // A pool's reset between uses belongs to no case: counted.
-                (None, _) if matches!(&mock, Mock::Postgres(m) if m.is_housekeeping()) => {
+                (None, _) if mock.is_housekeeping() => {
                     report.shared_housekeeping += 1;
                     Place::Shared
                 }
@@ -633,29 +691,56 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 (Mock::Postgres(m), Place::Case(n)) => pg_cases[n].push(m),
                 (Mock::Postgres(m), Place::Startup) => startup_pg.push(m),
                 (Mock::Postgres(m), Place::Shared) => shared_pg.push(m),
+                (Mock::Redis(m), Place::Case(n)) => redis_cases[n].push(m),
+                (Mock::Redis(m), Place::Startup) => startup_redis.push(m),
+                (Mock::Redis(m), Place::Shared) => shared_redis.push(m),
             }
         }
-        for (j, ((stem, case, mocks), pg_mocks)) in cases.iter_mut().zip(&mut pg_cases).enumerate()
+        for (j, (((stem, case, mocks), pg_mocks), redis_mocks)) in cases
+            .iter_mut()
+            .zip(&mut pg_cases)
+            .zip(&mut redis_cases)
+            .enumerate()
         {
-            for (n, m) in mocks.iter_mut().enumerate() {
-                m.id = format!("{stem}#{}", n + 1);
+            // HTTP mocks first, then Postgres groups, then Redis lines.
+            let ids = mocks
+                .iter_mut()
+                .map(|m| &mut m.id)
+                .chain(pg_mocks.iter_mut().map(|m| &mut m.id))
+                .chain(redis_mocks.iter_mut().map(|m| &mut m.id));
+            for (n, id) in ids.enumerate() {
+                *id = format!("{stem}#{}", n + 1);
             }
-            for (n, m) in pg_mocks.iter_mut().enumerate() {
-                m.id = format!("{stem}#{}", mocks.len() + n + 1);
-            }
-            if !mocks.is_empty() || !pg_mocks.is_empty() {
+            if !mocks.is_empty() || !pg_mocks.is_empty() || !redis_mocks.is_empty() {
                 case.mocks = Some(format!("mocks/{stem}.jsonl"));
             }
-            self.case_mocks[base + j] = (mocks.len() as u32, pg_mocks.len() as u32);
+            self.case_mocks[base + j] = (
+                mocks.len() as u32,
+                pg_mocks.len() as u32,
+                redis_mocks.len() as u32,
+            );
         }
         // A pool's ids are given once it is in recorded order, at the end.
-        for (pool, http, pg) in [
-            (sink::Pool::Startup, &mut startup, &mut startup_pg),
-            (sink::Pool::Shared, &mut shared, &mut shared_pg),
+        for (pool, http, pg, redis) in [
+            (
+                sink::Pool::Startup,
+                &mut startup,
+                &mut startup_pg,
+                &mut startup_redis,
+            ),
+            (
+                sink::Pool::Shared,
+                &mut shared,
+                &mut shared_pg,
+                &mut shared_redis,
+            ),
         ] {
             http.iter_mut()
                 .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
             pg.iter_mut()
+                .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
+            redis
+                .iter_mut()
                 .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
         }
 
@@ -723,6 +808,11 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                     .flatten()
                     .chain(startup_pg.iter_mut())
                     .chain(shared_pg.iter_mut()),
+                redis_cases
+                    .iter_mut()
+                    .flatten()
+                    .chain(startup_redis.iter_mut())
+                    .chain(shared_redis.iter_mut()),
             );
         }
         if secrets.values().len() > known_before && self.handed_on {
@@ -773,6 +863,15 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             recorded_at,
             &sent,
         ));
+        let mut all_redis: Vec<&mut RedisMock> = redis_cases
+            .iter_mut()
+            .flatten()
+            .chain(startup_redis.iter_mut())
+            .chain(shared_redis.iter_mut())
+            .collect();
+        report
+            .param_matchers
+            .extend(redis::infer_args(&mut all_redis, recorded_at, &sent));
         let http_mocks = cases
             .iter_mut()
             .flat_map(|(_, _, m)| m.iter_mut())
@@ -801,15 +900,23 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         c.pg_startup += startup_pg.len();
         c.http_shared += shared.len();
         c.pg_shared += shared_pg.len();
-        for ((stem, case, mocks), pg) in cases.into_iter().zip(pg_cases) {
+        c.redis_startup += startup_redis.len();
+        c.redis_shared += shared_redis.len();
+        for (((stem, case, mocks), pg), redis) in cases.into_iter().zip(pg_cases).zip(redis_cases) {
             c.http_in_cases += mocks.len();
             c.pg_in_cases += pg.len();
-            self.sink.case(stem, case, mocks, pg, secrets)?;
+            c.redis_in_cases += redis.len();
+            self.sink.case(stem, case, mocks, pg, redis, secrets)?;
         }
-        self.sink
-            .pool(sink::Pool::Startup, startup, startup_pg, secrets)?;
-        self.sink
-            .pool(sink::Pool::Shared, shared, shared_pg, secrets)?;
+        let s = &mut self.sink;
+        s.pool(
+            sink::Pool::Startup,
+            startup,
+            startup_pg,
+            startup_redis,
+            secrets,
+        )?;
+        s.pool(sink::Pool::Shared, shared, shared_pg, shared_redis, secrets)?;
         self.handed_on = true;
         Ok(())
     }
@@ -899,10 +1006,11 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 drop.iter().map(|&i| self.stems[i].as_str()).collect();
             for &i in &drop {
                 self.sink.drop_case(&self.stems[i])?;
-                let (http, pg) = self.case_mocks[i];
+                let (http, pg, redis) = self.case_mocks[i];
                 self.counts.cases -= 1;
                 self.counts.http_in_cases -= http as usize;
                 self.counts.pg_in_cases -= pg as usize;
+                self.counts.redis_in_cases -= redis as usize;
             }
             // What the summary lists is what is written: not what the cases
             // --dedup dropped held.
@@ -1174,6 +1282,19 @@ fn holders(cases: &[(Micros, Micros)], calls: &[(Micros, Micros)]) -> Vec<Vec<us
 enum Mock {
     Http(Box<MockSpec>),
     Postgres(PgMock),
+    Redis(RedisMock),
+}
+
+impl Mock {
+    /// Connection housekeeping (a pool's reset, session settings, a ping),
+    /// which answers any case.
+    fn is_housekeeping(&self) -> bool {
+        match self {
+            Mock::Postgres(m) => m.is_housekeeping(),
+            Mock::Redis(m) => crate::suite::redis::is_housekeeping(&m.cmd),
+            Mock::Http(_) => false,
+        }
+    }
 }
 
 /// Where an outbound call goes in the suite.
@@ -1192,13 +1313,26 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<std::path::PathBuf>,
     let mut out = sink::Dir::create(dir)?;
     for (stem, case, mocks) in &g.cases {
         let pg = g.pg.get(stem).cloned().unwrap_or_default();
-        out.case(stem.clone(), case.clone(), mocks.clone(), pg, &g.secrets)?;
+        let redis = g.redis.get(stem).cloned().unwrap_or_default();
+        out.case(
+            stem.clone(),
+            case.clone(),
+            mocks.clone(),
+            pg,
+            redis,
+            &g.secrets,
+        )?;
     }
-    for (pool, http, pg) in [
-        (sink::Pool::Startup, &g.startup, &g.startup_pg),
-        (sink::Pool::Shared, &g.shared, &g.shared_pg),
+    for (pool, http, pg, redis) in [
+        (
+            sink::Pool::Startup,
+            &g.startup,
+            &g.startup_pg,
+            &g.startup_redis,
+        ),
+        (sink::Pool::Shared, &g.shared, &g.shared_pg, &g.shared_redis),
     ] {
-        out.pool(pool, http.clone(), pg.clone(), &g.secrets)?;
+        out.pool(pool, http.clone(), pg.clone(), redis.clone(), &g.secrets)?;
     }
     out.finish_pools(&g.secrets, &Default::default())?;
     out.finish(&g.suite, &g.secrets)
@@ -1346,6 +1480,7 @@ pub mod chain;
 pub mod dedup;
 pub mod outbound;
 pub mod postgres;
+pub mod redis;
 pub mod repeats;
 pub mod rows;
 pub mod sink;

@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 
 use crate::matcher::MARKER;
 use crate::suite::load::SuiteError;
-use crate::suite::{BodySpec, PgMock, RequestSpec, ResponseSpec};
+use crate::suite::{BodySpec, PgMock, RedisMock, RequestSpec, ResponseSpec};
 use crate::wire::postgres::{BackendMessage, FrontendMessage};
 
 /// Headers whose whole value (after an auth scheme) is a credential.
@@ -667,6 +667,12 @@ impl Secrets {
     /// at replay, so the line still matches.
     pub fn scrub_pg(&mut self, m: &mut PgMock) {
         m.rewrite_texts(&mut |base, text| self.scrub_pg_text(base, text));
+    }
+
+    /// Replaces secrets in a Redis line's arguments and replies; the mock
+    /// fills the placeholders back at replay, so the line still matches.
+    pub fn scrub_redis(&mut self, m: &mut RedisMock) {
+        m.rewrite_texts(&mut |base, text| self.replaced(base, text, Scope::Value));
     }
 
     /// [`Secrets::scrub_pg`] for recorded messages; whether the requests and

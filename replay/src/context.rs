@@ -92,11 +92,17 @@ impl ReplayContext {
             for m in &c.pg {
                 note(json(m), &mocks);
             }
+            for m in &c.redis {
+                note(json(m), &mocks);
+            }
         }
         for m in suite.startup.iter().chain(&suite.shared) {
             note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
         }
         for m in suite.startup_pg.iter().chain(&suite.shared_pg) {
+            note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
+        }
+        for m in suite.startup_redis.iter().chain(&suite.shared_redis) {
             note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
         }
         needed.retain(|name, _| self.value_of(name).is_none());

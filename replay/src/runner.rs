@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use reel_core::suite::load::LoadedCase;
-use reel_core::suite::{LoadedSuite, PgMock};
+use reel_core::suite::{LoadedSuite, PgMock, RedisMock};
 use reel_core::template::{has_placeholder, resolve_str};
 
 use crate::app::{authority_of, App};
@@ -19,6 +19,7 @@ use crate::freeze::{self, Clock};
 use crate::mock::http::{serve, MockServer};
 use crate::mock::pg_book::PgBook;
 use crate::mock::postgres::PgServerInfo;
+use crate::mock::redis_book::RedisBook;
 use crate::mock::MockBook;
 use crate::model::{CaseResult, MockMiss, Outcome, RunReport};
 use crate::resolve::{resolve_expected, resolve_request};
@@ -193,6 +194,16 @@ async fn run_in(
         &mut unfilled,
     );
     let pg_book = Arc::new(PgBook::new(pg_cases, pg_pool));
+    let redis_cases = selected
+        .iter()
+        .map(|c| fill_redis(&c.redis, &context, &mut unfilled))
+        .collect();
+    let redis_pool = fill_redis(
+        suite.shared_redis.iter().chain(&suite.startup_redis),
+        &context,
+        &mut unfilled,
+    );
+    let redis_book = Arc::new(RedisBook::new(redis_cases, redis_pool));
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {
         if cfg.real_dependencies {
@@ -208,6 +219,9 @@ async fn run_in(
             "postgres" => {
                 let info = PgServerInfo::new(&dep.server_parameters);
                 crate::mock::postgres::serve(&dep.name, &dep.listen, pg_book.clone(), info).await?
+            }
+            "redis" => {
+                crate::mock::redis::serve(&dep.name, &dep.listen, redis_book.clone()).await?
             }
             _ => {
                 return Err(ReplayError::UnsupportedProtocol {
@@ -259,6 +273,7 @@ async fn run_in(
         });
         book.begin_case(i);
         pg_book.begin_case(i);
+        redis_book.begin_case(i);
         if let Some(a) = &harness.app {
             a.begin_case();
         }
@@ -288,7 +303,10 @@ async fn run_in(
                 }),
             (Ok(()), Err(e)) => Err(format!("cannot fill the request: {e}")),
         };
-        let mut log = book.end_case().merge(pg_book.end_case());
+        let mut log = book
+            .end_case()
+            .merge(pg_book.end_case())
+            .merge(redis_book.end_case());
         if !unfilled.is_empty() {
             explain_unfilled(&mut log.misses, &unfilled);
         }
@@ -459,13 +477,45 @@ fn fill_pg<'a>(
         .collect()
 }
 
+/// Redis mock lines with their secrets filled, as [`fill_pg`].
+fn fill_redis<'a>(
+    mocks: impl IntoIterator<Item = &'a RedisMock>,
+    context: &ReplayContext,
+    unfilled: &mut HashMap<String, String>,
+) -> Vec<RedisMock> {
+    mocks
+        .into_iter()
+        .map(|m| {
+            let mut filled = m.clone();
+            match fill_secrets(&mut |f| filled.rewrite_texts(f), context) {
+                Ok(()) => filled,
+                Err(why) => {
+                    unfilled.insert(m.id.clone(), why);
+                    m.clone()
+                }
+            }
+        })
+        .collect()
+}
+
 /// A Postgres mock line with its `${secret:NAME}` placeholders filled, or
 /// why it cannot be (it is then used as recorded, and matches nothing that
 /// differs).
 fn fill_pg_secrets(m: &PgMock, context: &ReplayContext) -> Result<PgMock, String> {
     let mut filled = m.clone();
+    fill_secrets(&mut |f| filled.rewrite_texts(f), context)?;
+    Ok(filled)
+}
+
+/// A mock line's `rewrite_texts`: calls the function it is given on every
+/// text of the line, which may replace it.
+type TextVisitor<'a> = dyn FnMut(&mut dyn FnMut(&str, &str) -> Option<String>) -> bool + 'a;
+
+/// Fills the `${secret:NAME}` placeholders of the texts `visit` visits
+/// (a mock line's `rewrite_texts`), or say which could not be.
+fn fill_secrets(visit: &mut TextVisitor<'_>, context: &ReplayContext) -> Result<(), String> {
     let mut missing: Vec<String> = Vec::new();
-    filled.rewrite_texts(&mut |_, text| {
+    visit(&mut |_, text| {
         if !has_placeholder(text) {
             return None;
         }
@@ -478,7 +528,7 @@ fn fill_pg_secrets(m: &PgMock, context: &ReplayContext) -> Result<PgMock, String
             .ok()
     });
     if missing.is_empty() {
-        Ok(filled)
+        Ok(())
     } else {
         Err(missing.join("; "))
     }

@@ -357,6 +357,8 @@ mod tests {
             shared: vec![],
             startup_pg: vec![],
             shared_pg: vec![],
+            startup_redis: vec![],
+            shared_redis: vec![],
         }
     }
 

@@ -574,11 +574,14 @@ mod tests {
                 case,
                 mocks: vec![],
                 pg: vec![],
+                redis: vec![],
             }],
             startup: vec![],
             shared: vec![],
             startup_pg: vec![],
             shared_pg: vec![],
+            startup_redis: vec![],
+            shared_redis: vec![],
         }
     }
 

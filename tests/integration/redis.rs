@@ -388,3 +388,205 @@ async fn ioredis_through_the_recorder_is_answered_and_pipelined_commands_pair_in
     );
     assert!(ex.iter().all(|e| e["error"].is_null()));
 }
+
+/// The fixture app on redis-py's pool, run by the Python on PATH.
+fn redis_app() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/redis/app.py")
+}
+
+/// A JSON request through reel; the status and the JSON answer.
+async fn send(c: &reqwest::Client, method: &str, url: String, body: Option<Value>) -> (u16, Value) {
+    let mut r = c.request(method.parse().unwrap(), &url);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Three users at once: log in (a session under a fresh UUID, a timestamp in
+/// its JSON, a rate-limit key with the epoch minute, a MULTI/EXEC), read the
+/// session back, fill and read a cart, look a price up twice (a cache miss,
+/// then a hit), log events, log out and find the session gone.
+async fn drive_sessions(base: &str) {
+    use futures_util::future::join_all;
+    let c = client();
+    let users = ["ann", "bob", "cy"];
+    let ok = |what: &str, (s, v): &(u16, Value), want: u16| assert_eq!(*s, want, "{what}: {v}");
+    let logins = join_all(users.iter().map(|u| {
+        send(
+            &c,
+            "POST",
+            format!("{base}/sessions"),
+            Some(serde_json::json!({"user": u})),
+        )
+    }))
+    .await;
+    logins.iter().for_each(|r| ok("login", r, 201));
+    let sids: Vec<String> = logins
+        .iter()
+        .map(|(_, v)| v["session"].as_str().unwrap().to_owned())
+        .collect();
+    let reads = join_all(
+        sids.iter()
+            .map(|s| send(&c, "GET", format!("{base}/sessions/{s}"), None)),
+    )
+    .await;
+    for ((s, v), u) in reads.iter().zip(users) {
+        assert_eq!((*s, v["user"].as_str()), (200, Some(u)), "{v}");
+    }
+    for item in [("book-1", 2), ("pen", 1)] {
+        let adds = join_all(sids.iter().map(|s| {
+            send(
+                &c,
+                "POST",
+                format!("{base}/cart/{s}"),
+                Some(serde_json::json!({"item": item.0, "qty": item.1})),
+            )
+        }))
+        .await;
+        adds.iter().for_each(|r| ok("add to cart", r, 200));
+    }
+    let carts = join_all(
+        sids.iter()
+            .map(|s| send(&c, "GET", format!("{base}/cart/{s}"), None)),
+    )
+    .await;
+    for (_, v) in &carts {
+        assert_eq!(v["items"], serde_json::json!({"book-1": 2, "pen": 1}));
+    }
+    let miss = send(&c, "GET", format!("{base}/cache/price/9780441013593"), None).await;
+    let hit = send(&c, "GET", format!("{base}/cache/price/9780441013593"), None).await;
+    assert_eq!(
+        (miss.1["cached"].as_bool(), hit.1["cached"].as_bool()),
+        (Some(false), Some(true))
+    );
+    for kind in ["login", "checkout"] {
+        ok(
+            "event",
+            &send(
+                &c,
+                "POST",
+                format!("{base}/events"),
+                Some(serde_json::json!({"type": kind})),
+            )
+            .await,
+            201,
+        );
+    }
+    ok(
+        "events",
+        &send(&c, "GET", format!("{base}/events"), None).await,
+        200,
+    );
+    let gone = join_all(
+        sids.iter()
+            .map(|s| send(&c, "DELETE", format!("{base}/sessions/{s}"), None)),
+    )
+    .await;
+    gone.iter().for_each(|r| ok("logout", r, 200));
+    let after = join_all(
+        sids.iter()
+            .map(|s| send(&c, "GET", format!("{base}/sessions/{s}"), None)),
+    )
+    .await;
+    after.iter().for_each(|r| ok("after logout", r, 404));
+}
+
+/// Deletes the keys under `prefix` from the real Redis.
+fn drop_keys(prefix: &str) {
+    let script = format!(
+        "import redis\nr = redis.Redis()\nfor k in r.scan_iter(match={:?}):\n    r.delete(k)\n",
+        format!("{prefix}*")
+    );
+    let _ = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output();
+}
+
+/// An app whose state lives in Redis, on redis-py's pool of ten, recorded
+/// under three concurrent users, replays green with Redis gone: reel's mock
+/// answers every command, session UUIDs and timestamps the app makes afresh
+/// match by kind, and a changed app fails with the command it did not
+/// record named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_a_redis_pool_replays_green_without_redis() {
+    require_redis_py();
+    let dir = tempfile::tempdir().unwrap();
+    // Letters only: a random-looking prefix would itself read as made up.
+    let tag: String = uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .take(10)
+        .map(|b| char::from(b'a' + b % 26))
+        .collect();
+    let prefix = format!("reel-it-{tag}:");
+    let port = free_port();
+    let cmd = format!(
+        "REDIS_URL=\"$REEL_DEP_CACHE_URL\" exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix}",
+        redis_app().display()
+    );
+    let store = dir.path().join("reel.db");
+    let args = record_args(
+        port,
+        &["cache=redis:127.0.0.1:0=127.0.0.1:6379".to_owned()],
+        "sessions",
+        &store,
+        &cmd,
+    );
+    let rec = Recording::start(&args).await.unwrap();
+    let base = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        crate::postgres::app_ready(&rec),
+    )
+    .await
+    .expect("the app answered within 60 s");
+    drive_sessions(&base).await;
+    let (code, out, err) = rec.interrupt().await;
+    drop_keys(&prefix);
+    assert_eq!(code, 0, "{out}{err}");
+    let (suite, printed) = generate_suite(dir.path(), "sessions", &store);
+    let lines = crate::postgres::mock_lines(&suite);
+    let redis: Vec<&Value> = lines.iter().filter(|l| l["protocol"] == "redis").collect();
+    assert!(redis.len() > 40, "{printed}");
+    let text = serde_json::to_string(&redis).unwrap();
+    assert!(text.contains(r#"session:{\"$reel\":\"uuid\"}"#), "{text}");
+    assert!(text.contains(r#"{\"$reel\":\"epoch_seconds\"}"#), "{text}");
+
+    // Redis is not asked: the mock stands where it stood.
+    for _ in 0..3 {
+        let (code, out) = crate::postgres::run_suite(&suite, &[]);
+        assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
+        assert!(out.contains(" passed, 0 failed"), "{out}");
+    }
+
+    // The app changed: it reads a key it never read when recorded.
+    let app = std::fs::read_to_string(redis_app()).unwrap();
+    let changed = dir.path().join("changed.py");
+    std::fs::write(
+        &changed,
+        app.replace(
+            "items = r.hgetall(f\"{P}cart:{parts[1]}\")",
+            "items = r.hgetall(f\"{P}basket:{parts[1]}\")",
+        ),
+    )
+    .unwrap();
+    let suite_json = suite.join("suite.json");
+    let s = std::fs::read_to_string(&suite_json).unwrap();
+    std::fs::write(
+        &suite_json,
+        s.replace(
+            &redis_app().display().to_string(),
+            &changed.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let (code, out) = crate::postgres::run_suite(&suite, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("HGETALL"), "{out}");
+    assert!(
+        out.contains("basket:"),
+        "the miss names the command sent: {out}"
+    );
+}

@@ -229,19 +229,31 @@ fn common_holders<'a>(mut all: impl Iterator<Item = &'a Vec<usize>>) -> Vec<usiz
 }
 
 /// Calls grouped by transaction: a Postgres group joins the one before it on
-/// its connection when that one left a transaction open. Every other call
-/// is a unit of its own. Units in recorded order.
+/// its connection when that one left a transaction open, and a Redis
+/// command the `MULTI` before it on its connection until `EXEC` or
+/// `DISCARD`. Every other call is a unit of its own. Units in recorded order.
 pub(super) fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
     let mut units: Vec<Vec<usize>> = Vec::new();
     let mut open: HashMap<(&str, u64), usize> = HashMap::new();
     let mut order: Vec<usize> = (0..calls.len()).collect();
     order.sort_by_key(|&n| (calls[n].started_at, calls[n].seq));
     for n in order {
-        let Mock::Postgres(m) = &calls[n].mock else {
-            units.push(vec![n]);
-            continue;
+        let (key, leaves_open) = match &calls[n].mock {
+            Mock::Postgres(m) => (
+                (m.dependency.as_str(), m.connection),
+                m.leaves_transaction_open(),
+            ),
+            Mock::Redis(m) => {
+                let key = (m.dependency.as_str(), m.connection);
+                let name = m.name();
+                let closes = matches!(name.as_str(), "EXEC" | "DISCARD" | "RESET");
+                (key, name == "MULTI" || (open.contains_key(&key) && !closes))
+            }
+            Mock::Http(_) => {
+                units.push(vec![n]);
+                continue;
+            }
         };
-        let key = (m.dependency.as_str(), m.connection);
         let unit = match open.remove(&key) {
             Some(u) if !calls[n].holders.is_empty() => {
                 units[u].push(n);
@@ -252,7 +264,7 @@ pub(super) fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
                 units.len() - 1
             }
         };
-        if m.leaves_transaction_open() {
+        if leaves_open {
             open.insert(key, unit);
         }
     }
@@ -279,7 +291,7 @@ impl Types {
         let pg = || {
             calls.iter().filter_map(|c| match &c.mock {
                 Mock::Postgres(m) => Some(m),
-                Mock::Http(_) => None,
+                Mock::Http(_) | Mock::Redis(_) => None,
             })
         };
         for m in pg() {
@@ -325,9 +337,70 @@ fn call_values(c: &Call, types: &Types) -> (BTreeSet<String>, BTreeSet<String>) 
             }
         }
         Mock::Postgres(m) => pg_values(m, types, &mut sent, &mut answered),
+        Mock::Redis(m) => {
+            for a in m.cmd.iter().skip(1) {
+                if let Ok(t) = std::str::from_utf8(a) {
+                    text_values(t, &mut sent);
+                }
+            }
+            m.replies
+                .iter()
+                .for_each(|f| frame_values(f, &mut answered));
+        }
     }
     answered.extend(sent.iter().cloned());
     (sent, answered)
+}
+
+/// A Redis value as the values it holds: itself and the ids in a key
+/// (`session:<uuid>`, `order:1042`), where they hold a digit or a sign
+/// other than `-` and `_`, and the leaves of a JSON document. A word of
+/// letters only is most often vocabulary: a key's namespace (`session`),
+/// a hash field (`last_login`), an option (`EX`), which every case making
+/// such calls shares; as evidence it would only favour the cases that
+/// made such calls before.
+fn text_values(t: &str, out: &mut BTreeSet<String>) {
+    let has_value = |p: &str| {
+        p.chars()
+            .any(|c| !c.is_ascii_alphabetic() && c != '-' && c != '_')
+    };
+    if has_value(t) {
+        out.insert(t.to_owned());
+    }
+    // A key: no spaces or quotes (a JSON document or a sentence is no key).
+    let key = !t.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '{' | '['));
+    if key && t.contains(':') {
+        out.extend(t.split(':').filter(|p| has_value(p)).map(str::to_owned));
+    }
+    if t.starts_with(['{', '[']) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(t) {
+            json_values(&v, out);
+        }
+    }
+}
+
+/// The strings and integers of a Redis reply, as text.
+fn frame_values(f: &crate::wire::redis::Frame, out: &mut BTreeSet<String>) {
+    use crate::wire::redis::Frame;
+    match f {
+        Frame::Bulk(b) | Frame::Simple(b) => {
+            if let Ok(t) = std::str::from_utf8(b) {
+                text_values(t, out);
+            }
+        }
+        Frame::Integer(n) => {
+            out.insert(n.to_string());
+        }
+        Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => {
+            v.iter().for_each(|x| frame_values(x, out));
+        }
+        Frame::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            frame_values(k, out);
+            frame_values(v, out);
+        }),
+        Frame::Attributed { frame, .. } => frame_values(frame, out),
+        _ => {}
+    }
 }
 
 fn pg_values(

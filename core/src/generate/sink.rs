@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::secrets::Secrets;
 use crate::suite::load::SuiteError;
-use crate::suite::{to_pretty, CaseFile, MockSpec, PgMock, SuiteFile};
+use crate::suite::{to_pretty, CaseFile, MockSpec, PgMock, RedisMock, SuiteFile};
 
 /// The two pools of mocks no one case owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,7 @@ pub trait Sink {
         case: CaseFile,
         http: Vec<MockSpec>,
         pg: Vec<PgMock>,
+        redis: Vec<RedisMock>,
         secrets: &Secrets,
     ) -> Result<(), SuiteError>;
     /// More mocks for a pool, after those given before.
@@ -54,6 +55,7 @@ pub trait Sink {
         pool: Pool,
         http: Vec<MockSpec>,
         pg: Vec<PgMock>,
+        redis: Vec<RedisMock>,
         secrets: &Secrets,
     ) -> Result<(), SuiteError>;
     /// Changes a case given before.
@@ -85,13 +87,15 @@ pub fn provisional_id(pool: Pool, seq: i64) -> String {
 }
 
 /// Scrubs cases, each with its HTTP mocks, then the pools' HTTP mocks, then
-/// the Postgres groups (after HTTP, so secret values found there are known
-/// in SQL traffic too): the order the generator finds secrets in.
+/// the Postgres groups and the Redis lines (after HTTP, so secret values
+/// found there are known in their traffic too): the order the generator
+/// finds secrets in.
 pub(super) fn scrub<'a>(
     secrets: &mut Secrets,
     cases: &mut [(String, CaseFile, Vec<MockSpec>)],
     pools: impl Iterator<Item = &'a mut MockSpec>,
     pg: impl Iterator<Item = &'a mut PgMock>,
+    redis: impl Iterator<Item = &'a mut RedisMock>,
 ) {
     for (_, case, mocks) in cases {
         secrets.scrub_request(&mut case.request);
@@ -108,6 +112,9 @@ pub(super) fn scrub<'a>(
     for m in pg {
         secrets.scrub_pg(m);
     }
+    for m in redis {
+        secrets.scrub_redis(m);
+    }
 }
 
 /// A suite held in memory.
@@ -119,6 +126,9 @@ pub struct Memory {
     pub shared: Vec<MockSpec>,
     pub startup_pg: Vec<PgMock>,
     pub shared_pg: Vec<PgMock>,
+    pub redis: BTreeMap<String, Vec<RedisMock>>,
+    pub startup_redis: Vec<RedisMock>,
+    pub shared_redis: Vec<RedisMock>,
     index: std::collections::HashMap<String, usize>,
     dropped: HashSet<String>,
 }
@@ -135,6 +145,7 @@ impl Memory {
             let dropped = std::mem::take(&mut self.dropped);
             self.cases.retain(|(stem, _, _)| !dropped.contains(stem));
             self.pg.retain(|stem, _| !dropped.contains(stem));
+            self.redis.retain(|stem, _| !dropped.contains(stem));
         }
         self.index.clear();
         self
@@ -148,11 +159,15 @@ impl Sink for Memory {
         case: CaseFile,
         http: Vec<MockSpec>,
         pg: Vec<PgMock>,
+        redis: Vec<RedisMock>,
         _: &Secrets,
     ) -> Result<(), SuiteError> {
         self.index.insert(stem.clone(), self.cases.len());
         if !pg.is_empty() {
             self.pg.insert(stem.clone(), pg);
+        }
+        if !redis.is_empty() {
+            self.redis.insert(stem.clone(), redis);
         }
         self.cases.push((stem, case, http));
         Ok(())
@@ -163,14 +178,24 @@ impl Sink for Memory {
         pool: Pool,
         http: Vec<MockSpec>,
         pg: Vec<PgMock>,
+        redis: Vec<RedisMock>,
         _: &Secrets,
     ) -> Result<(), SuiteError> {
-        let (h, p) = match pool {
-            Pool::Startup => (&mut self.startup, &mut self.startup_pg),
-            Pool::Shared => (&mut self.shared, &mut self.shared_pg),
+        let (h, p, r) = match pool {
+            Pool::Startup => (
+                &mut self.startup,
+                &mut self.startup_pg,
+                &mut self.startup_redis,
+            ),
+            Pool::Shared => (
+                &mut self.shared,
+                &mut self.shared_pg,
+                &mut self.shared_redis,
+            ),
         };
         h.extend(http);
         p.extend(pg);
+        r.extend(redis);
         Ok(())
     }
 
@@ -195,16 +220,28 @@ impl Sink for Memory {
         wanted: &std::collections::HashSet<String>,
     ) -> Result<std::collections::HashMap<String, String>, SuiteError> {
         let mut ids = std::collections::HashMap::new();
-        for (pool, http, pg) in [
-            (Pool::Startup, &mut self.startup, &mut self.startup_pg),
-            (Pool::Shared, &mut self.shared, &mut self.shared_pg),
+        for (pool, http, pg, redis) in [
+            (
+                Pool::Startup,
+                &mut self.startup,
+                &mut self.startup_pg,
+                &mut self.startup_redis,
+            ),
+            (
+                Pool::Shared,
+                &mut self.shared,
+                &mut self.shared_pg,
+                &mut self.shared_redis,
+            ),
         ] {
             http.sort_by_key(|m| m.seq);
             pg.sort_by_key(|m| m.seq);
+            redis.sort_by_key(|m| m.seq);
             let mut order: Vec<(i64, &mut String)> = http
                 .iter_mut()
                 .map(|m| (m.seq, &mut m.id))
                 .chain(pg.iter_mut().map(|m| (m.seq, &mut m.id)))
+                .chain(redis.iter_mut().map(|m| (m.seq, &mut m.id)))
                 .collect();
             order.sort_by_key(|(seq, _)| *seq);
             for (n, (_, id)) in order.into_iter().enumerate() {
@@ -226,6 +263,9 @@ impl Sink for Memory {
             shared,
             startup_pg,
             shared_pg,
+            redis,
+            startup_redis,
+            shared_redis,
             ..
         } = self;
         scrub(
@@ -236,6 +276,11 @@ impl Sink for Memory {
                 .flatten()
                 .chain(startup_pg.iter_mut())
                 .chain(shared_pg.iter_mut()),
+            redis
+                .values_mut()
+                .flatten()
+                .chain(startup_redis.iter_mut())
+                .chain(shared_redis.iter_mut()),
         );
         Ok(())
     }
@@ -269,15 +314,16 @@ fn rerr(path: &Path) -> impl FnOnce(std::io::Error) -> SuiteError {
 /// The name the staging folder inside a suite folder starts with.
 const STAGE: &str = ".reel-generating.";
 
-/// One line per mock, HTTP and Postgres together in recorded order.
-pub fn jsonl(http: &[MockSpec], pg: &[PgMock]) -> String {
+/// One line per mock, of every protocol together in recorded order.
+pub fn jsonl(http: &[MockSpec], pg: &[PgMock], redis: &[RedisMock]) -> String {
+    fn line<T: serde::Serialize>(seq: i64, m: &T) -> (i64, String) {
+        (seq, serde_json::to_string(m).expect("mocks serialize"))
+    }
     let mut lines: Vec<(i64, String)> = http
         .iter()
-        .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize")))
-        .chain(
-            pg.iter()
-                .map(|m| (m.seq, serde_json::to_string(m).expect("mocks serialize"))),
-        )
+        .map(|m| line(m.seq, m))
+        .chain(pg.iter().map(|m| line(m.seq, m)))
+        .chain(redis.iter().map(|m| line(m.seq, m)))
         .collect();
     lines.sort_by_key(|(seq, _)| *seq);
     let mut s = String::new();
@@ -430,11 +476,13 @@ impl Sink for Dir {
         case: CaseFile,
         http: Vec<MockSpec>,
         pg: Vec<PgMock>,
+        redis: Vec<RedisMock>,
         secrets: &Secrets,
     ) -> Result<(), SuiteError> {
         self.put(&format!("cases/{stem}.json"), &to_pretty(&case), secrets)?;
-        if !http.is_empty() || !pg.is_empty() {
-            self.put(&format!("mocks/{stem}.jsonl"), &jsonl(&http, &pg), secrets)?;
+        if !http.is_empty() || !pg.is_empty() || !redis.is_empty() {
+            let lines = jsonl(&http, &pg, &redis);
+            self.put(&format!("mocks/{stem}.jsonl"), &lines, secrets)?;
         }
         Ok(())
     }
@@ -444,6 +492,7 @@ impl Sink for Dir {
         pool: Pool,
         http: Vec<MockSpec>,
         pg: Vec<PgMock>,
+        redis: Vec<RedisMock>,
         _: &Secrets,
     ) -> Result<(), SuiteError> {
         let db = self.path("pools.db");
@@ -454,7 +503,8 @@ impl Sink for Dir {
         let lines = http
             .iter()
             .map(|m| (m.seq, serde_json::to_string(m)))
-            .chain(pg.iter().map(|m| (m.seq, serde_json::to_string(m))));
+            .chain(pg.iter().map(|m| (m.seq, serde_json::to_string(m))))
+            .chain(redis.iter().map(|m| (m.seq, serde_json::to_string(m))));
         // Scrubbed when the pool file is written, with every secret known.
         for (seq, line) in lines {
             let line = line.expect("mocks serialize");
@@ -582,10 +632,17 @@ impl Sink for Dir {
                 let again = if sub == "cases" {
                     let case: CaseFile = crate::suite::load::parse(&path, &text)?;
                     let mut one = [(String::new(), case, Vec::new())];
-                    scrub(secrets, &mut one, std::iter::empty(), std::iter::empty());
+                    let none = std::iter::empty();
+                    scrub(
+                        secrets,
+                        &mut one,
+                        none,
+                        std::iter::empty(),
+                        std::iter::empty(),
+                    );
                     to_pretty(&one[0].1)
                 } else {
-                    let (mut http, mut pg) = (Vec::new(), Vec::new());
+                    let (mut http, mut pg, mut redis) = (Vec::new(), Vec::new(), Vec::new());
                     for (i, line) in text.lines().enumerate() {
                         let bad = |source| SuiteError::ParseLine {
                             path: path.clone(),
@@ -593,14 +650,20 @@ impl Sink for Dir {
                             source,
                         };
                         let v: Value = serde_json::from_str(line).map_err(bad)?;
-                        if v.get("protocol").and_then(Value::as_str) == Some("postgres") {
-                            pg.push(serde_json::from_value::<PgMock>(v).map_err(bad)?);
-                        } else {
-                            http.push(serde_json::from_value::<MockSpec>(v).map_err(bad)?);
+                        match v.get("protocol").and_then(Value::as_str) {
+                            Some("postgres") => pg.push(serde_json::from_value(v).map_err(bad)?),
+                            Some("redis") => redis.push(serde_json::from_value(v).map_err(bad)?),
+                            _ => http.push(serde_json::from_value(v).map_err(bad)?),
                         }
                     }
-                    scrub(secrets, &mut [], http.iter_mut(), pg.iter_mut());
-                    jsonl(&http, &pg)
+                    scrub(
+                        secrets,
+                        &mut [],
+                        http.iter_mut(),
+                        pg.iter_mut(),
+                        redis.iter_mut(),
+                    );
+                    jsonl(&http, &pg, &redis)
                 };
                 std::fs::write(&path, secrets.scrub_file(&again)).map_err(werr(&path))?;
             }

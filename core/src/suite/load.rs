@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{
-    BodySpec, CaseFile, MockSpec, PgMock, RequestSpec, ResponseSpec, SuiteFile, FORMAT_VERSION,
+    BodySpec, CaseFile, MockSpec, PgMock, RedisMock, RequestSpec, ResponseSpec, SuiteFile,
+    FORMAT_VERSION,
 };
 use crate::wire::postgres::BackendMessage;
 
@@ -55,6 +56,8 @@ pub struct LoadedCase {
     pub mocks: Vec<MockSpec>,
     /// This case's Postgres request groups, in recorded order.
     pub pg: Vec<PgMock>,
+    /// This case's Redis lines, in recorded order.
+    pub redis: Vec<RedisMock>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +70,8 @@ pub struct LoadedSuite {
     pub shared: Vec<MockSpec>,
     pub startup_pg: Vec<PgMock>,
     pub shared_pg: Vec<PgMock>,
+    pub startup_redis: Vec<RedisMock>,
+    pub shared_redis: Vec<RedisMock>,
 }
 
 /// The lines of one mocks file, by protocol.
@@ -74,6 +79,7 @@ pub struct LoadedSuite {
 pub struct MockLines {
     pub http: Vec<MockSpec>,
     pub postgres: Vec<PgMock>,
+    pub redis: Vec<RedisMock>,
 }
 
 pub fn read(path: &Path) -> Result<String, SuiteError> {
@@ -184,14 +190,19 @@ pub fn parse_mocks(path: &Path, text: &str) -> Result<MockLines, SuiteError> {
                 check_pg(&mock).map_err(invalid)?;
                 out.postgres.push(mock);
             }
+            Some("redis") => {
+                let mock: RedisMock = serde_json::from_value(value).map_err(at_line)?;
+                check_redis(&mock).map_err(invalid)?;
+                out.redis.push(mock);
+            }
             Some(other) => {
                 return Err(invalid(format!(
-                    "unknown protocol '{other}' (mocks are http or postgres)"
+                    "unknown protocol '{other}' (mocks are http, postgres or redis)"
                 )))
             }
             None => {
                 return Err(invalid(
-                    r#"no "protocol" (mocks are "http" or "postgres")"#.to_owned(),
+                    r#"no "protocol" (mocks are "http", "postgres" or "redis")"#.to_owned(),
                 ))
             }
         }
@@ -212,6 +223,22 @@ fn check_pg(mock: &PgMock) -> Result<(), String> {
     for (i, m) in mock.response.iter().enumerate() {
         m.check()
             .map_err(|e| format!("response message {} ({}): {e}", i + 1, m.name()))?;
+    }
+    Ok(())
+}
+
+/// The mock sends a Redis line's replies and pushes as they are written, so
+/// each must be a frame RESP can carry (a simple string or error without a
+/// line break, a verbatim string's three-letter format, nesting the
+/// decoder accepts): checked here, where the file and line are known.
+fn check_redis(mock: &RedisMock) -> Result<(), String> {
+    let mut out = Vec::new();
+    for (what, frames) in [("reply", &mock.replies), ("push", &mock.pushes)] {
+        for (i, f) in frames.iter().enumerate() {
+            out.clear();
+            crate::wire::redis::encode_reply(f, &mut out)
+                .map_err(|e| format!("{what} {}: cannot be sent: {e}", i + 1))?;
+        }
     }
     Ok(())
 }
@@ -324,6 +351,7 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
             case,
             mocks: mocks.http,
             pg: mocks.postgres,
+            redis: mocks.redis,
         });
     }
     let startup = load_mocks(&dir.join("mocks/startup.jsonl"))?;
@@ -333,6 +361,8 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
         shared: shared.http,
         startup_pg: startup.postgres,
         shared_pg: shared.postgres,
+        startup_redis: startup.redis,
+        shared_redis: shared.redis,
         dir: dir.to_owned(),
         suite,
         cases,

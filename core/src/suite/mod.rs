@@ -17,6 +17,7 @@ pub mod http;
 pub mod layout;
 pub mod load;
 pub mod postgres;
+pub mod redis;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,7 @@ pub use body::BodySpec;
 pub use layout::JsonLayout;
 pub use load::{load_suite, LoadedSuite, SuiteError};
 pub use postgres::{PgMock, PgRequest};
+pub use redis::RedisMock;
 
 /// The suite format version this reel writes and reads. Version 2 writes
 /// every loosened dependency value as a matcher in the mock lines; in

@@ -79,12 +79,12 @@ fn lines_are_dispatched_on_their_protocol_field_however_spaced() {
 
 #[test]
 fn an_unknown_or_missing_protocol_names_the_file_and_line() {
-    let redis = HTTP_LINE.replace(r#""protocol":"http""#, r#""protocol":"redis""#);
-    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{redis}\n"));
+    let mysql = HTTP_LINE.replace(r#""protocol":"http""#, r#""protocol":"mysql""#);
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{mysql}\n"));
     assert_eq!(
         load_mocks(&path).unwrap_err().to_string(),
         format!(
-            "{}:2: unknown protocol 'redis' (mocks are http or postgres)",
+            "{}:2: unknown protocol 'mysql' (mocks are http, postgres or redis)",
             path.display()
         )
     );
@@ -93,7 +93,7 @@ fn an_unknown_or_missing_protocol_names_the_file_and_line() {
     assert_eq!(
         load_mocks(&path).unwrap_err().to_string(),
         format!(
-            r#"{}:1: no "protocol" (mocks are "http" or "postgres")"#,
+            r#"{}:1: no "protocol" (mocks are "http", "postgres" or "redis")"#,
             path.display()
         )
     );
@@ -388,4 +388,38 @@ fn a_case_written_again_keeps_its_numbers() {
     assert!(written.contains("4.577777777777779e+71"), "{written}");
     let again = crate::suite::to_pretty(&parse_case(path, &written).unwrap());
     assert_eq!(again, written);
+}
+
+/// A Redis line loads with its matchers; one whose reply RESP cannot carry,
+/// or whose matcher reel does not know, is refused with its file and line.
+#[test]
+fn redis_lines_load_and_bad_ones_name_file_and_line() {
+    let good = r#"{"id":"0001-get-x#1","seq":4,"dependency":"cache","protocol":"redis","connection":2,"cmd":["GET","session:{\"$reel\":\"uuid\"}"],"reply":"{\"user\": \"ann\"}"}"#;
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{good}\n"));
+    let lines = load_mocks(&path).unwrap();
+    assert_eq!((lines.http.len(), lines.redis.len()), (1, 1));
+    assert!(crate::suite::redis::arg_matches(
+        &lines.redis[0].cmd[1],
+        b"session:0b7f1c9e-8a1e-4a43-9d0e-2f5b8e1c3a77"
+    ));
+    let crlf = good.replace(
+        r#""reply":"{\"user\": \"ann\"}""#,
+        r#""reply":{"simple":"O\r\nK"}"#,
+    );
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{crlf}\n"));
+    let err = load_mocks(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}:2: reply 1: cannot be sent: ", path.display())),
+        "{err}"
+    );
+    let unknown = good.replace(r#"\"uuid\""#, r#"\"uuidd\""#);
+    let (_dir, path) = mocks_file(&format!("{unknown}\n"));
+    let err = load_mocks(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:1: cmd[1]: {{\"$reel\": \"uuidd\"}} is not a matcher",
+            path.display()
+        )),
+        "{err}"
+    );
 }

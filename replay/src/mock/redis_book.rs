@@ -1,0 +1,877 @@
+//! Which recorded Redis command answers what the app sends, and the few
+//! answers the mock makes itself.
+//!
+//! A recording matches a command of the same dependency with the same number
+//! of arguments, the same name (in any case) and every other argument
+//! accepted by the recorded one: equal bytes, or a value of the kind of a
+//! typed matcher written in it (`session:{"$reel":"uuid"}`). `HELLO` is
+//! matched on its protocol version alone: the password after `AUTH` may have
+//! been taken out of the suite.
+//!
+//! Candidates: the current case's unused lines in recorded order (each
+//! answers once), then the shared pool and the startup set (the same command
+//! recorded several times answers in recorded order, then the latest again).
+//! Housekeeping, work a client library does when it likes (greeting,
+//! choosing a database, checking the server, loading scripts; see
+//! [`is_housekeeping`]), is answered by any recording of it in any case, as
+//! often as asked, and is owed by no case; so is work the app does while no
+//! case runs (connecting at start-up). Housekeeping recorded nowhere is
+//! answered by the mock itself where the answer does not depend on data
+//! ([`synthesize`]): a greeting, `+OK` to `AUTH` (the suite never holds the
+//! password), `+PONG`.
+
+use std::sync::Mutex;
+
+use reel_core::suite::redis::{
+    arg_matches, args_text, command_name, describe_args, is_housekeeping,
+};
+use reel_core::suite::RedisMock;
+use reel_core::wire::redis::Frame;
+use reel_core::wire::Bytes;
+
+use super::book::CaseMockLog;
+use crate::diff::unified;
+use crate::model::{MissValue, MockMiss};
+
+/// The id of an answer the mock made itself.
+pub const SYNTHESIZED: &str = "synthesized";
+
+/// How much of a command is compared when looking for the nearest recording:
+/// a miss on a command carrying a large value stays quick.
+const NEAREST_TEXT_MAX: usize = 4096;
+
+/// What answers one command: the replies, then what the server pushed after
+/// them (pub/sub messages, invalidations).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The recording's id, or [`SYNTHESIZED`].
+    pub id: String,
+    pub replies: Vec<Frame>,
+    pub pushes: Vec<Frame>,
+}
+
+/// What the mock knows of the connection a command came on, for the
+/// answers it makes itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// The connection's number on its mock, from 1: `CLIENT ID`.
+    pub connection: u64,
+    /// RESP 2 until a `HELLO 3` succeeds.
+    pub protocol: u8,
+}
+
+impl Session {
+    pub fn new(connection: u64) -> Self {
+        Session {
+            connection,
+            protocol: 2,
+        }
+    }
+
+    /// The session once `args` was answered by `answer`: a successful
+    /// `HELLO 2|3` switches the protocol, `RESET` goes back to RESP 2.
+    pub fn after(&mut self, args: &[Bytes], answer: &Answer) {
+        let failed = matches!(
+            answer.replies.first(),
+            None | Some(Frame::Error(_) | Frame::BulkError(_))
+        );
+        if failed {
+            return;
+        }
+        match command_name(args).as_str() {
+            "HELLO" => {
+                if let Some(v) = args.get(1).and_then(|v| protocol_version(v)) {
+                    self.protocol = v;
+                }
+            }
+            "RESET" => self.protocol = 2,
+            _ => {}
+        }
+    }
+}
+
+/// `2` or `3`, the protocol versions the mock speaks.
+fn protocol_version(arg: &[u8]) -> Option<u8> {
+    match arg {
+        b"2" => Some(2),
+        b"3" => Some(3),
+        _ => None,
+    }
+}
+
+/// The mock's own answer to housekeeping that no recording answers, where
+/// the answer depends on nothing recorded; `None` for anything else.
+pub fn synthesize(args: &[Bytes], session: Session) -> Option<Vec<Frame>> {
+    let simple = |s: &str| Some(vec![Frame::Simple(Bytes(s.as_bytes().to_vec()))]);
+    let n = args.len();
+    match command_name(args).as_str() {
+        // Any password: suites never hold it.
+        "AUTH" if (2..=3).contains(&n) => simple("OK"),
+        "SELECT" if n == 2 => simple("OK"),
+        "PING" if n == 1 => simple("PONG"),
+        "PING" | "ECHO" if n == 2 => Some(vec![Frame::Bulk(args[1].clone())]),
+        "QUIT" | "READONLY" | "READWRITE" => simple("OK"),
+        "RESET" if n == 1 => simple("RESET"),
+        "CLIENT SETNAME" | "CLIENT SETINFO" | "CLIENT NO-EVICT" | "CLIENT NO-TOUCH"
+        | "CLIENT TRACKING" => simple("OK"),
+        "CLIENT ID" if n == 2 => Some(vec![Frame::Integer(
+            i64::try_from(session.connection).unwrap_or(i64::MAX),
+        )]),
+        "HELLO" => Some(vec![hello(args.get(1), session)]),
+        _ => None,
+    }
+}
+
+/// What Redis 7 answers `HELLO [protover]`, in the protocol asked for (the
+/// connection's when none is).
+fn hello(protover: Option<&Bytes>, session: Session) -> Frame {
+    let proto = match protover {
+        None => session.protocol,
+        Some(v) => match protocol_version(v) {
+            Some(p) => p,
+            None => {
+                return Frame::Error(Bytes(
+                    b"NOPROTO sorry, this protocol version is not supported".to_vec(),
+                ))
+            }
+        },
+    };
+    let bulk = |s: &str| Frame::Bulk(Bytes(s.as_bytes().to_vec()));
+    let pairs = vec![
+        (bulk("server"), bulk("redis")),
+        (bulk("version"), bulk("7.0.0")),
+        (bulk("proto"), Frame::Integer(i64::from(proto))),
+        (
+            bulk("id"),
+            Frame::Integer(i64::try_from(session.connection).unwrap_or(i64::MAX)),
+        ),
+        (bulk("mode"), bulk("standalone")),
+        (bulk("role"), bulk("master")),
+        (bulk("modules"), Frame::Array(Vec::new())),
+    ];
+    if proto == 3 {
+        Frame::Map(pairs)
+    } else {
+        Frame::Array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())
+    }
+}
+
+/// Whether recorded arguments answer the `actual` ones.
+fn matches(recorded: &[Bytes], actual: &[Bytes]) -> bool {
+    let (Some(rn), Some(an)) = (recorded.first(), actual.first()) else {
+        return false;
+    };
+    if !rn.eq_ignore_ascii_case(an) {
+        return false;
+    }
+    if rn.eq_ignore_ascii_case(b"HELLO") {
+        // The generator may have taken the password after AUTH out.
+        return recorded.get(1) == actual.get(1);
+    }
+    recorded.len() == actual.len()
+        && recorded[1..]
+            .iter()
+            .zip(&actual[1..])
+            .all(|(r, a)| arg_matches(r, a))
+}
+
+struct Line {
+    mock: RedisMock,
+    housekeeping: bool,
+}
+
+impl Line {
+    fn new(mock: RedisMock) -> Self {
+        Line {
+            housekeeping: is_housekeeping(&mock.cmd),
+            mock,
+        }
+    }
+
+    fn answer(&self) -> Answer {
+        Answer {
+            id: self.mock.id.clone(),
+            replies: self.mock.replies.clone(),
+            pushes: self.mock.pushes.clone(),
+        }
+    }
+}
+
+struct CaseLines {
+    lines: Vec<Line>,
+    used: Vec<bool>,
+}
+
+/// Where a recording is: case `i`'s line `n`, the pool's line `n`, or any
+/// case's line answering again (housekeeping, start-up), which uses nothing.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Case(usize, usize),
+    Pool(usize),
+    Again,
+}
+
+struct State {
+    cases: Vec<CaseLines>,
+    /// Which pool lines have answered.
+    pool_used: Vec<bool>,
+    current: Option<usize>,
+    log: CaseMockLog,
+    /// Misses while no case ran (app start-up), reported with the next case.
+    outside: Vec<MockMiss>,
+    /// Answers that could not be sent while no case ran, likewise.
+    outside_failures: Vec<String>,
+}
+
+pub struct RedisBook {
+    state: Mutex<State>,
+    pool: Vec<Line>,
+}
+
+impl RedisBook {
+    /// `cases[i]` are case `i`'s lines in recorded order; `pool` the shared
+    /// and then the startup lines.
+    pub fn new(cases: Vec<Vec<RedisMock>>, pool: Vec<RedisMock>) -> Self {
+        let cases: Vec<CaseLines> = cases
+            .into_iter()
+            .map(|lines| CaseLines {
+                used: vec![false; lines.len()],
+                lines: lines.into_iter().map(Line::new).collect(),
+            })
+            .collect();
+        let pool: Vec<Line> = pool.into_iter().map(Line::new).collect();
+        RedisBook {
+            state: Mutex::new(State {
+                pool_used: vec![false; pool.len()],
+                cases,
+                current: None,
+                log: CaseMockLog::default(),
+                outside: Vec::new(),
+                outside_failures: Vec::new(),
+            }),
+            pool,
+        }
+    }
+
+    /// Case `i` starts: its lines answer first from now on.
+    pub fn begin_case(&self, i: usize) {
+        let mut s = self.state.lock().expect("redis book lock");
+        s.current = Some(i);
+        s.log = CaseMockLog::default();
+        let outside = std::mem::take(&mut s.outside);
+        s.log.misses.extend(outside);
+        let failures = std::mem::take(&mut s.outside_failures);
+        s.log.failures.extend(failures);
+    }
+
+    /// The current case ends; what its commands used and missed.
+    pub fn end_case(&self) -> CaseMockLog {
+        let mut s = self.state.lock().expect("redis book lock");
+        let mut log = std::mem::take(&mut s.log);
+        if let Some(i) = s.current.take() {
+            let c = &s.cases[i];
+            // Housekeeping happens when the client library likes: its
+            // recordings are not owed by the case they were recorded in.
+            log.unused = c
+                .lines
+                .iter()
+                .zip(&c.used)
+                .filter(|(l, used)| !**used && !l.housekeeping)
+                .map(|(l, _)| l.mock.id.clone())
+                .collect();
+        }
+        log
+    }
+
+    /// An answer could not be sent (the app got an error instead): the case
+    /// reports why.
+    pub fn failed(&self, what: String) {
+        let mut s = self.state.lock().expect("redis book lock");
+        if s.current.is_some() {
+            s.log.failures.push(what);
+        } else {
+            s.outside_failures.push(what);
+        }
+    }
+
+    /// The answer to a command the app sent on a connection in `session`:
+    /// a recording's, the mock's own for housekeeping recorded nowhere, or
+    /// the miss explained (and noted for the case).
+    pub fn answer(
+        &self,
+        dependency: &str,
+        args: &[Bytes],
+        session: Session,
+    ) -> Result<Answer, MockMiss> {
+        let mut s = self.state.lock().expect("redis book lock");
+        let housekeeping = is_housekeeping(args);
+        let found = self
+            .candidates(&s, dependency, housekeeping)
+            .find(|(_, l)| matches(&l.mock.cmd, args))
+            .map(|(at, l)| (at, l.answer()));
+        if let Some((at, answer)) = found {
+            match at {
+                At::Case(i, n) => s.cases[i].used[n] = true,
+                At::Pool(n) => s.pool_used[n] = true,
+                At::Again => {}
+            }
+            s.log.used.push(answer.id.clone());
+            return Ok(answer);
+        }
+        if let Some(replies) = synthesize(args, session) {
+            return Ok(Answer {
+                id: SYNTHESIZED.into(),
+                replies,
+                pushes: Vec::new(),
+            });
+        }
+        let miss = {
+            let candidates = self.lines_near(&s, dependency, housekeeping);
+            miss(dependency, args, candidates)
+        };
+        if s.current.is_some() {
+            s.log.misses.push(miss.clone());
+        } else {
+            s.outside.push(miss.clone());
+        }
+        Err(miss)
+    }
+
+    /// The recordings that may answer, in the order they are tried: the
+    /// case's unused lines, the pool, and then, for housekeeping or while no
+    /// case runs, every case's lines.
+    fn candidates<'a>(
+        &'a self,
+        s: &'a State,
+        dependency: &'a str,
+        housekeeping: bool,
+    ) -> impl Iterator<Item = (At, &'a Line)> + 'a {
+        let own = s.current.into_iter().flat_map(move |i| {
+            let c = &s.cases[i];
+            c.lines
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| !c.used[*n])
+                .map(move |(n, l)| (At::Case(i, n), l))
+        });
+        // The same command recorded several times in the pool (while cases
+        // overlapped) was answered as the data stood then: the recordings
+        // answer in recorded order, and once all have, the latest again.
+        let unused = self
+            .pool
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| !s.pool_used[*n]);
+        let used = self
+            .pool
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(n, _)| s.pool_used[*n]);
+        let pool = unused.chain(used).map(|(n, l)| (At::Pool(n), l));
+        // Answering again uses nothing: start-up work answered from a case's
+        // line leaves it to its case.
+        let again = (housekeeping || s.current.is_none())
+            .then(|| s.cases.iter().flat_map(|c| &c.lines))
+            .into_iter()
+            .flatten()
+            .map(|l| (At::Again, l));
+        own.chain(pool)
+            .chain(again)
+            .filter(move |(_, l)| l.mock.dependency == dependency)
+    }
+
+    /// Every line a miss may be near to: the case's (used or not), the
+    /// pool's, and every case's where any could have answered.
+    fn lines_near<'a>(
+        &'a self,
+        s: &'a State,
+        dependency: &'a str,
+        housekeeping: bool,
+    ) -> impl Iterator<Item = &'a Line> + 'a {
+        // The case's own lines first, so that they win a tie.
+        let own = s.current.into_iter().flat_map(|i| &s.cases[i].lines);
+        let all = (housekeeping || s.current.is_none())
+            .then(|| s.cases.iter().flat_map(|c| &c.lines))
+            .into_iter()
+            .flatten();
+        own.chain(&self.pool)
+            .chain(all)
+            .filter(move |l| l.mock.dependency == dependency)
+    }
+}
+
+/// A miss explained: the nearest recorded line (the same command first, then
+/// the most alike; the first of equals, so misses read the same each run),
+/// the diff to it and the values it differs in.
+fn miss<'a>(
+    dependency: &str,
+    args: &[Bytes],
+    candidates: impl Iterator<Item = &'a Line>,
+) -> MockMiss {
+    let name = command_name(args);
+    let text = args_text(args);
+    let short = prefix(&text, NEAREST_TEXT_MAX);
+    let mut best: Option<(u8, f32, &Line)> = None;
+    for l in candidates {
+        let rank = if l.mock.name() == name {
+            2
+        } else if l
+            .mock
+            .cmd
+            .first()
+            .zip(args.first())
+            .is_some_and(|(r, a)| r.eq_ignore_ascii_case(a))
+        {
+            1
+        } else {
+            0
+        };
+        let recorded = args_text(&l.mock.cmd);
+        let ratio =
+            similar::TextDiff::from_chars(prefix(&recorded, NEAREST_TEXT_MAX), short).ratio();
+        let better = best.is_none_or(|(r, q, _)| {
+            rank.cmp(&r).then(ratio.total_cmp(&q)) == std::cmp::Ordering::Greater
+        });
+        if better {
+            best = Some((rank, ratio, l));
+        }
+    }
+    let mut miss = MockMiss {
+        dependency: dependency.to_owned(),
+        call: describe_args(args),
+        nearest: None,
+        diff: String::new(),
+        values: Vec::new(),
+    };
+    if let Some((_, _, l)) = best {
+        miss.nearest = Some(format!("{} ({})", l.mock.id, l.mock.describe()));
+        miss.diff = unified(&args_text(&l.mock.cmd), &text);
+        miss.values = differing_values(l, args);
+    }
+    miss
+}
+
+/// The arguments in which `args` differs from line `l`, when nothing else
+/// differs (the same command, the same number of arguments).
+fn differing_values(l: &Line, args: &[Bytes]) -> Vec<MissValue> {
+    let cmd = &l.mock.cmd;
+    if cmd.len() != args.len() || l.mock.name() != command_name(args) {
+        return Vec::new();
+    }
+    cmd.iter()
+        .zip(args)
+        .enumerate()
+        .skip(1)
+        .filter(|(_, (r, a))| !arg_matches(r, a))
+        .map(|(i, (r, a))| MissValue {
+            mock: l.mock.id.clone(),
+            path: format!("cmd[{i}]"),
+            recorded: Some(value_text(r)),
+            actual: Some(value_text(a)),
+        })
+        .collect()
+}
+
+/// An argument as text for [`MissValue`]: UTF-8 as it is, other bytes as
+/// `0x` and hex digits.
+fn value_text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(t) if !t.chars().any(char::is_control) => t.to_owned(),
+        _ => format!(
+            "0x{}",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        ),
+    }
+}
+
+/// At most the first `max` bytes of `s`, cut at a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use reel_core::suite::redis::matcher_text;
+
+    use super::*;
+
+    const UUID: &str = "0b7f1c9e-8a1e-4a43-9d0e-2f5b8e1c3a77";
+    const ON_7: Session = Session {
+        connection: 7,
+        protocol: 2,
+    };
+
+    fn b(s: &str) -> Bytes {
+        Bytes(s.as_bytes().to_vec())
+    }
+
+    fn cmd(words: &[&str]) -> Vec<Bytes> {
+        words.iter().map(|w| b(w)).collect()
+    }
+
+    fn line(id: &str, words: &[&str], reply: Frame) -> RedisMock {
+        RedisMock {
+            id: id.into(),
+            seq: 1,
+            dependency: "cache".into(),
+            protocol: "redis".into(),
+            connection: 1,
+            cmd: cmd(words),
+            replies: vec![reply],
+            pushes: vec![],
+        }
+    }
+
+    fn bulk(s: &str) -> Frame {
+        Frame::Bulk(b(s))
+    }
+
+    fn simple(s: &str) -> Frame {
+        Frame::Simple(b(s))
+    }
+
+    /// The id of what answers `words`, or the miss's call.
+    fn ask(book: &RedisBook, words: &[&str]) -> Result<String, String> {
+        book.answer("cache", &cmd(words), ON_7)
+            .map(|a| a.id)
+            .map_err(|m| m.call)
+    }
+
+    fn session_key() -> String {
+        format!("session:{}", matcher_text("uuid"))
+    }
+
+    #[test]
+    fn the_cases_lines_answer_once_in_recorded_order() {
+        let key = session_key();
+        let book = RedisBook::new(
+            vec![
+                vec![
+                    line("0001#1", &["GET", "k"], bulk("a")),
+                    line("0001#2", &["GET", "k"], bulk("b")),
+                    line("0001#3", &["SET", &key, "v"], simple("OK")),
+                    line("0001#4", &["DEL", "k"], Frame::Integer(1)),
+                ],
+                vec![line("0002#1", &["GET", "k"], bulk("c"))],
+            ],
+            vec![],
+        );
+        book.begin_case(0);
+        let first = book.answer("cache", &cmd(&["GET", "k"]), ON_7).unwrap();
+        assert_eq!(
+            first,
+            Answer {
+                id: "0001#1".into(),
+                replies: vec![bulk("a")],
+                pushes: vec![],
+            }
+        );
+        // The name in any case; the arguments as recorded.
+        assert_eq!(ask(&book, &["get", "k"]), Ok("0001#2".into()));
+        assert_eq!(ask(&book, &["GET", "K"]), Err("GET K".into()));
+        // Each answers once, and another case's data is not taken.
+        assert_eq!(ask(&book, &["GET", "k"]), Err("GET k".into()));
+        // A matcher inside an argument accepts a value of its kind.
+        let fresh = format!("session:{UUID}");
+        assert_eq!(ask(&book, &["SET", &fresh, "v"]), Ok("0001#3".into()));
+        // So many arguments, no more.
+        assert_eq!(ask(&book, &["DEL", "k", "k2"]), Err("DEL k k2".into()));
+        let log = book.end_case();
+        assert_eq!(log.used, ["0001#1", "0001#2", "0001#3"]);
+        assert_eq!(log.unused, ["0001#4"]);
+        let calls: Vec<&str> = log.misses.iter().map(|m| m.call.as_str()).collect();
+        assert_eq!(calls, ["GET K", "GET k", "DEL k k2"]);
+        // A used line is still the nearest, the first of equals.
+        assert_eq!(log.misses[1].nearest.as_deref(), Some("0001#1 (GET k)"));
+        assert_eq!(log.misses[1].diff, "");
+
+        book.begin_case(1);
+        assert_eq!(ask(&book, &["GET", "k"]), Ok("0002#1".into()));
+        assert!(book.end_case().unused.is_empty());
+    }
+
+    #[test]
+    fn a_miss_names_the_nearest_line_its_diff_and_the_values_that_differ() {
+        let key = session_key();
+        let book = RedisBook::new(
+            vec![vec![
+                line("0001#1", &["SET", &key, "v"], simple("OK")),
+                line("0001#2", &["GETEX", "user:1"], bulk("ann")),
+                line("0001#3", &["GET", "something:else:entirely"], bulk("x")),
+            ]],
+            vec![],
+        );
+        book.begin_case(0);
+        let miss = book
+            .answer("cache", &cmd(&["SET", "session:not-a-uuid", "v"]), ON_7)
+            .unwrap_err();
+        assert_eq!(miss.dependency, "cache");
+        assert_eq!(miss.call, "SET session:not-a-uuid v");
+        assert_eq!(
+            miss.nearest.as_deref(),
+            Some(r#"0001#1 (SET session:{"$reel":"uuid"} v)"#)
+        );
+        assert_eq!(
+            miss.diff,
+            r#"--- expected
++++ actual
+@@ -1,3 +1,3 @@
+ "SET"
+-"session:{\"$reel\":\"uuid\"}"
++"session:not-a-uuid"
+ "v"
+"#
+        );
+        assert_eq!(
+            miss.values,
+            [MissValue {
+                mock: "0001#1".into(),
+                path: "cmd[1]".into(),
+                recorded: Some(key.clone()),
+                actual: Some("session:not-a-uuid".into()),
+            }]
+        );
+        // The same command is nearer than a more alike other one.
+        let miss = book
+            .answer("cache", &cmd(&["GET", "user:1"]), ON_7)
+            .unwrap_err();
+        assert_eq!(
+            miss.nearest.as_deref(),
+            Some("0001#3 (GET something:else:entirely)")
+        );
+        assert_eq!(miss.values.len(), 1);
+        assert_eq!(miss.values[0].path, "cmd[1]");
+        // Another command: no values, only the diff.
+        let miss = book
+            .answer("cache", &cmd(&["HGET", "user:1", "name"]), ON_7)
+            .unwrap_err();
+        assert!(miss.values.is_empty(), "{:?}", miss.values);
+        assert!(miss.diff.contains("+\"HGET\""), "{}", miss.diff);
+        // Binary values show as hex.
+        let miss = book
+            .answer("cache", &[b("SET"), Bytes(vec![0xff, 0]), b("v")], ON_7)
+            .unwrap_err();
+        assert_eq!(miss.values[0].actual.as_deref(), Some("0xff00"));
+        // Nothing recorded for the dependency: no nearest.
+        let miss = book
+            .answer("other", &cmd(&["SET", &key, "v"]), ON_7)
+            .unwrap_err();
+        assert_eq!(miss.nearest, None);
+        assert_eq!(miss.diff, "");
+        assert_eq!(book.end_case().misses.len(), 5);
+    }
+
+    /// Calls made while cases overlapped are in the shared pool, the same
+    /// command perhaps several times as the data changed.
+    #[test]
+    fn the_pools_lines_answer_in_recorded_order_then_the_latest_again() {
+        let book = RedisBook::new(
+            vec![vec![line("0001#1", &["GET", "n"], bulk("case"))]],
+            vec![
+                line("shared#1", &["GET", "n"], bulk("0")),
+                line("shared#2", &["GET", "n"], bulk("1")),
+                line("startup#1", &["GET", "n"], bulk("2")),
+            ],
+        );
+        book.begin_case(0);
+        let ids: Vec<String> = (0..5).map(|_| ask(&book, &["GET", "n"]).unwrap()).collect();
+        assert_eq!(
+            ids,
+            ["0001#1", "shared#1", "shared#2", "startup#1", "startup#1"]
+        );
+        assert_eq!(book.end_case().used, ids);
+    }
+
+    #[test]
+    fn housekeeping_answers_from_any_case_as_often_as_asked_and_is_never_owed() {
+        let book = RedisBook::new(
+            vec![
+                vec![],
+                vec![
+                    line("0002#1", &["INFO", "server"], bulk("redis_version:7.2.4")),
+                    line("0002#2", &["SCRIPT", "LOAD", "return 1"], bulk("e0e1f9fa")),
+                    line("0002#3", &["GET", "k"], bulk("v")),
+                    line("0002#4", &["PING"], simple("PONG")),
+                ],
+            ],
+            vec![],
+        );
+        // While no case runs (start-up), any case's line answers, and leaves
+        // it to its case.
+        assert_eq!(ask(&book, &["GET", "k"]), Ok("0002#3".into()));
+        book.begin_case(0);
+        for _ in 0..3 {
+            assert_eq!(ask(&book, &["INFO", "server"]), Ok("0002#1".into()));
+        }
+        assert_eq!(
+            ask(&book, &["script", "LOAD", "return 1"]),
+            Ok("0002#2".into())
+        );
+        // Another case's data is not.
+        assert_eq!(ask(&book, &["GET", "k"]), Err("GET k".into()));
+        // Housekeeping recorded with other arguments is a miss.
+        assert_eq!(ask(&book, &["INFO", "memory"]), Err("INFO memory".into()));
+        let log = book.end_case();
+        assert_eq!(log.used, ["0002#1", "0002#1", "0002#1", "0002#2"]);
+        let misses: Vec<String> = log.misses.iter().map(|m| m.call.clone()).collect();
+        assert_eq!(misses, ["GET k", "INFO memory"]);
+        // Housekeeping misses look at every case.
+        assert_eq!(
+            log.misses[1].nearest.as_deref(),
+            Some("0002#1 (INFO server)")
+        );
+        book.begin_case(1);
+        assert_eq!(ask(&book, &["GET", "k"]), Ok("0002#3".into()));
+        let log = book.end_case();
+        assert!(log.unused.is_empty(), "{:?}", log.unused);
+    }
+
+    #[test]
+    fn misses_while_no_case_runs_are_reported_with_the_next_case() {
+        let book = RedisBook::new(vec![vec![line("0001#1", &["GET", "k"], bulk("v"))]], vec![]);
+        assert_eq!(ask(&book, &["GET", "nope"]), Err("GET nope".into()));
+        book.failed("dependency 'cache': something".into());
+        book.begin_case(0);
+        let log = book.end_case();
+        assert_eq!(log.misses.len(), 1);
+        assert_eq!(log.misses[0].call, "GET nope");
+        assert_eq!(log.failures, ["dependency 'cache': something"]);
+        assert_eq!(log.unused, ["0001#1"]);
+        book.begin_case(0);
+        assert!(book.end_case().misses.is_empty());
+    }
+
+    #[test]
+    fn a_recording_answers_before_the_mock_answers_itself() {
+        let map = Frame::Map(vec![(bulk("server"), bulk("redis"))]);
+        let book = RedisBook::new(
+            vec![vec![
+                line(
+                    "0001#1",
+                    &["HELLO", "3", "AUTH", "default", ""],
+                    map.clone(),
+                ),
+                line("0001#2", &["PING"], simple("PONG from the recording")),
+            ]],
+            vec![],
+        );
+        book.begin_case(0);
+        // HELLO by its protocol version alone: the password was taken out.
+        let answer = book
+            .answer(
+                "cache",
+                &cmd(&["hello", "3", "AUTH", "default", "s3cret", "SETNAME", "app"]),
+                ON_7,
+            )
+            .unwrap();
+        assert_eq!((answer.id.as_str(), answer.replies), ("0001#1", vec![map]));
+        assert_eq!(ask(&book, &["PING"]), Ok("0001#2".into()));
+        assert_eq!(ask(&book, &["HELLO", "2"]), Ok(SYNTHESIZED.into()));
+        assert_eq!(ask(&book, &["AUTH", "pw"]), Ok(SYNTHESIZED.into()));
+        let log = book.end_case();
+        assert_eq!(log.used, ["0001#1", "0001#2"]);
+        assert!(log.misses.is_empty());
+    }
+
+    #[test]
+    fn the_mock_answers_housekeeping_recorded_nowhere_as_redis_would() {
+        let book = RedisBook::new(vec![vec![]], vec![]);
+        book.begin_case(0);
+        let replies = |words: &[&str], session: Session| {
+            book.answer("cache", &cmd(words), session)
+                .map(|a| a.replies)
+                .map_err(|m| m.call)
+        };
+        let one = |f: Frame| Ok(vec![f]);
+        assert_eq!(replies(&["AUTH", "anything"], ON_7), one(simple("OK")));
+        assert_eq!(replies(&["auth", "user", "pw"], ON_7), one(simple("OK")));
+        assert_eq!(replies(&["SELECT", "2"], ON_7), one(simple("OK")));
+        assert_eq!(replies(&["PING"], ON_7), one(simple("PONG")));
+        assert_eq!(replies(&["PING", "hi"], ON_7), one(bulk("hi")));
+        assert_eq!(replies(&["ECHO", "x y"], ON_7), one(bulk("x y")));
+        assert_eq!(replies(&["QUIT"], ON_7), one(simple("OK")));
+        assert_eq!(replies(&["RESET"], ON_7), one(simple("RESET")));
+        assert_eq!(replies(&["READONLY"], ON_7), one(simple("OK")));
+        assert_eq!(
+            replies(&["client", "setname", "app"], ON_7),
+            one(simple("OK"))
+        );
+        assert_eq!(
+            replies(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"], ON_7),
+            one(simple("OK"))
+        );
+        assert_eq!(
+            replies(&["CLIENT", "TRACKING", "on"], ON_7),
+            one(simple("OK"))
+        );
+        assert_eq!(replies(&["CLIENT", "ID"], ON_7), one(Frame::Integer(7)));
+        let info = |proto: i64| {
+            vec![
+                (bulk("server"), bulk("redis")),
+                (bulk("version"), bulk("7.0.0")),
+                (bulk("proto"), Frame::Integer(proto)),
+                (bulk("id"), Frame::Integer(7)),
+                (bulk("mode"), bulk("standalone")),
+                (bulk("role"), bulk("master")),
+                (bulk("modules"), Frame::Array(vec![])),
+            ]
+        };
+        assert_eq!(
+            replies(&["HELLO", "3", "SETNAME", "app"], ON_7),
+            one(Frame::Map(info(3)))
+        );
+        let flat: Vec<Frame> = info(2).into_iter().flat_map(|(k, v)| [k, v]).collect();
+        assert_eq!(replies(&["HELLO", "2"], ON_7), one(Frame::Array(flat)));
+        // No version: the connection's.
+        let on_3 = Session {
+            protocol: 3,
+            ..ON_7
+        };
+        assert_eq!(replies(&["HELLO"], on_3), one(Frame::Map(info(3))));
+        assert_eq!(
+            replies(&["HELLO", "4"], ON_7),
+            one(Frame::Error(b(
+                "NOPROTO sorry, this protocol version is not supported"
+            )))
+        );
+        // Housekeeping whose answer is data, and anything else, is a miss.
+        assert_eq!(
+            replies(&["CLIENT", "LIST"], ON_7),
+            Err("CLIENT LIST".into())
+        );
+        assert_eq!(replies(&["INFO"], ON_7), Err("INFO".into()));
+        assert_eq!(replies(&["ECHO"], ON_7), Err("ECHO".into()));
+        assert_eq!(replies(&["GET", "k"], ON_7), Err("GET k".into()));
+        let log = book.end_case();
+        assert!(log.used.is_empty(), "{:?}", log.used);
+        assert_eq!(log.misses.len(), 4);
+    }
+
+    #[test]
+    fn a_connection_speaks_resp3_after_a_successful_hello_3_until_reset() {
+        let mut session = Session::new(1);
+        assert_eq!(session.protocol, 2);
+        let answered = |replies: Vec<Frame>| Answer {
+            id: SYNTHESIZED.into(),
+            replies,
+            pushes: vec![],
+        };
+        let refused = answered(vec![Frame::Error(b("NOPROTO sorry"))]);
+        session.after(&cmd(&["HELLO", "3"]), &refused);
+        assert_eq!(session.protocol, 2);
+        session.after(&cmd(&["HELLO", "3"]), &answered(vec![Frame::Map(vec![])]));
+        assert_eq!(session.protocol, 3);
+        session.after(&cmd(&["PING"]), &answered(vec![simple("PONG")]));
+        assert_eq!(session.protocol, 3);
+        session.after(&cmd(&["reset"]), &answered(vec![simple("RESET")]));
+        assert_eq!(session.protocol, 2);
+    }
+}
