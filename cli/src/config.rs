@@ -164,9 +164,17 @@ pub struct MaxConnections(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderTimeout(pub u64);
 
-/// A secret pattern, checked when the file is read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern(pub String);
+/// A secret pattern, compiled once when the file is read.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub String, pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Pattern {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(
@@ -334,8 +342,8 @@ impl<'de> Deserialize<'de> for HeaderTimeout {
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        SecretRules::check_pattern(&s).map_err(de::Error::custom)?;
-        Ok(Pattern(s))
+        let regex = SecretRules::compile_pattern(&s).map_err(de::Error::custom)?;
+        Ok(Pattern(s, regex))
     }
 }
 
@@ -376,10 +384,10 @@ impl Config {
     /// The project's extra secret names and patterns (`[redact]`).
     pub fn secret_rules(&self) -> anyhow::Result<SecretRules> {
         let r = &self.file.redact;
-        Ok(SecretRules::new(
+        Ok(SecretRules::compiled(
             &r.names,
-            r.patterns.iter().map(|p| p.0.as_str()),
-        )?)
+            r.patterns.iter().map(|p| p.1.clone()).collect(),
+        ))
     }
 }
 

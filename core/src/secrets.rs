@@ -264,22 +264,33 @@ impl SecretRules {
     ) -> Result<Self, PatternError> {
         let patterns = patterns
             .into_iter()
-            .map(|p| {
-                Regex::new(p.as_ref()).map_err(|e| PatternError {
-                    pattern: p.as_ref().to_owned(),
-                    reason: e
-                        .to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or_default()
-                        .trim_start_matches("error: ")
-                        .to_owned(),
-                })
-            })
+            .map(|p| Self::compile_pattern(p.as_ref()))
             .collect::<Result<_, _>>()?;
-        Ok(SecretRules {
+        Ok(Self::compiled(names, patterns))
+    }
+
+    /// Rules from patterns compiled before (by [`SecretRules::compile_pattern`]).
+    pub fn compiled(
+        names: impl IntoIterator<Item = impl AsRef<str>>,
+        patterns: Vec<Regex>,
+    ) -> Self {
+        SecretRules {
             names: names.into_iter().map(|n| normalise(n.as_ref())).collect(),
             patterns,
+        }
+    }
+
+    /// A pattern compiled as [`SecretRules::new`] uses it, or why it cannot be.
+    pub fn compile_pattern(pattern: &str) -> Result<Regex, PatternError> {
+        Regex::new(pattern).map_err(|e| PatternError {
+            pattern: pattern.to_owned(),
+            reason: e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned(),
         })
     }
 
@@ -287,11 +298,6 @@ impl SecretRules {
     /// positional values such as SQL parameters).
     pub fn has_patterns(&self) -> bool {
         !self.patterns.is_empty()
-    }
-
-    /// Checks a pattern the way [`SecretRules::new`] will use it.
-    pub fn check_pattern(pattern: &str) -> Result<(), PatternError> {
-        Self::new([] as [&str; 0], [pattern]).map(|_| ())
     }
 
     fn is_extra_name(&self, name: &str) -> bool {
@@ -1673,7 +1679,7 @@ mod tests {
 
     #[test]
     fn a_bad_pattern_is_named() {
-        let err = SecretRules::check_pattern("sk_(live").unwrap_err();
+        let err = SecretRules::compile_pattern("sk_(live").unwrap_err();
         assert_eq!(
             err.to_string(),
             "secret pattern 'sk_(live' is not a valid regular expression: unclosed group"
