@@ -494,8 +494,15 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         frames: Vec<crate::wire::redis::Frame>,
     ) {
         let dep = o.dependency.as_deref().unwrap_or_default();
+        // Not a ping or other housekeeping, which answers again and again.
         let before = self.calls.iter_mut().rev().find_map(|c| match &mut c.mock {
-            Mock::Redis(m) if m.connection == connection && m.dependency == dep => Some(m),
+            Mock::Redis(m)
+                if m.connection == connection
+                    && m.dependency == dep
+                    && !crate::suite::redis::is_housekeeping(&m.cmd) =>
+            {
+                Some(m)
+            }
             _ => None,
         });
         match before {

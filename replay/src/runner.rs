@@ -198,11 +198,13 @@ async fn run_in(
         .iter()
         .map(|c| fill_redis(&c.redis, &context, &mut unfilled))
         .collect();
-    let redis_pool = fill_redis(
-        suite.shared_redis.iter().chain(&suite.startup_redis),
+    // The pool in recorded order: start-up first, as it was recorded.
+    let mut redis_pool = fill_redis(
+        suite.startup_redis.iter().chain(&suite.shared_redis),
         &context,
         &mut unfilled,
     );
+    redis_pool.sort_by_key(|m| m.seq);
     let redis_book = Arc::new(RedisBook::new(redis_cases, redis_pool));
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {

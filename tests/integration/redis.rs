@@ -22,6 +22,16 @@ fn require_redis_py() {
     );
 }
 
+/// Fails with what to install when ioredis is missing.
+fn require_ioredis() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    assert!(
+        root.join("fixtures/real-apps/node_modules/ioredis")
+            .is_dir(),
+        "ioredis is missing: run scripts/deps.sh (npm ci in fixtures/real-apps)"
+    );
+}
+
 /// `reel record` with the Redis dependency `dep` (a `--dep` spec), no app,
 /// into `store`.
 async fn record_redis(dep: &str, session: &str, store: &Path, max_body: Option<&str>) -> Recording {
@@ -323,12 +333,7 @@ async fn a_200_mib_value_passes_through_without_being_held() {
 /// together in one write: each still gets its own reply, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ioredis_through_the_recorder_is_answered_and_pipelined_commands_pair_in_order() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    assert!(
-        root.join("fixtures/real-apps/node_modules/ioredis")
-            .is_dir(),
-        "ioredis is missing: run scripts/deps.sh (npm ci in fixtures/real-apps)"
-    );
+    require_ioredis();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
     let rec = record_redis(
@@ -389,9 +394,11 @@ async fn ioredis_through_the_recorder_is_answered_and_pipelined_commands_pair_in
     assert!(ex.iter().all(|e| e["error"].is_null()));
 }
 
-/// The fixture app on redis-py's pool, run by the Python on PATH.
-fn redis_app() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/redis/app.py")
+/// A fixture app of `fixtures/redis`.
+fn redis_app(script: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/redis")
+        .join(script)
 }
 
 /// A JSON request through reel; the status and the JSON answer.
@@ -505,14 +512,13 @@ fn drop_keys(prefix: &str) {
         .output();
 }
 
-/// An app whose state lives in Redis, on redis-py's pool of ten, recorded
-/// under three concurrent users, replays green with Redis gone: reel's mock
-/// answers every command, session UUIDs and timestamps the app makes afresh
-/// match by kind, and a changed app fails with the command it did not
-/// record named.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_app_on_a_redis_pool_replays_green_without_redis() {
-    require_redis_py();
+/// An app whose state lives in Redis (`fixtures/redis/SCRIPT`, run by
+/// `program`), recorded under three concurrent users, generated, and
+/// replayed three times with Redis gone: reel's mock answers every command,
+/// session UUIDs and timestamps the app makes afresh match by kind. Then the
+/// app is changed (`read` becomes `changed`, a key it never read when
+/// recorded): its case fails with the command named.
+async fn app_round_trip(program: &str, script: &str, read: &str, changed: &str) {
     let dir = tempfile::tempdir().unwrap();
     // Letters only: a random-looking prefix would itself read as made up.
     let tag: String = uuid::Uuid::new_v4()
@@ -523,9 +529,10 @@ async fn an_app_on_a_redis_pool_replays_green_without_redis() {
         .collect();
     let prefix = format!("reel-it-{tag}:");
     let port = free_port();
+    let app = redis_app(script);
     let cmd = format!(
-        "REDIS_URL=\"$REEL_DEP_CACHE_URL\" exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix}",
-        redis_app().display()
+        "REDIS_URL=\"$REEL_DEP_CACHE_URL\" exec {program} {} --listen 127.0.0.1:{port} --prefix {prefix}",
+        app.display()
     );
     let store = dir.path().join("reel.db");
     let args = record_args(
@@ -558,35 +565,55 @@ async fn an_app_on_a_redis_pool_replays_green_without_redis() {
     for _ in 0..3 {
         let (code, out) = crate::postgres::run_suite(&suite, &[]);
         assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
-        assert!(out.contains(" passed, 0 failed"), "{out}");
+        assert!(out.contains("27 passed, 0 failed"), "{out}");
     }
 
     // The app changed: it reads a key it never read when recorded.
-    let app = std::fs::read_to_string(redis_app()).unwrap();
-    let changed = dir.path().join("changed.py");
-    std::fs::write(
-        &changed,
-        app.replace(
-            "items = r.hgetall(f\"{P}cart:{parts[1]}\")",
-            "items = r.hgetall(f\"{P}basket:{parts[1]}\")",
-        ),
-    )
-    .unwrap();
+    let source = std::fs::read_to_string(&app).unwrap();
+    assert!(source.contains(read), "{script} holds {read}");
+    let edited = dir.path().join(script);
+    // The copy finds what the original finds next to it (ioredis).
+    let here = format!("{:?}", app.parent().unwrap());
+    let source = source.replace(read, changed).replace("__dirname", &here);
+    std::fs::write(&edited, source).unwrap();
     let suite_json = suite.join("suite.json");
     let s = std::fs::read_to_string(&suite_json).unwrap();
-    std::fs::write(
-        &suite_json,
-        s.replace(
-            &redis_app().display().to_string(),
-            &changed.display().to_string(),
-        ),
-    )
-    .unwrap();
+    let s = s.replace(&app.display().to_string(), &edited.display().to_string());
+    std::fs::write(&suite_json, s).unwrap();
     let (code, out) = crate::postgres::run_suite(&suite, &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("HGETALL"), "{out}");
+    // As the client spelled it: ioredis sends lower case.
+    let said = out.to_ascii_lowercase();
+    assert!(said.contains("no recording matches: hgetall"), "{out}");
     assert!(
         out.contains("basket:"),
         "the miss names the command sent: {out}"
     );
+}
+
+/// redis-py's connection pool of ten, pipelines and a MULTI/EXEC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_redis_py_replays_green_without_redis() {
+    require_redis_py();
+    app_round_trip(
+        "python3",
+        "app.py",
+        "r.hgetall(f\"{P}cart:{parts[1]}\")",
+        "r.hgetall(f\"{P}basket:{parts[1]}\")",
+    )
+    .await;
+}
+
+/// ioredis with auto-pipelining: one connection, commands of one tick sent
+/// together, its INFO ready check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_ioredis_replays_green_without_redis() {
+    require_ioredis();
+    app_round_trip(
+        "node",
+        "app.js",
+        "r.hgetall(`${P}cart:${parts[1]}`)",
+        "r.hgetall(`${P}basket:${parts[1]}`)",
+    )
+    .await;
 }

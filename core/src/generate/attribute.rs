@@ -254,8 +254,10 @@ pub(super) fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
                 continue;
             }
         };
+        // A command queued in a MULTI is part of it, whoever holds it.
+        let queued = matches!(&calls[n].mock, Mock::Redis(_));
         let unit = match open.remove(&key) {
-            Some(u) if !calls[n].holders.is_empty() => {
+            Some(u) if queued || !calls[n].holders.is_empty() => {
                 units[u].push(n);
                 u
             }
@@ -359,16 +361,20 @@ fn call_values(c: &Call, types: &Types) -> (BTreeSet<String>, BTreeSet<String>) 
 /// a hash field (`last_login`), an option (`EX`), which every case making
 /// such calls shares; as evidence it would only favour the cases that
 /// made such calls before.
+/// A number on its own (a TTL, a count, a score) is no evidence either: the
+/// same few recur in every case. In a key it names one thing (`order:1042`).
 fn text_values(t: &str, out: &mut BTreeSet<String>) {
     let has_value = |p: &str| {
         p.chars()
             .any(|c| !c.is_ascii_alphabetic() && c != '-' && c != '_')
     };
-    if has_value(t) {
+    if has_value(t) && t.parse::<f64>().is_err() {
         out.insert(t.to_owned());
     }
-    // A key: no spaces or quotes (a JSON document or a sentence is no key).
-    let key = !t.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '{' | '['));
+    // A key: no spaces or quotes (a JSON document or a sentence is no
+    // key), and no timestamp (whose colons separate no parts).
+    let key = !t.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '{' | '['))
+        && !crate::matcher::formats::is_any_timestamp(t);
     if key && t.contains(':') {
         out.extend(t.split(':').filter(|p| has_value(p)).map(str::to_owned));
     }
@@ -387,9 +393,6 @@ fn frame_values(f: &crate::wire::redis::Frame, out: &mut BTreeSet<String>) {
             if let Ok(t) = std::str::from_utf8(b) {
                 text_values(t, out);
             }
-        }
-        Frame::Integer(n) => {
-            out.insert(n.to_string());
         }
         Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => {
             v.iter().for_each(|x| frame_values(x, out));

@@ -80,13 +80,25 @@ pub fn line(o: &Exchange) -> Line {
     })
 }
 
-/// Takes `AUTH user password` out of `HELLO [protover] [AUTH user password]
-/// [SETNAME name]`.
+/// Takes `AUTH user password` out of `HELLO [protover [AUTH user password]
+/// [SETNAME name]]`, read by its grammar: a client named `auth` is no
+/// password. Anything past what the grammar allows is dropped too, as it
+/// cannot be told from a password.
 fn drop_hello_auth(args: &mut Vec<Bytes>) {
-    if let Some(i) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
-        let end = (i + 3).min(args.len());
-        args.drain(i..end);
+    let mut kept = args[..args.len().min(2)].to_vec();
+    let mut i = 2;
+    while i < args.len() {
+        let option = args[i].to_ascii_uppercase();
+        match option.as_slice() {
+            b"AUTH" => i += 3,
+            b"SETNAME" if i + 1 < args.len() => {
+                kept.extend_from_slice(&args[i..i + 2]);
+                i += 2;
+            }
+            _ => break,
+        }
     }
+    *args = kept;
 }
 
 /// UUIDs, ISO 8601 timestamps and epoch seconds or milliseconds inside an
@@ -288,5 +300,13 @@ mod tests {
         drop_hello_auth(&mut args);
         let left: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
         assert_eq!(left, [&b"HELLO"[..], b"3", b"SETNAME", b"app"]);
+        // A client named "auth" is a name; the password after AUTH still goes.
+        let mut args: Vec<Bytes> = ["HELLO", "3", "SETNAME", "auth", "AUTH", "default", "s3cret"]
+            .iter()
+            .map(|a| Bytes(a.as_bytes().to_vec()))
+            .collect();
+        drop_hello_auth(&mut args);
+        let left: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        assert_eq!(left, [&b"HELLO"[..], b"3", b"SETNAME", b"auth"]);
     }
 }

@@ -255,12 +255,22 @@ struct Form {
     protocol: String,
     connection: u64,
     cmd: Vec<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `"reply": null` (a null bulk string) is a reply: present, not absent.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     reply: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     replies: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pushes: Vec<Value>,
+}
+
+/// A field that is there, whatever its value (`null` too).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl Serialize for RedisMock {
@@ -441,31 +451,66 @@ pub fn arg_matches(recorded: &[u8], actual: &[u8]) -> bool {
     match_pieces(&parts, act)
 }
 
+/// Whether `actual` is `parts` in a row. A matcher's value ends where the
+/// rest can begin: each such place is tried, and each (piece, offset) at
+/// most once, so an argument with many matchers stays linear in its
+/// length times their number, whatever a hand-edited suite holds.
 fn match_pieces(parts: &[Piece<'_>], actual: &str) -> bool {
-    match parts {
-        [] => actual.is_empty(),
-        [Piece::Text(t), rest @ ..] => actual
-            .strip_prefix(t)
-            .is_some_and(|a| match_pieces(rest, a)),
-        [Piece::Matcher(kind), rest @ ..] => {
-            // The matched value ends where the rest can begin: try each.
-            let ends: Vec<usize> = match rest.first() {
-                None => vec![actual.len()],
-                Some(Piece::Text(t)) => actual.match_indices(t).map(|(i, _)| i).collect(),
-                Some(Piece::Matcher(_)) => actual.char_indices().map(|(i, _)| i).collect(),
-            };
-            ends.into_iter()
-                .any(|end| accepts_text(kind, &actual[..end]) && match_pieces(rest, &actual[end..]))
-        }
-    }
+    let mut failed = std::collections::HashSet::new();
+    match_from(parts, actual, 0, 0, &mut failed)
 }
 
-/// Whether `s` is a value of `kind` as text: epoch kinds as digits.
+fn match_from(
+    parts: &[Piece<'_>],
+    actual: &str,
+    piece: usize,
+    at: usize,
+    failed: &mut std::collections::HashSet<(usize, usize)>,
+) -> bool {
+    if failed.contains(&(piece, at)) {
+        return false;
+    }
+    let rest = &actual[at..];
+    let ok = match parts.get(piece) {
+        None => rest.is_empty(),
+        Some(Piece::Text(t)) => {
+            rest.starts_with(t) && match_from(parts, actual, piece + 1, at + t.len(), failed)
+        }
+        Some(Piece::Matcher(kind)) => {
+            let ends: Vec<usize> = match parts.get(piece + 1) {
+                None => vec![rest.len()],
+                // Every place the next text starts, overlapping ones too.
+                Some(Piece::Text(t)) => rest
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .filter(|&i| rest[i..].starts_with(t))
+                    .collect(),
+                Some(Piece::Matcher(_)) => rest.char_indices().map(|(i, _)| i).collect(),
+            };
+            ends.into_iter().any(|end| {
+                accepts_text(kind, &rest[..end])
+                    && match_from(parts, actual, piece + 1, at + end, failed)
+            })
+        }
+    };
+    if !ok {
+        failed.insert((piece, at));
+    }
+    ok
+}
+
+/// Whether `s` is a value of `kind` as text: epoch kinds as digits, with a
+/// fraction or not (`1764886200.123`, as Python's `time.time()` gives).
 pub fn accepts_text(kind: &str, s: &str) -> bool {
     match kind {
-        "epoch_seconds" | "epoch_millis" | "number" => s
-            .parse::<i64>()
-            .is_ok_and(|n| matcher::accepts(kind, &json!(n))),
+        "epoch_seconds" | "epoch_millis" | "number" => {
+            let (whole, fraction) = s.split_once('.').unwrap_or((s, "0"));
+            !fraction.is_empty()
+                && fraction.bytes().all(|b| b.is_ascii_digit())
+                && whole
+                    .parse::<i64>()
+                    .is_ok_and(|n| matcher::accepts(kind, &json!(n)))
+        }
         _ => matcher::formats::accepts_text(kind, s),
     }
 }
@@ -553,6 +598,14 @@ mod tests {
         let m = line(frames.clone());
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<RedisMock>(&text).unwrap(), m);
+        let null = line(vec![Frame::NullBulk]);
+        let text = serde_json::to_string(&null).unwrap();
+        assert!(text.ends_with(r#""reply":null}"#), "{text}");
+        assert_eq!(serde_json::from_str::<RedisMock>(&text).unwrap(), null);
+        let none = line(vec![]);
+        let text = serde_json::to_string(&none).unwrap();
+        assert!(text.ends_with(r#""replies":[]}"#), "{text}");
+        assert_eq!(serde_json::from_str::<RedisMock>(&text).unwrap(), none);
         let one = line(vec![Frame::Simple(b("OK"))]);
         let text = serde_json::to_string(&one).unwrap();
         assert!(
@@ -633,6 +686,23 @@ mod tests {
             json_value.as_bytes(),
             br#"{"user": "bob", "at": "2026-12-04T22:10:00.123456+00:00"}"#
         ));
+        // A fraction of a second, as Python's time.time() writes it.
+        let score = matcher_text("epoch_seconds");
+        assert!(arg_matches(score.as_bytes(), b"1764886300.5"));
+        assert!(!arg_matches(score.as_bytes(), b"1764886300."));
+        // The text after a matcher may start inside what the matcher took.
+        let hex = format!("{}aa", matcher_text("hex"));
+        assert!(arg_matches(hex.as_bytes(), b"0aaa"));
+        // Many matchers in a row against a long value end quickly.
+        let many = format!("{}\u{0}", format!("{}e", matcher_text("any")).repeat(20));
+        let long = "e".repeat(300);
+        let t0 = std::time::Instant::now();
+        assert!(!arg_matches(many.as_bytes(), long.as_bytes()));
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t0.elapsed()
+        );
         // Without matchers, only the same bytes.
         assert!(arg_matches(b"k", b"k"));
         assert!(!arg_matches(b"k", b"K"));

@@ -74,14 +74,40 @@ struct Connection {
 
 impl Connection {
     /// Answers the app's commands until it closes the connection or quits;
-    /// an error says why the connection ended otherwise.
-    async fn run(&mut self, mut stream: TcpStream) -> Result<(), String> {
+    /// an error says why the connection ended otherwise. Answers go out
+    /// through a writer of their own, so that a client that sends a long
+    /// pipeline before it reads is never blocked by its own answers (Redis
+    /// too buffers what a client has not read yet).
+    async fn run(&mut self, stream: TcpStream) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let writer = tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                wr.write_all(&bytes).await?;
+            }
+            wr.shutdown().await
+        });
+        let read = self.read_commands(&mut rd, &tx).await;
+        drop(tx);
+        let written = match writer.await {
+            Ok(w) => w.map_err(|e| format!("writing: {e}")),
+            Err(e) => Err(format!("writing: {e}")),
+        };
+        read.and(written)
+    }
+
+    /// Reads and answers commands, handing the answers to `tx`, until the
+    /// app closes or quits.
+    async fn read_commands(
+        &mut self,
+        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        tx: &tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) -> Result<(), String> {
         let mut dec = CommandDecoder::new();
         let mut buf = vec![0u8; 64 * 1024];
-        let mut out = Vec::new();
         loop {
-            let n = stream
+            let n = rd
                 .read(&mut buf)
                 .await
                 .map_err(|e| format!("reading: {e}"))?;
@@ -89,6 +115,7 @@ impl Connection {
                 return dec.finish().map_err(|e| e.to_string());
             }
             dec.push(&buf[..n]);
+            let mut out = Vec::new();
             let mut quit = false;
             let decoded = loop {
                 match dec.next() {
@@ -103,12 +130,8 @@ impl Connection {
                 }
             };
             // The commands before bad bytes are answered all the same.
-            if !out.is_empty() {
-                stream
-                    .write_all(&out)
-                    .await
-                    .map_err(|e| format!("writing: {e}"))?;
-                out.clear();
+            if !out.is_empty() && tx.send(out).is_err() {
+                return Err("writing: the connection's writer stopped".into());
             }
             decoded.map_err(|e| e.to_string())?;
             if quit {
@@ -251,6 +274,39 @@ mod tests {
             .expect("the mock closed or answered in time")
             .unwrap_or(0);
         n == 0
+    }
+
+    /// A client that writes a long pipeline of large commands before it
+    /// reads (64 MB each way, far past what socket buffers hold) gets every
+    /// answer: the mock keeps reading while its answers wait to be read.
+    #[tokio::test]
+    async fn a_long_pipeline_sent_before_reading_is_answered_whole() {
+        let key = "k".repeat(16 * 1024);
+        let value = Frame::Bulk(Bytes(vec![b'v'; 16 * 1024]));
+        let book = Arc::new(RedisBook::new(
+            vec![],
+            vec![line(
+                "shared#1",
+                &["GET", &key],
+                vec![value.clone()],
+                vec![],
+            )],
+        ));
+        let server = serve("cache", "127.0.0.1:0", book).await.unwrap();
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let n = 4000;
+        let sent = commands(&vec![&["GET", key.as_str()][..]; n]);
+        let want = frames(&vec![value; n]);
+        tokio::time::timeout(Duration::from_secs(20), s.write_all(&sent))
+            .await
+            .expect("the mock kept reading while its answers waited")
+            .unwrap();
+        let mut got = vec![0u8; want.len()];
+        tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut got))
+            .await
+            .expect("every answer came")
+            .unwrap();
+        assert!(got == want, "the answers differ from the recording");
     }
 
     #[tokio::test]

@@ -38,7 +38,7 @@ pub const SYNTHESIZED: &str = "synthesized";
 
 /// How much of a command is compared when looking for the nearest recording:
 /// a miss on a command carrying a large value stays quick.
-const NEAREST_TEXT_MAX: usize = 4096;
+const NEAREST_TEXT_MAX: usize = 1024;
 
 /// What answers one command: the replies, then what the server pushed after
 /// them (pub/sub messages, invalidations).
@@ -309,11 +309,16 @@ impl RedisBook {
             .candidates(&s, dependency, housekeeping)
             .find(|(_, l)| matches(&l.mock.cmd, args))
             .map(|(at, l)| (at, l.answer()));
-        if let Some((at, answer)) = found {
-            match at {
-                At::Case(i, n) => s.cases[i].used[n] = true,
-                At::Pool(n) => s.pool_used[n] = true,
-                At::Again => {}
+        if let Some((at, mut answer)) = found {
+            // What the server pushed after a command is sent once, when its
+            // line first answers: a ping answered again pushes nothing.
+            let first = match at {
+                At::Case(i, n) => !std::mem::replace(&mut s.cases[i].used[n], true),
+                At::Pool(n) => !std::mem::replace(&mut s.pool_used[n], true),
+                At::Again => false,
+            };
+            if !first {
+                answer.pushes.clear();
             }
             s.log.used.push(answer.id.clone());
             return Ok(answer);
@@ -412,9 +417,8 @@ fn miss<'a>(
     let name = command_name(args);
     let text = args_text(args);
     let short = prefix(&text, NEAREST_TEXT_MAX);
-    let mut best: Option<(u8, f32, &Line)> = None;
-    for l in candidates {
-        let rank = if l.mock.name() == name {
+    let rank_of = |l: &Line| {
+        if l.mock.name() == name {
             2
         } else if l
             .mock
@@ -426,10 +430,19 @@ fn miss<'a>(
             1
         } else {
             0
-        };
+        }
+    };
+    // Only the lines of the best rank are compared, each within a deadline:
+    // a miss is answered while the book is held.
+    let candidates: Vec<(u8, &Line)> = candidates.map(|l| (rank_of(l), l)).collect();
+    let top = candidates.iter().map(|(r, _)| *r).max().unwrap_or(0);
+    let mut best: Option<(u8, f32, &Line)> = None;
+    for (rank, l) in candidates.into_iter().filter(|(r, _)| *r == top) {
         let recorded = args_text(&l.mock.cmd);
-        let ratio =
-            similar::TextDiff::from_chars(prefix(&recorded, NEAREST_TEXT_MAX), short).ratio();
+        let ratio = similar::TextDiff::configure()
+            .timeout(std::time::Duration::from_millis(20))
+            .diff_chars(prefix(&recorded, NEAREST_TEXT_MAX), short)
+            .ratio();
         let better = best.is_none_or(|(r, q, _)| {
             rank.cmp(&r).then(ratio.total_cmp(&q)) == std::cmp::Ordering::Greater
         });
