@@ -714,19 +714,28 @@ fn rewrite_words(v: &mut Value, named: &[Learned]) {
     }
 }
 
-/// Replaces `word` where it stands alone (not inside a longer word or number).
+/// Replaces `word` where it stands alone: not inside a longer word or
+/// number, nor a part of a token that signs join (the `11` of a time
+/// `21:11:05`, of a date `2026-11-04`, of a version `1.11.2`), while
+/// `book 11: gone` and `/books/11` still name it.
 pub(crate) fn replace_word(s: &str, word: &str, with: &str) -> String {
     let mut out = String::new();
     let mut copied = 0;
+    let joins = |c: char, beyond: Option<char>| {
+        matches!(c, ':' | '-' | '.' | '+' | '_') && beyond.is_some_and(char::is_alphanumeric)
+    };
     for (i, _) in s.match_indices(word) {
         if i < copied {
             continue;
         }
         // Look at the neighbours in the whole string, not in what is left.
-        let before = s[..i].chars().next_back();
-        let after = s[i + word.len()..].chars().next();
-        let alone = !before.is_some_and(|c| c.is_alphanumeric() || c == '{' || c == '.')
-            && !after.is_some_and(|c| c.is_alphanumeric() || c == '}');
+        let mut before = s[..i].chars().rev();
+        let (b1, b2) = (before.next(), before.next());
+        let mut after = s[i + word.len()..].chars();
+        let (a1, a2) = (after.next(), after.next());
+        let alone = !b1
+            .is_some_and(|c| c.is_alphanumeric() || c == '{' || c == '.' || joins(c, b2))
+            && !a1.is_some_and(|c| c.is_alphanumeric() || c == '}' || joins(c, a2));
         if alone {
             out.push_str(&s[copied..i]);
             out.push_str(with);

@@ -482,6 +482,20 @@ fn words_replace_only_where_they_stand_alone() {
         "84764e40-c614-8b5918846b6"
     );
     assert_eq!(super::chain::replace_word("66 6", "6", "#"), "66 #");
+    // An id that is also a time's minute, a date's month or a version's part
+    // is left in them: a timestamp must stay one, to be matched by kind.
+    for joined in [
+        "2026-12-04T21:11:05.123Z",
+        "2026-11-04",
+        "v1.11.2",
+        "a+11_b",
+    ] {
+        assert_eq!(super::chain::replace_word(joined, "11", "#"), joined);
+    }
+    assert_eq!(
+        super::chain::replace_word("book 11: gone, see /books/11.", "11", "#"),
+        "book #: gone, see /books/#."
+    );
     assert_eq!(
         super::chain::replace_word("book 6 not found; 16, 6x, 6", "6", "#"),
         "book # not found; 16, 6x, #"
