@@ -617,3 +617,82 @@ async fn an_app_on_ioredis_replays_green_without_redis() {
     )
     .await;
 }
+
+/// Real clients, each recorded against the real Redis as one case of
+/// `fixtures/redis/workload_app.py` and replayed against reel's mock with
+/// Redis gone, reading back the same: redis-py (pool, pipeline, MULTI/EXEC,
+/// pub/sub with a message, RESP3, a 10 MB value), ioredis (auto-pipelining,
+/// a transaction, pub/sub), redis-py's asyncio pool (1,000 pipelined
+/// commands, a Lua script by EVAL then EVALSHA, blocking pops, binary
+/// values, reads at once) and `redis-cli`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients_read_back_the_same_from_the_mock() {
+    require_redis_py();
+    require_ioredis();
+    let dir = tempfile::tempdir().unwrap();
+    let tag: String = uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .take(10)
+        .map(|b| char::from(b'a' + b % 26))
+        .collect();
+    let prefix = format!("reel-it-{tag}:");
+    let port = free_port();
+    let cmd = format!(
+        "exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix}",
+        redis_app("workload_app.py").display()
+    );
+    let store = dir.path().join("reel.db");
+    let mut args = record_args(
+        port,
+        &["cache=redis:127.0.0.1:0=127.0.0.1:6379".to_owned()],
+        "clients",
+        &store,
+        &cmd,
+    );
+    // The 10 MB value is kept whole, so that the mock can send it back.
+    args.splice(0..0, ["--max-body".to_owned(), "16M".to_owned()]);
+    let rec = Recording::start(&args).await.unwrap();
+    let base = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        crate::postgres::app_ready(&rec),
+    )
+    .await
+    .expect("the app answered within 60 s");
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut read = Vec::new();
+    for name in ["py", "node", "async", "cli"] {
+        let r = c.get(format!("{base}/run/{name}")).send().await.unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{name}: {v}");
+        read.push((name, v));
+    }
+    let (code, out, err) = rec.interrupt().await;
+    drop_keys(&prefix);
+    assert_eq!(code, 0, "{out}{err}");
+    // What they read from the real Redis, as a check of the workloads.
+    let get = |name: &str| read.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+    assert_eq!(get("py")["big"], 10_000_000);
+    assert_eq!(get("py")["message"], "extra");
+    assert_eq!(get("node")["message"], "extra");
+    assert_eq!(get("async")["pipeline"], serde_json::json!([1000, 124750]));
+    assert_eq!(get("async")["evalsha"], 12);
+    assert_eq!(
+        get("async")["blpop"],
+        serde_json::json!(["reel-it-".to_owned() + &tag + ":async:queue", "job-1"])
+    );
+    assert_eq!(get("async")["blob"], true);
+    assert_eq!(get("cli")["lines"][1], "hello");
+
+    let (suite, printed) = generate_suite(dir.path(), "clients", &store);
+    for _ in 0..2 {
+        let (code, out) = crate::postgres::run_suite(&suite, &[]);
+        assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
+        assert!(out.contains("5 passed, 0 failed"), "{out}");
+    }
+}
