@@ -20,6 +20,7 @@
 //! ([`synthesize`]): a greeting, `+OK` to `AUTH` (the suite never holds the
 //! password), `+PONG`.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use reel_core::suite::redis::{
@@ -200,7 +201,89 @@ impl Line {
 struct CaseLines {
     lines: Vec<Line>,
     used: Vec<bool>,
+    index: Index,
 }
+
+/// Where the lines that may answer a command are, so that a suite of many
+/// recorded commands answers each as fast as a few: lines without a matcher
+/// by their exact arguments, the others (and every `HELLO`, matched on its
+/// version alone) by command name and number of arguments.
+#[derive(Default)]
+struct Index {
+    exact: HashMap<(String, Vec<Bytes>), Vec<usize>>,
+    loose: HashMap<(String, Vec<u8>, usize), Vec<usize>>,
+}
+
+impl Index {
+    fn new<'a>(lines: impl Iterator<Item = &'a RedisMock>) -> Self {
+        let mut index = Index::default();
+        for (n, m) in lines.enumerate() {
+            match index_key(&m.dependency, &m.cmd) {
+                Key::Exact(k) if !m.cmd.iter().any(|a| has_matcher(a)) => {
+                    index.exact.entry(k).or_default().push(n)
+                }
+                _ => index
+                    .loose
+                    .entry(loose_key(&m.dependency, &m.cmd))
+                    .or_default()
+                    .push(n),
+            }
+        }
+        index
+    }
+
+    /// The positions of the lines that may answer `args`, in recorded order.
+    fn lookup(&self, dependency: &str, args: &[Bytes]) -> Vec<usize> {
+        let mut found: Vec<usize> = match index_key(dependency, args) {
+            Key::Exact(k) => self.exact.get(&k).cloned().unwrap_or_default(),
+            Key::Hello => Vec::new(),
+        };
+        if let Some(loose) = self.loose.get(&loose_key(dependency, args)) {
+            found.extend(loose);
+            found.sort_unstable();
+        }
+        found
+    }
+}
+
+enum Key {
+    Exact((String, Vec<Bytes>)),
+    Hello,
+}
+
+/// A command's arguments with its name in upper case, as the index keys it.
+fn index_key(dependency: &str, args: &[Bytes]) -> Key {
+    match args.first() {
+        Some(name) if name.eq_ignore_ascii_case(b"HELLO") => Key::Hello,
+        _ => {
+            let mut k = args.to_vec();
+            if let Some(name) = k.first_mut() {
+                name.0.make_ascii_uppercase();
+            }
+            Key::Exact((dependency.to_owned(), k))
+        }
+    }
+}
+
+fn loose_key(dependency: &str, args: &[Bytes]) -> (String, Vec<u8>, usize) {
+    let name = args
+        .first()
+        .map(|a| a.to_ascii_uppercase())
+        .unwrap_or_default();
+    let count = if name == b"HELLO" {
+        usize::MAX
+    } else {
+        args.len()
+    };
+    (dependency.to_owned(), name, count)
+}
+
+/// Whether a recorded argument holds a matcher (see [`arg_matches`]).
+fn has_matcher(arg: &[u8]) -> bool {
+    arg.windows(MARKER_OPEN.len()).any(|w| w == MARKER_OPEN)
+}
+
+const MARKER_OPEN: &[u8] = b"{\"$reel\":";
 
 /// Where a recording is: case `i`'s line `n`, the pool's line `n`, or any
 /// case's line answering again (housekeeping, start-up), which uses nothing.
@@ -226,6 +309,10 @@ struct State {
 pub struct RedisBook {
     state: Mutex<State>,
     pool: Vec<Line>,
+    pool_index: Index,
+    /// Every case's lines, `(case, line)`, and where to look among them.
+    all: Vec<(usize, usize)>,
+    all_index: Index,
 }
 
 impl RedisBook {
@@ -236,11 +323,22 @@ impl RedisBook {
             .into_iter()
             .map(|lines| CaseLines {
                 used: vec![false; lines.len()],
+                index: Index::new(lines.iter()),
                 lines: lines.into_iter().map(Line::new).collect(),
             })
             .collect();
         let pool: Vec<Line> = pool.into_iter().map(Line::new).collect();
+        let pool_index = Index::new(pool.iter().map(|l| &l.mock));
+        let all: Vec<(usize, usize)> = cases
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| (0..c.lines.len()).map(move |n| (i, n)))
+            .collect();
+        let all_index = Index::new(all.iter().map(|&(i, n)| &cases[i].lines[n].mock));
         RedisBook {
+            pool_index,
+            all,
+            all_index,
             state: Mutex::new(State {
                 pool_used: vec![false; pool.len()],
                 cases,
@@ -306,7 +404,8 @@ impl RedisBook {
         let mut s = self.state.lock().expect("redis book lock");
         let housekeeping = is_housekeeping(args);
         let found = self
-            .candidates(&s, dependency, housekeeping)
+            .candidates(&s, dependency, args, housekeeping)
+            .into_iter()
             .find(|(_, l)| matches(&l.mock.cmd, args))
             .map(|(at, l)| (at, l.answer()));
         if let Some((at, mut answer)) = found {
@@ -342,48 +441,44 @@ impl RedisBook {
         Err(miss)
     }
 
-    /// The recordings that may answer, in the order they are tried: the
-    /// case's unused lines, the pool, and then, for housekeeping or while no
-    /// case runs, every case's lines.
+    /// The recordings that may answer `args`, in the order they are tried:
+    /// the case's unused lines, the pool, and then, for housekeeping or while
+    /// no case runs, every case's lines. Only those the index names: the
+    /// caller checks each.
     fn candidates<'a>(
         &'a self,
         s: &'a State,
-        dependency: &'a str,
+        dependency: &str,
+        args: &[Bytes],
         housekeeping: bool,
-    ) -> impl Iterator<Item = (At, &'a Line)> + 'a {
-        let own = s.current.into_iter().flat_map(move |i| {
+    ) -> Vec<(At, &'a Line)> {
+        let mut out = Vec::new();
+        if let Some(i) = s.current {
             let c = &s.cases[i];
-            c.lines
-                .iter()
-                .enumerate()
-                .filter(|(n, _)| !c.used[*n])
-                .map(move |(n, l)| (At::Case(i, n), l))
-        });
+            for n in c.index.lookup(dependency, args) {
+                if !c.used[n] {
+                    out.push((At::Case(i, n), &c.lines[n]));
+                }
+            }
+        }
         // The same command recorded several times in the pool (while cases
         // overlapped) was answered as the data stood then: the recordings
         // answer in recorded order, and once all have, the latest again.
-        let unused = self
-            .pool
-            .iter()
-            .enumerate()
-            .filter(|(n, _)| !s.pool_used[*n]);
-        let used = self
-            .pool
-            .iter()
-            .enumerate()
-            .rev()
-            .filter(|(n, _)| s.pool_used[*n]);
-        let pool = unused.chain(used).map(|(n, l)| (At::Pool(n), l));
+        let in_pool = self.pool_index.lookup(dependency, args);
+        let (used, unused): (Vec<usize>, Vec<usize>) =
+            in_pool.into_iter().partition(|&n| s.pool_used[n]);
+        for n in unused.into_iter().chain(used.into_iter().rev()) {
+            out.push((At::Pool(n), &self.pool[n]));
+        }
         // Answering again uses nothing: start-up work answered from a case's
         // line leaves it to its case.
-        let again = (housekeeping || s.current.is_none())
-            .then(|| s.cases.iter().flat_map(|c| &c.lines))
-            .into_iter()
-            .flatten()
-            .map(|l| (At::Again, l));
-        own.chain(pool)
-            .chain(again)
-            .filter(move |(_, l)| l.mock.dependency == dependency)
+        if housekeeping || s.current.is_none() {
+            for k in self.all_index.lookup(dependency, args) {
+                let (i, n) = self.all[k];
+                out.push((At::Again, &s.cases[i].lines[n]));
+            }
+        }
+        out
     }
 
     /// Every line a miss may be near to: the case's (used or not), the
