@@ -273,7 +273,9 @@ fn rewrite(text: &mut String, name: &str, f: &mut dyn FnMut(&str, &str) -> Optio
     }
 }
 
-fn rewrite_bytes(
+/// Offers a value to `f` as text (named `name`) and takes what it returns
+/// instead; values that are not UTF-8 are not offered. Whether it changed.
+pub(crate) fn rewrite_bytes(
     b: &mut Bytes,
     name: &str,
     f: &mut dyn FnMut(&str, &str) -> Option<String>,

@@ -28,6 +28,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::postgres::rewrite_bytes;
 use crate::matcher::{self, MARKER};
 use crate::wire::redis::Frame;
 use crate::wire::Bytes;
@@ -138,23 +139,6 @@ pub fn describe_args(args: &[impl AsRef<[u8]>]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn rewrite_bytes(
-    b: &mut Bytes,
-    name: &str,
-    f: &mut dyn FnMut(&str, &str) -> Option<String>,
-) -> bool {
-    let Ok(text) = std::str::from_utf8(b) else {
-        return false;
-    };
-    match f(name, text) {
-        Some(new) if new != text => {
-            *b = Bytes(new.into_bytes());
-            true
-        }
-        _ => false,
-    }
 }
 
 fn rewrite_frame(frame: &mut Frame, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {

@@ -59,6 +59,46 @@ impl CaseMockLog {
     }
 }
 
+/// Which case runs and what its calls did so far. What happens while no
+/// case runs (the app starting, a pool connecting) is reported with the
+/// next case: every mock book keeps one.
+#[derive(Debug, Default)]
+pub struct CaseRun {
+    pub current: Option<usize>,
+    pub log: CaseMockLog,
+    /// Misses and failures while no case ran.
+    outside: CaseMockLog,
+}
+
+impl CaseRun {
+    /// Case `i` starts, with what happened since the last one ended.
+    pub fn begin(&mut self, i: usize) {
+        self.current = Some(i);
+        self.log = std::mem::take(&mut self.outside);
+    }
+
+    /// The case that ran, if one did, and its log.
+    pub fn end(&mut self) -> (Option<usize>, CaseMockLog) {
+        (self.current.take(), std::mem::take(&mut self.log))
+    }
+
+    /// A call no recording answered.
+    pub fn miss(&mut self, miss: MockMiss) {
+        match self.current {
+            Some(_) => self.log.misses.push(miss),
+            None => self.outside.misses.push(miss),
+        }
+    }
+
+    /// An answer that could not be sent.
+    pub fn failure(&mut self, what: String) {
+        match self.current {
+            Some(_) => self.log.failures.push(what),
+            None => self.outside.failures.push(what),
+        }
+    }
+}
+
 struct CaseMocks {
     mocks: Vec<MockSpec>,
     used: Vec<bool>,
@@ -66,12 +106,7 @@ struct CaseMocks {
 
 struct State {
     cases: Vec<CaseMocks>,
-    current: Option<usize>,
-    log: CaseMockLog,
-    /// Misses while no case ran (app start-up), reported with the first case.
-    outside: Vec<MockMiss>,
-    /// Answers that could not be sent while no case ran, likewise.
-    outside_failures: Vec<String>,
+    run: CaseRun,
 }
 
 pub struct MockBook {
@@ -103,10 +138,7 @@ impl MockBook {
         MockBook {
             state: Mutex::new(State {
                 cases,
-                current: None,
-                log: CaseMockLog::default(),
-                outside: Vec::new(),
-                outside_failures: Vec::new(),
+                run: CaseRun::default(),
             }),
             shared,
             startup,
@@ -148,29 +180,20 @@ impl MockBook {
     /// Case `i` starts: its mocks answer first from now on.
     pub fn begin_case(&self, i: usize) {
         let mut s = self.state.lock().expect("mock book lock");
-        s.current = Some(i);
-        s.log = CaseMockLog::default();
-        let outside = std::mem::take(&mut s.outside);
-        s.log.misses.extend(outside);
-        let failures = std::mem::take(&mut s.outside_failures);
-        s.log.failures.extend(failures);
+        s.run.begin(i);
     }
 
     /// An answer could not be sent (the app got a 500): the case reports why.
     pub fn failed(&self, what: String) {
         let mut s = self.state.lock().expect("mock book lock");
-        if s.current.is_some() {
-            s.log.failures.push(what);
-        } else {
-            s.outside_failures.push(what);
-        }
+        s.run.failure(what);
     }
 
     /// The current case ends; returns what its calls used and missed.
     pub fn end_case(&self) -> CaseMockLog {
         let mut s = self.state.lock().expect("mock book lock");
-        let mut log = std::mem::take(&mut s.log);
-        if let Some(i) = s.current.take() {
+        let (current, mut log) = s.run.end();
+        if let Some(i) = current {
             let c = &s.cases[i];
             log.unused = c
                 .mocks
@@ -186,7 +209,7 @@ impl MockBook {
     /// Answers a call, or explains the miss.
     pub fn answer(&self, call: &Call) -> Result<(String, ResponseSpec), MockMiss> {
         let mut s = self.state.lock().expect("mock book lock");
-        let current = s.current;
+        let current = s.run.current;
         if let Some(i) = current {
             let c = &s.cases[i];
             let hit = c
@@ -199,7 +222,7 @@ impl MockBook {
             if let Some((n, m)) = hit {
                 s.cases[i].used[n] = true;
                 let answer = (m.id, m.response);
-                s.log.used.push(answer.0.clone());
+                s.run.log.used.push(answer.0.clone());
                 return Ok(answer);
             }
         }
@@ -210,7 +233,7 @@ impl MockBook {
             .filter(|m| could_match(m, call))
             .find_map(|m| self.fill_if_matches(m, call))
         {
-            s.log.used.push(m.id.clone());
+            s.run.log.used.push(m.id.clone());
             return Ok((m.id, m.response));
         }
         let candidates: Vec<&MockSpec> = current
@@ -233,11 +256,7 @@ impl MockBook {
                     .then_some(())
             }),
         );
-        if current.is_some() {
-            s.log.misses.push(miss.clone());
-        } else {
-            s.outside.push(miss.clone());
-        }
+        s.run.miss(miss.clone());
         Err(miss)
     }
 }

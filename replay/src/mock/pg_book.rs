@@ -36,7 +36,7 @@ use reel_core::wire::postgres::{
     is_binary_param, BackendMessage, FrontendMessage, Target, TxStatus,
 };
 
-use super::book::CaseMockLog;
+use super::book::{CaseMockLog, CaseRun};
 use crate::model::{MissValue, MockMiss};
 
 /// A Bind parameter: a recorded or sent value (`None` is NULL), or the
@@ -381,9 +381,7 @@ struct State {
     cases: Vec<CaseGroups>,
     /// Which pool groups have answered.
     pool_used: Vec<bool>,
-    current: Option<usize>,
-    log: CaseMockLog,
-    outside: Vec<MockMiss>,
+    run: CaseRun,
 }
 
 /// A recorded answer to a preparing message, and where it was recorded.
@@ -455,9 +453,7 @@ impl PgBook {
             state: Mutex::new(State {
                 pool_used: vec![false; pool.len()],
                 cases,
-                current: None,
-                log: CaseMockLog::default(),
-                outside: Vec::new(),
+                run: CaseRun::default(),
             }),
             pool,
             prepared,
@@ -466,16 +462,13 @@ impl PgBook {
 
     pub fn begin_case(&self, i: usize) {
         let mut s = self.state.lock().expect("pg book lock");
-        s.current = Some(i);
-        s.log = CaseMockLog::default();
-        let outside = std::mem::take(&mut s.outside);
-        s.log.misses.extend(outside);
+        s.run.begin(i);
     }
 
     pub fn end_case(&self) -> CaseMockLog {
         let mut s = self.state.lock().expect("pg book lock");
-        let mut log = std::mem::take(&mut s.log);
-        if let Some(i) = s.current.take() {
+        let (current, mut log) = s.run.end();
+        if let Some(i) = current {
             let c = &s.cases[i];
             // Housekeeping happens when the driver likes: its recordings
             // are not owed by the case they were recorded in.
@@ -493,11 +486,7 @@ impl PgBook {
     /// A miss found after the answer was chosen (COPY data that differs).
     pub fn note_miss(&self, miss: MockMiss) {
         let mut s = self.state.lock().expect("pg book lock");
-        if s.current.is_some() {
-            s.log.misses.push(miss);
-        } else {
-            s.outside.push(miss);
-        }
+        s.run.miss(miss);
     }
 
     /// The answer to the messages of a group the app sent up to a Flush:
@@ -525,13 +514,14 @@ impl PgBook {
                 Some(At::Pool(n)) => s.pool_used[n] = true,
                 None => {}
             }
-            s.log.used.push(answer.id.clone());
+            s.run.log.used.push(answer.id.clone());
             return Ok(answer);
         }
         let miss = match self.unprepared(dependency, actual) {
             Some(c) => self.nearest_prepared(dependency, c),
             None => {
                 let candidates = s
+                    .run
                     .current
                     .map(|i| s.cases[i].groups.iter().collect::<Vec<_>>())
                     .unwrap_or_default()
@@ -541,11 +531,7 @@ impl PgBook {
                 nearest(dependency, actual, candidates)
             }
         };
-        if s.current.is_some() {
-            s.log.misses.push(miss.clone());
-        } else {
-            s.outside.push(miss.clone());
-        }
+        s.run.miss(miss.clone());
         Err(miss)
     }
 
@@ -603,7 +589,7 @@ impl PgBook {
         dependency: &'a str,
         housekeeping: &'a dyn Fn() -> bool,
     ) -> impl Iterator<Item = (At, &'a Loaded)> + 'a {
-        let current = s.current;
+        let current = s.run.current;
         let own = current.into_iter().flat_map(move |i| {
             let c = &s.cases[i];
             c.groups

@@ -9,8 +9,6 @@
 //! the internal-error class (XX000) naming the nearest recorded statement, and
 //! the case fails with the diff.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use reel_core::wire::postgres::{
@@ -18,9 +16,7 @@ use reel_core::wire::postgres::{
     TxStatus,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 
 use super::http::MockServer;
 use super::pg_book::{Answer, Canon, PgBook};
@@ -64,41 +60,19 @@ pub async fn serve(
     book: Arc<PgBook>,
     info: PgServerInfo,
 ) -> Result<MockServer, ReplayError> {
-    let bind_err = |source| ReplayError::MockBind {
-        name: name.to_owned(),
-        listen: listen.to_owned(),
-        source,
-    };
-    let listener = TcpListener::bind(listen).await.map_err(bind_err)?;
-    let addr: SocketAddr = listener.local_addr().map_err(bind_err)?;
-    let (stop, mut stopped) = oneshot::channel::<()>();
     let dep: Arc<str> = name.into();
     let info = Arc::new(info);
-    let task = tokio::spawn(async move {
-        let pids = AtomicI32::new(1000);
-        let mut conns = JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = &mut stopped => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    let conn = Connection {
-                        dep: dep.clone(),
-                        book: book.clone(),
-                        info: info.clone(),
-                        pid: pids.fetch_add(1, Ordering::Relaxed),
-                    };
-                    conns.spawn(async move {
-                        if let Err(e) = conn.run(stream).await {
-                            tracing::warn!(dependency = %conn.dep, client = %peer, "postgres mock: {e}");
-                        }
-                    });
-                }
-            }
-        }
-        conns.shutdown().await;
-    });
-    Ok(MockServer::new(name.to_owned(), addr, stop, task))
+    super::serve_tcp(name, listen, "postgres", move |stream, n| {
+        let conn = Connection {
+            dep: dep.clone(),
+            book: book.clone(),
+            info: info.clone(),
+            // Backend process ids as a server gives them: from 1000.
+            pid: 999 + n as i32,
+        };
+        async move { conn.run(stream).await }
+    })
+    .await
 }
 
 struct Connection {

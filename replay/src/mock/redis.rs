@@ -9,15 +9,12 @@
 //! succeeds, and again after `RESET`; `QUIT` is answered, then the
 //! connection closed. Bytes that are no command close that connection only.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use reel_core::wire::redis::{encode_reply, CommandDecoder};
 use reel_core::wire::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 
 use super::http::MockServer;
 use super::redis_book::{Answer, RedisBook, Session};
@@ -30,40 +27,16 @@ pub async fn serve(
     listen: &str,
     book: Arc<RedisBook>,
 ) -> Result<MockServer, ReplayError> {
-    let bind_err = |source| ReplayError::MockBind {
-        name: name.to_owned(),
-        listen: listen.to_owned(),
-        source,
-    };
-    let listener = TcpListener::bind(listen).await.map_err(bind_err)?;
-    let addr: SocketAddr = listener.local_addr().map_err(bind_err)?;
-    let (stop, mut stopped) = oneshot::channel::<()>();
     let dep: Arc<str> = name.into();
-    let task = tokio::spawn(async move {
-        let mut connections: u64 = 0;
-        let mut conns = JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = &mut stopped => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    connections += 1;
-                    let mut conn = Connection {
-                        dep: dep.clone(),
-                        book: book.clone(),
-                        session: Session::new(connections),
-                    };
-                    conns.spawn(async move {
-                        if let Err(e) = conn.run(stream).await {
-                            tracing::warn!(dependency = %conn.dep, client = %peer, "redis mock: {e}");
-                        }
-                    });
-                }
-            }
-        }
-        conns.shutdown().await;
-    });
-    Ok(MockServer::new(name.to_owned(), addr, stop, task))
+    super::serve_tcp(name, listen, "redis", move |stream, n| {
+        let mut conn = Connection {
+            dep: dep.clone(),
+            book: book.clone(),
+            session: Session::new(n),
+        };
+        async move { conn.run(stream).await }
+    })
+    .await
 }
 
 struct Connection {

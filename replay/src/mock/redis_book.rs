@@ -30,7 +30,7 @@ use reel_core::suite::RedisMock;
 use reel_core::wire::redis::Frame;
 use reel_core::wire::Bytes;
 
-use super::book::CaseMockLog;
+use super::book::{CaseMockLog, CaseRun};
 use crate::diff::unified;
 use crate::model::{MissValue, MockMiss};
 
@@ -298,12 +298,7 @@ struct State {
     cases: Vec<CaseLines>,
     /// Which pool lines have answered.
     pool_used: Vec<bool>,
-    current: Option<usize>,
-    log: CaseMockLog,
-    /// Misses while no case ran (app start-up), reported with the next case.
-    outside: Vec<MockMiss>,
-    /// Answers that could not be sent while no case ran, likewise.
-    outside_failures: Vec<String>,
+    run: CaseRun,
 }
 
 pub struct RedisBook {
@@ -342,10 +337,7 @@ impl RedisBook {
             state: Mutex::new(State {
                 pool_used: vec![false; pool.len()],
                 cases,
-                current: None,
-                log: CaseMockLog::default(),
-                outside: Vec::new(),
-                outside_failures: Vec::new(),
+                run: CaseRun::default(),
             }),
             pool,
         }
@@ -354,19 +346,14 @@ impl RedisBook {
     /// Case `i` starts: its lines answer first from now on.
     pub fn begin_case(&self, i: usize) {
         let mut s = self.state.lock().expect("redis book lock");
-        s.current = Some(i);
-        s.log = CaseMockLog::default();
-        let outside = std::mem::take(&mut s.outside);
-        s.log.misses.extend(outside);
-        let failures = std::mem::take(&mut s.outside_failures);
-        s.log.failures.extend(failures);
+        s.run.begin(i);
     }
 
     /// The current case ends; what its commands used and missed.
     pub fn end_case(&self) -> CaseMockLog {
         let mut s = self.state.lock().expect("redis book lock");
-        let mut log = std::mem::take(&mut s.log);
-        if let Some(i) = s.current.take() {
+        let (current, mut log) = s.run.end();
+        if let Some(i) = current {
             let c = &s.cases[i];
             // Housekeeping happens when the client library likes: its
             // recordings are not owed by the case they were recorded in.
@@ -385,11 +372,7 @@ impl RedisBook {
     /// reports why.
     pub fn failed(&self, what: String) {
         let mut s = self.state.lock().expect("redis book lock");
-        if s.current.is_some() {
-            s.log.failures.push(what);
-        } else {
-            s.outside_failures.push(what);
-        }
+        s.run.failure(what);
     }
 
     /// The answer to a command the app sent on a connection in `session`:
@@ -419,7 +402,7 @@ impl RedisBook {
             if !first {
                 answer.pushes.clear();
             }
-            s.log.used.push(answer.id.clone());
+            s.run.log.used.push(answer.id.clone());
             return Ok(answer);
         }
         if let Some(replies) = synthesize(args, session) {
@@ -433,11 +416,7 @@ impl RedisBook {
             let candidates = self.lines_near(&s, dependency, housekeeping);
             miss(dependency, args, candidates)
         };
-        if s.current.is_some() {
-            s.log.misses.push(miss.clone());
-        } else {
-            s.outside.push(miss.clone());
-        }
+        s.run.miss(miss.clone());
         Err(miss)
     }
 
@@ -453,7 +432,7 @@ impl RedisBook {
         housekeeping: bool,
     ) -> Vec<(At, &'a Line)> {
         let mut out = Vec::new();
-        if let Some(i) = s.current {
+        if let Some(i) = s.run.current {
             let c = &s.cases[i];
             for n in c.index.lookup(dependency, args) {
                 if !c.used[n] {
@@ -472,7 +451,7 @@ impl RedisBook {
         }
         // Answering again uses nothing: start-up work answered from a case's
         // line leaves it to its case.
-        if housekeeping || s.current.is_none() {
+        if housekeeping || s.run.current.is_none() {
             for k in self.all_index.lookup(dependency, args) {
                 let (i, n) = self.all[k];
                 out.push((At::Again, &s.cases[i].lines[n]));
@@ -490,8 +469,8 @@ impl RedisBook {
         housekeeping: bool,
     ) -> impl Iterator<Item = &'a Line> + 'a {
         // The case's own lines first, so that they win a tie.
-        let own = s.current.into_iter().flat_map(|i| &s.cases[i].lines);
-        let all = (housekeeping || s.current.is_none())
+        let own = s.run.current.into_iter().flat_map(|i| &s.cases[i].lines);
+        let all = (housekeeping || s.run.current.is_none())
             .then(|| s.cases.iter().flat_map(|c| &c.lines))
             .into_iter()
             .flatten();
