@@ -322,10 +322,11 @@ pub fn suite_case(data: &[u8]) {
     );
 }
 
-/// A mocks file (JSON lines, HTTP and Postgres) as the mock server loads it,
-/// then what the mock does with each line: the HTTP answer's bytes, encoded
-/// again with its codings; the Postgres request and answer messages put on
-/// the wire; the SQL it matches and reports by. What loads must load again
+/// A mocks file (JSON lines, HTTP, Postgres and Redis) as the mock server
+/// loads it, then what the mock does with each line: the HTTP answer's
+/// bytes, encoded again with its codings; the Postgres request and answer
+/// messages put on the wire; the SQL it matches and reports by; the Redis
+/// replies and pushes put on the wire and the arguments matched. What loads must load again
 /// from the form `generate` writes it in.
 pub fn suite_mocks(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -356,10 +357,28 @@ pub fn suite_mocks(data: &[u8]) {
         written.push_str(&serde_json::to_string(mock).expect("a mock serializes"));
         written.push('\n');
     }
+    for mock in &lines.redis {
+        // What the mock sends: every reply and push goes on the wire.
+        let mut wire = Vec::new();
+        for f in mock.replies.iter().chain(&mock.pushes) {
+            redis::encode_reply(f, &mut wire).expect("a loaded Redis line's frames can be sent");
+        }
+        // What the mock matches: a recorded argument accepts itself.
+        for a in &mock.cmd {
+            if !a.windows(7).any(|w| w == b"{\"$reel\"") {
+                assert!(reel_core::suite::redis::arg_matches(a, a));
+            }
+        }
+        let _ = reel_core::suite::redis::is_housekeeping(&mock.cmd);
+        let _ = mock.describe();
+        written.push_str(&serde_json::to_string(mock).expect("a mock serializes"));
+        written.push('\n');
+    }
     let reloaded = parse_mocks(path, &written)
         .unwrap_or_else(|e| panic!("mocks reel writes load again: {e}\n{written}"));
     assert_eq!(reloaded.http.len(), lines.http.len());
     assert_eq!(reloaded.postgres, lines.postgres);
+    assert_eq!(reloaded.redis, lines.redis);
 }
 
 /// What replay does with a loaded exchange: builds the request it sends and
