@@ -34,6 +34,7 @@ pub fn run_app(args: DemoAppArgs) -> anyhow::Result<ExitCode> {
         let cfg = reel_fixtures::AppConfig {
             pricing_url: args.pricing_url,
             variant: args.variant,
+            cache: None,
         };
         let stop = reel_fixtures::bin_support::shutdown_signal()?;
         reel_fixtures::demo_app::serve(listener, cfg, stop).await
@@ -126,6 +127,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         reel_fixtures::AppConfig {
             pricing_url,
             variant: reel_fixtures::Variant::Normal,
+            cache: None,
         },
         async {
             let _ = app_stopped.await;

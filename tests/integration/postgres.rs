@@ -14,7 +14,7 @@ use crate::support::*;
 
 pub(crate) const REAL_PG: &str = "127.0.0.1:5432";
 
-fn sibling_bin(name: &str) -> PathBuf {
+pub(crate) fn sibling_bin(name: &str) -> PathBuf {
     let bin = reel_bin().with_file_name(name);
     assert!(
         bin.exists(),

@@ -696,3 +696,106 @@ async fn real_clients_read_back_the_same_from_the_mock() {
         assert!(out.contains("5 passed, 0 failed"), "{out}");
     }
 }
+
+/// The demo app with all three kinds of dependency at once: its books in
+/// Postgres, quotes from the pricing service over HTTP, and those quotes
+/// cached in Redis for a minute. Recorded against all three, it replays
+/// green with none of them running; a build whose cache keys changed
+/// (`quote:v2:`) fails exactly the quote cases, each naming the key it sent
+/// and the nearest recorded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_app_on_postgres_redis_and_http_replays_with_none_running() {
+    use crate::postgres::{
+        app_ready, call, run_suite, sibling_bin, unique_schema, Forwarder, REAL_PG,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = Forwarder::start(REAL_PG).await;
+    let pricing = serve_pricing().await;
+    let schema = unique_schema("cache");
+    let prefix = format!("reel-it-{schema}:quote:");
+    let port = free_port();
+    let app = sibling_bin("reel-demo-app");
+    let cmd = format!(
+        "exec {} --listen 127.0.0.1:{port} --pricing-url \"$REEL_DEP_PRICING_URL\" \
+         --database-url \"postgres://postgres@$REEL_DEP_DB/test?sslmode=disable\" --pg-schema {schema} \
+         --redis \"$REEL_DEP_CACHE\"",
+        app.display()
+    );
+    let store = dir.path().join("reel.db");
+    let args = record_args(
+        port,
+        &[
+            format!("pricing=http:127.0.0.1:0=http://{}", pricing.addr),
+            format!("db=postgres:127.0.0.1:0={}", database.addr),
+            "cache=redis:127.0.0.1:0=127.0.0.1:6379".to_owned(),
+        ],
+        "demo-cache",
+        &store,
+        &format!("{cmd} --cache-key-prefix {prefix}"),
+    );
+    let rec = Recording::start(&args).await.unwrap();
+    let base = app_ready(&rec).await;
+    let mut quotes = Vec::new();
+    for path in [
+        "/books",
+        "/books/1/quote?currency=EUR",
+        "/books/1/quote?currency=EUR",
+        "/books/2/quote?currency=USD",
+        "/books/1",
+    ] {
+        let (s, body) = call("GET", &format!("{base}{path}")).await;
+        assert_eq!(s, 200, "{path}: {body}");
+        if path.contains("quote") {
+            quotes.push(body);
+        }
+    }
+    // The second quote of book 1 came from the cache: the same quote.
+    assert_eq!(quotes[0], quotes[1]);
+    let (code, out, err) = rec.interrupt().await;
+    drop_keys(&prefix);
+    assert_eq!(code, 0, "{out}{err}");
+    pricing.stop().await;
+    database.stop().await;
+    let (suite, printed) = generate_suite(dir.path(), "demo-cache", &store);
+    let lines = crate::postgres::mock_lines(&suite);
+    for protocol in ["http", "postgres", "redis"] {
+        assert!(
+            lines.iter().any(|l| l["protocol"] == protocol),
+            "no {protocol} mock:\n{printed}"
+        );
+    }
+
+    // Postgres, Redis and pricing are all gone: reel's mocks answer.
+    let (code, out) = run_suite(&suite, &[]);
+    assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
+    assert!(out.contains("6 passed, 0 failed"), "{out}");
+
+    let changed = format!("{cmd} --cache-key-prefix {prefix}v2:");
+    let (code, out) = run_suite(&suite, &["--app", &changed]);
+    assert_eq!(code, 1, "{out}");
+    let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL ")).collect();
+    assert_eq!(
+        failed,
+        [
+            "FAIL 0003-get-books-1-quote  GET /books/1/quote?currency=EUR",
+            "FAIL 0004-get-books-1-quote  GET /books/1/quote?currency=EUR",
+            "FAIL 0005-get-books-2-quote  GET /books/2/quote?currency=USD",
+        ],
+        "{out}"
+    );
+    assert!(out.contains("3 passed, 3 failed"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "dependency 'cache' got a call no recording matches: GET {prefix}v2:1:EUR"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("-\"{prefix}1:EUR\"")),
+        "the diff shows the recorded key: {out}"
+    );
+    assert!(
+        out.contains(&format!("+\"{prefix}v2:1:EUR\"")),
+        "and the sent one: {out}"
+    );
+}

@@ -193,6 +193,7 @@ pub fn serve_app_on(listener: TcpListener, pricing_url: String) -> Served {
     let cfg = reel_fixtures::demo_app::AppConfig {
         pricing_url,
         variant: reel_fixtures::demo_app::Variant::Normal,
+        cache: None,
     };
     let task = tokio::spawn(reel_fixtures::demo_app::serve(listener, cfg, async {
         let _ = rx.await;
