@@ -189,7 +189,7 @@ async fn run_in(
         .map(|c| fill_pg(&c.pg, &context, &mut unfilled))
         .collect();
     let pg_pool = fill_pg(
-        suite.shared_pg.iter().chain(&suite.startup_pg),
+        in_recorded_order(&suite.startup_pg, &suite.shared_pg, |m| m.seq),
         &context,
         &mut unfilled,
     );
@@ -198,13 +198,11 @@ async fn run_in(
         .iter()
         .map(|c| fill_redis(&c.redis, &context, &mut unfilled))
         .collect();
-    // The pool in recorded order: start-up first, as it was recorded.
-    let mut redis_pool = fill_redis(
-        suite.startup_redis.iter().chain(&suite.shared_redis),
+    let redis_pool = fill_redis(
+        in_recorded_order(&suite.startup_redis, &suite.shared_redis, |m| m.seq),
         &context,
         &mut unfilled,
     );
-    redis_pool.sort_by_key(|m| m.seq);
     let redis_book = Arc::new(RedisBook::new(redis_cases, redis_pool));
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {
@@ -461,6 +459,19 @@ fn mask_secrets(result: &mut CaseResult, context: &ReplayContext) {
     }
 }
 
+/// A pool's lines, start-up and shared together, in the order they were
+/// recorded: the same call recorded several times answers in that order,
+/// so a call the app makes while starting gets the answer it got then.
+fn in_recorded_order<'a, T>(
+    startup: &'a [T],
+    shared: &'a [T],
+    seq: impl Fn(&T) -> i64,
+) -> Vec<&'a T> {
+    let mut all: Vec<&T> = startup.iter().chain(shared).collect();
+    all.sort_by_key(|m| seq(m));
+    all
+}
+
 /// Postgres mock lines with their secrets filled; a line that cannot be
 /// filled stays as recorded, and why is kept in `unfilled` by its id.
 fn fill_pg<'a>(
@@ -636,6 +647,19 @@ mod tests {
                 values: vec![Some(row.as_bytes().to_vec().into())],
             }],
         }
+    }
+
+    #[test]
+    fn a_pool_answers_in_recorded_order_start_up_first() {
+        let (mut a, mut b, mut c) = (line("x", "1"), line("x", "2"), line("x", "3"));
+        (a.seq, b.seq, c.seq) = (1, 40, 7);
+        let startup = vec![a, c];
+        let shared = vec![b];
+        let order: Vec<i64> = in_recorded_order(&startup, &shared, |m| m.seq)
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(order, [1, 7, 40]);
     }
 
     #[test]

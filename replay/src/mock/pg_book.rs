@@ -407,8 +407,8 @@ pub struct PgBook {
 }
 
 impl PgBook {
-    /// `cases[i]` are case `i`'s groups in recorded order; `pool` the shared
-    /// and startup groups.
+    /// `cases[i]` are case `i`'s groups in recorded order; `pool` the
+    /// startup and shared groups, in recorded order.
     pub fn new(cases: Vec<Vec<PgMock>>, pool: Vec<PgMock>) -> Self {
         let cases: Vec<CaseGroups> = cases
             .into_iter()

@@ -311,8 +311,8 @@ pub struct RedisBook {
 }
 
 impl RedisBook {
-    /// `cases[i]` are case `i`'s lines in recorded order; `pool` the shared
-    /// and then the startup lines.
+    /// `cases[i]` are case `i`'s lines in recorded order; `pool` the
+    /// startup and shared lines, in recorded order.
     pub fn new(cases: Vec<Vec<RedisMock>>, pool: Vec<RedisMock>) -> Self {
         let cases: Vec<CaseLines> = cases
             .into_iter()
