@@ -624,7 +624,8 @@ async fn an_app_on_ioredis_replays_green_without_redis() {
 /// pub/sub with a message, RESP3, a 10 MB value), ioredis (auto-pipelining,
 /// a transaction, pub/sub), redis-py's asyncio pool (1,000 pipelined
 /// commands, a Lua script by EVAL then EVALSHA, blocking pops, binary
-/// values, reads at once) and `redis-cli`.
+/// values, reads at once), `redis-cli`, and the `redis` crate (one
+/// multiplexed tokio connection, fifty requests in flight at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_clients_read_back_the_same_from_the_mock() {
     require_redis_py();
@@ -639,8 +640,9 @@ async fn real_clients_read_back_the_same_from_the_mock() {
     let prefix = format!("reel-it-{tag}:");
     let port = free_port();
     let cmd = format!(
-        "exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix}",
-        redis_app("workload_app.py").display()
+        "exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix} --rust-client {}",
+        redis_app("workload_app.py").display(),
+        crate::postgres::sibling_bin("reel-redis-client").display()
     );
     let store = dir.path().join("reel.db");
     let mut args = record_args(
@@ -665,7 +667,7 @@ async fn real_clients_read_back_the_same_from_the_mock() {
         .build()
         .unwrap();
     let mut read = Vec::new();
-    for name in ["py", "node", "async", "cli"] {
+    for name in ["py", "node", "async", "cli", "rust"] {
         let r = c.get(format!("{base}/run/{name}")).send().await.unwrap();
         let status = r.status().as_u16();
         let v: Value = r.json().await.unwrap();
@@ -688,12 +690,18 @@ async fn real_clients_read_back_the_same_from_the_mock() {
     );
     assert_eq!(get("async")["blob"], true);
     assert_eq!(get("cli")["lines"][1], "hello");
+    assert_eq!(get("rust")["counts"], serde_json::json!([1, 50, 50]));
+    assert_eq!(
+        get("rust")["transaction"],
+        serde_json::json!(["OK", "in a transaction"])
+    );
+    assert_eq!(get("rust")["blob"], true);
 
     let (suite, printed) = generate_suite(dir.path(), "clients", &store);
     for _ in 0..2 {
         let (code, out) = crate::postgres::run_suite(&suite, &[]);
         assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
-        assert!(out.contains("5 passed, 0 failed"), "{out}");
+        assert!(out.contains("6 passed, 0 failed"), "{out}");
     }
 }
 
