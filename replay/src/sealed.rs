@@ -17,7 +17,9 @@ use std::path::PathBuf;
 
 use reel_core::matcher::formats::text_kind;
 use reel_core::matcher::MARKER;
-use reel_core::suite::{BodySpec, LoadedSuite, MockSpec, PgMock};
+use reel_core::suite::redis::matcher_text;
+use reel_core::suite::{BodySpec, LoadedSuite, MockSpec, PgMock, RedisMock};
+use reel_core::wire::Bytes;
 use serde_json::{json, Value};
 
 use crate::errors::ReplayError;
@@ -258,6 +260,19 @@ fn edit_line(line: &str, loosened: &[&&CallLoosened]) -> Option<String> {
             }
             serde_json::to_string(&m).ok()
         }
+        "redis" => {
+            let mut m: RedisMock = serde_json::from_value(v).ok()?;
+            for l in mine {
+                let i: usize = l
+                    .path
+                    .strip_prefix("cmd[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()?;
+                *m.cmd.get_mut(i)? = Bytes(matcher_text(l.kind).into_bytes());
+            }
+            serde_json::to_string(&m).ok()
+        }
         _ => {
             let mut m: MockSpec = serde_json::from_value(v).ok()?;
             if let Some(BodySpec::Json(body)) = &mut m.request.body {
@@ -408,5 +423,27 @@ mod tests {
         assert_eq!(shared_kind(&["0x0a0b", "zz"]), None);
         assert_eq!(pg_path("request[3].params[1]"), Some((3, 1)));
         assert_eq!(pg_path("$.x"), None);
+    }
+
+    /// A Redis argument that differed across runs becomes its matcher in
+    /// the line, and the rest of the line stays as it was.
+    #[test]
+    fn a_redis_argument_that_differs_becomes_a_matcher() {
+        let line = r#"{"id":"0001-x#2","seq":5,"dependency":"cache","protocol":"redis","connection":1,"cmd":["SET","k","9ec928750d2703ed9d986669c327b879"],"reply":{"simple":"OK"}}"#;
+        let l = CallLoosened {
+            mock: "0001-x#2".into(),
+            file: PathBuf::from("s/mocks/0001-x.jsonl"),
+            path: "cmd[2]".into(),
+            kind: "hex",
+            why: String::new(),
+        };
+        let edited = edit_line(line, &[&&l]).unwrap();
+        assert_eq!(
+            edited,
+            line.replace(
+                r#""9ec928750d2703ed9d986669c327b879""#,
+                r#"{"$reel":"hex"}"#
+            )
+        );
     }
 }
