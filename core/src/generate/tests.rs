@@ -1814,3 +1814,123 @@ fn a_case_open_for_the_whole_session_does_not_hold_the_others_back() {
     assert_eq!(c.http_in_cases + c.http_shared, n as usize);
     assert!(c.http_in_cases > 0 && c.http_shared > 0, "{c:?}");
 }
+
+/// A Redis command as the recorder stores it on `connection`: `args`, and
+/// the `replies` (`None`: a frame the server pushed, with no command).
+fn redis_on(
+    connection: u64,
+    seq: i64,
+    (start, end): (i64, i64),
+    args: Option<&[&str]>,
+    replies: Value,
+) -> Exchange {
+    let command = args.map(|a| serde_json::json!({ "args": a }));
+    Exchange {
+        session_id: 1,
+        seq,
+        direction: Direction::Outbound,
+        protocol: Protocol::Redis,
+        dependency: Some("cache".into()),
+        connection,
+        started_at: Micros(start),
+        first_byte_at: Some(Micros(end)),
+        ended_at: Some(Micros(end)),
+        request: Payload::Wire {
+            decoded: serde_json::json!({ "command": command }),
+            raw: Body::default(),
+        },
+        response: Some(Payload::Wire {
+            decoded: serde_json::json!({ "replies": replies }),
+            raw: Body::default(),
+        }),
+        error: None,
+    }
+}
+
+/// Redis commands become lines of the case they were made in: a password
+/// never reaches the suite (AUTH is left out, a secret the HTTP side knows
+/// becomes its placeholder, filled at replay), a UUID the app made is
+/// matched by kind inside its key, and a message pushed after SUBSCRIBE is
+/// sent with its reply.
+#[test]
+fn redis_commands_become_lines_with_secrets_hidden_and_made_up_values_matched() {
+    use serde_json::json;
+    let login = with(
+        http(
+            1,
+            Direction::Inbound,
+            None,
+            (0, 100),
+            "POST",
+            "/login",
+            "{}",
+        ),
+        &[("Content-Type", "application/json")],
+        r#"{"username":"ann","password":"hunter2-long"}"#,
+        &[],
+    );
+    let uuid = "0b7f1c9e-8a1e-4a43-9d0e-2f5b8e1c3a77";
+    let auth = redis_on(
+        1,
+        2,
+        (5, 6),
+        Some(&["AUTH", "default", "s3cret-pw"]),
+        json!([{"type": "simple", "value": "OK"}]),
+    );
+    let set = redis_on(
+        1,
+        3,
+        (10, 20),
+        Some(&[
+            "SET",
+            &format!("session:{uuid}"),
+            "hunter2-long",
+            "EX",
+            "3600",
+        ]),
+        json!([{"type": "simple", "value": "OK"}]),
+    );
+    let sub = redis_on(
+        2,
+        4,
+        (30, 40),
+        Some(&["SUBSCRIBE", "news"]),
+        json!([{"type": "array", "value": [{"type": "bulk", "value": "subscribe"}, {"type": "bulk", "value": "news"}, {"type": "integer", "value": 1}]}]),
+    );
+    let message = redis_on(
+        2,
+        5,
+        (50, 50),
+        None,
+        json!([{"type": "array", "value": [{"type": "bulk", "value": "message"}, {"type": "bulk", "value": "news"}, {"type": "bulk", "value": "hi"}]}]),
+    );
+    let g = checked(&session(), &[login, auth, set, sub, message]);
+    let lines = &g.redis["0001-post-login"];
+    let text = serde_json::to_string(lines).unwrap();
+    assert!(
+        !text.contains("s3cret-pw") && !text.contains("AUTH"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2-long"), "{text}");
+    assert_eq!(lines.len(), 2, "{text}");
+    let set = serde_json::to_value(&lines[0]).unwrap();
+    assert_eq!(
+        set["cmd"],
+        json!([
+            "SET",
+            r#"session:{"$reel":"uuid"}"#,
+            "${secret:PASSWORD}",
+            "EX",
+            "3600"
+        ])
+    );
+    assert_eq!(set["reply"], json!({"simple": "OK"}));
+    assert_eq!(set["id"], "0001-post-login#1");
+    let sub = serde_json::to_value(&lines[1]).unwrap();
+    assert_eq!(sub["pushes"], json!([["message", "news", "hi"]]));
+    assert!(g
+        .report
+        .param_matchers
+        .iter()
+        .any(|p| p.param == "argument 1 of SET" && p.kind == "uuid"));
+}
