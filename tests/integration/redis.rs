@@ -501,6 +501,18 @@ async fn drive_sessions(base: &str) {
     after.iter().for_each(|r| ok("after logout", r, 404));
 }
 
+/// A key prefix no other test uses, `reel-it-<letters>:`. Letters only: a
+/// random-looking prefix would itself read as a value the app made up.
+fn key_prefix() -> String {
+    let tag: String = uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .take(10)
+        .map(|b| char::from(b'a' + b % 26))
+        .collect();
+    format!("reel-it-{tag}:")
+}
+
 /// Deletes the keys under `prefix` from the real Redis.
 fn drop_keys(prefix: &str) {
     let script = format!(
@@ -520,14 +532,7 @@ fn drop_keys(prefix: &str) {
 /// recorded): its case fails with the command named.
 async fn app_round_trip(program: &str, script: &str, read: &str, changed: &str) {
     let dir = tempfile::tempdir().unwrap();
-    // Letters only: a random-looking prefix would itself read as made up.
-    let tag: String = uuid::Uuid::new_v4()
-        .as_bytes()
-        .iter()
-        .take(10)
-        .map(|b| char::from(b'a' + b % 26))
-        .collect();
-    let prefix = format!("reel-it-{tag}:");
+    let prefix = key_prefix();
     let port = free_port();
     let app = redis_app(script);
     let cmd = format!(
@@ -631,13 +636,7 @@ async fn real_clients_read_back_the_same_from_the_mock() {
     require_redis_py();
     require_ioredis();
     let dir = tempfile::tempdir().unwrap();
-    let tag: String = uuid::Uuid::new_v4()
-        .as_bytes()
-        .iter()
-        .take(10)
-        .map(|b| char::from(b'a' + b % 26))
-        .collect();
-    let prefix = format!("reel-it-{tag}:");
+    let prefix = key_prefix();
     let port = free_port();
     let cmd = format!(
         "exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix} --rust-client {}",
@@ -686,7 +685,7 @@ async fn real_clients_read_back_the_same_from_the_mock() {
     assert_eq!(get("async")["evalsha"], 12);
     assert_eq!(
         get("async")["blpop"],
-        serde_json::json!(["reel-it-".to_owned() + &tag + ":async:queue", "job-1"])
+        serde_json::json!([format!("{prefix}async:queue"), "job-1"])
     );
     assert_eq!(get("async")["blob"], true);
     assert_eq!(get("cli")["lines"][1], "hello");

@@ -677,26 +677,51 @@ fn pg(seq: i64, window: (i64, i64), requests: Value, responses: Value) -> Exchan
 fn pg_on(
     connection: u64,
     seq: i64,
-    (start, end): (i64, i64),
+    window: (i64, i64),
     requests: Value,
     responses: Value,
+) -> Exchange {
+    let (request, response) = (
+        serde_json::json!({ "messages": requests }),
+        serde_json::json!({ "messages": responses }),
+    );
+    wire(
+        Protocol::Postgres,
+        "db",
+        connection,
+        seq,
+        window,
+        request,
+        response,
+    )
+}
+
+/// An outbound exchange of a wire protocol, as its recorder stores it.
+fn wire(
+    protocol: Protocol,
+    dependency: &str,
+    connection: u64,
+    seq: i64,
+    (start, end): (i64, i64),
+    request: Value,
+    response: Value,
 ) -> Exchange {
     Exchange {
         session_id: 1,
         seq,
         direction: Direction::Outbound,
-        protocol: Protocol::Postgres,
-        dependency: Some("db".into()),
+        protocol,
+        dependency: Some(dependency.into()),
         connection,
         started_at: Micros(start),
         first_byte_at: Some(Micros(end)),
         ended_at: Some(Micros(end)),
         request: Payload::Wire {
-            decoded: serde_json::json!({ "messages": requests }),
+            decoded: request,
             raw: Body::default(),
         },
         response: Some(Payload::Wire {
-            decoded: serde_json::json!({ "messages": responses }),
+            decoded: response,
             raw: Body::default(),
         }),
         error: None,
@@ -1820,31 +1845,24 @@ fn a_case_open_for_the_whole_session_does_not_hold_the_others_back() {
 fn redis_on(
     connection: u64,
     seq: i64,
-    (start, end): (i64, i64),
+    window: (i64, i64),
     args: Option<&[&str]>,
     replies: Value,
 ) -> Exchange {
     let command = args.map(|a| serde_json::json!({ "args": a }));
-    Exchange {
-        session_id: 1,
-        seq,
-        direction: Direction::Outbound,
-        protocol: Protocol::Redis,
-        dependency: Some("cache".into()),
+    let (request, response) = (
+        serde_json::json!({ "command": command }),
+        serde_json::json!({ "replies": replies }),
+    );
+    wire(
+        Protocol::Redis,
+        "cache",
         connection,
-        started_at: Micros(start),
-        first_byte_at: Some(Micros(end)),
-        ended_at: Some(Micros(end)),
-        request: Payload::Wire {
-            decoded: serde_json::json!({ "command": command }),
-            raw: Body::default(),
-        },
-        response: Some(Payload::Wire {
-            decoded: serde_json::json!({ "replies": replies }),
-            raw: Body::default(),
-        }),
-        error: None,
-    }
+        seq,
+        window,
+        request,
+        response,
+    )
 }
 
 /// Redis commands become lines of the case they were made in: a password
