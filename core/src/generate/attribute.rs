@@ -376,13 +376,29 @@ fn text_values(t: &str, out: &mut BTreeSet<String>) {
     let key = !t.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '{' | '['))
         && !crate::matcher::formats::is_any_timestamp(t);
     if key && t.contains(':') {
-        out.extend(t.split(':').filter(|p| has_value(p)).map(str::to_owned));
+        out.extend(
+            t.split(':')
+                .filter(|p| has_value(p) && !epoch_like(p))
+                .map(str::to_owned),
+        );
     }
     if t.starts_with(['{', '[']) {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(t) {
             json_values(&v, out);
         }
     }
+}
+
+/// Seconds or milliseconds since 1970 between 2001 and 2100, as a key
+/// holds them (`rl:ann:1796428320`): a time every request of that minute
+/// shares, not an id only one case knows.
+fn epoch_like(p: &str) -> bool {
+    let secs = match p.len() {
+        10 => p.parse::<u64>().ok(),
+        13 => p.parse::<u64>().ok().map(|ms| ms / 1000),
+        _ => None,
+    };
+    secs.is_some_and(|s| (978_307_200..4_102_444_800).contains(&s))
 }
 
 /// The strings and integers of a Redis reply, as text.

@@ -1952,3 +1952,42 @@ fn redis_commands_become_lines_with_secrets_hidden_and_made_up_values_matched() 
         .iter()
         .any(|p| p.param == "argument 1 of SET" && p.kind == "uuid"));
 }
+
+/// The minute in a rate-limit key (`rl:cy:1796428320`) is shared by every
+/// request of that minute: a case that made such a call before does not
+/// thereby own another user's, which stays in the shared pool.
+#[test]
+fn an_epoch_inside_a_key_is_no_evidence_of_whose_call_it_is() {
+    use serde_json::json;
+    let ok = || json!([{"type": "integer", "value": 1}]);
+    let case = |seq, window, user: &str| {
+        with(
+            http(
+                seq,
+                Direction::Inbound,
+                None,
+                window,
+                "POST",
+                "/sessions",
+                "{}",
+            ),
+            &[("Content-Type", "application/json")],
+            &format!(r#"{{"user":"{user}"}}"#),
+            &[],
+        )
+    };
+    let exchanges = [
+        // cy's request begins alone and makes its own rate-limit call.
+        case(1, (0, 100), "cy"),
+        redis_on(1, 2, (5, 6), Some(&["INCR", "rl:cy:1796428320"]), ok()),
+        case(3, (10, 100), "ann"),
+        case(4, (11, 100), "bob"),
+        // ann's call, made while all three are in flight, names no one.
+        redis_on(2, 5, (20, 21), Some(&["INCR", "rl:ann:1796428320"]), ok()),
+    ];
+    let g = checked(&session(), &exchanges);
+    assert_eq!(g.redis["0001-post-sessions"].len(), 1);
+    assert!(!g.redis.contains_key("0002-post-sessions"));
+    assert_eq!(g.shared_redis.len(), 1, "{:?}", g.redis);
+    assert!(g.shared_redis[0].describe().starts_with("INCR rl:ann:"));
+}
