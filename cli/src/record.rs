@@ -441,7 +441,7 @@ async fn announce_ready(app: Option<SocketAddr>) {
     if let Some(addr) = app {
         let mut waited = Duration::ZERO;
         let step = Duration::from_millis(25);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
+        while !reel_replay::app::port_accepts(&addr.to_string()).await {
             tokio::time::sleep(step).await;
             waited += step;
             if waited == Duration::from_secs(30) {

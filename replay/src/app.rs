@@ -300,7 +300,7 @@ impl App {
                     .send()
                     .await
                     .is_ok_and(|r| r.status().as_u16() < 500),
-                None => tokio::net::TcpStream::connect(&authority).await.is_ok(),
+                None => port_accepts(&authority).await,
             };
             if up {
                 return Ok(());
@@ -445,4 +445,48 @@ pub fn authority_of(target: &str) -> Result<String, ReplayError> {
     } else {
         format!("{authority}:80")
     })
+}
+
+/// Whether something listens at `addr`. Connecting to a port nothing
+/// listens on can connect the socket to itself when the port lies in the
+/// ephemeral range (TCP's simultaneous open: the kernel picks that very
+/// port as the source), which looks like a listener that then resets the
+/// first request; such a connection is not one.
+pub async fn port_accepts(addr: &str) -> bool {
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => !connected_to_itself(&s),
+        Err(_) => false,
+    }
+}
+
+/// A socket whose two ends are the same address and port.
+fn connected_to_itself(s: &tokio::net::TcpStream) -> bool {
+    matches!((s.local_addr(), s.peer_addr()), (Ok(l), Ok(p)) if l == p)
+}
+
+#[cfg(test)]
+mod port_tests {
+    /// A socket connected to itself is no listener; a real one is.
+    #[tokio::test]
+    async fn a_socket_connected_to_itself_is_not_a_listening_app() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(addr).unwrap();
+        let s = socket
+            .connect(addr)
+            .await
+            .expect("a socket can connect to itself");
+        assert!(super::connected_to_itself(&s));
+        drop(s);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let there = listener.local_addr().unwrap().to_string();
+        assert!(super::port_accepts(&there).await);
+        let c = tokio::net::TcpStream::connect(&there).await.unwrap();
+        assert!(!super::connected_to_itself(&c));
+    }
 }
