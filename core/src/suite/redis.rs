@@ -420,6 +420,11 @@ fn pieces(text: &str) -> Vec<Piece<'_>> {
     out
 }
 
+/// Whether a recorded argument holds a matcher (see [`arg_matches`]).
+pub fn holds_matcher(arg: &[u8]) -> bool {
+    std::str::from_utf8(arg).is_ok_and(|t| pieces(t).iter().any(|p| matches!(p, Piece::Matcher(_))))
+}
+
 /// Whether a recorded argument, with any matchers in it, accepts `actual`.
 pub fn arg_matches(recorded: &[u8], actual: &[u8]) -> bool {
     if recorded == actual {
@@ -692,6 +697,8 @@ mod tests {
         assert!(!arg_matches(b"k", b"K"));
         // A brace that only looks like a matcher is text.
         assert!(arg_matches(br#"{"$reel":7}"#, br#"{"$reel":7}"#));
+        assert!(holds_matcher(rec.as_bytes()) && holds_matcher(two.as_bytes()));
+        assert!(!holds_matcher(br#"{"$reel":7}"#) && !holds_matcher(b"k"));
         assert_eq!(whole_matcher(&matcher_text("uuid")), Some("uuid"));
         assert_eq!(whole_matcher(&rec), None);
     }

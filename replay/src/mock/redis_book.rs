@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use reel_core::suite::redis::{
-    arg_matches, args_text, command_name, describe_args, is_housekeeping,
+    arg_matches, args_text, command_name, describe_args, holds_matcher, is_housekeeping,
 };
 use reel_core::suite::RedisMock;
 use reel_core::wire::redis::Frame;
@@ -219,7 +219,7 @@ impl Index {
         let mut index = Index::default();
         for (n, m) in lines.enumerate() {
             match index_key(&m.dependency, &m.cmd) {
-                Key::Exact(k) if !m.cmd.iter().any(|a| has_matcher(a)) => {
+                Key::Exact(k) if !m.cmd.iter().any(|a| holds_matcher(a)) => {
                     index.exact.entry(k).or_default().push(n)
                 }
                 _ => index
@@ -277,13 +277,6 @@ fn loose_key(dependency: &str, args: &[Bytes]) -> (String, Vec<u8>, usize) {
     };
     (dependency.to_owned(), name, count)
 }
-
-/// Whether a recorded argument holds a matcher (see [`arg_matches`]).
-fn has_matcher(arg: &[u8]) -> bool {
-    arg.windows(MARKER_OPEN.len()).any(|w| w == MARKER_OPEN)
-}
-
-const MARKER_OPEN: &[u8] = b"{\"$reel\":";
 
 /// Where a recording is: case `i`'s line `n`, the pool's line `n`, or any
 /// case's line answering again (housekeeping, start-up), which uses nothing.
