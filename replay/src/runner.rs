@@ -186,9 +186,9 @@ async fn run_in(
     let mut unfilled = HashMap::new();
     let pg_cases = selected
         .iter()
-        .map(|c| fill_pg(&c.pg, &context, &mut unfilled))
+        .map(|c| fill(&c.pg, &context, &mut unfilled))
         .collect();
-    let pg_pool = fill_pg(
+    let pg_pool = fill(
         in_recorded_order(&suite.startup_pg, &suite.shared_pg, |m| m.seq),
         &context,
         &mut unfilled,
@@ -196,9 +196,9 @@ async fn run_in(
     let pg_book = Arc::new(PgBook::new(pg_cases, pg_pool));
     let redis_cases = selected
         .iter()
-        .map(|c| fill_redis(&c.redis, &context, &mut unfilled))
+        .map(|c| fill(&c.redis, &context, &mut unfilled))
         .collect();
-    let redis_pool = fill_redis(
+    let redis_pool = fill(
         in_recorded_order(&suite.startup_redis, &suite.shared_redis, |m| m.seq),
         &context,
         &mut unfilled,
@@ -472,63 +472,56 @@ fn in_recorded_order<'a, T>(
     all
 }
 
-/// Postgres mock lines with their secrets filled; a line that cannot be
-/// filled stays as recorded, and why is kept in `unfilled` by its id.
-fn fill_pg<'a>(
-    mocks: impl IntoIterator<Item = &'a PgMock>,
+/// A wire-protocol mock line (Postgres, Redis): its id, and a visit of
+/// every text a secret's placeholder can stand in.
+trait Line: Clone {
+    fn id(&self) -> &str;
+    fn rewrite_texts(&mut self, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool;
+}
+
+impl Line for PgMock {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn rewrite_texts(&mut self, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {
+        PgMock::rewrite_texts(self, f)
+    }
+}
+
+impl Line for RedisMock {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn rewrite_texts(&mut self, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {
+        RedisMock::rewrite_texts(self, f)
+    }
+}
+
+/// Mock lines with their secrets filled; a line that cannot be filled
+/// stays as recorded, and why is kept in `unfilled` by its id.
+fn fill<'a, T: Line + 'a>(
+    mocks: impl IntoIterator<Item = &'a T>,
     context: &ReplayContext,
     unfilled: &mut HashMap<String, String>,
-) -> Vec<PgMock> {
+) -> Vec<T> {
     mocks
         .into_iter()
         .map(|m| {
-            fill_pg_secrets(m, context).unwrap_or_else(|why| {
-                unfilled.insert(m.id.clone(), why);
+            fill_secrets(m, context).unwrap_or_else(|why| {
+                unfilled.insert(m.id().to_owned(), why);
                 m.clone()
             })
         })
         .collect()
 }
 
-/// Redis mock lines with their secrets filled, as [`fill_pg`].
-fn fill_redis<'a>(
-    mocks: impl IntoIterator<Item = &'a RedisMock>,
-    context: &ReplayContext,
-    unfilled: &mut HashMap<String, String>,
-) -> Vec<RedisMock> {
-    mocks
-        .into_iter()
-        .map(|m| {
-            let mut filled = m.clone();
-            match fill_secrets(&mut |f| filled.rewrite_texts(f), context) {
-                Ok(()) => filled,
-                Err(why) => {
-                    unfilled.insert(m.id.clone(), why);
-                    m.clone()
-                }
-            }
-        })
-        .collect()
-}
-
-/// A Postgres mock line with its `${secret:NAME}` placeholders filled, or
-/// why it cannot be (it is then used as recorded, and matches nothing that
+/// A mock line with its `${secret:NAME}` placeholders filled, or why it
+/// cannot be (it is then used as recorded, and matches nothing that
 /// differs).
-fn fill_pg_secrets(m: &PgMock, context: &ReplayContext) -> Result<PgMock, String> {
+fn fill_secrets<T: Line>(m: &T, context: &ReplayContext) -> Result<T, String> {
     let mut filled = m.clone();
-    fill_secrets(&mut |f| filled.rewrite_texts(f), context)?;
-    Ok(filled)
-}
-
-/// A mock line's `rewrite_texts`: calls the function it is given on every
-/// text of the line, which may replace it.
-type TextVisitor<'a> = dyn FnMut(&mut dyn FnMut(&str, &str) -> Option<String>) -> bool + 'a;
-
-/// Fills the `${secret:NAME}` placeholders of the texts `visit` visits
-/// (a mock line's `rewrite_texts`), or say which could not be.
-fn fill_secrets(visit: &mut TextVisitor<'_>, context: &ReplayContext) -> Result<(), String> {
     let mut missing: Vec<String> = Vec::new();
-    visit(&mut |_, text| {
+    filled.rewrite_texts(&mut |_, text| {
         if !has_placeholder(text) {
             return None;
         }
@@ -541,7 +534,7 @@ fn fill_secrets(visit: &mut TextVisitor<'_>, context: &ReplayContext) -> Result<
             .ok()
     });
     if missing.is_empty() {
-        Ok(())
+        Ok(filled)
     } else {
         Err(missing.join("; "))
     }
@@ -668,14 +661,14 @@ mod tests {
             ReplayContext::new([("PASSWORD".to_owned(), "hunter2-long".to_owned())].into());
         let recorded = line("${secret:PASSWORD}", "by ${0001.response.body.id}");
         assert_eq!(
-            fill_pg_secrets(&recorded, &context).unwrap(),
+            fill_secrets(&recorded, &context).unwrap(),
             line("hunter2-long", "by ${0001.response.body.id}")
         );
         // Reports hide the value again.
         assert_eq!(context.mask("'hunter2-long'"), "'${secret:PASSWORD}'");
 
         let missing = line("${secret:NOPE}", "x");
-        let why = fill_pg_secrets(&missing, &context).unwrap_err();
+        let why = fill_secrets(&missing, &context).unwrap_err();
         assert!(why.starts_with("secret NOPE is not set"), "{why}");
         let mut misses = vec![MockMiss {
             dependency: "db".into(),
