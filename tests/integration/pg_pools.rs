@@ -40,7 +40,7 @@ fn require_python(driver: &str) {
 }
 
 /// A JSON request through reel; returns the status and the JSON answer.
-async fn send(
+pub(crate) async fn send(
     c: &reqwest::Client,
     method: &str,
     url: String,
