@@ -555,8 +555,8 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                     // A MULTI whose EXEC has not come yet.
                     Mock::Redis(m) => {
                         let first = unit.first().map(|&f| &self.calls[f].mock);
-                        matches!(first, Some(Mock::Redis(f)) if f.name() == "MULTI")
-                            && !matches!(m.name().as_str(), "EXEC" | "DISCARD" | "RESET")
+                        matches!(first, Some(Mock::Redis(f)) if f.begins_transaction())
+                            && !m.ends_transaction()
                     }
                     Mock::Http(_) => false,
                 })

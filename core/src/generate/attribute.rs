@@ -245,9 +245,9 @@ pub(super) fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
             ),
             Mock::Redis(m) => {
                 let key = (m.dependency.as_str(), m.connection);
-                let name = m.name();
-                let closes = matches!(name.as_str(), "EXEC" | "DISCARD" | "RESET");
-                (key, name == "MULTI" || (open.contains_key(&key) && !closes))
+                let open_after =
+                    m.begins_transaction() || (open.contains_key(&key) && !m.ends_transaction());
+                (key, open_after)
             }
             Mock::Http(_) => {
                 units.push(vec![n]);

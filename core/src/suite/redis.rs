@@ -58,6 +58,18 @@ impl RedisMock {
         command_name(&self.cmd)
     }
 
+    /// `MULTI`: the commands after it on its connection queue until the
+    /// transaction ends.
+    pub fn begins_transaction(&self) -> bool {
+        self.name() == "MULTI"
+    }
+
+    /// `EXEC` or `DISCARD` (or `RESET`, which discards too): the end of a
+    /// transaction `MULTI` began.
+    pub fn ends_transaction(&self) -> bool {
+        matches!(self.name().as_str(), "EXEC" | "DISCARD" | "RESET")
+    }
+
     /// One readable line: `SET session:… {…} EX 3600`, values shortened.
     pub fn describe(&self) -> String {
         describe_args(&self.cmd)
