@@ -11,7 +11,7 @@ use reel_core::filter::RecordFilter;
 use reel_core::secrets::SecretRules;
 use reel_core::time::Micros;
 use reel_core::{Store, StoreWriter, WriterStats};
-use reel_proxy::server::{BoundAddrs, DependencyKind, DependencySpec};
+use reel_proxy::server::{BoundAddrs, DependencyKind, DependencySpec, RedisTarget};
 use reel_proxy::{ConnLimits, Recorder, RecorderConfig, Upstream};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
@@ -259,13 +259,17 @@ fn postgres_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
 }
 
 /// A Redis target is `host:port` (a `redis://` URL's host and port are taken
-/// too); the port defaults to 6379. `rediss://` (TLS) is refused by name:
-/// the recorder does not speak TLS to Redis yet.
-fn redis_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
-    if target.starts_with("rediss://") {
-        bail!("--dep '{spec}': TLS to Redis (rediss://) is not supported yet; give a redis:// or HOST:PORT target");
-    }
-    host_port(spec, target, &["redis://"], 6379, "Redis")
+/// too); the port defaults to 6379. A `rediss://` URL's server is reached
+/// over TLS and its certificate checked against the URL's host.
+fn redis_target(spec: &DepSpec, target: &str) -> anyhow::Result<RedisTarget> {
+    let addr = host_port(spec, target, &["redis://", "rediss://"], 6379, "Redis")?;
+    let tls = target.starts_with("rediss://").then(|| {
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned()
+    });
+    Ok(RedisTarget { addr, tls })
 }
 
 /// The `host:port` of a wire dependency's target, given as that or as a URL
@@ -494,6 +498,32 @@ fn print_summary(
         match code {
             Some(c) => out!("  the app exited with status {c}"),
             None => out!("  the app was killed by a signal"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(t: &str) -> RedisTarget {
+        let spec = crate::dep_spec::parse(&format!("cache=redis:127.0.0.1:0={t}")).unwrap();
+        redis_target(&spec, &spec.target).unwrap()
+    }
+
+    #[test]
+    fn a_rediss_url_is_reached_over_tls_checked_against_its_host() {
+        let t = target("rediss://app:pw@cache.example.com:6380/0");
+        assert_eq!(t.addr, "cache.example.com:6380");
+        assert_eq!(t.tls.as_deref(), Some("cache.example.com"));
+        assert_eq!(t.to_string(), "rediss://cache.example.com:6380");
+        let t = target("rediss://[::1]");
+        assert_eq!(t.addr, "[::1]:6379");
+        assert_eq!(t.tls.as_deref(), Some("::1"));
+        for plain in ["redis://cache:6379/2", "cache:6379", "cache"] {
+            let t = target(plain);
+            assert_eq!(t.addr, "cache:6379", "{plain}");
+            assert_eq!(t.tls, None, "{plain}");
         }
     }
 }

@@ -19,6 +19,8 @@ pub enum ProxyError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot set up TLS for {what}: {why}")]
+    Tls { what: String, why: String },
     #[error("cannot start a thread for {what}: {source}")]
     Thread {
         what: String,

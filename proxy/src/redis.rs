@@ -8,18 +8,22 @@
 //! being held. A frame that does not decode closes that one connection,
 //! with an error naming the side, what broke and the byte offset; the
 //! commands in flight are stored with that error.
+//!
+//! A `rediss://` target is reached over TLS (rustls, trusting the
+//! platform's CAs and `SSL_CERT_FILE`/`SSL_CERT_DIR`); the app still talks
+//! plain RESP to the recorder, as it does to the mock at replay.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use pingora::tls::{ServerName, TlsConnector};
 use reel_core::time::Micros;
 use reel_core::wire::redis::{encode_command, Command, CommandDecoder, Pair, Pairer, ReplyDecoder};
 use reel_core::wire::Bytes;
 use reel_core::{CaptureSender, Direction, Exchange, Payload, Protocol};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -27,11 +31,62 @@ use crate::http::InFlight;
 use crate::limit::Refusals;
 use crate::tcp::{self, capped};
 
+/// Where a Redis recorder forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisTarget {
+    /// `host:port` of the real server.
+    pub addr: String,
+    /// Reached over TLS (`rediss://`), checked against this host name.
+    pub tls: Option<String>,
+}
+
+impl std::fmt::Display for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tls {
+            Some(_) => write!(f, "rediss://{}", self.addr),
+            None => f.write_str(&self.addr),
+        }
+    }
+}
+
+/// What a recorder needs to open TLS to its server.
+pub(crate) struct Tls {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl Tls {
+    /// A client that trusts the platform's CAs and those of `SSL_CERT_FILE`
+    /// or `SSL_CERT_DIR`, as pingora's HTTP dependencies do, for `host`.
+    pub fn new(host: &str) -> Result<Tls, String> {
+        use pingora::tls::{ClientConfig, RootCertStore};
+        pingora::tls::install_default_crypto_provider();
+        let mut roots = RootCertStore::empty();
+        // A platform store that cannot be read leaves no CA trusted: each
+        // connection then fails, naming the certificate, rather than the
+        // recording as a whole.
+        if let Err(e) = pingora::tls::load_platform_certs_incl_env_into_store(&mut roots) {
+            tracing::warn!("loading the platform's CA certificates: {e}");
+        }
+        let config = ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| format!("'{host}' is no TLS server name: {e}"))?;
+        Ok(Tls {
+            connector: TlsConnector::from(Arc::new(config)),
+            name,
+        })
+    }
+}
+
 /// One recorded Redis dependency.
 pub(crate) struct RedisRecorder {
     pub name: String,
     /// `host:port` of the real server.
     pub target: String,
+    /// Set for a `rediss://` target.
+    pub tls: Option<Tls>,
     pub sink: CaptureSender,
     pub body_cap: usize,
     /// With `--redact`: passwords (`AUTH`, `HELLO ... AUTH`) are not stored.
@@ -83,12 +138,34 @@ impl RedisRecorder {
             }
         };
         let _ = server.set_nodelay(true);
-        let (client_rd, client_wr) = client.into_split();
-        let (server_rd, server_wr) = server.into_split();
-        let upstream = conn.client_to_server(client_rd, server_wr);
-        let downstream = conn.server_to_client(server_rd, client_wr);
         let who = (self.name.as_str(), conn.id, peer);
-        let error = tcp::relay(upstream, downstream, shutdown, || conn.idle(), who).await;
+        let (client_rd, client_wr) = client.into_split();
+        let error = match &self.tls {
+            None => {
+                let (server_rd, server_wr) = server.into_split();
+                let upstream = conn.client_to_server(client_rd, server_wr);
+                let downstream = conn.server_to_client(server_rd, client_wr);
+                tcp::relay(upstream, downstream, shutdown, || conn.idle(), who).await
+            }
+            Some(tls) => {
+                let server = match tls.connector.connect(tls.name.clone(), server).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let why = format!("TLS with {} failed: {e}", self.target);
+                        tracing::error!(dependency = %self.name, "{why}");
+                        let mut client = client_wr;
+                        let line = format!("-ERR reel: {}\r\n", why.replace(['\r', '\n'], " "));
+                        let _ = client.write_all(line.as_bytes()).await;
+                        let _ = client.shutdown().await;
+                        return;
+                    }
+                };
+                let (server_rd, server_wr) = tokio::io::split(server);
+                let upstream = conn.client_to_server(client_rd, server_wr);
+                let downstream = conn.server_to_client(server_rd, client_wr);
+                tcp::relay(upstream, downstream, shutdown, || conn.idle(), who).await
+            }
+        };
         conn.finish(error.as_deref());
     }
 }
@@ -123,7 +200,11 @@ impl Conn {
     }
 
     /// Forwards what the client sends as it comes and decodes a copy.
-    async fn client_to_server(&self, rd: OwnedReadHalf, wr: OwnedWriteHalf) -> Result<(), String> {
+    async fn client_to_server(
+        &self,
+        rd: impl AsyncRead + Unpin,
+        wr: impl AsyncWrite + Unpin,
+    ) -> Result<(), String> {
         let decoder = CommandDecoder::with_cap(self.rec.body_cap);
         let decode = |d: &mut CommandDecoder, bytes: &[u8]| {
             d.push(bytes);
@@ -138,7 +219,11 @@ impl Conn {
     }
 
     /// Forwards the server's bytes as they come and decodes a copy.
-    async fn server_to_client(&self, rd: OwnedReadHalf, wr: OwnedWriteHalf) -> Result<(), String> {
+    async fn server_to_client(
+        &self,
+        rd: impl AsyncRead + Unpin,
+        wr: impl AsyncWrite + Unpin,
+    ) -> Result<(), String> {
         let decoder = ReplyDecoder::with_cap(self.rec.body_cap);
         let decode = |d: &mut ReplyDecoder, bytes: &[u8]| {
             d.push(bytes);

@@ -30,7 +30,8 @@ use crate::errors::ProxyError;
 use crate::http::{HttpRecorder, InFlight, Role};
 use crate::limit::{ConnLimits, Limited, Refusals};
 use crate::postgres::PgRecorder;
-use crate::redis::RedisRecorder;
+pub use crate::redis::RedisTarget;
+use crate::redis::{RedisRecorder, Tls};
 
 /// A wire-protocol recorder's accept loop, given its listener.
 type ServeWire = Box<
@@ -60,8 +61,7 @@ pub enum DependencyKind {
     Http(Upstream),
     /// `host:port` of the real Postgres server.
     Postgres(String),
-    /// `host:port` of the real Redis server.
-    Redis(String),
+    Redis(RedisTarget),
 }
 
 impl DependencyKind {
@@ -74,10 +74,11 @@ impl DependencyKind {
     }
 
     /// The real dependency, as given on the command line.
-    pub fn target(&self) -> &str {
+    pub fn target(&self) -> String {
         match self {
-            DependencyKind::Http(u) => &u.url,
-            DependencyKind::Postgres(t) | DependencyKind::Redis(t) => t,
+            DependencyKind::Http(u) => u.url.clone(),
+            DependencyKind::Postgres(t) => t.clone(),
+            DependencyKind::Redis(t) => t.to_string(),
         }
     }
 }
@@ -153,7 +154,7 @@ impl Recorder {
                         },
                     ));
                 }
-                DependencyKind::Postgres(target) | DependencyKind::Redis(target) => {
+                DependencyKind::Postgres(_) | DependencyKind::Redis(_) => {
                     let listener = bind(&what, &dep.listen)?;
                     let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
                         what: what.clone(),
@@ -161,7 +162,7 @@ impl Recorder {
                         source,
                     })?;
                     addrs.dependencies.push((dep.name.clone(), addr));
-                    wire.push((listener, dep.name.clone(), dep.kind.clone(), target.clone()));
+                    wire.push((listener, dep.name.clone(), dep.kind.clone()));
                 }
             }
         }
@@ -181,14 +182,22 @@ impl Recorder {
         let (shutdown, watch_rx) = watch::channel(false);
         let (abandon, abandon_rx) = watch::channel(false);
         let mut services = Vec::new();
-        for (listener, name, kind, target) in wire {
+        for (listener, name, kind) in wire {
             let shutdown_rx = watch_rx.clone();
             let open = Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_connections));
-            let serve: ServeWire = match kind {
-                DependencyKind::Redis(_) => {
+            let serve: ServeWire = match &kind {
+                DependencyKind::Redis(target) => {
+                    let tls = match &target.tls {
+                        Some(host) => Some(Tls::new(host).map_err(|why| ProxyError::Tls {
+                            what: format!("dependency '{name}'"),
+                            why,
+                        })?),
+                        None => None,
+                    };
                     let recorder = Arc::new(RedisRecorder {
                         name: name.clone(),
-                        target,
+                        target: target.addr.clone(),
+                        tls,
                         sink: sink.clone(),
                         body_cap: cfg.body_cap,
                         redact: cfg.redact,
@@ -201,7 +210,7 @@ impl Recorder {
                 _ => {
                     let recorder = Arc::new(PgRecorder {
                         name: name.clone(),
-                        target,
+                        target: kind.target(),
                         sink: sink.clone(),
                         body_cap: cfg.body_cap,
                         redactor: redactor.clone(),

@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use reel_core::Body;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -121,8 +120,8 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// direction's `decoder` and, at the end of the stream, calls `end` with it.
 /// `from` and `to` name the two sides for errors (`the app`, `the server`).
 pub(crate) async fn forward<D>(
-    mut rd: OwnedReadHalf,
-    mut wr: OwnedWriteHalf,
+    mut rd: impl AsyncRead + Unpin,
+    mut wr: impl AsyncWrite + Unpin,
     (from, to): (&str, &str),
     mut decoder: D,
     mut decode: impl FnMut(&mut D, &[u8]) -> Result<(), String>,

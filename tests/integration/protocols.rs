@@ -12,71 +12,7 @@ use crate::support::*;
 /// A TLS server for `localhost` with a certificate from a fresh private CA;
 /// returns (process, port, CA certificate path).
 async fn tls_server(dir: &std::path::Path) -> (tokio::process::Child, u16, std::path::PathBuf) {
-    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let steps: [Vec<String>; 3] = [
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=reel-test-ca",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(["-keyout".into(), p("ca.key"), "-out".into(), p("ca.pem")])
-        .collect(),
-        [
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(["-keyout".into(), p("key.pem"), "-out".into(), p("leaf.csr")])
-        .collect(),
-        vec![
-            "x509".into(),
-            "-req".into(),
-            "-days".into(),
-            "1".into(),
-            "-in".into(),
-            p("leaf.csr"),
-            "-CA".into(),
-            p("ca.pem"),
-            "-CAkey".into(),
-            p("ca.key"),
-            "-CAcreateserial".into(),
-            "-extfile".into(),
-            p("leaf.ext"),
-            "-out".into(),
-            p("cert.pem"),
-        ],
-    ];
-    for args in steps {
-        let ok = std::process::Command::new("openssl")
-            .args(&args)
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl is installed");
-        assert!(ok.success(), "openssl {args:?}");
-    }
-    let (cert, key, ca) = (
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-        dir.join("ca.pem"),
-    );
+    let PrivateCa { cert, key, ca } = private_ca(dir);
     let script = r#"
 import http.server, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):

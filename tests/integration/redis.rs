@@ -249,6 +249,135 @@ async fn a_malformed_command_closes_only_its_connection() {
     assert_eq!(pings.len(), 2, "both PINGs are stored: {ex:?}");
 }
 
+/// A throwaway Redis that speaks only TLS, on a port of its own, with the
+/// certificate of `tls`.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsRedis {
+    fn start(tls: &PrivateCa, dir: &Path) -> TlsRedis {
+        // Redis cannot be told to take any free port and say which: a free
+        // one is picked, and another when the server could not bind it.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = std::process::Command::new("redis-server")
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .args(["--tls-auth-clients", "no"])
+                .arg("--dir")
+                .arg(dir)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (scripts/deps.sh)");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return TlsRedis { child, port };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server did not start"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server with TLS did not start on any of 5 free ports");
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Redis behind TLS, the way managed Redis is offered (`rediss://`): the
+/// app talks plain RESP to the recorder, which speaks TLS to the server
+/// through rustls and trusts a private CA the way operators do, by
+/// `SSL_CERT_FILE`. Every command is stored as from a plain server. Without
+/// the CA the client is told why it has no server: the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_behind_tls_is_recorded_through_rustls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    require_redis_py();
+    let dir = tempfile::tempdir().unwrap();
+    let tls = private_ca(dir.path());
+    let server = TlsRedis::start(&tls, dir.path());
+    let store = dir.path().join("reel.db");
+    let args = |session: &str| -> Vec<String> {
+        vec![
+            "--upstream".into(),
+            format!("http://127.0.0.1:{}", free_port()),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--dep".into(),
+            format!("cache=redis:127.0.0.1:0=rediss://localhost:{}", server.port),
+            "--session".into(),
+            session.into(),
+            "--store".into(),
+            store.to_str().unwrap().into(),
+            "--max-body".into(),
+            "1M".into(),
+        ]
+    };
+    let ca = tls.ca.to_str().unwrap();
+    let rec = Recording::start_with_env(&args("tls"), &[("SSL_CERT_FILE", ca)])
+        .await
+        .unwrap();
+    let read = workload("python3", "workload.py", &rec, "reel:tls:").await;
+    assert_eq!(read["get"], "hello", "{read}");
+    assert_eq!(read["big"], 3000000, "{read}");
+    assert_eq!(read["message"], "extra", "{read}");
+    assert_eq!(read["transaction"], serde_json::json!([3, "3"]), "{read}");
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    let ex = redis_exchanges(&store, "tls");
+    assert!(ex.len() > 20, "{ex:?}");
+    for e in &ex {
+        assert!(e["error"].is_null(), "{e}");
+    }
+    let get = ex
+        .iter()
+        .find(|e| words(e) == ["GET", "reel:tls:greeting"])
+        .expect("the GET is stored");
+    assert_eq!(get["response"]["decoded"]["replies"][0]["value"], "hello");
+
+    // No SSL_CERT_FILE: the private CA is not trusted.
+    let rec = Recording::start_with_env(&args("untrusted"), &[("SSL_CERT_FILE", "/dev/null")])
+        .await
+        .unwrap();
+    let mut c = tokio::net::TcpStream::connect(rec.dep("cache"))
+        .await
+        .unwrap();
+    c.write_all(b"PING\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        c.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the recorder answers and closes")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("-ERR reel: "), "{answer}");
+    assert!(answer.contains("certificate"), "{answer}");
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+}
+
 /// The recorder's peak resident memory, in KiB, from /proc.
 fn peak_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -392,3 +392,81 @@ pub fn failed_cases(stdout: &str) -> std::collections::BTreeSet<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A server certificate for `localhost` signed by a private CA made for
+/// one test (openssl), valid for a day.
+pub struct PrivateCa {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The CA's certificate, for clients to trust (`SSL_CERT_FILE`).
+    pub ca: PathBuf,
+}
+
+/// Makes a [`PrivateCa`] in `dir`.
+pub fn private_ca(dir: &Path) -> PrivateCa {
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [Vec<String>; 3] = [
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=reel-test-ca",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["-keyout".into(), p("ca.key"), "-out".into(), p("ca.pem")])
+        .collect(),
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["-keyout".into(), p("key.pem"), "-out".into(), p("leaf.csr")])
+        .collect(),
+        vec![
+            "x509".into(),
+            "-req".into(),
+            "-days".into(),
+            "1".into(),
+            "-in".into(),
+            p("leaf.csr"),
+            "-CA".into(),
+            p("ca.pem"),
+            "-CAkey".into(),
+            p("ca.key"),
+            "-CAcreateserial".into(),
+            "-extfile".into(),
+            p("leaf.ext"),
+            "-out".into(),
+            p("cert.pem"),
+        ],
+    ];
+    for args in steps {
+        let ok = std::process::Command::new("openssl")
+            .args(&args)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(ok.success(), "openssl {args:?}");
+    }
+    PrivateCa {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        ca: dir.join("ca.pem"),
+    }
+}
