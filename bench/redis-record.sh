@@ -7,6 +7,7 @@
 #   REQUESTS=200000   requests per test (-n), so 2 x REQUESTS commands
 #   CLIENTS=50        redis-benchmark connections (-c)
 #   REDIS=127.0.0.1:6379   the real server
+#   REEL=path         a reel binary to measure instead of building one
 #
 # Exit status: 0 when the measurement ran (the 60 % target is reported, not
 # enforced); 1 when reel stored fewer commands than redis-benchmark sent or
@@ -25,8 +26,12 @@ die() {
 command -v redis-benchmark >/dev/null || die "redis-benchmark not found (Debian: redis-tools)"
 command -v sqlite3 >/dev/null || die "sqlite3 not found (apt-get install sqlite3)"
 
-cargo build --release -p reel --quiet || die "building reel failed"
-reel=$root/target/release/reel
+if [[ -n ${REEL:-} ]]; then
+    reel=$REEL
+else
+    cargo build --release -p reel --quiet || die "building reel failed"
+    reel=$root/target/release/reel
+fi
 
 work=$(mktemp -d)
 reel_pid=""

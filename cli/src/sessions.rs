@@ -313,7 +313,7 @@ fn exchange_line(e: &Exchange) -> String {
     };
     let request = match &e.request {
         Payload::HttpRequest(r) => format!("{} {}", r.method, r.target),
-        Payload::Wire { decoded, .. } => decoded.to_string(),
+        Payload::Wire { decoded, .. } => decoded.value().to_string(),
         Payload::HttpResponse(_) => String::new(),
     };
     let response = match &e.response {

@@ -25,8 +25,8 @@ pub mod writer;
 
 pub use errors::StoreError;
 pub use model::{
-    Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol, Recorder,
-    Session, SessionState,
+    Body, DecodedJson, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
+    Recorder, Session, SessionState,
 };
 pub use store::{SessionSummary, Store};
 pub use writer::{Capture, CaptureSender, StoreWriter, WriterStats};

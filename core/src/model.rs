@@ -201,9 +201,64 @@ pub enum Payload {
     HttpResponse(HttpResponse),
     /// A wire protocol message group: its decoded form and the raw bytes.
     Wire {
-        decoded: serde_json::Value,
+        decoded: DecodedJson,
         raw: Body,
     },
+}
+
+/// A wire message group's decoded form, as JSON.
+#[derive(Debug, Clone)]
+pub enum DecodedJson {
+    /// As read back from the store, or built as a value.
+    Value(serde_json::Value),
+    /// As a recorder hands it over: written as JSON text once, on the
+    /// recorder's thread, and stored as it is. (Built as a value there only
+    /// to be written out on the store writer's thread, then dropped, it
+    /// cost a fifth of what recording pipelined Redis took.)
+    Text(Box<serde_json::value::RawValue>),
+}
+
+impl DecodedJson {
+    /// `value` written as JSON text.
+    pub fn text<T: Serialize + ?Sized>(value: &T) -> DecodedJson {
+        match serde_json::value::to_raw_value(value) {
+            Ok(raw) => DecodedJson::Text(raw),
+            // Only a map with keys that are not strings fails; the
+            // recorders' messages have none. Kept as a value all the same.
+            Err(_) => DecodedJson::Value(serde_json::to_value(value).unwrap_or_default()),
+        }
+    }
+
+    /// As a JSON value (parsed, for one held as text).
+    pub fn value(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        match self {
+            DecodedJson::Value(v) => std::borrow::Cow::Borrowed(v),
+            DecodedJson::Text(t) => {
+                std::borrow::Cow::Owned(serde_json::from_str(t.get()).unwrap_or_default())
+            }
+        }
+    }
+}
+
+impl From<serde_json::Value> for DecodedJson {
+    fn from(v: serde_json::Value) -> Self {
+        DecodedJson::Value(v)
+    }
+}
+
+impl PartialEq for DecodedJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl Serialize for DecodedJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DecodedJson::Value(v) => v.serialize(s),
+            DecodedJson::Text(t) => t.serialize(s),
+        }
+    }
 }
 
 impl Payload {

@@ -15,7 +15,8 @@ use serde_json::Value;
 use crate::body::deserialize_header_value;
 use crate::errors::StoreError;
 use crate::model::{
-    Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol, Session,
+    Body, DecodedJson, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
+    Session,
 };
 use crate::time::Micros;
 
@@ -757,7 +758,7 @@ enum Head<'a> {
         headers: &'a [Header],
     },
     #[serde(rename = "wire")]
-    Wire { decoded: &'a Value },
+    Wire { decoded: &'a DecodedJson },
 }
 
 /// The JSON head stored for a payload (everything but its body bytes).
@@ -822,7 +823,7 @@ fn decode_head(head: &str, body: Body) -> Result<Payload, String> {
             body,
         })),
         Some("wire") => Ok(Payload::Wire {
-            decoded: v.get("decoded").cloned().unwrap_or(Value::Null),
+            decoded: DecodedJson::Value(v.get("decoded").cloned().unwrap_or(Value::Null)),
             raw: body,
         }),
         other => Err(format!("unknown head kind {other:?}")),

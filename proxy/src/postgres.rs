@@ -20,8 +20,7 @@ use reel_core::wire::postgres::{
     BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper, Piece,
     RequestGroup,
 };
-use reel_core::{CaptureSender, Direction, Exchange, Payload, Protocol};
-use serde_json::json;
+use reel_core::{CaptureSender, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -324,17 +323,27 @@ impl Conn {
             first_byte_at,
             ended_at,
             request: Payload::Wire {
-                decoded: json!({ "messages": requests }),
+                decoded: DecodedJson::text(&MessagesHead {
+                    messages: &requests,
+                }),
                 raw: capped(request_raw, request_size, request_cut, rec.body_cap),
             },
             response: answered.then(|| Payload::Wire {
-                decoded: json!({ "messages": responses }),
+                decoded: DecodedJson::text(&MessagesHead {
+                    messages: &responses,
+                }),
                 raw: capped(response_raw, response_size, response_cut, rec.body_cap),
             }),
             error,
         };
         rec.sink.send(exchange);
     }
+}
+
+/// An exchange's decoded messages, as stored: `{"messages": [...]}`.
+#[derive(serde::Serialize)]
+struct MessagesHead<'a, M> {
+    messages: &'a [M],
 }
 
 /// Reads until one whole message is decoded; `None` at a clean end of stream.

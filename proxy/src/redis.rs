@@ -19,10 +19,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use pingora::tls::{ServerName, TlsConnector};
 use reel_core::time::Micros;
-use reel_core::wire::redis::{encode_command, Command, CommandDecoder, Pair, Pairer, ReplyDecoder};
+use reel_core::wire::redis::{
+    encode_command, Command, CommandDecoder, Frame, Pair, Pairer, ReplyDecoder,
+};
 use reel_core::wire::Bytes;
-use reel_core::{CaptureSender, Direction, Exchange, Payload, Protocol};
-use serde_json::json;
+use reel_core::{CaptureSender, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -273,17 +274,29 @@ impl Conn {
             first_byte_at,
             ended_at,
             request: Payload::Wire {
-                decoded: json!({ "command": command }),
+                decoded: DecodedJson::text(&CommandHead { command: &command }),
                 raw: capped(command_raw, command_size, command_cut, rec.body_cap),
             },
             response: answered.then(|| Payload::Wire {
-                decoded: json!({ "replies": replies }),
+                decoded: DecodedJson::text(&RepliesHead { replies: &replies }),
                 raw: capped(reply_raw, reply_size, reply_cut, rec.body_cap),
             }),
             error,
         };
         rec.sink.send(exchange);
     }
+}
+
+/// An exchange's decoded command, as stored: `{"command": ...}`.
+#[derive(serde::Serialize)]
+struct CommandHead<'a> {
+    command: &'a Option<Command>,
+}
+
+/// An exchange's decoded replies, as stored: `{"replies": [...]}`.
+#[derive(serde::Serialize)]
+struct RepliesHead<'a> {
+    replies: &'a [Frame],
 }
 
 /// Replaces the password of `AUTH [user] password` and of `HELLO ... AUTH

@@ -101,6 +101,7 @@ pub fn group(o: &Exchange, names: &mut Names) -> Group {
 fn messages<T: serde::de::DeserializeOwned>(p: Option<&Payload>) -> Vec<T> {
     match p {
         Some(Payload::Wire { decoded, .. }) => decoded
+            .value()
             .get("messages")
             .cloned()
             .and_then(|m| serde_json::from_value(m).ok())

@@ -34,7 +34,7 @@ pub enum Line {
 /// The line of an outbound Redis exchange.
 pub fn line(o: &Exchange) -> Line {
     let decoded = |p: Option<&Payload>, key: &str| match p {
-        Some(Payload::Wire { decoded, .. }) => decoded.get(key).cloned(),
+        Some(Payload::Wire { decoded, .. }) => decoded.value().get(key).cloned(),
         _ => None,
     };
     let replies: Vec<Frame> = decoded(o.response.as_ref(), "replies")

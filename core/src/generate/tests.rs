@@ -717,11 +717,11 @@ fn wire(
         first_byte_at: Some(Micros(end)),
         ended_at: Some(Micros(end)),
         request: Payload::Wire {
-            decoded: request,
+            decoded: request.into(),
             raw: Body::default(),
         },
         response: Some(Payload::Wire {
-            decoded: response,
+            decoded: response.into(),
             raw: Body::default(),
         }),
         error: None,

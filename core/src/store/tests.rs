@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::{
-    Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
+    Body, DecodedJson, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
 };
 use crate::writer::StoreWriter;
 
@@ -71,6 +71,73 @@ fn writer_stores_exchanges_that_read_back_identically() {
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
         0o600
     );
+}
+
+/// A recorder hands over a wire exchange's decoded form as JSON text
+/// written once; it is stored as it is and reads back as the value it
+/// wrote, with the head a value would have been stored with.
+#[test]
+fn a_decoded_form_handed_over_as_text_reads_back_as_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let (writer, sid) = StoreWriter::start(Store::open(&path).unwrap(), "w", "-").unwrap();
+    let tx = writer.sender();
+    let command = serde_json::json!({"command": {"args": ["SET", "k", {"base64": "/wA="}]}});
+    let replies = serde_json::json!({"replies": [{"type": "simple", "value": "OK"}]});
+    let wire = |decoded: DecodedJson| Payload::Wire {
+        decoded,
+        raw: Body::complete(b"*3\r\n".to_vec()),
+    };
+    let mut sent = Vec::new();
+    for text in [true, false] {
+        let form = |v: &serde_json::Value| match text {
+            true => DecodedJson::text(v),
+            false => DecodedJson::Value(v.clone()),
+        };
+        let e = Exchange {
+            seq: tx.next_seq(),
+            protocol: Protocol::Redis,
+            direction: Direction::Outbound,
+            dependency: Some("cache".into()),
+            request: wire(form(&command)),
+            response: Some(wire(form(&replies))),
+            ..http_exchange(b"", 200)
+        };
+        assert_eq!(
+            matches!(
+                e.request,
+                Payload::Wire {
+                    decoded: DecodedJson::Text(_),
+                    ..
+                }
+            ),
+            text
+        );
+        tx.send(e.clone());
+        sent.push(Exchange {
+            session_id: sid,
+            ..e
+        });
+    }
+    writer.finish().unwrap();
+    let store = Store::open(&path).unwrap();
+    let back = store.exchanges(sid).unwrap();
+    assert_eq!(back, sent);
+    for e in &back {
+        let Payload::Wire { decoded, .. } = &e.request else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*decoded.value(), command);
+    }
+    let heads: Vec<String> = store
+        .conn()
+        .prepare("SELECT request_head FROM exchanges ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(heads[0], heads[1]);
 }
 
 #[test]
