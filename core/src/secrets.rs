@@ -678,6 +678,25 @@ impl Secrets {
     /// Replaces secrets in a Redis line's arguments and replies; the mock
     /// fills the placeholders back at replay, so the line still matches.
     pub fn scrub_redis(&mut self, m: &mut RedisMock) {
+        // Passwords by the command's grammar (`CONFIG SET requirepass`,
+        // `MIGRATE ... AUTH`, `ACL SETUSER ... >password`) first, so that
+        // the value is known wherever else it shows.
+        for (i, from) in crate::wire::redis::password_args(&m.cmd) {
+            let arg = &mut m.cmd[i].0;
+            let Ok(password) = std::str::from_utf8(&arg[from..]) else {
+                // No placeholder can stand for bytes that are not text; the
+                // line would hold the password, so it holds none.
+                arg.truncate(from);
+                arg.extend_from_slice(b"[redacted]");
+                continue;
+            };
+            if password.is_empty() || crate::template::has_placeholder(password) {
+                continue;
+            }
+            let placeholder = self.placeholder("redis_password", password);
+            arg.truncate(from);
+            arg.extend_from_slice(placeholder.as_bytes());
+        }
         m.rewrite_texts(&mut |base, text| self.replaced(base, text, Scope::Value));
     }
 

@@ -20,9 +20,8 @@ use parking_lot::Mutex;
 use pingora::tls::{ServerName, TlsConnector};
 use reel_core::time::Micros;
 use reel_core::wire::redis::{
-    encode_command, Command, CommandDecoder, Frame, Pair, Pairer, ReplyDecoder,
+    encode_command, password_args, Command, CommandDecoder, Frame, Pair, Pairer, ReplyDecoder,
 };
-use reel_core::wire::Bytes;
 use reel_core::{CaptureSender, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -299,29 +298,17 @@ struct RepliesHead<'a> {
     replies: &'a [Frame],
 }
 
-/// Replaces the password of `AUTH [user] password` and of `HELLO ... AUTH
-/// user password`; whether anything changed.
+/// Replaces each password the command holds (`AUTH`, `HELLO ... AUTH`,
+/// `MIGRATE ... AUTH`, `ACL SETUSER ... >password`, `CONFIG SET
+/// requirepass`: [`password_args`]); whether anything changed.
 fn redact_password(c: &mut Command) -> bool {
-    let redacted = || Bytes(b"[redacted]".to_vec());
-    let name = c.name();
-    let n = c.args.len();
-    match name.as_str() {
-        "AUTH" if n >= 2 => {
-            c.args[n - 1] = redacted();
-            true
-        }
-        "HELLO" => {
-            let at = c.args.iter().position(|a| a.eq_ignore_ascii_case(b"auth"));
-            match at {
-                Some(i) if i + 2 < n => {
-                    c.args[i + 2] = redacted();
-                    true
-                }
-                _ => false,
-            }
-        }
-        _ => false,
+    let found = password_args(&c.args);
+    for &(i, from) in &found {
+        let arg = &mut c.args[i].0;
+        arg.truncate(from);
+        arg.extend_from_slice(b"[redacted]");
     }
+    !found.is_empty()
 }
 
 /// Answers a connection over `--max-connections` as Redis answers one over
@@ -342,6 +329,7 @@ async fn refuse(mut client: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reel_core::wire::Bytes;
 
     fn cmd(args: &[&str]) -> Command {
         Command {
@@ -361,6 +349,14 @@ mod tests {
             (
                 cmd(&["HELLO", "3", "AUTH", "app", "s3cret", "SETNAME", "x"]),
                 cmd(&["HELLO", "3", "AUTH", "app", "[redacted]", "SETNAME", "x"]),
+            ),
+            (
+                cmd(&["ACL", "SETUSER", "ann", "on", ">s3cret", "+@all"]),
+                cmd(&["ACL", "SETUSER", "ann", "on", ">[redacted]", "+@all"]),
+            ),
+            (
+                cmd(&["CONFIG", "SET", "requirepass", "s3cret"]),
+                cmd(&["CONFIG", "SET", "requirepass", "[redacted]"]),
             ),
         ] {
             let mut c = before;

@@ -1953,6 +1953,94 @@ fn redis_commands_become_lines_with_secrets_hidden_and_made_up_values_matched() 
         .any(|p| p.param == "argument 1 of SET" && p.kind == "uuid"));
 }
 
+/// Passwords stand in admin commands too, where their grammar puts them
+/// (`CONFIG SET requirepass`, `ACL SETUSER ... >password`, `MIGRATE ...
+/// AUTH`): each becomes a placeholder the mock fills at replay, and the
+/// same value is hidden where else it shows (a reply echoing it).
+#[test]
+fn redis_passwords_in_admin_commands_become_placeholders_everywhere() {
+    use serde_json::json;
+    let ok = || json!([{"type": "simple", "value": "OK"}]);
+    let exchanges = [
+        redis_on(
+            1,
+            1,
+            (0, 1),
+            Some(&[
+                "CONFIG",
+                "SET",
+                "maxmemory",
+                "1gb",
+                "requirepass",
+                "pw-one-9f2",
+            ]),
+            ok(),
+        ),
+        redis_on(
+            1,
+            2,
+            (2, 3),
+            Some(&["ACL", "SETUSER", "ann", "on", ">pw-two-7c1", "~*", "+@all"]),
+            ok(),
+        ),
+        redis_on(
+            1,
+            3,
+            (4, 5),
+            Some(&[
+                "MIGRATE",
+                "10.0.0.2",
+                "6379",
+                "k",
+                "0",
+                "5000",
+                "AUTH",
+                "pw-one-9f2",
+            ]),
+            ok(),
+        ),
+        redis_on(
+            1,
+            4,
+            (6, 7),
+            Some(&["CONFIG", "GET", "requirepass"]),
+            json!([{"type": "array", "value": [{"type": "bulk", "value": "requirepass"}, {"type": "bulk", "value": "pw-one-9f2"}]}]),
+        ),
+    ];
+    let g = checked(&session(), &exchanges);
+    let lines: Vec<Value> = g
+        .startup_redis
+        .iter()
+        .chain(&g.shared_redis)
+        .chain(g.redis.values().flatten())
+        .map(|m| serde_json::to_value(m).unwrap())
+        .collect();
+    let text = serde_json::to_string(&lines).unwrap();
+    assert!(
+        !text.contains("pw-one") && !text.contains("pw-two"),
+        "{text}"
+    );
+    let cmd = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["cmd"][0] == name && l["cmd"][1] != "GET")
+            .map(|l| l["cmd"].clone())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert_eq!(cmd("CONFIG")[5], "${secret:REDIS_PASSWORD}");
+    assert_eq!(cmd("CONFIG")[3], "1gb");
+    assert_eq!(cmd("ACL")[4], ">${secret:REDIS_PASSWORD_2}");
+    assert_eq!(cmd("ACL")[2], "ann");
+    assert_eq!(cmd("MIGRATE")[7], "${secret:REDIS_PASSWORD}");
+    assert!(
+        text.contains(r#"["requirepass","${secret:REDIS_PASSWORD}"]"#),
+        "{text}"
+    );
+    let values = g.secrets.values();
+    assert_eq!(values["REDIS_PASSWORD"], "pw-one-9f2");
+    assert_eq!(values["REDIS_PASSWORD_2"], "pw-two-7c1");
+}
+
 /// The minute in a rate-limit key (`rl:cy:1796428320`) is shared by every
 /// request of that minute: a case that made such a call before does not
 /// thereby own another user's, which stays in the shared pool.

@@ -50,6 +50,76 @@ impl Command {
     }
 }
 
+/// Where a command holds a password, read by its grammar: `(argument,
+/// byte where the password starts in it)`.
+///
+/// - `AUTH [username] password`
+/// - `HELLO [protover [AUTH username password] [SETNAME name]]`
+/// - `MIGRATE host port key db timeout [COPY] [REPLACE] [AUTH password]
+///   [AUTH2 username password] [KEYS key ...]`
+/// - `ACL SETUSER username rule ...`: the rules `>password`, `<password`
+///   and the password hashes `#hash`, `!hash` (from their second byte)
+/// - `CONFIG SET parameter value ...`: the values of `requirepass`,
+///   `masterauth`, `tls-key-file-pass` and `tls-client-key-file-pass`
+///
+/// A key or value that merely reads `auth` is no password: options are
+/// looked for only where the grammar has them.
+pub fn password_args(args: &[impl AsRef<[u8]>]) -> Vec<(usize, usize)> {
+    let word = |i: usize| args.get(i).map(|a| a.as_ref().to_ascii_uppercase());
+    let is = |i: usize, w: &str| word(i).is_some_and(|a| a == w.as_bytes());
+    let n = args.len();
+    let mut found = Vec::new();
+    if is(0, "AUTH") && n >= 2 {
+        found.push((n - 1, 0));
+    } else if is(0, "HELLO") {
+        let mut i = 2;
+        while i < n {
+            if is(i, "AUTH") && i + 2 < n {
+                found.push((i + 2, 0));
+                i += 3;
+            } else if is(i, "SETNAME") {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+    } else if is(0, "MIGRATE") {
+        let mut i = 6;
+        while i < n {
+            if is(i, "AUTH") && i + 1 < n {
+                found.push((i + 1, 0));
+                i += 2;
+            } else if is(i, "AUTH2") && i + 2 < n {
+                found.push((i + 2, 0));
+                i += 3;
+            } else if is(i, "COPY") || is(i, "REPLACE") {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+    } else if is(0, "ACL") && is(1, "SETUSER") {
+        for (i, rule) in args.iter().enumerate().skip(3) {
+            if matches!(rule.as_ref().first(), Some(b'>' | b'<' | b'#' | b'!')) {
+                found.push((i, 1));
+            }
+        }
+    } else if is(0, "CONFIG") && is(1, "SET") {
+        for i in (2..n.saturating_sub(1)).step_by(2) {
+            let secret = [
+                "REQUIREPASS",
+                "MASTERAUTH",
+                "TLS-KEY-FILE-PASS",
+                "TLS-CLIENT-KEY-FILE-PASS",
+            ];
+            if secret.iter().any(|s| is(i, s)) {
+                found.push((i + 1, 0));
+            }
+        }
+    }
+    found
+}
+
 /// A reply frame, or a frame inside one. RESP2's nulls (`$-1`, `*-1`) and
 /// RESP3's (`_`) are kept apart so that a reply is sent back as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

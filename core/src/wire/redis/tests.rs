@@ -1051,3 +1051,39 @@ fn scripts_blocking_reads_watched_transactions_and_scans_pair_one_reply_each() {
     assert!(waited >= 40_000, "BLPOP answered after {waited} µs");
     assert!(r.pairer.idle());
 }
+
+#[test]
+fn passwords_are_found_where_the_grammar_puts_them_and_nowhere_else() {
+    let found = |line: &str| password_args(&line.split(' ').collect::<Vec<_>>());
+    assert_eq!(found("AUTH s3cret"), [(1, 0)]);
+    assert_eq!(found("auth app s3cret"), [(2, 0)]);
+    assert_eq!(found("HELLO 3 AUTH app s3cret SETNAME auth"), [(4, 0)]);
+    assert_eq!(found("HELLO 3 SETNAME auth AUTH app s3cret"), [(6, 0)]);
+    assert_eq!(
+        found("MIGRATE h 6379 \"\" 0 5000 COPY AUTH2 app s3cret KEYS auth x"),
+        [(9, 0)]
+    );
+    assert_eq!(
+        found("MIGRATE h 6379 k 0 5000 REPLACE AUTH s3cret"),
+        [(8, 0)]
+    );
+    assert_eq!(
+        found("ACL SETUSER >ann on >s3cret <old #abc ~* +@all"),
+        [(4, 1), (5, 1), (6, 1)]
+    );
+    assert_eq!(
+        found("CONFIG SET maxmemory 1gb requirepass s3cret MASTERAUTH m4ster"),
+        [(5, 0), (7, 0)]
+    );
+    for none in [
+        "GET auth",
+        "SET AUTH s3cret",
+        "HELLO 3",
+        "MIGRATE h 6379 k 0 5000 KEYS AUTH x",
+        "CONFIG GET requirepass",
+        "CONFIG SET requirepass",
+        "ACL GETUSER >ann",
+    ] {
+        assert_eq!(found(none), [], "{none}");
+    }
+}
