@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures what recording Redis costs: `redis-benchmark -t get,set -P 16`
-# directly against the server and then through `reel record --dep
-# cache=redis:...`, and checks that reel stored every command it sent.
+# directly against the server, through a bare relay that copies bytes and
+# records nothing (proxy/examples/bare_relay.rs: the floor any proxy pays
+# here), and through `reel record --dep cache=redis:...`; then checks that
+# reel stored every command it sent.
 #
 # Usage: bench/redis-record.sh
 #   REQUESTS=200000   requests per test (-n), so 2 x REQUESTS commands
@@ -32,11 +34,15 @@ else
     cargo build --release -p reel --quiet || die "building reel failed"
     reel=$root/target/release/reel
 fi
+cargo build --release -p reel-proxy --example bare_relay --quiet || die "building bare_relay failed"
+relay=$root/target/release/examples/bare_relay
 
 work=$(mktemp -d)
 reel_pid=""
+relay_pid=""
 cleanup() {
     [[ -n $reel_pid ]] && kill -9 "$reel_pid" 2>/dev/null || true
+    [[ -n $relay_pid ]] && kill -9 "$relay_pid" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,6 +61,23 @@ dset=$(rps SET <"$work/direct.out")
 dget=$(rps GET <"$work/direct.out")
 [[ -n $dset && -n $dget ]] || die "direct run printed no rates: $(cat "$work/direct.out")"
 echo "  direct            SET $dset/s  GET $dget/s"
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+
+"$relay" 127.0.0.1:0 "$REDIS" 2>"$work/relay.err" &
+relay_pid=$!
+for _ in $(seq 150); do
+    grep -q '^listening' "$work/relay.err" && break
+    sleep 0.1
+done
+relay_port=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/relay.err")
+[[ -n $relay_port ]] || die "bare_relay did not start: $(cat "$work/relay.err")"
+run_bench 127.0.0.1 "$relay_port" relay
+bset=$(rps SET <"$work/relay.out")
+bget=$(rps GET <"$work/relay.out")
+kill "$relay_pid"
+wait "$relay_pid" 2>/dev/null || true
+relay_pid=""
+echo "  bare relay        SET $bset/s ($(ratio "$bset" "$dset") of direct)  GET $bget/s ($(ratio "$bget" "$dget") of direct)"
 
 "$reel" record --upstream http://127.0.0.1:9 --listen 127.0.0.1:0 --session redis-benchmark \
     --store "$work/reel.db" --dep "cache=redis:127.0.0.1:0=$REDIS" 2>"$work/reel.err" &
@@ -79,8 +102,8 @@ stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol 
     and (request_head like '%\"SET\"%' or request_head like '%\"GET\"%')")
 dropped=$(sqlite3 "$work/reel.db" "select dropped from sessions")
 sent=$((2 * REQUESTS))
-ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 echo "  through reel      SET $rset/s ($(ratio "$rset" "$dset") of direct)  GET $rget/s ($(ratio "$rget" "$dget") of direct; target 0.60)"
+echo "                    $(ratio "$rset" "$bset") / $(ratio "$rget" "$bget") of the bare relay"
 echo "  commands          $sent sent, $stored answered SET/GET stored, $dropped dropped"
 if ((stored < sent || dropped > 0)); then
     echo "redis-record: reel stored fewer commands than redis-benchmark sent" >&2
