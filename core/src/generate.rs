@@ -753,13 +753,14 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
 
         // Values that flow from one answer into later calls become references.
         let chains = &mut self.chains;
-        for (stem, case, mocks) in &mut cases {
+        for ((stem, case, mocks), redis) in cases.iter_mut().zip(&mut redis_cases) {
             let number = crate::suite::case_number(stem).to_owned();
             chains.begin_case();
             chains.rewrite_request(stem, &mut case.request);
             for m in mocks.iter_mut() {
                 chains.rewrite_request(stem, &mut m.request);
             }
+            chains.rewrite_redis(stem, redis);
             if let Some(v) = case.response.body.as_ref().and_then(BodySpec::as_json) {
                 chains.learn(&number, v, &case.request);
             }
@@ -833,13 +834,17 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             .map(|(i, (stem, _, _))| (stem.as_str(), i))
             .collect();
         chained.retain(|(case, place, reference)| {
-            let Some((_, c, mocks)) = by_stem.get(case.as_str()).map(|&i| &cases[i]) else {
+            let Some(&i) = by_stem.get(case.as_str()) else {
                 return true;
             };
-            // References are made in the case's request and HTTP mocks, and in
-            // its expected response (places starting with "response").
+            let (_, c, mocks) = &cases[i];
+            // References are made in the case's request and HTTP mocks, in
+            // its Redis lines, and in its expected response (places starting
+            // with "response").
             let text = if place.starts_with("response") {
                 serde_json::to_string(&c.response).unwrap_or_default()
+            } else if place.starts_with("redis") {
+                serde_json::to_string(&redis_cases[i]).unwrap_or_default()
             } else {
                 let mut t = serde_json::to_string(&c.request).unwrap_or_default();
                 for m in mocks {

@@ -273,6 +273,7 @@ async fn run_in(
         });
         book.begin_case(i);
         pg_book.begin_case(i);
+        redis_book.fill_references(i, &mut |text| resolve_str(text, context.as_ref()).ok());
         redis_book.begin_case(i);
         if let Some(a) = &harness.app {
             a.begin_case();

@@ -64,6 +64,10 @@ pub struct Chains {
     used: BTreeSet<(String, String)>,
     /// Values the current case's request referred to.
     in_request: Vec<Learned>,
+    /// Values the current case's request or HTTP mocks referred to,
+    /// anywhere (headers and query too): what may flow on into its Redis
+    /// lines.
+    flowed: Vec<Learned>,
     /// Values clients sent of their own (not references), with the
     /// resource the place named: a name or id the client chose is no
     /// server's origin when an answer lists it later.
@@ -412,11 +416,61 @@ impl Chains {
     /// A new case starts: forget what the previous request referred to.
     pub fn begin_case(&mut self) {
         self.in_request.clear();
+        self.flowed.clear();
+    }
+
+    /// Carries the current case's references into its Redis lines: a value
+    /// its request took from an earlier answer (so the client sends what
+    /// the app answered this run) stands for the same in what the app then
+    /// sends Redis and reads back, when it is a `:`-separated part of an
+    /// argument (`cart:4821`, the key naming it) or, for a long opaque value
+    /// (a token), a whole argument or reply. A short value alone as an
+    /// argument (`HGET carts 4821`) could be a count or a TTL as well, and
+    /// is left to matchers and `--verify`. Run after
+    /// [`Chains::rewrite_request`] on the case's request.
+    pub fn rewrite_redis(&mut self, case: &str, lines: &mut [crate::suite::redis::RedisMock]) {
+        if self.flowed.is_empty() {
+            return;
+        }
+        let flows = self.flowed.clone();
+        for m in lines.iter_mut() {
+            let name = crate::suite::redis::command_name(&m.cmd);
+            let mut texts: Vec<(String, &mut crate::wire::Bytes)> = Vec::new();
+            for (i, arg) in m.cmd.iter_mut().enumerate().skip(1) {
+                texts.push((format!("argument {i} of {name}"), arg));
+            }
+            for r in m.replies.iter_mut() {
+                if let crate::wire::redis::Frame::Bulk(b) = r {
+                    texts.push((format!("reply to {name}"), b));
+                }
+            }
+            for (what, bytes) in texts {
+                let Ok(text) = std::str::from_utf8(bytes) else {
+                    continue;
+                };
+                let mut out = text.to_owned();
+                for l in &flows {
+                    let new = with_reference(&out, l);
+                    if new != out {
+                        self.used.insert((l.case.clone(), l.path.clone()));
+                        let place = format!("redis {} {what}", m.id);
+                        self.report.push((case.to_owned(), place, l.reference()));
+                        out = new;
+                    }
+                }
+                if out != text {
+                    bytes.0 = out.into_bytes();
+                }
+            }
+        }
     }
 
     fn use_ref(&mut self, l: &Learned, case: &str, place: String) -> String {
         if place.starts_with("request") && !self.in_request.iter().any(|x| x.text == l.text) {
             self.in_request.push(l.clone());
+        }
+        if !self.flowed.iter().any(|x| x.text == l.text) {
+            self.flowed.push(l.clone());
         }
         self.used.insert((l.case.clone(), l.path.clone()));
         let r = l.reference();
@@ -699,6 +753,25 @@ pub fn mark_origin(c: &mut CaseFile, path: &str) {
         };
         *leaf = json!({ MARKER: if number { "number" } else { "string" } });
     }
+}
+
+/// `text` (a Redis argument or reply) with `l`'s value replaced by its
+/// reference where it stands as a `:`-separated part, or, for a strong
+/// value, as the whole text. See [`Chains::rewrite_redis`].
+fn with_reference(text: &str, l: &Learned) -> String {
+    if l.strong && text == l.text {
+        return l.reference();
+    }
+    if !text.contains(':') || !text.contains(l.text.as_str()) {
+        return text.to_owned();
+    }
+    text.split(':')
+        .map(|part| match part == l.text {
+            true => l.reference(),
+            false => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn rewrite_words(v: &mut Value, named: &[Learned]) {

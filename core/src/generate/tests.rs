@@ -1953,6 +1953,111 @@ fn redis_commands_become_lines_with_secrets_hidden_and_made_up_values_matched() 
         .any(|p| p.param == "argument 1 of SET" && p.kind == "uuid"));
 }
 
+/// A value the client took from an earlier answer flows on into what the
+/// app sends Redis and reads back: the cart id a POST answered is a part
+/// of the key a later GET reads (and a token the whole of an argument), so
+/// those lines refer to the answer and replay fills them with this run's
+/// values. A short id alone as an argument may be a count and is left as
+/// it is. The case that made the values cannot refer to its own answer
+/// before it is sent: its lines keep the recorded id, and the token is
+/// matched by its format, as before.
+#[test]
+fn redis_lines_refer_to_the_earlier_answers_their_request_took_values_from() {
+    use serde_json::json;
+    let token = "9f86d081884c7d659a2feaa0c55ad015";
+    let post = with(
+        http(
+            1,
+            Direction::Inbound,
+            None,
+            (0, 100),
+            "POST",
+            "/carts",
+            &format!(r#"{{"id":4821,"token":"{token}"}}"#),
+        ),
+        &[("Content-Type", "application/json")],
+        "{}",
+        &[],
+    );
+    let get = with(
+        http(
+            4,
+            Direction::Inbound,
+            None,
+            (200, 300),
+            "GET",
+            "/carts/4821",
+            r#"{"items":{"book":"2"}}"#,
+        ),
+        &[("Authorization", &format!("Bearer {token}"))],
+        "",
+        &[],
+    );
+    let ok = || json!([{"type": "integer", "value": 1}]);
+    let exchanges = [
+        post,
+        redis_on(
+            1,
+            2,
+            (10, 11),
+            Some(&["HSET", "cart:4821", "book", "2"]),
+            ok(),
+        ),
+        redis_on(
+            1,
+            3,
+            (12, 13),
+            Some(&["SET", &format!("owner:{token}"), "4821"]),
+            ok(),
+        ),
+        get,
+        redis_on(
+            1,
+            5,
+            (210, 211),
+            Some(&["GET", token]),
+            json!([{"type": "bulk", "value": "ann"}]),
+        ),
+        redis_on(
+            1,
+            6,
+            (212, 213),
+            Some(&["HGETALL", "cart:4821"]),
+            json!([{"type": "array", "value": [{"type": "bulk", "value": "book"}, {"type": "bulk", "value": "2"}]}]),
+        ),
+        redis_on(1, 7, (214, 215), Some(&["SCARD", "4821"]), ok()),
+    ];
+    let g = checked(&session(), &exchanges);
+    let cmds = |stem: &str| -> Vec<Value> {
+        g.redis[stem]
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap()["cmd"].clone())
+            .collect()
+    };
+    assert_eq!(
+        cmds("0002-get-carts-4821"),
+        [
+            json!(["GET", "${0001.response.body.token}"]),
+            json!(["HGETALL", "cart:${0001.response.body.id}"]),
+            json!(["SCARD", "4821"]),
+        ]
+    );
+    assert_eq!(
+        cmds("0001-post-carts"),
+        [
+            json!(["HSET", "cart:4821", "book", "2"]),
+            json!(["SET", r#"owner:{"$reel":"hex"}"#, "4821"]),
+        ]
+    );
+    assert!(g
+        .report
+        .chained
+        .iter()
+        .any(|(case, place, r)| case == "0002-get-carts-4821"
+            && place.ends_with("argument 1 of HGETALL")
+            && r == "${0001.response.body.id}"));
+}
+
 /// Passwords stand in admin commands too, where their grammar puts them
 /// (`CONFIG SET requirepass`, `ACL SETUSER ... >password`, `MIGRATE ...
 /// AUTH`): each becomes a placeholder the mock fills at replay, and the

@@ -336,6 +336,28 @@ impl RedisBook {
         }
     }
 
+    /// Fills the references to earlier answers in case `i`'s lines
+    /// (`cart:${0001.response.body.id}`), now that those answers are in,
+    /// with `fill`. One that cannot be filled (its case failed) stays as
+    /// written and matches nothing else; the miss shows it.
+    pub fn fill_references(&self, i: usize, fill: &mut dyn FnMut(&str) -> Option<String>) {
+        let mut s = self.state.lock().expect("redis book lock");
+        let Some(c) = s.cases.get_mut(i) else {
+            return;
+        };
+        let mut changed = false;
+        for line in &mut c.lines {
+            changed |= line.mock.rewrite_texts(&mut |_, text| {
+                reel_core::template::has_placeholder(text)
+                    .then(|| fill(text))
+                    .flatten()
+            });
+        }
+        if changed {
+            c.index = Index::new(c.lines.iter().map(|l| &l.mock));
+        }
+    }
+
     /// Case `i` starts: its lines answer first from now on.
     pub fn begin_case(&self, i: usize) {
         let mut s = self.state.lock().expect("redis book lock");
@@ -627,6 +649,52 @@ mod tests {
 
     fn session_key() -> String {
         format!("session:{}", matcher_text("uuid"))
+    }
+
+    /// References to earlier answers are filled when the case starts, with
+    /// this run's values: the key then answers as this run names it, and
+    /// the recorded one no longer does; a reply refers the same way.
+    #[test]
+    fn references_in_a_cases_lines_are_filled_when_it_starts() {
+        let book = RedisBook::new(
+            vec![
+                vec![],
+                vec![
+                    line(
+                        "0002#1",
+                        &["HGETALL", "cart:${0001.response.body.id}"],
+                        Frame::Array(vec![bulk("owner"), bulk("${0001.response.body.owner}")]),
+                    ),
+                    line("0002#2", &["GET", "${0001.response.body.id}"], bulk("x")),
+                ],
+            ],
+            vec![],
+        );
+        let mut filled = Vec::new();
+        book.fill_references(1, &mut |text| {
+            filled.push(text.to_owned());
+            (!text.contains("owner}")).then(|| text.replace("${0001.response.body.id}", "7733"))
+        });
+        assert_eq!(filled.len(), 3, "{filled:?}");
+        book.begin_case(1);
+        assert_eq!(
+            ask(&book, &["HGETALL", "cart:4821"]),
+            Err("HGETALL cart:4821".into())
+        );
+        let a = book
+            .answer("cache", &cmd(&["HGETALL", "cart:7733"]), ON_7)
+            .unwrap();
+        assert_eq!(a.id, "0002#1");
+        // What could not be filled stays as written.
+        assert_eq!(
+            a.replies,
+            [Frame::Array(vec![
+                bulk("owner"),
+                bulk("${0001.response.body.owner}")
+            ])]
+        );
+        assert_eq!(ask(&book, &["GET", "7733"]), Ok("0002#2".into()));
+        book.end_case();
     }
 
     #[test]
