@@ -130,11 +130,7 @@ impl RedisRecorder {
             Ok(s) => s,
             Err(e) => {
                 let why = format!("cannot connect to {}: {e}", self.target);
-                tracing::error!(dependency = %self.name, "{why}");
-                let mut client = client;
-                let line = format!("-ERR reel: {}\r\n", why.replace(['\r', '\n'], " "));
-                let _ = client.write_all(line.as_bytes()).await;
-                return;
+                return self.no_server(client, why).await;
             }
         };
         let _ = server.set_nodelay(true);
@@ -152,12 +148,7 @@ impl RedisRecorder {
                     Ok(s) => s,
                     Err(e) => {
                         let why = format!("TLS with {} failed: {e}", self.target);
-                        tracing::error!(dependency = %self.name, "{why}");
-                        let mut client = client_wr;
-                        let line = format!("-ERR reel: {}\r\n", why.replace(['\r', '\n'], " "));
-                        let _ = client.write_all(line.as_bytes()).await;
-                        let _ = client.shutdown().await;
-                        return;
+                        return self.no_server(client_wr, why).await;
                     }
                 };
                 let (server_rd, server_wr) = tokio::io::split(server);
@@ -167,6 +158,16 @@ impl RedisRecorder {
             }
         };
         conn.finish(error.as_deref());
+    }
+}
+
+impl RedisRecorder {
+    /// Logs why the app has no server and tells it, as Redis tells an error.
+    async fn no_server(&self, mut client: impl AsyncWrite + Unpin, why: String) {
+        tracing::error!(dependency = %self.name, "{why}");
+        let line = format!("-ERR reel: {}\r\n", why.replace(['\r', '\n'], " "));
+        let _ = client.write_all(line.as_bytes()).await;
+        let _ = client.shutdown().await;
     }
 }
 
