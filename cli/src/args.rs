@@ -161,6 +161,13 @@ pub struct TestArgs {
     /// Do not, whatever reel.toml says.
     #[arg(long, overrides_with = "freeze_time")]
     pub no_freeze_time: bool,
+    /// Blocking Redis commands (BLPOP, XREAD BLOCK, WAIT) answer after as
+    /// long as they waited when recorded, instead of at once.
+    #[arg(long, overrides_with = "no_recorded_waits")]
+    pub recorded_waits: bool,
+    /// Do not, whatever reel.toml says.
+    #[arg(long, overrides_with = "recorded_waits")]
+    pub no_recorded_waits: bool,
     /// Values for ${secret:NAME} placeholders (REEL_SECRET_<NAME> wins).
     /// Default: secrets.toml beside the store (REEL_STORE, else .reel/reel.db),
     /// where `reel generate` keeps them.

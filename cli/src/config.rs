@@ -120,6 +120,8 @@ pub struct Test {
     pub strict: Option<bool>,
     pub stability: Option<u32>,
     pub freeze_time: Option<bool>,
+    /// Like `--recorded-waits`.
+    pub recorded_waits: Option<bool>,
     pub secrets: Option<PathBuf>,
     pub report: Option<Reports>,
 }

@@ -45,6 +45,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         host_header: args.host_header.clone(),
         app_log: Some(app_log.clone()),
         freeze_time: args.freeze_time,
+        recorded_waits: args.recorded_waits,
         secrets: reel_core::secrets::load_file(&args.secrets.clone().unwrap_or_else(|| {
             let store = std::env::var_os("REEL_STORE").unwrap_or_else(|| ".reel/reel.db".into());
             reel_core::secrets::file_beside(std::path::Path::new(&store))

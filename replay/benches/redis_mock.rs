@@ -26,6 +26,7 @@ fn line(seq: i64, args: &[&str], reply: Frame) -> RedisMock {
         cmd: args.iter().map(|a| Bytes(a.as_bytes().to_vec())).collect(),
         replies: vec![reply],
         pushes: vec![],
+        waited_ms: None,
     }
 }
 

@@ -49,6 +49,9 @@ pub struct RunConfig {
     /// Run the app under libfaketime, its clock set to each case's recorded
     /// time before the case is sent (see [`crate::freeze`]).
     pub freeze_time: bool,
+    /// Blocking Redis commands answer after as long as they waited when
+    /// recorded, not at once (`--recorded-waits`).
+    pub recorded_waits: bool,
     /// Where the output of the app reel starts is appended (`None`: kept only
     /// for the reports, not in a file).
     pub app_log: Option<std::path::PathBuf>,
@@ -71,6 +74,7 @@ impl Default for RunConfig {
             host_header: HostHeader::Recorded,
             secrets: Default::default(),
             freeze_time: false,
+            recorded_waits: false,
             app_log: None,
             real_dependencies: false,
         }
@@ -203,7 +207,8 @@ async fn run_in(
         &context,
         &mut unfilled,
     );
-    let redis_book = Arc::new(RedisBook::new(redis_cases, redis_pool));
+    let redis_book =
+        Arc::new(RedisBook::new(redis_cases, redis_pool).with_recorded_waits(cfg.recorded_waits));
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {
         if cfg.real_dependencies {

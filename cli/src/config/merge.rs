@@ -233,6 +233,13 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
         &mut a.freeze_time,
         t.freeze_time,
     );
+    m.switch(
+        "recorded_waits",
+        "no_recorded_waits",
+        "test.recorded_waits",
+        &mut a.recorded_waits,
+        t.recorded_waits,
+    );
     m.take(
         "report",
         "test.report",

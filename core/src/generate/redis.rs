@@ -68,6 +68,10 @@ pub fn line(o: &Exchange) -> Line {
         "HELLO" => drop_hello_auth(&mut cmd),
         _ => {}
     }
+    let answered_at = o.first_byte_at.or(o.ended_at);
+    let waited_ms = answered_at
+        .filter(|_| is_blocking(&cmd))
+        .map(|t| (t.0.saturating_sub(o.started_at.0).max(0) as u64 + 500) / 1000);
     Line::Mock(RedisMock {
         id: String::new(),
         seq: o.seq,
@@ -77,7 +81,24 @@ pub fn line(o: &Exchange) -> Line {
         cmd,
         replies,
         pushes: Vec::new(),
+        waited_ms,
     })
+}
+
+/// A command the server may hold until something happens or its timeout
+/// runs out: the blocking pops and moves, `WAIT`, `WAITAOF`, and `XREAD`
+/// or `XREADGROUP` with `BLOCK`.
+pub fn is_blocking(args: &[Bytes]) -> bool {
+    let name = command_name(args);
+    match name.as_str() {
+        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX"
+        | "BZMPOP" | "WAIT" | "WAITAOF" => true,
+        "XREAD" | "XREADGROUP" => args
+            .iter()
+            .take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS"))
+            .any(|a| a.eq_ignore_ascii_case(b"BLOCK")),
+        _ => false,
+    }
 }
 
 /// Takes `AUTH user password` out of `HELLO [protover [AUTH user password]

@@ -49,6 +49,10 @@ pub struct RedisMock {
     pub cmd: Vec<Bytes>,
     pub replies: Vec<Frame>,
     pub pushes: Vec<Frame>,
+    /// How long a blocking command (`BLPOP`, `XREAD ... BLOCK`, `WAIT`)
+    /// waited for its reply when recorded, in milliseconds; the mock waits
+    /// as long only when asked (`reel test --recorded-waits`).
+    pub waited_ms: Option<u64>,
 }
 
 impl RedisMock {
@@ -262,6 +266,8 @@ struct Form {
     replies: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pushes: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    waited_ms: Option<u64>,
 }
 
 /// A field that is there, whatever its value (`null` too).
@@ -295,6 +301,7 @@ impl Serialize for RedisMock {
             reply,
             replies,
             pushes: self.pushes.iter().map(frame_to_json).collect(),
+            waited_ms: self.waited_ms,
         }
         .serialize(serializer)
     }
@@ -365,6 +372,7 @@ impl<'de> Deserialize<'de> for RedisMock {
             cmd,
             replies,
             pushes: frames(&form.pushes, "pushes")?,
+            waited_ms: form.waited_ms,
         })
     }
 }
@@ -547,6 +555,7 @@ mod tests {
             cmd: vec![b("SET"), b("k"), Bytes(vec![0xff, 0]), b("EX"), b("60")],
             replies,
             pushes: vec![],
+            waited_ms: None,
         }
     }
 

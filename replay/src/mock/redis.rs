@@ -54,10 +54,13 @@ impl Connection {
     async fn run(&mut self, stream: TcpStream) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
         let writer = tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                wr.write_all(&bytes).await?;
+            while let Some(out) = rx.recv().await {
+                match out {
+                    Out::Bytes(bytes) => wr.write_all(&bytes).await?,
+                    Out::Wait(d) => tokio::time::sleep(d).await,
+                }
             }
             wr.shutdown().await
         });
@@ -75,7 +78,7 @@ impl Connection {
     async fn read_commands(
         &mut self,
         rd: &mut tokio::net::tcp::OwnedReadHalf,
-        tx: &tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+        tx: &tokio::sync::mpsc::UnboundedSender<Out>,
     ) -> Result<(), String> {
         let mut dec = CommandDecoder::new();
         let mut buf = vec![0u8; 64 * 1024];
@@ -93,7 +96,7 @@ impl Connection {
             let decoded = loop {
                 match dec.next() {
                     Ok(Some(cmd)) => {
-                        quit = self.command(&cmd.value.args, &mut out);
+                        quit = self.command(&cmd.value.args, &mut out, tx);
                         if quit {
                             break Ok(());
                         }
@@ -103,7 +106,7 @@ impl Connection {
                 }
             };
             // The commands before bad bytes are answered all the same.
-            if !out.is_empty() && tx.send(out).is_err() {
+            if !out.is_empty() && tx.send(Out::Bytes(out)).is_err() {
                 return Err("writing: the connection's writer stopped".into());
             }
             decoded.map_err(|e| e.to_string())?;
@@ -113,10 +116,23 @@ impl Connection {
         }
     }
 
-    /// Answers one command into `out`; whether it was `QUIT`.
-    fn command(&mut self, args: &[Bytes], out: &mut Vec<u8>) -> bool {
+    /// Answers one command into `out`; whether it was `QUIT`. An answer
+    /// that waits first ([`Answer::wait`]) has what is in `out` sent to `tx`
+    /// before the wait, so answers keep their order.
+    fn command(
+        &mut self,
+        args: &[Bytes],
+        out: &mut Vec<u8>,
+        tx: &tokio::sync::mpsc::UnboundedSender<Out>,
+    ) -> bool {
         match self.book.answer(&self.dep, args, self.session) {
             Ok(answer) => {
+                if let Some(wait) = answer.wait.filter(|w| !w.is_zero()) {
+                    if !out.is_empty() {
+                        let _ = tx.send(Out::Bytes(std::mem::take(out)));
+                    }
+                    let _ = tx.send(Out::Wait(wait));
+                }
                 if self.send(&answer, out) {
                     self.session.after(args, &answer);
                 }
@@ -157,6 +173,13 @@ impl Connection {
             }
         }
     }
+}
+
+/// What a connection's writer does next: send bytes, or wait (a blocking
+/// command's recorded wait) before what follows.
+enum Out {
+    Bytes(Vec<u8>),
+    Wait(std::time::Duration),
 }
 
 fn miss_message(miss: &MockMiss) -> String {
@@ -202,6 +225,7 @@ mod tests {
             cmd: words.iter().map(|w| b(w)).collect(),
             replies,
             pushes,
+            waited_ms: None,
         }
     }
 
@@ -280,6 +304,74 @@ mod tests {
             .expect("every answer came")
             .unwrap();
         assert!(got == want, "the answers differ from the recording");
+    }
+
+    /// Asked to, the mock answers a blocking command after as long as it
+    /// waited when recorded, and what the client pipelined after it comes
+    /// after it, in order; asked not to, the answer carries no wait.
+    #[tokio::test]
+    async fn a_blocking_command_waits_as_recorded_when_asked() {
+        let lines = || {
+            let mut blpop = line(
+                "shared#1",
+                &["BLPOP", "jobs", "5"],
+                vec![Frame::Array(vec![
+                    Frame::Bulk(b("jobs")),
+                    Frame::Bulk(b("j1")),
+                ])],
+                vec![],
+            );
+            blpop.waited_ms = Some(1500);
+            vec![
+                line(
+                    "shared#0",
+                    &["PING"],
+                    vec![Frame::Simple(b("PONG"))],
+                    vec![],
+                ),
+                blpop,
+                line("shared#2", &["GET", "k"], vec![Frame::Bulk(b("v"))], vec![]),
+            ]
+        };
+        let at_once = RedisBook::new(vec![], lines());
+        let blpop = at_once
+            .answer("cache", &[b("BLPOP"), b("jobs"), b("5")], Session::new(1))
+            .unwrap();
+        assert_eq!(blpop.wait, None);
+
+        let book = Arc::new(RedisBook::new(vec![], lines()).with_recorded_waits(true));
+        let server = serve("cache", "127.0.0.1:0", book).await.unwrap();
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let sent = commands(&[&["PING"], &["BLPOP", "jobs", "5"], &["GET", "k"]]);
+        let t0 = std::time::Instant::now();
+        s.write_all(&sent).await.unwrap();
+        // The answer before the wait is not held back by it.
+        let mut pong = [0u8; 7];
+        s.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"+PONG\r\n");
+        assert!(
+            t0.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t0.elapsed()
+        );
+        let want = frames(&[
+            Frame::Array(vec![Frame::Bulk(b("jobs")), Frame::Bulk(b("j1"))]),
+            Frame::Bulk(b("v")),
+        ]);
+        let mut got = vec![0u8; want.len()];
+        tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got))
+            .await
+            .expect("the answers came")
+            .unwrap();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(1500),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
     }
 
     #[tokio::test]

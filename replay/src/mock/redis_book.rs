@@ -49,6 +49,9 @@ pub struct Answer {
     pub id: String,
     pub replies: Vec<Frame>,
     pub pushes: Vec<Frame>,
+    /// How long to wait before answering: what a blocking command waited
+    /// when recorded, when the book was asked to (`--recorded-waits`).
+    pub wait: Option<std::time::Duration>,
 }
 
 /// What the mock knows of the connection a command came on, for the
@@ -189,11 +192,18 @@ impl Line {
         }
     }
 
-    fn answer(&self) -> Answer {
+    /// The line's answer; with `waits`, after as long as it waited when
+    /// recorded.
+    fn answer(&self, waits: bool) -> Answer {
         Answer {
             id: self.mock.id.clone(),
             replies: self.mock.replies.clone(),
             pushes: self.mock.pushes.clone(),
+            wait: self
+                .mock
+                .waited_ms
+                .filter(|_| waits)
+                .map(std::time::Duration::from_millis),
         }
     }
 }
@@ -301,6 +311,8 @@ pub struct RedisBook {
     /// Every case's lines, `(case, line)`, and where to look among them.
     all: Vec<(usize, usize)>,
     all_index: Index,
+    /// Blocking commands answer after as long as they waited when recorded.
+    recorded_waits: bool,
 }
 
 impl RedisBook {
@@ -333,6 +345,7 @@ impl RedisBook {
                 run: CaseRun::default(),
             }),
             pool,
+            recorded_waits: false,
         }
     }
 
@@ -356,6 +369,13 @@ impl RedisBook {
         if changed {
             c.index = Index::new(c.lines.iter().map(|l| &l.mock));
         }
+    }
+
+    /// Blocking commands answer after as long as they waited when recorded
+    /// (`reel test --recorded-waits`), not at once.
+    pub fn with_recorded_waits(mut self, on: bool) -> Self {
+        self.recorded_waits = on;
+        self
     }
 
     /// Case `i` starts: its lines answer first from now on.
@@ -405,7 +425,7 @@ impl RedisBook {
             .candidates(&s, dependency, args, housekeeping)
             .into_iter()
             .find(|(_, l)| matches(&l.mock.cmd, args))
-            .map(|(at, l)| (at, l.answer()));
+            .map(|(at, l)| (at, l.answer(self.recorded_waits)));
         if let Some((at, mut answer)) = found {
             // What the server pushed after a command is sent once, when its
             // line first answers: a ping answered again pushes nothing.
@@ -425,6 +445,7 @@ impl RedisBook {
                 id: SYNTHESIZED.into(),
                 replies,
                 pushes: Vec::new(),
+                wait: None,
             });
         }
         let miss = {
@@ -629,6 +650,7 @@ mod tests {
             cmd: cmd(words),
             replies: vec![reply],
             pushes: vec![],
+            waited_ms: None,
         }
     }
 
@@ -720,6 +742,7 @@ mod tests {
                 id: "0001#1".into(),
                 replies: vec![bulk("a")],
                 pushes: vec![],
+                wait: None,
             }
         );
         // The name in any case; the arguments as recorded.
@@ -1011,6 +1034,7 @@ mod tests {
             id: SYNTHESIZED.into(),
             replies,
             pushes: vec![],
+            wait: None,
         };
         let refused = answered(vec![Frame::Error(b("NOPROTO sorry"))]);
         session.after(&cmd(&["HELLO", "3"]), &refused);
