@@ -695,23 +695,37 @@ impl Secrets {
         // Passwords by the command's grammar (`CONFIG SET requirepass`,
         // `MIGRATE ... AUTH`, `ACL SETUSER ... >password`) first, so that
         // the value is known wherever else it shows.
+        // The same for what `CONFIG GET` answers.
         for (i, from) in crate::wire::redis::password_args(&m.cmd) {
-            let arg = &mut m.cmd[i].0;
-            let Ok(password) = std::str::from_utf8(&arg[from..]) else {
-                // No placeholder can stand for bytes that are not text; the
-                // line would hold the password, so it holds none.
-                arg.truncate(from);
-                arg.extend_from_slice(b"[redacted]");
-                continue;
-            };
-            if password.is_empty() || crate::template::has_placeholder(password) {
-                continue;
-            }
-            let placeholder = self.placeholder("redis_password", password);
-            arg.truncate(from);
-            arg.extend_from_slice(placeholder.as_bytes());
+            self.redis_password(&mut m.cmd[i], from);
         }
+        let cmd = m.cmd.clone();
+        crate::wire::redis::password_replies(&cmd, &mut m.replies, &mut |b| {
+            self.redis_password(b, 0)
+        });
         m.rewrite_texts(&mut |base, text| self.replaced(base, text, Scope::Value));
+    }
+
+    /// A password in a Redis argument or reply, from byte `from` on, as its
+    /// placeholder (`${secret:REDIS_PASSWORD}`). Bytes that are not text get
+    /// no placeholder (none could stand for them) and are dropped for
+    /// `[redacted]`; that, and what the recorder redacted, stays as it is.
+    fn redis_password(&mut self, arg: &mut crate::wire::Bytes, from: usize) {
+        let arg = &mut arg.0;
+        let Ok(password) = std::str::from_utf8(&arg[from..]) else {
+            arg.truncate(from);
+            arg.extend_from_slice(b"[redacted]");
+            return;
+        };
+        if password.is_empty()
+            || password == "[redacted]"
+            || crate::template::has_placeholder(password)
+        {
+            return;
+        }
+        let placeholder = self.placeholder("redis_password", password);
+        arg.truncate(from);
+        arg.extend_from_slice(placeholder.as_bytes());
     }
 
     /// [`Secrets::scrub_pg`] for recorded messages; whether the requests and

@@ -20,7 +20,8 @@ use parking_lot::Mutex;
 use pingora::tls::{ServerName, TlsConnector};
 use reel_core::time::Micros;
 use reel_core::wire::redis::{
-    encode_command, password_args, Command, CommandDecoder, Frame, Pair, Pairer, ReplyDecoder,
+    encode_command, encode_reply, password_args, password_replies, Command, CommandDecoder, Frame,
+    Pair, Pairer, ReplyDecoder,
 };
 use reel_core::{CaptureSender, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -49,6 +50,9 @@ impl std::fmt::Display for RedisTarget {
     }
 }
 
+/// How long a server may take to finish the TLS handshake.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a recorder needs to open TLS to its server.
 pub(crate) struct Tls {
     connector: TlsConnector,
@@ -62,11 +66,17 @@ impl Tls {
         use pingora::tls::{ClientConfig, RootCertStore};
         pingora::tls::install_default_crypto_provider();
         let mut roots = RootCertStore::empty();
-        // A platform store that cannot be read leaves no CA trusted: each
-        // connection then fails, naming the certificate, rather than the
-        // recording as a whole.
-        if let Err(e) = pingora::tls::load_platform_certs_incl_env_into_store(&mut roots) {
-            tracing::warn!("loading the platform's CA certificates: {e}");
+        // Every certificate that parses is trusted, one that does not is
+        // skipped; with none at all each connection fails, naming the
+        // certificate, rather than the recording as a whole.
+        match pingora::tls::load_native_certs() {
+            Ok(certs) => {
+                let (_, skipped) = roots.add_parsable_certificates(certs);
+                if skipped > 0 {
+                    tracing::warn!("{skipped} of the platform's CA certificates could not be read");
+                }
+            }
+            Err(e) => tracing::warn!("loading the platform's CA certificates: {e}"),
         }
         let config = ClientConfig::builder()
             .with_root_certificates(roots)
@@ -144,9 +154,18 @@ impl RedisRecorder {
                 tcp::relay(upstream, downstream, shutdown, || conn.idle(), who).await
             }
             Some(tls) => {
-                let server = match tls.connector.connect(tls.name.clone(), server).await {
-                    Ok(s) => s,
-                    Err(e) => {
+                let handshake = tls.connector.connect(tls.name.clone(), server);
+                let server = match tokio::time::timeout(TLS_HANDSHAKE, handshake).await {
+                    Ok(Ok(s)) => s,
+                    Err(_) => {
+                        let why = format!(
+                            "TLS with {} failed: no handshake within {} s",
+                            self.target,
+                            TLS_HANDSHAKE.as_secs()
+                        );
+                        return self.no_server(client_wr, why).await;
+                    }
+                    Ok(Err(e)) => {
                         let why = format!("TLS with {} failed: {e}", self.target);
                         return self.no_server(client_wr, why).await;
                     }
@@ -245,8 +264,8 @@ impl Conn {
             mut command_raw,
             command_size,
             command_cut,
-            replies,
-            reply_raw,
+            mut replies,
+            mut reply_raw,
             reply_size,
             reply_cut,
             started_at,
@@ -259,6 +278,16 @@ impl Conn {
                     // The raw bytes must not keep what the command no longer holds.
                     command_raw.clear();
                     encode_command(c, &mut command_raw);
+                }
+                let redacted = password_replies(&c.args, &mut replies, &mut |b| {
+                    b.0 = b"[redacted]".to_vec();
+                });
+                if redacted {
+                    reply_raw.clear();
+                    for f in &replies {
+                        // What was decoded encodes again.
+                        let _ = encode_reply(f, &mut reply_raw);
+                    }
                 }
             }
         }

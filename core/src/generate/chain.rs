@@ -422,12 +422,13 @@ impl Chains {
     /// Carries the current case's references into its Redis lines: a value
     /// its request took from an earlier answer (so the client sends what
     /// the app answered this run) stands for the same in what the app then
-    /// sends Redis and reads back, when it is a `:`-separated part of an
-    /// argument (`cart:4821`, the key naming it) or, for a long opaque value
-    /// (a token), a whole argument or reply. A short value alone as an
-    /// argument (`HGET carts 4821`) could be a count or a TTL as well, and
-    /// is left to matchers and `--verify`. Run after
-    /// [`Chains::rewrite_request`] on the case's request.
+    /// sends Redis and reads back, with the same evidence as elsewhere. A
+    /// long opaque value (a token) is replaced wherever it stands whole or
+    /// as a `:`-separated part; a short one (an id) only as the part after
+    /// the resource its origin named (`cart:4821` for the `id` a `POST
+    /// /carts` answered), never alone (`SCARD 4821` could be a count) nor
+    /// under another name (`page:4821`). Run after
+    /// [`Chains::rewrite_request`] on the case's request and HTTP mocks.
     pub fn rewrite_redis(&mut self, case: &str, lines: &mut [crate::suite::redis::RedisMock]) {
         if self.flowed.is_empty() {
             return;
@@ -440,9 +441,7 @@ impl Chains {
                 texts.push((format!("argument {i} of {name}"), arg));
             }
             for r in m.replies.iter_mut() {
-                if let crate::wire::redis::Frame::Bulk(b) = r {
-                    texts.push((format!("reply to {name}"), b));
-                }
+                reply_texts(r, &mut |b| texts.push((format!("reply to {name}"), b)));
             }
             for (what, bytes) in texts {
                 let Ok(text) = std::str::from_utf8(bytes) else {
@@ -469,7 +468,11 @@ impl Chains {
         if place.starts_with("request") && !self.in_request.iter().any(|x| x.text == l.text) {
             self.in_request.push(l.clone());
         }
-        if !self.flowed.iter().any(|x| x.text == l.text) {
+        if !self
+            .flowed
+            .iter()
+            .any(|x| x.text == l.text && x.resource == l.resource)
+        {
             self.flowed.push(l.clone());
         }
         self.used.insert((l.case.clone(), l.path.clone()));
@@ -756,8 +759,9 @@ pub fn mark_origin(c: &mut CaseFile, path: &str) {
 }
 
 /// `text` (a Redis argument or reply) with `l`'s value replaced by its
-/// reference where it stands as a `:`-separated part, or, for a strong
-/// value, as the whole text. See [`Chains::rewrite_redis`].
+/// reference: a strong value as the whole text or a `:`-separated part, a
+/// weak one only as the part after its resource's name. See
+/// [`Chains::rewrite_redis`].
 fn with_reference(text: &str, l: &Learned) -> String {
     if l.strong && text == l.text {
         return l.reference();
@@ -765,13 +769,45 @@ fn with_reference(text: &str, l: &Learned) -> String {
     if !text.contains(':') || !text.contains(l.text.as_str()) {
         return text.to_owned();
     }
-    text.split(':')
-        .map(|part| match part == l.text {
-            true => l.reference(),
-            false => part.to_owned(),
-        })
+    let parts: Vec<&str> = text.split(':').collect();
+    let named = |k: usize| {
+        k > 0
+            && l.resource
+                .as_deref()
+                .is_some_and(|r| singular(parts[k - 1]) == r)
+    };
+    parts
+        .iter()
+        .enumerate()
+        .map(
+            |(k, part)| match *part == l.text && (l.strong || named(k)) {
+                true => l.reference(),
+                false => (*part).to_owned(),
+            },
+        )
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// Calls `f` on each string of a reply, inside aggregates too.
+fn reply_texts<'a>(
+    f: &'a mut crate::wire::redis::Frame,
+    each: &mut dyn FnMut(&'a mut crate::wire::Bytes),
+) {
+    use crate::wire::redis::Frame;
+    match f {
+        Frame::Bulk(b) | Frame::Simple(b) => each(b),
+        Frame::Verbatim { text, .. } => each(text),
+        Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => {
+            v.iter_mut().for_each(|x| reply_texts(x, each))
+        }
+        Frame::Map(pairs) => pairs.iter_mut().for_each(|(k, v)| {
+            reply_texts(k, each);
+            reply_texts(v, each);
+        }),
+        Frame::Attributed { frame, .. } => reply_texts(frame, each),
+        _ => {}
+    }
 }
 
 fn rewrite_words(v: &mut Value, named: &[Learned]) {

@@ -1957,8 +1957,9 @@ fn redis_commands_become_lines_with_secrets_hidden_and_made_up_values_matched() 
 /// app sends Redis and reads back: the cart id a POST answered is a part
 /// of the key a later GET reads (and a token the whole of an argument), so
 /// those lines refer to the answer and replay fills them with this run's
-/// values. A short id alone as an argument may be a count and is left as
-/// it is. The case that made the values cannot refer to its own answer
+/// values, in replies too. A short id alone as an argument may be a
+/// count, and under another name (`page:4821`) is another thing: both are
+/// left as they are. The case that made the values cannot refer to its own answer
 /// before it is sent: its lines keep the recorded id, and the token is
 /// matched by its format, as before.
 #[test]
@@ -2026,6 +2027,20 @@ fn redis_lines_refer_to_the_earlier_answers_their_request_took_values_from() {
             json!([{"type": "array", "value": [{"type": "bulk", "value": "book"}, {"type": "bulk", "value": "2"}]}]),
         ),
         redis_on(1, 7, (214, 215), Some(&["SCARD", "4821"]), ok()),
+        redis_on(
+            1,
+            8,
+            (216, 217),
+            Some(&["GET", "page:4821"]),
+            json!([{"type": "null_bulk"}]),
+        ),
+        redis_on(
+            1,
+            9,
+            (218, 219),
+            Some(&["HMGET", "cart-meta", "owner"]),
+            json!([{"type": "array", "value": [{"type": "bulk", "value": token}]}]),
+        ),
     ];
     let g = checked(&session(), &exchanges);
     let cmds = |stem: &str| -> Vec<Value> {
@@ -2040,8 +2055,12 @@ fn redis_lines_refer_to_the_earlier_answers_their_request_took_values_from() {
             json!(["GET", "${0001.response.body.token}"]),
             json!(["HGETALL", "cart:${0001.response.body.id}"]),
             json!(["SCARD", "4821"]),
+            json!(["GET", "page:4821"]),
+            json!(["HMGET", "cart-meta", "owner"]),
         ]
     );
+    let hmget = serde_json::to_value(&g.redis["0002-get-carts-4821"][4]).unwrap();
+    assert_eq!(hmget["reply"], json!(["${0001.response.body.token}"]));
     assert_eq!(
         cmds("0001-post-carts"),
         [
@@ -2049,13 +2068,87 @@ fn redis_lines_refer_to_the_earlier_answers_their_request_took_values_from() {
             json!(["SET", r#"owner:{"$reel":"hex"}"#, "4821"]),
         ]
     );
-    assert!(g
+    let redis_places: Vec<&str> = g
         .report
         .chained
         .iter()
-        .any(|(case, place, r)| case == "0002-get-carts-4821"
-            && place.ends_with("argument 1 of HGETALL")
-            && r == "${0001.response.body.id}"));
+        .filter(|(_, place, _)| place.starts_with("redis"))
+        .map(|(_, place, _)| place.as_str())
+        .collect();
+    assert_eq!(
+        redis_places,
+        [
+            "redis 0002-get-carts-4821#1 argument 1 of GET",
+            "redis 0002-get-carts-4821#2 argument 1 of HGETALL",
+            "redis 0002-get-carts-4821#5 reply to HMGET",
+        ]
+    );
+}
+
+/// A blocking command's line keeps how long it waited for its reply (times
+/// here in microseconds, as the generation `checked` returns), so
+/// that replay can wait as long when asked; other commands, and `XREAD`
+/// without `BLOCK`, keep nothing. The line loads back the same.
+#[test]
+fn a_blocking_command_keeps_how_long_it_waited() {
+    use serde_json::json;
+    let popped = || json!([{"type": "array", "value": [{"type": "bulk", "value": "jobs"}, {"type": "bulk", "value": "j1"}]}]);
+    let none = || json!([{"type": "null_array"}]);
+    let exchanges = [
+        redis_on(
+            1,
+            1,
+            (0, 2_000_000),
+            Some(&["BLPOP", "jobs", "5"]),
+            popped(),
+        ),
+        redis_on(
+            1,
+            2,
+            (3_000_000, 3_000_000),
+            Some(&["GET", "k"]),
+            json!([{"type": "null_bulk"}]),
+        ),
+        redis_on(
+            1,
+            3,
+            (4_000_000, 7_000_000),
+            Some(&["XREAD", "BLOCK", "5000", "STREAMS", "s", "$"]),
+            none(),
+        ),
+        redis_on(
+            1,
+            4,
+            (8_000_000, 9_000_000),
+            Some(&["XREAD", "COUNT", "1", "STREAMS", "block", "0"]),
+            none(),
+        ),
+    ];
+    let g = checked(&session(), &exchanges);
+    let lines: Vec<&RedisMock> = g
+        .startup_redis
+        .iter()
+        .chain(&g.shared_redis)
+        .chain(g.redis.values().flatten())
+        .collect();
+    let waited = |name: &str, n: usize| {
+        lines
+            .iter()
+            .filter(|m| m.cmd[0].as_ref() == name.as_bytes())
+            .nth(n)
+            .unwrap_or_else(|| panic!("no {name} in {lines:?}"))
+            .waited_ms
+    };
+    assert_eq!(waited("BLPOP", 0), Some(2000));
+    assert_eq!(waited("GET", 0), None);
+    assert_eq!(waited("XREAD", 0), Some(3000));
+    assert_eq!(waited("XREAD", 1), None);
+    for m in lines {
+        let text = serde_json::to_string(m).unwrap();
+        assert_eq!(text.contains("waited_ms"), m.waited_ms.is_some(), "{text}");
+        let back: RedisMock = serde_json::from_str(&text).unwrap();
+        assert_eq!(&back, m);
+    }
 }
 
 /// Passwords stand in admin commands too, where their grammar puts them
@@ -2111,6 +2204,22 @@ fn redis_passwords_in_admin_commands_become_placeholders_everywhere() {
             Some(&["CONFIG", "GET", "requirepass"]),
             json!([{"type": "array", "value": [{"type": "bulk", "value": "requirepass"}, {"type": "bulk", "value": "pw-one-9f2"}]}]),
         ),
+        // Recorded with --redact: nothing to hide, and no secret to fill.
+        redis_on(
+            1,
+            5,
+            (8, 9),
+            Some(&["CONFIG", "SET", "masterauth", "[redacted]"]),
+            ok(),
+        ),
+        // Only CONFIG GET shows it: hidden all the same.
+        redis_on(
+            1,
+            6,
+            (10, 11),
+            Some(&["CONFIG", "GET", "masterauth"]),
+            json!([{"type": "map", "value": [[{"type": "bulk", "value": "masterauth"}, {"type": "bulk", "value": "pw-three-4d8"}]]}]),
+        ),
     ];
     let g = checked(&session(), &exchanges);
     let lines: Vec<Value> = g
@@ -2122,7 +2231,11 @@ fn redis_passwords_in_admin_commands_become_placeholders_everywhere() {
         .collect();
     let text = serde_json::to_string(&lines).unwrap();
     assert!(
-        !text.contains("pw-one") && !text.contains("pw-two"),
+        !text.contains("pw-one") && !text.contains("pw-two") && !text.contains("pw-three"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"["CONFIG","SET","masterauth","[redacted]"]"#),
         "{text}"
     );
     let cmd = |name: &str| {
@@ -2144,6 +2257,8 @@ fn redis_passwords_in_admin_commands_become_placeholders_everywhere() {
     let values = g.secrets.values();
     assert_eq!(values["REDIS_PASSWORD"], "pw-one-9f2");
     assert_eq!(values["REDIS_PASSWORD_2"], "pw-two-7c1");
+    assert_eq!(values["REDIS_PASSWORD_3"], "pw-three-4d8");
+    assert_eq!(values.len(), 3, "{values:?}");
 }
 
 /// The minute in a rate-limit key (`rl:cy:1796428320`) is shared by every

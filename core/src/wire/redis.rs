@@ -59,14 +59,18 @@ impl Command {
 ///   [AUTH2 username password] [KEYS key ...]`
 /// - `ACL SETUSER username rule ...`: the rules `>password`, `<password`
 ///   and the password hashes `#hash`, `!hash` (from their second byte)
-/// - `CONFIG SET parameter value ...`: the values of `requirepass`,
-///   `masterauth`, `tls-key-file-pass` and `tls-client-key-file-pass`
+/// - `CONFIG SET parameter value ...`: the values of the parameters that
+///   are passwords ([`PASSWORD_PARAMETERS`])
 ///
-/// A key or value that merely reads `auth` is no password: options are
-/// looked for only where the grammar has them.
+/// Options are looked for only where the grammar has them, so a key or a
+/// client name that reads `auth` is no password; but a word the grammar
+/// does not know is stepped over, not taken as the end (the server refuses
+/// such a command, yet the password was sent and must not be kept).
 pub fn password_args(args: &[impl AsRef<[u8]>]) -> Vec<(usize, usize)> {
-    let word = |i: usize| args.get(i).map(|a| a.as_ref().to_ascii_uppercase());
-    let is = |i: usize, w: &str| word(i).is_some_and(|a| a == w.as_bytes());
+    let is = |i: usize, w: &str| {
+        args.get(i)
+            .is_some_and(|a| a.as_ref().eq_ignore_ascii_case(w.as_bytes()))
+    };
     let n = args.len();
     let mut found = Vec::new();
     if is(0, "AUTH") && n >= 2 {
@@ -80,22 +84,20 @@ pub fn password_args(args: &[impl AsRef<[u8]>]) -> Vec<(usize, usize)> {
             } else if is(i, "SETNAME") {
                 i += 2;
             } else {
-                break;
+                i += 1;
             }
         }
     } else if is(0, "MIGRATE") {
         let mut i = 6;
-        while i < n {
+        while i < n && !is(i, "KEYS") {
             if is(i, "AUTH") && i + 1 < n {
                 found.push((i + 1, 0));
                 i += 2;
             } else if is(i, "AUTH2") && i + 2 < n {
                 found.push((i + 2, 0));
                 i += 3;
-            } else if is(i, "COPY") || is(i, "REPLACE") {
-                i += 1;
             } else {
-                break;
+                i += 1;
             }
         }
     } else if is(0, "ACL") && is(1, "SETUSER") {
@@ -106,18 +108,72 @@ pub fn password_args(args: &[impl AsRef<[u8]>]) -> Vec<(usize, usize)> {
         }
     } else if is(0, "CONFIG") && is(1, "SET") {
         for i in (2..n.saturating_sub(1)).step_by(2) {
-            let secret = [
-                "REQUIREPASS",
-                "MASTERAUTH",
-                "TLS-KEY-FILE-PASS",
-                "TLS-CLIENT-KEY-FILE-PASS",
-            ];
-            if secret.iter().any(|s| is(i, s)) {
+            if PASSWORD_PARAMETERS.iter().any(|p| is(i, p)) {
                 found.push((i + 1, 0));
             }
         }
     }
     found
+}
+
+/// The configuration parameters whose values are passwords.
+pub const PASSWORD_PARAMETERS: [&str; 4] = [
+    "requirepass",
+    "masterauth",
+    "tls-key-file-pass",
+    "tls-client-key-file-pass",
+];
+
+/// Calls `f` on each password in the replies to `CONFIG GET` (`cmd`): the
+/// values of [`PASSWORD_PARAMETERS`] in its name and value pairs, an
+/// array under RESP2, a map under RESP3. Whether there was one.
+pub fn password_replies(
+    cmd: &[impl AsRef<[u8]>],
+    replies: &mut [Frame],
+    f: &mut dyn FnMut(&mut Bytes),
+) -> bool {
+    let is = |i: usize, w: &str| {
+        cmd.get(i)
+            .is_some_and(|a| a.as_ref().eq_ignore_ascii_case(w.as_bytes()))
+    };
+    if !(is(0, "CONFIG") && is(1, "GET")) {
+        return false;
+    }
+    let secret = |name: &Frame| match name {
+        Frame::Bulk(b) | Frame::Simple(b) => PASSWORD_PARAMETERS
+            .iter()
+            .any(|p| b.eq_ignore_ascii_case(p.as_bytes())),
+        _ => false,
+    };
+    let mut any = false;
+    let mut value = |v: &mut Frame| {
+        if let Frame::Bulk(b) | Frame::Simple(b) = v {
+            any = true;
+            f(b);
+        }
+    };
+    for r in replies {
+        match r {
+            Frame::Array(items) => {
+                for pair in items.chunks_mut(2) {
+                    if let [name, v] = pair {
+                        if secret(name) {
+                            value(v);
+                        }
+                    }
+                }
+            }
+            Frame::Map(pairs) => {
+                for (name, v) in pairs {
+                    if secret(name) {
+                        value(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    any
 }
 
 /// A reply frame, or a frame inside one. RESP2's nulls (`$-1`, `*-1`) and

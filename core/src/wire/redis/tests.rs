@@ -1059,6 +1059,10 @@ fn passwords_are_found_where_the_grammar_puts_them_and_nowhere_else() {
     assert_eq!(found("auth app s3cret"), [(2, 0)]);
     assert_eq!(found("HELLO 3 AUTH app s3cret SETNAME auth"), [(4, 0)]);
     assert_eq!(found("HELLO 3 SETNAME auth AUTH app s3cret"), [(6, 0)]);
+    // A word the grammar does not know is stepped over: the server refuses
+    // the command, but the password was sent.
+    assert_eq!(found("HELLO 3 BOGUS AUTH app s3cret"), [(5, 0)]);
+    assert_eq!(found("MIGRATE h 6379 k 0 5000 BOGUS AUTH s3cret"), [(8, 0)]);
     assert_eq!(
         found("MIGRATE h 6379 \"\" 0 5000 COPY AUTH2 app s3cret KEYS auth x"),
         [(9, 0)]
@@ -1086,4 +1090,57 @@ fn passwords_are_found_where_the_grammar_puts_them_and_nowhere_else() {
     ] {
         assert_eq!(found(none), [], "{none}");
     }
+}
+
+#[test]
+fn passwords_in_config_get_replies_are_found_in_resp2_and_resp3() {
+    let bulk = |s: &str| Frame::Bulk(Bytes(s.as_bytes().to_vec()));
+    let mut replies = vec![Frame::Array(vec![
+        bulk("maxmemory"),
+        bulk("0"),
+        bulk("requirepass"),
+        bulk("s3cret"),
+        bulk("masterauth"),
+        bulk("m4ster"),
+    ])];
+    let mut seen = Vec::new();
+    let cmd = ["config", "get", "*"];
+    assert!(password_replies(&cmd, &mut replies, &mut |b| {
+        seen.push(String::from_utf8_lossy(b).into_owned());
+        b.0 = b"[redacted]".to_vec();
+    }));
+    assert_eq!(seen, ["s3cret", "m4ster"]);
+    assert_eq!(
+        replies,
+        [Frame::Array(vec![
+            bulk("maxmemory"),
+            bulk("0"),
+            bulk("requirepass"),
+            bulk("[redacted]"),
+            bulk("masterauth"),
+            bulk("[redacted]"),
+        ])]
+    );
+    let mut map = vec![Frame::Map(vec![(bulk("requirepass"), bulk("s3cret"))])];
+    let mut n = 0;
+    assert!(password_replies(
+        &["CONFIG", "GET", "requirepass"],
+        &mut map,
+        &mut |_| n += 1
+    ));
+    assert_eq!(n, 1);
+    // Not CONFIG GET, or no password asked for: nothing.
+    let mut other = vec![Frame::Array(vec![bulk("requirepass"), bulk("s3cret")])];
+    assert!(!password_replies(
+        &["LRANGE", "l", "0", "-1"],
+        &mut other,
+        &mut |_| n += 1
+    ));
+    let mut other = vec![Frame::Array(vec![bulk("maxmemory"), bulk("0")])];
+    assert!(!password_replies(
+        &["CONFIG", "GET", "maxmemory"],
+        &mut other,
+        &mut |_| n += 1
+    ));
+    assert_eq!(n, 1);
 }
