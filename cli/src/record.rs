@@ -261,7 +261,7 @@ fn postgres_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
 /// A Redis target is `host:port` (a `redis://` URL's host and port are taken
 /// too); the port defaults to 6379. A `rediss://` URL's server is reached
 /// over TLS and its certificate checked against the URL's host.
-fn redis_target(spec: &DepSpec, target: &str) -> anyhow::Result<RedisTarget> {
+pub(crate) fn redis_target(spec: &DepSpec, target: &str) -> anyhow::Result<RedisTarget> {
     let addr = host_port(spec, target, &["redis://", "rediss://"], 6379, "Redis")?;
     let tls = target.starts_with("rediss://").then(|| {
         let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);

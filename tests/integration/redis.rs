@@ -650,6 +650,76 @@ fn drop_keys(prefix: &str) {
         .output();
 }
 
+/// A value the app makes up with no format of its own (a six-digit
+/// one-time code it keeps in Redis) cannot be told from data by its look:
+/// `generate` keeps it exact, and replay misses the new code. `generate
+/// --verify` runs the app again against the real Redis, then sealed, sees
+/// the code differ and matches it as a number: the suite replays green.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_matches_a_code_the_app_makes_up_in_redis() {
+    require_redis_py();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = key_prefix();
+    let port = free_port();
+    let cmd = format!(
+        "REDIS_URL=\"$REEL_DEP_CACHE_URL\" exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix}",
+        redis_app("app.py").display()
+    );
+    let store = dir.path().join("reel.db");
+    let args = record_args(
+        port,
+        &["cache=redis:127.0.0.1:0=127.0.0.1:6379".to_owned()],
+        "codes",
+        &store,
+        &cmd,
+    );
+    let rec = Recording::start(&args).await.unwrap();
+    let base = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        crate::postgres::app_ready(&rec),
+    )
+    .await
+    .expect("the app answered within 60 s");
+    let c = client();
+    let (status, v) = send(&c, "POST", format!("{base}/codes/ann"), None).await;
+    assert_eq!(status, 201, "{v}");
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (suite, printed) = generate_suite(dir.path(), "codes", &store);
+    let (code, out) = crate::postgres::run_suite(&suite, &[]);
+    assert_eq!(code, 1, "{out}\n(generate said:\n{printed})");
+    assert!(out.contains("SET ") && out.contains("code:ann"), "{out}");
+
+    let out = reel(&[
+        "generate",
+        "codes",
+        "--out",
+        suite.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--verify",
+        "2",
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop_keys(&prefix);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.lines().any(|l| l.contains("-post-codes-ann#")
+            && l.contains("cmd[2]")
+            && l.contains("number: differed across runs")),
+        "the code is loosened, and said so: {said}"
+    );
+    for _ in 0..2 {
+        let (code, out) = crate::postgres::run_suite(&suite, &[]);
+        assert_eq!(code, 0, "{out}\n(generate --verify said:\n{said})");
+    }
+}
+
 /// An app whose state lives in Redis (`fixtures/redis/SCRIPT`, run by
 /// `program`), recorded under three concurrent users, generated, and
 /// replayed three times with Redis gone: reel's mock answers every command,

@@ -184,6 +184,15 @@ fn real_dependencies(session: &Session) -> anyhow::Result<(Vec<DependencySpec>, 
         let kind = match d["protocol"].as_str().unwrap_or("http") {
             "http" => DependencyKind::Http(Upstream::parse("dependency target", target)?),
             "postgres" => DependencyKind::Postgres(target.to_owned()),
+            "redis" => {
+                let spec = crate::dep_spec::DepSpec {
+                    name: name.to_owned(),
+                    protocol: crate::dep_spec::DepProtocol::Redis,
+                    listen: listen.to_owned(),
+                    target: target.to_owned(),
+                };
+                DependencyKind::Redis(crate::record::redis_target(&spec, target)?)
+            }
             other => bail!(
                 "--verify: dependency '{name}' speaks {other}, which --verify cannot reach yet"
             ),
