@@ -3,6 +3,7 @@
 use std::fmt;
 
 mod bytes;
+pub mod mysql;
 pub mod postgres;
 pub mod redis;
 

@@ -1,0 +1,22 @@
+//! MySQL's and MariaDB's client/server protocol.
+//!
+//! Everything either side sends travels in packets: a three-byte length
+//! (little-endian), a one-byte sequence id, then that many bytes of
+//! payload. A payload of 16 MiB or more is split into packets of
+//! `0xFFFFFF` bytes, the last shorter (empty if need be), with sequence ids
+//! counting on; the receiver joins them. [`PacketDecoder`] reads one
+//! direction of a connection into whole payloads, with the exact bytes they
+//! came as, and keeps memory bounded by a cap: past it a payload is cut
+//! (its first bytes kept, the rest read and dropped as they come) and
+//! flagged, so a 1 GiB `BLOB` is never held. [`encode_payload`] writes a
+//! payload back as packets.
+//!
+//! The layers above (the handshake, commands and their answers, the
+//! statement ids and sequence ids of a conversation) read these payloads.
+
+mod packet;
+
+#[cfg(test)]
+mod tests;
+
+pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};

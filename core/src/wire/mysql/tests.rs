@@ -1,0 +1,200 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::wire::Side;
+
+/// Every payload `bytes` holds, pushed in chunks of `chunk` bytes.
+fn decode(bytes: &[u8], chunk: usize, cap: usize) -> (Vec<Payload>, PacketDecoder) {
+    let mut d = PacketDecoder::new(Side::Backend, cap);
+    let mut out = Vec::new();
+    for c in bytes.chunks(chunk.max(1)) {
+        d.push(c);
+        while let Some(p) = d.next().unwrap() {
+            out.push(p);
+        }
+    }
+    (out, d)
+}
+
+#[test]
+fn payloads_of_every_size_around_the_split_come_back_whole() {
+    let m = MAX_PACKET;
+    for (len, chunks) in [
+        (0, &[1, 3, 1 << 20][..]),
+        (1, &[1, 2, 5][..]),
+        (251, &[1, 7][..]),
+        (m - 1, &[4096, 1 << 20][..]),
+        (m, &[3, 1 << 20][..]),
+        (m + 5, &[65536][..]),
+        (2 * m, &[1 << 22][..]),
+    ] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        for first in [0u8, 255] {
+            let mut wire = Vec::new();
+            let after = encode_payload(first, &payload, &mut wire);
+            let packets = len / m + 1;
+            assert_eq!(wire.len(), len + 4 * packets, "len {len}");
+            assert_eq!(after, first.wrapping_add(packets as u8));
+            for &chunk in chunks {
+                let (got, d) = decode(&wire, chunk, usize::MAX);
+                assert_eq!(got.len(), 1, "len {len}, chunk {chunk}");
+                let p = &got[0];
+                assert_eq!(p.seq, first);
+                assert!(p.bytes == payload, "len {len}, chunk {chunk}");
+                assert!(p.raw == wire);
+                assert_eq!(
+                    (p.offset, p.size, p.len),
+                    (0, wire.len() as u64, len as u64)
+                );
+                assert_eq!(p.packets as usize, packets);
+                assert!(!p.cut);
+                assert!(d.idle());
+                d.finish().unwrap();
+            }
+        }
+    }
+}
+
+/// Past the cap a payload keeps its start and its full size, and what is
+/// held stays within the cap however large the payload (20 MiB here).
+#[test]
+fn a_payload_over_the_cap_is_cut_and_the_next_one_read_whole() {
+    let big = vec![7u8; 20 << 20];
+    let mut wire = Vec::new();
+    encode_payload(1, &big, &mut wire);
+    encode_payload(0, b"\x0eafter", &mut wire);
+    let (got, _) = decode(&wire, 1 << 16, 1024);
+    assert_eq!(got.len(), 2);
+    let p = &got[0];
+    assert!(p.cut);
+    assert_eq!((p.bytes.len(), p.raw.len()), (1024, 1024));
+    assert_eq!(p.len, 20 << 20);
+    assert_eq!(p.size, (20 << 20) + 8);
+    assert_eq!(p.packets, 2);
+    assert_eq!(&p.raw[..4], &[0xff, 0xff, 0xff, 1]);
+    let next = &got[1];
+    assert_eq!(next.offset, p.size);
+    assert_eq!(next.bytes, b"\x0eafter");
+    assert!(!next.cut);
+}
+
+#[test]
+fn a_split_payload_out_of_sequence_is_an_error_naming_where() {
+    let mut wire = Vec::new();
+    encode_payload(0, &vec![0u8; MAX_PACKET + 10], &mut wire);
+    // The second packet's sequence id: 5 instead of 1.
+    wire[MAX_PACKET + 4 + 3] = 5;
+    let mut d = PacketDecoder::new(Side::Frontend, 64);
+    d.push(&wire);
+    let e = d.next().unwrap_err();
+    assert_eq!(e.offset, MAX_PACKET as u64 + 4);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "malformed packet from the client at byte {}: sequence id 5 where 1 was due, in a payload over 16 MiB that began at byte 0",
+            MAX_PACKET + 4
+        )
+    );
+    // It sticks: nothing after it is read.
+    d.push(b"\x01\x00\x00\x00\x0e");
+    assert_eq!(d.next().unwrap_err(), e);
+    assert_eq!(d.finish().unwrap_err(), e);
+}
+
+#[test]
+fn a_stream_that_ends_inside_a_packet_says_where_and_how() {
+    let ends = |bytes: &[u8]| {
+        let mut d = PacketDecoder::new(Side::Backend, 64);
+        d.push(bytes);
+        while d.next().unwrap().is_some() {}
+        d.finish().map_err(|e| e.to_string())
+    };
+    assert_eq!(ends(b"\x01\x00\x00\x00\x0e"), Ok(()));
+    assert_eq!(
+        ends(b"\x01\x00\x00\x00\x0e\x05\x00"),
+        Err("malformed packet from the server at byte 5: the stream ended 2 bytes into a packet header".into())
+    );
+    assert_eq!(
+        ends(b"\x05\x00\x00\x00abc"),
+        Err("malformed packet from the server at byte 0: the stream ended with 2 bytes of the packet still to come".into())
+    );
+    let mut split = Vec::new();
+    encode_payload(0, &vec![1u8; MAX_PACKET], &mut split);
+    split.truncate(MAX_PACKET + 4);
+    assert_eq!(
+        ends(&split),
+        Err("malformed packet from the server at byte 0: the stream ended before the packet that ends a payload over 16 MiB".into())
+    );
+}
+
+/// The greeting the MariaDB on this machine sends first is one payload,
+/// sequence id 0, protocol version 10, its server version after it.
+#[test]
+fn a_real_servers_greeting_is_one_payload() {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect("127.0.0.1:3306") else {
+        panic!("no MySQL or MariaDB on 127.0.0.1:3306 (the machine starts one)");
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut d = PacketDecoder::new(Side::Backend, 1 << 20);
+    let mut buf = [0u8; 7];
+    let greeting = loop {
+        let n = s.read(&mut buf).expect("the server sends its greeting");
+        assert!(n > 0, "the server closed before its greeting");
+        d.push(&buf[..n]);
+        if let Some(p) = d.next().unwrap() {
+            break p;
+        }
+    };
+    assert_eq!(greeting.seq, 0);
+    assert_eq!(greeting.offset, 0);
+    assert_eq!(greeting.bytes[0], 10, "protocol version 10");
+    let version: Vec<u8> = greeting.bytes[1..]
+        .iter()
+        .take_while(|&&b| b != 0)
+        .copied()
+        .collect();
+    let version = String::from_utf8(version).unwrap();
+    assert!(
+        version.chars().next().is_some_and(|c| c.is_ascii_digit()),
+        "{version}"
+    );
+    assert_eq!(greeting.size, greeting.len + 4);
+    assert_eq!(greeting.raw.len() as u64, greeting.size);
+}
+
+proptest! {
+    /// Payloads back to back, pushed in any chunks, come back as sent, at
+    /// the offsets they were sent at, and cut exactly past the cap.
+    #[test]
+    fn payloads_back_to_back_in_any_chunks(
+        lens in proptest::collection::vec(0usize..600, 1..8),
+        seq in any::<u8>(),
+        chunk in 1usize..700,
+        cap in prop_oneof![Just(0usize), Just(16), Just(256), Just(usize::MAX)],
+    ) {
+        let mut wire = Vec::new();
+        let mut sent = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            let payload: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+            let at = wire.len() as u64;
+            encode_payload(seq.wrapping_add(i as u8), &payload, &mut wire);
+            sent.push((at, payload));
+        }
+        let (got, d) = decode(&wire, chunk, cap);
+        prop_assert_eq!(got.len(), sent.len());
+        for (p, (at, payload)) in got.iter().zip(&sent) {
+            prop_assert_eq!(p.offset, *at);
+            prop_assert_eq!(p.len, payload.len() as u64);
+            prop_assert_eq!(p.size, payload.len() as u64 + 4);
+            let kept = payload.len().min(cap);
+            prop_assert_eq!(&p.bytes[..], &payload[..kept]);
+            let raw = &wire[*at as usize..(*at + p.size) as usize];
+            prop_assert_eq!(&p.raw[..], &raw[..raw.len().min(cap)]);
+            prop_assert_eq!(p.cut, raw.len() > cap);
+        }
+        prop_assert!(d.idle());
+        prop_assert!(d.finish().is_ok());
+    }
+}
