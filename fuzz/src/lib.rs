@@ -17,11 +17,13 @@ use reel_core::suite::load::{parse_case, parse_mocks, parse_suite};
 use reel_core::suite::postgres::{is_session_work, normalize_sql};
 use reel_core::suite::{to_pretty, BodySpec, JsonLayout, RequestSpec, ResponseSpec};
 use reel_core::time::Micros;
+use reel_core::wire::mysql::{self, PacketDecoder};
 use reel_core::wire::postgres::{
     BackendDecoder, DecodeError, Decoder, FrontendDecoder, FrontendMessage, Grouper, Prepared,
     RequestGroup,
 };
 use reel_core::wire::redis::{self, CommandDecoder, ReplyDecoder};
+use reel_core::wire::Side;
 
 /// What a fuzz target runs on one input.
 pub type Target = fn(&[u8]);
@@ -36,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("http_body", http_body),
     ("redis_command", redis_command),
     ("redis_reply", redis_reply),
+    ("mysql_packet", mysql_packet),
 ];
 
 /// The recorder's caps a group may be built with: tiny ones make cutting
@@ -570,6 +573,80 @@ fn kept(f: &redis::Frame) -> usize {
         }
         _ => 0,
     }
+}
+
+/// MySQL's packet layer on either side's stream (flag bit 0 picks it), cut
+/// into the input's chunks, with one of the caps: payloads follow each
+/// other with no gap from byte 0; each one's raw bytes are the stream's at
+/// its offset, cut at the cap, and its bytes what those packets carry; one
+/// not cut, written again, gives its raw bytes back; chunked and whole
+/// decoding agree; an error sticks; `finish` fails exactly when a packet is
+/// left open.
+pub fn mysql_packet(data: &[u8]) {
+    let plan = plan(data);
+    let side = match plan.flags & 1 {
+        0 => Side::Frontend,
+        _ => Side::Backend,
+    };
+    let cap = plan.cap();
+    let run = |pieces: &[&[u8]]| {
+        let mut d = PacketDecoder::new(side, cap);
+        let mut got = Vec::new();
+        let mut error = None;
+        for piece in pieces {
+            d.push(piece);
+            loop {
+                match d.next() {
+                    Ok(Some(p)) => got.push(p),
+                    Ok(None) => break,
+                    Err(e) => {
+                        if let Some(before) = &error {
+                            assert_eq!(&e, before, "an error sticks");
+                        }
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        (got, error, d.finish(), d.idle())
+    };
+    let stream = plan.stream;
+    let (got, error, finish, idle) = run(&plan.pieces());
+    let mut at = 0u64;
+    for p in &got {
+        assert_eq!(p.offset, at, "payloads follow each other");
+        let end = (at + p.size) as usize;
+        assert!(end <= stream.len(), "a payload ends past the stream");
+        let raw = &stream[at as usize..end];
+        assert_eq!(&p.raw[..], &raw[..raw.len().min(cap)]);
+        assert_eq!(p.cut, raw.len() > cap);
+        assert_eq!(p.size, p.len + 4 * u64::from(p.packets));
+        assert!(p.bytes.len() <= cap && p.bytes.len() as u64 <= p.len);
+        if !p.cut {
+            let mut again = Vec::new();
+            mysql::encode_payload(p.seq, &p.bytes, &mut again);
+            assert_eq!(again, raw, "written again, a payload is its bytes");
+        }
+        at += p.size;
+    }
+    match &error {
+        Some(e) => {
+            assert!(e.offset >= at, "an error lies past what was read");
+            assert_eq!(finish.as_ref(), Err(e), "finish repeats the error");
+        }
+        None => {
+            assert_eq!(
+                finish.is_ok(),
+                at == stream.len() as u64,
+                "finish fails exactly when bytes are left"
+            );
+            assert_eq!(idle, finish.is_ok());
+        }
+    }
+    let (whole, whole_error, _, _) = run(&[stream]);
+    assert_eq!(whole, got, "chunked and whole decoding agree");
+    assert_eq!(whole_error, error);
 }
 
 /// The Redis command decoder on a client's stream (see [`redis_stream`]).
