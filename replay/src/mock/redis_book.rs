@@ -299,6 +299,9 @@ enum At {
 
 struct State {
     cases: Vec<CaseLines>,
+    /// Where to look among every case's lines (`all`); built again when
+    /// references in a case's lines are filled.
+    all_index: Index,
     /// Which pool lines have answered.
     pool_used: Vec<bool>,
     run: CaseRun,
@@ -308,9 +311,8 @@ pub struct RedisBook {
     state: Mutex<State>,
     pool: Vec<Line>,
     pool_index: Index,
-    /// Every case's lines, `(case, line)`, and where to look among them.
+    /// Every case's lines, `(case, line)`.
     all: Vec<(usize, usize)>,
-    all_index: Index,
     /// Blocking commands answer after as long as they waited when recorded.
     recorded_waits: bool,
 }
@@ -338,8 +340,8 @@ impl RedisBook {
         RedisBook {
             pool_index,
             all,
-            all_index,
             state: Mutex::new(State {
+                all_index,
                 pool_used: vec![false; pool.len()],
                 cases,
                 run: CaseRun::default(),
@@ -358,16 +360,24 @@ impl RedisBook {
         let Some(c) = s.cases.get_mut(i) else {
             return;
         };
-        let mut changed = false;
+        let (mut changed, mut housekeeping) = (false, false);
         for line in &mut c.lines {
-            changed |= line.mock.rewrite_texts(&mut |_, text| {
+            let filled = line.mock.rewrite_texts(&mut |_, text| {
                 reel_core::template::has_placeholder(text)
                     .then(|| fill(text))
                     .flatten()
             });
+            changed |= filled;
+            housekeeping |= filled && line.housekeeping;
         }
         if changed {
             c.index = Index::new(c.lines.iter().map(|l| &l.mock));
+        }
+        // Other cases' lines are looked among for housekeeping only (and
+        // before the first case, when nothing is filled yet).
+        if housekeeping {
+            let cases = &s.cases;
+            s.all_index = Index::new(self.all.iter().map(|&(i, n)| &cases[i].lines[n].mock));
         }
     }
 
@@ -488,7 +498,7 @@ impl RedisBook {
         // Answering again uses nothing: start-up work answered from a case's
         // line leaves it to its case.
         if housekeeping || s.run.current.is_none() {
-            for k in self.all_index.lookup(dependency, args) {
+            for k in s.all_index.lookup(dependency, args) {
                 let (i, n) = self.all[k];
                 out.push((At::Again, &s.cases[i].lines[n]));
             }
