@@ -581,7 +581,8 @@ fn kept(f: &redis::Frame) -> usize {
 /// its offset, cut at the cap, and its bytes what those packets carry; one
 /// not cut, written again, gives its raw bytes back; chunked and whole
 /// decoding agree; an error sticks; `finish` fails exactly when a packet is
-/// left open.
+/// left open. A payload that reads as a server greeting writes back to its
+/// bytes, also with TLS and compression withdrawn.
 pub fn mysql_packet(data: &[u8]) {
     let plan = plan(data);
     let side = match plan.flags & 1 {
@@ -627,6 +628,23 @@ pub fn mysql_packet(data: &[u8]) {
             let mut again = Vec::new();
             mysql::encode_payload(p.seq, &p.bytes, &mut again);
             assert_eq!(again, raw, "written again, a payload is its bytes");
+            // A payload that reads as a greeting writes back the same, and
+            // withdrawing capabilities changes them alone.
+            if let Ok(mut g) = mysql::Greeting::parse(&p.bytes) {
+                let mut again = Vec::new();
+                g.encode(&mut again);
+                assert_eq!(again, p.bytes, "a greeting writes back as read");
+                let offered = g.capabilities;
+                g.withdraw(mysql::caps::SSL | mysql::caps::COMPRESS);
+                assert_eq!(
+                    g.capabilities,
+                    offered & !(mysql::caps::SSL | mysql::caps::COMPRESS)
+                );
+                let mut forwarded = Vec::new();
+                g.encode(&mut forwarded);
+                assert_eq!(forwarded.len(), p.bytes.len());
+                assert_eq!(mysql::Greeting::parse(&forwarded).as_ref(), Ok(&g));
+            }
         }
         at += p.size;
     }

@@ -14,9 +14,11 @@
 //! The layers above (the handshake, commands and their answers, the
 //! statement ids and sequence ids of a conversation) read these payloads.
 
+mod handshake;
 mod packet;
 
 #[cfg(test)]
 mod tests;
 
+pub use handshake::{caps, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};

@@ -198,3 +198,110 @@ proptest! {
         prop_assert!(d.finish().is_ok());
     }
 }
+
+/// The greeting of the local MariaDB reads field by field and writes back
+/// to its exact bytes; withdrawn, TLS and compression are no longer
+/// offered and nothing else changes.
+#[test]
+fn a_real_greeting_reads_writes_back_and_withdraws_tls() {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect("127.0.0.1:3306")
+        .expect("the machine runs MariaDB on 127.0.0.1:3306");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut d = PacketDecoder::new(Side::Backend, 1 << 20);
+    let mut buf = [0u8; 512];
+    let payload = loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        d.push(&buf[..n]);
+        if let Some(p) = d.next().unwrap() {
+            break p.bytes;
+        }
+    };
+    let g = Greeting::parse(&payload).unwrap();
+    let mut again = Vec::new();
+    g.encode(&mut again);
+    assert_eq!(again, payload);
+    assert!(g.capabilities & caps::PROTOCOL_41 != 0);
+    let rest = g.rest.as_ref().expect("a greeting of this century");
+    assert!(rest.auth_plugin.is_some(), "{g:?}");
+    let mut plain = g.clone();
+    plain.withdraw(caps::SSL | caps::COMPRESS | caps::ZSTD_COMPRESSION);
+    assert_eq!(plain.capabilities & (caps::SSL | caps::COMPRESS), 0);
+    assert_eq!(
+        plain.capabilities,
+        g.capabilities & !(caps::SSL | caps::COMPRESS | caps::ZSTD_COMPRESSION)
+    );
+    let mut forwarded = Vec::new();
+    plain.encode(&mut forwarded);
+    assert_eq!(Greeting::parse(&forwarded).unwrap(), plain);
+    assert_eq!(forwarded.len(), payload.len());
+}
+
+/// MySQL 8's greeting, as its documentation lays it out: a 21-byte
+/// scramble whose second part ends in a NUL, `caching_sha2_password`.
+#[test]
+fn a_mysql_8_greeting_reads_as_documented() {
+    let mut p = vec![10];
+    p.extend_from_slice(b"8.0.36\0");
+    p.extend_from_slice(&8u32.to_le_bytes());
+    p.extend_from_slice(b"abcdefgh\0");
+    p.extend_from_slice(&0xffffu16.to_le_bytes());
+    p.push(0xff);
+    p.extend_from_slice(&2u16.to_le_bytes());
+    p.extend_from_slice(&0xdfffu16.to_le_bytes());
+    p.push(21);
+    p.extend_from_slice(&[0; 10]);
+    p.extend_from_slice(b"ijklmnopqrst\0");
+    p.extend_from_slice(b"caching_sha2_password\0");
+    let g = Greeting::parse(&p).unwrap();
+    assert_eq!(g.server_version, b"8.0.36");
+    assert_eq!(g.connection_id, 8);
+    assert_eq!(&g.auth_data_1, b"abcdefgh");
+    assert_eq!(g.capabilities, 0xdfff_ffff);
+    assert!(g.capabilities & caps::DEPRECATE_EOF != 0);
+    let r = g.rest.as_ref().unwrap();
+    assert_eq!((r.charset, r.status, r.auth_data_len), (0xff, 2, 21));
+    assert_eq!(r.auth_data_2, b"ijklmnopqrst\0");
+    assert_eq!(
+        r.auth_plugin.as_deref(),
+        Some(&b"caching_sha2_password"[..])
+    );
+    let mut again = Vec::new();
+    g.encode(&mut again);
+    assert_eq!(again, p);
+    // A server that ends the payload instead of the plugin name's NUL.
+    p.pop();
+    let g = Greeting::parse(&p).unwrap();
+    let mut again = Vec::new();
+    g.encode(&mut again);
+    assert_eq!(again, p);
+    // An old server's greeting stops after the lower flags.
+    let short = &p[..1 + 7 + 4 + 9 + 2];
+    let g = Greeting::parse(short).unwrap();
+    assert_eq!((g.capabilities, g.rest.is_none()), (0xffff, true));
+    let mut again = Vec::new();
+    g.encode(&mut again);
+    assert_eq!(again, short);
+}
+
+#[test]
+fn a_greeting_that_is_not_one_says_why() {
+    assert_eq!(
+        Greeting::parse(b"\x09abc\0"),
+        Err("protocol version 9, where reel reads 10 (MySQL 3.21 and later, MariaDB)".into())
+    );
+    assert_eq!(
+        Greeting::parse(b"\x0a5.5.5"),
+        Err("the server version has no terminating NUL".into())
+    );
+    assert_eq!(
+        Greeting::parse(b"\x0a5.5\0\x01\x00"),
+        Err("the payload ends before the connection id".into())
+    );
+    assert_eq!(
+        Greeting::parse(b""),
+        Err("the payload ends before the protocol version".into())
+    );
+}
