@@ -47,6 +47,11 @@ if [[ "${1:-}" != "--build-only" ]]; then
         echo "reel: installing redis-py (fixtures/redis/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/redis/requirements.txt"
     fi
+    # The MySQL codec's tests read what a real client, PyMySQL, sends.
+    if ! python3 -c 'import pymysql' >/dev/null 2>&1; then
+        echo "reel: installing PyMySQL (fixtures/mysql/requirements.txt)" >&2
+        python3 -m pip install -q -r "$(dirname "$0")/../fixtures/mysql/requirements.txt"
+    fi
     # The compressed-answers tests run a Python app that sends br and zstd.
     if ! python3 -c 'import brotli, zstandard' >/dev/null 2>&1; then
         echo "reel: installing brotli and zstandard (fixtures/http/requirements.txt)" >&2

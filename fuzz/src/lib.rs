@@ -628,6 +628,13 @@ pub fn mysql_packet(data: &[u8]) {
             let mut again = Vec::new();
             mysql::encode_payload(p.seq, &p.bytes, &mut again);
             assert_eq!(again, raw, "written again, a payload is its bytes");
+            // A payload that reads as a client's handshake answer writes
+            // back the same.
+            if let Ok(h) = mysql::ClientHello::parse(&p.bytes) {
+                let mut again = Vec::new();
+                h.encode(&mut again);
+                assert_eq!(again, p.bytes, "a handshake answer writes back as read");
+            }
             // A payload that reads as a greeting writes back the same, and
             // withdrawing capabilities changes them alone.
             if let Ok(mut g) = mysql::Greeting::parse(&p.bytes) {

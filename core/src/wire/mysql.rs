@@ -20,5 +20,5 @@ mod packet;
 #[cfg(test)]
 mod tests;
 
-pub use handshake::{caps, Greeting, GreetingRest};
+pub use handshake::{caps, AuthForm, ClientHello, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};

@@ -167,6 +167,156 @@ impl Greeting {
     }
 }
 
+/// How a client wrote its authentication response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthForm {
+    /// A length-encoded integer's bytes, then the response
+    /// (`PLUGIN_AUTH_LENENC_CLIENT_DATA`).
+    Lenenc(Vec<u8>),
+    /// One length byte, then the response (`SECURE_CONNECTION`).
+    Short,
+    /// The response, then a NUL (old clients).
+    Nul,
+}
+
+/// The client's answer to the greeting (`HandshakeResponse41`), field by
+/// field, written back to its exact bytes by [`ClientHello::encode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientHello {
+    pub capabilities: u32,
+    pub max_packet: u32,
+    pub charset: u8,
+    /// 23 bytes MySQL leaves zero; MariaDB puts its own capabilities in the
+    /// last four.
+    pub filler: [u8; 23],
+    pub user: Vec<u8>,
+    /// The password's scramble (or a plugin's first data): never stored
+    /// with `--redact`, never in a suite.
+    pub auth_response: Vec<u8>,
+    pub auth_form: AuthForm,
+    /// With `CONNECT_WITH_DB`.
+    pub database: Option<Vec<u8>>,
+    /// With `PLUGIN_AUTH`.
+    pub auth_plugin: Option<Vec<u8>>,
+    /// With `CONNECT_ATTRS`: the block as sent, its length first.
+    pub attrs: Option<Vec<u8>>,
+}
+
+impl ClientHello {
+    /// Whether `payload` is an `SSLRequest`: the first 32 bytes of an
+    /// answer, asking for TLS before the rest.
+    pub fn is_ssl_request(payload: &[u8]) -> bool {
+        payload.len() == 32
+            && u32::from_le_bytes(payload[..4].try_into().expect("4 bytes")) & caps::SSL != 0
+    }
+
+    /// Reads a `HandshakeResponse41`; why not, as text.
+    pub fn parse(p: &[u8]) -> Result<ClientHello, String> {
+        let mut r = Reader { p, at: 0 };
+        let capabilities = u32::from_le_bytes(r.array("the capability flags")?);
+        if capabilities & caps::PROTOCOL_41 == 0 {
+            return Err(
+                "a client of the protocol before 4.1 (no PROTOCOL_41), which reel does not read"
+                    .into(),
+            );
+        }
+        let max_packet = u32::from_le_bytes(r.array("the largest packet")?);
+        let charset = r.u8("the character set")?;
+        let filler = r.array("the filler")?;
+        let user = r.nul("the user name")?.to_vec();
+        let (auth_response, auth_form) = if capabilities & caps::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0
+        {
+            let start = r.at;
+            let n = r.lenenc("the authentication response's length")?;
+            let prefix = p[start..r.at].to_vec();
+            let n = usize::try_from(n).map_err(|_| "an authentication response too long")?;
+            (
+                r.take(n, "the authentication response")?.to_vec(),
+                AuthForm::Lenenc(prefix),
+            )
+        } else if capabilities & caps::SECURE_CONNECTION != 0 {
+            let n = r.u8("the authentication response's length")?;
+            (
+                r.take(usize::from(n), "the authentication response")?
+                    .to_vec(),
+                AuthForm::Short,
+            )
+        } else {
+            (
+                r.nul("the authentication response")?.to_vec(),
+                AuthForm::Nul,
+            )
+        };
+        let database = match capabilities & caps::CONNECT_WITH_DB != 0 {
+            true => Some(r.nul("the database name")?.to_vec()),
+            false => None,
+        };
+        let auth_plugin = match capabilities & caps::PLUGIN_AUTH != 0 {
+            true => Some(r.nul("the authentication plugin's name")?.to_vec()),
+            false => None,
+        };
+        let attrs = match capabilities & caps::CONNECT_ATTRS != 0 {
+            true => {
+                let start = r.at;
+                let n = r.lenenc("the connection attributes' length")?;
+                let n = usize::try_from(n).map_err(|_| "connection attributes too long")?;
+                r.take(n, "the connection attributes")?;
+                Some(p[start..r.at].to_vec())
+            }
+            false => None,
+        };
+        if r.at != p.len() {
+            return Err(format!(
+                "{} bytes after the handshake response's last field",
+                p.len() - r.at
+            ));
+        }
+        Ok(ClientHello {
+            capabilities,
+            max_packet,
+            charset,
+            filler,
+            user,
+            auth_response,
+            auth_form,
+            database,
+            auth_plugin,
+            attrs,
+        })
+    }
+
+    /// The payload it was read from.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.capabilities.to_le_bytes());
+        out.extend_from_slice(&self.max_packet.to_le_bytes());
+        out.push(self.charset);
+        out.extend_from_slice(&self.filler);
+        out.extend_from_slice(&self.user);
+        out.push(0);
+        match &self.auth_form {
+            AuthForm::Lenenc(prefix) => {
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(&self.auth_response);
+            }
+            AuthForm::Short => {
+                out.push(self.auth_response.len() as u8);
+                out.extend_from_slice(&self.auth_response);
+            }
+            AuthForm::Nul => {
+                out.extend_from_slice(&self.auth_response);
+                out.push(0);
+            }
+        }
+        for name in [&self.database, &self.auth_plugin].into_iter().flatten() {
+            out.extend_from_slice(name);
+            out.push(0);
+        }
+        if let Some(attrs) = &self.attrs {
+            out.extend_from_slice(attrs);
+        }
+    }
+}
+
 /// Reads a payload front to back, naming what it lacks.
 struct Reader<'a> {
     p: &'a [u8],
@@ -191,6 +341,26 @@ impl<'a> Reader<'a> {
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
         let s = self.take(N, what)?;
         Ok(s.try_into().expect("N bytes"))
+    }
+
+    /// A length-encoded integer: one byte below 251, else 0xfc, 0xfd or
+    /// 0xfe and 2, 3 or 8 bytes.
+    fn lenenc(&mut self, what: &str) -> Result<u64, String> {
+        let first = self.u8(what)?;
+        let width = match first {
+            0..=0xfa => return Ok(u64::from(first)),
+            0xfc => 2,
+            0xfd => 3,
+            0xfe => 8,
+            _ => {
+                return Err(format!(
+                    "{what} begins with 0x{first:02x}, which starts no length"
+                ))
+            }
+        };
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(self.take(width, what)?);
+        Ok(u64::from_le_bytes(le))
     }
 
     fn nul(&mut self, what: &str) -> Result<&'a [u8], String> {
