@@ -581,8 +581,9 @@ fn kept(f: &redis::Frame) -> usize {
 /// its offset, cut at the cap, and its bytes what those packets carry; one
 /// not cut, written again, gives its raw bytes back; chunked and whole
 /// decoding agree; an error sticks; `finish` fails exactly when a packet is
-/// left open. A payload that reads as a server greeting writes back to its
-/// bytes, also with TLS and compression withdrawn.
+/// left open. A payload that reads as a server greeting or a client's
+/// handshake answer writes back to its bytes (a greeting also with TLS and
+/// compression withdrawn); OK, ERR and EOF read without a panic.
 pub fn mysql_packet(data: &[u8]) {
     let plan = plan(data);
     let side = match plan.flags & 1 {
@@ -628,6 +629,16 @@ pub fn mysql_packet(data: &[u8]) {
             let mut again = Vec::new();
             mysql::encode_payload(p.seq, &p.bytes, &mut again);
             assert_eq!(again, raw, "written again, a payload is its bytes");
+            // Read as a generic answer under either capability set, an OK
+            // or ERR says no more than its bytes did.
+            for agreed in [0, u32::MAX] {
+                if let Ok(mysql::Generic::Ok(o)) = mysql::Generic::parse(&p.bytes, agreed) {
+                    assert!(o.info.len() < p.bytes.len());
+                }
+                if let Ok(mysql::Generic::Err(e)) = mysql::Generic::parse(&p.bytes, agreed) {
+                    assert!(e.message.len() + 3 <= p.bytes.len());
+                }
+            }
             // A payload that reads as a client's handshake answer writes
             // back the same.
             if let Ok(h) = mysql::ClientHello::parse(&p.bytes) {

@@ -16,9 +16,11 @@
 
 mod handshake;
 mod packet;
+mod response;
 
 #[cfg(test)]
 mod tests;
 
 pub use handshake::{caps, AuthForm, ClientHello, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};
+pub use response::{put_lenenc, EofPacket, ErrPacket, Generic, OkPacket, MORE_RESULTS};

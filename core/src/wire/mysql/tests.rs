@@ -423,3 +423,108 @@ fn real_clients_handshakes_read_and_write_back() {
         );
     }
 }
+
+/// The local MariaDB's answers to PyMySQL read as OK, ERR and EOF where
+/// the protocol puts them, and an OK and an ERR write back to their bytes.
+#[test]
+fn a_real_servers_ok_err_and_eof_read_as_sent() {
+    let script = "import sys, pymysql\n\
+        c = pymysql.connect(host='127.0.0.1', port=int(sys.argv[1]), user='root', database='test')\n\
+        cur = c.cursor(); cur.execute('SELECT 1')\n\
+        try:\n    cur.execute('SELECT * FROM reel_no_such_table')\nexcept pymysql.err.ProgrammingError: pass\n\
+        c.close()\n";
+    let (up, down) = tapped("python3", &["-c", script, "{port}"]);
+    let hello = ClientHello::parse(&payloads(Side::Frontend, &up)[0].bytes).unwrap();
+    let greeting = Greeting::parse(&payloads(Side::Backend, &down)[0].bytes).unwrap();
+    let agreed = hello.capabilities & greeting.capabilities;
+    let answers = payloads(Side::Backend, &down);
+    let read = |p: &Payload| Generic::parse(&p.bytes, agreed).unwrap();
+    // The handshake ends in OK, sequence id 2.
+    let Generic::Ok(ok) = read(&answers[1]) else {
+        panic!("{:?}", answers[1])
+    };
+    assert_eq!(answers[1].seq, 2);
+    assert_eq!((ok.affected_rows, ok.last_insert_id), (0, 0));
+    let mut again = Vec::new();
+    ok.encode(&mut again);
+    assert_eq!(again, answers[1].bytes);
+    // SELECT 1 (as the answers after the OKs of PyMySQL's own settings):
+    // one column, its definition, an EOF (PyMySQL asks for no
+    // DEPRECATE_EOF), the row, an EOF.
+    assert_eq!(agreed & caps::DEPRECATE_EOF, 0);
+    let eofs = answers
+        .iter()
+        .filter(|p| matches!(read(p), Generic::Eof(_)))
+        .count();
+    assert_eq!(eofs, 2);
+    let Some(Generic::Err(e)) = answers
+        .iter()
+        .map(read)
+        .find(|g| matches!(g, Generic::Err(_)))
+    else {
+        panic!("no ERR among {answers:?}")
+    };
+    assert_eq!(e.code, 1146);
+    assert_eq!(e.sql_state, Some(*b"42S02"));
+    assert_eq!(
+        String::from_utf8_lossy(&e.message),
+        "Table 'test.reel_no_such_table' doesn't exist"
+    );
+    let err = answers
+        .iter()
+        .find(|p| p.bytes.first() == Some(&0xFF))
+        .unwrap();
+    let mut again = Vec::new();
+    e.encode(&mut again);
+    assert_eq!(again, err.bytes);
+}
+
+#[test]
+fn generic_answers_by_the_documents_bytes() {
+    let p41 = caps::PROTOCOL_41;
+    // OK: 1 row, insert id 300 (a 2-byte length-encoded integer), in a
+    // transaction, 1 warning.
+    let ok = b"\x00\x01\xfc\x2c\x01\x03\x00\x01\x00";
+    assert_eq!(
+        Generic::parse(ok, p41),
+        Ok(Generic::Ok(OkPacket {
+            header: 0,
+            affected_rows: 1,
+            last_insert_id: 300,
+            status: 3,
+            warnings: 1,
+            info: vec![],
+        }))
+    );
+    let eof = b"\xfe\x00\x00\x22\x00";
+    let eof_read = Generic::parse(eof, p41);
+    assert_eq!(
+        eof_read,
+        Ok(Generic::Eof(EofPacket {
+            warnings: 0,
+            status: 0x22
+        }))
+    );
+    // Under DEPRECATE_EOF the end of rows is an OK that starts 0xFE.
+    let end = b"\xfe\x00\x00\x22\x00\x00\x00";
+    let Ok(Generic::Ok(o)) = Generic::parse(end, p41 | caps::DEPRECATE_EOF) else {
+        panic!()
+    };
+    assert_eq!((o.header, o.status), (0xfe, 0x22));
+    assert!(o.status & MORE_RESULTS == 0);
+    assert_eq!(Generic::parse(b"\x01\x31", p41), Ok(Generic::Other));
+    assert_eq!(
+        Generic::parse(b"\x00\xfc\x01", p41),
+        Err("an OK packet that ends inside the affected rows".into())
+    );
+    assert_eq!(Generic::parse(b"", p41), Err("an empty payload".into()));
+    for n in [0u64, 250, 251, 65535, 65536, 0xff_ffff, 1 << 24, u64::MAX] {
+        let mut out = vec![0x00];
+        put_lenenc(n, &mut out);
+        out.extend_from_slice(&[0, 0, 0, 0, 0]);
+        let Ok(Generic::Ok(o)) = Generic::parse(&out, p41) else {
+            panic!("{n}")
+        };
+        assert_eq!(o.affected_rows, n);
+    }
+}
