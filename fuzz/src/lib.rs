@@ -629,6 +629,12 @@ pub fn mysql_packet(data: &[u8]) {
             let mut again = Vec::new();
             mysql::encode_payload(p.seq, &p.bytes, &mut again);
             assert_eq!(again, raw, "written again, a payload is its bytes");
+            // A payload that reads as a command writes back the same.
+            if let Ok(c) = mysql::Command::parse(&p.bytes) {
+                let mut again = Vec::new();
+                c.encode(&mut again);
+                assert_eq!(again, p.bytes, "a command writes back as read");
+            }
             // Read as a generic answer under either capability set, an OK
             // or ERR says no more than its bytes did.
             for agreed in [0, u32::MAX] {

@@ -14,6 +14,7 @@
 //! The layers above (the handshake, commands and their answers, the
 //! statement ids and sequence ids of a conversation) read these payloads.
 
+mod command;
 mod handshake;
 mod packet;
 mod response;
@@ -21,6 +22,7 @@ mod response;
 #[cfg(test)]
 mod tests;
 
+pub use command::{command_name, Command};
 pub use handshake::{caps, AuthForm, ClientHello, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};
 pub use response::{put_lenenc, EofPacket, ErrPacket, Generic, OkPacket, MORE_RESULTS};

@@ -528,3 +528,96 @@ fn generic_answers_by_the_documents_bytes() {
         assert_eq!(o.affected_rows, n);
     }
 }
+
+/// What PyMySQL sends once connected reads command by command and writes
+/// back to its bytes: its own settings, the query, the goodbye.
+#[test]
+fn a_real_clients_commands_read_and_write_back() {
+    let script = "import sys, pymysql\n\
+        c = pymysql.connect(host='127.0.0.1', port=int(sys.argv[1]), user='root', database='test')\n\
+        c.select_db('test'); c.ping()\n\
+        cur = c.cursor(); cur.execute('SELECT %s', (\"it's\",))\n\
+        c.close()\n";
+    let (up, _) = tapped("python3", &["-c", script, "{port}"]);
+    let sent = payloads(Side::Frontend, &up);
+    let commands: Vec<Command> = sent[1..]
+        .iter()
+        .map(|p| {
+            assert_eq!(p.seq, 0, "a command starts a sequence");
+            let c = Command::parse(&p.bytes).unwrap();
+            let mut again = Vec::new();
+            c.encode(&mut again);
+            assert_eq!(again, p.bytes);
+            c
+        })
+        .collect();
+    let names: Vec<&str> = commands.iter().map(Command::name).collect();
+    assert!(names.contains(&"COM_INIT_DB"), "{names:?}");
+    assert!(names.contains(&"COM_PING"), "{names:?}");
+    assert!(
+        commands.contains(&Command::Query(b"SELECT 'it\\'s'".to_vec())),
+        "{commands:?}"
+    );
+    assert_eq!(commands.last(), Some(&Command::Quit));
+    assert!(!Command::Quit.answered() && Command::Ping.answered());
+}
+
+#[test]
+fn prepared_statement_commands_read_as_documented() {
+    let cases: Vec<(&[u8], Command)> = vec![
+        (
+            b"\x17\x01\x00\x00\x00\x00\x01\x00\x00\x00\x00\x01\x08\x00\x2a\x00\x00\x00\x00\x00\x00\x00",
+            Command::StmtExecute {
+                stmt_id: 1,
+                flags: 0,
+                iterations: 1,
+                params: b"\x00\x01\x08\x00\x2a\x00\x00\x00\x00\x00\x00\x00".to_vec(),
+            },
+        ),
+        (
+            b"\x18\x02\x00\x00\x00\x01\x00blob",
+            Command::StmtSendLongData {
+                stmt_id: 2,
+                param: 1,
+                data: b"blob".to_vec(),
+            },
+        ),
+        (b"\x19\x03\x00\x00\x00", Command::StmtClose(3)),
+        (b"\x1a\x03\x00\x00\x00", Command::StmtReset(3)),
+        (b"\x1b\x01\x00", Command::SetOption(1)),
+        (
+            b"\x1c\x03\x00\x00\x00\x0a\x00\x00\x00",
+            Command::StmtFetch { stmt_id: 3, rows: 10 },
+        ),
+        (b"\x16SELECT ?", Command::StmtPrepare(b"SELECT ?".to_vec())),
+        (b"\x1f", Command::ResetConnection),
+        (
+            b"\x09",
+            Command::Other {
+                code: 9,
+                body: vec![],
+            },
+        ),
+    ];
+    for (bytes, want) in cases {
+        let c = Command::parse(bytes).unwrap();
+        assert_eq!(c, want);
+        let mut again = Vec::new();
+        c.encode(&mut again);
+        assert_eq!(again, bytes);
+    }
+    assert_eq!(Command::parse(b"\x09").unwrap().name(), "COM_STATISTICS");
+    assert_eq!(
+        Command::parse(b"\x19\x03\x00\x00"),
+        Err("COM_STMT_CLOSE of 3 bytes where it has 4".into())
+    );
+    assert_eq!(
+        Command::parse(b"\x17\x01\x00"),
+        Err("COM_STMT_EXECUTE of 2 bytes, shorter than its 9".into())
+    );
+    assert_eq!(
+        Command::parse(b"\x01x"),
+        Err("COM_QUIT of 1 bytes where it has 0".into())
+    );
+    assert_eq!(Command::parse(b""), Err("an empty command".into()));
+}
