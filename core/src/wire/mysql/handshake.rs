@@ -36,6 +36,8 @@ pub struct Greeting {
     pub connection_id: u32,
     /// The scramble's first eight bytes.
     pub auth_data_1: [u8; 8],
+    /// The byte after them, zero from every server seen; kept as sent.
+    pub filler: u8,
     /// The lower and upper capability flags together.
     pub capabilities: u32,
     /// What follows the lower capability flags, when anything does.
@@ -72,12 +74,13 @@ impl Greeting {
         let server_version = r.nul("the server version")?.to_vec();
         let connection_id = u32::from_le_bytes(r.array("the connection id")?);
         let auth_data_1 = r.array("the scramble")?;
-        r.u8("the filler after the scramble")?;
+        let filler = r.u8("the filler after the scramble")?;
         let lower = u16::from_le_bytes(r.array("the capability flags")?);
         let mut g = Greeting {
             server_version,
             connection_id,
             auth_data_1,
+            filler,
             capabilities: u32::from(lower),
             rest: None,
         };
@@ -137,7 +140,7 @@ impl Greeting {
         out.push(0);
         out.extend_from_slice(&self.connection_id.to_le_bytes());
         out.extend_from_slice(&self.auth_data_1);
-        out.push(0);
+        out.push(self.filler);
         out.extend_from_slice(&(self.capabilities as u16).to_le_bytes());
         let Some(r) = &self.rest else {
             return;
