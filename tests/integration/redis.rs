@@ -650,6 +650,39 @@ fn drop_keys(prefix: &str) {
         .output();
 }
 
+/// `reel record` of the Redis app `app` (run by `program`, keys under
+/// `prefix`) with its `cache` on the local Redis, into `store` as
+/// `session`; the recording and the app's address through reel, once it
+/// answers.
+async fn record_app(
+    program: &str,
+    app: &Path,
+    prefix: &str,
+    session: &str,
+    store: &Path,
+) -> (Recording, String) {
+    let port = free_port();
+    let cmd = format!(
+        "REDIS_URL=\"$REEL_DEP_CACHE_URL\" exec {program} {} --listen 127.0.0.1:{port} --prefix {prefix}",
+        app.display()
+    );
+    let args = record_args(
+        port,
+        &["cache=redis:127.0.0.1:0=127.0.0.1:6379".to_owned()],
+        session,
+        store,
+        &cmd,
+    );
+    let rec = Recording::start(&args).await.unwrap();
+    let base = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        crate::postgres::app_ready(&rec),
+    )
+    .await
+    .expect("the app answered within 60 s");
+    (rec, base)
+}
+
 /// A value the app makes up with no format of its own (a six-digit
 /// one-time code it keeps in Redis) cannot be told from data by its look:
 /// `generate` keeps it exact, and replay misses the new code. `generate
@@ -660,26 +693,9 @@ async fn verify_matches_a_code_the_app_makes_up_in_redis() {
     require_redis_py();
     let dir = tempfile::tempdir().unwrap();
     let prefix = key_prefix();
-    let port = free_port();
-    let cmd = format!(
-        "REDIS_URL=\"$REEL_DEP_CACHE_URL\" exec python3 {} --listen 127.0.0.1:{port} --prefix {prefix}",
-        redis_app("app.py").display()
-    );
     let store = dir.path().join("reel.db");
-    let args = record_args(
-        port,
-        &["cache=redis:127.0.0.1:0=127.0.0.1:6379".to_owned()],
-        "codes",
-        &store,
-        &cmd,
-    );
-    let rec = Recording::start(&args).await.unwrap();
-    let base = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        crate::postgres::app_ready(&rec),
-    )
-    .await
-    .expect("the app answered within 60 s");
+    let app = redis_app("app.py");
+    let (rec, base) = record_app("python3", &app, &prefix, "codes", &store).await;
     let c = client();
     let (status, v) = send(&c, "POST", format!("{base}/codes/ann"), None).await;
     assert_eq!(status, 201, "{v}");
@@ -729,27 +745,9 @@ async fn verify_matches_a_code_the_app_makes_up_in_redis() {
 async fn app_round_trip(program: &str, script: &str, read: &str, changed: &str) {
     let dir = tempfile::tempdir().unwrap();
     let prefix = key_prefix();
-    let port = free_port();
-    let app = redis_app(script);
-    let cmd = format!(
-        "REDIS_URL=\"$REEL_DEP_CACHE_URL\" exec {program} {} --listen 127.0.0.1:{port} --prefix {prefix}",
-        app.display()
-    );
     let store = dir.path().join("reel.db");
-    let args = record_args(
-        port,
-        &["cache=redis:127.0.0.1:0=127.0.0.1:6379".to_owned()],
-        "sessions",
-        &store,
-        &cmd,
-    );
-    let rec = Recording::start(&args).await.unwrap();
-    let base = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        crate::postgres::app_ready(&rec),
-    )
-    .await
-    .expect("the app answered within 60 s");
+    let app = redis_app(script);
+    let (rec, base) = record_app(program, &app, &prefix, "sessions", &store).await;
     drive_sessions(&base).await;
     let (code, out, err) = rec.interrupt().await;
     drop_keys(&prefix);

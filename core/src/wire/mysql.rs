@@ -17,6 +17,7 @@
 mod command;
 mod handshake;
 mod packet;
+mod read;
 mod response;
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! capability flags both sides state, and the greeting as the recorder
 //! forwards it (no TLS, no compression offered).
 
+use super::read::Reader;
+
 /// Capability flags (`CLIENT_*`), as the server offers them and the client
 /// takes them up.
 pub mod caps {
@@ -317,61 +319,5 @@ impl ClientHello {
         if let Some(attrs) = &self.attrs {
             out.extend_from_slice(attrs);
         }
-    }
-}
-
-/// Reads a payload front to back, naming what it lacks.
-struct Reader<'a> {
-    p: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.p.len());
-        let Some(end) = end else {
-            return Err(format!("the payload ends before {what}"));
-        };
-        let s = &self.p[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, String> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
-        let s = self.take(N, what)?;
-        Ok(s.try_into().expect("N bytes"))
-    }
-
-    /// A length-encoded integer: one byte below 251, else 0xfc, 0xfd or
-    /// 0xfe and 2, 3 or 8 bytes.
-    fn lenenc(&mut self, what: &str) -> Result<u64, String> {
-        let first = self.u8(what)?;
-        let width = match first {
-            0..=0xfa => return Ok(u64::from(first)),
-            0xfc => 2,
-            0xfd => 3,
-            0xfe => 8,
-            _ => {
-                return Err(format!(
-                    "{what} begins with 0x{first:02x}, which starts no length"
-                ))
-            }
-        };
-        let mut le = [0u8; 8];
-        le[..width].copy_from_slice(self.take(width, what)?);
-        Ok(u64::from_le_bytes(le))
-    }
-
-    fn nul(&mut self, what: &str) -> Result<&'a [u8], String> {
-        let rest = &self.p[self.at..];
-        let Some(i) = rest.iter().position(|&b| b == 0) else {
-            return Err(format!("{what} has no terminating NUL"));
-        };
-        self.at += i + 1;
-        Ok(&rest[..i])
     }
 }

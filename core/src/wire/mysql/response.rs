@@ -2,6 +2,7 @@
 //! read from a payload, and the OK and ERR a mock sends of its own.
 
 use super::caps;
+use super::read::Reader;
 
 /// An OK packet: a command done, or (header `0xFE`, under
 /// `DEPRECATE_EOF`) the end of a result set's rows.
@@ -87,18 +88,14 @@ impl Generic {
 }
 
 fn ok(p: &[u8], capabilities: u32) -> Result<OkPacket, String> {
-    let mut at = 1;
-    let affected_rows = lenenc(p, &mut at, "the affected rows")?;
-    let last_insert_id = lenenc(p, &mut at, "the last insert id")?;
+    let mut r = Reader { p, at: 1 };
+    let affected_rows = r.lenenc("the affected rows")?;
+    let last_insert_id = r.lenenc("the last insert id")?;
     let (status, warnings) = if capabilities & caps::PROTOCOL_41 != 0 {
-        let two = |at: &mut usize, what: &str| -> Result<u16, String> {
-            let b = p
-                .get(*at..*at + 2)
-                .ok_or_else(|| format!("an OK packet that ends before {what}"))?;
-            *at += 2;
-            Ok(u16::from_le_bytes([b[0], b[1]]))
-        };
-        (two(&mut at, "the status")?, two(&mut at, "the warnings")?)
+        (
+            u16::from_le_bytes(r.array("the status")?),
+            u16::from_le_bytes(r.array("the warnings")?),
+        )
     } else {
         (0, 0)
     };
@@ -108,7 +105,7 @@ fn ok(p: &[u8], capabilities: u32) -> Result<OkPacket, String> {
         last_insert_id,
         status,
         warnings,
-        info: p[at..].to_vec(),
+        info: p[r.at..].to_vec(),
     })
 }
 
@@ -130,34 +127,6 @@ fn err(p: &[u8], capabilities: u32) -> Result<ErrPacket, String> {
         sql_state,
         message,
     })
-}
-
-/// A length-encoded integer at `*at`, moving past it.
-fn lenenc(p: &[u8], at: &mut usize, what: &str) -> Result<u64, String> {
-    let first = *p
-        .get(*at)
-        .ok_or_else(|| format!("an OK packet that ends before {what}"))?;
-    let width = match first {
-        0..=0xfa => {
-            *at += 1;
-            return Ok(u64::from(first));
-        }
-        0xfc => 2,
-        0xfd => 3,
-        0xfe => 8,
-        _ => {
-            return Err(format!(
-                "{what} begins with 0x{first:02x}, which starts no length"
-            ))
-        }
-    };
-    let bytes = p
-        .get(*at + 1..*at + 1 + width)
-        .ok_or_else(|| format!("an OK packet that ends inside {what}"))?;
-    let mut le = [0u8; 8];
-    le[..width].copy_from_slice(bytes);
-    *at += 1 + width;
-    Ok(u64::from_le_bytes(le))
 }
 
 /// Writes `n` as a length-encoded integer, as short as it goes.

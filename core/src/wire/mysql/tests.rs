@@ -515,7 +515,7 @@ fn generic_answers_by_the_documents_bytes() {
     assert_eq!(Generic::parse(b"\x01\x31", p41), Ok(Generic::Other));
     assert_eq!(
         Generic::parse(b"\x00\xfc\x01", p41),
-        Err("an OK packet that ends inside the affected rows".into())
+        Err("the payload ends before the affected rows".into())
     );
     assert_eq!(Generic::parse(b"", p41), Err("an empty payload".into()));
     for n in [0u64, 250, 251, 65535, 65536, 0xff_ffff, 1 << 24, u64::MAX] {
