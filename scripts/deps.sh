@@ -47,9 +47,9 @@ if [[ "${1:-}" != "--build-only" ]]; then
         echo "reel: installing redis-py (fixtures/redis/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/redis/requirements.txt"
     fi
-    # The MySQL codec's tests read what a real client, PyMySQL, sends.
-    if ! python3 -c 'import pymysql' >/dev/null 2>&1; then
-        echo "reel: installing PyMySQL (fixtures/mysql/requirements.txt)" >&2
+    # The MySQL tests drive real clients: PyMySQL, and aiomysql with a pool.
+    if ! python3 -c 'import pymysql, aiomysql' >/dev/null 2>&1; then
+        echo "reel: installing PyMySQL and aiomysql (fixtures/mysql/requirements.txt)" >&2
         python3 -m pip install -q -r "$(dirname "$0")/../fixtures/mysql/requirements.txt"
     fi
     # The compressed-answers tests run a Python app that sends br and zstd.
@@ -78,7 +78,7 @@ if [[ "${1:-}" != "--build-only" ]]; then
         stamp "$real/requirements.txt" >"$real/.venv/.installed"
     fi
     if [[ "$(cat "$real/node_modules/.installed" 2>/dev/null)" != "$(stamp "$real/package-lock.json")" ]]; then
-        echo "reel: installing newman and ioredis (fixtures/real-apps/package-lock.json)" >&2
+        echo "reel: installing newman, ioredis and mysql2 (fixtures/real-apps/package-lock.json)" >&2
         (cd "$real" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
         stamp "$real/package-lock.json" >"$real/node_modules/.installed"
     fi

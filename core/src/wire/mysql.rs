@@ -15,15 +15,21 @@
 //! statement ids and sequence ids of a conversation) read these payloads.
 
 mod command;
+mod conversation;
 mod handshake;
 mod packet;
 mod read;
 mod response;
+mod value;
 
+#[cfg(test)]
+mod conversation_tests;
 #[cfg(test)]
 mod tests;
 
 pub use command::{command_name, Command};
-pub use handshake::{caps, AuthForm, ClientHello, Greeting, GreetingRest};
+pub use conversation::{Conversation, Turn, READ_MARIADB};
+pub use handshake::{caps, mariadb_caps, AuthForm, ClientHello, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};
 pub use response::{put_lenenc, EofPacket, ErrPacket, Generic, OkPacket, MORE_RESULTS};
+pub use value::{type_name, types, Column, ParamType, UNSIGNED};

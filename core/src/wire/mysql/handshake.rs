@@ -28,6 +28,19 @@ pub mod caps {
     pub const ZSTD_COMPRESSION: u32 = 1 << 26;
 }
 
+/// MariaDB's own capabilities, which a MariaDB server states in the
+/// greeting's last four reserved bytes and a client in its answer's last
+/// four filler bytes, both then leaving `LONG_PASSWORD` (`CLIENT_MYSQL`)
+/// clear; bit 0 here is bit 32 of MariaDB's documents.
+pub mod mariadb_caps {
+    pub const PROGRESS: u32 = 1;
+    pub const COM_MULTI: u32 = 1 << 1;
+    pub const STMT_BULK_OPERATIONS: u32 = 1 << 2;
+    pub const EXTENDED_TYPE_INFO: u32 = 1 << 3;
+    pub const CACHE_METADATA: u32 = 1 << 4;
+    pub const BULK_UNIT_RESULTS: u32 = 1 << 5;
+}
+
 /// The server's first payload, protocol version 10, field by field; what it
 /// does not describe (MariaDB's extended capabilities in the reserved
 /// bytes, a plugin name with no terminating NUL) is kept so that
@@ -161,6 +174,25 @@ impl Greeting {
         }
     }
 
+    /// MariaDB's capabilities, when the server states them.
+    pub fn mariadb_caps(&self) -> u32 {
+        match (&self.rest, self.capabilities & caps::LONG_PASSWORD) {
+            (Some(r), 0) => u32::from_le_bytes(r.reserved[6..10].try_into().expect("4 bytes")),
+            _ => 0,
+        }
+    }
+
+    /// The greeting with `mask`'s MariaDB capabilities no longer offered;
+    /// whether any was.
+    pub fn withdraw_mariadb(&mut self, mask: u32) -> bool {
+        let offered = self.mariadb_caps() & mask;
+        if let (Some(r), true) = (&mut self.rest, offered != 0) {
+            let left = u32::from_le_bytes(r.reserved[6..10].try_into().expect("4 bytes")) & !mask;
+            r.reserved[6..10].copy_from_slice(&left.to_le_bytes());
+        }
+        offered != 0
+    }
+
     /// The greeting as the recorder forwards it: with `mask`'s
     /// capabilities no longer offered (`SSL`: reel does not speak TLS to
     /// the app, which then stays plain; `COMPRESS` and `ZSTD_COMPRESSION`:
@@ -213,6 +245,14 @@ impl ClientHello {
     pub fn is_ssl_request(payload: &[u8]) -> bool {
         payload.len() == 32
             && u32::from_le_bytes(payload[..4].try_into().expect("4 bytes")) & caps::SSL != 0
+    }
+
+    /// MariaDB's capabilities the client takes up.
+    pub fn mariadb_caps(&self) -> u32 {
+        match self.capabilities & caps::LONG_PASSWORD {
+            0 => u32::from_le_bytes(self.filler[19..23].try_into().expect("4 bytes")),
+            _ => 0,
+        }
     }
 
     /// Reads a `HandshakeResponse41`; why not, as text.

@@ -310,30 +310,55 @@ fn a_greeting_that_is_not_one_says_why() {
 /// against the local MariaDB through a tap; what the client sent and what
 /// the server sent.
 fn tapped(program: &str, args: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    for (side, bytes) in tapped_in_order(program, args) {
+        match side {
+            Side::Frontend => up.extend_from_slice(&bytes),
+            Side::Backend => down.extend_from_slice(&bytes),
+        }
+    }
+    (up, down)
+}
+
+/// As [`tapped`], each read of either side in the order they came: a
+/// side's bytes are listed before they are passed on, so an answer comes
+/// after what it answers.
+pub(super) fn tapped_in_order(program: &str, args: &[&str]) -> Vec<(Side, Vec<u8>)> {
     use std::io::{Read, Write};
     use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
     let tap = std::thread::spawn(move || {
         let (client, _) = listener.accept().unwrap();
         let server = TcpStream::connect("127.0.0.1:3306").unwrap();
-        let copy = |mut from: TcpStream, mut to: TcpStream| {
+        let copy = |mut from: TcpStream, mut to: TcpStream, side: Side| {
+            let log = log.clone();
             std::thread::spawn(move || {
-                let mut seen = Vec::new();
                 let mut buf = [0u8; 8192];
                 while let Ok(n) = from.read(&mut buf) {
-                    if n == 0 || to.write_all(&buf[..n]).is_err() {
+                    if n == 0 {
                         break;
                     }
-                    seen.extend_from_slice(&buf[..n]);
+                    log.lock().unwrap().push((side, buf[..n].to_vec()));
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
                 }
                 let _ = to.shutdown(Shutdown::Write);
-                seen
             })
         };
-        let up = copy(client.try_clone().unwrap(), server.try_clone().unwrap());
-        let down = copy(server, client);
-        (up.join().unwrap(), down.join().unwrap())
+        let up = copy(
+            client.try_clone().unwrap(),
+            server.try_clone().unwrap(),
+            Side::Frontend,
+        );
+        let down = copy(server, client, Side::Backend);
+        up.join().unwrap();
+        down.join().unwrap();
     });
     let args: Vec<String> = args
         .iter()
@@ -345,10 +370,12 @@ fn tapped(program: &str, args: &[&str]) -> (Vec<u8>, Vec<u8>) {
         .unwrap_or_else(|e| panic!("{program}: {e} (scripts/deps.sh installs the clients)"));
     assert!(
         out.status.success(),
-        "{program} failed: {}",
+        "{program} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    tap.join().unwrap()
+    tap.join().unwrap();
+    Arc::try_unwrap(seen).unwrap().into_inner().unwrap()
 }
 
 /// Every payload of one direction, which must decode whole.

@@ -1,0 +1,1176 @@
+//! Turns the payloads of one MySQL connection into exchanges: the
+//! connection phase (greeting, the client's answer, the authentication
+//! that follows) as one, then each command with its whole answer.
+//!
+//! An answer's end is known only from the command and what came before:
+//! - `COM_QUERY` and `COM_STMT_EXECUTE`: an OK, an ERR, or a result set
+//!   (column count, column definitions, an EOF unless `DEPRECATE_EOF`,
+//!   rows, an EOF or OK that ends them), repeated while the status says
+//!   more results follow (stored procedures, several statements in one
+//!   query). `COM_QUERY` may instead ask for a local file (`0xFB`): the
+//!   client sends it and an empty packet, then the server answers.
+//! - `COM_STMT_PREPARE`: OK with the statement id and the counts of
+//!   parameters and columns, each followed by that many definitions.
+//! - `COM_STMT_FETCH`: rows of an open cursor; `COM_FIELD_LIST`: column
+//!   definitions; both end in an EOF.
+//! - `COM_CHANGE_USER` authenticates again, as the connection phase does.
+//! - `COM_STMT_CLOSE`, `COM_STMT_SEND_LONG_DATA` and `COM_QUIT` get no answer.
+//! - Everything else: one payload.
+//!
+//! Sequence ids are checked: a command starts at 0 and each payload of its
+//! exchange, either side's, counts on. A client may send commands before
+//! the last is answered (MariaDB's connectors pipeline a prepare and its
+//! execute); answers come in order.
+//!
+//! Each connection's statements are kept (their SQL, parameter count, the
+//! types last bound, long data sent), so an execute reads as the SQL it
+//! runs and its parameters' values.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde_json::{json, Map, Value};
+
+use super::value::{binary_row, execute_params, text_row, type_name, Column, ParamType};
+use super::{
+    caps, mariadb_caps, ClientHello, Command, ErrPacket, Generic, Greeting, OkPacket, Payload,
+};
+use super::{MAX_PACKET, MORE_RESULTS};
+use crate::time::Micros;
+use crate::wire::{Bytes, DecodeError, Side};
+
+/// `SERVER_STATUS_CURSOR_EXISTS`: an execute opened a cursor; its rows come
+/// by `COM_STMT_FETCH`.
+const CURSOR_EXISTS: u16 = 0x0040;
+/// The MariaDB capabilities a conversation reads; the recorder withdraws
+/// the others from the greeting.
+pub const READ_MARIADB: u32 = mariadb_caps::EXTENDED_TYPE_INFO;
+
+/// `execute` with this statement id means the one prepared last (MariaDB).
+const LAST_PREPARED: u32 = u32::MAX;
+
+/// One stored exchange: a command (or the connection phase) with its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// The command read: `{"command": "COM_QUERY", "sql": ...}`.
+    pub request: Map<String, Value>,
+    pub request_raw: Vec<u8>,
+    pub request_size: u64,
+    pub request_cut: bool,
+    /// The answer read: `{"results": [...]}`, `{"error": ...}`, ...; empty
+    /// for a command that gets none.
+    pub answer: Map<String, Value>,
+    pub answer_raw: Vec<u8>,
+    pub answer_size: u64,
+    pub answer_cut: bool,
+    /// Whether the server answered in full.
+    pub answered: bool,
+    pub started_at: Micros,
+    pub first_byte_at: Option<Micros>,
+    pub ended_at: Option<Micros>,
+}
+
+/// What a prepared statement is on one connection.
+#[derive(Debug, Clone, Default)]
+struct Statement {
+    sql: Vec<u8>,
+    params: usize,
+    /// The types the last execute bound.
+    bound: Vec<ParamType>,
+    /// Values sent apart (`COM_STMT_SEND_LONG_DATA`) since the last execute,
+    /// by parameter, each within the cap.
+    long_data: BTreeMap<u16, Vec<u8>>,
+    /// The columns of its last execute's result, which a fetch's rows are in.
+    columns: Vec<Column>,
+}
+
+/// What a command's answer still expects.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    /// Nothing: the command gets no answer.
+    Nothing,
+    /// Authentication, until an OK or ERR; client payloads belong to it.
+    Auth,
+    /// A result set, an OK or an ERR, in the text or binary protocol.
+    Results {
+        binary: bool,
+        stage: Stage,
+    },
+    Prepare(PrepStage),
+    /// Rows of statement `stmt`'s cursor, until an EOF or ERR.
+    Fetch,
+    /// Column definitions until an EOF or ERR.
+    FieldList,
+    /// One payload of any kind.
+    One,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    /// An OK, an ERR, a local-file request or a column count.
+    Start,
+    Columns(u64),
+    ColumnsEof,
+    Rows,
+    /// The client is sending a local file; an empty payload ends it.
+    Infile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PrepStage {
+    Start,
+    Params(u64),
+    ParamsEof,
+    Columns(u64),
+    ColumnsEof,
+}
+
+/// A command waiting for (the rest of) its answer.
+#[derive(Debug)]
+struct Pending {
+    turn: Turn,
+    command: Option<Command>,
+    expect: Expect,
+    next_seq: u8,
+    /// The result set being read: its columns and rows.
+    columns: Vec<Column>,
+    rows: Vec<Value>,
+    rows_total: u64,
+    rows_cut: bool,
+    /// Decoded bytes held for this answer, against the cap.
+    held: usize,
+    /// The columns of the last result set read (an execute's cursor reads
+    /// its rows in them).
+    last_columns: Vec<Column>,
+    /// Definitions of a prepare's parameters.
+    param_defs: Vec<Column>,
+    prepared: Option<(u32, u64, u64, u16)>,
+    /// The local file's content as sent, within the cap, and its size.
+    infile: Vec<u8>,
+    infile_size: u64,
+}
+
+impl Pending {
+    fn new(command: Option<Command>, expect: Expect, seq: u8, now: Micros) -> Self {
+        Pending {
+            turn: Turn {
+                request: Map::new(),
+                request_raw: Vec::new(),
+                request_size: 0,
+                request_cut: false,
+                answer: Map::new(),
+                answer_raw: Vec::new(),
+                answer_size: 0,
+                answer_cut: false,
+                answered: expect == Expect::Nothing,
+                started_at: now,
+                first_byte_at: None,
+                ended_at: None,
+            },
+            command,
+            expect,
+            next_seq: seq,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            rows_total: 0,
+            rows_cut: false,
+            held: 0,
+            last_columns: Vec::new(),
+            param_defs: Vec::new(),
+            prepared: None,
+            infile: Vec::new(),
+            infile_size: 0,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.turn.answered
+    }
+
+    /// Whether the next client payload belongs to this exchange.
+    fn wants_client(&self) -> bool {
+        !self.done()
+            && matches!(
+                self.expect,
+                Expect::Auth
+                    | Expect::Results {
+                        stage: Stage::Infile,
+                        ..
+                    }
+            )
+    }
+
+    fn name(&self) -> &'static str {
+        match &self.command {
+            Some(c) => c.name(),
+            None => "the connection phase",
+        }
+    }
+}
+
+fn add_raw(raw: &mut Vec<u8>, size: &mut u64, cut: &mut bool, p: &Payload, cap: usize) {
+    *size += p.size;
+    *cut |= p.cut;
+    let room = cap.saturating_sub(raw.len());
+    if p.raw.len() > room {
+        *cut = true;
+    }
+    raw.extend_from_slice(&p.raw[..p.raw.len().min(room)]);
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Greeting,
+    Hello,
+    Commands,
+}
+
+/// Pairs one connection's commands with their answers.
+#[derive(Debug)]
+pub struct Conversation {
+    cap: usize,
+    /// Authentication data is not kept (`--redact`).
+    redact: bool,
+    phase: Phase,
+    server_caps: u32,
+    server_mariadb: u32,
+    /// The capabilities both sides took up.
+    capabilities: u32,
+    /// MariaDB's capabilities both sides took up.
+    mariadb: u32,
+    waiting: VecDeque<Pending>,
+    statements: HashMap<u32, Statement>,
+    last_prepared: Option<u32>,
+}
+
+impl Conversation {
+    /// A conversation keeping at most `cap` bytes of each side of an
+    /// exchange, raw and decoded; with `redact`, no authentication data.
+    pub fn new(cap: usize, redact: bool) -> Self {
+        Conversation {
+            cap,
+            redact,
+            phase: Phase::Greeting,
+            server_caps: 0,
+            server_mariadb: 0,
+            capabilities: 0,
+            mariadb: 0,
+            waiting: VecDeque::new(),
+            statements: HashMap::new(),
+            last_prepared: None,
+        }
+    }
+
+    /// Whether no exchange waits for more.
+    pub fn idle(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// The capabilities both sides took up (after the client's answer).
+    pub fn capabilities(&self) -> u32 {
+        self.capabilities
+    }
+
+    /// The exchanges still waiting when the connection ended, as far as
+    /// they got.
+    pub fn finish(&mut self) -> Vec<Turn> {
+        let mut out = Vec::new();
+        while let Some(p) = self.waiting.pop_front() {
+            out.push(self.close(p));
+        }
+        out
+    }
+
+    /// Takes a payload of the client's; the exchanges it completes.
+    pub fn client(&mut self, p: &Payload, now: Micros) -> Result<Vec<Turn>, DecodeError> {
+        let error = |reason: String| DecodeError {
+            side: Side::Frontend,
+            message: "command".into(),
+            offset: p.offset,
+            reason,
+        };
+        match self.phase {
+            Phase::Greeting => {
+                return Err(error(
+                    "the client sent a packet before the server's greeting".into(),
+                ))
+            }
+            Phase::Hello => return self.hello(p).map_err(error).map(|()| Vec::new()),
+            Phase::Commands => {}
+        }
+        if let Some(last) = self.waiting.back_mut().filter(|w| w.wants_client()) {
+            let name = last.name();
+            let err = |reason: String| DecodeError {
+                side: Side::Frontend,
+                message: name.into(),
+                offset: p.offset,
+                reason,
+            };
+            if p.seq != last.next_seq {
+                return Err(err(format!(
+                    "sequence id {} where {} was due",
+                    p.seq, last.next_seq
+                )));
+            }
+            last.next_seq = p.seq.wrapping_add(p.packets as u8);
+            let t = &mut last.turn;
+            add_raw(
+                &mut t.request_raw,
+                &mut t.request_size,
+                &mut t.request_cut,
+                p,
+                self.cap,
+            );
+            if last.expect == Expect::Auth {
+                if !self.redact {
+                    push_to(
+                        &mut t.answer,
+                        "auth",
+                        json!({"client": Bytes(p.bytes.clone())}),
+                    );
+                }
+            } else if p.len == 0 {
+                // The local file ends; the server answers next.
+                last.expect = Expect::Results {
+                    binary: false,
+                    stage: Stage::Start,
+                };
+            } else {
+                last.infile_size += p.len;
+                let room = self.cap.saturating_sub(last.infile.len());
+                last.infile
+                    .extend_from_slice(&p.bytes[..p.bytes.len().min(room)]);
+            }
+            return Ok(Vec::new());
+        }
+        if p.seq != 0 {
+            return Err(error(format!(
+                "a command with sequence id {}, where a command starts at 0",
+                p.seq
+            )));
+        }
+        let command = Command::parse(&p.bytes).map_err(error)?;
+        let expect = expect_for(&command);
+        let mut pending = Pending::new(Some(command), expect, p.seq.wrapping_add(1), now);
+        if p.cut {
+            // Only its start was kept (a query or a value over the cap).
+            pending.turn.request.insert("cut".into(), Value::from(true));
+        }
+        let t = &mut pending.turn;
+        add_raw(
+            &mut t.request_raw,
+            &mut t.request_size,
+            &mut t.request_cut,
+            p,
+            self.cap,
+        );
+        self.waiting.push_back(pending);
+        Ok(self.emit())
+    }
+
+    /// The client's answer to the greeting.
+    fn hello(&mut self, p: &Payload) -> Result<(), String> {
+        let pending = self.waiting.back_mut().expect("the connection phase waits");
+        if p.seq != pending.next_seq {
+            return Err(format!(
+                "the answer to the greeting has sequence id {}, where {} was due",
+                p.seq, pending.next_seq
+            ));
+        }
+        if ClientHello::is_ssl_request(&p.bytes) {
+            return Err(
+                "the client asks for TLS, which the recorder withdrew from the \
+                 greeting; let it connect without (ssl-mode=DISABLED, ssl=false)"
+                    .into(),
+            );
+        }
+        let hello = ClientHello::parse(&p.bytes)?;
+        if hello.capabilities & caps::COMPRESS != 0 {
+            return Err(
+                "the client asks for compression, which the recorder withdrew \
+                 from the greeting; let it connect without"
+                    .into(),
+            );
+        }
+        self.capabilities = hello.capabilities & self.server_caps;
+        self.mariadb = hello.mariadb_caps() & self.server_mariadb;
+        let unread = self.mariadb & !READ_MARIADB;
+        if unread != 0 {
+            return Err(format!(
+                "the client takes up MariaDB capabilities reel does not read (0x{unread:x}: \
+                 progress reports, cached metadata, bulk operations); the recorder withdraws them"
+            ));
+        }
+        let r = &mut pending.turn.request;
+        r.insert("command".into(), Value::from("connect"));
+        r.insert("user".into(), text(&hello.user));
+        if let Some(db) = &hello.database {
+            r.insert("database".into(), text(db));
+        }
+        if let Some(plugin) = &hello.auth_plugin {
+            r.insert("auth_plugin".into(), text(plugin));
+        }
+        r.insert("capabilities".into(), Value::from(hello.capabilities));
+        r.insert("charset".into(), Value::from(hello.charset));
+        if let Some(attrs) = hello.attrs.as_deref().and_then(connect_attrs) {
+            r.insert("attrs".into(), Value::Object(attrs));
+        }
+        if !self.redact {
+            r.insert("auth_response".into(), text(&hello.auth_response));
+        }
+        pending.next_seq = p.seq.wrapping_add(p.packets as u8);
+        let t = &mut pending.turn;
+        add_raw(
+            &mut t.request_raw,
+            &mut t.request_size,
+            &mut t.request_cut,
+            p,
+            self.cap,
+        );
+        self.phase = Phase::Commands;
+        Ok(())
+    }
+
+    /// Takes a payload of the server's; the exchanges it completes.
+    pub fn server(&mut self, p: &Payload, now: Micros) -> Result<Vec<Turn>, DecodeError> {
+        if self.phase == Phase::Greeting {
+            let error = |reason: String| DecodeError {
+                side: Side::Backend,
+                message: "greeting".into(),
+                offset: p.offset,
+                reason,
+            };
+            if p.bytes.first() == Some(&0xFF) {
+                // Refused before the handshake (too many connections, host
+                // not allowed): an exchange of its own.
+                let mut pending = Pending::new(None, Expect::One, 1, now);
+                pending
+                    .turn
+                    .request
+                    .insert("command".into(), "connect".into());
+                self.waiting.push_back(pending);
+                return self.answer(p, now).map(|()| self.emit());
+            }
+            let g = Greeting::parse(&p.bytes).map_err(error)?;
+            self.server_caps = g.capabilities;
+            self.server_mariadb = g.mariadb_caps();
+            let mut pending = Pending::new(None, Expect::Auth, p.seq.wrapping_add(1), now);
+            let rest = g.rest.as_ref();
+            pending.turn.answer.insert(
+                "greeting".into(),
+                json!({
+                    "server_version": text(&g.server_version),
+                    "connection_id": g.connection_id,
+                    "capabilities": g.capabilities,
+                    "charset": rest.map(|r| r.charset),
+                    "status": rest.map(|r| r.status),
+                    "auth_plugin": rest.and_then(|r| r.auth_plugin.as_deref()).map(text),
+                }),
+            );
+            let t = &mut pending.turn;
+            add_raw(
+                &mut t.answer_raw,
+                &mut t.answer_size,
+                &mut t.answer_cut,
+                p,
+                self.cap,
+            );
+            t.first_byte_at = Some(now);
+            t.ended_at = Some(now);
+            self.waiting.push_back(pending);
+            self.phase = Phase::Hello;
+            return Ok(Vec::new());
+        }
+        if !self.waiting.iter().any(|w| !w.done()) {
+            if p.bytes.first() == Some(&0xFF) {
+                // The server's own: a timeout's or a shutdown's error.
+                let mut pending = Pending::new(None, Expect::One, p.seq, now);
+                pending.turn.request.insert("command".into(), Value::Null);
+                self.waiting.push_back(pending);
+                return self.answer(p, now).map(|()| self.emit());
+            }
+            return Err(DecodeError {
+                side: Side::Backend,
+                message: "answer".into(),
+                offset: p.offset,
+                reason: "a packet with no command waiting for one".into(),
+            });
+        }
+        self.answer(p, now)?;
+        Ok(self.emit())
+    }
+
+    /// Adds `p` to the first exchange still waiting for its answer.
+    fn answer(&mut self, p: &Payload, now: Micros) -> Result<(), DecodeError> {
+        let cap = self.cap;
+        let capabilities = self.capabilities;
+        let redact = self.redact;
+        let head = self
+            .waiting
+            .iter_mut()
+            .find(|w| !w.done())
+            .expect("an exchange waits");
+        if let Some(Command::StmtFetch { stmt_id, .. }) = &head.command {
+            if head.columns.is_empty() && head.rows_total == 0 {
+                // A fetch's rows are in the columns of the execute that
+                // opened the cursor.
+                let id = match *stmt_id {
+                    LAST_PREPARED => self.last_prepared.unwrap_or(*stmt_id),
+                    id => id,
+                };
+                if let Some(s) = self.statements.get(&id) {
+                    head.columns = s.columns.clone();
+                }
+            }
+        }
+        let name = head.name();
+        let error = |reason: String| DecodeError {
+            side: Side::Backend,
+            message: format!("answer to {name}"),
+            offset: p.offset,
+            reason,
+        };
+        if p.seq != head.next_seq {
+            return Err(error(format!(
+                "sequence id {} where {} was due",
+                p.seq, head.next_seq
+            )));
+        }
+        head.next_seq = p.seq.wrapping_add(p.packets as u8);
+        let t = &mut head.turn;
+        t.first_byte_at.get_or_insert(now);
+        t.ended_at = Some(now);
+        add_raw(
+            &mut t.answer_raw,
+            &mut t.answer_size,
+            &mut t.answer_cut,
+            p,
+            cap,
+        );
+        let ctx = Ctx {
+            capabilities,
+            extended_types: self.mariadb & mariadb_caps::EXTENDED_TYPE_INFO != 0,
+            cap,
+            redact,
+        };
+        step(head, p, &ctx).map_err(error)
+    }
+
+    /// Takes every exchange done at the front, in order, applying what each
+    /// did to the connection's statements.
+    fn emit(&mut self) -> Vec<Turn> {
+        let mut out = Vec::new();
+        while self.waiting.front().is_some_and(Pending::done) {
+            let p = self.waiting.pop_front().expect("a done exchange");
+            out.push(self.close(p));
+        }
+        out
+    }
+
+    /// The exchange as stored, its command described with what the
+    /// connection knows of its statement.
+    fn close(&mut self, mut p: Pending) -> Turn {
+        if let Some(c) = p.command.take() {
+            self.describe(&c, &mut p);
+        }
+        let reading_rows = matches!(p.expect, Expect::Results { .. } | Expect::Fetch);
+        if !p.done() && reading_rows && (p.rows_total > 0 || !p.columns.is_empty()) {
+            // A result set the connection ended inside.
+            let set = result_set(&mut p, None);
+            push_to(&mut p.turn.answer, "results", set);
+        }
+        p.turn
+    }
+
+    fn describe(&mut self, c: &Command, p: &mut Pending) {
+        let r = &mut p.turn.request;
+        r.insert("command".into(), Value::from(c.name()));
+        let ok = p.turn.answered && !p.turn.answer.contains_key("error");
+        let last = self.last_prepared;
+        let stmt_id = |id: u32| match id {
+            LAST_PREPARED => last.unwrap_or(id),
+            id => id,
+        };
+        match c {
+            Command::Query(sql) => {
+                r.insert("sql".into(), text(sql));
+                if !p.infile.is_empty() || p.infile_size > 0 {
+                    r.insert("infile".into(), text(&p.infile));
+                    r.insert("infile_size".into(), Value::from(p.infile_size));
+                }
+            }
+            Command::StmtPrepare(sql) => {
+                r.insert("sql".into(), text(sql));
+                if let (true, Some((id, _, params, _))) = (ok, p.prepared) {
+                    self.statements.insert(
+                        id,
+                        Statement {
+                            sql: sql.clone(),
+                            params: params as usize,
+                            ..Default::default()
+                        },
+                    );
+                    self.last_prepared = Some(id);
+                }
+            }
+            Command::StmtExecute {
+                stmt_id: id,
+                flags,
+                params,
+                ..
+            } => {
+                let id = stmt_id(*id);
+                r.insert("stmt".into(), Value::from(id));
+                if *flags != 0 {
+                    r.insert("flags".into(), Value::from(*flags));
+                }
+                let cut = p.turn.request_cut;
+                match self.statements.get_mut(&id) {
+                    Some(s) => {
+                        r.insert("sql".into(), text(&s.sql));
+                        let sent: Vec<u16> = s.long_data.keys().copied().collect();
+                        match execute_params(params, s.params, &s.bound, &sent) {
+                            Ok((values, types)) => {
+                                let values = values
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(i, v)| {
+                                        v.unwrap_or_else(|| text(&s.long_data[&(i as u16)]))
+                                    })
+                                    .collect();
+                                r.insert("params".into(), Value::Array(values));
+                                let names =
+                                    types.iter().map(|t| Value::from(param_type(t))).collect();
+                                r.insert("types".into(), Value::Array(names));
+                                s.bound = types;
+                            }
+                            Err(_) if cut => {}
+                            Err(e) => {
+                                r.insert("params_error".into(), Value::from(e));
+                            }
+                        }
+                        s.long_data.clear();
+                        if !p.last_columns.is_empty() {
+                            s.columns = std::mem::take(&mut p.last_columns);
+                        }
+                    }
+                    None => {
+                        r.insert(
+                            "params_error".into(),
+                            Value::from(format!(
+                                "statement {id} was not prepared on this connection"
+                            )),
+                        );
+                    }
+                }
+            }
+            Command::StmtSendLongData {
+                stmt_id: id,
+                param,
+                data,
+            } => {
+                let id = stmt_id(*id);
+                r.insert("stmt".into(), Value::from(id));
+                r.insert("param".into(), Value::from(*param));
+                r.insert("data".into(), text(data));
+                if let Some(s) = self.statements.get_mut(&id) {
+                    r.insert("sql".into(), text(&s.sql));
+                    let held = s.long_data.entry(*param).or_default();
+                    let room = self.cap.saturating_sub(held.len());
+                    held.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Command::StmtClose(id) | Command::StmtReset(id) => {
+                let id = stmt_id(*id);
+                r.insert("stmt".into(), Value::from(id));
+                if let Some(s) = self.statements.get_mut(&id) {
+                    r.insert("sql".into(), text(&s.sql));
+                    s.long_data.clear();
+                }
+                if matches!(c, Command::StmtClose(_)) {
+                    self.statements.remove(&id);
+                }
+            }
+            Command::StmtFetch { stmt_id: id, rows } => {
+                let id = stmt_id(*id);
+                r.insert("stmt".into(), Value::from(id));
+                r.insert("rows".into(), Value::from(*rows));
+                if let Some(s) = self.statements.get(&id) {
+                    r.insert("sql".into(), text(&s.sql));
+                }
+            }
+            Command::InitDb(db) => {
+                r.insert("database".into(), text(db));
+            }
+            Command::SetOption(o) => {
+                r.insert("option".into(), Value::from(*o));
+            }
+            Command::ChangeUser(body) => {
+                // Its user name leads; the rest is authentication data.
+                let user = body.split(|&b| b == 0).next().unwrap_or_default();
+                r.insert("user".into(), text(user));
+                if ok {
+                    self.statements.clear();
+                }
+            }
+            Command::ResetConnection => {
+                if ok {
+                    self.statements.clear();
+                }
+            }
+            Command::Other { body, .. } => {
+                if !body.is_empty() {
+                    r.insert("body".into(), text(body));
+                }
+            }
+            Command::Quit | Command::Ping => {}
+        }
+    }
+}
+
+fn param_type(t: &ParamType) -> String {
+    match t.unsigned {
+        true => format!("{} UNSIGNED", type_name(t.column_type)),
+        false => type_name(t.column_type).to_owned(),
+    }
+}
+
+/// What a command's answer is.
+fn expect_for(c: &Command) -> Expect {
+    match c {
+        Command::Quit | Command::StmtClose(_) | Command::StmtSendLongData { .. } => Expect::Nothing,
+        Command::Query(_) => Expect::Results {
+            binary: false,
+            stage: Stage::Start,
+        },
+        Command::StmtExecute { .. } => Expect::Results {
+            binary: true,
+            stage: Stage::Start,
+        },
+        Command::StmtPrepare(_) => Expect::Prepare(PrepStage::Start),
+        Command::StmtFetch { .. } => Expect::Fetch,
+        Command::ChangeUser(_) => Expect::Auth,
+        Command::Other { code: 0x04, .. } => Expect::FieldList,
+        _ => Expect::One,
+    }
+}
+
+/// Text as JSON: a string, or `{"base64": ...}`.
+fn text(b: &[u8]) -> Value {
+    serde_json::to_value(Bytes::from(b)).expect("bytes serialise")
+}
+
+/// Appends `v` to the array at `key`.
+fn push_to(m: &mut Map<String, Value>, key: &str, v: Value) {
+    match m.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
+        Value::Array(a) => a.push(v),
+        other => *other = Value::Array(vec![v]),
+    }
+}
+
+fn ok_json(ok: &OkPacket) -> Value {
+    let mut m = Map::new();
+    m.insert("affected_rows".into(), ok.affected_rows.into());
+    m.insert("last_insert_id".into(), ok.last_insert_id.into());
+    m.insert("status".into(), ok.status.into());
+    m.insert("warnings".into(), ok.warnings.into());
+    if !ok.info.is_empty() {
+        m.insert("info".into(), text(&ok.info));
+    }
+    Value::Object(m)
+}
+
+fn err_json(e: &ErrPacket) -> Value {
+    json!({
+        "code": e.code,
+        "state": e.sql_state.as_ref().map(|s| text(s)),
+        "message": text(&e.message),
+    })
+}
+
+/// The result set read so far, ended by `end` (an EOF's or OK's status and
+/// warnings), as stored; its rows are taken.
+fn result_set(p: &mut Pending, end: Option<(u16, u16)>) -> Value {
+    let mut m = Map::new();
+    let columns = std::mem::take(&mut p.columns);
+    m.insert(
+        "columns".into(),
+        serde_json::to_value(&columns).expect("columns serialise"),
+    );
+    m.insert("rows".into(), Value::Array(std::mem::take(&mut p.rows)));
+    if p.rows_cut {
+        m.insert("rows_total".into(), p.rows_total.into());
+        m.insert("rows_cut".into(), true.into());
+    }
+    match end {
+        Some((status, warnings)) => {
+            m.insert("status".into(), status.into());
+            m.insert("warnings".into(), warnings.into());
+        }
+        None => {
+            m.insert("unfinished".into(), true.into());
+        }
+    }
+    p.rows_total = 0;
+    p.rows_cut = false;
+    p.last_columns = columns;
+    Value::Object(m)
+}
+
+/// Reads one payload of an answer into the exchange waiting for it.
+/// What reading an answer needs of its connection.
+struct Ctx {
+    capabilities: u32,
+    extended_types: bool,
+    cap: usize,
+    redact: bool,
+}
+
+fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
+    let Ctx {
+        capabilities,
+        cap,
+        redact,
+        ..
+    } = *ctx;
+    let deprecate_eof = capabilities & caps::DEPRECATE_EOF != 0;
+    let first = p.bytes.first().copied();
+    // An EOF, or the OK that stands for one under DEPRECATE_EOF: 0xFE and
+    // shorter than a packet (a row beginning 0xFE holds 16 MiB or more).
+    let is_end = first == Some(0xFE) && p.len < MAX_PACKET as u64;
+    let generic = || Generic::parse(&p.bytes, capabilities);
+    let end_status = || -> Result<(u16, u16), String> {
+        match generic()? {
+            Generic::Eof(e) => Ok((e.status, e.warnings)),
+            Generic::Ok(o) => Ok((o.status, o.warnings)),
+            _ => Err("an EOF that does not read as one".into()),
+        }
+    };
+    match head.expect.clone() {
+        Expect::Nothing => unreachable!("a command with no answer is done"),
+        Expect::Auth => match first {
+            Some(0x00) | Some(0xFF) => finish_generic(head, generic()?),
+            Some(0xFE) => {
+                let mut parts = p.bytes[1..].splitn(2, |&b| b == 0);
+                let plugin = parts.next().unwrap_or_default();
+                push_to(
+                    &mut head.turn.answer,
+                    "auth",
+                    json!({"switch": text(plugin)}),
+                );
+                Ok(())
+            }
+            Some(0x01) => {
+                let data = &p.bytes[1..];
+                // caching_sha2_password: 3 is "fast path taken", 4 "send
+                // the password"; longer data is a public key.
+                let step = match (redact, data) {
+                    (_, [3]) => json!({"more": "fast auth"}),
+                    (_, [4]) => json!({"more": "full auth"}),
+                    (true, _) => json!({"more": "[redacted]"}),
+                    (false, _) => json!({"more": text(data)}),
+                };
+                push_to(&mut head.turn.answer, "auth", step);
+                Ok(())
+            }
+            _ => Err(format!(
+                "a packet beginning 0x{:02x} where authentication goes on or ends",
+                first.unwrap_or(0)
+            )),
+        },
+        Expect::One => {
+            match first {
+                Some(0x00) | Some(0xFF) | Some(0xFE) => match generic()? {
+                    Generic::Other => {
+                        head.turn.answer.insert("payload".into(), text(&p.bytes));
+                    }
+                    g => return finish_generic(head, g),
+                },
+                _ => {
+                    head.turn.answer.insert("payload".into(), text(&p.bytes));
+                }
+            }
+            head.turn.answered = true;
+            Ok(())
+        }
+        Expect::FieldList => {
+            if first == Some(0xFF) || is_end {
+                let end = end_or_err(head, generic()?);
+                if let Some(end) = end {
+                    let set = result_set(head, Some(end));
+                    push_to(&mut head.turn.answer, "results", set);
+                }
+                head.turn.answered = true;
+                return Ok(());
+            }
+            head.columns
+                .push(Column::parse(&p.bytes, ctx.extended_types)?);
+            Ok(())
+        }
+        Expect::Fetch => {
+            if first == Some(0xFF) || is_end {
+                if let Some(end) = end_or_err(head, generic()?) {
+                    let set = result_set(head, Some(end));
+                    push_to(&mut head.turn.answer, "results", set);
+                }
+                head.turn.answered = true;
+                return Ok(());
+            }
+            // A fetch's rows are in its cursor's columns, which the
+            // conversation hands over before the fetch is read.
+            row(head, p, true, cap)
+        }
+        Expect::Prepare(stage) => prepare_step(head, p, stage, ctx, is_end),
+        Expect::Results { binary, stage } => {
+            let set_stage = |head: &mut Pending, stage| {
+                head.expect = Expect::Results { binary, stage };
+            };
+            match stage {
+                Stage::Start => match first {
+                    Some(0x00) | Some(0xFF) => {
+                        let g = generic()?;
+                        if let Generic::Ok(ok) = &g {
+                            push_to(&mut head.turn.answer, "results", json!({"ok": ok_json(ok)}));
+                            if ok.status & MORE_RESULTS != 0 {
+                                return Ok(());
+                            }
+                            head.turn.answered = true;
+                            return Ok(());
+                        }
+                        finish_generic(head, g)
+                    }
+                    Some(0xFB) if !binary => {
+                        head.turn
+                            .answer
+                            .insert("infile".into(), text(&p.bytes[1..]));
+                        set_stage(head, Stage::Infile);
+                        Ok(())
+                    }
+                    _ => {
+                        let mut r = super::read::Reader { p: &p.bytes, at: 0 };
+                        let n = r.lenenc("the column count")?;
+                        if r.at != p.bytes.len() || n == 0 {
+                            return Err(format!(
+                                "a packet beginning 0x{:02x} where an OK, an ERR or a column count was due",
+                                first.unwrap_or(0)
+                            ));
+                        }
+                        set_stage(head, Stage::Columns(n));
+                        Ok(())
+                    }
+                },
+                Stage::Columns(left) => {
+                    head.columns
+                        .push(Column::parse(&p.bytes, ctx.extended_types)?);
+                    let next = match (left - 1, deprecate_eof) {
+                        (0, true) => Stage::Rows,
+                        (0, false) => Stage::ColumnsEof,
+                        (n, _) => Stage::Columns(n),
+                    };
+                    set_stage(head, next);
+                    Ok(())
+                }
+                Stage::ColumnsEof => {
+                    let (status, warnings) = end_status()?;
+                    if !is_end {
+                        return Err("no EOF after the column definitions".into());
+                    }
+                    if status & CURSOR_EXISTS != 0 {
+                        return end_result(head, status, warnings, binary);
+                    }
+                    set_stage(head, Stage::Rows);
+                    Ok(())
+                }
+                Stage::Rows => {
+                    if first == Some(0xFF) {
+                        let g = generic()?;
+                        let set = result_set(head, None);
+                        push_to(&mut head.turn.answer, "results", set);
+                        return finish_generic(head, g);
+                    }
+                    if is_end {
+                        let (status, warnings) = end_status()?;
+                        return end_result(head, status, warnings, binary);
+                    }
+                    row(head, p, binary, cap)
+                }
+                Stage::Infile => Err("a server packet while the client sends its file".into()),
+            }
+        }
+    }
+}
+
+/// A result set's end: stored, then either more results or the answer's end.
+fn end_result(head: &mut Pending, status: u16, warnings: u16, binary: bool) -> Result<(), String> {
+    let set = result_set(head, Some((status, warnings)));
+    push_to(&mut head.turn.answer, "results", set);
+    if status & MORE_RESULTS != 0 {
+        head.expect = Expect::Results {
+            binary,
+            stage: Stage::Start,
+        };
+    } else {
+        head.turn.answered = true;
+    }
+    Ok(())
+}
+
+/// An EOF's (or OK's) status and warnings, or, for an ERR, the error stored.
+fn end_or_err(head: &mut Pending, g: Generic) -> Option<(u16, u16)> {
+    match g {
+        Generic::Eof(e) => Some((e.status, e.warnings)),
+        Generic::Ok(o) => Some((o.status, o.warnings)),
+        Generic::Err(e) => {
+            head.turn.answer.insert("error".into(), err_json(&e));
+            None
+        }
+        Generic::Other => None,
+    }
+}
+
+/// An OK, ERR or EOF that ends the answer.
+fn finish_generic(head: &mut Pending, g: Generic) -> Result<(), String> {
+    let a = &mut head.turn.answer;
+    match g {
+        Generic::Ok(ok) => {
+            a.insert("ok".into(), ok_json(&ok));
+        }
+        Generic::Err(e) => {
+            a.insert("error".into(), err_json(&e));
+        }
+        Generic::Eof(e) => {
+            a.insert(
+                "eof".into(),
+                json!({"status": e.status, "warnings": e.warnings}),
+            );
+        }
+        Generic::Other => return Err("a packet that is no OK, ERR or EOF".into()),
+    }
+    head.turn.answered = true;
+    Ok(())
+}
+
+/// One row of the result set being read, kept while the cap allows.
+fn row(head: &mut Pending, p: &Payload, binary: bool, cap: usize) -> Result<(), String> {
+    head.rows_total += 1;
+    // What a decoded value costs beyond its bytes (a JSON value, a string's
+    // heap block), so that the cap bounds memory, not just payload bytes.
+    const PER_VALUE: usize = 32;
+    let cost = p.bytes.len() + PER_VALUE * head.columns.len();
+    if head.rows_cut || p.cut || head.held + cost > cap {
+        head.rows_cut = true;
+        return Ok(());
+    }
+    let values = match binary {
+        true => binary_row(&p.bytes, &head.columns)?,
+        false => text_row(&p.bytes, head.columns.len())?,
+    };
+    head.held += cost;
+    head.rows.push(Value::Array(values));
+    Ok(())
+}
+
+/// One payload of a prepare's answer.
+fn prepare_step(
+    head: &mut Pending,
+    p: &Payload,
+    stage: PrepStage,
+    ctx: &Ctx,
+    is_end: bool,
+) -> Result<(), String> {
+    let deprecate_eof = ctx.capabilities & caps::DEPRECATE_EOF != 0;
+    // After `n` definitions of one kind: an EOF (unless DEPRECATE_EOF),
+    // then the next kind, or the end.
+    let after = |head: &mut Pending, columns_next: Option<u64>| {
+        let next = match columns_next {
+            Some(n) if n > 0 => Some(PrepStage::Columns(n)),
+            _ => None,
+        };
+        match next {
+            Some(s) => head.expect = Expect::Prepare(s),
+            None => {
+                let (id, _, _, warnings) = head.prepared.expect("a prepare's OK was read");
+                let params = serde_json::to_value(&head.param_defs).expect("columns serialise");
+                let columns = serde_json::to_value(&head.columns).expect("columns serialise");
+                head.turn.answer.insert(
+                    "prepared".into(),
+                    json!({"stmt": id, "params": params, "columns": columns, "warnings": warnings}),
+                );
+                head.columns.clear();
+                head.param_defs.clear();
+                head.turn.answered = true;
+            }
+        }
+    };
+    match stage {
+        PrepStage::Start => {
+            if p.bytes.first() == Some(&0xFF) {
+                let g = Generic::parse(&p.bytes, caps::PROTOCOL_41)?;
+                return finish_generic(head, g);
+            }
+            let b = &p.bytes;
+            if b.len() < 12 || b[0] != 0 {
+                return Err("a prepare's answer that is neither its OK nor an ERR".into());
+            }
+            let id = u32::from_le_bytes(b[1..5].try_into().expect("4 bytes"));
+            let columns = u64::from(u16::from_le_bytes([b[5], b[6]]));
+            let params = u64::from(u16::from_le_bytes([b[7], b[8]]));
+            let warnings = u16::from_le_bytes([b[10], b[11]]);
+            head.prepared = Some((id, columns, params, warnings));
+            match params {
+                0 => after(head, Some(columns)),
+                n => head.expect = Expect::Prepare(PrepStage::Params(n)),
+            }
+        }
+        PrepStage::Params(left) => {
+            head.param_defs
+                .push(Column::parse(&p.bytes, ctx.extended_types)?);
+            let columns = head.prepared.map(|p| p.1);
+            match (left - 1, deprecate_eof) {
+                (0, true) => after(head, columns),
+                (0, false) => head.expect = Expect::Prepare(PrepStage::ParamsEof),
+                (n, _) => head.expect = Expect::Prepare(PrepStage::Params(n)),
+            }
+        }
+        PrepStage::ParamsEof => {
+            if !is_end {
+                return Err("no EOF after the parameter definitions".into());
+            }
+            let columns = head.prepared.map(|p| p.1);
+            after(head, columns);
+        }
+        PrepStage::Columns(left) => {
+            head.columns
+                .push(Column::parse(&p.bytes, ctx.extended_types)?);
+            match (left - 1, deprecate_eof) {
+                (0, true) => after(head, None),
+                (0, false) => head.expect = Expect::Prepare(PrepStage::ColumnsEof),
+                (n, _) => head.expect = Expect::Prepare(PrepStage::Columns(n)),
+            }
+        }
+        PrepStage::ColumnsEof => {
+            if !is_end {
+                return Err("no EOF after the column definitions".into());
+            }
+            after(head, None);
+        }
+    }
+    Ok(())
+}
+
+/// The connection attributes (`_client_name`, `_pid`, ...) as an object;
+/// `None` where the block does not read as pairs of strings.
+fn connect_attrs(block: &[u8]) -> Option<Map<String, Value>> {
+    let mut r = super::read::Reader { p: block, at: 0 };
+    let n = r.lenenc("").ok()?;
+    let end = r.at + usize::try_from(n).ok()?;
+    let mut m = Map::new();
+    while r.at < end {
+        let k = r.lenenc("").ok()?;
+        let k = r.take(usize::try_from(k).ok()?, "").ok()?;
+        let v = r.lenenc("").ok()?;
+        let v = r.take(usize::try_from(v).ok()?, "").ok()?;
+        m.insert(String::from_utf8_lossy(k).into_owned(), text(v));
+    }
+    Some(m)
+}
