@@ -17,6 +17,7 @@ pub enum DepProtocol {
     Http,
     Postgres,
     Redis,
+    Mysql,
 }
 
 impl DepProtocol {
@@ -25,6 +26,7 @@ impl DepProtocol {
             DepProtocol::Http => "http",
             DepProtocol::Postgres => "postgres",
             DepProtocol::Redis => "redis",
+            DepProtocol::Mysql => "mysql",
         }
     }
 }
@@ -53,9 +55,10 @@ pub fn parse(spec: &str) -> Result<DepSpec, String> {
         "http" => DepProtocol::Http,
         "postgres" => DepProtocol::Postgres,
         "redis" => DepProtocol::Redis,
+        "mysql" | "mariadb" => DepProtocol::Mysql,
         other => {
             return Err(format!(
-                "protocol '{other}' is not supported yet (supported: http, postgres, redis)"
+                "protocol '{other}' is not supported yet (supported: http, postgres, redis, mysql)"
             ))
         }
     };

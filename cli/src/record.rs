@@ -36,6 +36,7 @@ pub fn run(args: RecordArgs, secret_rules: SecretRules) -> anyhow::Result<ExitCo
             DepProtocol::Http => DependencyKind::Http(Upstream::parse("--dep target", &d.target)?),
             DepProtocol::Postgres => DependencyKind::Postgres(postgres_target(d, &d.target)?),
             DepProtocol::Redis => DependencyKind::Redis(redis_target(d, &d.target)?),
+            DepProtocol::Mysql => DependencyKind::Mysql(mysql_target(d, &d.target)?),
         };
         if dependencies
             .iter()
@@ -256,6 +257,12 @@ fn postgres_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
         5432,
         "Postgres",
     )
+}
+
+/// A MySQL or MariaDB target is `host:port` (a `mysql://` or `mariadb://`
+/// URL's host and port are taken too); the port defaults to 3306.
+fn mysql_target(spec: &DepSpec, target: &str) -> anyhow::Result<String> {
+    host_port(spec, target, &["mysql://", "mariadb://"], 3306, "MySQL")
 }
 
 /// A Redis target is `host:port` (a `redis://` URL's host and port are taken

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod errors;
 pub mod http;
 pub mod limit;
+mod mysql;
 mod postgres;
 mod redis;
 pub mod server;

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::errors::ProxyError;
 use crate::http::{HttpRecorder, InFlight, Role};
 use crate::limit::{ConnLimits, Limited, Refusals};
+use crate::mysql::MysqlRecorder;
 use crate::postgres::PgRecorder;
 pub use crate::redis::RedisTarget;
 use crate::redis::{RedisRecorder, Tls};
@@ -62,6 +63,8 @@ pub enum DependencyKind {
     /// `host:port` of the real Postgres server.
     Postgres(String),
     Redis(RedisTarget),
+    /// `host:port` of the real MySQL or MariaDB server.
+    Mysql(String),
 }
 
 impl DependencyKind {
@@ -70,6 +73,7 @@ impl DependencyKind {
             DependencyKind::Http(_) => "http",
             DependencyKind::Postgres(_) => "postgres",
             DependencyKind::Redis(_) => "redis",
+            DependencyKind::Mysql(_) => "mysql",
         }
     }
 
@@ -79,6 +83,7 @@ impl DependencyKind {
             DependencyKind::Http(u) => u.url.clone(),
             DependencyKind::Postgres(t) => t.clone(),
             DependencyKind::Redis(t) => t.to_string(),
+            DependencyKind::Mysql(t) => t.clone(),
         }
     }
 }
@@ -154,7 +159,9 @@ impl Recorder {
                         },
                     ));
                 }
-                DependencyKind::Postgres(_) | DependencyKind::Redis(_) => {
+                DependencyKind::Postgres(_)
+                | DependencyKind::Redis(_)
+                | DependencyKind::Mysql(_) => {
                     let listener = bind(&what, &dep.listen)?;
                     let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
                         what: what.clone(),
@@ -198,6 +205,19 @@ impl Recorder {
                         name: name.clone(),
                         target: target.addr.clone(),
                         tls,
+                        sink: sink.clone(),
+                        body_cap: cfg.body_cap,
+                        redact: cfg.redact,
+                        in_flight: in_flight.clone(),
+                        open,
+                        refusals: refusals.clone(),
+                    });
+                    Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
+                }
+                DependencyKind::Mysql(target) => {
+                    let recorder = Arc::new(MysqlRecorder {
+                        name: name.clone(),
+                        target: target.clone(),
                         sink: sink.clone(),
                         body_cap: cfg.body_cap,
                         redact: cfg.redact,

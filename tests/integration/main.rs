@@ -13,6 +13,7 @@ mod hostile_suite;
 mod install;
 mod limits;
 mod long;
+mod mysql;
 mod pg_pools;
 mod postgres;
 mod protocols;

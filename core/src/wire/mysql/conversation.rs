@@ -266,6 +266,11 @@ impl Conversation {
         self.waiting.is_empty()
     }
 
+    /// Whether the server has greeted and the client not yet answered.
+    pub fn awaiting_hello(&self) -> bool {
+        self.phase == Phase::Hello
+    }
+
     /// The capabilities both sides took up (after the client's answer).
     pub fn capabilities(&self) -> u32 {
         self.capabilities

@@ -25,7 +25,9 @@ pub mod caps {
     pub const PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 1 << 21;
     pub const SESSION_TRACK: u32 = 1 << 23;
     pub const DEPRECATE_EOF: u32 = 1 << 24;
+    pub const OPTIONAL_RESULTSET_METADATA: u32 = 1 << 25;
     pub const ZSTD_COMPRESSION: u32 = 1 << 26;
+    pub const QUERY_ATTRIBUTES: u32 = 1 << 27;
 }
 
 /// MariaDB's own capabilities, which a MariaDB server states in the

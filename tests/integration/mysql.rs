@@ -1,0 +1,221 @@
+//! Recording a MySQL/MariaDB dependency, end to end: real clients (PyMySQL,
+//! aiomysql with a pool, Node's mysql2 with prepared statements, the
+//! `mariadb` command-line client) talk to the local MariaDB through `reel
+//! record --dep NAME=mysql:...`, read back what they read directly, and
+//! the store holds the connection phase and each command with its whole
+//! answer.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// `reel record` with the MySQL dependency `db` in front of the local
+/// MariaDB, no app, into `store`.
+async fn record_mysql(store: &Path, extra: &[&str]) -> Recording {
+    let mut args: Vec<String> = vec![
+        "--upstream".into(),
+        format!("http://127.0.0.1:{}", free_port()),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--dep".into(),
+        "db=mysql:127.0.0.1:0=mysql://127.0.0.1:3306".into(),
+        "--session".into(),
+        "db".into(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    Recording::start(&args).await.unwrap()
+}
+
+/// A table name no other test uses.
+fn table(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("reel_{prefix}_{}_{nanos}", std::process::id())
+}
+
+/// Runs `program script ADDR TABLE` from fixtures/mysql; what it printed.
+async fn workload(program: &str, script: &str, addr: &str, t: &str) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tokio::process::Command::new(program)
+        .arg(root.join("fixtures/mysql").join(script))
+        .arg(addr)
+        .arg(t)
+        .env("NODE_PATH", root.join("fixtures/real-apps/node_modules"))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/deps.sh installs the clients)"));
+    assert!(
+        out.status.success(),
+        "{script} failed against {addr}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `mysql` exchanges of the stored session `db`, in order.
+fn mysql_exchanges(store: &Path) -> Vec<Value> {
+    let s = session_json(store, "db");
+    s["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["protocol"] == "mysql")
+        .cloned()
+        .collect()
+}
+
+fn command(e: &Value) -> &str {
+    e["request"]["decoded"]["command"].as_str().unwrap_or("")
+}
+
+fn sql(e: &Value) -> &str {
+    e["request"]["decoded"]["sql"].as_str().unwrap_or("")
+}
+
+/// PyMySQL, an aiomysql pool and mysql2 through the recorder read back
+/// exactly what they read from MariaDB directly; every command is stored
+/// with its whole answer, on the connection it was sent on, and nothing is
+/// left unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients_through_the_recorder_read_what_they_read_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let rec = record_mysql(&store, &[]).await;
+    let via = rec.dep("db").to_string();
+    for (program, script) in [("python3", "workload.py"), ("node", "workload.js")] {
+        let direct = workload(program, script, "127.0.0.1:3306", &table("direct")).await;
+        let recorded = workload(program, script, &via, &table("rec")).await;
+        assert_eq!(recorded, direct, "{script}");
+    }
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let ex = mysql_exchanges(&store);
+    for e in &ex {
+        assert_eq!(e["dependency"], "db");
+        assert!(e["error"].is_null(), "{e}");
+    }
+    // PyMySQL's connection, the pool's three, mysql2's: five connection
+    // phases, each first on its connection and ended by the server's OK.
+    let connects: Vec<&Value> = ex.iter().filter(|e| command(e) == "connect").collect();
+    assert_eq!(connects.len(), 5, "{connects:#?}");
+    for c in &connects {
+        assert_eq!(c["request"]["decoded"]["user"], "root");
+        assert!(c["response"]["decoded"]["ok"].is_object(), "{c}");
+        let greeting = &c["response"]["decoded"]["greeting"];
+        let offered = greeting["capabilities"].as_u64().unwrap();
+        assert_eq!(offered & (1 << 11), 0, "TLS is withdrawn: {greeting}");
+        let first = ex
+            .iter()
+            .find(|e| e["connection"] == c["connection"])
+            .unwrap();
+        assert_eq!(command(first), "connect");
+    }
+    let many = ex
+        .iter()
+        .find(|e| sql(e) == "SELECT seq FROM seq_1_to_10000")
+        .unwrap();
+    let set = &many["response"]["decoded"]["results"][0];
+    assert_eq!(set["rows"].as_array().unwrap().len(), 10_000);
+    assert_eq!(set["rows"][9_999], serde_json::json!(["10000"]));
+    let dup = ex
+        .iter()
+        .find(|e| !e["response"]["decoded"]["error"].is_null())
+        .expect("the duplicate key's ERR");
+    assert_eq!(dup["response"]["decoded"]["error"]["code"], 1062);
+    let call = ex.iter().find(|e| sql(e).starts_with("CALL ")).unwrap();
+    assert_eq!(
+        call["response"]["decoded"]["results"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // The pool's six queries each went out on one of its connections.
+    let pooled: Vec<&Value> = ex
+        .iter()
+        .filter(|e| sql(e).starts_with("SELECT name FROM reel_rec_"))
+        .collect();
+    assert_eq!(pooled.len(), 6);
+    // mysql2's executes read as their SQL and values.
+    let executes: Vec<&Value> = ex
+        .iter()
+        .filter(|e| command(e) == "COM_STMT_EXECUTE")
+        .collect();
+    assert_eq!(executes.len(), 3, "{executes:#?}");
+    assert!(sql(executes[0]).starts_with("INSERT INTO reel_rec_"));
+    assert_eq!(
+        executes[0]["request"]["decoded"]["params"],
+        serde_json::json!([42.0, "x", {"base64": "AP8="}])
+    );
+    let rows = &executes[2]["response"]["decoded"]["results"][0]["rows"];
+    assert_eq!(
+        *rows,
+        serde_json::json!([[1, 42, "x", {"base64": "AP8="}], [2, 7, null, null]])
+    );
+    assert!(ex.iter().any(|e| command(e) == "COM_STMT_CLOSE"));
+    assert!(ex.iter().any(|e| command(e) == "COM_QUIT"));
+}
+
+/// The `mariadb` client through the recorder; with `--redact` its
+/// password's scramble is stored neither decoded nor raw. One that insists
+/// on TLS is told, in reel's log, what to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mariadb_client_is_recorded_without_its_scramble_under_redact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let rec = record_mysql(&store, &["--redact"]).await;
+    let port = rec.dep("db").port().to_string();
+    let base = ["-h", "127.0.0.1", "-P", &port, "-u", "root"];
+    let plain = tokio::process::Command::new("mariadb")
+        .args(base)
+        .args(["--skip-ssl", "test", "-e", "SELECT 40 + 2 AS answer"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "answer\n42\n");
+    let tls = tokio::process::Command::new("mariadb")
+        .args(base)
+        .args([
+            "--ssl",
+            "--ssl-verify-server-cert",
+            "test",
+            "-e",
+            "SELECT 1",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!tls.status.success(), "a client that insists on TLS fails");
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("if it requires TLS"), "{stderr}");
+
+    let ex = mysql_exchanges(&store);
+    let connect = ex.iter().find(|e| command(e) == "connect").unwrap();
+    let decoded = &connect["request"]["decoded"];
+    assert!(decoded.get("auth_response").is_none(), "{decoded}");
+    let raw = &connect["request"]["raw"];
+    assert!(raw["size"].as_u64().unwrap() > 0, "{connect}");
+    assert!(body_bytes(raw).is_empty(), "no byte of it is stored: {raw}");
+    let query = ex
+        .iter()
+        .find(|e| sql(e) == "SELECT 40 + 2 AS answer")
+        .unwrap();
+    assert_eq!(
+        query["response"]["decoded"]["results"][0]["rows"],
+        serde_json::json!([["42"]])
+    );
+}
