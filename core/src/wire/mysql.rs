@@ -16,6 +16,7 @@
 
 mod command;
 mod conversation;
+mod encode;
 mod handshake;
 mod packet;
 mod read;
@@ -29,6 +30,7 @@ mod tests;
 
 pub use command::{command_name, Command};
 pub use conversation::{Conversation, Turn, READ_MARIADB};
+pub use encode::{encode_answer, encode_column, encode_err, encode_ok, Encoding, Rows};
 pub use handshake::{caps, mariadb_caps, AuthForm, ClientHello, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};
 pub use response::{put_lenenc, EofPacket, ErrPacket, Generic, OkPacket, MORE_RESULTS};

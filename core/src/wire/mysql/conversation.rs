@@ -144,6 +144,12 @@ struct Pending {
     /// Definitions of a prepare's parameters.
     param_defs: Vec<Column>,
     prepared: Option<(u32, u64, u64, u16)>,
+    /// The status and warnings of the EOF after the column definitions.
+    columns_eof: Option<(u16, u16)>,
+    /// The status of the EOFs after a prepare's definitions.
+    prepare_eof: Option<u16>,
+    /// An execute opened a cursor: its rows come by fetch.
+    cursor: bool,
     /// The local file's content as sent, within the cap, and its size.
     infile: Vec<u8>,
     infile_size: u64,
@@ -177,6 +183,9 @@ impl Pending {
             last_columns: Vec::new(),
             param_defs: Vec::new(),
             prepared: None,
+            columns_eof: None,
+            prepare_eof: None,
+            cursor: false,
             infile: Vec::new(),
             infile_size: 0,
         }
@@ -269,6 +278,14 @@ impl Conversation {
     /// Whether the server has greeted and the client not yet answered.
     pub fn awaiting_hello(&self) -> bool {
         self.phase == Phase::Hello
+    }
+
+    /// How this connection's answers are written (after the client's answer).
+    pub fn encoding(&self) -> super::Encoding {
+        super::Encoding {
+            capabilities: self.capabilities,
+            extended_types: self.mariadb & mariadb_caps::EXTENDED_TYPE_INFO != 0,
+        }
     }
 
     /// The capabilities both sides took up (after the client's answer).
@@ -807,10 +824,18 @@ fn result_set(p: &mut Pending, end: Option<(u16, u16)>) -> Value {
         m.insert("rows_total".into(), p.rows_total.into());
         m.insert("rows_cut".into(), true.into());
     }
+    if std::mem::take(&mut p.cursor) {
+        m.insert("cursor".into(), true.into());
+    }
+    let columns_eof = p.columns_eof.take();
     match end {
         Some((status, warnings)) => {
             m.insert("status".into(), status.into());
             m.insert("warnings".into(), warnings.into());
+            // Written only where it says something the end does not.
+            if let Some((s, w)) = columns_eof.filter(|&e| e != (status, warnings)) {
+                m.insert("columns_eof".into(), json!({"status": s, "warnings": w}));
+            }
         }
         None => {
             m.insert("unfinished".into(), true.into());
@@ -981,8 +1006,10 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                         return Err("no EOF after the column definitions".into());
                     }
                     if status & CURSOR_EXISTS != 0 {
+                        head.cursor = true;
                         return end_result(head, status, warnings, binary);
                     }
+                    head.columns_eof = Some((status, warnings));
                     set_stage(head, Stage::Rows);
                     Ok(())
                 }
@@ -1097,10 +1124,12 @@ fn prepare_step(
                 let (id, _, _, warnings) = head.prepared.expect("a prepare's OK was read");
                 let params = serde_json::to_value(&head.param_defs).expect("columns serialise");
                 let columns = serde_json::to_value(&head.columns).expect("columns serialise");
-                head.turn.answer.insert(
-                    "prepared".into(),
-                    json!({"stmt": id, "params": params, "columns": columns, "warnings": warnings}),
-                );
+                let mut prepared =
+                    json!({"stmt": id, "params": params, "columns": columns, "warnings": warnings});
+                if let Some(status) = head.prepare_eof {
+                    prepared["eof_status"] = status.into();
+                }
+                head.turn.answer.insert("prepared".into(), prepared);
                 head.columns.clear();
                 head.param_defs.clear();
                 head.turn.answered = true;
@@ -1141,6 +1170,7 @@ fn prepare_step(
             if !is_end {
                 return Err("no EOF after the parameter definitions".into());
             }
+            head.prepare_eof = Some(eof_status(&p.bytes));
             let columns = head.prepared.map(|p| p.1);
             after(head, columns);
         }
@@ -1157,10 +1187,19 @@ fn prepare_step(
             if !is_end {
                 return Err("no EOF after the column definitions".into());
             }
+            head.prepare_eof = Some(eof_status(&p.bytes));
             after(head, None);
         }
     }
     Ok(())
+}
+
+/// The status of an EOF payload (0 for a bare one).
+fn eof_status(p: &[u8]) -> u16 {
+    match p.len() >= 5 {
+        true => u16::from_le_bytes([p[3], p[4]]),
+        false => 0,
+    }
 }
 
 /// The connection attributes (`_client_name`, `_pid`, ...) as an object;

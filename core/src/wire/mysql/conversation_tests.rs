@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::tests::tapped_in_order;
 use super::*;
 use crate::time::Micros;
-use crate::wire::Side;
+use crate::wire::{DecodeError, Side};
 
 /// A name no other test uses, for a table or procedure of this test's own.
 fn unique(prefix: &str) -> String {
@@ -21,6 +21,11 @@ fn unique(prefix: &str) -> String {
 /// The exchanges one connection's bytes make, fed in the order they came,
 /// each direction in reads as they were taken.
 fn converse(events: &[(Side, Vec<u8>)], cap: usize) -> Vec<Turn> {
+    converse_encoded(events, cap).0
+}
+
+/// As [`converse`], with how the connection's answers are written.
+fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Turn>, Encoding) {
     let mut conv = Conversation::new(cap, false);
     let mut client = PacketDecoder::new(Side::Frontend, cap);
     let mut server = PacketDecoder::new(Side::Backend, cap);
@@ -42,7 +47,42 @@ fn converse(events: &[(Side, Vec<u8>)], cap: usize) -> Vec<Turn> {
     client.finish().unwrap();
     server.finish().unwrap();
     turns.extend(conv.finish());
-    turns
+    (turns, conv.encoding())
+}
+
+/// Every answer of a real session, written back from what was read, is
+/// the bytes the server sent.
+fn answers_write_back(events: &[(Side, Vec<u8>)]) -> usize {
+    let (turns, enc) = converse_encoded(events, usize::MAX);
+    let mut checked = 0;
+    for t in &turns {
+        let rows = match t.request["command"].as_str() {
+            Some("COM_QUERY") => Rows::Text,
+            Some("COM_STMT_EXECUTE") => Rows::Binary,
+            Some("COM_STMT_FETCH") => Rows::Fetch,
+            Some("connect") | None => continue,
+            Some(_) => Rows::Text,
+        };
+        if t.answer.is_empty() {
+            continue;
+        }
+        let payloads = encode_answer(&t.answer, rows, None, enc)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", t.request));
+        let mut wire = Vec::new();
+        let mut seq = 1u8;
+        for p in payloads {
+            seq = encode_payload(seq, &p, &mut wire);
+        }
+        assert_eq!(
+            wire,
+            t.answer_raw,
+            "{:?}\n{}",
+            t.request,
+            serde_json::to_string(&t.answer).unwrap()
+        );
+        checked += 1;
+    }
+    checked
 }
 
 /// The exchange's SQL (lossy where it holds bytes that are not UTF-8).
@@ -104,6 +144,8 @@ fn a_pymysql_session_pairs_every_command_with_its_answer() {
         c.close()\n";
     let events = tapped_in_order("python3", &["-c", script, "{port}", &t]);
     let turns = converse(&events, usize::MAX);
+    let written = answers_write_back(&events);
+    assert!(written >= 15, "{written}");
 
     let connect = &turns[0];
     assert_eq!(connect.request["command"], "connect");
@@ -243,6 +285,8 @@ fn mysql2_prepared_statements_read_as_sql_with_typed_values() {
     let path = format!("NODE_PATH={node_modules}");
     let events = tapped_in_order("env", &[&path, "node", "-e", script, "{port}", &t]);
     let turns = converse(&events, usize::MAX);
+    let written = answers_write_back(&events);
+    assert!(written >= 8, "{written}");
     assert!(turns.iter().all(|t| t.answered), "{turns:#?}");
 
     let prepares: Vec<&Turn> = turns
@@ -307,4 +351,297 @@ fn mysql2_prepared_statements_read_as_sql_with_typed_values() {
         .expect("a close");
     assert!(sql_of(close).starts_with(&format!("SELECT * FROM {t}")));
     assert!(close.answer.is_empty());
+}
+
+/// A MySQL 8 greeting offering `caps`, its plugin caching_sha2_password.
+fn mysql8_greeting(capabilities: u32) -> Vec<u8> {
+    let mut p = vec![10];
+    p.extend_from_slice(b"8.0.36\0");
+    p.extend_from_slice(&8u32.to_le_bytes());
+    p.extend_from_slice(b"abcdefgh\0");
+    p.extend_from_slice(&(capabilities as u16).to_le_bytes());
+    p.push(0xff);
+    p.extend_from_slice(&2u16.to_le_bytes());
+    p.extend_from_slice(&((capabilities >> 16) as u16).to_le_bytes());
+    p.push(21);
+    p.extend_from_slice(&[0; 10]);
+    p.extend_from_slice(b"ijklmnopqrst\0");
+    p.extend_from_slice(b"caching_sha2_password\0");
+    p
+}
+
+/// A `HandshakeResponse41` taking up `capabilities`, its scramble `auth`.
+fn mysql8_hello(capabilities: u32, auth: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&capabilities.to_le_bytes());
+    p.extend_from_slice(&(16u32 << 20).to_le_bytes());
+    p.push(0xff);
+    p.extend_from_slice(&[0; 23]);
+    p.extend_from_slice(b"app\0");
+    p.push(auth.len() as u8);
+    p.extend_from_slice(auth);
+    if capabilities & caps::CONNECT_WITH_DB != 0 {
+        p.extend_from_slice(b"shop\0");
+    }
+    p.extend_from_slice(b"caching_sha2_password\0");
+    p
+}
+
+/// Feeds `(side, seq, payload)` in order; the exchanges and the encoding.
+fn script(
+    conv: &mut Conversation,
+    steps: &[(Side, u8, Vec<u8>)],
+) -> Result<Vec<Turn>, DecodeError> {
+    let mut turns = Vec::new();
+    let mut offsets = [0u64; 2];
+    for (side, seq, payload) in steps {
+        let at = &mut offsets[usize::from(*side == Side::Backend)];
+        let mut raw = Vec::new();
+        encode_payload(*seq, payload, &mut raw);
+        let p = Payload {
+            seq: *seq,
+            bytes: payload.clone(),
+            raw: raw.clone(),
+            offset: *at,
+            size: raw.len() as u64,
+            len: payload.len() as u64,
+            cut: false,
+            packets: 1,
+        };
+        *at += raw.len() as u64;
+        turns.extend(match side {
+            Side::Frontend => conv.client(&p, Micros(0))?,
+            Side::Backend => conv.server(&p, Micros(0))?,
+        });
+    }
+    Ok(turns)
+}
+
+/// caching_sha2_password's full authentication on a plain connection, byte
+/// for byte as MySQL's documents give it (more data 0x04 "perform full
+/// authentication", the client's 0x02 asking for the public key, the key,
+/// the encrypted password, OK), then its fast path (0x03, OK); with
+/// `--redact` neither the scramble, the key nor the password is kept.
+#[test]
+fn caching_sha2_full_and_fast_authentication_pair_as_one_exchange() {
+    use caps::*;
+    let offered = PROTOCOL_41
+        | SECURE_CONNECTION
+        | PLUGIN_AUTH
+        | DEPRECATE_EOF
+        | CONNECT_WITH_DB
+        | LONG_PASSWORD;
+    let ok = b"\x00\x00\x00\x02\x00\x00\x00".to_vec();
+    let key = b"\x01-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----\n".to_vec();
+    let secret = vec![0xA5; 256];
+    let full = vec![
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 32])),
+        (Side::Backend, 2, b"\x01\x04".to_vec()),
+        (Side::Frontend, 3, b"\x02".to_vec()),
+        (Side::Backend, 4, key.clone()),
+        (Side::Frontend, 5, secret.clone()),
+        (Side::Backend, 6, ok.clone()),
+    ];
+    let mut conv = Conversation::new(usize::MAX, false);
+    let turns = script(&mut conv, &full).unwrap();
+    assert_eq!(turns.len(), 1);
+    let t = &turns[0];
+    assert!(t.answered);
+    assert_eq!(t.request["user"], "app");
+    assert_eq!(t.request["database"], "shop");
+    assert_eq!(
+        t.answer["auth"],
+        json!([{"more": "full auth"}, {"client": {"base64": "Ag=="}}, {"more": String::from_utf8_lossy(&key[1..])}, {"client": {"base64": base64_of(&secret)}}])
+    );
+    assert_eq!(t.answer["ok"]["status"], 2);
+    assert!(conv.encoding().capabilities & DEPRECATE_EOF != 0);
+
+    let mut redacted = Conversation::new(usize::MAX, true);
+    let t = &script(&mut redacted, &full).unwrap()[0];
+    let stored =
+        serde_json::to_string(&t.request).unwrap() + &serde_json::to_string(&t.answer).unwrap();
+    assert!(
+        !stored.contains("auth_response") && !stored.contains("PUBLIC KEY"),
+        "{stored}"
+    );
+    assert!(!stored.contains(&base64_of(&secret)), "{stored}");
+    assert_eq!(
+        t.answer["auth"],
+        json!([{"more": "full auth"}, {"more": "[redacted]"}])
+    );
+
+    let fast = vec![
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 32])),
+        (Side::Backend, 2, b"\x01\x03".to_vec()),
+        (Side::Backend, 3, ok),
+    ];
+    let t = &script(&mut Conversation::new(usize::MAX, false), &fast).unwrap()[0];
+    assert_eq!(t.answer["auth"], json!([{"more": "fast auth"}]));
+    assert!(t.answered);
+}
+
+fn base64_of(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// Under DEPRECATE_EOF (MySQL 8's clients) rows end in an OK whose header
+/// is 0xFE and no EOF follows the column definitions; an execute that
+/// opens a cursor answers with its columns only and the fetch brings the
+/// rows. Every answer writes back to its bytes.
+#[test]
+fn deprecate_eof_results_and_a_cursor_read_and_write_back() {
+    use caps::*;
+    let offered = PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | DEPRECATE_EOF | LONG_PASSWORD;
+    let column = |name: &str, t: u8| {
+        let c = Column {
+            schema: b"shop".to_vec().into(),
+            table: b"t".to_vec().into(),
+            org_table: b"t".to_vec().into(),
+            name: name.as_bytes().to_vec().into(),
+            org_name: name.as_bytes().to_vec().into(),
+            charset: 63,
+            length: 11,
+            column_type: t,
+            flags: 0,
+            decimals: 0,
+            extended: None,
+        };
+        let mut b = Vec::new();
+        encode_column(
+            &c,
+            Encoding {
+                capabilities: offered,
+                extended_types: false,
+            },
+            &mut b,
+        );
+        b
+    };
+    // SELECT id, name: two columns, two rows, the OK that ends them.
+    let end = b"\xfe\x00\x00\x02\x00\x00\x00".to_vec();
+    let mut prepare_ok = vec![0];
+    prepare_ok.extend_from_slice(&1u32.to_le_bytes());
+    prepare_ok.extend_from_slice(&1u16.to_le_bytes()); // one column
+    prepare_ok.extend_from_slice(&0u16.to_le_bytes()); // no parameters
+    prepare_ok.extend_from_slice(&[0, 0, 0]);
+    let mut execute = vec![0x17];
+    execute.extend_from_slice(&1u32.to_le_bytes());
+    execute.push(1); // CURSOR_TYPE_READ_ONLY
+    execute.extend_from_slice(&1u32.to_le_bytes());
+    let mut fetch = vec![0x1c];
+    fetch.extend_from_slice(&1u32.to_le_bytes());
+    fetch.extend_from_slice(&10u32.to_le_bytes());
+    let steps = vec![
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 32])),
+        (Side::Backend, 2, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
+        (Side::Frontend, 0, b"\x03SELECT id, name FROM t".to_vec()),
+        (Side::Backend, 1, vec![2]),
+        (Side::Backend, 2, column("id", types::LONG)),
+        (Side::Backend, 3, column("name", types::VAR_STRING)),
+        (Side::Backend, 4, b"\x011\x03ann".to_vec()),
+        (Side::Backend, 5, b"\x012\xfb".to_vec()),
+        (Side::Backend, 6, end.clone()),
+        (Side::Frontend, 0, b"\x16SELECT id FROM t".to_vec()),
+        (Side::Backend, 1, prepare_ok),
+        (Side::Backend, 2, column("id", types::LONG)),
+        (Side::Frontend, 0, execute),
+        (Side::Backend, 1, vec![1]),
+        (Side::Backend, 2, column("id", types::LONG)),
+        // The cursor is open: status CURSOR_EXISTS | AUTOCOMMIT.
+        (Side::Backend, 3, b"\xfe\x00\x00\x42\x00\x00\x00".to_vec()),
+        (Side::Frontend, 0, fetch),
+        (Side::Backend, 1, b"\x00\x00\x07\x00\x00\x00".to_vec()),
+        // The last row sent: LAST_ROW_SENT | AUTOCOMMIT.
+        (Side::Backend, 2, b"\xfe\x00\x00\x82\x00\x00\x00".to_vec()),
+    ];
+    let mut conv = Conversation::new(usize::MAX, false);
+    let turns = script(&mut conv, &steps).unwrap();
+    assert_eq!(turns.len(), 5, "{turns:#?}");
+    assert!(turns.iter().all(|t| t.answered));
+    let query = &turns[1].answer["results"][0];
+    assert_eq!(query["rows"], json!([["1", "ann"], ["2", null]]));
+    assert_eq!(turns[2].answer["prepared"]["columns"][0]["name"], "id");
+    let cursor = &turns[3].answer["results"][0];
+    assert_eq!(
+        (
+            cursor["rows"].as_array().unwrap().len(),
+            cursor["status"].as_u64()
+        ),
+        (0, Some(0x42))
+    );
+    assert_eq!(turns[4].request["sql"], "SELECT id FROM t");
+    assert_eq!(turns[4].answer["results"][0]["rows"], json!([[7]]));
+    let enc = conv.encoding();
+    for (t, rows) in [
+        (&turns[1], Rows::Text),
+        (&turns[2], Rows::Text),
+        (&turns[3], Rows::Binary),
+        (&turns[4], Rows::Fetch),
+    ] {
+        let mut wire = Vec::new();
+        let mut seq = 1u8;
+        for p in encode_answer(&t.answer, rows, None, enc).unwrap() {
+            seq = encode_payload(seq, &p, &mut wire);
+        }
+        assert_eq!(wire, t.answer_raw, "{:?}", t.request);
+    }
+}
+
+/// A packet out of sequence, a command that is not one, an answer with no
+/// command: each is an error naming the side, what was read and where.
+#[test]
+fn broken_conversations_say_which_side_what_and_where() {
+    use caps::*;
+    let offered = PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD;
+    let hello = vec![
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 32])),
+        (Side::Backend, 2, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
+    ];
+    // Where the next payload of each side starts: after the greeting and
+    // the OK (4-byte headers), and after the client's answer.
+    let server_at = hello[0].2.len() + 4 + hello[2].2.len() + 4;
+    let client_at = hello[1].2.len() + 4;
+    let with = |more: Vec<(Side, u8, Vec<u8>)>| {
+        let mut steps = hello.clone();
+        steps.extend(more);
+        script(&mut Conversation::new(usize::MAX, false), &steps)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        with(vec![
+            (Side::Frontend, 0, b"\x03SELECT 1".to_vec()),
+            (Side::Backend, 3, vec![1])
+        ]),
+        format!("malformed answer to COM_QUERY from the server at byte {server_at}: sequence id 3 where 1 was due")
+    );
+    assert_eq!(
+        with(vec![(Side::Frontend, 2, b"\x0e".to_vec())]),
+        format!("malformed command from the client at byte {client_at}: a command with sequence id 2, where a command starts at 0")
+    );
+    assert_eq!(
+        with(vec![(
+            Side::Backend,
+            3,
+            b"\x00\x00\x00\x02\x00\x00\x00".to_vec()
+        )]),
+        format!("malformed answer from the server at byte {server_at}: a packet with no command waiting for one")
+    );
+    assert_eq!(
+        with(vec![(Side::Frontend, 0, b"\x0e\x00".to_vec())]),
+        format!("malformed command from the client at byte {client_at}: COM_PING of 1 bytes where it has 0")
+    );
+    let early = script(
+        &mut Conversation::new(usize::MAX, false),
+        &[(Side::Frontend, 0, b"\x03SELECT 1".to_vec())],
+    );
+    assert!(early
+        .unwrap_err()
+        .to_string()
+        .contains("before the server's greeting"));
 }

@@ -8,6 +8,7 @@
 //! NULL as `null`. Text-protocol values stay strings, as sent: `1.50` must
 //! not come back as `1.5`.
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::read::Reader;
@@ -85,7 +86,7 @@ pub fn type_name(t: u8) -> &'static str {
 }
 
 /// A column definition (`ColumnDefinition41`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     pub schema: Bytes,
     pub table: Bytes,
@@ -94,13 +95,17 @@ pub struct Column {
     pub org_name: Bytes,
     pub charset: u16,
     pub length: u32,
-    #[serde(rename = "type", serialize_with = "ser_type")]
+    #[serde(
+        rename = "type",
+        serialize_with = "ser_type",
+        deserialize_with = "de_type"
+    )]
     pub column_type: u8,
     pub flags: u16,
     pub decimals: u8,
     /// MariaDB's extended type information (`EXTENDED_TYPE_INFO`): the
     /// format of a JSON or UUID column that reads as another type.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extended: Option<Bytes>,
 }
 
@@ -108,6 +113,20 @@ fn ser_type<S: serde::Serializer>(t: &u8, s: S) -> Result<S::Ok, S::Error> {
     match type_name(*t) {
         "UNKNOWN" => s.serialize_u8(*t),
         name => s.serialize_str(name),
+    }
+}
+
+fn de_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        Value::String(name) => (0..=255u8)
+            .find(|&t| type_name(t) == name && name != "UNKNOWN")
+            .ok_or_else(|| D::Error::custom(format!("'{name}' is no column type"))),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u8::try_from(n).ok())
+            .ok_or_else(|| D::Error::custom(format!("{n} is no column type"))),
+        other => Err(D::Error::custom(format!("{other} is no column type"))),
     }
 }
 
