@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("redis_command", redis_command),
     ("redis_reply", redis_reply),
     ("mysql_packet", mysql_packet),
+    ("mysql_conversation", mysql_conversation),
 ];
 
 /// The recorder's caps a group may be built with: tiny ones make cutting
@@ -765,4 +766,79 @@ pub fn redis_reply(data: &[u8]) {
             assert_eq!(back, f.value);
         },
     );
+}
+
+/// One MySQL connection as the recorder reads it: the input is what the two
+/// sides sent, read by read (a byte whose top bit names the side, the
+/// read's length in its low bits and the next byte, then its bytes), each
+/// side through its packet decoder into a [`mysql::Conversation`], with
+/// one of the caps and `--redact` or not (flag bits of byte 0). Whatever
+/// the bytes, nothing panics; every exchange stored keeps within the cap
+/// raw and holds no more rows than it counted; an answer that reads whole
+/// writes back without a panic; after an error nothing more is taken; and
+/// the exchanges still waiting come out at the end, leaving it idle.
+pub fn mysql_conversation(data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let cap = CAPS[usize::from(flags >> 6)];
+    let mut conv = mysql::Conversation::new(cap, flags & 1 != 0);
+    let mut client = PacketDecoder::new(Side::Frontend, cap);
+    let mut server = PacketDecoder::new(Side::Backend, cap);
+    let mut turns = Vec::new();
+    'feed: while let [head, lo, tail @ ..] = rest {
+        let side = match head & 0x80 {
+            0 => Side::Frontend,
+            _ => Side::Backend,
+        };
+        let len = (usize::from(head & 0x7f) << 8 | usize::from(*lo)).min(tail.len());
+        let (read, after) = tail.split_at(len);
+        rest = after;
+        let d = match side {
+            Side::Frontend => &mut client,
+            Side::Backend => &mut server,
+        };
+        d.push(read);
+        loop {
+            let p = match d.next() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(_) => break 'feed,
+            };
+            let now = reel_core::time::Micros(0);
+            let done = match side {
+                Side::Frontend => conv.client(&p, now),
+                Side::Backend => conv.server(&p, now),
+            };
+            match done {
+                Ok(done) => turns.extend(done),
+                Err(_) => break 'feed,
+            }
+        }
+    }
+    turns.extend(conv.finish());
+    assert!(conv.idle(), "nothing waits once finished");
+    let enc = conv.encoding();
+    for t in &turns {
+        assert!(t.request_raw.len() <= cap && t.answer_raw.len() <= cap);
+        assert!(t.request_size >= t.request_raw.len() as u64);
+        assert!(t.answer_size >= t.answer_raw.len() as u64);
+        for r in t.answer.get("results").and_then(|r| r.as_array()).into_iter().flatten() {
+            let held = r.get("rows").and_then(|r| r.as_array()).map_or(0, Vec::len);
+            if let Some(total) = r.get("rows_total").and_then(|t| t.as_u64()) {
+                assert!(held as u64 <= total, "no more rows held than counted");
+            }
+        }
+        let rows = match t.request.get("command").and_then(|c| c.as_str()) {
+            Some("COM_STMT_EXECUTE") => mysql::Rows::Binary,
+            Some("COM_STMT_FETCH") => mysql::Rows::Fetch,
+            _ => mysql::Rows::Text,
+        };
+        if t.answered && !t.answer_cut {
+            let _ = mysql::encode_answer(&t.answer, rows, None, enc);
+        }
+        // What is stored serialises.
+        serde_json::to_string(&t.request).expect("a request serialises");
+        serde_json::to_string(&t.answer).expect("an answer serialises");
+    }
 }
