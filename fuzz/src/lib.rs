@@ -823,7 +823,13 @@ pub fn mysql_conversation(data: &[u8]) {
         assert!(t.request_raw.len() <= cap && t.answer_raw.len() <= cap);
         assert!(t.request_size >= t.request_raw.len() as u64);
         assert!(t.answer_size >= t.answer_raw.len() as u64);
-        for r in t.answer.get("results").and_then(|r| r.as_array()).into_iter().flatten() {
+        for r in t
+            .answer
+            .get("results")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+        {
             let held = r.get("rows").and_then(|r| r.as_array()).map_or(0, Vec::len);
             if let Some(total) = r.get("rows_total").and_then(|t| t.as_u64()) {
                 assert!(held as u64 <= total, "no more rows held than counted");

@@ -219,3 +219,136 @@ async fn the_mariadb_client_is_recorded_without_its_scramble_under_redact() {
         serde_json::json!([["42"]])
     );
 }
+
+/// `LOAD DATA LOCAL INFILE` through the recorder: the file's content is
+/// stored with the query, cut at `--max-body` with its whole size kept,
+/// and the server's OK after it pairs with the same exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_file_is_stored_with_its_query_cut_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let csv = dir.path().join("rows.csv");
+    let lines: String = (1..=2000).map(|i| format!("{i},name-{i}\n")).collect();
+    std::fs::write(&csv, &lines).unwrap();
+    let rec = record_mysql(&store, &["--max-body", "1K"]).await;
+    let t = table("infile");
+    let script = "import sys, pymysql\n\
+        host, port = sys.argv[1].rsplit(':', 1)\n\
+        t = sys.argv[2]\n\
+        c = pymysql.connect(host=host, port=int(port), user='root', database='test', local_infile=True)\n\
+        cur = c.cursor()\n\
+        cur.execute(f'CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20))')\n\
+        try:\n\
+        \x20   cur.execute(f\"LOAD DATA LOCAL INFILE '{sys.argv[3]}' INTO TABLE {t} FIELDS TERMINATED BY ','\")\n\
+        \x20   cur.execute(f'SELECT COUNT(*) FROM {t}')\n\
+        \x20   print(cur.fetchone()[0])\n\
+        finally:\n\
+        \x20   cur.execute(f'DROP TABLE {t}')\n\
+        \x20   c.close()\n";
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", script, &rec.dep("db").to_string(), &t])
+        .arg(&csv)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2000");
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let ex = mysql_exchanges(&store);
+    let load = ex
+        .iter()
+        .find(|e| sql(e).starts_with("LOAD DATA LOCAL INFILE"))
+        .unwrap();
+    let request = &load["request"]["decoded"];
+    assert_eq!(request["infile_size"], lines.len());
+    let kept = request["infile"].as_str().unwrap();
+    assert!(kept.len() <= 1024 && lines.starts_with(kept), "{kept}");
+    assert!(
+        load["request"]["raw"]["truncated"] == true,
+        "{}",
+        load["request"]["raw"]
+    );
+    let answer = &load["response"]["decoded"];
+    assert_eq!(answer["infile"], csv.to_str().unwrap());
+    assert_eq!(answer["results"][0]["ok"]["affected_rows"], 2000);
+    assert!(load["error"].is_null());
+}
+
+/// A client that sends what is no MySQL (a broken handshake answer, a
+/// packet cut off by its disconnect) loses its own connection, with a log
+/// line naming what broke and where; the connection phase it began is
+/// stored with that error, and another client goes on being recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_client_closes_only_its_own_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let rec = record_mysql(&store, &[]).await;
+    let addr = rec.dep("db");
+    // Reads the greeting, then sends `bytes` and hangs up; what came back.
+    let broken = |bytes: Vec<u8>| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut header = [0u8; 4];
+        s.read_exact(&mut header).await.unwrap();
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        let mut greeting = vec![0u8; len];
+        s.read_exact(&mut greeting).await.unwrap();
+        s.write_all(&bytes).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut rest))
+            .await;
+        rest
+    };
+    // A handshake answer of three bytes: shorter than its fixed fields.
+    broken(b"\x03\x00\x00\x01abc".to_vec()).await;
+    // A header promising 100 bytes, then 10 and the end.
+    let mut cut = vec![100, 0, 0, 1];
+    cut.extend_from_slice(&[0; 10]);
+    broken(cut).await;
+    let ok = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pymysql\nh, p = sys.argv[1].rsplit(':', 1)\nc = pymysql.connect(host=h, port=int(p), user='root', database='test')\ncur = c.cursor(); cur.execute('SELECT 6 * 7'); print(cur.fetchone()[0]); c.close()",
+            &addr.to_string(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        "42",
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "malformed command from the client at byte 0: the payload ends before the capability flags"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("malformed packet from the client at byte 0: the stream ended with 90 bytes of the packet still to come"),
+        "{stderr}"
+    );
+    let ex = mysql_exchanges(&store);
+    let failed: Vec<&Value> = ex.iter().filter(|e| !e["error"].is_null()).collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    assert!(
+        failed
+            .iter()
+            .all(|e| command(e) == "connect" || e["request"]["decoded"]["command"].is_null()),
+        "{failed:#?}"
+    );
+    assert!(ex
+        .iter()
+        .any(|e| sql(e) == "SELECT 6 * 7" && e["error"].is_null()));
+}
