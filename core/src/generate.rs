@@ -1490,6 +1490,7 @@ pub fn shell_quote(word: &str) -> String {
 pub mod attribute;
 pub mod chain;
 pub mod dedup;
+pub mod mysql;
 pub mod outbound;
 pub mod postgres;
 pub mod redis;

@@ -352,3 +352,84 @@ async fn a_broken_client_closes_only_its_own_connection() {
         .iter()
         .any(|e| sql(e) == "SELECT 6 * 7" && e["error"].is_null()));
 }
+
+/// The lines `reel generate` makes of the stored session `db`, in order.
+fn lines_of(store: &Path) -> Vec<reel_core::suite::MysqlMock> {
+    use reel_core::generate::mysql::{line, Line};
+    let store = reel_core::Store::open(store).unwrap();
+    let session = store.find_session("db").unwrap();
+    let mut lines = Vec::new();
+    for (n, e) in store
+        .exchanges(session.session.id)
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        if e.protocol != reel_core::Protocol::Mysql {
+            continue;
+        }
+        match line(e) {
+            Line::Mock(mut m) => {
+                m.id = format!("pool#{}", n + 1);
+                m.check().unwrap_or_else(|err| panic!("{err}: {m:?}"));
+                lines.push(*m);
+            }
+            Line::Skip => {}
+            Line::Unanswered(why) => panic!("{why}"),
+        }
+    }
+    lines
+}
+
+/// PyMySQL with an aiomysql pool and mysql2 with prepared statements, run
+/// against the mock made of their own recording with MariaDB out of the
+/// way, read back what they read from MariaDB: result sets in the text
+/// and binary protocols, an insert's id, a duplicate key's error, a
+/// procedure's two results, 10,000 rows; a changed statement gets an ERR
+/// naming the nearest recorded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients_read_back_from_the_mock_what_the_server_answered() {
+    use reel_replay::mock::mysql::serve;
+    use reel_replay::mock::mysql_book::MysqlBook;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let rec = record_mysql(&store, &[]).await;
+    let via = rec.dep("db").to_string();
+    let mut recorded = Vec::new();
+    for (program, script) in [("python3", "workload.py"), ("node", "workload.js")] {
+        let t = table("mock");
+        let read = workload(program, script, &via, &t).await;
+        recorded.push((program, script, t, read));
+    }
+    let (code, _, stderr) = rec.interrupt().await;
+    assert_eq!(code, 0, "{stderr}");
+    let lines = lines_of(&store);
+    assert!(lines.iter().any(|l| l.cmd == "connect"));
+    assert!(lines.iter().any(|l| l.cmd == "COM_STMT_EXECUTE"));
+
+    let book = std::sync::Arc::new(MysqlBook::new(Vec::new(), lines));
+    let mock = serve("db", "127.0.0.1:0", book.clone()).await.unwrap();
+    let addr = mock.addr.to_string();
+    for (program, script, t, read) in &recorded {
+        let again = workload(program, script, &addr, t).await;
+        assert_eq!(&again, read, "{script} against the mock");
+    }
+    // A statement recorded nowhere: an ERR naming the nearest.
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pymysql\nh, p = sys.argv[1].rsplit(':', 1)\nc = pymysql.connect(host=h, port=int(p), user='root', database='test')\ncur = c.cursor()\ntry:\n    cur.execute('SELECT seq FROM seq_1_to_10001')\nexcept pymysql.err.MySQLError as e:\n    print(e.args[0], e.args[1])",
+            &addr,
+        ])
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("1105 reel: no recorded statement matches COM_QUERY SELECT seq FROM seq_1_to_10001; nearest: pool#"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("SELECT seq FROM seq_1_to_10000"), "{said}");
+    mock.stop().await;
+}

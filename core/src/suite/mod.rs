@@ -16,6 +16,7 @@ pub mod body;
 pub mod http;
 pub mod layout;
 pub mod load;
+pub mod mysql;
 pub mod postgres;
 pub mod redis;
 
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use body::BodySpec;
 pub use layout::JsonLayout;
 pub use load::{load_suite, LoadedSuite, SuiteError};
+pub use mysql::MysqlMock;
 pub use postgres::{PgMock, PgRequest};
 pub use redis::RedisMock;
 

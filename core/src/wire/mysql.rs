@@ -34,4 +34,4 @@ pub use encode::{encode_answer, encode_column, encode_err, encode_ok, Encoding, 
 pub use handshake::{caps, mariadb_caps, AuthForm, ClientHello, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};
 pub use response::{put_lenenc, EofPacket, ErrPacket, Generic, OkPacket, MORE_RESULTS};
-pub use value::{type_name, types, Column, ParamType, UNSIGNED};
+pub use value::{execute_params, type_name, types, Column, ParamType, UNSIGNED};

@@ -3,10 +3,13 @@
 //! [`book::MockBook`] holds every recorded interaction and decides which one
 //! answers a call; [`http::serve`] is the hyper server in front of it.
 //! [`pg_book::PgBook`] and [`postgres::serve`] do the same for Postgres,
-//! [`redis_book::RedisBook`] and [`redis::serve`] for Redis.
+//! [`redis_book::RedisBook`] and [`redis::serve`] for Redis,
+//! [`mysql_book::MysqlBook`] and [`mysql::serve`] for MySQL.
 
 pub mod book;
 pub mod http;
+pub mod mysql;
+pub mod mysql_book;
 pub mod pg_book;
 pub mod pg_diff;
 pub mod postgres;

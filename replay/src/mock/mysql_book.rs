@@ -1,0 +1,455 @@
+//! Which recorded MySQL line answers a command.
+//!
+//! A command is matched on its dependency, its name (`COM_QUERY`,
+//! `COM_STMT_EXECUTE`, ...), its SQL (white space aside) and an execute's
+//! parameter values, first against the current case's lines in recorded
+//! order (each answers once), then the startup and shared pool (unused lines
+//! first, then used ones, newest first), and, for housekeeping or while no
+//! case runs, any case's. No fuzzy fallback: a command that matches nothing
+//! is a miss, reported with the nearest recorded statement and a diff.
+//!
+//! A prepare is answered from any recording of the same SQL, wherever it
+//! was prepared (a pool prepares a statement once per connection, not once
+//! per case), or, where only its executes were recorded, from what they
+//! show of it.
+
+use std::sync::Mutex;
+
+use reel_core::suite::mysql::{is_housekeeping_sql, normalize_sql, MysqlMock};
+use serde_json::{json, Map, Value};
+
+use super::book::{CaseMockLog, CaseRun};
+use crate::diff::unified;
+use crate::model::{MissValue, MockMiss};
+
+/// A command as the mock read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub cmd: &'a str,
+    pub sql: Option<&'a [u8]>,
+    pub params: Option<&'a [Value]>,
+}
+
+impl Ask<'_> {
+    fn describe(&self) -> String {
+        let mut s = self.cmd.to_owned();
+        if let Some(sql) = self.sql {
+            s.push(' ');
+            s.push_str(&String::from_utf8_lossy(&normalize_sql(sql)));
+        }
+        if let Some(p) = self.params {
+            s.push_str(&format!(" {}", Value::Array(p.to_vec())));
+        }
+        s
+    }
+
+    fn housekeeping(&self) -> bool {
+        match self.cmd {
+            "COM_QUERY" => self.sql.is_some_and(is_housekeeping_sql),
+            "COM_PING"
+            | "COM_INIT_DB"
+            | "COM_SET_OPTION"
+            | "COM_RESET_CONNECTION"
+            | "COM_STMT_RESET"
+            | "COM_CHANGE_USER" => true,
+            _ => false,
+        }
+    }
+}
+
+/// Two values are the same parameter: equal, or the same number however
+/// written (`42` and `42.0`: a JavaScript client binds numbers as doubles).
+fn same_value(recorded: &Value, sent: &Value) -> bool {
+    match (recorded, sent) {
+        (Value::Number(a), Value::Number(b)) => a == b || a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    }
+}
+
+fn matches(l: &MysqlMock, dependency: &str, ask: &Ask) -> bool {
+    l.dependency == dependency
+        && l.cmd == ask.cmd
+        && l.sql.as_deref().map(normalize_sql) == ask.sql.map(normalize_sql)
+        && match (&l.params, ask.params) {
+            (Some(r), Some(s)) => {
+                r.len() == s.len() && r.iter().zip(s).all(|(r, s)| same_value(r, s))
+            }
+            (None, None) => true,
+            (None, Some(s)) => s.is_empty(),
+            (Some(r), None) => r.is_empty(),
+        }
+}
+
+struct CaseLines {
+    lines: Vec<MysqlMock>,
+    used: Vec<bool>,
+}
+
+struct State {
+    cases: Vec<CaseLines>,
+    pool_used: Vec<bool>,
+    run: CaseRun,
+}
+
+/// Every recorded MySQL line of a run, and what each case used.
+pub struct MysqlBook {
+    state: Mutex<State>,
+    pool: Vec<MysqlMock>,
+}
+
+/// Where an answer came from.
+enum At {
+    Case(usize, usize),
+    Pool(usize),
+    Again,
+}
+
+impl MysqlBook {
+    /// `cases[i]` are case `i`'s lines in recorded order; `pool` the startup
+    /// and shared lines, in recorded order.
+    pub fn new(cases: Vec<Vec<MysqlMock>>, pool: Vec<MysqlMock>) -> Self {
+        let cases = cases
+            .into_iter()
+            .map(|lines| CaseLines {
+                used: vec![false; lines.len()],
+                lines,
+            })
+            .collect();
+        MysqlBook {
+            state: Mutex::new(State {
+                cases,
+                pool_used: vec![false; pool.len()],
+                run: CaseRun::default(),
+            }),
+            pool,
+        }
+    }
+
+    pub fn begin_case(&self, i: usize) {
+        self.state.lock().expect("mysql book lock").run.begin(i);
+    }
+
+    /// The case's log: its lines not used (housekeeping aside) too.
+    pub fn end_case(&self) -> CaseMockLog {
+        let mut s = self.state.lock().expect("mysql book lock");
+        let (current, mut log) = s.run.end();
+        if let Some(i) = current {
+            let c = &s.cases[i];
+            log.unused = c
+                .lines
+                .iter()
+                .zip(&c.used)
+                .filter(|(l, used)| !**used && !l.is_housekeeping())
+                .map(|(l, _)| l.id.clone())
+                .collect();
+        }
+        log
+    }
+
+    /// An answer that could not be sent.
+    pub fn failed(&self, what: String) {
+        self.state
+            .lock()
+            .expect("mysql book lock")
+            .run
+            .failure(what);
+    }
+
+    /// The greeting recorded for `dependency`: its server version,
+    /// capabilities and character set.
+    pub fn greeting(&self, dependency: &str) -> Option<Map<String, Value>> {
+        let s = self.state.lock().expect("mysql book lock");
+        let cases = s.cases.iter().flat_map(|c| &c.lines);
+        self.pool
+            .iter()
+            .chain(cases)
+            .find(|l| l.dependency == dependency && l.cmd == "connect")
+            .and_then(|l| l.answer.get("greeting")?.as_object().cloned())
+    }
+
+    /// How a prepare of `sql` is answered: a recorded prepare of it from
+    /// anywhere, else one made from a recorded execute of it (its
+    /// parameter count and result columns).
+    pub fn prepared(&self, dependency: &str, sql: &[u8]) -> Option<Map<String, Value>> {
+        let s = self.state.lock().expect("mysql book lock");
+        let want = normalize_sql(sql);
+        let all: Vec<&MysqlMock> = self
+            .pool
+            .iter()
+            .chain(s.cases.iter().flat_map(|c| &c.lines))
+            .filter(|l| {
+                l.dependency == dependency
+                    && l.sql.as_deref().map(normalize_sql).as_deref() == Some(&want[..])
+            })
+            .collect();
+        if let Some(p) = all.iter().find(|l| l.cmd == "COM_STMT_PREPARE") {
+            return Some(p.answer.clone());
+        }
+        let e = all.iter().find(|l| l.cmd == "COM_STMT_EXECUTE")?;
+        let params = e.params.as_ref().map_or(0, Vec::len);
+        let columns = e
+            .answer
+            .get("results")
+            .and_then(|r| r.get(0))
+            .and_then(|r| r.get("columns"))
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        // A parameter's definition says little to a client: a string, as
+        // MySQL describes a `?` whose type it does not know.
+        let param = json!({"schema": "", "table": "", "org_table": "", "name": "?", "org_name": "",
+            "charset": 63, "length": 0, "type": "VAR_STRING", "flags": 128, "decimals": 0});
+        let mut m = Map::new();
+        m.insert(
+            "prepared".into(),
+            json!({"stmt": 0, "params": vec![param; params], "columns": columns, "warnings": 0}),
+        );
+        Some(m)
+    }
+
+    /// The recorded answer to `ask` on `dependency`, with its line's id; a
+    /// miss is logged for the case and returned.
+    pub fn answer(
+        &self,
+        dependency: &str,
+        ask: &Ask,
+    ) -> Result<(String, Map<String, Value>), MockMiss> {
+        let mut s = self.state.lock().expect("mysql book lock");
+        let found = {
+            let mut at = None;
+            if let Some(i) = s.run.current {
+                let c = &s.cases[i];
+                at = (0..c.lines.len())
+                    .find(|&n| !c.used[n] && matches(&c.lines[n], dependency, ask))
+                    .map(|n| At::Case(i, n));
+            }
+            if at.is_none() {
+                let in_pool: Vec<usize> = (0..self.pool.len())
+                    .filter(|&n| matches(&self.pool[n], dependency, ask))
+                    .collect();
+                at = in_pool
+                    .iter()
+                    .find(|&&n| !s.pool_used[n])
+                    .or(in_pool.last())
+                    .map(|&n| At::Pool(n));
+            }
+            if at.is_none() && (ask.housekeeping() || s.run.current.is_none()) {
+                at = s
+                    .cases
+                    .iter()
+                    .flat_map(|c| &c.lines)
+                    .any(|l| matches(l, dependency, ask))
+                    .then_some(At::Again);
+            }
+            at
+        };
+        let line = match found {
+            Some(At::Case(i, n)) => {
+                s.cases[i].used[n] = true;
+                Some(s.cases[i].lines[n].clone())
+            }
+            Some(At::Pool(n)) => {
+                s.pool_used[n] = true;
+                Some(self.pool[n].clone())
+            }
+            Some(At::Again) => s
+                .cases
+                .iter()
+                .flat_map(|c| &c.lines)
+                .find(|l| matches(l, dependency, ask))
+                .cloned(),
+            None => None,
+        };
+        if let Some(l) = line {
+            s.run.log.used.push(l.id.clone());
+            return Ok((l.id, l.answer));
+        }
+        let miss = self.miss(&s, dependency, ask);
+        s.run.miss(miss.clone());
+        Err(miss)
+    }
+
+    /// The miss of `ask`, with the nearest line of the same command (the
+    /// case's own first, then the pool's, then any case's).
+    fn miss(&self, s: &State, dependency: &str, ask: &Ask) -> MockMiss {
+        let text = ask.describe();
+        let own = s.run.current.into_iter().flat_map(|i| &s.cases[i].lines);
+        let others = s.cases.iter().flat_map(|c| &c.lines);
+        let mut best: Option<(f32, &MysqlMock)> = None;
+        for l in own.chain(&self.pool).chain(others) {
+            if l.dependency != dependency || l.cmd != ask.cmd {
+                continue;
+            }
+            let ratio = similar::TextDiff::configure()
+                .timeout(std::time::Duration::from_millis(20))
+                .diff_chars(&l.describe(), &text)
+                .ratio();
+            if best.is_none_or(|(r, _)| ratio > r) {
+                best = Some((ratio, l));
+            }
+        }
+        let mut miss = MockMiss {
+            dependency: dependency.to_owned(),
+            call: text.clone(),
+            nearest: None,
+            diff: String::new(),
+            values: Vec::new(),
+        };
+        if let Some((_, l)) = best {
+            miss.nearest = Some(format!("{} ({})", l.id, l.describe()));
+            miss.diff = unified(&l.describe(), &text);
+            miss.values = differing_values(l, ask);
+        }
+        miss
+    }
+}
+
+/// The parameters in which `ask` differs from line `l`, when only
+/// parameters differ.
+fn differing_values(l: &MysqlMock, ask: &Ask) -> Vec<MissValue> {
+    let (Some(recorded), Some(sent)) = (&l.params, ask.params) else {
+        return Vec::new();
+    };
+    let same_sql = l.sql.as_deref().map(normalize_sql) == ask.sql.map(normalize_sql);
+    if !same_sql || recorded.len() != sent.len() {
+        return Vec::new();
+    }
+    let text = |v: &Value| match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        v => Some(v.to_string()),
+    };
+    recorded
+        .iter()
+        .zip(sent)
+        .enumerate()
+        .filter(|(_, (r, s))| !same_value(r, s))
+        .map(|(i, (r, s))| MissValue {
+            mock: l.id.clone(),
+            path: format!("params[{i}]"),
+            recorded: text(r),
+            actual: text(s),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str, cmd: &str, sql: &str, params: Option<Value>, answer: Value) -> MysqlMock {
+        MysqlMock {
+            id: id.into(),
+            seq: 0,
+            dependency: "db".into(),
+            protocol: "mysql".into(),
+            connection: 1,
+            cmd: cmd.into(),
+            sql: Some(sql.as_bytes().to_vec().into()),
+            params: params.map(|p| p.as_array().unwrap().clone()),
+            database: None,
+            user: None,
+            option: None,
+            rows: None,
+            body: None,
+            answer: answer.as_object().unwrap().clone(),
+        }
+    }
+
+    fn ok(id: u64) -> Value {
+        json!({"results": [{"ok": {"affected_rows": 1, "last_insert_id": id, "status": 2, "warnings": 0}}]})
+    }
+
+    /// A case's lines answer once each, in order; the pool answers again;
+    /// SQL matches white space aside and numbers however written; a
+    /// changed parameter misses, naming the nearest line and the value.
+    #[test]
+    fn lines_answer_in_order_and_a_changed_value_misses_with_its_nearest() {
+        let insert = "INSERT INTO t (n) VALUES (?)";
+        let book = MysqlBook::new(
+            vec![vec![
+                line("c#1", "COM_STMT_EXECUTE", insert, Some(json!([42])), ok(1)),
+                line("c#2", "COM_STMT_EXECUTE", insert, Some(json!([42])), ok(2)),
+            ]],
+            vec![line(
+                "p#1",
+                "COM_QUERY",
+                "SET NAMES utf8mb4",
+                None,
+                json!({"results": [{"ok": {}}]}),
+            )],
+        );
+        book.begin_case(0);
+        fn ask(params: &[Value]) -> Ask<'_> {
+            Ask {
+                cmd: "COM_STMT_EXECUTE",
+                sql: Some(b"INSERT INTO t  (n)\n VALUES (?)"),
+                params: Some(params),
+            }
+        }
+        let (id, a) = book.answer("db", &ask(&[json!(42.0)])).unwrap();
+        assert_eq!(
+            (id.as_str(), &a["results"][0]["ok"]["last_insert_id"]),
+            ("c#1", &json!(1))
+        );
+        let (id, _) = book.answer("db", &ask(&[json!(42)])).unwrap();
+        assert_eq!(id, "c#2");
+        let set = Ask {
+            cmd: "COM_QUERY",
+            sql: Some(b"SET NAMES utf8mb4"),
+            params: None,
+        };
+        for _ in 0..2 {
+            assert_eq!(book.answer("db", &set).unwrap().0, "p#1");
+        }
+        let miss = book.answer("db", &ask(&[json!(43)])).unwrap_err();
+        assert!(
+            miss.nearest.as_deref().unwrap().starts_with("c#"),
+            "{miss:?}"
+        );
+        assert_eq!(miss.values.len(), 1);
+        assert_eq!(miss.values[0].path, "params[0]");
+        assert_eq!(
+            (
+                miss.values[0].recorded.as_deref(),
+                miss.values[0].actual.as_deref()
+            ),
+            (Some("42"), Some("43"))
+        );
+        assert!(
+            miss.diff
+                .contains("-COM_STMT_EXECUTE INSERT INTO t (n) VALUES (?) [42]"),
+            "{}",
+            miss.diff
+        );
+        let log = book.end_case();
+        assert_eq!(log.used, ["c#1", "c#2", "p#1", "p#1"]);
+        assert_eq!(log.misses.len(), 1);
+        assert!(log.unused.is_empty());
+        // Another dependency's line answers nothing here.
+        assert!(book.answer("other", &set).is_err());
+    }
+
+    /// A prepare is answered from a recorded prepare of its SQL anywhere,
+    /// or from an execute of it; SQL recorded nowhere has no answer.
+    #[test]
+    fn a_prepare_is_answered_from_any_recording_of_its_sql() {
+        let sel = "SELECT id FROM t WHERE id = ?";
+        let result = json!({"results": [{"columns": [{"schema": "", "table": "", "org_table": "", "name": "id",
+            "org_name": "", "charset": 63, "length": 11, "type": "LONG", "flags": 0, "decimals": 0}],
+            "rows": [[1]], "status": 2, "warnings": 0}]});
+        let book = MysqlBook::new(
+            vec![vec![line(
+                "c#1",
+                "COM_STMT_EXECUTE",
+                sel,
+                Some(json!([1])),
+                result,
+            )]],
+            vec![],
+        );
+        let p = book.prepared("db", sel.as_bytes()).unwrap();
+        assert_eq!(p["prepared"]["params"].as_array().unwrap().len(), 1);
+        assert_eq!(p["prepared"]["columns"][0]["name"], "id");
+        assert!(book.prepared("db", b"SELECT 2").is_none());
+    }
+}
