@@ -191,17 +191,20 @@ fn describe_into(
 ) {
     // Counted as written: the Postgres groups of cases --dedup dropped are not.
     let c = g.counts;
-    let in_cases = c.http_in_cases + c.pg_in_cases + c.redis_in_cases;
-    let startup = c.http_startup + c.pg_startup + c.redis_startup;
-    let shared = c.http_shared + c.pg_shared + c.redis_shared;
+    let in_cases = c.http_in_cases + c.pg_in_cases + c.redis_in_cases + c.mysql_in_cases;
+    let startup = c.http_startup + c.pg_startup + c.redis_startup + c.mysql_startup;
+    let shared = c.http_shared + c.pg_shared + c.redis_shared + c.mysql_shared;
     let http = c.http_in_cases + c.http_startup + c.http_shared;
     let postgres = c.pg_in_cases + c.pg_startup + c.pg_shared;
     let redis = c.redis_in_cases + c.redis_startup + c.redis_shared;
-    let redis_part = if redis > 0 {
-        format!(", {redis} redis")
-    } else {
-        String::new()
-    };
+    let mysql = c.mysql_in_cases + c.mysql_startup + c.mysql_shared;
+    let mut redis_part = String::new();
+    if redis > 0 {
+        redis_part.push_str(&format!(", {redis} redis"));
+    }
+    if mysql > 0 {
+        redis_part.push_str(&format!(", {mysql} mysql"));
+    }
     let _ = writeln!(
         s,
         "Generated suite {} from session {} \"{}\": {} cases, {} mocks \
@@ -210,7 +213,7 @@ fn describe_into(
         g.suite.session.id,
         g.suite.session.name,
         c.cases,
-        http + postgres + redis,
+        http + postgres + redis + mysql,
     );
     // Calls are quoted (their SQL) with the secrets known at the end: one
     // found after a call's row was made is replaced here too.
@@ -270,7 +273,7 @@ fn describe_into(
         s,
         limit,
         full,
-        "Postgres requests and Redis commands were left out because the mock could not answer them as recorded (never answered, or cut at --max-body)",
+        "Postgres requests, Redis and MySQL commands were left out because the mock could not answer them as recorded (never answered, or cut at --max-body)",
         &mut r.unanswered,
         str::to_owned,
     );

@@ -20,8 +20,9 @@ use crate::secrets;
 use crate::suite::body::Answer;
 use crate::suite::load::SuiteError;
 use crate::suite::{
-    AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, Noise, PgMock, RedisMock,
-    RequestSpec, ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS, FORMAT_VERSION,
+    AppSpec, BodySpec, CaseFile, DependencySpec, JsonLayout, MockSpec, MysqlMock, Noise, PgMock,
+    RedisMock, RequestSpec, ResponseSpec, SessionRef, SuiteFile, DEFAULT_IGNORED_HEADERS,
+    FORMAT_VERSION,
 };
 use crate::time::Micros;
 pub use rows::Rows;
@@ -42,6 +43,10 @@ pub struct Generated {
     pub redis: BTreeMap<String, Vec<RedisMock>>,
     pub startup_redis: Vec<RedisMock>,
     pub shared_redis: Vec<RedisMock>,
+    /// MySQL lines by case file stem, in recorded order.
+    pub mysql: BTreeMap<String, Vec<MysqlMock>>,
+    pub startup_mysql: Vec<MysqlMock>,
+    pub shared_mysql: Vec<MysqlMock>,
     pub report: GenerateReport,
     /// Recorded secret values behind the suite's `${secret:NAME}` placeholders.
     pub secrets: secrets::Secrets,
@@ -178,6 +183,9 @@ pub struct Counts {
     pub redis_in_cases: usize,
     pub redis_startup: usize,
     pub redis_shared: usize,
+    pub mysql_in_cases: usize,
+    pub mysql_startup: usize,
+    pub mysql_shared: usize,
 }
 
 impl Made {
@@ -193,6 +201,9 @@ impl Made {
             redis: m.redis,
             startup_redis: m.startup_redis,
             shared_redis: m.shared_redis,
+            mysql: m.mysql,
+            startup_mysql: m.startup_mysql,
+            shared_mysql: m.shared_mysql,
             report: self.report,
             secrets: self.secrets,
         }
@@ -221,12 +232,15 @@ impl Generated {
             pg_shared: self.shared_pg.len(),
             redis_startup: self.startup_redis.len(),
             redis_shared: self.shared_redis.len(),
+            mysql_startup: self.startup_mysql.len(),
+            mysql_shared: self.shared_mysql.len(),
             ..Counts::default()
         };
         for (stem, _, mocks) in &self.cases {
             c.http_in_cases += mocks.len();
             c.pg_in_cases += self.pg.get(stem).map_or(0, Vec::len);
             c.redis_in_cases += self.redis.get(stem).map_or(0, Vec::len);
+            c.mysql_in_cases += self.mysql.get(stem).map_or(0, Vec::len);
         }
         c
     }
@@ -309,8 +323,8 @@ pub struct Generator<'a, S: sink::Sink> {
     handed_on: bool,
     /// Every case's file stem, by case index.
     stems: Vec<String>,
-    /// Mocks each case holds: `(http, postgres, redis)`, by case index.
-    case_mocks: Vec<(u32, u32, u32)>,
+    /// Mocks each case holds: `(http, postgres, redis, mysql)`, by case index.
+    case_mocks: Vec<(u32, u32, u32, u32)>,
     counts: Counts,
     /// Origins to mark in cases handed on: `(case index, path)`.
     origins: Vec<(usize, String)>,
@@ -428,7 +442,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             mocks: None,
         };
         self.stems.push(stem.clone());
-        self.case_mocks.push((0, 0, 0));
+        self.case_mocks.push((0, 0, 0, 0));
         self.cases.push((stem, case, Vec::new()));
         self.first_case_start.get_or_insert(e.started_at);
         self.case_windows
@@ -459,6 +473,14 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 }
                 redis::Line::Skip => return,
                 redis::Line::Unanswered(why) => {
+                    self.report.unanswered.push((o.seq, why));
+                    return;
+                }
+            },
+            Protocol::Mysql => match mysql::line(o) {
+                mysql::Line::Mock(m) => Mock::Mysql(m),
+                mysql::Line::Skip => return,
+                mysql::Line::Unanswered(why) => {
                     self.report.unanswered.push((o.seq, why));
                     return;
                 }
@@ -552,6 +574,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             !last
                 && unit.last().is_some_and(|&n| match &self.calls[n].mock {
                     Mock::Postgres(m) => m.leaves_transaction_open(),
+                    Mock::Mysql(m) => m.leaves_transaction_open(),
                     // A MULTI whose EXEC has not come yet.
                     Mock::Redis(m) => {
                         let first = unit.first().map(|&f| &self.calls[f].mock);
@@ -650,6 +673,9 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         let mut redis_cases: Vec<Vec<RedisMock>> = vec![Vec::new(); cases.len()];
         let mut startup_redis = Vec::new();
         let mut shared_redis = Vec::new();
+        let mut mysql_cases: Vec<Vec<MysqlMock>> = vec![Vec::new(); cases.len()];
+        let mut startup_mysql = Vec::new();
+        let mut shared_mysql = Vec::new();
         let first_start = self.first_case_start;
         // This stretch's rows, scrubbed before they join the summary.
         let mut ambiguous = Vec::new();
@@ -667,6 +693,7 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             let call = match &mock {
                 Mock::Postgres(m) => postgres::describe(m),
                 Mock::Redis(m) => format!("{} {}", m.dependency, m.describe()),
+                Mock::Mysql(m) => format!("{} {}", m.dependency, m.describe()),
                 Mock::Http(m) => describe(m),
             };
             let place = match (owner, holders.as_slice()) {
@@ -701,30 +728,40 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 (Mock::Redis(m), Place::Case(n)) => redis_cases[n].push(m),
                 (Mock::Redis(m), Place::Startup) => startup_redis.push(m),
                 (Mock::Redis(m), Place::Shared) => shared_redis.push(m),
+                (Mock::Mysql(m), Place::Case(n)) => mysql_cases[n].push(*m),
+                (Mock::Mysql(m), Place::Startup) => startup_mysql.push(*m),
+                (Mock::Mysql(m), Place::Shared) => shared_mysql.push(*m),
             }
         }
-        for (j, (((stem, case, mocks), pg_mocks), redis_mocks)) in cases
+        for (j, ((((stem, case, mocks), pg_mocks), redis_mocks), mysql_mocks)) in cases
             .iter_mut()
             .zip(&mut pg_cases)
             .zip(&mut redis_cases)
+            .zip(&mut mysql_cases)
             .enumerate()
         {
-            // HTTP mocks first, then Postgres groups, then Redis lines.
+            // HTTP mocks first, then Postgres groups, Redis lines, MySQL lines.
             let ids = mocks
                 .iter_mut()
                 .map(|m| &mut m.id)
                 .chain(pg_mocks.iter_mut().map(|m| &mut m.id))
-                .chain(redis_mocks.iter_mut().map(|m| &mut m.id));
+                .chain(redis_mocks.iter_mut().map(|m| &mut m.id))
+                .chain(mysql_mocks.iter_mut().map(|m| &mut m.id));
             for (n, id) in ids.enumerate() {
                 *id = format!("{stem}#{}", n + 1);
             }
-            if !mocks.is_empty() || !pg_mocks.is_empty() || !redis_mocks.is_empty() {
+            if !mocks.is_empty()
+                || !pg_mocks.is_empty()
+                || !redis_mocks.is_empty()
+                || !mysql_mocks.is_empty()
+            {
                 case.mocks = Some(format!("mocks/{stem}.jsonl"));
             }
             self.case_mocks[base + j] = (
                 mocks.len() as u32,
                 pg_mocks.len() as u32,
                 redis_mocks.len() as u32,
+                mysql_mocks.len() as u32,
             );
         }
         // A pool's ids are given once it is in recorded order, at the end.
@@ -747,6 +784,14 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             pg.iter_mut()
                 .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
             redis
+                .iter_mut()
+                .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
+        }
+        for (pool, mysql) in [
+            (sink::Pool::Startup, &mut startup_mysql),
+            (sink::Pool::Shared, &mut shared_mysql),
+        ] {
+            mysql
                 .iter_mut()
                 .for_each(|m| m.id = sink::provisional_id(pool, m.seq));
         }
@@ -821,6 +866,11 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                     .flatten()
                     .chain(startup_redis.iter_mut())
                     .chain(shared_redis.iter_mut()),
+                mysql_cases
+                    .iter_mut()
+                    .flatten()
+                    .chain(startup_mysql.iter_mut())
+                    .chain(shared_mysql.iter_mut()),
             );
         }
         if secrets.values().len() > known_before && self.handed_on {
@@ -914,21 +964,34 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         c.pg_shared += shared_pg.len();
         c.redis_startup += startup_redis.len();
         c.redis_shared += shared_redis.len();
-        for (((stem, case, mocks), pg), redis) in cases.into_iter().zip(pg_cases).zip(redis_cases) {
+        c.mysql_startup += startup_mysql.len();
+        c.mysql_shared += shared_mysql.len();
+        for ((((stem, case, mocks), pg), redis), mysql) in cases
+            .into_iter()
+            .zip(pg_cases)
+            .zip(redis_cases)
+            .zip(mysql_cases)
+        {
             c.http_in_cases += mocks.len();
             c.pg_in_cases += pg.len();
             c.redis_in_cases += redis.len();
-            self.sink.case(stem, case, mocks, pg, redis, secrets)?;
+            c.mysql_in_cases += mysql.len();
+            let wire = sink::Wire { pg, redis, mysql };
+            self.sink.case(stem, case, mocks, wire, secrets)?;
         }
         let s = &mut self.sink;
-        s.pool(
-            sink::Pool::Startup,
-            startup,
-            startup_pg,
-            startup_redis,
-            secrets,
-        )?;
-        s.pool(sink::Pool::Shared, shared, shared_pg, shared_redis, secrets)?;
+        let wire = sink::Wire {
+            pg: startup_pg,
+            redis: startup_redis,
+            mysql: startup_mysql,
+        };
+        s.pool(sink::Pool::Startup, startup, wire, secrets)?;
+        let wire = sink::Wire {
+            pg: shared_pg,
+            redis: shared_redis,
+            mysql: shared_mysql,
+        };
+        s.pool(sink::Pool::Shared, shared, wire, secrets)?;
         self.handed_on = true;
         Ok(())
     }
@@ -1018,11 +1081,12 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
                 drop.iter().map(|&i| self.stems[i].as_str()).collect();
             for &i in &drop {
                 self.sink.drop_case(&self.stems[i])?;
-                let (http, pg, redis) = self.case_mocks[i];
+                let (http, pg, redis, mysql) = self.case_mocks[i];
                 self.counts.cases -= 1;
                 self.counts.http_in_cases -= http as usize;
                 self.counts.pg_in_cases -= pg as usize;
                 self.counts.redis_in_cases -= redis as usize;
+                self.counts.mysql_in_cases -= mysql as usize;
             }
             // What the summary lists is what is written: not what the cases
             // --dedup dropped held.
@@ -1295,6 +1359,7 @@ enum Mock {
     Http(Box<MockSpec>),
     Postgres(PgMock),
     Redis(RedisMock),
+    Mysql(Box<MysqlMock>),
 }
 
 impl Mock {
@@ -1304,6 +1369,7 @@ impl Mock {
         match self {
             Mock::Postgres(m) => m.is_housekeeping(),
             Mock::Redis(m) => crate::suite::redis::is_housekeeping(&m.cmd),
+            Mock::Mysql(m) => m.is_housekeeping(),
             Mock::Http(_) => false,
         }
     }
@@ -1324,27 +1390,35 @@ pub fn write_suite(dir: &Path, g: &Generated) -> Result<Vec<std::path::PathBuf>,
     use sink::Sink as _;
     let mut out = sink::Dir::create(dir)?;
     for (stem, case, mocks) in &g.cases {
-        let pg = g.pg.get(stem).cloned().unwrap_or_default();
-        let redis = g.redis.get(stem).cloned().unwrap_or_default();
-        out.case(
-            stem.clone(),
-            case.clone(),
-            mocks.clone(),
-            pg,
-            redis,
-            &g.secrets,
-        )?;
+        let wire = sink::Wire {
+            pg: g.pg.get(stem).cloned().unwrap_or_default(),
+            redis: g.redis.get(stem).cloned().unwrap_or_default(),
+            mysql: g.mysql.get(stem).cloned().unwrap_or_default(),
+        };
+        out.case(stem.clone(), case.clone(), mocks.clone(), wire, &g.secrets)?;
     }
-    for (pool, http, pg, redis) in [
+    for (pool, http, pg, redis, mysql) in [
         (
             sink::Pool::Startup,
             &g.startup,
             &g.startup_pg,
             &g.startup_redis,
+            &g.startup_mysql,
         ),
-        (sink::Pool::Shared, &g.shared, &g.shared_pg, &g.shared_redis),
+        (
+            sink::Pool::Shared,
+            &g.shared,
+            &g.shared_pg,
+            &g.shared_redis,
+            &g.shared_mysql,
+        ),
     ] {
-        out.pool(pool, http.clone(), pg.clone(), redis.clone(), &g.secrets)?;
+        let wire = sink::Wire {
+            pg: pg.clone(),
+            redis: redis.clone(),
+            mysql: mysql.clone(),
+        };
+        out.pool(pool, http.clone(), wire, &g.secrets)?;
     }
     out.finish_pools(&g.secrets, &Default::default())?;
     out.finish(&g.suite, &g.secrets)

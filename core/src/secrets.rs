@@ -689,6 +689,12 @@ impl Secrets {
         m.rewrite_texts(&mut |base, text| self.scrub_pg_text(base, text));
     }
 
+    /// Replaces secrets in a MySQL line's SQL, parameters, rows and error
+    /// text; the mock fills the placeholders back at replay.
+    pub fn scrub_mysql(&mut self, m: &mut crate::suite::MysqlMock) {
+        m.rewrite_texts(&mut |base, text| self.scrub_pg_text(base, text));
+    }
+
     /// Replaces secrets in a Redis line's arguments and replies; the mock
     /// fills the placeholders back at replay, so the line still matches.
     pub fn scrub_redis(&mut self, m: &mut RedisMock) {

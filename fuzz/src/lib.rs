@@ -378,11 +378,34 @@ pub fn suite_mocks(data: &[u8]) {
         written.push_str(&serde_json::to_string(mock).expect("a mock serializes"));
         written.push('\n');
     }
+    for mock in &lines.mysql {
+        // What the mock sends: a loaded line's answer writes, under either
+        // end-of-rows convention.
+        for capabilities in [
+            mysql::caps::PROTOCOL_41,
+            mysql::caps::PROTOCOL_41 | mysql::caps::DEPRECATE_EOF,
+        ] {
+            let enc = mysql::Encoding {
+                capabilities,
+                extended_types: false,
+            };
+            if mock.cmd != "connect" {
+                mysql::encode_answer(&mock.answer, mock.rows_as(), Some(1), enc)
+                    .expect("a loaded MySQL line's answer writes");
+            }
+        }
+        let _ = mock.is_housekeeping();
+        let _ = mock.describe();
+        let _ = mock.leaves_transaction_open();
+        written.push_str(&serde_json::to_string(mock).expect("a mock serializes"));
+        written.push('\n');
+    }
     let reloaded = parse_mocks(path, &written)
         .unwrap_or_else(|e| panic!("mocks reel writes load again: {e}\n{written}"));
     assert_eq!(reloaded.http.len(), lines.http.len());
     assert_eq!(reloaded.postgres, lines.postgres);
     assert_eq!(reloaded.redis, lines.redis);
+    assert_eq!(reloaded.mysql, lines.mysql);
 }
 
 /// What replay does with a loaded exchange: builds the request it sends and

@@ -95,6 +95,9 @@ impl ReplayContext {
             for m in &c.redis {
                 note(json(m), &mocks);
             }
+            for m in &c.mysql {
+                note(json(m), &mocks);
+            }
         }
         for m in suite.startup.iter().chain(&suite.shared) {
             note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
@@ -103,6 +106,9 @@ impl ReplayContext {
             note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
         }
         for m in suite.startup_redis.iter().chain(&suite.shared_redis) {
+            note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
+        }
+        for m in suite.startup_mysql.iter().chain(&suite.shared_mysql) {
             note(json(m), "mocks/startup.jsonl or mocks/shared.jsonl");
         }
         needed.retain(|name, _| self.value_of(name).is_none());

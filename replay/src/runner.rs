@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use reel_core::suite::load::LoadedCase;
-use reel_core::suite::{LoadedSuite, PgMock, RedisMock};
+use reel_core::suite::{LoadedSuite, MysqlMock, PgMock, RedisMock};
 use reel_core::template::{has_placeholder, resolve_str};
 
 use crate::app::{authority_of, App};
@@ -17,6 +17,7 @@ use crate::context::{RefsOnly, ReplayContext, SecretsOnly};
 use crate::errors::{error_chain, ReplayError};
 use crate::freeze::{self, Clock};
 use crate::mock::http::{serve, MockServer};
+use crate::mock::mysql_book::MysqlBook;
 use crate::mock::pg_book::PgBook;
 use crate::mock::postgres::PgServerInfo;
 use crate::mock::redis_book::RedisBook;
@@ -209,6 +210,16 @@ async fn run_in(
     );
     let redis_book =
         Arc::new(RedisBook::new(redis_cases, redis_pool).with_recorded_waits(cfg.recorded_waits));
+    let mysql_cases = selected
+        .iter()
+        .map(|c| fill(&c.mysql, &context, &mut unfilled))
+        .collect();
+    let mysql_pool = fill(
+        in_recorded_order(&suite.startup_mysql, &suite.shared_mysql, |m| m.seq),
+        &context,
+        &mut unfilled,
+    );
+    let mysql_book = Arc::new(MysqlBook::new(mysql_cases, mysql_pool));
     let mut env = Vec::new();
     for dep in &suite.suite.dependencies {
         if cfg.real_dependencies {
@@ -227,6 +238,9 @@ async fn run_in(
             }
             "redis" => {
                 crate::mock::redis::serve(&dep.name, &dep.listen, redis_book.clone()).await?
+            }
+            "mysql" => {
+                crate::mock::mysql::serve(&dep.name, &dep.listen, mysql_book.clone()).await?
             }
             _ => {
                 return Err(ReplayError::UnsupportedProtocol {
@@ -280,6 +294,7 @@ async fn run_in(
         pg_book.begin_case(i);
         redis_book.fill_references(i, &mut |text| resolve_str(text, context.as_ref()).ok());
         redis_book.begin_case(i);
+        mysql_book.begin_case(i);
         if let Some(a) = &harness.app {
             a.begin_case();
         }
@@ -312,7 +327,8 @@ async fn run_in(
         let mut log = book
             .end_case()
             .merge(pg_book.end_case())
-            .merge(redis_book.end_case());
+            .merge(redis_book.end_case())
+            .merge(mysql_book.end_case());
         if !unfilled.is_empty() {
             explain_unfilled(&mut log.misses, &unfilled);
         }
@@ -491,6 +507,15 @@ impl Line for PgMock {
     }
     fn rewrite_texts(&mut self, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {
         PgMock::rewrite_texts(self, f)
+    }
+}
+
+impl Line for MysqlMock {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn rewrite_texts(&mut self, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {
+        MysqlMock::rewrite_texts(self, f)
     }
 }
 

@@ -575,6 +575,7 @@ mod tests {
                 mocks: vec![],
                 pg: vec![],
                 redis: vec![],
+                mysql: vec![],
             }],
             startup: vec![],
             shared: vec![],
@@ -582,6 +583,8 @@ mod tests {
             shared_pg: vec![],
             startup_redis: vec![],
             shared_redis: vec![],
+            startup_mysql: vec![],
+            shared_mysql: vec![],
         }
     }
 

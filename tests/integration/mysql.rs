@@ -433,3 +433,115 @@ async fn real_clients_read_back_from_the_mock_what_the_server_answered() {
     assert!(said.contains("SELECT seq FROM seq_1_to_10000"), "{said}");
     mock.stop().await;
 }
+
+/// Drops the app's tables from the real server.
+fn drop_tables(t: &str) {
+    let _ = std::process::Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-u", "root", "--skip-ssl", "test", "-e"])
+        .arg(format!("DROP TABLE IF EXISTS {t}_users, {t}_orders"))
+        .output();
+}
+
+/// An app whose state lives in MariaDB (`fixtures/mysql/app.py`, a pool of
+/// PyMySQL connections), recorded, generated, and replayed three times with
+/// its tables gone from the server: reel's mock answers every statement
+/// (inserts with their ids, a duplicate key's 409, a DECIMAL sum, each
+/// write in its transaction). Then the app is changed (a query it never
+/// sent when recorded): its case fails, the statement named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_mariadb_replays_green_without_its_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let t = table("app");
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/mysql/app.py");
+    let port = free_port();
+    let cmd = format!(
+        "DB=\"$REEL_DEP_DB\" exec python3 {} --listen 127.0.0.1:{port} --table {t}",
+        app.display()
+    );
+    let args = record_args(
+        port,
+        &["db=mysql:127.0.0.1:0=127.0.0.1:3306".to_owned()],
+        "shop",
+        &store,
+        &cmd,
+    );
+    let rec = Recording::start(&args).await.unwrap();
+    let base = crate::postgres::app_ready(&rec).await;
+    let c = client();
+    let send = |method: &str, path: &str, body: Option<Value>| {
+        let c = c.clone();
+        let url = format!("{base}{path}");
+        let method = method.to_owned();
+        async move { crate::pg_pools::send(&c, &method, url, None, body).await }
+    };
+    let ann =
+        serde_json::json!({"name": "ann", "email": "ann@example.com", "joined": "2024-01-02"});
+    assert_eq!(send("POST", "/users", Some(ann.clone())).await.0, 201);
+    let bob = serde_json::json!({"name": "bob", "email": "bob@example.com"});
+    assert_eq!(send("POST", "/users", Some(bob)).await.0, 201);
+    let (status, v) = send("POST", "/users", Some(ann)).await;
+    assert_eq!(status, 409, "{v}");
+    for amount in ["12.50", "7.25"] {
+        let order = serde_json::json!({"user": 1, "amount": amount});
+        assert_eq!(send("POST", "/orders", Some(order)).await.0, 201);
+    }
+    let (status, v) = send("GET", "/users/1/total", None).await;
+    assert_eq!(
+        (status, &v),
+        (200, &serde_json::json!({"orders": 2, "total": "19.75"}))
+    );
+    let (_, v) = send("GET", "/users/1", None).await;
+    assert_eq!(v["joined"], "2024-01-02");
+    assert_eq!(send("GET", "/users/9", None).await.0, 404);
+    assert_eq!(
+        send("GET", "/users", None).await.1.as_array().map(Vec::len),
+        Some(2)
+    );
+    let (code, out, err) = rec.interrupt().await;
+    drop_tables(&t);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (suite, printed) = generate_suite(dir.path(), "shop", &store);
+    assert!(printed.contains(" mysql"), "{printed}");
+    let lines = crate::postgres::mock_lines(&suite);
+    let mysql: Vec<&Value> = lines.iter().filter(|l| l["protocol"] == "mysql").collect();
+    assert!(mysql.iter().any(|l| l["cmd"] == "connect"), "{printed}");
+    assert!(
+        mysql.iter().any(|l| l["sql"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("INSERT INTO reel_app_"))),
+        "{printed}"
+    );
+    // The server is not asked: its tables are gone, the mock answers.
+    for _ in 0..3 {
+        let (code, out) = crate::postgres::run_suite(&suite, &[]);
+        assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
+        assert!(out.contains("10 passed, 0 failed"), "{out}");
+    }
+
+    // The app changed: it lists users by name, a query never recorded.
+    let source = std::fs::read_to_string(&app).unwrap();
+    let read = "FROM {T}_users ORDER BY id\"";
+    assert!(source.contains(read));
+    let edited = dir.path().join("app.py");
+    std::fs::write(
+        &edited,
+        source.replace(read, "FROM {T}_users ORDER BY name\""),
+    )
+    .unwrap();
+    let suite_json = suite.join("suite.json");
+    let s = std::fs::read_to_string(&suite_json).unwrap();
+    std::fs::write(
+        &suite_json,
+        s.replace(&app.display().to_string(), &edited.display().to_string()),
+    )
+    .unwrap();
+    let (code, out) = crate::postgres::run_suite(&suite, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("9 passed, 1 failed"), "{out}");
+    assert!(
+        out.contains("ORDER BY name"),
+        "the miss names the statement sent: {out}"
+    );
+}

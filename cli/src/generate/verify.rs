@@ -184,6 +184,7 @@ fn real_dependencies(session: &Session) -> anyhow::Result<(Vec<DependencySpec>, 
         let kind = match d["protocol"].as_str().unwrap_or("http") {
             "http" => DependencyKind::Http(Upstream::parse("dependency target", target)?),
             "postgres" => DependencyKind::Postgres(target.to_owned()),
+            "mysql" => DependencyKind::Mysql(target.to_owned()),
             "redis" => {
                 let spec = crate::dep_spec::DepSpec {
                     name: name.to_owned(),

@@ -243,6 +243,10 @@ pub(super) fn transaction_units(calls: &[Call]) -> Vec<Vec<usize>> {
                 (m.dependency.as_str(), m.connection),
                 m.leaves_transaction_open(),
             ),
+            Mock::Mysql(m) => (
+                (m.dependency.as_str(), m.connection),
+                m.leaves_transaction_open(),
+            ),
             Mock::Redis(m) => {
                 let key = (m.dependency.as_str(), m.connection);
                 let open_after =
@@ -293,7 +297,7 @@ impl Types {
         let pg = || {
             calls.iter().filter_map(|c| match &c.mock {
                 Mock::Postgres(m) => Some(m),
-                Mock::Http(_) | Mock::Redis(_) => None,
+                Mock::Http(_) | Mock::Redis(_) | Mock::Mysql(_) => None,
             })
         };
         for m in pg() {
@@ -348,6 +352,21 @@ fn call_values(c: &Call, types: &Types) -> (BTreeSet<String>, BTreeSet<String>) 
             m.replies
                 .iter()
                 .for_each(|f| frame_values(f, &mut answered));
+        }
+        Mock::Mysql(m) => {
+            let text = |v: &serde_json::Value, into: &mut _| match v {
+                serde_json::Value::String(t) => text_values(t, into),
+                serde_json::Value::Number(n) => text_values(&n.to_string(), into),
+                _ => {}
+            };
+            m.params.iter().flatten().for_each(|v| text(v, &mut sent));
+            let results = m.answer.get("results").and_then(|r| r.as_array());
+            for set in results.into_iter().flatten() {
+                let rows = set.get("rows").and_then(|r| r.as_array());
+                for row in rows.into_iter().flatten().filter_map(|r| r.as_array()) {
+                    row.iter().for_each(|v| text(v, &mut answered));
+                }
+            }
         }
     }
     answered.extend(sent.iter().cloned());

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::secrets::Secrets;
 use crate::suite::load::SuiteError;
-use crate::suite::{to_pretty, CaseFile, MockSpec, PgMock, RedisMock, SuiteFile};
+use crate::suite::{to_pretty, CaseFile, MockSpec, MysqlMock, PgMock, RedisMock, SuiteFile};
 
 /// The two pools of mocks no one case owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,21 @@ impl Pool {
     }
 }
 
+/// The wire-protocol lines that go with a case or a pool, beside its HTTP
+/// mocks.
+#[derive(Debug, Clone, Default)]
+pub struct Wire {
+    pub pg: Vec<PgMock>,
+    pub redis: Vec<RedisMock>,
+    pub mysql: Vec<MysqlMock>,
+}
+
+impl Wire {
+    fn is_empty(&self) -> bool {
+        self.pg.is_empty() && self.redis.is_empty() && self.mysql.is_empty()
+    }
+}
+
 /// What a suite is written into.
 pub trait Sink {
     /// A finished case with its mocks. `secrets` are those known so far.
@@ -45,8 +60,7 @@ pub trait Sink {
         stem: String,
         case: CaseFile,
         http: Vec<MockSpec>,
-        pg: Vec<PgMock>,
-        redis: Vec<RedisMock>,
+        wire: Wire,
         secrets: &Secrets,
     ) -> Result<(), SuiteError>;
     /// More mocks for a pool, after those given before.
@@ -54,8 +68,7 @@ pub trait Sink {
         &mut self,
         pool: Pool,
         http: Vec<MockSpec>,
-        pg: Vec<PgMock>,
-        redis: Vec<RedisMock>,
+        wire: Wire,
         secrets: &Secrets,
     ) -> Result<(), SuiteError>;
     /// Changes a case given before.
@@ -96,6 +109,7 @@ pub(super) fn scrub<'a>(
     pools: impl Iterator<Item = &'a mut MockSpec>,
     pg: impl Iterator<Item = &'a mut PgMock>,
     redis: impl Iterator<Item = &'a mut RedisMock>,
+    mysql: impl Iterator<Item = &'a mut MysqlMock>,
 ) {
     for (_, case, mocks) in cases {
         secrets.scrub_request(&mut case.request);
@@ -115,6 +129,9 @@ pub(super) fn scrub<'a>(
     for m in redis {
         secrets.scrub_redis(m);
     }
+    for m in mysql {
+        secrets.scrub_mysql(m);
+    }
 }
 
 /// A suite held in memory.
@@ -129,6 +146,9 @@ pub struct Memory {
     pub redis: BTreeMap<String, Vec<RedisMock>>,
     pub startup_redis: Vec<RedisMock>,
     pub shared_redis: Vec<RedisMock>,
+    pub mysql: BTreeMap<String, Vec<MysqlMock>>,
+    pub startup_mysql: Vec<MysqlMock>,
+    pub shared_mysql: Vec<MysqlMock>,
     index: std::collections::HashMap<String, usize>,
     dropped: HashSet<String>,
 }
@@ -146,6 +166,7 @@ impl Memory {
             self.cases.retain(|(stem, _, _)| !dropped.contains(stem));
             self.pg.retain(|stem, _| !dropped.contains(stem));
             self.redis.retain(|stem, _| !dropped.contains(stem));
+            self.mysql.retain(|stem, _| !dropped.contains(stem));
         }
         self.index.clear();
         self
@@ -158,11 +179,13 @@ impl Sink for Memory {
         stem: String,
         case: CaseFile,
         http: Vec<MockSpec>,
-        pg: Vec<PgMock>,
-        redis: Vec<RedisMock>,
+        Wire { pg, redis, mysql }: Wire,
         _: &Secrets,
     ) -> Result<(), SuiteError> {
         self.index.insert(stem.clone(), self.cases.len());
+        if !mysql.is_empty() {
+            self.mysql.insert(stem.clone(), mysql);
+        }
         if !pg.is_empty() {
             self.pg.insert(stem.clone(), pg);
         }
@@ -177,25 +200,27 @@ impl Sink for Memory {
         &mut self,
         pool: Pool,
         http: Vec<MockSpec>,
-        pg: Vec<PgMock>,
-        redis: Vec<RedisMock>,
+        Wire { pg, redis, mysql }: Wire,
         _: &Secrets,
     ) -> Result<(), SuiteError> {
-        let (h, p, r) = match pool {
+        let (h, p, r, m) = match pool {
             Pool::Startup => (
                 &mut self.startup,
                 &mut self.startup_pg,
                 &mut self.startup_redis,
+                &mut self.startup_mysql,
             ),
             Pool::Shared => (
                 &mut self.shared,
                 &mut self.shared_pg,
                 &mut self.shared_redis,
+                &mut self.shared_mysql,
             ),
         };
         h.extend(http);
         p.extend(pg);
         r.extend(redis);
+        m.extend(mysql);
         Ok(())
     }
 
@@ -220,28 +245,32 @@ impl Sink for Memory {
         wanted: &std::collections::HashSet<String>,
     ) -> Result<std::collections::HashMap<String, String>, SuiteError> {
         let mut ids = std::collections::HashMap::new();
-        for (pool, http, pg, redis) in [
+        for (pool, http, pg, redis, mysql) in [
             (
                 Pool::Startup,
                 &mut self.startup,
                 &mut self.startup_pg,
                 &mut self.startup_redis,
+                &mut self.startup_mysql,
             ),
             (
                 Pool::Shared,
                 &mut self.shared,
                 &mut self.shared_pg,
                 &mut self.shared_redis,
+                &mut self.shared_mysql,
             ),
         ] {
             http.sort_by_key(|m| m.seq);
             pg.sort_by_key(|m| m.seq);
             redis.sort_by_key(|m| m.seq);
+            mysql.sort_by_key(|m| m.seq);
             let mut order: Vec<(i64, &mut String)> = http
                 .iter_mut()
                 .map(|m| (m.seq, &mut m.id))
                 .chain(pg.iter_mut().map(|m| (m.seq, &mut m.id)))
                 .chain(redis.iter_mut().map(|m| (m.seq, &mut m.id)))
+                .chain(mysql.iter_mut().map(|m| (m.seq, &mut m.id)))
                 .collect();
             order.sort_by_key(|(seq, _)| *seq);
             for (n, (_, id)) in order.into_iter().enumerate() {
@@ -266,6 +295,9 @@ impl Sink for Memory {
             redis,
             startup_redis,
             shared_redis,
+            mysql,
+            startup_mysql,
+            shared_mysql,
             ..
         } = self;
         scrub(
@@ -281,6 +313,11 @@ impl Sink for Memory {
                 .flatten()
                 .chain(startup_redis.iter_mut())
                 .chain(shared_redis.iter_mut()),
+            mysql
+                .values_mut()
+                .flatten()
+                .chain(startup_mysql.iter_mut())
+                .chain(shared_mysql.iter_mut()),
         );
         Ok(())
     }
@@ -315,7 +352,7 @@ fn rerr(path: &Path) -> impl FnOnce(std::io::Error) -> SuiteError {
 const STAGE: &str = ".reel-generating.";
 
 /// One line per mock, of every protocol together in recorded order.
-pub fn jsonl(http: &[MockSpec], pg: &[PgMock], redis: &[RedisMock]) -> String {
+pub fn jsonl(http: &[MockSpec], pg: &[PgMock], redis: &[RedisMock], mysql: &[MysqlMock]) -> String {
     fn line<T: serde::Serialize>(seq: i64, m: &T) -> (i64, String) {
         (seq, serde_json::to_string(m).expect("mocks serialize"))
     }
@@ -324,6 +361,7 @@ pub fn jsonl(http: &[MockSpec], pg: &[PgMock], redis: &[RedisMock]) -> String {
         .map(|m| line(m.seq, m))
         .chain(pg.iter().map(|m| line(m.seq, m)))
         .chain(redis.iter().map(|m| line(m.seq, m)))
+        .chain(mysql.iter().map(|m| line(m.seq, m)))
         .collect();
     lines.sort_by_key(|(seq, _)| *seq);
     let mut s = String::new();
@@ -475,13 +513,12 @@ impl Sink for Dir {
         stem: String,
         case: CaseFile,
         http: Vec<MockSpec>,
-        pg: Vec<PgMock>,
-        redis: Vec<RedisMock>,
+        wire: Wire,
         secrets: &Secrets,
     ) -> Result<(), SuiteError> {
         self.put(&format!("cases/{stem}.json"), &to_pretty(&case), secrets)?;
-        if !http.is_empty() || !pg.is_empty() || !redis.is_empty() {
-            let lines = jsonl(&http, &pg, &redis);
+        if !http.is_empty() || !wire.is_empty() {
+            let lines = jsonl(&http, &wire.pg, &wire.redis, &wire.mysql);
             self.put(&format!("mocks/{stem}.jsonl"), &lines, secrets)?;
         }
         Ok(())
@@ -491,8 +528,7 @@ impl Sink for Dir {
         &mut self,
         pool: Pool,
         http: Vec<MockSpec>,
-        pg: Vec<PgMock>,
-        redis: Vec<RedisMock>,
+        Wire { pg, redis, mysql }: Wire,
         _: &Secrets,
     ) -> Result<(), SuiteError> {
         let db = self.path("pools.db");
@@ -504,7 +540,8 @@ impl Sink for Dir {
             .iter()
             .map(|m| (m.seq, serde_json::to_string(m)))
             .chain(pg.iter().map(|m| (m.seq, serde_json::to_string(m))))
-            .chain(redis.iter().map(|m| (m.seq, serde_json::to_string(m))));
+            .chain(redis.iter().map(|m| (m.seq, serde_json::to_string(m))))
+            .chain(mysql.iter().map(|m| (m.seq, serde_json::to_string(m))));
         // Scrubbed when the pool file is written, with every secret known.
         for (seq, line) in lines {
             let line = line.expect("mocks serialize");
@@ -639,10 +676,12 @@ impl Sink for Dir {
                         none,
                         std::iter::empty(),
                         std::iter::empty(),
+                        std::iter::empty(),
                     );
                     to_pretty(&one[0].1)
                 } else {
-                    let (mut http, mut pg, mut redis) = (Vec::new(), Vec::new(), Vec::new());
+                    let (mut http, mut pg, mut redis, mut mysql) =
+                        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                     for (i, line) in text.lines().enumerate() {
                         let bad = |source| SuiteError::ParseLine {
                             path: path.clone(),
@@ -653,6 +692,7 @@ impl Sink for Dir {
                         match v.get("protocol").and_then(Value::as_str) {
                             Some("postgres") => pg.push(serde_json::from_value(v).map_err(bad)?),
                             Some("redis") => redis.push(serde_json::from_value(v).map_err(bad)?),
+                            Some("mysql") => mysql.push(serde_json::from_value(v).map_err(bad)?),
                             _ => http.push(serde_json::from_value(v).map_err(bad)?),
                         }
                     }
@@ -662,8 +702,9 @@ impl Sink for Dir {
                         http.iter_mut(),
                         pg.iter_mut(),
                         redis.iter_mut(),
+                        mysql.iter_mut(),
                     );
-                    jsonl(&http, &pg, &redis)
+                    jsonl(&http, &pg, &redis, &mysql)
                 };
                 std::fs::write(&path, secrets.scrub_file(&again)).map_err(werr(&path))?;
             }

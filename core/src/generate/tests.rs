@@ -1738,22 +1738,20 @@ fn a_case_open_for_the_whole_session_does_not_hold_the_others_back() {
             stem: String,
             case: CaseFile,
             http: Vec<MockSpec>,
-            pg: Vec<PgMock>,
-            redis: Vec<crate::suite::RedisMock>,
+            wire: sink::Wire,
             secrets: &secrets::Secrets,
         ) -> Result<(), SuiteError> {
             self.1 += 1;
-            self.0.case(stem, case, http, pg, redis, secrets)
+            self.0.case(stem, case, http, wire, secrets)
         }
         fn pool(
             &mut self,
             pool: sink::Pool,
             http: Vec<MockSpec>,
-            pg: Vec<PgMock>,
-            redis: Vec<crate::suite::RedisMock>,
+            wire: sink::Wire,
             secrets: &secrets::Secrets,
         ) -> Result<(), SuiteError> {
-            self.0.pool(pool, http, pg, redis, secrets)
+            self.0.pool(pool, http, wire, secrets)
         }
         fn patch_case(
             &mut self,

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{
-    BodySpec, CaseFile, MockSpec, PgMock, RedisMock, RequestSpec, ResponseSpec, SuiteFile,
-    FORMAT_VERSION,
+    BodySpec, CaseFile, MockSpec, MysqlMock, PgMock, RedisMock, RequestSpec, ResponseSpec,
+    SuiteFile, FORMAT_VERSION,
 };
 use crate::wire::postgres::BackendMessage;
 
@@ -58,6 +58,8 @@ pub struct LoadedCase {
     pub pg: Vec<PgMock>,
     /// This case's Redis lines, in recorded order.
     pub redis: Vec<RedisMock>,
+    /// This case's MySQL lines, in recorded order.
+    pub mysql: Vec<MysqlMock>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +74,8 @@ pub struct LoadedSuite {
     pub shared_pg: Vec<PgMock>,
     pub startup_redis: Vec<RedisMock>,
     pub shared_redis: Vec<RedisMock>,
+    pub startup_mysql: Vec<MysqlMock>,
+    pub shared_mysql: Vec<MysqlMock>,
 }
 
 /// The lines of one mocks file, by protocol.
@@ -80,6 +84,7 @@ pub struct MockLines {
     pub http: Vec<MockSpec>,
     pub postgres: Vec<PgMock>,
     pub redis: Vec<RedisMock>,
+    pub mysql: Vec<MysqlMock>,
 }
 
 pub fn read(path: &Path) -> Result<String, SuiteError> {
@@ -195,14 +200,20 @@ pub fn parse_mocks(path: &Path, text: &str) -> Result<MockLines, SuiteError> {
                 check_redis(&mock).map_err(invalid)?;
                 out.redis.push(mock);
             }
+            Some("mysql") => {
+                let mock: MysqlMock = serde_json::from_value(value).map_err(at_line)?;
+                mock.check().map_err(invalid)?;
+                out.mysql.push(mock);
+            }
             Some(other) => {
                 return Err(invalid(format!(
-                    "unknown protocol '{other}' (mocks are http, postgres or redis)"
+                    "unknown protocol '{other}' (mocks are http, postgres, redis or mysql)"
                 )))
             }
             None => {
                 return Err(invalid(
-                    r#"no "protocol" (mocks are "http", "postgres" or "redis")"#.to_owned(),
+                    r#"no "protocol" (mocks are "http", "postgres", "redis" or "mysql")"#
+                        .to_owned(),
                 ))
             }
         }
@@ -352,6 +363,7 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
             mocks: mocks.http,
             pg: mocks.postgres,
             redis: mocks.redis,
+            mysql: mocks.mysql,
         });
     }
     let startup = load_mocks(&dir.join("mocks/startup.jsonl"))?;
@@ -363,6 +375,8 @@ pub fn load_suite(dir: &Path) -> Result<LoadedSuite, SuiteError> {
         shared_pg: shared.postgres,
         startup_redis: startup.redis,
         shared_redis: shared.redis,
+        startup_mysql: startup.mysql,
+        shared_mysql: shared.mysql,
         dir: dir.to_owned(),
         suite,
         cases,

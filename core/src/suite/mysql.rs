@@ -71,11 +71,26 @@ fn known_command(cmd: &str) -> bool {
     cmd == "connect" || (0..=0x1f).any(|c| mysql::command_name(c) == cmd)
 }
 
-/// SQL as it is compared: runs of white space as one space, trimmed.
+/// SQL as it is compared: runs of white space outside quotes as one
+/// space, trimmed, a trailing `;` dropped. What is inside `'...'`, `"..."`
+/// and `` `...` `` stays as it is, backslash escapes too.
 pub fn normalize_sql(sql: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(sql.len());
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
     let mut space = false;
     for &b in sql {
+        if let Some(q) = quote {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' && q != b'`' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+            }
+            continue;
+        }
         if b.is_ascii_whitespace() {
             space = !out.is_empty();
             continue;
@@ -84,7 +99,16 @@ pub fn normalize_sql(sql: &[u8]) -> Vec<u8> {
             out.push(b' ');
             space = false;
         }
+        if matches!(b, b'\'' | b'"' | b'`') {
+            quote = Some(b);
+        }
         out.push(b);
+    }
+    while out.last() == Some(&b';') {
+        out.pop();
+        while out.last() == Some(&b' ') {
+            out.pop();
+        }
     }
     out
 }
@@ -156,6 +180,55 @@ impl MysqlMock {
         }
     }
 
+    /// Calls `f(name, text)` for every text a secret can hide in (the SQL,
+    /// the parameters, the values of the rows, an error's message); where
+    /// `f` returns a new text it replaces the old one. Whether anything
+    /// changed.
+    pub fn rewrite_texts(&mut self, f: &mut dyn FnMut(&str, &str) -> Option<String>) -> bool {
+        let mut changed = false;
+        if let Some(sql) = &mut self.sql {
+            changed |= super::postgres::rewrite_bytes(sql, "sql", f);
+        }
+        for p in self.params.iter_mut().flatten() {
+            changed |= rewrite_value(p, "param", f);
+        }
+        let results = self.answer.get_mut("results").and_then(Value::as_array_mut);
+        for set in results.into_iter().flatten() {
+            let rows = set.get_mut("rows").and_then(Value::as_array_mut);
+            for v in rows
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_array_mut)
+                .flatten()
+            {
+                changed |= rewrite_value(v, "value", f);
+            }
+        }
+        if let Some(m) = self
+            .answer
+            .get_mut("error")
+            .and_then(|e| e.get_mut("message"))
+        {
+            changed |= rewrite_value(m, "error", f);
+        }
+        changed
+    }
+
+    /// Whether the server said, at the end of the answer, that a
+    /// transaction is open on the connection (`SERVER_STATUS_IN_TRANS`):
+    /// what follows on it until the transaction ends belongs together.
+    pub fn leaves_transaction_open(&self) -> bool {
+        const IN_TRANS: u64 = 0x0001;
+        let status = |v: &Value| v.get("status").and_then(Value::as_u64);
+        let last = match self.answer.get("results").and_then(Value::as_array) {
+            Some(r) => r
+                .last()
+                .and_then(|s| s.get("ok").and_then(status).or_else(|| status(s))),
+            None => self.answer.get("ok").and_then(status),
+        };
+        last.is_some_and(|s| s & IN_TRANS != 0)
+    }
+
     /// One readable line: `COM_QUERY SELECT ...`, long SQL shortened.
     pub fn describe(&self) -> String {
         let mut s = self.cmd.clone();
@@ -174,6 +247,24 @@ impl MysqlMock {
             s.push_str(&format!(" {}", Value::Array(p.clone())));
         }
         s
+    }
+}
+
+/// Offers a JSON string to `f` (as `name`) and takes what it returns.
+fn rewrite_value(
+    v: &mut Value,
+    name: &str,
+    f: &mut dyn FnMut(&str, &str) -> Option<String>,
+) -> bool {
+    let Value::String(text) = v else {
+        return false;
+    };
+    match f(name, text) {
+        Some(new) if &new != text => {
+            *text = new;
+            true
+        }
+        _ => false,
     }
 }
 
@@ -279,6 +370,10 @@ mod tests {
         ] {
             assert!(!is_housekeeping_sql(sql.as_bytes()), "{sql}");
         }
-        assert_eq!(normalize_sql(b"  SELECT\n\t1 ,  2 "), b"SELECT 1 , 2");
+        assert_eq!(normalize_sql(b"  SELECT\n\t1 ,  2 ;"), b"SELECT 1 , 2");
+        assert_eq!(
+            normalize_sql(b"SELECT 'a  b',  'it\\'s  x' ,\n`c  d`"),
+            b"SELECT 'a  b', 'it\\'s  x' , `c  d`"
+        );
     }
 }

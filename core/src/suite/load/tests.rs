@@ -79,12 +79,12 @@ fn lines_are_dispatched_on_their_protocol_field_however_spaced() {
 
 #[test]
 fn an_unknown_or_missing_protocol_names_the_file_and_line() {
-    let mysql = HTTP_LINE.replace(r#""protocol":"http""#, r#""protocol":"mysql""#);
-    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{mysql}\n"));
+    let amqp = HTTP_LINE.replace(r#""protocol":"http""#, r#""protocol":"amqp""#);
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{amqp}\n"));
     assert_eq!(
         load_mocks(&path).unwrap_err().to_string(),
         format!(
-            "{}:2: unknown protocol 'mysql' (mocks are http, postgres or redis)",
+            "{}:2: unknown protocol 'amqp' (mocks are http, postgres, redis or mysql)",
             path.display()
         )
     );
@@ -93,7 +93,7 @@ fn an_unknown_or_missing_protocol_names_the_file_and_line() {
     assert_eq!(
         load_mocks(&path).unwrap_err().to_string(),
         format!(
-            r#"{}:1: no "protocol" (mocks are "http", "postgres" or "redis")"#,
+            r#"{}:1: no "protocol" (mocks are "http", "postgres", "redis" or "mysql")"#,
             path.display()
         )
     );
@@ -418,6 +418,37 @@ fn redis_lines_load_and_bad_ones_name_file_and_line() {
     assert!(
         err.starts_with(&format!(
             "{}:1: cmd[1]: {{\"$reel\": \"uuidd\"}} is not a matcher",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+/// A MySQL line loads; one whose answer does not write, or whose command
+/// reel does not know, is refused with its file and line.
+#[test]
+fn mysql_lines_load_and_bad_ones_name_file_and_line() {
+    let good = r#"{"id":"0001-get-x#1","seq":4,"dependency":"db","protocol":"mysql","connection":2,"cmd":"COM_QUERY","sql":"SELECT 1","answer":{"results":[{"columns":[{"schema":"","table":"","org_table":"","name":"1","org_name":"","charset":63,"length":1,"type":"LONGLONG","flags":129,"decimals":0}],"rows":[["1"]],"status":2,"warnings":0}]}}"#;
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{good}\n"));
+    let lines = load_mocks(&path).unwrap();
+    assert_eq!((lines.http.len(), lines.mysql.len()), (1, 1));
+    assert_eq!(lines.mysql[0].sql.as_deref(), Some(&b"SELECT 1"[..]));
+    let bad_row = good.replace(r#""rows":[["1"]]"#, r#""rows":[[{"x":1}]]"#);
+    let (_dir, path) = mocks_file(&format!("{HTTP_LINE}\n{bad_row}\n"));
+    let err = load_mocks(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:2: \"answer\": row 1: column 1:",
+            path.display()
+        )),
+        "{err}"
+    );
+    let unknown = good.replace("COM_QUERY", "COM_QUEERY");
+    let (_dir, path) = mocks_file(&format!("{unknown}\n"));
+    let err = load_mocks(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:1: \"cmd\" \"COM_QUEERY\" is no MySQL command",
             path.display()
         )),
         "{err}"

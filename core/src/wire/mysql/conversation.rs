@@ -392,7 +392,9 @@ impl Conversation {
 
     /// The client's answer to the greeting.
     fn hello(&mut self, p: &Payload) -> Result<(), String> {
-        let pending = self.waiting.back_mut().expect("the connection phase waits");
+        let Some(pending) = self.waiting.back_mut() else {
+            return Err("an answer to a greeting the connection no longer waits on".into());
+        };
         if p.seq != pending.next_seq {
             return Err(format!(
                 "the answer to the greeting has sequence id {}, where {} was due",
@@ -502,6 +504,14 @@ impl Conversation {
             self.waiting.push_back(pending);
             self.phase = Phase::Hello;
             return Ok(Vec::new());
+        }
+        if self.phase == Phase::Hello {
+            return Err(DecodeError {
+                side: Side::Backend,
+                message: "answer to the connection phase".into(),
+                offset: p.offset,
+                reason: "the server sent a packet before the client answered its greeting".into(),
+            });
         }
         if !self.waiting.iter().any(|w| !w.done()) {
             if p.bytes.first() == Some(&0xFF) {

@@ -636,6 +636,22 @@ fn broken_conversations_say_which_side_what_and_where() {
         with(vec![(Side::Frontend, 0, b"\x0e\x00".to_vec())]),
         format!("malformed command from the client at byte {client_at}: COM_PING of 1 bytes where it has 0")
     );
+    let greeting = &hello[0];
+    let eager = script(
+        &mut Conversation::new(usize::MAX, false),
+        &[
+            greeting.clone(),
+            (Side::Backend, 1, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
+            hello[1].clone(),
+        ],
+    );
+    assert_eq!(
+        eager.unwrap_err().to_string(),
+        format!(
+            "malformed answer to the connection phase from the server at byte {}: the server sent a packet before the client answered its greeting",
+            greeting.2.len() + 4
+        )
+    );
     let early = script(
         &mut Conversation::new(usize::MAX, false),
         &[(Side::Frontend, 0, b"\x03SELECT 1".to_vec())],
