@@ -13,6 +13,7 @@
 //! per case), or, where only its executes were recorded, from what they
 //! show of it.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use reel_core::suite::mysql::{is_housekeeping_sql, normalize_sql, MysqlMock};
@@ -80,9 +81,48 @@ fn matches(l: &MysqlMock, dependency: &str, ask: &Ask) -> bool {
         }
 }
 
+/// What a line is looked up by: its dependency, command and SQL as compared.
+type Key = (String, String, Vec<u8>);
+
+fn key_of(m: &MysqlMock) -> Key {
+    (
+        m.dependency.clone(),
+        m.cmd.clone(),
+        m.sql.as_deref().map(normalize_sql).unwrap_or_default(),
+    )
+}
+
+fn ask_key(dependency: &str, ask: &Ask) -> Key {
+    (
+        dependency.to_owned(),
+        ask.cmd.to_owned(),
+        ask.sql.map(normalize_sql).unwrap_or_default(),
+    )
+}
+
+/// Lines by key, each key's in recorded order: finding the lines a
+/// command may match costs the same however many lines a suite holds.
+#[derive(Default)]
+struct Index(HashMap<Key, Vec<usize>>);
+
+impl Index {
+    fn new<'a>(lines: impl Iterator<Item = &'a MysqlMock>) -> Self {
+        let mut map: HashMap<Key, Vec<usize>> = HashMap::new();
+        for (n, m) in lines.enumerate() {
+            map.entry(key_of(m)).or_default().push(n);
+        }
+        Index(map)
+    }
+
+    fn get(&self, key: &Key) -> &[usize] {
+        self.0.get(key).map_or(&[], Vec::as_slice)
+    }
+}
+
 struct CaseLines {
     lines: Vec<MysqlMock>,
     used: Vec<bool>,
+    index: Index,
 }
 
 struct State {
@@ -95,27 +135,41 @@ struct State {
 pub struct MysqlBook {
     state: Mutex<State>,
     pool: Vec<MysqlMock>,
+    pool_index: Index,
+    /// Every case's lines, as `(case, line)`, by key.
+    all: Vec<(usize, usize)>,
+    all_index: Index,
 }
 
 /// Where an answer came from.
 enum At {
     Case(usize, usize),
     Pool(usize),
-    Again,
+    Again(usize, usize),
 }
 
 impl MysqlBook {
     /// `cases[i]` are case `i`'s lines in recorded order; `pool` the startup
     /// and shared lines, in recorded order.
     pub fn new(cases: Vec<Vec<MysqlMock>>, pool: Vec<MysqlMock>) -> Self {
-        let cases = cases
+        let cases: Vec<CaseLines> = cases
             .into_iter()
             .map(|lines| CaseLines {
                 used: vec![false; lines.len()],
+                index: Index::new(lines.iter()),
                 lines,
             })
             .collect();
+        let all: Vec<(usize, usize)> = cases
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| (0..c.lines.len()).map(move |n| (i, n)))
+            .collect();
+        let all_index = Index::new(all.iter().map(|&(i, n)| &cases[i].lines[n]));
         MysqlBook {
+            pool_index: Index::new(pool.iter()),
+            all,
+            all_index,
             state: Mutex::new(State {
                 cases,
                 pool_used: vec![false; pool.len()],
@@ -214,16 +268,24 @@ impl MysqlBook {
         ask: &Ask,
     ) -> Result<(String, Map<String, Value>), MockMiss> {
         let mut s = self.state.lock().expect("mysql book lock");
+        let key = ask_key(dependency, ask);
         let found = {
             let mut at = None;
             if let Some(i) = s.run.current {
                 let c = &s.cases[i];
-                at = (0..c.lines.len())
-                    .find(|&n| !c.used[n] && matches(&c.lines[n], dependency, ask))
-                    .map(|n| At::Case(i, n));
+                at = c
+                    .index
+                    .get(&key)
+                    .iter()
+                    .find(|&&n| !c.used[n] && matches(&c.lines[n], dependency, ask))
+                    .map(|&n| At::Case(i, n));
             }
             if at.is_none() {
-                let in_pool: Vec<usize> = (0..self.pool.len())
+                let in_pool: Vec<usize> = self
+                    .pool_index
+                    .get(&key)
+                    .iter()
+                    .copied()
                     .filter(|&n| matches(&self.pool[n], dependency, ask))
                     .collect();
                 at = in_pool
@@ -233,35 +295,32 @@ impl MysqlBook {
                     .map(|&n| At::Pool(n));
             }
             if at.is_none() && (ask.housekeeping() || s.run.current.is_none()) {
-                at = s
-                    .cases
+                at = self
+                    .all_index
+                    .get(&key)
                     .iter()
-                    .flat_map(|c| &c.lines)
-                    .any(|l| matches(l, dependency, ask))
-                    .then_some(At::Again);
+                    .map(|&k| self.all[k])
+                    .find(|&(i, n)| matches(&s.cases[i].lines[n], dependency, ask))
+                    .map(|(i, n)| At::Again(i, n));
             }
             at
         };
         let line = match found {
             Some(At::Case(i, n)) => {
                 s.cases[i].used[n] = true;
-                Some(s.cases[i].lines[n].clone())
+                Some(&s.cases[i].lines[n])
             }
             Some(At::Pool(n)) => {
                 s.pool_used[n] = true;
-                Some(self.pool[n].clone())
+                Some(&self.pool[n])
             }
-            Some(At::Again) => s
-                .cases
-                .iter()
-                .flat_map(|c| &c.lines)
-                .find(|l| matches(l, dependency, ask))
-                .cloned(),
+            Some(At::Again(i, n)) => Some(&s.cases[i].lines[n]),
             None => None,
         };
         if let Some(l) = line {
-            s.run.log.used.push(l.id.clone());
-            return Ok((l.id, l.answer));
+            let (id, answer) = (l.id.clone(), l.answer.clone());
+            s.run.log.used.push(id.clone());
+            return Ok((id, answer));
         }
         let miss = self.miss(&s, dependency, ask);
         s.run.miss(miss.clone());
