@@ -934,6 +934,15 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
         report
             .param_matchers
             .extend(redis::infer_args(&mut all_redis, recorded_at, &sent));
+        let mut all_mysql: Vec<&mut MysqlMock> = mysql_cases
+            .iter_mut()
+            .flatten()
+            .chain(startup_mysql.iter_mut())
+            .chain(shared_mysql.iter_mut())
+            .collect();
+        report
+            .param_matchers
+            .extend(mysql::infer_values(&mut all_mysql, recorded_at, &sent));
         let http_mocks = cases
             .iter_mut()
             .flat_map(|(_, _, m)| m.iter_mut())

@@ -446,7 +446,8 @@ fn drop_tables(t: &str) {
 /// PyMySQL connections), recorded, generated, and replayed three times with
 /// its tables gone from the server: reel's mock answers every statement
 /// (inserts with their ids, a duplicate key's 409, a DECIMAL sum, each
-/// write in its transaction). Then the app is changed (a query it never
+/// write in its transaction), and the UUID and time the app writes into
+/// its SQL afresh on each run match by kind. Then the app is changed (a query it never
 /// sent when recorded): its case fails, the statement named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_on_mariadb_replays_green_without_its_tables() {
@@ -513,6 +514,18 @@ async fn an_app_on_mariadb_replays_green_without_its_tables() {
             .is_some_and(|s| s.starts_with("INSERT INTO reel_app_"))),
         "{printed}"
     );
+    let orders: Vec<&str> = mysql
+        .iter()
+        .filter_map(|l| l["sql"].as_str())
+        .filter(|s| s.contains("_orders (user_id"))
+        .collect();
+    assert_eq!(orders.len(), 2, "{printed}");
+    for sql in orders {
+        assert!(
+            sql.contains(r#"'{"$reel":"uuid"}', '{"$reel":"timestamp"}')"#),
+            "{sql}\n{printed}"
+        );
+    }
     // The server is not asked: its tables are gone, the mock answers.
     for _ in 0..3 {
         let (code, out) = crate::postgres::run_suite(&suite, &[]);

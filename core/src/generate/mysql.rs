@@ -7,8 +7,12 @@
 //! `COM_STMT_SEND_LONG_DATA` get no answer and the mock deals with them
 //! itself (long data joins the execute's values), so they hold no line.
 
+use std::collections::{BTreeSet, HashMap};
+
 use serde_json::{Map, Value};
 
+use super::postgres::{kind_reason, ParamMatcher};
+use super::redis::{infer_inside, whole_kind};
 use crate::model::{Exchange, Payload};
 use crate::suite::mysql::MysqlMock;
 use crate::wire::Bytes;
@@ -105,4 +109,141 @@ pub fn line(o: &Exchange) -> Line {
         cmd,
         answer,
     }))
+}
+
+/// Makes every value the app makes afresh on each run (a UUID, a
+/// timestamp near the recording, a token, epoch seconds) a typed matcher:
+/// inside a statement's SQL, where a driver writes values into the text
+/// (PyMySQL, the `mariadb` client), and as an execute's whole parameter.
+/// Values a case's request states literally stay exact (the client sends
+/// them again); `sent` holds them by case file stem. Each is listed.
+pub(super) fn infer_values(
+    mocks: &mut [&mut MysqlMock],
+    recorded_at: i64,
+    sent: &HashMap<String, BTreeSet<String>>,
+) -> Vec<ParamMatcher> {
+    let mut found = Vec::new();
+    for m in mocks.iter_mut() {
+        if m.is_housekeeping() || !matches!(m.cmd.as_str(), "COM_QUERY" | "COM_STMT_EXECUTE") {
+            continue;
+        }
+        let stem = m.id.rsplit_once('#').map_or("", |(stem, _)| stem);
+        let client = sent.get(stem);
+        let from_client = |t: &str| client.is_some_and(|c| c.contains(t));
+        let statement = m.describe();
+        let mut note = |kind: &'static str, what: String| {
+            found.push(ParamMatcher {
+                mock: m.id.clone(),
+                param: format!("{what} of {statement}"),
+                kind,
+                why: kind_reason(kind),
+            })
+        };
+        if let Some(text) = m
+            .sql
+            .as_deref()
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .filter(|t| !crate::template::has_placeholder(t))
+        {
+            let (new, kinds) = infer_inside(text, recorded_at, &from_client);
+            if !kinds.is_empty() {
+                kinds
+                    .into_iter()
+                    .for_each(|k| note(k, "a value in the SQL".into()));
+                m.sql = Some(Bytes(new.into_bytes()));
+            }
+        }
+        for (i, p) in m.params.iter_mut().flatten().enumerate() {
+            let text = match &*p {
+                Value::String(t) => t.clone(),
+                Value::Number(n) if n.is_i64() => n.to_string(),
+                _ => continue,
+            };
+            if crate::template::has_placeholder(&text) || from_client(&text) {
+                continue;
+            }
+            if let Some(kind) = whole_kind(&text, recorded_at) {
+                note(kind, format!("parameter {}", i + 1));
+                *p = serde_json::json!({ crate::matcher::MARKER: kind });
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(id: &str, cmd: &str, sql: &str, params: Option<Value>) -> MysqlMock {
+        MysqlMock {
+            id: id.into(),
+            seq: 1,
+            dependency: "db".into(),
+            protocol: "mysql".into(),
+            connection: 1,
+            cmd: cmd.into(),
+            sql: Some(Bytes(sql.as_bytes().to_vec())),
+            params: params.map(|p| p.as_array().unwrap().clone()),
+            database: None,
+            user: None,
+            option: None,
+            rows: None,
+            body: None,
+            answer: json!({"results": [{"ok": {}}]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        }
+    }
+
+    /// A UUID and a time the app wrote into its SQL, and a UUID it bound as
+    /// a parameter, become matchers; a value the case's request sent stays.
+    #[test]
+    fn made_up_values_in_sql_and_parameters_become_matchers() {
+        let now = 1_764_973_850; // 2025-12-05 22:30:50 UTC
+        let mut text = line(
+            "0005-post-orders#2",
+            "COM_QUERY",
+            "INSERT INTO o (user_id, amount, ref, placed) VALUES (1, '12.50', '793a4c9f-5e2e-4e3e-b404-943b62affbe4', '2025-12-05 22:30:50.656498')",
+            None,
+        );
+        let mut bound = line(
+            "0006-post-orders#2",
+            "COM_STMT_EXECUTE",
+            "INSERT INTO o (ref, who) VALUES (?, ?)",
+            Some(json!([
+                "f39e78ad-7264-430c-a7d9-ebf2f211cd84",
+                "ann@example.com"
+            ])),
+        );
+        let mut sent_uuid = line(
+            "0007-get-orders#1",
+            "COM_QUERY",
+            "SELECT * FROM o WHERE ref = '0b7f1c9e-8a1e-4a43-9d0e-2f5b8e1c3a77'",
+            None,
+        );
+        let mut sent = HashMap::new();
+        sent.insert(
+            "0007-get-orders".to_owned(),
+            BTreeSet::from(["0b7f1c9e-8a1e-4a43-9d0e-2f5b8e1c3a77".to_owned()]),
+        );
+        let found = infer_values(&mut [&mut text, &mut bound, &mut sent_uuid], now, &sent);
+        assert_eq!(
+            text.sql.as_deref(),
+            Some(&br#"INSERT INTO o (user_id, amount, ref, placed) VALUES (1, '12.50', '{"$reel":"uuid"}', '{"$reel":"timestamp"}')"#[..])
+        );
+        assert_eq!(
+            bound.params,
+            Some(vec![json!({"$reel": "uuid"}), json!("ann@example.com")])
+        );
+        assert!(sent_uuid
+            .sql
+            .as_deref()
+            .unwrap()
+            .ends_with(b"'0b7f1c9e-8a1e-4a43-9d0e-2f5b8e1c3a77'"));
+        let kinds: Vec<&str> = found.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, ["uuid", "timestamp", "uuid"]);
+    }
 }

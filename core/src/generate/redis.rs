@@ -184,6 +184,35 @@ fn infer_arg(
     if let Some(kind) = whole_kind(text, near) {
         return (Some(matcher_text(kind)), vec![kind]);
     }
+    let (mut out, mut kinds) = infer_inside(text, near, from_client);
+    // The parts of a key (`session:3f9a...`): tokens, hashes, hex.
+    if out.contains(':') {
+        let parts: Vec<String> = out
+            .split(':')
+            .map(|part| match whole_kind(part, near) {
+                Some(kind) if !from_client(part) && !part.contains('{') => {
+                    kinds.push(kind);
+                    matcher_text(kind)
+                }
+                _ => part.to_owned(),
+            })
+            .collect();
+        out = parts.join(":");
+    }
+    if kinds.is_empty() {
+        (None, kinds)
+    } else {
+        (Some(out), kinds)
+    }
+}
+
+/// `text` with each UUID, timestamp near `near` and epoch near `near`
+/// inside it that the client did not send as a matcher, and their kinds.
+pub(super) fn infer_inside(
+    text: &str,
+    near: i64,
+    from_client: &dyn Fn(&str) -> bool,
+) -> (String, Vec<&'static str>) {
     let mut kinds = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
@@ -214,25 +243,7 @@ fn infer_arg(
         kinds.push(kind);
     }
     out.push_str(&text[last..]);
-    // The parts of a key (`session:3f9a...`): tokens, hashes, hex.
-    if out.contains(':') {
-        let parts: Vec<String> = out
-            .split(':')
-            .map(|part| match whole_kind(part, near) {
-                Some(kind) if !from_client(part) && !part.contains('{') => {
-                    kinds.push(kind);
-                    matcher_text(kind)
-                }
-                _ => part.to_owned(),
-            })
-            .collect();
-        out = parts.join(":");
-    }
-    if kinds.is_empty() {
-        (None, kinds)
-    } else {
-        (Some(out), kinds)
-    }
+    (out, kinds)
 }
 
 const WEEK: i64 = 7 * 24 * 3600;
@@ -240,7 +251,7 @@ const WEEK: i64 = 7 * 24 * 3600;
 /// The kind of a whole value the app makes afresh: a UUID, a timestamp near
 /// the recording, a token, a hash, random hex or base64, or epoch seconds
 /// or milliseconds near the recording.
-fn whole_kind(text: &str, near: i64) -> Option<&'static str> {
+pub(super) fn whole_kind(text: &str, near: i64) -> Option<&'static str> {
     param_kind(text.as_bytes(), false, 0, near).or_else(|| epoch_kind(text, near))
 }
 

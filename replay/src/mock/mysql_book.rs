@@ -16,7 +16,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use reel_core::matcher::{accepts, as_matcher};
 use reel_core::suite::mysql::{is_housekeeping_sql, normalize_sql, MysqlMock};
+use reel_core::suite::redis::{accepts_text, arg_matches, holds_matcher};
 use serde_json::{json, Map, Value};
 
 use super::book::{CaseMockLog, CaseRun};
@@ -31,17 +33,23 @@ pub struct Ask<'a> {
     pub params: Option<&'a [Value]>,
 }
 
+/// A command whole, for a diff: its name, its SQL as compared, its
+/// parameters.
+fn whole(cmd: &str, sql: Option<&[u8]>, params: Option<&[Value]>) -> String {
+    let mut s = cmd.to_owned();
+    if let Some(sql) = sql {
+        s.push(' ');
+        s.push_str(&String::from_utf8_lossy(&normalize_sql(sql)));
+    }
+    if let Some(p) = params {
+        s.push_str(&format!(" {}", Value::Array(p.to_vec())));
+    }
+    s
+}
+
 impl Ask<'_> {
     fn describe(&self) -> String {
-        let mut s = self.cmd.to_owned();
-        if let Some(sql) = self.sql {
-            s.push(' ');
-            s.push_str(&String::from_utf8_lossy(&normalize_sql(sql)));
-        }
-        if let Some(p) = self.params {
-            s.push_str(&format!(" {}", Value::Array(p.to_vec())));
-        }
-        s
+        whole(self.cmd, self.sql, self.params)
     }
 
     fn housekeeping(&self) -> bool {
@@ -58,19 +66,34 @@ impl Ask<'_> {
     }
 }
 
-/// Two values are the same parameter: equal, or the same number however
-/// written (`42` and `42.0`: a JavaScript client binds numbers as doubles).
+/// Two values are the same parameter: equal, the same number however
+/// written (`42` and `42.0`: a JavaScript client binds numbers as doubles),
+/// or one the recorded matcher (`{"$reel": "uuid"}`) accepts.
 fn same_value(recorded: &Value, sent: &Value) -> bool {
+    if let Some(kind) = as_matcher(recorded) {
+        return accepts(kind, sent)
+            || sent.as_str().is_some_and(|t| accepts_text(kind, t))
+            || (sent.is_number() && accepts_text(kind, &sent.to_string()));
+    }
     match (recorded, sent) {
         (Value::Number(a), Value::Number(b)) => a == b || a.as_f64() == b.as_f64(),
         (a, b) => a == b,
     }
 }
 
+/// The recorded SQL accepts the sent SQL: the same, white space aside, or
+/// the same around the values its matchers stand for.
+fn same_sql(recorded: Option<&[u8]>, sent: Option<&[u8]>) -> bool {
+    match (recorded.map(normalize_sql), sent.map(normalize_sql)) {
+        (Some(r), Some(s)) => r == s || arg_matches(&r, &s),
+        (r, s) => r == s,
+    }
+}
+
 fn matches(l: &MysqlMock, dependency: &str, ask: &Ask) -> bool {
     l.dependency == dependency
         && l.cmd == ask.cmd
-        && l.sql.as_deref().map(normalize_sql) == ask.sql.map(normalize_sql)
+        && same_sql(l.sql.as_deref(), ask.sql)
         && match (&l.params, ask.params) {
             (Some(r), Some(s)) => {
                 r.len() == s.len() && r.iter().zip(s).all(|(r, s)| same_value(r, s))
@@ -84,12 +107,15 @@ fn matches(l: &MysqlMock, dependency: &str, ask: &Ask) -> bool {
 /// What a line is looked up by: its dependency, command and SQL as compared.
 type Key = (String, String, Vec<u8>);
 
+/// A line whose SQL holds a matcher is looked up by its command alone: its
+/// key has no SQL.
 fn key_of(m: &MysqlMock) -> Key {
-    (
-        m.dependency.clone(),
-        m.cmd.clone(),
-        m.sql.as_deref().map(normalize_sql).unwrap_or_default(),
-    )
+    let sql = match m.sql.as_deref() {
+        Some(s) if holds_matcher(s) => Vec::new(),
+        Some(s) => normalize_sql(s),
+        None => Vec::new(),
+    };
+    (m.dependency.clone(), m.cmd.clone(), sql)
 }
 
 fn ask_key(dependency: &str, ask: &Ask) -> Key {
@@ -114,8 +140,18 @@ impl Index {
         Index(map)
     }
 
-    fn get(&self, key: &Key) -> &[usize] {
-        self.0.get(key).map_or(&[], Vec::as_slice)
+    /// The lines an ask of `key` may match: those of its SQL and those
+    /// whose SQL holds matchers, in recorded order.
+    fn get(&self, key: &Key) -> Vec<usize> {
+        let exact = self.0.get(key).map_or(&[][..], Vec::as_slice);
+        let loose_key = (key.0.clone(), key.1.clone(), Vec::new());
+        let loose = match key.2.is_empty() {
+            true => &[][..],
+            false => self.0.get(&loose_key).map_or(&[][..], Vec::as_slice),
+        };
+        let mut all: Vec<usize> = exact.iter().chain(loose).copied().collect();
+        all.sort_unstable();
+        all
     }
 }
 
@@ -338,9 +374,10 @@ impl MysqlBook {
             if l.dependency != dependency || l.cmd != ask.cmd {
                 continue;
             }
+            let recorded = whole(&l.cmd, l.sql.as_deref(), l.params.as_deref());
             let ratio = similar::TextDiff::configure()
                 .timeout(std::time::Duration::from_millis(20))
-                .diff_chars(&l.describe(), &text)
+                .diff_chars(&recorded, &text)
                 .ratio();
             if best.is_none_or(|(r, _)| ratio > r) {
                 best = Some((ratio, l));
@@ -355,7 +392,7 @@ impl MysqlBook {
         };
         if let Some((_, l)) = best {
             miss.nearest = Some(format!("{} ({})", l.id, l.describe()));
-            miss.diff = unified(&l.describe(), &text);
+            miss.diff = unified(&whole(&l.cmd, l.sql.as_deref(), l.params.as_deref()), &text);
             miss.values = differing_values(l, ask);
         }
         miss
@@ -486,6 +523,60 @@ mod tests {
         assert!(log.unused.is_empty());
         // Another dependency's line answers nothing here.
         assert!(book.answer("other", &set).is_err());
+    }
+
+    /// A made-up value the generator wrote as a matcher, inside the SQL or
+    /// as a whole parameter, accepts any value of its kind and no other.
+    #[test]
+    fn matchers_in_sql_and_parameters_accept_their_kind() {
+        let book = MysqlBook::new(
+            vec![],
+            vec![
+                line(
+                    "p#1",
+                    "COM_QUERY",
+                    r#"INSERT INTO o (ref) VALUES ('{"$reel":"uuid"}')"#,
+                    None,
+                    ok(1),
+                ),
+                line(
+                    "p#2",
+                    "COM_STMT_EXECUTE",
+                    "SELECT * FROM o WHERE ref = ?",
+                    Some(json!([{"$reel": "uuid"}])),
+                    ok(0),
+                ),
+            ],
+        );
+        let uuid = "793a4c9f-5e2e-4e3e-b404-943b62affbe4";
+        let insert = format!("INSERT INTO o (ref) VALUES ('{uuid}')");
+        let ask = Ask {
+            cmd: "COM_QUERY",
+            sql: Some(insert.as_bytes()),
+            params: None,
+        };
+        assert_eq!(book.answer("db", &ask).unwrap().0, "p#1");
+        let ask = Ask {
+            cmd: "COM_QUERY",
+            sql: Some(b"INSERT INTO o (ref) VALUES ('nope')"),
+            params: None,
+        };
+        assert!(book.answer("db", &ask).is_err());
+        let sql = b"SELECT * FROM o WHERE ref = ?";
+        let params = [json!(uuid)];
+        let ask = Ask {
+            cmd: "COM_STMT_EXECUTE",
+            sql: Some(sql),
+            params: Some(&params),
+        };
+        assert_eq!(book.answer("db", &ask).unwrap().0, "p#2");
+        let params = [json!("ann")];
+        let ask = Ask {
+            cmd: "COM_STMT_EXECUTE",
+            sql: Some(sql),
+            params: Some(&params),
+        };
+        assert!(book.answer("db", &ask).is_err());
     }
 
     /// A prepare is answered from a recorded prepare of its SQL anywhere,
