@@ -115,8 +115,9 @@ impl MysqlRecorder {
             return;
         }
         let (server_rd, server_wr) = server.into_split();
-        let upstream = conn.client_to_server(client_rd, server_wr);
-        let downstream = conn.server_to_client(server_rd, client_wr, decoder);
+        let from_app = PacketDecoder::new(Side::Frontend, self.body_cap);
+        let upstream = conn.forward(client_rd, server_wr, from_app, Side::Frontend);
+        let downstream = conn.forward(server_rd, client_wr, decoder, Side::Backend);
         let error = tcp::relay(upstream, downstream, shutdown, || conn.idle(), who).await;
         if error.is_none() && conn.conv.lock().awaiting_hello() {
             tracing::warn!(
@@ -234,50 +235,35 @@ impl Conn {
         Ok(())
     }
 
-    /// Forwards what the client sends as it comes and decodes a copy.
-    async fn client_to_server(
-        &self,
-        rd: impl AsyncRead + Unpin,
-        wr: impl AsyncWrite + Unpin,
-    ) -> Result<(), String> {
-        let decoder = PacketDecoder::new(Side::Frontend, self.rec.body_cap);
-        let decode = |d: &mut PacketDecoder, bytes: &[u8]| {
-            d.push(bytes);
-            while let Some(p) = d.next().map_err(|e| e.to_string())? {
-                let done = self
-                    .conv
-                    .lock()
-                    .client(&p, Micros::now())
-                    .map_err(|e| e.to_string())?;
-                done.into_iter().for_each(|t| self.store(t, None));
-            }
-            Ok(())
-        };
-        let end = |d: &PacketDecoder| d.finish().map_err(|e| e.to_string());
-        tcp::forward(rd, wr, ("the app", "the server"), decoder, decode, end).await
-    }
-
-    /// Forwards the server's bytes as they come and decodes a copy.
-    async fn server_to_client(
+    /// Forwards what the `decoder`'s side sends as it comes and decodes a
+    /// copy into the conversation.
+    async fn forward(
         &self,
         rd: impl AsyncRead + Unpin,
         wr: impl AsyncWrite + Unpin,
         decoder: PacketDecoder,
+        side: Side,
     ) -> Result<(), String> {
         let decode = |d: &mut PacketDecoder, bytes: &[u8]| {
             d.push(bytes);
             while let Some(p) = d.next().map_err(|e| e.to_string())? {
-                let done = self
-                    .conv
-                    .lock()
-                    .server(&p, Micros::now())
-                    .map_err(|e| e.to_string())?;
+                let mut conv = self.conv.lock();
+                let done = match side {
+                    Side::Frontend => conv.client(&p, Micros::now()),
+                    Side::Backend => conv.server(&p, Micros::now()),
+                };
+                drop(conv);
+                let done = done.map_err(|e| e.to_string())?;
                 done.into_iter().for_each(|t| self.store(t, None));
             }
             Ok(())
         };
         let end = |d: &PacketDecoder| d.finish().map_err(|e| e.to_string());
-        tcp::forward(rd, wr, ("the server", "the app"), decoder, decode, end).await
+        let sides = match side {
+            Side::Frontend => ("the app", "the server"),
+            Side::Backend => ("the server", "the app"),
+        };
+        tcp::forward(rd, wr, sides, decoder, decode, end).await
     }
 
     fn store(&self, t: Turn, error: Option<String>) {

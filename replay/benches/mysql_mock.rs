@@ -16,22 +16,10 @@ use reel_replay::mock::mysql_book::MysqlBook;
 use serde_json::json;
 
 fn line(seq: i64, cmd: &str, sql: Option<String>, answer: serde_json::Value) -> MysqlMock {
-    MysqlMock {
-        id: format!("startup#{seq}"),
-        seq,
-        dependency: "db".into(),
-        protocol: "mysql".into(),
-        connection: 1,
-        cmd: cmd.into(),
-        sql: sql.map(|s| s.into_bytes().into()),
-        params: None,
-        database: None,
-        user: None,
-        option: None,
-        rows: None,
-        body: None,
-        answer: answer.as_object().expect("an object").clone(),
-    }
+    let answer = answer.as_object().expect("an object").clone();
+    let mut m = MysqlMock::new(&format!("startup#{seq}"), "db", cmd, sql.as_deref(), answer);
+    m.seq = seq;
+    m
 }
 
 fn env_or(name: &str, default: u32) -> u32 {

@@ -177,25 +177,16 @@ mod tests {
     use serde_json::json;
 
     fn line(id: &str, cmd: &str, sql: &str, params: Option<Value>) -> MysqlMock {
-        MysqlMock {
-            id: id.into(),
-            seq: 1,
-            dependency: "db".into(),
-            protocol: "mysql".into(),
-            connection: 1,
-            cmd: cmd.into(),
-            sql: Some(Bytes(sql.as_bytes().to_vec())),
-            params: params.map(|p| p.as_array().unwrap().clone()),
-            database: None,
-            user: None,
-            option: None,
-            rows: None,
-            body: None,
-            answer: json!({"results": [{"ok": {}}]})
-                .as_object()
-                .unwrap()
-                .clone(),
-        }
+        let answer = json!({"results": [{"ok": {}}]});
+        let mut m = MysqlMock::new(
+            id,
+            "db",
+            cmd,
+            Some(sql),
+            answer.as_object().unwrap().clone(),
+        );
+        m.params = params.map(|p| p.as_array().unwrap().clone());
+        m
     }
 
     /// A UUID and a time the app wrote into its SQL, and a UUID it bound as

@@ -114,6 +114,33 @@ pub fn normalize_sql(sql: &[u8]) -> Vec<u8> {
 }
 
 impl MysqlMock {
+    /// A line of `dependency` for `cmd` with `sql` and `answer`, no other
+    /// field set, its id `id`.
+    pub fn new(
+        id: &str,
+        dependency: &str,
+        cmd: &str,
+        sql: Option<&str>,
+        answer: Map<String, Value>,
+    ) -> Self {
+        MysqlMock {
+            id: id.to_owned(),
+            seq: 0,
+            dependency: dependency.to_owned(),
+            protocol: "mysql".into(),
+            connection: 0,
+            cmd: cmd.to_owned(),
+            sql: sql.map(|s| Bytes(s.as_bytes().to_vec())),
+            params: None,
+            database: None,
+            user: None,
+            option: None,
+            rows: None,
+            body: None,
+            answer,
+        }
+    }
+
     /// How its answer's rows are written.
     pub fn rows_as(&self) -> Rows {
         rows_as(&self.cmd)

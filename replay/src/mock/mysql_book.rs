@@ -433,22 +433,15 @@ mod tests {
     use super::*;
 
     fn line(id: &str, cmd: &str, sql: &str, params: Option<Value>, answer: Value) -> MysqlMock {
-        MysqlMock {
-            id: id.into(),
-            seq: 0,
-            dependency: "db".into(),
-            protocol: "mysql".into(),
-            connection: 1,
-            cmd: cmd.into(),
-            sql: Some(sql.as_bytes().to_vec().into()),
-            params: params.map(|p| p.as_array().unwrap().clone()),
-            database: None,
-            user: None,
-            option: None,
-            rows: None,
-            body: None,
-            answer: answer.as_object().unwrap().clone(),
-        }
+        let mut m = MysqlMock::new(
+            id,
+            "db",
+            cmd,
+            Some(sql),
+            answer.as_object().unwrap().clone(),
+        );
+        m.params = params.map(|p| p.as_array().unwrap().clone());
+        m
     }
 
     fn ok(id: u64) -> Value {

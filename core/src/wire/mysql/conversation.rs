@@ -195,6 +195,19 @@ impl Pending {
         self.turn.answered
     }
 
+    /// Checks that `p` carries the sequence id due next in this exchange,
+    /// and counts on past its packets.
+    fn take_seq(&mut self, p: &Payload) -> Result<(), String> {
+        if p.seq != self.next_seq {
+            return Err(format!(
+                "sequence id {} where {} was due",
+                p.seq, self.next_seq
+            ));
+        }
+        self.next_seq = p.seq.wrapping_add(p.packets as u8);
+        Ok(())
+    }
+
     /// Whether the next client payload belongs to this exchange.
     fn wants_client(&self) -> bool {
         !self.done()
@@ -328,13 +341,7 @@ impl Conversation {
                 offset: p.offset,
                 reason,
             };
-            if p.seq != last.next_seq {
-                return Err(err(format!(
-                    "sequence id {} where {} was due",
-                    p.seq, last.next_seq
-                )));
-            }
-            last.next_seq = p.seq.wrapping_add(p.packets as u8);
+            last.take_seq(p).map_err(err)?;
             let t = &mut last.turn;
             add_raw(
                 &mut t.request_raw,
@@ -562,13 +569,7 @@ impl Conversation {
             offset: p.offset,
             reason,
         };
-        if p.seq != head.next_seq {
-            return Err(error(format!(
-                "sequence id {} where {} was due",
-                p.seq, head.next_seq
-            )));
-        }
-        head.next_seq = p.seq.wrapping_add(p.packets as u8);
+        head.take_seq(p).map_err(error)?;
         let t = &mut head.turn;
         t.first_byte_at.get_or_insert(now);
         t.ended_at = Some(now);
