@@ -434,12 +434,92 @@ async fn real_clients_read_back_from_the_mock_what_the_server_answered() {
     mock.stop().await;
 }
 
-/// Drops the app's tables from the real server.
-fn drop_tables(t: &str) {
+/// Drops the app's tables (`{t}_{name}`) from the real server.
+fn drop_tables(t: &str, names: &[&str]) {
+    let list: Vec<String> = names.iter().map(|n| format!("{t}_{n}")).collect();
     let _ = std::process::Command::new("mariadb")
         .args(["-h", "127.0.0.1", "-u", "root", "--skip-ssl", "test", "-e"])
-        .arg(format!("DROP TABLE IF EXISTS {t}_users, {t}_orders"))
+        .arg(format!("DROP TABLE IF EXISTS {}", list.join(", ")))
         .output();
+}
+
+/// `reel record` of the app `fixtures/mysql/SCRIPT` (run by `program`,
+/// its tables named after `t`) with its `db` on the local MariaDB, into
+/// `store` as session `shop`; the recording and the app's address through
+/// reel, once it answers.
+async fn record_app(program: &str, script: &str, t: &str, store: &Path) -> (Recording, String) {
+    let app = fixture(script);
+    let port = free_port();
+    let cmd = format!(
+        "DB=\"$REEL_DEP_DB\" NODE_PATH={} exec {program} {} --listen 127.0.0.1:{port} --table {t}",
+        fixture("../real-apps/node_modules").display(),
+        app.display()
+    );
+    let args = record_args(
+        port,
+        &["db=mysql:127.0.0.1:0=127.0.0.1:3306".to_owned()],
+        "shop",
+        store,
+        &cmd,
+    );
+    let rec = Recording::start(&args).await.unwrap();
+    let base = crate::postgres::app_ready(&rec).await;
+    (rec, base)
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/mysql")
+        .join(name)
+}
+
+/// A request to the app at `base`: its status and JSON answer.
+async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    crate::pg_pools::send(&client(), method, format!("{base}{path}"), None, body).await
+}
+
+/// Generates the recorded session `shop`, replays it three times with the
+/// app's tables dropped from the server (`passed` cases pass), then with
+/// `script` changed (`from` becomes `to`, a statement never recorded): one
+/// case fails, naming `to`. What `generate` printed, and the suite.
+fn replay_then_change(
+    dir: &Path,
+    store: &Path,
+    script: &str,
+    passed: usize,
+    (from, to): (&str, &str),
+) -> (String, std::path::PathBuf) {
+    let (suite, printed) = generate_suite(dir, "shop", store);
+    assert!(printed.contains(" mysql"), "{printed}");
+    // The server is not asked: its tables are gone, the mock answers.
+    for _ in 0..3 {
+        let (code, out) = crate::postgres::run_suite(&suite, &[]);
+        assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
+        assert!(out.contains(&format!("{passed} passed, 0 failed")), "{out}");
+    }
+    let app = fixture(script);
+    let source = std::fs::read_to_string(&app).unwrap();
+    assert!(source.contains(from), "{script} holds {from}");
+    let edited = dir.join(script);
+    std::fs::write(&edited, source.replace(from, to)).unwrap();
+    let suite_json = suite.join("suite.json");
+    let s = std::fs::read_to_string(&suite_json).unwrap();
+    std::fs::write(
+        &suite_json,
+        s.replace(&app.display().to_string(), &edited.display().to_string()),
+    )
+    .unwrap();
+    let (code, out) = crate::postgres::run_suite(&suite, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{} passed, 1 failed", passed - 1)),
+        "{out}"
+    );
+    assert!(
+        out.contains(to.trim_matches(['"', '`'])),
+        "the miss names the statement sent: {out}"
+    );
+    (printed, suite)
 }
 
 /// An app whose state lives in MariaDB (`fixtures/mysql/app.py`, a pool of
@@ -447,34 +527,16 @@ fn drop_tables(t: &str) {
 /// its tables gone from the server: reel's mock answers every statement
 /// (inserts with their ids, a duplicate key's 409, a DECIMAL sum, each
 /// write in its transaction), and the UUID and time the app writes into
-/// its SQL afresh on each run match by kind. Then the app is changed (a query it never
-/// sent when recorded): its case fails, the statement named.
+/// its SQL afresh on each run match by kind. Then the app is changed (a
+/// query it never sent when recorded): its case fails, the statement named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_on_mariadb_replays_green_without_its_tables() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("reel.db");
     let t = table("app");
-    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/mysql/app.py");
-    let port = free_port();
-    let cmd = format!(
-        "DB=\"$REEL_DEP_DB\" exec python3 {} --listen 127.0.0.1:{port} --table {t}",
-        app.display()
-    );
-    let args = record_args(
-        port,
-        &["db=mysql:127.0.0.1:0=127.0.0.1:3306".to_owned()],
-        "shop",
-        &store,
-        &cmd,
-    );
-    let rec = Recording::start(&args).await.unwrap();
-    let base = crate::postgres::app_ready(&rec).await;
-    let c = client();
-    let send = |method: &str, path: &str, body: Option<Value>| {
-        let c = c.clone();
-        let url = format!("{base}{path}");
-        let method = method.to_owned();
-        async move { crate::pg_pools::send(&c, &method, url, None, body).await }
+    let (rec, base) = record_app("python3", "app.py", &t, &store).await;
+    let send = |method: &'static str, path: &'static str, body: Option<Value>| {
+        call(&base, method, path, body)
     };
     let ann =
         serde_json::json!({"name": "ann", "email": "ann@example.com", "joined": "2024-01-02"});
@@ -500,22 +562,18 @@ async fn an_app_on_mariadb_replays_green_without_its_tables() {
         Some(2)
     );
     let (code, out, err) = rec.interrupt().await;
-    drop_tables(&t);
+    drop_tables(&t, &["users", "orders"]);
     assert_eq!(code, 0, "{out}{err}");
 
-    let (suite, printed) = generate_suite(dir.path(), "shop", &store);
-    assert!(printed.contains(" mysql"), "{printed}");
-    let lines = crate::postgres::mock_lines(&suite);
-    let mysql: Vec<&Value> = lines.iter().filter(|l| l["protocol"] == "mysql").collect();
-    assert!(mysql.iter().any(|l| l["cmd"] == "connect"), "{printed}");
-    assert!(
-        mysql.iter().any(|l| l["sql"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("INSERT INTO reel_app_"))),
-        "{printed}"
+    let change = (
+        "FROM {T}_users ORDER BY id\"",
+        "FROM {T}_users ORDER BY name\"",
     );
-    let orders: Vec<&str> = mysql
+    let (printed, suite) = replay_then_change(dir.path(), &store, "app.py", 10, change);
+    let lines = crate::postgres::mock_lines(&suite);
+    let orders: Vec<&str> = lines
         .iter()
+        .filter(|l| l["protocol"] == "mysql")
         .filter_map(|l| l["sql"].as_str())
         .filter(|s| s.contains("_orders (user_id"))
         .collect();
@@ -526,35 +584,67 @@ async fn an_app_on_mariadb_replays_green_without_its_tables() {
             "{sql}\n{printed}"
         );
     }
-    // The server is not asked: its tables are gone, the mock answers.
-    for _ in 0..3 {
-        let (code, out) = crate::postgres::run_suite(&suite, &[]);
-        assert_eq!(code, 0, "{out}\n(generate said:\n{printed})");
-        assert!(out.contains("10 passed, 0 failed"), "{out}");
-    }
+}
 
-    // The app changed: it lists users by name, a query never recorded.
-    let source = std::fs::read_to_string(&app).unwrap();
-    let read = "FROM {T}_users ORDER BY id\"";
-    assert!(source.contains(read));
-    let edited = dir.path().join("app.py");
-    std::fs::write(
-        &edited,
-        source.replace(read, "FROM {T}_users ORDER BY name\""),
-    )
-    .unwrap();
-    let suite_json = suite.join("suite.json");
-    let s = std::fs::read_to_string(&suite_json).unwrap();
-    std::fs::write(
-        &suite_json,
-        s.replace(&app.display().to_string(), &edited.display().to_string()),
-    )
-    .unwrap();
-    let (code, out) = crate::postgres::run_suite(&suite, &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("9 passed, 1 failed"), "{out}");
-    assert!(
-        out.contains("ORDER BY name"),
-        "the miss names the statement sent: {out}"
+/// The same on Node's mysql2 with a pool of three connections and prepared
+/// statements only (`pool.execute`): each connection prepares what it runs
+/// the first time, on whichever connection the pool hands out, and the
+/// mock answers a prepare recorded on any of them. The UUID and the Date
+/// the app binds afresh match by kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_a_mysql2_pool_of_prepared_statements_replays_green() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let t = table("notes");
+    let (rec, base) = record_app("node", "app.js", &t, &store).await;
+    let send = |method: &'static str, path: &'static str, body: Option<Value>| {
+        call(&base, method, path, body)
+    };
+    for (author, body) in [("ann", "first"), ("bob", "hello"), ("ann", "second")] {
+        let note = serde_json::json!({"author": author, "body": body});
+        let (status, v) = send("POST", "/notes", Some(note)).await;
+        assert_eq!(status, 201, "{v}");
+    }
+    let (status, v) = send("GET", "/notes/2", None).await;
+    assert_eq!(
+        (status, &v),
+        (
+            200,
+            &serde_json::json!({"id": 2, "author": "bob", "body": "hello"})
+        )
     );
+    assert_eq!(send("GET", "/notes/9", None).await.0, 404);
+    let (_, v) = send("GET", "/authors/ann/notes", None).await;
+    assert_eq!(
+        v,
+        serde_json::json!([{"id": 1, "body": "first"}, {"id": 3, "body": "second"}])
+    );
+    let (code, out, err) = rec.interrupt().await;
+    drop_tables(&t, &["notes"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let change = (
+        "WHERE author = ? ORDER BY id`",
+        "WHERE author = ? ORDER BY body`",
+    );
+    let (printed, suite) = replay_then_change(dir.path(), &store, "app.js", 7, change);
+    let lines = crate::postgres::mock_lines(&suite);
+    let inserts: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["cmd"] == "COM_STMT_EXECUTE")
+        .filter(|l| {
+            l["sql"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("INSERT INTO"))
+        })
+        .collect();
+    assert_eq!(inserts.len(), 3, "{printed}");
+    for l in inserts {
+        assert_eq!(l["params"][2], serde_json::json!({"$reel": "uuid"}), "{l}");
+        assert_eq!(
+            l["params"][3],
+            serde_json::json!({"$reel": "timestamp"}),
+            "{l}"
+        );
+    }
 }
