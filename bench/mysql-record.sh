@@ -28,24 +28,10 @@ die() {
 command -v mysqlslap >/dev/null || die "mysqlslap not found (Debian: mariadb-client)"
 command -v sqlite3 >/dev/null || die "sqlite3 not found (apt-get install sqlite3)"
 
-if [[ -n ${REEL:-} ]]; then
-    reel=$REEL
-else
-    cargo build --release -p reel --quiet || die "building reel failed"
-    reel=$root/target/release/reel
-fi
-cargo build --release -p reel-proxy --example bare_relay --quiet || die "building bare_relay failed"
-relay=$root/target/release/examples/bare_relay
-
-work=$(mktemp -d)
-reel_pid=""
-relay_pid=""
-cleanup() {
-    [[ -n $reel_pid ]] && kill -9 "$reel_pid" 2>/dev/null || true
-    [[ -n $relay_pid ]] && kill -9 "$relay_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+reel_binary
+relay_binary
 
 # Each run makes its own schema, fills a table, reads it by primary key and
 # drops the schema. Prints queries per second of the read phase.
@@ -61,39 +47,19 @@ run_slap() { # host port label
     [[ -n $secs ]] || die "mysqlslap ($3) printed no time: $(cat "$work/$3.out")"
     python3 -c "print(round($QUERIES / max($secs, 0.001)))"
 }
-ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
 echo "mysqlslap --auto-generate-sql-load-type=key, $CLIENTS clients, $QUERIES queries"
 direct=$(run_slap "${MYSQL%:*}" "${MYSQL##*:}" direct)
 echo "  direct            $direct queries/s"
 
-"$relay" 127.0.0.1:0 "$MYSQL" 2>"$work/relay.err" &
-relay_pid=$!
-for _ in $(seq 150); do
-    grep -q '^listening' "$work/relay.err" && break
-    sleep 0.1
-done
-relay_port=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/relay.err")
-[[ -n $relay_port ]] || die "bare_relay did not start: $(cat "$work/relay.err")"
+start_relay "$MYSQL"
 bare=$(run_slap 127.0.0.1 "$relay_port" relay)
-kill "$relay_pid"
-wait "$relay_pid" 2>/dev/null || true
-relay_pid=""
+stop_relay
 echo "  bare relay        $bare queries/s ($(ratio "$bare" "$direct") of direct)"
 
-"$reel" record --upstream http://127.0.0.1:9 --listen 127.0.0.1:0 --session mysqlslap \
-    --store "$work/reel.db" --dep "db=mysql:127.0.0.1:0=$MYSQL" 2>"$work/reel.err" &
-reel_pid=$!
-for _ in $(seq 150); do
-    grep -q '^reel: listening' "$work/reel.err" && break
-    sleep 0.1
-done
-port=$(grep -o 'dep:db=[0-9.:]*' "$work/reel.err" | sed 's/.*://')
-[[ -n $port ]] || die "reel did not start: $(cat "$work/reel.err")"
+start_reel mysqlslap db "db=mysql:127.0.0.1:0=$MYSQL"
 recorded=$(run_slap 127.0.0.1 "$port" recorded)
-kill -INT "$reel_pid"
-wait "$reel_pid" || true
-reel_pid=""
+stop_reel
 
 # mysqlslap's key reads: SELECT ... FROM t1 WHERE id = '...'.
 stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'mysql' \

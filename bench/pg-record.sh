@@ -8,6 +8,7 @@
 #   DURATION=10      seconds per pgbench run
 #   CLIENTS=8        pgbench connections (-c), with 2 threads (-j)
 #   PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres   the real server
+#   REEL=path        a reel binary to measure instead of building one
 #
 # Uses (and creates once) the database `reel_bench`, initialised by
 # `pgbench -i -s 10`. Exit status: 0 when the measurement ran (the 60 % target
@@ -28,21 +29,14 @@ die() {
 command -v pgbench >/dev/null || die "pgbench not found (Debian: postgresql-contrib or postgresql-client)"
 command -v sqlite3 >/dev/null || die "sqlite3 not found (apt-get install sqlite3)"
 
-cargo build --release -p reel --quiet || die "building reel failed"
-reel=$root/target/release/reel
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+reel_binary
 
 if ! psql -X -q -d "$DB" -c 'select 1 from pgbench_accounts limit 1' >/dev/null 2>&1; then
     psql -X -q -d postgres -c "create database $DB" >/dev/null 2>&1 || true
     pgbench -q -i -s 10 "$DB" >/dev/null 2>&1 || die "pgbench -i failed"
 fi
-
-work=$(mktemp -d)
-reel_pid=""
-cleanup() {
-    [[ -n $reel_pid ]] && kill -9 "$reel_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
 tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1; }
 transactions() { sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p'; }
@@ -57,23 +51,13 @@ direct=$(tps <"$work/direct.out")
 [[ -n $direct ]] || die "direct pgbench failed: $(cat "$work/direct.out")"
 echo "  direct            $direct tps"
 
-"$reel" record --upstream http://127.0.0.1:9 --listen 127.0.0.1:0 --session pgbench \
-    --store "$work/reel.db" --dep "db=postgres:127.0.0.1:0=$PGHOST:$PGPORT" 2>"$work/reel.err" &
-reel_pid=$!
-for _ in $(seq 150); do
-    grep -q '^reel: listening' "$work/reel.err" && break
-    sleep 0.1
-done
-port=$(grep -o 'dep:db=[0-9.:]*' "$work/reel.err" | sed 's/.*://')
-[[ -n $port ]] || die "reel did not start: $(cat "$work/reel.err")"
+start_reel pgbench db "db=postgres:127.0.0.1:0=$PGHOST:$PGPORT"
 
 run_pgbench 127.0.0.1 "$port" recorded
 recorded=$(tps <"$work/recorded.out")
 done_tx=$(transactions <"$work/recorded.out")
 [[ -n $recorded ]] || die "pgbench through reel failed: $(cat "$work/recorded.out")"
-kill -INT "$reel_pid"
-wait "$reel_pid" || true
-reel_pid=""
+stop_reel
 
 # Only queries stored with their answer count: one cut off when reel stopped
 # is stored too, but unanswered or with an error.

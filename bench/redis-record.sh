@@ -28,24 +28,10 @@ die() {
 command -v redis-benchmark >/dev/null || die "redis-benchmark not found (Debian: redis-tools)"
 command -v sqlite3 >/dev/null || die "sqlite3 not found (apt-get install sqlite3)"
 
-if [[ -n ${REEL:-} ]]; then
-    reel=$REEL
-else
-    cargo build --release -p reel --quiet || die "building reel failed"
-    reel=$root/target/release/reel
-fi
-cargo build --release -p reel-proxy --example bare_relay --quiet || die "building bare_relay failed"
-relay=$root/target/release/examples/bare_relay
-
-work=$(mktemp -d)
-reel_pid=""
-relay_pid=""
-cleanup() {
-    [[ -n $reel_pid ]] && kill -9 "$reel_pid" 2>/dev/null || true
-    [[ -n $relay_pid ]] && kill -9 "$relay_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+reel_binary
+relay_binary
 
 # "SET: 123456.79 requests per second, p50=..." (one line per test with -q).
 rps() { tr '\r' '\n' | sed -n "s/^$1: \([0-9.]*\) requests per second.*/\1/p" | tail -1; }
@@ -61,41 +47,21 @@ dset=$(rps SET <"$work/direct.out")
 dget=$(rps GET <"$work/direct.out")
 [[ -n $dset && -n $dget ]] || die "direct run printed no rates: $(cat "$work/direct.out")"
 echo "  direct            SET $dset/s  GET $dget/s"
-ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
-"$relay" 127.0.0.1:0 "$REDIS" 2>"$work/relay.err" &
-relay_pid=$!
-for _ in $(seq 150); do
-    grep -q '^listening' "$work/relay.err" && break
-    sleep 0.1
-done
-relay_port=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/relay.err")
-[[ -n $relay_port ]] || die "bare_relay did not start: $(cat "$work/relay.err")"
+start_relay "$REDIS"
 run_bench 127.0.0.1 "$relay_port" relay
 bset=$(rps SET <"$work/relay.out")
 bget=$(rps GET <"$work/relay.out")
-kill "$relay_pid"
-wait "$relay_pid" 2>/dev/null || true
-relay_pid=""
+stop_relay
 echo "  bare relay        SET $bset/s ($(ratio "$bset" "$dset") of direct)  GET $bget/s ($(ratio "$bget" "$dget") of direct)"
 
-"$reel" record --upstream http://127.0.0.1:9 --listen 127.0.0.1:0 --session redis-benchmark \
-    --store "$work/reel.db" --dep "cache=redis:127.0.0.1:0=$REDIS" 2>"$work/reel.err" &
-reel_pid=$!
-for _ in $(seq 150); do
-    grep -q '^reel: listening' "$work/reel.err" && break
-    sleep 0.1
-done
-port=$(grep -o 'dep:cache=[0-9.:]*' "$work/reel.err" | sed 's/.*://')
-[[ -n $port ]] || die "reel did not start: $(cat "$work/reel.err")"
+start_reel redis-benchmark cache "cache=redis:127.0.0.1:0=$REDIS"
 
 run_bench 127.0.0.1 "$port" recorded
 rset=$(rps SET <"$work/recorded.out")
 rget=$(rps GET <"$work/recorded.out")
 [[ -n $rset && -n $rget ]] || die "run through reel printed no rates: $(cat "$work/recorded.out")"
-kill -INT "$reel_pid"
-wait "$reel_pid" || true
-reel_pid=""
+stop_reel
 
 stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'redis' \
     and response_head is not null and error is null \

@@ -1,0 +1,71 @@
+# What the wire-protocol recording benches (pg-record.sh, redis-record.sh,
+# mysql-record.sh) do the same way: find or build reel and the bare relay,
+# start each on a free port and stop it, clean up on exit. Sourced after
+# the script sets `root` and defines `die`.
+
+work=$(mktemp -d)
+reel_pid=""
+relay_pid=""
+bench_cleanup() {
+    [[ -n $reel_pid ]] && kill -9 "$reel_pid" 2>/dev/null || true
+    [[ -n $relay_pid ]] && kill -9 "$relay_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap bench_cleanup EXIT
+
+# Sets `reel`: $REEL when given, else a release build of this checkout.
+reel_binary() {
+    if [[ -n ${REEL:-} ]]; then
+        reel=$REEL
+    else
+        cargo build --release -p reel --quiet || die "building reel failed"
+        reel=$root/target/release/reel
+    fi
+}
+
+# Sets `relay`: proxy/examples/bare_relay.rs, built for release.
+relay_binary() {
+    cargo build --release -p reel-proxy --example bare_relay --quiet || die "building bare_relay failed"
+    relay=$root/target/release/examples/bare_relay
+}
+
+# Starts the bare relay in front of TARGET; sets `relay_pid` and `relay_port`.
+start_relay() { # target
+    "$relay" 127.0.0.1:0 "$1" 2>"$work/relay.err" &
+    relay_pid=$!
+    for _ in $(seq 150); do
+        grep -q '^listening' "$work/relay.err" && break
+        sleep 0.1
+    done
+    relay_port=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/relay.err")
+    [[ -n $relay_port ]] || die "bare_relay did not start: $(cat "$work/relay.err")"
+}
+
+stop_relay() {
+    kill "$relay_pid"
+    wait "$relay_pid" 2>/dev/null || true
+    relay_pid=""
+}
+
+# Starts `reel record` with no app and the dependency SPEC (named NAME)
+# into $work/reel.db as SESSION; sets `reel_pid` and `port`.
+start_reel() { # session name spec
+    "$reel" record --upstream http://127.0.0.1:9 --listen 127.0.0.1:0 --session "$1" \
+        --store "$work/reel.db" --dep "$3" 2>"$work/reel.err" &
+    reel_pid=$!
+    for _ in $(seq 150); do
+        grep -q '^reel: listening' "$work/reel.err" && break
+        sleep 0.1
+    done
+    port=$(grep -o "dep:$2=[0-9.:]*" "$work/reel.err" | sed 's/.*://')
+    [[ -n $port ]] || die "reel did not start: $(cat "$work/reel.err")"
+}
+
+# Stops reel as Ctrl-C does, so that it flushes the store.
+stop_reel() {
+    kill -INT "$reel_pid"
+    wait "$reel_pid" || true
+    reel_pid=""
+}
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
