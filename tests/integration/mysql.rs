@@ -39,11 +39,15 @@ fn table(prefix: &str) -> String {
     format!("reel_{prefix}_{}_{nanos}", std::process::id())
 }
 
-/// Runs `program script ADDR TABLE` from fixtures/mysql; what it printed.
+/// Runs `program script ADDR TABLE` (`script` from fixtures/mysql, none
+/// when empty); what it printed.
 async fn workload(program: &str, script: &str, addr: &str, t: &str) -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = tokio::process::Command::new(program)
-        .arg(root.join("fixtures/mysql").join(script))
+    let mut cmd = tokio::process::Command::new(program);
+    if !script.is_empty() {
+        cmd.arg(root.join("fixtures/mysql").join(script));
+    }
+    let out = cmd
         .arg(addr)
         .arg(t)
         .env("NODE_PATH", root.join("fixtures/real-apps/node_modules"))
@@ -381,7 +385,8 @@ fn lines_of(store: &Path) -> Vec<reel_core::suite::MysqlMock> {
     lines
 }
 
-/// PyMySQL with an aiomysql pool and mysql2 with prepared statements, run
+/// PyMySQL with an aiomysql pool, mysql2 with prepared statements and
+/// sqlx (a pool of three, every statement prepared, DEPRECATE_EOF), run
 /// against the mock made of their own recording with MariaDB out of the
 /// way, read back what they read from MariaDB: result sets in the text
 /// and binary protocols, an insert's id, a duplicate key's error, a
@@ -396,13 +401,26 @@ async fn real_clients_read_back_from_the_mock_what_the_server_answered() {
     let rec = record_mysql(&store, &[]).await;
     let via = rec.dep("db").to_string();
     let mut recorded = Vec::new();
-    for (program, script) in [("python3", "workload.py"), ("node", "workload.js")] {
+    let sqlx = crate::postgres::sibling_bin("reel-mysql-client");
+    let sqlx = sqlx.to_str().unwrap();
+    for (program, script) in [
+        ("python3", "workload.py"),
+        ("node", "workload.js"),
+        (sqlx, ""),
+    ] {
         let t = table("mock");
         let read = workload(program, script, &via, &t).await;
         recorded.push((program, script, t, read));
     }
     let (code, _, stderr) = rec.interrupt().await;
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(recorded[2].3["count"], 3, "{:?}", recorded[2]);
+    // sqlx took up DEPRECATE_EOF: its rows end in an OK, not an EOF.
+    let deprecate_eof = 1u64 << 24;
+    assert!(mysql_exchanges(&store)
+        .iter()
+        .any(|e| command(e) == "connect"
+            && e["request"]["decoded"]["capabilities"].as_u64().unwrap() & deprecate_eof != 0));
     let lines = lines_of(&store);
     assert!(lines.iter().any(|l| l.cmd == "connect"));
     assert!(lines.iter().any(|l| l.cmd == "COM_STMT_EXECUTE"));
