@@ -211,8 +211,14 @@ impl Conn {
             }
             decoder.push(&buf[..n]);
         };
+        if payload.cut {
+            return Err(format!(
+                "the server's greeting ({} bytes) is longer than --max-body: give a larger --max-body",
+                payload.len
+            ));
+        }
         let mut sent = payload.clone();
-        if payload.bytes.first() != Some(&0xFF) && !payload.cut {
+        if payload.bytes.first() != Some(&0xFF) {
             let mut g = Greeting::parse(&payload.bytes)
                 .map_err(|e| format!("malformed greeting from the server at byte 0: {e}"))?;
             g.withdraw(WITHDRAWN);

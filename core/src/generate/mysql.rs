@@ -39,9 +39,12 @@ pub fn line(o: &Exchange) -> Line {
         // The server's own error (a timeout's) answers no command.
         None => return Line::Skip,
     };
+    // The mock deals with these itself (it answers a change of user with
+    // OK whatever the credentials): their lines, and any authentication
+    // data in them, never reach a suite.
     if matches!(
         cmd.as_str(),
-        "COM_QUIT" | "COM_STMT_CLOSE" | "COM_STMT_SEND_LONG_DATA"
+        "COM_QUIT" | "COM_STMT_CLOSE" | "COM_STMT_SEND_LONG_DATA" | "COM_CHANGE_USER"
     ) {
         return Line::Skip;
     }
@@ -65,12 +68,16 @@ pub fn line(o: &Exchange) -> Line {
         return Line::Unanswered(format!("{}: no answer", describe()));
     }
     // An answer cut at --max-body would be sent cut.
+    // A result set the server ended with an ERR is whole: its rows, then
+    // the error.
+    let ended_by_error = answer.contains_key("error");
     let cut_rows = answer
         .get("results")
         .and_then(Value::as_array)
         .is_some_and(|r| {
-            r.iter()
-                .any(|s| s.get("rows_cut").is_some() || s.get("unfinished").is_some())
+            r.iter().any(|s| {
+                s.get("rows_cut").is_some() || (s.get("unfinished").is_some() && !ended_by_error)
+            })
         });
     let cut = o.request.body().truncated && cmd != "connect"
         || o.response.as_ref().is_some_and(|r| r.body().truncated)
@@ -85,7 +92,11 @@ pub fn line(o: &Exchange) -> Line {
             a.insert("greeting".into(), answer["greeting"].clone());
             a
         }
-        _ => answer,
+        _ => {
+            let mut a = answer;
+            a.remove("auth");
+            a
+        }
     };
     Line::Mock(Box::new(MysqlMock {
         id: String::new(),
@@ -187,6 +198,51 @@ mod tests {
         );
         m.params = params.map(|p| p.as_array().unwrap().clone());
         m
+    }
+
+    fn exchange(request: Value, answer: Value) -> Exchange {
+        use crate::model::{Body, DecodedJson, Direction, Protocol};
+        use crate::time::Micros;
+        let wire = |v: &Value| Payload::Wire {
+            decoded: DecodedJson::text(v),
+            raw: Body {
+                bytes: Vec::new(),
+                size: 0,
+                truncated: false,
+            },
+        };
+        Exchange {
+            session_id: 1,
+            seq: 3,
+            direction: Direction::Outbound,
+            protocol: Protocol::Mysql,
+            dependency: Some("db".into()),
+            connection: 1,
+            started_at: Micros(0),
+            first_byte_at: Some(Micros(1)),
+            ended_at: Some(Micros(2)),
+            request: wire(&request),
+            response: Some(wire(&answer)),
+            error: None,
+        }
+    }
+
+    /// A change of user holds a password's exchange (a cleartext plugin's
+    /// reply, unless --redact): it never becomes a line. A result the
+    /// server ended with an ERR after some rows is whole: it does.
+    #[test]
+    fn a_change_of_user_is_no_line_and_an_error_inside_rows_is_one() {
+        let change = exchange(
+            json!({"command": "COM_CHANGE_USER", "user": "app"}),
+            json!({"auth": [{"switch": "mysql_clear_password"}, {"client": "hunter2"}], "ok": {}}),
+        );
+        assert!(matches!(super::line(&change), Line::Skip));
+        let killed = exchange(
+            json!({"command": "COM_QUERY", "sql": "SELECT n FROM t"}),
+            json!({"results": [{"columns": [], "rows": [["1"]], "unfinished": true}],
+                "error": {"code": 1317, "state": "70100", "message": "interrupted"}}),
+        );
+        assert!(matches!(super::line(&killed), Line::Mock(_)));
     }
 
     /// A UUID and a time the app wrote into its SQL, and a UUID it bound as

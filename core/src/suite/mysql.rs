@@ -300,6 +300,7 @@ pub fn rows_as(cmd: &str) -> Rows {
     match cmd {
         "COM_STMT_EXECUTE" => Rows::Binary,
         "COM_STMT_FETCH" => Rows::Fetch,
+        "COM_FIELD_LIST" => Rows::FieldList,
         _ => Rows::Text,
     }
 }

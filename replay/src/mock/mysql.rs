@@ -226,7 +226,9 @@ impl Connection {
                 param,
                 data,
             } => {
-                if let Some(s) = self.statements.get_mut(&stmt_id(*id, self.last_prepared)) {
+                // Only for a parameter the statement has.
+                let s = self.statements.get_mut(&stmt_id(*id, self.last_prepared));
+                if let Some(s) = s.filter(|s| usize::from(*param) < s.params) {
                     s.long_data
                         .entry(*param)
                         .or_default()
@@ -240,6 +242,7 @@ impl Connection {
             | Command::ChangeUser(_) => {
                 if matches!(command, Command::ResetConnection | Command::ChangeUser(_)) {
                     self.statements.clear();
+                    self.last_prepared = None;
                 }
                 Ok(ok_answer())
             }
@@ -254,28 +257,40 @@ impl Connection {
                     cmd: name,
                     sql: None,
                     params: None,
+                    body: None,
                 };
-                Ok(self
-                    .book
-                    .answer(&self.dep, &ask)
-                    .map(|(_, a)| a)
-                    .unwrap_or_else(|_| ok_answer()))
+                // As servers answer it when recorded nowhere: an EOF.
+                Ok(self.book.answer_or(&self.dep, &ask, eof_answer()))
+            }
+            // A session setting recorded nowhere changes nothing the mock
+            // answers: OK, and no miss.
+            Command::Query(sql) if is_setting(sql) => {
+                let ask = Ask {
+                    cmd: name,
+                    sql: Some(sql),
+                    params: None,
+                    body: None,
+                };
+                Ok(self.book.answer_or(&self.dep, &ask, ok_answer()))
             }
             Command::Query(sql) => {
                 let ask = Ask {
                     cmd: name,
                     sql: Some(sql),
                     params: None,
+                    body: None,
                 };
-                match self.book.answer(&self.dep, &ask) {
-                    Ok((_, a)) => Ok(a),
-                    // A session setting recorded nowhere changes nothing
-                    // the mock answers.
-                    Err(_) if is_setting(sql) => Ok(ok_answer()),
-                    Err(miss) => Err(miss_text(&miss)),
-                }
+                self.book
+                    .answer(&self.dep, &ask)
+                    .map(|(_, a)| a)
+                    .map_err(|m| miss_text(&m))
             }
             Command::StmtPrepare(sql) => match self.book.prepared(&self.dep, sql) {
+                // Recorded failing: the error again, and no statement.
+                Some(a) if !a.contains_key("prepared") => {
+                    self.last_prepared = None;
+                    Ok(a)
+                }
                 Some(a) => {
                     let id = self.next_stmt;
                     self.next_stmt += 1;
@@ -296,10 +311,13 @@ impl Connection {
                     self.last_prepared = Some(id);
                     return self.encode(&a, "COM_STMT_PREPARE", Some(id));
                 }
-                None => Err(format!(
-                    "reel: no recorded statement prepares or runs {}",
-                    String::from_utf8_lossy(sql)
-                )),
+                None => {
+                    self.last_prepared = None;
+                    Err(format!(
+                        "reel: no recorded statement prepares or runs {}",
+                        String::from_utf8_lossy(sql)
+                    ))
+                }
             },
             Command::StmtExecute {
                 stmt_id: id,
@@ -334,6 +352,7 @@ impl Connection {
                                     cmd: name,
                                     sql: Some(&sql),
                                     params: Some(&values),
+                                    body: None,
                                 };
                                 self.book
                                     .answer(&self.dep, &ask)
@@ -356,6 +375,7 @@ impl Connection {
                             cmd: name,
                             sql: Some(&sql),
                             params: None,
+                            body: None,
                         };
                         self.book
                             .answer(&self.dep, &ask)
@@ -365,11 +385,12 @@ impl Connection {
                 }
             }
             Command::Quit => return None,
-            Command::Other { .. } => {
+            Command::Other { body, .. } => {
                 let ask = Ask {
                     cmd: name,
                     sql: None,
                     params: None,
+                    body: Some(body),
                 };
                 self.book
                     .answer(&self.dep, &ask)
@@ -409,6 +430,13 @@ impl Connection {
 fn is_setting(sql: &[u8]) -> bool {
     let sql = reel_core::suite::mysql::normalize_sql(sql).to_ascii_uppercase();
     sql.starts_with(b"SET ")
+}
+
+fn eof_answer() -> Map<String, Value> {
+    json!({"eof": {"status": 2, "warnings": 0}})
+        .as_object()
+        .cloned()
+        .expect("an object")
 }
 
 fn ok_answer() -> Map<String, Value> {

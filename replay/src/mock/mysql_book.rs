@@ -31,6 +31,8 @@ pub struct Ask<'a> {
     pub cmd: &'a str,
     pub sql: Option<&'a [u8]>,
     pub params: Option<&'a [Value]>,
+    /// What another command carried (`COM_FIELD_LIST`'s table).
+    pub body: Option<&'a [u8]>,
 }
 
 /// A command whole, for a diff: its name, its SQL as compared, its
@@ -76,7 +78,11 @@ fn same_value(recorded: &Value, sent: &Value) -> bool {
             || (sent.is_number() && accepts_text(kind, &sent.to_string()));
     }
     match (recorded, sent) {
-        (Value::Number(a), Value::Number(b)) => a == b || a.as_f64() == b.as_f64(),
+        // As floats only where one side is one: two integers past 2^53
+        // that differ must not match.
+        (Value::Number(a), Value::Number(b)) => {
+            a == b || ((a.is_f64() || b.is_f64()) && a.as_f64() == b.as_f64())
+        }
         (a, b) => a == b,
     }
 }
@@ -94,6 +100,7 @@ fn matches(l: &MysqlMock, dependency: &str, ask: &Ask) -> bool {
     l.dependency == dependency
         && l.cmd == ask.cmd
         && same_sql(l.sql.as_deref(), ask.sql)
+        && l.body.as_deref().unwrap_or_default() == ask.body.unwrap_or_default()
         && match (&l.params, ask.params) {
             (Some(r), Some(s)) => {
                 r.len() == s.len() && r.iter().zip(s).all(|(r, s)| same_value(r, s))
@@ -262,17 +269,18 @@ impl MysqlBook {
     /// parameter count and result columns).
     pub fn prepared(&self, dependency: &str, sql: &[u8]) -> Option<Map<String, Value>> {
         let s = self.state.lock().expect("mysql book lock");
-        let want = normalize_sql(sql);
         let all: Vec<&MysqlMock> = self
             .pool
             .iter()
             .chain(s.cases.iter().flat_map(|c| &c.lines))
-            .filter(|l| {
-                l.dependency == dependency
-                    && l.sql.as_deref().map(normalize_sql).as_deref() == Some(&want[..])
-            })
+            .filter(|l| l.dependency == dependency && same_sql(l.sql.as_deref(), Some(sql)))
             .collect();
-        if let Some(p) = all.iter().find(|l| l.cmd == "COM_STMT_PREPARE") {
+        // A prepare that succeeded, before one recorded failing.
+        let prepares = || all.iter().filter(|l| l.cmd == "COM_STMT_PREPARE");
+        if let Some(p) = prepares()
+            .find(|l| l.answer.contains_key("prepared"))
+            .or_else(|| prepares().next())
+        {
             return Some(p.answer.clone());
         }
         let e = all.iter().find(|l| l.cmd == "COM_STMT_EXECUTE")?;
@@ -296,6 +304,21 @@ impl MysqlBook {
         Some(m)
     }
 
+    /// The recorded answer to `ask` on `dependency`, or, where none is
+    /// recorded, `fallback` (a session setting the mock answers itself),
+    /// logged as neither used nor missed.
+    pub fn answer_or(
+        &self,
+        dependency: &str,
+        ask: &Ask,
+        fallback: Map<String, Value>,
+    ) -> Map<String, Value> {
+        match self.find(dependency, ask) {
+            Some((_, a)) => a,
+            None => fallback,
+        }
+    }
+
     /// The recorded answer to `ask` on `dependency`, with its line's id; a
     /// miss is logged for the case and returned.
     pub fn answer(
@@ -303,6 +326,17 @@ impl MysqlBook {
         dependency: &str,
         ask: &Ask,
     ) -> Result<(String, Map<String, Value>), MockMiss> {
+        if let Some(found) = self.find(dependency, ask) {
+            return Ok(found);
+        }
+        let mut s = self.state.lock().expect("mysql book lock");
+        let miss = self.miss(&s, dependency, ask);
+        s.run.miss(miss.clone());
+        Err(miss)
+    }
+
+    /// The recorded answer to `ask`, its line marked used and logged.
+    fn find(&self, dependency: &str, ask: &Ask) -> Option<(String, Map<String, Value>)> {
         let mut s = self.state.lock().expect("mysql book lock");
         let key = ask_key(dependency, ask);
         let found = {
@@ -353,14 +387,9 @@ impl MysqlBook {
             Some(At::Again(i, n)) => Some(&s.cases[i].lines[n]),
             None => None,
         };
-        if let Some(l) = line {
-            let (id, answer) = (l.id.clone(), l.answer.clone());
-            s.run.log.used.push(id.clone());
-            return Ok((id, answer));
-        }
-        let miss = self.miss(&s, dependency, ask);
-        s.run.miss(miss.clone());
-        Err(miss)
+        let (id, answer) = line.map(|l| (l.id.clone(), l.answer.clone()))?;
+        s.run.log.used.push(id.clone());
+        Some((id, answer))
     }
 
     /// The miss of `ask`, with the nearest line of the same command (the
@@ -473,6 +502,7 @@ mod tests {
                 cmd: "COM_STMT_EXECUTE",
                 sql: Some(b"INSERT INTO t  (n)\n VALUES (?)"),
                 params: Some(params),
+                body: None,
             }
         }
         let (id, a) = book.answer("db", &ask(&[json!(42.0)])).unwrap();
@@ -486,6 +516,7 @@ mod tests {
             cmd: "COM_QUERY",
             sql: Some(b"SET NAMES utf8mb4"),
             params: None,
+            body: None,
         };
         for _ in 0..2 {
             assert_eq!(book.answer("db", &set).unwrap().0, "p#1");
@@ -547,12 +578,14 @@ mod tests {
             cmd: "COM_QUERY",
             sql: Some(insert.as_bytes()),
             params: None,
+            body: None,
         };
         assert_eq!(book.answer("db", &ask).unwrap().0, "p#1");
         let ask = Ask {
             cmd: "COM_QUERY",
             sql: Some(b"INSERT INTO o (ref) VALUES ('nope')"),
             params: None,
+            body: None,
         };
         assert!(book.answer("db", &ask).is_err());
         let sql = b"SELECT * FROM o WHERE ref = ?";
@@ -561,6 +594,7 @@ mod tests {
             cmd: "COM_STMT_EXECUTE",
             sql: Some(sql),
             params: Some(&params),
+            body: None,
         };
         assert_eq!(book.answer("db", &ask).unwrap().0, "p#2");
         let params = [json!("ann")];
@@ -568,8 +602,74 @@ mod tests {
             cmd: "COM_STMT_EXECUTE",
             sql: Some(sql),
             params: Some(&params),
+            body: None,
         };
         assert!(book.answer("db", &ask).is_err());
+    }
+
+    /// Two integers past 2^53 that differ do not match; a session setting
+    /// recorded nowhere is answered by the fallback and is no miss; a
+    /// prepare of SQL whose execute holds a matcher is answered, and a
+    /// prepare that succeeded wins over one recorded failing.
+    #[test]
+    fn big_ints_settings_and_prepares_as_the_review_found() {
+        let big = json!(1_790_000_000_000_000_001u64);
+        let sel = "SELECT * FROM o WHERE ref = '{\"$reel\":\"uuid\"}' AND id = ?";
+        let book = MysqlBook::new(
+            vec![vec![line(
+                "c#1",
+                "COM_STMT_EXECUTE",
+                "SELECT ?",
+                Some(json!([big])),
+                ok(0),
+            )]],
+            vec![
+                line("p#1", "COM_STMT_EXECUTE", sel, Some(json!([1])), ok(0)),
+                line(
+                    "p#2",
+                    "COM_STMT_PREPARE",
+                    "SELECT 2",
+                    None,
+                    json!({"error": {"code": 1146, "state": "42S02", "message": "no"}}),
+                ),
+                line(
+                    "p#3",
+                    "COM_STMT_PREPARE",
+                    "SELECT 2",
+                    None,
+                    json!({"prepared": {"stmt": 1, "params": [], "columns": [], "warnings": 0}}),
+                ),
+            ],
+        );
+        book.begin_case(0);
+        let other = [json!(1_790_000_000_000_000_002u64)];
+        let ask = Ask {
+            cmd: "COM_STMT_EXECUTE",
+            sql: Some(b"SELECT ?"),
+            params: Some(&other),
+            body: None,
+        };
+        assert!(book.answer("db", &ask).is_err());
+        let set = Ask {
+            cmd: "COM_QUERY",
+            sql: Some(b"SET time_zone = '+00:00'"),
+            params: None,
+            body: None,
+        };
+        let fallback = json!({"ok": {}}).as_object().unwrap().clone();
+        assert_eq!(book.answer_or("db", &set, fallback.clone()), fallback);
+        let log = book.end_case();
+        assert_eq!(
+            log.misses.len(),
+            1,
+            "only the big int missed: {:?}",
+            log.misses
+        );
+        let uuid_sql =
+            "SELECT * FROM o WHERE ref = '793a4c9f-5e2e-4e3e-b404-943b62affbe4' AND id = ?";
+        assert!(book.prepared("db", uuid_sql.as_bytes()).is_some());
+        let p = book.prepared("db", b"SELECT 2").unwrap();
+        assert!(p.contains_key("prepared"), "{p:?}");
     }
 
     /// A prepare is answered from a recorded prepare of its SQL anywhere,

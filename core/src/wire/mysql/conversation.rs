@@ -81,6 +81,8 @@ struct Statement {
     long_data: BTreeMap<u16, Vec<u8>>,
     /// The columns of its last execute's result, which a fetch's rows are in.
     columns: Vec<Column>,
+    /// Long data sent since the last execute went past the cap.
+    long_data_cut: bool,
 }
 
 /// What a command's answer still expects.
@@ -138,6 +140,8 @@ struct Pending {
     rows_cut: bool,
     /// Decoded bytes held for this answer, against the cap.
     held: usize,
+    /// Results and authentication steps kept.
+    items: usize,
     /// The columns of the last result set read (an execute's cursor reads
     /// its rows in them).
     last_columns: Vec<Column>,
@@ -180,6 +184,7 @@ impl Pending {
             rows_total: 0,
             rows_cut: false,
             held: 0,
+            items: 0,
             last_columns: Vec::new(),
             param_defs: Vec::new(),
             prepared: None,
@@ -474,7 +479,7 @@ impl Conversation {
             if p.bytes.first() == Some(&0xFF) {
                 // Refused before the handshake (too many connections, host
                 // not allowed): an exchange of its own.
-                let mut pending = Pending::new(None, Expect::One, 1, now);
+                let mut pending = Pending::new(None, Expect::One, p.seq, now);
                 pending
                     .turn
                     .request
@@ -644,6 +649,9 @@ impl Conversation {
                         },
                     );
                     self.last_prepared = Some(id);
+                } else {
+                    // A failed prepare is no statement to run as "the last".
+                    self.last_prepared = None;
                 }
             }
             Command::StmtExecute {
@@ -682,6 +690,12 @@ impl Conversation {
                                 r.insert("params_error".into(), Value::from(e));
                             }
                         }
+                        if std::mem::take(&mut s.long_data_cut) {
+                            r.insert(
+                                "params_error".into(),
+                                Value::from("a value sent apart went past --max-body"),
+                            );
+                        }
                         s.long_data.clear();
                         if !p.last_columns.is_empty() {
                             s.columns = std::mem::take(&mut p.last_columns);
@@ -708,9 +722,14 @@ impl Conversation {
                 r.insert("data".into(), text(data));
                 if let Some(s) = self.statements.get_mut(&id) {
                     r.insert("sql".into(), text(&s.sql));
-                    let held = s.long_data.entry(*param).or_default();
-                    let room = self.cap.saturating_sub(held.len());
-                    held.extend_from_slice(&data[..data.len().min(room)]);
+                    // Only for a parameter the statement has: at most its
+                    // count of values, each within the cap.
+                    if usize::from(*param) < s.params {
+                        let held = s.long_data.entry(*param).or_default();
+                        let room = self.cap.saturating_sub(held.len());
+                        s.long_data_cut |= data.len() > room;
+                        held.extend_from_slice(&data[..data.len().min(room)]);
+                    }
                 }
             }
             Command::StmtClose(id) | Command::StmtReset(id) => {
@@ -719,6 +738,7 @@ impl Conversation {
                 if let Some(s) = self.statements.get_mut(&id) {
                     r.insert("sql".into(), text(&s.sql));
                     s.long_data.clear();
+                    s.long_data_cut = false;
                 }
                 if matches!(c, Command::StmtClose(_)) {
                     self.statements.remove(&id);
@@ -744,11 +764,13 @@ impl Conversation {
                 r.insert("user".into(), text(user));
                 if ok {
                     self.statements.clear();
+                    self.last_prepared = None;
                 }
             }
             Command::ResetConnection => {
                 if ok {
                     self.statements.clear();
+                    self.last_prepared = None;
                 }
             }
             Command::Other { body, .. } => {
@@ -850,6 +872,9 @@ fn result_set(p: &mut Pending, end: Option<(u16, u16)>) -> Value {
         }
         None => {
             m.insert("unfinished".into(), true.into());
+            if let Some((s, w)) = columns_eof {
+                m.insert("columns_eof".into(), json!({"status": s, "warnings": w}));
+            }
         }
     }
     p.rows_total = 0;
@@ -911,13 +936,19 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     (true, _) => json!({"more": "[redacted]"}),
                     (false, _) => json!({"more": text(data)}),
                 };
-                push_to(&mut head.turn.answer, "auth", step);
+                push_kept(head, "auth", step, cap);
                 Ok(())
             }
-            _ => Err(format!(
-                "a packet beginning 0x{:02x} where authentication goes on or ends",
-                first.unwrap_or(0)
-            )),
+            // A plugin's own data with no 0x01 before it, as MariaDB sends
+            // some (the PAM dialog's prompts).
+            _ => {
+                let step = match redact {
+                    true => json!({"data": "[redacted]"}),
+                    false => json!({"data": text(&p.bytes)}),
+                };
+                push_kept(head, "auth", step, cap);
+                Ok(())
+            }
         },
         Expect::One => {
             match first {
@@ -939,20 +970,19 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                 let end = end_or_err(head, generic()?);
                 if let Some(end) = end {
                     let set = result_set(head, Some(end));
-                    push_to(&mut head.turn.answer, "results", set);
+                    push_kept(head, "results", set, cap);
                 }
                 head.turn.answered = true;
                 return Ok(());
             }
-            head.columns
-                .push(Column::parse(&p.bytes, ctx.extended_types)?);
+            take_def(head, p, ctx, false)?;
             Ok(())
         }
         Expect::Fetch => {
             if first == Some(0xFF) || is_end {
                 if let Some(end) = end_or_err(head, generic()?) {
                     let set = result_set(head, Some(end));
-                    push_to(&mut head.turn.answer, "results", set);
+                    push_kept(head, "results", set, cap);
                 }
                 head.turn.answered = true;
                 return Ok(());
@@ -971,7 +1001,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     Some(0x00) | Some(0xFF) => {
                         let g = generic()?;
                         if let Generic::Ok(ok) = &g {
-                            push_to(&mut head.turn.answer, "results", json!({"ok": ok_json(ok)}));
+                            push_kept(head, "results", json!({"ok": ok_json(ok)}), cap);
                             if ok.status & MORE_RESULTS != 0 {
                                 return Ok(());
                             }
@@ -1001,8 +1031,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     }
                 },
                 Stage::Columns(left) => {
-                    head.columns
-                        .push(Column::parse(&p.bytes, ctx.extended_types)?);
+                    take_def(head, p, ctx, false)?;
                     let next = match (left - 1, deprecate_eof) {
                         (0, true) => Stage::Rows,
                         (0, false) => Stage::ColumnsEof,
@@ -1018,7 +1047,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     }
                     if status & CURSOR_EXISTS != 0 {
                         head.cursor = true;
-                        return end_result(head, status, warnings, binary);
+                        return end_result(head, status, warnings, binary, cap);
                     }
                     head.columns_eof = Some((status, warnings));
                     set_stage(head, Stage::Rows);
@@ -1028,12 +1057,16 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     if first == Some(0xFF) {
                         let g = generic()?;
                         let set = result_set(head, None);
-                        push_to(&mut head.turn.answer, "results", set);
+                        push_kept(head, "results", set, cap);
                         return finish_generic(head, g);
                     }
                     if is_end {
                         let (status, warnings) = end_status()?;
-                        return end_result(head, status, warnings, binary);
+                        // Under DEPRECATE_EOF an execute that opened a
+                        // cursor ends its columns with this OK, no rows.
+                        head.cursor |=
+                            binary && head.rows_total == 0 && status & CURSOR_EXISTS != 0;
+                        return end_result(head, status, warnings, binary, cap);
                     }
                     row(head, p, binary, cap)
                 }
@@ -1044,9 +1077,15 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
 }
 
 /// A result set's end: stored, then either more results or the answer's end.
-fn end_result(head: &mut Pending, status: u16, warnings: u16, binary: bool) -> Result<(), String> {
+fn end_result(
+    head: &mut Pending,
+    status: u16,
+    warnings: u16,
+    binary: bool,
+    cap: usize,
+) -> Result<(), String> {
     let set = result_set(head, Some((status, warnings)));
-    push_to(&mut head.turn.answer, "results", set);
+    push_kept(head, "results", set, cap);
     if status & MORE_RESULTS != 0 {
         head.expect = Expect::Results {
             binary,
@@ -1091,6 +1130,42 @@ fn finish_generic(head: &mut Pending, g: Generic) -> Result<(), String> {
     }
     head.turn.answered = true;
     Ok(())
+}
+
+/// What a decoded definition, result or authentication step costs beyond
+/// its bytes, against the cap.
+const PER_ITEM: usize = 64;
+
+/// Reads a column (or, with `params`, a parameter) definition into the
+/// answer being read, within the cap: past it definitions are dropped, the
+/// answer is flagged cut, and its rows are only counted.
+fn take_def(head: &mut Pending, p: &Payload, ctx: &Ctx, params: bool) -> Result<(), String> {
+    let c = Column::parse(&p.bytes, ctx.extended_types)?;
+    let cost = p.bytes.len() + PER_ITEM;
+    if head.held + cost > ctx.cap {
+        head.turn.answer_cut = true;
+        head.rows_cut = true;
+        return Ok(());
+    }
+    head.held += cost;
+    match params {
+        true => head.param_defs.push(c),
+        false => head.columns.push(c),
+    }
+    Ok(())
+}
+
+/// Appends `v` to the answer's `key` list while the answer holds fewer
+/// items than the cap allows (at least 64, however small the cap); past
+/// that the answer is flagged cut. A result set's rows and definitions
+/// are charged as they are read.
+fn push_kept(head: &mut Pending, key: &str, v: Value, cap: usize) {
+    if head.items >= (cap / PER_ITEM).max(64) {
+        head.turn.answer_cut = true;
+        return;
+    }
+    head.items += 1;
+    push_to(&mut head.turn.answer, key, v);
 }
 
 /// One row of the result set being read, kept while the cap allows.
@@ -1168,8 +1243,7 @@ fn prepare_step(
             }
         }
         PrepStage::Params(left) => {
-            head.param_defs
-                .push(Column::parse(&p.bytes, ctx.extended_types)?);
+            take_def(head, p, ctx, true)?;
             let columns = head.prepared.map(|p| p.1);
             match (left - 1, deprecate_eof) {
                 (0, true) => after(head, columns),
@@ -1186,8 +1260,7 @@ fn prepare_step(
             after(head, columns);
         }
         PrepStage::Columns(left) => {
-            head.columns
-                .push(Column::parse(&p.bytes, ctx.extended_types)?);
+            take_def(head, p, ctx, false)?;
             match (left - 1, deprecate_eof) {
                 (0, true) => after(head, None),
                 (0, false) => head.expect = Expect::Prepare(PrepStage::ColumnsEof),

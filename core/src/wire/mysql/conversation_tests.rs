@@ -661,3 +661,129 @@ fn broken_conversations_say_which_side_what_and_where() {
         .to_string()
         .contains("before the server's greeting"));
 }
+
+/// What the review of the conversation found, each by the bytes that show
+/// it: a server that refuses with an ERR in place of the greeting (sequence
+/// id 0), MariaDB's dialog plugin sending its prompt with no 0x01 before
+/// it, a query the server ends with an ERR after some rows (whole, and
+/// written back as sent), and a cursor opened under DEPRECATE_EOF written
+/// for a client without it (one EOF, not two).
+#[test]
+fn refusals_dialogs_errors_inside_rows_and_cursors_read_as_sent() {
+    use caps::*;
+    let refused = script(
+        &mut Conversation::new(usize::MAX, false),
+        &[(
+            Side::Backend,
+            0,
+            b"\xff\x10\x04#08004Too many connections".to_vec(),
+        )],
+    )
+    .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].answer["error"]["code"], 1040);
+
+    let offered = PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD;
+    let dialog = [
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 20])),
+        (Side::Backend, 2, b"\xfedialog\0\x04Password: ".to_vec()),
+        (Side::Frontend, 3, b"s3cret\0".to_vec()),
+        (Side::Backend, 4, b"\x04Code: ".to_vec()),
+        (Side::Frontend, 5, b"123456\0".to_vec()),
+        (Side::Backend, 6, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
+    ];
+    let t = &script(&mut Conversation::new(usize::MAX, true), &dialog).unwrap()[0];
+    assert!(t.answered && t.answer.contains_key("ok"), "{t:?}");
+    let stored = serde_json::to_string(&t.answer).unwrap();
+    assert!(
+        !stored.contains("s3cret") && !stored.contains("Code"),
+        "{stored}"
+    );
+
+    let mut conv = Conversation::new(usize::MAX, false);
+    let column = {
+        let mut b = Vec::new();
+        let c = Column {
+            schema: b"".to_vec().into(),
+            table: b"".to_vec().into(),
+            org_table: b"".to_vec().into(),
+            name: b"n".to_vec().into(),
+            org_name: b"".to_vec().into(),
+            charset: 63,
+            length: 11,
+            column_type: types::LONG,
+            flags: 0,
+            decimals: 0,
+            extended: None,
+        };
+        encode_column(
+            &c,
+            Encoding {
+                capabilities: offered,
+                extended_types: false,
+            },
+            &mut b,
+        );
+        b
+    };
+    let killed = [
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 20])),
+        (Side::Backend, 2, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
+        (Side::Frontend, 0, b"\x03SELECT n FROM t".to_vec()),
+        (Side::Backend, 1, vec![1]),
+        (Side::Backend, 2, column.clone()),
+        (Side::Backend, 3, b"\xfe\x00\x00\x02\x00".to_vec()),
+        (Side::Backend, 4, b"\x011".to_vec()),
+        (
+            Side::Backend,
+            5,
+            b"\xff\x25\x05#70100Query execution was interrupted".to_vec(),
+        ),
+    ];
+    let turns = script(&mut conv, &killed).unwrap();
+    let t = &turns[1];
+    assert!(t.answered);
+    assert_eq!(t.answer["results"][0]["rows"], json!([["1"]]));
+    assert_eq!(t.answer["error"]["code"], 1317);
+    let mut wire = Vec::new();
+    let mut seq = 1u8;
+    for p in encode_answer(&t.answer, Rows::Text, None, conv.encoding()).unwrap() {
+        seq = encode_payload(seq, &p, &mut wire);
+    }
+    assert_eq!(wire, t.answer_raw);
+
+    let deprecating = offered | DEPRECATE_EOF;
+    let mut execute = vec![0x17];
+    execute.extend_from_slice(&1u32.to_le_bytes());
+    execute.push(1);
+    execute.extend_from_slice(&1u32.to_le_bytes());
+    let mut prepare_ok = vec![0];
+    prepare_ok.extend_from_slice(&1u32.to_le_bytes());
+    prepare_ok.extend_from_slice(&1u16.to_le_bytes());
+    prepare_ok.extend_from_slice(&[0, 0, 0, 0, 0]);
+    let cursor = [
+        (Side::Backend, 0, mysql8_greeting(deprecating)),
+        (Side::Frontend, 1, mysql8_hello(deprecating, &[7; 20])),
+        (Side::Backend, 2, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
+        (Side::Frontend, 0, b"\x16SELECT n FROM t".to_vec()),
+        (Side::Backend, 1, prepare_ok),
+        (Side::Backend, 2, column.clone()),
+        (Side::Frontend, 0, execute),
+        (Side::Backend, 1, vec![1]),
+        (Side::Backend, 2, column),
+        (Side::Backend, 3, b"\xfe\x00\x00\x42\x00\x00\x00".to_vec()),
+    ];
+    let turns = script(&mut Conversation::new(usize::MAX, false), &cursor).unwrap();
+    let opened = &turns[2].answer;
+    assert_eq!(opened["results"][0]["cursor"], true, "{opened:?}");
+    let old_client = Encoding {
+        capabilities: offered,
+        extended_types: false,
+    };
+    let payloads = encode_answer(opened, Rows::Binary, None, old_client).unwrap();
+    // The column count, its definition, one EOF.
+    assert_eq!(payloads.len(), 3, "{payloads:?}");
+    assert_eq!(payloads[2], b"\xfe\x00\x00\x42\x00");
+}

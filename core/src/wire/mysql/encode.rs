@@ -293,6 +293,8 @@ pub enum Rows {
     Binary,
     /// `COM_STMT_FETCH`'s: binary rows of a cursor opened before.
     Fetch,
+    /// `COM_FIELD_LIST`'s: column definitions, then an EOF.
+    FieldList,
 }
 
 /// The payloads of a stored answer, in order: results (OKs and result
@@ -318,6 +320,13 @@ pub fn encode_answer(
             let end_status = field_u64(set, "status") as u16;
             let end_warnings = field_u64(set, "warnings") as u16;
             let cursor = set.get("cursor").is_some();
+            if rows_as == Rows::FieldList {
+                for c in &columns {
+                    emit(&mut out, |p| encode_column(c, enc, p));
+                }
+                emit(&mut out, |p| encode_eof(end_status, end_warnings, enc, p));
+                continue;
+            }
             if rows_as != Rows::Fetch {
                 emit(&mut out, |p| put_lenenc(columns.len() as u64, p));
                 for c in &columns {
@@ -358,7 +367,7 @@ pub fn encode_answer(
                 let mut p = Vec::new();
                 match rows_as {
                     Rows::Binary | Rows::Fetch => encode_binary_row(row, &columns, &mut p),
-                    Rows::Text => encode_text_row(row, &mut p),
+                    Rows::Text | Rows::FieldList => encode_text_row(row, &mut p),
                 }
                 .map_err(|e| format!("row {}: {e}", i + 1))?;
                 out.push(p);
