@@ -273,18 +273,12 @@ impl Connection {
                 };
                 Ok(self.book.answer_or(&self.dep, &ask, ok_answer()))
             }
-            Command::Query(sql) => {
-                let ask = Ask {
-                    cmd: name,
-                    sql: Some(sql),
-                    params: None,
-                    body: None,
-                };
-                self.book
-                    .answer(&self.dep, &ask)
-                    .map(|(_, a)| a)
-                    .map_err(|m| miss_text(&m))
-            }
+            Command::Query(sql) => self.recorded(&Ask {
+                cmd: name,
+                sql: Some(sql),
+                params: None,
+                body: None,
+            }),
             Command::StmtPrepare(sql) => match self.book.prepared(&self.dep, sql) {
                 // Recorded failing: the error again, and no statement.
                 Some(a) if !a.contains_key("prepared") => {
@@ -348,16 +342,12 @@ impl Connection {
                                     })
                                     .collect();
                                 let sql = s.sql.clone();
-                                let ask = Ask {
+                                self.recorded(&Ask {
                                     cmd: name,
                                     sql: Some(&sql),
                                     params: Some(&values),
                                     body: None,
-                                };
-                                self.book
-                                    .answer(&self.dep, &ask)
-                                    .map(|(_, a)| a)
-                                    .map_err(|m| miss_text(&m))
+                                })
                             }
                         }
                     }
@@ -371,37 +361,35 @@ impl Connection {
                     )),
                     Some(s) => {
                         let sql = s.sql.clone();
-                        let ask = Ask {
+                        self.recorded(&Ask {
                             cmd: name,
                             sql: Some(&sql),
                             params: None,
                             body: None,
-                        };
-                        self.book
-                            .answer(&self.dep, &ask)
-                            .map(|(_, a)| a)
-                            .map_err(|m| miss_text(&m))
+                        })
                     }
                 }
             }
             Command::Quit => return None,
-            Command::Other { body, .. } => {
-                let ask = Ask {
-                    cmd: name,
-                    sql: None,
-                    params: None,
-                    body: Some(body),
-                };
-                self.book
-                    .answer(&self.dep, &ask)
-                    .map(|(_, a)| a)
-                    .map_err(|m| miss_text(&m))
-            }
+            Command::Other { body, .. } => self.recorded(&Ask {
+                cmd: name,
+                sql: None,
+                params: None,
+                body: Some(body),
+            }),
         };
         match answer {
             Ok(a) => self.encode(&a, name, None),
             Err(message) => Some(vec![err(1105, "HY000", &message)]),
         }
+    }
+
+    /// The recorded answer to `ask`, or the text of the ERR a miss gets.
+    fn recorded(&self, ask: &Ask) -> Result<Map<String, Value>, String> {
+        self.book
+            .answer(&self.dep, ask)
+            .map(|(_, a)| a)
+            .map_err(|m| miss_text(&m))
     }
 
     /// A recorded answer as payloads; one that does not write is an ERR,
