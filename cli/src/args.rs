@@ -227,7 +227,8 @@ pub struct RecordArgs {
     /// Where clients reach the app through reel.
     #[arg(long, default_value = "127.0.0.1:16789")]
     pub listen: String,
-    /// A dependency to record: NAME=PROTO:LISTEN=TARGET, e.g.
+    /// A dependency to record: NAME=PROTO:LISTEN=TARGET, PROTO one of http,
+    /// postgres, redis, mysql (or mariadb), e.g.
     /// pricing=http:127.0.0.1:18081=https://pricing.example.com. Repeatable.
     #[arg(long = "dep", value_name = "NAME=PROTO:LISTEN=TARGET", value_parser = dep_spec::parse)]
     pub deps: Vec<DepSpec>,
