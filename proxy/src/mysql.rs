@@ -23,13 +23,11 @@ use reel_core::wire::mysql::{
     caps, encode_payload, Conversation, Greeting, PacketDecoder, Turn, READ_MARIADB,
 };
 use reel_core::wire::Side;
-use reel_core::{CaptureSender, DecodedJson, Direction, Exchange, Payload, Protocol};
+use reel_core::{DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
-use crate::http::InFlight;
-use crate::limit::Refusals;
 use crate::tcp::{self, capped, READ_CHUNK};
 
 /// What the recorder withdraws from the greeting it forwards.
@@ -44,33 +42,23 @@ const GREETING: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One recorded MySQL dependency.
 pub(crate) struct MysqlRecorder {
-    pub name: String,
-    /// `host:port` of the real server.
-    pub target: String,
-    pub sink: CaptureSender,
-    pub body_cap: usize,
+    pub dep: tcp::WireDep,
     /// With `--redact`: no authentication data is stored.
     pub redact: bool,
-    pub in_flight: Arc<InFlight>,
-    /// Connections open at once (`--max-connections`).
-    pub open: Arc<Semaphore>,
-    pub refusals: Arc<Refusals>,
+}
+
+impl std::ops::Deref for MysqlRecorder {
+    type Target = tcp::WireDep;
+
+    fn deref(&self) -> &tcp::WireDep {
+        &self.dep
+    }
 }
 
 impl MysqlRecorder {
     /// Accepts connections until `shutdown` turns true.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        let me = self.clone();
-        tcp::accept(
-            &self.name,
-            listener,
-            shutdown,
-            self.open.clone(),
-            self.refusals.clone(),
-            move |stream, peer, stop| me.clone().connection(stream, peer, stop),
-            refuse,
-        )
-        .await;
+        tcp::serve(self, listener, shutdown, Self::connection, refuse).await;
     }
 
     async fn connection(

@@ -20,46 +20,34 @@ use reel_core::wire::postgres::{
     BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper, Piece,
     RequestGroup,
 };
-use reel_core::{CaptureSender, DecodedJson, Direction, Exchange, Payload, Protocol};
+use reel_core::{DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
-use crate::http::InFlight;
-use crate::limit::Refusals;
 use crate::tcp::{self, capped, READ_CHUNK};
 
 /// One recorded Postgres dependency.
 pub(crate) struct PgRecorder {
-    pub name: String,
-    /// `host:port` of the real server.
-    pub target: String,
-    pub sink: CaptureSender,
-    pub body_cap: usize,
+    pub dep: tcp::WireDep,
     /// With `--redact`: password messages are not stored, and values matching
     /// the project's secret patterns are stored as placeholders.
     pub redactor: Option<Arc<Redactor>>,
-    pub in_flight: Arc<InFlight>,
-    /// Connections open at once (`--max-connections`).
-    pub open: Arc<Semaphore>,
-    pub refusals: Arc<Refusals>,
+}
+
+impl std::ops::Deref for PgRecorder {
+    type Target = tcp::WireDep;
+
+    fn deref(&self) -> &tcp::WireDep {
+        &self.dep
+    }
 }
 
 impl PgRecorder {
     /// Accepts connections until `shutdown` turns true.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        let me = self.clone();
-        tcp::accept(
-            &self.name,
-            listener,
-            shutdown,
-            self.open.clone(),
-            self.refusals.clone(),
-            move |stream, peer, stop| me.clone().connection(stream, peer, stop),
-            refuse,
-        )
-        .await;
+        tcp::serve(self, listener, shutdown, Self::connection, refuse).await;
     }
 
     async fn connection(

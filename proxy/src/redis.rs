@@ -23,13 +23,11 @@ use reel_core::wire::redis::{
     encode_command, encode_reply, password_args, password_replies, Command, CommandDecoder, Frame,
     Pair, Pairer, ReplyDecoder,
 };
-use reel_core::{CaptureSender, DecodedJson, Direction, Exchange, Payload, Protocol};
+use reel_core::{DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
-use crate::http::InFlight;
-use crate::limit::Refusals;
 use crate::tcp::{self, capped};
 
 /// Where a Redis recorder forwards to.
@@ -92,35 +90,25 @@ impl Tls {
 
 /// One recorded Redis dependency.
 pub(crate) struct RedisRecorder {
-    pub name: String,
-    /// `host:port` of the real server.
-    pub target: String,
+    pub dep: tcp::WireDep,
     /// Set for a `rediss://` target.
     pub tls: Option<Tls>,
-    pub sink: CaptureSender,
-    pub body_cap: usize,
     /// With `--redact`: passwords (`AUTH`, `HELLO ... AUTH`) are not stored.
     pub redact: bool,
-    pub in_flight: Arc<InFlight>,
-    /// Connections open at once (`--max-connections`).
-    pub open: Arc<Semaphore>,
-    pub refusals: Arc<Refusals>,
+}
+
+impl std::ops::Deref for RedisRecorder {
+    type Target = tcp::WireDep;
+
+    fn deref(&self) -> &tcp::WireDep {
+        &self.dep
+    }
 }
 
 impl RedisRecorder {
     /// Accepts connections until `shutdown` turns true.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        let me = self.clone();
-        tcp::accept(
-            &self.name,
-            listener,
-            shutdown,
-            self.open.clone(),
-            self.refusals.clone(),
-            move |stream, peer, stop| me.clone().connection(stream, peer, stop),
-            refuse,
-        )
-        .await;
+        tcp::serve(self, listener, shutdown, Self::connection, refuse).await;
     }
 
     async fn connection(

@@ -192,6 +192,15 @@ impl Recorder {
         for (listener, name, kind) in wire {
             let shutdown_rx = watch_rx.clone();
             let open = Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_connections));
+            let wire_dep = |target: String| crate::tcp::WireDep {
+                name: name.clone(),
+                target,
+                sink: sink.clone(),
+                body_cap: cfg.body_cap,
+                in_flight: in_flight.clone(),
+                open: open.clone(),
+                refusals: refusals.clone(),
+            };
             let serve: ServeWire = match &kind {
                 DependencyKind::Redis(target) => {
                     let tls = match &target.tls {
@@ -202,41 +211,23 @@ impl Recorder {
                         None => None,
                     };
                     let recorder = Arc::new(RedisRecorder {
-                        name: name.clone(),
-                        target: target.addr.clone(),
+                        dep: wire_dep(target.addr.clone()),
                         tls,
-                        sink: sink.clone(),
-                        body_cap: cfg.body_cap,
                         redact: cfg.redact,
-                        in_flight: in_flight.clone(),
-                        open,
-                        refusals: refusals.clone(),
                     });
                     Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
                 }
                 DependencyKind::Mysql(target) => {
                     let recorder = Arc::new(MysqlRecorder {
-                        name: name.clone(),
-                        target: target.clone(),
-                        sink: sink.clone(),
-                        body_cap: cfg.body_cap,
+                        dep: wire_dep(target.clone()),
                         redact: cfg.redact,
-                        in_flight: in_flight.clone(),
-                        open,
-                        refusals: refusals.clone(),
                     });
                     Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
                 }
                 _ => {
                     let recorder = Arc::new(PgRecorder {
-                        name: name.clone(),
-                        target: kind.target(),
-                        sink: sink.clone(),
-                        body_cap: cfg.body_cap,
+                        dep: wire_dep(kind.target()),
                         redactor: redactor.clone(),
-                        in_flight: in_flight.clone(),
-                        open,
-                        refusals: refusals.clone(),
                     });
                     Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
                 }

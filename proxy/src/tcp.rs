@@ -6,11 +6,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use reel_core::Body;
+use reel_core::{Body, CaptureSender};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
+use crate::http::InFlight;
 use crate::limit::Refusals;
 
 /// How long a connection with a request in flight may go on after
@@ -19,6 +20,48 @@ use crate::limit::Refusals;
 pub(crate) const DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
 /// How often a draining connection checks whether its answers are in.
 const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// What every wire-protocol recorder holds: which dependency, where the
+/// real server is, where exchanges go, and the limits shared with the
+/// other recorders. Each recorder derefs to it.
+pub(crate) struct WireDep {
+    pub name: String,
+    /// `host:port` of the real server.
+    pub target: String,
+    pub sink: CaptureSender,
+    pub body_cap: usize,
+    pub in_flight: Arc<InFlight>,
+    /// Connections open at once (`--max-connections`).
+    pub open: Arc<Semaphore>,
+    pub refusals: Arc<Refusals>,
+}
+
+/// Serves recorder `rec` on `listener` until `shutdown` turns true: each
+/// connection to `connection` under the connection cap, one over it to
+/// `refuse`.
+pub(crate) async fn serve<R, CF, RF>(
+    rec: Arc<R>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+    connection: fn(Arc<R>, TcpStream, SocketAddr, watch::Receiver<bool>) -> CF,
+    refuse: fn(TcpStream) -> RF,
+) where
+    R: std::ops::Deref<Target = WireDep> + Send + Sync + 'static,
+    CF: Future<Output = ()> + Send + 'static,
+    RF: Future<Output = ()> + Send + 'static,
+{
+    let me = rec.clone();
+    accept(
+        &rec.name,
+        listener,
+        shutdown,
+        rec.open.clone(),
+        rec.refusals.clone(),
+        move |stream, peer, stop| connection(me.clone(), stream, peer, stop),
+        refuse,
+    )
+    .await;
+}
 
 /// Accepts connections until `shutdown` turns true, each in a task of its
 /// own while `open` has a permit, else answered by `refuse`.
