@@ -20,7 +20,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use reel_core::time::Micros;
 use reel_core::wire::mysql::{
-    caps, encode_payload, Conversation, Greeting, PacketDecoder, Turn, READ_MARIADB,
+    caps, encode_payload, Conversation, ErrPacket, Greeting, PacketDecoder, Turn, READ_MARIADB,
 };
 use reel_core::wire::Side;
 use reel_core::{DecodedJson, Direction, Exchange, Payload, Protocol};
@@ -130,10 +130,13 @@ impl MysqlRecorder {
 
 /// An ERR packet (sequence id 0) with `code`, state `HY000` and `message`.
 fn err_packet(code: u16, message: &str) -> Vec<u8> {
-    let mut payload = vec![0xFF];
-    payload.extend_from_slice(&code.to_le_bytes());
-    payload.extend_from_slice(b"#HY000");
-    payload.extend_from_slice(message.as_bytes());
+    let mut payload = Vec::new();
+    ErrPacket {
+        code,
+        sql_state: Some(*b"HY000"),
+        message: message.as_bytes().to_vec(),
+    }
+    .encode(&mut payload);
     let mut out = Vec::new();
     encode_payload(0, &payload, &mut out);
     out

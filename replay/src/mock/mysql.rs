@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use reel_core::suite::mysql::rows_as;
 use reel_core::wire::mysql::{
-    caps, encode_answer, encode_payload, execute_params, ClientHello, Command, Encoding,
+    caps, encode_answer, encode_payload, execute_params, ClientHello, Command, Encoding, ErrPacket,
     PacketDecoder, ParamType,
 };
 use reel_core::wire::{Bytes, Side};
@@ -138,7 +138,7 @@ impl Connection {
             let mut out = Vec::new();
             encode_payload(
                 2,
-                &err(1043, "08S01", "reel's mock speaks no TLS: connect without"),
+                &err(1043, b"08S01", "reel's mock speaks no TLS: connect without"),
                 &mut out,
             );
             let _ = wr.write_all(&out).await;
@@ -380,7 +380,7 @@ impl Connection {
         };
         match answer {
             Ok(a) => self.encode(&a, name, None),
-            Err(message) => Some(vec![err(1105, "HY000", &message)]),
+            Err(message) => Some(vec![err(1105, b"HY000", &message)]),
         }
     }
 
@@ -408,7 +408,7 @@ impl Connection {
                     self.dep
                 );
                 self.book.failed(why.clone());
-                Some(vec![err(1105, "HY000", &format!("reel: {why}"))])
+                Some(vec![err(1105, b"HY000", &format!("reel: {why}"))])
             }
         }
     }
@@ -441,12 +441,14 @@ fn ok_payload() -> Vec<u8> {
 }
 
 /// An ERR payload.
-fn err(code: u16, state: &str, message: &str) -> Vec<u8> {
-    let mut p = vec![0xFF];
-    p.extend_from_slice(&code.to_le_bytes());
-    p.push(b'#');
-    p.extend_from_slice(state.as_bytes());
-    p.extend_from_slice(message.as_bytes());
+fn err(code: u16, state: &[u8; 5], message: &str) -> Vec<u8> {
+    let mut p = Vec::new();
+    ErrPacket {
+        code,
+        sql_state: Some(*state),
+        message: message.as_bytes().to_vec(),
+    }
+    .encode(&mut p);
     p
 }
 

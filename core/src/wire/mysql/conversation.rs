@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde_json::{json, Map, Value};
 
-use super::value::{binary_row, execute_params, text_row, type_name, Column, ParamType};
+use super::value::{binary_row, execute_params, text, text_row, type_name, Column, ParamType};
 use super::{
     caps, mariadb_caps, ClientHello, Command, ErrPacket, Generic, Greeting, OkPacket, Payload,
 };
@@ -808,11 +808,6 @@ fn expect_for(c: &Command) -> Expect {
         Command::Other { code: 0x04, .. } => Expect::FieldList,
         _ => Expect::One,
     }
-}
-
-/// Text as JSON: a string, or `{"base64": ...}`.
-fn text(b: &[u8]) -> Value {
-    serde_json::to_value(Bytes::from(b)).expect("bytes serialise")
 }
 
 /// Appends `v` to the array at `key`.

@@ -191,7 +191,7 @@ fn lenenc_bytes<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a [u8], String> 
 }
 
 /// Text as a JSON string, or `{"base64": ...}` where it is not UTF-8.
-fn text(b: &[u8]) -> Value {
+pub(super) fn text(b: &[u8]) -> Value {
     serde_json::to_value(Bytes::from(b)).expect("bytes serialise")
 }
 
