@@ -346,7 +346,11 @@ impl App {
 }
 
 /// Whether a process of group `pgid` is still running (zombies waiting to be
-/// reaped by someone else do not count: they hold no port).
+/// reaped by someone else do not count: they hold no port). A zombie whose
+/// threads are still exiting does: the main thread of a multi-threaded app
+/// (node, the JVM, Go) shows as a zombie while its other threads tear down,
+/// and they still hold its files, its listening socket among them. Seen:
+/// the next app's readiness check answered by that dying socket, and reset.
 fn group_alive(pgid: u32) -> bool {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return false;
@@ -362,8 +366,17 @@ fn group_alive(pgid: u32) -> bool {
         let mut f = rest.split_whitespace();
         let state = f.next();
         let pgrp = f.nth(1).and_then(|g| g.parse::<u32>().ok());
-        pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+        pgrp == Some(pgid)
+            && match state {
+                Some("Z" | "X") => threads_left(&p.path()),
+                _ => true,
+            }
     })
+}
+
+/// Whether the process at `/proc/PID` has threads besides its main one.
+fn threads_left(proc: &Path) -> bool {
+    std::fs::read_dir(proc.join("task")).is_ok_and(|d| d.count() > 1)
 }
 
 impl Drop for App {
@@ -488,5 +501,57 @@ mod port_tests {
         assert!(super::port_accepts(&there).await);
         let c = tokio::net::TcpStream::connect(&there).await.unwrap();
         assert!(!super::connected_to_itself(&c));
+    }
+
+    /// An app whose main thread has ended while another still runs (as a
+    /// multi-threaded runtime's does for a moment at exit) shows as a zombie
+    /// but still listens on its port: it is alive until that thread ends
+    /// too, so the next app started on the port is not checked against it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_zombie_whose_threads_still_hold_its_port_is_alive() {
+        use std::time::Duration;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            "import ctypes, os, socket, threading, time\n\
+             s = socket.socket()\n\
+             s.bind((\"127.0.0.1\", {port}))\n\
+             s.listen()\n\
+             def hold():\n    time.sleep(3)\n    os._exit(0)\n\
+             threading.Thread(target=hold).start()\n\
+             ctypes.CDLL(None).pthread_exit(None)\n"
+        );
+        let app =
+            super::App::start(&format!("exec python3 -c '{script}'"), &[], &[], None).unwrap();
+        let pid = app.id().unwrap();
+        let state = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_owned))
+        };
+        let end = tokio::time::Instant::now() + Duration::from_secs(10);
+        while state().as_deref() != Some("Z") {
+            assert!(
+                tokio::time::Instant::now() < end,
+                "the main thread never ended: {:?}",
+                state()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let addr = format!("127.0.0.1:{port}");
+        assert!(
+            super::port_accepts(&addr).await,
+            "the other thread holds the port"
+        );
+        assert!(super::group_alive(pid), "a zombie holding a port is alive");
+        app.stop(Duration::from_secs(10)).await;
+        assert!(!super::group_alive(pid));
+        assert!(
+            !super::port_accepts(&addr).await,
+            "stopped means the port is free"
+        );
     }
 }

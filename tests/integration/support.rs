@@ -215,13 +215,31 @@ pub async fn rebind(addr: SocketAddr) -> TcpListener {
     .await
 }
 
-/// A free loopback port (bound, then released for an app reel starts to take).
+/// A free loopback port for an app reel starts to take (bound, then
+/// released). Taken below Linux's ephemeral range (32768 up): a port from
+/// that range, released, can be handed to any process binding port 0
+/// meanwhile (another test's mock or recorder), and `generate --verify`
+/// restarts the app on its port several times. Seen: the app's port taken
+/// between two verify runs, the app unable to listen, and the check for
+/// its port answered by the other process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 32_768 - LOW;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .subsec_nanos();
+    let start = std::process::id().wrapping_mul(7_919) ^ nanos;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + start.wrapping_add(n.wrapping_mul(7_901)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {LOW} and 32767");
 }
 
 /// The arguments of `reel record` for the app `sh -c APP` on `app_port`, each
