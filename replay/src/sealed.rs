@@ -17,8 +17,9 @@ use std::path::PathBuf;
 
 use reel_core::matcher::formats::text_kind;
 use reel_core::matcher::MARKER;
+use reel_core::suite::mysql::sql_literals;
 use reel_core::suite::redis::matcher_text;
-use reel_core::suite::{BodySpec, LoadedSuite, MockSpec, PgMock, RedisMock};
+use reel_core::suite::{BodySpec, LoadedSuite, MockSpec, MysqlMock, PgMock, RedisMock};
 use reel_core::wire::Bytes;
 use serde_json::{json, Value};
 
@@ -263,19 +264,37 @@ fn edit_line(line: &str, loosened: &[&&CallLoosened]) -> Option<String> {
         "redis" => {
             let mut m: RedisMock = serde_json::from_value(v).ok()?;
             for l in mine {
-                let i: usize = l
-                    .path
-                    .strip_prefix("cmd[")?
-                    .strip_suffix(']')?
-                    .parse()
-                    .ok()?;
+                let i = indexed(&l.path, "cmd[")?;
                 *m.cmd.get_mut(i)? = Bytes(matcher_text(l.kind).into_bytes());
             }
             serde_json::to_string(&m).ok()
         }
-        // MySQL lines hold no matchers yet: a value that differs across
-        // runs stays exact there, and is listed as such.
-        "mysql" => None,
+        "mysql" => {
+            let mut m: MysqlMock = serde_json::from_value(v).ok()?;
+            // Each literal's place in the SQL as it was before any edit:
+            // replaced from the last, the earlier ones stay where they were.
+            let sql = m.sql.as_ref().map(|b| b.0.clone()).unwrap_or_default();
+            let at = sql_literals(&sql);
+            let mut literals: Vec<(usize, &str)> = Vec::new();
+            for l in mine {
+                if let Some(i) = indexed(&l.path, "sql.literals[") {
+                    literals.push((i, l.kind));
+                } else {
+                    let i = indexed(&l.path, "params[")?;
+                    *m.params.as_mut()?.get_mut(i)? = json!({ MARKER: l.kind });
+                }
+            }
+            literals.sort_unstable_by_key(|l| std::cmp::Reverse(l.0));
+            let mut edited = sql;
+            for (i, kind) in literals {
+                let r = at.get(i)?.clone();
+                edited.splice(r, matcher_text(kind).into_bytes());
+            }
+            if let Some(b) = m.sql.as_mut() {
+                b.0 = edited;
+            }
+            serde_json::to_string(&m).ok()
+        }
         _ => {
             let mut m: MockSpec = serde_json::from_value(v).ok()?;
             if let Some(BodySpec::Json(body)) = &mut m.request.body {
@@ -286,6 +305,11 @@ fn edit_line(line: &str, loosened: &[&&CallLoosened]) -> Option<String> {
             serde_json::to_string(&m).ok()
         }
     }
+}
+
+/// `3` of `params[3]`, given `params[`.
+fn indexed(path: &str, prefix: &str) -> Option<usize> {
+    path.strip_prefix(prefix)?.strip_suffix(']')?.parse().ok()
 }
 
 /// `request[3].params[1]` as `(3, 1)`.
@@ -428,6 +452,39 @@ mod tests {
         assert_eq!(shared_kind(&["0x0a0b", "zz"]), None);
         assert_eq!(pg_path("request[3].params[1]"), Some((3, 1)));
         assert_eq!(pg_path("$.x"), None);
+    }
+
+    /// A MySQL value that differed across runs becomes its matcher where
+    /// it stood: inside the SQL the driver quoted it into, or as an
+    /// execute's parameter. The rest of the line stays as it was.
+    #[test]
+    fn a_mysql_value_that_differs_becomes_a_matcher_where_it_stood() {
+        let line = r#"{"id":"0001-x#3","seq":7,"dependency":"db","protocol":"mysql","connection":1,"cmd":"COM_QUERY","sql":"INSERT INTO codes (user, code, n) VALUES ('ann', '042117', 5)","answer":{"results":[{"ok":{}}]}}"#;
+        let loosened = |path: &str, kind: &'static str| CallLoosened {
+            mock: "0001-x#3".into(),
+            file: PathBuf::from("s/mocks/0001-x.jsonl"),
+            path: path.into(),
+            kind,
+            why: String::new(),
+        };
+        let (a, b) = (
+            loosened("sql.literals[1]", "number"),
+            loosened("sql.literals[2]", "number"),
+        );
+        let edited = edit_line(line, &[&&a, &&b]).unwrap();
+        assert_eq!(
+            edited,
+            line.replace(
+                "'042117', 5)",
+                r#"'{\"$reel\":\"number\"}', {\"$reel\":\"number\"})"#
+            )
+        );
+        let execute = r#"{"id":"0001-x#3","seq":7,"dependency":"db","protocol":"mysql","connection":1,"cmd":"COM_STMT_EXECUTE","sql":"INSERT INTO codes VALUES (?, ?)","params":["ann","042117"],"answer":{"results":[{"ok":{}}]}}"#;
+        let p = loosened("params[1]", "number");
+        assert_eq!(
+            edit_line(execute, &[&&p]).unwrap(),
+            execute.replace(r#""042117""#, r#"{"$reel":"number"}"#)
+        );
     }
 
     /// A Redis argument that differed across runs becomes its matcher in

@@ -580,7 +580,7 @@ async fn an_app_on_mariadb_replays_green_without_its_tables() {
         Some(2)
     );
     let (code, out, err) = rec.interrupt().await;
-    drop_tables(&t, &["users", "orders"]);
+    drop_tables(&t, &["users", "orders", "codes"]);
     assert_eq!(code, 0, "{out}{err}");
 
     let change = (
@@ -638,7 +638,7 @@ async fn an_app_on_a_mysql2_pool_of_prepared_statements_replays_green() {
         serde_json::json!([{"id": 1, "body": "first"}, {"id": 3, "body": "second"}])
     );
     let (code, out, err) = rec.interrupt().await;
-    drop_tables(&t, &["notes"]);
+    drop_tables(&t, &["notes", "codes"]);
     assert_eq!(code, 0, "{out}{err}");
 
     let change = (
@@ -665,4 +665,65 @@ async fn an_app_on_a_mysql2_pool_of_prepared_statements_replays_green() {
             "{l}"
         );
     }
+}
+
+/// A one-time code the app makes up and writes to MariaDB (six digits:
+/// nothing about it says it is made up) is kept exact by `generate`, and
+/// replay misses the new code. `generate --verify` runs the app again
+/// against MariaDB, then sealed, sees the code differ between runs, and
+/// makes it a number matcher where it stood: inside the SQL PyMySQL quoted
+/// it into (`sql.literals[1]`), or as the parameter mysql2 bound
+/// (`params[1]`). The suite then replays green.
+async fn verify_matches_a_made_up_code(program: &str, script: &str, place: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reel.db");
+    let t = table("codes");
+    let (rec, base) = record_app(program, script, &t, &store).await;
+    let (status, v) = call(&base, "POST", "/codes/ann", None).await;
+    assert_eq!(status, 201, "{v}");
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (suite, printed) = generate_suite(dir.path(), "shop", &store);
+    let (code, out) = crate::postgres::run_suite(&suite, &[]);
+    assert_eq!(code, 1, "{out}\n(generate said:\n{printed})");
+    assert!(out.contains("_codes (who, code)"), "{out}");
+
+    let out = reel(&[
+        "generate",
+        "shop",
+        "--out",
+        suite.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--verify",
+        "2",
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop_tables(&t, &["users", "orders", "notes", "codes"]);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.lines().any(|l| l.contains("-post-codes-ann#")
+            && l.contains(place)
+            && l.contains("number: differed across runs")),
+        "the code is loosened at {place}, and said so: {said}"
+    );
+    for _ in 0..2 {
+        let (code, out) = crate::postgres::run_suite(&suite, &[]);
+        assert_eq!(code, 0, "{out}\n(generate --verify said:\n{said})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_matches_a_code_pymysql_quotes_into_its_sql() {
+    verify_matches_a_made_up_code("python3", "app.py", "sql.literals[1]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_matches_a_code_mysql2_binds_as_a_parameter() {
+    verify_matches_a_made_up_code("node", "app.js", "params[1]").await;
 }

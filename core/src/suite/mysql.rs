@@ -113,6 +113,72 @@ pub fn normalize_sql(sql: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Where the values written into `sql` itself stand, in order: the inside
+/// of each `'...'` or `"..."` string, and each number that is not part of
+/// a name (`42`, `3.5`, `0x1f`, but not the `1` of `t1`). Drivers that
+/// quote parameters in the client (PyMySQL, mysqlclient, aiomysql, the
+/// text protocol of mysql2) send their values here; a made-up one is found
+/// by comparing two statements' literals.
+pub fn sql_literals(sql: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'@');
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < sql.len() {
+        let b = sql[i];
+        match b {
+            b'\'' | b'"' | b'`' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < sql.len() {
+                    if sql[j] == b'\\' && b != b'`' {
+                        j += 2;
+                    } else if sql[j] == b && sql.get(j + 1) == Some(&b) {
+                        // A doubled quote stands for one.
+                        j += 2;
+                    } else if sql[j] == b {
+                        break;
+                    } else {
+                        j += 1;
+                    }
+                }
+                let end = j.min(sql.len());
+                if b != b'`' {
+                    out.push(start..end);
+                }
+                i = end + 1;
+            }
+            b'0'..=b'9' if i == 0 || !name_byte(sql[i - 1]) => {
+                let start = i;
+                while i < sql.len() && (name_byte(sql[i]) || sql[i] == b'.') {
+                    i += 1;
+                }
+                out.push(start..i);
+            }
+            _ if name_byte(b) => {
+                while i < sql.len() && name_byte(sql[i]) {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// `sql` with each of its [`sql_literals`] taken out: two statements with
+/// the same shape differ only in the values written into them.
+pub fn sql_shape(sql: &[u8], literals: &[std::ops::Range<usize>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sql.len());
+    let mut at = 0;
+    for r in literals {
+        out.extend_from_slice(&sql[at..r.start]);
+        out.push(b'?');
+        at = r.end;
+    }
+    out.extend_from_slice(&sql[at.min(sql.len())..]);
+    out
+}
+
 impl MysqlMock {
     /// A line of `dependency` for `cmd` with `sql` and `answer`, no other
     /// field set, its id `id`.
@@ -325,6 +391,34 @@ pub fn is_housekeeping_sql(sql: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_values_written_into_sql_are_found_and_names_are_not() {
+        let sql = br#"INSERT INTO t1_codes (user, code, n, f, h) VALUES ('ann', 'it''s \'x', 42, -3.5, 0x1f) -- "q""#;
+        let found: Vec<&str> = sql_literals(sql)
+            .into_iter()
+            .map(|r| std::str::from_utf8(&sql[r]).unwrap())
+            .collect();
+        assert_eq!(found, ["ann", r"it''s \'x", "42", "3.5", "0x1f", "q"]);
+        let other =
+            br#"INSERT INTO t1_codes (user, code, n, f, h) VALUES ('bob', '', 7, -1, 2) -- "q""#;
+        assert_eq!(
+            sql_shape(sql, &sql_literals(sql)),
+            sql_shape(other, &sql_literals(other))
+        );
+        assert_eq!(
+            sql_shape(
+                b"SELECT `a1` FROM t WHERE id = 5",
+                &sql_literals(b"SELECT `a1` FROM t WHERE id = 5")
+            ),
+            b"SELECT `a1` FROM t WHERE id = ?"
+        );
+        // An unterminated string runs to the end.
+        assert_eq!(
+            sql_literals(b"SELECT 'abc"),
+            vec![std::ops::Range { start: 8, end: 11 }]
+        );
+    }
     use serde_json::json;
 
     fn parse(line: Value) -> Result<MysqlMock, String> {

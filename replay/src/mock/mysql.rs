@@ -307,10 +307,7 @@ impl Connection {
                 }
                 None => {
                     self.last_prepared = None;
-                    Err(format!(
-                        "reel: no recorded statement prepares or runs {}",
-                        String::from_utf8_lossy(sql)
-                    ))
+                    Err(miss_text(&self.book.prepare_missed(&self.dep, sql)))
                 }
             },
             Command::StmtExecute {

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use reel_core::matcher::{accepts, as_matcher};
-use reel_core::suite::mysql::{is_housekeeping_sql, normalize_sql, MysqlMock};
+use reel_core::suite::mysql::{
+    is_housekeeping_sql, normalize_sql, sql_literals, sql_shape, MysqlMock,
+};
 use reel_core::suite::redis::{accepts_text, arg_matches, holds_matcher};
 use serde_json::{json, Map, Value};
 
@@ -335,6 +337,22 @@ impl MysqlBook {
         Err(miss)
     }
 
+    /// A prepare of `sql` that [`MysqlBook::prepared`] has no answer for,
+    /// logged for the case as a miss with the nearest recorded statement
+    /// (prepared or executed) and returned.
+    pub fn prepare_missed(&self, dependency: &str, sql: &[u8]) -> MockMiss {
+        let ask = Ask {
+            cmd: "COM_STMT_PREPARE",
+            sql: Some(sql),
+            params: None,
+            body: None,
+        };
+        let mut s = self.state.lock().expect("mysql book lock");
+        let miss = self.miss(&s, dependency, &ask);
+        s.run.miss(miss.clone());
+        miss
+    }
+
     /// The recorded answer to `ask`, its line marked used and logged.
     fn find(&self, dependency: &str, ask: &Ask) -> Option<(String, Map<String, Value>)> {
         let mut s = self.state.lock().expect("mysql book lock");
@@ -399,11 +417,18 @@ impl MysqlBook {
         let own = s.run.current.into_iter().flat_map(|i| &s.cases[i].lines);
         let others = s.cases.iter().flat_map(|c| &c.lines);
         let mut best: Option<(f32, &MysqlMock)> = None;
+        // A prepare is near a statement however it was run: its SQL alone.
+        let prepare = ask.cmd == "COM_STMT_PREPARE";
+        let recorded = |l: &MysqlMock| match prepare {
+            true => whole(ask.cmd, l.sql.as_deref(), None),
+            false => whole(&l.cmd, l.sql.as_deref(), l.params.as_deref()),
+        };
         for l in own.chain(&self.pool).chain(others) {
-            if l.dependency != dependency || l.cmd != ask.cmd {
+            let kin = l.cmd == ask.cmd || (prepare && l.cmd == "COM_STMT_EXECUTE");
+            if l.dependency != dependency || !kin {
                 continue;
             }
-            let recorded = whole(&l.cmd, l.sql.as_deref(), l.params.as_deref());
+            let recorded = recorded(l);
             let ratio = similar::TextDiff::configure()
                 .timeout(std::time::Duration::from_millis(20))
                 .diff_chars(&recorded, &text)
@@ -421,40 +446,63 @@ impl MysqlBook {
         };
         if let Some((_, l)) = best {
             miss.nearest = Some(format!("{} ({})", l.id, l.describe()));
-            miss.diff = unified(&whole(&l.cmd, l.sql.as_deref(), l.params.as_deref()), &text);
+            miss.diff = unified(&recorded(l), &text);
             miss.values = differing_values(l, ask);
         }
         miss
     }
 }
 
-/// The parameters in which `ask` differs from line `l`, when only
-/// parameters differ.
+/// The values in which `ask` differs from line `l`, when the two are the
+/// same statement but for them: the values written into the SQL
+/// (`sql.literals[i]`, as drivers that quote in the client send them) and
+/// an execute's parameters (`params[i]`).
 fn differing_values(l: &MysqlMock, ask: &Ask) -> Vec<MissValue> {
-    let (Some(recorded), Some(sent)) = (&l.params, ask.params) else {
-        return Vec::new();
-    };
-    let same_sql = l.sql.as_deref().map(normalize_sql) == ask.sql.map(normalize_sql);
-    if !same_sql || recorded.len() != sent.len() {
-        return Vec::new();
-    }
     let text = |v: &Value| match v {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
         v => Some(v.to_string()),
     };
-    recorded
-        .iter()
-        .zip(sent)
+    let recorded_sql = l.sql.as_deref().map(normalize_sql).unwrap_or_default();
+    let sent_sql = ask.sql.map(normalize_sql).unwrap_or_default();
+    let (recorded_at, sent_at) = (sql_literals(&recorded_sql), sql_literals(&sent_sql));
+    if recorded_at.len() != sent_at.len()
+        || sql_shape(&recorded_sql, &recorded_at) != sql_shape(&sent_sql, &sent_at)
+    {
+        return Vec::new();
+    }
+    let mut out: Vec<MissValue> = recorded_at
+        .into_iter()
+        .zip(sent_at)
         .enumerate()
-        .filter(|(_, (r, s))| !same_value(r, s))
-        .map(|(i, (r, s))| MissValue {
-            mock: l.id.clone(),
-            path: format!("params[{i}]"),
-            recorded: text(r),
-            actual: text(s),
+        .filter_map(|(i, (r, s))| {
+            let (r, s) = (&recorded_sql[r], &sent_sql[s]);
+            (r != s && !arg_matches(r, s)).then(|| MissValue {
+                mock: l.id.clone(),
+                path: format!("sql.literals[{i}]"),
+                recorded: Some(String::from_utf8_lossy(r).into_owned()),
+                actual: Some(String::from_utf8_lossy(s).into_owned()),
+            })
         })
-        .collect()
+        .collect();
+    if let (Some(recorded), Some(sent)) = (&l.params, ask.params) {
+        if recorded.len() == sent.len() {
+            out.extend(
+                recorded
+                    .iter()
+                    .zip(sent)
+                    .enumerate()
+                    .filter(|(_, (r, s))| !same_value(r, s))
+                    .map(|(i, (r, s))| MissValue {
+                        mock: l.id.clone(),
+                        path: format!("params[{i}]"),
+                        recorded: text(r),
+                        actual: text(s),
+                    }),
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -475,6 +523,81 @@ mod tests {
 
     fn ok(id: u64) -> Value {
         json!({"results": [{"ok": {"affected_rows": 1, "last_insert_id": id, "status": 2, "warnings": 0}}]})
+    }
+
+    /// A prepare of SQL recorded nowhere is a miss of its case, named with
+    /// the nearest statement, even one that was only ever executed (a
+    /// pool prepares once per connection, so its prepare may be elsewhere).
+    #[test]
+    fn a_prepare_of_unrecorded_sql_is_a_miss_with_its_nearest() {
+        let book = MysqlBook::new(
+            vec![vec![line(
+                "c#1",
+                "COM_STMT_EXECUTE",
+                "SELECT id FROM books ORDER BY id LIMIT ?",
+                Some(json!([10])),
+                json!({"results": [{"ok": {}}]}),
+            )]],
+            vec![],
+        );
+        book.begin_case(0);
+        assert!(book
+            .prepared("db", b"SELECT id FROM books ORDER BY title LIMIT ?")
+            .is_none());
+        let miss = book.prepare_missed("db", b"SELECT id FROM books ORDER BY title LIMIT ?");
+        assert_eq!(
+            miss.nearest.as_deref().map(|n| n.starts_with("c#1")),
+            Some(true)
+        );
+        assert!(
+            miss.diff
+                .contains("-COM_STMT_PREPARE SELECT id FROM books ORDER BY id LIMIT ?"),
+            "{}",
+            miss.diff
+        );
+        let log = book.end_case();
+        assert_eq!(log.misses.len(), 1);
+    }
+
+    /// A statement that differs from its recording only in the values
+    /// written into its SQL names each such value by its place, as
+    /// `--verify` needs to make it a matcher; a statement of another shape
+    /// names none.
+    #[test]
+    fn a_value_written_into_the_sql_is_named_by_its_place() {
+        let book = MysqlBook::new(
+            vec![vec![line(
+                "c#1",
+                "COM_QUERY",
+                "INSERT INTO codes (user, code) VALUES ('ann', '042117')",
+                None,
+                ok(1),
+            )]],
+            vec![],
+        );
+        book.begin_case(0);
+        let ask = |sql: &'static [u8]| Ask {
+            cmd: "COM_QUERY",
+            sql: Some(sql),
+            params: None,
+            body: None,
+        };
+        let miss = book
+            .answer(
+                "db",
+                &ask(b"INSERT INTO codes (user, code)\n VALUES ('ann', '551208')"),
+            )
+            .unwrap_err();
+        let got: Vec<_> = miss
+            .values
+            .iter()
+            .map(|v| (v.path.as_str(), v.recorded.as_deref(), v.actual.as_deref()))
+            .collect();
+        assert_eq!(got, [("sql.literals[1]", Some("042117"), Some("551208"))]);
+        let miss = book
+            .answer("db", &ask(b"INSERT INTO codes (user) VALUES ('ann')"))
+            .unwrap_err();
+        assert!(miss.values.is_empty(), "{:?}", miss.values);
     }
 
     /// A case's lines answer once each, in order; the pool answers again;
