@@ -727,3 +727,138 @@ async fn verify_matches_a_code_pymysql_quotes_into_its_sql() {
 async fn verify_matches_a_code_mysql2_binds_as_a_parameter() {
     verify_matches_a_made_up_code("node", "app.js", "params[1]").await;
 }
+
+/// The demo bookshop keeping its books in MariaDB through a pool of sqlx
+/// connections: recorded, generated, and replayed green with its database
+/// gone. MySQL has no `RETURNING`, so a new book is read back by the id
+/// the insert's OK packet gave (`LAST_INSERT_ID`): that id flows into the
+/// later cases' requests as a reference to the create's answer, and from
+/// there into the statements' parameters. A build that changes one query
+/// fails the cases that sent it, naming the statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_app_over_mariadb_replays_without_its_database() {
+    use crate::postgres::{app_ready, call, run_suite, sibling_bin, Forwarder};
+    let dir = tempfile::tempdir().unwrap();
+    let database = Forwarder::start("127.0.0.1:3306").await;
+    let pricing = serve_pricing().await;
+    let name = table("demo");
+    let port = free_port();
+    let cmd = format!(
+        "exec {} --listen 127.0.0.1:{port} --pricing-url \"$REEL_DEP_PRICING_URL\" \
+         --database-url \"mysql://root@$REEL_DEP_DB/test\" --schema {name}",
+        sibling_bin("reel-demo-app").display()
+    );
+    let store = dir.path().join("reel.db");
+    let args = record_args(
+        port,
+        &[
+            format!("pricing=http:127.0.0.1:0=http://{}", pricing.addr),
+            format!("db=mysql:127.0.0.1:0={}", database.addr),
+        ],
+        "demo-mysql",
+        &store,
+        &cmd,
+    );
+    let rec = Recording::start(&args).await.unwrap();
+    let base = app_ready(&rec).await;
+    let (s, list) = call("GET", &format!("{base}/books")).await;
+    assert_eq!((s, list["total"].as_u64()), (200, Some(5)), "{list}");
+    let created = client()
+        .post(format!("{base}/books"))
+        .json(&serde_json::json!({"title": "High Performance MySQL", "author": "S. Botros", "isbn": "9781492080510", "price_cents": 5499}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["id"].as_u64().unwrap();
+    assert_eq!(id, 6, "{created}");
+    assert!(
+        created["created_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{created}"
+    );
+    let (s, renamed) = crate::pg_pools::send(
+        &client(),
+        "PUT",
+        format!("{base}/books/{id}"),
+        None,
+        Some(serde_json::json!({"price_cents": 4999})),
+    )
+    .await;
+    assert_eq!(
+        (s, &renamed["price_cents"]),
+        (200, &serde_json::json!(4999))
+    );
+    assert!(renamed["updated_at"].is_string(), "{renamed}");
+    for (method, path, status) in [
+        ("GET", format!("/books/{id}"), 200),
+        ("GET", "/books?q=rust".to_owned(), 200),
+        ("GET", "/books/1/quote?currency=EUR".to_owned(), 200),
+        ("DELETE", format!("/books/{id}"), 204),
+        ("GET", format!("/books/{id}"), 404),
+    ] {
+        let (s, body) = call(method, &format!("{base}{path}")).await;
+        assert_eq!(s, status, "{method} {path}: {body}");
+    }
+    let (code, out, err) = rec.interrupt().await;
+    assert_eq!(code, 0, "{out}{err}");
+    pricing.stop().await;
+    let (suite, printed) = generate_suite(dir.path(), "demo-mysql", &store);
+    assert!(!printed.contains("ambiguous"), "{printed}");
+
+    // The insert is a prepared execute whose OK carries the new id, and
+    // the later requests name the book by the create's answer.
+    let lines = crate::postgres::mock_lines(&suite);
+    let insert = lines
+        .iter()
+        .find(|l| {
+            l["cmd"] == "COM_STMT_EXECUTE"
+                && l["sql"].as_str().is_some_and(|s| s.starts_with("INSERT"))
+        })
+        .unwrap_or_else(|| panic!("no insert among {lines:?}"));
+    assert_eq!(insert["params"][0], "High Performance MySQL");
+    assert_eq!(
+        insert["answer"]["results"][0]["ok"]["last_insert_id"], 6,
+        "{insert}"
+    );
+    let mut by_reference = 0;
+    for e in std::fs::read_dir(suite.join("cases")).unwrap() {
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+        let target = case["request"]["target"].as_str().unwrap_or_default();
+        if target.starts_with("/books/${") && target.ends_with(".response.body.id}") {
+            by_reference += 1;
+        }
+    }
+    assert_eq!(
+        by_reference, 4,
+        "GET, PUT, DELETE, GET of the new book\n{printed}"
+    );
+
+    // The database is gone now (and its table), and so is pricing.
+    database.stop().await;
+    drop_tables(&name, &["books"]);
+    for _ in 0..2 {
+        let (code, out) = run_suite(&suite, &[]);
+        assert_eq!(code, 0, "replay with the database gone:\n{out}");
+        assert!(out.contains("9 passed, 0 failed"), "{out}");
+    }
+
+    // A build whose list query orders by title sends a statement never
+    // recorded: the list and search cases fail naming it, and the quote,
+    // whose book id comes from the list's answer, cannot be sent.
+    let changed = format!("{cmd} --variant pg-changed-query");
+    let (code, out) = run_suite(&suite, &["--app", &changed]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("6 passed, 3 failed"), "{out}");
+    assert!(
+        out.contains("ORDER BY title, id"),
+        "the miss names the statement: {out}"
+    );
+    assert!(
+        out.contains("dependency 'db' got a call no recording matches"),
+        "{out}"
+    );
+}
