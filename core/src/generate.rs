@@ -435,6 +435,10 @@ impl<'a, S: sink::Sink> Generator<'a, S> {
             name: stem.clone(),
             seq: e.seq,
             recorded_at: e.started_at.rfc3339(),
+            duration_ms: e.ended_at.map(|end| {
+                let us = end.0.saturating_sub(e.started_at.0);
+                (us as f64 / 100.0).round() / 10.0
+            }),
             request: request_spec(&e.request),
             request_layout: request_layout(&e.request),
             response: response_spec(e),

@@ -154,11 +154,12 @@ async fn run_in(
     };
     let ready = cfg.ready.clone().or_else(|| suite.suite.app.ready.clone());
 
+    let picks = cfg.shard.map(|s| s.picks(&suite.cases));
     let selected: Vec<&LoadedCase> = suite
         .cases
         .iter()
         .enumerate()
-        .filter(|(i, _)| cfg.shard.is_none_or(|s| s.includes(*i, suite.cases.len())))
+        .filter(|(i, _)| picks.as_ref().is_none_or(|p| p[*i]))
         .map(|(_, c)| c)
         .collect();
     let frozen = match (cfg.freeze_time, &command) {

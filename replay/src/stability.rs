@@ -544,6 +544,7 @@ mod tests {
             name: "0001-get-stats".into(),
             seq: 1,
             recorded_at: "2026-01-01T00:00:00Z".into(),
+            duration_ms: None,
             request: RequestSpec {
                 method: "GET".into(),
                 target: "/stats".into(),

@@ -101,6 +101,10 @@ pub struct CaseFile {
     /// The inbound exchange's sequence number in the session.
     pub seq: i64,
     pub recorded_at: String,
+    /// How long the app took to answer when recorded, in milliseconds:
+    /// what `--shard` balances shards by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
     pub request: RequestSpec,
     /// How the request's JSON body was written on the wire, when that was not
     /// the compact form: replay writes it the same way (see [`layout`]).
