@@ -36,6 +36,18 @@ pub fn reel(args: &[&str]) -> std::process::Output {
         .expect("running reel")
 }
 
+/// `reel generate SESSION --out SUITE --store STORE --verify 2`: its exit
+/// code and all it printed.
+pub fn generate_verified(session: &str, suite: &Path, store: &Path) -> (Option<i32>, String) {
+    let out = generate_into(session, suite, store, &["--verify", "2"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), said)
+}
+
 /// Polls `check` until it returns `Some` or the deadline passes.
 pub async fn poll<T>(
     what: &str,
@@ -382,6 +394,23 @@ pub fn generate_suite_with(
     flags: &[&str],
 ) -> (PathBuf, String) {
     let suite = dir.join("suite");
+    let out = generate_into(session, &suite, store, flags);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (suite, stdout)
+}
+
+/// `reel generate SESSION --out SUITE --store STORE FLAGS...`.
+fn generate_into(
+    session: &str,
+    suite: &Path,
+    store: &Path,
+    flags: &[&str],
+) -> std::process::Output {
     let mut args = vec![
         "generate",
         session,
@@ -391,14 +420,7 @@ pub fn generate_suite_with(
         store.to_str().unwrap(),
     ];
     args.extend_from_slice(flags);
-    let out = reel(&args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (suite, stdout)
+    reel(&args)
 }
 
 /// The names of the cases `reel test` printed as failed (`FAIL NAME ...`).
