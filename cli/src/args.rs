@@ -37,6 +37,8 @@ pub enum Command {
     Sessions(SessionsArgs),
     /// Turn a recorded session into a suite of test cases and mocks.
     Generate(GenerateArgs),
+    /// Bring traffic saved by another tool into the store as a session.
+    Import(ImportArgs),
     /// Replay a suite against the app with mocks for its dependencies.
     Test(TestArgs),
     /// Walk the pending snapshots of a suite: accept, reject or skip each.
@@ -284,6 +286,29 @@ pub struct RecordArgs {
     /// The app to start; it is stopped when recording ends.
     #[arg(last = true, value_name = "APP CMD")]
     pub app: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub format: ImportFormat,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportFormat {
+    /// A HAR 1.2 file: browser devtools, Playwright, mitmproxy, Charles, Proxyman.
+    Har {
+        file: PathBuf,
+        /// The session's name (default: the file's name without extension).
+        #[arg(long)]
+        session: Option<String>,
+        /// The app under test (`host` or `host:port`); entries to other hosts
+        /// become its dependencies' calls. Default: the host most entries go to.
+        #[arg(long)]
+        app_host: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ macro_rules! out_part {
 
 mod demo;
 mod generate;
+mod import;
 mod logging;
 mod output;
 mod record;
@@ -97,6 +98,7 @@ fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Record(a) => record::run(a, cfg.secret_rules()?),
         Command::Sessions(a) => sessions::run(a),
         Command::Generate(a) => generate::run(a, cfg.secret_rules()?),
+        Command::Import(a) => import::run(a),
         Command::Test(a) => test_cmd::run(a),
         Command::Review(a) => review::review(a),
         Command::Accept(a) => review::accept(a),

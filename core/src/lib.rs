@@ -10,6 +10,7 @@ pub mod errors;
 pub mod files;
 pub mod filter;
 pub mod generate;
+pub mod har;
 pub mod json_path;
 pub mod matcher;
 pub mod model;

@@ -108,6 +108,21 @@ impl CaptureSender {
         }
     }
 
+    /// Queues an exchange, waiting while the queue is full: for an import,
+    /// where nothing live waits on the sender and nothing may be dropped.
+    /// `false` when the writer has stopped.
+    pub fn send_waiting(&self, mut exchange: Exchange) -> bool {
+        exchange.session_id = self.session_id;
+        let bytes = exchange_bytes(&exchange);
+        self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if self.tx.send(Capture::Exchange(Box::new(exchange))).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
     /// Records the session's setup (see [`crate::model::Session::setup`]).
     pub fn set_setup(&self, setup: serde_json::Value) {
         if self.tx.send(Capture::Setup(setup)).is_err() {

@@ -9,6 +9,7 @@ mod crash;
 mod fidelity;
 mod flags;
 mod flows;
+mod har;
 mod hostile_suite;
 mod install;
 mod limits;

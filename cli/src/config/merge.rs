@@ -43,6 +43,7 @@ pub fn apply(command: &mut Command, m: &ArgMatches, cfg: &Config) -> Vec<Setting
         }
         Command::Test(a) => test(a, &mut merge, f),
         Command::Sessions(a) => sessions(a, &mut merge, f),
+        Command::Import(a) => m_store(&mut a.store.store, &mut merge, f),
         _ => {}
     }
     merge.settings
@@ -258,7 +259,11 @@ fn test(a: &mut TestArgs, m: &mut Merge, f: &File) {
 }
 
 fn sessions(a: &mut SessionsArgs, m: &mut Merge, f: &File) {
-    m.take("store", "store", &mut a.store.store, f.store.clone());
+    m_store(&mut a.store.store, m, f);
+}
+
+fn m_store(store: &mut std::path::PathBuf, m: &mut Merge, f: &File) {
+    m.take("store", "store", store, f.store.clone());
 }
 
 struct Merge<'a> {

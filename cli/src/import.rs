@@ -1,0 +1,116 @@
+//! `reel import har FILE`: traffic another tool saved, as a session in the
+//! store, ready for `reel generate`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use reel_core::{Direction, Store, StoreWriter};
+
+use crate::args::{ImportArgs, ImportFormat};
+use crate::output::printable;
+
+pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let ImportFormat::Har {
+        file,
+        session,
+        app_host,
+    } = args.format;
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let har = reel_core::har::read(&bytes, app_host.as_deref())
+        .with_context(|| format!("{} is not a HAR file reel can take", file.display()))?;
+    let name = session.unwrap_or_else(|| {
+        file.file_stem()
+            .map_or_else(|| "har".to_owned(), |s| s.to_string_lossy().into_owned())
+    });
+    let store = Store::open(&args.store.store)?;
+    let (writer, id) = StoreWriter::start(store, &name, &har.app)?;
+    let sender = writer.sender();
+    let dependencies: Vec<serde_json::Value> = har
+        .dependencies
+        .iter()
+        .map(|(name, at)| {
+            serde_json::json!({
+                "name": name,
+                "protocol": "http",
+                "listen": mock_address(at),
+                "target": format!("http://{at}"),
+            })
+        })
+        .collect();
+    sender.set_setup(serde_json::json!({
+        "listen": null,
+        "upstream": har.app,
+        "dependencies": dependencies,
+        "app": [],
+        "imported": {"format": "har", "file": file.display().to_string()},
+    }));
+    let (mut inbound, mut outbound) = (0, 0);
+    for x in har.exchanges {
+        match x.direction {
+            Direction::Inbound => inbound += 1,
+            Direction::Outbound => outbound += 1,
+        }
+        if !sender.send_waiting(x) {
+            break;
+        }
+    }
+    let stats = writer.finish()?;
+    if stats.stored < inbound + outbound {
+        anyhow::bail!(
+            "stored {} of {} entries into {}: the store writer stopped (see the log)",
+            stats.stored,
+            inbound + outbound,
+            args.store.store.display()
+        );
+    }
+    out!(
+        "Imported {} entries of {} into session {id} \"{}\" in {}",
+        inbound + outbound,
+        printable(&file.display().to_string()),
+        printable(&name),
+        args.store.store.display()
+    );
+    let how = if har.app_guessed {
+        " (the host most entries go to; pick another with --app-host)"
+    } else {
+        ""
+    };
+    out!("  app under test: {}{how}: {inbound} inbound", har.app);
+    for (dep, at) in &har.dependencies {
+        out!(
+            "  dependency '{dep}' at {at}: its calls are outbound; replay's mock listens at {}",
+            mock_address(at)
+        );
+    }
+    if outbound > 0 {
+        out!("  a HAR does not say which request made which call: generate places them by time");
+    }
+    if !har.skipped.is_empty() {
+        out!("  {} entries left out:", har.skipped.len());
+        for s in &har.skipped {
+            out!("    {}", printable(s));
+        }
+    }
+    out!("Next: reel generate {} --out reel/suite", printable(&name));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where replay stands a dependency's mock: where the app reached it, when
+/// that was this machine; else on a port of reel's choosing, which the app
+/// learns from `REEL_DEP_<NAME>_URL` (a remote host's address is not
+/// reel's to listen on).
+fn mock_address(at: &str) -> String {
+    let host = at
+        .rsplit_once(':')
+        .map_or(at, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if local {
+        at.to_owned()
+    } else {
+        "127.0.0.1:0".to_owned()
+    }
+}

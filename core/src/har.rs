@@ -1,0 +1,373 @@
+//! HAR 1.2 in: a browser's or a proxy's saved traffic (Chromium and Firefox
+//! devtools, Playwright, mitmproxy, Charles) as the exchanges of a session.
+//!
+//! Entries to the app under test (one host and port) become inbound
+//! exchanges; entries to any other host become outbound exchanges of an
+//! HTTP dependency named after that host. A HAR says nothing of which call
+//! the app made while answering which request: outbound entries are placed
+//! by time, as generation places any outbound exchange.
+//!
+//! HAR keeps a response's content decoded (`content.text`, base64 when
+//! `content.encoding` says so) beside the headers it came with: a
+//! `Content-Encoding` header is dropped and `Content-Length` made to fit the
+//! decoded body, so what is stored reads as one consistent message. HTTP/2
+//! pseudo-headers (`:authority`, ...) are left out.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::model::{
+    Body, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
+};
+use crate::time::Micros;
+
+/// A HAR file read: the exchanges it holds, and what could not be taken.
+#[derive(Debug)]
+pub struct Har {
+    /// `http://host:port` of the app under test.
+    pub app: String,
+    /// Whether the app's host was the most frequent one, not given.
+    pub app_guessed: bool,
+    /// In the order of their start.
+    pub exchanges: Vec<Exchange>,
+    /// Each other host as a dependency: `(name, host:port)`.
+    pub dependencies: Vec<(String, String)>,
+    /// `entry 3: response.status: ...`, one per entry left out.
+    pub skipped: Vec<String>,
+}
+
+/// Why a HAR file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum HarError {
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("no log.entries array: not a HAR file")]
+    NoEntries,
+    #[error("--app-host {0}: no entry goes to that host")]
+    NoSuchHost(String),
+    #[error("no entry could be taken:\n  {}", .0.join("\n  "))]
+    Nothing(Vec<String>),
+}
+
+/// One entry's URL, split.
+struct Url {
+    scheme: String,
+    /// `host:port`, the port always written.
+    authority: String,
+    /// Path and query.
+    target: String,
+}
+
+fn parse_url(url: &str) -> Result<Url, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("'{url}' is not an absolute URL"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    let port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        other => return Err(format!("scheme '{other}' is not HTTP")),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (host, path) = rest.split_at(end);
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.is_empty() {
+        return Err(format!("'{url}' names no host"));
+    }
+    let authority = match host.rsplit_once(':') {
+        Some((_, p)) if !host.ends_with(']') && p.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_ascii_lowercase()
+        }
+        _ => format!("{}:{port}", host.to_ascii_lowercase()),
+    };
+    let path = path.split('#').next().unwrap_or("");
+    let target = match path {
+        "" => "/".to_owned(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_owned(),
+    };
+    Ok(Url {
+        scheme,
+        authority,
+        target,
+    })
+}
+
+/// A dependency's name from its host: letters, digits and `-`, as
+/// `--dep NAME=...` takes them (`api.example.com:443` → `api-example-com`);
+/// an address or `localhost` keeps its port (`127-0-0-1-18081`).
+fn dependency_name(authority: &str) -> String {
+    let (host, port) = authority.rsplit_once(':').unwrap_or((authority, ""));
+    let bare = host.trim_matches(['[', ']']);
+    let host = if bare == "localhost" || bare.parse::<std::net::IpAddr>().is_ok() {
+        format!("{bare}-{port}")
+    } else {
+        host.to_owned()
+    };
+    let mut name: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name.trim_matches('-').to_owned();
+    if name.is_empty() {
+        name = "dependency".into();
+    }
+    name
+}
+
+/// Reads a HAR file's entries; `app_host` (`host` or `host:port`) picks the
+/// app under test, else the host most entries go to.
+pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Har, HarError> {
+    let v: Value = serde_json::from_slice(bytes)?;
+    let entries = v["log"]["entries"].as_array().ok_or(HarError::NoEntries)?;
+    // `(entry, why)`, listed in entry order at the end.
+    let mut skipped: Vec<(usize, String)> = Vec::new();
+    let mut urls: Vec<Option<Url>> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        match e["request"]["url"].as_str() {
+            None => {
+                skipped.push((i, "request.url: missing".to_owned()));
+                urls.push(None);
+            }
+            Some(u) => match parse_url(u) {
+                Ok(u) => urls.push(Some(u)),
+                Err(why) => {
+                    skipped.push((i, format!("request.url: {why}")));
+                    urls.push(None);
+                }
+            },
+        }
+    }
+    let (app, app_guessed) = match app_host {
+        Some(h) => {
+            let wanted = h.to_ascii_lowercase();
+            let found = urls.iter().flatten().find(|u| {
+                u.authority == wanted
+                    || u.authority
+                        .rsplit_once(':')
+                        .is_some_and(|(host, _)| host == wanted)
+            });
+            match found {
+                Some(u) => (u.authority.clone(), false),
+                None => return Err(HarError::NoSuchHost(h.to_owned())),
+            }
+        }
+        None => {
+            let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+            for u in urls.iter().flatten() {
+                *count.entry(&u.authority).or_default() += 1;
+            }
+            // The most frequent; of equals, the first seen.
+            let first_seen = |a: &str| urls.iter().flatten().position(|u| u.authority == a);
+            let best = count
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(first_seen(b.0).cmp(&first_seen(a.0))))
+                .map(|(a, _)| (*a).to_owned());
+            match best {
+                Some(a) => (a, true),
+                None => return Err(HarError::Nothing(listed(skipped))),
+            }
+        }
+    };
+    let app_scheme = urls
+        .iter()
+        .flatten()
+        .find(|u| u.authority == app)
+        .map_or("http".to_owned(), |u| u.scheme.clone());
+    let mut dependencies: Vec<(String, String)> = Vec::new();
+    let mut exchanges = Vec::new();
+    for (i, (e, url)) in entries.iter().zip(&urls).enumerate() {
+        let Some(url) = url else { continue };
+        let dependency = if url.authority == app {
+            None
+        } else {
+            let taken: Option<&(String, String)> =
+                dependencies.iter().find(|(_, a)| *a == url.authority);
+            Some(match taken {
+                Some((n, _)) => n.clone(),
+                None => {
+                    let mut name = dependency_name(&url.authority);
+                    if dependencies.iter().any(|(n, _)| *n == name) {
+                        name = format!("{name}-{}", dependencies.len() + 1);
+                    }
+                    dependencies.push((name.clone(), url.authority.clone()));
+                    name
+                }
+            })
+        };
+        match exchange(e, url, dependency) {
+            Ok(x) => exchanges.push(x),
+            Err(why) => skipped.push((i, why)),
+        }
+    }
+    if exchanges.is_empty() {
+        return Err(HarError::Nothing(listed(skipped)));
+    }
+    exchanges.sort_by_key(|x| x.started_at);
+    for (n, x) in exchanges.iter_mut().enumerate() {
+        x.seq = n as i64 + 1;
+    }
+    // Only dependencies that kept an entry.
+    dependencies.retain(|(n, _)| exchanges.iter().any(|x| x.dependency.as_deref() == Some(n)));
+    Ok(Har {
+        app: format!("{app_scheme}://{app}"),
+        app_guessed,
+        exchanges,
+        dependencies,
+        skipped: listed(skipped),
+    })
+}
+
+/// `entry 3: why`, in entry order.
+fn listed(mut skipped: Vec<(usize, String)>) -> Vec<String> {
+    skipped.sort_by_key(|(i, _)| *i);
+    skipped
+        .into_iter()
+        .map(|(i, why)| format!("entry {i}: {why}"))
+        .collect()
+}
+
+/// A HAR timing in milliseconds as microseconds; -1 (not applicable) and
+/// missing as 0.
+fn ms(v: &Value) -> i64 {
+    v.as_f64()
+        .filter(|t| *t > 0.0)
+        .map_or(0, |t| (t * 1000.0) as i64)
+}
+
+fn headers(v: &Value, field: &str) -> Result<Vec<Header>, String> {
+    let Some(list) = v.as_array() else {
+        return Err(format!("{field}: missing"));
+    };
+    let mut out = Vec::new();
+    for (n, h) in list.iter().enumerate() {
+        let (Some(name), Some(value)) = (h["name"].as_str(), h["value"].as_str()) else {
+            return Err(format!("{field}[{n}]: a header needs a name and a value"));
+        };
+        if name.starts_with(':') {
+            continue;
+        }
+        out.push(Header::new(name, value.as_bytes().to_vec()));
+    }
+    Ok(out)
+}
+
+/// `text`, base64-decoded when `encoding` says so.
+fn text_bytes(holder: &Value, field: &str) -> Result<Vec<u8>, String> {
+    let Some(text) = holder["text"].as_str() else {
+        return Ok(Vec::new());
+    };
+    match holder["encoding"].as_str() {
+        Some(enc) if enc.eq_ignore_ascii_case("base64") => {
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| format!("{field}.text: not base64: {e}"))
+        }
+        Some(other) if !other.is_empty() => Err(format!(
+            "{field}.encoding: '{other}' is not one HAR names (base64)"
+        )),
+        _ => Ok(text.as_bytes().to_vec()),
+    }
+}
+
+fn version(v: &Value) -> String {
+    match v.as_str().map(str::to_ascii_uppercase).as_deref() {
+        Some("HTTP/1.0") => "HTTP/1.0".into(),
+        // h2 and h3 answers are replayed over HTTP/1.1, as reel sends.
+        _ => "HTTP/1.1".into(),
+    }
+}
+
+fn exchange(e: &Value, url: &Url, dependency: Option<String>) -> Result<Exchange, String> {
+    let req = &e["request"];
+    let method = req["method"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .ok_or("request.method: missing")?
+        .to_ascii_uppercase();
+    let started = e["startedDateTime"]
+        .as_str()
+        .ok_or("startedDateTime: missing")?;
+    let started = chrono::DateTime::parse_from_rfc3339(started)
+        .map_err(|err| format!("startedDateTime: '{started}' is not an ISO 8601 time: {err}"))?;
+    let started_at = Micros(started.timestamp_micros());
+    let res = &e["response"];
+    let status = res["status"].as_u64().ok_or("response.status: missing")?;
+    if !(100..=999).contains(&status) {
+        return Err(format!(
+            "response.status: {status} (the client got no answer: blocked, failed or cancelled)"
+        ));
+    }
+    let request_body = text_bytes(&req["postData"], "request.postData")?;
+    let mut req_headers = headers(&req["headers"], "request.headers")?;
+    if !req_headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("host"))
+    {
+        req_headers.insert(0, Header::new("host", url.authority.as_bytes().to_vec()));
+    }
+    let body = text_bytes(&res["content"], "response.content")?;
+    let mut res_headers = headers(&res["headers"], "response.headers")?;
+    res_headers.retain(|h| {
+        !h.name.eq_ignore_ascii_case("content-encoding")
+            && !h.name.eq_ignore_ascii_case("transfer-encoding")
+    });
+    match res_headers
+        .iter_mut()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        Some(h) => h.value = body.len().to_string().into_bytes(),
+        None if !body.is_empty() => res_headers.push(Header::new(
+            "content-length",
+            body.len().to_string().into_bytes(),
+        )),
+        None => {}
+    }
+    let t = &e["timings"];
+    let before_answer =
+        ms(&t["blocked"]) + ms(&t["dns"]) + ms(&t["connect"]) + ms(&t["send"]) + ms(&t["wait"]);
+    let total = ms(&e["time"]).max(before_answer);
+    Ok(Exchange {
+        session_id: 0,
+        seq: 0,
+        direction: if dependency.is_some() {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        },
+        protocol: Protocol::Http,
+        dependency,
+        connection: e["connection"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        started_at,
+        first_byte_at: Some(Micros(started_at.0 + before_answer)),
+        ended_at: Some(Micros(started_at.0 + total)),
+        request: Payload::HttpRequest(HttpRequest {
+            method,
+            target: url.target.clone(),
+            version: version(&req["httpVersion"]),
+            headers: req_headers,
+            body: Body::complete(request_body),
+        }),
+        response: Some(Payload::HttpResponse(HttpResponse {
+            status: status as u16,
+            version: version(&res["httpVersion"]),
+            headers: res_headers,
+            body: Body::complete(body),
+        })),
+        error: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

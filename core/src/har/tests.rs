@@ -1,0 +1,155 @@
+use super::*;
+
+/// Entries as Chromium's devtools write them: HTTP/2 pseudo-headers, a
+/// gzip answer kept decoded, a binary answer in base64, a request the
+/// browser never got an answer to, a URL that is not HTTP, and calls to a
+/// second host.
+const HAR: &str = r#"{"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"},
+  "entries": [
+    {"startedDateTime": "2026-12-06T10:00:00.100Z", "time": 12.5, "connection": "41",
+     "request": {"method": "GET", "url": "http://127.0.0.1:8080/books?q=rust", "httpVersion": "HTTP/1.1",
+       "headers": [{"name": "Host", "value": "127.0.0.1:8080"}, {"name": "Accept", "value": "application/json"}],
+       "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
+     "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1",
+       "headers": [{"name": "Content-Type", "value": "application/json"}, {"name": "Content-Encoding", "value": "gzip"}, {"name": "Content-Length", "value": "31"}],
+       "content": {"size": 14, "mimeType": "application/json", "text": "{\"total\":5}"}, "redirectURL": "", "headersSize": -1, "bodySize": 31},
+     "cache": {}, "timings": {"blocked": 1, "dns": -1, "connect": -1, "send": 0.5, "wait": 10, "receive": 1}},
+    {"startedDateTime": "2026-12-06T10:00:00.050Z", "time": 3,
+     "request": {"method": "POST", "url": "http://127.0.0.1:8080/books", "httpVersion": "h2",
+       "headers": [{"name": ":authority", "value": "127.0.0.1:8080"}, {"name": "content-type", "value": "application/json"}],
+       "postData": {"mimeType": "application/json", "text": "{\"title\":\"T\"}"}},
+     "response": {"status": 201, "httpVersion": "h2", "headers": [], "content": {"size": 0, "text": ""}},
+     "timings": {"wait": 2}},
+    {"startedDateTime": "2026-12-06T10:00:00.200Z", "time": 4,
+     "request": {"method": "GET", "url": "http://127.0.0.1:18081/price?isbn=1", "httpVersion": "HTTP/1.1", "headers": []},
+     "response": {"status": 200, "httpVersion": "HTTP/1.1", "headers": [],
+       "content": {"size": 3, "mimeType": "application/octet-stream", "text": "AAEC", "encoding": "base64"}},
+     "timings": {}},
+    {"startedDateTime": "2026-12-06T10:00:00.300Z", "time": 0,
+     "request": {"method": "GET", "url": "http://127.0.0.1:8080/slow", "httpVersion": "", "headers": []},
+     "response": {"status": 0, "httpVersion": "", "headers": [], "content": {"size": 0}}, "timings": {}},
+    {"startedDateTime": "2026-12-06T10:00:00.400Z", "time": 1,
+     "request": {"method": "GET", "url": "ws://127.0.0.1:8080/live", "headers": []},
+     "response": {"status": 101, "headers": [], "content": {}}, "timings": {}},
+    {"startedDateTime": "2026-12-06T10:00:00.500Z", "time": 1,
+     "request": {"method": "GET", "url": "http://127.0.0.1:8080/health", "headers": [{"name": "x"}]},
+     "response": {"status": 200, "headers": [], "content": {}}, "timings": {}}
+  ]}}"#;
+
+fn request(x: &Exchange) -> &HttpRequest {
+    match &x.request {
+        Payload::HttpRequest(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn response(x: &Exchange) -> &HttpResponse {
+    match &x.response {
+        Some(Payload::HttpResponse(r)) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn entries_become_inbound_and_outbound_exchanges_and_the_rest_is_named() {
+    let har = read(HAR.as_bytes(), None).unwrap();
+    assert_eq!(har.app, "http://127.0.0.1:8080");
+    assert!(har.app_guessed);
+    assert_eq!(
+        har.dependencies,
+        [("127-0-0-1-18081".to_owned(), "127.0.0.1:18081".to_owned())]
+    );
+    assert_eq!(
+        har.skipped,
+        [
+            "entry 3: response.status: 0 (the client got no answer: blocked, failed or cancelled)",
+            "entry 4: request.url: scheme 'ws' is not HTTP",
+            "entry 5: request.headers[0]: a header needs a name and a value",
+        ]
+    );
+    // In the order they started, numbered afresh.
+    let x = &har.exchanges;
+    assert_eq!(x.len(), 3);
+    assert_eq!(x.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    let post = request(&x[0]);
+    assert_eq!(
+        (post.method.as_str(), post.target.as_str()),
+        ("POST", "/books")
+    );
+    assert_eq!(post.version, "HTTP/1.1");
+    assert_eq!(post.body.bytes, br#"{"title":"T"}"#);
+    assert!(post.headers.iter().all(|h| !h.name.starts_with(':')));
+    assert!(post
+        .headers
+        .iter()
+        .any(|h| h.name == "host" && h.value == b"127.0.0.1:8080"));
+    assert_eq!(x[0].direction, Direction::Inbound);
+
+    let get = &x[1];
+    assert_eq!(request(get).target, "/books?q=rust");
+    assert_eq!(get.connection, 41);
+    let r = response(get);
+    assert_eq!(r.body.bytes, br#"{"total":5}"#);
+    assert!(!r
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("content-encoding")));
+    let length = r
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"));
+    assert_eq!(length.map(|h| h.value.as_slice()), Some(&b"11"[..]));
+    assert_eq!(get.started_at.rfc3339(), "2026-12-06T10:00:00.100000Z");
+    assert_eq!(get.first_byte_at.unwrap().0 - get.started_at.0, 11_500);
+    assert_eq!(get.ended_at.unwrap().0 - get.started_at.0, 12_500);
+
+    let price = &x[2];
+    assert_eq!(price.direction, Direction::Outbound);
+    assert_eq!(price.dependency.as_deref(), Some("127-0-0-1-18081"));
+    assert_eq!(response(price).body.bytes, [0, 1, 2]);
+}
+
+#[test]
+fn the_app_host_can_be_named_and_bad_files_say_why() {
+    let har = read(HAR.as_bytes(), Some("127.0.0.1:18081")).unwrap();
+    assert_eq!(har.app, "http://127.0.0.1:18081");
+    assert!(!har.app_guessed);
+    assert_eq!(
+        har.exchanges
+            .iter()
+            .filter(|x| x.direction == Direction::Inbound)
+            .count(),
+        1
+    );
+    assert!(matches!(
+        read(HAR.as_bytes(), Some("example.com")),
+        Err(HarError::NoSuchHost(_))
+    ));
+    assert!(matches!(
+        read(b"{\"log\": {}}", None),
+        Err(HarError::NoEntries)
+    ));
+    assert!(matches!(read(b"<html>", None), Err(HarError::Json(_))));
+    let none = read(br#"{"log": {"entries": [{"request": {}}]}}"#, None).unwrap_err();
+    assert_eq!(
+        none.to_string(),
+        "no entry could be taken:\n  entry 0: request.url: missing"
+    );
+}
+
+#[test]
+fn urls_are_split_with_their_default_port() {
+    let u = parse_url("https://API.example.com?x=1#top").unwrap();
+    assert_eq!(
+        (u.scheme.as_str(), u.authority.as_str(), u.target.as_str()),
+        ("https", "api.example.com:443", "/?x=1")
+    );
+    let u = parse_url("http://user@[::1]:8080/a/b").unwrap();
+    assert_eq!(
+        (u.authority.as_str(), u.target.as_str()),
+        ("[::1]:8080", "/a/b")
+    );
+    assert_eq!(dependency_name("api.example.com:443"), "api-example-com");
+    assert_eq!(dependency_name("[::1]:8080"), "1-8080");
+    assert_eq!(dependency_name("localhost:9000"), "localhost-9000");
+}
