@@ -85,6 +85,9 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     if outbound > 0 {
         out!("  a HAR does not say which request made which call: generate places them by time");
     }
+    for n in &har.notes {
+        out!("  note: {n}");
+    }
     if !har.skipped.is_empty() {
         out!("  {} entries left out:", har.skipped.len());
         for s in &har.skipped {

@@ -36,6 +36,8 @@ pub struct Har {
     pub dependencies: Vec<(String, String)>,
     /// `entry 3: response.status: ...`, one per entry left out.
     pub skipped: Vec<String>,
+    /// What was taken other than as written.
+    pub notes: Vec<String>,
 }
 
 /// Why a HAR file could not be read at all.
@@ -126,7 +128,20 @@ fn dependency_name(authority: &str) -> String {
 /// Reads a HAR file's entries; `app_host` (`host` or `host:port`) picks the
 /// app under test, else the host most entries go to.
 pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Har, HarError> {
-    let v: Value = serde_json::from_slice(bytes)?;
+    // HAR is JSON, so UTF-8; a tool that wrote other bytes into a text
+    // field does not cost the other entries.
+    let mut notes = Vec::new();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(e) => {
+            notes.push(format!(
+                "bytes that are not UTF-8 (the first at byte {}) were read as U+FFFD",
+                e.valid_up_to()
+            ));
+            String::from_utf8_lossy(bytes)
+        }
+    };
+    let v: Value = serde_json::from_str(&text)?;
     let entries = v["log"]["entries"].as_array().ok_or(HarError::NoEntries)?;
     // `(entry, why)`, listed in entry order at the end.
     let mut skipped: Vec<(usize, String)> = Vec::new();
@@ -223,6 +238,7 @@ pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Har, HarError> {
         exchanges,
         dependencies,
         skipped: listed(skipped),
+        notes,
     })
 }
 

@@ -153,3 +153,22 @@ fn urls_are_split_with_their_default_port() {
     assert_eq!(dependency_name("[::1]:8080"), "1-8080");
     assert_eq!(dependency_name("localhost:9000"), "localhost-9000");
 }
+
+/// A text field with bytes that are not UTF-8 costs nothing else: its entry
+/// is taken with U+FFFD in their place, and that is said.
+#[test]
+fn bytes_that_are_not_utf8_are_read_as_replacement_characters_and_said() {
+    let mut bytes = HAR.as_bytes().to_vec();
+    // The `T` of the POST's `{\"title\":\"T\"}`.
+    let at = HAR.find(r#"\"T\""#).unwrap() + 2;
+    bytes[at] = 0xFF;
+    let har = read(&bytes, None).unwrap();
+    assert_eq!(har.exchanges.len(), 3);
+    assert_eq!(
+        har.notes,
+        [format!(
+            "bytes that are not UTF-8 (the first at byte {at}) were read as U+FFFD"
+        )]
+    );
+    assert!(String::from_utf8_lossy(&request(&har.exchanges[0]).body.bytes).contains('\u{FFFD}'));
+}
