@@ -39,6 +39,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Bring traffic saved by another tool into the store as a session.
     Import(ImportArgs),
+    /// Write a recorded session in a format other tools read.
+    Export(ExportArgs),
     /// Replay a suite against the app with mocks for its dependencies.
     Test(TestArgs),
     /// Walk the pending snapshots of a suite: accept, reject or skip each.
@@ -308,6 +310,31 @@ pub enum ImportFormat {
         /// become its dependencies' calls. Default: the host most entries go to.
         #[arg(long)]
         app_host: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub format: ExportFormat,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportFormat {
+    /// HAR 1.2, as browser devtools and HAR readers take it: the session's
+    /// HTTP exchanges, inbound and outbound.
+    Har {
+        /// Session id or name.
+        session: String,
+        /// Where to write it (default: stdout).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Keep credentials as recorded instead of the placeholders a suite
+        /// holds (`${secret:AUTHORIZATION}`).
+        #[arg(long)]
+        include_secrets: bool,
     },
 }
 

@@ -1,12 +1,13 @@
 //! `reel import har FILE`: traffic another tool saved, as a session in the
-//! store, ready for `reel generate`.
+//! store, ready for `reel generate`; `reel export har SESSION`: a recorded
+//! session for other tools.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use reel_core::{Direction, Store, StoreWriter};
 
-use crate::args::{ImportArgs, ImportFormat};
+use crate::args::{ExportArgs, ExportFormat, ImportArgs, ImportFormat};
 use crate::output::printable;
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -116,4 +117,53 @@ fn mock_address(at: &str) -> String {
     } else {
         "127.0.0.1:0".to_owned()
     }
+}
+
+pub fn export(
+    args: ExportArgs,
+    rules: reel_core::secrets::SecretRules,
+) -> anyhow::Result<ExitCode> {
+    let ExportFormat::Har {
+        session,
+        output,
+        include_secrets,
+    } = args.format;
+    let store = Store::open_existing(&args.store.store, false)?;
+    let s = store.find_session(&session)?.session;
+    let exchanges = store.exchanges(s.id)?;
+    let mut secrets = reel_core::secrets::Secrets::with_rules(rules);
+    let (har, other) =
+        reel_core::har::write(&s, &exchanges, (!include_secrets).then_some(&mut secrets));
+    let text = serde_json::to_string_pretty(&har)? + "\n";
+    let entries = har["log"]["entries"].as_array().map_or(0, Vec::len);
+    match &output {
+        Some(path) => {
+            reel_core::files::replace(path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            out!(
+                "Wrote {entries} entries of session {} \"{}\" to {}",
+                s.id,
+                printable(&s.name),
+                path.display()
+            );
+        }
+        None => out_part!("{text}"),
+    }
+    let to_stderr = output.is_none();
+    let note = |line: String| match to_stderr {
+        true => eprintln!("{line}"),
+        false => out!("{line}"),
+    };
+    if other > 0 {
+        note(format!(
+            "  {other} exchanges of other protocols (Postgres, Redis, MySQL) left out: HAR holds HTTP only"
+        ));
+    }
+    if !include_secrets && !secrets.is_empty() {
+        note(format!(
+            "  {} credentials written as placeholders (--include-secrets keeps them)",
+            secrets.values().len()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -99,6 +99,7 @@ fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Sessions(a) => sessions::run(a),
         Command::Generate(a) => generate::run(a, cfg.secret_rules()?),
         Command::Import(a) => import::run(a),
+        Command::Export(a) => import::export(a, cfg.secret_rules()?),
         Command::Test(a) => test_cmd::run(a),
         Command::Review(a) => review::review(a),
         Command::Accept(a) => review::accept(a),

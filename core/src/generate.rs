@@ -1449,7 +1449,7 @@ fn headers_spec(headers: &[Header]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn request_spec(p: &Payload) -> RequestSpec {
+pub(crate) fn request_spec(p: &Payload) -> RequestSpec {
     match p {
         Payload::HttpRequest(r) => RequestSpec {
             method: r.method.clone(),
@@ -1484,7 +1484,7 @@ fn request_layout(p: &Payload) -> Option<JsonLayout> {
     }
 }
 
-fn response_spec(e: &Exchange) -> ResponseSpec {
+pub(crate) fn response_spec(e: &Exchange) -> ResponseSpec {
     match e.response.as_ref().and_then(Payload::as_http_response) {
         Some(r) => {
             // Shown decoded, so a reviewer reads it and inference, secrets

@@ -387,3 +387,150 @@ fn exchange(e: &Value, url: &Url, dependency: Option<String>) -> Result<Exchange
 
 #[cfg(test)]
 mod tests;
+
+/// A session's HTTP exchanges as a HAR 1.2 document, in recorded order;
+/// with `secrets`, each request and answer has its credentials replaced by
+/// the placeholders a suite would hold (`${secret:AUTHORIZATION}`). The
+/// number of exchanges of other protocols, which HAR cannot hold, is
+/// returned beside it.
+pub fn write(
+    session: &crate::model::Session,
+    exchanges: &[Exchange],
+    mut secrets: Option<&mut crate::secrets::Secrets>,
+) -> (Value, usize) {
+    let origin_of = |dep: &str| -> String {
+        let found = session.setup["dependencies"].as_array().and_then(|deps| {
+            deps.iter()
+                .find(|d| d["name"] == dep)
+                .and_then(|d| d["target"].as_str())
+        });
+        match found {
+            Some(t) if t.contains("://") => t.trim_end_matches('/').to_owned(),
+            Some(t) => format!("http://{t}"),
+            None => format!("http://{dep}"),
+        }
+    };
+    let mut entries = Vec::new();
+    let mut other = 0;
+    for e in exchanges {
+        if e.protocol != Protocol::Http || e.request.as_http_request().is_none() {
+            other += 1;
+            continue;
+        }
+        let origin = match &e.dependency {
+            Some(d) => origin_of(d),
+            None => session.target.trim_end_matches('/').to_owned(),
+        };
+        entries.push(entry(e, &origin, secrets.as_deref_mut()));
+    }
+    let har = serde_json::json!({"log": {
+        "version": "1.2",
+        "creator": {"name": "reel", "version": env!("CARGO_PKG_VERSION")},
+        "pages": [],
+        "entries": entries,
+    }});
+    (har, other)
+}
+
+/// Headers as HAR writes them.
+fn header_list(headers: &[(String, String)]) -> Vec<Value> {
+    headers
+        .iter()
+        .map(|(n, v)| serde_json::json!({"name": n, "value": v}))
+        .collect()
+}
+
+/// A body as HAR text: as it is when UTF-8, else base64 with its encoding.
+fn content(bytes: &[u8], mime: &str) -> serde_json::Map<String, Value> {
+    let mut c = serde_json::Map::new();
+    c.insert("mimeType".into(), mime.into());
+    match std::str::from_utf8(bytes) {
+        Ok(t) => {
+            c.insert("text".into(), t.into());
+        }
+        Err(_) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            c.insert("text".into(), b64.into());
+            c.insert("encoding".into(), "base64".into());
+        }
+    }
+    c
+}
+
+fn millis(from: Micros, to: Option<Micros>) -> f64 {
+    to.map_or(0.0, |t| (t.0 - from.0).max(0) as f64 / 1000.0)
+}
+
+fn entry(e: &Exchange, origin: &str, secrets: Option<&mut crate::secrets::Secrets>) -> Value {
+    let mut req = crate::generate::request_spec(&e.request);
+    let mut res = crate::generate::response_spec(e);
+    if let Some(s) = secrets {
+        s.scrub_request(&mut req);
+        s.scrub_response(&mut res, false);
+    }
+    let version = e
+        .request
+        .as_http_request()
+        .map_or("HTTP/1.1", |r| r.version.as_str());
+    let url = if req.target.contains("://") {
+        req.target.clone()
+    } else {
+        format!("{origin}{}", req.target)
+    };
+    let query: Vec<Value> = req
+        .target
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(""))
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            serde_json::json!({"name": n, "value": v})
+        })
+        .collect();
+    let mime = |headers: &[(String, String)]| {
+        crate::suite::spec_header(headers, "content-type")
+            .unwrap_or("")
+            .to_owned()
+    };
+    let req_body = req.body.as_ref().map(|b| b.to_bytes()).unwrap_or_default();
+    let mut request = serde_json::json!({
+        "method": req.method,
+        "url": url,
+        "httpVersion": version,
+        "cookies": [],
+        "headers": header_list(&req.headers),
+        "queryString": query,
+        "headersSize": -1,
+        "bodySize": req_body.len(),
+    });
+    if !req_body.is_empty() {
+        request["postData"] = Value::Object(content(&req_body, &mime(&req.headers)));
+    }
+    let res_body = res.body.as_ref().map(|b| b.to_bytes()).unwrap_or_default();
+    let mut body = content(&res_body, &mime(&res.headers));
+    body.insert("size".into(), res_body.len().into());
+    let location = crate::suite::spec_header(&res.headers, "location").unwrap_or("");
+    let wait = millis(e.started_at, e.first_byte_at);
+    let total = millis(e.started_at, e.ended_at);
+    serde_json::json!({
+        "startedDateTime": e.started_at.rfc3339(),
+        "time": total,
+        "request": request,
+        "response": {
+            "status": res.status,
+            "statusText": "",
+            "httpVersion": version,
+            "cookies": [],
+            "headers": header_list(&res.headers),
+            "content": body,
+            "redirectURL": location,
+            "headersSize": -1,
+            "bodySize": res_body.len(),
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": wait, "receive": (total - wait).max(0.0)},
+        "connection": e.connection.to_string(),
+    })
+}

@@ -1,6 +1,8 @@
-//! HAR in: traffic a real browser saved (Debian's Chromium driven through
-//! Playwright, `fixtures/har/browse.js`) becomes a session with `reel import
-//! har`, generates, and replays green against the app.
+//! HAR in and out: traffic a real browser saved (Debian's Chromium driven
+//! through Playwright, `fixtures/har/browse.js`) becomes a session with
+//! `reel import har`, generates, and replays green against the app; `reel
+//! export har` gives it back with its credentials as placeholders, and
+//! Playwright's HAR reader serves it to Chromium.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use serde_json::Value;
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_har_saved_by_chromium_imports_generates_and_replays_green() {
+async fn a_har_saved_by_chromium_replays_green_and_exports_for_other_tools() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let modules = root.join("fixtures/real-apps/node_modules");
     assert!(
@@ -54,11 +56,13 @@ async fn a_har_saved_by_chromium_imports_generates_and_replays_green() {
         "{}",
         String::from_utf8_lossy(&browsed.stderr)
     );
-    let seen: Value = serde_json::from_slice(&browsed.stdout).unwrap();
+    let mut seen: Value = serde_json::from_slice(&browsed.stdout).unwrap();
+    let token = seen["token"].take();
+    let token = token.as_str().unwrap();
     assert_eq!(
         seen,
         serde_json::json!({"list": 200, "created": 201, "id": 6, "got": "Seeking SRE",
-            "found": 1, "gone": 204, "after": 404})
+            "found": 1, "gone": 204, "after": 404, "me": "ann", "token": null})
     );
     let written: Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
     assert_eq!(written["log"]["creator"]["name"], "Playwright");
@@ -98,7 +102,13 @@ async fn a_har_saved_by_chromium_imports_generates_and_replays_green() {
         .count();
     assert_eq!(chained, 3, "{printed}");
     for _ in 0..2 {
-        let out = reel(&["test", suite.to_str().unwrap(), "--app", &app_cmd]);
+        // The login's password is a secret of the suite, given as users do.
+        let out = std::process::Command::new(reel_bin())
+            .args(["test", suite.to_str().unwrap(), "--app", &app_cmd])
+            .env("REEL_SECRET_PASSWORD", "correct horse battery staple")
+            .env("REEL_LOG", "warn")
+            .output()
+            .unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -112,4 +122,55 @@ async fn a_har_saved_by_chromium_imports_generates_and_replays_green() {
         assert!(text.contains(" passed, 0 failed"), "{text}");
     }
     pricing.stop().await;
+
+    // Out again, for other tools: the token the browser sent is a
+    // placeholder, and a HAR reader reel did not write (Playwright's
+    // routeFromHAR) serves the recorded list to Chromium with no app.
+    let exported = dir.path().join("exported.har");
+    let out = reel(&[
+        "export",
+        "har",
+        "bookshop",
+        "-o",
+        exported.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("credentials written as placeholders"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(!text.contains(token), "the token stays out of the HAR");
+    assert!(text.contains("Bearer ${secret:"), "{said}");
+    let served = tokio::process::Command::new("node")
+        .arg(root.join("fixtures/har/replay.js"))
+        .arg(&exported)
+        .arg(format!("{base}/books?per_page=3"))
+        .env("NODE_PATH", &modules)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        served.status.success(),
+        "{}",
+        String::from_utf8_lossy(&served.stderr)
+    );
+    let page: Value = serde_json::from_slice(&served.stdout).unwrap();
+    assert_eq!(page["status"], 200, "{page}");
+    let list: Value = serde_json::from_str(page["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            list["total"].as_u64(),
+            list["items"].as_array().map(Vec::len)
+        ),
+        (Some(5), Some(3)),
+        "{list}"
+    );
 }

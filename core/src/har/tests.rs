@@ -172,3 +172,54 @@ fn bytes_that_are_not_utf8_are_read_as_replacement_characters_and_said() {
     );
     assert!(String::from_utf8_lossy(&request(&har.exchanges[0]).body.bytes).contains('\u{FFFD}'));
 }
+
+/// What `write` makes reads back as what was read: each entry's request
+/// and answer, to the app or to a dependency at its recorded address; a
+/// credential becomes the placeholder a suite holds, unless kept.
+#[test]
+fn a_session_written_as_har_reads_back_and_keeps_its_credentials_out() {
+    let read_first = read(HAR.as_bytes(), None).unwrap();
+    let mut exchanges = read_first.exchanges.clone();
+    if let Payload::HttpRequest(r) = &mut exchanges[0].request {
+        r.headers.push(Header::new(
+            "Authorization",
+            b"Bearer 9f86d081884c7d659a2feaa0c55ad015".to_vec(),
+        ));
+    }
+    let session = crate::model::Session {
+        id: 1,
+        name: "s".into(),
+        started_at: Micros(0),
+        ended_at: None,
+        target: read_first.app.clone(),
+        notes: None,
+        dropped: 0,
+        setup: serde_json::json!({"dependencies": [
+            {"name": "127-0-0-1-18081", "protocol": "http", "listen": "127.0.0.1:18081", "target": "http://127.0.0.1:18081"}
+        ]}),
+    };
+    let mut secrets = crate::secrets::Secrets::default();
+    let (har, other) = write(&session, &exchanges, Some(&mut secrets));
+    assert_eq!(other, 0);
+    let text = serde_json::to_string(&har).unwrap();
+    assert!(!text.contains("9f86d081884c7d659a2feaa0c55ad015"), "{text}");
+    assert!(text.contains("${secret:"), "{text}");
+    let again = read(text.as_bytes(), None).unwrap();
+    assert_eq!(again.app, read_first.app);
+    assert_eq!(again.dependencies, read_first.dependencies);
+    assert!(again.skipped.is_empty(), "{:?}", again.skipped);
+    for (a, b) in again.exchanges.iter().zip(&read_first.exchanges) {
+        assert_eq!(
+            (request(a).method.as_str(), request(a).target.as_str()),
+            (request(b).method.as_str(), request(b).target.as_str())
+        );
+        assert_eq!(request(a).body.bytes, request(b).body.bytes);
+        assert_eq!(response(a).status, response(b).status);
+        assert_eq!(response(a).body.bytes, response(b).body.bytes);
+        assert_eq!(a.started_at, b.started_at);
+    }
+    let (kept, _) = write(&session, &exchanges, None);
+    assert!(serde_json::to_string(&kept)
+        .unwrap()
+        .contains("9f86d081884c7d659a2feaa0c55ad015"));
+}
