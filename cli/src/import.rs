@@ -76,11 +76,16 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ""
     };
-    out!("  app under test: {}{how}: {inbound} inbound", har.app);
+    out!(
+        "  app under test: {}{how}: {inbound} inbound",
+        printable(&har.app)
+    );
     for (dep, at) in &har.dependencies {
         out!(
-            "  dependency '{dep}' at {at}: its calls are outbound; replay's mock listens at {}",
-            mock_address(at)
+            "  dependency '{}' at {}: its calls are outbound; replay's mock listens at {}",
+            printable(dep),
+            printable(at),
+            printable(&mock_address(at))
         );
     }
     if outbound > 0 {

@@ -79,9 +79,10 @@ fn parse_url(url: &str) -> Result<Url, String> {
         return Err(format!("'{url}' names no host"));
     }
     let authority = match host.rsplit_once(':') {
-        Some((_, p)) if !host.ends_with(']') && p.bytes().all(|b| b.is_ascii_digit()) => {
-            host.to_ascii_lowercase()
-        }
+        Some((name, p)) if !host.ends_with(']') => match p.parse::<u16>() {
+            Ok(n) if n > 0 && !name.is_empty() => host.to_ascii_lowercase(),
+            _ => return Err(format!("'{url}' has no valid port")),
+        },
         _ => format!("{}:{port}", host.to_ascii_lowercase()),
     };
     let path = path.split('#').next().unwrap_or("");
@@ -209,9 +210,12 @@ pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Har, HarError> {
             Some(match taken {
                 Some((n, _)) => n.clone(),
                 None => {
-                    let mut name = dependency_name(&url.authority);
-                    if dependencies.iter().any(|(n, _)| *n == name) {
-                        name = format!("{name}-{}", dependencies.len() + 1);
+                    let base = dependency_name(&url.authority);
+                    let mut name = base.clone();
+                    let mut n = 1;
+                    while dependencies.iter().any(|(taken, _)| *taken == name) {
+                        n += 1;
+                        name = format!("{base}-{n}");
                     }
                     dependencies.push((name.clone(), url.authority.clone()));
                     name
@@ -254,9 +258,10 @@ fn listed(mut skipped: Vec<(usize, String)>) -> Vec<String> {
 /// A HAR timing in milliseconds as microseconds; -1 (not applicable) and
 /// missing as 0.
 fn ms(v: &Value) -> i64 {
+    // At most a day: a bigger timing is a broken one.
     v.as_f64()
         .filter(|t| *t > 0.0)
-        .map_or(0, |t| (t * 1000.0) as i64)
+        .map_or(0, |t| (t.min(86_400_000.0) * 1000.0) as i64)
 }
 
 fn headers(v: &Value, field: &str) -> Result<Vec<Header>, String> {
@@ -330,7 +335,14 @@ fn exchange(e: &Value, url: &Url, dependency: Option<String>) -> Result<Exchange
     {
         req_headers.insert(0, Header::new("host", url.authority.as_bytes().to_vec()));
     }
-    let body = text_bytes(&res["content"], "response.content")?;
+    let content = &res["content"];
+    if content["text"].is_null() && content["size"].as_i64().is_some_and(|n| n > 0) {
+        return Err(format!(
+            "response.content.text: missing for a body of {} bytes (saved without content?)",
+            content["size"]
+        ));
+    }
+    let body = text_bytes(content, "response.content")?;
     let mut res_headers = headers(&res["headers"], "response.headers")?;
     res_headers.retain(|h| {
         !h.name.eq_ignore_ascii_case("content-encoding")
@@ -340,7 +352,9 @@ fn exchange(e: &Value, url: &Url, dependency: Option<String>) -> Result<Exchange
         .iter_mut()
         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
     {
-        Some(h) => h.value = body.len().to_string().into_bytes(),
+        // An empty body (a HEAD, a 304) keeps the length it was sent with.
+        Some(h) if !body.is_empty() => h.value = body.len().to_string().into_bytes(),
+        Some(_) => {}
         None if !body.is_empty() => res_headers.push(Header::new(
             "content-length",
             body.len().to_string().into_bytes(),
@@ -366,8 +380,8 @@ fn exchange(e: &Value, url: &Url, dependency: Option<String>) -> Result<Exchange
             .and_then(|c| c.parse().ok())
             .unwrap_or(0),
         started_at,
-        first_byte_at: Some(Micros(started_at.0 + before_answer)),
-        ended_at: Some(Micros(started_at.0 + total)),
+        first_byte_at: Some(Micros(started_at.0.saturating_add(before_answer))),
+        ended_at: Some(Micros(started_at.0.saturating_add(total))),
         request: Payload::HttpRequest(HttpRequest {
             method,
             target: url.target.clone(),
@@ -417,19 +431,52 @@ pub fn write(
             other += 1;
             continue;
         }
-        let origin = match &e.dependency {
+        let origin = without_userinfo(&match &e.dependency {
             Some(d) => origin_of(d),
             None => session.target.trim_end_matches('/').to_owned(),
-        };
+        });
         entries.push(entry(e, &origin, secrets.as_deref_mut()));
     }
-    let har = serde_json::json!({"log": {
+    let mut har = serde_json::json!({"log": {
         "version": "1.2",
         "creator": {"name": "reel", "version": env!("CARGO_PKG_VERSION")},
         "pages": [],
         "entries": entries,
     }});
+    // A secret found late in the session (a token an answer handed out,
+    // sent as a bearer later) also stood in earlier entries: every text is
+    // gone over again with all of them known.
+    if let Some(s) = secrets {
+        scrub_strings(&mut har, s);
+    }
     (har, other)
+}
+
+fn scrub_strings(v: &mut Value, secrets: &crate::secrets::Secrets) {
+    match v {
+        Value::String(t) => {
+            let clean = secrets.scrub_file(t);
+            if clean != *t {
+                *t = clean;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub_strings(x, secrets)),
+        Value::Object(o) => o.values_mut().for_each(|x| scrub_strings(x, secrets)),
+        _ => {}
+    }
+}
+
+/// `scheme://host:port` with any `user:password@` taken out.
+fn without_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(end);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Headers as HAR writes them.
@@ -458,7 +505,7 @@ fn content(bytes: &[u8], mime: &str) -> serde_json::Map<String, Value> {
 }
 
 fn millis(from: Micros, to: Option<Micros>) -> f64 {
-    to.map_or(0.0, |t| (t.0 - from.0).max(0) as f64 / 1000.0)
+    to.map_or(0.0, |t| t.0.saturating_sub(from.0).max(0) as f64 / 1000.0)
 }
 
 fn entry(e: &Exchange, origin: &str, secrets: Option<&mut crate::secrets::Secrets>) -> Value {

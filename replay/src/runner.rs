@@ -461,6 +461,10 @@ fn mask_secrets(result: &mut CaseResult, context: &ReplayContext) {
         m.call = context.mask(&m.call);
         m.nearest = m.nearest.as_deref().map(|n| context.mask(n));
         m.diff = context.mask(&m.diff);
+        for v in &mut m.values {
+            v.recorded = v.recorded.as_deref().map(|t| context.mask(t));
+            v.actual = v.actual.as_deref().map(|t| context.mask(t));
+        }
     }
     if let Some(accepted) = &result.accepted {
         let text = serde_json::to_string(accepted).expect("responses serialize");

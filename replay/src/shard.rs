@@ -112,14 +112,32 @@ fn names_an_item(segment: &str) -> bool {
         || reel_core::matcher::formats::text_kind(segment).is_some()
 }
 
+/// The collection a write reaches, if it is a write: what a POST names
+/// (less an item it names, `POST /books/42`), the parent of the item a PUT,
+/// PATCH or DELETE names (`PUT /posts/hello-world` reaches `/posts`). None
+/// for the root: a write there says nothing of what it touches.
+fn written<'a>(method: &str, path: &'a str) -> Option<&'a str> {
+    let wrote = match method {
+        "POST" => collection(path),
+        "PUT" | "PATCH" | "DELETE" => {
+            let trimmed = path.trim_end_matches('/');
+            trimmed
+                .rsplit_once('/')
+                .map_or(trimmed, |(parent, _)| parent)
+        }
+        _ => return None,
+    };
+    (!wrote.is_empty()).then_some(wrote)
+}
+
 /// Whether `path` is `collection` or under it.
 fn under(path: &str, collection: &str) -> bool {
     let path = path.trim_end_matches('/');
-    collection.is_empty()
-        || path == collection
-        || path
-            .strip_prefix(collection)
-            .is_some_and(|rest| rest.starts_with('/'))
+    !collection.is_empty()
+        && (path == collection
+            || path
+                .strip_prefix(collection)
+                .is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// The shard (0-based) of each case.
@@ -136,10 +154,10 @@ fn plan(cases: &[Facts], n: usize) -> Vec<usize> {
                 groups.join(i, j);
             }
         }
-        if matches!(c.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-            let wrote = collection(&c.path);
+        if let Some(wrote) = written(&c.method, &c.path) {
             for (j, later) in cases.iter().enumerate().skip(i + 1) {
-                if under(&later.path, wrote) {
+                // A read of what was written or of what holds it.
+                if under(&later.path, wrote) || under(wrote, later.path.trim_end_matches('/')) {
                     groups.join(i, j);
                 }
             }
@@ -229,6 +247,9 @@ mod tests {
             case("0007", "PUT", "/orders/7", &[], 1.0),
             case("0008", "GET", "/orders", &[], 1.0),
             case("0009", "GET", "/stats", &["0002"], 1.0),
+            // A review written under a book, then the book read: together.
+            case("0010", "POST", "/shelves/3/reviews", &[], 1.0),
+            case("0011", "GET", "/shelves/3", &[], 1.0),
         ];
         let plan = plan(&cases, 3);
         let same = |a: usize, b: usize| plan[a - 1] == plan[b - 1];
@@ -238,10 +259,11 @@ mod tests {
         );
         assert!(same(7, 8), "a read of the collection after a PUT: {plan:?}");
         assert!(same(2, 9), "{plan:?}");
+        assert!(same(10, 11), "a read of what holds a write: {plan:?}");
         // Groups: {2,9} 6 ms, {3,4,5} 4, {6} 4 (a read before the write
-        // needs nothing of it), {7,8} 2, {1} 1; heaviest first (the earlier
-        // of equals) into the least loaded shard: 6, 6 and 5 ms.
-        assert_eq!(plan, [2, 0, 1, 1, 1, 2, 1, 1, 0]);
+        // needs nothing of it), {7,8} 2, {10,11} 2, {1} 1; heaviest first
+        // (the earlier of equals) into the least loaded shard: 6, 7, 6 ms.
+        assert_eq!(plan, [0, 0, 1, 1, 1, 2, 1, 1, 0, 2, 2]);
     }
 
     #[test]
@@ -256,6 +278,17 @@ mod tests {
         assert_eq!(collection("/login"), "/login");
         assert!(under("/books/7/quote", "/books") && under("/books", "/books"));
         assert!(!under("/bookstores", "/books"));
+        assert!(
+            !under("/books", ""),
+            "the root's collection reaches nothing"
+        );
+        assert_eq!(written("POST", "/"), None);
+        assert_eq!(written("PUT", "/posts/hello-world"), Some("/posts"));
+        assert_eq!(
+            written("POST", "/books/7/reviews"),
+            Some("/books/7/reviews")
+        );
+        assert_eq!(written("GET", "/books"), None);
         let mut found = BTreeSet::new();
         references_in(
             r#"{"target":"/a/${0012.response.body.id}","x":"${secret:KEY}","y":"${7.response.status}"}"#,

@@ -130,6 +130,14 @@ fn the_app_host_can_be_named_and_bad_files_say_why() {
         Err(HarError::NoEntries)
     ));
     assert!(matches!(read(b"<html>", None), Err(HarError::Json(_))));
+    let saved_without = br#"{"log": {"entries": [{"startedDateTime": "2026-12-06T10:00:00Z",
+        "request": {"method": "GET", "url": "http://h/x", "headers": []},
+        "response": {"status": 200, "headers": [], "content": {"size": 12}}}]}}"#;
+    assert_eq!(
+        read(saved_without, None).unwrap_err().to_string(),
+        "no entry could be taken:\n  entry 0: response.content.text: missing for a body of 12 bytes (saved without content?)"
+    );
+    assert!(parse_url("http://h:/x").is_err() && parse_url("http://h:99999/").is_err());
     let none = read(br#"{"log": {"entries": [{"request": {}}]}}"#, None).unwrap_err();
     assert_eq!(
         none.to_string(),
@@ -222,4 +230,38 @@ fn a_session_written_as_har_reads_back_and_keeps_its_credentials_out() {
     assert!(serde_json::to_string(&kept)
         .unwrap()
         .contains("9f86d081884c7d659a2feaa0c55ad015"));
+}
+
+/// A token an answer hands out and a later request sends as its bearer
+/// is a secret from the start: the earlier answer does not keep it either,
+/// nor does a URL's user information.
+#[test]
+fn a_secret_found_late_leaves_no_earlier_copy_in_the_export() {
+    let mut exchanges = read(HAR.as_bytes(), None).unwrap().exchanges;
+    let token = "9f86d081884c7d659a2feaa0c55ad015";
+    if let Some(Payload::HttpResponse(r)) = &mut exchanges[1].response {
+        r.body = Body::complete(format!("{{\"value\":\"{token}\"}}").into_bytes());
+    }
+    if let Payload::HttpRequest(r) = &mut exchanges[2].request {
+        r.headers.push(Header::new(
+            "Authorization",
+            format!("Bearer {token}").into_bytes(),
+        ));
+    }
+    let session = crate::model::Session {
+        id: 1,
+        name: "s".into(),
+        started_at: Micros(0),
+        ended_at: None,
+        target: "http://ann:hunter2@127.0.0.1:8080".into(),
+        notes: None,
+        dropped: 0,
+        setup: serde_json::json!({}),
+    };
+    let mut secrets = crate::secrets::Secrets::default();
+    let (har, _) = write(&session, &exchanges, Some(&mut secrets));
+    let text = serde_json::to_string(&har).unwrap();
+    assert!(!text.contains(token), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("http://127.0.0.1:8080/books"), "{text}");
 }
