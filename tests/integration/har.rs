@@ -68,19 +68,7 @@ async fn a_har_saved_by_chromium_replays_green_and_exports_for_other_tools() {
     assert_eq!(written["log"]["creator"]["name"], "Playwright");
 
     let store = dir.path().join("reel.db");
-    let out = reel(&[
-        "import",
-        "har",
-        har.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = reel_ok(&["import", "har", har.to_str().unwrap()], &store);
     assert!(
         said.contains(&format!(
             "app under test: {base} (the host most entries go to"
@@ -127,20 +115,15 @@ async fn a_har_saved_by_chromium_replays_green_and_exports_for_other_tools() {
     // placeholder, and a HAR reader reel did not write (Playwright's
     // routeFromHAR) serves the recorded list to Chromium with no app.
     let exported = dir.path().join("exported.har");
-    let out = reel(&[
-        "export",
-        "har",
-        "bookshop",
-        "-o",
-        exported.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let said = reel_ok(
+        &[
+            "export",
+            "har",
+            "bookshop",
+            "-o",
+            exported.to_str().unwrap(),
+        ],
+        &store,
     );
     assert!(
         said.contains("credentials written as placeholders"),
@@ -173,4 +156,18 @@ async fn a_har_saved_by_chromium_replays_green_and_exports_for_other_tools() {
         (Some(5), Some(3)),
         "{list}"
     );
+}
+
+/// `reel ARGS --store STORE`, which must succeed; what it printed.
+fn reel_ok(args: &[&str], store: &Path) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--store", store.to_str().unwrap()]);
+    let out = reel(&all);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    said
 }
