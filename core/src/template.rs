@@ -97,16 +97,33 @@ pub fn has_placeholder(s: &str) -> bool {
 
 /// The names of the secrets `s` has placeholders for, in order.
 pub fn secret_names(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+    placeholders(s)
+        .filter_map(|p| match p {
+            Placeholder::Secret(n) | Placeholder::TypedSecret(n, _) => Some(n),
+            Placeholder::Response { .. } => None,
+        })
+        .collect()
+}
+
+/// The case numbers whose answers `s` refers to (`${0003.response.body.id}`
+/// names `0003`), in order.
+pub fn response_cases(s: &str) -> Vec<&str> {
+    placeholders(s)
+        .filter_map(|p| match p {
+            Placeholder::Response { case, .. } => Some(case),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every placeholder in `s`, in order.
+fn placeholders(s: &str) -> impl Iterator<Item = Placeholder<'_>> {
     let mut rest = s;
-    while let Some((_, end, inner)) = find(rest) {
-        match parse(inner) {
-            Some(Placeholder::Secret(n)) | Some(Placeholder::TypedSecret(n, _)) => out.push(n),
-            _ => {}
-        }
+    std::iter::from_fn(move || {
+        let (_, end, inner) = find(rest)?;
         rest = &rest[end..];
-    }
-    out
+        parse(inner)
+    })
 }
 
 /// The first placeholder in `s`: (start, end, inner).
@@ -214,6 +231,16 @@ pub fn select<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cases a text refers to, by the placeholders replay fills: a
+    /// secret is none, and `${7.response...}` (a case number is four digits
+    /// or more) is no placeholder at all.
+    #[test]
+    fn response_cases_are_the_cases_placeholders_refer_to() {
+        let text = r#"{"target":"/a/${0012.response.body.id}","x":"${secret:KEY}","y":"${7.response.status}","z":"${0003.response.header.location}"}"#;
+        assert_eq!(response_cases(text), ["0012", "0003"]);
+        assert_eq!(secret_names(text), ["KEY"]);
+    }
     use serde_json::json;
 
     struct Fixed;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use reel_core::suite::load::LoadedCase;
 use reel_core::suite::{case_number, origin_form};
+use reel_core::template::response_cases;
 
 use crate::errors::ReplayError;
 
@@ -65,7 +66,7 @@ impl Facts {
         let mut refers_to = BTreeSet::new();
         let mut scan = |v: Result<String, serde_json::Error>| {
             if let Ok(text) = v {
-                references_in(&text, &mut refers_to);
+                refers_to.extend(response_cases(&text).into_iter().map(str::to_owned));
             }
         };
         scan(serde_json::to_string(&c.case.request));
@@ -81,17 +82,6 @@ impl Facts {
             path: target.split(['?', '#']).next().unwrap_or("/").to_owned(),
             refers_to,
             weight: c.case.duration_ms.filter(|d| *d > 0.0).unwrap_or(1.0),
-        }
-    }
-}
-
-/// The case numbers `${NNNN.response...}` references in `text` name.
-fn references_in(text: &str, out: &mut BTreeSet<String>) {
-    for (i, _) in text.match_indices("${") {
-        let rest = &text[i + 2..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 && rest[digits..].starts_with(".response") {
-            out.insert(rest[..digits].to_owned());
         }
     }
 }
@@ -267,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn collections_and_references_are_read_from_paths_and_text() {
+    fn collections_are_read_from_paths() {
         assert_eq!(collection("/books/42"), "/books");
         assert_eq!(collection("/books/${0003.response.body.id}"), "/books");
         assert_eq!(
@@ -289,12 +279,6 @@ mod tests {
             Some("/books/7/reviews")
         );
         assert_eq!(written("GET", "/books"), None);
-        let mut found = BTreeSet::new();
-        references_in(
-            r#"{"target":"/a/${0012.response.body.id}","x":"${secret:KEY}","y":"${7.response.status}"}"#,
-            &mut found,
-        );
-        assert_eq!(found, BTreeSet::from(["0012".to_owned(), "7".to_owned()]));
     }
 
     /// Every case runs in exactly one shard, for any count of shards.
