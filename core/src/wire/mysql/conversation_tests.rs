@@ -509,16 +509,7 @@ fn deprecate_eof_results_and_a_cursor_read_and_write_back() {
             decimals: 0,
             extended: None,
         };
-        let mut b = Vec::new();
-        encode_column(
-            &c,
-            Encoding {
-                capabilities: offered,
-                extended_types: false,
-            },
-            &mut b,
-        );
-        b
+        encoded(&c, offered)
     };
     // SELECT id, name: two columns, two rows, the OK that ends them.
     let end = b"\xfe\x00\x00\x02\x00\x00\x00".to_vec();
@@ -703,7 +694,6 @@ fn refusals_dialogs_errors_inside_rows_and_cursors_read_as_sent() {
 
     let mut conv = Conversation::new(usize::MAX, false);
     let column = {
-        let mut b = Vec::new();
         let c = Column {
             schema: b"".to_vec().into(),
             table: b"".to_vec().into(),
@@ -717,15 +707,7 @@ fn refusals_dialogs_errors_inside_rows_and_cursors_read_as_sent() {
             decimals: 0,
             extended: None,
         };
-        encode_column(
-            &c,
-            Encoding {
-                capabilities: offered,
-                extended_types: false,
-            },
-            &mut b,
-        );
-        b
+        encoded(&c, offered)
     };
     let killed = [
         (Side::Backend, 0, mysql8_greeting(offered)),
@@ -786,4 +768,19 @@ fn refusals_dialogs_errors_inside_rows_and_cursors_read_as_sent() {
     // The column count, its definition, one EOF.
     assert_eq!(payloads.len(), 3, "{payloads:?}");
     assert_eq!(payloads[2], b"\xfe\x00\x00\x42\x00");
+}
+
+/// A column definition's payload, as a server that offered `capabilities`
+/// (and no extended types) writes it.
+fn encoded(c: &Column, capabilities: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    encode_column(
+        c,
+        Encoding {
+            capabilities,
+            extended_types: false,
+        },
+        &mut b,
+    );
+    b
 }
