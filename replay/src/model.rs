@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use reel_core::suite::{BodySpec, RequestSpec, ResponseSpec};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
     pub suite_name: String,
     pub suite_dir: PathBuf,
@@ -23,7 +23,7 @@ pub struct RunReport {
     pub skipped: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Passed,
@@ -31,7 +31,7 @@ pub enum Outcome {
     Skipped,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CaseResult {
     /// The case file's stem, e.g. `0003-get-books-1`.
     pub name: String,
@@ -63,7 +63,7 @@ pub struct CaseResult {
     pub error: Option<String>,
     /// For a failing case: the lines the app (started by reel) printed on
     /// stdout and stderr while the case ran, in the order they arrived.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app_log: Vec<String>,
 }
 
@@ -82,7 +82,7 @@ pub struct ActualResponse {
 }
 
 /// One difference: where, and the two values (absent when missing on a side).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Difference {
     /// `status`, `header content-type`, or a JSON path like `$.items[0].price`;
     /// `body` for a non-JSON body.
@@ -91,7 +91,7 @@ pub struct Difference {
     pub actual: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MockMiss {
     pub dependency: String,
     /// e.g. `GET /price?isbn=1&currency=EUR`.
@@ -103,12 +103,12 @@ pub struct MockMiss {
     /// Where the call differs from the nearest recording only in values
     /// (a Bind parameter, a JSON body field): each of them, so a sealed
     /// `generate --verify` can tell values the app makes afresh from changes.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<MissValue>,
 }
 
 /// One value in which a call differs from the recording nearest to it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MissValue {
     /// The recording's id.
     pub mock: String,

@@ -130,8 +130,20 @@ fn under(path: &str, collection: &str) -> bool {
                 .is_some_and(|rest| rest.starts_with('/')))
 }
 
-/// The shard (0-based) of each case.
-fn plan(cases: &[Facts], n: usize) -> Vec<usize> {
+/// The cases to replay to see case `i` of `cases` (in file-name order) as a
+/// whole run would: the earlier cases of its group (the answers it refers
+/// to, the writes it reads) and itself.
+pub fn needed_for(cases: &[LoadedCase], i: usize) -> Vec<bool> {
+    let facts: Vec<Facts> = cases.iter().map(Facts::of).collect();
+    let mut groups = groups(&facts);
+    let root = groups.root(i);
+    (0..cases.len())
+        .map(|j| j <= i && groups.root(j) == root)
+        .collect()
+}
+
+/// Cases that must run together: joined by references and by writes.
+fn groups(cases: &[Facts]) -> Groups {
     let mut groups = Groups::new(cases.len());
     let by_number: HashMap<&str, usize> = cases
         .iter()
@@ -153,6 +165,12 @@ fn plan(cases: &[Facts], n: usize) -> Vec<usize> {
             }
         }
     }
+    groups
+}
+
+/// The shard (0-based) of each case.
+fn plan(cases: &[Facts], n: usize) -> Vec<usize> {
+    let mut groups = groups(cases);
     // Each group with its weight, largest first (ties: the earlier first).
     let mut weights: BTreeMap<usize, (f64, usize)> = BTreeMap::new();
     for (i, c) in cases.iter().enumerate() {

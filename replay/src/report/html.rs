@@ -216,7 +216,16 @@ fn case_section(i: usize, case: &CaseResult, out: &mut String) {
         let _ = write!(out, "<span class=\"why\">{}</span>", escape(first_line));
     }
     out.push_str("</summary>\n<div class=\"case-body\">\n");
+    case_detail(case, false, out);
+    out.push_str("</div>\n</details></section>\n");
+}
 
+/// What a case shows below its title: the error, the request, the
+/// differences, expected and actual side by side, the dependency calls and
+/// the app's output. With `actions`, each difference a decision can take
+/// (a JSON path, a header) carries the buttons of `reel review --web`,
+/// naming the path in a `data-path` attribute.
+pub(crate) fn case_detail(case: &CaseResult, actions: bool, out: &mut String) {
     if let Some(error) = &case.error {
         let (kind, label) = match case.outcome {
             Outcome::Skipped => ("skip", "Skipped"),
@@ -238,7 +247,7 @@ fn case_section(i: usize, case: &CaseResult, out: &mut String) {
             "<h3>Differences <span class=\"n\">{}</span></h3>",
             case.differences.len()
         );
-        differences_table(&case.differences, out);
+        differences_table(&case.differences, actions, out);
     }
 
     if case.outcome != Outcome::Skipped || case.actual.is_some() {
@@ -268,7 +277,6 @@ fn case_section(i: usize, case: &CaseResult, out: &mut String) {
         unified(&case.diff, out);
         out.push_str("</pre></details>\n");
     }
-    out.push_str("</div>\n</details></section>\n");
 }
 
 fn request_block(request: &RequestSpec, out: &mut String) {
@@ -296,21 +304,55 @@ fn request_block(request: &RequestSpec, out: &mut String) {
     out.push_str("</pre>\n");
 }
 
-fn differences_table(differences: &[Difference], out: &mut String) {
-    out.push_str(
-        "<table class=\"diffs\"><colgroup><col class=\"path\"><col><col></colgroup>\
-         <thead><tr><th>Path</th><th>Expected</th><th>Actual</th></tr></thead><tbody>\n",
+fn differences_table(differences: &[Difference], actions: bool, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "<table class=\"diffs\"><colgroup><col class=\"path\"><col><col>{}</colgroup>\
+         <thead><tr><th>Path</th><th>Expected</th><th>Actual</th>{}</tr></thead><tbody>",
+        if actions { "<col class=\"acts\">" } else { "" },
+        if actions { "<th>Decide</th>" } else { "" },
     );
     for d in differences {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "<tr><td class=\"path\">{}</td><td class=\"exp\">{}</td><td class=\"act\">{}</td></tr>",
+            "<tr><td class=\"path\">{}</td><td class=\"exp\">{}</td><td class=\"act\">{}</td>",
             escape(&d.path),
             value_or_absent(d.expected.as_deref()),
             value_or_absent(d.actual.as_deref()),
         );
+        if actions {
+            out.push_str("<td class=\"acts\">");
+            difference_actions(d, out);
+            out.push_str("</td>");
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// The per-difference buttons of `reel review --web`: a JSON path can be
+/// ignored (in the case or the whole suite) or, when both sides have a
+/// value, matched by kind; a header can be ignored. A status or a whole
+/// non-JSON body is only accepted or rejected with the case.
+fn difference_actions(d: &Difference, out: &mut String) {
+    let path = escape(&d.path);
+    let json = d.path.starts_with('$');
+    if json || d.path.starts_with("header ") {
+        let _ = write!(
+            out,
+            "<button type=\"button\" class=\"dact\" data-act=\"ignore\" data-scope=\"case\" data-path=\"{path}\" \
+             title=\"Stop comparing this in this case (a noise rule in the case file)\">ignore here</button>\
+             <button type=\"button\" class=\"dact\" data-act=\"ignore\" data-scope=\"suite\" data-path=\"{path}\" \
+             title=\"Stop comparing this in every case (a noise rule in suite.json)\">ignore in suite</button>"
+        );
+    }
+    if json && d.expected.is_some() && d.actual.is_some() {
+        let _ = write!(
+            out,
+            "<button type=\"button\" class=\"dact\" data-act=\"kind\" data-path=\"{path}\" \
+             title=\"Expect any value of the kind both values share (a typed matcher)\">match kind</button>"
+        );
+    }
 }
 
 fn value_or_absent(v: Option<&str>) -> String {
@@ -372,7 +414,7 @@ fn mock_miss(miss: &MockMiss, out: &mut String) {
 
 /// A unified diff, each line coloured by its marker and the changed words of
 /// a replaced line emphasised (a changed SQL clause, a parameter).
-fn unified_marked(diff: &str, out: &mut String) {
+pub(crate) fn unified_marked(diff: &str, out: &mut String) {
     for (line, marked) in crate::diff::mark_words(diff) {
         let _ = write!(out, "<span class=\"ul {}\">", line_class(&line));
         for (changed, piece) in marked {
@@ -872,7 +914,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 :root{
   --bg:#f4f5f7;--panel:#fff;--fg:#1f2328;--muted:#59636e;--line:#d6dbe1;--soft:#f6f8fa;
   --pass:#1a7f37;--pass-bg:#dafbe1;--fail:#cf222e;--fail-bg:#ffebe9;--skip:#9a6700;--skip-bg:#fff8c5;
