@@ -182,6 +182,28 @@ pub struct TestArgs {
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
     pub dir: PathBuf,
+    /// Review in a browser: serve the suite's last run on --listen and print
+    /// its address, with the token every request needs (nothing is opened).
+    #[arg(long)]
+    pub web: bool,
+    /// Where --web serves the review.
+    #[arg(long, default_value = "127.0.0.1:0", requires = "web")]
+    pub listen: String,
+    /// For --web's "re-run this case": start the app with this command
+    /// instead of the suite's.
+    #[arg(long, requires = "web")]
+    pub app: Option<String>,
+    /// For --web's "re-run this case": send the case here (an app already
+    /// running there is used when no command is given).
+    #[arg(long, requires = "web")]
+    pub target: Option<String>,
+    /// For --web's "re-run this case": poll this URL until the app answers.
+    #[arg(long, requires = "web")]
+    pub ready: Option<String>,
+    /// Values for ${secret:NAME} placeholders when re-running, as reel test
+    /// takes them.
+    #[arg(long, requires = "web")]
+    pub secrets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

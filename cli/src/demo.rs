@@ -218,6 +218,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
             pending::write(case, r)?;
         }
     }
+    reel_replay::review::save_run(dir, &second)?;
     let report = dir.join("report.html");
     reel_replay::report::write_html(&second, &report)?;
     out!("   {}", output::closing_line(&second));
@@ -227,6 +228,10 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
     out!("Suite:        {}", dir.display());
     out!("HTML report:  {}", report.display());
     out!("Review the changes one by one:  reel review {quoted_dir}");
+    out!(
+        "Or in a browser:                reel review {quoted_dir} --web --app {}",
+        shell_quote(&changed_cmd)
+    );
     out!("Or accept them all:             reel accept {quoted_dir} --all");
     out!(
         "Then replay the changed app:    reel test {quoted_dir} --app {}",

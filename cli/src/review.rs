@@ -37,6 +37,9 @@ fn change(case: &Path, suite_noise: &Noise) -> anyhow::Result<String> {
 }
 
 pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    if args.web {
+        return web(args);
+    }
     let items = pending::list(&args.dir)?;
     if items.is_empty() {
         out!("No pending snapshots in {}", args.dir.display());
@@ -128,5 +131,48 @@ pub fn accept(args: AcceptArgs) -> anyhow::Result<ExitCode> {
         out!("accepted {}", stem(c));
     }
     out!("{} snapshots accepted", chosen.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reel review --web`: serve the suite's last run to a browser until
+/// Ctrl-C or SIGTERM.
+fn web(args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use reel_replay::review::{web, Review};
+    let rerun = reel_replay::runner::RunConfig {
+        target: args.target.clone(),
+        app: args.app.clone(),
+        ready: args.ready.clone(),
+        secrets: crate::test_cmd::secrets(args.secrets.as_deref())?,
+        app_log: Some(
+            std::env::temp_dir().join(format!("reel-review-app-{}.log", std::process::id())),
+        ),
+        ..Default::default()
+    };
+    let review = Review::open(&args.dir, Some(rerun))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = web::bind(&args.listen).await?;
+        let addr = listener.local_addr().context("reading the address served")?;
+        let token = web::token().context("making the review's token from /dev/urandom")?;
+        if !addr.ip().is_loopback() {
+            out!("warning: serving on {addr}, which is not loopback: anyone who can reach it and learns the token can change the suite");
+        }
+        out!("reel review: http://{addr}/?token={token}");
+        out!("  open it in a browser; decisions are written to {}; Ctrl-C stops the review", args.dir.display());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        let stop = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        web::serve(review, listener, token, stop).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -46,10 +46,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         app_log: Some(app_log.clone()),
         freeze_time: args.freeze_time,
         recorded_waits: args.recorded_waits,
-        secrets: reel_core::secrets::load_file(&args.secrets.clone().unwrap_or_else(|| {
-            let store = std::env::var_os("REEL_STORE").unwrap_or_else(|| ".reel/reel.db".into());
-            reel_core::secrets::file_beside(std::path::Path::new(&store))
-        }))?,
+        secrets: secrets(args.secrets.as_deref())?,
         ..RunConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -105,6 +102,16 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         Ended::Interrupted(s) => return Ok(interrupted(s)),
     };
     finish(&args, &dir, &suite, &report, &app_log)
+}
+
+/// The values of `${secret:NAME}` placeholders: `--secrets FILE`, else the
+/// secrets file beside the store (REEL_STORE, else .reel/reel.db).
+pub fn secrets(given: Option<&Path>) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let file = given.map(Path::to_owned).unwrap_or_else(|| {
+        let store = std::env::var_os("REEL_STORE").unwrap_or_else(|| ".reel/reel.db".into());
+        reel_core::secrets::file_beside(Path::new(&store))
+    });
+    Ok(reel_core::secrets::load_file(&file)?)
 }
 
 /// What `--stability N` saw, first line and counts: every run's result, then
@@ -207,6 +214,11 @@ fn finish(
             }
         }
     }
+    if write_pending {
+        // For `reel review --web`: what this run found, beside its pending
+        // snapshots, in a git-ignored folder of the suite.
+        reel_replay::review::save_run(dir, report)?;
+    }
     if let Some(reports) = &args.report {
         for (kind, path) in output::write_reports(reports, report)? {
             out!("{kind} report: {}", path.display());
@@ -214,7 +226,7 @@ fn finish(
     }
     if pending_written > 0 {
         out!(
-            "{pending_written} pending snapshots written; review them with: reel review {}",
+            "{pending_written} pending snapshots written; review them with: reel review {} (add --web for a browser)",
             dir.display()
         );
     } else if report.failed > 0 && in_ci && !args.write_pending {

@@ -75,6 +75,17 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: cannot do that: {what}", case.display())]
+    Decision { case: PathBuf, what: String },
+    #[error("{} changed on disk since the page showed it: reload to see the change, then decide again", file.display())]
+    ChangedOnDisk { file: PathBuf },
+    #[error("cannot serve the review on {listen}: {source}")]
+    ReviewBind {
+        listen: String,
+        source: std::io::Error,
+    },
+    #[error("the suite has no case '{0}'")]
+    NoCase(String),
     #[error("{0}")]
     Other(String),
 }

@@ -12,6 +12,7 @@ pub mod model;
 pub mod pending;
 pub mod report;
 pub mod resolve;
+pub mod review;
 pub mod runner;
 pub mod sealed;
 pub mod send;

@@ -22,5 +22,6 @@ mod real_apps;
 mod record;
 mod redis;
 mod replay;
+mod review_web;
 mod support;
 mod volatile;

@@ -11,15 +11,15 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-struct Recorded {
+pub(crate) struct Recorded {
     _dir: tempfile::TempDir,
-    suite: PathBuf,
+    pub(crate) suite: PathBuf,
     app: SocketAddr,
     dep: SocketAddr,
 }
 
 impl Recorded {
-    fn app_cmd(&self, variant: &str) -> String {
+    pub(crate) fn app_cmd(&self, variant: &str) -> String {
         format!(
             "{} demo-app --listen {} --pricing-url http://{} --variant {variant}",
             reel_bin().display(),
@@ -31,7 +31,7 @@ impl Recorded {
 
 /// Records a scripted session of the demo app through `reel record`, stops
 /// everything, and generates a suite with `reel generate`.
-async fn record_and_generate(name: &str) -> Recorded {
+pub(crate) async fn record_and_generate(name: &str) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let demo = record_demo(dir.path(), name, &[]).await;
     let (store, app_addr, dep) = (demo.store.clone(), demo.app_addr, demo.rec.dep("pricing"));
@@ -82,7 +82,7 @@ async fn record_and_generate(name: &str) -> Recorded {
     }
 }
 
-fn reel_test(suite: &Path, extra: &[&str], ci: bool) -> (i32, String, String) {
+pub(crate) fn reel_test(suite: &Path, extra: &[&str], ci: bool) -> (i32, String, String) {
     let mut cmd = Command::new(reel_bin());
     cmd.arg("test")
         .arg(suite)
@@ -101,7 +101,7 @@ fn reel_test(suite: &Path, extra: &[&str], ci: bool) -> (i32, String, String) {
     )
 }
 
-fn pending(suite: &Path) -> BTreeSet<String> {
+pub(crate) fn pending(suite: &Path) -> BTreeSet<String> {
     std::fs::read_dir(suite.join("cases"))
         .unwrap()
         .filter_map(|e| {
@@ -113,7 +113,7 @@ fn pending(suite: &Path) -> BTreeSet<String> {
 
 /// Cases the changed app must fail: those whose recorded body names an author
 /// or is a quote (the two behaviours the changed variant alters).
-fn affected(suite: &Path) -> BTreeSet<String> {
+pub(crate) fn affected(suite: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for e in std::fs::read_dir(suite.join("cases")).unwrap() {
         let p = e.unwrap().path();
