@@ -189,8 +189,8 @@ pub struct ReviewArgs {
     /// Where --web serves the review.
     #[arg(long, default_value = "127.0.0.1:0", requires = "web")]
     pub listen: String,
-    /// For --web's "re-run this case": start the app with this command
-    /// instead of the suite's.
+    /// For --web's "re-run this case", which otherwise replays as the last
+    /// reel test did: start the app with this command.
     #[arg(long, requires = "web")]
     pub app: Option<String>,
     /// For --web's "re-run this case": send the case here (an app already

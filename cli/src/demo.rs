@@ -218,7 +218,8 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
             pending::write(case, r)?;
         }
     }
-    reel_replay::review::save_run(dir, &second)?;
+    let settings = reel_replay::review::RunSettings::of(&cfg);
+    reel_replay::review::save_run(dir, &second, Some(settings))?;
     let report = dir.join("report.html");
     reel_replay::report::write_html(&second, &report)?;
     out!("   {}", output::closing_line(&second));

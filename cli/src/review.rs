@@ -138,18 +138,20 @@ pub fn accept(args: AcceptArgs) -> anyhow::Result<ExitCode> {
 /// Ctrl-C or SIGTERM.
 fn web(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
-    use reel_replay::review::{web, Review};
-    let rerun = reel_replay::runner::RunConfig {
-        target: args.target.clone(),
-        app: args.app.clone(),
-        ready: args.ready.clone(),
+    use reel_replay::review::{web, Overrides, Review};
+    let base = reel_replay::runner::RunConfig {
         secrets: crate::test_cmd::secrets(args.secrets.as_deref())?,
         app_log: Some(
             std::env::temp_dir().join(format!("reel-review-app-{}.log", std::process::id())),
         ),
         ..Default::default()
     };
-    let review = Review::open(&args.dir, Some(rerun))?;
+    let overrides = Overrides {
+        app: args.app.clone(),
+        target: args.target.clone(),
+        ready: args.ready.clone(),
+    };
+    let review = Review::open(&args.dir, base, overrides)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

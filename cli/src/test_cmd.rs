@@ -101,7 +101,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         Ended::Ran(r) => r,
         Ended::Interrupted(s) => return Ok(interrupted(s)),
     };
-    finish(&args, &dir, &suite, &report, &app_log)
+    finish(&args, &dir, &suite, &report, &app_log, &cfg)
 }
 
 /// The values of `${secret:NAME}` placeholders: `--secrets FILE`, else the
@@ -186,6 +186,7 @@ fn finish(
     suite: &reel_core::suite::LoadedSuite,
     report: &RunReport,
     app_log: &Path,
+    cfg: &RunConfig,
 ) -> anyhow::Result<ExitCode> {
     let colour = output::colour();
     let failures = output::failures(report, colour);
@@ -217,7 +218,11 @@ fn finish(
     if write_pending {
         // For `reel review --web`: what this run found, beside its pending
         // snapshots, in a git-ignored folder of the suite.
-        reel_replay::review::save_run(dir, report)?;
+        // A run that cannot be kept costs the review, not the run.
+        let settings = reel_replay::review::RunSettings::of(cfg);
+        if let Err(e) = reel_replay::review::save_run(dir, report, Some(settings)) {
+            out!("note: this run is not kept for reel review --web: {e}");
+        }
     }
     if let Some(reports) = &args.report {
         for (kind, path) in output::write_reports(reports, report)? {

@@ -24,9 +24,10 @@ struct Web {
 }
 
 impl Web {
-    async fn start(suite: &Path, app: &str) -> Web {
+    async fn start(suite: &Path, extra: &[&str]) -> Web {
         let mut child = tokio::process::Command::new(reel_bin())
-            .args(["review", suite.to_str().unwrap(), "--web", "--app", app])
+            .args(["review", suite.to_str().unwrap(), "--web"])
+            .args(extra)
             .env("REEL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -176,7 +177,8 @@ async fn qa_decides_in_chromium_and_the_next_run_shows_exactly_those_decisions()
     let accepted_to = std::fs::read(r.suite.join(format!("cases/{accept}.json.new"))).unwrap();
     let reject_before = std::fs::read(r.suite.join(format!("cases/{reject}.json"))).unwrap();
 
-    let web = Web::start(&r.suite, &changed).await;
+    // No --app: "re-run this case" replays as the last reel test did.
+    let web = Web::start(&r.suite, &[]).await;
     let shots = std::env::var_os("REEL_REVIEW_SHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| r.suite.join("../shots"));
@@ -303,7 +305,7 @@ async fn a_request_without_the_token_or_from_elsewhere_changes_nothing() {
     let (code, out, err) = reel_test(&r.suite, &["--app", &changed], false);
     assert_eq!(code, 1, "{out}{err}");
     let name = pending(&r.suite).into_iter().next().unwrap();
-    let web = Web::start(&r.suite, &changed).await;
+    let web = Web::start(&r.suite, &["--app", &changed]).await;
     let c = reqwest::Client::builder().no_proxy().build().unwrap();
     let host = web.base.strip_prefix("http://").unwrap().to_owned();
 

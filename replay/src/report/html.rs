@@ -100,6 +100,25 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// HTML-escapes `s` for an attribute value that the page's script reads
+/// back and sends to reel (a JSON path, a case name): every character kept
+/// as it is, only the markup ones escaped, so what comes back names the
+/// same thing. Text a person reads goes through [`escape`].
+pub(crate) fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn verdict(report: &RunReport) -> String {
     let total = report.cases.len();
     if report.failed > 0 {
@@ -335,7 +354,7 @@ fn differences_table(differences: &[Difference], actions: bool, out: &mut String
 /// value, matched by kind; a header can be ignored. A status or a whole
 /// non-JSON body is only accepted or rejected with the case.
 fn difference_actions(d: &Difference, out: &mut String) {
-    let path = escape(&d.path);
+    let path = attr(&d.path);
     let json = d.path.starts_with('$');
     if json || d.path.starts_with("header ") {
         let _ = write!(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use reel_core::generate::repeats::{kind_of, set};
 use reel_core::json_path;
 use reel_core::matcher::{self, MARKER};
-use reel_core::suite::load::{parse, parse_case, read};
+use reel_core::suite::load::{parse, parse_case};
 use reel_core::suite::{to_pretty, BodySpec, CaseFile, Noise, SuiteFile};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -67,8 +67,18 @@ fn refuse(case: &Path, what: impl Into<String>) -> ReplayError {
     }
 }
 
-/// The text of `path`, or None when there is no such file.
+/// The text of `path`, or None when there is no such file. A link is
+/// refused, not followed: a suite arrives in pull requests, and a pending
+/// snapshot linked to a file elsewhere must not be shown or taken.
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>, ReplayError> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(reel_core::suite::SuiteError::Invalid {
+            path: path.to_owned(),
+            what: "is a link, not a file reel wrote; look at where it points, then remove it"
+                .into(),
+        }
+        .into());
+    }
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -80,18 +90,61 @@ pub(crate) fn read_opt(path: &Path) -> Result<Option<String>, ReplayError> {
     }
 }
 
+/// The files a decision on one case reads, read once: what the page was
+/// shown is what is planned on and checked before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    pub case: String,
+    pub pending: Option<String>,
+    pub suite: String,
+}
+
+impl Files {
+    pub fn read(dir: &Path, case: &Path) -> Result<Files, ReplayError> {
+        let suite = dir.join("suite.json");
+        Ok(Files {
+            case: read_opt(case)?.ok_or_else(|| missing(case))?,
+            pending: read_opt(&pending_path(case))?,
+            suite: read_opt(&suite)?.ok_or_else(|| missing(&suite))?,
+        })
+    }
+}
+
+fn missing(path: &Path) -> ReplayError {
+    reel_core::suite::SuiteError::Read {
+        path: path.to_owned(),
+        source: std::io::ErrorKind::NotFound.into(),
+    }
+    .into()
+}
+
+impl Decision {
+    /// Whether this decision stops the comparison of a difference at
+    /// `path` in every case it covers (an "ignore" of that path or above).
+    pub fn stops(&self, path: &str) -> bool {
+        match self {
+            Decision::Ignore { path: p, .. } => {
+                Rule::parse(Path::new(""), p).is_ok_and(|r| r.covers(path))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// What `decision` would change for the case at `case` of the suite in
-/// `dir`, given the case's result in the last run (what "ignore" and "match
-/// by kind" need to know which differences remain).
+/// `dir`, whose files are `files`, given the case's result in the last run
+/// (what "ignore" and "match by kind" need to know which differences
+/// remain).
 pub fn plan(
     dir: &Path,
     case: &Path,
+    files: &Files,
     decision: &Decision,
     run: Option<&CaseResult>,
 ) -> Result<Plan, ReplayError> {
     let pending = pending_path(case);
-    let case_text = read(case)?;
-    let pending_text = read_opt(&pending)?;
+    let case_text = files.case.clone();
+    let pending_text = files.pending.clone();
     let differences = run.map(|r| r.differences.clone()).unwrap_or_default();
     match decision {
         Decision::Accept => {
@@ -161,7 +214,7 @@ pub fn plan(
                 }
                 Scope::Suite => {
                     let file = dir.join("suite.json");
-                    let before = read(&file)?;
+                    let before = files.suite.clone();
                     let mut s: SuiteFile = parse(&file, &before)?;
                     rule.add(case, &mut s.noise)?;
                     changes.push(Change {
@@ -280,6 +333,14 @@ fn settle(
 /// are now (the caller checked). Accept and reject go through
 /// [`crate::pending`], as `reel accept` does.
 pub fn apply(case: &Path, decision: &Decision, plan: &Plan) -> Result<(), ReplayError> {
+    // Each file as the plan read it, checked again right before the write.
+    for c in &plan.changes {
+        if read_opt(&c.file)?.as_deref() != Some(c.before.as_str()) {
+            return Err(ReplayError::ChangedOnDisk {
+                file: c.file.clone(),
+            });
+        }
+    }
     match decision {
         Decision::Accept => pending::accept(case),
         Decision::Reject => pending::reject(case),

@@ -11,7 +11,7 @@ use super::decide::Plan;
 use super::Entry;
 use crate::diff::unified;
 use crate::report::failure_summary;
-use crate::report::html::{case_detail, escape, unified_marked, CSS};
+use crate::report::html::{attr, case_detail, escape, unified_marked, CSS};
 use crate::RunReport;
 
 /// The page's own style: the report's, and what the review adds.
@@ -28,9 +28,11 @@ pub fn frame(suite_name: &str, report: Option<&RunReport>, token: &str) -> Strin
     let run = match report {
         Some(r) => format!(
             "Last run {}: {} passed, {} failed, {} skipped",
-            chrono::DateTime::parse_from_rfc3339(&r.started_at)
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_else(|_| r.started_at.clone()),
+            escape(
+                &chrono::DateTime::parse_from_rfc3339(&r.started_at)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|_| r.started_at.clone())
+            ),
             r.passed,
             r.failed,
             r.skipped
@@ -111,17 +113,20 @@ pub fn list(entries: &[Entry]) -> String {
             .unwrap_or_default();
         let _ = write!(
             out,
-            "<li class=\"item {cls}\" data-name=\"{name}\" data-outcome=\"{outcome}\" data-pending=\"{pending}\" \
-             data-method=\"{method}\" data-path=\"{target}\" data-deps=\"{deps}\" tabindex=\"-1\">\
+            "<li class=\"item {cls}\" data-name=\"{key}\" data-outcome=\"{outcome}\" data-pending=\"{pending}\" \
+             data-method=\"{method_attr}\" data-path=\"{target_attr}\" data-deps=\"{deps}\" tabindex=\"-1\">\
              <span class=\"badge\">{badge}</span><span class=\"nm\">{name}</span>\
              <span class=\"rq\"><b>{method}</b> {target}</span>",
             cls = e.outcome().replace(' ', "-"),
+            key = attr(&e.name),
             name = escape(&e.name),
             outcome = e.outcome(),
             pending = e.pending,
+            method_attr = attr(&e.method),
             method = escape(&e.method),
+            target_attr = attr(&e.target),
             target = escape(&e.target),
-            deps = escape(&e.deps.join(" ")),
+            deps = attr(&e.deps.join(" ")),
             badge = badge(e),
         );
         if let Some(d) = &e.decided {
@@ -146,7 +151,7 @@ fn badge(e: &Entry) -> &'static str {
 }
 
 /// One case: its title, the decisions it offers and what the last run found.
-pub fn case(dir: &Path, e: &Entry, can_rerun: bool) -> String {
+pub fn case(dir: &Path, e: &Entry) -> String {
     let mut out = String::new();
     let file = e.path.strip_prefix(dir).unwrap_or(&e.path);
     let _ = write!(
@@ -167,11 +172,9 @@ pub fn case(dir: &Path, e: &Entry, can_rerun: bool) -> String {
         off(e.pending),
         off(e.pending),
     );
-    if can_rerun {
-        out.push_str(
-            "<button type=\"button\" id=\"do-rerun\" data-act=\"rerun\">Re-run this case</button>",
-        );
-    }
+    out.push_str(
+        "<button type=\"button\" id=\"do-rerun\" data-act=\"rerun\">Re-run this case</button>",
+    );
     out.push_str("</div>\n");
     if let Some(d) = &e.decided {
         let _ = write!(

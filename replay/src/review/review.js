@@ -7,8 +7,10 @@ const token = new URLSearchParams(location.search).get('token') || '';
 const $ = (id) => document.getElementById(id);
 let fingerprint = null;
 let current = null;
-let version = null;
 let planned = null;
+// Each plan asked for gets a number; closing a plan (Esc, another case)
+// moves it on, so an answer that arrives late is dropped.
+let planSeq = 0;
 let busy = false;
 
 async function api(method, path, body) {
@@ -118,7 +120,6 @@ async function select(name) {
     const j = await api('GET', '/api/case?name=' + encodeURIComponent(name));
     if (current !== name) return;
     $('case').innerHTML = j.html;
-    version = j.version;
   } catch (e) {
     $('case').textContent = e.message;
   }
@@ -133,6 +134,7 @@ function move(step) {
 }
 
 function closePlan() {
+  planSeq += 1;
   planned = null;
   $('plan').hidden = true;
   $('plan').textContent = '';
@@ -147,21 +149,26 @@ const titles = {
 
 async function plan(decision) {
   if (!current || busy) return;
+  closePlan();
+  const seq = planSeq;
+  const name = current;
   try {
-    const j = await api('POST', '/api/plan', { case: current, decision });
-    planned = { decision, version: j.version, name: current };
+    const j = await api('POST', '/api/plan', { case: name, decision });
+    if (seq !== planSeq || current !== name) return;
+    planned = { decision, version: j.version, name };
     const box = $('plan');
     box.innerHTML =
       '<h2></h2>' + j.html +
       '<div class="go"><button type="button" id="plan-apply">Apply (Enter)</button>' +
       '<button type="button" id="plan-cancel">Cancel (Esc)</button></div>';
-    box.querySelector('h2').textContent = titles[decision.kind] + ' · ' + current;
+    box.querySelector('h2').textContent = titles[decision.kind] + ' · ' + name;
     box.hidden = false;
     $('plan-apply').addEventListener('click', apply);
     $('plan-cancel').addEventListener('click', closePlan);
     $('plan-apply').focus({ preventScroll: true });
     box.scrollTop = 0;
   } catch (e) {
+    if (seq !== planSeq) return;
     toast(e.message, true);
     if (e.changed) $('changed').hidden = false;
   }
@@ -171,27 +178,36 @@ async function apply() {
   if (!planned || busy) return;
   const { decision, name } = planned;
   busy = true;
+  let j;
   try {
-    const j = await api('POST', '/api/apply', { case: name, decision, version: planned.version });
-    closePlan();
-    toast(j.says);
-    fingerprint = j.fingerprint;
-    await loadList();
-    if (decision.kind === 'accept' || decision.kind === 'reject') {
-      const vis = visible();
-      const i = vis.findIndex((li) => li.dataset.name === name);
-      const next = vis.slice(i + 1).find((li) => li.dataset.pending === 'true' || li.dataset.outcome === 'failed')
-        || vis.find((li) => li.dataset.name !== name && (li.dataset.pending === 'true' || li.dataset.outcome === 'failed'));
-      await select(next ? next.dataset.name : name);
-    } else {
-      await select(name);
-    }
+    j = await api('POST', '/api/apply', { case: name, decision, version: planned.version });
   } catch (e) {
     closePlan();
     toast(e.message, true);
     if (e.changed) $('changed').hidden = false;
-  } finally {
     busy = false;
+    return;
+  }
+  closePlan();
+  toast(j.says);
+  fingerprint = j.fingerprint;
+  busy = false;
+  try {
+    await loadList();
+  } catch (e) {
+    toast('Applied, but the list could not be read again: ' + e.message, true);
+    return;
+  }
+  // The reviewer may have moved on while it was applied: stay there.
+  if (current !== name) return mark(current);
+  if (decision.kind === 'accept' || decision.kind === 'reject') {
+    const vis = visible();
+    const i = vis.findIndex((li) => li.dataset.name === name);
+    const open = (li) => li.dataset.name !== name && (li.dataset.pending === 'true' || li.dataset.outcome === 'failed');
+    const next = vis.slice(i + 1).find(open) || vis.find(open);
+    await select(next ? next.dataset.name : name);
+  } else {
+    await select(name);
   }
 }
 
@@ -247,6 +263,8 @@ document.addEventListener('keydown', (ev) => {
     return;
   }
   if (typing) return;
+  // Enter on a focused button is that button's click (Cancel cancels).
+  if (ev.target.closest('button') && ev.key === 'Enter') return;
   if (planned && ev.key === 'Enter') {
     ev.preventDefault();
     apply();
@@ -290,7 +308,12 @@ setInterval(async () => {
     $('case').textContent = e.message;
     return;
   }
-  const wanted = decodeURIComponent((location.hash.match(/^#case=(.*)$/) || [])[1] || '');
+  let wanted = '';
+  try {
+    wanted = decodeURIComponent((location.hash.match(/^#case=(.*)$/) || [])[1] || '');
+  } catch (e) {
+    // A damaged address: start at the top.
+  }
   const first = items().find((li) => li.dataset.name === wanted) || visible()[0];
   if (first) await select(first.dataset.name);
   else $('case').textContent = 'This suite has no cases.';

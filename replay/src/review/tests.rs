@@ -9,8 +9,9 @@ use reel_core::suite::{BodySpec, RequestSpec, ResponseSpec};
 use serde_json::{json, Value};
 
 use super::decide::{Decision, Scope};
-use super::{page, save_run, Review};
+use super::{page, save_run, Overrides, Review};
 use crate::pending::pending_path;
+use crate::runner::RunConfig;
 use crate::{ActualResponse, CaseResult, Difference, Outcome, ReplayError, RunReport};
 
 const UUID_A: &str = "6f1c2a9e-3b7d-4c1a-9e2f-0a1b2c3d4e5f";
@@ -122,8 +123,12 @@ fn suite() -> (tempfile::TempDir, PathBuf) {
         failed: 1,
         skipped: 0,
     };
-    save_run(d, &report).unwrap();
+    save_run(d, &report, None).unwrap();
     (dir, case)
+}
+
+fn open(dir: &Path) -> Review {
+    Review::open(dir, RunConfig::default(), Overrides::default()).unwrap()
 }
 
 fn read(p: &Path) -> String {
@@ -138,7 +143,7 @@ fn decide(review: &Review, d: Decision) -> Result<super::Applied, ReplayError> {
 #[test]
 fn each_decision_shows_what_it_writes_and_the_last_one_settles_the_case() {
     let (dir, case) = suite();
-    let review = Review::open(dir.path(), None).unwrap();
+    let review = open(dir.path());
     let pending = pending_path(&case);
 
     // Ignoring a body path in the case: the case and its pending snapshot
@@ -242,14 +247,14 @@ fn each_decision_shows_what_it_writes_and_the_last_one_settles_the_case() {
 #[test]
 fn accepting_takes_the_pending_snapshot_and_rejecting_drops_it() {
     let (dir, case) = suite();
-    let review = Review::open(dir.path(), None).unwrap();
+    let review = open(dir.path());
     let new = read(&pending_path(&case));
     decide(&review, Decision::Accept).unwrap();
     assert_eq!(read(&case), new);
     assert!(!pending_path(&case).exists());
 
     let (dir, case) = suite();
-    let review = Review::open(dir.path(), None).unwrap();
+    let review = open(dir.path());
     let old = read(&case);
     decide(&review, Decision::Reject).unwrap();
     assert_eq!(read(&case), old);
@@ -264,7 +269,7 @@ fn accepting_takes_the_pending_snapshot_and_rejecting_drops_it() {
 #[test]
 fn a_decision_on_files_changed_since_the_page_showed_them_writes_nothing() {
     let (dir, case) = suite();
-    let review = Review::open(dir.path(), None).unwrap();
+    let review = open(dir.path());
     let shown = review.version("0001-get-item").unwrap();
     // Someone edits the case meanwhile.
     let edited = read(&case).replace("\"x\"", "\"z\"");
@@ -306,7 +311,7 @@ fn a_decision_on_files_changed_since_the_page_showed_them_writes_nothing() {
 #[test]
 fn what_cannot_be_decided_is_refused_with_the_reason() {
     let (dir, _) = suite();
-    let review = Review::open(dir.path(), None).unwrap();
+    let review = open(dir.path());
     let refused = |d: Decision| review.plan("0001-get-item", &d).unwrap_err().to_string();
     let e = refused(Decision::Ignore {
         path: "status".into(),
@@ -356,17 +361,93 @@ fn what_cannot_be_decided_is_refused_with_the_reason() {
 #[test]
 fn every_recorded_value_on_the_page_stays_text() {
     let (dir, _) = suite();
-    let review = Review::open(dir.path(), None).unwrap();
+    let review = open(dir.path());
     let mut entries = review.entries().unwrap();
     entries[0].name = "\"><img src=x onerror=alert(1)>".into();
     entries[0].method = "<script>alert(2)</script>".into();
     let html = format!(
         "{}{}",
         page::list(&entries),
-        page::case(dir.path(), &entries[0], true)
+        page::case(dir.path(), &entries[0])
     );
     assert!(!html.contains("<img"), "{html}");
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("&lt;script&gt;window.x=1&lt;/script&gt; in the log"));
     assert!(html.contains("data-name=\"&quot;&gt;&lt;img src=x onerror=alert(1)&gt;\""));
+}
+
+#[test]
+fn a_linked_reel_folder_or_pending_snapshot_is_refused_not_followed() {
+    let (dir, case) = suite();
+    let (run, _) = super::load_run(dir.path()).unwrap();
+    let run = run.unwrap();
+    // A pull request commits `.reel` as a link to somewhere else.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::remove_dir_all(dir.path().join(".reel")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join(".reel")).unwrap();
+    let err = save_run(dir.path(), &run.report, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a folder reel made"), "{err}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+
+    // A pending snapshot that is a link to a private file is not shown.
+    let secret = outside.path().join("id_rsa");
+    std::fs::write(&secret, "PRIVATE KEY").unwrap();
+    std::fs::remove_file(pending_path(&case)).unwrap();
+    std::os::unix::fs::symlink(&secret, pending_path(&case)).unwrap();
+    let review = open(dir.path());
+    let shown = format!(
+        "{:?}",
+        review
+            .case("0001-get-item")
+            .map(|(e, _)| page::case(dir.path(), &e))
+    );
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    assert!(shown.contains("is a link"), "{shown}");
+}
+
+#[test]
+fn another_reel_test_meanwhile_is_read_and_a_suite_wide_rule_settles_every_case() {
+    let (dir, case) = suite();
+    let review = open(dir.path());
+    assert_eq!(review.entries().unwrap()[0].outcome(), "failed");
+    // reel test runs again (the app was fixed): the review reads its run.
+    let (run, _) = super::load_run(dir.path()).unwrap();
+    let mut report = run.unwrap().report;
+    report.cases[0].outcome = Outcome::Passed;
+    report.cases[0].differences.clear();
+    std::fs::remove_file(pending_path(&case)).unwrap();
+    save_run(dir.path(), &report, None).unwrap();
+    let entry = &review.entries().unwrap()[0];
+    assert_eq!(entry.outcome(), "passed");
+    assert!(!entry.stale);
+
+    // With two differences left, ignoring one in the whole suite takes it
+    // off the case; the other keeps it failing.
+    let (dir, _) = suite();
+    let review = open(dir.path());
+    decide(
+        &review,
+        Decision::Ignore {
+            path: "$.id".into(),
+            scope: Scope::Suite,
+        },
+    )
+    .unwrap();
+    let r = review.entries().unwrap()[0].result.clone().unwrap();
+    let left: Vec<&str> = r.differences.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(left, ["header x-trace", "$.name", "$.order"]);
+    assert_eq!(review.report().unwrap().unwrap().failed, 1);
+}
+
+#[test]
+fn a_path_sent_back_by_the_page_names_the_same_field() {
+    let (dir, _) = suite();
+    let review = open(dir.path());
+    let mut entry = review.entries().unwrap().remove(0);
+    let result = entry.result.as_mut().unwrap();
+    result.differences[1].path = "$.a\u{202e}b".into();
+    let html = page::case(dir.path(), &entry);
+    assert!(html.contains("data-path=\"$.a\u{202e}b\""), "{html}");
 }

@@ -65,7 +65,7 @@ impl Ctx {
             return a.port() == self.addr.port()
                 && (a.ip() == self.addr.ip() || self.addr.ip().is_unspecified());
         }
-        self.addr.ip().is_loopback()
+        (self.addr.ip().is_loopback() || self.addr.ip().is_unspecified())
             && host.eq_ignore_ascii_case(&format!("localhost:{}", self.addr.port()))
     }
 }
@@ -216,7 +216,8 @@ async fn answer(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
             reply(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                page::frame(&suite, ctx.review.report().as_ref(), &ctx.token).into(),
+                page::frame(&suite, ctx.review.report().ok().flatten().as_ref(), &ctx.token)
+                    .into(),
             )
         }
         (Method::GET, "/review.js") => reply(
@@ -237,7 +238,7 @@ async fn answer(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
             let name = query(&req, "name").unwrap_or_default();
             result(ctx.review.case(&name).map(|(entry, version)| {
                 json!({
-                    "html": page::case(ctx.review.dir(), &entry, ctx.review.can_rerun()),
+                    "html": page::case(ctx.review.dir(), &entry),
                     "version": version,
                     "pending": entry.pending,
                 })
