@@ -41,6 +41,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Write a recorded session in a format other tools read.
     Export(ExportArgs),
+    /// Infer an OpenAPI 3.1 document from recorded traffic to the app, or
+    /// say where the traffic disagrees with one (--diff).
+    Openapi(OpenapiArgs),
     /// Replay a suite against the app with mocks for its dependencies.
     Test(TestArgs),
     /// Walk the pending snapshots of a suite: accept, reject or skip each.
@@ -333,6 +336,25 @@ pub enum ImportFormat {
         #[arg(long)]
         app_host: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct OpenapiArgs {
+    /// A session (id or name), a suite folder, or a HAR file.
+    pub source: String,
+    /// Where to write the document: JSON for a .json name, else YAML
+    /// (default: YAML on stdout).
+    #[arg(short = 'o', long, conflicts_with = "diff")]
+    pub output: Option<PathBuf>,
+    /// An existing OpenAPI document (YAML or JSON): list where the traffic
+    /// disagrees with it instead; exit 1 when it does.
+    #[arg(long, value_name = "OLD")]
+    pub diff: Option<PathBuf>,
+    /// For a HAR file: the host of the app (default: the most frequent).
+    #[arg(long)]
+    pub app_host: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Debug, Args)]

@@ -134,7 +134,7 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         },
     ));
 
-    let sent = drive(&format!("http://{inbound}")).await?;
+    let sent = reel_fixtures::demo_app::session::drive(&format!("http://{inbound}")).await?;
     let unfinished = recorder.stop(Duration::from_secs(5)).await;
     let stats = writer.finish()?;
     let _ = stop_app.send(());
@@ -245,62 +245,4 @@ async fn demo(dir: &Path, store_path: &Path) -> anyhow::Result<ExitCode> {
         eprintln!("reel demo: the replays did not go as planned (see above)");
         ExitCode::from(1)
     })
-}
-
-/// A scripted session of realistic traffic. Returns the number of requests.
-async fn drive(base: &str) -> anyhow::Result<usize> {
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let mut n = 0;
-    let mut go = async |req: reqwest::RequestBuilder| -> anyhow::Result<serde_json::Value> {
-        n += 1;
-        let r = req.send().await?;
-        let bytes = r.bytes().await?;
-        Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
-    };
-    go(c.get(format!("{base}/health"))).await?;
-    let login = go(c.post(format!("{base}/login")).json(&json!({
-        "username": "qa",
-        "password": reel_fixtures::demo_app::DEMO_PASSWORD
-    })))
-    .await?;
-    let token = login["token"]
-        .as_str()
-        .context("the demo app returned a token")?;
-    go(c.get(format!("{base}/me")).bearer_auth(token)).await?;
-    go(c.get(format!("{base}/books"))).await?;
-    go(c.get(format!("{base}/books?page=2&per_page=2"))).await?;
-    go(c.get(format!("{base}/books?q=tolkien"))).await?;
-    go(c.get(format!("{base}/export"))).await?;
-    let created = go(c.post(format!("{base}/books")).json(&json!({
-        "title": "The Pragmatic Programmer",
-        "author": "Andrew Hunt",
-        "isbn": "978-0201616224"
-    })))
-    .await?;
-    let id = created["id"]
-        .as_u64()
-        .context("the demo app returned an id")?;
-    go(c.post(format!("{base}/books")).json(&json!({
-        "title": "Refactoring",
-        "author": "Martin Fowler",
-        "isbn": "978-0134757599",
-        "price_cents": 4499
-    })))
-    .await?;
-    go(c.get(format!("{base}/books/{id}"))).await?;
-    go(c.put(format!("{base}/books/{id}"))
-        .json(&json!({"price_cents": 3999})))
-    .await?;
-    go(c.get(format!("{base}/books/{id}/quote?currency=EUR"))).await?;
-    go(c.get(format!("{base}/books/1/quote?currency=USD"))).await?;
-    go(c.get(format!("{base}/books/999"))).await?;
-    go(c.post(format!("{base}/books"))
-        .json(&json!({"title": "No author"})))
-    .await?;
-    go(c.delete(format!("{base}/books/{id}"))).await?;
-    go(c.get(format!("{base}/books/{id}"))).await?;
-    Ok(n)
 }

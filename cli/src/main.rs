@@ -28,6 +28,7 @@ mod demo;
 mod generate;
 mod import;
 mod logging;
+mod openapi;
 mod output;
 mod record;
 mod replay;
@@ -100,6 +101,7 @@ fn run(cli: args::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Generate(a) => generate::run(a, cfg.secret_rules()?),
         Command::Import(a) => import::run(a),
         Command::Export(a) => import::export(a, cfg.secret_rules()?),
+        Command::Openapi(a) => openapi::run(a, cfg.secret_rules()?),
         Command::Test(a) => test_cmd::run(a),
         Command::Review(a) => review::review(a),
         Command::Accept(a) => review::accept(a),

@@ -452,7 +452,7 @@ pub fn write(
     (har, other)
 }
 
-fn scrub_strings(v: &mut Value, secrets: &crate::secrets::Secrets) {
+pub(crate) fn scrub_strings(v: &mut Value, secrets: &crate::secrets::Secrets) {
     match v {
         Value::String(t) => {
             let clean = secrets.scrub_file(t);

@@ -14,6 +14,7 @@ pub mod har;
 pub mod json_path;
 pub mod matcher;
 pub mod model;
+pub mod openapi;
 pub mod redact;
 pub mod secrets;
 pub mod store;

@@ -15,6 +15,7 @@ mod install;
 mod limits;
 mod long;
 mod mysql;
+mod openapi;
 mod pg_pools;
 mod postgres;
 mod protocols;

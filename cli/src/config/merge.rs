@@ -44,6 +44,7 @@ pub fn apply(command: &mut Command, m: &ArgMatches, cfg: &Config) -> Vec<Setting
         Command::Test(a) => test(a, &mut merge, f),
         Command::Sessions(a) => sessions(a, &mut merge, f),
         Command::Import(a) => m_store(&mut a.store.store, &mut merge, f),
+        Command::Openapi(a) => m_store(&mut a.store.store, &mut merge, f),
         Command::Export(a) => {
             m_store(&mut a.store.store, &mut merge, f);
             redact(&mut merge, f);
