@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod ci;
+mod ci_recipes;
 mod config;
 mod content;
 mod crash;

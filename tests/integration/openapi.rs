@@ -126,7 +126,11 @@ async fn a_document_from_the_demo_session_validates_and_the_app_keeps_to_it() {
 fn diff_names_where_an_older_document_and_the_traffic_disagree() {
     let dir = tempfile::tempdir().unwrap();
     // A suite stands for the traffic here: `reel openapi` reads suites too.
-    let demo = reel(&["demo", "--dir", dir.path().join("suite").to_str().unwrap()]);
+    let demo = Command::new(reel_bin())
+        .args(["demo", "--dir", dir.path().join("suite").to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(demo.status.success(), "{}", text(&demo));
     let suite = dir.path().join("suite");
     let old = dir.path().join("old.json");
