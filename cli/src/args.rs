@@ -336,6 +336,14 @@ pub enum ImportFormat {
         #[arg(long)]
         app_host: Option<String>,
     },
+    /// A Keploy test set (keploy/test-set-N/, or keploy/ for all of them):
+    /// its HTTP tests and HTTP mocks.
+    Keploy {
+        dir: PathBuf,
+        /// The session's name (default: the folder's name).
+        #[arg(long)]
+        session: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

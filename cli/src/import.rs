@@ -1,7 +1,8 @@
-//! `reel import har FILE`: traffic another tool saved, as a session in the
-//! store, ready for `reel generate`; `reel export har SESSION`: a recorded
+//! `reel import har FILE` and `reel import keploy DIR`: traffic another
+//! tool saved, as a session in the store, ready for `reel generate`; `reel export har SESSION`: a recorded
 //! session for other tools.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -11,18 +12,29 @@ use crate::args::{ExportArgs, ExportFormat, ImportArgs, ImportFormat};
 use crate::output::printable;
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let ImportFormat::Har {
-        file,
-        session,
-        app_host,
-    } = args.format;
-    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    let har = reel_core::har::read(&bytes, app_host.as_deref())
-        .with_context(|| format!("{} is not a HAR file reel can take", file.display()))?;
-    let name = session.unwrap_or_else(|| {
-        file.file_stem()
-            .map_or_else(|| "har".to_owned(), |s| s.to_string_lossy().into_owned())
-    });
+    let stem = |p: &Path, or: &str| {
+        p.file_stem()
+            .map_or_else(|| or.to_owned(), |s| s.to_string_lossy().into_owned())
+    };
+    let (har, name, file, format) = match args.format {
+        ImportFormat::Har {
+            file,
+            session,
+            app_host,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let har = reel_core::har::read(&bytes, app_host.as_deref())
+                .with_context(|| format!("{} is not a HAR file reel can take", file.display()))?;
+            let name = session.unwrap_or_else(|| stem(&file, "har"));
+            (har, name, file, "har")
+        }
+        ImportFormat::Keploy { dir, session } => {
+            let set = reel_core::keploy::read(&dir)?;
+            let name = session.unwrap_or_else(|| stem(&dir, "keploy"));
+            (set, name, dir, "keploy")
+        }
+    };
     let store = Store::open(&args.store.store)?;
     let (writer, id) = StoreWriter::start(store, &name, &har.app)?;
     let sender = writer.sender();
@@ -43,7 +55,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         "upstream": har.app,
         "dependencies": dependencies,
         "app": [],
-        "imported": {"format": "har", "file": file.display().to_string()},
+        "imported": {"format": format, "file": file.display().to_string()},
     }));
     let (mut inbound, mut outbound) = (0, 0);
     for x in har.exchanges {
@@ -89,13 +101,20 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if outbound > 0 {
-        out!("  a HAR does not say which request made which call: generate places them by time");
+        out!(
+            "  generate places each call in the request whose time window holds it{}",
+            if format == "har" {
+                " (a HAR does not say which request made which call)"
+            } else {
+                ""
+            }
+        );
     }
     for n in &har.notes {
         out!("  note: {n}");
     }
     if !har.skipped.is_empty() {
-        out!("  {} entries left out:", har.skipped.len());
+        out!("  left out ({}):", har.skipped.len());
         for s in &har.skipped {
             out!("    {}", printable(s));
         }

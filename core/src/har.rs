@@ -23,9 +23,10 @@ use crate::model::{
 };
 use crate::time::Micros;
 
-/// A HAR file read: the exchanges it holds, and what could not be taken.
+/// Traffic another tool saved (a HAR file, a Keploy test set), read: the
+/// exchanges it holds, and what could not be taken.
 #[derive(Debug)]
-pub struct Har {
+pub struct Imported {
     /// `http://host:port` of the app under test.
     pub app: String,
     /// Whether the app's host was the most frequent one, not given.
@@ -128,7 +129,7 @@ fn dependency_name(authority: &str) -> String {
 
 /// Reads a HAR file's entries; `app_host` (`host` or `host:port`) picks the
 /// app under test, else the host most entries go to.
-pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Har, HarError> {
+pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Imported, HarError> {
     // HAR is JSON, so UTF-8; a tool that wrote other bytes into a text
     // field does not cost the other entries.
     let mut notes = Vec::new();
@@ -236,7 +237,7 @@ pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Har, HarError> {
     }
     // Only dependencies that kept an entry.
     dependencies.retain(|(n, _)| exchanges.iter().any(|x| x.dependency.as_deref() == Some(n)));
-    Ok(Har {
+    Ok(Imported {
         app: format!("{app_scheme}://{app}"),
         app_guessed,
         exchanges,

@@ -12,6 +12,7 @@ pub mod filter;
 pub mod generate;
 pub mod har;
 pub mod json_path;
+pub mod keploy;
 pub mod matcher;
 pub mod model;
 pub mod openapi;

@@ -13,6 +13,7 @@ mod flows;
 mod har;
 mod hostile_suite;
 mod install;
+mod keploy;
 mod limits;
 mod long;
 mod mysql;
