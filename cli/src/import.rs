@@ -38,25 +38,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&args.store.store)?;
     let (writer, id) = StoreWriter::start(store, &name, &har.app)?;
     let sender = writer.sender();
-    let dependencies: Vec<serde_json::Value> = har
-        .dependencies
-        .iter()
-        .map(|(name, at)| {
-            serde_json::json!({
-                "name": name,
-                "protocol": "http",
-                "listen": mock_address(at),
-                "target": format!("http://{at}"),
-            })
-        })
-        .collect();
-    sender.set_setup(serde_json::json!({
-        "listen": null,
-        "upstream": har.app,
-        "dependencies": dependencies,
-        "app": [],
-        "imported": {"format": format, "file": file.display().to_string()},
-    }));
+    sender.set_setup(har.setup(format, &file));
     let (mut inbound, mut outbound) = (0, 0);
     for x in har.exchanges {
         match x.direction {
@@ -92,12 +74,12 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         "  app under test: {}{how}: {inbound} inbound",
         printable(&har.app)
     );
-    for (dep, at) in &har.dependencies {
+    for d in &har.dependencies {
         out!(
             "  dependency '{}' at {}: its calls are outbound; replay's mock listens at {}",
-            printable(dep),
-            printable(at),
-            printable(&mock_address(at))
+            printable(&d.name),
+            printable(&d.origin()),
+            printable(&d.mock_address())
         );
     }
     if outbound > 0 {
@@ -121,26 +103,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     out!("Next: reel generate {} --out reel/suite", printable(&name));
     Ok(ExitCode::SUCCESS)
-}
-
-/// Where replay stands a dependency's mock: where the app reached it, when
-/// that was this machine; else on a port of reel's choosing, which the app
-/// learns from `REEL_DEP_<NAME>_URL` (a remote host's address is not
-/// reel's to listen on).
-fn mock_address(at: &str) -> String {
-    let host = at
-        .rsplit_once(':')
-        .map_or(at, |(h, _)| h)
-        .trim_matches(['[', ']']);
-    let local = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if local {
-        at.to_owned()
-    } else {
-        "127.0.0.1:0".to_owned()
-    }
 }
 
 pub fn export(

@@ -33,12 +33,83 @@ pub struct Imported {
     pub app_guessed: bool,
     /// In the order of their start.
     pub exchanges: Vec<Exchange>,
-    /// Each other host as a dependency: `(name, host:port)`.
-    pub dependencies: Vec<(String, String)>,
+    /// Each other host as a dependency.
+    pub dependencies: Vec<ImportedDependency>,
     /// `entry 3: response.status: ...`, one per entry left out.
     pub skipped: Vec<String>,
     /// What was taken other than as written.
     pub notes: Vec<String>,
+}
+
+/// A host the imported traffic called besides the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedDependency {
+    pub name: String,
+    /// `host:port`, the port always written.
+    pub at: String,
+    /// `http` or `https`.
+    pub scheme: String,
+}
+
+impl ImportedDependency {
+    /// Where the app called it, `https://api.example.com`: the port left
+    /// out when it is the scheme's own.
+    pub fn origin(&self) -> String {
+        let default = match self.scheme.as_str() {
+            "https" => ":443",
+            _ => ":80",
+        };
+        let at = self.at.strip_suffix(default).unwrap_or(&self.at);
+        format!("{}://{at}", self.scheme)
+    }
+
+    /// Where replay stands its mock: where the app reached it, when that
+    /// was this machine; else on a port of reel's choosing, which the app
+    /// learns from `REEL_DEP_<NAME>_URL` (a remote host's address is not
+    /// reel's to listen on).
+    pub fn mock_address(&self) -> String {
+        let host = self
+            .at
+            .rsplit_once(':')
+            .map_or(self.at.as_str(), |(h, _)| h)
+            .trim_matches(['[', ']']);
+        let local = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if local {
+            self.at.clone()
+        } else {
+            "127.0.0.1:0".to_owned()
+        }
+    }
+}
+
+impl Imported {
+    /// The setup of the session this traffic becomes, as a recording's:
+    /// the app's address, each dependency where it was called and where
+    /// replay's mock stands, and where the traffic came from.
+    pub fn setup(&self, format: &str, file: &std::path::Path) -> Value {
+        let dependencies: Vec<Value> = self
+            .dependencies
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "name": d.name,
+                    "protocol": "http",
+                    "listen": d.mock_address(),
+                    "target": d.origin(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "listen": null,
+            "upstream": self.app,
+            "dependencies": dependencies,
+            "app": [],
+            "imported": {"format": format, "file": file.display().to_string()},
+        })
+    }
 }
 
 /// Why a HAR file could not be read at all.
@@ -199,26 +270,31 @@ pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Imported, HarError> 
         .flatten()
         .find(|u| u.authority == app)
         .map_or("http".to_owned(), |u| u.scheme.clone());
-    let mut dependencies: Vec<(String, String)> = Vec::new();
+    let mut dependencies: Vec<ImportedDependency> = Vec::new();
     let mut exchanges = Vec::new();
     for (i, (e, url)) in entries.iter().zip(&urls).enumerate() {
         let Some(url) = url else { continue };
         let dependency = if url.authority == app {
             None
         } else {
-            let taken: Option<&(String, String)> =
-                dependencies.iter().find(|(_, a)| *a == url.authority);
+            let taken = dependencies
+                .iter()
+                .find(|d| d.at == url.authority && d.scheme == url.scheme);
             Some(match taken {
-                Some((n, _)) => n.clone(),
+                Some(d) => d.name.clone(),
                 None => {
                     let base = dependency_name(&url.authority);
                     let mut name = base.clone();
                     let mut n = 1;
-                    while dependencies.iter().any(|(taken, _)| *taken == name) {
+                    while dependencies.iter().any(|d| d.name == name) {
                         n += 1;
                         name = format!("{base}-{n}");
                     }
-                    dependencies.push((name.clone(), url.authority.clone()));
+                    dependencies.push(ImportedDependency {
+                        name: name.clone(),
+                        at: url.authority.clone(),
+                        scheme: url.scheme.clone(),
+                    });
                     name
                 }
             })
@@ -236,7 +312,11 @@ pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Imported, HarError> 
         x.seq = n as i64 + 1;
     }
     // Only dependencies that kept an entry.
-    dependencies.retain(|(n, _)| exchanges.iter().any(|x| x.dependency.as_deref() == Some(n)));
+    dependencies.retain(|d| {
+        exchanges
+            .iter()
+            .any(|x| x.dependency.as_deref() == Some(d.name.as_str()))
+    });
     Ok(Imported {
         app: format!("{app_scheme}://{app}"),
         app_guessed,

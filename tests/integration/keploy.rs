@@ -57,7 +57,7 @@ fn a_keploy_test_set_imports_generates_and_replays_green() {
     );
     assert!(
         said.contains(&format!(
-            "at {pricing}: its calls are outbound; replay's mock listens at {pricing}"
+            "at http://{pricing}: its calls are outbound; replay's mock listens at {pricing}"
         )),
         "{said}"
     );

@@ -57,7 +57,11 @@ fn entries_become_inbound_and_outbound_exchanges_and_the_rest_is_named() {
     assert!(har.app_guessed);
     assert_eq!(
         har.dependencies,
-        [("127-0-0-1-18081".to_owned(), "127.0.0.1:18081".to_owned())]
+        [ImportedDependency {
+            name: "127-0-0-1-18081".into(),
+            at: "127.0.0.1:18081".into(),
+            scheme: "http".into()
+        }]
     );
     assert_eq!(
         har.skipped,
@@ -264,4 +268,55 @@ fn a_secret_found_late_leaves_no_earlier_copy_in_the_export() {
     assert!(!text.contains(token), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("http://127.0.0.1:8080/books"), "{text}");
+}
+
+/// A dependency the page reached over TLS stays https: the session says
+/// so, and an export names it as it was called.
+#[test]
+fn an_https_dependency_keeps_its_scheme_through_import_and_export() {
+    let har = serde_json::json!({"log": {"entries": [
+        {"startedDateTime": "2026-01-02T10:00:00Z", "time": 5,
+         "request": {"method": "GET", "url": "http://127.0.0.1:8080/books", "headers": []},
+         "response": {"status": 200, "headers": [], "content": {"text": "[]"}}},
+        {"startedDateTime": "2026-01-02T10:00:00.001Z", "time": 2,
+         "request": {"method": "GET", "url": "https://api.example.com/price?isbn=1", "headers": []},
+         "response": {"status": 200, "headers": [], "content": {"text": "{}"}}},
+    ]}});
+    let read_in = read(har.to_string().as_bytes(), Some("127.0.0.1:8080")).unwrap();
+    let dep = &read_in.dependencies[0];
+    assert_eq!(dep.origin(), "https://api.example.com");
+    assert_eq!(
+        dep.mock_address(),
+        "127.0.0.1:0",
+        "reel cannot listen on a remote host's address"
+    );
+    let setup = read_in.setup("har", std::path::Path::new("x.har"));
+    assert_eq!(
+        setup["dependencies"][0]["target"],
+        "https://api.example.com"
+    );
+    let session = crate::model::Session {
+        id: 1,
+        name: "s".into(),
+        started_at: Micros(0),
+        ended_at: None,
+        target: read_in.app.clone(),
+        notes: None,
+        dropped: 0,
+        setup,
+    };
+    let (out, _) = write(&session, &read_in.exchanges, None);
+    let urls: Vec<&str> = out["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["request"]["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "http://127.0.0.1:8080/books",
+            "https://api.example.com/price?isbn=1"
+        ]
+    );
 }
