@@ -86,16 +86,9 @@ fn ci_secrets(root: &Path) -> BTreeMap<String, String> {
 
 /// A fresh clone of `repo`, as a CI job checks it out.
 fn checkout(repo: &Path, at: &Path) -> PathBuf {
-    let out = Command::new("git")
-        .args(["clone", "-q"])
-        .arg(repo)
-        .arg(at)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    git(
+        at.parent().unwrap(),
+        &["clone", "-q", repo.to_str().unwrap(), at.to_str().unwrap()],
     );
     at.to_owned()
 }

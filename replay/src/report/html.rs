@@ -83,7 +83,20 @@ pub fn render_html(report: &RunReport) -> String {
 /// ([`reel_core::terminal::printable`]). Every recorded byte reaches the page
 /// through here.
 pub fn escape(s: &str) -> String {
-    let s = reel_core::terminal::printable(s);
+    markup(&reel_core::terminal::printable(s), true)
+}
+
+/// HTML-escapes `s` for an attribute value that the page's script reads
+/// back and sends to reel (a JSON path, a case name): every character kept
+/// as it is, only the markup ones escaped, so what comes back names the
+/// same thing. Text a person reads goes through [`escape`].
+pub(crate) fn attr(s: &str) -> String {
+    markup(s, false)
+}
+
+/// `s` with the characters markup gives meaning to escaped; with
+/// `show_cr`, a carriage return as its picture.
+fn markup(s: &str, show_cr: bool) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
     for c in s.chars() {
         match c {
@@ -93,26 +106,7 @@ pub fn escape(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             // The page shows a CRLF line end too (the terminal keeps it).
-            '\r' => out.push('\u{240d}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// HTML-escapes `s` for an attribute value that the page's script reads
-/// back and sends to reel (a JSON path, a case name): every character kept
-/// as it is, only the markup ones escaped, so what comes back names the
-/// same thing. Text a person reads goes through [`escape`].
-pub(crate) fn attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
+            '\r' if show_cr => out.push('\u{240d}'),
             c => out.push(c),
         }
     }
@@ -357,12 +351,15 @@ fn difference_actions(d: &Difference, out: &mut String) {
     let path = attr(&d.path);
     let json = d.path.starts_with('$');
     if json || d.path.starts_with("header ") {
+        // A field of a list's items is ignored in every item: the rule the
+        // preview shows is `$.items[*].at`, not one item's.
+        let rule = attr(&every_item(&d.path));
         let _ = write!(
             out,
-            "<button type=\"button\" class=\"dact\" data-act=\"ignore\" data-scope=\"case\" data-path=\"{path}\" \
-             title=\"Stop comparing this in this case (a noise rule in the case file)\">ignore here</button>\
-             <button type=\"button\" class=\"dact\" data-act=\"ignore\" data-scope=\"suite\" data-path=\"{path}\" \
-             title=\"Stop comparing this in every case (a noise rule in suite.json)\">ignore in suite</button>"
+            "<button type=\"button\" class=\"dact\" data-act=\"ignore\" data-scope=\"case\" data-path=\"{rule}\" \
+             title=\"Stop comparing {rule} in this case (a noise rule in the case file)\">ignore here</button>\
+             <button type=\"button\" class=\"dact\" data-act=\"ignore\" data-scope=\"suite\" data-path=\"{rule}\" \
+             title=\"Stop comparing {rule} in every case (a noise rule in suite.json)\">ignore in suite</button>"
         );
     }
     if json && d.expected.is_some() && d.actual.is_some() {
@@ -371,6 +368,26 @@ fn difference_actions(d: &Difference, out: &mut String) {
             "<button type=\"button\" class=\"dact\" data-act=\"kind\" data-path=\"{path}\" \
              title=\"Expect any value of the kind both values share (a typed matcher)\">match kind</button>"
         );
+    }
+}
+
+/// A JSON path with each array index made `[*]`: `$.items[3].at` is
+/// `$.items[*].at`. Other paths (`header x`) are as they are.
+fn every_item(path: &str) -> String {
+    if !path.starts_with('$') {
+        return path.to_owned();
+    }
+    match reel_core::json_path::parse(path) {
+        Ok(steps) => reel_core::json_path::show(
+            &steps
+                .into_iter()
+                .map(|s| match s {
+                    reel_core::json_path::Step::Index(_) => reel_core::json_path::Step::AnyIndex,
+                    s => s,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Err(_) => path.to_owned(),
     }
 }
 

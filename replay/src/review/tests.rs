@@ -450,4 +450,35 @@ fn a_path_sent_back_by_the_page_names_the_same_field() {
     result.differences[1].path = "$.a\u{202e}b".into();
     let html = page::case(dir.path(), &entry);
     assert!(html.contains("data-path=\"$.a\u{202e}b\""), "{html}");
+
+    // A field of a list's items: the rule offered covers every item, and
+    // it settles the differences of all of them.
+    let result = entry.result.as_mut().unwrap();
+    result.differences = vec![
+        Difference {
+            path: "$.items[0].at".into(),
+            expected: Some("1".into()),
+            actual: Some("2".into()),
+        },
+        Difference {
+            path: "$.items[1].at".into(),
+            expected: Some("3".into()),
+            actual: Some("4".into()),
+        },
+    ];
+    let html = page::case(dir.path(), &entry);
+    assert!(html.contains("data-path=\"$.items[*].at\""), "{html}");
+    let files = super::decide::Files::read(dir.path(), &entry.path).unwrap();
+    let plan = super::decide::plan(
+        dir.path(),
+        &entry.path,
+        &files,
+        &Decision::Ignore {
+            path: "$.items[*].at".into(),
+            scope: Scope::Case,
+        },
+        entry.result.as_ref(),
+    )
+    .unwrap();
+    assert!(plan.remaining.is_empty(), "{:?}", plan.remaining);
 }
