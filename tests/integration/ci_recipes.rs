@@ -22,16 +22,11 @@ fn docs(name: &str) -> Value {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=reel", "-c", "user.email=reel@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("git")
+            .args(["-c", "user.name=reel", "-c", "user.email=reel@example.com"])
+            .args(args)
+            .current_dir(dir),
     );
 }
 

@@ -37,21 +37,12 @@ fn bash_completes_subcommands_and_flags_from_the_script() {
     let script = dir.path().join("reel.bash");
     std::fs::write(&script, stdout(&["completions", "bash"])).unwrap();
     let complete = |words: &str, cword: usize| {
-        let out = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; \
-                 COMP_LINE='{words}'; \
-                 _reel reel \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\"",
-                script.display()
-            ))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = run_ok(std::process::Command::new("bash").arg("-c").arg(format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+             COMP_LINE='{words}'; \
+             _reel reel \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        )));
         String::from_utf8(out.stdout).unwrap()
     };
     assert_eq!(complete("reel gen", 1).trim(), "generate");

@@ -287,18 +287,13 @@ fn startup_message() -> Vec<u8> {
 }
 
 fn psql_select(addr: SocketAddr, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .arg(format!(
-            "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
-            addr.port()
-        ))
-        .args(["-X", "-A", "-t", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        std::process::Command::new("psql")
+            .arg(format!(
+                "host=127.0.0.1 port={} dbname=test user=postgres sslmode=disable",
+                addr.port()
+            ))
+            .args(["-X", "-A", "-t", "-c", sql]),
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -48,6 +48,18 @@ pub fn generate_verified(session: &str, suite: &Path, store: &Path) -> (Option<i
     (out.status.code(), said)
 }
 
+/// Runs `cmd` to its end and asserts it succeeded, showing what it said on
+/// stderr when it did not.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Polls `check` until it returns `Some` or the deadline passes.
 pub async fn poll<T>(
     what: &str,
