@@ -85,6 +85,87 @@ fn read_document(path: &Path) -> anyhow::Result<serde_json::Value> {
     Ok(doc)
 }
 
+/// `doc` as YAML that YAML 1.1 readers (PyYAML, which Schemathesis and
+/// openapi-spec-validator use) read back as written: serde_yaml_ng writes
+/// YAML 1.2, where `on`, `yes`, `1_000`, `1:20` and `2024-01-02` are
+/// strings it need not quote; YAML 1.1 reads them as a boolean, numbers and
+/// a date. Such plain scalars, as keys or values, are quoted.
+fn yaml(doc: &serde_json::Value) -> anyhow::Result<String> {
+    use std::sync::LazyLock;
+    static LINE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"^(\s*(?:- )*)([^'\s][^:]*?:?)(: (.*))?$").expect("a valid pattern")
+    });
+    static YAML11: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?x)^(
+                (?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N)
+              | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
+              | [-+]?(?:[0-9][0-9_]*_[0-9_]*)(?:\.[0-9_]*)?
+              | [-+]?0[0-7_]+
+              | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt\ ].*)?
+              | [-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)
+              | ~
+            )$",
+        )
+        .expect("a valid pattern")
+    });
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let text = serde_yaml_ng::to_string(doc)?;
+    let mut out = String::with_capacity(text.len() + 64);
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    // The indentation of the key whose block scalar (`|-`) is being read:
+    // its lines are a string's text, kept as they are.
+    let mut block: Option<usize> = None;
+    for line in text.lines() {
+        if let Some(at) = block {
+            if line.trim().is_empty() || indent(line) > at {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            block = None;
+        }
+        let last = line
+            .rsplit_once(": ")
+            .map_or_else(|| line.trim_start().trim_start_matches("- "), |(_, v)| v);
+        let opens_block =
+            last.starts_with(['|', '>']) && last[1..].chars().all(|c| "-+0123456789".contains(c));
+        if opens_block {
+            block = Some(indent(line));
+        }
+        let fixed = LINE.captures(line).map(|c| {
+            let (lead, first) = (&c[1], &c[2]);
+            match c.get(4) {
+                // `key: value`
+                Some(value) => {
+                    let key = if YAML11.is_match(first) {
+                        quote(first)
+                    } else {
+                        first.to_owned()
+                    };
+                    let v = value.as_str();
+                    let v = if YAML11.is_match(v) {
+                        quote(v)
+                    } else {
+                        v.to_owned()
+                    };
+                    format!("{lead}{key}: {v}")
+                }
+                // `key:` opening a block, or a list item's plain scalar.
+                None => match first.strip_suffix(':') {
+                    Some(key) if YAML11.is_match(key) => format!("{lead}{}:", quote(key)),
+                    Some(_) => line.to_owned(),
+                    None if YAML11.is_match(first) => format!("{lead}{}", quote(first)),
+                    None => line.to_owned(),
+                },
+            }
+        });
+        out.push_str(fixed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 pub fn run(args: OpenapiArgs, rules: SecretRules) -> anyhow::Result<ExitCode> {
     let src = source(&args, rules)?;
     anyhow::ensure!(
@@ -123,7 +204,7 @@ pub fn run(args: OpenapiArgs, rules: SecretRules) -> anyhow::Result<ExitCode> {
     let text = if json {
         serde_json::to_string_pretty(&doc)? + "\n"
     } else {
-        serde_yaml_ng::to_string(&doc)?
+        yaml(&doc)?
     };
     let paths = doc["paths"].as_object().map_or(0, |p| p.len());
     let operations: usize = doc["paths"].as_object().map_or(0, |p| {
@@ -146,4 +227,46 @@ pub fn run(args: OpenapiArgs, rules: SecretRules) -> anyhow::Result<ExitCode> {
         None => out_part!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::yaml;
+
+    /// What YAML 1.1 would read as something else is quoted; the rest is
+    /// left as serde_yaml_ng wrote it.
+    #[test]
+    fn yaml_reads_back_the_same_under_yaml_1_1() {
+        let doc = serde_json::json!({
+            "enum": ["on", "OFF", "yes", "n", "USD"],
+            "on": {"x": 1},
+            "n": "1_000",
+            "t": "1:20",
+            "d": "2024-01-02",
+            "o": "0755",
+            "plain": "hello: world",
+            "text": "first\non\nyes",
+            "list": ["a\nno\n1:20"],
+            "num": 12,
+        });
+        let text = yaml(&doc).unwrap();
+        for want in [
+            "- 'on'",
+            "- 'OFF'",
+            "- 'yes'",
+            "- 'n'",
+            "- USD",
+            "'on':",
+            "'n': '1_000'",
+            "t: '1:20'",
+            "d: '2024-01-02'",
+            "o: '0755'",
+            "num: 12",
+        ] {
+            assert!(text.lines().any(|l| l.trim() == want), "{want}\n{text}");
+        }
+        // And it is still the same document for a YAML 1.2 reader.
+        let back: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(back, doc);
+    }
 }

@@ -75,18 +75,76 @@ fn documents(path: &Path) -> Result<Vec<Value>, KeployError> {
         path: path.to_owned(),
         source,
     })?;
+    // The YAML reader resolves `!!binary` to its base64 text and forgets
+    // the tag; as a local tag it is kept, and the bytes can be taken.
+    static BINARY_TAG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?m)((?::|^\s*-)[ \t]+)!!binary([ \t\r\n])").expect("a valid pattern")
+    });
+    let text = BINARY_TAG.replace_all(&text, "${1}!reel_binary${2}");
     let mut out = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        let v = Value::deserialize(doc).map_err(|e| KeployError::Yaml {
+        let v = serde_yaml_ng::Value::deserialize(doc).map_err(|e| KeployError::Yaml {
             path: path.to_owned(),
             doc: i + 1,
             error: e.to_string(),
         })?;
+        let v = json_of(v);
         if !v.is_null() {
             out.push(v);
         }
     }
     Ok(out)
+}
+
+/// The key a `!!binary` scalar becomes: its base64 text under it.
+const BINARY: &str = "$keploy_binary";
+
+/// A YAML value as JSON. A `!!binary` scalar (how Keploy, in Go, writes a
+/// body that is not UTF-8) is kept as its base64 text under [`BINARY`];
+/// any other tag is dropped for the value it tags, so one unknown tag in a
+/// mock of another protocol does not stop the import.
+fn json_of(v: serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(json_of).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let k = match json_of(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, json_of(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let binary = tag == "!reel_binary";
+            match (binary, t.value) {
+                (true, Y::String(b64)) => {
+                    let b64: String = b64.split_whitespace().collect();
+                    json!({ BINARY: b64 })
+                }
+                (_, inner) => json_of(inner),
+            }
+        }
+    }
+}
+
+/// A body as HAR content fields: its text, or base64 with its encoding
+/// when Keploy wrote it as `!!binary`.
+fn har_text(body: Option<&Value>) -> (String, Option<&'static str>) {
+    match body {
+        Some(Value::Object(m)) if m.len() == 1 && m.contains_key(BINARY) => {
+            (text(m.get(BINARY)), Some("base64"))
+        }
+        other => (text(other), None),
+    }
 }
 
 /// A field by any of the spellings Keploy versions wrote.
@@ -154,8 +212,8 @@ fn entry(spec: &Value, started: &str, ended: &str, connection: usize) -> Value {
     };
     let (req_headers, req_type) = header_list(field(req, &["header", "headers"]));
     let (res_headers, res_type) = header_list(field(resp, &["header", "headers"]));
-    let req_body = text(field(req, &["body"]));
-    let res_body = text(field(resp, &["body"]));
+    let (req_body, req_encoding) = har_text(field(req, &["body"]));
+    let (res_body, res_encoding) = har_text(field(resp, &["body"]));
     let time = millis_between(started, ended);
     let mut request = json!({
         "method": text(field(req, &["method"])),
@@ -165,20 +223,47 @@ fn entry(spec: &Value, started: &str, ended: &str, connection: usize) -> Value {
     });
     if !req_body.is_empty() {
         request["postData"] = json!({"mimeType": req_type, "text": req_body});
+        if let Some(e) = req_encoding {
+            request["postData"]["encoding"] = e.into();
+        }
     }
+    let mut content = json!({"mimeType": res_type, "text": res_body, "size": res_body.len()});
+    if let Some(e) = res_encoding {
+        content["encoding"] = e.into();
+    }
+    // A status written as text ("201") is still that status.
+    let status = match field(resp, &["status_code", "status"]) {
+        Some(Value::String(s)) => s.trim().parse::<u64>().map_or(Value::Null, Value::from),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
     json!({
         "startedDateTime": started,
         "time": time,
         "request": request,
         "response": {
-            "status": field(resp, &["status_code", "status"]).cloned().unwrap_or(Value::Null),
+            "status": status,
             "httpVersion": version(resp),
             "headers": res_headers,
-            "content": {"mimeType": res_type, "text": res_body, "size": res_body.len()},
+            "content": content,
         },
         "timings": {"wait": time},
         "connection": connection.to_string(),
     })
+}
+
+/// When a test was sent: its request's timestamp, else the `created` time
+/// Keploy writes on every test (whole seconds).
+fn sent_at(spec: &Value, req: &Value) -> String {
+    let stamp = text(field(req, &["timestamp"]));
+    if !stamp.is_empty() {
+        return stamp;
+    }
+    field(spec, &["created"])
+        .and_then(Value::as_i64)
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
 }
 
 /// The host of an absolute URL, with its port.
@@ -225,8 +310,10 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
                 let spec = field(&doc, &["spec"]).unwrap_or(&Value::Null);
                 let req = field(spec, &["req"]).unwrap_or(&Value::Null);
                 let resp = field(spec, &["resp", "res"]).unwrap_or(&Value::Null);
-                let started = text(field(req, &["timestamp"]));
-                let ended = text(field(resp, &["timestamp"]));
+                let started = sent_at(spec, req);
+                let ended = Some(text(field(resp, &["timestamp"])))
+                    .filter(|e| !e.is_empty())
+                    .unwrap_or_else(|| started.clone());
                 if let Some(a) = authority(&text(field(req, &["url"]))) {
                     *app_hosts.entry(a).or_default() += 1;
                 }
@@ -309,4 +396,93 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
     imported.skipped.extend(skipped);
     imported.notes.extend(notes);
     Ok(imported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Payload;
+
+    /// Variants Keploy versions write: `res`, `kind: HTTP`, a status as
+    /// text, no request timestamp (only `created`), header lists, a body
+    /// that is a YAML map, a `!!binary` body, and a tag reel does not know
+    /// in a mock it does not carry over.
+    #[test]
+    fn keploy_variants_import_as_they_were_meant() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("test-set-1");
+        std::fs::create_dir_all(set.join("tests")).unwrap();
+        std::fs::write(
+            set.join("tests/test-1.yaml"),
+            r#"version: api.keploy.io/v1beta1
+kind: HTTP
+name: test-1
+spec:
+  req:
+    method: POST
+    url: http://localhost:8080/img?x=1
+    header: {Content-Type: application/json, Accept: [a/b, c/d]}
+    body: {name: logo}
+  res:
+    status_code: "201"
+    header: {Content-Type: image/png}
+    body: !!binary |
+      iVBORw0KGgo=
+  created: 1796029200
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            set.join("mocks.yaml"),
+            r#"version: api.keploy.io/v1beta1
+kind: MySQL
+name: mock-0
+spec:
+  requests: [!custom {header: 1}]
+---
+version: api.keploy.io/v1beta1
+kind: Http
+name: mock-1
+spec:
+  req: {method: GET, url: "https://api.example.com/v1/logo", header: {}, body: ""}
+  resp: {status_code: 200, header: {}, body: ok}
+  reqTimestampMock: 2026-11-30T09:00:00.100Z
+  resTimestampMock: 2026-11-30T09:00:00.200Z
+"#,
+        )
+        .unwrap();
+        let got = read(dir.path()).unwrap();
+        assert_eq!(got.app, "http://localhost:8080");
+        assert_eq!(got.exchanges.len(), 2, "{:?}", got.skipped);
+        let test = got
+            .exchanges
+            .iter()
+            .find(|x| x.dependency.is_none())
+            .unwrap();
+        let Some(Payload::HttpResponse(res)) = &test.response else {
+            panic!("{:?}", test.response)
+        };
+        assert_eq!(res.status, 201);
+        assert_eq!(&res.body.bytes[..4], b"\x89PNG");
+        let Payload::HttpRequest(req) = &test.request else {
+            panic!()
+        };
+        assert_eq!(req.body.bytes, br#"{"name":"logo"}"#);
+        assert_eq!(
+            req.headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("accept"))
+                .count(),
+            2
+        );
+        assert_eq!(test.started_at.0, 1_796_029_200 * 1_000_000);
+        assert_eq!(got.dependencies[0].origin(), "https://api.example.com");
+        assert!(
+            got.skipped
+                .iter()
+                .any(|s| s.starts_with("1 MySQL mock: not carried over")),
+            "{:?}",
+            got.skipped
+        );
+    }
 }

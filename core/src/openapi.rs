@@ -11,9 +11,9 @@
 //!   `x-` headers clients sent; `Authorization: Bearer|Basic` as a security
 //!   scheme.
 //! - Bodies: a JSON Schema per media type from every example ([`schema`]),
-//!   responses per status code, one real example each. When the traffic
-//!   had errors (4xx, 5xx), each operation's `default` response is the
-//!   shape of all of them: the API's error, for the statuses not seen.
+//!   responses per status code, one real example each. Each operation
+//!   also documents `4XX` (and `5XX` when the traffic had one) with the
+//!   shape of the API's errors of that class, for statuses not seen.
 //! - Enums only on evidence: at most five short codes, each seen at least
 //!   twice on average, at a field whose name clients never send (a value a
 //!   client chose, like a title, is open whatever was recorded).
@@ -68,9 +68,15 @@ pub fn samples(
 /// The path and the decoded query pairs of a request target (an absolute
 /// target keeps only its path).
 pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
+    // An absolute target (`http://host/path`) keeps its path; a URL in a
+    // query string (`/login?next=https://x/`) is a value, not the target.
+    let absolute = !target.starts_with('/')
+        && target
+            .split_once("://")
+            .is_some_and(|(scheme, _)| scheme.bytes().all(|b| b.is_ascii_alphabetic()));
     let target = match target.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => target,
+        Some((_, rest)) if absolute => rest.find('/').map_or("/", |i| &rest[i..]),
+        _ => target,
     };
     let target = target.split('#').next().unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -82,6 +88,7 @@ pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
             let dec = |s: &str| crate::matcher::percent_decode(&s.replace('+', " "));
             (dec(n), dec(v))
         })
+        .filter(|(n, _)| !n.is_empty())
         .collect();
     (
         if path.is_empty() {
@@ -233,6 +240,8 @@ struct Operation {
     path: BTreeMap<String, Shape>,
     /// name → (requests that had it, values)
     query: BTreeMap<String, (usize, Shape)>,
+    /// Query parameters a request gave more than once (`?tag=a&tag=b`).
+    repeated: BTreeSet<String>,
     headers: BTreeMap<String, (usize, Shape)>,
     /// Requests with a body, by media type.
     bodies: usize,
@@ -253,7 +262,19 @@ const PLAIN_HEADERS: &[&str] = &[
     "x-amzn-trace-id",
 ];
 
-/// The OpenAPI 3.1 document of `samples`, requests to `server`.
+/// The methods an OpenAPI path item can hold; a request with another
+/// (`PURGE`, `PROPFIND`) cannot be documented.
+pub const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Whether OpenAPI can document a request with `method`.
+pub fn describable(method: &str) -> bool {
+    METHODS.contains(&method.to_ascii_lowercase().as_str())
+}
+
+/// The OpenAPI 3.1 document of `samples`, requests to `server`. Requests
+/// whose method OpenAPI has no place for are left out ([`describable`]).
 pub fn document(title: &str, server: Option<&str>, samples: &[Sample]) -> Value {
     let mut ops: BTreeMap<(String, String), Operation> = BTreeMap::new();
     // Field and parameter names clients send: what they choose is open.
@@ -265,7 +286,7 @@ pub fn document(title: &str, server: Option<&str>, samples: &[Sample]) -> Value 
             keys(v, &mut chosen);
         }
     }
-    for (req, res) in samples {
+    for (req, res) in samples.iter().filter(|(r, _)| describable(&r.method)) {
         let (path, query) = split_target(&req.target);
         let (tpl, params) = template(&path);
         let op = ops
@@ -278,8 +299,10 @@ pub fn document(title: &str, server: Option<&str>, samples: &[Sample]) -> Value 
         let mut seen = BTreeSet::new();
         for (name, value) in query {
             let slot = op.query.entry(name.clone()).or_default();
-            if seen.insert(name) {
+            if seen.insert(name.clone()) {
                 slot.0 += 1;
+            } else {
+                op.repeated.insert(name);
             }
             slot.1.add_text(&value);
         }
@@ -302,33 +325,36 @@ pub fn document(title: &str, server: Option<&str>, samples: &[Sample]) -> Value 
         }
         if req.body.is_some() {
             op.bodies += 1;
-            let media =
-                media_type(&req.headers).unwrap_or_else(|| "application/octet-stream".into());
+            let media = media_type(&req.headers).unwrap_or_else(|| "*/*".into());
             op.request.entry(media).or_default().add(req.body.as_ref());
         }
         let by_media = op.responses.entry(res.status).or_default();
         if res.body.is_some() {
-            let media =
-                media_type(&res.headers).unwrap_or_else(|| "application/octet-stream".into());
+            let media = media_type(&res.headers).unwrap_or_else(|| "*/*".into());
             by_media.entry(media).or_default().add(res.body.as_ref());
         }
     }
     // Every error answer of the API, whatever operation gave it: the shape
-    // of an error here. An operation's statuses the traffic did not show
-    // are documented as that (OpenAPI's `default`), so a client (or a
-    // tester such as Schemathesis) may expect any other status to answer
-    // an error of that shape, and the check that it does stays real.
-    let mut errors: BTreeMap<String, Content> = BTreeMap::new();
-    let mut error_count = 0;
-    for (_, res) in samples.iter().filter(|(_, r)| r.status >= 400) {
-        error_count += 1;
+    // of its client errors (4xx) and of its server errors (5xx). Each
+    // operation documents the range (`4XX`, `5XX`) as that shape, so a
+    // client (or a tester such as Schemathesis) meeting a status the
+    // traffic did not show still checks its body against the API's errors.
+    // Any API may answer a bad request with a 4xx, so `4XX` is documented
+    // even when none was recorded (then without a body to check); `5XX`
+    // only when the traffic had one. A success not recorded stays
+    // undocumented.
+    let mut errors: [(BTreeMap<String, Content>, usize); 2] = Default::default();
+    for (_, res) in samples
+        .iter()
+        .filter(|(_, r)| r.status >= 400 && r.status < 600)
+    {
+        let slot = &mut errors[usize::from(res.status >= 500)];
+        slot.1 += 1;
         if res.body.is_some() {
-            let media =
-                media_type(&res.headers).unwrap_or_else(|| "application/octet-stream".into());
-            errors.entry(media).or_default().add(res.body.as_ref());
+            let media = media_type(&res.headers).unwrap_or_else(|| "*/*".into());
+            slot.0.entry(media).or_default().add(res.body.as_ref());
         }
     }
-    let open_query = |_: &[&str]| true;
     let closed = |at: &[&str]| {
         at.iter()
             .rev()
@@ -366,7 +392,14 @@ pub fn document(title: &str, server: Option<&str>, samples: &[Sample]) -> Value 
             params.push(json!({"name": name, "in": "path", "required": true, "schema": shape.schema(&|_| false)}));
         }
         for (name, (n, shape)) in &op.query {
-            params.push(json!({"name": name, "in": "query", "required": *n == op.count, "schema": shape.schema(&open_query)}));
+            // What clients send is open: no enum here.
+            let mut schema = shape.schema(&|_| false);
+            if op.repeated.contains(name) {
+                schema = json!({"type": "array", "items": schema});
+            }
+            params.push(
+                json!({"name": name, "in": "query", "required": *n == op.count, "schema": schema}),
+            );
         }
         for (name, (n, shape)) in &op.headers {
             params.push(json!({"name": name, "in": "header", "required": *n == op.count, "schema": shape.schema(&|_| false)}));
@@ -402,24 +435,27 @@ pub fn document(title: &str, server: Option<&str>, samples: &[Sample]) -> Value 
             }
             responses.insert(status.to_string(), Value::Object(r));
         }
-        if error_count > 0 {
+        for (range, (shapes, n)) in ["4XX", "5XX"].iter().zip(&errors) {
+            if *n == 0 && *range == "5XX" {
+                continue;
+            }
             let mut r = Map::new();
-            r.insert(
-                "description".into(),
-                format!(
-                    "Any other status: an error, shaped as the API's errors were ({} recorded)",
-                    error_count
-                )
-                .into(),
-            );
-            if !errors.is_empty() {
-                let content: Map<String, Value> = errors
+            let description = match n {
+                0 => "A client error (none was recorded)".to_owned(),
+                n => format!(
+                    "Any other {} error: shaped as the API's were ({n} recorded)",
+                    if *range == "4XX" { "client" } else { "server" }
+                ),
+            };
+            r.insert("description".into(), description.into());
+            if !shapes.is_empty() {
+                let content: Map<String, Value> = shapes
                     .iter()
                     .map(|(m, c)| (m.clone(), c.media(&closed)))
                     .collect();
                 r.insert("content".into(), Value::Object(content));
             }
-            responses.insert("default".into(), Value::Object(r));
+            responses.insert((*range).into(), Value::Object(r));
         }
         o.insert("responses".into(), Value::Object(responses));
         if !op.auth.is_empty() {

@@ -115,10 +115,14 @@ impl ReplayContext {
         needed
     }
 
-    /// A secret's value: `REEL_SECRET_<NAME>`, else the secrets file's.
+    /// A secret's value: `REEL_SECRET_<NAME>`, else the secrets file's. An
+    /// empty variable is not set: CI systems pass a secret they do not have
+    /// (a fork's pull request on GitHub) as one, and a run with it would
+    /// fail its cases for no reason it names.
     fn value_of(&self, name: &str) -> Option<String> {
         std::env::var(format!("REEL_SECRET_{name}"))
             .ok()
+            .filter(|v| !v.is_empty())
             .or_else(|| self.secrets.get(name).cloned())
     }
 

@@ -229,6 +229,26 @@ fn the_github_actions_workflow_replays_every_case_once_across_its_shards() {
         assert_eq!(pending, 0, "CI writes no pending snapshots");
     }
     assert_eq!(ran, cases, "the shards together run every case once");
+
+    // A pull request from a fork gets no secrets: GitHub passes each as an
+    // empty string, and the run stops naming what is missing.
+    let dir = checkout(&repo, &root.path().join("fork"));
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+        .arg("reel test \"$REEL_SUITE\" --shard 1/1")
+        .current_dir(&dir)
+        .env_clear()
+        .envs(env_map(&job["env"]))
+        .envs(secrets.keys().map(|k| (k.clone(), String::new())))
+        .env("CI", "true")
+        .env("PATH", path_with_reel())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    for name in secrets.keys() {
+        assert!(said.contains(name.as_str()), "{said}");
+    }
 }
 
 #[test]

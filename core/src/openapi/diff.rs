@@ -12,11 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{documented_values, media_type, split_target, template, Sample};
-
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+use super::{documented_values, media_type, split_target, template, Sample, METHODS};
 
 /// One disagreement.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,12 +36,39 @@ fn route<'a>(templates: &'a [String], path: &str) -> Option<&'a String> {
         .iter()
         .filter(|t| {
             let ts: Vec<&str> = t.split('/').collect();
-            ts.len() == segs.len()
-                && ts.iter().zip(&segs).all(|(t, s)| {
-                    (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
-                })
+            ts.len() == segs.len() && ts.iter().zip(&segs).all(|(t, s)| segment_matches(t, s))
         })
         .max_by_key(|t| t.split('/').filter(|s| !s.starts_with('{')).count())
+}
+
+/// Whether a path segment fits a template's segment: the same text, or
+/// its literal parts in order around `{parameters}` (`{name}.json`).
+fn segment_matches(t: &str, s: &str) -> bool {
+    if !t.contains('{') {
+        return t == s;
+    }
+    let mut literals = Vec::new();
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        literals.push(&rest[..open]);
+        match rest[open..].find('}') {
+            Some(close) => rest = &rest[open + close + 1..],
+            None => return t == s,
+        }
+    }
+    literals.push(rest);
+    let (first, last) = (literals[0], literals[literals.len() - 1]);
+    if s.is_empty() || !s.starts_with(first) || !s[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut middle = &s[first.len()..s.len() - last.len()];
+    for lit in &literals[1..literals.len() - 1] {
+        match middle.find(lit) {
+            Some(i) => middle = &middle[i + lit.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The path prefix of the document's first server (`/api` of
@@ -79,16 +102,29 @@ fn resolve<'a>(doc: &'a Value, mut s: &'a Value) -> &'a Value {
 
 /// The properties a schema names (through `$ref` and `allOf`), or None
 /// when it does not constrain them (no `properties`, or a `oneOf`).
-fn properties<'a>(doc: &'a Value, s: &'a Value) -> Option<BTreeMap<&'a str, &'a Value>> {
+/// The properties a schema names, and whether it leaves others open
+/// (`additionalProperties` not false, or a part of an `allOf` that is a
+/// `oneOf`/`anyOf`, whose fields are not known).
+struct Props<'a> {
+    named: BTreeMap<&'a str, &'a Value>,
+    open: bool,
+}
+
+fn properties<'a>(doc: &'a Value, s: &'a Value) -> Option<Props<'a>> {
     let s = resolve(doc, s);
     if s.get("oneOf").is_some() || s.get("anyOf").is_some() {
         return None;
     }
-    let mut out = BTreeMap::new();
+    let mut out = Props {
+        named: BTreeMap::new(),
+        open: s
+            .get("additionalProperties")
+            .is_some_and(|a| a != &Value::Bool(false)),
+    };
     let mut any = false;
     if let Some(p) = s.get("properties").and_then(Value::as_object) {
         any = true;
-        out.extend(p.iter().map(|(k, v)| (k.as_str(), v)));
+        out.named.extend(p.iter().map(|(k, v)| (k.as_str(), v)));
     }
     for part in s
         .get("allOf")
@@ -96,25 +132,82 @@ fn properties<'a>(doc: &'a Value, s: &'a Value) -> Option<BTreeMap<&'a str, &'a 
         .into_iter()
         .flatten()
     {
-        if let Some(p) = properties(doc, part) {
-            any = true;
-            out.extend(p);
+        match properties(doc, part) {
+            Some(p) => {
+                any = true;
+                out.named.extend(p.named);
+                out.open |= p.open;
+            }
+            None => out.open = true,
         }
     }
     any.then_some(out)
 }
 
-/// Walks `v` against schema `s`: fields the schema does not name go to
-/// `extra`, every field path seen to `seen`.
-fn walk(
-    doc: &Value,
-    s: &Value,
-    v: &Value,
-    at: &str,
-    extra: &mut BTreeSet<String>,
-    seen: &mut BTreeSet<String>,
-) {
+/// The JSON type of a value as a schema names it.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The types a schema allows, if it says (`type`, or `nullable` of 3.0).
+fn types_of(s: &Value) -> Option<Vec<&str>> {
+    let mut t: Vec<&str> = match s.get("type")? {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    if s.get("nullable") == Some(&Value::Bool(true)) {
+        t.push("null");
+    }
+    Some(t)
+}
+
+/// What walking answers against a schema found.
+#[derive(Default)]
+struct Walked {
+    /// Fields the schema does not name.
+    extra: BTreeSet<String>,
+    /// Every field path seen.
+    seen: BTreeSet<String>,
+    /// `(path, the document's types, the traffic's type)`.
+    mistyped: BTreeSet<(String, String, &'static str)>,
+}
+
+/// Walks `v` against schema `s`, at JSON path `at`.
+fn walk(doc: &Value, s: &Value, v: &Value, at: &str, w: &mut Walked) {
     let s = resolve(doc, s);
+    // A suite's matcher stands for a value of its kind; a placeholder
+    // (a chained id, a secret) for a value of a type not known here.
+    let kind = crate::matcher::as_matcher(v);
+    let t = match kind {
+        Some("any") => return,
+        Some("epoch_seconds" | "epoch_millis") => "integer",
+        Some("number") => "number",
+        Some("boolean") => "boolean",
+        Some(_) => "string",
+        None if v.as_str().is_some_and(crate::template::has_placeholder) => return,
+        None => json_type(v),
+    };
+    if let Some(types) = types_of(s) {
+        let fits = types.contains(&t)
+            || (t == "integer" && types.contains(&"number"))
+            || (t == "number" && types.contains(&"integer") && kind.is_some());
+        if !fits {
+            w.mistyped.insert((at.to_owned(), types.join(" or "), t));
+            return;
+        }
+    }
+    if kind.is_some() {
+        return;
+    }
     match v {
         Value::Object(m) => {
             let Some(props) = properties(doc, s) else {
@@ -122,11 +215,12 @@ fn walk(
             };
             for (k, child) in m {
                 let path = crate::json_path::child(at, k);
-                seen.insert(path.clone());
-                match props.get(k.as_str()) {
-                    Some(ps) => walk(doc, ps, child, &path, extra, seen),
+                w.seen.insert(path.clone());
+                match props.named.get(k.as_str()) {
+                    Some(ps) => walk(doc, ps, child, &path, w),
+                    None if props.open => {}
                     None => {
-                        extra.insert(path);
+                        w.extra.insert(path);
                     }
                 }
             }
@@ -134,7 +228,7 @@ fn walk(
         Value::Array(items) => {
             if let Some(is) = s.get("items") {
                 for i in items {
-                    walk(doc, is, i, &format!("{at}[*]"), extra, seen);
+                    walk(doc, is, i, &format!("{at}[*]"), w);
                 }
             }
         }
@@ -150,7 +244,7 @@ fn named(doc: &Value, s: &Value, at: &str, depth: usize, out: &mut BTreeSet<Stri
     }
     let s = resolve(doc, s);
     if let Some(props) = properties(doc, s) {
-        for (k, ps) in props {
+        for (k, ps) in props.named {
             let path = crate::json_path::child(at, k);
             out.insert(path.clone());
             named(doc, ps, &path, depth - 1, out);
@@ -163,12 +257,30 @@ fn named(doc: &Value, s: &Value, at: &str, depth: usize, out: &mut BTreeSet<Stri
 
 /// The documented response of `status`: exact, then its range (`4XX`),
 /// then `default`.
-fn response(op: &Value, status: u16) -> Option<&Value> {
+fn response<'a>(doc: &'a Value, op: &'a Value, status: u16) -> Option<&'a Value> {
     let r = &op["responses"];
     r.get(status.to_string())
         .or_else(|| r.get(format!("{}XX", status / 100)))
         .or_else(|| r.get(format!("{}xx", status / 100)))
         .or_else(|| r.get("default"))
+        .map(|r| resolve(doc, r))
+}
+
+/// The documented content for an answer of media type `media`: its own
+/// entry (parameters aside), else `type/*`, else `*/*`; and its key.
+fn content_for<'a>(r: &'a Value, media: &str) -> Option<(&'a String, &'a Value)> {
+    let content = r.get("content")?.as_object()?;
+    let bare = |k: &str| {
+        k.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
+    let family = format!("{}/*", media.split('/').next().unwrap_or(""));
+    [media, family.as_str(), "*/*"]
+        .iter()
+        .find_map(|want| content.iter().find(|(k, _)| bare(k) == *want))
 }
 
 /// Where `samples` disagree with `doc`, sorted by operation.
@@ -181,7 +293,8 @@ pub fn diff(doc: &Value, samples: &[Sample]) -> Vec<Finding> {
     let mut out = BTreeSet::new();
     let mut undocumented: BTreeMap<String, usize> = BTreeMap::new();
     // (template, method, status) → (paths seen, whether a JSON body was seen)
-    let mut seen: BTreeMap<(String, String, String), (BTreeSet<String>, bool)> = BTreeMap::new();
+    // (template, method, status, documented media type) → field paths seen
+    let mut seen: BTreeMap<(String, String, String, String), BTreeSet<String>> = BTreeMap::new();
     let mut used: BTreeSet<(String, String)> = BTreeSet::new();
     for (req, res) in samples {
         let (path, _) = split_target(&req.target);
@@ -203,7 +316,7 @@ pub fn diff(doc: &Value, samples: &[Sample]) -> Vec<Finding> {
             continue;
         };
         used.insert((tpl.clone(), method.clone()));
-        let Some(r) = response(op, res.status) else {
+        let Some(r) = response(doc, op, res.status) else {
             out.insert(Finding {
                 operation: name,
                 what: format!("status {} is not documented", res.status),
@@ -214,7 +327,8 @@ pub fn diff(doc: &Value, samples: &[Sample]) -> Vec<Finding> {
         let Some(media) = media_type(&res.headers).filter(|_| !values.is_empty()) else {
             continue;
         };
-        let Some(schema) = r["content"].get(&media).map(|c| &c["schema"]) else {
+        let Some((key, schema)) = content_for(r, &media).map(|(k, c)| (k.clone(), &c["schema"]))
+        else {
             out.insert(Finding {
                 operation: name,
                 what: format!(
@@ -224,17 +338,27 @@ pub fn diff(doc: &Value, samples: &[Sample]) -> Vec<Finding> {
             });
             continue;
         };
-        let key = (tpl.clone(), method.clone(), res.status.to_string());
-        let slot = seen.entry(key).or_default();
-        slot.1 = true;
-        let mut extra = BTreeSet::new();
+        let slot = seen
+            .entry((tpl.clone(), method.clone(), res.status.to_string(), key))
+            .or_default();
+        let mut w = Walked::default();
         for body in values {
-            walk(doc, schema, body, "$", &mut extra, &mut slot.0);
+            walk(doc, schema, body, "$", &mut w);
         }
-        for e in extra {
+        slot.extend(w.seen);
+        for e in w.extra {
             out.insert(Finding {
                 operation: name.clone(),
                 what: format!("status {}: field {e} is not documented", res.status),
+            });
+        }
+        for (at, documented, sent) in w.mistyped {
+            out.insert(Finding {
+                operation: name.clone(),
+                what: format!(
+                    "status {}: {at} is {sent} in the traffic, {documented} in the document",
+                    res.status
+                ),
             });
         }
     }
@@ -257,13 +381,12 @@ pub fn diff(doc: &Value, samples: &[Sample]) -> Vec<Finding> {
                 });
                 continue;
             }
-            for ((t, mm, status), (paths, any_json)) in &seen {
-                if t != tpl || mm != m || !any_json {
+            for ((t, mm, status, media), paths) in &seen {
+                if t != tpl || mm != m {
                     continue;
                 }
-                let Some(schema) = response(op, status.parse().unwrap_or(0))
-                    .and_then(|r| r["content"].as_object())
-                    .and_then(|c| c.values().next())
+                let Some(schema) = response(doc, op, status.parse().unwrap_or(0))
+                    .and_then(|r| r["content"].get(media))
                     .map(|c| &c["schema"])
                 else {
                     continue;

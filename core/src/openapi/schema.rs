@@ -206,7 +206,14 @@ impl Shape {
                     break;
                 }
             }
-            if let Some(values) = &st.values {
+            // Only where every value was a string (or null): an enum of the
+            // strings would refuse the other types the traffic had.
+            let only_strings = self.objects.is_none()
+                && self.arrays.is_none()
+                && !self.integer
+                && !self.fraction
+                && !self.boolean;
+            if let Some(values) = st.values.as_ref().filter(|_| only_strings) {
                 let few = values.len() <= ENUM_MAX && st.count >= 4 && st.count >= 2 * values.len();
                 if few && !s.contains_key("format") && closed(at) {
                     let mut e: Vec<Value> = values.iter().map(|v| Value::from(v.clone())).collect();

@@ -184,3 +184,115 @@ fn diff_names_what_the_traffic_and_the_document_disagree_on() {
         ]
     );
 }
+
+/// What a review of the first version found, each as a rule.
+#[test]
+fn what_traffic_does_not_show_is_not_claimed() {
+    assert_eq!(
+        super::split_target("/login?next=https://example.com/home").0,
+        "/login"
+    );
+    assert_eq!(super::split_target("http://h:8/a/b?x=1").0, "/a/b");
+    let state = |v: Value| {
+        sample(
+            "GET",
+            "/s?sort=asc&tag=a&tag=b",
+            None,
+            200,
+            Some(json!({"state": v})),
+        )
+    };
+    let mut samples = vec![
+        state(json!("ok")),
+        state(json!("ok")),
+        state(json!("ok")),
+        state(json!("ok")),
+        state(json!(1)),
+        sample("PURGE", "/s", None, 200, None),
+        sample("GET", "/s/1", None, 503, Some(json!({"fault": "down"}))),
+    ];
+    samples[6].1.headers.clear();
+    let doc = document("s", None, &samples);
+    let get = &doc["paths"]["/s"]["get"];
+    let state =
+        &get["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["state"];
+    assert_eq!(state["type"], json!(["string", "integer"]));
+    assert!(
+        state.get("enum").is_none(),
+        "an enum of the strings would refuse the 1: {state}"
+    );
+    let params = get["parameters"].as_array().unwrap();
+    let sort = params.iter().find(|p| p["name"] == "sort").unwrap();
+    assert!(
+        sort["schema"].get("enum").is_none(),
+        "clients choose it: {sort}"
+    );
+    let tag = params.iter().find(|p| p["name"] == "tag").unwrap();
+    assert_eq!(tag["schema"]["type"], "array");
+    assert!(
+        doc["paths"]["/s"].get("purge").is_none(),
+        "OpenAPI has no PURGE"
+    );
+    // Unseen client errors are documented without a shape; server errors
+    // with the one seen, its body under */* (it named no type).
+    assert_eq!(
+        get["responses"]["4XX"]["description"],
+        "A client error (none was recorded)"
+    );
+    assert!(get["responses"]["4XX"].get("content").is_none());
+    assert_eq!(
+        get["responses"]["5XX"]["content"]["*/*"]["schema"]["required"],
+        json!(["fault"])
+    );
+    assert!(
+        get["responses"].get("default").is_none(),
+        "a success not seen stays undocumented"
+    );
+}
+
+#[test]
+fn diff_follows_refs_ranges_media_parameters_and_open_objects() {
+    let mut samples = vec![
+        sample(
+            "GET",
+            "/files/a.json",
+            None,
+            200,
+            Some(json!({"name": "a", "size": "12", "extra": 1})),
+        ),
+        sample(
+            "GET",
+            "/items",
+            None,
+            200,
+            Some(json!({"id": 1, "note": "x"})),
+        ),
+    ];
+    samples[0].1.headers = vec![(
+        "content-type".into(),
+        "application/json; charset=utf-8".into(),
+    )];
+    let doc = json!({
+        "openapi": "3.1.0",
+        "paths": {
+            "/files/{name}.json": {"get": {"responses": {"200": {"$ref": "#/components/responses/File"}}}},
+            "/items": {"get": {"responses": {"2XX": {"content": {"*/*": {"schema": {
+                "type": "object", "properties": {"id": {"type": "integer"}}, "additionalProperties": true
+            }}}}}}}
+        },
+        "components": {"responses": {"File": {"description": "a file", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}}
+        }}}}}}
+    });
+    let found: Vec<String> = diff(&doc, &samples)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "GET /files/{name}.json: status 200: $.size is string in the traffic, integer in the document",
+            "GET /files/{name}.json: status 200: field $.extra is not documented",
+        ]
+    );
+}
