@@ -1,8 +1,9 @@
 //! `reel openapi --diff OLD`: where recorded traffic disagrees with an
 //! existing OpenAPI document. Requests to paths or methods it does not
-//! have, status codes it does not list, response fields its schemas do not
-//! name, and what it documents that the traffic never showed (operations,
-//! and response fields no recorded answer had).
+//! have, query parameters and request body fields it does not name, status
+//! codes it does not list, response fields its schemas do not name, JSON
+//! types it does not allow, and what it documents that the traffic never
+//! showed (operations, and response fields no recorded answer had).
 //!
 //! Schemas are followed through local `$ref`s and `allOf`; below a `oneOf`
 //! or `anyOf` fields are not judged (which branch a value took is not
@@ -283,6 +284,74 @@ fn content_for<'a>(r: &'a Value, media: &str) -> Option<(&'a String, &'a Value)>
         .find_map(|want| content.iter().find(|(k, _)| bare(k) == *want))
 }
 
+/// Where a request disagrees with its operation: query parameters the
+/// document does not name (at the path or the operation), and body fields
+/// or types its request schema does not allow.
+fn request(
+    doc: &Value,
+    path_item: &Value,
+    op: &Value,
+    req: &crate::suite::RequestSpec,
+    name: &str,
+    out: &mut BTreeSet<Finding>,
+) {
+    let named: BTreeSet<String> = [path_item, op]
+        .iter()
+        .filter_map(|v| v.get("parameters").and_then(Value::as_array))
+        .flatten()
+        .map(|p| resolve(doc, p))
+        .filter(|p| p["in"] == "query")
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    let (_, query) = split_target(&req.target);
+    for (q, _) in query {
+        // A `deepObject` or `form` object parameter names its fields
+        // `filter[x]`: the name before the bracket is what is documented.
+        let base = q.split('[').next().unwrap_or(&q);
+        if !named.contains(&q) && !named.contains(base) {
+            out.insert(Finding {
+                operation: name.to_owned(),
+                what: format!("query parameter {q} is not documented"),
+            });
+        }
+    }
+    let values = documented_values(req.body.as_ref());
+    let Some(media) = media_type(&req.headers).filter(|_| !values.is_empty()) else {
+        return;
+    };
+    let body = resolve(doc, &op["requestBody"]);
+    if body.is_null() {
+        out.insert(Finding {
+            operation: name.to_owned(),
+            what: format!("a {media} request body is not documented"),
+        });
+        return;
+    }
+    let Some((_, content)) = content_for(body, &media) else {
+        out.insert(Finding {
+            operation: name.to_owned(),
+            what: format!("a {media} request body is not documented"),
+        });
+        return;
+    };
+    let mut w = Walked::default();
+    for v in values {
+        walk(doc, &content["schema"], v, "$", &mut w);
+    }
+    for e in w.extra {
+        out.insert(Finding {
+            operation: name.to_owned(),
+            what: format!("request field {e} is not documented"),
+        });
+    }
+    for (at, documented, sent) in w.mistyped {
+        out.insert(Finding {
+            operation: name.to_owned(),
+            what: format!("request {at} is {sent} in the traffic, {documented} in the document"),
+        });
+    }
+}
+
 /// Where `samples` disagree with `doc`, sorted by operation.
 pub fn diff(doc: &Value, samples: &[Sample]) -> Vec<Finding> {
     let templates: Vec<String> = doc["paths"]
@@ -316,6 +385,7 @@ pub fn diff(doc: &Value, samples: &[Sample]) -> Vec<Finding> {
             continue;
         };
         used.insert((tpl.clone(), method.clone()));
+        request(doc, &doc["paths"][tpl], op, req, &name, &mut out);
         let Some(r) = response(doc, op, res.status) else {
             out.insert(Finding {
                 operation: name,

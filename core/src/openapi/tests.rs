@@ -272,13 +272,29 @@ fn diff_follows_refs_ranges_media_parameters_and_open_objects() {
         "content-type".into(),
         "application/json; charset=utf-8".into(),
     )];
+    samples.push(sample(
+        "POST",
+        "/items?dry=1&filter[a]=2",
+        Some(json!({"id": "7", "tags": []})),
+        200,
+        None,
+    ));
     let doc = json!({
         "openapi": "3.1.0",
         "paths": {
             "/files/{name}.json": {"get": {"responses": {"200": {"$ref": "#/components/responses/File"}}}},
-            "/items": {"get": {"responses": {"2XX": {"content": {"*/*": {"schema": {
-                "type": "object", "properties": {"id": {"type": "integer"}}, "additionalProperties": true
-            }}}}}}}
+            "/items": {
+                "parameters": [{"name": "filter", "in": "query", "style": "deepObject", "schema": {"type": "object"}}],
+                "get": {"responses": {"2XX": {"content": {"*/*": {"schema": {
+                    "type": "object", "properties": {"id": {"type": "integer"}}, "additionalProperties": true
+                }}}}}},
+                "post": {
+                    "requestBody": {"content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"id": {"type": "integer"}}
+                    }}}},
+                    "responses": {"200": {"description": "ok"}}
+                }
+            }
         },
         "components": {"responses": {"File": {"description": "a file", "content": {"application/json": {"schema": {
             "type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}}
@@ -293,6 +309,9 @@ fn diff_follows_refs_ranges_media_parameters_and_open_objects() {
         [
             "GET /files/{name}.json: status 200: $.size is string in the traffic, integer in the document",
             "GET /files/{name}.json: status 200: field $.extra is not documented",
+            "POST /items: query parameter dry is not documented",
+            "POST /items: request $.id is string in the traffic, integer in the document",
+            "POST /items: request field $.tags is not documented",
         ]
     );
 }
