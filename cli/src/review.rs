@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use reel_core::suite::load::load_case;
+use reel_core::suite::load::{case_stem, load_case};
 use reel_core::suite::{Noise, SuiteFile};
 use reel_replay::compare::{compared_headers, render, Rules};
 use reel_replay::diff::{colourize, unified};
@@ -13,12 +13,6 @@ use reel_replay::pending::{self, pending_path};
 
 use crate::args::{AcceptArgs, ReviewArgs};
 use crate::output::{colour, printable};
-
-fn stem(case: &Path) -> String {
-    case.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
 
 /// The change a pending snapshot makes to a case, as a unified diff.
 /// Headers the suite ignores stay out of it.
@@ -58,7 +52,7 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         out!(
             "[{}/{total}] {}  ({})",
             n + 1,
-            printable(&stem(case)),
+            printable(&case_stem(case)),
             printable(&case.display().to_string())
         );
         let diff = printable(&diff);
@@ -115,7 +109,7 @@ pub fn accept(args: AcceptArgs) -> anyhow::Result<ExitCode> {
         let mut out = Vec::new();
         for name in &args.cases {
             let name = name.trim_end_matches(".json");
-            let found = items.iter().find(|(c, _)| stem(c) == name);
+            let found = items.iter().find(|(c, _)| case_stem(c) == name);
             match found {
                 Some((c, _)) => out.push(c.as_path()),
                 None => anyhow::bail!(
@@ -128,7 +122,7 @@ pub fn accept(args: AcceptArgs) -> anyhow::Result<ExitCode> {
     };
     for c in &chosen {
         pending::accept(c)?;
-        out!("accepted {}", stem(c));
+        out!("accepted {}", case_stem(c));
     }
     out!("{} snapshots accepted", chosen.len());
     Ok(ExitCode::SUCCESS)

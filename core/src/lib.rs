@@ -9,6 +9,7 @@ pub mod env;
 pub mod errors;
 pub mod files;
 pub mod filter;
+pub mod fnv;
 pub mod generate;
 pub mod har;
 pub mod json_path;

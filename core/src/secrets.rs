@@ -128,14 +128,8 @@ const MIN_SECRET_CHARS: usize = 4;
 /// Marks a forgotten value: only its hash is kept, to recognise it again.
 const HASHED: &str = "\u{0}fnv:";
 
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 fn hashed(value: &str) -> String {
-    format!("{}{:016x}", HASHED, fnv(value))
+    format!("{}{:016x}", HASHED, crate::fnv::fnv1a(value.as_bytes()))
 }
 
 /// The lower-case words of a field or header name: `X-Api-Key` → x, api,

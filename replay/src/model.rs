@@ -23,6 +23,18 @@ pub struct RunReport {
     pub skipped: usize,
 }
 
+impl RunReport {
+    /// Counts the cases' outcomes into `passed`, `failed` and `skipped`.
+    pub fn recount(&mut self) {
+        let count = |o| self.cases.iter().filter(|c| c.outcome == o).count();
+        (self.passed, self.failed, self.skipped) = (
+            count(Outcome::Passed),
+            count(Outcome::Failed),
+            count(Outcome::Skipped),
+        );
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

@@ -406,24 +406,20 @@ async fn run_in(
         cases.push(result);
     }
 
-    let count = |o| {
-        cases
-            .iter()
-            .filter(|c: &&CaseResult| c.outcome == o)
-            .count()
-    };
-    Ok(RunReport {
+    let mut report = RunReport {
         suite_name: suite.suite.name.clone(),
         suite_dir: suite.dir.clone(),
         started_at,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         target,
         shard: cfg.shard.map(|s| (s.k, s.n)),
-        passed: count(Outcome::Passed),
-        failed: count(Outcome::Failed),
-        skipped: count(Outcome::Skipped),
+        passed: 0,
+        failed: 0,
+        skipped: 0,
         cases,
-    })
+    };
+    report.recount();
+    Ok(report)
 }
 
 /// `  REEL_SECRET_NAME (used by cases/0001-x.json, ...)`, a line each; at

@@ -297,6 +297,14 @@ pub fn parse_suite(path: &Path, text: &str) -> Result<SuiteFile, SuiteError> {
     Ok(suite)
 }
 
+/// A case's name as reports and commands give it: its file's stem,
+/// `0003-get-books` of `cases/0003-get-books.json`.
+pub fn case_stem(case: &Path) -> String {
+    case.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// The case files of a suite folder, sorted by name.
 pub fn case_paths(dir: &Path) -> Result<Vec<PathBuf>, SuiteError> {
     let cases = dir.join("cases");

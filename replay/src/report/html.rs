@@ -857,7 +857,10 @@ fn body_lines(body: &BodySpec, actual_json: Option<&Value>, matchers: bool) -> V
                     escape(&what),
                     escape(&preview.join(" "))
                 )),
-                ..Line::plain(format!("\u{0}{what} {:016x}", fnv1a(&bytes)))
+                ..Line::plain(format!(
+                    "\u{0}{what} {:016x}",
+                    reel_core::fnv::fnv1a(&bytes)
+                ))
             });
         }
     }
@@ -941,13 +944,6 @@ fn is_nonempty_container(v: &Value) -> bool {
         Value::Array(a) => !a.is_empty(),
         _ => false,
     }
-}
-
-/// A cheap fingerprint so that two binary bodies compare by content.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 pub(crate) const CSS: &str = r#"

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reel_core::suite::load::{case_paths, load_suite};
+use reel_core::suite::load::{case_paths, case_stem, load_suite};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::ReplayError;
@@ -110,7 +110,7 @@ pub fn save_run(
 ) -> Result<(), ReplayError> {
     let mut stamps = BTreeMap::new();
     for c in &report.cases {
-        let name = stem(&c.file);
+        let name = case_stem(&c.file);
         stamps.insert(name.clone(), stamp(&case_file(dir, &name))?);
     }
     write_run(
@@ -181,21 +181,11 @@ pub fn load_run(dir: &Path) -> Result<(Option<SavedRun>, Option<String>), Replay
 /// The result of the case in file `case` in `report`, found by file name
 /// (the case's own `name` field may say anything).
 fn result_of<'a>(report: &'a RunReport, case: &str) -> Option<&'a CaseResult> {
-    report.cases.iter().find(|r| stem(&r.file) == case)
+    report.cases.iter().find(|r| case_stem(&r.file) == case)
 }
 
 fn result_of_mut<'a>(report: &'a mut RunReport, case: &str) -> Option<&'a mut CaseResult> {
-    report.cases.iter_mut().find(|r| stem(&r.file) == case)
-}
-
-/// Counts a report's outcomes again after decisions changed them.
-fn recount(report: &mut RunReport) {
-    let count = |o| report.cases.iter().filter(|c| c.outcome == o).count();
-    (report.passed, report.failed, report.skipped) = (
-        count(Outcome::Passed),
-        count(Outcome::Failed),
-        count(Outcome::Skipped),
-    );
+    report.cases.iter_mut().find(|r| case_stem(&r.file) == case)
 }
 
 /// A fingerprint of a case's files: the case and its pending snapshot.
@@ -207,23 +197,18 @@ pub fn stamp(case: &Path) -> Result<String, ReplayError> {
 
 /// FNV-1a over the parts, each marked present or absent.
 fn fingerprint<'a>(parts: impl Iterator<Item = Option<&'a str>>) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = reel_core::fnv::Fnv1a::default();
     for p in parts {
         match p {
             Some(s) => {
-                eat(b"+");
-                eat(&(s.len() as u64).to_le_bytes());
-                eat(s.as_bytes());
+                h.write(b"+");
+                h.write(&(s.len() as u64).to_le_bytes());
+                h.write(s.as_bytes());
             }
-            None => eat(b"-"),
+            None => h.write(b"-"),
         }
     }
-    format!("{h:016x}")
+    format!("{:016x}", h.finish())
 }
 
 /// One case as the review shows it.
@@ -337,7 +322,7 @@ impl Review {
         let state = self.state()?;
         let mut out = Vec::new();
         for c in &suite.cases {
-            let name = stem(&c.path);
+            let name = case_stem(&c.path);
             let mut deps: Vec<String> = c
                 .mocks
                 .iter()
@@ -377,7 +362,7 @@ impl Review {
     fn case_path(&self, name: &str) -> Result<PathBuf, ReplayError> {
         case_paths(&self.dir)?
             .into_iter()
-            .find(|p| stem(p) == name)
+            .find(|p| case_stem(p) == name)
             .ok_or_else(|| ReplayError::NoCase(name.to_owned()))
     }
 
@@ -517,7 +502,7 @@ impl Review {
                     }
                 }
             }
-            recount(&mut run.report);
+            run.report.recount();
             *run_seen = Some(write_run(&self.dir, run)?);
         }
         drop(state);
@@ -564,7 +549,7 @@ impl Review {
         let at = suite
             .cases
             .iter()
-            .position(|c| stem(&c.path) == name)
+            .position(|c| case_stem(&c.path) == name)
             .ok_or_else(|| ReplayError::NoCase(name.to_owned()))?;
         let keep = crate::shard::needed_for(&suite.cases, at);
         let mut i = 0;
@@ -576,7 +561,7 @@ impl Review {
         let case = suite
             .cases
             .iter()
-            .find(|c| stem(&c.path) == name)
+            .find(|c| case_stem(&c.path) == name)
             .expect("the case was kept");
         let result = result_of(&report, name)
             .cloned()
@@ -621,7 +606,7 @@ impl Review {
             Some(r) => *r = result,
             None => run.report.cases.push(result),
         }
-        recount(&mut run.report);
+        run.report.recount();
         run.stamps.insert(name.to_owned(), stamp(&case.path)?);
         *run_seen = Some(write_run(&self.dir, run)?);
         drop(state);
@@ -652,10 +637,4 @@ fn version_of(files: &decide::Files) -> String {
         ]
         .into_iter(),
     )
-}
-
-fn stem(case: &Path) -> String {
-    case.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
