@@ -320,41 +320,19 @@ impl Review {
     pub fn entries(&self) -> Result<Vec<Entry>, ReplayError> {
         let suite = load_suite(&self.dir)?;
         let state = self.state()?;
-        let mut out = Vec::new();
-        for c in &suite.cases {
-            let name = case_stem(&c.path);
-            let mut deps: Vec<String> = c
-                .mocks
-                .iter()
-                .map(|m| m.dependency.clone())
-                .chain(c.pg.iter().map(|m| m.dependency.clone()))
-                .chain(c.redis.iter().map(|m| m.dependency.clone()))
-                .chain(c.mysql.iter().map(|m| m.dependency.clone()))
-                .collect();
-            deps.sort();
-            deps.dedup();
-            let (result, stale) = match &state.run {
-                Some(run) => {
-                    let result = result_of(&run.report, &name).cloned();
-                    let stale = result.is_some()
-                        && run.stamps.get(&name).map(String::as_str) != Some(&stamp(&c.path)?);
-                    (result, stale)
-                }
-                None => (None, false),
-            };
-            out.push(Entry {
-                pending: crate::pending::pending_path(&c.path).exists(),
-                method: c.case.request.method.clone(),
-                target: c.case.request.target.clone(),
-                deps,
-                result,
-                stale,
-                decided: state.decided.get(&name).cloned(),
-                path: c.path.clone(),
-                name,
-            });
-        }
-        Ok(out)
+        suite.cases.iter().map(|c| entry_of(c, &state)).collect()
+    }
+
+    /// The case named `name` as [`Review::entries`] shows it, its files
+    /// alone read for its stamp.
+    fn entry(&self, name: &str) -> Result<Entry, ReplayError> {
+        let suite = load_suite(&self.dir)?;
+        let case = suite
+            .cases
+            .iter()
+            .find(|c| case_stem(&c.path) == name)
+            .ok_or_else(|| ReplayError::NoCase(name.to_owned()))?;
+        entry_of(case, &*self.state()?)
     }
 
     /// The path of the case named `name`: only a case of the suite is ever
@@ -408,18 +386,14 @@ impl Review {
 
     /// One case: its entry and the version of its files.
     pub fn case(&self, name: &str) -> Result<(Entry, String), ReplayError> {
-        let entry = self
-            .entries()?
-            .into_iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| ReplayError::NoCase(name.to_owned()))?;
-        let version = self.version(name)?;
+        let entry = self.entry(name)?;
+        let version = version_of(&decide::Files::read(&self.dir, &entry.path)?);
         Ok((entry, version))
     }
 
     /// What `decision` would change, and the version it was planned on.
     pub fn plan(&self, name: &str, decision: &Decision) -> Result<(Plan, String), ReplayError> {
-        let (entry, _) = self.case(name)?;
+        let entry = self.entry(name)?;
         let files = decide::Files::read(&self.dir, &entry.path)?;
         let plan = decide::plan(&self.dir, &entry.path, &files, decision, usable(&entry))?;
         Ok((plan, version_of(&files)))
@@ -434,7 +408,7 @@ impl Review {
         version: &str,
     ) -> Result<Applied, ReplayError> {
         let _one = self.writing();
-        let (entry, _) = self.case(name)?;
+        let entry = self.entry(name)?;
         // One read of the files: the version checked and the plan made
         // from the same bytes; `decide::apply` checks them once more.
         let files = decide::Files::read(&self.dir, &entry.path)?;
@@ -620,6 +594,41 @@ impl Review {
     pub fn report(&self) -> Result<Option<RunReport>, ReplayError> {
         Ok(self.state()?.run.as_ref().map(|r| r.report.clone()))
     }
+}
+
+/// One case as the review shows it, with what `state` knows of it.
+fn entry_of(c: &reel_core::suite::load::LoadedCase, state: &State) -> Result<Entry, ReplayError> {
+    let name = case_stem(&c.path);
+    let mut deps: Vec<String> = c
+        .mocks
+        .iter()
+        .map(|m| m.dependency.clone())
+        .chain(c.pg.iter().map(|m| m.dependency.clone()))
+        .chain(c.redis.iter().map(|m| m.dependency.clone()))
+        .chain(c.mysql.iter().map(|m| m.dependency.clone()))
+        .collect();
+    deps.sort();
+    deps.dedup();
+    let (result, stale) = match &state.run {
+        Some(run) => {
+            let result = result_of(&run.report, &name).cloned();
+            let stale = result.is_some()
+                && run.stamps.get(&name).map(String::as_str) != Some(&stamp(&c.path)?);
+            (result, stale)
+        }
+        None => (None, false),
+    };
+    Ok(Entry {
+        pending: crate::pending::pending_path(&c.path).exists(),
+        method: c.case.request.method.clone(),
+        target: c.case.request.target.clone(),
+        deps,
+        result,
+        stale,
+        decided: state.decided.get(&name).cloned(),
+        path: c.path.clone(),
+        name,
+    })
 }
 
 /// The last run's result of a case, unless its files changed since: a
