@@ -126,15 +126,15 @@ pub enum HarError {
 }
 
 /// One entry's URL, split.
-struct Url {
-    scheme: String,
+pub(crate) struct Url {
+    pub(crate) scheme: String,
     /// `host:port`, the port always written.
-    authority: String,
+    pub(crate) authority: String,
     /// Path and query.
     target: String,
 }
 
-fn parse_url(url: &str) -> Result<Url, String> {
+pub(crate) fn parse_url(url: &str) -> Result<Url, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("'{url}' is not an absolute URL"))?;

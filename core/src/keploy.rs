@@ -266,13 +266,6 @@ fn sent_at(spec: &Value, req: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// The host of an absolute URL, with its port.
-fn authority(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(rest[..end].to_ascii_lowercase())
-}
-
 /// Reads the Keploy test set (or the folder of test sets) at `dir`.
 pub fn read(dir: &Path) -> Result<Imported, KeployError> {
     let mut entries: Vec<Value> = Vec::new();
@@ -314,8 +307,9 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
                 let ended = Some(text(field(resp, &["timestamp"])))
                     .filter(|e| !e.is_empty())
                     .unwrap_or_else(|| started.clone());
-                if let Some(a) = authority(&text(field(req, &["url"]))) {
-                    *app_hosts.entry(a).or_default() += 1;
+                // The host as the HAR reader names it, so that it finds it.
+                if let Ok(u) = crate::har::parse_url(&text(field(req, &["url"]))) {
+                    *app_hosts.entry(u.authority).or_default() += 1;
                 }
                 let noise: Vec<String> = field(spec, &["assertions"])
                     .and_then(|a| field(a, &["noise"]))

@@ -139,23 +139,6 @@ fn add_hostile_case(suite: &Path) -> String {
     name.to_owned()
 }
 
-/// The cases `reel test` printed as failed (`FAIL NAME  METHOD TARGET`),
-/// read by the suite's own names, which here may hold spaces.
-fn failed(suite: &Path, stdout: &str) -> std::collections::BTreeSet<String> {
-    std::fs::read_dir(suite.join("cases"))
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().to_string_lossy().into_owned();
-            n.strip_suffix(".json").map(str::to_owned)
-        })
-        .filter(|n| {
-            stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("FAIL {n}  ")))
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qa_decides_in_chromium_and_the_next_run_shows_exactly_those_decisions() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -167,7 +150,7 @@ async fn qa_decides_in_chromium_and_the_next_run_shows_exactly_those_decisions()
     let (quote, authors) = roles(&r);
     let mut failing = affected(&r.suite);
     failing.insert(hostile.clone());
-    assert_eq!(failed(&r.suite, &out), failing, "{out}");
+    assert_eq!(failed_cases(&out), failing, "{out}");
     assert_eq!(pending(&r.suite), failing);
     assert!(
         r.suite.join(".reel/last-run.json").exists() && r.suite.join(".reel/.gitignore").exists(),
@@ -295,7 +278,7 @@ async fn qa_decides_in_chromium_and_the_next_run_shows_exactly_those_decisions()
     let mut expected = failing.clone();
     expected.remove(accept);
     expected.remove(&quote);
-    assert_eq!(failed(&r.suite, &out), expected, "{out}");
+    assert_eq!(failed_cases(&out), expected, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

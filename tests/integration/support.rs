@@ -435,12 +435,13 @@ fn generate_into(
     reel(&args)
 }
 
-/// The names of the cases `reel test` printed as failed (`FAIL NAME ...`).
+/// The names of the cases `reel test` printed as failed
+/// (`FAIL NAME  METHOD TARGET`: two spaces end the name, which may hold one).
 pub fn failed_cases(stdout: &str) -> std::collections::BTreeSet<String> {
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix("FAIL "))
-        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|l| l.split("  ").next())
         .map(str::to_owned)
         .collect()
 }
