@@ -75,6 +75,15 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         printable(&har.app)
     );
     for d in &har.dependencies {
+        if d.at.is_empty() {
+            let var = reel_core::env::dep_var(&d.name);
+            out!(
+                "  dependency '{}' ({}): its calls are outbound; the source kept no address, so replay's mock listens on a free port the app finds in ${var} (host:port) and ${var}_URL",
+                printable(&d.name),
+                printable(&d.scheme),
+            );
+            continue;
+        }
         out!(
             "  dependency '{}' at {}: its calls are outbound; replay's mock listens at {}",
             printable(&d.name),

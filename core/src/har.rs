@@ -47,7 +47,8 @@ pub struct ImportedDependency {
     pub name: String,
     /// `host:port`, the port always written.
     pub at: String,
-    /// `http` or `https`.
+    /// `http` or `https`; or the protocol of a dependency whose address
+    /// the source did not keep (`postgres` from Keploy's mocks, `at` empty).
     pub scheme: String,
 }
 
@@ -94,11 +95,12 @@ impl Imported {
             .dependencies
             .iter()
             .map(|d| {
+                let http = d.scheme.starts_with("http");
                 serde_json::json!({
                     "name": d.name,
-                    "protocol": "http",
+                    "protocol": if http { "http" } else { d.scheme.as_str() },
                     "listen": d.mock_address(),
-                    "target": d.origin(),
+                    "target": (!d.at.is_empty()).then(|| d.origin()),
                 })
             })
             .collect();

@@ -5,12 +5,13 @@
 //! generate` places every call in the test whose time window holds it, as
 //! for a recording.
 //!
-//! The documents become HAR entries and are read by [`crate::har::read`]:
-//! one way to turn another tool's HTTP traffic into exchanges. Mocks of
-//! other protocols (Postgres, MySQL, Redis, Mongo, gRPC, generic) are
-//! listed as not carried over: Keploy keeps their messages in a form of its
-//! own, not as the bytes reel replays from. Keploy's noise rules are
-//! listed too: reel finds volatile values on its own evidence.
+//! The HTTP documents become HAR entries and are read by
+//! [`crate::har::read`]: one way to turn another tool's HTTP traffic into
+//! exchanges. Postgres mocks become the calls of a dependency named
+//! `postgres`, grouped as a recording's ([`postgres`]). Mocks of other
+//! protocols (MySQL, Redis, Mongo, gRPC, generic) are listed as not carried
+//! over. Keploy's noise rules are listed too: reel finds volatile values on
+//! its own evidence.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::har::{HarError, Imported};
+use crate::har::{HarError, Imported, ImportedDependency};
+
+mod postgres;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeployError {
@@ -215,9 +218,25 @@ fn entry(spec: &Value, started: &str, ended: &str, connection: usize) -> Value {
     let (req_body, req_encoding) = har_text(field(req, &["body"]));
     let (res_body, res_encoding) = har_text(field(resp, &["body"]));
     let time = millis_between(started, ended);
+    // Some versions write a mock's URL as its path; the Host header, when
+    // kept, says where it went.
+    let mut url = text(field(req, &["url"]));
+    if url.starts_with('/') {
+        let host = req_headers
+            .iter()
+            .find(|h| {
+                h["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("host"))
+            })
+            .and_then(|h| h["value"].as_str());
+        if let Some(host) = host {
+            url = format!("http://{host}{url}");
+        }
+    }
     let mut request = json!({
         "method": text(field(req, &["method"])),
-        "url": text(field(req, &["url"])),
+        "url": url,
         "httpVersion": version(req),
         "headers": req_headers,
     });
@@ -275,6 +294,8 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
     let mut notes: Vec<String> = Vec::new();
     let mut not_http: BTreeMap<String, usize> = BTreeMap::new();
     let mut app_hosts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut postgres = postgres::Connections::default();
+    let mut pg_mocks = 0;
     for set in test_sets(dir)? {
         let label = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
         let mut tests: Vec<PathBuf> = std::fs::read_dir(set.join("tests"))
@@ -338,6 +359,13 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
                 let name = text(field(&doc, &["name"]));
                 let at = format!("{} document {} ({name})", label(&path), i + 1);
                 let kind = text(field(&doc, &["kind"]));
+                if kind.eq_ignore_ascii_case("postgres") {
+                    match postgres.mock(&doc) {
+                        Ok(()) => pg_mocks += 1,
+                        Err(why) => skipped.push(format!("{at}: {why}")),
+                    }
+                    continue;
+                }
                 if !kind.eq_ignore_ascii_case("http") {
                     *not_http.entry(kind).or_default() += 1;
                     continue;
@@ -386,6 +414,24 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
                 *s = format!("{origin}: {why}");
             }
         }
+    }
+    let pg = postgres.finish();
+    if !pg.is_empty() {
+        imported.exchanges.extend(pg);
+        imported.exchanges.sort_by_key(|x| x.started_at);
+        for (n, x) in imported.exchanges.iter_mut().enumerate() {
+            x.seq = n as i64 + 1;
+        }
+        imported.dependencies.push(ImportedDependency {
+            name: postgres::DEPENDENCY.to_owned(),
+            at: String::new(),
+            scheme: "postgres".to_owned(),
+        });
+        notes.push(format!(
+            "{pg_mocks} Postgres {} taken as the calls of dependency '{}'",
+            if pg_mocks == 1 { "mock" } else { "mocks" },
+            postgres::DEPENDENCY
+        ));
     }
     imported.skipped.extend(skipped);
     imported.notes.extend(notes);
@@ -442,12 +488,37 @@ spec:
   resp: {status_code: 200, header: {}, body: ok}
   reqTimestampMock: 2026-11-30T09:00:00.100Z
   resTimestampMock: 2026-11-30T09:00:00.200Z
+---
+kind: Http
+name: mock-2
+spec:
+  req: {method: GET, url: /v2/rates, header: {Host: rates.example.com}, body: ""}
+  resp: {status_code: 200, header: {}, body: ok}
+  reqTimestampMock: 2026-11-30T09:00:00.300Z
+  resTimestampMock: 2026-11-30T09:00:00.400Z
+---
+kind: Http
+name: mock-3
+spec:
+  req: {method: GET, url: /-/package/next/dist-tags, header: {Accept: '*/*'}, body: ""}
+  resp: {status_code: 200, header: {}, body: ok}
+  reqTimestampMock: 2026-11-30T09:00:00.500Z
+  resTimestampMock: 2026-11-30T09:00:00.600Z
 "#,
         )
         .unwrap();
         let got = read(dir.path()).unwrap();
         assert_eq!(got.app, "http://localhost:8080");
-        assert_eq!(got.exchanges.len(), 2, "{:?}", got.skipped);
+        assert_eq!(got.exchanges.len(), 3, "{:?}", got.skipped);
+        // A URL written as a path goes where its Host header says; without
+        // one, nothing says where, and the mock is listed.
+        assert_eq!(got.dependencies[1].origin(), "http://rates.example.com");
+        assert!(
+            got.skipped.iter().any(|s| s
+                == "test-set-1/mocks.yaml document 4 (mock-3): request.url: '/-/package/next/dist-tags' is not an absolute URL"),
+            "{:?}",
+            got.skipped
+        );
         let test = got
             .exchanges
             .iter()

@@ -54,6 +54,15 @@ impl FrontendDecoder {
         }
     }
 
+    /// A decoder for a connection already past its StartupMessage: every
+    /// message is tagged.
+    pub fn after_startup() -> Self {
+        FrontendDecoder {
+            stream: Stream::new(Side::Frontend),
+            startup: false,
+        }
+    }
+
     /// Appends bytes read from the connection.
     pub fn push(&mut self, bytes: &[u8]) {
         self.stream.push(bytes);
