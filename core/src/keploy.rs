@@ -383,6 +383,7 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
                 entries.push(entry(spec, &started, &ended, entries.len() + 1));
             }
         }
+        postgres.end_set();
     }
     for (kind, n) in &not_http {
         skipped.push(format!(

@@ -357,6 +357,19 @@ pub struct Body {
 }
 
 impl Body {
+    /// The raw bytes as stored: at most `cap`, flagged cut when something
+    /// was let go (`cut`, of `size` bytes in all) or the bytes are longer.
+    pub fn capped(mut bytes: Vec<u8>, size: u64, cut: bool, cap: usize) -> Self {
+        let size = size.max(bytes.len() as u64);
+        let truncated = cut || bytes.len() > cap;
+        bytes.truncate(cap);
+        Body {
+            bytes,
+            size,
+            truncated,
+        }
+    }
+
     pub fn complete(bytes: Vec<u8>) -> Self {
         Body {
             size: bytes.len() as u64,

@@ -23,12 +23,12 @@ use reel_core::wire::mysql::{
     caps, encode_payload, Conversation, ErrPacket, Greeting, PacketDecoder, Turn, READ_MARIADB,
 };
 use reel_core::wire::Side;
-use reel_core::{DecodedJson, Direction, Exchange, Payload, Protocol};
+use reel_core::{Body, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::tcp::{self, capped, READ_CHUNK};
+use crate::tcp::{self, READ_CHUNK};
 
 /// What the recorder withdraws from the greeting it forwards.
 const WITHDRAWN: u32 = caps::SSL
@@ -272,8 +272,8 @@ impl Conn {
         let request_raw = match rec.redact && authenticates {
             // The raw bytes hold the password's scramble (or the password
             // itself, for a cleartext plugin): none of it is stored.
-            true => capped(Vec::new(), t.request_size, true, rec.body_cap),
-            false => capped(t.request_raw, t.request_size, t.request_cut, rec.body_cap),
+            true => Body::capped(Vec::new(), t.request_size, true, rec.body_cap),
+            false => Body::capped(t.request_raw, t.request_size, t.request_cut, rec.body_cap),
         };
         let answered = t.answered || !t.answer.is_empty();
         let exchange = Exchange {
@@ -292,7 +292,7 @@ impl Conn {
             },
             response: answered.then(|| Payload::Wire {
                 decoded: DecodedJson::text(&t.answer),
-                raw: capped(t.answer_raw, t.answer_size, t.answer_cut, rec.body_cap),
+                raw: Body::capped(t.answer_raw, t.answer_size, t.answer_cut, rec.body_cap),
             }),
             error,
         };

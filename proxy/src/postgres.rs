@@ -20,13 +20,13 @@ use reel_core::wire::postgres::{
     BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper, Piece,
     RequestGroup,
 };
-use reel_core::{DecodedJson, Direction, Exchange, Payload, Protocol};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::tcp::{self, capped, READ_CHUNK};
+use crate::tcp::{self, READ_CHUNK};
 
 /// One recorded Postgres dependency.
 pub(crate) struct PgRecorder {
@@ -268,70 +268,28 @@ impl Conn {
         tcp::forward(rd, wr, ("the server", "the app"), decoder, decode, end).await
     }
 
-    fn store(&self, group: RequestGroup, error: Option<String>) {
+    fn store(&self, mut group: RequestGroup, error: Option<String>) {
         let rec = &self.rec;
-        let answered = !group.responses.is_empty();
-        let RequestGroup {
-            mut requests,
-            mut request_raw,
-            request_size,
-            request_cut,
-            mut responses,
-            mut response_raw,
-            response_size,
-            response_cut,
-            started_at,
-            first_byte_at,
-            ended_at,
-        } = group;
         if let Some(redactor) = &rec.redactor {
-            let (values, answer) = redactor.postgres(&mut requests, &mut responses);
+            let (values, answer) = redactor.postgres(&mut group.requests, &mut group.responses);
             // The raw bytes must not keep what the messages no longer hold.
-            if redact_passwords(&mut requests) | values {
-                request_raw.clear();
-                for m in &requests {
-                    m.encode(&mut request_raw);
+            if redact_passwords(&mut group.requests) | values {
+                group.request_raw.clear();
+                for m in &group.requests {
+                    m.encode(&mut group.request_raw);
                 }
             }
             if answer {
-                response_raw.clear();
-                for m in &responses {
-                    m.encode(&mut response_raw);
+                group.response_raw.clear();
+                for m in &group.responses {
+                    m.encode(&mut group.response_raw);
                 }
             }
         }
-        let exchange = Exchange {
-            session_id: 0,
-            seq: rec.sink.next_seq(),
-            direction: Direction::Outbound,
-            protocol: Protocol::Postgres,
-            dependency: Some(rec.name.clone()),
-            connection: self.id,
-            started_at: started_at.unwrap_or_else(Micros::now),
-            first_byte_at,
-            ended_at,
-            request: Payload::Wire {
-                decoded: DecodedJson::text(&MessagesHead {
-                    messages: &requests,
-                }),
-                raw: capped(request_raw, request_size, request_cut, rec.body_cap),
-            },
-            response: answered.then(|| Payload::Wire {
-                decoded: DecodedJson::text(&MessagesHead {
-                    messages: &responses,
-                }),
-                raw: capped(response_raw, response_size, response_cut, rec.body_cap),
-            }),
-            error,
-        };
+        let mut exchange = group.into_exchange(&rec.name, self.id, rec.body_cap, error);
+        exchange.seq = rec.sink.next_seq();
         rec.sink.send(exchange);
     }
-}
-
-/// An exchange's decoded messages, as stored: `{"messages": [...]}`.
-#[derive(serde::Serialize)]
-struct MessagesHead<'a, M> {
-    messages: &'a [M],
 }
 
 /// Reads until one whole message is decoded; `None` at a clean end of stream.

@@ -23,12 +23,12 @@ use reel_core::wire::redis::{
     encode_command, encode_reply, password_args, password_replies, Command, CommandDecoder, Frame,
     Pair, Pairer, ReplyDecoder,
 };
-use reel_core::{DecodedJson, Direction, Exchange, Payload, Protocol};
+use reel_core::{Body, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::tcp::{self, capped};
+use crate::tcp;
 
 /// Where a Redis recorder forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,11 +292,11 @@ impl Conn {
             ended_at,
             request: Payload::Wire {
                 decoded: DecodedJson::text(&CommandHead { command: &command }),
-                raw: capped(command_raw, command_size, command_cut, rec.body_cap),
+                raw: Body::capped(command_raw, command_size, command_cut, rec.body_cap),
             },
             response: answered.then(|| Payload::Wire {
                 decoded: DecodedJson::text(&RepliesHead { replies: &replies }),
-                raw: capped(reply_raw, reply_size, reply_cut, rec.body_cap),
+                raw: Body::capped(reply_raw, reply_size, reply_cut, rec.body_cap),
             }),
             error,
         };

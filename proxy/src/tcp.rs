@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use reel_core::{Body, CaptureSender};
+use reel_core::CaptureSender;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -184,18 +184,5 @@ pub(crate) async fn forward<D>(
         let forwarded = wr.write_all(&buf[..n]).await;
         decode(&mut decoder, &buf[..n])?;
         forwarded.map_err(|e| format!("writing to {to}: {e}"))?;
-    }
-}
-
-/// The raw bytes as stored: at most `cap`, flagged cut when something was
-/// let go (`cut`, of `size` bytes in all) or the bytes are longer.
-pub(crate) fn capped(mut bytes: Vec<u8>, size: u64, cut: bool, cap: usize) -> Body {
-    let size = size.max(bytes.len() as u64);
-    let truncated = cut || bytes.len() > cap;
-    bytes.truncate(cap);
-    Body {
-        bytes,
-        size,
-        truncated,
     }
 }

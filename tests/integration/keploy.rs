@@ -29,21 +29,15 @@ fn test_set(name: &str, to: &Path, app: &str, pricing: &str) {
     }
 }
 
-#[test]
-fn a_keploy_test_set_imports_generates_and_replays_green() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = format!("127.0.0.1:{}", free_port());
-    let pricing = format!("127.0.0.1:{}", free_port());
-    let set = dir.path().join("keploy/test-set-0");
-    test_set("test-set-0", &set, &app, &pricing);
-    let store = dir.path().join("reel.db");
-
+/// `reel import keploy DIR/keploy --session NAME`, which must succeed;
+/// what it printed.
+fn import(dir: &Path, session: &str, store: &Path) -> String {
     let out = reel(&[
         "import",
         "keploy",
-        dir.path().join("keploy").to_str().unwrap(),
+        dir.join("keploy").to_str().unwrap(),
         "--session",
-        "migrated",
+        session,
         "--store",
         store.to_str().unwrap(),
     ]);
@@ -53,6 +47,19 @@ fn a_keploy_test_set_imports_generates_and_replays_green() {
         "{said}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    said
+}
+
+#[test]
+fn a_keploy_test_set_imports_generates_and_replays_green() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = format!("127.0.0.1:{}", free_port());
+    let pricing = format!("127.0.0.1:{}", free_port());
+    let set = dir.path().join("keploy/test-set-0");
+    test_set("test-set-0", &set, &app, &pricing);
+    let store = dir.path().join("reel.db");
+
+    let said = import(dir.path(), "migrated", &store);
     assert!(said.contains("Imported 6 entries"), "{said}");
     assert!(
         said.contains(&format!("app under test: http://{app}")),
@@ -119,21 +126,7 @@ fn a_keploy_test_set_with_postgres_mocks_replays_without_the_database() {
         &pricing,
     );
     let store = dir.path().join("reel.db");
-    let out = reel(&[
-        "import",
-        "keploy",
-        dir.path().join("keploy").to_str().unwrap(),
-        "--session",
-        "shop",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = import(dir.path(), "shop", &store);
     // 6 tests, 2 pricing calls, 14 Postgres exchanges (the login and the
     // schema's set-up among them), nothing left out.
     assert!(said.contains("Imported 22 entries"), "{said}");

@@ -18,14 +18,14 @@
 //! does not list it, yet the server's ReadyForQuery answers it), and the
 //! AuthenticationOk that precedes the parameter statuses of a login.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{field, text};
-use crate::model::{Body, DecodedJson, Direction, Exchange, Payload, Protocol};
+use crate::model::Exchange;
 use crate::time::Micros;
 use crate::wire::postgres::{
     BackendDecoder, BackendMessage, Field, FrontendDecoder, FrontendMessage, Grouper, Notice,
@@ -50,33 +50,55 @@ pub(super) struct Connections {
     groups: Vec<(u64, RequestGroup)>,
     /// Connection numbers already handed out, across test sets.
     count: u64,
+    /// Connections with a mock that could not be read, until their next
+    /// login.
+    broken: BTreeSet<String>,
+}
+
+/// When a mock's request was sent and its answer came.
+fn times(spec: &Value) -> Result<(Micros, Micros), String> {
+    let at = |names: &[&str]| -> Result<Option<Micros>, String> {
+        let Some(v) = field(spec, names) else {
+            return Ok(None);
+        };
+        let t = text(Some(v));
+        chrono::DateTime::parse_from_rfc3339(&t)
+            .map(|t| Some(Micros(t.timestamp_micros())))
+            .map_err(|e| format!("{}: '{t}' is not an RFC 3339 time: {e}", names[0]))
+    };
+    let sent = at(&["reqtimestampmock", "ReqTimestampMock"])?.unwrap_or(Micros(0));
+    let answered = at(&["restimestampmock", "ResTimestampMock"])?.unwrap_or(sent);
+    Ok((sent, answered))
 }
 
 impl Connections {
     /// Takes one Postgres mock document; the error says what in it could
-    /// not be read, by its path in the document.
+    /// not be read, by its path in the document. A mock that cannot be read
+    /// takes the rest of its connection's mocks with it, up to its next
+    /// login: without it, what follows would be grouped wrongly.
     pub(super) fn mock(&mut self, doc: &Value) -> Result<(), String> {
-        let spec = field(doc, &["spec"]).ok_or("spec: missing")?;
-        let (requests, responses) = messages(spec)?;
-        let at = |names: &[&str]| -> Result<Option<Micros>, String> {
-            let Some(v) = field(spec, names) else {
-                return Ok(None);
-            };
-            let t = text(Some(v));
-            chrono::DateTime::parse_from_rfc3339(&t)
-                .map(|t| Some(Micros(t.timestamp_micros())))
-                .map_err(|e| format!("{}: '{t}' is not an RFC 3339 time: {e}", names[0]))
-        };
-        let sent = at(&["reqtimestampmock", "ReqTimestampMock"])?.unwrap_or(Micros(0));
-        let answered = at(&["restimestampmock", "ResTimestampMock"])?.unwrap_or(sent);
         use FrontendMessage as F;
-        let first = requests.first();
-        let negotiates = matches!(first, Some(F::SSLRequest | F::GSSENCRequest));
-        let logs_in = matches!(first, Some(F::StartupMessage { .. }));
+        let spec = field(doc, &["spec"]).ok_or("spec: missing")?;
         let id = field(doc, &["connectionId", "connection_id"])
             .or_else(|| field(spec, &["connectionId", "connection_id"]))
             .map(|v| text(Some(v)));
-        let key = id.unwrap_or_else(|| match (&self.current, negotiates || logs_in) {
+        let parsed = messages(spec).and_then(|m| Ok((m, times(spec)?)));
+        // What begins a connection, by its first message or, when the
+        // messages cannot be read, by Keploy's name for its bundle.
+        let first = parsed.as_ref().ok().and_then(|((r, _), _)| r.first());
+        let negotiates = matches!(first, Some(F::SSLRequest | F::GSSENCRequest));
+        let cancels = matches!(first, Some(F::CancelRequest { .. }));
+        let begins = match &parsed {
+            Ok(_) => negotiates || cancels || matches!(first, Some(F::StartupMessage { .. })),
+            Err(_) => field(spec, &["postgresrequests"])
+                .and_then(|r| r.get(0))
+                .is_some_and(|b| {
+                    text(field(b, &["identifier"])).eq_ignore_ascii_case("StartupRequest")
+                }),
+        };
+        let key = id.unwrap_or_else(|| match (&self.current, begins) {
+            // A cancel request comes on a connection of its own.
+            _ if cancels => format!("#cancel{}", self.count),
             // After an encryption request, the login is on that connection.
             (Some((k, true)), _) => k.clone(),
             // Without ids, each connection begins with its login.
@@ -87,20 +109,36 @@ impl Connections {
         let continues = matches!(&self.current, Some((k, true)) if *k == key);
         // A new connection on an id seen before: Keploy reuses the ids of
         // closed connections, so the earlier one ended.
-        if (negotiates || logs_in) && !continues && self.open.contains_key(&key) {
+        if begins && !continues {
             self.close(&key);
+            self.broken.remove(&key);
         }
-        self.current = Some((key.clone(), negotiates));
-        let count = &mut self.count;
-        let (conn, grouper, last) = self.open.entry(key).or_insert_with(|| {
-            *count += 1;
-            (*count, Grouper::new(), sent)
-        });
+        if !cancels {
+            self.current = Some((key.clone(), negotiates));
+        }
+        let ((requests, responses), (sent, answered)) =
+            match parsed {
+                Ok(p) if !self.broken.contains(&key) => p,
+                Ok(_) => return Err(
+                    "left out with the mock before it on its connection, which could not be read"
+                        .to_owned(),
+                ),
+                Err(e) => {
+                    self.close(&key);
+                    self.broken.insert(key);
+                    return Err(e);
+                }
+            };
         // As when recording: reel answers an encryption request itself and
         // stores neither it nor its answer.
         if negotiates {
             return Ok(());
         }
+        let count = &mut self.count;
+        let (conn, grouper, last) = self.open.entry(key.clone()).or_insert_with(|| {
+            *count += 1;
+            (*count, Grouper::new(), sent)
+        });
         let mut raw = Vec::new();
         for m in requests {
             raw.clear();
@@ -117,7 +155,20 @@ impl Connections {
             }
         }
         *last = (*last).max(answered);
+        if cancels {
+            self.close(&key);
+        }
         Ok(())
+    }
+
+    /// Ends every connection: the next test set's mocks are on their own.
+    pub(super) fn end_set(&mut self) {
+        let keys: Vec<String> = self.open.keys().cloned().collect();
+        for k in keys {
+            self.close(&k);
+        }
+        self.current = None;
+        self.broken.clear();
     }
 
     fn close(&mut self, key: &str) {
@@ -129,43 +180,20 @@ impl Connections {
 
     /// Every exchange, in the order the app sent them.
     pub(super) fn finish(mut self) -> Vec<Exchange> {
-        let keys: Vec<String> = self.open.keys().cloned().collect();
-        for k in keys {
-            self.close(&k);
-        }
+        self.end_set();
         let mut out: Vec<Exchange> = self
             .groups
             .into_iter()
-            .map(|(conn, g)| exchange(conn, g))
+            .map(|(conn, g)| {
+                let error = g
+                    .responses
+                    .is_empty()
+                    .then(|| "Keploy's mocks hold no answer to this".to_owned());
+                g.into_exchange(DEPENDENCY, conn, usize::MAX, error)
+            })
             .collect();
         out.sort_by_key(|x| x.started_at);
         out
-    }
-}
-
-/// One request group and its answer as a stored exchange.
-fn exchange(connection: u64, g: RequestGroup) -> Exchange {
-    let started_at = g.started_at.unwrap_or(Micros(0));
-    let response = (!g.responses.is_empty()).then(|| Payload::Wire {
-        decoded: DecodedJson::text(&json!({ "messages": g.responses })),
-        raw: Body::complete(g.response_raw),
-    });
-    Exchange {
-        session_id: 0,
-        seq: 0,
-        direction: Direction::Outbound,
-        protocol: Protocol::Postgres,
-        dependency: Some(DEPENDENCY.to_owned()),
-        connection,
-        started_at,
-        first_byte_at: g.first_byte_at,
-        ended_at: g.ended_at.or(g.first_byte_at),
-        request: Payload::Wire {
-            decoded: DecodedJson::text(&json!({ "messages": g.requests })),
-            raw: Body::complete(g.request_raw),
-        },
-        response,
-        error: None,
     }
 }
 
@@ -185,12 +213,19 @@ fn messages(spec: &Value) -> Result<(Vec<FrontendMessage>, Vec<BackendMessage>),
         backend(b, &mut responses).map_err(|e| format!("postgresresponses[{i}].{e}"))?;
     }
     if requests.is_empty() {
+        if field(spec, &["requests"]).is_some() {
+            return Err(
+                "spec.requests: Keploy's packet layout of Postgres mocks, which reel does not read (it reads postgresrequests and postgresresponses)"
+                    .to_owned(),
+            );
+        }
         return Err("postgresrequests: no message".to_owned());
     }
-    // Keploy's header leaves out the Sync or Flush that closes an
-    // extended-protocol request; the server's answer says which was sent.
-    let extended = requests.iter().any(|m| {
-        use FrontendMessage as F;
+    // Keploy's header leaves out the Sync or Flush that closes the last
+    // extended-protocol request of what it read (one in the middle it
+    // keeps); the server's answer says which was sent.
+    use FrontendMessage as F;
+    let last_extended = requests.iter().rposition(|m| {
         matches!(
             m,
             F::Parse { .. }
@@ -200,20 +235,48 @@ fn messages(spec: &Value) -> Result<(Vec<FrontendMessage>, Vec<BackendMessage>),
                 | F::Close { .. }
         )
     });
-    let ready = responses
+    let last_synced = requests
         .iter()
-        .any(|m| matches!(m, BackendMessage::ReadyForQuery { .. }));
-    let synced = requests
+        .rposition(|m| matches!(m, F::Sync | F::Flush));
+    // Each of these is answered by a ReadyForQuery of its own.
+    let syncs = requests
         .iter()
-        .any(|m| matches!(m, FrontendMessage::Sync | FrontendMessage::Flush));
-    if extended && !synced && !responses.is_empty() {
-        // An answer without ReadyForQuery comes only after a Flush.
-        requests.push(match ready {
-            true => FrontendMessage::Sync,
-            false => FrontendMessage::Flush,
+        .filter(|m| {
+            matches!(
+                m,
+                F::Sync | F::Query { .. } | F::FunctionCall { .. } | F::StartupMessage { .. }
+            )
+        })
+        .count();
+    let readies = responses
+        .iter()
+        .filter(|m| matches!(m, BackendMessage::ReadyForQuery { .. }))
+        .count();
+    if last_extended > last_synced && !responses.is_empty() {
+        // An answer without its ReadyForQuery comes only after a Flush.
+        requests.push(match readies > syncs {
+            true => F::Sync,
+            false => F::Flush,
         });
     }
+    // What the fields said must also be something that can be sent.
+    for (i, m) in requests.iter().enumerate() {
+        m.check()
+            .map_err(|why| format!("postgresrequests: message {} ({}): {why}", i + 1, m.name()))?;
+    }
+    for (i, m) in responses.iter().enumerate() {
+        m.check()
+            .map_err(|why| format!("postgresresponses: message {} ({}): {why}", i + 1, m.name()))?;
+    }
     Ok((requests, responses))
+}
+
+/// Why a bundle's messages could not be taken from its bytes.
+fn no_bytes(bundle: &Value) -> &'static str {
+    match text(field(bundle, &["payload"])).is_empty() {
+        true => "there is no payload",
+        false => "its payload is not whole messages of the types its header lists",
+    }
 }
 
 /// The one-letter types a bundle's header lists.
@@ -226,9 +289,7 @@ fn header(bundle: &Value) -> Result<Vec<u8>, String> {
         .iter()
         .enumerate()
         .map(|(i, v)| match v {
-            // YAML reads an unquoted `N` or `Y` as a boolean.
-            Value::Bool(false) => Ok(b'N'),
-            Value::Bool(true) => Ok(b'Y'),
+            // An unquoted `1` (ParseComplete) reads as a number.
             Value::Number(n) if n.as_u64().is_some_and(|n| n < 10) => {
                 Ok(b'0' + n.as_u64().unwrap_or(0) as u8)
             }
@@ -287,7 +348,7 @@ fn frontend(bundle: &Value, out: &mut Vec<FrontendMessage>) -> Result<(), String
         return Ok(());
     }
     if letters.is_empty() {
-        return Err("header: missing, and no payload to read the messages from".to_owned());
+        return Err(format!("header: missing, and {}", no_bytes(bundle)));
     }
     let mut nth: BTreeMap<u8, usize> = BTreeMap::new();
     for &letter in &letters {
@@ -314,9 +375,11 @@ fn nth<'a>(bundle: &'a Value, name: &str, i: usize) -> Result<&'a Value, String>
 
 fn startup_message(bundle: &Value) -> Result<FrontendMessage, String> {
     let m = field(bundle, &["startup_message"]).ok_or("startup_message: missing")?;
-    let protocol = field(m, &["protocolversion", "protocol_version"])
-        .and_then(Value::as_i64)
-        .unwrap_or(crate::wire::postgres::PROTOCOL_V3 as i64) as i32;
+    let protocol = match field(m, &["protocolversion", "protocol_version"]) {
+        None => crate::wire::postgres::PROTOCOL_V3,
+        Some(_) => int(m, &["protocolversion", "protocol_version"])
+            .map_err(|e| format!("startup_message.{e}"))?,
+    };
     let mut params: Vec<(String, String)> = field(m, &["parameters"])
         .and_then(Value::as_object)
         .map(|p| p.iter().map(|(k, v)| (k.clone(), text(Some(v)))).collect())
@@ -388,9 +451,8 @@ fn frontend_message(bundle: &Value, letter: u8, i: usize) -> Result<FrontendMess
             let e = nth(bundle, "execute", i)?;
             F::Execute {
                 portal: s(e, &["portal"]),
-                max_rows: field(e, &["max_rows", "maxrows"])
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0) as i32,
+                max_rows: int(e, &["max_rows", "maxrows"])
+                    .map_err(|e| format!("execute[{i}].{e}"))?,
             }
         }
         b'S' => F::Sync,
@@ -398,12 +460,7 @@ fn frontend_message(bundle: &Value, letter: u8, i: usize) -> Result<FrontendMess
         b'X' => F::Terminate,
         b'c' => F::CopyDone,
         b'd' => F::CopyData {
-            data: Bytes(
-                value_bytes(field(nth(bundle, "copy_data", i)?, &["data"]).unwrap_or(&Value::Null))
-                    .map_err(|e| format!("copy_data.data: {e}"))?
-                    .unwrap_or_default()
-                    .0,
-            ),
+            data: copy_data(bundle, i)?,
         },
         b'f' => F::CopyFail {
             message: s(nth(bundle, "copy_fail", i)?, &["message"]),
@@ -413,11 +470,20 @@ fn frontend_message(bundle: &Value, letter: u8, i: usize) -> Result<FrontendMess
         },
         other => {
             return Err(format!(
-                "header: message type '{}' is kept by Keploy in no field reel can read, and there is no payload",
-                other as char
+                "header: message type '{}' is kept by Keploy in no field reel can read, and {}",
+                other as char,
+                no_bytes(bundle)
             ))
         }
     })
+}
+
+/// The bytes of the `i`th CopyData, either way.
+fn copy_data(bundle: &Value, i: usize) -> Result<Bytes, String> {
+    let data = field(nth(bundle, "copy_data", i)?, &["data"]).unwrap_or(&Value::Null);
+    Ok(value_bytes(data)
+        .map_err(|e| format!("copy_data.data: {e}"))?
+        .unwrap_or_default())
 }
 
 /// What a `p` message carries: a SASL response, a SASL initial response
@@ -480,7 +546,7 @@ fn backend(bundle: &Value, out: &mut Vec<BackendMessage>) -> Result<(), String> 
         return Ok(());
     }
     if letters.is_empty() {
-        return Err("header: missing, and no payload to read the messages from".to_owned());
+        return Err(format!("header: missing, and {}", no_bytes(bundle)));
     }
     let mut nth: BTreeMap<u8, usize> = BTreeMap::new();
     for (at, &letter) in letters.iter().enumerate() {
@@ -528,26 +594,27 @@ fn backend_message(
         }
         b'K' => {
             let k = nth(bundle, "backend_key_data", i)?;
+            let key = |names: &[&str]| -> Result<[u8; 4], String> {
+                // Keploy writes both as unsigned 32-bit numbers.
+                Ok(int::<u32>(k, names)
+                    .map_err(|e| format!("backend_key_data.{e}"))?
+                    .to_be_bytes())
+            };
             B::BackendKeyData {
-                process_id: field(k, &["process_id", "processid"])
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0) as i32,
-                secret_key: Bytes(
-                    (field(k, &["secret_key", "secretkey"])
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0) as u32)
-                        .to_be_bytes()
-                        .to_vec(),
-                ),
+                process_id: i32::from_be_bytes(key(&["process_id", "processid"])?),
+                secret_key: Bytes(key(&["secret_key", "secretkey"])?.to_vec()),
             }
         }
         b'Z' => {
             let z = nth(bundle, "ready_for_query", i)?;
-            let status = field(z, &["txstatus", "tx_status"])
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::from(b'I'));
+            let status = match field(z, &["txstatus", "tx_status"]) {
+                None | Some(Value::Null) => b'I',
+                Some(v) => letter_code(v).ok_or_else(|| {
+                    format!("ready_for_query.txstatus: {v} is not I (73), T (84) or E (69)")
+                })?,
+            };
             B::ReadyForQuery {
-                status: match status as u8 {
+                status: match status {
                     b'I' => TxStatus::Idle,
                     b'T' => TxStatus::InTransaction,
                     b'E' => TxStatus::Failed,
@@ -580,7 +647,9 @@ fn backend_message(
                 Some(Value::Array(vs)) => vs
                     .iter()
                     .enumerate()
-                    .map(|(j, v)| row_value(v).map_err(|e| format!("data_row[{i}][{j}]: {e}")))
+                    .map(|(j, v)| {
+                        row_value(v).map_err(|e| format!("data_row[{i}].row_values[{j}]: {e}"))
+                    })
                     .collect::<Result<_, _>>()?,
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => return Err(format!("data_row[{i}].row_values: not a list")),
@@ -609,9 +678,11 @@ fn backend_message(
         b'A' => {
             let a = nth(bundle, "notification_response", i)?;
             B::NotificationResponse {
-                process_id: field(a, &["pid", "process_id"])
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0) as i32,
+                process_id: i32::from_be_bytes(
+                    int::<u32>(a, &["pid", "process_id"])
+                        .map_err(|e| format!("notification_response.{e}"))?
+                        .to_be_bytes(),
+                ),
                 channel: s(a, &["channel"]),
                 payload: s(a, &["payload"]),
             }
@@ -631,12 +702,7 @@ fn backend_message(
         b's' => B::PortalSuspended,
         b'c' => B::CopyDone,
         b'd' => B::CopyData {
-            data: Bytes(
-                value_bytes(field(nth(bundle, "copy_data", i)?, &["data"]).unwrap_or(&Value::Null))
-                    .map_err(|e| format!("copy_data.data: {e}"))?
-                    .unwrap_or_default()
-                    .0,
-            ),
+            data: copy_data(bundle, i)?,
         },
         b'G' | b'H' | b'W' => {
             let name = match letter {
@@ -645,30 +711,17 @@ fn backend_message(
                 _ => "copy_both_response",
             };
             let c = nth(bundle, name, i)?;
-            let format = field(c, &["overall_format", "overallformat"])
-                .and_then(Value::as_i64)
-                .unwrap_or(0) as i8;
+            let format =
+                int(c, &["overall_format", "overallformat"]).map_err(|e| format!("{name}.{e}"))?;
             let column_formats = numbers(field(c, &["column_format_codes", "columnformatcodes"]))
                 .map_err(|e| format!("{name}.column_format_codes: {e}"))?;
-            match letter {
-                b'G' => B::CopyInResponse {
-                    format,
-                    column_formats,
-                },
-                b'H' => B::CopyOutResponse {
-                    format,
-                    column_formats,
-                },
-                _ => B::CopyBothResponse {
-                    format,
-                    column_formats,
-                },
-            }
+            B::copy_response(letter, format, column_formats)
         }
         other => {
             return Err(format!(
-                "header: message type '{}' is kept by Keploy in no field reel can read, and there is no payload",
-                other as char
+                "header: message type '{}' is kept by Keploy in no field reel can read, and {}",
+                other as char,
+                no_bytes(bundle)
             ))
         }
     })
@@ -686,9 +739,7 @@ fn authentication(bundle: &Value, which: Auth) -> Result<BackendMessage, String>
         Auth::Earlier if has("authentication_sasl_final") => 12,
         Auth::Earlier if has("authentication_sasl_continue") => 11,
         Auth::Earlier => 0,
-        Auth::AsTyped => field(bundle, &["auth_type"])
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
+        Auth::AsTyped => int(bundle, &["auth_type"])?,
     };
     let data_of = |name: &str| -> Result<Vec<u8>, String> {
         let v = field(bundle, &[name])
@@ -748,15 +799,14 @@ fn row_field(f: &Value) -> Result<Field, String> {
             String::from_utf8_lossy(&n).into_owned()
         }
     };
-    let int = |names: &[&str]| field(f, names).and_then(Value::as_i64).unwrap_or(0);
     Ok(Field {
         name,
-        table_oid: int(&["table_oid", "tableoid"]) as u32,
-        column: int(&["table_attribute_number", "tableattributenumber"]) as i16,
-        type_oid: int(&["data_type_oid", "datatypeoid"]) as u32,
-        type_size: int(&["data_type_size", "datatypesize"]) as i16,
-        type_modifier: int(&["type_modifier", "typemodifier"]) as i32,
-        format: int(&["format"]) as i16,
+        table_oid: int(f, &["table_oid", "tableoid"])?,
+        column: int(f, &["table_attribute_number", "tableattributenumber"])?,
+        type_oid: int(f, &["data_type_oid", "datatypeoid"])?,
+        type_size: int(f, &["data_type_size", "datatypesize"])?,
+        type_modifier: int(f, &["type_modifier", "typemodifier"])?,
+        format: int(f, &["format"])?,
     })
 }
 
@@ -808,7 +858,7 @@ fn numbers<T: TryFrom<i64>>(v: Option<&Value>) -> Result<Vec<T>, String> {
             .map(|n| {
                 n.as_i64()
                     .and_then(|n| T::try_from(n).ok())
-                    .ok_or_else(|| format!("{n} is out of range"))
+                    .ok_or_else(|| format!("{n} is not a whole number in range"))
             })
             .collect(),
         Some(Value::Null) | None => Ok(Vec::new()),
@@ -818,16 +868,32 @@ fn numbers<T: TryFrom<i64>>(v: Option<&Value>) -> Result<Vec<T>, String> {
 
 /// `S` (83) a statement, `P` (80) a portal.
 fn target(v: Option<&Value>) -> Result<Target, String> {
-    let code = match v {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        Some(Value::String(s)) if s.len() == 1 => u64::from(s.as_bytes()[0]),
-        Some(other) => return Err(format!("{other} is not S (83) or P (80)")),
-        None => return Err("missing".to_owned()),
-    };
-    match code as u8 {
-        b'S' => Ok(Target::Statement),
-        b'P' => Ok(Target::Portal),
-        other => Err(format!("{other} is not S (83) or P (80)")),
+    let v = v.ok_or("missing")?;
+    match letter_code(v) {
+        Some(b'S') => Ok(Target::Statement),
+        Some(b'P') => Ok(Target::Portal),
+        _ => Err(format!("{v} is not S (83) or P (80)")),
+    }
+}
+
+/// A one-byte code as Go writes a `byte` (a number) or as a letter.
+fn letter_code(v: &Value) -> Option<u8> {
+    match v {
+        Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
+        Value::String(s) if s.len() == 1 => Some(s.as_bytes()[0]),
+        _ => None,
+    }
+}
+
+/// A whole-number field (by any of `names`) in `T`'s range; absent is 0,
+/// as Go's YAML leaves out zero values. The error names the field.
+fn int<T: TryFrom<i64> + Default>(v: &Value, names: &[&str]) -> Result<T, String> {
+    match field(v, names) {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(n) => n
+            .as_i64()
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| format!("{}: {n} is not a whole number in range", names[0])),
     }
 }
 

@@ -228,6 +228,24 @@ impl BackendMessage {
         codec::backend_name(self)
     }
 
+    /// The COPY response a tag names: `G` in, `H` out, else `W` both.
+    pub fn copy_response(tag: u8, format: i8, column_formats: Vec<i16>) -> Self {
+        match tag {
+            b'G' => BackendMessage::CopyInResponse {
+                format,
+                column_formats,
+            },
+            b'H' => BackendMessage::CopyOutResponse {
+                format,
+                column_formats,
+            },
+            _ => BackendMessage::CopyBothResponse {
+                format,
+                column_formats,
+            },
+        }
+    }
+
     /// The field with code `code` of an ErrorResponse or NoticeResponse.
     pub fn notice_field(&self, code: char) -> Option<&str> {
         match self {

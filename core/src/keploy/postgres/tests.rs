@@ -500,6 +500,11 @@ fn connections_follow_connection_ids_and_else_logins() {
         .filter(|x| types(&x.request)[0] == "StartupMessage")
     {
         assert_eq!(types(&x.request), ["StartupMessage", "PasswordMessage"]);
+        let answer = sent(x.response.as_ref().unwrap());
+        assert_eq!(
+            (answer[0]["code"].clone(), answer[1]["code"].clone()),
+            (json!(5), json!(0))
+        );
     }
 
     // Without ids, each login starts a connection and what follows is its.
@@ -542,6 +547,8 @@ fn what_cannot_be_read_is_named_by_its_place() {
         bad("    postgresrequests: []\n"),
         "postgresrequests: no message"
     );
+    assert!(bad("    requests:\n        - message: {}\n")
+        .starts_with("spec.requests: Keploy's packet layout"));
     assert_eq!(
         bad("    postgresrequests:\n        - header: [Q]\n          query: {string: SELECT 1}\n    reqtimestampmock: yesterday\n"),
         "reqtimestampmock: 'yesterday' is not an RFC 3339 time: premature end of input"
@@ -670,7 +677,8 @@ connectionId: \"0\"
 
 #[test]
 fn an_answer_without_ready_for_query_followed_a_flush() {
-    // node-postgres describes a statement and flushes; the server answers
+    // A node client (Keploy's node-postgres sample, on postgres.js) describes
+    // a statement and flushes; the server answers
     // without ReadyForQuery, and the Sync comes with the execute.
     let describe = r#"
 kind: Postgres
@@ -706,5 +714,183 @@ spec:
             "CommandComplete",
             "ReadyForQuery"
         ]
+    );
+}
+
+#[test]
+fn fields_that_cannot_be_sent_are_listed_not_fatal() {
+    let bad = |body: &str| {
+        Connections::default()
+            .mock(&yaml(&format!("kind: Postgres\nspec:\n{body}")))
+            .unwrap_err()
+    };
+    let q =
+        "    postgresrequests:\n        - header: [Q]\n          query: {string: \"SELECT 1\"}\n";
+    assert!(bad(
+        "    postgresrequests:\n        - header: [Q]\n          query: {string: \"SELECT \\0\"}\n"
+    )
+    .starts_with("postgresrequests: message 1 (Query): "));
+    assert!(bad(&format!(
+        "{q}    postgresresponses:\n        - header: [E, Z]\n          error_response: {{severity: ERROR, code: XX000, message: m, unknown_fields: {{\"0\": x}}}}\n          ready_for_query: {{txstatus: 73}}\n"
+    ))
+    .starts_with("postgresresponses: message 1 (ErrorResponse): "));
+    // Numbers out of their field's range, and a status given as a letter.
+    assert_eq!(
+        bad(&format!("{q}    postgresresponses:\n        - header: [Z]\n          ready_for_query: {{txstatus: 329}}\n")),
+        "postgresresponses[0].ready_for_query.txstatus: 329 is not I (73), T (84) or E (69)"
+    );
+    assert_eq!(
+        bad(&format!("{q}    postgresresponses:\n        - header: [K, Z]\n          backend_key_data: {{process_id: 1, secret_key: 4294967297}}\n          ready_for_query: {{txstatus: 73}}\n")),
+        "postgresresponses[0].backend_key_data.secret_key: 4294967297 is not a whole number in range"
+    );
+    assert_eq!(
+        bad("    postgresrequests:\n        - header: [D]\n          describe: {object_type: 339, name: \"\"}\n"),
+        "postgresrequests[0].describe.object_type: 339 is not S (83) or P (80)"
+    );
+    let got = import(&[&format!(
+        "kind: Postgres\nspec:\n{q}    postgresresponses:\n        - header: [Z]\n          ready_for_query: {{txstatus: E}}\n"
+    )]);
+    assert_eq!(
+        sent(got[0].response.as_ref().unwrap())[0],
+        json!({"type": "ReadyForQuery", "status": "failed"})
+    );
+}
+
+#[test]
+fn a_pipelined_bundle_keeps_its_inner_sync_and_gets_its_last() {
+    // Keploy keeps a Sync in the middle of what it read and drops the last:
+    // two statements, two ReadyForQuery, then a query of the next mock.
+    let pipelined = r#"
+kind: Postgres
+spec:
+    postgresrequests:
+        - header: [P, B, E, S, P, B, E]
+          parse:
+            - {name: "", query: BEGIN}
+            - {name: "", query: "UPDATE t SET n = 1"}
+          bind: [{}, {}]
+          execute: [{}, {}]
+    postgresresponses:
+        - header: ["1", "2", C, Z, "1", "2", C, Z]
+          command_complete: [{command_tag_type: BEGIN}, {command_tag_type: UPDATE 1}]
+          ready_for_query: {txstatus: 84}
+    reqtimestampmock: 2024-02-15T07:46:56.100Z
+    restimestampmock: 2024-02-15T07:46:56.101Z
+"#;
+    let commit = r#"
+kind: Postgres
+spec:
+    postgresrequests:
+        - header: [Q]
+          query: {string: COMMIT}
+    postgresresponses:
+        - header: [C, Z]
+          command_complete: [{command_tag_type: COMMIT}]
+          ready_for_query: {txstatus: 73}
+    reqtimestampmock: 2024-02-15T07:46:56.200Z
+    restimestampmock: 2024-02-15T07:46:56.201Z
+"#;
+    let got = import(&[pipelined, commit]);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(types(&got[0].request), ["Parse", "Bind", "Execute", "Sync"]);
+    assert_eq!(types(&got[1].request), ["Parse", "Bind", "Execute", "Sync"]);
+    assert_eq!(
+        sent(got[1].response.as_ref().unwrap())[2]["tag"],
+        "UPDATE 1"
+    );
+    assert_eq!(types(&got[2].request), ["Query"]);
+    assert_eq!(sent(got[2].response.as_ref().unwrap())[0]["tag"], "COMMIT");
+    assert!(got.iter().all(|x| x.error.is_none()));
+}
+
+#[test]
+fn a_mock_that_cannot_be_read_takes_its_connection_until_the_next_login() {
+    let t = "2024-02-15T07:46:56";
+    let broken_login = format!(
+        "
+kind: Postgres
+spec:
+    postgresrequests:
+        - identifier: StartupRequest
+    reqtimestampmock: {t}.100Z
+connectionId: \"3\"
+"
+    );
+    let on = |doc: &str, id: &str| format!("{doc}connectionId: \"{id}\"\n");
+    let mut c = Connections::default();
+    assert_eq!(
+        c.mock(&yaml(&broken_login)).unwrap_err(),
+        "postgresrequests[0].startup_message: missing"
+    );
+    // The password and the query that follow on its connection would be
+    // grouped as one exchange with the login's answer: both are listed.
+    for doc in [on(&login_done(t), "3"), on(PREPARE, "3")] {
+        assert_eq!(
+            c.mock(&yaml(&doc)).unwrap_err(),
+            "left out with the mock before it on its connection, which could not be read"
+        );
+    }
+    // Another connection, and a new login on the same id, are taken.
+    c.mock(&yaml(&on(EXECUTE, "4"))).unwrap();
+    c.mock(&yaml(&on(&startup(t, "again"), "3"))).unwrap();
+    c.mock(&yaml(&on(&login_done(t), "3"))).unwrap();
+    let got = c.finish();
+    let firsts: Vec<String> = got.iter().map(|x| types(&x.request)[0].clone()).collect();
+    assert_eq!(firsts, ["StartupMessage", "Bind"], "{got:#?}");
+}
+
+#[test]
+fn each_test_set_ends_its_connections() {
+    // An answer without ReadyForQuery leaves its group open; the next test
+    // set's first query, on a connection with the same number, is not its.
+    let describe = r#"
+kind: Postgres
+spec:
+    postgresrequests:
+        - header: [P, D]
+          parse: [{name: "", query: SELECT 1}]
+          describe: {object_type: 83, name: ""}
+    postgresresponses:
+        - header: ["1", t, T]
+          parameter_description: {parameteroids: []}
+          row_description: {fields: []}
+    reqtimestampmock: 2024-02-15T07:46:56.100Z
+    restimestampmock: 2024-02-15T07:46:56.101Z
+"#;
+    let mut c = Connections::default();
+    c.mock(&yaml(describe)).unwrap();
+    c.end_set();
+    c.mock(&yaml(EXECUTE)).unwrap();
+    let got = c.finish();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(types(&got[1].request), ["Bind", "Execute", "Sync"]);
+    assert!(got[1].response.is_some());
+    assert_ne!(got[0].connection, got[1].connection);
+    // The open group was kept, saying it has no ReadyForQuery's end.
+    assert_eq!(types(&got[0].request), ["Parse", "Describe", "Flush"]);
+}
+
+#[test]
+fn an_empty_bind_parameter_is_an_empty_value_and_an_empty_row_value_null() {
+    // What Keploy's own replay makes of them: it writes NULL and empty
+    // alike, as `[]` in a bind and `""` in a row.
+    let doc = r#"
+kind: Postgres
+spec:
+    postgresrequests:
+        - header: [B, E]
+          bind: [{parameters: [[], [110]]}]
+          execute: [{}]
+    postgresresponses:
+        - header: ["2", D, C, Z]
+          data_row: [{row_values: ["", n]}]
+          command_complete: [{command_tag_type: SELECT 1}]
+          ready_for_query: {txstatus: 73}
+"#;
+    let got = import(&[doc]);
+    assert_eq!(sent(&got[0].request)[0]["params"], json!(["", "n"]));
+    assert_eq!(
+        sent(got[0].response.as_ref().unwrap())[1]["values"],
+        json!([null, "n"])
     );
 }

@@ -910,20 +910,7 @@ fn backend_body(tag: u8, r: &mut Reader<'_>) -> Result<BackendMessage, String> {
             let column_formats = r.list("column format", 2, |r, i| {
                 r.i16(What::Item("format of column", i))
             })?;
-            match tag {
-                b'G' => B::CopyInResponse {
-                    format,
-                    column_formats,
-                },
-                b'H' => B::CopyOutResponse {
-                    format,
-                    column_formats,
-                },
-                _ => B::CopyBothResponse {
-                    format,
-                    column_formats,
-                },
-            }
+            B::copy_response(tag, format, column_formats)
         }
         b'd' => B::CopyData { data: r.rest() },
         b'c' => B::CopyDone,

@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 
+use crate::model::{Body, DecodedJson, Direction, Exchange, Payload, Protocol};
 use crate::time::Micros;
 
 use super::{BackendMessage, Bytes, FrontendMessage};
@@ -99,6 +100,48 @@ impl RequestGroup {
         );
     }
 
+    /// The group as the exchange stored of it: a call to `dependency` on
+    /// connection `connection`, its raw bytes kept within `cap`. Its `seq`
+    /// is the caller's to set.
+    pub fn into_exchange(
+        self,
+        dependency: &str,
+        connection: u64,
+        cap: usize,
+        error: Option<String>,
+    ) -> Exchange {
+        let answered = !self.responses.is_empty();
+        Exchange {
+            session_id: 0,
+            seq: 0,
+            direction: Direction::Outbound,
+            protocol: Protocol::Postgres,
+            dependency: Some(dependency.to_owned()),
+            connection,
+            started_at: self.started_at.unwrap_or_else(Micros::now),
+            first_byte_at: self.first_byte_at,
+            ended_at: self.ended_at,
+            request: Payload::Wire {
+                decoded: DecodedJson::text(&Messages {
+                    messages: &self.requests,
+                }),
+                raw: Body::capped(self.request_raw, self.request_size, self.request_cut, cap),
+            },
+            response: answered.then(|| Payload::Wire {
+                decoded: DecodedJson::text(&Messages {
+                    messages: &self.responses,
+                }),
+                raw: Body::capped(
+                    self.response_raw,
+                    self.response_size,
+                    self.response_cut,
+                    cap,
+                ),
+            }),
+            error,
+        }
+    }
+
     /// The SQL this group runs, for listings and error messages.
     pub fn sql(&self) -> Option<&str> {
         self.requests.iter().find_map(|m| match m {
@@ -108,6 +151,12 @@ impl RequestGroup {
             _ => None,
         })
     }
+}
+
+/// An exchange's decoded messages, as stored: `{"messages": [...]}`.
+#[derive(serde::Serialize)]
+struct Messages<'a, M> {
+    messages: &'a [M],
 }
 
 /// A message's bytes as kept, and how many more went by unkept.
