@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::postgres::sibling_bin;
+use crate::postgres::{run_suite, sibling_bin};
 use crate::support::*;
 
 /// Copies the fixture test set `name` into `to`, the addresses filled in.
@@ -82,26 +82,14 @@ fn a_keploy_test_set_imports_generates_and_replays_green() {
         )
     };
     // Nothing listens at the pricing address: only reel's mock answers.
-    let out = reel(&["test", suite.to_str().unwrap(), "--app", &app_cmd("normal")]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(said.trim_end().ends_with("4 passed, 0 failed"), "{said}");
+    let (code, said) = run_suite(&suite, &["--app", &app_cmd("normal")]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("4 passed, 0 failed"), "{said}");
 
     // A changed build (author renamed, quotes 10% higher) fails the post,
     // the quote and the read of the new book; the missing book still passes.
-    let out = reel(&[
-        "test",
-        suite.to_str().unwrap(),
-        "--app",
-        &app_cmd("changed"),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let (code, said) = run_suite(&suite, &["--app", &app_cmd("changed")]);
+    assert_eq!(code, 1, "{said}");
     assert_eq!(failed_cases(&said).len(), 3, "{said}");
     assert!(said.contains("$.amount_cents"), "{said}");
     assert!(said.contains("$.author_name"), "{said}");
@@ -149,26 +137,14 @@ fn a_keploy_test_set_with_postgres_mocks_replays_without_the_database() {
             sibling_bin("reel-demo-app").display()
         )
     };
-    let out = reel(&["test", suite.to_str().unwrap(), "--app", &app_cmd("normal")]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(said.trim_end().ends_with("6 passed, 0 failed"), "{said}");
+    let (code, said) = run_suite(&suite, &["--app", &app_cmd("normal")]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("6 passed, 0 failed"), "{said}");
 
     // The list query ordered differently: both lists fail on the statement,
     // and the quote, whose book id came from the first list, cannot be sent.
-    let out = reel(&[
-        "test",
-        suite.to_str().unwrap(),
-        "--app",
-        &app_cmd("pg-changed-query"),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let (code, said) = run_suite(&suite, &["--app", &app_cmd("pg-changed-query")]);
+    assert_eq!(code, 1, "{said}");
     let failed: Vec<&str> = said.lines().filter(|l| l.starts_with("FAIL ")).collect();
     assert_eq!(
         failed,

@@ -183,6 +183,25 @@ spec:
     restimestampmock: 2024-02-15T07:46:56.401Z
 "#;
 
+/// A Parse and Describe the server answered without ReadyForQuery: the
+/// client flushed.
+const DESCRIBE_FLUSHED: &str = r#"
+kind: Postgres
+spec:
+    postgresrequests:
+        - header: [P, D]
+          parse:
+            - name: ""
+              query: SELECT $1::int AS n
+          describe: {object_type: 83, name: ""}
+    postgresresponses:
+        - header: ["1", t, T]
+          parameter_description: {parameteroids: [23]}
+          row_description: {fields: [{name: [110], data_type_oid: 23, data_type_size: 4, type_modifier: -1, format: 0}]}
+    reqtimestampmock: 2024-02-15T07:46:56.050Z
+    restimestampmock: 2024-02-15T07:46:56.051Z
+"#;
+
 #[test]
 fn a_lib_pq_session_becomes_the_exchanges_a_recording_would_hold() {
     let t = "2024-02-15T07:46:56";
@@ -678,25 +697,9 @@ connectionId: \"0\"
 #[test]
 fn an_answer_without_ready_for_query_followed_a_flush() {
     // A node client (Keploy's node-postgres sample, on postgres.js) describes
-    // a statement and flushes; the server answers
-    // without ReadyForQuery, and the Sync comes with the execute.
-    let describe = r#"
-kind: Postgres
-spec:
-    postgresrequests:
-        - header: [P, D]
-          parse:
-            - name: ""
-              query: SELECT $1::int AS n
-          describe: {object_type: 83, name: ""}
-    postgresresponses:
-        - header: ["1", t, T]
-          parameter_description: {parameteroids: [23]}
-          row_description: {fields: [{name: [110], data_type_oid: 23, data_type_size: 4, type_modifier: -1, format: 0}]}
-    reqtimestampmock: 2024-03-27T15:37:01.100+05:30
-    restimestampmock: 2024-03-27T15:37:01.101+05:30
-"#;
-    let got = import(&[describe, EXECUTE]);
+    // a statement and flushes; the server answers without ReadyForQuery,
+    // and the Sync comes with the execute.
+    let got = import(&[DESCRIBE_FLUSHED, EXECUTE]);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(
         types(&got[0].request),
@@ -843,22 +846,8 @@ connectionId: \"3\"
 fn each_test_set_ends_its_connections() {
     // An answer without ReadyForQuery leaves its group open; the next test
     // set's first query, on a connection with the same number, is not its.
-    let describe = r#"
-kind: Postgres
-spec:
-    postgresrequests:
-        - header: [P, D]
-          parse: [{name: "", query: SELECT 1}]
-          describe: {object_type: 83, name: ""}
-    postgresresponses:
-        - header: ["1", t, T]
-          parameter_description: {parameteroids: []}
-          row_description: {fields: []}
-    reqtimestampmock: 2024-02-15T07:46:56.100Z
-    restimestampmock: 2024-02-15T07:46:56.101Z
-"#;
     let mut c = Connections::default();
-    c.mock(&yaml(describe)).unwrap();
+    c.mock(&yaml(DESCRIBE_FLUSHED)).unwrap();
     c.end_set();
     c.mock(&yaml(EXECUTE)).unwrap();
     let got = c.finish();
