@@ -337,8 +337,11 @@ pub enum ImportFormat {
         app_host: Option<String>,
     },
     /// A Keploy test set (keploy/test-set-N/, or keploy/ for all of them):
-    /// its HTTP tests and HTTP mocks.
+    /// its HTTP tests, and its HTTP and Postgres mocks as the app's calls to
+    /// its dependencies.
     Keploy {
+        /// The test set folder (holding tests/ and mocks.yaml), or a folder
+        /// of test-set-N folders.
         dir: PathBuf,
         /// The session's name (default: the folder's name).
         #[arg(long)]
