@@ -612,12 +612,8 @@ fn entry(e: &Exchange, origin: &str, secrets: Option<&mut crate::secrets::Secret
         .split_once('?')
         .map(|(_, q)| q.split('#').next().unwrap_or(""))
         .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            serde_json::json!({"name": n, "value": v})
-        })
+        .flat_map(crate::matcher::query_pairs)
+        .map(|(n, v)| serde_json::json!({"name": n, "value": v}))
         .collect();
     let mime = |headers: &[(String, String)]| {
         crate::suite::spec_header(headers, "content-type")

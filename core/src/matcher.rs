@@ -120,6 +120,15 @@ pub fn check_kinds(v: &Value, path: &str) -> Result<(), String> {
     }
 }
 
+/// A query string's `name=value` pieces as written (not decoded), empty
+/// pieces left out; a piece without `=` is a name with an empty value.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
 /// A query value percent-decoded (`+` is a space; anything malformed is left
 /// as it is): how the generator reads a made-up value in a mock's target,
 /// and the mock a matcher written there (as written, or percent-encoded).
@@ -258,6 +267,13 @@ pub fn is_timestamp(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_pairs_are_as_written_and_keep_names_without_values() {
+        let got: Vec<_> = query_pairs("a=1&&b&c=x=y&d=%20+").collect();
+        assert_eq!(got, [("a", "1"), ("b", ""), ("c", "x=y"), ("d", "%20+")]);
+        assert_eq!(percent_decode("%20+%zz"), "  %zz");
+    }
 
     #[test]
     fn volatile_formats_become_matchers_with_their_paths() {

@@ -80,14 +80,9 @@ pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
     };
     let target = target.split('#').next().unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let pairs = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| crate::matcher::percent_decode(&s.replace('+', " "));
-            (dec(n), dec(v))
-        })
+    let dec = crate::matcher::percent_decode;
+    let pairs = crate::matcher::query_pairs(query)
+        .map(|(n, v)| (dec(n), dec(v)))
         .filter(|(n, _)| !n.is_empty())
         .collect();
     (

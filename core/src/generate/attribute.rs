@@ -591,7 +591,7 @@ fn sent_in_target(target: &str) -> BTreeSet<String> {
         query
             .split('&')
             .filter_map(|p| p.split_once('='))
-            .map(|(_, v)| crate::matcher::percent_decode(&v.replace('+', " "))),
+            .map(|(_, v)| crate::matcher::percent_decode(v)),
     );
     out
 }

@@ -289,13 +289,8 @@ fn matches(m: &MockSpec, call: &Call, noise: &Rules) -> bool {
 
 fn split_target(t: &str) -> (&str, Vec<(String, String)>) {
     let (path, query) = t.split_once('?').unwrap_or((t, ""));
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_owned(), v.to_owned())
-        })
+    let mut pairs: Vec<(String, String)> = reel_core::matcher::query_pairs(query)
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     pairs.sort();
     (path, pairs)

@@ -127,10 +127,8 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 fn query(req: &Request<Incoming>, key: &str) -> Option<String> {
-    req.uri().query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == key).then(|| reel_core::matcher::percent_decode(v))
-    })
+    reel_core::matcher::query_pairs(req.uri().query()?)
+        .find_map(|(k, v)| (k == key).then(|| reel_core::matcher::percent_decode(v)))
 }
 
 fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
