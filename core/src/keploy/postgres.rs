@@ -53,7 +53,17 @@ pub(super) struct Connections {
     /// Connections with a mock that could not be read, until their next
     /// login.
     broken: BTreeSet<String>,
+    /// Per connection, the parameter types of each prepared statement.
+    param_types: BTreeMap<String, BTreeMap<String, Vec<u32>>>,
 }
+
+/// Types whose values are never empty, in text or binary: bool, int8,
+/// int2, int4, oid, json, cidr, float4, float8, money, inet, date, time,
+/// timestamp, timestamptz, interval, timetz, numeric, uuid, jsonb.
+const NO_EMPTY_VALUE: &[u32] = &[
+    16, 20, 21, 23, 26, 114, 650, 700, 701, 790, 869, 1082, 1083, 1114, 1184, 1186, 1266, 1700,
+    2950, 3802,
+];
 
 /// When a mock's request was sent and its answer came.
 fn times(spec: &Value) -> Result<(Micros, Micros), String> {
@@ -85,7 +95,7 @@ impl Connections {
         let parsed = messages(spec).and_then(|m| Ok((m, times(spec)?)));
         // What begins a connection, by its first message or, when the
         // messages cannot be read, by Keploy's name for its bundle.
-        let first = parsed.as_ref().ok().and_then(|((r, _), _)| r.first());
+        let first = parsed.as_ref().ok().and_then(|(m, _)| m.requests.first());
         let negotiates = matches!(first, Some(F::SSLRequest | F::GSSENCRequest));
         let cancels = matches!(first, Some(F::CancelRequest { .. }));
         let begins = match &parsed {
@@ -112,11 +122,12 @@ impl Connections {
         if begins && !continues {
             self.close(&key);
             self.broken.remove(&key);
+            self.param_types.remove(&key);
         }
         if !cancels {
             self.current = Some((key.clone(), negotiates));
         }
-        let ((requests, responses), (sent, answered)) =
+        let (mut mock, (sent, answered)) =
             match parsed {
                 Ok(p) if !self.broken.contains(&key) => p,
                 Ok(_) => return Err(
@@ -134,6 +145,12 @@ impl Connections {
         if negotiates {
             return Ok(());
         }
+        self.empty_params(&key, &mut mock);
+        let Mock {
+            requests,
+            responses,
+            ..
+        } = mock;
         let count = &mut self.count;
         let (conn, grouper, last) = self.open.entry(key.clone()).or_insert_with(|| {
             *count += 1;
@@ -161,6 +178,55 @@ impl Connections {
         Ok(())
     }
 
+    /// Keploy writes a NULL parameter and an empty one alike, `[]`. Where
+    /// the statement's parameter type is known (its Parse named it, or the
+    /// server described it) and an empty value is not one of that type's
+    /// (a number, a date, a uuid, JSON...), the parameter was NULL; else it
+    /// is taken as empty, as Keploy's own replay sends it.
+    fn empty_params(&mut self, key: &str, mock: &mut Mock) {
+        let types = self.param_types.entry(key.to_owned()).or_default();
+        let described = mock.responses.iter().find_map(|m| match m {
+            BackendMessage::ParameterDescription { types } => Some(types.clone()),
+            _ => None,
+        });
+        for m in &mock.requests {
+            match m {
+                FrontendMessage::Parse {
+                    statement,
+                    param_types,
+                    ..
+                } => {
+                    types.insert(statement.clone(), param_types.clone());
+                }
+                FrontendMessage::Describe {
+                    kind: Target::Statement,
+                    name,
+                } => {
+                    if let Some(d) = &described {
+                        types.insert(name.clone(), d.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        for &(k, j) in &mock.empty_params {
+            let FrontendMessage::Bind {
+                statement, params, ..
+            } = &mut mock.requests[k]
+            else {
+                continue;
+            };
+            let oid = types
+                .get(statement.as_str())
+                .and_then(|t| t.get(j))
+                .copied()
+                .unwrap_or(0);
+            if NO_EMPTY_VALUE.contains(&oid) {
+                params[j] = None;
+            }
+        }
+    }
+
     /// Ends every connection: the next test set's mocks are on their own.
     pub(super) fn end_set(&mut self) {
         let keys: Vec<String> = self.open.keys().cloned().collect();
@@ -169,6 +235,7 @@ impl Connections {
         }
         self.current = None;
         self.broken.clear();
+        self.param_types.clear();
     }
 
     fn close(&mut self, key: &str) {
@@ -198,15 +265,35 @@ impl Connections {
 }
 
 /// A mock's messages: what the app sent and what the server answered.
-fn messages(spec: &Value) -> Result<(Vec<FrontendMessage>, Vec<BackendMessage>), String> {
+struct Mock {
+    requests: Vec<FrontendMessage>,
+    responses: Vec<BackendMessage>,
+    /// Bind parameters read from Keploy's `[]`, which it writes for NULL
+    /// and for an empty value alike: (message, parameter).
+    empty_params: Vec<(usize, usize)>,
+}
+
+fn messages(spec: &Value) -> Result<Mock, String> {
     let bundles = |names: &[&str]| match field(spec, names) {
         Some(Value::Array(a)) => Ok(a.as_slice()),
         Some(Value::Null) | None => Ok(&[][..]),
         Some(_) => Err(format!("{}: not a list", names[0])),
     };
     let mut requests = Vec::new();
+    let mut empty_params = Vec::new();
     for (i, b) in bundles(&["postgresrequests"])?.iter().enumerate() {
-        frontend(b, &mut requests).map_err(|e| format!("postgresrequests[{i}].{e}"))?;
+        let from = requests.len();
+        let built = frontend(b, &mut requests).map_err(|e| format!("postgresrequests[{i}].{e}"))?;
+        for (k, m) in requests.iter().enumerate().skip(from).filter(|_| built) {
+            if let FrontendMessage::Bind { params, .. } = m {
+                let empty = params.iter().enumerate();
+                empty_params.extend(
+                    empty
+                        .filter(|(_, p)| p.as_ref().is_some_and(|p| p.is_empty()))
+                        .map(|(j, _)| (k, j)),
+                );
+            }
+        }
     }
     let mut responses = Vec::new();
     for (i, b) in bundles(&["postgresresponses"])?.iter().enumerate() {
@@ -268,7 +355,11 @@ fn messages(spec: &Value) -> Result<(Vec<FrontendMessage>, Vec<BackendMessage>),
         m.check()
             .map_err(|why| format!("postgresresponses: message {} ({}): {why}", i + 1, m.name()))?;
     }
-    Ok((requests, responses))
+    Ok(Mock {
+        requests,
+        responses,
+        empty_params,
+    })
 }
 
 /// Why a bundle's messages could not be taken from its bytes.
@@ -321,7 +412,9 @@ fn from_payload<M>(
     agrees.then(|| decoded.into_iter().map(|(m, _)| m).collect())
 }
 
-fn frontend(bundle: &Value, out: &mut Vec<FrontendMessage>) -> Result<(), String> {
+/// Reads a bundle's messages into `out`; `true` when they were built from
+/// their fields, not read from the payload's bytes.
+fn frontend(bundle: &Value, out: &mut Vec<FrontendMessage>) -> Result<bool, String> {
     let letters = header(bundle)?;
     let startup = text(field(bundle, &["identifier"])).eq_ignore_ascii_case("StartupRequest")
         || (letters.is_empty() && field(bundle, &["startup_message"]).is_some());
@@ -341,11 +434,11 @@ fn frontend(bundle: &Value, out: &mut Vec<FrontendMessage>) -> Result<(), String
     });
     if let Some(ms) = decoded {
         out.extend(ms);
-        return Ok(());
+        return Ok(false);
     }
     if startup {
         out.push(startup_message(bundle)?);
-        return Ok(());
+        return Ok(true);
     }
     if letters.is_empty() {
         return Err(format!("header: missing, and {}", no_bytes(bundle)));
@@ -357,7 +450,7 @@ fn frontend(bundle: &Value, out: &mut Vec<FrontendMessage>) -> Result<(), String
         *n += 1;
         out.push(frontend_message(bundle, letter, i)?);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The `i`th value of a field Keploy writes as a list (`parse`, `bind`,

@@ -860,26 +860,51 @@ fn each_test_set_ends_its_connections() {
 }
 
 #[test]
-fn an_empty_bind_parameter_is_an_empty_value_and_an_empty_row_value_null() {
-    // What Keploy's own replay makes of them: it writes NULL and empty
-    // alike, as `[]` in a bind and `""` in a row.
-    let doc = r#"
+fn an_empty_bind_parameter_is_null_where_its_type_has_no_empty_value() {
+    // Keploy writes NULL and empty alike, `[]`. The server described the
+    // statement's parameters as text and int4: an empty int4 cannot be, so
+    // it was NULL; the text one is taken as empty, as Keploy's replay sends
+    // it, and so is one of a statement whose types nobody said.
+    let prepare = r#"
+kind: Postgres
+spec:
+    postgresrequests:
+        - header: [P, D]
+          parse: [{name: s1, query: "UPDATE t SET note = $1 WHERE n = $2"}]
+          describe: {object_type: 83, name: s1}
+    postgresresponses:
+        - header: ["1", t, n, Z]
+          parameter_description: {parameteroids: [25, 23]}
+          ready_for_query: {txstatus: 73}
+    reqtimestampmock: 2024-02-15T07:46:56.100Z
+    restimestampmock: 2024-02-15T07:46:56.101Z
+"#;
+    let bind = |statement: &str| {
+        format!(
+            r#"
 kind: Postgres
 spec:
     postgresrequests:
         - header: [B, E]
-          bind: [{parameters: [[], [110]]}]
-          execute: [{}]
+          bind: [{{prepared_statement: {statement}, parameters: [[], []]}}]
+          execute: [{{}}]
     postgresresponses:
         - header: ["2", D, C, Z]
-          data_row: [{row_values: ["", n]}]
-          command_complete: [{command_tag_type: SELECT 1}]
-          ready_for_query: {txstatus: 73}
-"#;
-    let got = import(&[doc]);
-    assert_eq!(sent(&got[0].request)[0]["params"], json!(["", "n"]));
+          data_row: [{{row_values: ["", n]}}]
+          command_complete: [{{command_tag_type: UPDATE 1}}]
+          ready_for_query: {{txstatus: 73}}
+    reqtimestampmock: 2024-02-15T07:46:56.200Z
+    restimestampmock: 2024-02-15T07:46:56.201Z
+"#
+        )
+    };
+    let got = import(&[prepare, &bind("s1"), &bind("s9")]);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(sent(&got[1].request)[0]["params"], json!(["", null]));
+    assert_eq!(sent(&got[2].request)[0]["params"], json!(["", ""]));
+    // A row's empty value is NULL: what Keploy's replay sends for it.
     assert_eq!(
-        sent(got[0].response.as_ref().unwrap())[1]["values"],
+        sent(got[1].response.as_ref().unwrap())[1]["values"],
         json!([null, "n"])
     );
 }
