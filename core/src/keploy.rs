@@ -72,18 +72,14 @@ fn test_sets(dir: &Path) -> Result<Vec<PathBuf>, KeployError> {
     Ok(sets)
 }
 
-/// Every YAML document of a file.
-fn documents(path: &Path) -> Result<Vec<Value>, KeployError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeployError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+/// Every YAML document of a file's text.
+fn documents(path: &Path, text: &str) -> Result<Vec<Value>, KeployError> {
     // The YAML reader resolves `!!binary` to its base64 text and forgets
     // the tag; as a local tag it is kept, and the bytes can be taken.
     static BINARY_TAG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"(?m)((?::|^\s*-)[ \t]+)!!binary([ \t\r\n])").expect("a valid pattern")
     });
-    let text = BINARY_TAG.replace_all(&text, "${1}!reel_binary${2}");
+    let text = BINARY_TAG.replace_all(text, "${1}!reel_binary${2}");
     let mut out = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
         let v = serde_yaml_ng::Value::deserialize(doc).map_err(|e| KeployError::Yaml {
@@ -285,19 +281,26 @@ fn sent_at(spec: &Value, req: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// One test set's files, read: each test file's path and text, in name
+/// order, and its `mocks.yaml`, if it has one.
+#[derive(Debug, Clone, Default)]
+pub struct TestSet {
+    pub tests: Vec<(PathBuf, String)>,
+    pub mocks: Option<(PathBuf, String)>,
+}
+
 /// Reads the Keploy test set (or the folder of test sets) at `dir`.
 pub fn read(dir: &Path) -> Result<Imported, KeployError> {
-    let mut entries: Vec<Value> = Vec::new();
-    // Where each entry came from, to name it in what is left out.
-    let mut origins: Vec<String> = Vec::new();
-    let mut skipped: Vec<String> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    let mut not_http: BTreeMap<String, usize> = BTreeMap::new();
-    let mut app_hosts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut postgres = postgres::Connections::default();
-    let mut pg_mocks = 0;
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|text| (path.to_owned(), text))
+            .map_err(|source| KeployError::Read {
+                path: path.to_owned(),
+                source,
+            })
+    };
+    let mut sets = Vec::new();
     for set in test_sets(dir)? {
-        let label = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
         let mut tests: Vec<PathBuf> = std::fs::read_dir(set.join("tests"))
             .map_err(|source| KeployError::Read {
                 path: set.join("tests"),
@@ -307,8 +310,33 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
             .collect();
         tests.sort();
-        for path in &tests {
-            for (i, doc) in documents(path)?.into_iter().enumerate() {
+        let mocks = ["mocks.yaml", "mocks.yml"]
+            .iter()
+            .map(|m| set.join(m))
+            .find(|p| p.is_file());
+        sets.push(TestSet {
+            tests: tests.iter().map(|p| read(p)).collect::<Result<_, _>>()?,
+            mocks: mocks.map(|p| read(&p)).transpose()?,
+        });
+    }
+    read_sets(dir, &sets)
+}
+
+/// The traffic of test sets already read; paths are named relative to `dir`.
+pub fn read_sets(dir: &Path, sets: &[TestSet]) -> Result<Imported, KeployError> {
+    let mut entries: Vec<Value> = Vec::new();
+    // Where each entry came from, to name it in what is left out.
+    let mut origins: Vec<String> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let mut not_http: BTreeMap<String, usize> = BTreeMap::new();
+    let mut app_hosts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut postgres = postgres::Connections::default();
+    let mut pg_mocks = 0;
+    for set in sets {
+        let label = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
+        for (path, source) in &set.tests {
+            for (i, doc) in documents(path, source)?.into_iter().enumerate() {
                 let at = if i == 0 {
                     label(path)
                 } else {
@@ -350,14 +378,10 @@ pub fn read(dir: &Path) -> Result<Imported, KeployError> {
                 entries.push(entry(spec, &started, &ended, entries.len() + 1));
             }
         }
-        let mocks = ["mocks.yaml", "mocks.yml"]
-            .iter()
-            .map(|m| set.join(m))
-            .find(|p| p.is_file());
-        if let Some(path) = mocks {
-            for (i, doc) in documents(&path)?.into_iter().enumerate() {
+        if let Some((path, mocks)) = &set.mocks {
+            for (i, doc) in documents(path, mocks)?.into_iter().enumerate() {
                 let name = text(field(&doc, &["name"]));
-                let at = format!("{} document {} ({name})", label(&path), i + 1);
+                let at = format!("{} document {} ({name})", label(path), i + 1);
                 let kind = text(field(&doc, &["kind"]));
                 if kind.eq_ignore_ascii_case("postgres") {
                     match postgres.mock(&doc) {

@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("redis_reply", redis_reply),
     ("mysql_packet", mysql_packet),
     ("mysql_conversation", mysql_conversation),
+    ("import_traffic", import_traffic),
 ];
 
 /// The recorder's caps a group may be built with: tiny ones make cutting
@@ -869,5 +870,91 @@ pub fn mysql_conversation(data: &[u8]) {
         // What is stored serialises.
         serde_json::to_string(&t.request).expect("a request serialises");
         serde_json::to_string(&t.answer).expect("an answer serialises");
+    }
+}
+
+/// The Keploy test a mocks file is read beside when the input names none.
+const KEPLOY_TEST: &str = "kind: Http
+name: test-1
+spec:
+  req: {method: GET, url: 'http://localhost:8080/books', header: {}, body: ''}
+  resp: {status_code: 200, header: {}, body: ok}
+  created: 1796029200
+";
+
+/// What `reel import` reads from another tool. Byte 0 even: the rest is a
+/// HAR file for `har::read` (bit 1: with `--app-host localhost:8080`).
+/// Odd: a Keploy test set, its test file and `mocks.yaml` split at the
+/// first line `--- mocks` (without one, all of it is the mocks file, beside
+/// a test of a GET to the app). Asserts: exchanges come in order of their
+/// start, numbered from 1; every dependency has calls; a Postgres
+/// exchange's stored bytes are exactly its stored messages, on each side;
+/// the session's setup can be written.
+pub fn import_traffic(data: &[u8]) {
+    use reel_core::keploy::{read_sets, TestSet};
+    use reel_core::model::{Payload, Protocol};
+    use reel_core::wire::postgres::BackendMessage;
+    let [flag, rest @ ..] = data else {
+        return;
+    };
+    let imported = if flag & 1 == 0 {
+        let host = (flag & 2 != 0).then_some("localhost:8080");
+        reel_core::har::read(rest, host).ok()
+    } else {
+        let Ok(text) = std::str::from_utf8(rest) else {
+            return;
+        };
+        let (tests, mocks) = text
+            .split_once("\n--- mocks\n")
+            .unwrap_or((KEPLOY_TEST, text));
+        let set = TestSet {
+            tests: vec![(PathBuf::from("tests/test-1.yaml"), tests.to_owned())],
+            mocks: Some((PathBuf::from("mocks.yaml"), mocks.to_owned())),
+        };
+        read_sets(Path::new(""), &[set]).ok()
+    };
+    let Some(imported) = imported else {
+        return;
+    };
+    let _ = imported.setup("fuzz", Path::new("input"));
+    for (i, x) in imported.exchanges.iter().enumerate() {
+        assert_eq!(x.seq, i as i64 + 1, "exchanges are numbered in order");
+        if i > 0 {
+            assert!(imported.exchanges[i - 1].started_at <= x.started_at);
+        }
+    }
+    for d in &imported.dependencies {
+        assert!(
+            imported
+                .exchanges
+                .iter()
+                .any(|x| x.dependency.as_deref() == Some(d.name.as_str())),
+            "dependency {} has no calls",
+            d.name
+        );
+    }
+    fn messages<M: serde::de::DeserializeOwned>(p: &Payload) -> (Vec<M>, Vec<u8>) {
+        let Payload::Wire { decoded, raw } = p else {
+            panic!("a Postgres exchange holds wire messages");
+        };
+        let v = decoded.value();
+        let ms = serde_json::from_value(v["messages"].clone()).expect("stored messages load");
+        (ms, raw.bytes.clone())
+    }
+    for x in imported
+        .exchanges
+        .iter()
+        .filter(|x| x.protocol == Protocol::Postgres)
+    {
+        let (sent, raw): (Vec<FrontendMessage>, _) = messages(&x.request);
+        let mut again = Vec::new();
+        sent.iter().for_each(|m| m.encode(&mut again));
+        assert_eq!(again, raw, "a request's bytes are its messages");
+        if let Some(answer) = &x.response {
+            let (got, raw): (Vec<BackendMessage>, _) = messages(answer);
+            let mut again = Vec::new();
+            got.iter().for_each(|m| m.encode(&mut again));
+            assert_eq!(again, raw, "an answer's bytes are its messages");
+        }
     }
 }
