@@ -112,13 +112,7 @@ fn json_of(v: serde_yaml_ng::Value) -> Value {
         Y::Sequence(items) => Value::Array(items.into_iter().map(json_of).collect()),
         Y::Mapping(m) => Value::Object(
             m.into_iter()
-                .map(|(k, v)| {
-                    let k = match json_of(k) {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    (k, json_of(v))
-                })
+                .map(|(k, v)| (key_text(k), json_of(v)))
                 .collect(),
         ),
         Y::Tagged(t) => {
@@ -132,6 +126,22 @@ fn json_of(v: serde_yaml_ng::Value) -> Value {
                 (_, inner) => json_of(inner),
             }
         }
+    }
+}
+
+/// A mapping key as text. Keploy writes only scalar keys; a list or
+/// mapping as a key (which YAML allows) is named, not written out: written
+/// out, each level would quote the one inside it, and a few hundred bytes
+/// of nested keys would grow to gigabytes.
+fn key_text(k: serde_yaml_ng::Value) -> String {
+    use serde_yaml_ng::Value as Y;
+    match k {
+        Y::String(s) => s,
+        Y::Number(n) => n.to_string(),
+        Y::Bool(b) => b.to_string(),
+        Y::Null => "null".to_owned(),
+        Y::Tagged(t) => key_text(t.value),
+        Y::Sequence(_) | Y::Mapping(_) => "(a list or mapping as a key)".to_owned(),
     }
 }
 
@@ -472,6 +482,17 @@ mod tests {
     /// text, no request timestamp (only `created`), header lists, a body
     /// that is a YAML map, a `!!binary` body, and a tag reel does not know
     /// in a mock it does not carry over.
+    #[test]
+    fn a_mapping_as_a_key_is_named_not_written_out() {
+        // Found by fuzzing: written out, 80 nested keys took over 2 GB
+        // (each level doubles the escaping); 20 stay small enough to fail.
+        let text = format!("{}x{}: 1", "{".repeat(20), "}".repeat(20));
+        let v = json_of(serde_yaml_ng::from_str(&text).unwrap());
+        assert_eq!(v, json!({"(a list or mapping as a key)": 1}));
+        let v = json_of(serde_yaml_ng::from_str("{1: a, true: b, ~: c}").unwrap());
+        assert_eq!(v, json!({"1": "a", "true": "b", "null": "c"}));
+    }
+
     #[test]
     fn keploy_variants_import_as_they_were_meant() {
         let dir = tempfile::tempdir().unwrap();
