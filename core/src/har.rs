@@ -114,6 +114,15 @@ impl Imported {
     }
 }
 
+/// Puts imported exchanges in the order they started and numbers them
+/// from 1, as a recording numbers them by arrival.
+pub(crate) fn in_order(exchanges: &mut [Exchange]) {
+    exchanges.sort_by_key(|x| x.started_at);
+    for (n, x) in exchanges.iter_mut().enumerate() {
+        x.seq = n as i64 + 1;
+    }
+}
+
 /// Why a HAR file could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum HarError {
@@ -309,10 +318,7 @@ pub fn read(bytes: &[u8], app_host: Option<&str>) -> Result<Imported, HarError> 
     if exchanges.is_empty() {
         return Err(HarError::Nothing(listed(skipped)));
     }
-    exchanges.sort_by_key(|x| x.started_at);
-    for (n, x) in exchanges.iter_mut().enumerate() {
-        x.seq = n as i64 + 1;
-    }
+    in_order(&mut exchanges);
     // Only dependencies that kept an entry.
     dependencies.retain(|d| {
         exchanges

@@ -453,10 +453,7 @@ pub fn read_sets(dir: &Path, sets: &[TestSet]) -> Result<Imported, KeployError> 
     let pg = postgres.finish();
     if !pg.is_empty() {
         imported.exchanges.extend(pg);
-        imported.exchanges.sort_by_key(|x| x.started_at);
-        for (n, x) in imported.exchanges.iter_mut().enumerate() {
-            x.seq = n as i64 + 1;
-        }
+        crate::har::in_order(&mut imported.exchanges);
         imported.dependencies.push(ImportedDependency {
             name: postgres::DEPENDENCY.to_owned(),
             at: String::new(),

@@ -20,7 +20,6 @@ use reel_core::wire::postgres::{
     BackendDecoder, BackendMessage, DecodeError, FrontendDecoder, FrontendMessage, Grouper, Piece,
     RequestGroup,
 };
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};

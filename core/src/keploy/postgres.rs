@@ -28,8 +28,8 @@ use super::{field, text};
 use crate::model::Exchange;
 use crate::time::Micros;
 use crate::wire::postgres::{
-    BackendDecoder, BackendMessage, Field, FrontendDecoder, FrontendMessage, Grouper, Notice,
-    RequestGroup, Target, TxStatus,
+    BackendDecoder, BackendMessage, Decoder, Field, FrontendDecoder, FrontendMessage, Grouper,
+    Notice, RequestGroup, Target, TxStatus,
 };
 use crate::wire::Bytes;
 
@@ -284,11 +284,15 @@ fn messages(spec: &Value) -> Result<Mock, String> {
     for (i, b) in bundles(&["postgresrequests"])?.iter().enumerate() {
         let from = requests.len();
         let built = frontend(b, &mut requests).map_err(|e| format!("postgresrequests[{i}].{e}"))?;
-        for (k, m) in requests.iter().enumerate().skip(from).filter(|_| built) {
+        if !built {
+            continue;
+        }
+        for (k, m) in requests.iter().enumerate().skip(from) {
             if let FrontendMessage::Bind { params, .. } = m {
-                let empty = params.iter().enumerate();
                 empty_params.extend(
-                    empty
+                    params
+                        .iter()
+                        .enumerate()
                         .filter(|(_, p)| p.as_ref().is_some_and(|p| p.is_empty()))
                         .map(|(j, _)| (k, j)),
                 );
@@ -395,17 +399,24 @@ fn header(bundle: &Value) -> Result<Vec<u8>, String> {
 /// their fields. Keploy's header leaves out a message of five bytes at the
 /// end of what it read (Sync, Flush, Terminate, CopyDone; ParseComplete,
 /// BindComplete and the like), so those do not count.
-fn from_payload<M>(
+fn from_payload<D: Decoder>(
     bundle: &Value,
     (letters, short): (&[u8], &[u8]),
-    decode: impl Fn(&[u8]) -> Option<Vec<(M, u8)>>,
-) -> Option<Vec<M>> {
+    mut decoder: D,
+    tag: impl Fn(&[u8]) -> u8,
+) -> Option<Vec<D::Message>> {
     let b64 = text(field(bundle, &["payload"]));
     if b64.is_empty() {
         return None;
     }
-    let bytes = STANDARD.decode(b64.trim()).ok()?;
-    let decoded = decode(&bytes)?;
+    decoder.push(&STANDARD.decode(b64.trim()).ok()?);
+    let mut decoded = Vec::new();
+    while let Ok(Some((m, raw))) = decoder.next() {
+        decoded.push((m, tag(&raw)));
+    }
+    if decoder.buffered() > 0 || decoded.is_empty() {
+        return None;
+    }
     let sent: Vec<u8> = decoded.iter().map(|(_, t)| *t).collect();
     let bare = |t: &[u8]| -> Vec<u8> { t.iter().copied().filter(|t| !short.contains(t)).collect() };
     let agrees = letters.is_empty() || sent == letters || bare(&sent) == bare(letters);
@@ -418,20 +429,13 @@ fn frontend(bundle: &Value, out: &mut Vec<FrontendMessage>) -> Result<bool, Stri
     let letters = header(bundle)?;
     let startup = text(field(bundle, &["identifier"])).eq_ignore_ascii_case("StartupRequest")
         || (letters.is_empty() && field(bundle, &["startup_message"]).is_some());
-    let decoded = from_payload(bundle, (&letters, b"SHXc"), |bytes| {
-        let mut d = if startup {
-            FrontendDecoder::new()
-        } else {
-            FrontendDecoder::after_startup()
-        };
-        d.push(bytes);
-        let mut got = Vec::new();
-        while let Ok(Some((m, raw))) = d.next() {
-            let tag = if startup { 0 } else { raw[0] };
-            got.push((m, tag));
-        }
-        (d.buffered() == 0 && !got.is_empty()).then_some(got)
-    });
+    let decoder = match startup {
+        true => FrontendDecoder::new(),
+        false => FrontendDecoder::after_startup(),
+    };
+    // Startup packets are untagged.
+    let tag = |raw: &[u8]| if startup { 0 } else { raw[0] };
+    let decoded = from_payload(bundle, (&letters, b"SHXc"), decoder, tag);
     if let Some(ms) = decoded {
         out.extend(ms);
         return Ok(false);
@@ -443,14 +447,21 @@ fn frontend(bundle: &Value, out: &mut Vec<FrontendMessage>) -> Result<bool, Stri
     if letters.is_empty() {
         return Err(format!("header: missing, and {}", no_bytes(bundle)));
     }
-    let mut nth: BTreeMap<u8, usize> = BTreeMap::new();
-    for &letter in &letters {
-        let n = nth.entry(letter).or_default();
-        let i = *n;
-        *n += 1;
+    for (_, letter, i) in numbered(&letters) {
         out.push(frontend_message(bundle, letter, i)?);
     }
     Ok(true)
+}
+
+/// Each header letter with its place, and how many of the same letter
+/// came before it: which value of its field it is.
+fn numbered(letters: &[u8]) -> impl Iterator<Item = (usize, u8, usize)> + '_ {
+    let mut seen = [0usize; 256];
+    letters.iter().enumerate().map(move |(at, &letter)| {
+        let i = seen[usize::from(letter)];
+        seen[usize::from(letter)] += 1;
+        (at, letter, i)
+    })
 }
 
 /// The `i`th value of a field Keploy writes as a list (`parse`, `bind`,
@@ -618,22 +629,21 @@ fn backend(bundle: &Value, out: &mut Vec<BackendMessage>) -> Result<(), String> 
     let letters = header(bundle)?;
     // The one unframed byte that answers an SSLRequest: Keploy keeps it as
     // the payload alone.
-    let payload = STANDARD.decode(text(field(bundle, &["payload"])).trim());
-    if let (true, Ok([answer @ (b'N' | b'S')])) = (letters.is_empty(), payload.as_deref()) {
-        out.push(BackendMessage::EncryptionResponse {
-            accepted: *answer == b'S',
-        });
-        return Ok(());
-    }
-    let decoded = from_payload(bundle, (&letters, b"123nIsc"), |bytes| {
-        let mut d = BackendDecoder::new();
-        d.push(bytes);
-        let mut got = Vec::new();
-        while let Ok(Some((m, raw))) = d.next() {
-            got.push((m, raw[0]));
+    if letters.is_empty() {
+        let payload = STANDARD.decode(text(field(bundle, &["payload"])).trim());
+        if let Ok([answer @ (b'N' | b'S')]) = payload.as_deref() {
+            out.push(BackendMessage::EncryptionResponse {
+                accepted: *answer == b'S',
+            });
+            return Ok(());
         }
-        (d.buffered() == 0 && !got.is_empty()).then_some(got)
-    });
+    }
+    let decoded = from_payload(
+        bundle,
+        (&letters, b"123nIsc"),
+        BackendDecoder::new(),
+        |raw| raw[0],
+    );
     if let Some(ms) = decoded {
         out.extend(ms);
         return Ok(());
@@ -641,11 +651,7 @@ fn backend(bundle: &Value, out: &mut Vec<BackendMessage>) -> Result<(), String> 
     if letters.is_empty() {
         return Err(format!("header: missing, and {}", no_bytes(bundle)));
     }
-    let mut nth: BTreeMap<u8, usize> = BTreeMap::new();
-    for (at, &letter) in letters.iter().enumerate() {
-        let n = nth.entry(letter).or_default();
-        let i = *n;
-        *n += 1;
+    for (at, letter, i) in numbered(&letters) {
         // The last `R` before the login's statuses is its
         // AuthenticationOk, whatever `auth_type` says; one before it (a
         // SASL final message) is what its field holds.
@@ -700,20 +706,16 @@ fn backend_message(
         }
         b'Z' => {
             let z = nth(bundle, "ready_for_query", i)?;
-            let status = match field(z, &["txstatus", "tx_status"]) {
-                None | Some(Value::Null) => b'I',
-                Some(v) => letter_code(v).ok_or_else(|| {
-                    format!("ready_for_query.txstatus: {v} is not I (73), T (84) or E (69)")
-                })?,
-            };
+            let status = field(z, &["txstatus", "tx_status"]).filter(|v| !v.is_null());
             B::ReadyForQuery {
-                status: match status {
-                    b'I' => TxStatus::Idle,
-                    b'T' => TxStatus::InTransaction,
-                    b'E' => TxStatus::Failed,
-                    other => {
+                status: match status.map(letter_code) {
+                    None | Some(Some(b'I')) => TxStatus::Idle,
+                    Some(Some(b'T')) => TxStatus::InTransaction,
+                    Some(Some(b'E')) => TxStatus::Failed,
+                    Some(_) => {
                         return Err(format!(
-                            "ready_for_query.txstatus: {other} is not I (73), T (84) or E (69)"
+                            "ready_for_query.txstatus: {} is not I (73), T (84) or E (69)",
+                            status.unwrap_or(&Value::Null)
                         ))
                     }
                 },
