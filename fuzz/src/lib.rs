@@ -847,8 +847,8 @@ pub fn mysql_conversation(data: &[u8]) {
         assert!(t.request_raw.len() <= cap && t.answer_raw.len() <= cap);
         assert!(t.request_size >= t.request_raw.len() as u64);
         assert!(t.answer_size >= t.answer_raw.len() as u64);
-        for r in t
-            .answer
+        let answer = t.answer.to_map();
+        for r in answer
             .get("results")
             .and_then(|r| r.as_array())
             .into_iter()
@@ -865,7 +865,7 @@ pub fn mysql_conversation(data: &[u8]) {
             _ => mysql::Rows::Text,
         };
         if t.answered && !t.answer_cut {
-            let _ = mysql::encode_answer(&t.answer, rows, None, enc);
+            let _ = mysql::encode_answer(&answer, rows, None, enc);
         }
         // What is stored serialises.
         serde_json::to_string(&t.request).expect("a request serialises");

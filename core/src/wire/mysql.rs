@@ -29,7 +29,7 @@ mod conversation_tests;
 mod tests;
 
 pub use command::{command_name, Command};
-pub use conversation::{Conversation, Turn, READ_MARIADB};
+pub use conversation::{Answer, Conversation, Turn, READ_MARIADB};
 pub use encode::{encode_answer, encode_column, encode_err, encode_ok, Encoding, Rows};
 pub use handshake::{caps, mariadb_caps, AuthForm, ClientHello, Greeting, GreetingRest};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};

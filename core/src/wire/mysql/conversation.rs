@@ -58,7 +58,7 @@ pub struct Turn {
     pub request_cut: bool,
     /// The answer read: `{"results": [...]}`, `{"error": ...}`, ...; empty
     /// for a command that gets none.
-    pub answer: Map<String, Value>,
+    pub answer: Answer,
     pub answer_raw: Vec<u8>,
     pub answer_size: u64,
     pub answer_cut: bool,
@@ -67,6 +67,145 @@ pub struct Turn {
     pub started_at: Micros,
     pub first_byte_at: Option<Micros>,
     pub ended_at: Option<Micros>,
+}
+
+/// An answer as read, its parts in the order they came: written as the
+/// JSON object stored (`{"results": [...]}`, `{"error": ...}`, ...).
+///
+/// Its result sets stay typed until they are written, once, on the
+/// recorder's thread: built as `serde_json::Value` objects (a map per
+/// column definition) only to be written out and dropped, they were a
+/// large share of what recording a MySQL query cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    parts: Vec<(&'static str, Part)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    One(Value),
+    List(Vec<Item>),
+}
+
+/// One entry of an answer's `results` or `auth` list.
+#[derive(Debug, Clone, PartialEq)]
+enum Item {
+    Value(Value),
+    Set(Box<ResultSet>),
+}
+
+/// One result set as stored.
+#[derive(Debug, Clone, PartialEq)]
+struct ResultSet {
+    columns: Vec<Column>,
+    rows: Vec<Vec<Value>>,
+    /// The rows there were, when only some are kept.
+    rows_total: Option<u64>,
+    cursor: bool,
+    /// The status and warnings of the EOF or OK that ended it; `None` for
+    /// one the connection ended inside.
+    end: Option<(u16, u16)>,
+    /// The status and warnings of the EOF after the column definitions.
+    columns_eof: Option<(u16, u16)>,
+}
+
+impl Answer {
+    /// Sets `key` to `v`, where it stood if it was set before.
+    fn insert(&mut self, key: &'static str, v: Value) {
+        match self.parts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, part)) => *part = Part::One(v),
+            None => self.parts.push((key, Part::One(v))),
+        }
+    }
+
+    /// Appends `item` to the list at `key`.
+    fn push(&mut self, key: &'static str, item: Item) {
+        match self.parts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, Part::List(items))) => items.push(item),
+            Some((_, part)) => *part = Part::List(vec![item]),
+            None => self.parts.push((key, Part::List(vec![item]))),
+        }
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.parts.iter().any(|(k, _)| *k == key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// The answer as the JSON object stored.
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => unreachable!("an answer writes as an object"),
+        }
+    }
+}
+
+impl serde::Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.parts.len()))?;
+        for (k, part) in &self.parts {
+            match part {
+                Part::One(v) => m.serialize_entry(k, v)?,
+                Part::List(items) => m.serialize_entry(k, items)?,
+            }
+        }
+        m.end()
+    }
+}
+
+impl serde::Serialize for Item {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Value(v) => v.serialize(s),
+            Item::Set(set) => set.serialize(s),
+        }
+    }
+}
+
+/// An EOF's status and warnings, as stored.
+#[derive(serde::Serialize)]
+struct EofJson {
+    status: u16,
+    warnings: u16,
+}
+
+impl serde::Serialize for ResultSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("columns", &self.columns)?;
+        m.serialize_entry("rows", &self.rows)?;
+        if let Some(total) = self.rows_total {
+            m.serialize_entry("rows_total", &total)?;
+            m.serialize_entry("rows_cut", &true)?;
+        }
+        if self.cursor {
+            m.serialize_entry("cursor", &true)?;
+        }
+        let eof = |(status, warnings)| EofJson { status, warnings };
+        match self.end {
+            Some((status, warnings)) => {
+                m.serialize_entry("status", &status)?;
+                m.serialize_entry("warnings", &warnings)?;
+                // Written only where it says something the end does not.
+                if let Some(e) = self.columns_eof.filter(|&e| e != (status, warnings)) {
+                    m.serialize_entry("columns_eof", &eof(e))?;
+                }
+            }
+            None => {
+                m.serialize_entry("unfinished", &true)?;
+                if let Some(e) = self.columns_eof {
+                    m.serialize_entry("columns_eof", &eof(e))?;
+                }
+            }
+        }
+        m.end()
+    }
 }
 
 /// What a prepared statement is on one connection.
@@ -135,7 +274,7 @@ struct Pending {
     next_seq: u8,
     /// The result set being read: its columns and rows.
     columns: Vec<Column>,
-    rows: Vec<Value>,
+    rows: Vec<Vec<Value>>,
     rows_total: u64,
     rows_cut: bool,
     /// Decoded bytes held for this answer, against the cap.
@@ -167,7 +306,7 @@ impl Pending {
                 request_raw: Vec::new(),
                 request_size: 0,
                 request_cut: false,
-                answer: Map::new(),
+                answer: Answer::default(),
                 answer_raw: Vec::new(),
                 answer_size: 0,
                 answer_cut: false,
@@ -357,10 +496,9 @@ impl Conversation {
             );
             if last.expect == Expect::Auth {
                 if !self.redact {
-                    push_to(
-                        &mut t.answer,
+                    t.answer.push(
                         "auth",
-                        json!({"client": Bytes(p.bytes.clone())}),
+                        Item::Value(json!({"client": Bytes(p.bytes.clone())})),
                     );
                 }
             } else if p.len == 0 {
@@ -493,7 +631,7 @@ impl Conversation {
             let mut pending = Pending::new(None, Expect::Auth, p.seq.wrapping_add(1), now);
             let rest = g.rest.as_ref();
             pending.turn.answer.insert(
-                "greeting".into(),
+                "greeting",
                 json!({
                     "server_version": text(&g.server_version),
                     "connection_id": g.connection_id,
@@ -615,7 +753,7 @@ impl Conversation {
         if !p.done() && reading_rows && (p.rows_total > 0 || !p.columns.is_empty()) {
             // A result set the connection ended inside.
             let set = result_set(&mut p, None);
-            push_to(&mut p.turn.answer, "results", set);
+            p.turn.answer.push("results", set);
         }
         p.turn
     }
@@ -810,14 +948,6 @@ fn expect_for(c: &Command) -> Expect {
     }
 }
 
-/// Appends `v` to the array at `key`.
-fn push_to(m: &mut Map<String, Value>, key: &str, v: Value) {
-    match m.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
-        Value::Array(a) => a.push(v),
-        other => *other = Value::Array(vec![v]),
-    }
-}
-
 fn ok_json(ok: &OkPacket) -> Value {
     let mut m = Map::new();
     m.insert("affected_rows".into(), ok.affected_rows.into());
@@ -840,42 +970,23 @@ fn err_json(e: &ErrPacket) -> Value {
 
 /// The result set read so far, ended by `end` (an EOF's or OK's status and
 /// warnings), as stored; its rows are taken.
-fn result_set(p: &mut Pending, end: Option<(u16, u16)>) -> Value {
-    let mut m = Map::new();
+fn result_set(p: &mut Pending, end: Option<(u16, u16)>) -> Item {
     let columns = std::mem::take(&mut p.columns);
-    m.insert(
-        "columns".into(),
-        serde_json::to_value(&columns).expect("columns serialise"),
-    );
-    m.insert("rows".into(), Value::Array(std::mem::take(&mut p.rows)));
-    if p.rows_cut {
-        m.insert("rows_total".into(), p.rows_total.into());
-        m.insert("rows_cut".into(), true.into());
+    if matches!(p.command, Some(Command::StmtExecute { .. })) {
+        // A cursor's rows, fetched later, are in these columns.
+        p.last_columns = columns.clone();
     }
-    if std::mem::take(&mut p.cursor) {
-        m.insert("cursor".into(), true.into());
-    }
-    let columns_eof = p.columns_eof.take();
-    match end {
-        Some((status, warnings)) => {
-            m.insert("status".into(), status.into());
-            m.insert("warnings".into(), warnings.into());
-            // Written only where it says something the end does not.
-            if let Some((s, w)) = columns_eof.filter(|&e| e != (status, warnings)) {
-                m.insert("columns_eof".into(), json!({"status": s, "warnings": w}));
-            }
-        }
-        None => {
-            m.insert("unfinished".into(), true.into());
-            if let Some((s, w)) = columns_eof {
-                m.insert("columns_eof".into(), json!({"status": s, "warnings": w}));
-            }
-        }
-    }
+    let set = ResultSet {
+        columns,
+        rows: std::mem::take(&mut p.rows),
+        rows_total: p.rows_cut.then_some(p.rows_total),
+        cursor: std::mem::take(&mut p.cursor),
+        end,
+        columns_eof: p.columns_eof.take(),
+    };
     p.rows_total = 0;
     p.rows_cut = false;
-    p.last_columns = columns;
-    Value::Object(m)
+    Item::Set(Box::new(set))
 }
 
 /// Reads one payload of an answer into the exchange waiting for it.
@@ -914,11 +1025,9 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
             Some(0xFE) => {
                 let mut parts = p.bytes[1..].splitn(2, |&b| b == 0);
                 let plugin = parts.next().unwrap_or_default();
-                push_to(
-                    &mut head.turn.answer,
-                    "auth",
-                    json!({"switch": text(plugin)}),
-                );
+                head.turn
+                    .answer
+                    .push("auth", Item::Value(json!({"switch": text(plugin)})));
                 Ok(())
             }
             Some(0x01) => {
@@ -931,7 +1040,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     (true, _) => json!({"more": "[redacted]"}),
                     (false, _) => json!({"more": text(data)}),
                 };
-                push_kept(head, "auth", step, cap);
+                push_kept(head, "auth", Item::Value(step), cap);
                 Ok(())
             }
             // A plugin's own data with no 0x01 before it, as MariaDB sends
@@ -941,7 +1050,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     true => json!({"data": "[redacted]"}),
                     false => json!({"data": text(&p.bytes)}),
                 };
-                push_kept(head, "auth", step, cap);
+                push_kept(head, "auth", Item::Value(step), cap);
                 Ok(())
             }
         },
@@ -949,12 +1058,12 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
             match first {
                 Some(0x00) | Some(0xFF) | Some(0xFE) => match generic()? {
                     Generic::Other => {
-                        head.turn.answer.insert("payload".into(), text(&p.bytes));
+                        head.turn.answer.insert("payload", text(&p.bytes));
                     }
                     g => return finish_generic(head, g),
                 },
                 _ => {
-                    head.turn.answer.insert("payload".into(), text(&p.bytes));
+                    head.turn.answer.insert("payload", text(&p.bytes));
                 }
             }
             head.turn.answered = true;
@@ -996,7 +1105,12 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                     Some(0x00) | Some(0xFF) => {
                         let g = generic()?;
                         if let Generic::Ok(ok) = &g {
-                            push_kept(head, "results", json!({"ok": ok_json(ok)}), cap);
+                            push_kept(
+                                head,
+                                "results",
+                                Item::Value(json!({"ok": ok_json(ok)})),
+                                cap,
+                            );
                             if ok.status & MORE_RESULTS != 0 {
                                 return Ok(());
                             }
@@ -1006,9 +1120,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                         finish_generic(head, g)
                     }
                     Some(0xFB) if !binary => {
-                        head.turn
-                            .answer
-                            .insert("infile".into(), text(&p.bytes[1..]));
+                        head.turn.answer.insert("infile", text(&p.bytes[1..]));
                         set_stage(head, Stage::Infile);
                         Ok(())
                     }
@@ -1098,7 +1210,7 @@ fn end_or_err(head: &mut Pending, g: Generic) -> Option<(u16, u16)> {
         Generic::Eof(e) => Some((e.status, e.warnings)),
         Generic::Ok(o) => Some((o.status, o.warnings)),
         Generic::Err(e) => {
-            head.turn.answer.insert("error".into(), err_json(&e));
+            head.turn.answer.insert("error", err_json(&e));
             None
         }
         Generic::Other => None,
@@ -1110,16 +1222,13 @@ fn finish_generic(head: &mut Pending, g: Generic) -> Result<(), String> {
     let a = &mut head.turn.answer;
     match g {
         Generic::Ok(ok) => {
-            a.insert("ok".into(), ok_json(&ok));
+            a.insert("ok", ok_json(&ok));
         }
         Generic::Err(e) => {
-            a.insert("error".into(), err_json(&e));
+            a.insert("error", err_json(&e));
         }
         Generic::Eof(e) => {
-            a.insert(
-                "eof".into(),
-                json!({"status": e.status, "warnings": e.warnings}),
-            );
+            a.insert("eof", json!({"status": e.status, "warnings": e.warnings}));
         }
         Generic::Other => return Err("a packet that is no OK, ERR or EOF".into()),
     }
@@ -1154,13 +1263,13 @@ fn take_def(head: &mut Pending, p: &Payload, ctx: &Ctx, params: bool) -> Result<
 /// items than the cap allows (at least 64, however small the cap); past
 /// that the answer is flagged cut. A result set's rows and definitions
 /// are charged as they are read.
-fn push_kept(head: &mut Pending, key: &str, v: Value, cap: usize) {
+fn push_kept(head: &mut Pending, key: &'static str, item: Item, cap: usize) {
     if head.items >= (cap / PER_ITEM).max(64) {
         head.turn.answer_cut = true;
         return;
     }
     head.items += 1;
-    push_to(&mut head.turn.answer, key, v);
+    head.turn.answer.push(key, item);
 }
 
 /// One row of the result set being read, kept while the cap allows.
@@ -1179,7 +1288,7 @@ fn row(head: &mut Pending, p: &Payload, binary: bool, cap: usize) -> Result<(), 
         false => text_row(&p.bytes, head.columns.len())?,
     };
     head.held += cost;
-    head.rows.push(Value::Array(values));
+    head.rows.push(values);
     Ok(())
 }
 
@@ -1210,7 +1319,7 @@ fn prepare_step(
                 if let Some(status) = head.prepare_eof {
                     prepared["eof_status"] = status.into();
                 }
-                head.turn.answer.insert("prepared".into(), prepared);
+                head.turn.answer.insert("prepared", prepared);
                 head.columns.clear();
                 head.param_defs.clear();
                 head.turn.answered = true;

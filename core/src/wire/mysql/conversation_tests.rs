@@ -18,14 +18,40 @@ fn unique(prefix: &str) -> String {
     format!("reel_{prefix}_{}_{nanos}", std::process::id())
 }
 
+/// An exchange as the conversation made it, with its answer as the JSON
+/// object stored (`answer` here; the rest of the turn through `Deref`).
+#[derive(Debug)]
+struct Seen {
+    turn: Turn,
+    answer: serde_json::Map<String, Value>,
+}
+
+impl std::ops::Deref for Seen {
+    type Target = Turn;
+
+    fn deref(&self) -> &Turn {
+        &self.turn
+    }
+}
+
+fn seen(turns: Vec<Turn>) -> Vec<Seen> {
+    turns
+        .into_iter()
+        .map(|turn| Seen {
+            answer: turn.answer.to_map(),
+            turn,
+        })
+        .collect()
+}
+
 /// The exchanges one connection's bytes make, fed in the order they came,
 /// each direction in reads as they were taken.
-fn converse(events: &[(Side, Vec<u8>)], cap: usize) -> Vec<Turn> {
+fn converse(events: &[(Side, Vec<u8>)], cap: usize) -> Vec<Seen> {
     converse_encoded(events, cap).0
 }
 
 /// As [`converse`], with how the connection's answers are written.
-fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Turn>, Encoding) {
+fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Seen>, Encoding) {
     let mut conv = Conversation::new(cap, false);
     let mut client = PacketDecoder::new(Side::Frontend, cap);
     let mut server = PacketDecoder::new(Side::Backend, cap);
@@ -47,7 +73,7 @@ fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Turn>, Encod
     client.finish().unwrap();
     server.finish().unwrap();
     turns.extend(conv.finish());
-    (turns, conv.encoding())
+    (seen(turns), conv.encoding())
 }
 
 /// Every answer of a real session, written back from what was read, is
@@ -86,7 +112,7 @@ fn answers_write_back(events: &[(Side, Vec<u8>)]) -> usize {
 }
 
 /// The exchange's SQL (lossy where it holds bytes that are not UTF-8).
-fn sql_of(t: &Turn) -> String {
+fn sql_of(t: &Seen) -> String {
     let sql = t.request.get("sql").cloned().unwrap_or(Value::Null);
     match serde_json::from_value::<crate::wire::Bytes>(sql) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -95,8 +121,8 @@ fn sql_of(t: &Turn) -> String {
 }
 
 /// The one exchange whose SQL starts with `start`.
-fn find<'a>(turns: &'a [Turn], start: &str) -> &'a Turn {
-    let found: Vec<&Turn> = turns
+fn find<'a>(turns: &'a [Seen], start: &str) -> &'a Seen {
+    let found: Vec<&Seen> = turns
         .iter()
         .filter(|t| sql_of(t).starts_with(start))
         .collect();
@@ -104,7 +130,7 @@ fn find<'a>(turns: &'a [Turn], start: &str) -> &'a Turn {
     found[0]
 }
 
-fn results(t: &Turn) -> &Vec<Value> {
+fn results(t: &Seen) -> &Vec<Value> {
     t.answer["results"]
         .as_array()
         .unwrap_or_else(|| panic!("{t:?}"))
@@ -289,7 +315,7 @@ fn mysql2_prepared_statements_read_as_sql_with_typed_values() {
     assert!(written >= 8, "{written}");
     assert!(turns.iter().all(|t| t.answered), "{turns:#?}");
 
-    let prepares: Vec<&Turn> = turns
+    let prepares: Vec<&Seen> = turns
         .iter()
         .filter(|t| t.request["command"] == "COM_STMT_PREPARE")
         .collect();
@@ -309,7 +335,7 @@ fn mysql2_prepared_statements_read_as_sql_with_typed_values() {
         8
     );
 
-    let executes: Vec<&Turn> = turns
+    let executes: Vec<&Seen> = turns
         .iter()
         .filter(|t| t.request["command"] == "COM_STMT_EXECUTE")
         .collect();
@@ -391,7 +417,7 @@ fn mysql8_hello(capabilities: u32, auth: &[u8]) -> Vec<u8> {
 fn script(
     conv: &mut Conversation,
     steps: &[(Side, u8, Vec<u8>)],
-) -> Result<Vec<Turn>, DecodeError> {
+) -> Result<Vec<Seen>, DecodeError> {
     let mut turns = Vec::new();
     let mut offsets = [0u64; 2];
     for (side, seq, payload) in steps {
@@ -414,7 +440,7 @@ fn script(
             Side::Backend => conv.server(&p, Micros(0))?,
         });
     }
-    Ok(turns)
+    Ok(seen(turns))
 }
 
 /// caching_sha2_password's full authentication on a plain connection, byte

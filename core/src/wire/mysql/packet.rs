@@ -6,6 +6,9 @@ use crate::wire::{DecodeError, Side};
 /// goes on in the next packet.
 pub const MAX_PACKET: usize = 0xFF_FFFF;
 
+/// The most a payload's buffers are sized for before its bytes come.
+const PRESIZE: usize = 64 * 1024;
+
 /// One payload as the protocol means it: the packets it took joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
@@ -99,7 +102,8 @@ impl PacketDecoder {
             self.received += n as u64;
             bytes = &bytes[n..];
             if self.pending.len() == 4 {
-                let header = std::mem::take(&mut self.pending);
+                let header: [u8; 4] = self.pending[..].try_into().expect("a header's 4 bytes");
+                self.pending.clear();
                 if let Err(e) = self.header(&header) {
                     self.error = Some(e);
                     return;
@@ -132,8 +136,10 @@ impl PacketDecoder {
                 self.partial = Some(Partial {
                     payload: Payload {
                         seq,
-                        bytes: Vec::new(),
-                        raw: Vec::new(),
+                        // Sized for the usual payload, of one packet; what a
+                        // header announces is not trusted past that.
+                        bytes: Vec::with_capacity(len.min(self.cap).min(PRESIZE)),
+                        raw: Vec::with_capacity((len + 4).min(self.cap).min(PRESIZE)),
                         offset: at,
                         size: 0,
                         len: 0,
