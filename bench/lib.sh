@@ -51,7 +51,7 @@ stop_relay() {
 # into $work/reel.db as SESSION; sets `reel_pid` and `port`.
 start_reel() { # session name spec
     "$reel" record --upstream http://127.0.0.1:9 --listen 127.0.0.1:0 --session "$1" \
-        --store "$work/reel.db" --dep "$3" 2>"$work/reel.err" &
+        --store "$work/reel.db" --dep "$3" >"$work/reel.out" 2>"$work/reel.err" &
     reel_pid=$!
     for _ in $(seq 150); do
         grep -q '^reel: listening' "$work/reel.err" && break
@@ -69,3 +69,16 @@ stop_reel() {
 }
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+
+# CPU time PID has used so far, user and system, all threads, in clock
+# ticks (fields 14 and 15 of /proc/PID/stat; the name in field 2 has no
+# spaces for reel and the relay).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Microseconds of CPU per query: TICKS of CPU over QUERIES.
+cpu_per_query() { # ticks queries
+    python3 -c "print(f'{$1 * 1e6 / $(getconf CLK_TCK) / $2:.1f}')"
+}
+
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }

@@ -8,6 +8,7 @@
 # Usage: bench/mysql-record.sh
 #   QUERIES=100000    queries per run, spread over the clients
 #   CLIENTS=20        mysqlslap connections (--concurrency)
+#   ROUNDS=3          rounds of direct, relay and reel, one after another
 #   MYSQL=127.0.0.1:3306   the real server (user root, no password)
 #   REEL=path         a reel binary to measure instead of building one
 #
@@ -19,6 +20,7 @@ export LC_ALL=C
 
 QUERIES=${QUERIES:-100000}
 CLIENTS=${CLIENTS:-20}
+ROUNDS=${ROUNDS:-3}
 MYSQL=${MYSQL:-127.0.0.1:3306}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() {
@@ -48,28 +50,46 @@ run_slap() { # host port label
     python3 -c "print(round($QUERIES / max($secs, 0.001)))"
 }
 
-echo "mysqlslap --auto-generate-sql-load-type=key, $CLIENTS clients, $QUERIES queries"
-direct=$(run_slap "${MYSQL%:*}" "${MYSQL##*:}" direct)
-echo "  direct            $direct queries/s"
+echo "mysqlslap --auto-generate-sql-load-type=key, $CLIENTS clients, $QUERIES queries, $ROUNDS rounds"
+# The three run one after another in each round, so that what else the
+# machine does at a given moment touches all three alike; the medians
+# are reported. CPU per query (the proxy's own user and system time over
+# the queries it carried) moves far less between runs than throughput
+# does when mysqlslap, the server and the proxy share the cores.
+printf '  %-6s %10s %10s %6s %12s %10s %6s %12s\n' round direct relay "of" "relay cpu" reel "of" "reel cpu"
+directs=() relays=() reels=() relay_cpus=() reel_cpus=() relay_ratios=() reel_ratios=()
+for round in $(seq "$ROUNDS"); do
+    direct=$(run_slap "${MYSQL%:*}" "${MYSQL##*:}" direct)
 
-start_relay "$MYSQL"
-bare=$(run_slap 127.0.0.1 "$relay_port" relay)
-stop_relay
-echo "  bare relay        $bare queries/s ($(ratio "$bare" "$direct") of direct)"
+    start_relay "$MYSQL"
+    before=$(cpu_ticks "$relay_pid")
+    bare=$(run_slap 127.0.0.1 "$relay_port" relay)
+    relay_cpu=$(cpu_per_query $(($(cpu_ticks "$relay_pid") - before)) "$QUERIES")
+    stop_relay
 
-start_reel mysqlslap db "db=mysql:127.0.0.1:0=$MYSQL"
-recorded=$(run_slap 127.0.0.1 "$port" recorded)
-stop_reel
+    rm -f "$work/reel.db"*
+    start_reel mysqlslap db "db=mysql:127.0.0.1:0=$MYSQL"
+    before=$(cpu_ticks "$reel_pid")
+    recorded=$(run_slap 127.0.0.1 "$port" recorded)
+    reel_cpu=$(cpu_per_query $(($(cpu_ticks "$reel_pid") - before)) "$QUERIES")
+    stop_reel
 
-# mysqlslap's key reads: SELECT ... FROM t1 WHERE id = '...'.
-stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'mysql' \
-    and response_head is not null and error is null \
-    and request_head like '%\"sql\":\"SELECT%FROM t1 WHERE id =%'")
-dropped=$(sqlite3 "$work/reel.db" "select dropped from sessions")
-echo "  through reel      $recorded queries/s ($(ratio "$recorded" "$direct") of direct; target 0.60)"
-echo "                    $(ratio "$recorded" "$bare") of the bare relay"
-echo "  queries           $QUERIES sent, $stored answered reads stored, $dropped dropped"
-if ((stored < QUERIES || dropped > 0)); then
-    echo "mysql-record: reel stored fewer queries than mysqlslap sent" >&2
-    exit 1
-fi
+    # mysqlslap's key reads: SELECT ... FROM t1 WHERE id = '...'.
+    stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'mysql' \
+        and response_head is not null and error is null \
+        and request_head like '%\"sql\":\"SELECT%FROM t1 WHERE id =%'")
+    dropped=$(sqlite3 "$work/reel.db" "select dropped from sessions")
+    if ((stored < QUERIES || dropped > 0)); then
+        echo "mysql-record: round $round: reel stored $stored of $QUERIES queries, dropped $dropped" >&2
+        exit 1
+    fi
+    printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' "$round" "$direct" "$bare" \
+        "$(ratio "$bare" "$direct")" "$relay_cpu" "$recorded" "$(ratio "$recorded" "$direct")" "$reel_cpu"
+    directs+=("$direct") relays+=("$bare") reels+=("$recorded")
+    relay_cpus+=("$relay_cpu") reel_cpus+=("$reel_cpu")
+    relay_ratios+=("$(ratio "$bare" "$direct")") reel_ratios+=("$(ratio "$recorded" "$direct")")
+done
+printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' median "$(median "${directs[@]}")" \
+    "$(median "${relays[@]}")" "$(median "${relay_ratios[@]}")" "$(median "${relay_cpus[@]}")" \
+    "$(median "${reels[@]}")" "$(median "${reel_ratios[@]}")" "$(median "${reel_cpus[@]}")"
+echo "  through reel: $(median "${reel_ratios[@]}") of direct (target 0.60), every round's $QUERIES reads stored, none dropped"
