@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# Measures what recording MySQL costs: `mysqlslap` (primary-key reads from
-# concurrent clients, each a COM_QUERY and its one-row result) directly
-# against the server, through a bare relay that copies bytes and records
-# nothing (proxy/examples/bare_relay.rs), and through `reel record --dep
-# db=mysql:...`; then checks that reel stored every query it sent.
+# Measures what recording MySQL costs: a load directly against the server,
+# through a bare relay that copies bytes and records nothing
+# (proxy/examples/bare_relay.rs), and through `reel record --dep
+# db=mysql:...`; then checks that reel stored every query the load sent.
+#
+# The loads:
+#   mysqlslap  (the default) primary-key reads from concurrent clients,
+#              each a COM_QUERY and its one-row text result
+#   sysbench   sysbench's oltp_read_only: prepared statements (point
+#              selects, ranges of 100 rows, sums, ORDER BY, DISTINCT) in
+#              transactions, each a COM_STMT_EXECUTE and its binary result
+#              (Debian: apt-get install sysbench)
 #
 # Usage: bench/mysql-record.sh
-#   QUERIES=100000    queries per run, spread over the clients
-#   CLIENTS=20        mysqlslap connections (--concurrency)
+#   WORKLOAD=mysqlslap  or sysbench
+#   QUERIES=100000    mysqlslap: queries per run, spread over the clients
+#   SECONDS_PER_RUN=10  sysbench: how long each run lasts
+#   CLIENTS=20        connections (mysqlslap --concurrency, sysbench --threads)
 #   ROUNDS=3          rounds of direct, relay and reel, one after another
 #   MYSQL=127.0.0.1:3306   the real server (user root, no password)
 #   REEL=path         a reel binary to measure instead of building one
 #
 # Exit status: 0 when the measurement ran (the 60 % target is reported, not
-# enforced); 1 when reel stored fewer queries than mysqlslap sent or
+# enforced); 1 when reel stored fewer queries than the load sent or
 # dropped captures; 2 when the bench itself broke.
 set -euo pipefail
 export LC_ALL=C
 
+WORKLOAD=${WORKLOAD:-mysqlslap}
 QUERIES=${QUERIES:-100000}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CLIENTS=${CLIENTS:-20}
 ROUNDS=${ROUNDS:-3}
 MYSQL=${MYSQL:-127.0.0.1:3306}
@@ -27,7 +38,11 @@ die() {
     echo "mysql-record: $*" >&2
     exit 2
 }
-command -v mysqlslap >/dev/null || die "mysqlslap not found (Debian: mariadb-client)"
+case $WORKLOAD in
+mysqlslap) command -v mysqlslap >/dev/null || die "mysqlslap not found (Debian: mariadb-client)" ;;
+sysbench) command -v sysbench >/dev/null || die "sysbench not found (apt-get install sysbench)" ;;
+*) die "WORKLOAD is mysqlslap or sysbench, not $WORKLOAD" ;;
+esac
 command -v sqlite3 >/dev/null || die "sqlite3 not found (apt-get install sqlite3)"
 
 # shellcheck source=bench/lib.sh
@@ -50,7 +65,41 @@ run_slap() { # host port label
     python3 -c "print(round($QUERIES / max($secs, 0.001)))"
 }
 
-echo "mysqlslap --auto-generate-sql-load-type=key, $CLIENTS clients, $QUERIES queries, $ROUNDS rounds"
+# sysbench's tables are made once, directly, in a schema of the bench's
+# own, and dropped on exit. Prints queries per second and the queries run.
+sb_schema=reel_bench_sb_$$
+sysbench_args() { # host port
+    echo oltp_read_only --mysql-host="$1" --mysql-port="$2" --mysql-user=root \
+        --mysql-db="$sb_schema" --tables=4 --table-size=10000
+}
+run_sysbench() { # host port label
+    # shellcheck disable=SC2046
+    sysbench $(sysbench_args "$1" "$2") --threads="$CLIENTS" --time="$SECONDS_PER_RUN" run \
+        >"$work/$3.out" 2>&1 || die "sysbench ($3) failed: $(tail -3 "$work/$3.out")"
+    sed -n 's/^ *queries: *\([0-9]*\) *(\([0-9.]*\) per sec.)/\2 \1/p' "$work/$3.out" |
+        awk '{printf "%d %d\n", $1, $2}'
+}
+# Prints queries per second and how many queries the run sent.
+run_load() { # host port label
+    case $WORKLOAD in
+    mysqlslap) echo "$(run_slap "$@") $QUERIES" ;;
+    sysbench) run_sysbench "$@" ;;
+    esac
+}
+if [[ $WORKLOAD == sysbench ]]; then
+    mysql_host=${MYSQL%:*} mysql_port=${MYSQL##*:}
+    mariadb -h "$mysql_host" -P "$mysql_port" -u root -e "CREATE DATABASE $sb_schema" ||
+        die "cannot create $sb_schema on $MYSQL"
+    trap 'mariadb -h "$mysql_host" -P "$mysql_port" -u root -e "DROP DATABASE IF EXISTS $sb_schema"; bench_cleanup' EXIT
+    # shellcheck disable=SC2046
+    sysbench $(sysbench_args "$mysql_host" "$mysql_port") prepare >"$work/prepare.out" 2>&1 ||
+        die "sysbench prepare failed: $(tail -3 "$work/prepare.out")"
+fi
+
+case $WORKLOAD in
+mysqlslap) echo "mysqlslap --auto-generate-sql-load-type=key, $CLIENTS clients, $QUERIES queries, $ROUNDS rounds" ;;
+sysbench) echo "sysbench oltp_read_only, $CLIENTS threads, $SECONDS_PER_RUN s a run, $ROUNDS rounds" ;;
+esac
 # The three run one after another in each round, so that what else the
 # machine does at a given moment touches all three alike; the medians
 # are reported. CPU per query (the proxy's own user and system time over
@@ -59,28 +108,35 @@ echo "mysqlslap --auto-generate-sql-load-type=key, $CLIENTS clients, $QUERIES qu
 printf '  %-6s %10s %10s %6s %12s %10s %6s %12s\n' round direct relay "of" "relay cpu" reel "of" "reel cpu"
 directs=() relays=() reels=() relay_cpus=() reel_cpus=() relay_ratios=() reel_ratios=()
 for round in $(seq "$ROUNDS"); do
-    direct=$(run_slap "${MYSQL%:*}" "${MYSQL##*:}" direct)
+    out=$(run_load "${MYSQL%:*}" "${MYSQL##*:}" direct)
+    direct=${out% *}
 
     start_relay "$MYSQL"
     before=$(cpu_ticks "$relay_pid")
-    bare=$(run_slap 127.0.0.1 "$relay_port" relay)
-    relay_cpu=$(cpu_per_query $(($(cpu_ticks "$relay_pid") - before)) "$QUERIES")
+    out=$(run_load 127.0.0.1 "$relay_port" relay)
+    bare=${out% *} sent=${out#* }
+    relay_cpu=$(cpu_per_query $(($(cpu_ticks "$relay_pid") - before)) "$sent")
     stop_relay
 
     rm -f "$work/reel.db"*
     start_reel mysqlslap db "db=mysql:127.0.0.1:0=$MYSQL"
     before=$(cpu_ticks "$reel_pid")
-    recorded=$(run_slap 127.0.0.1 "$port" recorded)
-    reel_cpu=$(cpu_per_query $(($(cpu_ticks "$reel_pid") - before)) "$QUERIES")
+    out=$(run_load 127.0.0.1 "$port" recorded)
+    recorded=${out% *} sent=${out#* }
+    reel_cpu=$(cpu_per_query $(($(cpu_ticks "$reel_pid") - before)) "$sent")
     stop_reel
 
+    case $WORKLOAD in
     # mysqlslap's key reads: SELECT ... FROM t1 WHERE id = '...'.
+    mysqlslap) like='%"sql":"SELECT%FROM t1 WHERE id =%' ;;
+    # Every query sysbench counts is an execute of a prepared statement.
+    sysbench) like='%"command":"COM_STMT_EXECUTE"%' ;;
+    esac
     stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'mysql' \
-        and response_head is not null and error is null \
-        and request_head like '%\"sql\":\"SELECT%FROM t1 WHERE id =%'")
+        and response_head is not null and error is null and request_head like '$like'")
     dropped=$(sqlite3 "$work/reel.db" "select dropped from sessions")
-    if ((stored < QUERIES || dropped > 0)); then
-        echo "mysql-record: round $round: reel stored $stored of $QUERIES queries, dropped $dropped" >&2
+    if ((stored < sent || dropped > 0)); then
+        echo "mysql-record: round $round: reel stored $stored of $sent queries, dropped $dropped" >&2
         exit 1
     fi
     printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' "$round" "$direct" "$bare" \
@@ -92,4 +148,4 @@ done
 printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' median "$(median "${directs[@]}")" \
     "$(median "${relays[@]}")" "$(median "${relay_ratios[@]}")" "$(median "${relay_cpus[@]}")" \
     "$(median "${reels[@]}")" "$(median "${reel_ratios[@]}")" "$(median "${reel_cpus[@]}")"
-echo "  through reel: $(median "${reel_ratios[@]}") of direct (target 0.60), every round's $QUERIES reads stored, none dropped"
+echo "  through reel: $(median "${reel_ratios[@]}") of direct (target 0.60), every query of every round stored, none dropped"
