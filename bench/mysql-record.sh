@@ -106,6 +106,9 @@ esac
 # the queries it carried) moves far less between runs than throughput
 # does when mysqlslap, the server and the proxy share the cores.
 printf '  %-6s %10s %10s %6s %12s %10s %6s %12s\n' round direct relay "of" "relay cpu" reel "of" "reel cpu"
+row() { # label direct relay ratio cpu reel ratio cpu
+    printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' "$@"
+}
 directs=() relays=() reels=() relay_cpus=() reel_cpus=() relay_ratios=() reel_ratios=()
 for round in $(seq "$ROUNDS"); do
     out=$(run_load "${MYSQL%:*}" "${MYSQL##*:}" direct)
@@ -119,7 +122,7 @@ for round in $(seq "$ROUNDS"); do
     stop_relay
 
     rm -f "$work/reel.db"*
-    start_reel mysqlslap db "db=mysql:127.0.0.1:0=$MYSQL"
+    start_reel "$WORKLOAD" db "db=mysql:127.0.0.1:0=$MYSQL"
     before=$(cpu_ticks "$reel_pid")
     out=$(run_load 127.0.0.1 "$port" recorded)
     recorded=${out% *} sent=${out#* }
@@ -139,13 +142,13 @@ for round in $(seq "$ROUNDS"); do
         echo "mysql-record: round $round: reel stored $stored of $sent queries, dropped $dropped" >&2
         exit 1
     fi
-    printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' "$round" "$direct" "$bare" \
-        "$(ratio "$bare" "$direct")" "$relay_cpu" "$recorded" "$(ratio "$recorded" "$direct")" "$reel_cpu"
+    relay_ratio=$(ratio "$bare" "$direct") reel_ratio=$(ratio "$recorded" "$direct")
+    row "$round" "$direct" "$bare" "$relay_ratio" "$relay_cpu" "$recorded" "$reel_ratio" "$reel_cpu"
     directs+=("$direct") relays+=("$bare") reels+=("$recorded")
     relay_cpus+=("$relay_cpu") reel_cpus+=("$reel_cpu")
-    relay_ratios+=("$(ratio "$bare" "$direct")") reel_ratios+=("$(ratio "$recorded" "$direct")")
+    relay_ratios+=("$relay_ratio") reel_ratios+=("$reel_ratio")
 done
-printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' median "$(median "${directs[@]}")" \
+row median "$(median "${directs[@]}")" \
     "$(median "${relays[@]}")" "$(median "${relay_ratios[@]}")" "$(median "${relay_cpus[@]}")" \
     "$(median "${reels[@]}")" "$(median "${reel_ratios[@]}")" "$(median "${reel_cpus[@]}")"
 echo "  through reel: $(median "${reel_ratios[@]}") of direct (target 0.60), every query of every round stored, none dropped"
