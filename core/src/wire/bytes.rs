@@ -24,15 +24,28 @@ impl Bytes {
     }
 
     /// The bytes as text, if they can be shown as a JSON string without
-    /// hiding anything: UTF-8 with no control characters except tab and line
-    /// breaks.
+    /// hiding anything (see [`printable`]).
     fn as_printable(&self) -> Option<&str> {
-        let text = std::str::from_utf8(&self.0).ok()?;
-        let printable = text
-            .chars()
-            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
-        printable.then_some(text)
+        printable(&self.0)
     }
+}
+
+/// `bytes` as text, if they can be shown as a JSON string without hiding
+/// anything: UTF-8 with no control characters except tab and line breaks.
+///
+/// Every recorded value and name passes through here, so it looks at bytes,
+/// not `char`s: once the bytes are known to be UTF-8, a control character
+/// (`char::is_control`) is an ASCII one or a C1 one, and a C1 control is
+/// always the two bytes `C2 80` to `C2 9F`.
+pub(crate) fn printable(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let control = bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'\t' | b'\n' | b'\r' => false,
+        0..=0x1f | 0x7f => true,
+        0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
+        _ => false,
+    });
+    (!control).then_some(text)
 }
 
 impl From<Vec<u8>> for Bytes {
@@ -124,5 +137,57 @@ impl<'de> Visitor<'de> for BytesVisitor {
             decoded = Some(Bytes(bytes));
         }
         decoded.ok_or_else(|| de::Error::missing_field("base64"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `printable` must mean, said the slow way: valid UTF-8 whose
+    /// `char`s are not controls, tab and line breaks allowed.
+    fn printable_by_chars(bytes: &[u8]) -> bool {
+        std::str::from_utf8(bytes).is_ok_and(|t| {
+            t.chars()
+                .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        })
+    }
+
+    #[test]
+    fn printable_agrees_with_char_is_control_for_every_char() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            // Alone, and between neighbours that could be mistaken for
+            // parts of it.
+            for text in [format!("{c}"), format!("\u{c2}{c}\u{9f}")] {
+                assert_eq!(
+                    printable(text.as_bytes()).is_some(),
+                    printable_by_chars(text.as_bytes()),
+                    "U+{:04X} in {text:?}",
+                    c as u32
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_not_printable() {
+        for bad in [&b"\xc2"[..], b"a\xff", b"\xc2\x80\x80", b"\xed\xa0\x80"] {
+            assert_eq!(printable(bad), None, "{bad:?}");
+            assert!(!printable_by_chars(bad));
+        }
+        assert_eq!(printable("né\u{a0}".as_bytes()), Some("né\u{a0}"));
+        assert_eq!(printable("a\u{85}b".as_bytes()), None);
+        assert_eq!(printable(b"tab\there\r\n"), Some("tab\there\r\n"));
+    }
+
+    #[test]
+    fn json_keeps_printable_text_as_a_string_and_the_rest_as_base64() {
+        let json = |b: &[u8]| serde_json::to_value(Bytes::from(b)).unwrap();
+        assert_eq!(json(b"plain"), serde_json::json!("plain"));
+        assert_eq!(json(b"\x00\x01"), serde_json::json!({"base64": "AAE="}));
+        assert_eq!(
+            json("\u{9f}".as_bytes()),
+            serde_json::json!({"base64": "wp8="})
+        );
     }
 }

@@ -192,7 +192,11 @@ fn lenenc_bytes<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a [u8], String> 
 
 /// Text as a JSON string, or `{"base64": ...}` where it is not UTF-8.
 pub(super) fn text(b: &[u8]) -> Value {
-    serde_json::to_value(Bytes::from(b)).expect("bytes serialise")
+    // Most values are printable: copied once, not into a `Bytes` first.
+    match crate::wire::bytes::printable(b) {
+        Some(text) => Value::String(text.to_owned()),
+        None => serde_json::to_value(Bytes::from(b)).expect("bytes serialise"),
+    }
 }
 
 /// A text-protocol row: each value a string (or NULL), as sent.
