@@ -190,6 +190,85 @@ fn sessions_are_found_by_id_or_newest_name_and_removed() {
     ));
 }
 
+/// Rows another connection can read (what the writer has committed).
+fn committed(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM exchanges", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Polls `what` until it holds or `secs` pass; whether it held.
+fn within(secs: u64, mut what: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if what() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    what()
+}
+
+/// The writer keeps a transaction open across batches, but never while it
+/// has nothing to do: a recording that goes quiet has what it captured
+/// committed, for `reel sessions` and for a crash.
+#[test]
+fn a_writer_with_nothing_queued_holds_nothing_uncommitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let (writer, _) = StoreWriter::start(Store::open(&path).unwrap(), "quiet", "t").unwrap();
+    let tx = writer.sender();
+    for _ in 0..3 {
+        let mut e = http_exchange(b"x", 200);
+        e.seq = tx.next_seq();
+        tx.send(e);
+    }
+    assert!(
+        within(10, || committed(&path) == 3),
+        "3 captures sent, {} committed while the writer idles",
+        committed(&path)
+    );
+    assert_eq!(writer.finish().unwrap().stored, 3);
+}
+
+/// Under a steady stream the queue may never run dry: the writer still
+/// commits as it goes, not only at the end.
+#[test]
+fn a_writer_under_steady_load_commits_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let (writer, _) = StoreWriter::start(Store::open(&path).unwrap(), "busy", "t").unwrap();
+    let tx = writer.sender();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let (tx, stop) = (tx.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..20 {
+                    let mut e = http_exchange(&[b'y'; 200], 200);
+                    e.seq = tx.next_seq();
+                    tx.send(e);
+                    sent += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            }
+            sent
+        })
+    };
+    let seen_while_sending = within(10, || committed(&path) > 0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = feeder.join().unwrap();
+    assert!(
+        seen_while_sending,
+        "nothing committed while captures kept coming"
+    );
+    let stats = writer.finish().unwrap();
+    assert_eq!((stats.stored, stats.dropped), (sent, 0));
+    assert_eq!(committed(&path), sent as i64);
+}
+
 #[test]
 fn a_stalled_store_costs_counted_captures_not_memory() {
     let dir = tempfile::tempdir().unwrap();
