@@ -38,6 +38,14 @@ impl Bytes {
 /// (`char::is_control`) is an ASCII one or a C1 one, and a C1 control is
 /// always the two bytes `C2 80` to `C2 9F`.
 pub(crate) fn printable(bytes: &[u8]) -> Option<&str> {
+    // Plain ASCII without controls, the common case: one pass with no
+    // early exit, which the compiler turns into vector compares.
+    if bytes
+        .iter()
+        .fold(true, |all, &b| all & (0x20..0x7f).contains(&b))
+    {
+        return std::str::from_utf8(bytes).ok();
+    }
     let text = std::str::from_utf8(bytes).ok()?;
     let control = bytes.iter().enumerate().any(|(i, &b)| match b {
         b'\t' | b'\n' | b'\r' => false,
