@@ -75,6 +75,17 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 # spaces for reel and the relay).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# The same for PID's threads named NAME (as /proc shows it, cut to 15
+# characters: reel's store writer is `reel-store-writ`).
+thread_ticks() { # pid name
+    local t total=0
+    for t in /proc/"$1"/task/*; do
+        [[ $(cat "$t/comm" 2>/dev/null) == "$2" ]] || continue
+        total=$((total + $(awk '{print $14 + $15}' "$t/stat")))
+    done
+    echo "$total"
+}
+
 # Microseconds of CPU per query: TICKS of CPU over QUERIES.
 cpu_per_query() { # ticks queries
     python3 -c "print(f'{$1 * 1e6 / $(getconf CLK_TCK) / $2:.1f}')"

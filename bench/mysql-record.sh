@@ -105,11 +105,12 @@ esac
 # are reported. CPU per query (the proxy's own user and system time over
 # the queries it carried) moves far less between runs than throughput
 # does when mysqlslap, the server and the proxy share the cores.
-printf '  %-6s %10s %10s %6s %12s %10s %6s %12s\n' round direct relay "of" "relay cpu" reel "of" "reel cpu"
-row() { # label direct relay ratio cpu reel ratio cpu
-    printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us\n' "$@"
+# "writer" is the part of reel's CPU its store writer thread spent.
+printf '  %-6s %10s %10s %6s %12s %10s %6s %12s %12s\n' round direct relay "of" "relay cpu" reel "of" "reel cpu" "writer"
+row() { # label direct relay ratio cpu reel ratio cpu writer
+    printf '  %-6s %10s %10s %6s %9s us %10s %6s %9s us %9s us\n' "$@"
 }
-directs=() relays=() reels=() relay_cpus=() reel_cpus=() relay_ratios=() reel_ratios=()
+directs=() relays=() reels=() relay_cpus=() reel_cpus=() relay_ratios=() reel_ratios=() writer_cpus=()
 for round in $(seq "$ROUNDS"); do
     out=$(run_load "${MYSQL%:*}" "${MYSQL##*:}" direct)
     direct=${out% *}
@@ -123,10 +124,11 @@ for round in $(seq "$ROUNDS"); do
 
     rm -f "$work/reel.db"*
     start_reel "$WORKLOAD" db "db=mysql:127.0.0.1:0=$MYSQL"
-    before=$(cpu_ticks "$reel_pid")
+    before=$(cpu_ticks "$reel_pid") writer_before=$(thread_ticks "$reel_pid" reel-store-writ)
     out=$(run_load 127.0.0.1 "$port" recorded)
     recorded=${out% *} sent=${out#* }
     reel_cpu=$(cpu_per_query $(($(cpu_ticks "$reel_pid") - before)) "$sent")
+    writer_cpu=$(cpu_per_query $(($(thread_ticks "$reel_pid" reel-store-writ) - writer_before)) "$sent")
     stop_reel
 
     case $WORKLOAD in
@@ -143,12 +145,13 @@ for round in $(seq "$ROUNDS"); do
         exit 1
     fi
     relay_ratio=$(ratio "$bare" "$direct") reel_ratio=$(ratio "$recorded" "$direct")
-    row "$round" "$direct" "$bare" "$relay_ratio" "$relay_cpu" "$recorded" "$reel_ratio" "$reel_cpu"
+    row "$round" "$direct" "$bare" "$relay_ratio" "$relay_cpu" "$recorded" "$reel_ratio" "$reel_cpu" "$writer_cpu"
     directs+=("$direct") relays+=("$bare") reels+=("$recorded")
-    relay_cpus+=("$relay_cpu") reel_cpus+=("$reel_cpu")
+    relay_cpus+=("$relay_cpu") reel_cpus+=("$reel_cpu") writer_cpus+=("$writer_cpu")
     relay_ratios+=("$relay_ratio") reel_ratios+=("$reel_ratio")
 done
 row median "$(median "${directs[@]}")" \
     "$(median "${relays[@]}")" "$(median "${relay_ratios[@]}")" "$(median "${relay_cpus[@]}")" \
-    "$(median "${reels[@]}")" "$(median "${reel_ratios[@]}")" "$(median "${reel_cpus[@]}")"
+    "$(median "${reels[@]}")" "$(median "${reel_ratios[@]}")" "$(median "${reel_cpus[@]}")" \
+    "$(median "${writer_cpus[@]}")"
 echo "  through reel: $(median "${reel_ratios[@]}") of direct (target 0.60), every query of every round stored, none dropped"
