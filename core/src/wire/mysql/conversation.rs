@@ -98,6 +98,9 @@ enum Item {
 #[derive(Debug, Clone, PartialEq)]
 struct ResultSet {
     columns: Vec<Column>,
+    /// `columns` as written in JSON, when the connection had written the
+    /// same definitions lately (see [`Shapes`]).
+    columns_json: Option<SharedJson>,
     rows: Vec<Vec<Value>>,
     /// The rows there were, when only some are kept.
     rows_total: Option<u64>,
@@ -144,6 +147,49 @@ impl Answer {
     }
 }
 
+#[cfg(test)]
+impl Answer {
+    /// The result sets in this answer, each with whether it took its
+    /// columns' JSON from the connection's [`Shapes`].
+    pub(super) fn shared_columns(&self) -> Vec<bool> {
+        self.sets().map(|set| set.columns_json.is_some()).collect()
+    }
+
+    /// This answer with every result set writing its columns itself.
+    pub(super) fn unshared(&self) -> Answer {
+        let mut a = self.clone();
+        for (_, part) in &mut a.parts {
+            if let Part::List(items) = part {
+                for item in items {
+                    if let Item::Set(set) = item {
+                        set.columns_json = None;
+                    }
+                }
+            }
+        }
+        a
+    }
+
+    /// The shared JSON of the first result set's columns.
+    pub(super) fn columns_text(&self) -> std::sync::Arc<serde_json::value::RawValue> {
+        let set = self.sets().next().expect("a result set");
+        set.columns_json.clone().expect("shared columns").0
+    }
+
+    fn sets(&self) -> impl Iterator<Item = &ResultSet> {
+        self.parts
+            .iter()
+            .flat_map(|(_, part)| match part {
+                Part::List(items) => items.as_slice(),
+                Part::One(_) => &[],
+            })
+            .filter_map(|item| match item {
+                Item::Set(set) => Some(&**set),
+                Item::Value(_) => None,
+            })
+    }
+}
+
 impl serde::Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -178,7 +224,10 @@ impl serde::Serialize for ResultSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("columns", &self.columns)?;
+        match &self.columns_json {
+            Some(json) => m.serialize_entry("columns", &*json.0)?,
+            None => m.serialize_entry("columns", &self.columns)?,
+        }
         m.serialize_entry("rows", &self.rows)?;
         if let Some(total) = self.rows_total {
             m.serialize_entry("rows_total", &total)?;
@@ -205,6 +254,64 @@ impl serde::Serialize for ResultSet {
             }
         }
         m.end()
+    }
+}
+
+/// JSON text written once and shared by the answers that hold it.
+#[derive(Debug, Clone)]
+struct SharedJson(std::sync::Arc<serde_json::value::RawValue>);
+
+impl PartialEq for SharedJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+/// Column definitions a connection's answers had lately, with their JSON.
+///
+/// The same query answers with the same definitions each time it runs,
+/// and writing them (names, tables, types: a dozen keys a column) was the
+/// largest part of a short answer's JSON. Most recent first; only small
+/// ones are kept, so a connection holds a few KiB at most.
+#[derive(Debug, Default)]
+struct Shapes(VecDeque<(Vec<Column>, SharedJson)>);
+
+impl Shapes {
+    const KEPT: usize = 4;
+    /// Largest JSON kept, in bytes: about twenty columns.
+    const MAX_JSON: usize = 4096;
+
+    /// `columns` as JSON: the text written before, if they were seen lately.
+    fn json(&mut self, columns: &[Column]) -> Option<SharedJson> {
+        if columns.is_empty() {
+            return None;
+        }
+        if let Some(i) = self.0.iter().position(|(c, _)| c == columns) {
+            let seen = self.0.remove(i).expect("a position found");
+            let json = seen.1.clone();
+            self.0.push_front(seen);
+            return Some(json);
+        }
+        let raw = serde_json::value::to_raw_value(columns).ok()?;
+        if raw.get().len() > Self::MAX_JSON {
+            return None;
+        }
+        let json = SharedJson(raw.into());
+        self.0.truncate(Self::KEPT - 1);
+        self.0.push_front((columns.to_vec(), json.clone()));
+        Some(json)
+    }
+
+    /// Points each result set in `answer` at the JSON of its columns.
+    fn share(&mut self, answer: &mut Answer) {
+        for (_, part) in &mut answer.parts {
+            let Part::List(items) = part else { continue };
+            for item in items {
+                if let Item::Set(set) = item {
+                    set.columns_json = self.json(&set.columns);
+                }
+            }
+        }
     }
 }
 
@@ -407,6 +514,7 @@ pub struct Conversation {
     waiting: VecDeque<Pending>,
     statements: HashMap<u32, Statement>,
     last_prepared: Option<u32>,
+    shapes: Shapes,
 }
 
 impl Conversation {
@@ -424,6 +532,7 @@ impl Conversation {
             waiting: VecDeque::new(),
             statements: HashMap::new(),
             last_prepared: None,
+            shapes: Shapes::default(),
         }
     }
 
@@ -755,6 +864,7 @@ impl Conversation {
             let set = result_set(&mut p, None);
             p.turn.answer.push("results", set);
         }
+        self.shapes.share(&mut p.turn.answer);
         p.turn
     }
 
@@ -978,6 +1088,7 @@ fn result_set(p: &mut Pending, end: Option<(u16, u16)>) -> Item {
     }
     let set = ResultSet {
         columns,
+        columns_json: None,
         rows: std::mem::take(&mut p.rows),
         rows_total: p.rows_cut.then_some(p.rows_total),
         cursor: std::mem::take(&mut p.cursor),
