@@ -158,15 +158,7 @@ impl Answer {
     /// This answer with every result set writing its columns itself.
     pub(super) fn unshared(&self) -> Answer {
         let mut a = self.clone();
-        for (_, part) in &mut a.parts {
-            if let Part::List(items) = part {
-                for item in items {
-                    if let Item::Set(set) = item {
-                        set.columns_json = None;
-                    }
-                }
-            }
-        }
+        a.sets_mut().for_each(|set| set.columns_json = None);
         a
     }
 
@@ -185,6 +177,21 @@ impl Answer {
             })
             .filter_map(|item| match item {
                 Item::Set(set) => Some(&**set),
+                Item::Value(_) => None,
+            })
+    }
+}
+
+impl Answer {
+    fn sets_mut(&mut self) -> impl Iterator<Item = &mut ResultSet> {
+        self.parts
+            .iter_mut()
+            .flat_map(|(_, part)| match part {
+                Part::List(items) => items.as_mut_slice(),
+                Part::One(_) => &mut [],
+            })
+            .filter_map(|item| match item {
+                Item::Set(set) => Some(&mut **set),
                 Item::Value(_) => None,
             })
     }
@@ -272,7 +279,7 @@ impl PartialEq for SharedJson {
 /// The same query answers with the same definitions each time it runs,
 /// and writing them (names, tables, types: a dozen keys a column) was the
 /// largest part of a short answer's JSON. Most recent first; only small
-/// ones are kept, so a connection holds a few KiB at most.
+/// ones are kept, so a connection holds some tens of KiB at most.
 #[derive(Debug, Default)]
 struct Shapes(VecDeque<(Vec<Column>, SharedJson)>);
 
@@ -292,25 +299,19 @@ impl Shapes {
             self.0.push_front(seen);
             return Some(json);
         }
-        let raw = serde_json::value::to_raw_value(columns).ok()?;
-        if raw.get().len() > Self::MAX_JSON {
-            return None;
+        let json = SharedJson(serde_json::value::to_raw_value(columns).ok()?.into());
+        // A wide one is written for this answer alone.
+        if json.0.get().len() <= Self::MAX_JSON {
+            self.0.truncate(Self::KEPT - 1);
+            self.0.push_front((columns.to_vec(), json.clone()));
         }
-        let json = SharedJson(raw.into());
-        self.0.truncate(Self::KEPT - 1);
-        self.0.push_front((columns.to_vec(), json.clone()));
         Some(json)
     }
 
     /// Points each result set in `answer` at the JSON of its columns.
     fn share(&mut self, answer: &mut Answer) {
-        for (_, part) in &mut answer.parts {
-            let Part::List(items) = part else { continue };
-            for item in items {
-                if let Item::Set(set) = item {
-                    set.columns_json = self.json(&set.columns);
-                }
-            }
+        for set in answer.sets_mut() {
+            set.columns_json = self.json(&set.columns);
         }
     }
 }

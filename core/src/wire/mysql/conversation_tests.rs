@@ -413,6 +413,25 @@ fn mysql8_hello(capabilities: u32, auth: &[u8]) -> Vec<u8> {
     p
 }
 
+/// A column definition's payload: `name` of type `t` in table `table` of
+/// schema `shop`.
+fn shop_column(table: &str, name: &str, t: u8, capabilities: u32) -> Vec<u8> {
+    let c = Column {
+        schema: b"shop".to_vec().into(),
+        table: table.as_bytes().to_vec().into(),
+        org_table: table.as_bytes().to_vec().into(),
+        name: name.as_bytes().to_vec().into(),
+        org_name: name.as_bytes().to_vec().into(),
+        charset: 63,
+        length: 11,
+        column_type: t,
+        flags: 0,
+        decimals: 0,
+        extended: None,
+    };
+    encoded(&c, capabilities)
+}
+
 /// A connection writes a result set's column definitions once per shape
 /// and reuses the text: what it writes is the same as writing them anew,
 /// whichever shapes it still holds.
@@ -420,22 +439,7 @@ fn mysql8_hello(capabilities: u32, auth: &[u8]) -> Vec<u8> {
 fn column_definitions_seen_before_are_written_the_same() {
     use caps::*;
     let offered = PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD;
-    let column = |table: &str, name: &str| {
-        let c = Column {
-            schema: b"shop".to_vec().into(),
-            table: table.as_bytes().to_vec().into(),
-            org_table: table.as_bytes().to_vec().into(),
-            name: name.as_bytes().to_vec().into(),
-            org_name: name.as_bytes().to_vec().into(),
-            charset: 63,
-            length: 11,
-            column_type: types::LONG,
-            flags: 0,
-            decimals: 0,
-            extended: None,
-        };
-        encoded(&c, offered)
-    };
+    let column = |table: &str, name: &str| shop_column(table, name, types::LONG, offered);
     let eof = b"\xfe\x00\x00\x02\x00".to_vec();
     let mut steps = vec![
         (Side::Backend, 0, mysql8_greeting(offered)),
@@ -443,24 +447,39 @@ fn column_definitions_seen_before_are_written_the_same() {
         (Side::Backend, 2, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
     ];
     // Six shapes, one table each, then the first two again: more shapes
-    // than a connection keeps, so the first is written anew.
-    let tables = ["a", "b", "c", "d", "e", "f", "a", "b", "b"];
-    for t in tables {
-        let sql = format!("\x03SELECT x, y FROM {t}");
+    // than a connection keeps, so the first is written anew. Then one too
+    // wide to keep, twice.
+    let queries = [
+        ("a", 2),
+        ("b", 2),
+        ("c", 2),
+        ("d", 2),
+        ("e", 2),
+        ("f", 2),
+        ("a", 2),
+        ("b", 2),
+        ("b", 2),
+        ("wide", 40),
+        ("wide", 40),
+    ];
+    for (t, width) in queries {
+        let sql = format!("\x03SELECT * FROM {t}");
         steps.push((Side::Frontend, 0, sql.into_bytes()));
-        steps.push((Side::Backend, 1, vec![2]));
-        steps.push((Side::Backend, 2, column(t, "x")));
-        steps.push((Side::Backend, 3, column(t, "y")));
-        steps.push((Side::Backend, 4, eof.clone()));
-        steps.push((Side::Backend, 5, b"\x011\x012".to_vec()));
-        steps.push((Side::Backend, 6, eof.clone()));
+        steps.push((Side::Backend, 1, vec![width]));
+        for c in 0..width {
+            steps.push((Side::Backend, 2 + c, column(t, &format!("c{c}"))));
+        }
+        steps.push((Side::Backend, 2 + width, eof.clone()));
+        steps.push((Side::Backend, 3 + width, b"\x011".repeat(width.into())));
+        steps.push((Side::Backend, 4 + width, eof.clone()));
     }
     let mut conv = Conversation::new(usize::MAX, false);
     let turns = script(&mut conv, &steps).unwrap();
-    assert_eq!(turns.len(), 1 + tables.len(), "{turns:#?}");
-    for (t, table) in turns[1..].iter().zip(tables) {
-        assert_eq!(t.answer["results"][0]["columns"][0]["table"], table);
-        assert_eq!(t.answer["results"][0]["rows"], json!([["1", "2"]]));
+    assert_eq!(turns.len(), 1 + queries.len(), "{turns:#?}");
+    for (t, (table, width)) in turns[1..].iter().zip(queries) {
+        let set = &t.answer["results"][0];
+        assert_eq!(set["columns"][0]["table"], table);
+        assert_eq!(set["rows"], json!([vec!["1"; width.into()]]));
         assert_eq!(
             serde_json::to_string(&t.turn.answer).unwrap(),
             serde_json::to_string(&t.turn.answer.unshared()).unwrap(),
@@ -468,11 +487,13 @@ fn column_definitions_seen_before_are_written_the_same() {
         );
         assert_eq!(t.turn.answer.shared_columns(), [true], "{table}");
     }
-    // The last answer reused the text the one before it wrote; the first
-    // table's shape had been let go by the time it came back.
+    // The ninth answer reused the text the eighth wrote; the first table's
+    // shape had been let go by the time it came back, and the wide one was
+    // never kept.
     let json = |i: usize| turns[i].turn.answer.columns_text();
     assert!(std::sync::Arc::ptr_eq(&json(8), &json(9)));
     assert!(!std::sync::Arc::ptr_eq(&json(1), &json(7)));
+    assert!(!std::sync::Arc::ptr_eq(&json(10), &json(11)));
 }
 
 /// Feeds `(side, seq, payload)` in order; the exchanges and the encoding.
@@ -583,22 +604,7 @@ fn base64_of(b: &[u8]) -> String {
 fn deprecate_eof_results_and_a_cursor_read_and_write_back() {
     use caps::*;
     let offered = PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | DEPRECATE_EOF | LONG_PASSWORD;
-    let column = |name: &str, t: u8| {
-        let c = Column {
-            schema: b"shop".to_vec().into(),
-            table: b"t".to_vec().into(),
-            org_table: b"t".to_vec().into(),
-            name: name.as_bytes().to_vec().into(),
-            org_name: name.as_bytes().to_vec().into(),
-            charset: 63,
-            length: 11,
-            column_type: t,
-            flags: 0,
-            decimals: 0,
-            extended: None,
-        };
-        encoded(&c, offered)
-    };
+    let column = |name: &str, t: u8| shop_column("t", name, t, offered);
     // SELECT id, name: two columns, two rows, the OK that ends them.
     let end = b"\xfe\x00\x00\x02\x00\x00\x00".to_vec();
     let mut prepare_ok = vec![0];
