@@ -187,7 +187,10 @@ impl Store {
         &self.path
     }
 
-    fn sql_err(&self, what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn sql_err(
+        &self,
+        what: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Sql {
             path: self.path.clone(),
             what,

@@ -364,11 +364,7 @@ fn run(
             "UPDATE sessions SET ended_at = ?1, dropped = ?2 WHERE id = ?3",
             params![ended_at.0, stats.dropped as i64, session_id],
         )
-        .map_err(|source| StoreError::Sql {
-            path: store.path().to_owned(),
-            what: "ending the session",
-            source,
-        })?;
+        .map_err(store.sql_err("ending the session"))?;
     Ok(stats)
 }
 
@@ -376,45 +372,30 @@ fn begin(store: &Store) -> Result<(), StoreError> {
     store
         .conn()
         .execute_batch("BEGIN")
-        .map_err(|source| StoreError::Sql {
-            path: store.path().to_owned(),
-            what: "starting a batch",
-            source,
-        })
+        .map_err(store.sql_err("starting a batch"))
 }
 
-/// Commits the open transaction; rolls it back if that fails, so that no
-/// later BEGIN fails for it.
+/// Commits the open transaction; rolls it back if that fails.
 fn commit_batches(store: &Store) -> Result<(), StoreError> {
-    let conn = store.conn();
-    conn.execute_batch("COMMIT").map_err(|source| {
-        let _ = conn.execute_batch("ROLLBACK");
-        StoreError::Sql {
-            path: store.path().to_owned(),
-            what: "committing a batch",
-            source,
-        }
-    })
+    store
+        .conn()
+        .execute_batch("COMMIT")
+        .map_err(store.sql_err("committing a batch"))
+        .map_err(|e| rolled_back(store, e))
+}
+
+/// Ends the open transaction after `e`: one left open would make every
+/// later BEGIN fail too.
+fn rolled_back(store: &Store, e: StoreError) -> StoreError {
+    let _ = store.conn().execute_batch("ROLLBACK");
+    e
 }
 
 /// Inserts a batch into the open transaction. Returns the seqs of exchanges
 /// that failed alone (the rest of the batch is kept); on an error, the
 /// transaction has been rolled back.
 fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, StoreError> {
-    let sql_err = |what| {
-        move |source| StoreError::Sql {
-            path: store.path().to_owned(),
-            what,
-            source,
-        }
-    };
     let conn = store.conn();
-    // A batch that fails as a whole must not leave its transaction open, or
-    // every later BEGIN fails too.
-    let rollback = |e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        e
-    };
     let mut failed = Vec::new();
     let mut stmt = conn
         .prepare_cached(
@@ -424,8 +405,8 @@ fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, S
                 response_truncated, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )
-        .map_err(sql_err("preparing the insert"))
-        .map_err(rollback)?;
+        .map_err(store.sql_err("preparing the insert"))
+        .map_err(|e| rolled_back(store, e))?;
     for e in exchanges {
         let req_body = e.request.body();
         let resp = e.response.as_ref();
@@ -453,7 +434,7 @@ fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, S
             // Some errors (a full disk, an I/O error) take the whole
             // transaction with them, not just this row.
             if conn.is_autocommit() {
-                return Err(sql_err("storing an exchange")(err));
+                return Err(store.sql_err("storing an exchange")(err));
             }
             tracing::error!(seq = e.seq, error = %err, "exchange could not be stored");
             failed.push(e.seq);
