@@ -646,7 +646,7 @@ pub fn mysql_packet(data: &[u8]) {
         let end = (at + p.size) as usize;
         assert!(end <= stream.len(), "a payload ends past the stream");
         let raw = &stream[at as usize..end];
-        assert_eq!(&p.raw[..], &raw[..raw.len().min(cap)]);
+        assert_eq!(&p.raw_within(cap)[..], &raw[..raw.len().min(cap)]);
         assert_eq!(p.cut, raw.len() > cap);
         assert_eq!(p.size, p.len + 4 * u64::from(p.packets));
         assert!(p.bytes.len() <= cap && p.bytes.len() as u64 <= p.len);

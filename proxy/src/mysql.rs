@@ -216,11 +216,13 @@ impl Conn {
             g.withdraw_mariadb(!READ_MARIADB);
             sent.bytes.clear();
             g.encode(&mut sent.bytes);
-            sent.raw.clear();
-            encode_payload(payload.seq, &sent.bytes, &mut sent.raw);
+            sent.len = sent.bytes.len() as u64;
+            sent.size = sent.len + 4;
         }
+        let mut raw = Vec::new();
+        encode_payload(sent.seq, &sent.bytes, &mut raw);
         client
-            .write_all(&sent.raw)
+            .write_all(&raw)
             .await
             .map_err(|e| format!("writing to the app: {e}"))?;
         let done = self

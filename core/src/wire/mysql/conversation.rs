@@ -27,6 +27,7 @@
 //! runs and its parameters' values.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
@@ -97,9 +98,8 @@ enum Item {
 /// One result set as stored.
 #[derive(Debug, Clone, PartialEq)]
 struct ResultSet {
-    columns: Vec<Column>,
-    /// `columns` as written in JSON, when the connection had written the
-    /// same definitions lately (see [`Shapes`]).
+    columns: Arc<[Column]>,
+    /// `columns` as written in JSON (see [`Shapes`]).
     columns_json: Option<SharedJson>,
     rows: Vec<Vec<Value>>,
     /// The rows there were, when only some are kept.
@@ -168,6 +168,11 @@ impl Answer {
         set.columns_json.clone().expect("shared columns").0
     }
 
+    /// The first result set's columns, as read.
+    pub(super) fn columns_read(&self) -> Arc<[Column]> {
+        self.sets().next().expect("a result set").columns.clone()
+    }
+
     fn sets(&self) -> impl Iterator<Item = &ResultSet> {
         self.parts
             .iter()
@@ -180,9 +185,7 @@ impl Answer {
                 Item::Value(_) => None,
             })
     }
-}
 
-impl Answer {
     fn sets_mut(&mut self) -> impl Iterator<Item = &mut ResultSet> {
         self.parts
             .iter_mut()
@@ -233,7 +236,7 @@ impl serde::Serialize for ResultSet {
         let mut m = s.serialize_map(None)?;
         match &self.columns_json {
             Some(json) => m.serialize_entry("columns", &*json.0)?,
-            None => m.serialize_entry("columns", &self.columns)?,
+            None => m.serialize_entry("columns", &*self.columns)?,
         }
         m.serialize_entry("rows", &self.rows)?;
         if let Some(total) = self.rows_total {
@@ -266,7 +269,7 @@ impl serde::Serialize for ResultSet {
 
 /// JSON text written once and shared by the answers that hold it.
 #[derive(Debug, Clone)]
-struct SharedJson(std::sync::Arc<serde_json::value::RawValue>);
+struct SharedJson(Arc<serde_json::value::RawValue>);
 
 impl PartialEq for SharedJson {
     fn eq(&self, other: &Self) -> bool {
@@ -274,45 +277,81 @@ impl PartialEq for SharedJson {
     }
 }
 
-/// Column definitions a connection's answers had lately, with their JSON.
+/// Column definitions a connection's answers had lately: their payloads,
+/// read, and written as JSON.
 ///
-/// The same query answers with the same definitions each time it runs,
-/// and writing them (names, tables, types: a dozen keys a column) was the
-/// largest part of a short answer's JSON. Most recent first; only small
+/// The same query answers with the same definitions each time it runs.
+/// Reading them (half a dozen names a column, each a string of its own) and
+/// writing them (a dozen keys a column) was the largest part of what a
+/// short answer cost; definitions whose payloads match ones seen lately are
+/// taken as they were read and written then. Most recent first; only small
 /// ones are kept, so a connection holds some tens of KiB at most.
 #[derive(Debug, Default)]
-struct Shapes(VecDeque<(Vec<Column>, SharedJson)>);
+struct Shapes(VecDeque<Shape>);
+
+#[derive(Debug)]
+struct Shape {
+    /// The definitions' payloads, each after its length (4 bytes, LE).
+    payloads: Vec<u8>,
+    columns: Arc<[Column]>,
+    json: SharedJson,
+}
 
 impl Shapes {
     const KEPT: usize = 4;
     /// Largest JSON kept, in bytes: about twenty columns.
     const MAX_JSON: usize = 4096;
 
-    /// `columns` as JSON: the text written before, if they were seen lately.
-    fn json(&mut self, columns: &[Column]) -> Option<SharedJson> {
-        if columns.is_empty() {
-            return None;
-        }
-        if let Some(i) = self.0.iter().position(|(c, _)| c == columns) {
+    /// Whether a shape kept has definition payload `def` at byte `at` of
+    /// its payloads.
+    fn had(&self, at: usize, def: &[u8]) -> bool {
+        let Ok(len) = u32::try_from(def.len()) else {
+            return false;
+        };
+        self.0.iter().any(|s| {
+            s.payloads.get(at..at + 4) == Some(&len.to_le_bytes())
+                && s.payloads.get(at + 4..at + 4 + def.len()) == Some(def)
+        })
+    }
+
+    /// The columns whose definitions' payloads are `payloads` (as in
+    /// [`Shape`]), and their JSON: as read before if seen lately, else read
+    /// now with `extended_types`.
+    fn resolve(
+        &mut self,
+        payloads: &[u8],
+        extended_types: bool,
+    ) -> (Arc<[Column]>, Option<SharedJson>) {
+        if let Some(i) = self.0.iter().position(|s| s.payloads == payloads) {
             let seen = self.0.remove(i).expect("a position found");
-            let json = seen.1.clone();
+            let found = (seen.columns.clone(), Some(seen.json.clone()));
             self.0.push_front(seen);
-            return Some(json);
+            return found;
         }
-        let json = SharedJson(serde_json::value::to_raw_value(columns).ok()?.into());
+        let mut columns = Vec::new();
+        let mut rest = payloads;
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let (def, tail) = tail.split_at(u32::from_le_bytes(*len) as usize);
+            // Each was checked as it came, by the same reading.
+            columns.extend(Column::parse(def, extended_types).ok());
+            rest = tail;
+        }
+        let columns: Arc<[Column]> = columns.into();
+        // Column definitions always write as JSON.
+        let Ok(json) = serde_json::value::to_raw_value(&*columns) else {
+            return (columns, None);
+        };
+        let json = SharedJson(json.into());
         // A wide one is written for this answer alone.
         if json.0.get().len() <= Self::MAX_JSON {
             self.0.truncate(Self::KEPT - 1);
-            self.0.push_front((columns.to_vec(), json.clone()));
+            self.0.push_front(Shape {
+                payloads: payloads.to_vec(),
+                columns: columns.clone(),
+                json: json.clone(),
+            });
         }
-        Some(json)
-    }
-
-    /// Points each result set in `answer` at the JSON of its columns.
-    fn share(&mut self, answer: &mut Answer) {
-        for set in answer.sets_mut() {
-            set.columns_json = self.json(&set.columns);
-        }
+        (columns, Some(json))
     }
 }
 
@@ -327,7 +366,7 @@ struct Statement {
     /// by parameter, each within the cap.
     long_data: BTreeMap<u16, Vec<u8>>,
     /// The columns of its last execute's result, which a fetch's rows are in.
-    columns: Vec<Column>,
+    columns: Arc<[Column]>,
     /// Long data sent since the last execute went past the cap.
     long_data_cut: bool,
 }
@@ -380,9 +419,14 @@ struct Pending {
     command: Option<Command>,
     expect: Expect,
     next_seq: u8,
-    /// The result set being read: its columns and rows.
-    columns: Vec<Column>,
+    /// The result set being read: its columns (once all their definitions
+    /// are read), their JSON, and its rows.
+    columns: Arc<[Column]>,
+    columns_json: Option<SharedJson>,
     rows: Vec<Vec<Value>>,
+    /// The result set's column definitions read and not yet resolved into
+    /// `columns` (see [`Shape`] for the layout).
+    defs: Vec<u8>,
     rows_total: u64,
     rows_cut: bool,
     /// Decoded bytes held for this answer, against the cap.
@@ -391,9 +435,10 @@ struct Pending {
     items: usize,
     /// The columns of the last result set read (an execute's cursor reads
     /// its rows in them).
-    last_columns: Vec<Column>,
-    /// Definitions of a prepare's parameters.
+    last_columns: Arc<[Column]>,
+    /// Definitions of a prepare's parameters and columns.
     param_defs: Vec<Column>,
+    prepare_columns: Vec<Column>,
     prepared: Option<(u32, u64, u64, u16)>,
     /// The status and warnings of the EOF after the column definitions.
     columns_eof: Option<(u16, u16)>,
@@ -426,14 +471,17 @@ impl Pending {
             command,
             expect,
             next_seq: seq,
-            columns: Vec::new(),
+            columns: Arc::default(),
+            columns_json: None,
             rows: Vec::new(),
+            defs: Vec::new(),
             rows_total: 0,
             rows_cut: false,
             held: 0,
             items: 0,
-            last_columns: Vec::new(),
+            last_columns: Arc::default(),
             param_defs: Vec::new(),
+            prepare_columns: Vec::new(),
             prepared: None,
             columns_eof: None,
             prepare_eof: None,
@@ -445,6 +493,14 @@ impl Pending {
 
     fn done(&self) -> bool {
         self.turn.answered
+    }
+
+    /// Makes the column definitions read into the result set's columns.
+    fn resolve_columns(&mut self, shapes: &mut Shapes, extended_types: bool) {
+        if !self.defs.is_empty() {
+            (self.columns, self.columns_json) = shapes.resolve(&self.defs, extended_types);
+            self.defs.clear();
+        }
     }
 
     /// Checks that `p` carries the sequence id due next in this exchange,
@@ -481,14 +537,31 @@ impl Pending {
     }
 }
 
+/// Room taken for an answer's raw bytes at its first payload: a short
+/// answer's (an OK, a row or two) fit, instead of growing five times.
+const FIRST_ANSWER: usize = 512;
+
 fn add_raw(raw: &mut Vec<u8>, size: &mut u64, cut: &mut bool, p: &Payload, cap: usize) {
     *size += p.size;
-    *cut |= p.cut;
     let room = cap.saturating_sub(raw.len());
-    if p.raw.len() > room {
+    if !p.write_raw(raw, room) {
         *cut = true;
     }
-    raw.extend_from_slice(&p.raw[..p.raw.len().min(room)]);
+}
+
+/// [`add_raw`] for an answer's payload.
+fn add_answer_raw(t: &mut Turn, p: &Payload, cap: usize) {
+    if t.answer_raw.capacity() == 0 {
+        t.answer_raw
+            .reserve(FIRST_ANSWER.max(p.bytes.len() + 4).min(cap));
+    }
+    add_raw(
+        &mut t.answer_raw,
+        &mut t.answer_size,
+        &mut t.answer_cut,
+        p,
+        cap,
+    );
 }
 
 /// Where the connection is.
@@ -826,20 +899,14 @@ impl Conversation {
         let t = &mut head.turn;
         t.first_byte_at.get_or_insert(now);
         t.ended_at = Some(now);
-        add_raw(
-            &mut t.answer_raw,
-            &mut t.answer_size,
-            &mut t.answer_cut,
-            p,
-            cap,
-        );
+        add_answer_raw(t, p, cap);
         let ctx = Ctx {
             capabilities,
             extended_types: self.mariadb & mariadb_caps::EXTENDED_TYPE_INFO != 0,
             cap,
             redact,
         };
-        step(head, p, &ctx).map_err(error)
+        step(head, p, &ctx, &mut self.shapes).map_err(error)
     }
 
     /// Takes every exchange done at the front, in order, applying what each
@@ -859,13 +926,18 @@ impl Conversation {
         if let Some(c) = p.command.take() {
             self.describe(&c, &mut p);
         }
-        let reading_rows = matches!(p.expect, Expect::Results { .. } | Expect::Fetch);
-        if !p.done() && reading_rows && (p.rows_total > 0 || !p.columns.is_empty()) {
+        let reading_rows = matches!(
+            p.expect,
+            Expect::Results { .. } | Expect::Fetch | Expect::FieldList
+        );
+        let begun = p.rows_total > 0 || !p.columns.is_empty() || !p.defs.is_empty();
+        if !p.done() && reading_rows && begun {
             // A result set the connection ended inside.
+            let extended_types = self.mariadb & mariadb_caps::EXTENDED_TYPE_INFO != 0;
+            p.resolve_columns(&mut self.shapes, extended_types);
             let set = result_set(&mut p, None);
             p.turn.answer.push("results", set);
         }
-        self.shapes.share(&mut p.turn.answer);
         p.turn
     }
 
@@ -1089,7 +1161,7 @@ fn result_set(p: &mut Pending, end: Option<(u16, u16)>) -> Item {
     }
     let set = ResultSet {
         columns,
-        columns_json: None,
+        columns_json: p.columns_json.take(),
         rows: std::mem::take(&mut p.rows),
         rows_total: p.rows_cut.then_some(p.rows_total),
         cursor: std::mem::take(&mut p.cursor),
@@ -1110,7 +1182,7 @@ struct Ctx {
     redact: bool,
 }
 
-fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
+fn step(head: &mut Pending, p: &Payload, ctx: &Ctx, shapes: &mut Shapes) -> Result<(), String> {
     let Ctx {
         capabilities,
         cap,
@@ -1183,6 +1255,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
         }
         Expect::FieldList => {
             if first == Some(0xFF) || is_end {
+                head.resolve_columns(shapes, ctx.extended_types);
                 let end = end_or_err(head, generic()?);
                 if let Some(end) = end {
                     let set = result_set(head, Some(end));
@@ -1191,7 +1264,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                 head.turn.answered = true;
                 return Ok(());
             }
-            take_def(head, p, ctx, false)?;
+            take_def(head, p, ctx, shapes, Def::ResultColumn)?;
             Ok(())
         }
         Expect::Fetch => {
@@ -1246,11 +1319,18 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx) -> Result<(), String> {
                             ));
                         }
                         set_stage(head, Stage::Columns(n));
+                        // Room for the definitions, as they run (a few
+                        // dozen bytes each), up to 64 of them.
+                        head.defs
+                            .reserve(usize::try_from(n.min(64)).unwrap_or(64) * 64);
                         Ok(())
                     }
                 },
                 Stage::Columns(left) => {
-                    take_def(head, p, ctx, false)?;
+                    take_def(head, p, ctx, shapes, Def::ResultColumn)?;
+                    if left == 1 {
+                        head.resolve_columns(shapes, ctx.extended_types);
+                    }
                     let next = match (left - 1, deprecate_eof) {
                         (0, true) => Stage::Rows,
                         (0, false) => Stage::ColumnsEof,
@@ -1352,21 +1432,51 @@ fn finish_generic(head: &mut Pending, g: Generic) -> Result<(), String> {
 /// its bytes, against the cap.
 const PER_ITEM: usize = 64;
 
-/// Reads a column (or, with `params`, a parameter) definition into the
-/// answer being read, within the cap: past it definitions are dropped, the
-/// answer is flagged cut, and its rows are only counted.
-fn take_def(head: &mut Pending, p: &Payload, ctx: &Ctx, params: bool) -> Result<(), String> {
-    let c = Column::parse(&p.bytes, ctx.extended_types)?;
+/// What a definition defines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Def {
+    /// A prepared statement's parameter.
+    Param,
+    /// A prepared statement's column.
+    PrepareColumn,
+    /// A result set's column: checked now, read once all are in (see
+    /// [`Shapes`]).
+    ResultColumn,
+}
+
+/// Reads a definition into the answer being read, within the cap: past it
+/// definitions are dropped, the answer is flagged cut, and its rows are
+/// only counted. A result set's column is checked unless a shape seen
+/// lately had the same payload in its place (it was checked then).
+fn take_def(
+    head: &mut Pending,
+    p: &Payload,
+    ctx: &Ctx,
+    shapes: &Shapes,
+    def: Def,
+) -> Result<(), String> {
     let cost = p.bytes.len() + PER_ITEM;
+    if def == Def::ResultColumn && !shapes.had(head.defs.len(), &p.bytes) {
+        Column::check(&p.bytes, ctx.extended_types)?;
+    }
+    let column = match def {
+        Def::ResultColumn => None,
+        _ => Some(Column::parse(&p.bytes, ctx.extended_types)?),
+    };
     if head.held + cost > ctx.cap {
         head.turn.answer_cut = true;
         head.rows_cut = true;
         return Ok(());
     }
     head.held += cost;
-    match params {
-        true => head.param_defs.push(c),
-        false => head.columns.push(c),
+    match (def, column) {
+        (Def::Param, Some(c)) => head.param_defs.push(c),
+        (Def::PrepareColumn, Some(c)) => head.prepare_columns.push(c),
+        _ => {
+            let len = u32::try_from(p.bytes.len()).expect("a payload within the cap");
+            head.defs.extend_from_slice(&len.to_le_bytes());
+            head.defs.extend_from_slice(&p.bytes);
+        }
     }
     Ok(())
 }
@@ -1425,14 +1535,15 @@ fn prepare_step(
             None => {
                 let (id, _, _, warnings) = head.prepared.expect("a prepare's OK was read");
                 let params = serde_json::to_value(&head.param_defs).expect("columns serialise");
-                let columns = serde_json::to_value(&head.columns).expect("columns serialise");
+                let columns =
+                    serde_json::to_value(&head.prepare_columns).expect("columns serialise");
                 let mut prepared =
                     json!({"stmt": id, "params": params, "columns": columns, "warnings": warnings});
                 if let Some(status) = head.prepare_eof {
                     prepared["eof_status"] = status.into();
                 }
                 head.turn.answer.insert("prepared", prepared);
-                head.columns.clear();
+                head.prepare_columns.clear();
                 head.param_defs.clear();
                 head.turn.answered = true;
             }
@@ -1459,7 +1570,7 @@ fn prepare_step(
             }
         }
         PrepStage::Params(left) => {
-            take_def(head, p, ctx, true)?;
+            take_def(head, p, ctx, &Shapes::default(), Def::Param)?;
             let columns = head.prepared.map(|p| p.1);
             match (left - 1, deprecate_eof) {
                 (0, true) => after(head, columns),
@@ -1476,7 +1587,7 @@ fn prepare_step(
             after(head, columns);
         }
         PrepStage::Columns(left) => {
-            take_def(head, p, ctx, false)?;
+            take_def(head, p, ctx, &Shapes::default(), Def::PrepareColumn)?;
             match (left - 1, deprecate_eof) {
                 (0, true) => after(head, None),
                 (0, false) => head.expect = Expect::Prepare(PrepStage::ColumnsEof),

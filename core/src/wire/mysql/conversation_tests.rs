@@ -487,13 +487,17 @@ fn column_definitions_seen_before_are_written_the_same() {
         );
         assert_eq!(t.turn.answer.shared_columns(), [true], "{table}");
     }
-    // The ninth answer reused the text the eighth wrote; the first table's
-    // shape had been let go by the time it came back, and the wide one was
-    // never kept.
+    // The ninth answer reused the columns the eighth read and the text it
+    // wrote; the first table's shape had been let go by the time it came
+    // back, and the wide one was never kept.
     let json = |i: usize| turns[i].turn.answer.columns_text();
+    let read = |i: usize| turns[i].turn.answer.columns_read();
     assert!(std::sync::Arc::ptr_eq(&json(8), &json(9)));
+    assert!(std::sync::Arc::ptr_eq(&read(8), &read(9)));
     assert!(!std::sync::Arc::ptr_eq(&json(1), &json(7)));
+    assert!(!std::sync::Arc::ptr_eq(&read(1), &read(7)));
     assert!(!std::sync::Arc::ptr_eq(&json(10), &json(11)));
+    assert!(!std::sync::Arc::ptr_eq(&read(10), &read(11)));
 }
 
 /// Feeds `(side, seq, payload)` in order; the exchanges and the encoding.
@@ -510,7 +514,6 @@ fn script(
         let p = Payload {
             seq: *seq,
             bytes: payload.clone(),
-            raw: raw.clone(),
             offset: *at,
             size: raw.len() as u64,
             len: payload.len() as u64,

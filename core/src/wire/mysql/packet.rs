@@ -15,21 +15,68 @@ pub struct Payload {
     /// The sequence id of its first packet.
     pub seq: u8,
     /// The payload's bytes; only the first `cap` of them when
-    /// [`cut`](Self::cut).
+    /// [`cut`](Self::cut). The packets' bytes as they came, headers too,
+    /// are written from them ([`Payload::write_raw`]): copied apart as
+    /// well, they cost an allocation and a copy for every payload.
     pub bytes: Vec<u8>,
-    /// The packets' bytes as they came, headers too; the first `cap` of
-    /// them when cut.
-    pub raw: Vec<u8>,
     /// Where its first packet starts in its direction of the connection.
     pub offset: u64,
     /// How many bytes it took on the wire, headers too, all of them.
     pub size: u64,
     /// The payload's whole length.
     pub len: u64,
-    /// Longer than the cap: `bytes` and `raw` hold its start only.
+    /// Longer on the wire than the cap: `bytes` may hold its start only,
+    /// and its raw bytes are cut.
     pub cut: bool,
     /// How many packets it took (2 or more past 16 MiB).
     pub packets: u32,
+}
+
+impl Payload {
+    /// Appends the packets' bytes as they came, headers too, as far as
+    /// `room` bytes and the bytes held go; whether all [`size`](Self::size)
+    /// of them fit. Held within a cap, `bytes` holds at least as much of
+    /// the payload as the raw bytes cut at that cap do.
+    pub fn write_raw(&self, out: &mut Vec<u8>, room: usize) -> bool {
+        let end = out.len().saturating_add(room);
+        let mut rest = &self.bytes[..];
+        let mut left = self.len;
+        for i in 0..self.packets {
+            // Every packet but the last is full; the last holds the rest.
+            let n = match i + 1 == self.packets {
+                true => left,
+                false => MAX_PACKET as u64,
+            };
+            left -= n.min(left);
+            let header = (n as u32).to_le_bytes();
+            let header = [
+                header[0],
+                header[1],
+                header[2],
+                self.seq.wrapping_add(i as u8),
+            ];
+            for part in [&header[..], &rest[..rest.len().min(n as usize)]] {
+                let take = part.len().min(end.saturating_sub(out.len()));
+                out.extend_from_slice(&part[..take]);
+                if take < part.len() {
+                    return false;
+                }
+            }
+            if (rest.len() as u64) < n {
+                return false;
+            }
+            rest = &rest[n as usize..];
+        }
+        true
+    }
+
+    /// The packets' bytes as they came, within `cap` (see
+    /// [`write_raw`](Self::write_raw)).
+    pub fn raw_within(&self, cap: usize) -> Vec<u8> {
+        let mut raw = Vec::new();
+        self.write_raw(&mut raw, cap);
+        raw
+    }
 }
 
 /// A payload being read: its packets so far, and the one being read.
@@ -139,7 +186,6 @@ impl PacketDecoder {
                         // Sized for the usual payload, of one packet; what a
                         // header announces is not trusted past that.
                         bytes: Vec::with_capacity(len.min(self.cap).min(PRESIZE)),
-                        raw: Vec::with_capacity((len + 4).min(self.cap).min(PRESIZE)),
                         offset: at,
                         size: 0,
                         len: 0,
@@ -226,20 +272,15 @@ impl PacketDecoder {
     }
 }
 
-/// Adds bytes the payload took on the wire to its raw bytes, and, for
-/// payload bytes, to its bytes, each within `cap`.
+/// Counts bytes the payload took on the wire and, for payload bytes, adds
+/// them to its bytes within `cap`.
 fn take(p: &mut Payload, bytes: &[u8], cap: usize, payload: bool) {
     p.size += bytes.len() as u64;
-    let room = cap.saturating_sub(p.raw.len());
-    p.raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
     if payload {
         let room = cap.saturating_sub(p.bytes.len());
         p.bytes.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        if bytes.len() > room {
-            p.cut = true;
-        }
     }
-    if bytes.len() > room {
+    if p.size > cap as u64 {
         p.cut = true;
     }
 }

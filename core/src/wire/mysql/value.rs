@@ -11,7 +11,7 @@
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use super::read::Reader;
+use super::read::{Nth, Reader, What};
 use crate::wire::Bytes;
 
 /// Column types (`MYSQL_TYPE_*`).
@@ -130,10 +130,23 @@ fn de_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     }
 }
 
-impl Column {
-    /// Reads a column definition payload, on a connection where MariaDB's
-    /// extended type information was taken up or not; why not, as text.
-    pub fn parse(p: &[u8], extended_types: bool) -> Result<Column, String> {
+/// A column definition's fields as they lie in its payload.
+struct ColumnRef<'a> {
+    schema: &'a [u8],
+    table: &'a [u8],
+    org_table: &'a [u8],
+    name: &'a [u8],
+    org_name: &'a [u8],
+    charset: u16,
+    length: u32,
+    column_type: u8,
+    flags: u16,
+    decimals: u8,
+    extended: Option<&'a [u8]>,
+}
+
+impl<'a> ColumnRef<'a> {
+    fn read(p: &'a [u8], extended_types: bool) -> Result<Self, String> {
         let mut r = Reader { p, at: 0 };
         let catalog = lenenc_bytes(&mut r, "the catalog")?;
         if catalog != b"def" {
@@ -142,15 +155,15 @@ impl Column {
                 String::from_utf8_lossy(catalog)
             ));
         }
-        let schema = lenenc_bytes(&mut r, "the schema")?.into();
-        let table = lenenc_bytes(&mut r, "the table")?.into();
-        let org_table = lenenc_bytes(&mut r, "the original table")?.into();
-        let name = lenenc_bytes(&mut r, "the column name")?.into();
-        let org_name = lenenc_bytes(&mut r, "the original column name")?.into();
+        let schema = lenenc_bytes(&mut r, "the schema")?;
+        let table = lenenc_bytes(&mut r, "the table")?;
+        let org_table = lenenc_bytes(&mut r, "the original table")?;
+        let name = lenenc_bytes(&mut r, "the column name")?;
+        let org_name = lenenc_bytes(&mut r, "the original column name")?;
         let extended = match extended_types {
             true => {
                 let b = lenenc_bytes(&mut r, "the extended type information")?;
-                (!b.is_empty()).then(|| b.into())
+                (!b.is_empty()).then_some(b)
             }
             false => None,
         };
@@ -165,7 +178,7 @@ impl Column {
         // them (a default value, for COM_FIELD_LIST) is not read.
         let fixed = usize::try_from(fixed).unwrap_or(usize::MAX);
         r.take(fixed.saturating_sub(r.at - start), "the fixed fields' end")?;
-        Ok(Column {
+        Ok(ColumnRef {
             schema,
             table,
             org_table,
@@ -179,13 +192,40 @@ impl Column {
             extended,
         })
     }
+}
+
+impl Column {
+    /// Reads a column definition payload, on a connection where MariaDB's
+    /// extended type information was taken up or not; why not, as text.
+    pub fn parse(p: &[u8], extended_types: bool) -> Result<Column, String> {
+        let c = ColumnRef::read(p, extended_types)?;
+        Ok(Column {
+            schema: c.schema.into(),
+            table: c.table.into(),
+            org_table: c.org_table.into(),
+            name: c.name.into(),
+            org_name: c.org_name.into(),
+            charset: c.charset,
+            length: c.length,
+            column_type: c.column_type,
+            flags: c.flags,
+            decimals: c.decimals,
+            extended: c.extended.map(Bytes::from),
+        })
+    }
+
+    /// Checks a column definition payload as [`Column::parse`] reads it,
+    /// without keeping anything.
+    pub fn check(p: &[u8], extended_types: bool) -> Result<(), String> {
+        ColumnRef::read(p, extended_types).map(drop)
+    }
 
     fn unsigned(&self) -> bool {
         self.flags & UNSIGNED != 0
     }
 }
 
-fn lenenc_bytes<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a [u8], String> {
+fn lenenc_bytes<'a>(r: &mut Reader<'a>, what: impl What) -> Result<&'a [u8], String> {
     let n = r.lenenc(what)?;
     r.take(usize::try_from(n).unwrap_or(usize::MAX), what)
 }
@@ -209,7 +249,12 @@ pub fn text_row(p: &[u8], columns: usize) -> Result<Vec<Value>, String> {
             row.push(Value::Null);
             continue;
         }
-        row.push(text(lenenc_bytes(&mut r, &format!("column {}", i + 1))?));
+        let what = Nth {
+            kind: "column",
+            n: i + 1,
+            name: None,
+        };
+        row.push(text(lenenc_bytes(&mut r, what)?));
     }
     if r.at != p.len() {
         return Err(format!(
@@ -236,8 +281,12 @@ pub fn binary_row(p: &[u8], columns: &[Column]) -> Result<Vec<Value>, String> {
             row.push(Value::Null);
             continue;
         }
-        let what = format!("column {} ({})", i + 1, String::from_utf8_lossy(&c.name));
-        row.push(binary_value(&mut r, c.column_type, c.unsigned(), &what)?);
+        let what = Nth {
+            kind: "column",
+            n: i + 1,
+            name: Some(&c.name),
+        };
+        row.push(binary_value(&mut r, c.column_type, c.unsigned(), what)?);
     }
     if r.at != p.len() {
         return Err(format!(
@@ -254,7 +303,7 @@ pub(super) fn binary_value(
     r: &mut Reader<'_>,
     t: u8,
     unsigned: bool,
-    what: &str,
+    what: impl What,
 ) -> Result<Value, String> {
     use types::*;
     let int = |bytes: &[u8], unsigned: bool| -> Value {
@@ -364,7 +413,8 @@ pub fn execute_params(
     let types = if new_bound == 1 {
         let mut types = Vec::with_capacity(count);
         for i in 0..count {
-            let [t, flag] = r.array(&format!("parameter {}'s type", i + 1))?;
+            let what = format_args!("parameter {}'s type", i + 1);
+            let [t, flag] = r.array(what)?;
             types.push(ParamType {
                 column_type: t,
                 unsigned: flag & 0x80 != 0,
@@ -385,13 +435,12 @@ pub fn execute_params(
         } else if long_data.contains(&(i as u16)) {
             values.push(None);
         } else {
-            let what = format!("parameter {}", i + 1);
-            values.push(Some(binary_value(
-                &mut r,
-                t.column_type,
-                t.unsigned,
-                &what,
-            )?));
+            let what = Nth {
+                kind: "parameter",
+                n: i + 1,
+                name: None,
+            };
+            values.push(Some(binary_value(&mut r, t.column_type, t.unsigned, what)?));
         }
     }
     if r.at != p.len() {
