@@ -30,8 +30,13 @@ relay_binary() {
 }
 
 # Starts the bare relay in front of TARGET; sets `relay_pid` and `relay_port`.
+# It spreads connections over as many threads as reel's wire recorders do:
+# one a core, up to 4 (WIRE_THREADS in proxy/src/server.rs).
 start_relay() { # target
-    "$relay" 127.0.0.1:0 "$1" 2>"$work/relay.err" &
+    local threads
+    threads=$(nproc)
+    ((threads <= 4)) || threads=4
+    "$relay" 127.0.0.1:0 "$1" "$threads" 2>"$work/relay.err" &
     relay_pid=$!
     for _ in $(seq 150); do
         grep -q '^listening' "$work/relay.err" && break

@@ -106,9 +106,15 @@ impl std::ops::Deref for RedisRecorder {
 }
 
 impl RedisRecorder {
-    /// Accepts connections until `shutdown` turns true.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        tcp::serve(self, listener, shutdown, Self::connection, refuse).await;
+    /// Accepts connections until `shutdown` turns true, each run on the
+    /// next of `workers`' threads.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        workers: tcp::Workers,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        tcp::serve(self, listener, workers, shutdown, Self::connection, refuse).await;
     }
 
     async fn connection(

@@ -3,12 +3,14 @@
 //! pingora's `Server::run_forever` would own the process, so each proxy is a
 //! listening service started with `start_service` and stopped through its
 //! shutdown watch. All HTTP recorders share one thread with a single-threaded
-//! runtime, and each Postgres or Redis recorder has one: a connection's tasks never
-//! wait for another thread to wake them, which on a small machine costs more
-//! than the recording itself (`bench/record-ab.sh`: 31 against 36 µs of CPU
-//! per request for the same throughput, against tokio's multi-thread runtime).
-//! The price: the HTTP recorders share one core, so their hooks must not block
-//! or compute for long (the heaviest, `--redact`, scans a capped body).
+//! runtime, and each Postgres, Redis or MySQL recorder has threads of its own
+//! ([`WIRE_THREADS`]), each with a single-threaded runtime that runs a share of
+//! its connections: a connection's tasks never wait for another thread to
+//! wake them, which on a small machine costs more than the recording itself
+//! (`bench/record-ab.sh`: 31 against 36 µs of CPU per request for the same
+//! throughput, against tokio's multi-thread runtime). The price: the HTTP
+//! recorders share one core, so their hooks must not block or compute for
+//! long (the heaviest, `--redact`, scans a capped body).
 //!
 //! Sockets are bound here first (so `127.0.0.1:0` works and the real port is
 //! known before anything connects) and handed to pingora as inherited file
@@ -33,11 +35,13 @@ use crate::mysql::MysqlRecorder;
 use crate::postgres::PgRecorder;
 pub use crate::redis::RedisTarget;
 use crate::redis::{RedisRecorder, Tls};
+use crate::tcp::{Threads, Workers};
 
-/// A wire-protocol recorder's accept loop, given its listener.
+/// A wire-protocol recorder's accept loop, given its listener and threads.
 type ServeWire = Box<
     dyn FnOnce(
             tokio::net::TcpListener,
+            Workers,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         + Send,
 >;
@@ -215,29 +219,30 @@ impl Recorder {
                         tls,
                         redact: cfg.redact,
                     });
-                    Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
+                    Box::new(move |l, w| Box::pin(recorder.serve(l, w, shutdown_rx)))
                 }
                 DependencyKind::Mysql(target) => {
                     let recorder = Arc::new(MysqlRecorder {
                         dep: wire_dep(target.clone()),
                         redact: cfg.redact,
                     });
-                    Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
+                    Box::new(move |l, w| Box::pin(recorder.serve(l, w, shutdown_rx)))
                 }
                 _ => {
                     let recorder = Arc::new(PgRecorder {
                         dep: wire_dep(kind.target()),
                         redactor: redactor.clone(),
                     });
-                    Box::new(move |l| Box::pin(recorder.serve(l, shutdown_rx)))
+                    Box::new(move |l, w| Box::pin(recorder.serve(l, w, shutdown_rx)))
                 }
             };
             let what = format!("dependency '{name}'");
             let service = spawn_on_own_thread(
                 format!("reel-{}-{name}", kind.protocol()),
-                move || async move {
+                wire_threads(),
+                move |workers| async move {
                     match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener).await,
+                        Ok(listener) => serve(listener, workers).await,
                         Err(e) => tracing::error!(dependency = %name, "cannot listen: {e}"),
                     }
                 },
@@ -278,7 +283,8 @@ impl Recorder {
         if !http.is_empty() {
             let service = spawn_on_own_thread(
                 "reel-http".to_owned(),
-                move || async move {
+                1,
+                move |_| async move {
                     let running: Vec<_> = http
                         .into_iter()
                         .map(|mut service| {
@@ -355,32 +361,47 @@ impl Recorder {
     }
 }
 
-/// Runs recorders on a thread of its own with a single-threaded runtime.
-/// `make` builds the services' future on that thread. The returned task ends
-/// once the services have stopped and the requests in flight have finished,
-/// or `abandon` turns true; either way the runtime is gone by then, so the
-/// requests it dropped have handed over what they captured.
+/// Most threads a wire recorder spreads its connections over.
+pub const WIRE_THREADS: usize = 4;
+
+/// A wire recorder's threads: one a core, up to [`WIRE_THREADS`].
+fn wire_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(WIRE_THREADS))
+}
+
+/// Runs recorders on `threads` threads of their own, each with a
+/// single-threaded runtime. `make` builds the services' future on the first,
+/// given the [`Workers`] that the others' runtimes make. The returned task
+/// ends once the services have stopped and the requests in flight have
+/// finished, or `abandon` turns true; either way every runtime is gone by
+/// then, so the requests they dropped have handed over what they captured.
 async fn spawn_on_own_thread<F, Fut>(
     thread_name: String,
+    threads: usize,
     make: F,
     in_flight: Arc<InFlight>,
     mut abandon: watch::Receiver<bool>,
 ) -> std::io::Result<JoinHandle<()>>
 where
-    F: FnOnce() -> Fut + Send + 'static,
+    F: FnOnce(Workers) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
-    // The runtime is built on its own thread: were the spawn to fail, a runtime
-    // dropped here, inside the caller's, would panic.
+    // The runtimes are built on their own threads: were a spawn to fail, a
+    // runtime dropped here, inside the caller's, would panic.
+    let name = thread_name.clone();
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let others = match Threads::start(&name, threads - 1) {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let runtime = match crate::tcp::current_thread() {
                 Ok(r) => r,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -388,9 +409,10 @@ where
                 }
             };
             let _ = ready_tx.send(Ok(()));
+            let workers = others.workers();
             runtime.block_on(async move {
                 let served = async {
-                    make().await;
+                    make(workers).await;
                     while in_flight.wait_idle(Duration::from_secs(3600)).await > 0 {}
                 };
                 tokio::select! {
@@ -401,6 +423,7 @@ where
             // Dropping the tasks hands over what open requests captured; a
             // blocking call still running (a DNS lookup) is not waited for.
             runtime.shutdown_timeout(Duration::from_millis(100));
+            others.stop();
             let _ = done_tx.send(());
         })?;
     ready_rx
