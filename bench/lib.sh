@@ -31,10 +31,12 @@ relay_binary() {
 
 # Starts the bare relay in front of TARGET; sets `relay_pid` and `relay_port`.
 # It spreads connections over as many threads as reel's wire recorders do:
-# one a core, up to 4 (WIRE_THREADS in proxy/src/server.rs).
+# one for every two cores, from 1 up to 4 (wire_threads in
+# proxy/src/server.rs).
 start_relay() { # target
     local threads
-    threads=$(nproc)
+    threads=$(($(nproc) / 2))
+    ((threads >= 1)) || threads=1
     ((threads <= 4)) || threads=4
     "$relay" 127.0.0.1:0 "$1" "$threads" 2>"$work/relay.err" &
     relay_pid=$!

@@ -39,13 +39,8 @@ pub(crate) struct WireDep {
 }
 
 /// The threads a wire recorder's connections run on, each with a
-/// single-threaded runtime: the accepting thread's own and the others'.
-///
-/// One thread served every connection of a recorder at first. On a machine
-/// whose cores the app and its database keep busy, the scheduler gives that
-/// thread one share among theirs however many connections wait on it:
-/// `mysqlslap` through a bare relay kept 0.55-0.64 of its throughput with
-/// one thread and 0.61-0.80 with two, round for round (two cores).
+/// single-threaded runtime: the accepting thread's own and the others'
+/// (how many: `wire_threads` in `server`).
 #[derive(Clone, Debug)]
 pub(crate) struct Workers {
     /// The other threads' runtimes.
