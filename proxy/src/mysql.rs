@@ -25,7 +25,7 @@ use reel_core::wire::mysql::{
 use reel_core::wire::Side;
 use reel_core::{Body, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::tcp::{self, READ_CHUNK};
@@ -56,18 +56,8 @@ impl std::ops::Deref for MysqlRecorder {
 }
 
 impl MysqlRecorder {
-    /// Accepts connections until `shutdown` turns true, each run on the
-    /// next of `workers`' threads.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        workers: tcp::Workers,
-        shutdown: watch::Receiver<bool>,
-    ) {
-        tcp::serve(self, listener, workers, shutdown, Self::connection, refuse).await;
-    }
-
-    async fn connection(
+    /// Records one connection of the app's (see [`tcp::serve`]).
+    pub(crate) async fn connection(
         self: Arc<Self>,
         client: TcpStream,
         peer: SocketAddr,
@@ -310,7 +300,7 @@ impl Conn {
 
 /// Answers a connection over `--max-connections` as MySQL answers one over
 /// `max_connections`: ERR 1040 where the greeting would be, then close.
-async fn refuse(mut client: TcpStream) {
+pub(crate) async fn refuse(mut client: TcpStream) {
     let answer = err_packet(
         1040,
         "reel: too many connections are open to this recorder (--max-connections)",

@@ -22,7 +22,7 @@ use reel_core::wire::postgres::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::tcp::{self, READ_CHUNK};
@@ -44,18 +44,8 @@ impl std::ops::Deref for PgRecorder {
 }
 
 impl PgRecorder {
-    /// Accepts connections until `shutdown` turns true, each run on the
-    /// next of `workers`' threads.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        workers: tcp::Workers,
-        shutdown: watch::Receiver<bool>,
-    ) {
-        tcp::serve(self, listener, workers, shutdown, Self::connection, refuse).await;
-    }
-
-    async fn connection(
+    /// Records one connection of the app's (see [`tcp::serve`]).
+    pub(crate) async fn connection(
         self: Arc<Self>,
         client: TcpStream,
         peer: SocketAddr,
@@ -331,7 +321,7 @@ fn redact_passwords(requests: &mut [FrontendMessage]) -> bool {
 
 /// Answers a connection over `--max-connections` as Postgres answers one
 /// over `max_connections`: a FATAL `too_many_connections` error, then close.
-async fn refuse(mut client: TcpStream) {
+pub(crate) async fn refuse(mut client: TcpStream) {
     let mut answer = Vec::new();
     BackendMessage::ErrorResponse {
         fields: reel_core::wire::postgres::error_fields(

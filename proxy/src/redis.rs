@@ -25,7 +25,7 @@ use reel_core::wire::redis::{
 };
 use reel_core::{Body, DecodedJson, Direction, Exchange, Payload, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::tcp;
@@ -106,18 +106,8 @@ impl std::ops::Deref for RedisRecorder {
 }
 
 impl RedisRecorder {
-    /// Accepts connections until `shutdown` turns true, each run on the
-    /// next of `workers`' threads.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        workers: tcp::Workers,
-        shutdown: watch::Receiver<bool>,
-    ) {
-        tcp::serve(self, listener, workers, shutdown, Self::connection, refuse).await;
-    }
-
-    async fn connection(
+    /// Records one connection of the app's (see [`tcp::serve`]).
+    pub(crate) async fn connection(
         self: Arc<Self>,
         client: TcpStream,
         peer: SocketAddr,
@@ -337,7 +327,7 @@ fn redact_password(c: &mut Command) -> bool {
 
 /// Answers a connection over `--max-connections` as Redis answers one over
 /// `maxclients`: an error, then close.
-async fn refuse(mut client: TcpStream) {
+pub(crate) async fn refuse(mut client: TcpStream) {
     let answer =
         b"-ERR reel: too many connections are open to this recorder (--max-connections)\r\n";
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {

@@ -219,21 +219,36 @@ impl Recorder {
                         tls,
                         redact: cfg.redact,
                     });
-                    Box::new(move |l, w| Box::pin(recorder.serve(l, w, shutdown_rx)))
+                    serve_wire(
+                        recorder,
+                        shutdown_rx,
+                        RedisRecorder::connection,
+                        crate::redis::refuse,
+                    )
                 }
                 DependencyKind::Mysql(target) => {
                     let recorder = Arc::new(MysqlRecorder {
                         dep: wire_dep(target.clone()),
                         redact: cfg.redact,
                     });
-                    Box::new(move |l, w| Box::pin(recorder.serve(l, w, shutdown_rx)))
+                    serve_wire(
+                        recorder,
+                        shutdown_rx,
+                        MysqlRecorder::connection,
+                        crate::mysql::refuse,
+                    )
                 }
                 _ => {
                     let recorder = Arc::new(PgRecorder {
                         dep: wire_dep(kind.target()),
                         redactor: redactor.clone(),
                     });
-                    Box::new(move |l, w| Box::pin(recorder.serve(l, w, shutdown_rx)))
+                    serve_wire(
+                        recorder,
+                        shutdown_rx,
+                        PgRecorder::connection,
+                        crate::postgres::refuse,
+                    )
                 }
             };
             let what = format!("dependency '{name}'");
@@ -359,6 +374,26 @@ impl Recorder {
         }
         unfinished
     }
+}
+
+/// [`ServeWire`] for recorder `rec`: [`crate::tcp::serve`] with its
+/// `connection` and `refuse`.
+fn serve_wire<R, CF, RF>(
+    rec: Arc<R>,
+    shutdown: watch::Receiver<bool>,
+    connection: fn(Arc<R>, tokio::net::TcpStream, SocketAddr, watch::Receiver<bool>) -> CF,
+    refuse: fn(tokio::net::TcpStream) -> RF,
+) -> ServeWire
+where
+    R: std::ops::Deref<Target = crate::tcp::WireDep> + Send + Sync + 'static,
+    CF: std::future::Future<Output = ()> + Send + 'static,
+    RF: std::future::Future<Output = ()> + Send + 'static,
+{
+    Box::new(move |listener, workers| {
+        Box::pin(crate::tcp::serve(
+            rec, listener, workers, shutdown, connection, refuse,
+        ))
+    })
 }
 
 /// Most threads a wire recorder spreads its connections over.
