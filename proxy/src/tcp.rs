@@ -145,18 +145,22 @@ impl Threads {
     }
 
     /// Stops every thread, dropping the tasks it still runs, and waits
-    /// until they are gone.
-    pub fn stop(mut self) {
-        let _ = self.stop.send(true);
-        for (_, thread) in std::mem::take(&mut self.running) {
-            let _ = thread.join();
-        }
+    /// until they are gone (as dropping does).
+    pub fn stop(self) {
+        drop(self);
     }
 }
 
 impl Drop for Threads {
+    /// Stops and joins the threads: even when the accepting thread's runtime
+    /// unwinds, what the others ran is dropped (handing over what it
+    /// captured) before the recorder counts as done. Each thread ends
+    /// within its runtime's 100 ms shutdown.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        for (_, thread) in std::mem::take(&mut self.running) {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -302,15 +302,20 @@ impl Shapes {
     /// Largest JSON kept, in bytes: about twenty columns.
     const MAX_JSON: usize = 4096;
 
-    /// Whether a shape kept has definition payload `def` at byte `at` of
-    /// its payloads.
-    fn had(&self, at: usize, def: &[u8]) -> bool {
+    /// Whether a shape kept has definition payload `def` right after
+    /// `before`, the payloads read so far (as in [`Shape`]): then `def` was
+    /// checked when that shape was read. Matching the whole of `before`
+    /// keeps a payload that only looks like a definition from inside a
+    /// longer one (a name's bytes) from passing unchecked.
+    fn had(&self, before: &[u8], def: &[u8]) -> bool {
         let Ok(len) = u32::try_from(def.len()) else {
             return false;
         };
+        let at = before.len();
         self.0.iter().any(|s| {
             s.payloads.get(at..at + 4) == Some(&len.to_le_bytes())
                 && s.payloads.get(at + 4..at + 4 + def.len()) == Some(def)
+                && s.payloads.starts_with(before)
         })
     }
 
@@ -332,7 +337,8 @@ impl Shapes {
         let mut rest = payloads;
         while let Some((len, tail)) = rest.split_first_chunk::<4>() {
             let (def, tail) = tail.split_at(u32::from_le_bytes(*len) as usize);
-            // Each was checked as it came, by the same reading.
+            // Each was checked as it came, by the same reading, or matched
+            // one checked before (see `had`).
             columns.extend(Column::parse(def, extended_types).ok());
             rest = tail;
         }
@@ -1456,7 +1462,7 @@ fn take_def(
     def: Def,
 ) -> Result<(), String> {
     let cost = p.bytes.len() + PER_ITEM;
-    if def == Def::ResultColumn && !shapes.had(head.defs.len(), &p.bytes) {
+    if def == Def::ResultColumn && !shapes.had(&head.defs, &p.bytes) {
         Column::check(&p.bytes, ctx.extended_types)?;
     }
     let column = match def {
@@ -1473,7 +1479,9 @@ fn take_def(
         (Def::Param, Some(c)) => head.param_defs.push(c),
         (Def::PrepareColumn, Some(c)) => head.prepare_columns.push(c),
         _ => {
-            let len = u32::try_from(p.bytes.len()).expect("a payload within the cap");
+            let Ok(len) = u32::try_from(p.bytes.len()) else {
+                return Err("a column definition of 4 GiB or more".into());
+            };
             head.defs.extend_from_slice(&len.to_le_bytes());
             head.defs.extend_from_slice(&p.bytes);
         }

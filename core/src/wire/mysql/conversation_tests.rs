@@ -500,6 +500,60 @@ fn column_definitions_seen_before_are_written_the_same() {
     assert!(!std::sync::Arc::ptr_eq(&read(10), &read(11)));
 }
 
+/// A definition is taken unchecked only where a shape seen before had the
+/// same payloads up to and with it: bytes inside a longer definition (here
+/// a name) that look like the next one do not count.
+#[test]
+fn a_definition_is_checked_unless_a_shape_had_it_in_its_place() {
+    use caps::*;
+    let offered = PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD;
+    let eof = b"\xfe\x00\x00\x02\x00".to_vec();
+    let column = |schema: &[u8], table: &[u8], name: &[u8]| {
+        let c = Column {
+            schema: schema.to_vec().into(),
+            table: table.to_vec().into(),
+            org_table: table.to_vec().into(),
+            name: name.to_vec().into(),
+            org_name: Vec::new().into(),
+            charset: 63,
+            length: 11,
+            column_type: types::LONG,
+            flags: 0,
+            decimals: 0,
+            extended: None,
+        };
+        encoded(&c, offered)
+    };
+    // A malformed definition (its catalog is "abc") after its length, as
+    // the connection lays definitions out; and a name holding those bytes
+    // where, after a first definition of 22 bytes, the next one would lie.
+    let malformed = b"\x03abc\x00".to_vec();
+    let mut lookalike = (malformed.len() as u32).to_le_bytes().to_vec();
+    lookalike.extend_from_slice(&malformed);
+    let kept = column(b"shopshopshop", b"t", &lookalike);
+    let first = column(b"", b"", b"");
+    assert_eq!(first.len(), 22);
+    let mut steps = vec![
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 32])),
+        (Side::Backend, 2, b"\x00\x00\x00\x02\x00\x00\x00".to_vec()),
+        (Side::Frontend, 0, b"\x03SELECT 1".to_vec()),
+        (Side::Backend, 1, vec![1]),
+        (Side::Backend, 2, kept),
+        (Side::Backend, 3, eof.clone()),
+        (Side::Backend, 4, eof.clone()),
+        (Side::Frontend, 0, b"\x03SELECT 2".to_vec()),
+        (Side::Backend, 1, vec![2]),
+        (Side::Backend, 2, first),
+    ];
+    let mut conv = Conversation::new(usize::MAX, false);
+    assert!(script(&mut conv, &steps).is_ok());
+    steps.push((Side::Backend, 3, malformed));
+    let mut conv = Conversation::new(usize::MAX, false);
+    let e = script(&mut conv, &steps).expect_err("a malformed definition");
+    assert!(e.reason.contains("catalog is \"abc\""), "{e:?}");
+}
+
 /// Feeds `(side, seq, payload)` in order; the exchanges and the encoding.
 fn script(
     conv: &mut Conversation,
