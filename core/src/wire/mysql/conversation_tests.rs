@@ -416,12 +416,20 @@ fn mysql8_hello(capabilities: u32, auth: &[u8]) -> Vec<u8> {
 /// A column definition's payload: `name` of type `t` in table `table` of
 /// schema `shop`.
 fn shop_column(table: &str, name: &str, t: u8, capabilities: u32) -> Vec<u8> {
+    let (table, name) = (table.as_bytes(), name.as_bytes());
+    column_payload([b"shop", table, name, name], t, capabilities)
+}
+
+/// The payload of a definition of a column of type `t` named by its
+/// schema, table (its original table too), name and original name.
+fn column_payload(names: [&[u8]; 4], t: u8, capabilities: u32) -> Vec<u8> {
+    let [schema, table, name, org_name] = names;
     let c = Column {
-        schema: b"shop".to_vec().into(),
-        table: table.as_bytes().to_vec().into(),
-        org_table: table.as_bytes().to_vec().into(),
-        name: name.as_bytes().to_vec().into(),
-        org_name: name.as_bytes().to_vec().into(),
+        schema: schema.to_vec().into(),
+        table: table.to_vec().into(),
+        org_table: table.to_vec().into(),
+        name: name.to_vec().into(),
+        org_name: org_name.to_vec().into(),
         charset: 63,
         length: 11,
         column_type: t,
@@ -509,20 +517,7 @@ fn a_definition_is_checked_unless_a_shape_had_it_in_its_place() {
     let offered = PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD;
     let eof = b"\xfe\x00\x00\x02\x00".to_vec();
     let column = |schema: &[u8], table: &[u8], name: &[u8]| {
-        let c = Column {
-            schema: schema.to_vec().into(),
-            table: table.to_vec().into(),
-            org_table: table.to_vec().into(),
-            name: name.to_vec().into(),
-            org_name: Vec::new().into(),
-            charset: 63,
-            length: 11,
-            column_type: types::LONG,
-            flags: 0,
-            decimals: 0,
-            extended: None,
-        };
-        encoded(&c, offered)
+        column_payload([schema, table, name, b""], types::LONG, offered)
     };
     // A malformed definition (its catalog is "abc") after its length, as
     // the connection lays definitions out; and a name holding those bytes
@@ -844,22 +839,7 @@ fn refusals_dialogs_errors_inside_rows_and_cursors_read_as_sent() {
     );
 
     let mut conv = Conversation::new(usize::MAX, false);
-    let column = {
-        let c = Column {
-            schema: b"".to_vec().into(),
-            table: b"".to_vec().into(),
-            org_table: b"".to_vec().into(),
-            name: b"n".to_vec().into(),
-            org_name: b"".to_vec().into(),
-            charset: 63,
-            length: 11,
-            column_type: types::LONG,
-            flags: 0,
-            decimals: 0,
-            extended: None,
-        };
-        encoded(&c, offered)
-    };
+    let column = column_payload([b"", b"", b"n", b""], types::LONG, offered);
     let killed = [
         (Side::Backend, 0, mysql8_greeting(offered)),
         (Side::Frontend, 1, mysql8_hello(offered, &[7; 20])),
