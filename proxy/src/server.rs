@@ -6,11 +6,12 @@
 //! runtime, and each Postgres, Redis or MySQL recorder has threads of its own
 //! (one for every two cores, up to [`WIRE_THREADS`]), each with a
 //! single-threaded runtime that runs a share of its connections: a
-//! connection's tasks never wait for another thread to wake them, which on a small machine costs more than the recording itself
-//! (`bench/record-ab.sh`: 31 against 36 µs of CPU per request for the same
-//! throughput, against tokio's multi-thread runtime). The price: the HTTP
-//! recorders share one core, so their hooks must not block or compute for
-//! long (the heaviest, `--redact`, scans a capped body).
+//! connection's tasks never wait for another thread to wake them, which on a
+//! small machine costs more than the recording itself (`bench/record-ab.sh`:
+//! 31 against 36 µs of CPU per request for the same throughput, against
+//! tokio's multi-thread runtime). The price: the HTTP recorders share one
+//! core, so their hooks must not block or compute for long (the heaviest,
+//! `--redact`, scans a capped body).
 //!
 //! Sockets are bound here first (so `127.0.0.1:0` works and the real port is
 //! known before anything connects) and handed to pingora as inherited file
