@@ -171,7 +171,7 @@ pub(crate) async fn serve<R, CF, RF>(
     rec: Arc<R>,
     listener: TcpListener,
     workers: Workers,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
     connection: fn(Arc<R>, TcpStream, SocketAddr, watch::Receiver<bool>) -> CF,
     refuse: fn(TcpStream) -> RF,
 ) where
@@ -179,7 +179,6 @@ pub(crate) async fn serve<R, CF, RF>(
     CF: Future<Output = ()> + Send + 'static,
     RF: Future<Output = ()> + Send + 'static,
 {
-    let mut shutdown = shutdown;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -939,7 +939,7 @@ impl Conversation {
         let begun = p.rows_total > 0 || !p.columns.is_empty() || !p.defs.is_empty();
         if !p.done() && reading_rows && begun {
             // A result set the connection ended inside.
-            let extended_types = self.mariadb & mariadb_caps::EXTENDED_TYPE_INFO != 0;
+            let extended_types = self.encoding().extended_types;
             p.resolve_columns(&mut self.shapes, extended_types);
             let set = result_set(&mut p, None);
             p.turn.answer.push("results", set);
@@ -1270,7 +1270,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx, shapes: &mut Shapes) -> Resu
                 head.turn.answered = true;
                 return Ok(());
             }
-            take_def(head, p, ctx, shapes, Def::ResultColumn)?;
+            take_result_def(head, p, ctx, shapes)?;
             Ok(())
         }
         Expect::Fetch => {
@@ -1333,7 +1333,7 @@ fn step(head: &mut Pending, p: &Payload, ctx: &Ctx, shapes: &mut Shapes) -> Resu
                     }
                 },
                 Stage::Columns(left) => {
-                    take_def(head, p, ctx, shapes, Def::ResultColumn)?;
+                    take_result_def(head, p, ctx, shapes)?;
                     if left == 1 {
                         head.resolve_columns(shapes, ctx.extended_types);
                     }
@@ -1438,53 +1438,51 @@ fn finish_generic(head: &mut Pending, g: Generic) -> Result<(), String> {
 /// its bytes, against the cap.
 const PER_ITEM: usize = 64;
 
-/// What a definition defines.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Def {
-    /// A prepared statement's parameter.
-    Param,
-    /// A prepared statement's column.
-    PrepareColumn,
-    /// A result set's column: checked now, read once all are in (see
-    /// [`Shapes`]).
-    ResultColumn,
+/// Charges a definition of `len` bytes against the cap: past it the answer
+/// is flagged cut, its rows are only counted, and false says to drop it.
+fn charge_def(head: &mut Pending, len: usize, cap: usize) -> bool {
+    let cost = len + PER_ITEM;
+    if head.held + cost > cap {
+        head.turn.answer_cut = true;
+        head.rows_cut = true;
+        return false;
+    }
+    head.held += cost;
+    true
 }
 
-/// Reads a definition into the answer being read, within the cap: past it
-/// definitions are dropped, the answer is flagged cut, and its rows are
-/// only counted. A result set's column is checked unless a shape seen
-/// lately had the same payload in its place (it was checked then).
-fn take_def(
+/// Reads a prepare's parameter (with `params`) or column definition into
+/// the answer being read, within the cap (see [`charge_def`]).
+fn take_def(head: &mut Pending, p: &Payload, ctx: &Ctx, params: bool) -> Result<(), String> {
+    let c = Column::parse(&p.bytes, ctx.extended_types)?;
+    if charge_def(head, p.bytes.len(), ctx.cap) {
+        match params {
+            true => head.param_defs.push(c),
+            false => head.prepare_columns.push(c),
+        }
+    }
+    Ok(())
+}
+
+/// Takes a result set's column definition, within the cap (see
+/// [`charge_def`]): checked now, unless a shape seen lately had the same
+/// payload in its place (it was checked then), and read once all are in
+/// (see [`Shapes`]).
+fn take_result_def(
     head: &mut Pending,
     p: &Payload,
     ctx: &Ctx,
     shapes: &Shapes,
-    def: Def,
 ) -> Result<(), String> {
-    let cost = p.bytes.len() + PER_ITEM;
-    if def == Def::ResultColumn && !shapes.had(&head.defs, &p.bytes) {
+    if !shapes.had(&head.defs, &p.bytes) {
         Column::check(&p.bytes, ctx.extended_types)?;
     }
-    let column = match def {
-        Def::ResultColumn => None,
-        _ => Some(Column::parse(&p.bytes, ctx.extended_types)?),
-    };
-    if head.held + cost > ctx.cap {
-        head.turn.answer_cut = true;
-        head.rows_cut = true;
-        return Ok(());
-    }
-    head.held += cost;
-    match (def, column) {
-        (Def::Param, Some(c)) => head.param_defs.push(c),
-        (Def::PrepareColumn, Some(c)) => head.prepare_columns.push(c),
-        _ => {
-            let Ok(len) = u32::try_from(p.bytes.len()) else {
-                return Err("a column definition of 4 GiB or more".into());
-            };
-            head.defs.extend_from_slice(&len.to_le_bytes());
-            head.defs.extend_from_slice(&p.bytes);
-        }
+    if charge_def(head, p.bytes.len(), ctx.cap) {
+        let Ok(len) = u32::try_from(p.bytes.len()) else {
+            return Err("a column definition of 4 GiB or more".into());
+        };
+        head.defs.extend_from_slice(&len.to_le_bytes());
+        head.defs.extend_from_slice(&p.bytes);
     }
     Ok(())
 }
@@ -1578,7 +1576,7 @@ fn prepare_step(
             }
         }
         PrepStage::Params(left) => {
-            take_def(head, p, ctx, &Shapes::default(), Def::Param)?;
+            take_def(head, p, ctx, true)?;
             let columns = head.prepared.map(|p| p.1);
             match (left - 1, deprecate_eof) {
                 (0, true) => after(head, columns),
@@ -1595,7 +1593,7 @@ fn prepare_step(
             after(head, columns);
         }
         PrepStage::Columns(left) => {
-            take_def(head, p, ctx, &Shapes::default(), Def::PrepareColumn)?;
+            take_def(head, p, ctx, false)?;
             match (left - 1, deprecate_eof) {
                 (0, true) => after(head, None),
                 (0, false) => head.expect = Expect::Prepare(PrepStage::ColumnsEof),
