@@ -131,14 +131,17 @@ for round in $(seq "$ROUNDS"); do
     writer_cpu=$(cpu_per_query $(($(thread_ticks "$reel_pid" reel-store-writ) - writer_before)) "$sent")
     stop_reel
 
+    # Counted by their raw bytes, which every stored exchange has (most
+    # are stored as raw bytes only, and decoded when the session is read):
+    # the command's code after the 4-byte packet header.
     case $WORKLOAD in
-    # mysqlslap's key reads: SELECT ... FROM t1 WHERE id = '...'.
-    mysqlslap) like='%"sql":"SELECT%FROM t1 WHERE id =%' ;;
+    # mysqlslap's key reads: COM_QUERY SELECT ... FROM t1 WHERE id = '...'.
+    mysqlslap) which="substr(request_body, 5, 1) = x'03' and instr(request_body, cast('FROM t1 WHERE id =' as blob)) > 0" ;;
     # Every query sysbench counts is an execute of a prepared statement.
-    sysbench) like='%"command":"COM_STMT_EXECUTE"%' ;;
+    sysbench) which="substr(request_body, 5, 1) = x'17'" ;;
     esac
     stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'mysql' \
-        and response_head is not null and error is null and request_head like '$like'")
+        and response_head is not null and error is null and $which")
     dropped=$(sqlite3 "$work/reel.db" "select dropped from sessions")
     if ((stored < sent || dropped > 0)); then
         echo "mysql-record: round $round: reel stored $stored of $sent queries, dropped $dropped" >&2

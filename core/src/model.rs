@@ -216,6 +216,26 @@ pub enum DecodedJson {
     /// to be written out on the store writer's thread, then dropped, it
     /// cost a fifth of what recording pipelined Redis took.)
     Text(Box<serde_json::value::RawValue>),
+    /// Not decoded while recording: stored as raw bytes only, and decoded
+    /// from them when the session is read (MySQL; see [`Later`]). The store
+    /// hands out every exchange decoded; only a recorder and the store
+    /// writer see this.
+    Later(Later),
+}
+
+/// What decoding a MySQL exchange from its raw bytes alone needs of its
+/// connection: how the connection phase left it, and the cap it was
+/// recorded under. An exchange is kept in this form only when it can be
+/// decoded so (see `Turn::plain`), and only while every exchange of its
+/// connection since the connection phase was too, so that reading them in
+/// order rebuilds what the connection knew (its prepared statements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Later {
+    pub capabilities: u32,
+    pub extended_types: bool,
+    pub cap: u64,
+    /// How many exchanges of its connection were stored so before it.
+    pub nth: u64,
 }
 
 impl DecodedJson {
@@ -236,6 +256,7 @@ impl DecodedJson {
             DecodedJson::Text(t) => {
                 std::borrow::Cow::Owned(serde_json::from_str(t.get()).unwrap_or_default())
             }
+            DecodedJson::Later(_) => std::borrow::Cow::Owned(serde_json::Value::Null),
         }
     }
 }
@@ -257,6 +278,7 @@ impl Serialize for DecodedJson {
         match self {
             DecodedJson::Value(v) => v.serialize(s),
             DecodedJson::Text(t) => t.serialize(s),
+            DecodedJson::Later(_) => s.serialize_unit(),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::model::{
     Session,
 };
 use crate::time::Micros;
+use crate::wire::mysql::Redecoder;
 
 /// `PRAGMA application_id`: "reel" in ASCII, so other SQLite files are recognised.
 const APPLICATION_ID: i64 = 0x7265_656c;
@@ -510,8 +511,9 @@ impl Store {
         let mut rows = stmt
             .query(params![session_id])
             .map_err(self.sql_err("reading exchanges"))?;
+        let mut later = Redecoder::default();
         while let Some(r) = rows.next().map_err(self.sql_err("reading exchanges"))? {
-            each(self.exchange(session_id, r)?);
+            each(self.decoded(session_id, self.exchange(session_id, r)?, &mut later)?);
         }
         Ok(())
     }
@@ -562,13 +564,57 @@ impl Store {
                 "SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE id = ?1"
             ))
             .map_err(err())?;
+        let mut later = Redecoder::default();
         for id in ids {
             let mut rows = stmt.query(params![id]).map_err(err())?;
             // A row removed meanwhile (`sessions rm` elsewhere) is gone.
             let Some(r) = rows.next().map_err(err())? else {
                 continue;
             };
-            each(self.exchange(session_id, r)?);
+            let e = self.exchange(session_id, r)?;
+            drop(rows);
+            each(self.decoded(session_id, e, &mut later)?);
+        }
+        Ok(())
+    }
+
+    /// `e` with its decoded forms, if it was stored as raw bytes only
+    /// (see [`Redecoder`]).
+    fn decoded(
+        &self,
+        session_id: i64,
+        mut e: Exchange,
+        later: &mut Redecoder,
+    ) -> Result<Exchange, StoreError> {
+        let (connection, seq) = (e.connection, e.seq);
+        later.fill(&mut e, |each| {
+            self.connection_before(session_id, connection, seq, each)
+        })?;
+        Ok(e)
+    }
+
+    /// Hands `each` the exchanges connection `connection` of a session
+    /// stored before `seq`, in the order they were stored, as stored.
+    fn connection_before(
+        &self,
+        session_id: i64,
+        connection: u64,
+        seq: i64,
+        each: &mut dyn FnMut(&Exchange),
+    ) -> Result<(), StoreError> {
+        let err = || self.sql_err("reading exchanges");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {EXCHANGE_COLUMNS} FROM exchanges
+                 WHERE session_id = ?1 AND seq < ?3 AND connection = ?2 ORDER BY seq"
+            ))
+            .map_err(err())?;
+        let mut rows = stmt
+            .query(params![session_id, connection as i64, seq])
+            .map_err(err())?;
+        while let Some(r) = rows.next().map_err(err())? {
+            each(&self.exchange(session_id, r)?);
         }
         Ok(())
     }
@@ -762,6 +808,9 @@ enum Head<'a> {
     },
     #[serde(rename = "wire")]
     Wire { decoded: &'a DecodedJson },
+    /// Raw bytes only, decoded when read.
+    #[serde(rename = "wire_later")]
+    WireLater { later: &'a crate::model::Later },
 }
 
 /// The JSON head stored for a payload (everything but its body bytes).
@@ -782,6 +831,10 @@ pub(crate) fn encode_head(p: &Payload) -> String {
             decoded: DecodedJson::Text(text),
             ..
         } => return wire_head(text.get()),
+        Payload::Wire {
+            decoded: DecodedJson::Later(later),
+            ..
+        } => Head::WireLater { later },
         Payload::Wire { decoded, .. } => Head::Wire { decoded },
     };
     serde_json::to_string(&head).expect("heads serialize")
@@ -843,6 +896,15 @@ fn decode_head(head: &str, body: Body) -> Result<Payload, String> {
         })),
         Some("wire") => Ok(Payload::Wire {
             decoded: DecodedJson::Value(v.get("decoded").cloned().unwrap_or(Value::Null)),
+            raw: body,
+        }),
+        Some("wire_later") => Ok(Payload::Wire {
+            decoded: DecodedJson::Later(
+                v.get("later")
+                    .cloned()
+                    .and_then(|l| serde_json::from_value(l).ok())
+                    .ok_or("head lacks a readable 'later'")?,
+            ),
             raw: body,
         }),
         other => Err(format!("unknown head kind {other:?}")),

@@ -79,8 +79,9 @@ impl CaptureSender {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Queues an exchange for storing. Never blocks; a full queue counts a drop.
-    pub fn send(&self, mut exchange: Exchange) {
+    /// Queues an exchange for storing. Never blocks; a full queue counts a
+    /// drop. Whether it was queued.
+    pub fn send(&self, mut exchange: Exchange) -> bool {
         exchange.session_id = self.session_id;
         let bytes = exchange_bytes(&exchange);
         if self.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes > self.budget {
@@ -90,10 +91,10 @@ impl CaptureSender {
                 seq = exchange.seq,
                 "capture queue over its byte budget: exchange dropped"
             );
-            return;
+            return false;
         }
         match self.tx.try_send(Capture::Exchange(Box::new(exchange))) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(e) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -105,6 +106,7 @@ impl CaptureSender {
                         tracing::error!("store writer has stopped: exchange dropped")
                     }
                 }
+                false
             }
         }
     }

@@ -15,9 +15,11 @@
 //! offset; the exchanges in flight are stored with that error.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use reel_core::model::Later;
 use reel_core::time::Micros;
 use reel_core::wire::mysql::{
     caps, encode_payload, Conversation, ErrPacket, Greeting, PacketDecoder, Turn, READ_MARIADB,
@@ -68,6 +70,8 @@ impl MysqlRecorder {
             id: self.sink.next_connection(),
             rec: self.clone(),
             conv: Mutex::new(Conversation::new(self.body_cap, self.redact)),
+            raw_only: AtomicBool::new(true),
+            stored_raw: AtomicU64::new(0),
         };
         let _ = client.set_nodelay(true);
         let mut server = match TcpStream::connect(&self.target).await {
@@ -143,6 +147,11 @@ struct Conn {
     id: u64,
     rec: Arc<MysqlRecorder>,
     conv: Mutex<Conversation>,
+    /// Whether its exchanges may still be stored as raw bytes only
+    /// ([`Later`]): until one after the connection phase cannot be.
+    raw_only: AtomicBool,
+    /// How many were.
+    stored_raw: AtomicU64,
 }
 
 impl Drop for Conn {
@@ -261,19 +270,67 @@ impl Conn {
         tcp::forward(rd, wr, sides, decoder, decode, end).await
     }
 
+    /// How `t` is stored: as raw bytes only, to be decoded when the session
+    /// is read, while it and every exchange of this connection since the
+    /// connection phase can be; else decoded, as read.
+    fn later(&self, t: &Turn, error: &Option<String>) -> Option<Later> {
+        if t.plain && error.is_none() && self.raw_only.load(Ordering::Relaxed) {
+            let encoding = self.conv.lock().encoding();
+            return Some(Later {
+                capabilities: encoding.capabilities,
+                extended_types: encoding.extended_types,
+                cap: self.rec.body_cap as u64,
+                nth: self.stored_raw.fetch_add(1, Ordering::Relaxed),
+            });
+        }
+        if t.request.get("command").and_then(|c| c.as_str()) != Some("connect") {
+            self.raw_only.store(false, Ordering::Relaxed);
+        }
+        None
+    }
+
     fn store(&self, t: Turn, error: Option<String>) {
         let rec = &self.rec;
-        let authenticates = matches!(
-            t.request.get("command").and_then(|c| c.as_str()),
-            Some("connect" | "COM_CHANGE_USER")
-        );
-        let request_raw = match rec.redact && authenticates {
-            // The raw bytes hold the password's scramble (or the password
-            // itself, for a cleartext plugin): none of it is stored.
-            true => Body::capped(Vec::new(), t.request_size, true, rec.body_cap),
-            false => Body::capped(t.request_raw, t.request_size, t.request_cut, rec.body_cap),
-        };
         let answered = t.answered || !t.answer.is_empty();
+        let later = self.later(&t, &error);
+        let (request, response) = match later {
+            // Neither side was cut (see `Turn::plain`).
+            Some(later) => (
+                Payload::Wire {
+                    decoded: DecodedJson::Later(later),
+                    raw: Body::capped(t.request_raw, t.request_size, false, rec.body_cap),
+                },
+                answered.then(|| Payload::Wire {
+                    decoded: DecodedJson::Later(later),
+                    raw: Body::capped(t.answer_raw, t.answer_size, false, rec.body_cap),
+                }),
+            ),
+            None => {
+                let authenticates = matches!(
+                    t.request.get("command").and_then(|c| c.as_str()),
+                    Some("connect" | "COM_CHANGE_USER")
+                );
+                let request_raw = match rec.redact && authenticates {
+                    // The raw bytes hold the password's scramble (or the
+                    // password itself, for a cleartext plugin): none of it
+                    // is stored.
+                    true => Body::capped(Vec::new(), t.request_size, true, rec.body_cap),
+                    false => {
+                        Body::capped(t.request_raw, t.request_size, t.request_cut, rec.body_cap)
+                    }
+                };
+                (
+                    Payload::Wire {
+                        decoded: DecodedJson::text(&t.request),
+                        raw: request_raw,
+                    },
+                    answered.then(|| Payload::Wire {
+                        decoded: DecodedJson::text(&t.answer),
+                        raw: Body::capped(t.answer_raw, t.answer_size, t.answer_cut, rec.body_cap),
+                    }),
+                )
+            }
+        };
         let exchange = Exchange {
             session_id: 0,
             seq: rec.sink.next_seq(),
@@ -284,17 +341,15 @@ impl Conn {
             started_at: t.started_at,
             first_byte_at: t.first_byte_at,
             ended_at: t.ended_at,
-            request: Payload::Wire {
-                decoded: DecodedJson::text(&t.request),
-                raw: request_raw,
-            },
-            response: answered.then(|| Payload::Wire {
-                decoded: DecodedJson::text(&t.answer),
-                raw: Body::capped(t.answer_raw, t.answer_size, t.answer_cut, rec.body_cap),
-            }),
+            request,
+            response,
             error,
         };
-        rec.sink.send(exchange);
+        if !rec.sink.send(exchange) && later.is_some() {
+            // Exchanges after it may need what it did (a statement it
+            // prepared): they are stored decoded.
+            self.raw_only.store(false, Ordering::Relaxed);
+        }
     }
 }
 

@@ -533,3 +533,136 @@ fn a_removal_cut_short_hides_the_session_until_it_is_finished() {
         .unwrap();
     assert_eq!(store.list_sessions().unwrap().len(), 1);
 }
+
+/// MySQL exchanges stored as raw bytes only read back decoded, the same in
+/// the order they were stored and by start time (here the reverse: each is
+/// then decoded after its connection's earlier ones again). One that does
+/// not decode, with an exchange of its connection missing before it, reads
+/// back with an error that says so, and the rest of its session reads.
+#[test]
+fn mysql_exchanges_stored_as_raw_bytes_read_back_decoded_in_any_order() {
+    use crate::model::Later;
+    use crate::wire::mysql::{caps, encode_payload};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reel.db");
+    let capabilities = caps::PROTOCOL_41 | caps::TRANSACTIONS;
+    let exchange = |tx: &crate::CaptureSender, conn: u64, nth: u64, sql: &str, started: i64| {
+        let later = Later {
+            capabilities,
+            extended_types: false,
+            cap: 1 << 20,
+            nth,
+        };
+        let mut command = Vec::new();
+        encode_payload(0, &[&[0x03u8][..], sql.as_bytes()].concat(), &mut command);
+        // OK: `nth` rows affected, last insert id 0, autocommit, no warnings.
+        let mut ok = Vec::new();
+        encode_payload(1, &[0, nth as u8, 0, 2, 0, 0, 0], &mut ok);
+        let wire = |bytes: Vec<u8>| Payload::Wire {
+            decoded: DecodedJson::Later(later),
+            raw: Body::complete(bytes),
+        };
+        let e = Exchange {
+            seq: tx.next_seq(),
+            protocol: Protocol::Mysql,
+            direction: Direction::Outbound,
+            dependency: Some("db".into()),
+            connection: conn,
+            started_at: Micros(started),
+            request: wire(command),
+            response: Some(wire(ok)),
+            ..http_exchange(b"", 200)
+        };
+        tx.send(e);
+    };
+    let sqls = ["SET @a = 1", "SET @b = 2", "DO 3"];
+    let (writer, good) = StoreWriter::start(Store::open(&path).unwrap(), "good", "-").unwrap();
+    let tx = writer.sender();
+    for (nth, sql) in sqls.iter().enumerate() {
+        exchange(&tx, 9, nth as u64, sql, 3_000 - 1_000 * nth as i64);
+    }
+    writer.finish().unwrap();
+    // The second counts one more exchange before it than its connection
+    // stored, and its answer's sequence id is not the one due.
+    let (writer, bad) = StoreWriter::start(Store::open(&path).unwrap(), "bad", "-").unwrap();
+    let tx = writer.sender();
+    exchange(&tx, 4, 0, "SET @a = 1", 1_000);
+    exchange(&tx, 4, 2, "SET @b = 2", 2_000);
+    exchange(&tx, 4, 3, "SET @c = 3", 3_000);
+    writer.finish().unwrap();
+
+    let store = Store::open(&path).unwrap();
+    let answer: Vec<u8> = store
+        .conn
+        .query_row(
+            "SELECT response_body FROM exchanges WHERE session_id = ?1 AND seq = 2",
+            [bad],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let wrong = [&answer[..3], &[5], &answer[4..]].concat();
+    store
+        .conn
+        .execute(
+            "UPDATE exchanges SET response_body = ?2 WHERE session_id = ?1 AND seq = 2",
+            rusqlite::params![bad, wrong],
+        )
+        .unwrap();
+    let heads: Vec<String> = store
+        .conn
+        .prepare("SELECT request_head FROM exchanges WHERE session_id = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([good], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(heads.len(), 3);
+    for h in &heads {
+        assert!(h.starts_with(r#"{"kind":"wire_later""#), "{h}");
+        assert!(!h.contains("SET"), "{h}");
+    }
+    let decoded = |e: &Exchange| -> (Value, Value) {
+        let form = |p: &Payload| match p {
+            Payload::Wire { decoded, .. } => decoded.value().into_owned(),
+            _ => panic!("{p:?}"),
+        };
+        (form(&e.request), form(e.response.as_ref().unwrap()))
+    };
+    let check = |e: &Exchange| {
+        let (request, answer) = decoded(e);
+        let nth = e.seq as usize - 1;
+        assert_eq!(request["command"], "COM_QUERY", "{request}");
+        assert_eq!(request["sql"], sqls[nth], "{request}");
+        assert_eq!(answer["results"][0]["ok"]["affected_rows"], nth, "{answer}");
+    };
+    let by_seq = store.exchanges(good).unwrap();
+    assert_eq!(by_seq.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    by_seq.iter().for_each(check);
+    let mut by_start = Vec::new();
+    store
+        .each_exchange_by_start(good, None, |e| by_start.push(e))
+        .unwrap();
+    assert_eq!(
+        by_start.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    by_start.iter().for_each(check);
+
+    let back = store.exchanges(bad).unwrap();
+    let (request, _) = decoded(&back[1]);
+    assert_eq!(request, serde_json::json!({"command": "COM_QUERY"}));
+    let why = back[1].error.as_deref().unwrap_or_default();
+    assert!(
+        why.starts_with("stored as raw bytes, which do not decode"),
+        "{why}"
+    );
+    assert!(why.contains("sequence id 5 where 1 was due"), "{why}");
+    assert!(
+        why.contains("1 of the exchanges its connection stored before it"),
+        "{why}"
+    );
+    for e in [&back[0], &back[2]] {
+        assert_eq!(e.error, None);
+        assert_eq!(decoded(e).0["command"], "COM_QUERY");
+    }
+}

@@ -65,6 +65,12 @@ pub struct Turn {
     pub answer_cut: bool,
     /// Whether the server answered in full.
     pub answered: bool,
+    /// Whether this exchange can be decoded again from its raw bytes alone,
+    /// given how its connection stood before it: a command (not the
+    /// connection phase, not a change of user), answered in full, with no
+    /// local file and neither side cut. Each side's payloads then follow
+    /// one another: the client's command, then the server's answer.
+    pub plain: bool,
     pub started_at: Micros,
     pub first_byte_at: Option<Micros>,
     pub ended_at: Option<Micros>,
@@ -470,6 +476,7 @@ impl Pending {
                 answer_size: 0,
                 answer_cut: false,
                 answered: expect == Expect::Nothing,
+                plain: false,
                 started_at: now,
                 first_byte_at: None,
                 ended_at: None,
@@ -614,6 +621,19 @@ impl Conversation {
             last_prepared: None,
             shapes: Shapes::default(),
         }
+    }
+
+    /// A conversation past its connection phase, as it stood when that
+    /// ended with `encoding`: for decoding exchanges again from their raw
+    /// bytes (see [`Turn::plain`]).
+    pub fn resume(cap: usize, encoding: super::Encoding) -> Self {
+        let mut c = Conversation::new(cap, false);
+        c.phase = Phase::Commands;
+        c.capabilities = encoding.capabilities;
+        if encoding.extended_types {
+            c.mariadb = mariadb_caps::EXTENDED_TYPE_INFO;
+        }
+        c
     }
 
     /// Whether no exchange waits for more.
@@ -929,6 +949,13 @@ impl Conversation {
     /// The exchange as stored, its command described with what the
     /// connection knows of its statement.
     fn close(&mut self, mut p: Pending) -> Turn {
+        let t = &p.turn;
+        let plain = p.done()
+            && !t.request_cut
+            && !t.answer_cut
+            && !t.answer.contains_key("infile")
+            && matches!(&p.command, Some(c) if !matches!(c, Command::ChangeUser(_)));
+        p.turn.plain = plain;
         if let Some(c) = p.command.take() {
             self.describe(&c, &mut p);
         }

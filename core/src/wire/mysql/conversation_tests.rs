@@ -73,7 +73,85 @@ fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Seen>, Encod
     client.finish().unwrap();
     server.finish().unwrap();
     turns.extend(conv.finish());
+    decode_later_as_recorded(&turns, conv.encoding(), cap);
     (seen(turns), conv.encoding())
+}
+
+/// The exchanges a recorder would store as raw bytes only (every plain one
+/// after the connection phase, until one is not), stored so and decoded
+/// again as a read does, decode as the conversation decoded them: in the
+/// order stored, and each again when read first.
+fn decode_later_as_recorded(turns: &[Turn], encoding: Encoding, cap: usize) {
+    use crate::model::{Body, DecodedJson, Direction, Exchange, Later, Payload, Protocol};
+    let stored = |t: &Turn, nth: u64| {
+        let later = |raw: &[u8]| Payload::Wire {
+            decoded: DecodedJson::Later(Later {
+                capabilities: encoding.capabilities,
+                extended_types: encoding.extended_types,
+                cap: cap as u64,
+                nth,
+            }),
+            raw: Body {
+                bytes: raw.to_vec(),
+                size: raw.len() as u64,
+                truncated: false,
+            },
+        };
+        Exchange {
+            session_id: 1,
+            seq: nth as i64,
+            direction: Direction::Outbound,
+            protocol: Protocol::Mysql,
+            dependency: None,
+            connection: 7,
+            started_at: Micros(0),
+            first_byte_at: None,
+            ended_at: None,
+            request: later(&t.request_raw),
+            response: (t.answered || !t.answer.is_empty()).then(|| later(&t.answer_raw)),
+            error: None,
+        }
+    };
+    let plain: Vec<&Turn> = turns
+        .iter()
+        .skip_while(|t| t.request.get("command") == Some(&json!("connect")))
+        .take_while(|t| t.plain)
+        .collect();
+    let exchanges: Vec<Exchange> = (0..).zip(&plain).map(|(n, t)| stored(t, n)).collect();
+    let check = |t: &Turn, e: &Exchange| {
+        assert_eq!(e.error, None, "{:?}", t.request);
+        let Payload::Wire { decoded, .. } = &e.request else {
+            unreachable!()
+        };
+        assert_eq!(*decoded.value(), Value::Object(t.request.clone()));
+        let answer = e.response.as_ref().map(|r| match r {
+            Payload::Wire { decoded, .. } => decoded.value().into_owned(),
+            _ => unreachable!(),
+        });
+        let want = (t.answered || !t.answer.is_empty()).then(|| Value::Object(t.answer.to_map()));
+        assert_eq!(answer, want, "{:?}", t.request);
+    };
+    // In order.
+    let mut later = Redecoder::default();
+    for (t, e) in plain.iter().zip(&exchanges) {
+        let mut e = e.clone();
+        later
+            .fill(&mut e, |_| Err("asked for earlier exchanges"))
+            .unwrap_or_else(|err| panic!("{err}: {:?}", t.request));
+        check(t, &e);
+    }
+    // Last first: each is read after the connection's earlier ones again.
+    let mut later = Redecoder::default();
+    for (i, t) in plain.iter().enumerate().rev() {
+        let mut e = exchanges[i].clone();
+        later
+            .fill(&mut e, |each| {
+                exchanges[..i].iter().for_each(each);
+                Ok::<_, String>(())
+            })
+            .unwrap_or_else(|err| panic!("{err}: {:?}", t.request));
+        check(t, &e);
+    }
 }
 
 /// Every answer of a real session, written back from what was read, is
