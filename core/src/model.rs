@@ -229,7 +229,7 @@ pub enum DecodedJson {
 /// decoded so (see `Turn::plain`), and only while every exchange of its
 /// connection since the connection phase was too, so that reading them in
 /// order rebuilds what the connection knew (its prepared statements).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Later {
     pub capabilities: u32,
     pub extended_types: bool,

@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::body::deserialize_header_value;
 use crate::errors::StoreError;
 use crate::model::{
-    Body, DecodedJson, Direction, Exchange, Header, HttpRequest, HttpResponse, Payload, Protocol,
-    Session,
+    Body, DecodedJson, Direction, Exchange, Header, HttpRequest, HttpResponse, Later, Payload,
+    Protocol, Session,
 };
 use crate::time::Micros;
 use crate::wire::mysql::Redecoder;
@@ -808,9 +808,6 @@ enum Head<'a> {
     },
     #[serde(rename = "wire")]
     Wire { decoded: &'a DecodedJson },
-    /// Raw bytes only, decoded when read.
-    #[serde(rename = "wire_later")]
-    WireLater { later: &'a crate::model::Later },
 }
 
 /// The JSON head stored for a payload (everything but its body bytes).
@@ -834,10 +831,36 @@ pub(crate) fn encode_head(p: &Payload) -> String {
         Payload::Wire {
             decoded: DecodedJson::Later(later),
             ..
-        } => Head::WireLater { later },
+        } => return later_head(later),
         Payload::Wire { decoded, .. } => Head::Wire { decoded },
     };
     serde_json::to_string(&head).expect("heads serialize")
+}
+
+/// The head stored for an answer: as [`encode_head`], but an answer stored
+/// as raw bytes only is read with its request's [`Later`], so its head
+/// says just that.
+pub(crate) fn encode_answer_head(p: &Payload) -> String {
+    match p {
+        Payload::Wire {
+            decoded: DecodedJson::Later(_),
+            ..
+        } => r#"{"kind":"wire_later"}"#.to_owned(),
+        p => encode_head(p),
+    }
+}
+
+/// The head of a request stored as raw bytes only, to be decoded when read
+/// (written by hand: this runs for most MySQL exchanges stored).
+fn later_head(l: &Later) -> String {
+    use std::fmt::Write;
+    let mut head = String::with_capacity(128);
+    let _ = write!(
+        head,
+        r#"{{"kind":"wire_later","later":{{"capabilities":{},"extended_types":{},"cap":{},"nth":{}}}}}"#,
+        l.capabilities, l.extended_types, l.cap, l.nth
+    );
+    head
 }
 
 /// [`Head::Wire`] around JSON `text` written before, in one allocation:
@@ -898,13 +921,13 @@ fn decode_head(head: &str, body: Body) -> Result<Payload, String> {
             decoded: DecodedJson::Value(v.get("decoded").cloned().unwrap_or(Value::Null)),
             raw: body,
         }),
+        // An answer's head has no `later`: it is read with its request's.
         Some("wire_later") => Ok(Payload::Wire {
-            decoded: DecodedJson::Later(
-                v.get("later")
-                    .cloned()
-                    .and_then(|l| serde_json::from_value(l).ok())
-                    .ok_or("head lacks a readable 'later'")?,
-            ),
+            decoded: DecodedJson::Later(match v.get("later") {
+                None => Later::default(),
+                Some(l) => serde_json::from_value(l.clone())
+                    .map_err(|e| format!("head's 'later' does not read: {e}"))?,
+            }),
             raw: body,
         }),
         other => Err(format!("unknown head kind {other:?}")),

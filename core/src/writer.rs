@@ -17,7 +17,7 @@ use rusqlite::params;
 
 use crate::errors::StoreError;
 use crate::model::{Direction, Exchange, Payload};
-use crate::store::{encode_head, Store};
+use crate::store::{encode_answer_head, encode_head, Store};
 use crate::time::Micros;
 
 /// Most captures stored in one transaction.
@@ -426,7 +426,7 @@ fn write_batch(store: &Store, exchanges: &[Box<Exchange>]) -> Result<Vec<i64>, S
             req_body.bytes,
             req_body.size as i64,
             req_body.truncated,
-            resp.map(encode_head),
+            resp.map(encode_answer_head),
             resp.map(|r| &r.body().bytes),
             resp.map(|r| r.body().size as i64),
             resp.map(|r| r.body().truncated),

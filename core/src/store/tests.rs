@@ -608,18 +608,23 @@ fn mysql_exchanges_stored_as_raw_bytes_read_back_decoded_in_any_order() {
             rusqlite::params![bad, wrong],
         )
         .unwrap();
-    let heads: Vec<String> = store
+    let heads: Vec<(String, String)> = store
         .conn
-        .prepare("SELECT request_head FROM exchanges WHERE session_id = ?1 ORDER BY seq")
+        .prepare(
+            "SELECT request_head, response_head FROM exchanges WHERE session_id = ?1 ORDER BY seq",
+        )
         .unwrap()
-        .query_map([good], |r| r.get(0))
+        .query_map([good], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(heads.len(), 3);
-    for h in &heads {
-        assert!(h.starts_with(r#"{"kind":"wire_later""#), "{h}");
-        assert!(!h.contains("SET"), "{h}");
+    for (nth, (request, answer)) in heads.iter().enumerate() {
+        let later = format!(
+            r#"{{"kind":"wire_later","later":{{"capabilities":{capabilities},"extended_types":false,"cap":1048576,"nth":{nth}}}}}"#
+        );
+        assert_eq!(*request, later);
+        assert_eq!(answer, r#"{"kind":"wire_later"}"#);
     }
     let decoded = |e: &Exchange| -> (Value, Value) {
         let form = |p: &Payload| match p {
