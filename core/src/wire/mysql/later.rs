@@ -185,44 +185,45 @@ fn decode(conv: &mut Conversation, e: &Exchange) -> Result<Turn, String> {
     }
 }
 
+/// `sql` on `connection`, its `nth` exchange, answered by an OK with
+/// `nth` rows affected; stored as raw bytes only (for tests).
+#[cfg(test)]
+pub(crate) fn stored_query(connection: u64, nth: u64, sql: &str) -> Exchange {
+    use crate::model::{Body, Direction, Protocol};
+    use crate::wire::mysql::{caps, encode_payload};
+    let later = Later {
+        capabilities: caps::PROTOCOL_41,
+        extended_types: false,
+        cap: 1 << 20,
+        nth,
+    };
+    let mut command = Vec::new();
+    encode_payload(0, &[&[0x03u8][..], sql.as_bytes()].concat(), &mut command);
+    let mut ok = Vec::new();
+    encode_payload(1, &[0, nth as u8, 0, 2, 0, 0, 0], &mut ok);
+    let wire = |bytes| Payload::Wire {
+        decoded: DecodedJson::Later(later),
+        raw: Body::complete(bytes),
+    };
+    Exchange {
+        session_id: 1,
+        seq: 0,
+        direction: Direction::Outbound,
+        protocol: Protocol::Mysql,
+        dependency: None,
+        connection,
+        started_at: Micros(0),
+        first_byte_at: None,
+        ended_at: None,
+        request: wire(command),
+        response: Some(wire(ok)),
+        error: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Body, Direction, Protocol};
-    use crate::wire::mysql::{caps, encode_payload};
-
-    /// `sql` on `connection`, its `nth` exchange, answered by an OK with
-    /// `nth` rows affected; stored as raw bytes only.
-    fn query(connection: u64, nth: u64, sql: &str) -> Exchange {
-        let later = Later {
-            capabilities: caps::PROTOCOL_41,
-            extended_types: false,
-            cap: 1 << 20,
-            nth,
-        };
-        let mut command = Vec::new();
-        encode_payload(0, &[&[0x03u8][..], sql.as_bytes()].concat(), &mut command);
-        let mut ok = Vec::new();
-        encode_payload(1, &[0, nth as u8, 0, 2, 0, 0, 0], &mut ok);
-        let wire = |bytes| Payload::Wire {
-            decoded: DecodedJson::Later(later),
-            raw: Body::complete(bytes),
-        };
-        Exchange {
-            session_id: 1,
-            seq: 0,
-            direction: Direction::Outbound,
-            protocol: Protocol::Mysql,
-            dependency: None,
-            connection,
-            started_at: Micros(0),
-            first_byte_at: None,
-            ended_at: None,
-            request: wire(command),
-            response: Some(wire(ok)),
-            error: None,
-        }
-    }
 
     /// With room for two connections' conversations, a third drops the one
     /// read longest ago; that connection read again is rebuilt from its
@@ -235,7 +236,7 @@ mod tests {
         };
         let stored: Vec<Exchange> = [(1, 0), (2, 0), (3, 0), (2, 1), (1, 1), (2, 2)]
             .into_iter()
-            .map(|(conn, nth)| query(conn, nth, &format!("SET @c{conn}_{nth} = 1")))
+            .map(|(conn, nth)| stored_query(conn, nth, &format!("SET @c{conn}_{nth} = 1")))
             .collect();
         let mut asked = Vec::new();
         for (i, e) in stored.iter().enumerate() {
