@@ -22,8 +22,9 @@
 #   REEL=path         a reel binary to measure instead of building one
 #
 # Exit status: 0 when the measurement ran (the 60 % target is reported, not
-# enforced); 1 when reel stored fewer queries than the load sent or
-# dropped captures; 2 when the bench itself broke.
+# enforced); 1 when reel stored fewer queries than the load sent, dropped
+# captures, or stored raw bytes that do not decode when read; 2 when the
+# bench itself broke.
 set -euo pipefail
 export LC_ALL=C
 
@@ -147,6 +148,12 @@ for round in $(seq "$ROUNDS"); do
         echo "mysql-record: round $round: reel stored $stored of $sent queries, dropped $dropped" >&2
         exit 1
     fi
+    # Those stored as raw bytes only must decode when read.
+    undecoded=$("$reel" sessions show "$WORKLOAD" --store "$work/reel.db" | grep -c 'error: stored as raw bytes' || true)
+    if ((undecoded > 0)); then
+        echo "mysql-record: round $round: $undecoded exchanges stored as raw bytes do not decode" >&2
+        exit 1
+    fi
     relay_ratio=$(ratio "$bare" "$direct") reel_ratio=$(ratio "$recorded" "$direct")
     row "$round" "$direct" "$bare" "$relay_ratio" "$relay_cpu" "$recorded" "$reel_ratio" "$reel_cpu" "$writer_cpu"
     directs+=("$direct") relays+=("$bare") reels+=("$recorded")
@@ -157,4 +164,4 @@ row median "$(median "${directs[@]}")" \
     "$(median "${relays[@]}")" "$(median "${relay_ratios[@]}")" "$(median "${relay_cpus[@]}")" \
     "$(median "${reels[@]}")" "$(median "${reel_ratios[@]}")" "$(median "${reel_cpus[@]}")" \
     "$(median "${writer_cpus[@]}")"
-echo "  through reel: $(median "${reel_ratios[@]}") of direct (target 0.60), every query of every round stored, none dropped"
+echo "  through reel: $(median "${reel_ratios[@]}") of direct (target 0.60), every query of every round stored and read back decoded, none dropped"

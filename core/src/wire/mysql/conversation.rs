@@ -636,6 +636,13 @@ impl Conversation {
         c
     }
 
+    /// Drops the exchanges still waiting, keeping what the connection
+    /// knows (its statements): after bytes that did not decode, so that
+    /// the next command is not read as the rest of one that broke off.
+    pub fn abandon(&mut self) {
+        self.waiting.clear();
+    }
+
     /// Whether no exchange waits for more.
     pub fn idle(&self) -> bool {
         self.waiting.is_empty()

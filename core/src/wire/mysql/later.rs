@@ -46,7 +46,19 @@ struct Kept {
     conv: Conversation,
     read: u64,
     used: u64,
+    /// Exchanges found missing before one read (see [`Redecoder::fill`]).
+    missing: u64,
 }
+
+/// Commands whose reading depends on what earlier exchanges of the
+/// connection did with its prepared statements.
+const STATEMENT_COMMANDS: [&str; 5] = [
+    "COM_STMT_EXECUTE",
+    "COM_STMT_FETCH",
+    "COM_STMT_SEND_LONG_DATA",
+    "COM_STMT_CLOSE",
+    "COM_STMT_RESET",
+];
 
 impl Redecoder {
     /// Decodes `e` if it was stored raw only. `earlier` hands, when asked,
@@ -67,7 +79,7 @@ impl Redecoder {
             return Ok(());
         };
         let (mut conv, missing) = match self.conns.remove(&e.connection) {
-            Some(k) if k.read == later.nth => (k.conv, 0),
+            Some(k) if k.read == later.nth => (k.conv, k.missing),
             None if later.nth == 0 => (resume(&later), 0),
             // Out of order, or its conversation dropped: read the
             // connection again up to it.
@@ -85,7 +97,27 @@ impl Redecoder {
             }
         };
         let decoded = decode(&mut conv, e);
-        self.keep(e.connection, conv, later.nth + 1);
+        let gap = match missing {
+            0 => String::new(),
+            n => format!(
+                " ({n} of the exchanges its connection stored before it as raw bytes \
+                 are missing: dropped while recording?)"
+            ),
+        };
+        let command = match &decoded {
+            Ok(turn) => turn.request.get("command").and_then(Value::as_str),
+            Err(_) => None,
+        };
+        if command != Some("COM_QUIT") {
+            self.keep(e.connection, conv, later.nth + 1, missing);
+        }
+        if missing > 0 && command.is_some_and(|c| STATEMENT_COMMANDS.contains(&c)) {
+            // Read, but maybe in a statement's state the missing ones
+            // changed (prepared, bound other types, opened a cursor).
+            e.error = Some(format!(
+                "stored as raw bytes, and what it did with its statement cannot be read for sure{gap}"
+            ));
+        }
         match decoded {
             Ok(turn) => {
                 set_decoded(&mut e.request, Value::Object(turn.request));
@@ -100,13 +132,6 @@ impl Redecoder {
                 if let Some(r) = &mut e.response {
                     set_decoded(r, json!({}));
                 }
-                let gap = match missing {
-                    0 => String::new(),
-                    n => format!(
-                        " ({n} of the exchanges its connection stored before it as raw bytes \
-                         are missing: dropped while recording?)"
-                    ),
-                };
                 e.error = Some(format!("stored as raw bytes, which {why}{gap}"));
             }
         }
@@ -115,7 +140,7 @@ impl Redecoder {
 }
 
 impl Redecoder {
-    fn keep(&mut self, connection: u64, conv: Conversation, read: u64) {
+    fn keep(&mut self, connection: u64, conv: Conversation, read: u64, missing: u64) {
         if self.conns.len() >= self.kept {
             let mut used: Vec<u64> = self.conns.values().map(|k| k.used).collect();
             let (_, cut, _) = used.select_nth_unstable((self.kept / 2).max(1) - 1);
@@ -124,7 +149,15 @@ impl Redecoder {
         }
         self.uses += 1;
         let used = self.uses;
-        self.conns.insert(connection, Kept { conv, read, used });
+        self.conns.insert(
+            connection,
+            Kept {
+                conv,
+                read,
+                used,
+                missing,
+            },
+        );
     }
 }
 
@@ -157,8 +190,17 @@ fn resume(later: &Later) -> Conversation {
 }
 
 /// Runs `e`'s raw bytes through `conv`: the client's command, then the
-/// server's answer. The one exchange they make.
+/// server's answer. The one exchange they make; when they do not make one,
+/// `conv` is left waiting on nothing.
 fn decode(conv: &mut Conversation, e: &Exchange) -> Result<Turn, String> {
+    let decoded = decode_one(conv, e);
+    if decoded.is_err() {
+        conv.abandon();
+    }
+    decoded
+}
+
+fn decode_one(conv: &mut Conversation, e: &Exchange) -> Result<Turn, String> {
     let cap = later_of(e).map_or(usize::MAX, |l| usize::try_from(l.cap).unwrap_or(usize::MAX));
     let mut turns = Vec::new();
     let sides = [
@@ -189,6 +231,14 @@ fn decode(conv: &mut Conversation, e: &Exchange) -> Result<Turn, String> {
 /// `nth` rows affected; stored as raw bytes only (for tests).
 #[cfg(test)]
 pub(crate) fn stored_query(connection: u64, nth: u64, sql: &str) -> Exchange {
+    let command = [&[0x03u8][..], sql.as_bytes()].concat();
+    stored(connection, nth, &command, &[0, nth as u8, 0, 2, 0, 0, 0])
+}
+
+/// `command` on `connection`, its `nth` exchange, answered by `answer`
+/// (one payload); stored as raw bytes only (for tests).
+#[cfg(test)]
+fn stored(connection: u64, nth: u64, command: &[u8], answer: &[u8]) -> Exchange {
     use crate::model::{Body, Direction, Protocol};
     use crate::wire::mysql::{caps, encode_payload};
     let later = Later {
@@ -197,17 +247,17 @@ pub(crate) fn stored_query(connection: u64, nth: u64, sql: &str) -> Exchange {
         cap: 1 << 20,
         nth,
     };
-    let mut command = Vec::new();
-    encode_payload(0, &[&[0x03u8][..], sql.as_bytes()].concat(), &mut command);
-    let mut ok = Vec::new();
-    encode_payload(1, &[0, nth as u8, 0, 2, 0, 0, 0], &mut ok);
-    let wire = |bytes| Payload::Wire {
-        decoded: DecodedJson::Later(later),
-        raw: Body::complete(bytes),
+    let wire = |seq, payload: &[u8]| {
+        let mut bytes = Vec::new();
+        encode_payload(seq, payload, &mut bytes);
+        Payload::Wire {
+            decoded: DecodedJson::Later(later),
+            raw: Body::complete(bytes),
+        }
     };
     Exchange {
         session_id: 1,
-        seq: 0,
+        seq: nth as i64,
         direction: Direction::Outbound,
         protocol: Protocol::Mysql,
         dependency: None,
@@ -215,8 +265,8 @@ pub(crate) fn stored_query(connection: u64, nth: u64, sql: &str) -> Exchange {
         started_at: Micros(0),
         first_byte_at: None,
         ended_at: None,
-        request: wire(command),
-        response: Some(wire(ok)),
+        request: wire(0, command),
+        response: Some(wire(1, answer)),
         error: None,
     }
 }
@@ -225,20 +275,28 @@ pub(crate) fn stored_query(connection: u64, nth: u64, sql: &str) -> Exchange {
 mod tests {
     use super::*;
 
-    /// With room for two connections' conversations, a third drops the one
-    /// read longest ago; that connection read again is rebuilt from its
-    /// earlier exchanges, and the other is not.
-    #[test]
-    fn a_dropped_conversation_is_rebuilt_from_its_connections_earlier_exchanges() {
-        let mut later = Redecoder {
-            kept: 2,
-            ..Redecoder::default()
-        };
-        let stored: Vec<Exchange> = [(1, 0), (2, 0), (3, 0), (2, 1), (1, 1), (2, 2)]
-            .into_iter()
-            .map(|(conn, nth)| stored_query(conn, nth, &format!("SET @c{conn}_{nth} = 1")))
-            .collect();
+    /// `COM_STMT_PREPARE` of `sql` (no columns, no parameters) as
+    /// statement `id`, then its `COM_STMT_EXECUTE`, each answered.
+    fn prepare(connection: u64, nth: u64, id: u8, sql: &str) -> Exchange {
+        let command = [&[0x16u8][..], sql.as_bytes()].concat();
+        stored(
+            connection,
+            nth,
+            &command,
+            &[0, id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        )
+    }
+
+    fn execute(connection: u64, nth: u64, id: u8) -> Exchange {
+        let command = [0x17, id, 0, 0, 0, 0, 1, 0, 0, 0];
+        stored(connection, nth, &command, &[0, 0, 0, 2, 0, 0, 0])
+    }
+
+    /// Each exchange read in turn, with what reading its connection again
+    /// was asked for.
+    fn read_all(later: &mut Redecoder, stored: &[Exchange]) -> (Vec<Exchange>, Vec<u64>) {
         let mut asked = Vec::new();
+        let mut read = Vec::new();
         for (i, e) in stored.iter().enumerate() {
             let (mut e, conn) = (e.clone(), e.connection);
             later
@@ -251,19 +309,99 @@ mod tests {
                     Ok::<_, ()>(())
                 })
                 .unwrap();
-            assert_eq!(e.error, None);
-            let Payload::Wire { decoded, .. } = &e.request else {
-                unreachable!()
-            };
-            let sql = format!("SET @c{}_{} = 1", e.connection, later_nth(&stored[i]));
-            assert_eq!(decoded.value()["sql"], sql.as_str());
+            read.push(e);
         }
-        // Connection 1 was dropped when 3 came, 2 was kept; then 3 when 1
-        // came again, and 2 (read since) was kept.
-        assert_eq!(asked, [1]);
+        (read, asked)
     }
 
-    fn later_nth(e: &Exchange) -> u64 {
-        later_of(e).unwrap().nth
+    fn request(e: &Exchange) -> Value {
+        match &e.request {
+            Payload::Wire { decoded, .. } => decoded.value().into_owned(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// With room for two connections' conversations, a third drops the one
+    /// read longest ago; that connection read again is rebuilt from its
+    /// earlier exchanges (its execute reads as the SQL its prepare gave),
+    /// and the other, read since, is not.
+    #[test]
+    fn a_dropped_conversation_is_rebuilt_from_its_connections_earlier_exchanges() {
+        let mut later = Redecoder {
+            kept: 2,
+            ..Redecoder::default()
+        };
+        let stored = [
+            prepare(1, 0, 7, "DO 1"),
+            stored_query(2, 0, "SET @a = 1"),
+            stored_query(3, 0, "SET @b = 1"),
+            stored_query(2, 1, "SET @a = 2"),
+            execute(1, 1, 7),
+            stored_query(2, 2, "SET @a = 3"),
+        ];
+        let (read, asked) = read_all(&mut later, &stored);
+        assert_eq!(asked, [1]);
+        for e in &read {
+            assert_eq!(e.error, None, "{e:?}");
+        }
+        assert_eq!(request(&read[4])["command"], "COM_STMT_EXECUTE");
+        assert_eq!(request(&read[4])["sql"], "DO 1", "{}", request(&read[4]));
+        assert_eq!(request(&read[5])["sql"], "SET @a = 3");
+    }
+
+    /// An exchange whose bytes do not decode leaves nothing waiting: the
+    /// next one reads as itself. A statement's command after exchanges
+    /// found missing reads with an error that says so (here the prepare of
+    /// statement 8, whose execute would otherwise read as unprepared); a
+    /// plain query after them does not.
+    #[test]
+    fn a_broken_or_missing_exchange_spoils_no_other_silently() {
+        let mut broken = stored_query(1, 1, "SET @a = 2");
+        if let Some(Payload::Wire { raw, .. }) = &mut broken.response {
+            raw.bytes[3] = 5;
+        }
+        let stored = [
+            prepare(1, 0, 7, "DO 1"),
+            broken,
+            stored_query(1, 2, "SET @a = 3"),
+            execute(1, 3, 7),
+            // nth 4 (the prepare of statement 8) was lost.
+            execute(1, 5, 8),
+            stored_query(1, 6, "SET @a = 4"),
+            execute(1, 7, 7),
+        ];
+        let (read, _) = read_all(&mut Redecoder::default(), &stored);
+        let why = read[1].error.as_deref().unwrap_or_default();
+        assert!(why.contains("sequence id 5 where 1 was due"), "{why}");
+        assert_eq!(read[2].error, None);
+        assert_eq!(request(&read[2])["sql"], "SET @a = 3");
+        assert_eq!(read[3].error, None);
+        assert_eq!(request(&read[3])["sql"], "DO 1");
+        let why = read[4].error.as_deref().unwrap_or_default();
+        assert!(why.contains("cannot be read for sure"), "{why}");
+        assert!(
+            why.contains("1 of the exchanges its connection stored"),
+            "{why}"
+        );
+        assert_eq!(read[5].error, None);
+        assert!(read[6]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("for sure"));
+    }
+
+    /// A connection's conversation is let go once it quits.
+    #[test]
+    fn a_connection_that_quits_is_let_go() {
+        let mut later = Redecoder::default();
+        let quit = stored(1, 1, &[0x01], &[]);
+        let quit = Exchange {
+            response: None,
+            ..quit
+        };
+        let (read, _) = read_all(&mut later, &[stored_query(1, 0, "DO 1"), quit]);
+        assert_eq!(request(&read[1])["command"], "COM_QUIT");
+        assert!(later.conns.is_empty());
     }
 }
