@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::value::{binary_row, execute_params, text, text_row, type_name, Column, ParamType};
+use super::value::{binary_row, execute_params, text, text_cells, type_name, Column, ParamType};
 use super::{
     caps, mariadb_caps, ClientHello, Command, ErrPacket, Generic, Greeting, OkPacket, Payload,
 };
@@ -101,13 +101,43 @@ enum Item {
     Set(Box<ResultSet>),
 }
 
+/// A result set's row as kept. A text row stays its payload (checked as
+/// it came) and is read into values only when written, which an exchange
+/// stored as raw bytes never is; a binary row is read into values.
+#[derive(Debug, Clone, PartialEq)]
+enum Row {
+    Values(Vec<Value>),
+    Text { payload: Box<[u8]>, columns: usize },
+}
+
+impl serde::Serialize for Row {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        match self {
+            Row::Values(values) => values.serialize(s),
+            Row::Text { payload, columns } => {
+                let mut seq = s.serialize_seq(Some(*columns))?;
+                let mut written = Ok(());
+                text_cells(payload, *columns, |cell| {
+                    if written.is_ok() {
+                        written = seq.serialize_element(&cell.map_or(Value::Null, text));
+                    }
+                })
+                .map_err(S::Error::custom)?;
+                written?;
+                seq.end()
+            }
+        }
+    }
+}
+
 /// One result set as stored.
 #[derive(Debug, Clone, PartialEq)]
 struct ResultSet {
     columns: Arc<[Column]>,
     /// `columns` as written in JSON (see [`Shapes`]).
     columns_json: Option<SharedJson>,
-    rows: Vec<Vec<Value>>,
+    rows: Vec<Row>,
     /// The rows there were, when only some are kept.
     rows_total: Option<u64>,
     cursor: bool,
@@ -435,7 +465,7 @@ struct Pending {
     /// are read), their JSON, and its rows.
     columns: Arc<[Column]>,
     columns_json: Option<SharedJson>,
-    rows: Vec<Vec<Value>>,
+    rows: Vec<Row>,
     /// The result set's column definitions read and not yet resolved into
     /// `columns` (see [`Shape`] for the layout).
     defs: Vec<u8>,
@@ -1545,12 +1575,19 @@ fn row(head: &mut Pending, p: &Payload, binary: bool, cap: usize) -> Result<(), 
         head.rows_cut = true;
         return Ok(());
     }
-    let values = match binary {
-        true => binary_row(&p.bytes, &head.columns)?,
-        false => text_row(&p.bytes, head.columns.len())?,
+    let row = match binary {
+        true => Row::Values(binary_row(&p.bytes, &head.columns)?),
+        false => {
+            let columns = head.columns.len();
+            text_cells(&p.bytes, columns, |_| ())?;
+            Row::Text {
+                payload: p.bytes.as_slice().into(),
+                columns,
+            }
+        }
     };
     head.held += cost;
-    head.rows.push(values);
+    head.rows.push(row);
     Ok(())
 }
 

@@ -851,6 +851,21 @@ fn broken_conversations_say_which_side_what_and_where() {
         with(vec![(Side::Frontend, 0, b"\x0e\x00".to_vec())]),
         format!("malformed command from the client at byte {client_at}: COM_PING of 1 bytes where it has 0")
     );
+    // A text row is checked as it comes, though kept as its payload: a
+    // value longer than the row.
+    let column = shop_column("t", "a", 0xFD, offered);
+    let row_at = server_at + 5 + column.len() + 4 + 5 + 4;
+    let broken_row = with(vec![
+        (Side::Frontend, 0, b"\x03SELECT a FROM t".to_vec()),
+        (Side::Backend, 1, vec![1]),
+        (Side::Backend, 2, column),
+        (Side::Backend, 3, b"\xfe\x00\x00\x02\x00".to_vec()),
+        (Side::Backend, 4, b"\x05ab".to_vec()),
+    ]);
+    assert_eq!(
+        broken_row,
+        format!("malformed answer to COM_QUERY from the server at byte {row_at}: the payload ends before column 1")
+    );
     let greeting = &hello[0];
     let eager = script(
         &mut Conversation::new(usize::MAX, false),

@@ -239,14 +239,19 @@ pub(super) fn text(b: &[u8]) -> Value {
     }
 }
 
-/// A text-protocol row: each value a string (or NULL), as sent.
-pub fn text_row(p: &[u8], columns: usize) -> Result<Vec<Value>, String> {
+/// Hands `each` a text-protocol row's values in turn (`None` for NULL;
+/// each a string as sent, see [`text`]), checking that the row holds
+/// `columns` of them and nothing more.
+pub fn text_cells<'a>(
+    p: &'a [u8],
+    columns: usize,
+    mut each: impl FnMut(Option<&'a [u8]>),
+) -> Result<(), String> {
     let mut r = Reader { p, at: 0 };
-    let mut row = Vec::with_capacity(columns);
     for i in 0..columns {
         if r.p.get(r.at) == Some(&0xFB) {
             r.at += 1;
-            row.push(Value::Null);
+            each(None);
             continue;
         }
         let what = Nth {
@@ -254,7 +259,7 @@ pub fn text_row(p: &[u8], columns: usize) -> Result<Vec<Value>, String> {
             n: i + 1,
             name: None,
         };
-        row.push(text(lenenc_bytes(&mut r, what)?));
+        each(Some(lenenc_bytes(&mut r, what)?));
     }
     if r.at != p.len() {
         return Err(format!(
@@ -262,7 +267,7 @@ pub fn text_row(p: &[u8], columns: usize) -> Result<Vec<Value>, String> {
             p.len() - r.at
         ));
     }
-    Ok(row)
+    Ok(())
 }
 
 /// A binary-protocol row (`0x00`, a NULL bitmap offset by two bits, then
