@@ -33,9 +33,9 @@ pub use command::{command_name, Command};
 pub use conversation::{Answer, Conversation, Turn, READ_MARIADB};
 pub use encode::{encode_answer, encode_column, encode_err, encode_ok, Encoding, Rows};
 pub use handshake::{caps, mariadb_caps, AuthForm, ClientHello, Greeting, GreetingRest};
-#[cfg(test)]
-pub(crate) use later::stored_query;
 pub use later::Redecoder;
+#[cfg(test)]
+pub(crate) use later::{stored_query, stored_raw};
 pub use packet::{encode_payload, PacketDecoder, Payload, MAX_PACKET};
 pub use response::{put_lenenc, EofPacket, ErrPacket, Generic, OkPacket, MORE_RESULTS};
 pub use value::{execute_params, type_name, types, Column, ParamType, UNSIGNED};

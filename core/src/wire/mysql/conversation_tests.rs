@@ -82,35 +82,21 @@ fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Seen>, Encod
 /// again as a read does, decode as the conversation decoded them: in the
 /// order stored, and each again when read first.
 fn decode_later_as_recorded(turns: &[Turn], encoding: Encoding, cap: usize) {
-    use crate::model::{Body, DecodedJson, Direction, Exchange, Later, Payload, Protocol};
+    use crate::model::{Exchange, Later, Payload};
     let stored = |t: &Turn, nth: u64| {
-        let later = |raw: &[u8]| Payload::Wire {
-            decoded: DecodedJson::Later(Later {
-                capabilities: encoding.capabilities,
-                extended_types: encoding.extended_types,
-                cap: cap as u64,
-                nth,
-            }),
-            raw: Body {
-                bytes: raw.to_vec(),
-                size: raw.len() as u64,
-                truncated: false,
-            },
+        let later = Later {
+            capabilities: encoding.capabilities,
+            extended_types: encoding.extended_types,
+            cap: cap as u64,
+            nth,
         };
-        Exchange {
-            session_id: 1,
-            seq: nth as i64,
-            direction: Direction::Outbound,
-            protocol: Protocol::Mysql,
-            dependency: None,
-            connection: 7,
-            started_at: Micros(0),
-            first_byte_at: None,
-            ended_at: None,
-            request: later(&t.request_raw),
-            response: (t.answered || !t.answer.is_empty()).then(|| later(&t.answer_raw)),
-            error: None,
-        }
+        let answered = t.answered || !t.answer.is_empty();
+        stored_raw(
+            7,
+            later,
+            t.request_raw.clone(),
+            answered.then(|| t.answer_raw.clone()),
+        )
     };
     let plain: Vec<&Turn> = turns
         .iter()

@@ -239,7 +239,6 @@ pub(crate) fn stored_query(connection: u64, nth: u64, sql: &str) -> Exchange {
 /// (one payload); stored as raw bytes only (for tests).
 #[cfg(test)]
 fn stored(connection: u64, nth: u64, command: &[u8], answer: &[u8]) -> Exchange {
-    use crate::model::{Body, Direction, Protocol};
     use crate::wire::mysql::{caps, encode_payload};
     let later = Later {
         capabilities: caps::PROTOCOL_41,
@@ -247,17 +246,36 @@ fn stored(connection: u64, nth: u64, command: &[u8], answer: &[u8]) -> Exchange 
         cap: 1 << 20,
         nth,
     };
-    let wire = |seq, payload: &[u8]| {
+    let packet = |seq, payload: &[u8]| {
         let mut bytes = Vec::new();
         encode_payload(seq, payload, &mut bytes);
-        Payload::Wire {
-            decoded: DecodedJson::Later(later),
-            raw: Body::complete(bytes),
-        }
+        bytes
+    };
+    stored_raw(
+        connection,
+        later,
+        packet(0, command),
+        Some(packet(1, answer)),
+    )
+}
+
+/// An exchange of `connection` stored as raw bytes only: `request` and
+/// `answer` as sent, with `later` (for tests).
+#[cfg(test)]
+pub(crate) fn stored_raw(
+    connection: u64,
+    later: Later,
+    request: Vec<u8>,
+    answer: Option<Vec<u8>>,
+) -> Exchange {
+    use crate::model::{Body, Direction, Protocol};
+    let wire = |bytes| Payload::Wire {
+        decoded: DecodedJson::Later(later),
+        raw: Body::complete(bytes),
     };
     Exchange {
         session_id: 1,
-        seq: nth as i64,
+        seq: later.nth as i64,
         direction: Direction::Outbound,
         protocol: Protocol::Mysql,
         dependency: None,
@@ -265,8 +283,8 @@ fn stored(connection: u64, nth: u64, command: &[u8], answer: &[u8]) -> Exchange 
         started_at: Micros(0),
         first_byte_at: None,
         ended_at: None,
-        request: wire(0, command),
-        response: Some(wire(1, answer)),
+        request: wire(request),
+        response: answer.map(wire),
         error: None,
     }
 }
