@@ -137,9 +137,7 @@ impl Redecoder {
         }
         Ok(())
     }
-}
 
-impl Redecoder {
     fn keep(&mut self, connection: u64, conv: Conversation, read: u64, missing: u64) {
         if self.conns.len() >= self.kept {
             let mut used: Vec<u64> = self.conns.values().map(|k| k.used).collect();
@@ -178,10 +176,15 @@ fn later_of(e: &Exchange) -> Option<Later> {
     }
 }
 
+/// The cap `later`'s exchange was recorded under.
+fn cap(later: &Later) -> usize {
+    usize::try_from(later.cap).unwrap_or(usize::MAX)
+}
+
 /// A conversation as the connection phase left it.
 fn resume(later: &Later) -> Conversation {
     Conversation::resume(
-        usize::try_from(later.cap).unwrap_or(usize::MAX),
+        cap(later),
         Encoding {
             capabilities: later.capabilities,
             extended_types: later.extended_types,
@@ -201,7 +204,7 @@ fn decode(conv: &mut Conversation, e: &Exchange) -> Result<Turn, String> {
 }
 
 fn decode_one(conv: &mut Conversation, e: &Exchange) -> Result<Turn, String> {
-    let cap = later_of(e).map_or(usize::MAX, |l| usize::try_from(l.cap).unwrap_or(usize::MAX));
+    let cap = later_of(e).map_or(usize::MAX, |l| cap(&l));
     let mut turns = Vec::new();
     let sides = [
         (Side::Frontend, Some(&e.request)),
