@@ -292,45 +292,27 @@ impl Conn {
     fn store(&self, t: Turn, error: Option<String>) {
         let rec = &self.rec;
         let answered = t.answered || !t.answer.is_empty();
+        // Stored as raw bytes only, neither side was cut (see `Turn::plain`)
+        // and none authenticates.
         let later = self.later(&t, &error);
-        let (request, response) = match later {
-            // Neither side was cut (see `Turn::plain`).
-            Some(later) => (
-                Payload::Wire {
-                    decoded: DecodedJson::Later(later),
-                    raw: Body::capped(t.request_raw, t.request_size, false, rec.body_cap),
-                },
-                answered.then(|| Payload::Wire {
-                    decoded: DecodedJson::Later(later),
-                    raw: Body::capped(t.answer_raw, t.answer_size, false, rec.body_cap),
-                }),
-            ),
-            None => {
-                let authenticates = matches!(
-                    t.request.get("command").and_then(|c| c.as_str()),
-                    Some("connect" | "COM_CHANGE_USER")
-                );
-                let request_raw = match rec.redact && authenticates {
-                    // The raw bytes hold the password's scramble (or the
-                    // password itself, for a cleartext plugin): none of it
-                    // is stored.
-                    true => Body::capped(Vec::new(), t.request_size, true, rec.body_cap),
-                    false => {
-                        Body::capped(t.request_raw, t.request_size, t.request_cut, rec.body_cap)
-                    }
-                };
-                (
-                    Payload::Wire {
-                        decoded: DecodedJson::text(&t.request),
-                        raw: request_raw,
-                    },
-                    answered.then(|| Payload::Wire {
-                        decoded: DecodedJson::text(&t.answer),
-                        raw: Body::capped(t.answer_raw, t.answer_size, t.answer_cut, rec.body_cap),
-                    }),
-                )
-            }
+        let authenticates = matches!(
+            t.request.get("command").and_then(|c| c.as_str()),
+            Some("connect" | "COM_CHANGE_USER")
+        );
+        let request_raw = match rec.redact && authenticates {
+            // The raw bytes hold the password's scramble (or the password
+            // itself, for a cleartext plugin): none of it is stored.
+            true => Body::capped(Vec::new(), t.request_size, true, rec.body_cap),
+            false => Body::capped(t.request_raw, t.request_size, t.request_cut, rec.body_cap),
         };
+        let request = Payload::Wire {
+            decoded: decoded(later, &t.request),
+            raw: request_raw,
+        };
+        let response = answered.then(|| Payload::Wire {
+            decoded: decoded(later, &t.answer),
+            raw: Body::capped(t.answer_raw, t.answer_size, t.answer_cut, rec.body_cap),
+        });
         let exchange = Exchange {
             session_id: 0,
             seq: rec.sink.next_seq(),
@@ -350,6 +332,15 @@ impl Conn {
             // prepared): they are stored decoded.
             self.raw_only.store(false, Ordering::Relaxed);
         }
+    }
+}
+
+/// A side of an exchange as stored: to be decoded when read (`later`), or
+/// `read` written as JSON now.
+fn decoded(later: Option<Later>, read: &impl serde::Serialize) -> DecodedJson {
+    match later {
+        Some(later) => DecodedJson::Later(later),
+        None => DecodedJson::text(read),
     }
 }
 
