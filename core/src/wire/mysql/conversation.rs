@@ -31,7 +31,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::value::{binary_row, execute_params, text, text_cells, type_name, Column, ParamType};
+use super::value::{
+    binary_cells, binary_from, execute_params, text, text_cells, type_name, Column, ParamType,
+};
 use super::{
     caps, mariadb_caps, ClientHello, Command, ErrPacket, Generic, Greeting, OkPacket, Payload,
 };
@@ -101,33 +103,61 @@ enum Item {
     Set(Box<ResultSet>),
 }
 
-/// A result set's row as kept. A text row stays its payload (checked as
-/// it came) and is read into values only when written, which an exchange
-/// stored as raw bytes never is; a binary row is read into values.
+/// A result set's row as kept: its payload, checked as it came, read into
+/// values (in its set's columns) only when written, which an exchange
+/// stored as raw bytes never is.
 #[derive(Debug, Clone, PartialEq)]
 enum Row {
-    Values(Vec<Value>),
-    Text { payload: Box<[u8]>, columns: usize },
+    Text(Box<[u8]>),
+    Binary(Box<[u8]>),
 }
 
-impl serde::Serialize for Row {
+/// A result set's rows as written: each an array of its values.
+struct RowsJson<'a> {
+    rows: &'a [Row],
+    columns: &'a [Column],
+}
+
+impl serde::Serialize for RowsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for row in self.rows {
+            seq.serialize_element(&RowJson {
+                row,
+                columns: self.columns,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct RowJson<'a> {
+    row: &'a Row,
+    columns: &'a [Column],
+}
+
+impl serde::Serialize for RowJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error, SerializeSeq};
-        match self {
-            Row::Values(values) => values.serialize(s),
-            Row::Text { payload, columns } => {
-                let mut seq = s.serialize_seq(Some(*columns))?;
-                let mut written = Ok(());
-                text_cells(payload, *columns, |cell| {
-                    if written.is_ok() {
-                        written = seq.serialize_element(&cell.map_or(Value::Null, text));
-                    }
-                })
-                .map_err(S::Error::custom)?;
-                written?;
-                seq.end()
+        let mut seq = s.serialize_seq(Some(self.columns.len()))?;
+        let mut written = Ok(());
+        let mut write = |v: Value| {
+            if written.is_ok() {
+                written = seq.serialize_element(&v);
             }
+        };
+        match self.row {
+            Row::Text(payload) => text_cells(payload, self.columns.len(), |cell| {
+                write(cell.map_or(Value::Null, text))
+            }),
+            Row::Binary(payload) => binary_cells(payload, self.columns, |c, cell| {
+                write(cell.map_or(Value::Null, |b| binary_from(c.column_type, c.unsigned(), b)))
+            }),
         }
+        .map_err(S::Error::custom)?;
+        written?;
+        seq.end()
     }
 }
 
@@ -274,7 +304,13 @@ impl serde::Serialize for ResultSet {
             Some(json) => m.serialize_entry("columns", &*json.0)?,
             None => m.serialize_entry("columns", &*self.columns)?,
         }
-        m.serialize_entry("rows", &self.rows)?;
+        m.serialize_entry(
+            "rows",
+            &RowsJson {
+                rows: &self.rows,
+                columns: &self.columns,
+            },
+        )?;
         if let Some(total) = self.rows_total {
             m.serialize_entry("rows_total", &total)?;
             m.serialize_entry("rows_cut", &true)?;
@@ -1575,15 +1611,15 @@ fn row(head: &mut Pending, p: &Payload, binary: bool, cap: usize) -> Result<(), 
         head.rows_cut = true;
         return Ok(());
     }
+    let payload = p.bytes.as_slice().into();
     let row = match binary {
-        true => Row::Values(binary_row(&p.bytes, &head.columns)?),
+        true => {
+            binary_cells(&p.bytes, &head.columns, |_, _| ())?;
+            Row::Binary(payload)
+        }
         false => {
-            let columns = head.columns.len();
-            text_cells(&p.bytes, columns, |_| ())?;
-            Row::Text {
-                payload: p.bytes.as_slice().into(),
-                columns,
-            }
+            text_cells(&p.bytes, head.columns.len(), |_| ())?;
+            Row::Text(payload)
         }
     };
     head.held += cost;

@@ -852,6 +852,32 @@ fn broken_conversations_say_which_side_what_and_where() {
         broken_row,
         format!("malformed answer to COM_QUERY from the server at byte {row_at}: the payload ends before column 1")
     );
+    // So is a binary row: a DATE of a length no DATE has, in an execute's
+    // answer (statement 1, no parameters, prepared with no columns).
+    let prepared = b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    let column = shop_column("t", "d", 0x0A, offered);
+    let row_at = server_at + 4 + prepared.len() + 5 + column.len() + 4 + 5 + 4;
+    let broken_row = with(vec![
+        (Side::Frontend, 0, b"\x16SELECT d FROM t".to_vec()),
+        (Side::Backend, 1, prepared),
+        (
+            Side::Frontend,
+            0,
+            b"\x17\x01\x00\x00\x00\x00\x01\x00\x00\x00".to_vec(),
+        ),
+        (Side::Backend, 1, vec![1]),
+        (Side::Backend, 2, column),
+        (Side::Backend, 3, b"\xfe\x00\x00\x02\x00".to_vec()),
+        (
+            Side::Backend,
+            4,
+            b"\x00\x00\x05\xe8\x07\x0c\x06\x01".to_vec(),
+        ),
+    ]);
+    assert_eq!(
+        broken_row,
+        format!("malformed answer to COM_STMT_EXECUTE from the server at byte {row_at}: column 1 (d): a DATE of 5 bytes, not 0, 4, 7 or 11")
+    );
     let greeting = &hello[0];
     let eager = script(
         &mut Conversation::new(usize::MAX, false),

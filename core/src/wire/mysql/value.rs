@@ -220,7 +220,7 @@ impl Column {
         ColumnRef::read(p, extended_types).map(drop)
     }
 
-    fn unsigned(&self) -> bool {
+    pub(super) fn unsigned(&self) -> bool {
         self.flags & UNSIGNED != 0
     }
 }
@@ -270,20 +270,26 @@ pub fn text_cells<'a>(
     Ok(())
 }
 
-/// A binary-protocol row (`0x00`, a NULL bitmap offset by two bits, then
-/// each value that is not NULL in its column's type).
-pub fn binary_row(p: &[u8], columns: &[Column]) -> Result<Vec<Value>, String> {
+/// Hands `each` a binary-protocol row's values in turn (`0x00`, a NULL
+/// bitmap offset by two bits, then each value that is not NULL in its
+/// column's type): its column and `None` for NULL, else the value's bytes
+/// as [`binary_bytes`] takes them. Checks that the row holds a value of
+/// each column's type and nothing more.
+pub fn binary_cells<'a, 'c>(
+    p: &'a [u8],
+    columns: &'c [Column],
+    mut each: impl FnMut(&'c Column, Option<&'a [u8]>),
+) -> Result<(), String> {
     let mut r = Reader { p, at: 0 };
     let header = r.u8("the row's header")?;
     if header != 0 {
         return Err(format!("a binary row that begins 0x{header:02x}, not 0x00"));
     }
     let bitmap = r.take((columns.len() + 7 + 2) / 8, "the row's NULL bitmap")?;
-    let mut row = Vec::with_capacity(columns.len());
     for (i, c) in columns.iter().enumerate() {
         let bit = i + 2;
         if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
-            row.push(Value::Null);
+            each(c, None);
             continue;
         }
         let what = Nth {
@@ -291,7 +297,7 @@ pub fn binary_row(p: &[u8], columns: &[Column]) -> Result<Vec<Value>, String> {
             n: i + 1,
             name: Some(&c.name),
         };
-        row.push(binary_value(&mut r, c.column_type, c.unsigned(), what)?);
+        each(c, Some(binary_bytes(&mut r, c.column_type, what)?));
     }
     if r.at != p.len() {
         return Err(format!(
@@ -300,7 +306,7 @@ pub fn binary_row(p: &[u8], columns: &[Column]) -> Result<Vec<Value>, String> {
             columns.len()
         ));
     }
-    Ok(row)
+    Ok(())
 }
 
 /// One value of type `t` in the binary protocol.
@@ -310,8 +316,45 @@ pub(super) fn binary_value(
     unsigned: bool,
     what: impl What,
 ) -> Result<Value, String> {
+    Ok(binary_from(t, unsigned, binary_bytes(r, t, what)?))
+}
+
+/// The bytes of one value of type `t` in the binary protocol, checked: a
+/// number's, a date's or time's after its length (one the type has), a
+/// string's after its length.
+fn binary_bytes<'a>(r: &mut Reader<'a>, t: u8, what: impl What) -> Result<&'a [u8], String> {
     use types::*;
-    let int = |bytes: &[u8], unsigned: bool| -> Value {
+    Ok(match t {
+        TINY => r.take(1, what)?,
+        SHORT | YEAR => r.take(2, what)?,
+        LONG | INT24 | FLOAT => r.take(4, what)?,
+        LONGLONG | DOUBLE => r.take(8, what)?,
+        NULL => &[],
+        DATE | DATETIME | TIMESTAMP | NEWDATE => {
+            let n = r.u8(what)?;
+            let b = r.take(usize::from(n), what)?;
+            if !matches!(n, 0 | 4 | 7 | 11) {
+                let name = type_name(t);
+                return Err(format!("{what}: a {name} of {n} bytes, not 0, 4, 7 or 11"));
+            }
+            b
+        }
+        TIME => {
+            let n = r.u8(what)?;
+            let b = r.take(usize::from(n), what)?;
+            if !matches!(n, 0 | 8 | 12) {
+                return Err(format!("{what}: a TIME of {n} bytes, not 0, 8 or 12"));
+            }
+            b
+        }
+        _ => lenenc_bytes(r, what)?,
+    })
+}
+
+/// The value of `b`, a value of type `t` as [`binary_bytes`] took it.
+pub(super) fn binary_from(t: u8, unsigned: bool, b: &[u8]) -> Value {
+    use types::*;
+    let int = |bytes: &[u8]| -> Value {
         let mut le = [0u8; 8];
         le[..bytes.len()].copy_from_slice(bytes);
         if unsigned {
@@ -322,30 +365,17 @@ pub(super) fn binary_value(
             Value::from((i64::from_le_bytes(le) << shift) >> shift)
         }
     };
-    Ok(match t {
-        TINY => int(r.take(1, what)?, unsigned),
-        SHORT | YEAR => int(r.take(2, what)?, unsigned),
-        LONG | INT24 => int(r.take(4, what)?, unsigned),
-        LONGLONG => int(r.take(8, what)?, unsigned),
-        FLOAT => Value::from(f64::from(f32::from_le_bytes(r.array(what)?))),
-        DOUBLE => Value::from(f64::from_le_bytes(r.array(what)?)),
+    const WIDTH: &str = "the width binary_bytes took";
+    match t {
+        TINY | SHORT | YEAR | LONG | INT24 | LONGLONG => int(b),
+        FLOAT => Value::from(f64::from(f32::from_le_bytes(b.try_into().expect(WIDTH)))),
+        DOUBLE => Value::from(f64::from_le_bytes(b.try_into().expect(WIDTH))),
         NULL => Value::Null,
-        DATE | DATETIME | TIMESTAMP | NEWDATE => {
-            let n = r.u8(what)?;
-            let b = r.take(usize::from(n), what)?;
-            Value::from(datetime(t, b).ok_or_else(|| {
-                format!("{what}: a {} of {n} bytes, not 0, 4, 7 or 11", type_name(t))
-            })?)
-        }
-        TIME => {
-            let n = r.u8(what)?;
-            let b = r.take(usize::from(n), what)?;
-            Value::from(
-                time(b).ok_or_else(|| format!("{what}: a TIME of {n} bytes, not 0, 8 or 12"))?,
-            )
-        }
-        _ => text(lenenc_bytes(r, what)?),
-    })
+        // Their lengths were checked: the conversions cannot fail.
+        DATE | DATETIME | TIMESTAMP | NEWDATE => datetime(t, b).map_or(Value::Null, Value::from),
+        TIME => time(b).map_or(Value::Null, Value::from),
+        _ => text(b),
+    }
 }
 
 /// `YYYY-MM-DD` for a DATE, `YYYY-MM-DD hh:mm:ss[.ffffff]` for the others,
