@@ -250,17 +250,31 @@ impl Conn {
     ) -> Result<(), String> {
         let decode = |d: &mut PacketDecoder, bytes: &[u8]| {
             d.push(bytes);
-            while let Some(p) = d.next().map_err(|e| e.to_string())? {
-                let mut conv = self.conv.lock();
-                let done = match side {
-                    Side::Frontend => conv.client(&p, Micros::now()),
-                    Side::Backend => conv.server(&p, Micros::now()),
+            // What one read brought arrived at once: one reading of the
+            // clock and one lock for all its payloads. What they finished
+            // is stored after, an error or not.
+            let now = Micros::now();
+            let mut done = Vec::new();
+            let mut conv = self.conv.lock();
+            let read = loop {
+                let p = match d.next() {
+                    Ok(Some(p)) => p,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e.to_string()),
                 };
-                drop(conv);
-                let done = done.map_err(|e| e.to_string())?;
-                done.into_iter().for_each(|t| self.store(t, None));
-            }
-            Ok(())
+                let turns = match side {
+                    Side::Frontend => conv.client(&p, now),
+                    Side::Backend => conv.server(&p, now),
+                };
+                match turns {
+                    Ok(turns) if done.is_empty() => done = turns,
+                    Ok(turns) => done.extend(turns),
+                    Err(e) => break Err(e.to_string()),
+                }
+            };
+            drop(conv);
+            done.into_iter().for_each(|t| self.store(t, None));
+            read
         };
         let end = |d: &PacketDecoder| d.finish().map_err(|e| e.to_string());
         let sides = match side {
