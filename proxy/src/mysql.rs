@@ -15,7 +15,7 @@
 //! offset; the exchanges in flight are stored with that error.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -69,8 +69,7 @@ impl MysqlRecorder {
         let conn = Conn {
             id: self.sink.next_connection(),
             rec: self.clone(),
-            conv: Mutex::new(Conversation::new(self.body_cap, self.redact)),
-            raw_only: AtomicBool::new(true),
+            conv: Mutex::new(Conversation::new(self.body_cap, self.redact).storing_plain_raw()),
             stored_raw: AtomicU64::new(0),
         };
         let _ = client.set_nodelay(true);
@@ -146,10 +145,10 @@ fn err_packet(code: u16, message: &str) -> Vec<u8> {
 struct Conn {
     id: u64,
     rec: Arc<MysqlRecorder>,
+    /// Its exchanges are stored as raw bytes only ([`Later`]) until one
+    /// after the connection phase cannot be: the conversation tells which
+    /// ([`Turn::raw`]).
     conv: Mutex<Conversation>,
-    /// Whether its exchanges may still be stored as raw bytes only
-    /// ([`Later`]): until one after the connection phase cannot be.
-    raw_only: AtomicBool,
     /// How many were.
     stored_raw: AtomicU64,
 }
@@ -286,21 +285,19 @@ impl Conn {
 
     /// How `t` is stored: as raw bytes only, to be decoded when the session
     /// is read, while it and every exchange of this connection since the
-    /// connection phase can be; else decoded, as read.
-    fn later(&self, t: &Turn, error: &Option<String>) -> Option<Later> {
-        if t.plain && error.is_none() && self.raw_only.load(Ordering::Relaxed) {
-            let encoding = self.conv.lock().encoding();
-            return Some(Later {
-                capabilities: encoding.capabilities,
-                extended_types: encoding.extended_types,
-                cap: self.rec.body_cap as u64,
-                nth: self.stored_raw.fetch_add(1, Ordering::Relaxed),
-            });
+    /// connection phase can be (the conversation closed it [`Turn::raw`],
+    /// its request not described); else decoded, as read.
+    fn later(&self, t: &Turn) -> Option<Later> {
+        if !t.raw {
+            return None;
         }
-        if t.request.get("command").and_then(|c| c.as_str()) != Some("connect") {
-            self.raw_only.store(false, Ordering::Relaxed);
-        }
-        None
+        let encoding = self.conv.lock().encoding();
+        Some(Later {
+            capabilities: encoding.capabilities,
+            extended_types: encoding.extended_types,
+            cap: self.rec.body_cap as u64,
+            nth: self.stored_raw.fetch_add(1, Ordering::Relaxed),
+        })
     }
 
     fn store(&self, t: Turn, error: Option<String>) {
@@ -308,7 +305,7 @@ impl Conn {
         let answered = t.answered || !t.answer.is_empty();
         // Stored as raw bytes only, neither side was cut (see `Turn::plain`)
         // and none authenticates.
-        let later = self.later(&t, &error);
+        let later = self.later(&t);
         let authenticates = matches!(
             t.request.get("command").and_then(|c| c.as_str()),
             Some("connect" | "COM_CHANGE_USER")
@@ -343,8 +340,9 @@ impl Conn {
         };
         if !rec.sink.send(exchange) && later.is_some() {
             // Exchanges after it may need what it did (a statement it
-            // prepared): they are stored decoded.
-            self.raw_only.store(false, Ordering::Relaxed);
+            // prepared): they are stored decoded. (Those closed already are
+            // stored raw: a read finds the gap their count leaves.)
+            self.conv.lock().end_raw_run();
         }
     }
 }

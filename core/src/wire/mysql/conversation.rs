@@ -73,6 +73,9 @@ pub struct Turn {
     /// local file and neither side cut. Each side's payloads then follow
     /// one another: the client's command, then the server's answer.
     pub plain: bool,
+    /// To be stored as raw bytes only, its request not described (see
+    /// [`Conversation::storing_plain_raw`]).
+    pub raw: bool,
     pub started_at: Micros,
     pub first_byte_at: Option<Micros>,
     pub ended_at: Option<Micros>,
@@ -543,6 +546,7 @@ impl Pending {
                 answer_cut: false,
                 answered: expect == Expect::Nothing,
                 plain: false,
+                raw: false,
                 started_at: now,
                 first_byte_at: None,
                 ended_at: None,
@@ -668,6 +672,9 @@ pub struct Conversation {
     statements: HashMap<u32, Statement>,
     last_prepared: Option<u32>,
     shapes: Shapes,
+    /// Plain exchanges are still closed as stored raw: see
+    /// [`Conversation::storing_plain_raw`].
+    raw_run: bool,
 }
 
 impl Conversation {
@@ -686,7 +693,26 @@ impl Conversation {
             statements: HashMap::new(),
             last_prepared: None,
             shapes: Shapes::default(),
+            raw_run: false,
         }
+    }
+
+    /// This conversation, closing each plain exchange (see
+    /// [`Turn::plain`]) after the connection phase as one to be stored as
+    /// raw bytes only ([`Turn::raw`]), until one is not plain: what such an
+    /// exchange does to the connection (a statement prepared or closed,
+    /// types bound) is kept, but its request is not described, as a read
+    /// describes it again from its raw bytes. For a recorder; a read needs
+    /// every request described.
+    pub fn storing_plain_raw(mut self) -> Self {
+        self.raw_run = true;
+        self
+    }
+
+    /// Closes every exchange from now on described, as stored decoded: the
+    /// recorder could not store one that was to be stored raw.
+    pub fn end_raw_run(&mut self) {
+        self.raw_run = false;
     }
 
     /// A conversation past its connection phase, as it stood when that
@@ -1030,6 +1056,10 @@ impl Conversation {
             && matches!(&p.command, Some(c) if !matches!(c, Command::ChangeUser(_)));
         p.turn.plain = plain;
         if let Some(c) = p.command.take() {
+            // The connection phase (no command) neither is plain nor ends
+            // the run.
+            self.raw_run &= plain;
+            p.turn.raw = self.raw_run;
             self.describe(&c, &mut p);
         }
         let reading_rows = matches!(
@@ -1048,8 +1078,11 @@ impl Conversation {
     }
 
     fn describe(&mut self, c: &Command, p: &mut Pending) {
-        let r = &mut p.turn.request;
-        r.insert("command".into(), Value::from(c.name()));
+        let mut r = Described(match p.turn.raw {
+            true => None,
+            false => Some(&mut p.turn.request),
+        });
+        r.insert("command", || Value::from(c.name()));
         let ok = p.turn.answered && !p.turn.answer.contains_key("error");
         let last = self.last_prepared;
         let stmt_id = |id: u32| match id {
@@ -1058,14 +1091,14 @@ impl Conversation {
         };
         match c {
             Command::Query(sql) => {
-                r.insert("sql".into(), text(sql));
+                r.insert("sql", || text(sql));
                 if !p.infile.is_empty() || p.infile_size > 0 {
-                    r.insert("infile".into(), text(&p.infile));
-                    r.insert("infile_size".into(), Value::from(p.infile_size));
+                    r.insert("infile", || text(&p.infile));
+                    r.insert("infile_size", || Value::from(p.infile_size));
                 }
             }
             Command::StmtPrepare(sql) => {
-                r.insert("sql".into(), text(sql));
+                r.insert("sql", || text(sql));
                 if let (true, Some((id, _, params, _))) = (ok, p.prepared) {
                     self.statements.insert(
                         id,
@@ -1088,40 +1121,38 @@ impl Conversation {
                 ..
             } => {
                 let id = stmt_id(*id);
-                r.insert("stmt".into(), Value::from(id));
+                r.insert("stmt", || Value::from(id));
                 if *flags != 0 {
-                    r.insert("flags".into(), Value::from(*flags));
+                    r.insert("flags", || Value::from(*flags));
                 }
                 let cut = p.turn.request_cut;
                 match self.statements.get_mut(&id) {
                     Some(s) => {
-                        r.insert("sql".into(), text(&s.sql));
+                        r.insert("sql", || text(&s.sql));
                         let sent: Vec<u16> = s.long_data.keys().copied().collect();
                         match execute_params(params, s.params, &s.bound, &sent) {
                             Ok((values, types)) => {
-                                let values = values
-                                    .into_iter()
-                                    .enumerate()
-                                    .map(|(i, v)| {
-                                        v.unwrap_or_else(|| text(&s.long_data[&(i as u16)]))
-                                    })
-                                    .collect();
-                                r.insert("params".into(), Value::Array(values));
-                                let names =
-                                    types.iter().map(|t| Value::from(param_type(t))).collect();
-                                r.insert("types".into(), Value::Array(names));
+                                let long_data = &s.long_data;
+                                r.insert("params", || {
+                                    let value = |(i, v): (usize, Option<Value>)| {
+                                        v.unwrap_or_else(|| text(&long_data[&(i as u16)]))
+                                    };
+                                    values.into_iter().enumerate().map(value).collect()
+                                });
+                                r.insert("types", || {
+                                    types.iter().map(|t| Value::from(param_type(t))).collect()
+                                });
                                 s.bound = types;
                             }
                             Err(_) if cut => {}
                             Err(e) => {
-                                r.insert("params_error".into(), Value::from(e));
+                                r.insert("params_error", || Value::from(e));
                             }
                         }
                         if std::mem::take(&mut s.long_data_cut) {
-                            r.insert(
-                                "params_error".into(),
-                                Value::from("a value sent apart went past --max-body"),
-                            );
+                            r.insert("params_error", || {
+                                Value::from("a value sent apart went past --max-body")
+                            });
                         }
                         s.long_data.clear();
                         if !p.last_columns.is_empty() {
@@ -1129,12 +1160,11 @@ impl Conversation {
                         }
                     }
                     None => {
-                        r.insert(
-                            "params_error".into(),
+                        r.insert("params_error", || {
                             Value::from(format!(
                                 "statement {id} was not prepared on this connection"
-                            )),
-                        );
+                            ))
+                        });
                     }
                 }
             }
@@ -1144,11 +1174,11 @@ impl Conversation {
                 data,
             } => {
                 let id = stmt_id(*id);
-                r.insert("stmt".into(), Value::from(id));
-                r.insert("param".into(), Value::from(*param));
-                r.insert("data".into(), text(data));
+                r.insert("stmt", || Value::from(id));
+                r.insert("param", || Value::from(*param));
+                r.insert("data", || text(data));
                 if let Some(s) = self.statements.get_mut(&id) {
-                    r.insert("sql".into(), text(&s.sql));
+                    r.insert("sql", || text(&s.sql));
                     // Only for a parameter the statement has: at most its
                     // count of values, each within the cap.
                     if usize::from(*param) < s.params {
@@ -1161,9 +1191,9 @@ impl Conversation {
             }
             Command::StmtClose(id) | Command::StmtReset(id) => {
                 let id = stmt_id(*id);
-                r.insert("stmt".into(), Value::from(id));
+                r.insert("stmt", || Value::from(id));
                 if let Some(s) = self.statements.get_mut(&id) {
-                    r.insert("sql".into(), text(&s.sql));
+                    r.insert("sql", || text(&s.sql));
                     s.long_data.clear();
                     s.long_data_cut = false;
                 }
@@ -1173,22 +1203,22 @@ impl Conversation {
             }
             Command::StmtFetch { stmt_id: id, rows } => {
                 let id = stmt_id(*id);
-                r.insert("stmt".into(), Value::from(id));
-                r.insert("rows".into(), Value::from(*rows));
+                r.insert("stmt", || Value::from(id));
+                r.insert("rows", || Value::from(*rows));
                 if let Some(s) = self.statements.get(&id) {
-                    r.insert("sql".into(), text(&s.sql));
+                    r.insert("sql", || text(&s.sql));
                 }
             }
             Command::InitDb(db) => {
-                r.insert("database".into(), text(db));
+                r.insert("database", || text(db));
             }
             Command::SetOption(o) => {
-                r.insert("option".into(), Value::from(*o));
+                r.insert("option", || Value::from(*o));
             }
             Command::ChangeUser(body) => {
                 // Its user name leads; the rest is authentication data.
                 let user = body.split(|&b| b == 0).next().unwrap_or_default();
-                r.insert("user".into(), text(user));
+                r.insert("user", || text(user));
                 if ok {
                     self.statements.clear();
                     self.last_prepared = None;
@@ -1202,10 +1232,23 @@ impl Conversation {
             }
             Command::Other { body, .. } => {
                 if !body.is_empty() {
-                    r.insert("body".into(), text(body));
+                    r.insert("body", || text(body));
                 }
             }
             Command::Quit | Command::Ping => {}
+        }
+    }
+}
+
+/// The request an exchange's command is described into: its turn's map,
+/// or nothing for one stored as raw bytes only (see [`Turn::raw`]).
+struct Described<'a>(Option<&'a mut Map<String, Value>>);
+
+impl Described<'_> {
+    /// Sets `key` to what `value` makes, if the request is described.
+    fn insert(&mut self, key: &str, value: impl FnOnce() -> Value) {
+        if let Some(m) = &mut self.0 {
+            m.insert(key.to_owned(), value());
         }
     }
 }

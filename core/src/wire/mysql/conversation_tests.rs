@@ -52,7 +52,45 @@ fn converse(events: &[(Side, Vec<u8>)], cap: usize) -> Vec<Seen> {
 
 /// As [`converse`], with how the connection's answers are written.
 fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Seen>, Encoding) {
-    let mut conv = Conversation::new(cap, false);
+    let (turns, encoding) = run(Conversation::new(cap, false), events, cap);
+    // A recorder's conversation closes the same exchanges, each plain one
+    // of the run after the connection phase as stored raw, its request
+    // not described; every other the same, which takes what the raw ones
+    // did to the connection (statements prepared, types bound).
+    let (recorded, _) = run(
+        Conversation::new(cap, false).storing_plain_raw(),
+        events,
+        cap,
+    );
+    assert_eq!(recorded.len(), turns.len());
+    let run_of_plain = raw_run(&turns);
+    for (i, (r, t)) in recorded.iter().zip(&turns).enumerate() {
+        assert_eq!(
+            r.raw,
+            i < run_of_plain.end && i >= run_of_plain.start,
+            "{:?}",
+            t.request
+        );
+        match r.raw {
+            true => {
+                assert!(r.request.is_empty(), "{:?}", r.request);
+                let described = Turn {
+                    request: t.request.clone(),
+                    raw: false,
+                    ..r.clone()
+                };
+                assert_eq!(&described, t);
+            }
+            false => assert_eq!(r, t),
+        }
+    }
+    decode_later_as_recorded(&turns, encoding, cap);
+    (seen(turns), encoding)
+}
+
+/// Runs `events` through `conv`: the exchanges it closed, and how its
+/// connection's answers are written.
+fn run(mut conv: Conversation, events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Turn>, Encoding) {
     let mut client = PacketDecoder::new(Side::Frontend, cap);
     let mut server = PacketDecoder::new(Side::Backend, cap);
     let mut turns = Vec::new();
@@ -73,8 +111,16 @@ fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Seen>, Encod
     client.finish().unwrap();
     server.finish().unwrap();
     turns.extend(conv.finish());
-    decode_later_as_recorded(&turns, conv.encoding(), cap);
-    (seen(turns), conv.encoding())
+    (turns, conv.encoding())
+}
+
+/// Which of `turns` a recorder stores as raw bytes only: every plain one
+/// after the connection phase, until one is not.
+fn raw_run(turns: &[Turn]) -> std::ops::Range<usize> {
+    let connect = |t: &Turn| t.request.get("command") == Some(&json!("connect"));
+    let start = turns.iter().take_while(|t| connect(t)).count();
+    let plain = turns[start..].iter().take_while(|t| t.plain).count();
+    start..start + plain
 }
 
 /// The exchanges a recorder would store as raw bytes only (every plain one
@@ -98,11 +144,7 @@ fn decode_later_as_recorded(turns: &[Turn], encoding: Encoding, cap: usize) {
             answered.then(|| t.answer_raw.clone()),
         )
     };
-    let plain: Vec<&Turn> = turns
-        .iter()
-        .skip_while(|t| t.request.get("command") == Some(&json!("connect")))
-        .take_while(|t| t.plain)
-        .collect();
+    let plain: Vec<&Turn> = turns[raw_run(turns)].iter().collect();
     let exchanges: Vec<Exchange> = (0..).zip(&plain).map(|(n, t)| stored(t, n)).collect();
     let check = |t: &Turn, e: &Exchange| {
         assert_eq!(e.error, None, "{:?}", t.request);
@@ -611,6 +653,83 @@ fn a_definition_is_checked_unless_a_shape_had_it_in_its_place() {
     let mut conv = Conversation::new(usize::MAX, false);
     let e = script(&mut conv, &steps).expect_err("a malformed definition");
     assert!(e.reason.contains("catalog is \"abc\""), "{e:?}");
+}
+
+/// A recorder's conversation closes the run of plain exchanges as stored
+/// raw, not described, but keeps what they did to the connection: after a
+/// local file ends the run, an execute of the statement prepared and bound
+/// in it reads with its SQL and the types bound then. (`converse` checks
+/// every exchange against a conversation that describes them all.)
+#[test]
+fn what_exchanges_stored_raw_did_is_known_after_their_run() {
+    use caps::*;
+    let offered =
+        PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | DEPRECATE_EOF | LOCAL_FILES | LONG_PASSWORD;
+    let ok = b"\x00\x00\x00\x02\x00\x00\x00".to_vec();
+    let mut prepare_ok = vec![0];
+    prepare_ok.extend_from_slice(&1u32.to_le_bytes());
+    prepare_ok.extend_from_slice(&0u16.to_le_bytes()); // no columns
+    prepare_ok.extend_from_slice(&1u16.to_le_bytes()); // one parameter
+    prepare_ok.extend_from_slice(&[0, 0, 0]);
+    // Statement 1, no cursor, one iteration, no NULLs, then the types
+    // (bound: a LONG) or not, and the value.
+    let execute = |bind: bool, value: i32| {
+        let mut e = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        match bind {
+            true => e.extend_from_slice(&[1, types::LONG, 0]),
+            false => e.push(0),
+        }
+        e.extend_from_slice(&value.to_le_bytes());
+        e
+    };
+    let steps = vec![
+        (Side::Backend, 0, mysql8_greeting(offered)),
+        (Side::Frontend, 1, mysql8_hello(offered, &[7; 32])),
+        (Side::Backend, 2, ok.clone()),
+        (Side::Frontend, 0, b"\x16INSERT INTO t VALUES (?)".to_vec()),
+        (Side::Backend, 1, prepare_ok),
+        (
+            Side::Backend,
+            2,
+            shop_column("", "?", types::VAR_STRING, offered),
+        ),
+        (Side::Frontend, 0, execute(true, 41)),
+        (Side::Backend, 1, ok.clone()),
+        (
+            Side::Frontend,
+            0,
+            b"\x03LOAD DATA LOCAL INFILE 'f' INTO TABLE t".to_vec(),
+        ),
+        (Side::Backend, 1, b"\xfbf".to_vec()),
+        (Side::Frontend, 2, b"7\n".to_vec()),
+        (Side::Frontend, 3, Vec::new()),
+        (Side::Backend, 4, ok.clone()),
+        (Side::Frontend, 0, execute(false, 42)),
+        (Side::Backend, 1, ok),
+    ];
+    let events: Vec<(Side, Vec<u8>)> = steps
+        .iter()
+        .map(|(side, seq, payload)| {
+            let mut raw = Vec::new();
+            encode_payload(*seq, payload, &mut raw);
+            (*side, raw)
+        })
+        .collect();
+    let turns = converse(&events, usize::MAX);
+    let (recorded, _) = run(
+        Conversation::new(usize::MAX, false).storing_plain_raw(),
+        &events,
+        usize::MAX,
+    );
+    let raw: Vec<bool> = recorded.iter().map(|t| t.raw).collect();
+    assert_eq!(raw, [false, true, true, false, false]);
+    let last = &turns[4].request;
+    assert_eq!(last["sql"], json!("INSERT INTO t VALUES (?)"));
+    assert_eq!(
+        (&last["params"], &last["types"]),
+        (&json!([42]), &json!(["LONG"]))
+    );
+    assert_eq!(recorded[4].request, *last);
 }
 
 /// Feeds `(side, seq, payload)` in order; the exchanges and the encoding.
