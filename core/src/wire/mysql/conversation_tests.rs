@@ -666,11 +666,7 @@ fn what_exchanges_stored_raw_did_is_known_after_their_run() {
     let offered =
         PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | DEPRECATE_EOF | LOCAL_FILES | LONG_PASSWORD;
     let ok = b"\x00\x00\x00\x02\x00\x00\x00".to_vec();
-    let mut prepare_ok = vec![0];
-    prepare_ok.extend_from_slice(&1u32.to_le_bytes());
-    prepare_ok.extend_from_slice(&0u16.to_le_bytes()); // no columns
-    prepare_ok.extend_from_slice(&1u16.to_le_bytes()); // one parameter
-    prepare_ok.extend_from_slice(&[0, 0, 0]);
+    let prepare_ok = prepare_ok(1, 0, 1);
     // Statement 1, no cursor, one iteration, no NULLs, then the types
     // (bound: a LONG) or not, and the value.
     let execute = |bind: bool, value: i32| {
@@ -730,6 +726,17 @@ fn what_exchanges_stored_raw_did_is_known_after_their_run() {
         (&json!([42]), &json!(["LONG"]))
     );
     assert_eq!(recorded[4].request, *last);
+}
+
+/// A prepare's OK: statement `stmt` with `columns` columns and `params`
+/// parameters, no warnings.
+fn prepare_ok(stmt: u32, columns: u16, params: u16) -> Vec<u8> {
+    let mut p = vec![0];
+    p.extend_from_slice(&stmt.to_le_bytes());
+    p.extend_from_slice(&columns.to_le_bytes());
+    p.extend_from_slice(&params.to_le_bytes());
+    p.extend_from_slice(&[0, 0, 0]);
+    p
 }
 
 /// Feeds `(side, seq, payload)` in order; the exchanges and the encoding.
@@ -842,11 +849,7 @@ fn deprecate_eof_results_and_a_cursor_read_and_write_back() {
     let column = |name: &str, t: u8| shop_column("t", name, t, offered);
     // SELECT id, name: two columns, two rows, the OK that ends them.
     let end = b"\xfe\x00\x00\x02\x00\x00\x00".to_vec();
-    let mut prepare_ok = vec![0];
-    prepare_ok.extend_from_slice(&1u32.to_le_bytes());
-    prepare_ok.extend_from_slice(&1u16.to_le_bytes()); // one column
-    prepare_ok.extend_from_slice(&0u16.to_le_bytes()); // no parameters
-    prepare_ok.extend_from_slice(&[0, 0, 0]);
+    let prepare_ok = prepare_ok(1, 1, 0);
     let mut execute = vec![0x17];
     execute.extend_from_slice(&1u32.to_le_bytes());
     execute.push(1); // CURSOR_TYPE_READ_ONLY
