@@ -288,10 +288,7 @@ impl Conn {
     /// connection phase can be (the conversation closed it [`Turn::raw`],
     /// its request not described); else decoded, as read.
     fn later(&self, t: &Turn) -> Option<Later> {
-        if !t.raw {
-            return None;
-        }
-        let encoding = self.conv.lock().encoding();
+        let encoding = t.raw?;
         Some(Later {
             capabilities: encoding.capabilities,
             extended_types: encoding.extended_types,

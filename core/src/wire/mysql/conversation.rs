@@ -74,8 +74,9 @@ pub struct Turn {
     /// one another: the client's command, then the server's answer.
     pub plain: bool,
     /// To be stored as raw bytes only, its request not described (see
-    /// [`Conversation::storing_plain_raw`]).
-    pub raw: bool,
+    /// [`Conversation::storing_plain_raw`]): how its connection's answers
+    /// are written, which a read decodes it again with.
+    pub raw: Option<super::Encoding>,
     pub started_at: Micros,
     pub first_byte_at: Option<Micros>,
     pub ended_at: Option<Micros>,
@@ -546,7 +547,7 @@ impl Pending {
                 answer_cut: false,
                 answered: expect == Expect::Nothing,
                 plain: false,
-                raw: false,
+                raw: None,
                 started_at: now,
                 first_byte_at: None,
                 ended_at: None,
@@ -1059,7 +1060,7 @@ impl Conversation {
             // The connection phase (no command) neither is plain nor ends
             // the run.
             self.raw_run &= plain;
-            p.turn.raw = self.raw_run;
+            p.turn.raw = self.raw_run.then(|| self.encoding());
             self.describe(&c, &mut p);
         }
         let reading_rows = matches!(
@@ -1079,8 +1080,8 @@ impl Conversation {
 
     fn describe(&mut self, c: &Command, p: &mut Pending) {
         let mut r = Described(match p.turn.raw {
-            true => None,
-            false => Some(&mut p.turn.request),
+            Some(_) => None,
+            None => Some(&mut p.turn.request),
         });
         r.insert("command", || Value::from(c.name()));
         let ok = p.turn.answered && !p.turn.answer.contains_key("error");

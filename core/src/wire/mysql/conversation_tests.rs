@@ -65,18 +65,14 @@ fn converse_encoded(events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<Seen>, Encod
     assert_eq!(recorded.len(), turns.len());
     let run_of_plain = raw_run(&turns);
     for (i, (r, t)) in recorded.iter().zip(&turns).enumerate() {
-        assert_eq!(
-            r.raw,
-            i < run_of_plain.end && i >= run_of_plain.start,
-            "{:?}",
-            t.request
-        );
-        match r.raw {
+        let in_run = i < run_of_plain.end && i >= run_of_plain.start;
+        assert_eq!(r.raw, in_run.then_some(encoding), "{:?}", t.request);
+        match r.raw.is_some() {
             true => {
                 assert!(r.request.is_empty(), "{:?}", r.request);
                 let described = Turn {
                     request: t.request.clone(),
-                    raw: false,
+                    raw: None,
                     ..r.clone()
                 };
                 assert_eq!(&described, t);
@@ -717,7 +713,7 @@ fn what_exchanges_stored_raw_did_is_known_after_their_run() {
         &events,
         usize::MAX,
     );
-    let raw: Vec<bool> = recorded.iter().map(|t| t.raw).collect();
+    let raw: Vec<bool> = recorded.iter().map(|t| t.raw.is_some()).collect();
     assert_eq!(raw, [false, true, true, false, false]);
     let last = &turns[4].request;
     assert_eq!(last["sql"], json!("INSERT INTO t VALUES (?)"));

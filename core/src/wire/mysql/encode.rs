@@ -12,7 +12,7 @@ use super::{caps, put_lenenc};
 use crate::wire::Bytes;
 
 /// What writing an answer needs of its connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoding {
     /// The capabilities both sides took up (`DEPRECATE_EOF` matters).
     pub capabilities: u32,
