@@ -300,8 +300,8 @@ impl Conn {
     fn store(&self, t: Turn, error: Option<String>) {
         let rec = &self.rec;
         let answered = t.answered || !t.answer.is_empty();
-        // Stored as raw bytes only, neither side was cut (see `Turn::plain`)
-        // and none authenticates.
+        // Stored as raw bytes only, neither side was cut (see
+        // `Conversation::storing_plain_raw`) and none authenticates.
         let later = self.later(&t);
         let authenticates = matches!(
             t.request.get("command").and_then(|c| c.as_str()),

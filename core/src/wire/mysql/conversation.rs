@@ -67,12 +67,6 @@ pub struct Turn {
     pub answer_cut: bool,
     /// Whether the server answered in full.
     pub answered: bool,
-    /// Whether this exchange can be decoded again from its raw bytes alone,
-    /// given how its connection stood before it: a command (not the
-    /// connection phase, not a change of user), answered in full, with no
-    /// local file and neither side cut. Each side's payloads then follow
-    /// one another: the client's command, then the server's answer.
-    pub plain: bool,
     /// To be stored as raw bytes only, its request not described (see
     /// [`Conversation::storing_plain_raw`]): how its connection's answers
     /// are written, which a read decodes it again with.
@@ -546,7 +540,6 @@ impl Pending {
                 answer_size: 0,
                 answer_cut: false,
                 answered: expect == Expect::Nothing,
-                plain: false,
                 raw: None,
                 started_at: now,
                 first_byte_at: None,
@@ -698,9 +691,14 @@ impl Conversation {
         }
     }
 
-    /// This conversation, closing each plain exchange (see
-    /// [`Turn::plain`]) after the connection phase as one to be stored as
-    /// raw bytes only ([`Turn::raw`]), until one is not plain: what such an
+    /// This conversation, closing each plain exchange after the connection
+    /// phase as one to be stored as raw bytes only ([`Turn::raw`]), until
+    /// one is not plain. A plain exchange can be decoded again from its raw
+    /// bytes alone, given how its connection stood before it: a command
+    /// (not the connection phase, not a change of user), answered in full,
+    /// with no local file and neither side cut. Each side's payloads then
+    /// follow one another: the client's command, then the server's answer.
+    /// What such an
     /// exchange does to the connection (a statement prepared or closed,
     /// types bound) is kept, but its request is not described, as a read
     /// describes it again from its raw bytes. For a recorder; a read needs
@@ -718,7 +716,7 @@ impl Conversation {
 
     /// A conversation past its connection phase, as it stood when that
     /// ended with `encoding`: for decoding exchanges again from their raw
-    /// bytes (see [`Turn::plain`]).
+    /// bytes (see [`Conversation::storing_plain_raw`]).
     pub fn resume(cap: usize, encoding: super::Encoding) -> Self {
         let mut c = Conversation::new(cap, false);
         c.phase = Phase::Commands;
@@ -1050,12 +1048,12 @@ impl Conversation {
     /// connection knows of its statement.
     fn close(&mut self, mut p: Pending) -> Turn {
         let t = &p.turn;
+        // See `storing_plain_raw`.
         let plain = p.done()
             && !t.request_cut
             && !t.answer_cut
             && !t.answer.contains_key("infile")
             && matches!(&p.command, Some(c) if !matches!(c, Command::ChangeUser(_)));
-        p.turn.plain = plain;
         if let Some(c) = p.command.take() {
             // The connection phase (no command) neither is plain nor ends
             // the run.

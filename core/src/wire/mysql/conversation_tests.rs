@@ -111,12 +111,24 @@ fn run(mut conv: Conversation, events: &[(Side, Vec<u8>)], cap: usize) -> (Vec<T
 }
 
 /// Which of `turns` a recorder stores as raw bytes only: every plain one
-/// after the connection phase, until one is not.
+/// after the connection phase, until one is not. Plain, as read from the
+/// exchange (see `Conversation::storing_plain_raw`): answered in full,
+/// neither side cut, no local file, not a change of user.
 fn raw_run(turns: &[Turn]) -> std::ops::Range<usize> {
-    let connect = |t: &Turn| t.request.get("command") == Some(&json!("connect"));
-    let start = turns.iter().take_while(|t| connect(t)).count();
-    let plain = turns[start..].iter().take_while(|t| t.plain).count();
-    start..start + plain
+    let command = |t: &Turn| t.request.get("command").cloned();
+    let start = turns
+        .iter()
+        .take_while(|t| command(t) == Some(json!("connect")))
+        .count();
+    let plain = |t: &&Turn| {
+        t.answered
+            && !t.request_cut
+            && !t.answer_cut
+            && !t.answer.contains_key("infile")
+            && command(t) != Some(json!("COM_CHANGE_USER"))
+    };
+    let run = turns[start..].iter().take_while(plain).count();
+    start..start + run
 }
 
 /// The exchanges a recorder would store as raw bytes only (every plain one
