@@ -226,9 +226,10 @@ pub enum DecodedJson {
 /// What decoding a MySQL exchange from its raw bytes alone needs of its
 /// connection: how the connection phase left it, and the cap it was
 /// recorded under. An exchange is kept in this form only when it can be
-/// decoded so (see `Conversation::storing_plain_raw`), and only while every exchange of its
-/// connection since the connection phase was too, so that reading them in
-/// order rebuilds what the connection knew (its prepared statements).
+/// decoded so (see `Conversation::storing_plain_raw`), and only while
+/// every exchange of its connection since the connection phase was too,
+/// so that reading them in order rebuilds what the connection knew (its
+/// prepared statements).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Later {
     pub capabilities: u32,
