@@ -5,8 +5,14 @@
 # db=mysql:...`; then checks that reel stored every query the load sent.
 #
 # The loads:
-#   mysqlslap  (the default) primary-key reads from concurrent clients,
-#              each a COM_QUERY and its one-row text result
+#   mysqlslap  (the default) concurrent clients sending COM_QUERYs, of
+#              the kind LOAD names:
+#                key    (the default) primary-key reads, each a one-row
+#                       text result: the cheapest query, so the one where
+#                       a proxy's cost per query weighs most
+#                mixed  mysqlslap's own default: half inserts, half
+#                       selects that scan the table (a result of up to
+#                       a few hundred rows)
 #   sysbench   sysbench's oltp_read_only: prepared statements (point
 #              selects, ranges of 100 rows, sums, ORDER BY, DISTINCT) in
 #              transactions, each a COM_STMT_EXECUTE and its binary result
@@ -14,6 +20,7 @@
 #
 # Usage: bench/mysql-record.sh
 #   WORKLOAD=mysqlslap  or sysbench
+#   LOAD=key          mysqlslap: key or mixed (above)
 #   QUERIES=100000    mysqlslap: queries per run, spread over the clients
 #   SECONDS_PER_RUN=10  sysbench: how long each run lasts
 #   CLIENTS=20        connections (mysqlslap --concurrency, sysbench --threads)
@@ -44,6 +51,11 @@ mysqlslap) command -v mysqlslap >/dev/null || die "mysqlslap not found (Debian: 
 sysbench) command -v sysbench >/dev/null || die "sysbench not found (apt-get install sysbench)" ;;
 *) die "WORKLOAD is mysqlslap or sysbench, not $WORKLOAD" ;;
 esac
+LOAD=${LOAD:-key}
+case $LOAD in
+key | mixed) ;;
+*) die "LOAD is key or mixed, not $LOAD" ;;
+esac
 command -v sqlite3 >/dev/null || die "sqlite3 not found (apt-get install sqlite3)"
 
 # shellcheck source=bench/lib.sh
@@ -56,7 +68,7 @@ relay_binary
 schema=reel_bench_$$
 run_slap() { # host port label
     mysqlslap -h "$1" -P "$2" -u root --create-schema="$schema" \
-        --auto-generate-sql --auto-generate-sql-load-type=key \
+        --auto-generate-sql --auto-generate-sql-load-type="$LOAD" \
         --auto-generate-sql-add-autoincrement --auto-generate-sql-write-number=100 \
         --concurrency="$CLIENTS" --number-of-queries="$QUERIES" --iterations=1 \
         >"$work/$3.out" 2>&1 || die "mysqlslap ($3) failed: $(tail -3 "$work/$3.out")"
@@ -80,11 +92,25 @@ run_sysbench() { # host port label
     sed -n 's/^ *queries: *\([0-9]*\) *(\([0-9.]*\) per sec.)/\2 \1/p' "$work/$3.out" |
         awk '{printf "%d %d\n", $1, $2}'
 }
+# The server's count of SELECTs and INSERTs run so far: what a mixed load
+# sent, setup included, is its growth over the run (nothing else may use
+# the server meanwhile, or the bench reports queries not stored).
+statements() {
+    mariadb -h "${MYSQL%:*}" -P "${MYSQL##*:}" -u root -N -B \
+        -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_select', 'Com_insert')" |
+        awk '{n += $2} END {print n}'
+}
 # Prints queries per second and how many queries the run sent.
 run_load() { # host port label
-    case $WORKLOAD in
-    mysqlslap) echo "$(run_slap "$@") $QUERIES" ;;
-    sysbench) run_sysbench "$@" ;;
+    case $WORKLOAD/$LOAD in
+    mysqlslap/key) echo "$(run_slap "$@") $QUERIES" ;;
+    mysqlslap/mixed)
+        local before qps
+        before=$(statements)
+        qps=$(run_slap "$@")
+        echo "$qps $(($(statements) - before))"
+        ;;
+    sysbench/*) run_sysbench "$@" ;;
     esac
 }
 if [[ $WORKLOAD == sysbench ]]; then
@@ -98,7 +124,7 @@ if [[ $WORKLOAD == sysbench ]]; then
 fi
 
 case $WORKLOAD in
-mysqlslap) echo "mysqlslap --auto-generate-sql-load-type=key, $CLIENTS clients, $QUERIES queries, $ROUNDS rounds" ;;
+mysqlslap) echo "mysqlslap --auto-generate-sql-load-type=$LOAD, $CLIENTS clients, $QUERIES queries, $ROUNDS rounds" ;;
 sysbench) echo "sysbench oltp_read_only, $CLIENTS threads, $SECONDS_PER_RUN s a run, $ROUNDS rounds" ;;
 esac
 # The three run one after another in each round, so that what else the
@@ -135,11 +161,13 @@ for round in $(seq "$ROUNDS"); do
     # Counted by their raw bytes, which every stored exchange has (most
     # are stored as raw bytes only, and decoded when the session is read):
     # the command's code after the 4-byte packet header.
-    case $WORKLOAD in
+    case $WORKLOAD/$LOAD in
     # mysqlslap's key reads: COM_QUERY SELECT ... FROM t1 WHERE id = '...'.
-    mysqlslap) which="substr(request_body, 5, 1) = x'03' and instr(request_body, cast('FROM t1 WHERE id =' as blob)) > 0" ;;
+    mysqlslap/key) which="substr(request_body, 5, 1) = x'03' and instr(request_body, cast('FROM t1 WHERE id =' as blob)) > 0" ;;
+    # Every COM_QUERY SELECT and INSERT, the setup's too, as the server counts them.
+    mysqlslap/mixed) which="substr(request_body, 5, 1) = x'03' and upper(cast(substr(request_body, 6, 6) as text)) in ('SELECT', 'INSERT')" ;;
     # Every query sysbench counts is an execute of a prepared statement.
-    sysbench) which="substr(request_body, 5, 1) = x'17'" ;;
+    sysbench/*) which="substr(request_body, 5, 1) = x'17'" ;;
     esac
     stored=$(sqlite3 "$work/reel.db" "select count(*) from exchanges where protocol = 'mysql' \
         and response_head is not null and error is null and $which")
