@@ -851,15 +851,22 @@ pub(crate) fn encode_answer_head(p: &Payload) -> String {
 }
 
 /// The head of a request stored as raw bytes only, to be decoded when read
-/// (written by hand: this runs for most MySQL exchanges stored).
+/// (written by hand: this runs for most MySQL exchanges stored, and
+/// `write!` took 6 % of the store writer's instructions recording
+/// mysqlslap).
 fn later_head(l: &Later) -> String {
-    use std::fmt::Write;
+    let mut n = itoa::Buffer::new();
     let mut head = String::with_capacity(128);
-    let _ = write!(
-        head,
-        r#"{{"kind":"wire_later","later":{{"capabilities":{},"extended_types":{},"cap":{},"nth":{}}}}}"#,
-        l.capabilities, l.extended_types, l.cap, l.nth
-    );
+    head.push_str(r#"{"kind":"wire_later","later":{"capabilities":"#);
+    head.push_str(n.format(l.capabilities));
+    head.push_str(match l.extended_types {
+        true => r#","extended_types":true,"cap":"#,
+        false => r#","extended_types":false,"cap":"#,
+    });
+    head.push_str(n.format(l.cap));
+    head.push_str(r#","nth":"#);
+    head.push_str(n.format(l.nth));
+    head.push_str("}}");
     head
 }
 

@@ -77,6 +77,31 @@ fn writer_stores_exchanges_that_read_back_identically() {
 /// written once; it is stored as it is and reads back as the value it
 /// wrote, with the head a value would have been stored with.
 #[test]
+fn a_raw_exchanges_head_written_by_hand_is_what_serde_reads_back() {
+    for later in [
+        Later::default(),
+        Later {
+            capabilities: u32::MAX,
+            extended_types: true,
+            cap: u64::MAX,
+            nth: 1_234_567_890,
+        },
+        Later {
+            capabilities: 0x000a_a285,
+            extended_types: false,
+            cap: 1 << 20,
+            nth: 9,
+        },
+    ] {
+        let head: Value = serde_json::from_str(&later_head(&later)).unwrap();
+        let want = serde_json::json!({"kind": "wire_later", "later": later});
+        assert_eq!(head, want);
+        let read: Later = serde_json::from_value(head["later"].clone()).unwrap();
+        assert_eq!(read, later);
+    }
+}
+
+#[test]
 fn a_decoded_form_handed_over_as_text_reads_back_as_its_value() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("reel.db");
