@@ -12,6 +12,10 @@ bench_cleanup() {
     rm -rf "$work"
 }
 trap bench_cleanup EXIT
+# Under `set -e` a failing command ends the bench without a word: name it
+# (-E: in functions too).
+set -E
+trap 'status=$?; echo "${0##*/}: line $LINENO: \`$BASH_COMMAND\` failed (status $status)" >&2' ERR
 
 # Sets `reel`: $REEL when given, else a release build of this checkout.
 reel_binary() {
@@ -21,6 +25,14 @@ reel_binary() {
         cargo build --release -p reel --quiet || die "building reel failed"
         reel=$root/target/release/reel
     fi
+}
+
+# Whether FILE holds a whole line matching PATTERN. A program's stderr can
+# be read between the writes of one line (Rust's is unbuffered, and
+# `eprintln!` writes a line in pieces): a port read from half a line is
+# cut short, or missing.
+whole_line() { # file pattern
+    grep -q "$2" "$1" 2>/dev/null && [[ -z $(tail -c 1 "$1") ]]
 }
 
 # Sets `relay`: proxy/examples/bare_relay.rs, built for release.
@@ -41,7 +53,7 @@ start_relay() { # target
     "$relay" 127.0.0.1:0 "$1" "$threads" 2>"$work/relay.err" &
     relay_pid=$!
     for _ in $(seq 150); do
-        grep -q '^listening' "$work/relay.err" && break
+        whole_line "$work/relay.err" '^listening' && break
         sleep 0.1
     done
     relay_port=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/relay.err")
@@ -61,10 +73,10 @@ start_reel() { # session name spec
         --store "$work/reel.db" --dep "$3" >"$work/reel.out" 2>"$work/reel.err" &
     reel_pid=$!
     for _ in $(seq 150); do
-        grep -q '^reel: listening' "$work/reel.err" && break
+        whole_line "$work/reel.err" '^reel: listening' && break
         sleep 0.1
     done
-    port=$(grep -o "dep:$2=[0-9.:]*" "$work/reel.err" | sed 's/.*://')
+    port=$(grep -o "dep:$2=[0-9.:]*" "$work/reel.err" | sed 's/.*://' || true)
     [[ -n $port ]] || die "reel did not start: $(cat "$work/reel.err")"
 }
 

@@ -64,7 +64,7 @@ store=$work/reel.db
     >"$work/reel.out" 2>"$work/reel.err" &
 reel_pid=$!
 deadline=$((SECONDS + 15))
-until grep -q '^reel: listening' "$work/reel.err"; do
+until [[ -z $(tail -c 1 "$work/reel.err") ]] && grep -q '^reel: listening' "$work/reel.err"; do
     kill -0 "$reel_pid" 2>/dev/null || die "reel exited: $(cat "$work/reel.err")"
     ((SECONDS < deadline)) || die "reel did not start in 15 s"
     sleep 0.1
