@@ -698,11 +698,10 @@ impl Conversation {
     /// (not the connection phase, not a change of user), answered in full,
     /// with no local file and neither side cut. Each side's payloads then
     /// follow one another: the client's command, then the server's answer.
-    /// What such an
-    /// exchange does to the connection (a statement prepared or closed,
-    /// types bound) is kept, but its request is not described, as a read
-    /// describes it again from its raw bytes. For a recorder; a read needs
-    /// every request described.
+    /// What such an exchange does to the connection (a statement prepared
+    /// or closed, types bound) is kept, but its request is not described,
+    /// as a read describes it again from its raw bytes. For a recorder; a
+    /// read needs every request described.
     pub fn storing_plain_raw(mut self) -> Self {
         self.raw_run = true;
         self

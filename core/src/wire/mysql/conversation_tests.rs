@@ -984,7 +984,7 @@ fn broken_conversations_say_which_side_what_and_where() {
     );
     // So is a binary row: a DATE of a length no DATE has, in an execute's
     // answer (statement 1, no parameters, prepared with no columns).
-    let prepared = b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    let prepared = prepare_ok(1, 0, 0);
     let column = shop_column("t", "d", 0x0A, offered);
     let row_at = server_at + 4 + prepared.len() + 5 + column.len() + 4 + 5 + 4;
     let broken_row = with(vec![
@@ -1107,10 +1107,7 @@ fn refusals_dialogs_errors_inside_rows_and_cursors_read_as_sent() {
     execute.extend_from_slice(&1u32.to_le_bytes());
     execute.push(1);
     execute.extend_from_slice(&1u32.to_le_bytes());
-    let mut prepare_ok = vec![0];
-    prepare_ok.extend_from_slice(&1u32.to_le_bytes());
-    prepare_ok.extend_from_slice(&1u16.to_le_bytes());
-    prepare_ok.extend_from_slice(&[0, 0, 0, 0, 0]);
+    let prepare_ok = prepare_ok(1, 1, 0);
     let cursor = [
         (Side::Backend, 0, mysql8_greeting(deprecating)),
         (Side::Frontend, 1, mysql8_hello(deprecating, &[7; 20])),
